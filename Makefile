@@ -1,0 +1,45 @@
+# complaint-triage — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+EXTRAS ?= api,batch,dask,notebooks,dev
+
+.PHONY: install demo test bench corpus train serve lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@mkdir -p build
+	$(BIN)/complaint-triage score examples/messages.jsonl -o build/demo-scored.jsonl
+	$(BIN)/complaint-triage summary build/demo-scored.jsonl
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(PY) bench/throughput.py
+
+corpus: install
+	$(PY) tools/build_corpus.py
+	$(PY) tools/augment.py
+
+train: install
+	$(BIN)/complaint-triage train
+
+serve: install
+	$(BIN)/complaint-triage serve
+
+lint: install
+	$(BIN)/ruff check src tests bench tools
+
+clean:
+	rm -rf build .pytest_cache

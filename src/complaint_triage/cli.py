@@ -1,0 +1,286 @@
+"""The ``complaint-triage`` command line: data on stdout, diagnostics on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from complaint_triage.exceptions import ComplaintTriageError
+
+app = typer.Typer(
+    name="complaint-triage",
+    help="Triage Japanese messages to a ward office: harassment, complaint or inquiry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+BATCH_SIZE = 256
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from complaint_triage import __version__
+
+        typer.echo(f"complaint-triage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Triage Japanese messages to a ward office."""
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    return typer.Exit(code)
+
+
+def _load(model: Path | None) -> Any:
+    from complaint_triage.scoring import Triager
+
+    try:
+        return Triager.load(model)
+    except ComplaintTriageError as e:
+        raise _fail(str(e)) from e
+
+
+def _open_in(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.is_file():
+        raise _fail(f"input file {path} does not exist", 2)
+    return p.open("rb")
+
+
+def _open_out(path: str) -> IO[str]:
+    if path == "-":
+        return sys.stdout
+    return Path(path).open("w", encoding="utf-8", newline="\n")
+
+
+@app.command()
+def score(
+    input: Annotated[str, typer.Argument(help="JSONL or CSV file of messages, or - for stdin.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output JSONL file, or - for stdout.")] = "-",
+    text_column: Annotated[str, typer.Option(help="Field or column holding the message text.")] = "text",
+    format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or tsv (default: from the file name; stdin is jsonl).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
+    max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this get an error record.")] = 20_000,
+    evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
+) -> None:
+    """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
+    from complaint_triage.io import InputRecordError, detect_format, read_csv, read_jsonl
+
+    try:
+        fmt = detect_format(input, format)
+    except ComplaintTriageError as e:
+        raise _fail(str(e), 2) from e
+    triager = _load(model)
+    triager.max_chars = max_chars
+    src = _open_in(input)
+    out = _open_out(output)
+    counts: dict[str, int] = {}
+    try:
+        if fmt == "jsonl":
+            records = read_jsonl(src)
+        else:
+            records = read_csv(src, text_column=text_column, delimiter="," if fmt == "csv" else "\t")
+        batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
+
+        def flush() -> None:
+            texts = [r.get(text_column) if isinstance(r, dict) else None for _, r in batch]
+            idx = [i for i, (_, r) in enumerate(batch) if isinstance(r, dict)]
+            results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
+            res_by = dict(zip(idx, results, strict=True))
+            for i, (n, rec) in enumerate(batch):
+                if isinstance(rec, InputRecordError):
+                    row: dict[str, Any] = {"line": n, "error": rec.error, "model_version": triager.version}
+                else:
+                    row = dict(rec)
+                    res = res_by[i]
+                    if text_column not in rec:
+                        row.update({"error": f"record on line {n} has no {text_column!r} field",
+                                    "model_version": triager.version})
+                    else:
+                        row.update(res.to_dict())
+                key = row.get("verdict") or "error"
+                counts[key] = counts.get(key, 0) + 1
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            batch.clear()
+
+        for item in records:
+            batch.append(item)
+            if len(batch) >= BATCH_SIZE:
+                flush()
+        if batch:
+            flush()
+    except ComplaintTriageError as e:
+        raise _fail(str(e), 2) from e
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        else:
+            out.flush()
+        if src is not sys.stdin.buffer:
+            src.close()
+    total = sum(counts.values())
+    err.print(f"scored {total} records: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+
+
+@app.command()
+def train(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder holding corpus/ (default: the repository's data/).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(help="Model registry folder (default: the repository's models/).")] = None,
+    max_false_flag_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Cap on complaints called harassment, on validation data.")] = 0.02,
+    promote: Annotated[bool, typer.Option(help="Make the new model the default.")] = True,
+    jobs: Annotated[int, typer.Option(min=1, help="Parallel cross-validation folds.")] = 2,
+) -> None:
+    """Train the model on the corpus (deterministic), save it with manifest and card, promote it."""
+    from complaint_triage.training import train as _train
+
+    try:
+        res = _train(data_dir=data_dir, models_dir=models_dir, max_false_flag_rate=max_false_flag_rate,
+                     do_promote=promote, n_jobs=jobs, log=lambda s: err.print(s, highlight=False))
+    except (ComplaintTriageError, FileNotFoundError) as e:
+        raise _fail(str(e)) from e
+    typer.echo(json.dumps({"model_version": res.version, "directory": str(res.directory),
+                           "promoted": promote}, ensure_ascii=False))
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Labelled JSONL or CSV (verdict, categories, grievance, text).")],
+    split: Annotated[str | None, typer.Option(help="Only records whose 'split' field equals this (e.g. test).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Metrics of a model on labelled data: accuracy, macro-F1, harassment P/R/F1, false-flag rate, per category."""
+    from complaint_triage.io import InputRecordError, detect_format, read_csv, read_jsonl
+    from complaint_triage.labels import validate_labels
+    from complaint_triage.metrics import evaluate_decisions, format_report
+    from complaint_triage.training import predict_decisions
+
+    fmt = detect_format(data.name)
+    gold: list[dict[str, Any]] = []
+    with data.open("rb") as f:
+        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text", delimiter="," if fmt == "csv" else "\t")
+        for n, r in rows:
+            if isinstance(r, InputRecordError):
+                raise _fail(f"{data}: {r.error}", 2)
+            if split and r.get("split") != split:
+                continue
+            cats = r.get("categories", [])
+            if isinstance(cats, str):
+                cats = [c for c in cats.replace(";", ",").split(",") if c.strip()]
+            g = r.get("grievance")
+            if isinstance(g, str):
+                g = g.strip().lower() in ("true", "1", "yes")
+            try:
+                validate_labels(r.get("verdict"), list(cats), g)
+            except ComplaintTriageError as e:
+                raise _fail(f"{data}: line {n}: {e}", 2) from e
+            gold.append({"text": r.get("text"), "verdict": r["verdict"], "categories": list(cats), "grievance": g})
+    if not gold:
+        raise _fail(f"no labelled records in {data}" + (f" with split={split!r}" if split else ""), 2)
+    triager = _load(model)
+    pred = predict_decisions(triager.model.classifier, triager.model.thresholds, [g["text"] for g in gold])
+    m = evaluate_decisions(gold, pred)
+    if as_json:
+        typer.echo(json.dumps({"model_version": triager.version, **m}, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_report(m, f"{data.name}{' [' + split + ']' if split else ''} — model {triager.version}"))
+
+
+_COLOURS = {"harassment": "bold red", "complaint": "bold yellow", "inquiry": "bold green"}
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The message to explain.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
+) -> None:
+    """Show a message's verdict, scores and highlighted evidence in the terminal."""
+    triager = _load(model)
+    try:
+        p = triager.score(text)
+    except ComplaintTriageError as e:
+        raise _fail(str(e), 2) from e
+    con = Console()
+    con.print(Text.assemble("verdict  ", (p.verdict, _COLOURS[p.verdict]),
+                            f"   grievance {'yes' if p.grievance else 'no'}   action {p.action}"
+                            f"{'   [needs human review]' if p.review else ''}"))
+    if p.categories:
+        con.print("categories  " + ", ".join(p.categories))
+    for name, v in p.scores.items():
+        bar = "█" * round(v * 30)
+        con.print(f"  {name:<18}{v:6.3f} {bar}", highlight=False)
+    body = Text(text)
+    for ev in p.evidence:
+        body.stylize("bold white on red", ev.start, ev.end)
+    con.print()
+    con.print(body)
+    for ev in p.evidence:
+        con.print(f"  [{ev.category}] {ev.start}-{ev.end}: 「{ev.text}」", highlight=False)
+    con.print(f"\nmodel {p.model_version}", style="dim")
+
+
+@app.command()
+def summary(
+    scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL written by `complaint-triage score`.")],
+    width: Annotated[int, typer.Option(min=10, max=200, help="Characters of each message to show.")] = 38,
+) -> None:
+    """A readable summary of scored messages: counts, actions and one line per message."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    rows = []
+    with scored.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                rows.append(json.loads(raw))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise _fail(f"{scored}: line {n} is not valid JSON ({e}); pass the output of `complaint-triage score`", 2) from e
+    con = Console(width=None if sys.stdout.isatty() else 160)
+    verdicts = Counter(r.get("verdict", "error") for r in rows)
+    cats = Counter(c for r in rows for c in r.get("categories", []))
+    actions = Counter(r["action"] for r in rows if "action" in r)
+    con.print(f"[bold]{len(rows)} messages[/] — model {next((r['model_version'] for r in rows if r.get('model_version')), '?')}")
+    con.print("verdicts:   " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()), highlight=False)
+    if cats:
+        con.print("categories: " + ", ".join(f"{k} {v}" for k, v in cats.most_common()), highlight=False)
+    con.print("actions:    " + ", ".join(f"{k} {v}" for k, v in actions.most_common()), highlight=False)
+    con.print(f"for human review: {sum(bool(r.get('review')) for r in rows)}", highlight=False)
+    table = Table(show_lines=False)
+    for col in ("id", "verdict", "p(harass.)", "categories", "action", "message"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=width + 2 if col == "message" else None)
+    for n, r in enumerate(rows, 1):
+        if "error" in r:
+            table.add_row(str(r.get("id", n)), "[magenta]error[/]", "", "", "", r["error"])
+            continue
+        text = " ".join(str(r.get("text", "")).split())
+        table.add_row(
+            str(r.get("id", n)),
+            f"[{_COLOURS[r['verdict']]}]{r['verdict']}[/]" + (" ⚑" if r.get("review") else ""),
+            f"{r['scores']['harassment']:.2f}",
+            ", ".join(r["categories"]),
+            r["action"],
+            text[:width],
+        )
+    con.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,105 @@
+"""Reading message records from JSONL and CSV, never losing one.
+
+Each record read is either ``(line_no, dict)`` or ``(line_no, InputRecordError)``: bad
+lines (invalid UTF-8, malformed JSON, a JSON value that is not an object) become error
+records that say why, so every input line yields exactly one output line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from complaint_triage.exceptions import InputFormatError
+
+__all__ = ["InputRecordError", "read_jsonl", "read_csv", "detect_format", "FORMATS"]
+
+FORMATS = ("jsonl", "csv", "tsv")
+
+
+@dataclass(frozen=True)
+class InputRecordError:
+    """A line that could not be read as a record."""
+
+    error: str
+
+
+def detect_format(name: str, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in FORMATS:
+            raise InputFormatError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}")
+        return explicit
+    lower = name.lower()
+    if lower.endswith((".csv",)):
+        return "csv"
+    if lower.endswith((".tsv", ".tab")):
+        return "tsv"
+    return "jsonl"
+
+
+def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+    for n, raw in enumerate(stream, 1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, InputRecordError(f"line {n} is not valid JSON ({e.msg} at column {e.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield n, InputRecordError(f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field")
+            continue
+        yield n, obj
+
+
+def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",",
+             encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+    """Read CSV rows as dicts of strings; rows with undecodable bytes become errors.
+
+    Raises :class:`InputFormatError` when the header lacks ``text_column`` (the whole run
+    cannot proceed).
+    """
+    text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as e:
+        raise InputFormatError(f"cannot read the CSV header: {e}") from e
+    if text_column not in header:
+        raise InputFormatError(
+            f"no column {text_column!r} in the CSV header (columns: {', '.join(header) or 'none'}); "
+            "choose one with --text-column"
+        )
+    n = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            n += 1
+            yield n, InputRecordError(f"row {n} is not valid CSV ({e})")
+            continue
+        n += 1
+        if not row:
+            continue
+        if any("\udc80" <= ch <= "\udcff" for cell in row for ch in cell):
+            yield n, InputRecordError(f"row {n} is not valid {encoding.replace('-sig', '')} text; re-save the file as UTF-8")
+            continue
+        if len(row) != len(header):
+            yield n, InputRecordError(f"row {n} has {len(row)} fields, the header has {len(header)}")
+            continue
+        yield n, dict(zip(header, row, strict=True))

@@ -1,0 +1,118 @@
+"""The label contract: verdicts, the 7 harassment categories, actions and consistency rules.
+
+This module is the single source of truth for every label used by the model, the corpus,
+the CLI, the API and the notebooks (see docs/taxonomy.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from complaint_triage.exceptions import LabelError
+
+__all__ = [
+    "Verdict",
+    "Category",
+    "Action",
+    "VERDICTS",
+    "CATEGORIES",
+    "ACTIONS",
+    "CATEGORY_ACTIONS",
+    "LABEL_SET_ID",
+    "action_for",
+    "validate_labels",
+]
+
+
+class Verdict(StrEnum):
+    """One triage class per message."""
+
+    HARASSMENT = "harassment"
+    COMPLAINT = "complaint"
+    INQUIRY = "inquiry"
+
+
+class Category(StrEnum):
+    """The policy's seven kinds of significant nuisance conduct (multi-label)."""
+
+    VIOLENCE = "violence"
+    THREAT = "threat"
+    OTHER_ILLEGAL = "other_illegal"
+    EXCESSIVE_DEMAND = "excessive_demand"
+    ABUSIVE_LANGUAGE = "abusive_language"
+    SNS_HARASSMENT = "sns_harassment"
+    OTHER_IMPROPER = "other_improper"
+
+
+class Action(StrEnum):
+    """Recommended handling, ordered from mild to severe."""
+
+    NORMAL_REPLY = "normal_reply"
+    SUPERVISOR_REPORT = "supervisor_report"
+    WARN_OR_END_CONTACT = "warn_or_end_contact"
+    PRESERVE_ONLINE_EVIDENCE = "preserve_online_evidence"
+    REMOVE_OR_BAN = "remove_or_ban"
+    POLICE = "police"
+
+
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+ACTIONS: tuple[str, ...] = tuple(a.value for a in Action)
+
+#: Identifies the label set a model was trained for; stored in every manifest.
+LABEL_SET_ID = "setagaya-2025-v1:" + ",".join(VERDICTS) + "|" + ",".join(CATEGORIES)
+
+#: The action each category calls for (taxonomy table); any harassment at least reports.
+CATEGORY_ACTIONS: dict[str, str] = {
+    Category.VIOLENCE: Action.POLICE,
+    Category.THREAT: Action.POLICE,
+    Category.OTHER_ILLEGAL: Action.REMOVE_OR_BAN,
+    Category.EXCESSIVE_DEMAND: Action.WARN_OR_END_CONTACT,
+    Category.ABUSIVE_LANGUAGE: Action.WARN_OR_END_CONTACT,
+    Category.SNS_HARASSMENT: Action.PRESERVE_ONLINE_EVIDENCE,
+    Category.OTHER_IMPROPER: Action.WARN_OR_END_CONTACT,
+}
+
+
+def action_for(verdict: str, categories: Iterable[str]) -> str:
+    """Return the most severe recommended action for a verdict and its categories.
+
+    >>> action_for("complaint", [])
+    'normal_reply'
+    >>> action_for("harassment", ["abusive_language", "threat"])
+    'police'
+    """
+    if verdict != Verdict.HARASSMENT:
+        return Action.NORMAL_REPLY.value
+    best = ACTIONS.index(Action.SUPERVISOR_REPORT)
+    for cat in categories:
+        if cat not in CATEGORY_ACTIONS:
+            raise LabelError(f"unknown category {cat!r}; expected one of {', '.join(CATEGORIES)}")
+        best = max(best, ACTIONS.index(CATEGORY_ACTIONS[cat]))
+    return ACTIONS[best]
+
+
+def validate_labels(verdict: object, categories: object, grievance: object) -> None:
+    """Check one message's labels against the contract; raise :class:`LabelError` if broken.
+
+    Rules: verdict is one of :data:`VERDICTS`; categories are known codes without repeats
+    and non-empty exactly when the verdict is harassment; grievance is a bool, true for
+    every complaint and false for every inquiry.
+    """
+    if verdict not in VERDICTS:
+        raise LabelError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+    if not isinstance(categories, list | tuple) or any(c not in CATEGORIES for c in categories):
+        raise LabelError(f"categories {categories!r} must be a list of: {', '.join(CATEGORIES)}")
+    if len(set(categories)) != len(categories):
+        raise LabelError(f"categories {categories!r} contain a repeat")
+    if verdict == Verdict.HARASSMENT and not categories:
+        raise LabelError("a harassment verdict needs at least one category")
+    if verdict != Verdict.HARASSMENT and categories:
+        raise LabelError(f"categories must be empty for verdict {verdict!r}")
+    if not isinstance(grievance, bool):
+        raise LabelError(f"grievance must be true or false, got {grievance!r}")
+    if verdict == Verdict.COMPLAINT and not grievance:
+        raise LabelError("grievance must be true for a complaint")
+    if verdict == Verdict.INQUIRY and grievance:
+        raise LabelError("grievance must be false for an inquiry")

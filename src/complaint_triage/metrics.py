@@ -1,0 +1,93 @@
+"""Evaluation metrics for triage decisions (pure functions over label records)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict
+
+__all__ = ["evaluate_decisions", "format_report"]
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": tp + fn}
+
+
+def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Compare predicted records (verdict, categories, grievance) with gold ones.
+
+    Returns verdict accuracy and macro-F1, per-verdict P/R/F1, the complaint false-flag
+    rate (true complaints called harassment), per-category P/R/F1 over all messages, the
+    grievance accuracy among true harassment, and the confusion matrix (rows gold,
+    columns predicted, in :data:`VERDICTS` order).
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold records but {len(pred)} predictions")
+    n = len(gold)
+    cm = [[0] * len(VERDICTS) for _ in VERDICTS]
+    for g, p in zip(gold, pred, strict=True):
+        cm[VERDICTS.index(g["verdict"])][VERDICTS.index(p["verdict"])] += 1
+    per_verdict = {}
+    for k, v in enumerate(VERDICTS):
+        tp = cm[k][k]
+        fp = sum(cm[r][k] for r in range(len(VERDICTS))) - tp
+        fn = sum(cm[k]) - tp
+        per_verdict[v] = _prf(tp, fp, fn)
+    acc = sum(cm[k][k] for k in range(len(VERDICTS))) / n if n else 0.0
+    macro = sum(m["f1"] for m in per_verdict.values()) / len(VERDICTS)
+    ci, hi = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.HARASSMENT)
+    n_comp = sum(cm[ci])
+    per_cat = {}
+    for c in CATEGORIES:
+        tp = sum(1 for g, p in zip(gold, pred, strict=True) if c in g["categories"] and c in p["categories"])
+        fp = sum(1 for g, p in zip(gold, pred, strict=True) if c not in g["categories"] and c in p["categories"])
+        fn = sum(1 for g, p in zip(gold, pred, strict=True) if c in g["categories"] and c not in p["categories"])
+        per_cat[c] = _prf(tp, fp, fn)
+    h_pairs = [(g, p) for g, p in zip(gold, pred, strict=True) if g["verdict"] == Verdict.HARASSMENT]
+    g_acc = sum(bool(g["grievance"]) == bool(p["grievance"]) for g, p in h_pairs) / len(h_pairs) if h_pairs else 0.0
+    return {
+        "n": n,
+        "verdict_accuracy": round(acc, 4),
+        "verdict_macro_f1": round(macro, 4),
+        "per_verdict": per_verdict,
+        "harassment": per_verdict[Verdict.HARASSMENT],
+        "complaint_false_flag_rate": round(cm[ci][hi] / n_comp, 4) if n_comp else 0.0,
+        "complaint_false_flags": cm[ci][hi],
+        "n_complaints": n_comp,
+        "per_category": per_cat,
+        "category_macro_f1": round(sum(m["f1"] for m in per_cat.values()) / len(CATEGORIES), 4),
+        "harassment_grievance_accuracy": round(g_acc, 4),
+        "confusion_matrix": {"labels": list(VERDICTS), "rows_gold_cols_pred": cm},
+    }
+
+
+def format_report(m: Mapping[str, Any], title: str = "") -> str:
+    """A plain-text metrics table."""
+    lines = []
+    if title:
+        lines += [title, "=" * len(title)]
+    h = m["harassment"]
+    lines += [
+        f"messages                     {m['n']}",
+        f"verdict accuracy             {m['verdict_accuracy']:.3f}",
+        f"verdict macro-F1             {m['verdict_macro_f1']:.3f}",
+        f"harassment precision         {h['precision']:.3f}",
+        f"harassment recall            {h['recall']:.3f}",
+        f"harassment F1                {h['f1']:.3f}",
+        f"complaint false-flag rate    {m['complaint_false_flag_rate']:.3%}  "
+        f"({m['complaint_false_flags']} of {m['n_complaints']} complaints called harassment)",
+        f"grievance acc. (harassment)  {m['harassment_grievance_accuracy']:.3f}",
+        "",
+        f"{'category':<20}{'precision':>10}{'recall':>10}{'F1':>8}{'support':>9}",
+    ]
+    for c, s in m["per_category"].items():
+        lines.append(f"{c:<20}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>9}")
+    labels = m["confusion_matrix"]["labels"]
+    lines += ["", "confusion matrix (rows: gold, columns: predicted)", " " * 12 + "".join(f"{x:>12}" for x in labels)]
+    for lab, row in zip(labels, m["confusion_matrix"]["rows_gold_cols_pred"], strict=True):
+        lines.append(f"{lab:<12}" + "".join(f"{v:>12}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""The triage model: verdict, 7 categories and grievance, with calibrated probabilities.
+
+:class:`TriageClassifier` fits linear heads on :class:`~complaint_triage.features.TextFeaturizer`
+features, calibrates them on out-of-fold decision values (temperature scaling for the
+verdict, Platt scaling for each binary head) and stacks every head into one coefficient
+matrix so that scoring a message is one sparse-dense product.
+
+Decisions are taken by :func:`decide` from the probabilities and a thresholds mapping that
+is chosen on validation data by :func:`choose_thresholds` and stored in the model's
+manifest (see :mod:`complaint_triage.persist`), never in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.utils.validation import check_is_fitted
+
+from complaint_triage.features import TextFeaturizer
+from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict, validate_labels
+
+__all__ = [
+    "TriageClassifier",
+    "Targets",
+    "SCORE_NAMES",
+    "choose_thresholds",
+    "decide",
+    "Decision",
+]
+
+#: Column order of the probability matrix and keys of the ``scores`` output object.
+SCORE_NAMES: tuple[str, ...] = (*VERDICTS, *CATEGORIES, "grievance")
+_NV = len(VERDICTS)
+_NC = len(CATEGORIES)
+_H = VERDICTS.index(Verdict.HARASSMENT)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Training targets as arrays: verdict index, category indicator matrix, grievance."""
+
+    verdict: np.ndarray  # (n,) int
+    categories: np.ndarray  # (n, 7) int
+    grievance: np.ndarray  # (n,) int
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Targets:
+        v, c, g = [], [], []
+        for i, r in enumerate(records):
+            try:
+                validate_labels(r["verdict"], list(r["categories"]), bool(r["grievance"]))
+            except Exception as e:
+                raise type(e)(f"record {i}: {e}") from e
+            v.append(VERDICTS.index(r["verdict"]))
+            c.append([int(cat in r["categories"]) for cat in CATEGORIES])
+            g.append(int(bool(r["grievance"])))
+        return cls(np.asarray(v), np.asarray(c, dtype=int).reshape(-1, _NC), np.asarray(g))
+
+
+def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
+               class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None) -> list[LogisticRegression]:
+    heads = [LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter).fit(X, t.verdict, sample_weight=sample_weight)]
+    for k in range(_NC):
+        y = t.categories[:, k]
+        lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
+        heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
+    heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter).fit(X, t.grievance, sample_weight=sample_weight))
+    return heads
+
+
+def _constant(y: np.ndarray) -> LogisticRegression:
+    raise ValueError(
+        "every category needs positive and negative training examples; "
+        f"got {int(y.sum())} positives out of {len(y)}"
+    )
+
+
+def _stack(heads: Sequence[LogisticRegression], n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    W = np.zeros((n_features, len(SCORE_NAMES)), dtype=np.float64)
+    b = np.zeros(len(SCORE_NAMES))
+    W[:, :_NV] = heads[0].coef_.T
+    b[:_NV] = heads[0].intercept_
+    for k, h in enumerate(heads[1:]):
+        W[:, _NV + k] = h.coef_[0]
+        b[_NV + k] = h.intercept_[0]
+    return W, b
+
+
+def _fold_decisions(X: Any, t: Targets, train: np.ndarray, test: np.ndarray, params: dict[str, Any],
+                    sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    sub = Targets(t.verdict[train], t.categories[train], t.grievance[train])
+    sw = None if sample_weight is None else sample_weight[train]
+    heads = _fit_heads(X[train], sub, sample_weight=sw, **params)
+    W, b = _stack(heads, X.shape[1])
+    return test, np.asarray(X[test] @ W) + b
+
+
+class TriageClassifier(ClassifierMixin, BaseEstimator):
+    """Verdict + categories + grievance classifier with calibrated probabilities.
+
+    Parameters
+    ----------
+    featurizer : TextFeaturizer, default=None
+        ``None`` means ``TextFeaturizer()``.
+    C, category_C, grievance_C : float
+        Inverse regularisation of the verdict, category and grievance heads.
+    class_weight : {"balanced", None}, default="balanced"
+    cv : int, default=5
+        Folds for the out-of-fold decision values used for calibration and thresholds.
+    max_iter : int, default=3000
+    n_jobs : int, default=1
+        Folds fitted in parallel.
+    random_state : int, default=0
+    """
+
+    def __init__(
+        self,
+        *,
+        featurizer: TextFeaturizer | None = None,
+        C: float = 8.0,
+        category_C: float = 8.0,
+        grievance_C: float = 4.0,
+        class_weight: str | None = "balanced",
+        cv: int = 5,
+        max_iter: int = 3000,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.featurizer = featurizer
+        self.C = C
+        self.category_C = category_C
+        self.grievance_C = grievance_C
+        self.class_weight = class_weight
+        self.cv = cv
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _head_params(self) -> dict[str, Any]:
+        return {"C": self.C, "category_C": self.category_C, "grievance_C": self.grievance_C,
+                "class_weight": self.class_weight, "max_iter": self.max_iter}
+
+    def fit(self, X: Sequence[str], y: Iterable[Mapping[str, Any]] | Targets, *,
+            groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None) -> TriageClassifier:
+        """Fit on raw texts ``X`` and label records ``y`` (verdict, categories, grievance).
+
+        ``groups`` keeps related texts (an augmented copy and its source) in the same
+        cross-validation fold.
+        """
+        t = y if isinstance(y, Targets) else Targets.from_records(y)
+        texts = list(X)
+        if len(texts) != len(t.verdict):
+            raise ValueError(f"{len(texts)} texts but {len(t.verdict)} label records")
+        feat = clone(self.featurizer) if self.featurizer is not None else TextFeaturizer()
+        self.featurizer_ = feat.fit(texts)
+        F = self.featurizer_.transform(texts)
+        params = self._head_params()
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+
+        # out-of-fold decision values for calibration and threshold choice
+        grp = np.arange(len(texts)) if groups is None else np.asarray(groups)
+        strat = t.verdict * 2 + t.grievance
+        folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        jobs = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_decisions)(F, t, tr, te, params, sw) for tr, te in folds.split(F, strat, grp)
+        )
+        oof = np.zeros((len(texts), len(SCORE_NAMES)))
+        for te, dec in jobs:
+            oof[te] = dec
+
+        heads = _fit_heads(F, t, sample_weight=sw, **params)
+        W, b = _stack(heads, F.shape[1])
+        self.coef_ = W.astype(np.float32)
+        self.intercept_ = b
+        self.classes_ = np.asarray(VERDICTS, dtype=object)
+
+        # calibration: temperature for the verdict softmax, Platt scaling for binary heads
+        logits = oof[:, :_NV]
+
+        def nll(T: float) -> float:
+            return float(-log_softmax(logits / T, axis=1)[np.arange(len(t.verdict)), t.verdict].mean())
+
+        self.temperature_ = float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+        binary_y = np.column_stack([t.categories, t.grievance])
+        platt = np.zeros((_NC + 1, 2))
+        for k in range(_NC + 1):
+            z = oof[:, _NV + k].reshape(-1, 1)
+            cal = LogisticRegression(C=1e4, max_iter=1000).fit(z, binary_y[:, k])
+            platt[k] = (cal.coef_[0, 0], cal.intercept_[0])
+        self.platt_ = platt
+        self.oof_proba_ = self._calibrate(oof)
+        return self
+
+    def _calibrate(self, dec: np.ndarray) -> np.ndarray:
+        out = np.empty_like(dec, dtype=np.float64)
+        out[:, :_NV] = softmax(dec[:, :_NV] / self.temperature_, axis=1)
+        out[:, _NV:] = expit(dec[:, _NV:] * self.platt_[:, 0] + self.platt_[:, 1])
+        return out
+
+    def decision_function(self, X: Sequence[str]) -> np.ndarray:
+        check_is_fitted(self, "coef_", msg="This TriageClassifier is not fitted; call fit() or load a model")
+        F = self.featurizer_.transform(X)
+        return np.asarray(F @ self.coef_, dtype=np.float64) + self.intercept_
+
+    def predict_scores(self, X: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, one column per name in :data:`SCORE_NAMES`."""
+        return self._calibrate(self.decision_function(X))
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """Verdict probabilities in the order of ``classes_``."""
+        return self.predict_scores(X)[:, :_NV]
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        """Most probable verdict (no thresholds; use :func:`decide` for the policy)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+# -- decision policy -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy applied to one row of probabilities."""
+
+    verdict: str
+    categories: tuple[str, ...]
+    grievance: bool
+    review: bool
+
+
+def decide(p: np.ndarray, thresholds: Mapping[str, Any]) -> Decision:
+    """Turn one row of calibrated probabilities into a verdict, categories and flags.
+
+    Harassment is called when its probability reaches ``thresholds["harassment"]``;
+    otherwise the more probable of complaint and inquiry wins.  Categories are those at or
+    above their own threshold (the most probable one if none is).  ``review`` is set when
+    the harassment probability lies in ``[review_low, review_high)``.
+    """
+    ph = float(p[_H])
+    if ph >= thresholds["harassment"]:
+        verdict = Verdict.HARASSMENT.value
+    else:
+        ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
+        verdict = VERDICTS[ci] if p[ci] >= p[ii] else VERDICTS[ii]
+    cats: tuple[str, ...] = ()
+    if verdict == Verdict.HARASSMENT:
+        cat_t = thresholds["categories"]
+        cp = p[_NV : _NV + _NC]
+        cats = tuple(c for c, q in zip(CATEGORIES, cp, strict=True) if q >= cat_t[c])
+        if not cats:
+            cats = (CATEGORIES[int(np.argmax(cp))],)
+        grievance = bool(p[-1] >= thresholds["grievance"])
+    else:
+        grievance = verdict == Verdict.COMPLAINT
+    review = thresholds["review_low"] <= ph < thresholds["review_high"]
+    return Decision(verdict, cats, grievance, bool(review))
+
+
+def _best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    best_t, best_f = 0.5, -1.0
+    for t in np.unique(np.round(p, 4)):
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        f = 2 * tp / (pred.sum() + (y == 1).sum()) if tp else 0.0
+        if f > best_f:
+            best_t, best_f = float(t), f
+    return best_t
+
+
+def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rate: float = 0.02,
+                      review_false_flag_rate: float = 0.10) -> dict[str, Any]:
+    """Choose decision thresholds on validation (out-of-fold) probabilities.
+
+    The harassment threshold is the lowest that keeps the share of true complaints called
+    harassment at or below ``max_false_flag_rate`` (maximising harassment recall under
+    that cap).  The review band starts at the threshold where that share would reach
+    ``review_false_flag_rate`` and ends halfway between the harassment threshold and 1.
+    Category thresholds maximise F1 among true harassment; the grievance threshold
+    maximises F1 of the grievance flag among true harassment.
+    """
+    ph = proba[:, _H]
+    is_c = targets.verdict == VERDICTS.index(Verdict.COMPLAINT)
+    is_h = targets.verdict == _H
+    if not is_c.any() or not is_h.any():
+        raise ValueError("threshold choice needs both complaints and harassment in the validation data")
+    comp = np.sort(ph[is_c])[::-1]
+
+    def cap(rate: float) -> float:
+        k = int(np.floor(rate * len(comp)))  # complaints allowed at or above the threshold
+        if k >= len(comp):
+            return 0.0
+        # the threshold must sit strictly above the (k+1)-th highest complaint score
+        return float(np.nextafter(comp[k], 1.0))
+
+    t_h = min(max(cap(max_false_flag_rate), 0.05), 0.99)
+    review_low = min(cap(review_false_flag_rate), t_h)
+    review_high = t_h + (1.0 - t_h) / 2
+    cats = {
+        c: _best_f1_threshold(proba[is_h, _NV + k], targets.categories[is_h, k])
+        for k, c in enumerate(CATEGORIES)
+    }
+    g = _best_f1_threshold(proba[is_h, -1], targets.grievance[is_h])
+    return {
+        "harassment": float(np.ceil(t_h * 1e6) / 1e6),
+        "review_low": round(review_low, 6),
+        "review_high": round(review_high, 6),
+        "categories": {c: round(v, 6) for c, v in cats.items()},
+        "grievance": round(g, 6),
+        "max_false_flag_rate": max_false_flag_rate,
+        "review_false_flag_rate": review_false_flag_rate,
+    }

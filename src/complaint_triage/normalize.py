@@ -1,0 +1,197 @@
+"""Text normalisation: width, runs, whitespace and de-obfuscation, with an offset map.
+
+:func:`normalize_text` is the fast path used for features.  :func:`normalize_with_map`
+returns the same string plus, for every normalised character, the span of the original
+text it came from, so that evidence found in normalised text can be shown in the
+original.  Both are pure and idempotent: ``normalize_text(normalize_text(t)) ==
+normalize_text(t)``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["normalize_text", "normalize_with_map", "NormalizedText"]
+
+_Repl = str | Callable[[re.Match[str]], str]
+
+# Characters people put between the letters of an insult to dodge filters.
+_SEP = r"[ \.・,_\-\*\+/|]"
+
+# Canonical word -> spelled forms (after NFKC).  Letters may be split by separators.
+_SPLIT_WORDS: dict[str, tuple[str, ...]] = {
+    "死ね": ("死ね", "しね", "シネ"),
+    "殺す": ("殺す", "ころす", "コロス"),
+    "殺すぞ": ("殺すぞ", "ころすぞ", "コロスゾ"),
+    "消えろ": ("消えろ", "きえろ", "キエロ"),
+    "クズ": ("クズ", "くず"),
+    "カス": ("カス",),
+    "バカ": ("バカ", "ばか", "馬鹿"),
+    "無能": ("無能",),
+    "税金泥棒": ("税金泥棒", "税金ドロボー", "税金どろぼう", "税金ドロボウ"),
+}
+
+
+def _split_pattern(word: str) -> str:
+    # at least one separator somewhere between the letters
+    parts = [re.escape(ch) for ch in word]
+    return parts[0] + "".join(f"{_SEP}{{0,2}}{p}" for p in parts[1:])
+
+
+# Spellings that are themselves disguises and are rewritten even when not split.
+_DISGUISES = frozenset({"税金ドロボー", "税金どろぼう", "税金ドロボウ"})
+
+
+def _make_joiner(canon: str, form: str) -> Callable[[re.Match[str]], str]:
+    def join(m: re.Match[str]) -> str:
+        # Plain forms such as しね or くず are ordinary text (少しね); only split ones count.
+        split = len(m.group(0)) > len(form)
+        return canon if (split or form in _DISGUISES) else m.group(0)
+
+    return join
+
+
+_SPLIT_RULES: list[tuple[re.Pattern[str], _Repl]] = [
+    (re.compile(_split_pattern(form)), _make_joiner(canon, form))
+    for canon, forms in _SPLIT_WORDS.items()
+    for form in forms
+]
+
+_KANJI = r"\u4e00-\u9fff\u3400-\u4dbf々"
+_KATA = r"\u30a1-\u30fa\u30fc"
+
+_RULES: list[tuple[re.Pattern[str], _Repl]] = [
+    # whitespace (NFKC already turned the ideographic space into a plain one)
+    (re.compile(r"\s+"), " "),
+    (re.compile(r"^ | $"), ""),
+    # runs of long-vowel marks and punctuation
+    (re.compile(r"ー{2,}"), "ー"),
+    (re.compile(r"[~〜]{2,}"), "~"),
+    (re.compile(r"!{2,}"), "!"),
+    (re.compile(r"\?{2,}"), "?"),
+    (re.compile(r"(?:!\?|\?!){2,}"), "!?"),
+    (re.compile(r"。{2,}"), "。"),
+    (re.compile(r"、{2,}"), "、"),
+    (re.compile(r"\.{4,}"), "..."),
+    (re.compile(r"w{3,}"), "ww"),
+    (re.compile(r"笑{2,}"), "笑"),
+    # obfuscated 死ね / 死んで: 氏ね 市ね 4ね ﾀﾋね ○ね ｼﾈ shine
+    (re.compile(rf"(?<![{_KANJI}0-9])(?:氏|市)ね(?![{_KANJI}])"), "死ね"),
+    (re.compile(r"(?<![0-9])4ね(?![a-z0-9ぁ-ゖ])"), "死ね"),
+    (re.compile(r"タヒ(?=[ねんぬにのでだ])"), "死"),
+    (re.compile(r"(?<![^\s!?。、,.])[○〇◯●x×]ね(?![ぁ-ゖ])"), "死ね"),
+    (re.compile(rf"(?<![{_KATA}])シネ(?![{_KATA}])"), "死ね"),
+    (re.compile(r"(?<![a-z])shine(?![a-z])"), "死ね"),
+    # obfuscated 殺す: コ○ス こ○す 殺○
+    (re.compile(r"[コこ][○〇◯●x×\*][スす]"), "殺す"),
+    (re.compile(rf"(?<![{_KATA}])キエロ(?![{_KATA}])"), "消えろ"),
+    (re.compile(r"無脳"), "無能"),
+    *_SPLIT_RULES,
+]
+
+_ASCII_UPPER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """A normalised string and, per character, the original span it came from."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span ``[start, end)`` of :attr:`text` to a span of the original text."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(f"span [{start}, {end}) is outside the normalised text")
+        return self.starts[start], self.ends[end - 1]
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(_ASCII_UPPER)
+
+
+def normalize_text(text: str) -> str:
+    """Return the normalised form of ``text`` used by every feature.
+
+    NFKC (full/half width), ASCII lower case, whitespace collapsed, runs of ー ! ? 。
+    shortened, and common disguises of insults and threats undone (氏ね, 4ね, ﾀﾋね, し ね,
+    コ○ス, 殺.す …).
+
+    >>> normalize_text("ﾀﾋね！！！　ｶｽ")
+    '死ね! カス'
+    """
+    s = _nfkc(text)
+    for pattern, repl in _RULES:
+        s = pattern.sub(repl, s)
+    return s
+
+
+def _nfkc_with_map(text: str) -> tuple[str, list[int], list[int]]:
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for i, ch in enumerate(text):
+        norm = _nfkc(ch)
+        for c in norm:
+            if unicodedata.combining(c) and out:
+                composed = unicodedata.normalize("NFC", out[-1] + c)
+                if len(composed) == 1:
+                    out[-1] = composed
+                    ends[-1] = i + 1
+                    continue
+            out.append(c)
+            starts.append(i)
+            ends.append(i + 1)
+    return "".join(out), starts, ends
+
+
+def _sub_with_map(
+    pattern: re.Pattern[str], repl: _Repl, s: str, starts: list[int], ends: list[int]
+) -> tuple[str, list[int], list[int]]:
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    pos = 0
+    for m in pattern.finditer(s):
+        a, b = m.span()
+        pieces.append(s[pos:a])
+        new_starts.extend(starts[pos:a])
+        new_ends.extend(ends[pos:a])
+        rep = repl(m) if callable(repl) else m.expand(repl)
+        if rep:
+            if a < b:
+                lo, hi = starts[a], ends[b - 1]
+            else:  # zero-width match: anchor on the neighbour
+                lo = hi = starts[a] if a < len(s) else (ends[a - 1] if a else 0)
+            pieces.append(rep)
+            new_starts.extend([lo] * len(rep))
+            new_ends.extend([hi] * len(rep))
+        pos = b
+    pieces.append(s[pos:])
+    new_starts.extend(starts[pos:])
+    new_ends.extend(ends[pos:])
+    return "".join(pieces), new_starts, new_ends
+
+
+def normalize_with_map(text: str) -> NormalizedText:
+    """Normalise like :func:`normalize_text` and keep a map back to ``text``.
+
+    >>> n = normalize_with_map("お前　ｺ○ｽぞ")
+    >>> n.text
+    'お前 殺すぞ'
+    >>> n.to_original(3, 5)
+    (3, 6)
+    """
+    s, starts, ends = _nfkc_with_map(text)
+    if s != _nfkc(text):
+        # Exotic sequences where per-character NFKC differs: map every character of the
+        # normalised text onto the whole original (coarse but never wrong).
+        s = _nfkc(text)
+        starts, ends = [0] * len(s), [len(text)] * len(s)
+    for pattern, repl in _RULES:
+        s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)
+    return NormalizedText(s, tuple(starts), tuple(ends))

@@ -1,0 +1,154 @@
+"""Scoring façade: validate texts, apply the model and its thresholds, add evidence and action.
+
+Every edge (CLI, API, batch) scores through :class:`Triager`, so they all emit the same
+output schema::
+
+    verdict, categories, grievance, scores, evidence, action, review, model_version
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from complaint_triage.exceptions import InvalidTextError
+from complaint_triage.explain import Evidence, explain
+from complaint_triage.labels import action_for
+from complaint_triage.model import SCORE_NAMES, decide
+from complaint_triage.persist import LoadedModel, load_model
+
+__all__ = ["Prediction", "ScoringError", "Triager", "check_text", "DEFAULT_MAX_CHARS", "OUTPUT_FIELDS"]
+
+DEFAULT_MAX_CHARS = 20_000
+OUTPUT_FIELDS = ("verdict", "categories", "grievance", "scores", "evidence", "action", "review", "model_version")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result for one message."""
+
+    verdict: str
+    categories: list[str]
+    grievance: bool
+    scores: dict[str, float]
+    evidence: list[Evidence]
+    action: str
+    review: bool
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "categories": list(self.categories),
+            "grievance": self.grievance,
+            "scores": dict(self.scores),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "action": self.action,
+            "review": self.review,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class ScoringError:
+    """Why one input could not be scored."""
+
+    error: str
+    model_version: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "model_version": self.model_version}
+
+
+def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """Return ``value`` if it is a scoreable text, else raise :class:`InvalidTextError`."""
+    if not isinstance(value, str):
+        kind = "missing (null)" if value is None else f"a {type(value).__name__}, not a string"
+        raise InvalidTextError(f"text is {kind}; give the message text as a string")
+    if not value.strip():
+        raise InvalidTextError("text is empty or whitespace only; nothing to score")
+    if len(value) > max_chars:
+        raise InvalidTextError(
+            f"text has {len(value):,} characters, over the limit of {max_chars:,}; "
+            "split the message or raise the limit"
+        )
+    return value
+
+
+class Triager:
+    """Score messages with a loaded model.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        From :func:`complaint_triage.persist.load_model`.
+    max_chars : int
+        Longer texts are refused with an error record.
+    """
+
+    def __init__(self, model: LoadedModel, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.model = model
+        self.max_chars = max_chars
+        self._thresholds = model.thresholds
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, **kwargs: Any) -> Triager:
+        """Load a model directory (default: the promoted model) and wrap it."""
+        return cls(load_model(path), **kwargs)
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def score(self, text: str) -> Prediction:
+        """Score one message; raises :class:`InvalidTextError` for unscoreable text."""
+        result = self.score_many([text])[0]
+        if isinstance(result, ScoringError):
+            raise InvalidTextError(result.error)
+        return result
+
+    def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
+        """Score many messages; each invalid one yields a :class:`ScoringError` in its place."""
+        out: list[Prediction | ScoringError | None] = [None] * len(texts)
+        ok_idx: list[int] = []
+        ok_txt: list[str] = []
+        for i, t in enumerate(texts):
+            try:
+                ok_txt.append(check_text(t, self.max_chars))
+                ok_idx.append(i)
+            except InvalidTextError as e:
+                out[i] = ScoringError(str(e), self.version)
+        if ok_txt:
+            clf = self.model.classifier
+            P = clf.predict_scores(ok_txt)
+            for i, text, p in zip(ok_idx, ok_txt, P, strict=True):
+                d = decide(p, self._thresholds)
+                ev = explain(clf, text, d.categories) if (with_evidence and d.categories) else []
+                out[i] = Prediction(
+                    verdict=d.verdict,
+                    categories=list(d.categories),
+                    grievance=d.grievance,
+                    scores={n: round(float(v), 4) for n, v in zip(SCORE_NAMES, p, strict=True)},
+                    evidence=ev,
+                    action=action_for(d.verdict, d.categories),
+                    review=d.review,
+                    model_version=self.version,
+                )
+        return [o for o in out if o is not None]
+
+
+_default: Triager | None = None
+_default_lock = threading.Lock()
+
+
+def default_triager() -> Triager:
+    """The promoted model, loaded once per process on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Triager.load()
+        return _default

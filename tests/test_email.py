@@ -1,0 +1,1035 @@
+"""Tests for complaint_triage.email: decoding, MIME walking, reply/signature stripping.
+
+Messages are built the way real Japanese clients send them (Outlook ISO-2022-JP with
+Windows characters, Shift_JIS, Thunderbird format=flowed, Gmail base64 alternatives,
+iPhone quoted-printable, EUC-JP) as raw bytes or with the stdlib message classes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mailbox
+import quopri
+from email.header import Header
+from email.message import EmailMessage
+from email.mime.application import MIMEApplication
+from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from pathlib import Path
+
+import pytest
+
+from complaint_triage.email import (
+    Attachment,
+    ParsedEmail,
+    StrippedBlock,
+    decode_japanese,
+    html_to_text,
+    iter_eml_dir,
+    iter_mbox,
+    mask_text,
+    parse_email,
+    split_reply,
+)
+from complaint_triage.exceptions import ComplaintTriageError, EmailParseError
+
+# ---------------------------------------------------------------------------
+# Encoders that behave like the clients (Python has no CP50220/CP51932 encoder)
+# ---------------------------------------------------------------------------
+
+
+def _sjis_pair_to_jis(c1: int, c2: int) -> bytes:
+    j1 = ((c1 - (0x70 if c1 < 0xA0 else 0xB0)) << 1) - (1 if c2 < 0x9F else 0)
+    if c2 < 0x9F:
+        j2 = c2 - (0x20 if c2 >= 0x80 else 0x1F)
+    else:
+        j2 = c2 - 0x7E
+    return bytes((j1, j2))
+
+
+def to_iso2022jp_outlook(text: str) -> bytes:
+    """Encode like Outlook (CP50220): cp932 → JIS X 0208 codes with ESC $ B / ESC ( B."""
+    out = bytearray()
+    kanji = False
+    for ch in text:
+        if ord(ch) < 0x80:
+            if kanji:
+                out += b"\x1b(B"
+                kanji = False
+            out += ch.encode("ascii")
+            continue
+        sj = ch.encode("cp932")
+        assert len(sj) == 2, ch
+        if not kanji:
+            out += b"\x1b$B"
+            kanji = True
+        out += _sjis_pair_to_jis(sj[0], sj[1])
+    if kanji:
+        out += b"\x1b(B"
+    return bytes(out)
+
+
+def to_eucjp_ms(text: str) -> bytes:
+    """Encode like CP51932 / eucJP-ms (Windows characters in EUC-JP)."""
+    out = bytearray()
+    for ch in text:
+        if ord(ch) < 0x80:
+            out += ch.encode("ascii")
+            continue
+        sj = ch.encode("cp932")
+        j = _sjis_pair_to_jis(sj[0], sj[1])
+        out += bytes((j[0] | 0x80, j[1] | 0x80))
+    return bytes(out)
+
+
+def b_word(text: str, charset: str) -> str:
+    """An RFC 2047 B encoded word."""
+    data = to_iso2022jp_outlook(text) if charset.lower() == "iso-2022-jp" else text.encode(charset)
+    return f"=?{charset}?B?{base64.b64encode(data).decode('ascii')}?="
+
+
+def crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def assert_nothing_lost(p: ParsedEmail) -> None:
+    """Every non-blank line of full_text is in body or in a stripped block."""
+    kept = p.body.split("\n") + [ln for b in p.stripped for ln in b.text.split("\n")]
+    kept_set = {ln.rstrip() for ln in kept}
+    for line in p.full_text.split("\n"):
+        if line.strip():
+            assert line.rstrip() in kept_set, line
+
+
+def kinds(p: ParsedEmail) -> list[str]:
+    return [b.kind for b in p.stripped]
+
+
+def stripped_text(p: ParsedEmail, kind: str | None = None) -> str:
+    return "\n".join(b.text for b in p.stripped if kind is None or b.kind == kind)
+
+
+# ---------------------------------------------------------------------------
+# Charset decoding
+# ---------------------------------------------------------------------------
+
+WINDOWS_TEXTS = [
+    "①番の窓口で㈱世田谷商事の件",
+    "受付時間は9時～17時です",
+    "第Ⅱ期工事について（№３）",
+    "髙橋様の申請書が未処理です",
+    "有限会社は㈲、代表は㈹と書きます。②の地区は㊤です",
+    "㍉単位の段差ですが、㌢になると危険です",
+    "全角マイナス－と全角チルダ～と∥",
+]
+
+PLAIN_TEXTS = [
+    "保育園の入園申請について質問があります。",
+    "道路の陥没が直っていません。早急に対応してください。",
+    "職員の対応がひどかった。責任者と話したい。",
+]
+
+
+@pytest.mark.parametrize("text", WINDOWS_TEXTS + PLAIN_TEXTS)
+def test_iso2022jp_outlook_windows_characters(text: str) -> None:
+    data = to_iso2022jp_outlook(text)
+    decoded, codec, defects = decode_japanese(data, "ISO-2022-JP")
+    assert decoded == text
+    assert codec == "iso2022_jp_ms"
+    assert defects == []
+
+
+@pytest.mark.parametrize("text", ["①", "㈱", "Ⅱ", "髙", "㍉"])
+@pytest.mark.parametrize("codec", ["iso2022_jp", "iso2022_jp_2", "iso2022_jp_ext", "iso2022_jp_2004"])
+def test_stdlib_iso2022jp_codecs_reject_outlook_characters(text: str, codec: str) -> None:
+    """The reason for the custom decoder: Python's codecs fail on NEC row 13 / IBM codes."""
+    with pytest.raises(UnicodeDecodeError):
+        to_iso2022jp_outlook(text).decode(codec)
+
+
+@pytest.mark.parametrize("text", WINDOWS_TEXTS + PLAIN_TEXTS)
+@pytest.mark.parametrize("declared", ["shift_jis", "Shift_JIS", "x-sjis", "windows-31j", "cp932"])
+def test_shift_jis_is_decoded_as_cp932(text: str, declared: str) -> None:
+    decoded, codec, defects = decode_japanese(text.encode("cp932"), declared)
+    assert decoded == text
+    assert codec == "cp932"
+    assert defects == []
+
+
+@pytest.mark.parametrize("text", PLAIN_TEXTS)
+def test_euc_jp_standard(text: str) -> None:
+    decoded, codec, _ = decode_japanese(text.encode("euc_jp"), "EUC-JP")
+    assert decoded == text
+    assert codec == "euc_jp"
+
+
+@pytest.mark.parametrize("text", ["①番の窓口で㈱世田谷商事の件", "第Ⅱ期工事", "髙橋様"])
+def test_euc_jp_windows_characters(text: str) -> None:
+    decoded, codec, _ = decode_japanese(to_eucjp_ms(text), "euc-jp")
+    assert decoded == text
+    assert codec == "cp51932"
+
+
+def test_iso2022jp_halfwidth_katakana_and_jis_roman() -> None:
+    data = b"\x1b(I" + "ｱｲｳ".encode("cp932").translate(bytes((b - 0x80) & 0xFF for b in range(256))) + b"\x1b(B"
+    data += b" \x1b(Jabc\x1b(B"
+    decoded, codec, _ = decode_japanese(data, "iso-2022-jp")
+    assert decoded == "ｱｲｳ abc"
+    assert codec == "iso2022_jp_ms"
+
+
+def test_iso2022jp_with_jisx0212_falls_back_to_stdlib_codec() -> None:
+    data = "丂".encode("iso2022_jp_2")  # JIS X 0212 (ESC $ ( D): no CP932 mapping
+    decoded, codec, _ = decode_japanese(data, "iso-2022-jp")
+    assert decoded == "丂"
+    assert codec in {"iso2022_jp_2004", "iso2022_jp_ext", "iso2022_jp_2"}
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "expected", "defect_prefix"),
+    [
+        ("ご担当者様".encode("utf-8"), "iso-2022-jp", "ご担当者様", "CharsetMismatch"),
+        ("ご担当者様".encode("utf-8"), "us-ascii", "ご担当者様", "CharsetFallback"),
+        ("公園の遊具".encode("cp932"), "utf-8", "公園の遊具", "CharsetMismatch"),
+        ("公園の遊具".encode("utf-8"), "x-no-such-charset", "公園の遊具", "UnknownCharset"),
+    ],
+)
+def test_wrong_declared_charset_is_recovered_and_reported(
+    data: bytes, declared: str, expected: str, defect_prefix: str
+) -> None:
+    decoded, _codec, defects = decode_japanese(data, declared)
+    assert decoded == expected
+    assert any(d.startswith(defect_prefix) for d in defects)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected_codec"),
+    [
+        ("住民票の写しを請求したい".encode("utf-8"), "utf-8"),
+        ("住民票の写しを請求したい".encode("cp932"), "cp932"),
+        ("住民票の写しを請求したい".encode("euc_jp"), "euc_jp"),
+        (to_iso2022jp_outlook("住民票の写し①"), "iso2022_jp_ms"),
+    ],
+)
+def test_undeclared_charset_is_guessed(data: bytes, expected_codec: str) -> None:
+    decoded, codec, defects = decode_japanese(data, None)
+    assert decoded.startswith("住民票の写し")
+    assert codec == expected_codec
+    assert defects == []
+
+
+def test_undecodable_bytes_last_resort_replaces_and_records_defect() -> None:
+    decoded, codec, defects = decode_japanese(b"\xff\xfe\xfd\x80abc", "iso-2022-jp")
+    assert "abc" in decoded and "\ufffd" in decoded
+    assert codec == "utf-8"
+    assert any(d.startswith("UndecodableBytes") for d in defects)
+
+
+# ---------------------------------------------------------------------------
+# Outlook
+# ---------------------------------------------------------------------------
+
+OUTLOOK_BODY = """世田谷区 道路管理課 御中
+
+いつもお世話になっております。㈱世田谷商事の山田です。
+①三軒茶屋駅前の歩道の段差（約5cm～10cm）が直っていません。
+②第Ⅱ期工事の説明会の日程を教えてください。
+
+よろしくお願いいたします。
+
+-----Original Message-----
+From: 世田谷区 道路管理課 <doro@example.jp>
+Sent: Sunday, November 1, 2026 10:00 AM
+To: 山田 太郎 <taro@example.co.jp>
+Subject: RE: 歩道の段差について
+
+山田様
+お問い合わせありがとうございます。確認いたします。
+"""
+
+
+def outlook_iso2022jp_raw() -> bytes:
+    subject = "RE: ①歩道の段差について（㈱世田谷商事）～至急"
+    headers = crlf(
+        f"""From: {b_word("山田 太郎", "ISO-2022-JP")} <taro@example.co.jp>
+To: {b_word("世田谷区 道路管理課", "ISO-2022-JP")} <doro@example.jp>
+Cc: jimu@example.co.jp, {b_word("佐藤", "ISO-2022-JP")} <sato@example.co.jp>
+Subject: {b_word(subject[:12], "ISO-2022-JP")}
+ {b_word(subject[12:], "ISO-2022-JP")}
+Date: Mon, 2 Nov 2026 09:15:00 +0900
+Message-ID: <000001dc0a1b$abcdef$0100a8c0@PC01>
+MIME-Version: 1.0
+Content-Type: text/plain; charset="iso-2022-jp"
+Content-Transfer-Encoding: 7bit
+X-Mailer: Microsoft Outlook 16.0
+
+"""
+    ).encode("ascii")
+    return headers + to_iso2022jp_outlook(crlf(OUTLOOK_BODY))
+
+
+def test_outlook_iso2022jp_headers_and_body() -> None:
+    p = parse_email(outlook_iso2022jp_raw())
+    assert p.subject == "RE: ①歩道の段差について（㈱世田谷商事）～至急"
+    assert p.from_ == "山田 太郎 <taro@example.co.jp>"
+    assert p.to == ["世田谷区 道路管理課 <doro@example.jp>"]
+    assert p.cc == ["jimu@example.co.jp", "佐藤 <sato@example.co.jp>"]
+    assert p.date == "2026-11-02T09:15:00+09:00"
+    assert p.message_id == "<000001dc0a1b$abcdef$0100a8c0@PC01>"
+    assert p.charset == "iso-2022-jp"
+    assert "①三軒茶屋駅前" in p.body and "㈱世田谷商事" in p.body
+    assert "約5cm～10cm" in p.body and "第Ⅱ期工事" in p.body
+    assert "お問い合わせありがとうございます" not in p.body
+    assert "Original Message" not in p.body
+    assert kinds(p) == ["quote_header", "quote"]
+    assert "Subject: RE: 歩道の段差について" in stripped_text(p, "quote_header")
+    assert "確認いたします" in stripped_text(p, "quote")
+    assert p.defects == []
+    assert_nothing_lost(p)
+
+
+def outlook_sjis_raw(abuse: str = "") -> bytes:
+    body = f"""ご担当者様
+
+ごみの収集が今週も来ませんでした。①月曜 ②木曜 の両日です。
+対応をお願いします。
+
+鈴木 花子
+
+差出人: 世田谷区 清掃事務所 <seiso@example.jp>
+送信日時: 2026年11月1日 10:00
+宛先: 鈴木 花子 <hanako@example.ne.jp>
+件名: RE: ごみ収集について
+
+鈴木様
+収集漏れの件、承知しました。{abuse}
+"""
+    msg = EmailMessage()
+    msg["From"] = Header("鈴木 花子", "shift_jis").encode() + " <hanako@example.ne.jp>"
+    msg["To"] = "seiso@example.jp"
+    msg["Subject"] = Header("RE: ごみ収集について", "shift_jis").encode()
+    msg["Date"] = "Tue, 03 Nov 2026 08:00:00 +0900"
+    msg.set_content(body.encode("cp932"), maintype="text", subtype="plain", cte="base64")
+    msg.set_param("charset", "Shift_JIS")
+    return msg.as_bytes()
+
+
+def test_outlook_shift_jis_with_japanese_header_block() -> None:
+    p = parse_email(outlook_sjis_raw())
+    assert p.subject == "RE: ごみ収集について"
+    assert p.from_ == "鈴木 花子 <hanako@example.ne.jp>"
+    assert p.charset == "shift_jis"
+    assert p.body.startswith("ご担当者様")
+    assert "①月曜 ②木曜" in p.body
+    assert "承知しました" not in p.body
+    assert kinds(p)[-2:] == ["quote_header", "quote"]
+    header = stripped_text(p, "quote_header")
+    assert header.startswith("差出人:") and "件名: RE: ごみ収集について" in header
+    assert_nothing_lost(p)
+
+
+def test_abuse_in_outlook_quote_is_stripped_but_reported() -> None:
+    p = parse_email(outlook_sjis_raw(abuse="\n死ね"))
+    assert "死ね" not in p.body
+    assert "死ね" in stripped_text(p, "quote")
+
+
+OUTLOOK_HTML = """<html xmlns:o="urn:schemas-microsoft-com:office:office"><head>
+<meta http-equiv="Content-Type" content="text/html; charset=iso-2022-jp">
+<style><!-- p.MsoNormal {margin:0mm;} --></style>
+<script>alert("x")</script></head>
+<body lang="JA"><div class="WordSection1">
+<p class="MsoNormal">児童手当の件でご連絡します。<o:p></o:p></p>
+<p class="MsoNormal">申請書を&lt;郵送&gt;しましたが&amp;届いていますか？<br>ご確認ください。<o:p></o:p></p>
+<p class="MsoNormal"><o:p>&nbsp;</o:p></p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0mm 0mm 0mm">
+<p class="MsoNormal"><b>差出人:</b> 世田谷区 子ども家庭課 &lt;kodomo@example.jp&gt;<br>
+<b>送信日時:</b> 2026年11月1日 10:00<br>
+<b>宛先:</b> 高橋 &lt;takahashi@example.jp&gt;<br>
+<b>件名:</b> 児童手当について</p></div>
+<p class="MsoNormal">高橋様　ふざけるな（区の職員の以前の返信の引用）</p>
+</div></body></html>"""
+
+
+def outlook_html_mixed_raw() -> bytes:
+    """Outlook: mixed > (alternative > (plain, related > (html, image))), pdf."""
+    plain_text = "児童手当の件でご連絡します。\n申請書を<郵送>しましたが&届いていますか？\nご確認ください。\n"
+    outer = MIMEMultipart("mixed")
+    outer["From"] = "takahashi@example.jp"
+    outer["To"] = "kodomo@example.jp"
+    outer["Subject"] = Header("児童手当について", "iso-2022-jp").encode()
+    alt = MIMEMultipart("alternative")
+    alt.attach(MIMEText(plain_text, "plain", "utf-8"))
+    related = MIMEMultipart("related")
+    related.attach(MIMEText(OUTLOOK_HTML, "html", "utf-8"))
+    img = MIMEImage(b"\x89PNG\r\n\x1a\n" + b"\x00" * 92, "png")
+    img.add_header("Content-ID", "<image001.png@01DC0A1B>")
+    related.attach(img)
+    alt.attach(related)
+    outer.attach(alt)
+    pdf = MIMEApplication(b"%PDF-1.4\n" + b"0" * 1000, "pdf")
+    pdf.add_header("Content-Disposition", "attachment", filename=("utf-8", "", "申請書①.pdf"))
+    outer.attach(pdf)
+    return outer.as_bytes()
+
+
+def test_outlook_nested_multipart_prefers_plain_and_lists_attachments() -> None:
+    p = parse_email(outlook_html_mixed_raw())
+    assert p.body == "児童手当の件でご連絡します。\n申請書を<郵送>しましたが&届いていますか？\nご確認ください。"
+    assert p.charset == "utf-8"
+    assert p.subject == "児童手当について"
+    types = sorted(a.content_type for a in p.attachments)
+    assert types == ["application/pdf", "image/png"]
+    pdf = next(a for a in p.attachments if a.content_type == "application/pdf")
+    assert pdf.size == 9 + 1000
+    assert pdf.filename == "申請書①.pdf"
+    assert "%PDF" not in p.full_text
+
+
+def test_outlook_html_only_is_converted_and_header_block_stripped() -> None:
+    msg = MIMEMultipart("alternative")
+    msg["From"] = "takahashi@example.jp"
+    msg["Subject"] = "children"
+    html = MIMEText("", "html", "utf-8")
+    html.set_payload(to_iso2022jp_outlook(OUTLOOK_HTML).decode("ascii"))
+    html.replace_header("Content-Type", 'text/html; charset="iso-2022-jp"')
+    html.replace_header("Content-Transfer-Encoding", "7bit")
+    empty_plain = MIMEText("", "plain", "utf-8")
+    msg.attach(empty_plain)
+    msg.attach(html)
+    p = parse_email(msg.as_bytes())
+    assert p.body == "児童手当の件でご連絡します。\n申請書を<郵送>しましたが&届いていますか？\nご確認ください。"
+    assert "alert" not in p.full_text and "MsoNormal" not in p.full_text
+    assert "ふざけるな" not in p.body
+    assert "ふざけるな" in stripped_text(p, "quote")
+    assert stripped_text(p, "quote_header").startswith("差出人:")
+    assert_nothing_lost(p)
+
+
+# ---------------------------------------------------------------------------
+# Thunderbird
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "quote_header",
+    [
+        "2026/11/01 10:00, 世田谷区 保育課 wrote:",
+        "On 2026/11/01 10:00, 世田谷区 保育課 wrote:",
+        "世田谷区 保育課 さんが書きました:",
+        "2026/11/01 10:00 に 世田谷区 保育課 さんは書きました:",
+    ],
+)
+def test_thunderbird_flowed_utf8(quote_header: str) -> None:
+    body = (
+        "保育課 ご担当者様\r\n\r\n"
+        "入園申請の結果通知がまだ届きません。いつ頃になるか教えていただけますで \r\n"
+        "しょうか。\r\n\r\n"
+        f"{quote_header}\r\n"
+        "> 申請は受け付けました。結果は12月中旬に \r\n"
+        "> 郵送します。\r\n"
+        ">\r\n"
+        "> バカじゃないの（前の引用）\r\n\r\n"
+        "-- \r\n"
+        "田中 一郎\r\n"
+        "〒154-0001 東京都世田谷区池尻1-2-3\r\n"
+    )
+    raw = crlf(
+        """From: =?UTF-8?B?55Sw5LitIOS4gOmDjg==?= <ichiro@example.com>
+To: hoiku@example.jp
+Subject: =?UTF-8?B?UmU6IOWFpeWckueUs+iri+OBq+OBpOOBhOOBpg==?=
+Date: Sun, 1 Nov 2026 21:03:10 +0900
+User-Agent: Mozilla Thunderbird
+MIME-Version: 1.0
+Content-Type: text/plain; charset=UTF-8; format=flowed
+Content-Transfer-Encoding: 8bit
+
+"""
+    ).encode() + body.encode("utf-8")
+    p = parse_email(raw)
+    assert p.from_ == "田中 一郎 <ichiro@example.com>"
+    assert p.subject == "Re: 入園申請について"
+    assert p.body == "保育課 ご担当者様\n\n入園申請の結果通知がまだ届きません。いつ頃になるか教えていただけますで しょうか。"
+    assert kinds(p) == ["quote_header", "quote", "signature"]
+    assert stripped_text(p, "quote_header") == quote_header
+    assert "結果は12月中旬に 郵送します。" in stripped_text(p, "quote")
+    assert "バカ" not in p.body
+    assert stripped_text(p, "signature").startswith("-- \n田中 一郎\n〒154-0001")
+    assert_nothing_lost(p)
+
+
+def test_flowed_delsp_yes_joins_without_space() -> None:
+    raw = (
+        b"From: a@example.com\r\nSubject: x\r\n"
+        b"Content-Type: text/plain; charset=UTF-8; format=flowed; delsp=yes\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ) + "区役所の窓口 \r\nの対応について\r\n".encode()
+    assert parse_email(raw).body == "区役所の窓口の対応について"
+
+
+# ---------------------------------------------------------------------------
+# Gmail
+# ---------------------------------------------------------------------------
+
+GMAIL_QUOTE_HEADERS = [
+    "2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:",
+    "On Sun, Nov 1, 2026 at 10:00 AM 世田谷区 <koe@example.jp> wrote:",
+    "On Sun, Nov 1, 2026 at 10:00 AM 世田谷区 区民の声担当 <\nkoe@example.jp> wrote:",
+]
+
+
+@pytest.mark.parametrize("quote_header", GMAIL_QUOTE_HEADERS)
+def test_gmail_alternative_base64(quote_header: str) -> None:
+    plain = (
+        "区民の声 ご担当者様\n\n"
+        "公園のトイレがまた壊れています。\n先月も連絡しましたが、まだ直っていません。\n\n"
+        f"{quote_header}\n\n"
+        "> ご連絡ありがとうございます。\n> 修理を手配します。\n> 死ね\n"
+    )
+    html = (
+        '<div dir="ltr">区民の声 ご担当者様<br><br>公園のトイレがまた壊れています。<br>'
+        "先月も連絡しましたが、まだ直っていません。</div><br>"
+        '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+        f"{quote_header.replace(chr(10), '').replace('<', '&lt;').replace('>', '&gt;')}<br></div>"
+        '<blockquote class="gmail_quote">ご連絡ありがとうございます。<br>修理を手配します。<br>死ね</blockquote></div>'
+    )
+    msg = MIMEMultipart("alternative")
+    msg["From"] = "=?UTF-8?B?5bCP5p6XIOWSsg==?= <saki@gmail.com>"
+    msg["To"] = "koe@example.jp"
+    msg["Subject"] = "=?UTF-8?B?UmU6IOWFrOWckuOBruODiOOCpOODrA==?="
+    msg["Date"] = "Sun, 1 Nov 2026 12:34:56 +0900"
+    msg.attach(MIMEText(plain, "plain", "utf-8"))  # utf-8 → base64
+    msg.attach(MIMEText(html, "html", "utf-8"))
+    raw = msg.as_bytes()
+    assert b"Content-Transfer-Encoding: base64" in raw
+    p = parse_email(raw)
+    assert p.subject == "Re: 公園のトイレ"
+    assert p.from_ == "小林 咲 <saki@gmail.com>"
+    assert p.body == "区民の声 ご担当者様\n\n公園のトイレがまた壊れています。\n先月も連絡しましたが、まだ直っていません。"
+    assert kinds(p) == ["quote_header", "quote"]
+    assert "死ね" not in p.body and "死ね" in stripped_text(p, "quote")
+    assert_nothing_lost(p)
+
+
+@pytest.mark.parametrize("quote_header", [h.replace("\n", "") for h in GMAIL_QUOTE_HEADERS])
+def test_gmail_html_only_blockquote_is_quote(quote_header: str) -> None:
+    html = (
+        '<div dir="ltr">区民の声 ご担当者様<br><br>公園のトイレがまた壊れています。</div><br>'
+        '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+        f"{quote_header.replace('<', '&lt;').replace('>', '&gt;')}<br></div>"
+        '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">'
+        "ご連絡ありがとうございます。<br>死ね</blockquote></div>"
+    )
+    msg = MIMEText(html, "html", "utf-8")
+    msg["From"] = "saki@gmail.com"
+    msg["Subject"] = "Re"
+    p = parse_email(msg.as_bytes())
+    assert p.body == "区民の声 ご担当者様\n\n公園のトイレがまた壊れています。"
+    assert kinds(p) == ["quote_header", "quote"]
+    assert "> 死ね" in stripped_text(p, "quote")
+
+
+def test_gmail_forwarded_message_is_stripped() -> None:
+    text = (
+        "以下、区から届いたメールを転送します。確認をお願いします。\n\n"
+        "---------- Forwarded message ---------\n"
+        "From: 世田谷区 <koe@example.jp>\nDate: 2026年11月1日(日) 10:00\n"
+        "Subject: ご意見について\nTo: <saki@gmail.com>\n\n本文（区の回答）\n"
+    )
+    body, blocks = split_reply(text)
+    assert body == "以下、区から届いたメールを転送します。確認をお願いします。"
+    assert [b.kind for b in blocks] == ["forwarded"]
+    assert "本文（区の回答）" in blocks[0].text
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["---------- Forwarded message ---------", "-------- 転送メッセージ --------", "Begin forwarded message:",
+     "転送されたメッセージ:"],
+)
+def test_forward_markers(marker: str) -> None:
+    body, blocks = split_reply(f"ご確認ください。\n\n{marker}\n\n差出人: 区\n件名: 通知\n\n古い本文\n")
+    assert body == "ご確認ください。"
+    assert [b.kind for b in blocks] == ["forwarded"]
+
+
+# ---------------------------------------------------------------------------
+# iPhone Mail
+# ---------------------------------------------------------------------------
+
+
+def iphone_raw(text: str) -> bytes:
+    qp = quopri.encodestring(crlf(text).encode("utf-8")).decode("ascii")
+    return crlf(
+        f"""Content-Type: text/plain;
+\tcharset=utf-8
+Content-Transfer-Encoding: quoted-printable
+From: =?utf-8?B?5LqV5LiKIOiKsQ==?= <hana.inoue@icloud.com>
+Mime-Version: 1.0 (1.0)
+Date: Sun, 1 Nov 2026 10:30:00 +0900
+Subject: =?utf-8?Q?Re:_=E9=A7=90=E8=BC=AA=E5=A0=B4?=
+Message-Id: <ABCDEF01-2345-6789@icloud.com>
+To: churin@example.jp
+X-Mailer: iPhone Mail (22A3354)
+
+"""
+    ).encode("ascii") + qp.encode("ascii")
+
+
+def test_iphone_quoted_printable_signature_and_quote_header() -> None:
+    text = (
+        "駐輪場の件、了解しました。\n\nでも撤去の前に一言連絡がほしかったです。\n\n"
+        "iPhoneから送信\n\n"
+        "2026/11/01 10:00、世田谷区 駐輪対策係 <churin@example.jp>のメール:\n\n"
+        "> 放置自転車として撤去しました。\n> 保管所は下記のとおりです。\n"
+    )
+    p = parse_email(iphone_raw(text))
+    assert p.subject == "Re: 駐輪場"
+    assert p.from_ == "井上 花 <hana.inoue@icloud.com>"
+    assert p.body == "駐輪場の件、了解しました。\n\nでも撤去の前に一言連絡がほしかったです。"
+    assert kinds(p) == ["signature", "quote_header", "quote"]
+    assert stripped_text(p, "signature") == "iPhoneから送信"
+    assert stripped_text(p, "quote_header").endswith("のメール:")
+    assert_nothing_lost(p)
+
+
+# ---------------------------------------------------------------------------
+# EUC-JP, quoted-printable, attachments
+# ---------------------------------------------------------------------------
+
+
+def test_euc_jp_message_with_rfc2047_euc_subject() -> None:
+    body = "図書館の返却ポストが壊れています。\n①正面入口 ②裏口\n"
+    raw = crlf(
+        f"""From: {b_word("中村", "EUC-JP")} <nakamura@example.org>
+To: toshokan@example.jp
+Subject: {b_word("返却ポストの故障", "EUC-JP")}
+MIME-Version: 1.0
+Content-Type: text/plain; charset=EUC-JP
+Content-Transfer-Encoding: 8bit
+
+"""
+    ).encode("ascii") + to_eucjp_ms(crlf(body))
+    p = parse_email(raw)
+    assert p.subject == "返却ポストの故障"
+    assert p.from_ == "中村 <nakamura@example.org>"
+    assert p.charset == "euc-jp"
+    assert p.body == "図書館の返却ポストが壊れています。\n①正面入口 ②裏口"
+
+
+@pytest.mark.parametrize("charset", ["iso-2022-jp", "shift_jis", "euc-jp", "utf-8"])
+def test_quoted_printable_in_each_charset(charset: str) -> None:
+    text = "税の申告について質問です。\n控除の書類はどこに出せばよいですか。\n"
+    if charset == "iso-2022-jp":
+        data = to_iso2022jp_outlook(text)
+    elif charset == "shift_jis":
+        data = text.encode("cp932")
+    else:
+        data = text.encode(charset)
+    raw = (
+        b"From: q@example.com\r\nSubject: zei\r\nMIME-Version: 1.0\r\n"
+        + f"Content-Type: text/plain; charset={charset}\r\n".encode()
+        + b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + quopri.encodestring(data)
+    )
+    p = parse_email(raw)
+    assert p.body == text.strip()
+    assert p.charset == charset
+
+
+def test_pdf_attachment_listed_not_scored() -> None:
+    msg = EmailMessage()
+    msg["From"] = "kenchiku@example.com"
+    msg["To"] = "kenchiku@example.jp"
+    msg["Subject"] = "騒音の記録"
+    msg.set_content("工事の騒音の記録を添付します。\n")
+    pdf_bytes = b"%PDF-1.7\n" + "死ね 殺すぞ".encode() + b"\n%%EOF\n"
+    msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename="騒音記録.pdf")
+    msg.add_attachment("メモ: 死ね", subtype="plain", filename="memo.txt")
+    p = parse_email(msg.as_bytes())
+    assert p.body == "工事の騒音の記録を添付します。"
+    assert p.attachments == [
+        Attachment("騒音記録.pdf", "application/pdf", len(pdf_bytes)),
+        Attachment("memo.txt", "text/plain", len("メモ: 死ね\n".encode())),
+    ]
+    assert "死ね" not in p.full_text
+
+
+def test_rfc2047_filename_in_quotes_is_decoded() -> None:
+    raw = crlf(
+        f"""From: a@example.jp
+Subject: x
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b1"
+
+--b1
+Content-Type: text/plain; charset=utf-8
+
+本文
+--b1
+Content-Type: application/pdf; name="{b_word("①図面.pdf", "ISO-2022-JP")}"
+Content-Disposition: attachment; filename="{b_word("①図面.pdf", "ISO-2022-JP")}"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+--b1--
+"""
+    ).encode("utf-8")
+    p = parse_email(raw)
+    assert p.attachments == [Attachment("①図面.pdf", "application/pdf", 9)]
+    assert p.body == "本文"
+
+
+def test_forwarded_message_attachment_is_not_scored() -> None:
+    inner = EmailMessage()
+    inner["From"] = "x@example.jp"
+    inner["Subject"] = "old"
+    inner.set_content("古いメール 死ね\n")
+    outer = EmailMessage()
+    outer["From"] = "y@example.jp"
+    outer["Subject"] = "fwd"
+    outer.set_content("転送します。\n")
+    outer.add_attachment(inner)
+    p = parse_email(outer.as_bytes())
+    assert p.body == "転送します。"
+    assert [a.content_type for a in p.attachments] == ["message/rfc822"]
+    assert p.attachments[0].size > 0
+    assert "死ね" not in p.full_text
+
+
+# ---------------------------------------------------------------------------
+# Signatures and rule lines
+# ---------------------------------------------------------------------------
+
+SIGNATURES = [
+    "──────────────\n山田 太郎\n〒154-0017 東京都世田谷区世田谷4-21-27\nTEL: 03-1234-5678",
+    "━━━━━━━━━━━━━━━\n株式会社サンプル 総務部\n佐藤 次郎\nMail: jiro@example.co.jp\n━━━━━━━━━━━━━━━",
+    "＝＝＝＝＝＝＝＝＝＝\n世田谷 花子\n電話 090-1234-5678",
+    "*****************\n伊藤 三郎\n*****************",
+    "-----------\n木村\nkimura@example.ne.jp",
+    "-- \n高橋 四郎\n住所：世田谷区太子堂",
+    "Sent from my iPhone",
+    "Androidから送信",
+]
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_signature_blocks_are_stripped(signature: str) -> None:
+    text = "区営住宅の修繕の件です。\n浴室の換気扇が動きません。\n見に来てください。\n\n" + signature + "\n"
+    body, blocks = split_reply(text)
+    assert body == "区営住宅の修繕の件です。\n浴室の換気扇が動きません。\n見に来てください。"
+    assert [(b.kind, b.text) for b in blocks] == [("signature", signature)]
+
+
+RULE_IN_TEXT = [
+    # a rule between sections of the real text, far from the end
+    "ご意見です。\n==========\n"
+    + "".join(f"{i}. 騒音が毎晩続いています。\n" for i in range(1, 15))
+    + "以上です。",
+    # a rule near the end but followed by sentences, not contacts
+    "要望をまとめました。\n--------------------\n駐輪場を増やしてください。\n照明も暗いです。",
+    "要望は以下の通りです\n*****\n早急に対応してください\nお願いします",
+    # e-mail-ish words inside sentences are not contact lines
+    "問い合わせました。\n-----\nメールで回答をください。",
+]
+
+
+@pytest.mark.parametrize("text", RULE_IN_TEXT)
+def test_rule_line_in_the_middle_is_not_a_signature(text: str) -> None:
+    body, blocks = split_reply(text)
+    assert body == text
+    assert blocks == []
+
+
+def test_mobile_like_sentence_in_body_is_kept() -> None:
+    text = "何度もフォームから送信しましたが返事がありません。"
+    assert split_reply(text) == (text, [])
+
+
+def test_signature_in_message_with_quote_and_nothing_lost() -> None:
+    raw = crlf(
+        """From: a@example.jp
+To: b@example.jp
+Subject: =?UTF-8?B?44GU44G/?=
+Content-Type: text/plain; charset=utf-8
+
+収集日を変えてほしいです。
+
+────────────
+世田谷 太郎
+〒154-0001
+TEL 03-0000-0000
+────────────
+
+2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:
+> お問い合わせの件
+> ぶっ殺すぞ（引用）
+"""
+    ).encode("utf-8")
+    p = parse_email(raw)
+    assert p.body == "収集日を変えてほしいです。"
+    assert kinds(p) == ["signature", "quote_header", "quote"]
+    assert "TEL 03-0000-0000" in stripped_text(p, "signature")
+    assert "ぶっ殺すぞ" in stripped_text(p, "quote") and "ぶっ殺すぞ" not in p.body
+    assert_nothing_lost(p)
+
+
+def test_interleaved_reply_keeps_all_new_text() -> None:
+    text = (
+        "2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:\n"
+        "> ご住所を教えてください。\n"
+        "世田谷区桜丘1丁目です。\n"
+        "> 日時の希望はありますか。\n"
+        "平日の午前中でお願いします。\n"
+    )
+    body, blocks = split_reply(text)
+    assert body == "世田谷区桜丘1丁目です。\n平日の午前中でお願いします。"
+    assert [b.kind for b in blocks] == ["quote_header", "quote", "quote"]
+
+
+def test_quote_header_line_without_quotes_mid_text_is_kept() -> None:
+    text = "山田さんが書きました:\nという記事を読みましたが、本当ですか。"
+    assert split_reply(text) == (text, [])
+
+
+def test_from_line_alone_is_not_an_outlook_header() -> None:
+    text = "From: 世田谷区民より\n公園の草刈りをお願いします。"
+    assert split_reply(text) == (text, [])
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["-----Original Message-----", "-----元のメッセージ-----", "----- Original Message -----"],
+)
+def test_original_message_markers(marker: str) -> None:
+    body, blocks = split_reply(
+        f"了解です。\n\n{marker}\nFrom: 区 <k@example.jp>\nSent: 2026/11/01\nSubject: x\n\n前の文\n"
+    )
+    assert body == "了解です。"
+    assert [b.kind for b in blocks] == ["quote_header", "quote"]
+    assert blocks[0].text.startswith(marker) and blocks[0].text.endswith("Subject: x")
+    assert blocks[1].text == "前の文"
+
+
+def test_outlook_web_rule_above_header_block() -> None:
+    body, blocks = split_reply(
+        "確認しました。\n\n________________________________\n"
+        "From: 区 <k@example.jp>\nSent: Sunday, November 1, 2026 10:00\nTo: me\nSubject: x\n\n前の文"
+    )
+    assert body == "確認しました。"
+    assert blocks[0] == StrippedBlock(
+        "quote_header",
+        "________________________________\nFrom: 区 <k@example.jp>\nSent: Sunday, November 1, 2026 10:00\n"
+        "To: me\nSubject: x",
+    )
+
+
+# ---------------------------------------------------------------------------
+# HTML conversion
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>一行目</p><p>二行目</p>", "一行目\n二行目"),
+        ("a<br>b<br/><br>c", "a\nb\n\nc"),
+        ("<div>&lt;要望&gt; &amp; &#x6728;&#26408;</div>", "<要望> & 木木"),
+        ("<style>p{color:red}</style><script>var x=1;</script><p>本文</p>", "本文"),
+        ("<ul><li>ごみ</li><li>道路</li></ul>", "ごみ\n道路"),
+        ("<p>前</p><blockquote><p>引用</p><blockquote>二重</blockquote></blockquote><p>後</p>",
+         "前\n> 引用\n>> 二重\n後"),
+        ("<table><tr><td>氏名</td><td>山田</td></tr></table>", "氏名 山田"),
+    ],
+)
+def test_html_to_text(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+# ---------------------------------------------------------------------------
+# Invalid input and edge cases
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\r\n\r\n",
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01" + bytes(range(256)),
+        "今日は区役所に行きました。\n窓口が混んでいました。\n".encode("utf-8"),
+        b"just some text without any header\n\nmore text\n",
+        b"hello: world\n\nthis has a colon but no e-mail header\n",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",
+    ],
+)
+def test_not_an_email_raises(raw: bytes) -> None:
+    with pytest.raises(EmailParseError) as info:
+        parse_email(raw)
+    assert isinstance(info.value, ComplaintTriageError) and isinstance(info.value, ValueError)
+    assert "cannot parse e-mail" in str(info.value)
+
+
+def test_error_message_does_not_echo_content() -> None:
+    with pytest.raises(EmailParseError) as info:
+        parse_email("秘密の内容です".encode())
+    assert "秘密" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [None, 123, ["From: a"], {"raw": b""}])
+def test_wrong_type_raises_type_error(bad: object) -> None:
+    with pytest.raises(TypeError):
+        parse_email(bad)  # type: ignore[arg-type]
+
+
+def test_str_input_is_accepted() -> None:
+    p = parse_email("From: a@example.jp\nSubject: お願い\n\n本文です。\n")
+    assert p.subject == "お願い"
+    assert p.body == "本文です。"
+    assert p.charset == "us-ascii" or p.charset == "utf-8"
+
+
+def test_headers_only_message_has_empty_body() -> None:
+    p = parse_email(b"From: a@example.jp\r\nSubject: empty\r\n\r\n")
+    assert p.body == "" and p.full_text == "" and p.stripped == []
+    p2 = parse_email(b"From: a@example.jp\r\nSubject: no separator\r\n")
+    assert p2.body == ""
+
+
+def test_missing_headers_default_values() -> None:
+    p = parse_email(b"Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n")
+    assert (p.from_, p.to, p.cc, p.subject, p.date, p.message_id) == ("", [], [], "", None, None)
+
+
+def test_invalid_date_is_none_and_reported() -> None:
+    p = parse_email(b"From: a@example.jp\r\nDate: someday soon\r\n\r\nx\r\n")
+    assert p.date is None
+    assert "InvalidDateHeader" in p.defects
+
+
+def test_mbox_from_line_and_raw_8bit_sjis_subject() -> None:
+    raw = b"From a@example.jp Sun Nov  1 10:00:00 2026\n" + b"From: a@example.jp\nSubject: " + "騒音".encode(
+        "cp932"
+    ) + b"\nContent-Type: text/plain; charset=shift_jis\n\n" + "うるさい".encode("cp932") + b"\n"
+    p = parse_email(raw)
+    assert p.subject == "騒音"
+    assert p.body == "うるさい"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b_word("【至急】①住民票の写しについて", "ISO-2022-JP"), "【至急】①住民票の写しについて"),
+        (b_word("㈱世田谷の件～再送", "ISO-2022-JP"), "㈱世田谷の件～再送"),
+        (b_word("介護保険料の通知", "Shift_JIS"), "介護保険料の通知"),
+        (b_word("マイナンバーカード", "EUC-JP"), "マイナンバーカード"),
+        ("=?UTF-8?Q?=E5=85=90=E7=AB=A5=E6=89=8B=E5=BD=93?=", "児童手当"),
+        ("Re: " + b_word("予防接種", "UTF-8") + " (2nd)", "Re: 予防接種 (2nd)"),
+        # a UTF-8 character split across two encoded words
+        ("=?UTF-8?B?5L+d6IKy?= =?UTF-8?B?5ZyS?=", "保育園"),
+        ("=?UTF-8?B?5L+d?=\r\n =?UTF-8?B?6IKy5ZyS?=", "保育園"),
+        ("plain ascii subject", "plain ascii subject"),
+    ],
+)
+def test_rfc2047_subjects(header: str, expected: str) -> None:
+    raw = f"From: a@example.jp\r\nSubject: {header}\r\n\r\nbody\r\n".encode("ascii")
+    assert parse_email(raw).subject == expected
+
+
+# ---------------------------------------------------------------------------
+# to_dict and masking
+# ---------------------------------------------------------------------------
+
+
+def test_to_dict_masks_contacts_and_is_json() -> None:
+    p = parse_email(outlook_iso2022jp_raw())
+    d = p.to_dict()
+    json.dumps(d, ensure_ascii=False)
+    assert d["from"] == "山田 太郎 <t***@example.co.jp>"
+    assert d["to"] == ["世田谷区 道路管理課 <d***@example.jp>"]
+    assert "taro@example.co.jp" not in json.dumps(d, ensure_ascii=False)
+    assert d["message_id"] == p.message_id
+    assert d["stripped"][0]["kind"] == "quote_header"
+    raw = p.to_dict(mask_contacts=False)
+    assert raw["from"] == p.from_ and raw["body"] == p.body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("taro.yamada@example.jp", "t***@example.jp"),
+        ("連絡先 03-1234-5678 まで", "連絡先 0*-****-**** まで"),
+        ("携帯 090-1234-5678", "携帯 0**-****-****"),
+        ("2026-11-01 に申請", "2026-11-01 に申請"),
+    ],
+)
+def test_mask_text(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+# ---------------------------------------------------------------------------
+# mbox and .eml directories
+# ---------------------------------------------------------------------------
+
+
+def _simple(subject: str, body: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "resident@example.jp"
+    msg["To"] = "koe@example.jp"
+    msg["Subject"] = subject
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def test_iter_mbox_yields_results_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.mbox"
+    box = mailbox.mbox(str(path))
+    box.add(_simple("一通目", "公園の件です。\n"))
+    box.add(outlook_iso2022jp_raw())
+    box.add(b"From: broken\n")  # mailbox needs some text; replaced below with a broken one
+    box.flush()
+    box.close()
+    # turn the third message into garbage without headers
+    data = path.read_bytes()
+    head, _sep, _tail = data.rpartition(b"From: broken\n")
+    path.write_bytes(head + b"\xff\xd8\xff\xe0 binary junk\n\n")
+    results = list(iter_mbox(path))
+    assert [k for k, _ in results] == ["0", "1", "2"]
+    assert isinstance(results[0][1], ParsedEmail) and results[0][1].subject == "一通目"
+    assert isinstance(results[1][1], ParsedEmail) and "①三軒茶屋駅前" in results[1][1].body
+    assert isinstance(results[2][1], EmailParseError)
+
+
+def test_iter_mbox_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list(iter_mbox(tmp_path / "nope.mbox"))
+
+
+def test_iter_eml_dir_sorted_with_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "b.eml").write_bytes(_simple("二通目", "道路の件です。\n"))
+    (tmp_path / "a.eml").write_bytes(outlook_sjis_raw())
+    (tmp_path / "c.EML").write_bytes(b"\x89PNG\r\n\x1a\n not a mail")
+    (tmp_path / "notes.txt").write_bytes(_simple("ignored", "x\n"))
+    (tmp_path / "sub.eml").mkdir()
+    results = list(iter_eml_dir(tmp_path))
+    assert [k for k, _ in results] == ["a.eml", "b.eml", "c.EML"]
+    assert isinstance(results[0][1], ParsedEmail) and results[0][1].subject == "RE: ごみ収集について"
+    assert isinstance(results[1][1], ParsedEmail) and results[1][1].body == "道路の件です。"
+    assert isinstance(results[2][1], EmailParseError)
+
+
+def test_iter_eml_dir_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError):
+        list(iter_eml_dir(tmp_path / "missing"))
+
+
+def test_public_api() -> None:
+    import complaint_triage.email as mod
+
+    for name in mod.__all__:
+        assert hasattr(mod, name)
+    p = parse_email(_simple("x", "y\n"))
+    with pytest.raises(AttributeError):
+        p.body = "changed"  # type: ignore[misc]

@@ -1,0 +1,155 @@
+"""Build data/corpus/handwritten.jsonl from the writers' batches and the reviewers' fixes.
+
+    python tools/build_corpus.py
+
+Reads data/raw/<batch>/part*.jsonl (hand-written items), applies data/raw/<batch>/review.jsonl
+(reviewer corrections: {"id", "verdict"?, "categories"?, "grievance"?, "drop"?, "reason"}),
+groups near-duplicates (character 5-gram Jaccard >= 0.8) so that a group never crosses
+splits, and assigns a deterministic stratified train/dev/test split (65/15/20 by
+verdict x channel).  Output is sorted by id and byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from validate_raw import check  # noqa: E402
+
+SPLIT_FRACTIONS = (("train", 0.65), ("dev", 0.15), ("test", 0.20))
+JACCARD = 0.8
+
+
+def grams(text: str, n: int = 5) -> set[str]:
+    t = "".join(text.split())
+    return {t[i : i + n] for i in range(max(1, len(t) - n + 1))}
+
+
+def near_duplicate_groups(texts: list[str]) -> list[int]:
+    """Union-find over pairs with character 5-gram Jaccard >= JACCARD."""
+    sets = [grams(t) for t in texts]
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(sets):
+        for g in s:
+            index[g].append(i)
+    for i, s in enumerate(sets):
+        shared: Counter[int] = Counter()
+        for g in s:
+            post = index[g]
+            if len(post) > 200:
+                continue
+            shared.update(j for j in post if j > i)
+        for j, k in shared.items():
+            # Jaccard = k / (|a| + |b| - k); skip quickly when impossible
+            if k / (len(s) + len(sets[j]) - k) >= JACCARD:
+                parent[find(i)] = find(j)
+    return [find(i) for i in range(len(texts))]
+
+
+def h(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def main() -> int:
+    raw = ROOT / "data" / "raw"
+    records: dict[str, dict] = {}
+    problems = 0
+    for batch in sorted(p for p in raw.iterdir() if p.is_dir()):
+        for part in sorted(batch.glob("part*.jsonl")):
+            for n, line in enumerate(part.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                errs = check(rec)
+                if errs or rec["id"] in records:
+                    print(f"skip {part}:{n}: {errs or 'duplicate id'}", file=sys.stderr)
+                    problems += 1
+                    continue
+                rec["batch"] = batch.name
+                records[rec["id"]] = rec
+        review = batch / "review.jsonl"
+        if review.is_file():
+            for line in review.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                fix = json.loads(line)
+                rec = records.get(fix["id"])
+                if rec is None:
+                    continue
+                if fix.get("drop"):
+                    del records[fix["id"]]
+                    continue
+                for k in ("verdict", "categories", "grievance", "kind", "topic", "channel", "text"):
+                    if k in fix:
+                        rec[k] = fix[k]
+                rec["reviewed"] = "corrected"
+                if check(rec):
+                    print(f"review fix for {fix['id']} breaks the schema: {check(rec)}", file=sys.stderr)
+                    problems += 1
+                    del records[fix["id"]]
+    recs = sorted(records.values(), key=lambda r: r["id"])
+    # exact duplicates of text are dropped (keep the first id)
+    seen: set[str] = set()
+    uniq = []
+    for r in recs:
+        key = "".join(r["text"].split())
+        if key in seen:
+            continue
+        seen.add(key)
+        uniq.append(r)
+    recs = uniq
+    groups = near_duplicate_groups([r["text"] for r in recs])
+    by_group: dict[int, list[dict]] = defaultdict(list)
+    for r, g in zip(recs, groups):
+        by_group[g].append(r)
+    # stratify groups by the verdict x channel of their first member
+    strata: dict[tuple[str, str], list[list[dict]]] = defaultdict(list)
+    for members in by_group.values():
+        first = min(members, key=lambda r: r["id"])
+        strata[(first["verdict"], first["channel"])].append(members)
+    for key in sorted(strata):
+        groups_in = sorted(strata[key], key=lambda m: h(min(r["id"] for r in m)))
+        total = sum(len(m) for m in groups_in)
+        done = 0
+        for members in groups_in:
+            frac = done / total if total else 0
+            acc = 0.0
+            split = "test"
+            for name, f in SPLIT_FRACTIONS:
+                acc += f
+                if frac < acc:
+                    split = name
+                    break
+            for r in members:
+                r["split"] = split
+                r["group"] = "g-" + min(x["id"] for x in members)
+            done += len(members)
+    out = ROOT / "data" / "corpus" / "handwritten.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fields = ("id", "channel", "topic", "text", "verdict", "categories", "grievance", "difficulty", "kind",
+              "source", "split", "group", "batch", "reviewed")
+    with out.open("w", encoding="utf-8", newline="\n") as f:
+        for r in recs:
+            r.setdefault("reviewed", "accepted")
+            r["source"] = "handwritten"
+            f.write(json.dumps({k: r[k] for k in fields}, ensure_ascii=False) + "\n")
+    c = Counter(r["split"] for r in recs)
+    print(f"wrote {len(recs)} records to {out.relative_to(ROOT)}: {dict(c)}; {problems} problems")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
