@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     files: list[Path] = []
     for a in argv:
         p = Path(a)
-        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
+        files.extend(sorted(p.glob("part*.jsonl")) if p.is_dir() else [p])
     bad = 0
     ids: set[str] = set()
     recs = []

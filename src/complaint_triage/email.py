@@ -518,10 +518,12 @@ def _decode_header(value: str, defects: list[str]) -> str:
     """Decode a raw header value: unfold, raw 8-bit/JIS bytes, RFC 2047 words."""
     value = re.sub(r"\r?\n(?=[ \t])", "", value)
     if _SURROGATES.search(value) or "\x1b" in value:
-        raw = value.encode("ascii", "surrogateescape") if _SURROGATES.search(value) else value.encode("latin-1", "replace")
+        # raw 8-bit (Shift_JIS/UTF-8) or raw JIS escapes written without RFC 2047
+        if _SURROGATES.search(value):
+            raw = value.encode("ascii", "surrogateescape")
+        else:
+            raw = value.encode("latin-1", "replace")
         value, _codec_name, more = decode_japanese(raw, None)
-        if _SURROGATES.search(value):  # pragma: no cover - decode never yields surrogates
-            value = _SURROGATES.sub("\ufffd", value)
         defects.extend(f"Header{d}" for d in more)
     parts: list[str] = []
     pos = 0
@@ -729,7 +731,7 @@ _COLON = r"[:：]"
 _QUOTE_HEADER_RES = (
     re.compile(r"^On\s.+\b(?:wrote|writes|said)\s*" + _COLON + r"\s*$", re.I),
     re.compile(r"^.{0,200}\b(?:wrote|writes)\s*" + _COLON + r"\s*$", re.I),
-    re.compile(r"^.{0,200}(?:書きました|書かれました|書き込みました)\s*" + _COLON + r"?\s*$"),
+    re.compile(r"^.{0,200}(?:書きました|書かれました|書き込みました)\s*" + _COLON + r"\s*$"),
     re.compile(r"^.{0,200}のメール\s*" + _COLON + r"\s*$"),
     re.compile(r"^.{0,200}からのメッセージ\s*" + _COLON + r"\s*$"),
     re.compile(
@@ -1356,8 +1358,7 @@ def _build(msg: EmailMessage, headers: list[tuple[str, str]]) -> ParsedEmail:
     full_text = "\n\n".join(p.strip("\n") for p in pieces if p.strip())
     full_text = "\n".join(ln if ln == "-- " else ln.rstrip() for ln in full_text.split("\n")).strip("\n")
     body, stripped = split_reply(full_text)
-    seen: set[str] = set()
-    unique_defects = [d for d in defects if not (d in seen or seen.add(d))]
+    unique_defects = list(dict.fromkeys(defects))
     return ParsedEmail(
         from_=", ".join(from_list),
         to=to,

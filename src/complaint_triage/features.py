@@ -162,6 +162,23 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.tokenizer_ = tok
         return self
 
+    # -- compact persistence: the vocabulary travels as one string, not a dict ----------
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())
+        vocab = state.pop("vocabulary_", None)
+        if vocab is not None:
+            names = sorted(vocab, key=vocab.__getitem__)
+            state["feature_names_packed_"] = "\n".join(names)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state = dict(state)
+        packed = state.pop("feature_names_packed_", None)
+        super().__setstate__(state)
+        if packed is not None:
+            names = str(packed).split("\n")
+            self.vocabulary_ = {f: i for i, f in enumerate(names)}
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "vocabulary_", msg="The text featurizer is not fitted")
         names = np.empty(len(self.vocabulary_), dtype=object)

@@ -162,14 +162,28 @@ def _sub_with_map(
         new_starts.extend(starts[pos:a])
         new_ends.extend(ends[pos:a])
         rep = repl(m) if callable(repl) else m.expand(repl)
-        if rep:
-            if a < b:
-                lo, hi = starts[a], ends[b - 1]
-            else:  # zero-width match: anchor on the neighbour
-                lo = hi = starts[a] if a < len(s) else (ends[a - 1] if a else 0)
-            pieces.append(rep)
-            new_starts.extend([lo] * len(rep))
-            new_ends.extend([hi] * len(rep))
+        old = s[a:b]
+        # characters shared at both ends keep their own positions (死 ね → 死ね keeps 死)
+        pre = 0
+        while pre < min(len(rep), len(old)) and rep[pre] == old[pre]:
+            pre += 1
+        suf = 0
+        while suf < min(len(rep), len(old)) - pre and rep[-1 - suf] == old[-1 - suf]:
+            suf += 1
+        pieces.append(rep)
+        new_starts.extend(starts[a : a + pre])
+        new_ends.extend(ends[a : a + pre])
+        mid = len(rep) - pre - suf
+        if mid:
+            ma, mb = a + pre, b - suf
+            if ma < mb:
+                lo, hi = starts[ma], ends[mb - 1]
+            else:  # nothing left of the match: anchor on a neighbour
+                lo = hi = starts[ma] if ma < len(s) else (ends[ma - 1] if ma else 0)
+            new_starts.extend([lo] * mid)
+            new_ends.extend([hi] * mid)
+        new_starts.extend(starts[b - suf : b])
+        new_ends.extend(ends[b - suf : b])
         pos = b
     pieces.append(s[pos:])
     new_starts.extend(starts[pos:])

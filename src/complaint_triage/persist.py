@@ -105,9 +105,9 @@ def models_root() -> Path:
     env = os.environ.get("COMPLAINT_TRIAGE_MODELS_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "models"
-    if (repo / PROMOTED_FILE).is_file():
-        return repo
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file() and (repo / "models").is_dir():
+        return repo / "models"
     return Path(__file__).resolve().parent / "_models"
 
 
@@ -153,7 +153,7 @@ def save_model(classifier: TriageClassifier, directory: Path, manifest: Mapping[
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model_path = directory / MODEL_FILE
-    sio.dump(classifier, model_path)
+    sio.dump(classifier, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     full = {
         "format": MANIFEST_FORMAT,
         "label_set": LABEL_SET_ID,

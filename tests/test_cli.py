@@ -1,0 +1,170 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from complaint_triage.cli import app
+
+runner = CliRunner()
+CONTRACT = {"verdict", "categories", "grievance", "scores", "evidence", "action", "review", "model_version"}
+
+
+def _lines(out: str) -> list[dict]:
+    return [json.loads(x) for x in out.splitlines() if x.strip()]
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.startswith("complaint-triage ")
+
+
+def test_score_jsonl_contract(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in [
+            {"id": "a", "text": "ゴミが3回も回収されていません。至急対応してください。", "channel": "email"},
+            {"id": "b", "text": "お前みたいな無能はクビにしろ、死ね。殺すぞ"},
+            {"id": "c", "text": "図書館の開館時間を教えてください。"},
+        ]) + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(out.read_text(encoding="utf-8"))
+    assert [x["id"] for x in rows] == ["a", "b", "c"]
+    assert rows[0]["channel"] == "email"  # other fields kept
+    for row in rows:
+        assert CONTRACT <= row.keys()
+        assert row["verdict"] in ("harassment", "complaint", "inquiry")
+        assert bool(row["categories"]) == (row["verdict"] == "harassment")
+        assert set(row["scores"]) >= {"harassment", "complaint", "inquiry", "threat", "grievance"}
+        for ev in row["evidence"]:
+            assert row["text"][ev["start"] : ev["end"]] == ev["text"]
+    from complaint_triage.labels import action_for
+
+    assert rows[1]["verdict"] == "harassment" and rows[1]["action"] != "normal_reply"
+    for row in rows:
+        assert row["action"] == action_for(row["verdict"], row["categories"])
+    assert rows[0]["grievance"] is True
+
+
+def test_score_stdin_to_stdout(small_model_dir):
+    r = runner.invoke(app, ["score", "-", "--model", str(small_model_dir)],
+                      input='{"text": "住民票の写しはどこで取れますか"}\n')
+    assert r.exit_code == 0
+    assert _lines(r.stdout)[0]["verdict"] in ("inquiry", "complaint")
+
+
+def test_score_csv(small_model_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("no,body\n1,道路に穴が空いています。直してください。\n2,\"改行を\n含む本文です\"\n", encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--text-column", "body", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(r.stdout)
+    assert [x["no"] for x in rows] == ["1", "2"]
+    assert all("verdict" in x for x in rows)
+
+
+def test_csv_missing_column_fails_whole_run(small_model_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("no,body\n1,テスト\n", encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 2
+    assert "no column 'text'" in r.stderr
+
+
+def test_bad_records_yield_error_records(small_model_dir, tmp_path):
+    src = tmp_path / "bad.jsonl"
+    lines = [
+        json.dumps({"id": 1, "text": ""}).encode(),
+        json.dumps({"id": 2, "text": "   \n "}).encode(),
+        json.dumps({"id": 3, "text": 42}).encode(),
+        json.dumps({"id": 4, "text": None}).encode(),
+        json.dumps({"id": 5, "text": "あ" * 1_000_000}, ensure_ascii=False).encode(),
+        b'{"id": 6, "text": "\xff\xfe broken"}',
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"id": 9}).encode(),
+        json.dumps({"id": 10, "text": "公園の遊具が壊れています"}, ensure_ascii=False).encode(),
+    ]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0
+    rows = _lines(r.stdout)
+    assert len(rows) == len(lines)  # nothing silently dropped
+    errors = [x.get("error", "") for x in rows]
+    assert "empty" in errors[0] and "empty" in errors[1]
+    assert "int" in errors[2] and "null" in errors[3]
+    assert "over the limit" in errors[4]
+    assert "UTF-8" in errors[5] and rows[5]["line"] == 6
+    assert "not valid JSON" in errors[6]
+    assert "JSON list" in errors[7]
+    assert "no 'text' field" in errors[8]
+    assert rows[9]["verdict"] in ("complaint", "inquiry")
+    assert "error 9" in r.stderr
+
+
+def test_csv_invalid_utf8_row(small_model_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes("text\n正常な行です\n".encode() + b"\x82\xa0\x82\xa2 sjis\n" + "最後の行\n".encode())
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    rows = _lines(r.stdout)
+    assert len(rows) == 3
+    assert "not valid utf-8" in rows[1]["error"]
+    assert "verdict" in rows[2]
+
+
+def test_missing_input_file(small_model_dir, tmp_path):
+    r = runner.invoke(app, ["score", str(tmp_path / "nope.jsonl"), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "does not exist" in r.stderr
+
+
+def test_missing_model(tmp_path):
+    r = runner.invoke(app, ["score", "-", "--model", str(tmp_path)], input="{}\n")
+    assert r.exit_code == 1 and "no model" in r.stderr
+
+
+def test_evaluate(small_model_dir, small_data_dir):
+    data = small_data_dir / "corpus" / "handwritten.jsonl"
+    r = runner.invoke(app, ["evaluate", str(data), "--split", "test", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    for needle in ("verdict accuracy", "macro-F1", "harassment recall", "complaint false-flag rate",
+                   "abusive_language", "confusion matrix"):
+        assert needle in r.stdout
+    rj = runner.invoke(app, ["evaluate", str(data), "--split", "test", "--json", "--model", str(small_model_dir)])
+    m = json.loads(rj.stdout)
+    assert m["n"] == 80 and 0 <= m["complaint_false_flag_rate"] <= 1
+
+
+def test_evaluate_rejects_bad_labels(small_model_dir, tmp_path):
+    f = tmp_path / "g.jsonl"
+    f.write_text(json.dumps({"text": "x", "verdict": "complaint", "categories": ["threat"], "grievance": True}) + "\n")
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "line 1" in r.stderr
+
+
+def test_explain(small_model_dir):
+    r = runner.invoke(app, ["explain", "お前みたいな無能はクビにしろ、死ね。殺すぞ", "--model", str(small_model_dir)])
+    assert r.exit_code == 0
+    assert "verdict" in r.stdout and "harassment" in r.stdout
+
+
+def test_explain_empty(small_model_dir):
+    r = runner.invoke(app, ["explain", "  ", "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "empty" in r.stderr
+
+
+def test_summary(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "x", "text": "保育園の申込みについて教えてください"}\n{"text": ""}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)])
+    r = runner.invoke(app, ["summary", str(out)])
+    assert r.exit_code == 0
+    assert "2 messages" in r.stdout and "error" in r.stdout
+
+
+def test_option_validation(small_model_dir):
+    r = runner.invoke(app, ["score", "-", "--max-chars", "0", "--model", str(small_model_dir)], input="")
+    assert r.exit_code == 2

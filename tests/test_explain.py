@@ -1,0 +1,35 @@
+import pytest
+
+from complaint_triage.explain import explain
+
+TEXTS = [
+    "お前みたいな無能はクビにしろ、死ね",
+    "ﾃﾒｴ　ｺ○ｽぞ！！　夜道に気をつけろよ",
+    "来庁者が「土下座しろ」「謝罪文を書くまで帰らない」と発言し、約3時間居座った。",
+    "担当者の名前と顔写真をSNSで晒してやる",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_evidence_indexes_original_text(small_triager, text):
+    clf = small_triager.model.classifier
+    from complaint_triage.labels import CATEGORIES
+
+    ev = explain(clf, text, list(CATEGORIES))
+    assert ev, "some category must have positive evidence"
+    per_cat: dict[str, int] = {}
+    for e in ev:
+        assert 0 <= e.start < e.end <= len(text)
+        assert text[e.start : e.end] == e.text
+        per_cat[e.category] = per_cat.get(e.category, 0) + 1
+    assert max(per_cat.values()) <= 3
+
+
+def test_no_categories_no_evidence(small_triager):
+    assert explain(small_triager.model.classifier, "こんにちは", []) == []
+
+
+def test_scored_evidence_matches_categories(small_triager):
+    p = small_triager.score("お前みたいな無能はクビにしろ、死ね。殺すぞ")
+    assert p.verdict == "harassment"
+    assert {e.category for e in p.evidence} <= set(p.categories)

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from complaint_triage.labels import CATEGORIES, VERDICTS
+from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide
+
+from .conftest import corpus_records
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    recs = [r for r in corpus_records() if r["split"] == "train"][:250]
+    clf = TriageClassifier(cv=3)
+    clf.fit([r["text"] for r in recs], recs)
+    return clf, recs
+
+
+def test_probabilities_are_calibrated_shapes(fitted):
+    clf, recs = fitted
+    P = clf.predict_scores([r["text"] for r in recs[:20]])
+    assert P.shape == (20, len(SCORE_NAMES))
+    assert np.allclose(P[:, : len(VERDICTS)].sum(axis=1), 1.0)
+    assert ((P >= 0) & (P <= 1)).all()
+    assert clf.temperature_ > 0
+    assert clf.oof_proba_.shape == (len(recs), len(SCORE_NAMES))
+
+
+def test_predict_returns_known_verdicts(fitted):
+    clf, _ = fitted
+    out = clf.predict(["ゴミの日を教えてください", "殺すぞ"])
+    assert set(out) <= set(VERDICTS)
+
+
+def test_learns_training_data(fitted):
+    clf, recs = fitted
+    pred = clf.predict([r["text"] for r in recs])
+    acc = np.mean([p == r["verdict"] for p, r in zip(pred, recs, strict=True)])
+    assert acc > 0.9
+
+
+def test_clone_keeps_params_and_drops_state(fitted):
+    clf, _ = fitted
+    c = clone(clf)
+    assert c.get_params()["cv"] == 3
+    with pytest.raises(NotFittedError):
+        c.predict_scores(["テスト"])
+
+
+def test_label_length_mismatch():
+    with pytest.raises(ValueError, match="label records"):
+        TriageClassifier().fit(["a", "b"], [{"verdict": "inquiry", "categories": [], "grievance": False}])
+
+
+def test_invalid_labels_are_refused():
+    from complaint_triage.exceptions import LabelError
+
+    with pytest.raises(LabelError, match="record 0"):
+        Targets.from_records([{"verdict": "complaint", "categories": [], "grievance": False}])
+
+
+def _row(ph, pc, pi, cats=None, g=0.5):
+    cats = cats or {}
+    return np.array([ph, pc, pi, *[cats.get(c, 0.0) for c in CATEGORIES], g])
+
+
+TH = {"harassment": 0.6, "review_low": 0.3, "review_high": 0.8,
+      "categories": {c: 0.5 for c in CATEGORIES}, "grievance": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("row", "verdict", "cats", "grievance", "review"),
+    [
+        (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, True),
+        (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, False),
+        (_row(0.5, 0.3, 0.2), "complaint", (), True, True),
+        (_row(0.1, 0.3, 0.6), "inquiry", (), False, False),
+    ],
+)
+def test_decide_policy(row, verdict, cats, grievance, review):
+    d = decide(row, TH)
+    assert (d.verdict, d.categories, d.grievance, d.review) == (verdict, cats, grievance, review)
+
+
+def test_choose_thresholds_respects_cap():
+    rng = np.random.default_rng(0)
+    n = 400
+    verdict = rng.integers(0, 3, n)
+    ph = np.where(verdict == 0, rng.uniform(0.3, 1, n), rng.uniform(0, 0.7, n))
+    P = np.zeros((n, len(SCORE_NAMES)))
+    P[:, 0] = ph
+    P[:, 1] = (1 - ph) / 2
+    P[:, 2] = (1 - ph) / 2
+    cats = np.zeros((n, len(CATEGORIES)), dtype=int)
+    cats[verdict == 0, 0] = 1
+    P[:, 3] = cats[:, 0] * 0.8 + 0.1
+    t = Targets(verdict, cats, (verdict == 1).astype(int))
+    th = choose_thresholds(P, t, max_false_flag_rate=0.02)
+    comp = ph[verdict == 1]
+    assert (comp >= th["harassment"]).mean() <= 0.02
+    assert th["review_low"] <= th["harassment"] < th["review_high"] <= 1

@@ -1,0 +1,107 @@
+import pickle
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+import skops.io as sio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+
+from complaint_triage.tokenizer import JapaneseTokenizer
+
+# golden tokenisation (lemma forms, punctuation dropped) with unidic-lite 1.0.8
+GOLDEN = [
+    ("職員が怒鳴った", ["職員", "が", "怒鳴る", "た"]),
+    ("来庁者が「殺すぞ」と言った。", ["来庁", "者", "が", "殺す", "ぞ", "と", "言う", "た"]),
+    ("ゴミが回収されていません", ["塵", "が", "回収", "為る", "れる", "て", "居る", "ます", "ず"]),
+    ("情報公開請求を行います", ["情報", "公開", "請求", "を", "行う", "ます"]),
+    ("土下座しろ", ["土", "下座", "為る"]),  # unidic-lite splits 土下座; char n-grams keep it whole
+    ("ころすぞ", ["殺す", "ぞ"]),
+    ("ｻｰﾋﾞｽ", ["ｻｰﾋﾞｽ"]),  # unknown word: lemma falls back to the surface
+]
+
+SURFACE = [
+    ("職員が怒鳴った", ["職員", "が", "怒鳴っ", "た"]),
+    ("区役所に行きました。", ["区", "役所", "に", "行き", "まし", "た"]),
+]
+
+
+@pytest.mark.parametrize(("text", "tokens"), GOLDEN)
+def test_golden_lemmas(text, tokens):
+    assert JapaneseTokenizer()(text) == tokens
+
+
+@pytest.mark.parametrize(("text", "tokens"), SURFACE)
+def test_surface_forms(text, tokens):
+    assert JapaneseTokenizer(use_lemma=False)(text) == tokens
+
+
+def test_spans_index_the_text():
+    text = "窓口で「税金泥棒」と言われた"
+    for form, a, b in JapaneseTokenizer(use_lemma=False).spans(text):
+        assert text[a:b] == form
+
+
+def test_empty_text():
+    assert JapaneseTokenizer()("") == []
+
+
+def test_pickle_clone_and_params():
+    tok = JapaneseTokenizer(use_lemma=False)
+    for copy in (pickle.loads(pickle.dumps(tok)), clone(tok)):
+        assert type(copy) is JapaneseTokenizer
+        assert copy.get_params() == tok.get_params()
+        assert copy("職員が怒鳴った") == tok("職員が怒鳴った")
+    tok.set_params(use_lemma=True)
+    assert tok("怒鳴った") == ["怒鳴る", "た"]
+
+
+def test_skops_round_trip():
+    tok = JapaneseTokenizer(drop_pos=("補助記号",))
+    data = sio.dumps(tok)
+    assert sio.get_untrusted_types(data=data) == ["complaint_triage.tokenizer.JapaneseTokenizer"]
+    loaded = sio.loads(data, trusted=["complaint_triage.tokenizer.JapaneseTokenizer"])
+    assert loaded.get_params() == tok.get_params()
+
+
+TEXTS = [f"{i}回目の電話です。担当者が説明した内容と違います。区役所の窓口で待たされた。" * (1 + i % 3) for i in range(200)]
+
+
+def test_thread_safety():
+    tok = JapaneseTokenizer()
+    expected = [tok(t) for t in TEXTS]
+    barrier = threading.Barrier(8)
+
+    def work(t: str) -> list[str]:
+        return tok(t)
+
+    def run(chunk: list[str]) -> list[list[str]]:
+        barrier.wait()
+        return [work(t) for t in chunk]
+
+    with ThreadPoolExecutor(8) as ex:
+        chunks = [TEXTS[i::8] for i in range(8)]
+        results = list(ex.map(run, chunks))
+    for i, chunk_res in enumerate(results):
+        assert chunk_res == expected[i::8]
+
+
+def _tokenize_all(args):
+    tok, texts = args
+    return [tok(t) for t in texts]
+
+
+def test_process_safety():
+    tok = JapaneseTokenizer()
+    expected = [tok(t) for t in TEXTS[:40]]  # the parent has a tagger before forking
+    with ProcessPoolExecutor(2) as ex:
+        parts = list(ex.map(_tokenize_all, [(tok, TEXTS[:20]), (tok, TEXTS[20:40])]))
+    assert parts[0] + parts[1] == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_never_raises(text):
+    out = JapaneseTokenizer()(text)
+    assert all(isinstance(t, str) and t for t in out)
