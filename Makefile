@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 EXTRAS ?= api,batch,dask,notebooks,dev
 
-.PHONY: install demo test bench corpus train serve lint clean
+.PHONY: install demo test bench corpus train eval serve lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,13 @@ bench: install
 corpus: install
 	$(PY) tools/build_corpus.py
 	$(PY) tools/augment.py
+	$(PY) tools/corpus_stats.py
 
 train: install
 	$(BIN)/complaint-triage train
+
+eval: install
+	$(PY) tools/write_eval_report.py
 
 serve: install
 	$(BIN)/complaint-triage serve

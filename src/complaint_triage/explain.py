@@ -60,6 +60,18 @@ def _occurrences(model: TriageClassifier, norm: str) -> dict[int, list[tuple[int
     return occ
 
 
+def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.25) -> tuple[int, int]:
+    """Shrink ``[a, b)`` by dropping edge characters with little support of their own."""
+    score = np.zeros(b - a)
+    for pa, pb, c in pieces:
+        lo, hi = max(pa, a), min(pb, b)
+        if lo < hi:
+            score[lo - a : hi - a] += c / (pb - pa)
+    cut = keep * score.max()
+    idx = np.nonzero(score >= cut)[0]
+    return (a + int(idx[0]), a + int(idx[-1]) + 1) if len(idx) else (a, b)
+
+
 def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, max_spans: int = 3,
             top_features: int = 12) -> list[Evidence]:
     """Return up to ``max_spans`` evidence spans per category in ``categories``.
@@ -100,6 +112,7 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
                 merged.append([a, b, c])
         merged.sort(key=lambda m: -m[2])
         for a, b, _ in merged[:max_spans]:
-            s, e = nt.to_original(int(a), int(b))
+            a, b = _trim(int(a), int(b), pieces)
+            s, e = nt.to_original(a, b)
             out.append(Evidence(cat, s, e, text[s:e]))
     return out

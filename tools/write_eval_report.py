@@ -1,0 +1,113 @@
+"""Write docs/evaluation.md: the shipped model on the frozen test split, sliced, plus outside data.
+
+    python tools/write_eval_report.py      (or: make eval)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    from complaint_triage.metrics import evaluate_decisions, format_report
+    from complaint_triage.persist import load_model
+    from complaint_triage.training import predict_decisions
+
+    m = load_model()
+    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    test = [r for r in recs if r["split"] == "test"]
+    pred = predict_decisions(m.classifier, m.thresholds, [r["text"] for r in test])
+    overall = evaluate_decisions(test, pred)
+
+    def slice_rows(key: str) -> list[str]:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(test):
+            groups[r[key]].append(i)
+        rows = [f"| {key} | n | verdict acc. | harassment recall | complaint false-flag |", "|---|---:|---:|---:|---:|"]
+        for g, idx in sorted(groups.items()):
+            e = evaluate_decisions([test[i] for i in idx], [pred[i] for i in idx])
+            rec = e["harassment"]["recall"] if e["harassment"]["support"] else float("nan")
+            rows.append(f"| {g} | {len(idx)} | {e['verdict_accuracy']:.3f} | {rec:.3f} | "
+                        f"{e['complaint_false_flags']}/{e['n_complaints']} |")
+        return rows
+
+    kind_rows = ["| kind (complaints) | n | called harassment |", "|---|---:|---:|"]
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(test):
+        if r["verdict"] == "complaint":
+            by_kind[r["kind"]].append(i)
+    for k, idx in sorted(by_kind.items()):
+        kind_rows.append(f"| {k} | {len(idx)} | {sum(pred[i]['verdict'] == 'harassment' for i in idx)} |")
+    hp_rows = ["| kind (harassment) | n | recalled |", "|---|---:|---:|"]
+    by_hkind: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(test):
+        if r["verdict"] == "harassment":
+            by_hkind[r["kind"]].append(i)
+    for k, idx in sorted(by_hkind.items()):
+        hp_rows.append(f"| {k} | {len(idx)} | {sum(pred[i]['verdict'] == 'harassment' for i in idx)} |")
+
+    ext = ROOT / "build" / "external-toxic.json"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "eval_toxic.py"), "--json", str(ext)], check=False,
+                   stdout=subprocess.DEVNULL)
+    ext_rows: list[str] = []
+    if ext.is_file():
+        e = json.loads(ext.read_text(encoding="utf-8"))
+        ext_rows = ["| annotators' majority | n | flagged as harassment | share |", "|---|---:|---:|---:|"]
+        for name in ("toxic", "hard_to_say", "not_toxic"):
+            x = e[name]
+            ext_rows.append(f"| {name} | {x['n']} | {x['flagged_harassment']} | {x['share_flagged']:.1%} |")
+    cv = m.manifest["metrics"]["cross_validation"]
+    doc = f"""# Evaluation of the shipped model ({m.version})
+
+Regenerate with `make eval` (runs `python tools/write_eval_report.py`). Frozen test split:
+{overall['n']} hand-written messages that were never used for fitting, thresholds or tuning.
+
+## Overall (test split)
+
+```
+{format_report(overall)}
+```
+
+Out-of-fold over train+dev with **whole writer batches held out** (how thresholds were chosen):
+verdict macro-F1 {cv['verdict_macro_f1']:.3f}, harassment recall {cv['harassment']['recall']:.3f},
+complaint false-flag rate {cv['complaint_false_flag_rate']:.2%}.
+
+## By channel (test split)
+
+{chr(10).join(slice_rows('channel'))}
+
+## By writer batch (test split)
+
+{chr(10).join(slice_rows('batch'))}
+
+## Hard negatives: complaints by kind (test split)
+
+{chr(10).join(kind_rows)}
+
+## Hard positives: harassment by kind (test split)
+
+{chr(10).join(hp_rows)}
+
+## Outside data: Japanese toxicity subset (evaluation only)
+
+General SNS sentences with annotators' toxicity votes (inspection-ai/japanese-toxic-dataset
+subset, Apache-2.0; ../shared/external). Not messages to an office, never trained on. Abuse
+should be recognised; ordinary chatter should be left alone.
+Command: `python tools/eval_toxic.py`.
+
+{chr(10).join(ext_rows) if ext_rows else '(subset not found on this machine)'}
+"""
+    out = ROOT / "docs" / "evaluation.md"
+    out.write_text(doc, encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
