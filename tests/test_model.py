@@ -4,7 +4,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from complaint_triage.labels import CATEGORIES, VERDICTS
-from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide
+from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide, harassment_score
 
 from .conftest import corpus_records
 
@@ -72,9 +72,12 @@ TH = {"harassment": 0.6, "review_low": 0.3, "review_high": 0.8,
 @pytest.mark.parametrize(
     ("row", "verdict", "cats", "grievance", "review"),
     [
-        (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, True),
-        (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, False),
-        (_row(0.5, 0.3, 0.2), "complaint", (), True, True),
+        # score = (p_harassment + strongest category) / 2
+        (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, False),
+        (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, True),
+        (_row(0.4, 0.3, 0.3, {"threat": 0.9}, 0.2), "harassment", ("threat",), False, True),
+        (_row(0.5, 0.3, 0.2), "complaint", (), True, False),
+        (_row(0.1, 0.6, 0.3, {"threat": 0.7}), "complaint", (), True, True),
         (_row(0.1, 0.3, 0.6), "inquiry", (), False, False),
     ],
 )
@@ -97,6 +100,6 @@ def test_choose_thresholds_respects_cap():
     P[:, 3] = cats[:, 0] * 0.8 + 0.1
     t = Targets(verdict, cats, (verdict == 1).astype(int))
     th = choose_thresholds(P, t, max_false_flag_rate=0.02)
-    comp = ph[verdict == 1]
+    comp = harassment_score(P)[verdict == 1]
     assert (comp >= th["harassment"]).mean() <= 0.02
     assert th["review_low"] <= th["harassment"] < th["review_high"] <= 1

@@ -34,6 +34,11 @@ CONFIGS = {
     "nosignals": {"signal_weight": 0.0},
     "signals1": {"signal_weight": 1.0},
     "mindf3": {"min_df": 3},
+    "charw05": {"char_weight": 0.5},
+    "nofunc": {"drop_pos": ["補助記号", "空白", "助詞", "助動詞"]},
+    "nofunc_charw05": {"drop_pos": ["補助記号", "空白", "助詞", "助動詞"], "char_weight": 0.5},
+    "C2b": {"C": 2.0},
+    "C1b": {"C": 1.0},
     "signals01": {"signal_weight": 0.1},
     "char13_nosig": {"char_ngram_range": [1, 3], "signal_weight": 0.0},
     "char13_sig01": {"char_ngram_range": [1, 3], "signal_weight": 0.1},
@@ -48,9 +53,9 @@ def run(name: str, params: dict, recs: list[dict], aug: list[dict]) -> dict:
     from complaint_triage.training import DEFAULT_PARAMS
 
     p = {**DEFAULT_PARAMS, **params}
-    feat = TextFeaturizer(word_ngram_range=tuple(p["word_ngram_range"]), char_ngram_range=tuple(p["char_ngram_range"]),
-                          min_df=p["min_df"], max_features=p["max_features"], signal_weight=p["signal_weight"],
-                          use_signals=p["signal_weight"] > 0)
+    from complaint_triage.training import build_classifier
+
+    feat = build_classifier(p).featurizer.set_params(use_signals=p["signal_weight"] > 0)
     allr = recs + aug
     X = feat.fit(r["text"] for r in allr).transform([r["text"] for r in allr])
     y = np.array([VERDICTS.index(r["verdict"]) for r in allr])
@@ -75,6 +80,19 @@ def run(name: str, params: dict, recs: list[dict], aug: list[dict]) -> dict:
         ffr_half = float((ph[yt == 1] >= 0.5).mean())
         out[b] = {"macro_f1": round(float(np.mean(f1s)), 4), "recall_at_2pct": round(rec, 4), "ffr_at_0.5": round(ffr_half, 4)}
     mean = {k: round(float(np.mean([v[k] for v in out.values()])), 4) for k in ("macro_f1", "recall_at_2pct", "ffr_at_0.5")}
+    # outside chatter (evaluation only, never trained on): share of majority-not-toxic sentences
+    # whose harassment probability exceeds the 2%-false-flag threshold of our own complaints
+    ext = ROOT.parent / "shared/external/japanese-toxic-subset/subset.csv"
+    if ext.is_file():
+        import csv
+
+        rows = list(csv.DictReader(ext.open(encoding="utf-8")))
+        chatter = [r["text"] for r in rows if int(r["Not Toxic"]) > int(r["Toxic"]) + int(r["Very Toxic"])]
+        lr = LogisticRegression(C=p["C"], class_weight="balanced", max_iter=3000).fit(X, y)
+        own = lr.predict_proba(X[: len(recs)])[:, 0]
+        comp = np.sort(own[y[: len(recs)] == 1])[::-1]
+        t = comp[int(0.02 * len(comp))]
+        mean["chatter_flagged"] = round(float((lr.predict_proba(feat.transform(chatter))[:, 0] > t).mean()), 4)
     return {"name": name, "params": params, "mean": mean, "per_batch": out}
 
 
@@ -94,10 +112,10 @@ def main() -> int:
             r["aug_batch"] = by_id[r["augmented_from"]]["batch"]
             aug.append(r)
     results = Parallel(n_jobs=a.jobs)(delayed(run)(n, CONFIGS[n], recs, aug) for n in a.configs)
-    print(f"{'config':<12}{'macro-F1':>10}{'recall@2%':>11}{'FFR@0.5':>9}")
+    print(f"{'config':<18}{'macro-F1':>10}{'recall@2%':>11}{'FFR@0.5':>9}{'chatter':>9}")
     for r in sorted(results, key=lambda r: -r["mean"]["recall_at_2pct"]):
         m = r["mean"]
-        print(f"{r['name']:<12}{m['macro_f1']:>10.3f}{m['recall_at_2pct']:>11.3f}{m['ffr_at_0.5']:>9.3f}")
+        print(f"{r['name']:<18}{m['macro_f1']:>10.3f}{m['recall_at_2pct']:>11.3f}{m['ffr_at_0.5']:>9.3f}{m.get('chatter_flagged', float('nan')):>9.3f}")
     (ROOT / "build").mkdir(exist_ok=True)
     (ROOT / "build" / "tune.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

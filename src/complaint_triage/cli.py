@@ -282,5 +282,16 @@ def summary(
     con.print(table)
 
 
+
+def _register_command_groups() -> None:
+    """Attach the edge command groups (model registry and analysts' corrections)."""
+    from complaint_triage.registry_cli import feedback_app, models_app
+
+    app.add_typer(feedback_app, name="feedback", help="Analysts' corrections: import and export.")
+    app.add_typer(models_app, name="models", help="Model versions: list, show, promote.")
+
+
+_register_command_groups()
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -94,6 +94,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         Append the :data:`SIGNALS` features.
     signal_weight : float, default=0.3
         Scale of the signal block relative to the unit-norm n-gram blocks.
+    char_weight : float, default=1.0
+        Scale of the character n-gram block (the word block has norm 1).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         sublinear_tf: bool = True,
         use_signals: bool = True,
         signal_weight: float = 0.3,
+        char_weight: float = 1.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.word_ngram_range = word_ngram_range
@@ -116,6 +119,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
         self.use_signals = use_signals
         self.signal_weight = signal_weight
+        self.char_weight = char_weight
 
     # -- helpers ---------------------------------------------------------------
     def _tok(self) -> JapaneseTokenizer:
@@ -193,7 +197,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         words, chars = self._grams(norm, self.tokenizer_)
         cols: list[int] = []
         vals: list[float] = []
-        for block in (words, chars):
+        for block, scale in ((words, 1.0), (chars, self.char_weight)):
             b_cols: list[int] = []
             b_vals: list[float] = []
             for f, c in block.items():
@@ -205,7 +209,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
                 b_vals.append(tf * idf[j])
             norm2 = math.sqrt(sum(v * v for v in b_vals))
             if norm2 > 0:
-                b_vals = [v / norm2 for v in b_vals]
+                b_vals = [scale * v / norm2 for v in b_vals]
             cols += b_cols
             vals += b_vals
         if self.use_signals:

@@ -126,7 +126,8 @@ def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
     """Manifests of every model version in the registry, oldest first."""
     root = models_root() if root is None else Path(root)
     out = []
-    for d in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()) if root.is_dir() else []:
+    dirs = [p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()] if root.is_dir() else []
+    for d in sorted(dirs):
         m = json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8"))
         m["_dir"] = str(d)
         out.append(m)
@@ -173,7 +174,7 @@ def save_model(classifier: TriageClassifier, directory: Path, manifest: Mapping[
 
 def _resolve(path: Path | str | None) -> Path:
     if path is None:
-        env = os.environ.get("COMPLAINT_TRIAGE_MODEL")
+        env = os.environ.get("COMPLAINT_TRIAGE_MODEL") or os.environ.get("COMPLAINT_TRIAGE_MODEL_PATH")
         if env:
             path = env
         else:

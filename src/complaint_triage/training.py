@@ -18,6 +18,7 @@ import numpy as np
 
 from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer
+from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide
 from complaint_triage.persist import models_root, promote, save_model
@@ -34,6 +35,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "min_df": 2,
     "max_features": 200_000,
     "signal_weight": 0.1,
+    "char_weight": 1.0,
+    "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
 }
 
 
@@ -52,6 +55,8 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
         min_df=int(p["min_df"]),
         max_features=p["max_features"],
         signal_weight=float(p["signal_weight"]),
+        char_weight=float(p["char_weight"]),
+        tokenizer=JapaneseTokenizer(drop_pos=tuple(p["drop_pos"])),
     )
     return TriageClassifier(featurizer=feat, C=float(p["C"]), category_C=float(p["category_C"]),
                             grievance_C=float(p["grievance_C"]), n_jobs=n_jobs)
@@ -150,7 +155,10 @@ def train(
         h = hashlib.sha256(dhash.encode())
         h.update(json.dumps([dict(r) for r in extra_records], ensure_ascii=False, sort_keys=True).encode())
         dhash = h.hexdigest()
-    fit = [r for r in records if r["split"] in ("train", "dev")] + [dict(r) for r in extra_records]
+    # a correction replaces the corpus label of the message it corrects (never in test)
+    corrected = {r.get("original_id") for r in extra_records if r.get("original_id")}
+    fit = [r for r in records if r["split"] in ("train", "dev") and r["id"] not in corrected]
+    fit += [dict(r) for r in extra_records]
     test = [r for r in records if r["split"] == "test" and r["source"] == "handwritten"]
     # Cross-validation folds hold out whole writer batches, so that calibration and the
     # thresholds reflect messages written by other people, not just unseen messages.
@@ -181,7 +189,8 @@ def train(
     test_metrics = evaluate_decisions(test, predict_decisions(clf, thresholds, [r["text"] for r in test])) if test else {}
     log(format_report(test_metrics, "test split") if test else "no test split")
 
-    version = "m-" + hashlib.sha256((dhash + json.dumps(params, sort_keys=True)).encode()).hexdigest()[:10]
+    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate}
+    version = "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
     manifest = {
         "model_version": version,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

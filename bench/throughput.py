@@ -1,0 +1,116 @@
+"""Scoring throughput against bare fugashi tokenisation of the same texts (a ratio).
+
+    python bench/throughput.py [--docs 10000] [--procs 2]
+
+Both sides run in the same way on the same machine in one run: a fork pool of ``--procs``
+workers, each with its own tagger/model (loaded once by the pool initializer), fed chunks
+of 256 texts.  Reported: docs/s for bare ``Tagger('-Owakati').parse``, for the full
+``complaint-triage score`` path (normalise, tokenise, features, model, thresholds, evidence,
+action) and for the same without evidence; the ratios; and peak RSS of the largest worker.
+Texts: the hand-written corpus, cycled to ``--docs`` documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 256
+
+_worker: dict = {}
+
+
+def _init_wakati() -> None:
+    import fugashi
+
+    _worker["tagger"] = fugashi.Tagger("-Owakati")
+
+
+def _run_wakati(texts: list[str]) -> int:
+    t = _worker["tagger"]
+    for x in texts:
+        t.parse(x)
+    return len(texts)
+
+
+def _init_model() -> None:
+    from complaint_triage.scoring import Triager
+
+    _worker["triager"] = Triager.load()
+
+
+def _run_score(args: tuple[list[str], bool]) -> int:
+    texts, evidence = args
+    _worker["triager"].score_many(texts, with_evidence=evidence)
+    return len(texts)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(procs: int, init, fn, payloads) -> tuple[float, float]:
+    ctx = mp.get_context("fork")
+    with ctx.Pool(procs, initializer=init) as pool:
+        pool.map(fn, payloads[:procs])  # warm up: imports, tagger, model
+        t0 = time.perf_counter()
+        n = sum(pool.map(fn, payloads, chunksize=1))
+        dt = time.perf_counter() - t0
+        rss = max(pool.map(_rss_probe, range(procs)))
+    return n / dt, rss
+
+
+def _rss_probe(_: int) -> float:
+    time.sleep(0.05)
+    return _peak_rss_mb()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=10_000)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    base = [r["text"] for r in recs]
+    texts = [base[i % len(base)] for i in range(a.docs)]
+    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+    mean_chars = statistics.mean(len(t) for t in texts)
+    res: dict[str, list[float]] = {"wakati": [], "score": [], "score_no_evidence": []}
+    rss: dict[str, float] = {}
+    for _ in range(a.repeats):  # interleave the three so drift hits all alike
+        r, m = _timed(a.procs, _init_wakati, _run_wakati, chunks)
+        res["wakati"].append(r)
+        rss["wakati"] = max(rss.get("wakati", 0), m)
+        r, m = _timed(a.procs, _init_model, _run_score, [(c, True) for c in chunks])
+        res["score"].append(r)
+        rss["score"] = max(rss.get("score", 0), m)
+        r, m = _timed(a.procs, _init_model, _run_score, [(c, False) for c in chunks])
+        res["score_no_evidence"].append(r)
+        rss["score_no_evidence"] = max(rss.get("score_no_evidence", 0), m)
+    med = {k: statistics.median(v) for k, v in res.items()}
+    out = {
+        "docs": a.docs, "procs": a.procs, "mean_chars": round(mean_chars, 1), "repeats": a.repeats,
+        "docs_per_s": {k: round(v, 1) for k, v in med.items()},
+        "ratio_score_vs_wakati": round(med["score"] / med["wakati"], 3),
+        "ratio_score_no_evidence_vs_wakati": round(med["score_no_evidence"] / med["wakati"], 3),
+        "peak_rss_mb_per_worker": {k: round(v, 1) for k, v in rss.items()},
+    }
+    print(f"{a.docs} docs (mean {mean_chars:.0f} chars), {a.procs} processes, median of {a.repeats}")
+    print("| pipeline | docs/s | ratio to bare wakati | peak RSS per worker (MB) |")
+    print("|---|---:|---:|---:|")
+    for k in ("wakati", "score", "score_no_evidence"):
+        print(f"| {k} | {med[k]:,.0f} | {med[k] / med['wakati']:.2f} | {rss[k]:.0f} |")
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / "bench-throughput.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
