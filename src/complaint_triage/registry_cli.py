@@ -1,0 +1,253 @@
+"""``complaint-triage feedback ...`` and ``complaint-triage models ...``: corrections and model versions.
+
+Two Typer sub-apps, registered by :mod:`complaint_triage.cli`::
+
+    app.add_typer(feedback_app, name="feedback")
+    app.add_typer(models_app, name="models")
+
+Data go to stdout, diagnostics to stderr; errors exit with a non-zero code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from complaint_triage.exceptions import ComplaintTriageError
+
+__all__ = ["feedback_app", "models_app"]
+
+feedback_app = typer.Typer(
+    help="Analysts' corrections: import a spreadsheet review (CSV or JSONL), export them for retraining.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(
+    help="Model versions in the registry: list them, show a model card, promote one.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", dir_okay=False, help="Corrections database (default: $COMPLAINT_TRIAGE_FEEDBACK_DB, "
+                                              "else data/feedback/corrections.sqlite3)."),
+]
+ModelsDirOption = Annotated[
+    Path | None,
+    typer.Option("--models-dir", file_okay=False, help="Model registry folder (default: $COMPLAINT_TRIAGE_MODELS_DIR, "
+                                                        "else the repository's models/)."),
+]
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+# -- feedback -----------------------------------------------------------------------------
+
+
+@feedback_app.command("export")
+def export_corrections(
+    output: Annotated[str, typer.Option("-o", "--output", help="JSONL file to write, or - for stdout.")] = "-",
+    db: DbOption = None,
+) -> None:
+    """Write every correction as JSONL (the same format `feedback import` reads)."""
+    from complaint_triage.feedback import FeedbackStore
+
+    store = FeedbackStore(db)
+    if not store.path.is_file():
+        raise _fail(f"no corrections database at {store.path}; record corrections first or pass --db")
+    try:
+        if output == "-":
+            n = store.export_jsonl(sys.stdout)
+            sys.stdout.flush()
+        else:
+            out = Path(output)
+            if out.is_dir():
+                raise _fail(f"--output {output} is a folder; give a file name", 2)
+            n = store.export_jsonl(out)
+    except (ComplaintTriageError, OSError) as e:
+        raise _fail(str(e)) from e
+    err.print(f"exported {n} corrections from {store.path}" + ("" if output == "-" else f" to {output}"),
+              highlight=False)
+
+
+@feedback_app.command("import")
+def import_corrections(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV, TSV or JSONL of corrections (columns: message_id or text, "
+                                              "verdict, categories, grievance, corrected_by, ...).")],
+    db: DbOption = None,
+    format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or tsv (default: from the file name).")]
+    = None,
+    by: Annotated[str | None, typer.Option("--by", help="Analyst name for rows without corrected_by.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Import the valid rows even if some are invalid (default: import nothing then).")]
+    = False,
+    encoding: Annotated[str, typer.Option(help="Encoding of CSV/TSV files (e.g. cp932 for Excel on Japanese Windows).")]
+    = "utf-8-sig",
+) -> None:
+    """Import corrections; every invalid row is reported with its row number and reason.
+
+    By default the import is all or nothing: if any row is invalid, nothing is imported
+    and the exit code is 1.  Rows already imported (same correction_id or same content)
+    are skipped, so importing a file twice is harmless.
+    """
+    from complaint_triage.feedback import FeedbackStore
+    from complaint_triage.io import FORMATS
+
+    if format is not None and format not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        "".encode(encoding)
+    except LookupError as e:
+        raise typer.BadParameter(f"unknown encoding {encoding!r}", param_hint="--encoding") from e
+    store = FeedbackStore(db)
+    try:
+        res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid, encoding=encoding)
+    except (ComplaintTriageError, OSError, UnicodeError) as e:
+        raise _fail(f"{file}: {e}", 2) from e
+    for r in res.rejected:
+        err.print(f"{file}: {r}", highlight=False, markup=False)
+    _echo_json({"file": str(file), "database": str(store.path), **res.to_dict()})
+    if by is None and any("corrected_by" in r.reason for r in res.rejected):
+        err.print("hint: name the analyst for rows without corrected_by with --by NAME", highlight=False)
+    if res.rejected and not skip_invalid:
+        raise _fail(f"{len(res.rejected)} of {res.rows} rows are invalid; nothing was imported. "
+                    "Fix them, or pass --skip-invalid to import the valid rows.")
+    err.print(f"imported {res.imported} corrections ({res.duplicates} already present, "
+              f"{len(res.rejected)} rejected) into {store.path}", highlight=False)
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def _root(models_dir: Path | None) -> Path:
+    from complaint_triage.persist import models_root
+
+    root = models_root() if models_dir is None else models_dir
+    if not root.is_dir():
+        raise _fail(f"no model registry at {root}; train a model or pass --models-dir")
+    return root
+
+
+@models_app.command("list")
+def list_models(
+    models_dir: ModelsDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List model versions, oldest first; the promoted one is marked with *."""
+    from complaint_triage.persist import list_versions, promoted_version
+
+    root = _root(models_dir)
+    try:
+        current: str | None = promoted_version(root)
+    except FileNotFoundError:
+        current = None
+    rows = []
+    for m in list_versions(root):
+        test = m.get("metrics", {}).get("test") or {}
+        rows.append({
+            "model_version": m["model_version"],
+            "promoted": m["model_version"] == current,
+            "created": m.get("created"),
+            "derived_from": (m.get("derived_from") or {}).get("model_version"),
+            "n_fit": m.get("training_data", {}).get("n_fit"),
+            "corrections": m.get("training_data", {}).get("n_extra_records", 0),
+            "harassment_threshold": m.get("thresholds", {}).get("harassment"),
+            "test_harassment_f1": (test.get("harassment") or {}).get("f1"),
+            "test_complaint_false_flag_rate": test.get("complaint_false_flag_rate"),
+        })
+    if as_json:
+        _echo_json(rows)
+    else:
+        if not rows:
+            err.print(f"no model versions in {root}", highlight=False)
+            return
+        head = f"  {'version':<16}{'created':<22}{'derived from':<16}{'n_fit':>7}{'corr.':>7}" \
+               f"{'thresh.':>9}{'harass. F1':>12}{'false-flag':>12}"
+        typer.echo(head)
+        for r in rows:
+            f1, ffr, th = r["test_harassment_f1"], r["test_complaint_false_flag_rate"], r["harassment_threshold"]
+            typer.echo(
+                f"{'*' if r['promoted'] else ' '} {r['model_version']:<16}{r['created'] or '?':<22}"
+                f"{r['derived_from'] or '':<16}{r['n_fit'] if r['n_fit'] is not None else '?':>7}"
+                f"{r['corrections']:>7}{'' if th is None else f'{th:.3f}':>9}"
+                f"{'' if f1 is None else f'{f1:.3f}':>12}{'' if ffr is None else f'{ffr:.2%}':>12}"
+            )
+    if current is None:
+        err.print(f"no version of {root} is promoted", highlight=False)
+
+
+@models_app.command("show")
+def show_model(
+    version: Annotated[str, typer.Argument(help="Model version, e.g. m-c766b2774d.")],
+    models_dir: ModelsDirOption = None,
+    manifest: Annotated[bool, typer.Option("--manifest", help="Print the manifest (JSON) instead of the card.")]
+    = False,
+) -> None:
+    """Print a version's model card (training data hash, test metrics, thresholds, diff)."""
+    from complaint_triage.persist import CARD_FILE, MANIFEST_FILE, list_versions
+
+    root = _root(models_dir)
+    d = root / version
+    if not (d / MANIFEST_FILE).is_file() or Path(version).name != version:
+        known = ", ".join(m["model_version"] for m in list_versions(root)) or "none"
+        raise _fail(f"no model version {version!r} in {root}; known versions: {known}")
+    path = d / (MANIFEST_FILE if manifest else CARD_FILE)
+    if not path.is_file():
+        raise _fail(f"{path} is missing")
+    typer.echo(path.read_text(encoding="utf-8").rstrip("\n"))
+
+
+@models_app.command("promote")
+def promote_model(
+    version: Annotated[str, typer.Argument(help="Model version to serve by default.")],
+    models_dir: ModelsDirOption = None,
+    if_not_worse: Annotated[bool, typer.Option(
+        "--if-not-worse", help="Promote only if the complaint false-flag rate on the frozen test split is not worse "
+                               "than the promoted model's (exit code 1 when refused).")] = False,
+    data_dir: Annotated[Path | None, typer.Option(file_okay=False, help="Data folder with the frozen test split "
+                                                                        "(for --if-not-worse).")] = None,
+    max_false_flag_increase: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Allowed increase of the false-flag rate (for --if-not-worse).")] = 0.0,
+) -> None:
+    """Make VERSION the default model (servers pick it up on reload)."""
+    from complaint_triage.persist import promote, promoted_version
+    from complaint_triage.versions import frozen_test_split, promote_if_not_worse
+
+    root = _root(models_dir)
+    try:
+        previous: str | None = promoted_version(root)
+    except FileNotFoundError:
+        previous = None
+    try:
+        if if_not_worse:
+            ok, cmp = promote_if_not_worse(version, root, frozen_test_split(data_dir), max_false_flag_increase)
+            out = {"model_version": version, "promoted": ok, "previous": previous, **cmp["decision"]}
+            if cmp.get("old") is not None:
+                out["complaint_false_flag_rate"] = cmp["diff"].get("complaint_false_flag_rate")
+        else:
+            promote(version, root)
+            out = {"model_version": version, "promoted": True, "previous": previous}
+    except (ComplaintTriageError, FileNotFoundError, ValueError) as e:
+        raise _fail(str(e)) from e
+    _echo_json(out)
+    if not out["promoted"]:
+        raise _fail(f"{version} was not promoted: {out['reason']}")
+    err.print(f"promoted {version} in {root}" + (f" (was {previous})" if previous and previous != version else ""),
+              highlight=False)

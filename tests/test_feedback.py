@@ -1,0 +1,254 @@
+import json
+import multiprocessing
+import sqlite3
+import threading
+
+import pytest
+
+from complaint_triage.exceptions import InputFormatError, LabelError
+from complaint_triage.feedback import FEEDBACK_DB_ENV, Correction, FeedbackStore, default_db_path, parse_row
+from complaint_triage.model import Targets
+
+
+def _writer(db, proc, n_threads, per_thread):
+    """One writer process: several threads, one short transaction per correction."""
+    store = FeedbackStore(db)
+
+    def work(t):
+        for i in range(per_thread):
+            store.add(Correction(verdict="complaint", categories=(), grievance=True, corrected_by=f"p{proc}",
+                                 message_id=f"p{proc}-t{t}-{i}", text="ゴミが回収されていません。"))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
+def test_parallel_writers_from_several_processes_lose_nothing(tmp_path):
+    db = tmp_path / "fresh" / "corrections.sqlite3"  # not created yet: the writers race to create the schema
+    n_proc, n_threads, per_thread = 6, 3, 15
+    ctx = multiprocessing.get_context("fork")  # separate OS processes, started without re-importing everything
+    procs = [ctx.Process(target=_writer, args=(db, p, n_threads, per_thread)) for p in range(n_proc)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+    store = FeedbackStore(db)
+    assert len(store) == n_proc * n_threads * per_thread
+    ids = {c.message_id for c in store.corrections()}
+    assert ids == {f"p{p}-t{t}-{i}" for p in range(n_proc) for t in range(n_threads) for i in range(per_thread)}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_threads_sharing_one_store_lose_nothing(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(20):
+                store.add({"message_id": f"t{t}-{i}", "verdict": "inquiry", "corrected_by": "suzuki"})
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(store) == 160
+
+
+def test_schema_is_created_on_first_use_only(tmp_path):
+    store = FeedbackStore(tmp_path / "sub" / "c.sqlite3")
+    assert not store.path.exists()
+    assert len(store) == 0
+    assert store.path.is_file()
+
+
+def test_default_path(monkeypatch, tmp_path):
+    monkeypatch.setenv(FEEDBACK_DB_ENV, str(tmp_path / "x.sqlite3"))
+    assert default_db_path() == tmp_path / "x.sqlite3"
+    monkeypatch.delenv(FEEDBACK_DB_ENV)
+    monkeypatch.setenv("COMPLAINT_TRIAGE_DATA_DIR", str(tmp_path / "data"))
+    assert default_db_path() == tmp_path / "data" / "feedback" / "corrections.sqlite3"
+
+
+def test_correction_fields():
+    c = Correction(verdict="harassment", categories=["threat"], grievance=False, corrected_by=" tanaka ",
+                   text="殺すぞ", predicted_verdict="complaint", predicted_categories=[], predicted_grievance=True,
+                   model_version="m-1", corrected_at="2025-10-01T09:30:00+09:00", note="明らかな脅迫")
+    assert c.corrected_at == "2025-10-01T00:30:00Z"
+    assert c.corrected_by == "tanaka" and c.categories == ("threat",)
+    d = c.to_dict()
+    assert d["categories"] == ["threat"] and d["predicted_categories"] == []
+    assert Correction(verdict="inquiry", categories=(), grievance=False, corrected_by="a", message_id="x").corrected_at
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "match"),
+    [
+        ({"message_id": None, "text": None}, InputFormatError, "message_id or the message text"),
+        ({"message_id": None, "text": "   "}, InputFormatError, "message_id or the message text"),
+        ({"corrected_by": ""}, InputFormatError, "corrected_by"),
+        ({"corrected_at": "2025-10-01T09:30:00"}, InputFormatError, "time zone"),
+        ({"corrected_at": "yesterday"}, InputFormatError, "ISO 8601"),
+        ({"verdict": "spam"}, LabelError, "not one of"),
+        ({"categories": ("violence",)}, LabelError, "must be empty"),
+        ({"grievance": False}, LabelError, "true for a complaint"),
+        ({"predicted_verdict": "harassment"}, InputFormatError, "together"),
+        ({"predicted_verdict": "harassment", "predicted_categories": (), "predicted_grievance": False},
+         LabelError, "predicted result"),
+    ],
+)
+def test_invalid_corrections_are_refused(fields, error, match):
+    base = {"verdict": "complaint", "categories": (), "grievance": True, "corrected_by": "sato", "message_id": "m1"}
+    with pytest.raises(error, match=match):
+        Correction(**{**base, **fields})
+
+
+CSV_HEADER = "message_id,text,verdict,categories,grievance,corrected_by,note\n"
+
+
+def test_import_csv_rejects_invalid_rows_with_row_number_and_reason(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_text(
+        CSV_HEADER
+        + "b1-0001,,complaint,,,sato,\n"                       # row 2: fine (grievance derived)
+        + ",,complaint,,,sato,\n"                              # row 3: neither id nor text
+        + "x3,,harassment,,false,sato,\n"                      # row 4: harassment without category
+        + "x4,,harassment,threat;bogus,false,sato,\n"          # row 5: unknown category
+        + "x5,\"改行を\n含む本文\",inquiry,,maybe,sato,\n"     # row 6: bad boolean
+        + "x6,,harassment,threat|abusive_language,true,,\n",   # row 7: fine with --by
+        encoding="utf-8",
+    )
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    res = store.import_file(src, corrected_by="kato")
+    assert res.imported == 0 and len(store) == 0  # all or nothing
+    assert [(r.row, r.reason) for r in res.rejected] == [
+        (3, "a correction needs a message_id or the message text"),
+        (4, "a harassment verdict needs at least one category"),
+        (5, "categories ['threat', 'bogus'] must be a list of: violence, threat, other_illegal, excessive_demand, "
+            "abusive_language, sns_harassment, other_improper"),
+        (6, "grievance 'maybe' is not true or false"),
+    ]
+    assert str(res.rejected[0]).startswith("row 3: ")
+
+    res = store.import_file(src, corrected_by="kato", skip_invalid=True)
+    assert (res.imported, res.duplicates, len(res.rejected), res.rows) == (2, 0, 4, 6)
+    by_id = {c.message_id: c for c in store.corrections()}
+    assert by_id["b1-0001"].grievance is True and by_id["b1-0001"].corrected_by == "sato"
+    assert by_id["x6"].categories == ("threat", "abusive_language") and by_id["x6"].corrected_by == "kato"
+
+    again = store.import_file(src, corrected_by="kato", skip_invalid=True)
+    assert (again.imported, again.duplicates) == (0, 2)  # importing the same file twice adds nothing
+    assert len(store) == 2
+
+
+def test_import_csv_in_shift_jis(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_bytes((CSV_HEADER + "m1,窓口の対応がひどい,complaint,,,佐藤,\n").encode("cp932"))
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    assert store.import_file(src, encoding="cp932").imported == 1
+    assert store.corrections()[0].text == "窓口の対応がひどい"
+    bad = store.import_file(src)  # read as UTF-8: refused with the row number, not garbled
+    assert bad.rejected and bad.rejected[0].row == 2 and "UTF-8" in bad.rejected[0].reason
+
+
+def test_import_jsonl_reports_line_numbers(tmp_path):
+    src = tmp_path / "review.jsonl"
+    src.write_text("\n".join([
+        json.dumps({"id": "m1", "verdict": "inquiry", "corrected_by": "a"}),
+        "{not json",
+        "[1, 2]",
+        json.dumps({"id": "m4", "verdict": "complaint", "corrected_by": "a", "colour": "red"}),
+        json.dumps({"text": "晒すぞ", "verdict": "harassment", "categories": ["sns_harassment"], "grievance": False,
+                    "corrected_by": "a", "predicted": {"verdict": "complaint", "categories": [], "grievance": True,
+                                                       "model_version": "m-x"}}),
+    ]) + "\n", encoding="utf-8")
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    res = store.import_file(src)
+    assert res.imported == 0
+    assert [r.row for r in res.rejected] == [2, 3, 4]
+    assert "not valid JSON" in res.rejected[0].reason and "unknown field(s) 'colour'" in res.rejected[2].reason
+    res = store.import_file(src, skip_invalid=True)
+    assert res.imported == 2
+    last = store.corrections()[-1]
+    assert (last.predicted_verdict, last.model_version) == ("complaint", "m-x")
+
+
+def test_import_needs_a_verdict_column(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_text("message_id,label\nm1,complaint\n", encoding="utf-8")
+    with pytest.raises(InputFormatError, match="verdict"):
+        FeedbackStore(tmp_path / "c.sqlite3").import_file(src)
+
+
+def test_export_round_trip(tmp_path):
+    store = FeedbackStore(tmp_path / "a.sqlite3")
+    store.add(Correction(verdict="harassment", categories=("threat", "sns_harassment"), grievance=True,
+                         corrected_by="田中", text="家を知っているぞ。\n名前を晒す。", message_id="b1-0100",
+                         predicted_verdict="complaint", predicted_categories=(), predicted_grievance=True,
+                         model_version="m-abc", note="脅迫＋晒し"))
+    store.add({"message_id": "b1-0101", "verdict": "inquiry", "corrected_by": "sato",
+               "corrected_at": "2025-10-02T10:00:00+09:00"})
+    out = tmp_path / "corrections.jsonl"
+    assert store.export_jsonl(out) == 2
+
+    other = FeedbackStore(tmp_path / "b.sqlite3")
+    res = other.import_file(out)
+    assert (res.imported, res.rejected) == (2, [])
+    assert other.corrections() == store.corrections()
+    out2 = tmp_path / "again.jsonl"
+    other.export_jsonl(out2)
+    assert out2.read_bytes() == out.read_bytes()
+    # re-importing an export into the same store changes nothing
+    res = store.import_file(out)
+    assert (res.imported, res.duplicates) == (0, 2) and len(store) == 2
+
+
+def test_to_training_records(tmp_path):
+    corpus = [
+        {"id": "tr-1", "text": "職員の対応が悪い。改善を求めます。", "split": "train", "group": "g-1", "batch": "b3",
+         "channel": "email", "verdict": "complaint", "categories": [], "grievance": True},
+        {"id": "te-1", "text": "テスト用の文です。", "split": "test", "group": "g-2", "verdict": "inquiry",
+         "categories": [], "grievance": False},
+    ]
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.add({"message_id": "tr-1", "verdict": "harassment", "categories": ["abusive_language"],
+               "grievance": True, "corrected_by": "a", "corrected_at": "2025-10-01T00:00:00Z"})
+    store.add({"message_id": "tr-1", "verdict": "complaint", "corrected_by": "b",
+               "corrected_at": "2025-10-02T00:00:00Z"})  # the latest correction wins
+    store.add({"message_id": "te-1", "verdict": "complaint", "corrected_by": "a"})  # test split: left out
+    store.add({"text": "テスト用の文です。", "verdict": "complaint", "corrected_by": "a"})  # same text as test
+    store.add({"text": "お前の名前をネットに晒す", "verdict": "harassment", "categories": ["sns_harassment"],
+               "grievance": False, "corrected_by": "c"})
+    logged = []
+    recs = store.to_training_records(corpus, log=logged.append)
+    assert len(recs) == 2 and len(logged) == 2
+    first, second = recs
+    assert first["text"] == corpus[0]["text"] and first["verdict"] == "complaint"
+    assert (first["source"], first["corrected_by"], first["original_id"], first["group"], first["batch"]) == \
+        ("correction", "b", "tr-1", "g-1", "b3")
+    assert first["corrected_at"] == "2025-10-02T00:00:00Z" and first["id"].startswith("correction:")
+    assert second["original_id"] is None and second["split"] == "train" and second["batch"] == "corrections"
+    Targets.from_records(recs)  # acceptable as training targets
+
+    store.add({"message_id": "unknown-9", "verdict": "inquiry", "corrected_by": "a"})
+    with pytest.raises(InputFormatError, match="unknown-9"):
+        store.to_training_records(corpus)
+    assert len(store.to_training_records(corpus, skip_missing=True)) == 2
+
+
+def test_parse_row_accepts_spreadsheet_spellings():
+    c = parse_row({"id": "7", "verdict": " harassment ", "categories": '["threat", "violence"]', "grievance": "Yes",
+                   "predicted_verdict": "complaint", "corrected_by": "a"})
+    assert c.message_id == "7" and c.categories == ("threat", "violence") and c.grievance is True
+    assert c.predicted_categories == () and c.predicted_grievance is True
+    assert parse_row({"id": "7", "verdict": "inquiry"}, corrected_by="b").correction_id == \
+        parse_row({"id": "7", "verdict": "inquiry"}, corrected_by="c").correction_id

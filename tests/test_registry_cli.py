@@ -1,0 +1,163 @@
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from complaint_triage.feedback import FeedbackStore
+from complaint_triage.persist import promoted_version
+from complaint_triage.registry_cli import feedback_app, models_app
+from complaint_triage.versions import copy_version, frozen_test_split, write_threshold_variant
+
+# registered the way complaint_triage.cli registers them
+app = typer.Typer()
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(models_app, name="models")
+runner = CliRunner()
+
+
+@pytest.fixture
+def registry(small_model_dir, small_data_dir, tmp_path):
+    root = tmp_path / "models"
+    base = copy_version(small_model_dir, root, make_promoted=True)
+    test = frozen_test_split(small_data_dir)
+    worse = write_threshold_variant(base, {"harassment": 0.001, "review_low": 0.0}, root, test_records=test)
+    return root, base.name, worse.name
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+def test_models_list(registry):
+    root, base, worse = registry
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[0] == "version"
+    assert any(line.startswith(f"* {base}") for line in lines)
+    assert any(line.startswith(f"  {worse}") and base in line for line in lines)  # derived from the base
+
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root), "--json"])
+    rows = json.loads(r.stdout)
+    assert {(x["model_version"], x["promoted"]) for x in rows} == {(base, True), (worse, False)}
+
+
+def test_models_show(registry):
+    root, base, worse = registry
+    r = runner.invoke(app, ["models", "show", worse, "--models-dir", str(root)])
+    assert r.exit_code == 0
+    assert r.stdout.startswith(f"# Model card: complaint-triage {worse}")
+    assert f"Changes from the previous version (`{base}`)" in r.stdout
+    r = runner.invoke(app, ["models", "show", base, "--models-dir", str(root), "--manifest"])
+    assert json.loads(r.stdout)["model_version"] == base
+
+
+@pytest.mark.parametrize("version", ["m-nope", "../models", ""])
+def test_models_show_unknown(registry, version):
+    root, base, _ = registry
+    r = runner.invoke(app, ["models", "show", version, "--models-dir", str(root)])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "no model version" in r.stderr and base in r.stderr
+
+
+def test_models_promote(registry):
+    root, base, worse = registry
+    r = runner.invoke(app, ["models", "promote", worse, "--models-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"model_version": worse, "promoted": True, "previous": base}
+    assert promoted_version(root) == worse and f"promoted {worse}" in r.stderr
+
+    r = runner.invoke(app, ["models", "promote", "m-nope", "--models-dir", str(root)])
+    assert r.exit_code == 1 and "known versions" in r.stderr
+    assert promoted_version(root) == worse
+
+
+def test_models_promote_if_not_worse_refuses(registry, small_data_dir):
+    root, base, worse = registry
+    r = runner.invoke(app, ["models", "promote", worse, "--models-dir", str(root), "--if-not-worse",
+                            "--data-dir", str(small_data_dir)])
+    assert r.exit_code == 1
+    out = json.loads(r.stdout)
+    assert out["promoted"] is False and out["complaint_false_flag_rate"]["change"] == "worse"
+    assert "was not promoted" in r.stderr
+    assert promoted_version(root) == base
+
+
+def test_models_options_are_validated(tmp_path, registry):
+    root, _, worse = registry
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path / "none")])
+    assert r.exit_code == 1 and "no model registry" in r.stderr
+    r = runner.invoke(app, ["models", "promote", worse, "--models-dir", str(root), "--max-false-flag-increase", "2"])
+    assert r.exit_code == 2
+
+
+# -- feedback -------------------------------------------------------------------------------
+
+REVIEW = (
+    "message_id,text,verdict,categories,grievance,corrected_by\n"
+    "b1-0001,,complaint,,,佐藤\n"
+    "b1-0002,,harassment,,false,佐藤\n"
+    "b1-0003,,inquiry,threat,false,佐藤\n"
+    "b1-0004,お前の顔をネットに晒すぞ,harassment,sns_harassment;threat,false,\n"
+)
+
+
+def test_feedback_import_rejects_invalid_rows(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_text(REVIEW, encoding="utf-8")
+    db = tmp_path / "fb" / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db)])
+    assert r.exit_code == 1
+    out = json.loads(r.stdout)
+    assert out["imported"] == 0 and [x["row"] for x in out["rejected"]] == [3, 4, 5]
+    assert "row 3: a harassment verdict needs at least one category" in r.stderr
+    assert "row 4: categories must be empty for verdict 'inquiry'" in r.stderr
+    assert "row 5: corrected_by" in r.stderr and "--by" in r.stderr
+    assert "nothing was imported" in r.stderr
+    assert len(FeedbackStore(db)) == 0
+
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db), "--by", "kato", "--skip-invalid"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["imported"] == 2
+    assert len(FeedbackStore(db)) == 2
+
+
+def test_feedback_export_and_reimport(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_text(REVIEW, encoding="utf-8")
+    db = tmp_path / "c.sqlite3"
+    runner.invoke(app, ["feedback", "import", str(src), "--db", str(db), "--by", "kato", "--skip-invalid"])
+
+    r = runner.invoke(app, ["feedback", "export", "--db", str(db)])
+    assert r.exit_code == 0 and "exported 2 corrections" in r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["message_id"] for x in rows] == ["b1-0001", "b1-0004"]
+    assert rows[1]["text"] == "お前の顔をネットに晒すぞ" and rows[1]["corrected_by"] == "kato"
+
+    out = tmp_path / "corrections.jsonl"
+    r = runner.invoke(app, ["feedback", "export", "-o", str(out), "--db", str(db)])
+    assert r.exit_code == 0 and r.stdout == ""
+    assert [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()] == rows
+
+    other = tmp_path / "other.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(out), "--db", str(other)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["imported"] == 2
+    assert FeedbackStore(other).corrections() == FeedbackStore(db).corrections()
+
+
+def test_feedback_errors(tmp_path):
+    r = runner.invoke(app, ["feedback", "export", "--db", str(tmp_path / "missing.sqlite3")])
+    assert r.exit_code == 1 and "no corrections database" in r.stderr
+    assert not (tmp_path / "missing.sqlite3").exists()
+    r = runner.invoke(app, ["feedback", "import", str(tmp_path / "missing.csv"), "--db", str(tmp_path / "c.db")])
+    assert r.exit_code == 2
+    src = tmp_path / "review.csv"
+    src.write_text(REVIEW, encoding="utf-8")
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(tmp_path / "c.db"), "--format", "xlsx"])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(tmp_path / "c.db"), "--encoding", "nope"])
+    assert r.exit_code == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("message_id,label\nm1,complaint\n", encoding="utf-8")
+    r = runner.invoke(app, ["feedback", "import", str(bad), "--db", str(tmp_path / "c.db")])
+    assert r.exit_code == 2 and "verdict" in r.stderr
