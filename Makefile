@@ -27,6 +27,8 @@ test: install
 
 bench: install
 	$(PY) bench/throughput.py
+	$(PY) bench/api_load.py
+	$(PY) bench/batch_throughput.py
 
 corpus: install
 	$(PY) tools/build_corpus.py

@@ -285,7 +285,10 @@ def summary(
 
 def _register_command_groups() -> None:
     """Attach the edge command groups (model registry and analysts' corrections)."""
+    from complaint_triage.api.command import serve
     from complaint_triage.registry_cli import feedback_app, models_app
+
+    app.command(help="Start the scoring API (uvicorn; see docs and COMPLAINT_TRIAGE_* settings).")(serve)
 
     app.add_typer(feedback_app, name="feedback", help="Analysts' corrections: import and export.")
     app.add_typer(models_app, name="models", help="Model versions: list, show, promote.")

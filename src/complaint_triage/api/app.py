@@ -1,0 +1,456 @@
+"""The application factory: routers, lifespan, limits, errors, logs and metrics.
+
+``create_app(settings)`` builds a fresh app (its own metrics registry, its own scoring
+threads); the model is loaded once, when the lifespan starts, never at import.  Run it with
+``complaint-triage serve`` or ``uvicorn --factory complaint_triage.api:create_app``.
+
+Every request gets an id (``X-Request-ID``, taken from the request when it is a short
+token, else generated) and exactly one JSON log line on the ``complaint_triage.api.access``
+logger: request id, method, route template, status, latency, verdict(s), model version.
+Message text, ids, metadata, names, addresses and contact details are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload
+from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
+from complaint_triage.api.routes import health, model, score
+from complaint_triage.exceptions import (
+    ComplaintTriageError,
+    EmailParseError,
+    InputFormatError,
+    InvalidTextError,
+    LabelSetMismatchError,
+    ModelLoadError,
+    ModelNotFoundError,
+    UntrustedModelError,
+)
+from complaint_triage.scoring import Triager
+from complaint_triage.settings import Settings, get_settings
+
+__all__ = ["create_app", "ACCESS_LOGGER"]
+
+ACCESS_LOGGER = "complaint_triage.api.access"
+_LOG = logging.getLogger("complaint_triage.api")
+_ACCESS = logging.getLogger(ACCESS_LOGGER)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+DESCRIPTION = """\
+区役所に届いたメッセージ（メール・Webフォーム・電話メモなど）を
+**ハラスメント（カスタマーハラスメント）/ 苦情 / 問い合わせ** に判定する API です。
+
+Triage Japanese messages sent to the ward office: verdict, the seven harassment categories
+of the policy, a grievance flag, calibrated scores, evidence spans and the recommended action.
+
+* Scoring routes (`/v1/...`) need `Authorization: Bearer <API key>`; `/healthz`, `/readyz`
+  and `/metrics` are open.
+* Limits (see `GET /v1/model`): request body `max_body_bytes` (413), text length
+  `max_text_chars` and batch size `max_batch_items` (422). Under overload the service answers
+  503 with `Retry-After` instead of queueing without bound.
+* Every error has the body `{"error": code, "message": …, "request_id": …}`.
+"""
+
+
+# -- logging -------------------------------------------------------------------------
+
+
+class _JsonLineFormatter(logging.Formatter):
+    """Access records carry a dict in ``record.fields``; other records become ``{"message": …}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        if isinstance(fields, dict):
+            out.update(fields)
+        else:
+            out["message"] = record.getMessage()
+        if record.exc_info and record.exc_info[0] is not None:
+            out["exception"] = record.exc_info[0].__name__
+        return json.dumps(out, ensure_ascii=False)
+
+
+def _configure_logging(level: str) -> None:
+    """Give the service's loggers one JSON-lines handler on stderr (once per process)."""
+    _LOG.setLevel(level.upper())
+    if not any(getattr(h, "_complaint_triage", False) for h in _LOG.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonLineFormatter())
+        handler._complaint_triage = True  # type: ignore[attr-defined]
+        _LOG.addHandler(handler)
+        _LOG.propagate = False
+
+
+# -- middleware ----------------------------------------------------------------------
+
+
+def _state(scope: Scope) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    return state
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, request_id: str | None,
+                      headers: dict[str, str] | None = None) -> None:
+    response = ApiJSONResponse(error_payload(code, message, request_id), status_code=status, headers=headers)
+    body = response.body
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _route_label(scope: Scope) -> str:
+    """The route template of a request (bounded cardinality), also for answers sent before routing."""
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return str(path)
+    # Answered before routing (413), or a plain Starlette route (/openapi.json, /docs). No
+    # route has path parameters, so an exact match on the known paths is enough.
+    known = getattr(getattr(scope.get("app"), "state", None), "route_paths", ())
+    return scope["path"] if scope["path"] in known else UNMATCHED_ROUTE
+
+
+class RequestContextMiddleware:
+    """Request id, one access log line and the request metrics for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = None
+        if incoming is not None:
+            text = incoming.decode("latin-1")
+            rid = text if _REQUEST_ID.fullmatch(text) else None
+        rid = rid or uuid.uuid4().hex
+        state = _state(scope)
+        state["request_id"] = rid
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route_path = _route_label(scope)
+            method = scope["method"]
+            self.metrics.observe_request(route_path, method, status, elapsed)
+            if _ACCESS.isEnabledFor(logging.INFO):
+                fields: dict[str, Any] = {
+                    "event": "request",
+                    "request_id": rid,
+                    "method": method,
+                    "route": route_path,
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 2),
+                }
+                verdicts = state.get("verdicts")
+                if verdicts is not None:
+                    if len(verdicts) == 1 and not state.get("item_errors"):
+                        fields["verdict"] = verdicts[0]
+                    else:
+                        fields["verdicts"] = dict(Counter(verdicts))
+                        fields["item_errors"] = state.get("item_errors", 0)
+                if "error_code" in state:
+                    fields["error"] = state["error_code"]
+                scorer = getattr(getattr(scope.get("app"), "state", None), "scorer", None)
+                if scorer is not None:
+                    fields["model_version"] = scorer.version
+                _ACCESS.info("request", extra={"fields": fields})
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, before anything parses them.
+
+    A declared ``Content-Length`` over the limit is refused without reading the body; a
+    chunked body is counted as it streams and refused as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        rid = _state(scope).get("request_id")
+        limit = self.max_bytes
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None:
+            if not declared.strip().isdigit():
+                _state(scope)["error_code"] = "invalid_content_length"
+                await _send_error(send, 400, "invalid_content_length", "the Content-Length header is not a number", rid)
+                return
+            if int(declared) > limit:
+                await self._too_large(scope, send, f"the request body of {int(declared):,} bytes is over the limit "
+                                      f"of {limit:,} bytes (max_body_bytes)")
+                return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                await self._too_large(scope, send, f"the request body is over the limit of {limit:,} bytes "
+                                      "(max_body_bytes)")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send, message: str) -> None:
+        state = _state(scope)
+        state["error_code"] = "body_too_large"
+        await _send_error(send, 413, "body_too_large", message + "; send less or split the batch",
+                          state.get("request_id"), {"Connection": "close"})
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+def _request_id(request: Request) -> str | None:
+    return _state(request.scope).get("request_id")
+
+
+def _error(request: Request, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+           details: list[dict[str, Any]] | None = None) -> ApiJSONResponse:
+    _state(request.scope)["error_code"] = code
+    return ApiJSONResponse(error_payload(code, message, _request_id(request), details), status_code=status,
+                           headers=headers)
+
+
+def _clean_details(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors without the offending input (it may be message text)."""
+    out = []
+    for e in list(errors)[:20]:
+        out.append({"loc": [x if isinstance(x, int) else str(x) for x in e.get("loc", ())],
+                    "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
+    return out
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> ApiJSONResponse:
+        return _error(request, exc.status, exc.code, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> ApiJSONResponse:
+        errors = list(exc.errors())
+        bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            pos = bad_json.get("loc", ("body", "?"))[-1]
+            reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
+            return _error(request, 400, "invalid_json", f"the request body is not valid JSON: {reason} "
+                          f"(at character {pos})")
+        details = _clean_details(errors)
+        summary = "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in details[:5])
+        if len(details) > 5:
+            summary += f"; and {len(details) - 5} more"
+        return _error(request, 422, "validation_error", summary or "the request does not match the schema",
+                      details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> ApiJSONResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            return _error(request, 400, "invalid_utf8", f"the request body is not valid UTF-8 (byte {cause.start}: "
+                          f"{cause.reason}); send JSON encoded as UTF-8")
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        return _error(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(InvalidTextError)
+    async def invalid_text(request: Request, exc: InvalidTextError) -> ApiJSONResponse:
+        return _error(request, 422, "invalid_text", str(exc))
+
+    @app.exception_handler(EmailParseError)
+    async def not_an_email(request: Request, exc: EmailParseError) -> ApiJSONResponse:
+        return _error(request, 422, "invalid_email", str(exc))
+
+    @app.exception_handler(InputFormatError)
+    async def bad_input(request: Request, exc: InputFormatError) -> ApiJSONResponse:
+        return _error(request, 400, "invalid_input", str(exc))
+
+    model_errors = (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError)
+
+    @app.exception_handler(ComplaintTriageError)
+    async def library_error(request: Request, exc: ComplaintTriageError) -> ApiJSONResponse:
+        if isinstance(exc, model_errors):
+            _LOG.error("model unavailable: %s", type(exc).__name__)
+            return _error(request, 503, "model_unavailable", "the model is not available; retry later",
+                          headers={"Retry-After": "30"})
+        _LOG.error("library error %s on %s", type(exc).__name__, request.url.path)
+        return _error(request, 500, "internal_error", "the request could not be processed "
+                      f"({type(exc).__name__}); quote the request id when reporting it")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> ApiJSONResponse:
+        # The traceback is logged (no message content: only the exception type and route).
+        _LOG.error("unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+        return _error(request, 500, "internal_error", "an unexpected error occurred; quote the request id when "
+                      "reporting it")
+
+
+# -- OpenAPI -------------------------------------------------------------------------
+
+
+def _install_openapi(app: FastAPI, settings: Settings) -> None:
+    """Write the configured limits into the OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes, tags=app.openapi_tags)
+        comps = schema.get("components", {}).get("schemas", {})
+
+        def text_limit(props: dict[str, Any], name: str) -> None:
+            if name in props:
+                props[name]["maxLength"] = settings.max_text_chars
+
+        if "ScoreRequest" in comps:
+            text_limit(comps["ScoreRequest"]["properties"], "text")
+        if "FormRequest" in comps:
+            text_limit(comps["FormRequest"]["properties"], "body")
+        if "BatchRequest" in comps:
+            items = comps["BatchRequest"]["properties"]["items"]
+            items["maxItems"] = settings.max_batch_items
+            text_limit(items.get("items", {}).get("properties", {}), "text")
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -- factory -------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model once, warm the scoring thread up, and stop it at shutdown."""
+    settings: Settings = app.state.settings
+    t0 = time.perf_counter()
+    triager = Triager.load(settings.model_path, max_chars=settings.max_text_chars)
+    scorer = Scorer(triager, max_concurrency=settings.max_concurrency, threads=settings.scoring_threads,
+                    metrics=app.state.metrics)
+    try:
+        scorer.warm_up()
+        app.state.scorer = scorer
+        _LOG.info("model loaded", extra={"fields": {
+            "event": "startup", "model_version": triager.version, "load_ms": round((time.perf_counter() - t0) * 1000),
+            "api_keys": len(settings.api_keys_sha256), "max_concurrency": settings.max_concurrency,
+            "scoring_threads": settings.scoring_threads}})
+        if not settings.api_keys_sha256 and not settings.admin_keys_sha256:
+            _LOG.warning("no API keys configured (COMPLAINT_TRIAGE_API_KEYS_SHA256): every scoring request gets 401")
+        yield
+    finally:
+        app.state.scorer = None
+        scorer.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to :func:`complaint_triage.settings.get_settings` (the environment).
+
+    Returns
+    -------
+    FastAPI
+        Not yet started: the model is loaded when its lifespan starts (uvicorn start-up, or
+        entering ``with TestClient(app)``).
+    """
+    from complaint_triage import __version__
+
+    settings = settings if settings is not None else get_settings()
+    _configure_logging(settings.log_level)
+    metrics = Metrics()
+    app = FastAPI(
+        title="complaint-triage API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ApiJSONResponse,
+        openapi_tags=[
+            {"name": "score", "description": "メッセージの判定 (API key required)."},
+            {"name": "model", "description": "The served model (API key required)."},
+            {"name": "operations", "description": "Health checks and metrics (open)."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.scorer = None
+    app.include_router(score.router)
+    app.include_router(model.router)
+    app.include_router(health.router)
+    app.state.route_paths = frozenset(
+        [r.path for router in (score.router, model.router, health.router) for r in router.routes]
+        + [p for p in (app.openapi_url, app.docs_url, app.redoc_url) if p]
+    )
+    _install_error_handlers(app)
+    _install_openapi(app, settings)
+
+    # Added innermost first: the request context wraps everything, so even 413s and CORS
+    # preflights are logged and counted.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,348 @@
+"""Shared pieces of the HTTP layer: the bounded scorer, dependencies and error types.
+
+Scoring is CPU-bound and the fugashi tagger is not thread-safe, so every scoring call
+runs in a small fixed set of threads (``Settings.scoring_threads``, 1 by default) owned
+by the app: each thread keeps its own tagger (see :mod:`complaint_triage.tokenizer`) and
+memory stays flat, whatever the number of clients.  The event loop stays free to parse
+requests, answer health checks and refuse excess load.
+
+Messages waiting for a scoring thread are coalesced: when a thread becomes free it takes
+every queued scoring job (up to :data:`BATCH_CHUNK` messages) and scores them in one
+``score_many`` call, which costs less per message than one call each under load.
+
+Admission is bounded: at most ``Settings.max_concurrency`` scoring requests may be in
+flight (running or queued) per process; the next one is answered at once with 503 and
+``Retry-After`` instead of waiting in an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from starlette.responses import JSONResponse
+
+from complaint_triage.api.metrics import Metrics
+from complaint_triage.scoring import Prediction, ScoringError, Triager
+from complaint_triage.settings import Settings
+
+__all__ = [
+    "ApiError",
+    "ApiJSONResponse",
+    "MetricsDep",
+    "Scorer",
+    "ScorerDep",
+    "ServiceOverloadedError",
+    "ServiceNotReadyError",
+    "SettingsDep",
+    "error_payload",
+    "get_app_settings",
+    "get_metrics",
+    "get_scorer",
+    "record_verdicts",
+]
+
+T = TypeVar("T")
+
+#: Batches are scored in chunks of this many messages (so single messages are not stuck
+#: behind a whole batch), and queued single messages are coalesced up to this many.
+BATCH_CHUNK = 32
+
+_LOG = logging.getLogger("complaint_triage.api")
+
+
+class ApiError(Exception):
+    """An error answered with ``status`` and the standard error body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class ServiceOverloadedError(ApiError):
+    """Too many scoring requests in flight: 503 with Retry-After."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            503,
+            "overloaded",
+            f"the service is at its limit of {limit} concurrent scoring requests (max_concurrency); retry shortly",
+            {"Retry-After": "1"},
+        )
+
+
+class ServiceNotReadyError(ApiError):
+    """The model is not loaded (yet, or any more)."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "not_ready", "the model is not loaded; retry shortly", {"Retry-After": "5"})
+
+
+class ApiJSONResponse(JSONResponse):
+    """Compact UTF-8 JSON that never fails on odd strings (unpaired surrogates become ``?``)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+            "utf-8", "replace"
+        )
+
+
+def error_payload(
+    code: str, message: str, request_id: str | None, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The body of every error response (see :class:`~complaint_triage.api.schemas.ErrorResponse`)."""
+    body: dict[str, Any] = {"error": code, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+@dataclass(slots=True)
+class _Job:
+    """Work for a scoring thread: a scoring job (``texts``) or any call (``fn``)."""
+
+    future: Future[Any]
+    texts: list[object] | None = None
+    with_evidence: bool = True
+    fn: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Slot:
+    """One admitted request: runs work on the scoring threads."""
+
+    __slots__ = ("_scorer", "last")
+
+    def __init__(self, scorer: Scorer) -> None:
+        self._scorer = scorer
+        self.last: Future[Any] | None = None
+
+    async def _wait(self, job: _Job) -> Any:
+        self.last = job.future
+        self._scorer._jobs.put(job)
+        return await asyncio.wrap_future(job.future)
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a scoring thread and wait for it."""
+        result: T = await self._wait(_Job(Future(), fn=fn, args=args, kwargs=kwargs))
+        return result
+
+    async def score(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
+        """Score ``texts`` in order (in chunks of :data:`BATCH_CHUNK`)."""
+        out: list[Prediction | ScoringError] = []
+        for i in range(0, len(texts), BATCH_CHUNK):
+            job = _Job(Future(), texts=list(texts[i : i + BATCH_CHUNK]), with_evidence=with_evidence)
+            out.extend(await self._wait(job))
+        return out
+
+
+class Scorer:
+    """A :class:`~complaint_triage.scoring.Triager` behind fixed scoring threads and an admission limit.
+
+    Parameters
+    ----------
+    triager : Triager
+        The loaded model.
+    max_concurrency : int
+        Requests admitted at once (running or queued); more get :class:`ServiceOverloadedError`.
+    threads : int
+        Number of scoring threads.
+    metrics : Metrics, optional
+        Where to report in-flight and rejected requests.
+    """
+
+    def __init__(
+        self, triager: Triager, *, max_concurrency: int, threads: int = 1, metrics: Metrics | None = None
+    ) -> None:
+        self.triager = triager
+        self.max_concurrency = max_concurrency
+        self.metrics = metrics
+        self.threads = threads
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers = [
+            threading.Thread(target=self._work, name=f"complaint-triage-score-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for t in self._workers:
+            t.start()
+
+    @property
+    def version(self) -> str:
+        return self.triager.version
+
+    @property
+    def max_chars(self) -> int:
+        return self.triager.max_chars
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[_Slot]:
+        """Admit one request or raise :class:`ServiceOverloadedError` at once.
+
+        The slot is released when the request's last piece of work has finished on the
+        scoring thread, even if the client went away and the handler was cancelled.
+        """
+        if self._in_flight >= self.max_concurrency:
+            if self.metrics is not None:
+                self.metrics.rejected.inc()
+            raise ServiceOverloadedError(self.max_concurrency)
+        self._loop = asyncio.get_running_loop()
+        self._acquire()
+        slot = _Slot(self)
+        try:
+            yield slot
+        finally:
+            last = slot.last
+            if last is not None and not last.done():
+                last.add_done_callback(self._release_threadsafe)
+            else:
+                self._release()
+
+    def _acquire(self) -> None:
+        self._in_flight += 1
+        if self.metrics is not None:
+            self.metrics.in_flight.set(self._in_flight)
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        if self.metrics is not None:
+            self.metrics.in_flight.set(self._in_flight)
+
+    def _release_threadsafe(self, _fut: Future[Any]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release)
+
+    # -- scoring threads ---------------------------------------------------------------
+
+    def _work(self) -> None:
+        carry: _Job | None = None
+        while True:
+            job = carry if carry is not None else self._jobs.get()
+            carry = None
+            if job is None:
+                return
+            if job.texts is None:
+                self._run_call(job)
+                continue
+            group, n = [job], len(job.texts)
+            while n < BATCH_CHUNK:  # coalesce the scoring jobs that are waiting
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if (nxt is None or nxt.texts is None or nxt.with_evidence != job.with_evidence
+                        or n + len(nxt.texts) > BATCH_CHUNK):
+                    carry = nxt
+                    break
+                group.append(nxt)
+                n += len(nxt.texts)
+            self._run_scores(group)
+
+    @staticmethod
+    def _run_call(job: _Job) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            assert job.fn is not None
+            job.future.set_result(job.fn(*job.args, **job.kwargs))
+        except BaseException as e:  # handed to the waiting request, which maps it to an answer
+            job.future.set_exception(e)
+
+    def _run_scores(self, group: list[_Job]) -> None:
+        live = [j for j in group if j.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        texts = [t for j in live for t in (j.texts or ())]
+        try:
+            results = self.triager.score_many(texts, with_evidence=live[0].with_evidence)
+        except BaseException as e:  # as ThreadPoolExecutor does: the waiting requests get the error
+            if len(live) == 1:
+                live[0].future.set_exception(e)
+                return
+            # score each job on its own, so only the one that fails gets the error
+            _LOG.warning("coalesced scoring failed (%s); retrying %d jobs one by one", type(e).__name__, len(live))
+            for j in live:
+                try:
+                    j.future.set_result(self.triager.score_many(j.texts or [], with_evidence=j.with_evidence))
+                except BaseException as e2:
+                    j.future.set_exception(e2)
+            return
+        i = 0
+        for j in live:
+            k = len(j.texts or ())
+            j.future.set_result(results[i : i + k])
+            i += k
+
+    def warm_up(self) -> None:
+        """Create the scoring threads' taggers and touch every code path once (blocking)."""
+        texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
+        jobs = [_Job(Future(), fn=self.triager.score_many, args=(texts,)) for _ in range(self.threads)]
+        for job in jobs:
+            self._jobs.put(job)
+        for job in jobs:
+            job.future.result()
+
+    def close(self) -> None:
+        """Stop the scoring threads after the work already queued (waits up to 30 s)."""
+        for _ in self._workers:
+            self._jobs.put(None)
+        for t in self._workers:
+            t.join(30)
+
+
+# -- dependencies -----------------------------------------------------------------------
+# All dependencies are ``async def``: they never block, and FastAPI would otherwise run each
+# plain ``def`` dependency through its thread pool (a thread hop per dependency per request).
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_scorer(request: Request) -> Scorer:
+    """The app's scorer; 503 while the model is not loaded."""
+    scorer: Scorer | None = getattr(request.app.state, "scorer", None)
+    if scorer is None:
+        raise ServiceNotReadyError()
+    return scorer
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def record_verdicts(request: Request, verdicts: Sequence[str], *, errors: int = 0) -> None:
+    """Count verdicts in the metrics and hand them to the request's log line."""
+    metrics: Metrics = request.app.state.metrics
+    metrics.observe_verdicts(verdicts)
+    if errors:
+        metrics.item_errors.inc(errors)
+    request.state.verdicts = list(verdicts)
+    request.state.item_errors = errors
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ScorerDep = Annotated[Scorer, Depends(get_scorer)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

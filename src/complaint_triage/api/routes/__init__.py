@@ -1,0 +1,1 @@
+"""One router per resource: scoring, the served model, health and metrics."""

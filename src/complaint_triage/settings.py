@@ -1,0 +1,131 @@
+"""Service settings, read from environment variables prefixed ``COMPLAINT_TRIAGE_``.
+
+Every field can be set in the environment, e.g. ``COMPLAINT_TRIAGE_MAX_CONCURRENCY=16``.
+List fields accept either a JSON list or a comma-separated string::
+
+    COMPLAINT_TRIAGE_API_KEYS_SHA256=9f86d08…,60303ae2…
+    COMPLAINT_TRIAGE_CORS_ORIGINS=https://form.example.lg.jp
+
+API keys are never configured in clear: store the hex SHA-256 of each key, e.g.
+``python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" KEY``.
+
+Code reaches the settings through :func:`get_settings` (cached), never through a
+module-level instance; tests build their own :class:`Settings` and pass it to
+``complaint_triage.api.create_app``, or call ``get_settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ENV_PREFIX", "Settings", "get_settings"]
+
+ENV_PREFIX = "COMPLAINT_TRIAGE_"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def _split_list(value: object) -> object:
+    """Accept ``"a, b"`` (comma-separated) or ``'["a", "b"]'`` (JSON) as well as a list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a valid JSON list ({e.msg}); use a comma-separated string instead") from e
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of the scoring service (see the module docstring for the environment)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    model_path: Path | None = Field(
+        default=None,
+        description="Model directory to serve; None serves the promoted model of the registry.",
+    )
+    api_keys_sha256: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hex SHA-256 digests of the API keys accepted on scoring routes. Empty: every key is refused.",
+    )
+    admin_keys_sha256: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hex SHA-256 digests of administrator keys (reserved for administrative routes).",
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20, description="Largest request body, in bytes.")
+    max_text_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="Longest message text, in characters.")
+    max_batch_items: int = Field(default=256, ge=1, le=10_000, description="Most messages in one batch request.")
+    max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Scoring requests admitted at once per worker process (running or queued); "
+        "beyond it the service answers 503 with Retry-After.",
+    )
+    scoring_threads: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Threads per worker process that run the CPU-bound scoring. Each holds its own MeCab "
+        "tagger; more threads add memory but little speed (the GIL). Scale with worker processes instead.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty means no CORS headers at all."
+    )
+    log_level: LogLevel = Field(default="info", description="Level of the service's own log lines.")
+
+    @field_validator("api_keys_sha256", "admin_keys_sha256", mode="before")
+    @classmethod
+    def _parse_digests(cls, value: object) -> object:
+        value = _split_list(value)
+        if isinstance(value, list):
+            out = []
+            for v in value:
+                if not isinstance(v, str) or not _HEX64.fullmatch(v.strip().lower()):
+                    raise ValueError(
+                        "each key must be given as the 64-character hex SHA-256 digest of the key, "
+                        "not the key itself"
+                    )
+                out.append(v.strip().lower())
+            return out
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_path_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"model path {value} does not exist; give a model directory or leave it unset")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment (``get_settings.cache_clear()`` to re-read)."""
+    return Settings()

@@ -1,0 +1,171 @@
+"""POST /v1/score/email (raw RFC 5322 bytes) and /v1/score/form (contact fields masked)."""
+
+from __future__ import annotations
+
+import base64
+from email.message import EmailMessage
+
+import pytest
+from fastapi.testclient import TestClient
+
+from complaint_triage.api.routes.score import compose_form_text, mask_contact
+from complaint_triage.api.schemas import EXAMPLE_EMAIL, EmailResponse, ErrorResponse, FormResponse
+
+from .conftest import AUTH
+
+RFC822 = {**AUTH, "Content-Type": "message/rfc822"}
+NEW_TEXT = "粗大ごみの収集が予定日に来ませんでした。これで3回目です。いつ回収していただけるのか回答してください。"
+OLD_ABUSE = "ふざけるな税金泥棒。殺すぞ。"
+
+
+def iso2022jp_reply() -> bytes:
+    """An Outlook-style ISO-2022-JP reply quoting an old abusive message, with a signature."""
+    body = (
+        f"{NEW_TEXT}\r\n\r\n"
+        "2026年11月1日(日) 10:00 世田谷区 <seiso@city.example.lg.jp>:\r\n"
+        f"> {OLD_ABUSE}\r\n\r\n"
+        "--\r\n山田 太郎\r\nTEL 03-1234-5678\r\n"
+    )
+    subject = base64.b64encode("粗大ごみについて".encode("iso2022_jp")).decode()
+    head = (
+        "From: taro.yamada@example.jp\r\nTo: seiso@city.example.lg.jp\r\n"
+        f"Subject: =?ISO-2022-JP?B?{subject}?=\r\n"
+        "Date: Mon, 02 Nov 2026 09:15:00 +0900\r\nMessage-ID: <abc.123@example.jp>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+    )
+    return head.encode("ascii") + body.encode("iso2022_jp")
+
+
+def gmail_with_attachment() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "花子 <hanako@example.jp>"
+    msg["To"] = "kucho@city.example.lg.jp"
+    msg["Subject"] = "公園の遊具"
+    msg.set_content("ブランコが半年以上使用中止のままです。修理の予定を教えてください。", charset="utf-8")
+    msg.add_alternative("<p>ブランコが半年以上使用中止のままです。修理の予定を教えてください。</p>", subtype="html")
+    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="写真.pdf")
+    return msg.as_bytes()
+
+
+class TestEmail:
+    def test_example_email_from_the_docs(self, client: TestClient) -> None:
+        r = client.post("/v1/score/email", content=EXAMPLE_EMAIL.encode(), headers=RFC822)
+        assert r.status_code == 200, r.text
+        body = EmailResponse.model_validate(r.json())
+        assert body.email.subject == "粗大ごみの収集について"
+        assert body.email.message_id == "<20261102091500.1234@example.jp>"
+        assert {b.kind for b in body.email.stripped} >= {"quote", "signature"}
+        assert "taro.yamada@example.jp" not in r.text and "03-1234-5678" not in r.text
+        assert "full_text" not in r.json()["email"]
+
+    def test_quoted_abuse_is_stripped_not_scored(self, client: TestClient, small_triager) -> None:
+        r = client.post("/v1/score/email", content=iso2022jp_reply(), headers=RFC822)
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["email"]["subject"] == "粗大ごみについて"
+        assert data["email"]["body"] == NEW_TEXT
+        assert any(OLD_ABUSE in b["text"] for b in data["email"]["stripped"] if b["kind"] == "quote")
+        assert data["result"]["verdict"] == small_triager.score(NEW_TEXT).verdict
+        assert data["email"]["from"] == "t***@example.jp"
+
+    def test_multipart_with_attachment(self, client: TestClient) -> None:
+        r = client.post("/v1/score/email", content=gmail_with_attachment(), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email = r.json()["email"]
+        assert email["body"].startswith("ブランコが")
+        assert [a["filename"] for a in email["attachments"]] == ["写真.pdf"]
+
+    @pytest.mark.parametrize(
+        "raw",
+        [b"just some text without headers", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "本文だけです".encode(),
+         b"\xff" * 64],
+    )
+    def test_non_email_bodies_get_422(self, client: TestClient, raw: bytes) -> None:
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "invalid_email" and "e-mail" in err.message
+
+    def test_nothing_new_after_stripping_gets_422(self, client: TestClient) -> None:
+        raw = (b"From: a@example.jp\r\nSubject: Re: test\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+               + "> 以前のメッセージです。\r\n> よろしくお願いします。\r\n".encode())
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and "no new text" in err.message and "quote" in err.message
+
+    def test_empty_request_and_wrong_media_type(self, client: TestClient) -> None:
+        r = client.post("/v1/score/email", content=b"", headers=RFC822)
+        assert r.status_code == 400 and r.json()["error"] == "empty_body"
+        r = client.post("/v1/score/email", json={"raw": "From: a"}, headers=AUTH)
+        assert r.status_code == 415 and "message/rfc822" in r.json()["message"]
+        r = client.post("/v1/score/email", content=EXAMPLE_EMAIL.encode(),
+                        headers={**AUTH, "Content-Type": "application/octet-stream"})
+        assert r.status_code == 200
+
+    def test_body_over_the_text_limit(self, client: TestClient) -> None:
+        head = b"From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        raw = head + ("苦情" * 10_001).encode()
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422 and r.json()["error"] == "text_too_long"
+        assert "e-mail body" in r.json()["message"]
+
+
+CONTACT = {"name": "北沢 みどり", "email": "midori.kitazawa@example.jp", "phone": "090-1234-5678"}
+
+
+class TestForm:
+    def test_contact_fields_are_masked_everywhere(self, client: TestClient) -> None:
+        form = {"subject": "保育園の入園結果について",
+                "body": "三回目の不承諾通知が届きました。点数の計算方法を公開してください。",
+                "category": "子ども・子育て", "id": "form-9", **CONTACT}
+        r = client.post("/v1/score/form", json=form, headers=AUTH)
+        assert r.status_code == 200, r.text
+        body = FormResponse.model_validate(r.json())
+        for value in (*CONTACT.values(), "midori", "kitazawa", "1234-5678", "みどり"):
+            assert value not in r.text
+        assert r.json()["contact"] == {"name": "北* ***", "email": "m***@example.jp", "phone": "0**-****-****"}
+        assert body.result.id == "form-9" and body.category == "子ども・子育て"
+
+    def test_contact_fields_are_not_scored(self, client: TestClient) -> None:
+        plain = client.post("/v1/score/form", json={"body": NEW_TEXT}, headers=AUTH).json()["result"]
+        rude_name = client.post("/v1/score/form", json={"body": NEW_TEXT, "name": "殺すぞ税金泥棒"}, headers=AUTH)
+        assert rude_name.json()["result"]["scores"] == plain["scores"]
+
+    def test_evidence_offsets_point_into_the_named_field(self, client: TestClient) -> None:
+        form = {"subject": "ふざけるな税金泥棒",
+                "body": "お前ら全員クビにしろ。今日中に返事がなければ殴り込みに行くぞ。覚えとけよ。"}
+        r = client.post("/v1/score/form", json=form, headers=AUTH)
+        assert r.status_code == 200
+        result = r.json()["result"]
+        for ev in result["evidence"]:
+            assert form[ev["field"]][ev["start"] : ev["end"]] == ev["text"]
+
+    def test_score_matches_the_composed_text(self, client: TestClient, small_triager) -> None:
+        form = {"subject": "駐輪場", "body": "駐輪場の料金の支払い方法を教えてください。"}
+        text, at = compose_form_text(form["subject"], form["body"])
+        assert text == "件名：駐輪場\n内容：駐輪場の料金の支払い方法を教えてください。" and text[at:] == form["body"]
+        r = client.post("/v1/score/form", json=form, headers=AUTH)
+        assert r.json()["result"]["scores"] == small_triager.score(text).scores
+
+    @pytest.mark.parametrize(
+        ("form", "code"),
+        [({}, "validation_error"), ({"body": ""}, "validation_error"), ({"body": " \n"}, "invalid_text"),
+         ({"body": 1}, "validation_error"), ({"body": "a", "phone": "0" * 33}, "validation_error"),
+         ({"body": "a", "address": "世田谷区"}, "validation_error"), ({"body": "あ" * 20_001}, "text_too_long")],
+    )
+    def test_bad_forms(self, client: TestClient, form: dict, code: str) -> None:
+        r = client.post("/v1/score/form", json=form, headers=AUTH)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == code
+        assert "世田谷区" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "masked"),
+    [("taro@example.jp", "email", "t***@example.jp"), ("not-an-address", "email", "n*************"),
+     ("@example.jp", "email", "@**********"), ("03-1234-5678", "phone", "0*-****-****"),
+     ("+81 90 1234 5678", "phone", "+** ** **** ****"), ("山田 太郎", "name", "山* **"), ("A", "name", "A")],
+)
+def test_mask_contact(value: str, kind: str, masked: str) -> None:
+    assert mask_contact(value, kind) == masked

@@ -1,0 +1,129 @@
+"""GET /v1/model, health and readiness, Prometheus metrics, the access log and start-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from complaint_triage.api import create_app
+from complaint_triage.api.app import ACCESS_LOGGER, _JsonLineFormatter
+from complaint_triage.api.schemas import ModelInfo
+from complaint_triage.exceptions import ModelNotFoundError
+from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
+from complaint_triage.settings import Settings
+
+from .conftest import AUTH
+
+
+def test_model_info(client: TestClient, small_triager) -> None:
+    r = client.get("/v1/model", headers=AUTH)
+    assert r.status_code == 200
+    info = ModelInfo.model_validate(r.json())
+    manifest = small_triager.model.manifest
+    assert info.model_version == manifest["model_version"] == small_triager.version
+    assert info.verdicts == list(VERDICTS) and info.categories == list(CATEGORIES) and info.actions == list(ACTIONS)
+    assert info.thresholds == manifest["thresholds"]
+    assert info.metrics == manifest["metrics"] and "test" in info.metrics
+    assert info.limits.max_text_chars == 20_000 and info.limits.max_batch_items == 256
+    assert str(small_triager.model.path) not in r.text  # no server paths
+
+
+def test_health_and_readiness(client: TestClient, small_triager) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "model_version": small_triager.version}
+
+
+def test_not_ready_before_the_lifespan_runs(make_settings: Callable[..., Settings]) -> None:
+    c = TestClient(create_app(make_settings()))  # not entered: the model is never loaded
+    assert c.get("/healthz").status_code == 200
+    r = c.get("/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "not_ready"
+    r = c.post("/v1/score", json={"text": "a"}, headers=AUTH)
+    assert r.status_code == 503 and r.json()["error"] == "not_ready" and "retry-after" in r.headers
+
+
+def test_start_up_fails_fast_without_a_model(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    app = create_app(make_settings(model_path=tmp_path))  # exists, but holds no model
+    with pytest.raises(ModelNotFoundError, match="no model at"), TestClient(app):
+        pass
+
+
+def test_metrics_count_requests_latency_and_verdicts(make_settings: Callable[..., Settings]) -> None:
+    with TestClient(create_app(make_settings())) as c:
+        verdict = c.post("/v1/score", json={"text": "ゴミの収集日を教えてください。"}, headers=AUTH).json()["verdict"]
+        c.post("/v1/score", json={"text": " "}, headers=AUTH)
+        c.post("/v1/score", json={"text": "a"})
+        items = [{"text": "ゴミの収集日を教えてください。"}, {"text": ""}]
+        c.post("/v1/score/batch", json={"items": items}, headers=AUTH)
+        text = c.get("/metrics").text
+    assert 'complaint_triage_http_requests_total{method="POST",route="/v1/score",status="200"} 1.0' in text
+    assert 'complaint_triage_http_requests_total{method="POST",route="/v1/score",status="422"} 1.0' in text
+    assert 'complaint_triage_http_requests_total{method="POST",route="/v1/score",status="401"} 1.0' in text
+    assert re.search(r'complaint_triage_http_request_duration_seconds_bucket\{le="\+Inf",method="POST",'
+                     r'route="/v1/score",status="200"\} 1\.0', text)
+    assert ('complaint_triage_http_request_duration_seconds_count{method="POST",route="/v1/score",status="422"} 1.0'
+            in text)
+    assert f'complaint_triage_verdicts_total{{verdict="{verdict}"}} 2.0' in text
+    assert "complaint_triage_item_errors_total 1.0" in text
+
+
+def test_each_app_has_its_own_metrics(make_settings: Callable[..., Settings]) -> None:
+    a, b = create_app(make_settings()), create_app(make_settings())
+    assert a.state.metrics.registry is not b.state.metrics.registry
+
+
+def test_one_json_log_line_per_request_without_content(client: TestClient, access_log: list[logging.LogRecord]) -> None:
+    secret = "山田太郎 taro@example.jp 090-1111-2222 世田谷区北沢1-2-3 ふざけるな税金泥棒"
+    client.post("/v1/score", json={"text": secret, "id": "id-山田"}, headers={**AUTH, "X-Request-ID": "gw-42"})
+    client.post("/v1/score/batch", json={"items": [{"text": secret}, {"text": 1}]}, headers=AUTH)
+    client.post("/v1/score/form", json={"body": secret, "name": "山田太郎", "email": "taro@example.jp"}, headers=AUTH)
+    client.post("/v1/score", json={"text": 1, "id": secret}, headers=AUTH)
+    client.post("/v1/score", content=("{" + secret).encode(), headers={**AUTH, "Content-Type": "application/json"})
+    access = [r for r in access_log if r.name == ACCESS_LOGGER]
+    assert len(access) == 5
+    lines = [_JsonLineFormatter().format(r) for r in access_log]
+    for line in lines:
+        for needle in ("山田", "taro", "090-1111", "北沢", "税金泥棒"):
+            assert needle not in line
+    first, batch, form, bad, bad_json = (json.loads(_JsonLineFormatter().format(r)) for r in access)
+    assert first["request_id"] == "gw-42" and first["route"] == "/v1/score" and first["status"] == 200
+    assert first["verdict"] in VERDICTS and first["model_version"] and first["latency_ms"] > 0
+    assert batch["route"] == "/v1/score/batch" and batch["item_errors"] == 1 and sum(batch["verdicts"].values()) == 1
+    assert form["route"] == "/v1/score/form" and "verdict" in form
+    assert bad["status"] == 422 and bad["error"] == "validation_error"
+    assert bad_json["status"] == 400 and bad_json["error"] == "invalid_json"
+
+
+def test_request_ids(client: TestClient) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces and 日本語".encode()})
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+    assert client.get("/healthz").headers["x-request-id"] != client.get("/healthz").headers["x-request-id"]
+
+
+def test_openapi_documents_limits_security_and_japanese_examples(make_settings: Callable[..., Settings]) -> None:
+    doc = create_app(make_settings(max_text_chars=5000, max_batch_items=10)).openapi()
+    comps = doc["components"]["schemas"]
+    assert comps["ScoreRequest"]["properties"]["text"]["maxLength"] == 5000
+    assert comps["FormRequest"]["properties"]["body"]["maxLength"] == 5000
+    assert comps["BatchRequest"]["properties"]["items"]["maxItems"] == 10
+    assert comps["BatchRequest"]["properties"]["items"]["items"]["properties"]["text"]["maxLength"] == 5000
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http", "scheme": "bearer",
+        "description": "An API key issued by the office: `Authorization: Bearer <key>`."}
+    japanese = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            blob = json.dumps(op, ensure_ascii=False)
+            assert japanese.search(blob), f"{method.upper()} {path} has no Japanese example"
+            if path.startswith("/v1/"):
+                assert op["security"] == [{"ApiKey": []}], path
+            else:
+                assert "security" not in op, path

@@ -1,0 +1,160 @@
+"""API keys, CORS, request-body limit and the concurrency bound (503 + Retry-After)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from complaint_triage.api import create_app
+from complaint_triage.api.security import key_digest, key_matches
+from complaint_triage.settings import Settings
+
+from .conftest import ADMIN_KEY, API_KEY, AUTH, sha256
+
+SCORING = [
+    ("post", "/v1/score", {"json": {"text": "ゴミが回収されていません。"}}),
+    ("post", "/v1/score/batch", {"json": {"items": [{"text": "ゴミが回収されていません。"}]}}),
+    ("post", "/v1/score/form", {"json": {"body": "ゴミが回収されていません。"}}),
+    ("post", "/v1/score/email", {"content": b"From: a@example.jp\r\n\r\nhello\r\n",
+                                 "headers": {"Content-Type": "message/rfc822"}}),
+    ("get", "/v1/model", {}),
+]
+
+
+class TestApiKeys:
+    @pytest.mark.parametrize(("method", "path", "kw"), SCORING)
+    @pytest.mark.parametrize(
+        "authorization",
+        [None, "", "Bearer", "Bearer ", f"Basic {API_KEY}", f"Bearer {API_KEY}x", f"Bearer {API_KEY[:-1]}",
+         f"Token {API_KEY}", f"Bearer {sha256(API_KEY)}"],
+    )
+    def test_every_v1_route_needs_a_valid_key(self, client: TestClient, method: str, path: str, kw: dict,
+                                              authorization: str | None) -> None:
+        headers = dict(kw.get("headers", {}))
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        r = getattr(client, method)(path, **{**kw, "headers": headers})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["message"] == "missing or invalid API key"
+        assert r.json()["error"] == "unauthorized"
+
+    @pytest.mark.parametrize(("method", "path", "kw"), SCORING)
+    def test_valid_and_admin_keys_are_accepted(self, client: TestClient, method: str, path: str, kw: dict) -> None:
+        for key in (API_KEY, ADMIN_KEY):
+            headers = {**kw.get("headers", {}), "Authorization": f"bearer {key}"}
+            r = getattr(client, method)(path, **{**kw, "headers": headers})
+            assert r.status_code == 200, (path, r.text)
+
+    def test_health_routes_are_open(self, client: TestClient) -> None:
+        for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+            assert client.get(path).status_code == 200, path
+
+    def test_no_configured_keys_refuses_everyone(self, make_settings: Callable[..., Settings]) -> None:
+        with TestClient(create_app(make_settings(api_keys_sha256=[], admin_keys_sha256=[]))) as c:
+            r = c.post("/v1/score", json={"text": "a"}, headers=AUTH)
+            assert r.status_code == 401
+            assert c.get("/healthz").status_code == 200
+
+    def test_key_matching(self) -> None:
+        digests = [sha256("one"), sha256("two")]
+        assert key_matches("two", digests) and not key_matches("three", digests) and not key_matches("one", [])
+        assert key_digest("one") == sha256("one")
+
+
+@pytest.fixture(scope="module")
+def tight(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
+    s = make_settings(max_body_bytes=4096, max_concurrency=1, cors_origins=["https://form.example.lg.jp"])
+    with TestClient(create_app(s)) as c:
+        yield c
+
+
+class TestBodyLimit:
+    def test_declared_length_over_the_limit(self, tight: TestClient) -> None:
+        r = tight.post("/v1/score", content=b"{" + b" " * 5000 + b"}",
+                       headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 413
+        assert r.json()["error"] == "body_too_large"
+        assert "4,096 bytes (max_body_bytes)" in r.json()["message"] and "5,002 bytes" in r.json()["message"]
+
+    def test_streamed_body_over_the_limit(self, tight: TestClient) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"text": "'
+            for _ in range(10):
+                yield "あ".encode() * 200
+
+        r = tight.post("/v1/score", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.status_code == 413
+        assert "over the limit of 4,096 bytes" in r.json()["message"]
+
+    def test_limit_is_checked_before_auth_and_parsing(self, tight: TestClient) -> None:
+        r = tight.post("/v1/score", content=b"x" * 5000, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+
+    def test_bodies_under_the_limit_pass(self, tight: TestClient) -> None:
+        r = tight.post("/v1/score", json={"text": "あ" * 1000}, headers=AUTH)  # 3,000+ bytes
+        assert r.status_code == 200
+
+    def test_bad_content_length(self, tight: TestClient) -> None:
+        r = tight.post("/v1/score", content=b"{}", headers={**AUTH, "Content-Type": "application/json",
+                                                            "Content-Length": "abc"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_content_length"
+
+
+class TestConcurrency:
+    def test_requests_beyond_the_bound_get_503_with_retry_after(self, tight: TestClient) -> None:
+        scorer = tight.app.state.scorer
+        release = threading.Event()
+        original = scorer.triager.score_many
+
+        def slow(*args, **kwargs):
+            release.wait(10)
+            return original(*args, **kwargs)
+
+        scorer.triager.score_many = slow
+        try:
+            first: dict[str, int] = {}
+            t = threading.Thread(target=lambda: first.setdefault(
+                "status", tight.post("/v1/score", json={"text": "ゴミ"}, headers=AUTH).status_code))
+            t.start()
+            deadline = time.monotonic() + 10
+            while scorer.in_flight < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert scorer.in_flight == 1
+            r = tight.post("/v1/score", json={"text": "ゴミ"}, headers=AUTH)
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert r.json()["error"] == "overloaded" and "max_concurrency" in r.json()["message"]
+            assert tight.get("/healthz").status_code == 200  # the event loop is not blocked
+            b = tight.post("/v1/score/batch", json={"items": [{"text": "a"}]}, headers=AUTH)
+            assert b.status_code == 503
+        finally:
+            release.set()
+            t.join(10)
+            del scorer.triager.score_many
+        assert first["status"] == 200
+        assert scorer.in_flight == 0
+        assert tight.post("/v1/score", json={"text": "ゴミ"}, headers=AUTH).status_code == 200
+        assert "complaint_triage_scoring_rejected_total 2.0" in tight.get("/metrics").text
+
+
+class TestCors:
+    def test_no_cors_headers_unless_configured(self, client: TestClient) -> None:
+        pre = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        r = client.options("/v1/score", headers=pre)
+        assert "access-control-allow-origin" not in r.headers
+        r = client.post("/v1/score", json={"text": "a"}, headers={**AUTH, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+
+    def test_configured_origin_only(self, tight: TestClient) -> None:
+        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+        r = tight.options("/v1/score", headers={"Origin": "https://form.example.lg.jp", **pre})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://form.example.lg.jp"
+        r = tight.options("/v1/score", headers={"Origin": "https://evil.example", **pre})
+        assert r.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -1,0 +1,139 @@
+"""The real server: `serve()` runs uvicorn (uvloop + httptools) in a subprocess, driven with httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from complaint_triage.api.schemas import EXAMPLE_EMAIL, ScoreResult
+
+from .conftest import API_KEY, AUTH, sha256
+
+pytestmark = pytest.mark.slow
+
+SECRET = "世田谷太郎 090-9999-0000 ふざけるな税金泥棒"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen
+    log: Path
+
+
+def start_server(model_dir: Path, log: Path) -> Server:
+    """Start `serve()` on a free port and wait until it is ready."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
+    env.update({"COMPLAINT_TRIAGE_API_KEYS_SHA256": sha256(API_KEY), "COMPLAINT_TRIAGE_MAX_BODY_BYTES": "65536"})
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from complaint_triage.api.command import serve
+        serve(host="127.0.0.1", port={port}, workers=1, model=Path({str(model_dir)!r}), log_level="info")
+    """)
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=log.parent, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    srv = Server(f"http://127.0.0.1:{port}", proc, log)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(srv.base + "/readyz", timeout=2, trust_env=False).status_code == 200:
+                return srv
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    tail = log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"server on port {port} not ready (exit status {proc.returncode}):\n{tail}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def server(small_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("server") / "stderr.log"
+    errors = []
+    for _attempt in range(3):  # the free port may be taken by another process in between
+        try:
+            srv = start_server(small_model_dir, log)
+            break
+        except RuntimeError as e:
+            errors.append(str(e))
+    else:
+        pytest.fail("\n\n".join(errors))
+    try:
+        yield srv
+    finally:
+        stop(srv.proc)
+
+
+def test_real_server_end_to_end(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=10, trust_env=False) as c:  # one keep-alive connection
+        assert c.get("/healthz").json() == {"status": "ok"}
+        r = c.post("/v1/score", json={"text": SECRET, "id": "e2e-1"}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert ScoreResult.model_validate(r.json()).id == "e2e-1"
+        assert r.headers["x-request-id"] and "server" not in r.headers
+        r = c.post("/v1/score/batch", json={"items": [{"text": SECRET}, {"text": ""}, {"text": "ゴミ"}]}, headers=AUTH)
+        assert [("error" in e) for e in r.json()["results"]] == [False, True, False]
+        rfc822 = {**AUTH, "Content-Type": "message/rfc822"}
+        r = c.post("/v1/score/email", content=EXAMPLE_EMAIL.encode(), headers=rfc822)
+        assert r.status_code == 200 and r.json()["email"]["subject"] == "粗大ごみの収集について"
+        assert c.post("/v1/score", json={"text": "a"}).status_code == 401
+        r = c.post("/v1/score", content=b'{"text": "\xff"}', headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_utf8"
+        assert c.get("/v1/model", headers=AUTH).json()["limits"]["max_body_bytes"] == 65536
+    with httpx.Client(base_url=server.base, timeout=10, trust_env=False) as c:
+        r = c.post("/v1/score", content=b"x" * 70_000, headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    with httpx.Client(base_url=server.base, timeout=10, trust_env=False) as c:
+        def chunks() -> Iterator[bytes]:
+            for _ in range(100):
+                yield b"x" * 1000
+
+        r = c.post("/v1/score", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+        assert r.status_code == 413
+    metrics = httpx.get(server.base + "/metrics", trust_env=False).text
+    assert 'route="/v1/score",status="200"' in metrics and "complaint_triage_verdicts_total" in metrics
+
+
+def test_graceful_shutdown_and_clean_logs(server: Server) -> None:
+    assert httpx.get(server.base + "/healthz", trust_env=False).status_code == 200
+    server.proc.terminate()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal (exit status -15)
+    assert server.proc.wait(20) in (0, -15)
+    text = server.log.read_text(encoding="utf-8", errors="replace")
+    assert "Application shutdown complete" in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    requests = [x for x in lines if x.get("event") == "request"]
+    fields = {"request_id", "route", "status", "latency_ms", "model_version"}
+    assert requests and all(fields <= set(x) for x in requests)
+    assert any(x.get("verdict") for x in requests)
+    for needle in ("世田谷太郎", "090-9999", "税金泥棒"):
+        assert needle not in text
