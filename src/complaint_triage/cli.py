@@ -143,7 +143,7 @@ def score(
 def train(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder holding corpus/ (default: the repository's data/).")] = None,
     models_dir: Annotated[Path | None, typer.Option(help="Model registry folder (default: the repository's models/).")] = None,
-    max_false_flag_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Cap on complaints called harassment, on validation data.")] = 0.02,
+    max_false_flag_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Cap on complaints called harassment, on writer-held-out validation data (1% leaves room for unseen writers under the 2% goal).")] = 0.01,
     promote: Annotated[bool, typer.Option(help="Make the new model the default.")] = True,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel cross-validation folds.")] = 2,
 ) -> None:

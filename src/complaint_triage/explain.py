@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,27 +37,44 @@ class Evidence:
         return {"category": self.category, "start": self.start, "end": self.end, "text": self.text}
 
 
-def _occurrences(model: TriageClassifier, norm: str) -> dict[int, list[tuple[int, int]]]:
-    """Feature column -> list of (start, end) spans in the normalised text."""
+def _feature_names(model: TriageClassifier) -> list[str]:
     feat = model.featurizer_
-    vocab = feat.vocabulary_
+    cached = feat.__dict__.get("_names_cache")
+    if cached is None or cached[0] is not feat.vocabulary_:
+        cached = (feat.vocabulary_, list(feat.get_feature_names_out()))
+        feat.__dict__["_names_cache"] = cached
+    return cached[1]
+
+
+def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
+    """Feature column -> list of (start, end) spans in the normalised text, for ``wanted`` columns."""
+    feat = model.featurizer_
+    names = _feature_names(model)
     occ: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    spans = feat.tokenizer_.spans(norm)
-    lo, hi = feat.word_ngram_range
-    for n in range(lo, hi + 1):
-        for i in range(len(spans) - n + 1):
-            j = vocab.get("w:" + " ".join(s[0] for s in spans[i : i + n]))
-            if j is not None:
-                occ[j].append((spans[i][1], spans[i + n - 1][2]))
-    lo, hi = feat.char_ngram_range
-    for n in range(lo, hi + 1):
-        for i in range(len(norm) - n + 1):
-            j = vocab.get("c:" + norm[i : i + n])
-            if j is not None:
-                occ[j].append((i, i + n))
+    words: dict[str, int] = {}
+    for j in wanted:
+        name = names[j]
+        kind, body = name[:2], name[2:]
+        if kind == "c:":
+            start = norm.find(body)
+            while start >= 0:
+                occ[j].append((start, start + len(body)))
+                start = norm.find(body, start + 1)
+        elif kind == "w:":
+            words[body] = j
+    if words:
+        spans = feat.tokenizer_.spans(norm)
+        lo, hi = feat.word_ngram_range
+        for n in range(lo, hi + 1):
+            for i in range(len(spans) - n + 1):
+                j = words.get(" ".join(s[0] for s in spans[i : i + n]))
+                if j is not None:
+                    occ[j].append((spans[i][1], spans[i + n - 1][2]))
     if feat.use_signals:
+        wanted_signals = {names[j][2:] for j in wanted if names[j].startswith("s:")}
         for name, a, b in signal_spans(norm):
-            occ[vocab["s:" + name]].append((a, b))
+            if name in wanted_signals:
+                occ[feat.vocabulary_["s:" + name]].append((a, b))
     return occ
 
 
@@ -73,24 +91,31 @@ def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.
 
 
 def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, max_spans: int = 3,
-            top_features: int = 12) -> list[Evidence]:
+            top_features: int = 12, features: Any = None) -> list[Evidence]:
     """Return up to ``max_spans`` evidence spans per category in ``categories``.
 
     Offsets index the original ``text``; ``text[start:end] == evidence.text``.
+    ``features`` may pass the message's already computed feature row (1 × n sparse).
     """
     if not categories:
         return []
     nt = normalize_with_map(text)
     if not nt.text:
         return []
-    x = model.featurizer_.transform([text])
+    x = features if features is not None else model.featurizer_.transform([text])
     cols, vals = x.indices, x.data.astype(np.float64)
-    occ = _occurrences(model, nt.text)
-    out: list[Evidence] = []
+    ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    wanted: set[int] = set()
     for cat in categories:
         k = len(VERDICTS) + CATEGORIES.index(cat)
         contrib = vals * model.coef_[cols, k]
         order = np.argsort(-contrib)[:top_features]
+        ranked[cat] = (contrib, order)
+        wanted.update(int(cols[i]) for i in order if contrib[i] > 0)
+    occ = _occurrences(model, nt.text, wanted)
+    out: list[Evidence] = []
+    for cat in categories:
+        contrib, order = ranked[cat]
         pieces: list[tuple[int, int, float]] = []
         for idx in order:
             c = float(contrib[idx])

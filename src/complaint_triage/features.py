@@ -169,6 +169,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # -- compact persistence: the vocabulary travels as one string, not a dict ----------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
+        state.pop("_split_vocab_cache", None)
         vocab = state.pop("vocabulary_", None)
         if vocab is not None:
             names = sorted(vocab, key=vocab.__getitem__)
@@ -190,28 +191,44 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             names[i] = f
         return names
 
+    def _split_vocab(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Word and character vocabularies without their prefixes (derived, not saved)."""
+        cached = self.__dict__.get("_split_vocab_cache")
+        if cached is None or cached[0] is not self.vocabulary_:
+            w = {f[2:]: j for f, j in self.vocabulary_.items() if f.startswith("w:")}
+            c = {f[2:]: j for f, j in self.vocabulary_.items() if f.startswith("c:")}
+            cached = (self.vocabulary_, w, c)
+            self.__dict__["_split_vocab_cache"] = cached
+        return cached[1], cached[2]
+
     def _row(self, text: str) -> tuple[list[int], list[float]]:
         vocab = self.vocabulary_
         idf = self.idf_
+        wv, cv = self._split_vocab()
         norm = normalize_text(text)
-        words, chars = self._grams(norm, self.tokenizer_)
+        toks = self.tokenizer_(norm)
+        words: Counter[str] = Counter()
+        lo, hi = self.word_ngram_range
+        for n in range(lo, hi + 1):
+            words.update(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+        chars: Counter[str] = Counter()
+        lo, hi = self.char_ngram_range
+        for n in range(lo, hi + 1):
+            chars.update(norm[i : i + n] for i in range(len(norm) - n + 1))
         cols: list[int] = []
         vals: list[float] = []
-        for block, scale in ((words, 1.0), (chars, self.char_weight)):
-            b_cols: list[int] = []
-            b_vals: list[float] = []
-            for f, c in block.items():
-                j = vocab.get(f)
-                if j is None:
-                    continue
-                tf = 1.0 + math.log(c) if self.sublinear_tf else float(c)
-                b_cols.append(j)
-                b_vals.append(tf * idf[j])
-            norm2 = math.sqrt(sum(v * v for v in b_vals))
-            if norm2 > 0:
-                b_vals = [scale * v / norm2 for v in b_vals]
-            cols += b_cols
-            vals += b_vals
+        for block, bvocab, scale in ((words, wv, 1.0), (chars, cv, self.char_weight)):
+            found = [(j, c) for j, c in zip(map(bvocab.get, block.keys()), block.values(), strict=True) if j is not None]
+            if not found:
+                continue
+            js = np.fromiter((j for j, _ in found), dtype=np.int64, count=len(found))
+            tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
+            if self.sublinear_tf:
+                tf = 1.0 + np.log(tf)
+            v = tf * idf[js]
+            v *= scale / np.sqrt(v @ v)
+            cols += js.tolist()
+            vals += v.tolist()
         if self.use_signals:
             w = self.signal_weight
             for name, pattern in SIGNALS.items():

@@ -216,6 +216,11 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated probabilities, one column per name in :data:`SCORE_NAMES`."""
         return self._calibrate(self.decision_function(X))
 
+    def scores_from_features(self, F: Any) -> np.ndarray:
+        """Calibrated probabilities from an already featurised matrix."""
+        check_is_fitted(self, "coef_", msg="This TriageClassifier is not fitted; call fit() or load a model")
+        return self._calibrate(np.asarray(F @ self.coef_, dtype=np.float64) + self.intercept_)
+
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Verdict probabilities in the order of ``classes_``."""
         return self.predict_scores(X)[:, :_NV]

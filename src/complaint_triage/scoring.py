@@ -124,10 +124,11 @@ class Triager:
                 out[i] = ScoringError(str(e), self.version)
         if ok_txt:
             clf = self.model.classifier
-            P = clf.predict_scores(ok_txt)
-            for i, text, p in zip(ok_idx, ok_txt, P, strict=True):
+            F = clf.featurizer_.transform(ok_txt)
+            P = clf.scores_from_features(F)
+            for k, (i, text, p) in enumerate(zip(ok_idx, ok_txt, P, strict=True)):
                 d = decide(p, self._thresholds)
-                ev = explain(clf, text, d.categories) if (with_evidence and d.categories) else []
+                ev = explain(clf, text, d.categories, features=F[k]) if (with_evidence and d.categories) else []
                 out[i] = Prediction(
                     verdict=d.verdict,
                     categories=list(d.categories),

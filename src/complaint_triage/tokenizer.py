@@ -100,9 +100,20 @@ class JapaneseTokenizer(BaseEstimator):
         self.drop_pos = drop_pos
 
     def __call__(self, text: str) -> list[str]:
-        idx = 2 if self.use_lemma else 0
+        if not text:
+            return []
         drop = self.drop_pos
-        return [t[idx] for t in _parse(text) if t[1] not in drop]
+        out: list[str] = []
+        lemma = self.use_lemma
+        for line in get_tagger().parse(text).split("\n"):
+            f = line.split("\t")
+            if len(f) < 2 or f[1] in drop:
+                continue
+            if lemma and len(f) > 2 and f[2] and f[2] != "*":
+                out.append(f[2])
+            else:
+                out.append(f[0])
+        return out
 
     def tokens(self, text: str) -> list[Token]:
         """Return every morpheme (including dropped ones) as :class:`Token`."""

@@ -136,7 +136,7 @@ def train(
     data_dir: Path | None = None,
     models_dir: Path | None = None,
     params: Mapping[str, Any] | None = None,
-    max_false_flag_rate: float = 0.02,
+    max_false_flag_rate: float = 0.01,
     do_promote: bool = True,
     n_jobs: int = 2,
     extra_records: Sequence[Mapping[str, Any]] = (),

@@ -1,0 +1,80 @@
+"""The committed default model: loads with no flags, matches the data, handles hard cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from complaint_triage import load_triager
+from complaint_triage.corpus import corpus_files, data_hash
+from complaint_triage.persist import load_model
+
+
+@pytest.fixture(scope="module")
+def triager():
+    return load_triager()
+
+
+def test_default_model_loads_without_flags(triager):
+    assert triager.version.startswith("m-")
+
+
+def test_manifest_matches_data_hash():
+    m = load_model()
+    assert m.manifest["training_data"]["sha256"] == data_hash(corpus_files()), (
+        "the corpus changed since the shipped model was trained: run `make train` and commit models/"
+    )
+
+
+def test_manifest_records_thresholds_and_metrics():
+    m = load_model().manifest
+    th = m["thresholds"]
+    assert 0 < th["harassment"] < 1 and th["max_false_flag_rate"] <= 0.02
+    assert m["metrics"]["test"]["n"] >= 600
+    assert m["model_bytes"] < 30 * 1024 * 1024
+
+
+# Hard negatives (legitimate, even angry, complaints and innocent words): never harassment.
+HARD_NEGATIVES = [
+    "何度電話しても折り返しがない。いい加減にしてほしい。至急対応を求めます。",
+    "回答がなければ区議会議員に相談し、情報公開請求も行います。",
+    "この対応はひどいので、自分のブログに経験を書こうと思います。",
+    "区の清掃車が私の車のミラーを壊しました。修理費の補償をお願いします。",
+    "窓口で男性が職員に怒鳴っていて怖かった。警備を強化してほしい。",
+    "区の説明は不誠実だと思います。",
+    "聴覚障害があるので筆談でお願いします",
+    "責任者と話したいです。前回の説明と今回の説明が違うので、きちんと確認してください。",
+    "父の死亡届を出したいのですが、必要な書類を教えてください。",
+    "公園の植え込みに蜂の巣があります。駆除をお願いできますか。",
+    "燃えるゴミの日に出したのに回収されていません。",
+    "夏の体育館は殺人的な暑さです。エアコンを早く直してください。",
+    "職員の方に「そんなことも分からないのか」と言われ、とても傷つきました。接遇を改善してください。",
+    "区長の保育政策は税金の無駄遣いだと思う。次の選挙では別の候補に入れます。",
+    "保育園に落ちた。もう三回目。仕事を辞めろってことですか？本当にふざけないでほしい。",
+    "審査請求をしたいので、手続きの方法を教えてください。",
+    "この件は弁護士に相談したうえで、改めて正式に抗議いたします。",
+]
+
+# Obfuscated and indirect harassment: must be flagged.
+POSITIVES = [
+    ("窓口のババア、ﾀﾋね", "abusive_language"),
+    ("お前ら全員 し ね 税金ドロボー", "abusive_language"),
+    ("次に行ったらコ○スからな", "threat"),
+    ("殺.すぞ、覚えとけ", "threat"),
+    ("来庁者が「殺すぞ」と怒鳴り、机を叩いた。", "threat"),
+    ("担当者の名前と顔写真をSNSで晒してやる。拡散して炎上させるからな", "sns_harassment"),
+    ("担当の○○氏を懲戒処分とし、その結果を本日中に文書で報告してください。あわせて慰謝料として金100万円をお支払いください。", "excessive_demand"),
+    ("来庁者が「土下座しろ」と要求し、退去を求めるも応じず約3時間居座った。110番通報。", "other_illegal"),
+    ("窓口のあの子かわいいね。仕事終わるの何時？駐車場で待ってるから連絡先教えてよ", "other_improper"),
+]
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_hard_negatives_are_not_harassment(triager, text):
+    assert triager.score(text).verdict != "harassment"
+
+
+@pytest.mark.parametrize(("text", "category"), POSITIVES)
+def test_obfuscated_and_indirect_positives(triager, text, category):
+    p = triager.score(text)
+    assert p.verdict == "harassment"
+    assert category in p.categories
