@@ -23,7 +23,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     for k in list(os.environ):
         if k.startswith("COMPLAINT_TRIAGE_"):
             monkeypatch.delenv(k)
+    before = dict(os.environ)
     yield seen
+    # serve() exports its options for the workers; never let them leak into other tests
+    for k in [k for k in os.environ if k.startswith("COMPLAINT_TRIAGE_") and k not in before]:
+        del os.environ[k]
     get_settings.cache_clear()
 
 
