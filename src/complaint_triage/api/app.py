@@ -12,6 +12,8 @@ Message text, ids, metadata, names, addresses and contact details are never logg
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import re
@@ -34,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
-from complaint_triage.api.routes import health, model, score
+from complaint_triage.api.routes import feedback, health, model, score
 from complaint_triage.exceptions import (
     ComplaintTriageError,
     EmailParseError,
@@ -373,6 +375,28 @@ def _install_openapi(app: FastAPI, settings: Settings) -> None:
 # -- factory -------------------------------------------------------------------------
 
 
+def _install_sighup(scorer: Scorer, settings: Settings) -> None:
+    """SIGHUP reloads the promoted model (as POST /v1/admin/reload does), where supported."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def _on_hup() -> None:
+        async def _reload() -> None:
+            try:
+                res = await feedback.reload_model(scorer, settings)
+                _LOG.info("model reloaded", extra={"fields": {"event": "sighup_reload", **res}})
+            except Exception as e:  # keep serving the old model whatever went wrong
+                _LOG.error("model reload failed", extra={"fields": {"event": "sighup_reload", "error": type(e).__name__}})
+
+        loop.create_task(_reload())
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, _on_hup)
+    except (NotImplementedError, RuntimeError, AttributeError, ValueError):
+        pass
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once, warm the scoring thread up, and stop it at shutdown."""
@@ -388,6 +412,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             "event": "startup", "model_version": triager.version, "load_ms": round((time.perf_counter() - t0) * 1000),
             "api_keys": len(settings.api_keys_sha256), "max_concurrency": settings.max_concurrency,
             "scoring_threads": settings.scoring_threads}})
+        _install_sighup(scorer, settings)
         if not settings.api_keys_sha256 and not settings.admin_keys_sha256:
             _LOG.warning("no API keys configured (COMPLAINT_TRIAGE_API_KEYS_SHA256): every scoring request gets 401")
         yield
@@ -433,6 +458,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(score.router)
     app.include_router(model.router)
     app.include_router(health.router)
+    app.include_router(feedback.router)
+    app.include_router(feedback.admin_router)
     app.state.route_paths = frozenset(
         [r.path for router in (score.router, model.router, health.router) for r in router.routes]
         + [p for p in (app.openapi_url, app.docs_url, app.redoc_url) if p]

@@ -1,0 +1,114 @@
+"""``POST /v1/feedback`` (analysts' corrections) and ``POST /v1/admin/reload`` (model swap)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep
+from complaint_triage.api.routes.score import _COMMON_ERRORS, require_json
+from complaint_triage.api.schemas import ErrorResponse
+from complaint_triage.api.security import require_admin_key, require_api_key
+from complaint_triage.exceptions import ComplaintTriageError
+from complaint_triage.scoring import Triager
+
+__all__ = ["router", "admin_router", "reload_model"]
+
+router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require_api_key)])
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+
+
+class FeedbackLabels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: str = Field(examples=["complaint"], max_length=20)
+    categories: list[str] = Field(default_factory=list, max_length=7, examples=[[]])
+    grievance: bool = Field(examples=[True])
+
+
+class FeedbackPredicted(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    verdict: str | None = Field(default=None, max_length=20)
+    categories: list[str] | None = Field(default=None, max_length=7)
+    grievance: bool | None = None
+    model_version: str | None = Field(default=None, max_length=64)
+
+
+class FeedbackRequest(BaseModel):
+    """One analyst's correction of a scored message (give the message id, the text, or both)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "message_id": "mail-2026-11-000123",
+        "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
+        "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
+        "labels": {"verdict": "complaint", "categories": [], "grievance": True},
+        "analyst": "kuminnokoe-01",
+        "note": "正当な手続きの予告であり脅迫ではない",
+    }]})
+    message_id: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, max_length=20_000)
+    predicted: FeedbackPredicted | None = None
+    labels: FeedbackLabels
+    analyst: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2_000)
+
+
+def _store_one(body: FeedbackRequest, model_version: str) -> dict[str, Any]:
+    from complaint_triage.feedback import Correction, FeedbackStore
+
+    pred = body.predicted or FeedbackPredicted()
+    corr = Correction(
+        verdict=body.labels.verdict,
+        categories=tuple(body.labels.categories),
+        grievance=body.labels.grievance,
+        corrected_by=body.analyst,
+        message_id=body.message_id,
+        text=body.text,
+        predicted_verdict=pred.verdict,
+        predicted_categories=tuple(pred.categories) if pred.categories is not None else None,
+        predicted_grievance=pred.grievance,
+        model_version=pred.model_version or model_version,
+        note=body.note,
+    )
+    stored = FeedbackStore().add(corr)
+    return {"correction_id": stored.correction_id, "corrected_at": stored.corrected_at}
+
+
+@router.post("/feedback", status_code=201, summary="Record an analyst's correction",
+             responses=_COMMON_ERRORS, dependencies=[Depends(require_json)])
+async def post_feedback(body: FeedbackRequest, scorer: ScorerDep) -> dict[str, Any]:
+    """Store a correction (validated against the label contract) in the corrections database."""
+    if not body.message_id and not (body.text and body.text.strip()):
+        raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message")
+    try:
+        return await asyncio.to_thread(_store_one, body, scorer.version)
+    except ComplaintTriageError as e:  # LabelError, InputFormatError
+        raise ApiError(422, "invalid_correction", str(e)) from e
+
+
+async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
+    """Load the promoted (or configured) model off the event loop, then swap it in.
+
+    Requests already running finish on the model they started with; a failed load keeps
+    the old model serving.
+    """
+    old = scorer.version
+    new = await asyncio.to_thread(Triager.load, settings.model_path, max_chars=settings.max_text_chars)
+    scorer.triager = new
+    return {"previous_version": old, "model_version": new.version}
+
+
+@admin_router.post("/reload", summary="Reload the promoted model without downtime", responses={
+    401: {"model": ErrorResponse, "description": "Missing or invalid admin key."},
+    409: {"model": ErrorResponse, "description": "The new model could not be loaded; the old one keeps serving."},
+    503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
+})
+async def post_reload(scorer: ScorerDep, settings: SettingsDep) -> dict[str, str]:
+    try:
+        return await reload_model(scorer, settings)
+    except ComplaintTriageError as e:
+        raise ApiError(409, "reload_failed", f"the new model could not be loaded, the old one keeps serving: {e}") from e
+
+

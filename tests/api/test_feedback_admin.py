@@ -1,0 +1,84 @@
+"""POST /v1/feedback stores corrections; POST /v1/admin/reload swaps the model without downtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from complaint_triage.api import create_app
+
+from .conftest import ADMIN_KEY, AUTH
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture()
+def app_client(make_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COMPLAINT_TRIAGE_FEEDBACK_DB", str(tmp_path / "fb.sqlite3"))
+    with TestClient(create_app(make_settings())) as c:
+        yield c
+
+
+def test_feedback_is_stored(app_client, tmp_path):
+    body = {
+        "message_id": "m-1",
+        "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
+        "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True},
+        "labels": {"verdict": "complaint", "categories": [], "grievance": True},
+        "analyst": "analyst-01",
+    }
+    r = app_client.post("/v1/feedback", json=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert r.json()["correction_id"]
+    from complaint_triage.feedback import FeedbackStore
+
+    rows = FeedbackStore(tmp_path / "fb.sqlite3").corrections()
+    assert len(rows) == 1 and rows[0].verdict == "complaint" and rows[0].corrected_by == "analyst-01"
+
+
+@pytest.mark.parametrize(
+    ("labels", "code"),
+    [
+        ({"verdict": "complaint", "categories": ["threat"], "grievance": True}, 422),
+        ({"verdict": "harassment", "categories": [], "grievance": True}, 422),
+        ({"verdict": "spam", "categories": [], "grievance": False}, 422),
+    ],
+)
+def test_invalid_labels_are_refused(app_client, labels, code):
+    r = app_client.post("/v1/feedback", json={"text": "テスト", "labels": labels, "analyst": "a"}, headers=AUTH)
+    assert r.status_code == code
+    assert "500" not in r.text
+
+
+def test_feedback_needs_a_message(app_client):
+    r = app_client.post("/v1/feedback", headers=AUTH,
+                        json={"labels": {"verdict": "inquiry", "categories": [], "grievance": False}, "analyst": "a"})
+    assert r.status_code == 422 and "message_id" in r.text
+
+
+def test_feedback_needs_a_key(app_client):
+    r = app_client.post("/v1/feedback", json={})
+    assert r.status_code == 401
+
+
+def test_reload_requires_the_admin_key(app_client):
+    assert app_client.post("/v1/admin/reload", headers=AUTH).status_code == 401
+    r = app_client.post("/v1/admin/reload", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model_version"] == out["previous_version"]
+    # still scoring after the swap
+    s = app_client.post("/v1/score", json={"text": "図書館の開館時間を教えてください"}, headers=AUTH)
+    assert s.status_code == 200 and json.loads(s.text)["verdict"] in ("inquiry", "complaint")
+
+
+def test_reload_failure_keeps_the_old_model(make_settings, tmp_path):
+    settings = make_settings()
+    with TestClient(create_app(settings)) as c:
+        settings.model_path = tmp_path / "missing"
+        r = c.post("/v1/admin/reload", headers=ADMIN)
+        assert r.status_code == 409 and "keeps serving" in r.text
+        assert c.post("/v1/score", json={"text": "ゴミの日はいつですか"}, headers=AUTH).status_code == 200
