@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep
@@ -76,9 +76,23 @@ def _store_one(body: FeedbackRequest, model_version: str) -> dict[str, Any]:
     return {"correction_id": stored.correction_id, "corrected_at": stored.corrected_at}
 
 
+_EXAMPLE = {
+    "message_id": "mail-2026-11-000123",
+    "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
+    "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
+    "labels": {"verdict": "complaint", "categories": [], "grievance": True},
+    "analyst": "kuminnokoe-01",
+    "note": "正当な手続きの予告であり脅迫ではない",
+}
+
+
 @router.post("/feedback", status_code=201, summary="Record an analyst's correction",
              responses=_COMMON_ERRORS, dependencies=[Depends(require_json)])
-async def post_feedback(body: FeedbackRequest, scorer: ScorerDep) -> dict[str, Any]:
+async def post_feedback(
+    body: Annotated[FeedbackRequest, Body(openapi_examples={"lawful_escalation": {
+        "summary": "合法的な手続きの予告を苦情に訂正", "value": _EXAMPLE}})],
+    scorer: ScorerDep,
+) -> dict[str, Any]:
     """Store a correction (validated against the label contract) in the corrections database."""
     if not body.message_id and not (body.text and body.text.strip()):
         raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message")
@@ -106,6 +120,12 @@ async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
     503: {"model": ErrorResponse, "description": "The model is not loaded yet."},
 })
 async def post_reload(scorer: ScorerDep, settings: SettingsDep) -> dict[str, str]:
+    """Load the promoted model (昇格済みモデルの再読み込み) and swap it in; needs an admin key.
+
+    In-flight requests finish on the old model; if the new one cannot be loaded, 409 and the
+    old model keeps serving.  Example response: ``{"previous_version": "m-b86e4e2429",
+    "model_version": "m-0f1e2d3c4b"}``.
+    """
     try:
         return await reload_model(scorer, settings)
     except ComplaintTriageError as e:
