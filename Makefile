@@ -28,7 +28,7 @@ test: install
 bench: install
 	$(PY) bench/throughput.py
 	$(PY) bench/api_load.py
-	$(PY) bench/batch_throughput.py
+	$(PY) bench/batch_throughput.py --rows 10000,100000
 
 corpus: install
 	$(PY) tools/build_corpus.py

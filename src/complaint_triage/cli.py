@@ -286,7 +286,11 @@ def summary(
 def _register_command_groups() -> None:
     """Attach the edge command groups (model registry and analysts' corrections)."""
     from complaint_triage.api.command import serve
+    from complaint_triage.batch_cli import batch, report
     from complaint_triage.registry_cli import feedback_app, models_app
+
+    app.command(help="Score archives (CSV/TSV/xlsx/JSONL/Parquet/mbox/.eml dirs) in chunks; resumable; per-sender view.")(batch)
+    app.command(help="Write a self-contained HTML report of a scored archive for the section head.")(report)
 
     app.command(help="Start the scoring API (uvicorn; see docs and COMPLAINT_TRIAGE_* settings).")(serve)
 

@@ -1,0 +1,148 @@
+"""The ``batch`` and ``report`` commands (registered on the main app by :mod:`complaint_triage.cli`).
+
+Diagnostics, the progress bar and the end-of-run summary go to stderr; nothing is printed
+on stdout.  Exit codes: 0 done (records that could not be scored are rows with an
+``error``), 1 model or run failure, 2 bad input or options, 130 interrupted (the finished
+chunks are kept: rerun with ``--resume``).
+
+Run standalone with ``python -m complaint_triage.batch_cli batch …``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+
+__all__ = ["Engine", "batch", "report", "main"]
+
+err = Console(stderr=True)
+
+
+class Engine(StrEnum):
+    """Where the scoring runs."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+def _fail(msg: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def batch(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT...",
+        help="CSV/TSV (UTF-8, UTF-8 BOM or CP932, detected), .xlsx, JSONL, Parquet, mbox files, folders of .eml "
+             "files; globs allowed (quote them).")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Output file: .parquet, .csv (UTF-8 with BOM), .jsonl or .xlsx.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the message text.")] = "text",
+    id_column: Annotated[str | None, typer.Option(help="Record id column (named in the error summary).")] = None,
+    sender_column: Annotated[str | None, typer.Option(
+        help="Sender column (e-mail, customer id, phone): adds sender_id and a per-sender summary.")] = None,
+    date_column: Annotated[str | None, typer.Option(help="Date column, for the per-sender summary.")] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
+                         "(default: from each file's extension).")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="CSV/TSV encoding, e.g. cp932 or utf-8-sig (default: detected).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Read only this sheet of .xlsx inputs (default: all).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
+    max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this become error rows.")] = 20_000,
+    evidence: Annotated[bool, typer.Option(help="Add evidence spans (about a third of the scoring time).")] = True,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (local) or local Dask workers.")] = 2,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk and checkpoint.")] = 1000,
+    resume: Annotated[bool, typer.Option(
+        help="Continue an interrupted run from its checkpoints (<OUTPUT>.parts).")] = False,
+    engine: Annotated[Engine, typer.Option(help="local (process pool) or dask (CSV/TSV/Parquet only).")] = Engine.LOCAL,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")] = None,
+    blocksize: Annotated[str | None, typer.Option(
+        help="Dask: split CSV files into partitions of this size, e.g. 64MB (only if no quoted field holds a "
+             "line break; default: one partition per CSV file).")] = None,
+    sender_summary: Annotated[Path | None, typer.Option(
+        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>).")] = None,
+    keep_sender_ids: Annotated[bool, typer.Option(
+        help="Keep raw sender ids instead of keyed-hash pseudonyms.")] = False,
+    sender_key_file: Annotated[Path | None, typer.Option(
+        help="Pseudonym key file (default: $COMPLAINT_TRIAGE_SENDER_KEY, else "
+             "~/.config/complaint-triage/sender.key, created on first use).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")] = False,
+) -> None:
+    """Score archived records in bulk: many formats in, one scored file out (resumable)."""
+    from complaint_triage.batch import run_batch
+
+    try:
+        res = run_batch(
+            inputs, output, text_col=text_column, id_col=id_column, sender_col=sender_column, date_col=date_column,
+            fmt=format, encoding=encoding, sheet=sheet, model=model, max_chars=max_chars, with_evidence=evidence,
+            engine=engine.value, scheduler=scheduler, dask_blocksize=blocksize, jobs=jobs, chunk_rows=chunk_rows,
+            resume=resume, sender_output=sender_summary, keep_sender_ids=keep_sender_ids,
+            sender_key_file=sender_key_file, progress=False if quiet else None,
+        )
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; the finished chunks are kept in {output}.parts: rerun the same command "
+                    "with --resume to continue", 130) from None
+    except InputFormatError as e:
+        raise _fail(str(e), 2) from e
+    except ComplaintTriageError as e:  # model missing or unusable, worker died
+        raise _fail(str(e), 1) from e
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise _fail(str(e), 2) from e
+    except OSError as e:
+        raise _fail(str(e), 1) from e
+    if not quiet:
+        for w in res.warnings:
+            err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    err.print(res.format(), highlight=False, markup=False, soft_wrap=True)
+
+
+def report(
+    scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File written by `batch` (or `score`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
+    date_column: Annotated[str | None, typer.Option(help="Date column (default: date, received, 受付日…).")] = None,
+    channel_column: Annotated[str | None, typer.Option(help="Channel column (default: channel…).")] = None,
+    topic_column: Annotated[str | None, typer.Option(
+        help="Topic/department column (default: topic, department…).")] = None,
+    sender_column: Annotated[str | None, typer.Option(
+        help="Sender column (default: sender_id, sender, from…).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Record id column (default: id…).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column for excerpts (default: text…).")] = None,
+    title: Annotated[str, typer.Option(help="Report title.")] = "苦情・カスタマーハラスメント 集計レポート",
+    max_review: Annotated[int, typer.Option(min=0, help="Review-queue rows shown.")] = 200,
+    max_senders: Annotated[int, typer.Option(min=0, help="Sender rows shown.")] = 50,
+    sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
+) -> None:
+    """Write a self-contained HTML report (charts, review queue, evidence, senders; personal data masked)."""
+    from complaint_triage.report import write_report
+
+    try:
+        stats = write_report(scored, output, date_col=date_column, channel_col=channel_column, topic_col=topic_column,
+                             sender_col=sender_column, id_col=id_column, text_col=text_column, title=title,
+                             max_review=max_review, max_senders=max_senders, sender_key_file=sender_key_file)
+    except InputFormatError as e:
+        raise _fail(str(e), 2) from e
+    except (ComplaintTriageError, OSError) as e:
+        raise _fail(str(e), 1) from e
+    err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
+              highlight=False, markup=False)
+
+
+def main() -> None:
+    """Run ``batch`` and ``report`` without the main app (``python -m complaint_triage.batch_cli``)."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+    app.command()(batch)
+    app.command()(report)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
