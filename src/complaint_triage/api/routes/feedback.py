@@ -21,6 +21,16 @@ router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(requir
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
 
 
+_EXAMPLE = {
+    "message_id": "mail-2026-11-000123",
+    "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
+    "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
+    "labels": {"verdict": "complaint", "categories": [], "grievance": True},
+    "analyst": "kuminnokoe-01",
+    "note": "正当な手続きの予告であり脅迫ではない",
+}
+
+
 class FeedbackLabels(BaseModel):
     model_config = ConfigDict(extra="forbid")
     verdict: str = Field(examples=["complaint"], max_length=20)
@@ -39,14 +49,7 @@ class FeedbackPredicted(BaseModel):
 class FeedbackRequest(BaseModel):
     """One analyst's correction of a scored message (give the message id, the text, or both)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "message_id": "mail-2026-11-000123",
-        "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
-        "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
-        "labels": {"verdict": "complaint", "categories": [], "grievance": True},
-        "analyst": "kuminnokoe-01",
-        "note": "正当な手続きの予告であり脅迫ではない",
-    }]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
     message_id: str | None = Field(default=None, max_length=200)
     text: str | None = Field(default=None, max_length=20_000)
     predicted: FeedbackPredicted | None = None
@@ -76,14 +79,6 @@ def _store_one(body: FeedbackRequest, model_version: str) -> dict[str, Any]:
     return {"correction_id": stored.correction_id, "corrected_at": stored.corrected_at}
 
 
-_EXAMPLE = {
-    "message_id": "mail-2026-11-000123",
-    "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
-    "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
-    "labels": {"verdict": "complaint", "categories": [], "grievance": True},
-    "analyst": "kuminnokoe-01",
-    "note": "正当な手続きの予告であり脅迫ではない",
-}
 
 
 @router.post("/feedback", status_code=201, summary="Record an analyst's correction",
