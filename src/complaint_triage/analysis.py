@@ -23,7 +23,7 @@ from complaint_triage.corpus import load_corpus
 from complaint_triage.explain import Evidence, explain
 from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide
+from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide_all
 from complaint_triage.persist import LoadedModel, load_model
 
 __all__ = [
@@ -210,15 +210,6 @@ class Scored:
         return pd.DataFrame(rows)
 
 
-def _decide_all(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in proba:
-        d = decide(p, thresholds)
-        out.append({"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance,
-                    "review": d.review})
-    return out
-
-
 def score_records(model: LoadedModel | Path | str | None, records: Sequence[Mapping[str, Any]],
                   thresholds: Mapping[str, Any] | None = None) -> Scored:
     """Score labelled records with a model (default: the promoted one) and its (or given) thresholds."""
@@ -226,7 +217,7 @@ def score_records(model: LoadedModel | Path | str | None, records: Sequence[Mapp
     th = dict(m.thresholds if thresholds is None else thresholds)
     recs = list(records)
     proba = m.classifier.predict_scores([r["text"] for r in recs])
-    dec = _decide_all(proba, th)
+    dec = decide_all(proba, th)
     return Scored(recs, proba, th, dec, m.version, m.classifier, evaluate_decisions(recs, dec))
 
 
@@ -250,7 +241,7 @@ def validation_scores(model: LoadedModel | Path | str | None = None, *, data_dir
     hand = np.asarray([r.get("source") != "augmented" for r in fit])
     proba = clf.oof_proba_[hand]
     recs = [r for r, keep in zip(fit, hand, strict=True) if keep]
-    dec = _decide_all(proba, m.thresholds)
+    dec = decide_all(proba, m.thresholds)
     return Scored(recs, proba, dict(m.thresholds), dec, m.version + " (out-of-fold)", None,
                   evaluate_decisions(recs, dec))
 
@@ -292,7 +283,7 @@ def thresholds_frame(current: Mapping[str, Any], chosen: Mapping[str, Any]) -> p
 
 def apply_thresholds(scored: Scored, thresholds: Mapping[str, Any]) -> Scored:
     """The same probabilities decided with other thresholds."""
-    dec = _decide_all(scored.proba, thresholds)
+    dec = decide_all(scored.proba, thresholds)
     return Scored(scored.records, scored.proba, dict(thresholds), dec, scored.model_version, scored.classifier,
                   evaluate_decisions(scored.records, dec))
 

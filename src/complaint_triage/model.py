@@ -34,6 +34,7 @@ __all__ = [
     "SCORE_NAMES",
     "choose_thresholds",
     "decide",
+    "decide_all",
     "harassment_score",
     "Decision",
 ]
@@ -285,6 +286,16 @@ def decide(p: np.ndarray, thresholds: Mapping[str, Any]) -> Decision:
         grievance = verdict == Verdict.COMPLAINT
     review = thresholds["review_low"] <= ph < thresholds["review_high"]
     return Decision(verdict, cats, grievance, bool(review))
+
+
+def decide_all(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """:func:`decide` for every row, as plain dicts (verdict, categories, grievance, review)."""
+    out = []
+    for p in proba:
+        d = decide(p, thresholds)
+        out.append({"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance,
+                    "review": d.review})
+    return out
 
 
 def _best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:

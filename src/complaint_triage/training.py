@@ -20,7 +20,7 @@ from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer
 from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.metrics import evaluate_decisions, format_report
-from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide
+from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide, decide_all
 from complaint_triage.persist import models_root, promote, save_model
 
 __all__ = ["DEFAULT_PARAMS", "TrainResult", "train", "predict_decisions", "build_classifier"]
@@ -64,12 +64,7 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
 
 def predict_decisions(clf: TriageClassifier, thresholds: Mapping[str, Any], texts: Sequence[str]) -> list[dict[str, Any]]:
     """Verdict, categories and grievance for each text (no evidence), as plain dicts."""
-    P = clf.predict_scores(list(texts))
-    out = []
-    for p in P:
-        d = decide(p, thresholds)
-        out.append({"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance, "review": d.review})
-    return out
+    return decide_all(clf.predict_scores(list(texts)), thresholds)
 
 
 def _card(manifest: Mapping[str, Any]) -> str:

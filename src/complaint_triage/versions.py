@@ -35,7 +35,7 @@ import numpy as np
 from complaint_triage.corpus import load_corpus
 from complaint_triage.labels import CATEGORIES
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import decide
+from complaint_triage.model import decide_all
 from complaint_triage.persist import (
     CARD_FILE,
     MANIFEST_FILE,
@@ -211,20 +211,11 @@ def _as_loaded(model: LoadedModel | Path | str) -> LoadedModel:
     return model if isinstance(model, LoadedModel) else load_model(model)
 
 
-def _decisions(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in proba:
-        d = decide(p, thresholds)
-        out.append({"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance,
-                    "review": d.review})
-    return out
-
-
 def evaluate_model(model: LoadedModel | Path | str, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Metrics (:func:`~complaint_triage.metrics.evaluate_decisions`) of a model on labelled records."""
     m = _as_loaded(model)
     proba = m.classifier.predict_scores([r["text"] for r in records])
-    return evaluate_decisions(records, _decisions(proba, m.thresholds))
+    return evaluate_decisions(records, decide_all(proba, m.thresholds))
 
 
 def _get(d: Mapping[str, Any], dotted: str) -> Any:
@@ -312,7 +303,7 @@ def compare_models(old_dir: LoadedModel | Path | str, new_dir: LoadedModel | Pat
     old_p = old.classifier.predict_scores(texts)
     new_p = old_p if old.manifest.get("model_sha256") == new.manifest.get("model_sha256") and old.path == new.path \
         else new.classifier.predict_scores(texts)
-    return _compare(old, new, records, _decisions(old_p, old.thresholds), _decisions(new_p, new.thresholds))
+    return _compare(old, new, records, decide_all(old_p, old.thresholds), decide_all(new_p, new.thresholds))
 
 
 def promote_if_not_worse(
@@ -489,7 +480,7 @@ def write_threshold_variant(
         return final
     records = frozen_test_split() if test_records is None else list(test_records)
     proba = base.classifier.predict_scores([r["text"] for r in records]) if records else np.zeros((0, 0))
-    old_pred, new_pred = _decisions(proba, base.thresholds), _decisions(proba, new_th)
+    old_pred, new_pred = decide_all(proba, base.thresholds), decide_all(proba, new_th)
     manifest = {k: v for k, v in deepcopy(base.manifest).items() if not k.startswith("_")}
     manifest.update({
         "model_version": version,
