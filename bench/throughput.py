@@ -46,7 +46,12 @@ def _init_model() -> None:
 
 
 def _run_score(args: tuple[list[str], bool]) -> int:
+    from complaint_triage.tokenizer import _tagged
+
     texts, evidence = args
+    # The corpus is cycled to reach --docs: start every chunk with an empty tagging cache so
+    # that a text seen in an earlier chunk is not counted as free.
+    _tagged.cache_clear()
     _worker["triager"].score_many(texts, with_evidence=evidence)
     return len(texts)
 

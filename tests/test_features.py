@@ -1,6 +1,8 @@
 import warnings
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
@@ -88,3 +90,92 @@ def test_min_df_and_max_features():
     assert all(n.startswith(("w:", "c:")) for n in f.vocabulary_)
     small = TextFeaturizer(min_df=1, max_features=10, use_signals=False).fit(DOCS)
     assert len(small.vocabulary_) == 10
+
+
+def _reference_transform(f: TextFeaturizer, texts: list[str]) -> np.ndarray:
+    """The featuriser's definition written plainly with Counters (slow, obviously right)."""
+    from collections import Counter
+    import math
+
+    idf, vocab = f.idf_, f.vocabulary_
+    out = np.zeros((len(texts), len(vocab)))
+    for r, text in enumerate(texts):
+        norm = normalize_text(text)
+        toks = f.tokenizer_(norm)
+        words = Counter(
+            "w:" + " ".join(toks[i : i + n])
+            for n in range(f.word_ngram_range[0], f.word_ngram_range[1] + 1)
+            for i in range(len(toks) - n + 1)
+        )
+        chars = Counter(
+            "c:" + norm[i : i + n]
+            for n in range(f.char_ngram_range[0], f.char_ngram_range[1] + 1)
+            for i in range(len(norm) - n + 1)
+        )
+        for block, scale in ((words, 1.0), (chars, f.char_weight)):
+            found = {vocab[g]: (1 + math.log(c)) * idf[vocab[g]] for g, c in block.items() if g in vocab}
+            norm2 = math.sqrt(sum(v * v for v in found.values()))
+            for j, v in found.items():
+                out[r, j] = scale * v / norm2
+        for name, pattern in SIGNALS.items():
+            k = len(pattern.findall(norm))
+            if k:
+                out[r, vocab["s:" + name]] = f.signal_weight * math.log1p(k)
+    return out
+
+
+# Real messages and awkward edges: loanword lemmas with spaces in UniDic (エアコン-air
+# conditioner), emoji and characters in no feature, empty and one-character texts.
+EDGE_DOCS = [
+    *DOCS,
+    "集会所のエアコンが壊れて、パソコン教室も中止です。ベトナム語の案内もほしい",
+    "😡😡 ふざけんな！！！ 殺すぞ 𠮷野家の前で待ってる",
+    "",
+    "殺",
+    "ｺ○ｽ",
+    "お前 お前 お前 お前",
+]
+
+
+@pytest.mark.parametrize(("char_range", "word_range"), [((1, 4), (1, 2)), ((2, 3), (1, 1)), ((1, 1), (2, 3))])
+def test_vectorised_transform_matches_reference(char_range, word_range):
+    f = TextFeaturizer(min_df=1, char_ngram_range=char_range, word_ngram_range=word_range).fit(EDGE_DOCS)
+    got = f.transform(EDGE_DOCS).toarray()
+    np.testing.assert_allclose(got, _reference_transform(f, EDGE_DOCS), rtol=1e-5, atol=1e-6)
+    # one at a time gives the same rows as all at once
+    for i, doc in enumerate(EDGE_DOCS):
+        np.testing.assert_allclose(f.transform([doc]).toarray()[0], got[i], rtol=1e-6)
+
+
+def test_lemmas_never_contain_spaces(fitted):
+    toks = fitted.tokenizer_("エアコンが壊れた")
+    assert toks[0].startswith("エアコン") and " " not in "".join(toks)
+
+
+# The plain forms of the signals whose compiled patterns are rewritten for speed.
+_N = r"(?:\d+|[一二三四五六七八九十半数]+)"
+PLAIN_SIGNALS = {
+    "duration": rf"{_N}時間(?:以上|近く|超|半)?|{_N}分(?:以上|間)|閉庁(?:後|時間)",
+    "repetition": rf"{_N}回目|{_N}通目|{_N}度目|{_N}回も|何度も|何回も|毎日|連日|繰り返し",
+    "money": rf"{_N}万円|{_N}億|{_N}千万|慰謝料|賠償|補償|弁償|返金",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN_SIGNALS))
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("0123456789一二三四五六七八九十半数千万円億回目通度も何毎日連繰り返し時間分以上近く超閉庁後慰謝料賠償補弁返金 あ")), max_size=40))
+def test_fast_signal_patterns_match_plain_forms(name, text):
+    import re
+
+    assert SIGNALS[name].findall(text) == re.findall(PLAIN_SIGNALS[name], text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["本日12回目の架電。慰謝料三千万円を要求し2時間半居座った", "1回も2回目も何度も", "閉庁後も30分以上", "十万円と1億2千万"],
+)
+def test_fast_signal_patterns_on_real_phrases(text):
+    import re
+
+    for name, plain in PLAIN_SIGNALS.items():
+        assert SIGNALS[name].findall(text) == re.findall(plain, text)

@@ -79,7 +79,10 @@ def test_map_rejects_bad_span():
 
 
 japanese = st.text(
-    alphabet=st.sampled_from(list("死ねしシネ氏市4ﾀﾋコ○ス殺.す ・　！!?？ーｰwwｶﾞ①㈱～〜ABCａｂｃ\n\tころ消えろクズ税金ドロボー無脳 「」0")),
+    alphabet=st.sampled_from(list(
+        "死ねしシネ氏市4ﾀﾋコ○ス殺.す ・　！!?？ーｰwwｶﾞ①㈱～〜ABCａｂｃ\n\tころ消えろクズ税金ドロボー無脳 「」0"
+        "〇◯●x×*キエロshine笑。、…くずカスばか馬鹿バカ_-+/|,"
+    )),
     max_size=40,
 )
 

@@ -7,6 +7,12 @@ Reads data/raw/<batch>/part*.jsonl (hand-written items), applies data/raw/<batch
 groups near-duplicates (character 5-gram Jaccard >= 0.8) so that a group never crosses
 splits, and assigns a deterministic stratified train/dev/test split (65/15/20 by
 verdict x channel).  Output is sorted by id and byte-for-byte reproducible.
+
+Splits are frozen: data/corpus/splits.tsv records the split of every item ever assigned, and
+a rebuild keeps it (a near-duplicate group takes the split of its earliest frozen member), so
+adding a batch never moves an existing item in or out of the test split.  Groups with no
+frozen member are assigned by a hash of their first id into the same 65/15/20 fractions.
+When splits.tsv is absent the whole corpus is split by the stratified method and frozen.
 """
 
 from __future__ import annotations
@@ -115,9 +121,33 @@ def main() -> int:
     by_group: dict[int, list[dict]] = defaultdict(list)
     for r, g in zip(recs, groups):
         by_group[g].append(r)
+    lock_path = ROOT / "data" / "corpus" / "splits.tsv"
+    frozen: dict[str, str] = {}
+    if lock_path.is_file():
+        for line in lock_path.read_text(encoding="utf-8").splitlines()[1:]:
+            rid, split = line.split("\t")
+            frozen[rid] = split
     # stratify groups by the verdict x channel of their first member
     strata: dict[tuple[str, str], list[list[dict]]] = defaultdict(list)
     for members in by_group.values():
+        if frozen:
+            known = sorted(r["id"] for r in members if r["id"] in frozen)
+            first_id = min(r["id"] for r in members)
+            if known:
+                split = frozen[known[0]]
+            else:  # a new group: hash of its first id into the fractions
+                frac = int(h(first_id)[:12], 16) / 16**12
+                acc = 0.0
+                split = "test"
+                for name, f in SPLIT_FRACTIONS:
+                    acc += f
+                    if frac < acc:
+                        split = name
+                        break
+            for r in members:
+                r["split"] = split
+                r["group"] = "g-" + first_id
+            continue
         first = min(members, key=lambda r: r["id"])
         strata[(first["verdict"], first["channel"])].append(members)
     for key in sorted(strata):
@@ -146,6 +176,11 @@ def main() -> int:
             r.setdefault("reviewed", "accepted")
             r["source"] = "handwritten"
             f.write(json.dumps({k: r[k] for k in fields}, ensure_ascii=False) + "\n")
+    # freeze: keep every id ever assigned (dropped items stay recorded, harmlessly)
+    for r in recs:
+        frozen.setdefault(r["id"], r["split"])
+    lock_path.write_text("id\tsplit\n" + "".join(f"{k}\t{v}\n" for k, v in sorted(frozen.items())),
+                         encoding="utf-8", newline="\n")
     c = Counter(r["split"] for r in recs)
     print(f"wrote {len(recs)} records to {out.relative_to(ROOT)}: {dict(c)}; {problems} problems")
     return 0

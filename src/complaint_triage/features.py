@@ -13,6 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,9 +43,16 @@ SIGNALS: dict[str, re.Pattern[str]] = {
         r"(?:男性|女性)\(\d0代|(?:男性|女性)\d0代|TEL|退去を求め|110番|警備員"
     ),
     # durations and counts: evidence of holding staff or repetition
-    "duration": re.compile(rf"{_N}時間(?:以上|近く|超|半)?|{_N}分(?:以上|間)|閉庁(?:後|時間)"),
-    "repetition": re.compile(rf"{_N}回目|{_N}通目|{_N}度目|{_N}回も|何度も|何回も|毎日|連日|繰り返し"),
-    "money": re.compile(rf"{_N}万円|{_N}億|{_N}千万|慰謝料|賠償|補償|弁償|返金"),
+    # (the next three start with a lookahead on their possible first characters, which lets
+    # the regex engine skip ahead; tests check they match exactly what the plain forms
+    # 「N時間…|N分…|閉庁…」 etc. match)
+    "duration": re.compile(
+        rf"(?=[\d一二三四五六七八九十半数閉])(?:{_N}(?:時間(?:以上|近く|超|半)?|分(?:以上|間))|閉庁(?:後|時間))"
+    ),
+    "repetition": re.compile(
+        rf"(?=[\d一二三四五六七八九十半数何毎連繰])(?:{_N}(?:回目|通目|度目|回も)|何(?:度|回)も|毎日|連日|繰り返し)"
+    ),
+    "money": re.compile(rf"(?=[\d一二三四五六七八九十半数慰賠補弁返])(?:{_N}(?:万円|億|千万)|慰謝料|賠償|補償|弁償|返金)"),
     "second_person": re.compile(r"お前|おまえ|てめえ|てめー|テメー|貴様|きさま|あんた|おどれ|おどりゃ|われ(?=[はがもな])"),
     "personal_target": re.compile(r"クビ|懲戒|処分しろ|処分を求め|辞めさせ|辞めろ|異動させ|個人(?:の)?(?:携帯|電話|連絡先|住所)|自宅"),
     "bystander": re.compile(r"怖かった|見かけ|目撃|他の(?:来庁者|利用者|お客|人)|隣の(?:人|窓口|男性|女性)|別の(?:男性|女性|人|来庁者)|後ろの(?:人|男性|女性)"),
@@ -72,6 +80,112 @@ def _char_ngrams(text: str, lo: int, hi: int) -> Iterator[str]:
     for n in range(lo, hi + 1):
         for i in range(len(t) - n + 1):
             yield "c:" + t[i : i + n]
+
+
+@dataclass(frozen=True, eq=False)
+class _NgramTable:
+    """Sorted integer keys of n-grams over small integer ids (0 = not in any feature).
+
+    An n-gram of ids ``a b c`` has key ``(a * base + b) * base + c``; ids start at 1, so keys
+    of different lengths never collide.
+    """
+
+    base: int
+    keys: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def build(cls, grams: Sequence[tuple[Sequence[int], int]], base: int, max_n: int) -> _NgramTable:
+        if max_n >= 1 and base ** max_n >= 2**63:
+            raise ValueError(
+                f"{base - 1} distinct symbols are too many for {max_n}-gram integer keys; "
+                "lower max_features or the n-gram range"
+            )
+        keys = np.empty(len(grams), dtype=np.int64)
+        cols = np.empty(len(grams), dtype=np.int64)
+        for i, (ids, col) in enumerate(grams):
+            k = 0
+            for x in ids:
+                k = k * base + x
+            keys[i] = k
+            cols[i] = col
+        order = np.argsort(keys, kind="stable")
+        return cls(base, keys[order], cols[order])
+
+    def lookup(self, ids: np.ndarray, lens: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of every known ``lo..hi``-gram in documents laid end to end.
+
+        ``ids`` holds the symbols of all documents concatenated; ``lens[d]`` is document d's
+        length.  N-grams never cross a document boundary.
+        """
+        total = len(ids)
+        empty = np.zeros(0, dtype=np.int64)
+        if total == 0 or not len(self.keys):
+            return empty, empty
+        doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+        left = np.repeat(np.cumsum(lens), lens) - np.arange(total, dtype=np.int64)
+        key = np.zeros(total, dtype=np.int64)
+        ok = np.ones(total, dtype=bool)
+        keys: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        for n in range(1, hi + 1):
+            m = total - n + 1
+            if m <= 0:
+                break
+            nxt = ids[n - 1 :]
+            key = key[:m] * self.base + nxt
+            ok = ok[:m] & (nxt > 0)
+            if n < lo:
+                continue
+            sel = np.flatnonzero(ok & (left[:m] >= n))
+            keys.append(key[sel])
+            rows.append(doc[sel])
+        if not keys:
+            return empty, empty
+        k = np.concatenate(keys)
+        # searching sorted needles is several times faster than random ones
+        order = np.argsort(k)
+        k = k[order]
+        pos = np.searchsorted(self.keys, k)
+        pos[pos == len(self.keys)] = 0
+        hit = self.keys[pos] == k
+        return np.concatenate(rows)[order[hit]], self.cols[pos[hit]]
+
+
+@dataclass(frozen=True, eq=False)  # no slots: char_ids caches its lookup table in __dict__
+class _FastIndex:
+    """Integer lookup tables for :meth:`TextFeaturizer.transform`, derived from the vocabulary."""
+
+    lemma_ids: dict[str, int]
+    words: _NgramTable
+    alphabet: np.ndarray
+    chars: _NgramTable
+    signal_cols: tuple[int, ...]
+
+    @classmethod
+    def build(cls, vocabulary: dict[str, int], word_max_n: int, char_max_n: int) -> _FastIndex:
+        word_feats = [(f[2:].split(" "), j) for f, j in vocabulary.items() if f.startswith("w:")]
+        char_feats = [(f[2:], j) for f, j in vocabulary.items() if f.startswith("c:")]
+        lemmas = sorted({t for toks, _ in word_feats for t in toks})
+        lemma_ids = {t: i + 1 for i, t in enumerate(lemmas)}
+        words = _NgramTable.build([([lemma_ids[t] for t in toks], j) for toks, j in word_feats],
+                                  len(lemmas) + 1, word_max_n)
+        alphabet = sorted({ch for body, _ in char_feats for ch in body})
+        char_id = {ch: i + 1 for i, ch in enumerate(alphabet)}
+        chars = _NgramTable.build([([char_id[ch] for ch in body], j) for body, j in char_feats],
+                                  len(alphabet) + 1, char_max_n)
+        signal_cols = tuple(vocabulary[f"s:{s}"] for s in SIGNALS) if f"s:{next(iter(SIGNALS))}" in vocabulary else ()
+        return cls(lemma_ids, words, np.asarray([ord(c) for c in alphabet], dtype=np.uint32), chars, signal_cols)
+
+    def char_ids(self, codepoints: np.ndarray) -> np.ndarray:
+        """Alphabet id (1-based) of each code point; 0 for characters in no feature."""
+        lut = self.__dict__.get("_lut")
+        if lut is None:  # a direct table up to the largest code point in the alphabet
+            size = int(self.alphabet.max()) + 1 if len(self.alphabet) else 1
+            lut = np.zeros(size + 1, dtype=np.int32)
+            lut[self.alphabet] = np.arange(1, len(self.alphabet) + 1, dtype=np.int32)
+            object.__setattr__(self, "_lut", lut)
+        return lut[np.minimum(codepoints, len(lut) - 1)].astype(np.int64)
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):
@@ -169,7 +283,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # -- compact persistence: the vocabulary travels as one string, not a dict ----------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
-        state.pop("_split_vocab_cache", None)
+        for cache in ("_index_cache", "_names_cache", "_split_vocab_cache"):
+            state.pop(cache, None)
         vocab = state.pop("vocabulary_", None)
         if vocab is not None:
             names = sorted(vocab, key=vocab.__getitem__)
@@ -191,65 +306,70 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             names[i] = f
         return names
 
-    def _split_vocab(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Word and character vocabularies without their prefixes (derived, not saved)."""
-        cached = self.__dict__.get("_split_vocab_cache")
+    def _index(self) -> _FastIndex:
+        """Integer lookup tables derived from the vocabulary (not saved; built on first use)."""
+        cached = self.__dict__.get("_index_cache")
         if cached is None or cached[0] is not self.vocabulary_:
-            w = {f[2:]: j for f, j in self.vocabulary_.items() if f.startswith("w:")}
-            c = {f[2:]: j for f, j in self.vocabulary_.items() if f.startswith("c:")}
-            cached = (self.vocabulary_, w, c)
-            self.__dict__["_split_vocab_cache"] = cached
-        return cached[1], cached[2]
+            cached = (self.vocabulary_, _FastIndex.build(self.vocabulary_, self.word_ngram_range[1],
+                                                         self.char_ngram_range[1]))
+            self.__dict__["_index_cache"] = cached
+        return cached[1]
 
-    def _row(self, text: str) -> tuple[list[int], list[float]]:
-        vocab = self.vocabulary_
-        idf = self.idf_
-        wv, cv = self._split_vocab()
-        norm = normalize_text(text)
-        toks = self.tokenizer_(norm)
-        words: Counter[str] = Counter()
-        lo, hi = self.word_ngram_range
-        for n in range(lo, hi + 1):
-            words.update(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
-        chars: Counter[str] = Counter()
-        lo, hi = self.char_ngram_range
-        for n in range(lo, hi + 1):
-            chars.update(norm[i : i + n] for i in range(len(norm) - n + 1))
-        cols: list[int] = []
-        vals: list[float] = []
-        for block, bvocab, scale in ((words, wv, 1.0), (chars, cv, self.char_weight)):
-            found = [(j, c) for j, c in zip(map(bvocab.get, block.keys()), block.values(), strict=True) if j is not None]
-            if not found:
-                continue
-            js = np.fromiter((j for j, _ in found), dtype=np.int64, count=len(found))
-            tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
-            if self.sublinear_tf:
-                tf = 1.0 + np.log(tf)
-            v = tf * idf[js]
-            v *= scale / np.sqrt(v @ v)
-            cols += js.tolist()
-            vals += v.tolist()
+    def _block(self, rows: np.ndarray, cols: np.ndarray, n_docs: int, scale: float) -> tuple[np.ndarray, ...]:
+        """Count (row, col) pairs into TF-IDF values, L2-normalised per row to ``scale``."""
+        if not len(cols):
+            return rows, cols, np.zeros(0)
+        n_cols = np.int64(len(self.idf_))
+        key, tf = np.unique(rows * n_cols + cols, return_counts=True)
+        r, c = np.divmod(key, n_cols)
+        v = (1.0 + np.log(tf)) if self.sublinear_tf else tf.astype(np.float64)
+        v = v * self.idf_[c]
+        norm = np.sqrt(np.bincount(r, weights=v * v, minlength=n_docs))
+        v *= scale / norm[r]
+        return r, c, v
+
+    def _transform_normalised(self, norms: Sequence[str]) -> sp.csr_matrix:
+        idx = self._index()
+        n = len(norms)
+        tok = self.tokenizer_
+        # word block: lemma ids per document, n-grams as integer keys
+        lemma_ids = idx.lemma_ids
+        wl: list[int] = []
+        wlens = np.empty(n, dtype=np.int64)
+        for i, t in enumerate(norms):
+            toks = tok(t)
+            wl.extend(lemma_ids.get(x, 0) for x in toks)
+            wlens[i] = len(toks)
+        wr, wc = idx.words.lookup(np.asarray(wl, dtype=np.int64), wlens, *self.word_ngram_range)
+        # char block: code points mapped to alphabet ids
+        clens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
+        cp = np.frombuffer("".join(norms).encode("utf-32-le"), dtype=np.uint32)
+        cr, cc = idx.chars.lookup(idx.char_ids(cp), clens, *self.char_ngram_range)
+        parts = [self._block(wr, wc, n, 1.0), self._block(cr, cc, n, self.char_weight)]
         if self.use_signals:
+            srows: list[int] = []
+            scols: list[int] = []
+            svals: list[float] = []
             w = self.signal_weight
-            for name, pattern in SIGNALS.items():
-                n = len(pattern.findall(norm))
-                if n:
-                    cols.append(vocab["s:" + name])
-                    vals.append(w * math.log1p(n))
-        return cols, vals
+            for i, t in enumerate(norms):
+                for j, pattern in zip(idx.signal_cols, SIGNALS.values(), strict=True):
+                    k = len(pattern.findall(t))
+                    if k:
+                        srows.append(i)
+                        scols.append(j)
+                        svals.append(w * math.log1p(k))
+            parts.append((np.asarray(srows, dtype=np.int64), np.asarray(scols, dtype=np.int64),
+                          np.asarray(svals, dtype=np.float64)))
+        rows = np.concatenate([p[0] for p in parts])
+        cols = np.concatenate([p[1] for p in parts])
+        vals = np.concatenate([p[2] for p in parts]).astype(np.float32)
+        order = np.lexsort((cols, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        return sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, len(self.vocabulary_)))
 
     def transform(self, raw_documents: Iterable[str]) -> sp.csr_matrix:
         check_is_fitted(self, "vocabulary_", msg="The text featurizer is not fitted")
         texts = self._check_texts(raw_documents)
-        indptr = [0]
-        indices: list[int] = []
-        data: list[float] = []
-        for t in texts:
-            cols, vals = self._row(t)
-            indices += cols
-            data += vals
-            indptr.append(len(indices))
-        return sp.csr_matrix(
-            (np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
-            shape=(len(texts), len(self.vocabulary_)),
-        )
+        return self._transform_normalised([normalize_text(t) for t in texts])

@@ -92,6 +92,20 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     *_SPLIT_RULES,
 ]
 
+# The fast path skips a group of rules when none of its patterns matches anywhere (a rule can
+# only change the text, and so enable a later rule, by matching).
+_N_WHITESPACE_RULES = 2
+_N_RUN_RULES = 10
+_RUN_RULES = _RULES[_N_WHITESPACE_RULES : _N_WHITESPACE_RULES + _N_RUN_RULES]
+_OBFUSCATION_RULES = _RULES[_N_WHITESPACE_RULES + _N_RUN_RULES :]
+# Prechecks: supersets of each group's patterns, without lookarounds so that the regex
+# engine can skip quickly to their first characters.
+_ANY_RUN = re.compile(r"ーー|[~〜]{2}|!!|\?\?|!\?!|\?!\?|。。|、、|\.{4}|www|笑笑")
+_ANY_OBFUSCATION = re.compile(
+    r"[氏市4○〇◯●x×]ね|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|"
+    + "|".join(p.pattern for p, _ in _SPLIT_RULES)
+)
+
 _ASCII_UPPER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
 
 
@@ -110,8 +124,12 @@ class NormalizedText:
         return self.starts[start], self.ends[end - 1]
 
 
+_HAS_ASCII_UPPER = re.compile(r"[A-Z]")
+
+
 def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(_ASCII_UPPER)
+    s = unicodedata.normalize("NFKC", text)
+    return s.translate(_ASCII_UPPER) if _HAS_ASCII_UPPER.search(s) else s
 
 
 def normalize_text(text: str) -> str:
@@ -124,18 +142,40 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("ﾀﾋね！！！　ｶｽ")
     '死ね! カス'
     """
-    s = _nfkc(text)
-    for pattern, repl in _RULES:
-        s = pattern.sub(repl, s)
+    # str.split() and re's \s agree on what whitespace is: collapse runs, strip both ends
+    s = " ".join(_nfkc(text).split())
+    if _ANY_RUN.search(s):
+        for pattern, repl in _RUN_RULES:
+            s = pattern.sub(repl, s)
+    if _ANY_OBFUSCATION.search(s):
+        for pattern, repl in _OBFUSCATION_RULES:
+            s = pattern.sub(repl, s)
     return s
 
 
+_CHAR_CACHE: dict[str, str] = {}
+
+
+def _nfkc_char(ch: str) -> str:
+    norm = _CHAR_CACHE.get(ch)
+    if norm is None:
+        if len(_CHAR_CACHE) > 65_536:  # bounded: arbitrary input cannot grow it forever
+            _CHAR_CACHE.clear()
+        norm = _CHAR_CACHE[ch] = _nfkc(ch)
+    return norm
+
+
 def _nfkc_with_map(text: str) -> tuple[str, list[int], list[int]]:
+    get = _CHAR_CACHE.get
+    joined = "".join([get(ch) or _nfkc_char(ch) for ch in text])
+    if len(joined) == len(text) and joined == _nfkc(text):
+        # every character normalised to exactly one character and nothing composed
+        return joined, list(range(len(text))), list(range(1, len(text) + 1))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for i, ch in enumerate(text):
-        norm = _nfkc(ch)
+        norm = _nfkc_char(ch)
         for c in norm:
             if unicodedata.combining(c) and out:
                 composed = unicodedata.normalize("NFC", out[-1] + c)
@@ -206,6 +246,10 @@ def normalize_with_map(text: str) -> NormalizedText:
         # normalised text onto the whole original (coarse but never wrong).
         s = _nfkc(text)
         starts, ends = [0] * len(s), [len(text)] * len(s)
-    for pattern, repl in _RULES:
+    for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
         s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)
+    for precheck, rules in ((_ANY_RUN, _RUN_RULES), (_ANY_OBFUSCATION, _OBFUSCATION_RULES)):
+        if precheck.search(s):
+            for pattern, repl in rules:
+                s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)
     return NormalizedText(s, tuple(starts), tuple(ends))

@@ -7,7 +7,9 @@ with skops, sent to worker processes and called from many threads at once.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +18,8 @@ from sklearn.base import BaseEstimator
 
 __all__ = ["JapaneseTokenizer", "Token", "get_tagger"]
 
-# One line per morpheme: surface, POS level 1, lemma.  Unknown words have no lemma field.
-_NODE_FORMAT = r"-F%m\\t%f[0]\\t%f[7]\\n -U%m\\t%f[0]\\t\\n -E\\n"
+# One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
+_NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
 _DROP_DEFAULT = ("補助記号", "空白")
 
 _local = threading.local()
@@ -66,17 +68,33 @@ class Token(tuple[str, str, str]):
         return self[2]
 
 
+@functools.lru_cache(maxsize=2048)
+def _tagged(text: str) -> str:
+    # Cached: evidence spans re-read the morphemes of a text the featuriser just tagged.
+    # UniDic lemmas of loanwords carry an English gloss with spaces (エアコン-air conditioner);
+    # surfaces never contain spaces, so spaces are made underscores once for the whole output.
+    return get_tagger().parse(text).replace(" ", "_")
+
+
 def _parse(text: str) -> Iterator[Token]:
     if not text:
         return
-    for line in get_tagger().parse(text).split("\n"):
-        if not line:
-            continue
+    for line in _tagged(text).split("\n"):
         fields = line.split("\t")
-        surface = fields[0]
-        pos = fields[1] if len(fields) > 1 else ""
-        lemma = fields[2] if len(fields) > 2 and fields[2] and fields[2] != "*" else surface
-        yield Token((surface, pos, lemma))
+        if len(fields) < 3:
+            continue
+        pos, lemma, surface = fields[0], fields[1], fields[2]
+        yield Token((surface, pos, lemma if lemma and lemma != "*" else surface))
+
+
+_ALL_FIELDS = re.compile(r"^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$", re.M)
+
+
+@functools.lru_cache(maxsize=32)
+def _kept_pattern(drop_pos: tuple[str, ...], use_lemma: bool) -> re.Pattern[str]:
+    """Regex picking (lemma, surface) of every kept morpheme out of the tagger's output."""
+    skip = f"(?!(?:{'|'.join(map(re.escape, drop_pos))})\\t)" if drop_pos else ""
+    return re.compile(rf"^{skip}[^\t\n]*\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 
 
 class JapaneseTokenizer(BaseEstimator):
@@ -102,18 +120,10 @@ class JapaneseTokenizer(BaseEstimator):
     def __call__(self, text: str) -> list[str]:
         if not text:
             return []
-        drop = self.drop_pos
-        out: list[str] = []
-        lemma = self.use_lemma
-        for line in get_tagger().parse(text).split("\n"):
-            f = line.split("\t")
-            if len(f) < 2 or f[1] in drop:
-                continue
-            if lemma and len(f) > 2 and f[2] and f[2] != "*":
-                out.append(f[2])
-            else:
-                out.append(f[0])
-        return out
+        pairs = _kept_pattern(tuple(self.drop_pos), self.use_lemma).findall(_tagged(text))
+        if self.use_lemma:
+            return [s if (not lem or lem == "*") else lem for lem, s in pairs]
+        return [s for _, s in pairs]
 
     def tokens(self, text: str) -> list[Token]:
         """Return every morpheme (including dropped ones) as :class:`Token`."""
@@ -121,15 +131,17 @@ class JapaneseTokenizer(BaseEstimator):
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """Return ``(form, start, end)`` for kept morphemes, offsets into ``text``."""
-        idx = 2 if self.use_lemma else 0
+        if not text:
+            return []
         out: list[tuple[str, int, int]] = []
         pos = 0
-        for tok in _parse(text):
-            start = text.find(tok[0], pos)
+        lemma = self.use_lemma
+        drop = self.drop_pos
+        for p, lem, surface in _ALL_FIELDS.findall(_tagged(text)):
+            start = text.find(surface, pos)
             if start < 0:  # MeCab never rewrites text, but stay safe
                 continue
-            end = start + len(tok[0])
-            pos = end
-            if tok[1] not in self.drop_pos:
-                out.append((tok[idx], start, end))
+            end = pos = start + len(surface)
+            if p not in drop:
+                out.append((lem if (lemma and lem and lem != "*") else surface, start, end))
         return out
