@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from complaint_triage.features import signal_spans
+from complaint_triage.features import SIGNALS
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
 from complaint_triage.normalize import normalize_with_map
@@ -71,23 +71,25 @@ def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[i
                 if j is not None:
                     occ[j].append((spans[i][1], spans[i + n - 1][2]))
     if feat.use_signals:
-        wanted_signals = {names[j][2:] for j in wanted if names[j].startswith("s:")}
-        for name, a, b in signal_spans(norm):
-            if name in wanted_signals:
-                occ[feat.vocabulary_["s:" + name]].append((a, b))
+        for j in wanted:
+            if names[j].startswith("s:"):
+                for m in SIGNALS[names[j][2:]].finditer(norm):
+                    occ[j].append(m.span())
     return occ
 
 
 def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.25) -> tuple[int, int]:
     """Shrink ``[a, b)`` by dropping edge characters with little support of their own."""
-    score = np.zeros(b - a)
+    score = [0.0] * (b - a)
     for pa, pb, c in pieces:
         lo, hi = max(pa, a), min(pb, b)
         if lo < hi:
-            score[lo - a : hi - a] += c / (pb - pa)
-    cut = keep * score.max()
-    idx = np.nonzero(score >= cut)[0]
-    return (a + int(idx[0]), a + int(idx[-1]) + 1) if len(idx) else (a, b)
+            share = c / (pb - pa)
+            for i in range(lo - a, hi - a):
+                score[i] += share
+    cut = keep * max(score)
+    idx = [i for i, v in enumerate(score) if v >= cut]
+    return (a + idx[0], a + idx[-1] + 1) if idx else (a, b)
 
 
 def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, max_spans: int = 3,
