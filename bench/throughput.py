@@ -8,6 +8,11 @@ of 256 texts.  Reported: docs/s for bare ``Tagger('-Owakati').parse``, for the f
 ``complaint-triage score`` path (normalise, tokenise, features, model, thresholds, evidence,
 action) and for the same without evidence; the ratios; and peak RSS of the largest worker.
 Texts: the hand-written corpus, cycled to ``--docs`` documents.
+
+``--stages`` adds a single-process breakdown (CPU µs per document, and as a multiple of bare
+wakati) of where the scoring time goes: MeCab with the lemma output format, normalisation,
+lemma extraction, signal regexes, the whole featuriser, the model heads and decisions, and
+evidence spans.
 """
 
 from __future__ import annotations
@@ -76,11 +81,52 @@ def _rss_probe(_: int) -> float:
     return _peak_rss_mb()
 
 
+def _stages(texts: list[str]) -> list[tuple[str, float]]:
+    """CPU seconds per document of each stage, one process, chunks of CHUNK texts."""
+    import fugashi
+
+    from complaint_triage.features import SIGNALS
+    from complaint_triage.model import decide_all
+    from complaint_triage.normalize import normalize_text
+    from complaint_triage.scoring import Triager
+    from complaint_triage.tokenizer import _tagged, get_tagger
+
+    tr = Triager.load()
+    clf = tr.model.classifier
+    feat = clf.featurizer_
+    tr.score_many(texts[:CHUNK])  # build lookup tables, start the tagger
+    wakati = fugashi.Tagger("-Owakati")
+    tagger = get_tagger()
+    norms = [normalize_text(t) for t in texts]
+    chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]
+
+    def cpu(fn) -> float:
+        _tagged.cache_clear()
+        t0 = time.process_time()
+        fn()
+        return (time.process_time() - t0) / len(texts)
+
+    X = feat.transform(texts)
+    rows = [
+        ("bare wakati parse", cpu(lambda: [wakati.parse(t) for t in texts])),
+        ("MeCab parse, lemma output format", cpu(lambda: [tagger.parse(t) for t in norms])),
+        ("normalise", cpu(lambda: [normalize_text(t) for t in texts])),
+        ("tokenizer (parse + lemma extraction)", cpu(lambda: [feat.tokenizer_(t) for t in norms])),
+        ("signal regexes", cpu(lambda: [[p.findall(t) for p in SIGNALS.values()] for t in norms])),
+        ("featuriser, all of the above + n-grams", cpu(lambda: [feat.transform(c) for c in chunks])),
+        ("model heads + decisions", cpu(lambda: decide_all(clf.scores_from_features(X), tr.model.thresholds))),
+        ("score, no evidence", cpu(lambda: [tr.score_many(c, with_evidence=False) for c in chunks])),
+        ("score, with evidence", cpu(lambda: [tr.score_many(c) for c in chunks])),
+    ]
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--stages", action="store_true", help="also print a single-process stage breakdown")
     a = ap.parse_args()
     recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
     base = [r["text"] for r in recs]
@@ -112,6 +158,15 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for k in ("wakati", "score", "score_no_evidence"):
         print(f"| {k} | {med[k]:,.0f} | {med[k] / med['wakati']:.2f} | {rss[k]:.0f} |")
+    if a.stages:
+        rows = _stages(texts[:4000])
+        base_s = rows[0][1]
+        print("\nsingle process, CPU per document (first 4,000 texts)")
+        print("| stage | µs/doc | × bare wakati |")
+        print("|---|---:|---:|")
+        for name, sec in rows:
+            print(f"| {name} | {sec * 1e6:,.0f} | {sec / base_s:.2f} |")
+        out["stages_us_per_doc"] = {name: round(sec * 1e6, 1) for name, sec in rows}
     (ROOT / "build").mkdir(exist_ok=True)
     (ROOT / "build" / "bench-throughput.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
     return 0

@@ -1812,7 +1812,7 @@ def run_batch(
     max_chars : int, default=20000
         Longer texts become error rows.
     with_evidence : bool, default=True
-        Add evidence spans (about half of the scoring time).
+        Add evidence spans (about a third of the scoring time).
     engine : {"local", "dask"}, default="local"
         ``dask`` maps :func:`score_frame` over partitions of CSV/TSV/Parquet inputs on the
         cluster at ``scheduler`` (default: a local cluster of ``jobs`` single-threaded workers).

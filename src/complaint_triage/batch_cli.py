@@ -56,7 +56,7 @@ def batch(
     sheet: Annotated[str | None, typer.Option(help="Read only this sheet of .xlsx inputs (default: all).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this become error rows.")] = 20_000,
-    evidence: Annotated[bool, typer.Option(help="Add evidence spans (about half of the scoring time).")] = True,
+    evidence: Annotated[bool, typer.Option(help="Add evidence spans (about a third of the scoring time).")] = True,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=1, help="Worker processes (local) or local Dask workers.")] = 2,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk and checkpoint.")] = 1000,
