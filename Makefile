@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(PY) bench/throughput.py
+	$(PY) bench/throughput.py --stages
 	$(PY) bench/api_load.py
 	$(PY) bench/batch_throughput.py --rows 10000,100000
 
