@@ -69,6 +69,23 @@ def h(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()
 
 
+def split_at(frac: float) -> str:
+    """The split whose share of SPLIT_FRACTIONS contains ``frac`` in [0, 1)."""
+    acc = 0.0
+    for name, f in SPLIT_FRACTIONS:
+        acc += f
+        if frac < acc:
+            return name
+    return SPLIT_FRACTIONS[-1][0]
+
+
+def assign(members: list[dict], split: str) -> None:
+    first_id = min(r["id"] for r in members)
+    for r in members:
+        r["split"] = split
+        r["group"] = "g-" + first_id
+
+
 def main() -> int:
     raw = ROOT / "data" / "raw"
     records: dict[str, dict] = {}
@@ -132,21 +149,9 @@ def main() -> int:
     for members in by_group.values():
         if frozen:
             known = sorted(r["id"] for r in members if r["id"] in frozen)
-            first_id = min(r["id"] for r in members)
-            if known:
-                split = frozen[known[0]]
-            else:  # a new group: hash of its first id into the fractions
-                frac = int(h(first_id)[:12], 16) / 16**12
-                acc = 0.0
-                split = "test"
-                for name, f in SPLIT_FRACTIONS:
-                    acc += f
-                    if frac < acc:
-                        split = name
-                        break
-            for r in members:
-                r["split"] = split
-                r["group"] = "g-" + first_id
+            # a new group: a hash of its first id placed into the fractions
+            frac = int(h(min(r["id"] for r in members))[:12], 16) / 16**12
+            assign(members, frozen[known[0]] if known else split_at(frac))
             continue
         first = min(members, key=lambda r: r["id"])
         strata[(first["verdict"], first["channel"])].append(members)
@@ -155,17 +160,7 @@ def main() -> int:
         total = sum(len(m) for m in groups_in)
         done = 0
         for members in groups_in:
-            frac = done / total if total else 0
-            acc = 0.0
-            split = "test"
-            for name, f in SPLIT_FRACTIONS:
-                acc += f
-                if frac < acc:
-                    split = name
-                    break
-            for r in members:
-                r["split"] = split
-                r["group"] = "g-" + min(x["id"] for x in members)
+            assign(members, split_at(done / total if total else 0))
             done += len(members)
     out = ROOT / "data" / "corpus" / "handwritten.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
