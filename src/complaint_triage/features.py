@@ -152,13 +152,13 @@ class _NgramTable:
         return np.concatenate(rows)[order[hit]], self.cols[pos[hit]]
 
 
-@dataclass(frozen=True, eq=False)  # no slots: char_ids caches its lookup table in __dict__
+@dataclass(frozen=True, eq=False)
 class _FastIndex:
     """Integer lookup tables for :meth:`TextFeaturizer.transform`, derived from the vocabulary."""
 
     lemma_ids: dict[str, int]
     words: _NgramTable
-    alphabet: np.ndarray
+    char_lut: np.ndarray  # code point -> alphabet id (1-based); 0 beyond the table or not in it
     chars: _NgramTable
     signal_cols: tuple[int, ...]
 
@@ -174,18 +174,15 @@ class _FastIndex:
         char_id = {ch: i + 1 for i, ch in enumerate(alphabet)}
         chars = _NgramTable.build([([char_id[ch] for ch in body], j) for body, j in char_feats],
                                   len(alphabet) + 1, char_max_n)
+        codes = np.asarray([ord(c) for c in alphabet], dtype=np.int64)
+        lut = np.zeros(int(codes.max()) + 2 if len(codes) else 1, dtype=np.int32)
+        lut[codes] = np.arange(1, len(codes) + 1, dtype=np.int32)
         signal_cols = tuple(vocabulary[f"s:{s}"] for s in SIGNALS) if f"s:{next(iter(SIGNALS))}" in vocabulary else ()
-        return cls(lemma_ids, words, np.asarray([ord(c) for c in alphabet], dtype=np.uint32), chars, signal_cols)
+        return cls(lemma_ids, words, lut, chars, signal_cols)
 
     def char_ids(self, codepoints: np.ndarray) -> np.ndarray:
         """Alphabet id (1-based) of each code point; 0 for characters in no feature."""
-        lut = self.__dict__.get("_lut")
-        if lut is None:  # a direct table up to the largest code point in the alphabet
-            size = int(self.alphabet.max()) + 1 if len(self.alphabet) else 1
-            lut = np.zeros(size + 1, dtype=np.int32)
-            lut[self.alphabet] = np.arange(1, len(self.alphabet) + 1, dtype=np.int32)
-            object.__setattr__(self, "_lut", lut)
-        return lut[np.minimum(codepoints, len(lut) - 1)].astype(np.int64)
+        return self.char_lut[np.minimum(codepoints, len(self.char_lut) - 1)].astype(np.int64)
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):
