@@ -76,22 +76,18 @@ def _tagged(text: str) -> str:
     return get_tagger().parse(text).replace(" ", "_")
 
 
-def _parse(text: str) -> Iterator[Token]:
-    if not text:
-        return
-    for line in _tagged(text).split("\n"):
-        fields = line.split("\t")
-        if len(fields) < 3:
-            continue
-        pos, lemma, surface = fields[0], fields[1], fields[2]
-        yield Token((surface, pos, lemma if lemma and lemma != "*" else surface))
-
-
 _ALL_FIELDS = re.compile(r"^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 
 
+def _parse(text: str) -> Iterator[Token]:
+    if not text:
+        return
+    for pos, lemma, surface in _ALL_FIELDS.findall(_tagged(text)):
+        yield Token((surface, pos, lemma if lemma and lemma != "*" else surface))
+
+
 @functools.lru_cache(maxsize=32)
-def _kept_pattern(drop_pos: tuple[str, ...], use_lemma: bool) -> re.Pattern[str]:
+def _kept_pattern(drop_pos: tuple[str, ...]) -> re.Pattern[str]:
     """Regex picking (lemma, surface) of every kept morpheme out of the tagger's output."""
     skip = f"(?!(?:{'|'.join(map(re.escape, drop_pos))})\\t)" if drop_pos else ""
     return re.compile(rf"^{skip}[^\t\n]*\t([^\t\n]*)\t([^\t\n]*)$", re.M)
@@ -120,7 +116,7 @@ class JapaneseTokenizer(BaseEstimator):
     def __call__(self, text: str) -> list[str]:
         if not text:
             return []
-        pairs = _kept_pattern(tuple(self.drop_pos), self.use_lemma).findall(_tagged(text))
+        pairs = _kept_pattern(tuple(self.drop_pos)).findall(_tagged(text))
         if self.use_lemma:
             return [s if (not lem or lem == "*") else lem for lem, s in pairs]
         return [s for _, s in pairs]
