@@ -24,6 +24,13 @@ def main() -> int:
     test = [r for r in recs if r["split"] == "test"]
     pred = predict_decisions(m.classifier, m.thresholds, [r["text"] for r in test])
     overall = evaluate_decisions(test, pred)
+    th = m.thresholds
+    missed = [p for r, p in zip(test, pred, strict=True) if r["verdict"] == "harassment" and p["verdict"] != "harassment"]
+    flagged = [p for r, p in zip(test, pred, strict=True) if r["verdict"] != "harassment" and p["verdict"] == "harassment"]
+    in_review = (f"Of the {len(missed)} missed harassment messages {sum(p['review'] for p in missed)} carry "
+                 f"`review: true` (the uncertain band), and of the {len(flagged)} complaints and inquiries "
+                 f"called harassment {sum(p['review'] for p in flagged)}; "
+                 f"{sum(p['review'] for p in pred) / len(pred):.1%} of all test messages are in the band.")
 
     def slice_rows(key: str) -> list[str]:
         groups: dict[str, list[int]] = defaultdict(list)
@@ -66,7 +73,8 @@ def main() -> int:
     doc = f"""# Evaluation of the shipped model ({m.version})
 
 Regenerate with `make eval` (runs `python tools/write_eval_report.py`). Frozen test split:
-{overall['n']} hand-written messages that were never used for fitting, thresholds or tuning.
+{overall['n']} hand-written messages that were never used for fitting or tuning (see *Threshold policy* below
+for the one way the split informed the false-flag cap).
 
 ## Overall (test split)
 
@@ -77,6 +85,17 @@ Regenerate with `make eval` (runs `python tools/write_eval_report.py`). Frozen t
 Out-of-fold over train+dev with **whole writer batches held out** (how thresholds were chosen):
 verdict macro-F1 {cv['verdict_macro_f1']:.3f}, harassment recall {cv['harassment']['recall']:.3f},
 complaint false-flag rate {cv['complaint_false_flag_rate']:.2%}.
+
+**Threshold policy.** The harassment threshold is the lowest that keeps the share of
+out-of-fold complaints called harassment at or below the cap in the manifest
+(`thresholds.max_false_flag_rate`, {th.get('max_false_flag_rate', float('nan')):.2%}). The
+writer-held-out rate has understated the test-split rate by a factor of 1.6–3.0 across
+model versions, so the cap is 2% / 2.5. That factor was read off this test split, so the
+test false-flag rate above is not an untouched estimate for the threshold. A nested check
+that uses no test data (choose the threshold without one writer batch, apply it to that
+batch, for every batch; `python tools/threshold_policy.py`) gave, on the session-2 corpus: cap 0.5% → held-out-writer false-flag
+rate 0.54%, harassment recall 0.839; 0.75% → 0.76%, 0.889; 1% → 1.13%, 0.916; 1.5% → 1.73%,
+0.941. {in_review}
 
 ## By channel (test split)
 
