@@ -539,3 +539,15 @@ def test_cli_batch_and_report(small_model_dir, tmp_path, cli_app):
     r = CliRunner().invoke(cli_app, ["batch", str(src), "-o", str(tmp_path / "x.csv"), "--model",
                                      str(tmp_path / "no-model")])
     assert r.exit_code == 1 and "error" in r.stderr
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".xlsx"])
+def test_lone_surrogate_escape_is_an_error_row_in_every_format(small_model_dir, tmp_path, suffix):
+    # "\ud800" is legal JSON but not Unicode text: the row is an error, nothing crashes or is lost
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "\\u8077\\u54e1\\ud800 \\u3053\\u308f\\u308c\\u305f"}\n'
+                    + json.dumps({"id": "b", "text": "公園の遊具が壊れています"}, ensure_ascii=False).encode() + b"\n")
+    out = tmp_path / f"out{suffix}"
+    res = _run(small_model_dir, [src], out)
+    assert res.rows == 2 and res.scored == 1 and res.by_error == {"undecodable": 1}
+    assert out.is_file()

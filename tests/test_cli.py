@@ -87,6 +87,7 @@ def test_bad_records_yield_error_records(small_model_dir, tmp_path):
         b"[1, 2]",
         json.dumps({"id": 9}).encode(),
         json.dumps({"id": 10, "text": "公園の遊具が壊れています"}, ensure_ascii=False).encode(),
+        b'{"id": 11, "text": "\\u8077\\u54e1\\ud800 broken escape"}',
     ]
     src.write_bytes(b"\n".join(lines) + b"\n")
     r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
@@ -102,7 +103,8 @@ def test_bad_records_yield_error_records(small_model_dir, tmp_path):
     assert "JSON list" in errors[7]
     assert "no 'text' field" in errors[8]
     assert rows[9]["verdict"] in ("complaint", "inquiry")
-    assert "error 9" in r.stderr
+    assert "surrogate" in errors[10]
+    assert "error 10" in r.stderr
 
 
 def test_csv_invalid_utf8_row(small_model_dir, tmp_path):

@@ -93,6 +93,7 @@ import numpy as np
 import pandas as pd
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+from complaint_triage.io import json_line
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
@@ -139,7 +140,7 @@ _RESERVED = frozenset({*PREDICTION_COLUMNS, *_SOURCE_COLUMNS, "sender_id", "scor
 _EMAIL_BASE_COLUMNS = ("channel", "message_id", "from", "to", "cc", "subject", "date")
 _EMAIL_TAIL_COLUMNS = ("quotes_reply", "attachments", "charset", "defects")
 _INDEX_COL = re.compile(r"^__index_level_\d+__$")
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
 _PARTS_SUFFIX = ".parts"
@@ -829,7 +830,10 @@ def _write_part(parts: Path, k: int, rows: list[list[Any]]) -> None:
     tmp = parts / f"chunk-{k:06d}.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            # text that is not valid Unicode (its row is an error row) is kept with U+FFFD in
+            # place of the bad code units, so that every output format can be written
+            row = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) and not v.isascii() else v for v in row]
+            f.write(json_line(row, default=_json_default) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -956,7 +960,7 @@ class _JsonlWriter(_Writer):
 
     def write(self, rows: list[list[Any]]) -> None:
         for row in rows:
-            self.f.write(json.dumps(self._obj(row), ensure_ascii=False, default=_plain_default) + "\n")
+            self.f.write(json_line(self._obj(row), default=_plain_default) + "\n")
 
     def close(self) -> None:
         self.f.close()

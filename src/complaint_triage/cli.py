@@ -81,7 +81,7 @@ def score(
     evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
-    from complaint_triage.io import InputRecordError, detect_format, read_csv, read_jsonl
+    from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
 
     try:
         fmt = detect_format(input, format)
@@ -117,7 +117,7 @@ def score(
                         row.update(res.to_dict())
                 key = row.get("verdict") or "error"
                 counts[key] = counts.get(key, 0) + 1
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(json_line(row) + "\n")
             batch.clear()
 
         for item in records:

@@ -28,6 +28,20 @@ class InputRecordError:
     error: str
 
 
+def json_line(obj: Any, **kwargs: Any) -> str:
+    """``obj`` as one line of JSON, non-ASCII text kept as is.
+
+    A lone UTF-16 surrogate (from a ``"\\ud800"`` escape in the input) cannot be written as
+    UTF-8; such a line is written with ASCII escapes instead, so it still round-trips.
+    """
+    line = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True, **kwargs)
+    return line
+
+
 def detect_format(name: str, explicit: str | None = None) -> str:
     if explicit:
         if explicit not in FORMATS:

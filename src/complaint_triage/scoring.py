@@ -76,6 +76,14 @@ def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
             f"text has {len(value):,} characters, over the limit of {max_chars:,}; "
             "split the message or raise the limit"
         )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone UTF-16 surrogate, e.g. from a "\ud800" JSON escape
+            raise InvalidTextError(
+                f"text contains an unpaired surrogate (U+{ord(value[e.start]):04X}) at character {e.start}; "
+                "it is not valid Unicode text — fix the encoding of the source"
+            ) from None
     return value
 
 
