@@ -1,9 +1,9 @@
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
 from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
 from complaint_triage.normalize import normalize_text
@@ -94,8 +94,8 @@ def test_min_df_and_max_features():
 
 def _reference_transform(f: TextFeaturizer, texts: list[str]) -> np.ndarray:
     """The featuriser's definition written plainly with Counters (slow, obviously right)."""
-    from collections import Counter
     import math
+    from collections import Counter
 
     idf, vocab = f.idf_, f.vocabulary_
     out = np.zeros((len(texts), len(vocab)))

@@ -93,7 +93,7 @@ import numpy as np
 import pandas as pd
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import json_line
+from complaint_triage.io import json_line, read_header
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
@@ -620,15 +620,9 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | None) -> _Scan
             with open(src.path, "rb") as f:
                 text = _io_text(f, src.encoding or "utf-8")
                 reader = csv.reader(text, delimiter="\t" if src.kind == "tsv" else ",")
-                try:
-                    header = next(reader)
-                except StopIteration:
+                header = read_header(reader, text_col, source=src.label)
+                if header is None:
                     continue
-                except csv.Error as e:
-                    raise InputFormatError(f"{src.label}: cannot read the header: {e}") from e
-                if text_col not in header:
-                    raise InputFormatError(f"{src.label}: no column {text_col!r} in the header (columns: "
-                                           f"{', '.join(header) or 'none'}); choose one with --text-column")
                 add(header)
                 try:
                     total += sum(1 for row in reader if row)

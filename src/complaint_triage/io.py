@@ -77,6 +77,27 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
         yield n, obj
 
 
+def read_header(
+    reader: Iterator[list[str]], text_column: str, *, source: str = "the CSV file"
+) -> list[str] | None:
+    """The first row of a ``csv.reader``, checked to name ``text_column``; None for an empty file.
+
+    Raises :class:`InputFormatError` when the header cannot be read or lacks the column.
+    """
+    try:
+        header = next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as e:
+        raise InputFormatError(f"cannot read the header of {source}: {e}") from e
+    if text_column not in header:
+        raise InputFormatError(
+            f"no column {text_column!r} in the header of {source} (columns: {', '.join(header) or 'none'}); "
+            "choose one with --text-column"
+        )
+    return header
+
+
 def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",",
              encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """Read CSV rows as dicts of strings; rows with undecodable bytes become errors.
@@ -86,17 +107,9 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",",
     """
     text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
     reader = csv.reader(text, delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
+    header = read_header(reader, text_column)
+    if header is None:
         return
-    except csv.Error as e:
-        raise InputFormatError(f"cannot read the CSV header: {e}") from e
-    if text_column not in header:
-        raise InputFormatError(
-            f"no column {text_column!r} in the CSV header (columns: {', '.join(header) or 'none'}); "
-            "choose one with --text-column"
-        )
     n = 1
     while True:
         try:

@@ -34,6 +34,7 @@ from complaint_triage.model import SCORE_NAMES, TriageClassifier
 
 __all__ = [
     "TRUSTED",
+    "file_sha256",
     "LoadedModel",
     "save_model",
     "load_model",
@@ -88,7 +89,8 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -163,7 +165,7 @@ def save_model(classifier: TriageClassifier, directory: Path, manifest: Mapping[
         "score_names": list(SCORE_NAMES),
         **manifest,
         "model_file": MODEL_FILE,
-        "model_sha256": _sha256(model_path),
+        "model_sha256": file_sha256(model_path),
         "model_bytes": model_path.stat().st_size,
         "library_versions": library_versions(),
     }
@@ -221,7 +223,7 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
     for key in ("thresholds", "model_version", "model_sha256"):
         if key not in manifest:
             raise ModelLoadError(f"manifest {manifest_path} lacks {key!r}; retrain the model")
-    if _sha256(model_path) != manifest["model_sha256"]:
+    if file_sha256(model_path) != manifest["model_sha256"]:
         raise ModelLoadError(
             f"{model_path} does not match the checksum in its manifest (corrupt or replaced); "
             "restore the file or retrain"

@@ -41,6 +41,7 @@ from complaint_triage.persist import (
     MANIFEST_FILE,
     MODEL_FILE,
     LoadedModel,
+    file_sha256,
     load_model,
     models_root,
     promote,
@@ -430,12 +431,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _publish(tmp: Path, final: Path) -> Path:
@@ -494,7 +489,7 @@ def write_threshold_variant(
     tmp.mkdir()
     try:
         shutil.copyfile(base.path / MODEL_FILE, tmp / MODEL_FILE)
-        if _sha256(tmp / MODEL_FILE) != base.manifest["model_sha256"]:
+        if file_sha256(tmp / MODEL_FILE) != base.manifest["model_sha256"]:
             raise OSError(f"copy of {base.path / MODEL_FILE} does not match its checksum")
         new_model = LoadedModel(base.classifier, manifest, final)
         comparison = _compare(base, new_model, records, old_pred, new_pred) if records else None
