@@ -280,7 +280,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # -- compact persistence: the vocabulary travels as one string, not a dict ----------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
-        for cache in ("_index_cache", "_names_cache", "_split_vocab_cache"):
+        for cache in ("_index_cache", "_names_cache"):
             state.pop(cache, None)
         vocab = state.pop("vocabulary_", None)
         if vocab is not None:
