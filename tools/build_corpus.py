@@ -115,7 +115,7 @@ def main() -> int:
                 if fix.get("drop"):
                     del records[fix["id"]]
                     continue
-                for k in ("verdict", "categories", "grievance", "kind", "topic", "channel", "text"):
+                for k in ("verdict", "categories", "grievance", "kind", "difficulty", "topic", "channel", "text"):
                     if k in fix:
                         rec[k] = fix[k]
                 rec["reviewed"] = "corrected"
