@@ -109,6 +109,8 @@ b22–b24 changed the test split little (1,315 messages: accuracy 0.948 → 0.94
 7 → 8 of 556, harassment recall 0.944 either way) and the writer-held-out out-of-fold figures
 slightly for the better (accuracy 0.9269 → 0.9276, harassment recall 0.897 → 0.905 at the
 same 0.74% complaint false-flag rate); the test differences are one or two messages.
+Reproduce with `python tools/unseen_writers.py --batches b22,b23,b24 OLD_MODEL_DIR models/<version>`
+(old models are in git history: commit 0eca91e holds m-b09a96a6b2, d738d97 holds m-4064264130).
 
 **Whole batches held out.** Holding out four whole writer batches in turn (corpus b1–b17, training
 without them, the 0.75% cap chosen on the rest) gave false flags b3 1/163, b7 0/151, b12 9/52 (the
