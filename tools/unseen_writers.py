@@ -37,11 +37,12 @@ def main() -> int:
     for model in a.models:
         tr = Triager.load(model)
         pred = [p.to_dict() for p in tr.score_many([r["text"] for r in test], with_evidence=False)]
-        print(f"model {tr.version}")
+        sys.stdout.write(f"model {tr.version}\n")
         for name, keep in (("chosen batches", True), ("other batches", False)):
             idx = [i for i, r in enumerate(test) if (r["batch"] in chosen) == keep]
             if idx:
-                print("  " + _row(name, evaluate_decisions([test[i] for i in idx], [pred[i] for i in idx])))
+                m = evaluate_decisions([test[i] for i in idx], [pred[i] for i in idx])
+                sys.stdout.write(f"  {_row(name, m)}\n")
     return 0
 
 
