@@ -93,10 +93,10 @@ writer-held-out rate has understated the test-split rate by a factor of 1.6–3.
 model versions, so the cap is 2% / 2.5. That factor was read off this test split, so the
 test false-flag rate above is not an untouched estimate for the threshold. A nested check
 that uses no test data (choose the threshold without one writer batch, apply it to that
-batch, for every batch; `python tools/threshold_policy.py`) gave, on the corpus with b1–b26:
-cap 0.5% → held-out-writer false-flag rate 0.58%, harassment recall 0.863; 0.75% → 0.80%,
-0.896; 1% → 1.11%, 0.916; 1.5% → 1.52%, 0.938. Pooled over all batches that hides a wide
-spread between writers: the worst single batch reaches 9.6% at the 0.75% cap (16.7% at 1.5%).
+batch, for every batch; `python tools/threshold_policy.py`) gave, on the corpus with b1–b29:
+cap 0.5% → held-out-writer false-flag rate 0.55%, harassment recall 0.890; 0.75% → 0.76%,
+0.922; 1% → 1.02%, 0.933; 1.5% → 1.49%, 0.949. Pooled over all batches that hides a wide
+spread between writers: the worst single batch reaches 11.5% at the 0.75% cap (13.5% at 1.5%).
 
 **Writers a frozen model never saw.** Session 3 added writers in two rounds, which gives two
 tests on genuinely unseen writers. (1) b19–b21 came after m-4064264130 (trained on b1–b18):
@@ -117,6 +117,15 @@ their 36 test messages m-fc10b26398 (b1–b24) scored 0.806 / 0.706 / 1 false fl
 shipped model 0.861 / 0.824 / 1 of 13, and on the other 1,315 test messages 0.951 / 0.944 /
 4 of 556 (m-fc10b26398: 0.946 / 0.944 / 8 of 556). Because those briefs followed test
 errors, the test figures for those error types are somewhat optimistic (data/README.md).
+(4) b27–b29 were chosen from the corpus's own counts (public posts, dialect speech, an
+ordinary week of intake). On their 75 test messages m-0458ac1824 (b1–b26) scored 0.933 /
+0.938 / 1 false flag of 35; the shipped model (b1–b29) 0.947 / 0.938 / 1 of 35. On the other
+1,351 test messages the shipped model scores 0.953 / 0.958 / 9 of 569 against m-0458ac1824's
+0.948 / 0.939 / 5 of 569: b29's ordinary week added many easy complaints to the validation
+pool, so the same 0.75% cap now allows a lower harassment threshold (0.640 → 0.564), which
+buys recall and costs four false flags on the hard complaints of the test split. The cap is
+a share of all validation complaints, so it moves with their mix of difficulty; a cap on the
+hard-negative kinds alone would not, and is the next step for the threshold policy.
 
 **Whole batches held out.** Holding out four whole writer batches in turn (corpus b1–b17, training
 without them, the 0.75% cap chosen on the rest) gave false flags b3 1/163, b7 0/151, b12 9/52 (the
