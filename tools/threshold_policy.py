@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--caps", type=float, nargs="+", default=[0.005, 0.0075, 0.01, 0.015])
     a = ap.parse_args()
     from complaint_triage.corpus import load_corpus
-    from complaint_triage.model import Targets, harassment_score
+    from complaint_triage.model import Targets, harassment_score, harassment_threshold
     from complaint_triage.training import DEFAULT_PARAMS, build_classifier
 
     recs = load_corpus(None)
@@ -41,18 +41,14 @@ def main() -> int:
     batch = np.array([r.get("batch") or "?" for r in kept])
     is_c, is_h = verdict == "complaint", verdict == "harassment"
 
-    def threshold(mask: np.ndarray, cap: float) -> float:
-        comp = np.sort(s[mask & is_c])[::-1]
-        k = min(int(np.floor(cap * len(comp))), len(comp) - 1)
-        return float(np.nextafter(comp[k], 1.0))
-
     print("| cap | held-out-writer false-flag rate | harassment recall | worst batch false-flag rate |")
     print("|---:|---:|---:|---:|")
     for cap in a.caps:
         ff = nc = hit = nh = 0
         worst = 0.0
         for b in sorted(set(batch)):
-            t = threshold(batch != b, cap)
+            rest = batch != b
+            t = harassment_threshold(s[rest], is_c[rest], cap)  # the rule `train` uses
             m = batch == b
             f = int((s[m & is_c] >= t).sum())
             ff, nc = ff + f, nc + int((m & is_c).sum())

@@ -33,6 +33,7 @@ __all__ = [
     "Targets",
     "SCORE_NAMES",
     "choose_thresholds",
+    "harassment_threshold",
     "decide",
     "decide_all",
     "harassment_score",
@@ -309,6 +310,27 @@ def _best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
+def _cap_threshold(complaint_scores: np.ndarray, rate: float) -> float:
+    """Lowest score threshold that lets at most ``rate`` of ``complaint_scores`` reach it."""
+    comp = np.sort(complaint_scores)[::-1]
+    k = int(np.floor(rate * len(comp)))  # complaints allowed at or above the threshold
+    if k >= len(comp):
+        return 0.0
+    # the threshold must sit strictly above the (k+1)-th highest complaint score
+    return float(np.nextafter(comp[k], 1.0))
+
+
+def harassment_threshold(scores: np.ndarray, is_complaint: np.ndarray, max_false_flag_rate: float) -> float:
+    """The harassment threshold :func:`choose_thresholds` picks from these validation scores.
+
+    ``scores`` are :func:`harassment_score` values; the threshold is the lowest that keeps the
+    share of complaints at or above it within ``max_false_flag_rate``, kept within
+    [0.05, 0.99] and rounded up to 6 decimals.
+    """
+    t_h = min(max(_cap_threshold(scores[is_complaint], max_false_flag_rate), 0.05), 0.99)
+    return float(np.ceil(t_h * 1e6) / 1e6)
+
+
 def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rate: float = 0.02,
                       review_false_flag_rate: float = 0.10) -> dict[str, Any]:
     """Choose decision thresholds on validation (out-of-fold) probabilities.
@@ -325,17 +347,8 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     is_h = targets.verdict == _H
     if not is_c.any() or not is_h.any():
         raise ValueError("threshold choice needs both complaints and harassment in the validation data")
-    comp = np.sort(ph[is_c])[::-1]
-
-    def cap(rate: float) -> float:
-        k = int(np.floor(rate * len(comp)))  # complaints allowed at or above the threshold
-        if k >= len(comp):
-            return 0.0
-        # the threshold must sit strictly above the (k+1)-th highest complaint score
-        return float(np.nextafter(comp[k], 1.0))
-
-    t_h = min(max(cap(max_false_flag_rate), 0.05), 0.99)
-    review_low = min(cap(review_false_flag_rate), t_h)
+    t_h = min(max(_cap_threshold(ph[is_c], max_false_flag_rate), 0.05), 0.99)
+    review_low = min(_cap_threshold(ph[is_c], review_false_flag_rate), t_h)
     review_high = t_h + (1.0 - t_h) / 2
     cats = {
         c: _best_f1_threshold(proba[is_h, _NV + k], targets.categories[is_h, k])
@@ -343,7 +356,7 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     }
     g = _best_f1_threshold(proba[is_h, -1], targets.grievance[is_h])
     return {
-        "harassment": float(np.ceil(t_h * 1e6) / 1e6),
+        "harassment": harassment_threshold(ph, is_c, max_false_flag_rate),
         "review_low": round(review_low, 6),
         "review_high": round(review_high, 6),
         "categories": {c: round(v, 6) for c, v in cats.items()},

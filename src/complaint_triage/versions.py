@@ -431,8 +431,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-
-
 def _publish(tmp: Path, final: Path) -> Path:
     try:
         os.rename(tmp, final)
