@@ -28,13 +28,13 @@ UNSEEN_WRITER_ROUNDS = [
 
 
 def main() -> int:
+    from complaint_triage.corpus import load_corpus
     from complaint_triage.metrics import evaluate_decisions, format_report
     from complaint_triage.persist import load_model
     from complaint_triage.training import predict_decisions
 
     m = load_model()
-    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-    test = [r for r in recs if r["split"] == "test"]
+    test = [r for r in load_corpus() if r["split"] == "test"]  # augmentation is train-only
     pred = predict_decisions(m.classifier, m.thresholds, [r["text"] for r in test])
     overall = evaluate_decisions(test, pred)
     th = m.thresholds
