@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
 from complaint_triage.normalize import normalize_text
 
@@ -179,3 +180,12 @@ def test_fast_signal_patterns_on_real_phrases(text):
 
     for name, plain in PLAIN_SIGNALS.items():
         assert SIGNALS[name].findall(text) == re.findall(plain, text)
+
+
+def test_lookup_tokenizer_is_fitted_on_the_normalised_texts_and_matches_reference():
+    tok = JapaneseTokenizer(lemma_lookup=True, drop_pos=("補助記号", "空白", "助詞", "助動詞"))
+    f = TextFeaturizer(min_df=1, tokenizer=tok).fit(EDGE_DOCS)
+    assert not hasattr(tok, "lemma_table_")  # the featuriser fits its own copy
+    assert f.tokenizer_.lemma_table_["殺"] == ("接頭辞", "殺")  # learned from the one-character doc
+    got = f.transform(EDGE_DOCS).toarray()
+    np.testing.assert_allclose(got, _reference_transform(f, EDGE_DOCS), rtol=1e-5, atol=1e-6)

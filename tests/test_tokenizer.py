@@ -7,6 +7,7 @@ import skops.io as sio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 
 from complaint_triage.tokenizer import JapaneseTokenizer
 
@@ -105,3 +106,92 @@ def test_process_safety():
 def test_never_raises(text):
     out = JapaneseTokenizer()(text)
     assert all(isinstance(t, str) and t for t in out)
+
+
+# -- lookup mode: segment with -Owakati, lemmas from a fitted surface table ----------------
+
+FIT_TEXTS = [text for text, _ in GOLDEN] + [
+    "窓口の職員に怒鳴られました。録音しています。",
+    "ゴミの回収日を教えてください",
+    "来庁者が机を叩いて「殺すぞ」と怒鳴った",
+]
+
+
+def _lookup(**kw):
+    return JapaneseTokenizer(lemma_lookup=True, **kw).fit(FIT_TEXTS)
+
+
+@pytest.mark.parametrize(("text", "tokens"), GOLDEN)
+def test_lookup_mode_matches_context_lemmas_on_seen_texts(text, tokens):
+    assert _lookup()(text) == tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("殴られた", ["殴る", "れる", "た"]),  # 殴ら never seen in fitting: tagged on its own
+        ("税金泥棒", ["税金", "泥棒"]),
+    ],
+)
+def test_lookup_mode_unseen_surfaces(text, expected):
+    assert _lookup()(text) == expected
+
+
+def test_lookup_mode_spans_and_dropped_pos():
+    tok = _lookup(drop_pos=("補助記号", "空白", "助詞", "助動詞"))
+    text = "職員が怒鳴った。殴られた"
+    assert tok(text) == ["職員", "怒鳴る", "殴る"]
+    spans = tok.spans(text)
+    assert [s[0] for s in spans] == tok(text)
+    assert [text[a:b] for _, a, b in spans] == ["職員", "怒鳴っ", "殴ら"]
+
+
+def test_lookup_mode_needs_fit():
+    with pytest.raises(NotFittedError, match="call fit"):
+        JapaneseTokenizer(lemma_lookup=True)("職員が怒鳴った")
+
+
+def test_lookup_table_does_not_depend_on_text_order():
+    a = JapaneseTokenizer(lemma_lookup=True).fit(FIT_TEXTS)
+    b = JapaneseTokenizer(lemma_lookup=True).fit(list(reversed(FIT_TEXTS)))
+    assert a.lemma_table_ == b.lemma_table_
+
+
+def test_lookup_mode_pickle_and_skops_keep_the_table():
+    tok = _lookup()
+    data = sio.dumps(tok)
+    assert sio.get_untrusted_types(data=data) == ["complaint_triage.tokenizer.JapaneseTokenizer"]
+    for copy in (pickle.loads(pickle.dumps(tok)), sio.loads(data, trusted=["complaint_triage.tokenizer.JapaneseTokenizer"])):
+        assert copy.lemma_table_ == tok.lemma_table_
+        assert copy("窓口の職員に怒鳴られました") == tok("窓口の職員に怒鳴られました")
+    assert not hasattr(clone(tok), "lemma_table_")
+
+
+def test_context_mode_fit_is_a_no_op():
+    tok = JapaneseTokenizer().fit(FIT_TEXTS)
+    assert not hasattr(tok, "lemma_table_")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_lookup_mode_never_raises_and_spans_index_the_text(text):
+    tok = _LOOKUP
+    out = tok(text)
+    assert all(isinstance(t, str) and t for t in out)
+    assert len(tok.spans(text)) == len(out)
+    surface = JapaneseTokenizer(use_lemma=False, lemma_lookup=True).fit(FIT_TEXTS)
+    for form, a, b in surface.spans(text):
+        assert text[a:b] == form
+
+
+_LOOKUP = JapaneseTokenizer(lemma_lookup=True).fit(FIT_TEXTS)
+
+
+def test_lookup_mode_thread_and_process_safety():
+    tok = _LOOKUP
+    expected = [tok(t) for t in TEXTS]
+    with ThreadPoolExecutor(8) as ex:
+        assert list(ex.map(tok, TEXTS)) == expected
+    with ProcessPoolExecutor(2) as ex:
+        parts = list(ex.map(_tokenize_all, [(tok, TEXTS[:20]), (tok, TEXTS[20:40])]))
+    assert parts[0] + parts[1] == expected[:40]

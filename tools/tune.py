@@ -44,6 +44,7 @@ CONFIGS = {
     "char13_sig01": {"char_ngram_range": [1, 3], "signal_weight": 0.1},
     "char13_sig01_C16": {"char_ngram_range": [1, 3], "signal_weight": 0.1, "C": 16.0, "category_C": 16.0},
     "char14_sig01": {"char_ngram_range": [1, 4], "signal_weight": 0.1},
+    "context_lemmas": {"lemma_lookup": False},
 }
 
 

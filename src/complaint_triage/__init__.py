@@ -9,11 +9,16 @@ calibrated scores, evidence spans and a recommended action.
 'complaint'
 """
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from complaint_triage.exceptions import ComplaintTriageError, InvalidTextError
 from complaint_triage.labels import Action, Category, Verdict
-from complaint_triage.scoring import Prediction, ScoringError, Triager
+
+if TYPE_CHECKING:
+    from complaint_triage.scoring import Prediction, ScoringError, Triager
 
 try:
     __version__ = version("complaint-triage")
@@ -34,6 +39,22 @@ __all__ = [
 ]
 
 
+# The scoring names pull in scikit-learn and MeCab; they are imported on first use, so that
+# importing the package (or a light module such as ``complaint_triage.labels``) stays cheap
+# and leaves the choice of what to load to the caller (see ``complaint_triage.api.worker``).
+_LAZY = {"Prediction", "ScoringError", "Triager"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from complaint_triage import scoring
+
+        return getattr(scoring, name)
+    raise AttributeError(f"module 'complaint_triage' has no attribute {name!r}")
+
+
 def load_triager(path: str | None = None) -> Triager:
     """Load a model directory (default: the shipped, promoted model) ready to score."""
+    from complaint_triage.scoring import Triager
+
     return Triager.load(path)

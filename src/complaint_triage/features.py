@@ -254,10 +254,11 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # -- sklearn API -----------------------------------------------------------
     def fit(self, raw_documents: Iterable[str], y: object = None) -> TextFeaturizer:
         texts = self._check_texts(raw_documents)
-        tok = clone(self._tok())
+        norms = [normalize_text(t) for t in texts]
+        tok = clone(self._tok()).fit(norms)  # learns the lemma table in lookup mode
         df: Counter[str] = Counter()
-        for t in texts:
-            words, chars = self._grams(normalize_text(t), tok)
+        for t in norms:
+            words, chars = self._grams(t, tok)
             df.update(words.keys())
             df.update(chars.keys())
         kept = [(f, c) for f, c in df.items() if c >= self.min_df]

@@ -1,8 +1,23 @@
 """Japanese word tokenizer: fugashi + unidic-lite, lemma forms, safe to pickle and share.
 
-The tokenizer object holds parameters only.  The MeCab tagger (which cannot be pickled and
-is not thread-safe) comes from a per-thread cache, so one tokenizer can be cloned, dumped
-with skops, sent to worker processes and called from many threads at once.
+The tokenizer object holds parameters (and, in lookup mode, a fitted lemma table) only.  The
+MeCab taggers (which cannot be pickled and are not thread-safe) come from a per-thread cache,
+so one tokenizer can be cloned, dumped with skops, sent to worker processes and called from
+many threads at once.
+
+Two ways to get lemmas:
+
+* **context** (``lemma_lookup=False``): MeCab prints each morpheme's lemma, read from the
+  dictionary's feature strings.  Exact, but formatting the feature field makes the parse
+  about 1.5x slower than bare segmentation and pulls some 130 MB of dictionary pages into
+  memory over a long run.
+* **lookup** (``lemma_lookup=True``): MeCab only segments (``-Owakati``, the same lattice and
+  so the same morphemes) and each surface form is mapped to a lemma through a table learned
+  by :meth:`JapaneseTokenizer.fit` (the surface's most frequent part of speech and lemma in
+  the fitting texts).  A surface not in the table is tagged on its own, once per process.
+  Lemmas then depend on the surface only, never on the neighbouring words; on the corpus they
+  agree with the context lemmas for 97.6% of morphemes, nearly all the disagreements being
+  particles and auxiliaries (で: だ/で, ん: の/ず).
 """
 
 from __future__ import annotations
@@ -11,12 +26,14 @@ import functools
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
-__all__ = ["JapaneseTokenizer", "Token", "get_tagger"]
+__all__ = ["JapaneseTokenizer", "Token", "get_tagger", "get_wakati_tagger"]
 
 # One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
 _NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
@@ -25,13 +42,9 @@ _DROP_DEFAULT = ("補助記号", "空白")
 _local = threading.local()
 
 
-def get_tagger() -> Any:
-    """Return this thread's fugashi tagger, creating it on first use.
-
-    The tagger is keyed by process id too, so a forked worker never reuses its parent's.
-    """
+def _thread_tagger(slot: str, output: str) -> Any:
     key = os.getpid()
-    cached = getattr(_local, "tagger", None)
+    cached = getattr(_local, slot, None)
     if cached is None or cached[0] != key:
         import fugashi
         import unidic_lite
@@ -39,15 +52,28 @@ def get_tagger() -> Any:
         dicdir = unidic_lite.DICDIR
         rc = os.path.join(dicdir, "mecabrc")
         try:
-            tagger = fugashi.GenericTagger(f'-r "{rc}" -d "{dicdir}" -O "" {_NODE_FORMAT}')
+            tagger = fugashi.GenericTagger(f'-r "{rc}" -d "{dicdir}" {output}')
         except RuntimeError as e:  # pragma: no cover - depends on the installation
             raise RuntimeError(
                 "Could not start MeCab with the unidic-lite dictionary. Reinstall the package "
                 "dependencies (pip install -e .) so that fugashi and unidic-lite are present."
             ) from e
         cached = (key, tagger)
-        _local.tagger = cached
+        setattr(_local, slot, cached)
     return cached[1]
+
+
+def get_tagger() -> Any:
+    """Return this thread's fugashi tagger printing POS, lemma and surface, creating it on first use.
+
+    The tagger is keyed by process id too, so a forked worker never reuses its parent's.
+    """
+    return _thread_tagger("tagger", f'-O "" {_NODE_FORMAT}')
+
+
+def get_wakati_tagger() -> Any:
+    """Return this thread's segmenting-only (``-Owakati``) fugashi tagger."""
+    return _thread_tagger("wakati", "-Owakati")
 
 
 class Token(tuple[str, str, str]):
@@ -79,6 +105,26 @@ def _tagged(text: str) -> str:
 _ALL_FIELDS = re.compile(r"^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 
 
+@functools.lru_cache(maxsize=2048)
+def _surfaces(text: str) -> tuple[str, ...]:
+    # Cached for the same reason as _tagged.  Surfaces never contain whitespace: MeCab splits
+    # on it (a full-width space is its own 空白 morpheme, dropped here with the separators).
+    return tuple(get_wakati_tagger().parse(text).split())
+
+
+@functools.lru_cache(maxsize=65_536)
+def _isolated(surface: str) -> tuple[str, str]:
+    """``(POS level 1, lemma)`` of a surface tagged on its own (for surfaces not in a table).
+
+    A surface MeCab splits when it stands alone keeps itself as lemma, with no POS.
+    """
+    found = _ALL_FIELDS.findall(_tagged(surface))
+    if len(found) == 1:
+        pos, lemma, _ = found[0]
+        return pos, lemma if lemma and lemma != "*" else surface
+    return "", surface
+
+
 def _parse(text: str) -> Iterator[Token]:
     if not text:
         return
@@ -102,6 +148,15 @@ class JapaneseTokenizer(BaseEstimator):
         Return dictionary forms (怒鳴っ → 怒鳴る); unknown words fall back to the surface.
     drop_pos : tuple of str, default=("補助記号", "空白")
         Level-1 parts of speech to leave out (punctuation, spaces).
+    lemma_lookup : bool, default=False
+        Segment only and map surfaces to lemmas through the table learned by :meth:`fit`
+        (faster, and lemmas depend on the surface alone; see the module docstring).  The
+        tokenizer must then be fitted before use.
+
+    Attributes
+    ----------
+    lemma_table_ : dict of str to tuple of (str, str)
+        Lookup mode only: surface → (POS level 1, lemma), learned by :meth:`fit`.
 
     Examples
     --------
@@ -109,20 +164,95 @@ class JapaneseTokenizer(BaseEstimator):
     ['職員', 'が', '怒鳴る', 'た']
     """
 
-    def __init__(self, *, use_lemma: bool = True, drop_pos: tuple[str, ...] = _DROP_DEFAULT) -> None:
+    def __init__(self, *, use_lemma: bool = True, drop_pos: tuple[str, ...] = _DROP_DEFAULT,
+                 lemma_lookup: bool = False) -> None:
         self.use_lemma = use_lemma
         self.drop_pos = drop_pos
+        self.lemma_lookup = lemma_lookup
+
+    # -- lookup mode -------------------------------------------------------------
+    def fit(self, texts: Iterable[str], y: object = None) -> JapaneseTokenizer:
+        """Learn the surface → (POS, lemma) table from ``texts`` (lookup mode; a no-op otherwise).
+
+        Each surface gets the pair MeCab gave it most often in context (ties broken by the
+        pair itself, so the table does not depend on the order of the texts).
+        """
+        if not self.lemma_lookup:
+            return self
+        seen: dict[str, Counter[tuple[str, str]]] = {}
+        for text in texts:
+            if not isinstance(text, str) or not text:
+                continue
+            for pos, lemma, surface in _ALL_FIELDS.findall(get_tagger().parse(text).replace(" ", "_")):
+                seen.setdefault(surface, Counter())[(pos, lemma if lemma and lemma != "*" else surface)] += 1
+        self.lemma_table_ = {
+            s: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for s, c in sorted(seen.items())
+        }
+        return self
+
+    def _forms(self) -> dict[str, str]:
+        """Surface → output form (``""`` = dropped POS) for the table, built once per object."""
+        table = self.__dict__.get("lemma_table_")
+        if table is None:
+            raise NotFittedError(
+                "This JapaneseTokenizer has lemma_lookup=True but no lemma table: call fit(texts) "
+                "first (TextFeaturizer.fit does it for its own copy)."
+            )
+        cached = self.__dict__.get("_forms_cache")
+        key = (tuple(self.drop_pos), self.use_lemma)
+        if cached is None or cached[0] is not table or cached[1] != key:
+            drop = set(self.drop_pos)
+            lemma = self.use_lemma
+            forms = {s: ("" if p in drop else (lem if lemma else s)) for s, (p, lem) in table.items()}
+            cached = (table, key, forms)
+            self.__dict__["_forms_cache"] = cached
+        return cached[2]
+
+    def _form(self, surface: str) -> str:
+        """Output form of a surface not in the table (``""`` = dropped POS)."""
+        pos, lem = _isolated(surface)
+        return "" if pos in self.drop_pos else (lem if self.use_lemma else surface)
+
+    def _lookup(self, surfaces: Iterable[str]) -> list[tuple[str, str]]:
+        forms = self._forms()
+        return [(s, f if f is not None else self._form(s)) for s in surfaces for f in (forms.get(s),)]
+
+    # -- persistence: the table travels as one string, not a dict of tuples --------------
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(super().__getstate__())
+        state.pop("_forms_cache", None)
+        table = state.pop("lemma_table_", None)
+        if table is not None:
+            state["lemma_table_packed_"] = "\n".join(f"{s}\t{p}\t{lem}" for s, (p, lem) in table.items())
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state = dict(state)
+        packed = state.pop("lemma_table_packed_", None)
+        super().__setstate__(state)
+        if packed is not None:
+            table: dict[str, tuple[str, str]] = {}
+            for line in str(packed).split("\n") if packed else ():
+                s, p, lem = line.split("\t")
+                table[s] = (p, lem)
+            self.lemma_table_ = table
 
     def __call__(self, text: str) -> list[str]:
         if not text:
             return []
+        if getattr(self, "lemma_lookup", False):
+            surfaces = _surfaces(text)
+            got = list(map(self._forms().get, surfaces))
+            if None in got:  # surfaces not in the table: tagged on their own (cached)
+                got = [f if f is not None else self._form(s) for s, f in zip(surfaces, got, strict=True)]
+            return [f for f in got if f]
         pairs = _kept_pattern(tuple(self.drop_pos)).findall(_tagged(text))
         if self.use_lemma:
             return [s if (not lem or lem == "*") else lem for lem, s in pairs]
         return [s for _, s in pairs]
 
     def tokens(self, text: str) -> list[Token]:
-        """Return every morpheme (including dropped ones) as :class:`Token`."""
+        """Return every morpheme (including dropped ones) as :class:`Token`, lemmas in context."""
         return list(_parse(text))
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
@@ -131,6 +261,15 @@ class JapaneseTokenizer(BaseEstimator):
             return []
         out: list[tuple[str, int, int]] = []
         pos = 0
+        if getattr(self, "lemma_lookup", False):
+            for surface, form in self._lookup(_surfaces(text)):
+                start = text.find(surface, pos)
+                if start < 0:  # pragma: no cover - MeCab never rewrites text
+                    continue
+                end = pos = start + len(surface)
+                if form:
+                    out.append((form, start, end))
+            return out
         lemma = self.use_lemma
         drop = self.drop_pos
         for p, lem, surface in _ALL_FIELDS.findall(_tagged(text)):

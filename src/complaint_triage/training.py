@@ -48,6 +48,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "signal_weight": 0.1,
     "char_weight": 1.0,
     "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
+    "lemma_lookup": True,
 }
 
 
@@ -67,7 +68,7 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
         max_features=p["max_features"],
         signal_weight=float(p["signal_weight"]),
         char_weight=float(p["char_weight"]),
-        tokenizer=JapaneseTokenizer(drop_pos=tuple(p["drop_pos"])),
+        tokenizer=JapaneseTokenizer(drop_pos=tuple(p["drop_pos"]), lemma_lookup=bool(p["lemma_lookup"])),
     )
     return TriageClassifier(featurizer=feat, C=float(p["C"]), category_C=float(p["category_C"]),
                             grievance_C=float(p["grievance_C"]), n_jobs=n_jobs)

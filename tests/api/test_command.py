@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +19,12 @@ from complaint_triage.settings import get_settings
 
 
 @pytest.fixture()
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    import uvicorn
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argv of every exec ``serve`` would do (nothing is executed)."""
+    from complaint_triage.api import command
 
-    seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.append({"app": app, **kw}))
+    seen: list[list[str]] = []
+    monkeypatch.setattr(command, "_execv", lambda path, argv: seen.append(argv))
     for k in list(os.environ):
         if k.startswith("COMPLAINT_TRIAGE_"):
             monkeypatch.delenv(k)
@@ -37,27 +42,27 @@ def cli() -> typer.Typer:
     return app
 
 
-def test_runs_uvicorn_with_the_factory_uvloop_and_httptools(calls: list[dict[str, Any]], small_model_dir: Path) -> None:
+def _opt(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_execs_uvicorn_with_the_lean_factory_uvloop_and_httptools(calls: list[list[str]], small_model_dir: Path) -> None:
     result = CliRunner().invoke(cli(), ["--port", "8123", "--model", str(small_model_dir),
                                         "--log-level", "WARNING"])
     assert result.exit_code == 0, result.output
-    [call] = calls
-    assert call["app"] == APP_FACTORY == "complaint_triage.api:create_app"
-    assert call["factory"] is True and call["http"] == "httptools" and call["loop"] == "uvloop"
-    assert (call["host"], call["port"], call["workers"], call["log_level"]) == ("127.0.0.1", 8123, 1, "warning")
+    [argv] = calls
+    assert argv[1:4] == ["-m", "uvicorn", APP_FACTORY] and APP_FACTORY == "complaint_triage.api.worker:create_app"
+    assert "--factory" in argv and "--no-access-log" in argv and "--no-server-header" in argv
+    assert (_opt(argv, "--http"), _opt(argv, "--loop"), _opt(argv, "--lifespan")) == ("httptools", "uvloop", "on")
+    assert (_opt(argv, "--host"), _opt(argv, "--port"), _opt(argv, "--workers"), _opt(argv, "--log-level")) == (
+        "127.0.0.1", "8123", "1", "warning")
     assert os.environ["COMPLAINT_TRIAGE_MODEL_PATH"] == str(small_model_dir.resolve())
     assert get_settings().model_path == small_model_dir.resolve()
 
 
-def test_several_workers_exec_a_lean_uvicorn_supervisor(calls: list[dict[str, Any]],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from complaint_triage.api import command
-
-    execs: list[list[str]] = []
-    monkeypatch.setattr(command, "_execv", lambda path, argv: execs.append(argv))
+def test_several_workers_exec_a_lean_uvicorn_supervisor(calls: list[list[str]]) -> None:
     serve(port=8124, workers=2, log_level="info")
-    assert not calls
-    [argv] = execs
+    [argv] = calls
     assert argv[1:4] == ["-m", "uvicorn", APP_FACTORY]
     for flag in (["--factory"], ["--workers", "2"], ["--http", "httptools"], ["--loop", "uvloop"],
                  ["--port", "8124"], ["--host", "127.0.0.1"], ["--no-access-log"]):
@@ -65,22 +70,44 @@ def test_several_workers_exec_a_lean_uvicorn_supervisor(calls: list[dict[str, An
         assert argv[i : i + len(flag)] == flag
 
 
-def test_plain_function_defaults(calls: list[dict[str, Any]]) -> None:
+def test_plain_function_defaults(calls: list[list[str]]) -> None:
     serve()
-    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8000 and calls[0]["workers"] == 1
+    [argv] = calls
+    assert (_opt(argv, "--host"), _opt(argv, "--port"), _opt(argv, "--workers")) == ("127.0.0.1", "8000", "1")
 
 
 @pytest.mark.parametrize("args", [["--port", "0"], ["--workers", "0"], ["--model", "/does/not/exist"],
                                   ["--log-level", "loud"]])
-def test_bad_options_are_refused(calls: list[dict[str, Any]], args: list[str]) -> None:
+def test_bad_options_are_refused(calls: list[list[str]], args: list[str]) -> None:
     result = CliRunner().invoke(cli(), args)
     assert result.exit_code == 2 and not calls
 
 
 def test_invalid_environment_is_reported_before_starting(
-    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COMPLAINT_TRIAGE_API_KEYS_SHA256", "clear-text-key")
     result = CliRunner().invoke(cli(), [])
     assert result.exit_code == 2 and not calls
     assert "SHA-256" in result.output
+
+
+def test_the_worker_entry_keeps_pandas_out_and_still_scores(small_model_dir: Path) -> None:
+    # In a fresh interpreter, as uvicorn imports it: pandas must stay unloaded through app
+    # start-up (the lifespan loads the model) and a scoring request.
+    code = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from complaint_triage.api.worker import create_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    r = client.post('/v1/score', json={'text': '窓口の職員に「殺すぞ」と怒鳴った'},\n"
+        "                    headers={'Authorization': 'Bearer k-1'})\n"
+        "    print(r.status_code, r.json()['verdict'] in ('harassment', 'complaint', 'inquiry'))\n"
+        "print(sys.modules.get('pandas', 'absent'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
+    env["COMPLAINT_TRIAGE_MODEL_PATH"] = str(small_model_dir)
+    env["COMPLAINT_TRIAGE_API_KEYS_SHA256"] = json.dumps([hashlib.sha256(b"k-1").hexdigest()])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["200 True", "None"]

@@ -22,7 +22,7 @@ from complaint_triage.settings import ENV_PREFIX, get_settings
 
 __all__ = ["serve", "APP_FACTORY"]
 
-APP_FACTORY = "complaint_triage.api:create_app"
+APP_FACTORY = "complaint_triage.api.worker:create_app"
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 _execv = os.execv  # a seam for tests
 
@@ -39,7 +39,6 @@ def serve(
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
     """Serve the scoring API over HTTP (API keys: COMPLAINT_TRIAGE_API_KEYS_SHA256)."""
-    import uvicorn
     from pydantic import ValidationError
 
     level = log_level.strip().lower()
@@ -54,27 +53,12 @@ def serve(
     except ValidationError as e:
         typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{e}", err=True)
         raise typer.Exit(code=2) from e
-    if workers > 1:
-        # The supervisor only starts and watches the workers (each imports and loads the model
-        # itself). Replace this process, which has already imported the model libraries
-        # (~150 MB), with a fresh uvicorn supervisor with the same options.
-        argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
-                "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
-                "--log-level", level, "--no-access-log", "--no-server-header"]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _execv(sys.executable, argv)
-        return
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        http="httptools",
-        loop="uvloop",
-        lifespan="on",
-        log_level=level,
-        access_log=False,  # the app writes one structured line per request itself
-        server_header=False,
-    )
+    # Replace this process, which has already imported the model libraries (~150 MB, pandas
+    # among them), with a fresh uvicorn process with the same options.  With several workers it
+    # is the supervisor: it only starts and watches them (each imports and loads the model).
+    argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
+            "--log-level", level, "--no-access-log", "--no-server-header"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _execv(sys.executable, argv)
