@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
 from complaint_triage.normalize import normalize_text
+from complaint_triage.tokenizer import JapaneseTokenizer
 
 DOCS = [
     "来庁者が「殺すぞ」と怒鳴り、約2時間居座った。",

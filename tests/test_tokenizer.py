@@ -161,7 +161,8 @@ def test_lookup_mode_pickle_and_skops_keep_the_table():
     tok = _lookup()
     data = sio.dumps(tok)
     assert sio.get_untrusted_types(data=data) == ["complaint_triage.tokenizer.JapaneseTokenizer"]
-    for copy in (pickle.loads(pickle.dumps(tok)), sio.loads(data, trusted=["complaint_triage.tokenizer.JapaneseTokenizer"])):
+    trusted = ["complaint_triage.tokenizer.JapaneseTokenizer"]
+    for copy in (pickle.loads(pickle.dumps(tok)), sio.loads(data, trusted=trusted)):
         assert copy.lemma_table_ == tok.lemma_table_
         assert copy("窓口の職員に怒鳴られました") == tok("窓口の職員に怒鳴られました")
     assert not hasattr(clone(tok), "lemma_table_")

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer
@@ -46,7 +45,8 @@ def _opt(argv: list[str], flag: str) -> str:
     return argv[argv.index(flag) + 1]
 
 
-def test_execs_uvicorn_with_the_lean_factory_uvloop_and_httptools(calls: list[list[str]], small_model_dir: Path) -> None:
+def test_execs_uvicorn_with_the_lean_factory_uvloop_and_httptools(calls: list[list[str]],
+                                                                   small_model_dir: Path) -> None:
     result = CliRunner().invoke(cli(), ["--port", "8123", "--model", str(small_model_dir),
                                         "--log-level", "WARNING"])
     assert result.exit_code == 0, result.output

@@ -13,7 +13,7 @@ Message text, ids, metadata, names, addresses and contact details are never logg
 from __future__ import annotations
 
 import asyncio
-
+import gc
 import json
 import logging
 import re
@@ -407,6 +407,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     metrics=app.state.metrics)
     try:
         scorer.warm_up()
+        # What is alive now (the libraries and the model) lives as long as the process. Taking
+        # it out of the cyclic garbage collector's view keeps full collections short: they
+        # would otherwise walk ~170,000 objects (about 150 ms here) in the middle of a request,
+        # a pause that lands in the p99 latency.  Reference counting still frees everything.
+        gc.collect()
+        gc.freeze()
         app.state.scorer = scorer
         _LOG.info("model loaded", extra={"fields": {
             "event": "startup", "model_version": triager.version, "load_ms": round((time.perf_counter() - t0) * 1000),
