@@ -189,3 +189,43 @@ def test_lookup_tokenizer_is_fitted_on_the_normalised_texts_and_matches_referenc
     assert f.tokenizer_.lemma_table_["殺"] == ("接頭辞", "殺")  # learned from the one-character doc
     got = f.transform(EDGE_DOCS).toarray()
     np.testing.assert_allclose(got, _reference_transform(f, EDGE_DOCS), rtol=1e-5, atol=1e-6)
+
+
+def test_loaded_featuriser_keeps_names_packed_and_answers_the_same(fitted):
+    import pickle
+
+    import skops.io as sio
+
+    from complaint_triage.persist import TRUSTED
+
+    data = sio.dumps(fitted)
+    loaded = sio.loads(data, trusted=TRUSTED)
+    for copy in (loaded, pickle.loads(pickle.dumps(fitted))):
+        assert "_vocabulary" not in copy.__dict__ and isinstance(copy.__dict__["_names_packed"], str)
+        assert copy.vocabulary_ == fitted.vocabulary_
+        names = fitted.get_feature_names_out()
+        assert list(copy.get_feature_names_out()) == list(names)
+        assert [copy.feature_name(j) for j in range(len(names))] == list(names)
+        np.testing.assert_array_equal(copy.transform(DOCS).toarray(), fitted.transform(DOCS).toarray())
+    # assigning a vocabulary replaces the packed names and the lookup tables built from them
+    copy.vocabulary_ = {"c:殺": 0}
+    assert "_names_packed" not in copy.__dict__ and copy.feature_name(0) == "c:殺"
+
+
+def test_unfitted_featuriser_has_no_vocabulary():
+    from sklearn.exceptions import NotFittedError
+
+    assert not hasattr(TextFeaturizer(), "vocabulary_")
+    with pytest.raises(NotFittedError):
+        TextFeaturizer().transform(["テスト"])
+
+
+def test_a_loaded_featuriser_never_rebuilds_its_vocabulary_to_transform(fitted, monkeypatch):
+    import pickle
+
+    loaded = pickle.loads(pickle.dumps(fitted))
+    loaded.transform(DOCS[:1])  # builds the lookup tables once
+    calls = []
+    monkeypatch.setattr(TextFeaturizer, "vocabulary_", property(lambda self: calls.append(1) or {}))
+    loaded.transform(DOCS)
+    assert calls == []

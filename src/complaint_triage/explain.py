@@ -37,19 +37,10 @@ class Evidence:
         return {"category": self.category, "start": self.start, "end": self.end, "text": self.text}
 
 
-def _feature_names(model: TriageClassifier) -> list[str]:
-    feat = model.featurizer_
-    cached = feat.__dict__.get("_names_cache")
-    if cached is None or cached[0] is not feat.vocabulary_:
-        cached = (feat.vocabulary_, list(feat.get_feature_names_out()))
-        feat.__dict__["_names_cache"] = cached
-    return cached[1]
-
-
 def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
     """Feature column -> list of (start, end) spans in the normalised text, for ``wanted`` columns."""
     feat = model.featurizer_
-    names = _feature_names(model)
+    names = {j: feat.feature_name(j) for j in wanted}
     occ: dict[int, list[tuple[int, int]]] = defaultdict(list)
     words: dict[str, int] = {}
     for j in wanted:

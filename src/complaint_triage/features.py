@@ -278,38 +278,88 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.tokenizer_ = tok
         return self
 
+    # -- the vocabulary: a dict after fit; one packed string after loading ---------------
+    # A loaded model keeps its 200,000 feature names as one string ("name\nname\n…") and
+    # never holds them as a dict of Python strings (about 28 MB of a server's memory):
+    # ``vocabulary_`` is then rebuilt on each access, the lookup tables are built from it
+    # once, and evidence spans read single names through :meth:`feature_name`.
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        vocab = self.__dict__.get("_vocabulary")
+        if vocab is not None:
+            return vocab
+        packed = self.__dict__.get("_names_packed")
+        if packed is None:
+            raise AttributeError("'TextFeaturizer' object has no attribute 'vocabulary_' (not fitted)")
+        return {f: i for i, f in enumerate(packed.split("\n"))}
+
+    @vocabulary_.setter
+    def vocabulary_(self, value: dict[str, int]) -> None:
+        for key in ("_names_packed", "_index_cache", "_name_offsets"):
+            self.__dict__.pop(key, None)
+        self.__dict__["_vocabulary"] = value
+
+    def _vocabulary_source(self) -> object:
+        """The object the vocabulary lives in (dict or packed string): the key of derived caches."""
+        src = self.__dict__.get("_vocabulary")
+        return src if src is not None else self.__dict__.get("_names_packed")
+
+    def feature_name(self, j: int) -> str:
+        """Name of feature column ``j`` (``w:…``, ``c:…`` or ``s:…``)."""
+        packed = self.__dict__.get("_names_packed")
+        if packed is None:
+            cached = self.__dict__.get("_name_list")
+            if cached is None or cached[0] is not self.vocabulary_:
+                cached = (self.vocabulary_, list(self.get_feature_names_out()))
+                self.__dict__["_name_list"] = cached
+            return str(cached[1][j])
+        off = self.__dict__.get("_name_offsets")
+        if off is None:
+            breaks = np.flatnonzero(np.frombuffer(packed.encode("utf-32-le"), dtype=np.uint32) == 10)
+            off = np.concatenate(([0], breaks + 1, [len(packed) + 1]))
+            self.__dict__["_name_offsets"] = off
+        return packed[int(off[j]) : int(off[j + 1]) - 1]
+
     # -- compact persistence: the vocabulary travels as one string, not a dict ----------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
-        for cache in ("_index_cache", "_names_cache"):
+        for cache in ("_index_cache", "_names_cache", "_name_list", "_name_offsets"):
             state.pop(cache, None)
-        vocab = state.pop("vocabulary_", None)
+        vocab = state.pop("_vocabulary", None)
+        packed = state.pop("_names_packed", None)
         if vocab is not None:
-            names = sorted(vocab, key=vocab.__getitem__)
-            state["feature_names_packed_"] = "\n".join(names)
+            packed = "\n".join(sorted(vocab, key=vocab.__getitem__))
+        if packed is not None:
+            state["feature_names_packed_"] = packed
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         state = dict(state)
         packed = state.pop("feature_names_packed_", None)
+        vocab = state.pop("vocabulary_", None)  # objects pickled before the packed format
         super().__setstate__(state)
         if packed is not None:
-            names = str(packed).split("\n")
-            self.vocabulary_ = {f: i for i, f in enumerate(names)}
+            self.__dict__["_names_packed"] = str(packed)
+        elif vocab is not None:
+            self.vocabulary_ = dict(vocab)  # type: ignore[call-overload]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        check_is_fitted(self, "vocabulary_", msg="The text featurizer is not fitted")
-        names = np.empty(len(self.vocabulary_), dtype=object)
-        for f, i in self.vocabulary_.items():
+        check_is_fitted(self, "idf_", msg="The text featurizer is not fitted")
+        packed = self.__dict__.get("_names_packed")
+        if packed is not None:
+            return np.asarray(packed.split("\n"), dtype=object)
+        vocab = self.vocabulary_
+        names = np.empty(len(vocab), dtype=object)
+        for f, i in vocab.items():
             names[i] = f
         return names
 
     def _index(self) -> _FastIndex:
         """Integer lookup tables derived from the vocabulary (not saved; built on first use)."""
         cached = self.__dict__.get("_index_cache")
-        if cached is None or cached[0] is not self.vocabulary_:
-            cached = (self.vocabulary_, _FastIndex.build(self.vocabulary_, self.word_ngram_range[1],
-                                                         self.char_ngram_range[1]))
+        src = self._vocabulary_source()
+        if cached is None or cached[0] is not src:
+            cached = (src, _FastIndex.build(self.vocabulary_, self.word_ngram_range[1], self.char_ngram_range[1]))
             self.__dict__["_index_cache"] = cached
         return cached[1]
 
@@ -365,9 +415,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         rows, cols, vals = rows[order], cols[order], vals[order]
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        return sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, len(self.vocabulary_)))
+        return sp.csr_matrix((vals, cols.astype(np.int32), indptr), shape=(n, len(self.idf_)))
 
     def transform(self, raw_documents: Iterable[str]) -> sp.csr_matrix:
-        check_is_fitted(self, "vocabulary_", msg="The text featurizer is not fitted")
+        check_is_fitted(self, "idf_", msg="The text featurizer is not fitted")
         texts = self._check_texts(raw_documents)
         return self._transform_normalised([normalize_text(t) for t in texts])

@@ -92,8 +92,8 @@ def test_invalid_environment_is_reported_before_starting(
     assert "SHA-256" in result.output
 
 
-def test_the_worker_entry_keeps_pandas_out_and_still_scores(small_model_dir: Path) -> None:
-    # In a fresh interpreter, as uvicorn imports it: pandas must stay unloaded through app
+def test_the_worker_entry_keeps_unused_libraries_out_and_still_scores(small_model_dir: Path) -> None:
+    # In a fresh interpreter, as uvicorn imports it: pandas, dask and pytest must stay unloaded through app
     # start-up (the lifespan loads the model) and a scoring request.
     code = (
         "import sys\n"
@@ -103,11 +103,11 @@ def test_the_worker_entry_keeps_pandas_out_and_still_scores(small_model_dir: Pat
         "    r = client.post('/v1/score', json={'text': '窓口の職員に「殺すぞ」と怒鳴った'},\n"
         "                    headers={'Authorization': 'Bearer k-1'})\n"
         "    print(r.status_code, r.json()['verdict'] in ('harassment', 'complaint', 'inquiry'))\n"
-        "print(sys.modules.get('pandas', 'absent'))\n"
+        "print([sys.modules.get(m, 'absent') for m in ('pandas', 'dask', 'pytest')])\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
     env["COMPLAINT_TRIAGE_MODEL_PATH"] = str(small_model_dir)
     env["COMPLAINT_TRIAGE_API_KEYS_SHA256"] = json.dumps([hashlib.sha256(b"k-1").hexdigest()])
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["200 True", "None"]
+    assert out.stdout.split("\n")[:2] == ["200 True", "[None, None, None]"]

@@ -2,24 +2,32 @@
 
 ``complaint-triage serve`` always starts a fresh uvicorn process with this factory path
 (one worker or several).  Importing this module changes one thing before the app is built:
-it keeps pandas out of the process.  scikit-learn imports pandas opportunistically when it
-is installed (``sklearn.utils.fixes``), but nothing the API runs needs it, and pandas with
-pyarrow adds about 60 MB to every worker's memory.  Putting ``None`` in ``sys.modules``
-makes ``import pandas`` fail with ImportError, which scikit-learn treats as "pandas is not
-installed".
+it keeps three optional libraries that nothing in the API uses out of the process:
+
+- pandas (with pyarrow, about 60 MB), which scikit-learn imports whenever it is installed
+  (``sklearn.utils.fixes``);
+- dask and pytest (about 15 MB together), which scikit-learn's estimator discovery imports
+  when skops builds its list of trusted scikit-learn types (it imports every scikit-learn
+  module, among them an array-API shim for dask and the test helpers).
+
+Putting ``None`` in ``sys.modules`` makes ``import pandas`` fail with ImportError, which those
+imports treat as "not installed".
 
 This is a process-wide side effect, so the module is meant only as a server entry point:
 import :func:`complaint_triage.api.create_app` everywhere else (tests, embedding the app).
-If pandas was already imported when this module is imported, nothing is changed.
+A library that was already imported when this module is imported is left alone.
 """
 
 from __future__ import annotations
 
 import sys
 
-if "pandas" not in sys.modules:
-    sys.modules["pandas"] = None  # type: ignore[assignment]
+NOT_NEEDED = ("pandas", "dask", "pytest")
 
-from complaint_triage.api.app import create_app  # noqa: E402  (must follow the line above)
+for _name in NOT_NEEDED:
+    if _name not in sys.modules:
+        sys.modules[_name] = None  # type: ignore[assignment]
 
-__all__ = ["create_app"]
+from complaint_triage.api.app import create_app  # noqa: E402  (must follow the lines above)
+
+__all__ = ["NOT_NEEDED", "create_app"]
