@@ -25,6 +25,7 @@ UNSEEN_WRITER_ROUNDS = [
     (("b25", "b26"), "m-fc10b26398", "b1–b24", "128aae4", (0.806, 0.706, "1/13"), " ¹"),
     (("b27", "b28", "b29"), "m-0458ac1824", "b1–b26", "0e19b51", (0.933, 0.938, "1/35"), ""),
     (("b30", "b31", "b32"), "m-d0f5af7e29", "b1–b29", "dd7a7d6", (0.900, 0.895, "1/16"), " ²"),
+    (("b33", "b34", "b35"), "m-f6cc3bbb65", "b1–b32", "8deede3", (0.841, 0.719, "0/19"), " ³"),
 ]
 
 
@@ -128,7 +129,7 @@ cap 0.5% → held-out-writer false-flag rate 0.57%, harassment recall 0.883; 0.7
 0.922). Pooled over all batches that hides a wide spread between writers: the worst single
 batch reaches 10.4% at the 0.75% cap (14.6% at 1.5%).
 
-**Writers a model had never seen.** Sessions 3 and 4 added writers in five rounds, each after a
+**Writers a model had never seen.** Sessions 3 and 4 added writers in six rounds, each after a
 model had been frozen, so each round is a test on writers that model never saw. The frozen
 models' figures were measured once (`python tools/unseen_writers.py --batches … OLD_MODEL_DIR`,
 the old model from `git worktree add /tmp/old <commit>`); the shipped model's are computed by
@@ -155,6 +156,13 @@ false-flag rate 0.912 against 0.914 with lemmas read in context (`python tools/t
 b30–b32 test messages 0.883 / 0.842 / 1 of 16 (lookup) and 0.900 / 0.895 / 1 of 16 (context),
 one harassment message apart. Retraining on b1–b32 moved the harassment threshold from 0.564
 to 0.597 under the same cap.
+
+³ b33–b35 were written for the weak spots that leave-one-batch-out figures on train and dev
+data showed (data/README.md, *Long messages and subtle personal harassment*): harassment of
+staff as persons without insults or threats (b33), long texts whose label turns on one buried
+sentence (b34), and young people's SNS and chat (b35, where the reviewer dropped 35 of 120 as
+near-copies). The frozen model missed 9 of their 32 test harassment messages, with no false
+flags: these kinds remain the model's weakest, even after training on them.
 
 **Whole batches held out.** Holding out four whole writer batches in turn (corpus b1–b17, training
 without them, the 0.75% cap chosen on the rest) gave false flags b3 1/163, b7 0/151, b12 9/52 (the
