@@ -285,6 +285,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # once, and evidence spans read single names through :meth:`feature_name`.
     @property
     def vocabulary_(self) -> dict[str, int]:
+        """Feature name → column.  On a loaded featuriser this builds a new dict on every
+        access (about 0.1 s): keep it off per-message paths (use :meth:`feature_name`)."""
         vocab = self.__dict__.get("_vocabulary")
         if vocab is not None:
             return vocab
@@ -336,12 +338,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, object]) -> None:
         state = dict(state)
         packed = state.pop("feature_names_packed_", None)
-        vocab = state.pop("vocabulary_", None)  # objects pickled before the packed format
         super().__setstate__(state)
         if packed is not None:
             self.__dict__["_names_packed"] = str(packed)
-        elif vocab is not None:
-            self.vocabulary_ = dict(vocab)  # type: ignore[call-overload]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "idf_", msg="The text featurizer is not fitted")
