@@ -173,6 +173,10 @@ def test_context_mode_fit_is_a_no_op():
     assert not hasattr(tok, "lemma_table_")
 
 
+_LOOKUP = JapaneseTokenizer(lemma_lookup=True).fit(FIT_TEXTS)
+_LOOKUP_SURFACE = JapaneseTokenizer(use_lemma=False, lemma_lookup=True).fit(FIT_TEXTS)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_lookup_mode_never_raises_and_spans_index_the_text(text):
@@ -180,12 +184,8 @@ def test_lookup_mode_never_raises_and_spans_index_the_text(text):
     out = tok(text)
     assert all(isinstance(t, str) and t for t in out)
     assert len(tok.spans(text)) == len(out)
-    surface = JapaneseTokenizer(use_lemma=False, lemma_lookup=True).fit(FIT_TEXTS)
-    for form, a, b in surface.spans(text):
+    for form, a, b in _LOOKUP_SURFACE.spans(text):
         assert text[a:b] == form
-
-
-_LOOKUP = JapaneseTokenizer(lemma_lookup=True).fit(FIT_TEXTS)
 
 
 def test_lookup_mode_thread_and_process_safety():

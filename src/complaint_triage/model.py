@@ -320,6 +320,15 @@ def _cap_threshold(complaint_scores: np.ndarray, rate: float) -> float:
     return float(np.nextafter(comp[k], 1.0))
 
 
+def _clamped_cap(complaint_scores: np.ndarray, rate: float) -> float:
+    """:func:`_cap_threshold` kept within [0.05, 0.99] (unrounded)."""
+    return min(max(_cap_threshold(complaint_scores, rate), 0.05), 0.99)
+
+
+def _round_up(t: float) -> float:
+    return float(np.ceil(t * 1e6) / 1e6)
+
+
 def harassment_threshold(scores: np.ndarray, is_complaint: np.ndarray, max_false_flag_rate: float) -> float:
     """The harassment threshold :func:`choose_thresholds` picks from these validation scores.
 
@@ -327,8 +336,7 @@ def harassment_threshold(scores: np.ndarray, is_complaint: np.ndarray, max_false
     share of complaints at or above it within ``max_false_flag_rate``, kept within
     [0.05, 0.99] and rounded up to 6 decimals.
     """
-    t_h = min(max(_cap_threshold(scores[is_complaint], max_false_flag_rate), 0.05), 0.99)
-    return float(np.ceil(t_h * 1e6) / 1e6)
+    return _round_up(_clamped_cap(scores[is_complaint], max_false_flag_rate))
 
 
 def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rate: float = 0.02,
@@ -347,7 +355,7 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     is_h = targets.verdict == _H
     if not is_c.any() or not is_h.any():
         raise ValueError("threshold choice needs both complaints and harassment in the validation data")
-    t_h = min(max(_cap_threshold(ph[is_c], max_false_flag_rate), 0.05), 0.99)
+    t_h = _clamped_cap(ph[is_c], max_false_flag_rate)  # the band below uses it unrounded
     review_low = min(_cap_threshold(ph[is_c], review_false_flag_rate), t_h)
     review_high = t_h + (1.0 - t_h) / 2
     cats = {
@@ -356,7 +364,7 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     }
     g = _best_f1_threshold(proba[is_h, -1], targets.grievance[is_h])
     return {
-        "harassment": harassment_threshold(ph, is_c, max_false_flag_rate),
+        "harassment": _round_up(t_h),  # == harassment_threshold(ph, is_c, max_false_flag_rate)
         "review_low": round(review_low, 6),
         "review_high": round(review_high, 6),
         "categories": {c: round(v, 6) for c, v in cats.items()},
