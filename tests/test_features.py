@@ -148,6 +148,22 @@ def test_vectorised_transform_matches_reference(char_range, word_range):
         np.testing.assert_allclose(f.transform([doc]).toarray()[0], got[i], rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "docs",
+    [
+        ["お前", "お前"],  # a word bigram across the boundary would be お前 お前
+        ["クズ", "", "職員", "殺"],  # empty and one-character documents between others
+        ["死\0ね", "\0", "殺す\0"],  # NUL characters inside documents are ordinary characters
+    ],
+)
+def test_documents_laid_end_to_end_never_share_ngrams(docs):
+    f = TextFeaturizer(min_df=1, char_ngram_range=(1, 4)).fit([*docs, "お前 お前 お前", "\0\0死\0ね"])
+    got = f.transform(docs).toarray()
+    np.testing.assert_allclose(got, _reference_transform(f, docs), rtol=1e-5, atol=1e-6)
+    for i, doc in enumerate(docs):
+        np.testing.assert_allclose(f.transform([doc]).toarray()[0], got[i], rtol=1e-6)
+
+
 def test_lemmas_never_contain_spaces(fitted):
     toks = fitted.tokenizer_("エアコンが壊れた")
     assert toks[0].startswith("エアコン") and " " not in "".join(toks)

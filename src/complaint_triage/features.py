@@ -87,7 +87,8 @@ class _NgramTable:
     """Sorted integer keys of n-grams over small integer ids (0 = not in any feature).
 
     An n-gram of ids ``a b c`` has key ``(a * base + b) * base + c``; ids start at 1, so keys
-    of different lengths never collide.
+    of different lengths never collide, and an n-gram that contains a 0 anywhere but at its
+    start has a key no feature has (so documents can be laid end to end with a 0 between them).
     """
 
     base: int
@@ -102,7 +103,7 @@ class _NgramTable:
                 "lower max_features or the n-gram range"
             )
         keys = np.empty(len(grams), dtype=np.int64)
-        cols = np.empty(len(grams), dtype=np.int64)
+        cols = np.empty(len(grams), dtype=np.int32)
         for i, (ids, col) in enumerate(grams):
             k = 0
             for x in ids:
@@ -112,44 +113,51 @@ class _NgramTable:
         order = np.argsort(keys, kind="stable")
         return cls(base, keys[order], cols[order])
 
-    def lookup(self, ids: np.ndarray, lens: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in ``keys`` of the keys that are features, and their columns."""
+        if not len(keys) or not len(self.keys):
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int32)
+        # searching sorted needles is several times faster than random ones
+        order = np.argsort(keys)
+        k = keys[order]
+        pos = np.searchsorted(self.keys, k)
+        pos[pos == len(self.keys)] = 0
+        hit = self.keys[pos] == k
+        return order[hit], self.cols[pos[hit]]
+
+    def lookup(self, ids: np.ndarray, starts: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and columns of every known ``lo..hi``-gram in documents laid end to end.
 
-        ``ids`` holds the symbols of all documents concatenated; ``lens[d]`` is document d's
-        length.  N-grams never cross a document boundary.
+        ``ids`` holds the symbols of all documents with one 0 after each document;
+        ``starts[d]`` is the position where document d begins.  N-grams never cross a
+        document boundary (they would contain the 0).
         """
         total = len(ids)
         empty = np.zeros(0, dtype=np.int64)
         if total == 0 or not len(self.keys):
-            return empty, empty
-        doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
-        left = np.repeat(np.cumsum(lens), lens) - np.arange(total, dtype=np.int64)
+            return empty, np.zeros(0, dtype=np.int32)
+        # an n-gram starting on a 0 would share its key with the (n-1)-gram after the 0
+        starts_ok = ids != 0
         key = np.zeros(total, dtype=np.int64)
-        ok = np.ones(total, dtype=bool)
-        keys: list[np.ndarray] = []
-        rows: list[np.ndarray] = []
+        needles: list[np.ndarray] = []
+        where: list[np.ndarray] = []
         for n in range(1, hi + 1):
             m = total - n + 1
             if m <= 0:
                 break
-            nxt = ids[n - 1 :]
-            key = key[:m] * self.base + nxt
-            ok = ok[:m] & (nxt > 0)
+            key = key[:m] * self.base + ids[n - 1 :]
             if n < lo:
                 continue
-            sel = np.flatnonzero(ok & (left[:m] >= n))
-            keys.append(key[sel])
-            rows.append(doc[sel])
-        if not keys:
-            return empty, empty
-        k = np.concatenate(keys)
-        # searching sorted needles is several times faster than random ones
-        order = np.argsort(k)
-        k = k[order]
-        pos = np.searchsorted(self.keys, k)
-        pos[pos == len(self.keys)] = 0
-        hit = self.keys[pos] == k
-        return np.concatenate(rows)[order[hit]], self.cols[pos[hit]]
+            sel = np.flatnonzero(starts_ok[:m])
+            needles.append(key[sel])
+            where.append(sel)
+        if not needles:
+            return empty, np.zeros(0, dtype=np.int32)
+        k = np.concatenate(needles) if len(needles) > 1 else needles[0]
+        pos, cols = self.find(k)
+        at = (np.concatenate(where) if len(where) > 1 else where[0])[pos]
+        rows = np.searchsorted(starts, at, side="right") - 1 if len(starts) > 1 else np.zeros(len(at), dtype=np.int64)
+        return rows, cols
 
 
 @dataclass(frozen=True, eq=False)
@@ -379,19 +387,24 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         idx = self._index()
         n = len(norms)
         tok = self.tokenizer_
-        # word block: lemma ids per document, n-grams as integer keys
+        # word block: lemma ids per document (a 0 after each), n-grams as integer keys
         lemma_ids = idx.lemma_ids
         wl: list[int] = []
-        wlens = np.empty(n, dtype=np.int64)
+        wstarts = np.empty(n, dtype=np.int64)
         for i, t in enumerate(norms):
-            toks = tok(t)
-            wl.extend(lemma_ids.get(x, 0) for x in toks)
-            wlens[i] = len(toks)
-        wr, wc = idx.words.lookup(np.asarray(wl, dtype=np.int64), wlens, *self.word_ngram_range)
-        # char block: code points mapped to alphabet ids
-        clens = np.fromiter(map(len, norms), dtype=np.int64, count=n)
-        cp = np.frombuffer("".join(norms).encode("utf-32-le"), dtype=np.uint32)
-        cr, cc = idx.chars.lookup(idx.char_ids(cp), clens, *self.char_ngram_range)
+            wstarts[i] = len(wl)
+            wl.extend([lemma_ids.get(x, 0) for x in tok(t)])
+            wl.append(0)
+        wr, wc = idx.words.lookup(np.asarray(wl, dtype=np.int64), wstarts, *self.word_ngram_range)
+        # char block: code points mapped to alphabet ids, a 0 after each document
+        cstarts = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            np.cumsum(np.fromiter(map(len, norms[:-1]), dtype=np.int64, count=n - 1) + 1, out=cstarts[1:])
+        cp = np.frombuffer(("\0".join(norms) + "\0").encode("utf-32-le"), dtype=np.uint32)
+        cids = idx.char_ids(cp)
+        cids[cstarts[1:] - 1] = 0  # the separators, even if "\0" were a feature's character
+        cids[-1] = 0
+        cr, cc = idx.chars.lookup(cids, cstarts, *self.char_ngram_range)
         parts = [self._block(wr, wc, n, 1.0), self._block(cr, cc, n, self.char_weight)]
         if self.use_signals:
             srows: list[int] = []
