@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,7 +21,20 @@ from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
 from complaint_triage.normalize import normalize_with_map
 
-__all__ = ["Evidence", "explain"]
+__all__ = ["Evidence", "FeatureRow", "explain"]
+
+
+class FeatureRow(NamedTuple):
+    """One message's stored features (column indices and values), cheaper than a sparse row."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, X: Any, i: int) -> FeatureRow:
+        """Row ``i`` of a CSR matrix, as views (no copy, no sparse-matrix construction)."""
+        a, b = X.indptr[i], X.indptr[i + 1]
+        return cls(X.indices[a:b], X.data[a:b])
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +68,18 @@ def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[i
             words[body] = j
     if words:
         spans = feat.tokenizer_.spans(norm)
+        forms = [sp[0] for sp in spans]
         lo, hi = feat.word_ngram_range
-        for n in range(lo, hi + 1):
-            for i in range(len(spans) - n + 1):
-                j = words.get(" ".join(s[0] for s in spans[i : i + n]))
-                if j is not None:
+        # wanted n-grams by their first form: only positions that start one are compared
+        by_first: dict[str, list[tuple[list[str], int]]] = {}
+        for body, j in words.items():
+            toks = body.split(" ")
+            if lo <= len(toks) <= hi:
+                by_first.setdefault(toks[0], []).append((toks, j))
+        for i, form in enumerate(forms):
+            for toks, j in by_first.get(form, ()):
+                n = len(toks)
+                if forms[i : i + n] == toks:
                     occ[j].append((spans[i][1], spans[i + n - 1][2]))
     if feat.use_signals:
         for j in wanted:
@@ -88,7 +108,8 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
     """Return up to ``max_spans`` evidence spans per category in ``categories``.
 
     Offsets index the original ``text``; ``text[start:end] == evidence.text``.
-    ``features`` may pass the message's already computed feature row (1 × n sparse).
+    ``features`` may pass the message's already computed feature row: a 1 × n sparse row,
+    or anything with that row's ``indices`` and ``data`` (see :class:`FeatureRow`).
     """
     if not categories:
         return []

@@ -9,6 +9,7 @@ normalize_text(t)``.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -165,10 +166,11 @@ def _nfkc_char(ch: str) -> str:
     return norm
 
 
-def _nfkc_with_map(text: str) -> tuple[str, list[int], list[int]]:
+def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
+    """Per-character NFKC of ``text`` with its map; ``whole`` is ``_nfkc(text)``."""
     get = _CHAR_CACHE.get
     joined = "".join([get(ch) or _nfkc_char(ch) for ch in text])
-    if len(joined) == len(text) and joined == _nfkc(text):
+    if len(joined) == len(text) and joined == whole:
         # every character normalised to exactly one character and nothing composed
         return joined, list(range(len(text))), list(range(1, len(text) + 1))
     out: list[str] = []
@@ -192,11 +194,15 @@ def _nfkc_with_map(text: str) -> tuple[str, list[int], list[int]]:
 def _sub_with_map(
     pattern: re.Pattern[str], repl: _Repl, s: str, starts: list[int], ends: list[int]
 ) -> tuple[str, list[int], list[int]]:
+    matches = pattern.finditer(s)
+    first = next(matches, None)
+    if first is None:  # most rules match nothing: keep the lists as they are
+        return s, starts, ends
     pieces: list[str] = []
     new_starts: list[int] = []
     new_ends: list[int] = []
     pos = 0
-    for m in pattern.finditer(s):
+    for m in itertools.chain((first,), matches):
         a, b = m.span()
         pieces.append(s[pos:a])
         new_starts.extend(starts[pos:a])
@@ -240,11 +246,12 @@ def normalize_with_map(text: str) -> NormalizedText:
     >>> n.to_original(3, 5)
     (3, 6)
     """
-    s, starts, ends = _nfkc_with_map(text)
-    if s != _nfkc(text):
+    whole = _nfkc(text)
+    s, starts, ends = _nfkc_with_map(text, whole)
+    if s != whole:
         # Exotic sequences where per-character NFKC differs: map every character of the
         # normalised text onto the whole original (coarse but never wrong).
-        s = _nfkc(text)
+        s = whole
         starts, ends = [0] * len(s), [len(text)] * len(s)
     for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
         s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)

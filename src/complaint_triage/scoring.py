@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.explain import Evidence, explain
+from complaint_triage.explain import Evidence, FeatureRow, explain
 from complaint_triage.labels import action_for
 from complaint_triage.model import SCORE_NAMES, decide
 from complaint_triage.persist import LoadedModel, load_model
@@ -136,7 +136,7 @@ class Triager:
             P = clf.scores_from_features(F)
             for k, (i, text, p) in enumerate(zip(ok_idx, ok_txt, P, strict=True)):
                 d = decide(p, self._thresholds)
-                ev = explain(clf, text, d.categories, features=F[k]) if (with_evidence and d.categories) else []
+                ev = explain(clf, text, d.categories, features=FeatureRow.of(F, k)) if (with_evidence and d.categories) else []
                 out[i] = Prediction(
                     verdict=d.verdict,
                     categories=list(d.categories),
