@@ -33,3 +33,15 @@ def test_scored_evidence_matches_categories(small_triager):
     p = small_triager.score("お前みたいな無能はクビにしろ、死ね。殺すぞ")
     assert p.verdict == "harassment"
     assert {e.category for e in p.evidence} <= set(p.categories)
+
+
+def test_feature_row_views_give_the_same_evidence_as_sparse_rows_and_fresh_features(small_triager):
+    from complaint_triage.explain import FeatureRow
+    from complaint_triage.labels import CATEGORIES
+
+    clf = small_triager.model.classifier
+    X = clf.featurizer_.transform(TEXTS)
+    for i, text in enumerate(TEXTS):
+        fresh = explain(clf, text, list(CATEGORIES))
+        assert explain(clf, text, list(CATEGORIES), features=X[i]) == fresh
+        assert explain(clf, text, list(CATEGORIES), features=FeatureRow.of(X, i)) == fresh
