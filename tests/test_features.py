@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
@@ -185,6 +185,27 @@ def test_fast_signal_patterns_match_plain_forms(name, text):
     import re
 
     assert SIGNALS[name].findall(text) == re.findall(PLAIN_SIGNALS[name], text)
+
+
+# staff_note as it was first written, with an upper-case "TEL" that normalised text never holds
+PLAIN_STAFF_NOTE = (r"来庁者|架電者|相談者|申出者|当該者|来所者|来訪者|対応者|所属長|係長同席|録音告知|"
+                    r"(?:男性|女性)\(\d0代|(?:男性|女性)\d0代|TEL|退去を求め|110番|警備員")
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from([
+    "来庁者", "架電者", "相談者", "申出者", "当該者", "来所者", "来訪者", "対応者", "所属長", "係長同席", "録音告知",
+    "男性", "女性", "(", "（", "30代", "0代", "4", "TEL", "Tel", "退去を求め", "110番", "警備員",
+    *"来庁者架電相談申出当該所訪対応属長係同席録音告知男性女退去求番警備員 あ",
+]), max_size=12).map("".join))
+@example("男性(30代)が来庁し、係長同席で対応。退去を求めたが応じず110番、警備員も到着")
+@example("女性40代の相談者よりTELあり。録音告知のうえ所属長に報告。架電者は当該者本人")
+@example("申出者（女性(50代)）来所者・来訪者ともに対応者へ")
+def test_fast_staff_note_pattern_matches_plain_form_on_normalised_text(text):
+    import re
+
+    norm = normalize_text(text)
+    assert SIGNALS["staff_note"].findall(norm) == re.findall(PLAIN_STAFF_NOTE, norm)
 
 
 @pytest.mark.parametrize(

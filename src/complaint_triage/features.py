@@ -38,9 +38,11 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     # quoted speech (staff notes quoting customers, bystanders quoting others)
     "quoted_speech": re.compile(r"「[^「」]{1,120}」|『[^『』]{1,120}』"),
     # third-person incident records written by staff
+    # (normalised text is lower case, so the upper-case "TEL" this pattern once listed never
+    # matched; it is left out rather than made "tel", which e-mail signatures carry)
     "staff_note": re.compile(
-        r"来庁者|架電者|相談者|申出者|当該者|来所者|来訪者|対応者|所属長|係長同席|録音告知|"
-        r"(?:男性|女性)\(\d0代|(?:男性|女性)\d0代|TEL|退去を求め|110番|警備員"
+        r"(?=[来架相申当対所係録男女退1警])(?:来庁者|架電者|相談者|申出者|当該者|来所者|来訪者|対応者|所属長|"
+        r"係長同席|録音告知|(?:男性|女性)\(\d0代|(?:男性|女性)\d0代|退去を求め|110番|警備員)"
     ),
     # durations and counts: evidence of holding staff or repetition
     # (the next three start with a lookahead on their possible first characters, which lets
@@ -56,7 +58,7 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     "second_person": re.compile(r"お前|おまえ|てめえ|てめー|テメー|貴様|きさま|あんた|おどれ|おどりゃ|われ(?=[はがもな])"),
     "personal_target": re.compile(r"クビ|懲戒|処分しろ|処分を求め|辞めさせ|辞めろ|異動させ|個人(?:の)?(?:携帯|電話|連絡先|住所)|自宅"),
     "bystander": re.compile(r"怖かった|見かけ|目撃|他の(?:来庁者|利用者|お客|人)|隣の(?:人|窓口|男性|女性)|別の(?:男性|女性|人|来庁者)|後ろの(?:人|男性|女性)"),
-    "exposure": re.compile(r"晒|拡散|ネットに|SNS|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"),
+    "exposure": re.compile(r"晒|拡散|ネットに|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"),
     "exclamation": re.compile(r"!|\?!"),
 }
 
