@@ -27,7 +27,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sklearn.base import BaseEstimator
@@ -139,6 +139,27 @@ def _kept_pattern(drop_pos: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"^{skip}[^\t\n]*\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 
 
+def _isolated_form(drop: frozenset[str], use_lemma: bool, surface: str) -> str:
+    """Output form of a surface not in a lemma table (``""`` = dropped POS)."""
+    pos, lem = _isolated(surface)
+    return "" if pos in drop else (lem if use_lemma else surface)
+
+
+class _Forms(dict):  # type: ignore[type-arg]
+    """Surface → output form for the lemma table; a surface outside the table is answered by
+    ``fallback(surface)`` (tagged on its own, cached per process by :func:`_isolated`) and not
+    stored, so arbitrary input cannot grow the table.  Lookups of known surfaces stay dict-fast."""
+
+    __slots__ = ("fallback",)
+
+    def __init__(self, fallback: Callable[[str], str]) -> None:
+        super().__init__()
+        self.fallback = fallback
+
+    def __missing__(self, surface: str) -> str:
+        return self.fallback(surface)
+
+
 class JapaneseTokenizer(BaseEstimator):
     """Split (normalised) Japanese text into lemma or surface forms.
 
@@ -190,8 +211,9 @@ class JapaneseTokenizer(BaseEstimator):
         }
         return self
 
-    def _forms(self) -> dict[str, str]:
-        """Surface → output form (``""`` = dropped POS) for the table, built once per object."""
+    def _forms(self) -> _Forms:
+        """Surface → output form (``""`` = dropped POS) for the table, built once per object;
+        ``forms[surface]`` answers for surfaces outside the table too (see :class:`_Forms`)."""
         table = self.__dict__.get("lemma_table_")
         if table is None:
             raise NotFittedError(
@@ -203,19 +225,16 @@ class JapaneseTokenizer(BaseEstimator):
         if cached is None or cached[0] is not table or cached[1] != key:
             drop = set(self.drop_pos)
             lemma = self.use_lemma
-            forms = {s: ("" if p in drop else (lem if lemma else s)) for s, (p, lem) in table.items()}
+            forms = _Forms(functools.partial(_isolated_form, frozenset(drop), lemma))
+            forms.update((s, "" if p in drop else (lem if lemma else s)) for s, (p, lem) in table.items())
             cached = (table, key, forms)
             self.__dict__["_forms_cache"] = cached
         return cached[2]
 
-    def _form(self, surface: str) -> str:
-        """Output form of a surface not in the table (``""`` = dropped POS)."""
-        pos, lem = _isolated(surface)
-        return "" if pos in self.drop_pos else (lem if self.use_lemma else surface)
 
     def _lookup(self, surfaces: Iterable[str]) -> list[tuple[str, str]]:
         forms = self._forms()
-        return [(s, f if f is not None else self._form(s)) for s in surfaces for f in (forms.get(s),)]
+        return [(s, forms[s]) for s in surfaces]
 
     # -- persistence: the table travels as one string, not a dict of tuples --------------
     def __getstate__(self) -> dict[str, object]:
@@ -241,11 +260,7 @@ class JapaneseTokenizer(BaseEstimator):
         if not text:
             return []
         if getattr(self, "lemma_lookup", False):
-            surfaces = _surfaces(text)
-            got = list(map(self._forms().get, surfaces))
-            if None in got:  # surfaces not in the table: tagged on their own (cached)
-                got = [f if f is not None else self._form(s) for s, f in zip(surfaces, got, strict=True)]
-            return [f for f in got if f]
+            return [f for f in map(self._forms().__getitem__, _surfaces(text)) if f]
         pairs = _kept_pattern(tuple(self.drop_pos)).findall(_tagged(text))
         if self.use_lemma:
             return [s if (not lem or lem == "*") else lem for lem, s in pairs]
