@@ -28,6 +28,7 @@ CONFIGS = {
     "C2": {"C": 2.0, "category_C": 2.0, "grievance_C": 2.0},
     "C4": {"C": 4.0, "category_C": 4.0, "grievance_C": 2.0},
     "C16": {"C": 16.0, "category_C": 16.0},
+    "C32": {"C": 32.0, "category_C": 32.0},
     "char13": {"char_ngram_range": [1, 3]},
     "char25": {"char_ngram_range": [2, 5]},
     "word13": {"word_ngram_range": [1, 3]},
