@@ -136,7 +136,9 @@ class Triager:
             P = clf.scores_from_features(F)
             for k, (i, text, p) in enumerate(zip(ok_idx, ok_txt, P, strict=True)):
                 d = decide(p, self._thresholds)
-                ev = explain(clf, text, d.categories, features=FeatureRow.of(F, k)) if (with_evidence and d.categories) else []
+                ev: list[Evidence] = []
+                if with_evidence and d.categories:
+                    ev = explain(clf, text, d.categories, features=FeatureRow.of(F, k))
                 out[i] = Prediction(
                     verdict=d.verdict,
                     categories=list(d.categories),

@@ -231,7 +231,6 @@ class JapaneseTokenizer(BaseEstimator):
             self.__dict__["_forms_cache"] = cached
         return cached[2]
 
-
     def _lookup(self, surfaces: Iterable[str]) -> list[tuple[str, str]]:
         forms = self._forms()
         return [(s, forms[s]) for s in surfaces]
