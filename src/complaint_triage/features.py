@@ -135,9 +135,9 @@ class _NgramTable:
         document boundary (they would contain the 0).
         """
         total = len(ids)
-        empty = np.zeros(0, dtype=np.int64)
+        nothing = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
         if total == 0 or not len(self.keys):
-            return empty, np.zeros(0, dtype=np.int32)
+            return nothing
         # an n-gram starting on a 0 would share its key with the (n-1)-gram after the 0
         starts_ok = ids != 0
         key = np.zeros(total, dtype=np.int64)
@@ -154,7 +154,7 @@ class _NgramTable:
             needles.append(key[sel])
             where.append(sel)
         if not needles:
-            return empty, np.zeros(0, dtype=np.int32)
+            return nothing
         k = np.concatenate(needles) if len(needles) > 1 else needles[0]
         pos, cols = self.find(k)
         at = (np.concatenate(where) if len(where) > 1 else where[0])[pos]
@@ -335,7 +335,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     # -- compact persistence: the vocabulary travels as one string, not a dict ----------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
-        for cache in ("_index_cache", "_names_cache", "_name_list", "_name_offsets"):
+        for cache in ("_index_cache", "_name_list", "_name_offsets"):
             state.pop(cache, None)
         vocab = state.pop("_vocabulary", None)
         packed = state.pop("_names_packed", None)

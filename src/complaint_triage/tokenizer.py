@@ -223,9 +223,9 @@ class JapaneseTokenizer(BaseEstimator):
         cached = self.__dict__.get("_forms_cache")
         key = (tuple(self.drop_pos), self.use_lemma)
         if cached is None or cached[0] is not table or cached[1] != key:
-            drop = set(self.drop_pos)
+            drop = frozenset(self.drop_pos)
             lemma = self.use_lemma
-            forms = _Forms(functools.partial(_isolated_form, frozenset(drop), lemma))
+            forms = _Forms(functools.partial(_isolated_form, drop, lemma))
             forms.update((s, "" if p in drop else (lem if lemma else s)) for s, (p, lem) in table.items())
             cached = (table, key, forms)
             self.__dict__["_forms_cache"] = cached
