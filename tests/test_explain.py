@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from complaint_triage.explain import explain
 
@@ -45,3 +47,31 @@ def test_feature_row_views_give_the_same_evidence_as_sparse_rows_and_fresh_featu
         fresh = explain(clf, text, list(CATEGORIES))
         assert explain(clf, text, list(CATEGORIES), features=X[i]) == fresh
         assert explain(clf, text, list(CATEGORIES), features=FeatureRow.of(X, i)) == fresh
+
+
+def _plain_trim(a, b, pieces, keep=0.25):
+    """The definition of _trim, one character at a time."""
+    score = [0.0] * (b - a)
+    for pa, pb, c in pieces:
+        lo, hi = max(pa, a), min(pb, b)
+        for i in range(lo - a, hi - a):
+            score[i] += c / (pb - pa)
+    cut = keep * max(score)
+    idx = [i for i, v in enumerate(score) if v >= cut]
+    return a + idx[0], a + idx[-1] + 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(1, 8), st.floats(0.01, 5.0)).map(lambda t: (t[0], t[0] + t[1], t[2])),
+        min_size=1, max_size=12,
+    ),
+    data=st.data(),
+)
+def test_trim_equals_its_per_character_definition(pieces, data):
+    from complaint_triage.explain import _trim
+
+    a = data.draw(st.integers(0, 30))
+    b = data.draw(st.integers(a + 1, 40))
+    assert _trim(a, b, pieces) == _plain_trim(a, b, pieces)

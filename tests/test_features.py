@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans
+from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans, speedups_available
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
@@ -266,3 +267,76 @@ def test_a_loaded_featuriser_never_rebuilds_its_vocabulary_to_transform(fitted, 
     monkeypatch.setattr(TextFeaturizer, "vocabulary_", property(lambda self: calls.append(1) or {}))
     loaded.transform(DOCS)
     assert calls == []
+
+
+# -- the compiled n-gram counter (complaint_triage._speedups) against the numpy path ----------
+
+needs_speedups = pytest.mark.skipif(not speedups_available(), reason="the C accelerator is not built")
+
+
+def test_speedups_are_built_where_required():
+    # .ci/run sets this: a CI machine has a C compiler, so a silently missing build is a failure
+    if os.environ.get("COMPLAINT_TRIAGE_REQUIRE_SPEEDUPS"):
+        assert speedups_available(), "the C accelerator was not built (see hatch_build.py)"
+
+
+def _both_paths(f: TextFeaturizer, texts: list[str]):
+    norms = [normalize_text(t) for t in texts]
+    return f._transform_normalised(norms), f._transform_normalised(norms, compiled=False)
+
+
+@needs_speedups
+@pytest.mark.parametrize("lookup", [False, True])
+@pytest.mark.parametrize(("char_range", "word_range"), [((1, 4), (1, 2)), ((2, 3), (1, 1)), ((1, 1), (2, 3))])
+def test_compiled_path_gives_the_numpy_matrix_exactly(lookup, char_range, word_range):
+    tok = JapaneseTokenizer(lemma_lookup=lookup, drop_pos=("補助記号", "空白", "助詞"))
+    f = TextFeaturizer(min_df=1, tokenizer=tok, char_ngram_range=char_range, word_ngram_range=word_range,
+                       sublinear_tf=not lookup, char_weight=0.7).fit(EDGE_DOCS)
+    docs = [*EDGE_DOCS, "未知語ﾃﾞｽ：ｸﾞﾗﾝﾄﾞ・バザールで殺虫剤を買った", "　"]
+    a, b = _both_paths(f, docs)
+    assert a.has_sorted_indices and a.indices.dtype == np.int32 and a.data.dtype == np.float32
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.data, b.data)
+    for i, doc in enumerate(docs):  # one at a time: the same rows
+        one, _ = _both_paths(f, [doc])
+        np.testing.assert_array_equal(one.toarray()[0], a.toarray()[i])
+
+
+@needs_speedups
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.sampled_from(list("殺すぞお前職員のが区役所ゴミ回収 　!！ｺ○ｽ\0😡𠮷a1")),
+                              max_size=30), max_size=6))
+def test_compiled_path_matches_numpy_on_any_text(fitted, texts):
+    a, b = _both_paths(fitted, texts)
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+@needs_speedups
+def test_a_vocabulary_missing_a_prefix_is_counted_without_the_shortcut():
+    f = TextFeaturizer(min_df=1, char_ngram_range=(1, 3)).fit(EDGE_DOCS)
+    assert f._index().chars.prefix_closed and f._index().words.prefix_closed
+    vocab = dict(f.vocabulary_)
+    # drop the bigram 殺す but keep the trigram 殺すぞ: not a vocabulary fit() would keep
+    assert "c:殺すぞ" in vocab
+    col = vocab.pop("c:殺す")
+    f.vocabulary_ = {name: (j if j < col else j - 1) for name, j in vocab.items()}
+    f.idf_ = np.delete(f.idf_, col)
+    assert not f._index().chars.prefix_closed
+    a, b = _both_paths(f, ["お前を殺すぞ", *EDGE_DOCS])
+    np.testing.assert_array_equal(a.toarray(), b.toarray())
+    assert a[0, f.vocabulary_["c:殺すぞ"]] > 0
+
+
+@needs_speedups
+def test_compiled_path_is_safe_under_threads(fitted):
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [d * k for d in EDGE_DOCS for k in (1, 7, 40)]
+    want = fitted.transform(docs).toarray()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: fitted.transform(docs).toarray(), range(16)))
+    for g in got:
+        np.testing.assert_array_equal(g, want)

@@ -196,3 +196,26 @@ def test_lookup_mode_thread_and_process_safety():
     with ProcessPoolExecutor(2) as ex:
         parts = list(ex.map(_tokenize_all, [(tok, TEXTS[:20]), (tok, TEXTS[20:40])]))
     assert parts[0] + parts[1] == expected[:40]
+
+
+@pytest.mark.parametrize("lookup", [False, True])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "職員が怒鳴った。",
+        "未知のｸﾞﾗﾝﾄﾞ・バザールで殺虫剤を買いました",  # surfaces outside the lemma table
+        "お前 お前、お前！",
+        "",
+    ],
+)
+def test_piece_ids_give_the_ids_of_the_kept_forms(lookup, text):
+    tok = (JapaneseTokenizer(lemma_lookup=True, drop_pos=("補助記号", "空白", "助詞")).fit(FIT_TEXTS) if lookup
+           else JapaneseTokenizer(drop_pos=("補助記号", "空白", "助詞")))
+    ids = {form: i + 1 for i, form in enumerate(["職員", "怒鳴る", "お前", "殺虫剤", "買う"])}
+    table = tok.piece_ids(ids)
+    # a plain dict (context mode) counts a missing form as 0; the lookup table answers every surface
+    got = [table.get(p, 0) if type(table) is dict else table[p] for p in tok.pieces(text)]
+    assert [i for i in got if i >= 0] == [ids.get(f, 0) for f in tok(text)]
+    assert tok.piece_ids(ids) is table  # built once per id table
+    if lookup:  # an unseen surface is answered, not stored
+        assert "ｸﾞﾗﾝﾄﾞ" not in table and len(table) == len(tok.lemma_table_)

@@ -90,17 +90,30 @@ def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[i
 
 
 def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.25) -> tuple[int, int]:
-    """Shrink ``[a, b)`` by dropping edge characters with little support of their own."""
-    score = [0.0] * (b - a)
+    """Shrink ``[a, b)`` by dropping edge characters with little support of their own.
+
+    A character's support is the sum of ``contribution / length`` of the pieces covering it;
+    edge characters below ``keep`` × the best support go.  Supports are summed per stretch
+    between piece boundaries (every character of a stretch has the same covering pieces, added
+    in the same order), not per character.
+    """
+    cover: list[tuple[int, int, float]] = []
+    cuts = {a, b}
     for pa, pb, c in pieces:
         lo, hi = max(pa, a), min(pb, b)
         if lo < hi:
-            share = c / (pb - pa)
-            for i in range(lo - a, hi - a):
-                score[i] += share
+            cover.append((lo, hi, c / (pb - pa)))
+            cuts.add(lo)
+            cuts.add(hi)
+    bounds = sorted(cuts)
+    at = {x: i for i, x in enumerate(bounds)}
+    score = [0.0] * (len(bounds) - 1)
+    for lo, hi, share in cover:
+        for i in range(at[lo], at[hi]):
+            score[i] += share
     cut = keep * max(score)
     idx = [i for i, v in enumerate(score) if v >= cut]
-    return (a + idx[0], a + idx[-1] + 1) if idx else (a, b)
+    return bounds[idx[0]], bounds[idx[-1] + 1]
 
 
 def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, max_spans: int = 3,
@@ -118,24 +131,24 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
         return []
     x = features if features is not None else model.featurizer_.transform([text])
     cols, vals = x.indices, x.data.astype(np.float64)
-    ranked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    weights = model.coef_[cols][:, [len(VERDICTS) + CATEGORIES.index(cat) for cat in categories]]
+    # per category: (column, contribution) of its strongest features, as plain Python numbers
+    ranked: dict[str, list[tuple[int, float]]] = {}
     wanted: set[int] = set()
-    for cat in categories:
-        k = len(VERDICTS) + CATEGORIES.index(cat)
-        contrib = vals * model.coef_[cols, k]
+    for k, cat in enumerate(categories):
+        contrib = vals * weights[:, k]
         order = np.argsort(-contrib)[:top_features]
-        ranked[cat] = (contrib, order)
-        wanted.update(int(cols[i]) for i in order if contrib[i] > 0)
+        top = list(zip(cols[order].tolist(), contrib[order].tolist(), strict=True))
+        ranked[cat] = top
+        wanted.update(j for j, c in top if c > 0)
     occ = _occurrences(model, nt.text, wanted)
     out: list[Evidence] = []
     for cat in categories:
-        contrib, order = ranked[cat]
         pieces: list[tuple[int, int, float]] = []
-        for idx in order:
-            c = float(contrib[idx])
+        for j, c in ranked[cat]:
             if c <= 0:
                 break
-            locs = occ.get(int(cols[idx]), [])
+            locs = occ.get(j, [])
             for a, b in locs:
                 pieces.append((a, b, c / len(locs)))
         if not pieces:

@@ -23,7 +23,20 @@ from sklearn.utils.validation import check_is_fitted
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
-__all__ = ["TextFeaturizer", "SIGNALS", "signal_spans"]
+__all__ = ["TextFeaturizer", "SIGNALS", "signal_spans", "speedups_available"]
+
+try:  # the optional C accelerator (built at install time when a C compiler is present)
+    from complaint_triage import _speedups
+except ImportError:  # pragma: no cover - depends on the installation
+    _speedups = None
+else:
+    if getattr(_speedups, "ABI_VERSION", None) != 2:  # pragma: no cover - a stale build
+        _speedups = None
+
+
+def speedups_available() -> bool:
+    """Whether the compiled n-gram counter is in use (else the numpy path, same results)."""
+    return _speedups is not None
 
 _N = r"(?:\d+|[一二三四五六七八九十半数]+)"
 
@@ -96,9 +109,15 @@ class _NgramTable:
     base: int
     keys: np.ndarray
     cols: np.ndarray
+    #: every feature longer than the shortest n-gram counted has its prefix one symbol shorter
+    #: as a feature too (true of every vocabulary :meth:`TextFeaturizer.fit` keeps: a prefix is
+    #: in at least as many documents and sorts first), so a missing n-gram ends longer ones
+    prefix_closed: bool = False
+    #: the same keys in the C accelerator's hash table: (slots, bits)
+    hashed: tuple[bytes, int] | None = None
 
     @classmethod
-    def build(cls, grams: Sequence[tuple[Sequence[int], int]], base: int, max_n: int) -> _NgramTable:
+    def build(cls, grams: Sequence[tuple[Sequence[int], int]], base: int, max_n: int, min_n: int = 1) -> _NgramTable:
         if max_n >= 1 and base ** max_n >= 2**63:
             raise ValueError(
                 f"{base - 1} distinct symbols are too many for {max_n}-gram integer keys; "
@@ -106,14 +125,20 @@ class _NgramTable:
             )
         keys = np.empty(len(grams), dtype=np.int64)
         cols = np.empty(len(grams), dtype=np.int32)
+        longer = np.zeros(len(grams), dtype=bool)
         for i, (ids, col) in enumerate(grams):
             k = 0
             for x in ids:
                 k = k * base + x
             keys[i] = k
             cols[i] = col
+            longer[i] = len(ids) > min_n
         order = np.argsort(keys, kind="stable")
-        return cls(base, keys[order], cols[order])
+        keys, cols = keys[order], cols[order]
+        prefixes = keys[longer[order]] // base
+        closed = bool(len(keys)) and bool(np.isin(prefixes, keys).all())
+        hashed = _speedups.build_table(keys, cols) if _speedups is not None else None
+        return cls(base, keys, cols, closed, hashed)
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions in ``keys`` of the keys that are features, and their columns."""
@@ -173,17 +198,17 @@ class _FastIndex:
     signal_cols: tuple[int, ...]
 
     @classmethod
-    def build(cls, vocabulary: dict[str, int], word_max_n: int, char_max_n: int) -> _FastIndex:
+    def build(cls, vocabulary: dict[str, int], word_range: tuple[int, int], char_range: tuple[int, int]) -> _FastIndex:
         word_feats = [(f[2:].split(" "), j) for f, j in vocabulary.items() if f.startswith("w:")]
         char_feats = [(f[2:], j) for f, j in vocabulary.items() if f.startswith("c:")]
         lemmas = sorted({t for toks, _ in word_feats for t in toks})
         lemma_ids = {t: i + 1 for i, t in enumerate(lemmas)}
         words = _NgramTable.build([([lemma_ids[t] for t in toks], j) for toks, j in word_feats],
-                                  len(lemmas) + 1, word_max_n)
+                                  len(lemmas) + 1, word_range[1], word_range[0])
         alphabet = sorted({ch for body, _ in char_feats for ch in body})
         char_id = {ch: i + 1 for i, ch in enumerate(alphabet)}
         chars = _NgramTable.build([([char_id[ch] for ch in body], j) for body, j in char_feats],
-                                  len(alphabet) + 1, char_max_n)
+                                  len(alphabet) + 1, char_range[1], char_range[0])
         codes = np.asarray([ord(c) for c in alphabet], dtype=np.int64)
         lut = np.zeros(int(codes.max()) + 2 if len(codes) else 1, dtype=np.int32)
         lut[codes] = np.arange(1, len(codes) + 1, dtype=np.int32)
@@ -368,7 +393,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         cached = self.__dict__.get("_index_cache")
         src = self._vocabulary_source()
         if cached is None or cached[0] is not src:
-            cached = (src, _FastIndex.build(self.vocabulary_, self.word_ngram_range[1], self.char_ngram_range[1]))
+            index = _FastIndex.build(self.vocabulary_, tuple(self.word_ngram_range), tuple(self.char_ngram_range))
+            cached = (src, index)
             self.__dict__["_index_cache"] = cached
         return cached[1]
 
@@ -385,8 +411,50 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         v *= scale / norm[r]
         return r, c, v
 
-    def _transform_normalised(self, norms: Sequence[str]) -> sp.csr_matrix:
+    def _signal_triples(self, norms: Sequence[str], idx: _FastIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) of every signal feature, sorted by row then column."""
+        srows: list[int] = []
+        scols: list[int] = []
+        svals: list[float] = []
+        if self.use_signals:
+            w = self.signal_weight
+            for i, t in enumerate(norms):
+                for j, pattern in zip(idx.signal_cols, SIGNALS.values(), strict=True):
+                    k = len(pattern.findall(t))
+                    if k:
+                        srows.append(i)
+                        scols.append(j)
+                        svals.append(w * math.log1p(k))
+        return (np.asarray(srows, dtype=np.int64), np.asarray(scols, dtype=np.int64),
+                np.asarray(svals, dtype=np.float64))
+
+    def _transform_compiled(self, norms: Sequence[str], idx: _FastIndex) -> sp.csr_matrix:
+        """The C accelerator's path: the same matrix as :meth:`_transform_numpy`."""
+        tok = self.tokenizer_
+        pieces = tok.pieces
+        words, chars = idx.words, idx.chars
+        assert words.hashed is not None and chars.hashed is not None and _speedups is not None
+        indptr, indices, data = _speedups.featurize(
+            [pieces(t) for t in norms], tok.piece_ids(idx.lemma_ids), norms, idx.char_lut,
+            *words.hashed, words.base, *self.word_ngram_range, words.prefix_closed,
+            *chars.hashed, chars.base, *self.char_ngram_range, chars.prefix_closed,
+            self.idf_, 1.0, float(self.char_weight), bool(self.sublinear_tf),
+            *self._signal_triples(norms, idx),
+        )
+        return sp.csr_matrix(
+            (np.frombuffer(data, dtype=np.float32), np.frombuffer(indices, dtype=np.int32),
+             np.frombuffer(indptr, dtype=np.int64)),
+            shape=(len(norms), len(self.idf_)),
+        )
+
+    def _transform_normalised(self, norms: Sequence[str], *, compiled: bool = True) -> sp.csr_matrix:
         idx = self._index()
+        if (compiled and _speedups is not None and idx.words.hashed is not None
+                and idx.chars.hashed is not None and idx.char_lut.dtype == np.int32):
+            return self._transform_compiled(norms, idx)
+        return self._transform_numpy(norms, idx)
+
+    def _transform_numpy(self, norms: Sequence[str], idx: _FastIndex) -> sp.csr_matrix:
         n = len(norms)
         tok = self.tokenizer_
         # word block: lemma ids per document (a 0 after each), n-grams as integer keys
@@ -409,19 +477,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         cr, cc = idx.chars.lookup(cids, cstarts, *self.char_ngram_range)
         parts = [self._block(wr, wc, n, 1.0), self._block(cr, cc, n, self.char_weight)]
         if self.use_signals:
-            srows: list[int] = []
-            scols: list[int] = []
-            svals: list[float] = []
-            w = self.signal_weight
-            for i, t in enumerate(norms):
-                for j, pattern in zip(idx.signal_cols, SIGNALS.values(), strict=True):
-                    k = len(pattern.findall(t))
-                    if k:
-                        srows.append(i)
-                        scols.append(j)
-                        svals.append(w * math.log1p(k))
-            parts.append((np.asarray(srows, dtype=np.int64), np.asarray(scols, dtype=np.int64),
-                          np.asarray(svals, dtype=np.float64)))
+            parts.append(self._signal_triples(norms, idx))
         rows = np.concatenate([p[0] for p in parts])
         cols = np.concatenate([p[1] for p in parts])
         vals = np.concatenate([p[2] for p in parts]).astype(np.float32)

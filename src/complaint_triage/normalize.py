@@ -66,7 +66,8 @@ _KATA = r"\u30a1-\u30fa\u30fc"
 
 _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # whitespace (NFKC already turned the ideographic space into a plain one)
-    (re.compile(r"\s+"), " "),
+    # (a lone space is left alone: replacing it by itself would change neither text nor map)
+    (re.compile(r"\s{2,}|[^\S ]"), " "),
     (re.compile(r"^ | $"), ""),
     # runs of long-vowel marks and punctuation
     (re.compile(r"ー{2,}"), "ー"),
@@ -154,22 +155,27 @@ def normalize_text(text: str) -> str:
     return s
 
 
-_CHAR_CACHE: dict[str, str] = {}
+class _CharTable(dict):  # type: ignore[type-arg]
+    """Code point → ``_nfkc`` of that one character, computed on first use; a ``str.translate``
+    table, so a whole text is normalised character by character in one C-level pass."""
+
+    def __missing__(self, code: int) -> str:
+        if len(self) > 65_536:  # bounded: arbitrary input cannot grow it forever
+            self.clear()
+        norm = self[code] = _nfkc(chr(code))
+        return norm
+
+
+_CHAR_TABLE = _CharTable()
 
 
 def _nfkc_char(ch: str) -> str:
-    norm = _CHAR_CACHE.get(ch)
-    if norm is None:
-        if len(_CHAR_CACHE) > 65_536:  # bounded: arbitrary input cannot grow it forever
-            _CHAR_CACHE.clear()
-        norm = _CHAR_CACHE[ch] = _nfkc(ch)
-    return norm
+    return _CHAR_TABLE[ord(ch)]
 
 
 def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
     """Per-character NFKC of ``text`` with its map; ``whole`` is ``_nfkc(text)``."""
-    get = _CHAR_CACHE.get
-    joined = "".join([get(ch) or _nfkc_char(ch) for ch in text])
+    joined = text.translate(_CHAR_TABLE)
     if len(joined) == len(text) and joined == whole:
         # every character normalised to exactly one character and nothing composed
         return joined, list(range(len(text))), list(range(1, len(text) + 1))

@@ -27,7 +27,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sklearn.base import BaseEstimator
@@ -160,6 +160,22 @@ class _Forms(dict):  # type: ignore[type-arg]
         return self.fallback(surface)
 
 
+class _PieceIds(dict):  # type: ignore[type-arg]
+    """Surface → symbol id (-1 = dropped POS); a surface outside the lemma table is answered
+    from its isolated form and not stored (see :meth:`JapaneseTokenizer.piece_ids`)."""
+
+    __slots__ = ("forms", "ids")
+
+    def __init__(self, forms: _Forms, ids: dict[str, int]) -> None:
+        super().__init__()
+        self.forms = forms
+        self.ids = ids
+
+    def __missing__(self, surface: str) -> int:
+        form = self.forms[surface]
+        return self.ids.get(form, 0) if form else -1
+
+
 class JapaneseTokenizer(BaseEstimator):
     """Split (normalised) Japanese text into lemma or surface forms.
 
@@ -231,6 +247,35 @@ class JapaneseTokenizer(BaseEstimator):
             self.__dict__["_forms_cache"] = cached
         return cached[2]
 
+    # -- ids for the featuriser's compiled path ---------------------------------------------
+    def pieces(self, text: str) -> Sequence[str]:
+        """What :meth:`piece_ids` maps: the surfaces in lookup mode (cached per process),
+        the kept forms (``self(text)``) otherwise."""
+        if not text:
+            return ()
+        if getattr(self, "lemma_lookup", False):
+            return _surfaces(text)
+        return self(text)
+
+    def piece_ids(self, ids: dict[str, int]) -> dict[str, int]:
+        """A mapping from :meth:`pieces` to ``ids[form]``: 0 for a form not in ``ids`` and, in
+        lookup mode, -1 for a surface whose part of speech is dropped.
+
+        In lookup mode the result is built from the lemma table (once per ``ids``) and answers
+        surfaces outside the table through ``__missing__``; otherwise it is ``ids`` itself, and
+        a form missing from it counts as 0.
+        """
+        if not getattr(self, "lemma_lookup", False):
+            return ids
+        forms = self._forms()
+        cached = self.__dict__.get("_piece_ids_cache")
+        if cached is None or cached[0] is not forms or cached[1] is not ids:
+            table = _PieceIds(forms, ids)
+            table.update((s, ids.get(f, 0) if f else -1) for s, f in forms.items())
+            cached = (forms, ids, table)
+            self.__dict__["_piece_ids_cache"] = cached
+        return cached[2]
+
     def _lookup(self, surfaces: Iterable[str]) -> list[tuple[str, str]]:
         forms = self._forms()
         return [(s, forms[s]) for s in surfaces]
@@ -239,6 +284,7 @@ class JapaneseTokenizer(BaseEstimator):
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
         state.pop("_forms_cache", None)
+        state.pop("_piece_ids_cache", None)
         table = state.pop("lemma_table_", None)
         if table is not None:
             state["lemma_table_packed_"] = "\n".join(f"{s}\t{p}\t{lem}" for s, (p, lem) in table.items())

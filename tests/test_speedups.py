@@ -1,0 +1,77 @@
+"""The C accelerator's own contract: bad arguments raise, never crash (see _speedups.c)."""
+
+import numpy as np
+import pytest
+
+_speedups = pytest.importorskip("complaint_triage._speedups")
+
+
+def _table(keys, cols):
+    return _speedups.build_table(np.asarray(keys, dtype=np.int64), np.asarray(cols, dtype=np.int32))
+
+
+def test_build_table_sizes_and_refusals():
+    slots, bits = _table([5, 7, 11], [0, 1, 2])
+    assert len(slots) == 16 << bits and (1 << bits) * 7 >= 3 * 10
+    with pytest.raises(ValueError, match="duplicate"):
+        _table([5, 5], [0, 1])
+    with pytest.raises(ValueError, match="positive"):
+        _table([0], [0])
+    with pytest.raises(ValueError, match="same length"):
+        _table([1, 2], [0])
+
+
+def _call(**over):
+    wt, wb = _table([1, 2], [0, 1])  # word ids 1, 2 -> columns 0, 1
+    ct, cb = _table([1], [2])  # character id 1 -> column 2
+    lut = np.zeros(128, dtype=np.int32)
+    lut[ord("a")] = 1
+    args = dict(  # noqa: C408 - keyword names document the positional arguments
+        token_seqs=[["x", "y", "zz"]], id_map={"x": 1, "y": 2}, texts=["aba"], char_lut=lut,
+        wt=wt, wbits=wb, wbase=3, wlo=1, whi=2, wclosed=False, ct=ct, cbits=cb, cbase=2, clo=1, chi=1, cclosed=True,
+        idf=np.ones(4), word_scale=1.0, char_scale=1.0, sublinear=True,
+        sr=np.zeros(1, dtype=np.int64), sc=np.full(1, 3, dtype=np.int64), sv=np.full(1, 0.5),
+    )
+    args.update(over)
+    return _speedups.featurize(*args.values())
+
+
+def test_featurize_counts_a_tiny_vocabulary():
+    indptr, indices, data = (np.frombuffer(b, dtype=t) for b, t in zip(_call(), (np.int64, np.int32, np.float32),
+                                                                        strict=True))
+    assert indptr.tolist() == [0, 4]
+    assert indices.tolist() == [0, 1, 2, 3]  # x, y (zz is in no feature), "a" twice, the signal
+    w = 1 / np.sqrt(2)
+    np.testing.assert_allclose(data, [w, w, 1.0, 0.5], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("over", "error"),
+    [
+        ({"texts": ["a", "b"]}, ValueError),  # one token sequence per text
+        ({"texts": [b"aba"]}, TypeError),
+        ({"id_map": [("x", 1)]}, TypeError),
+        ({"id_map": {"x": 9}}, ValueError),  # id not below the word base
+        ({"id_map": {"x": "1"}}, TypeError),
+        ({"wbits": 2}, ValueError),
+        ({"idf": np.ones(2)}, ValueError),  # a column outside the idf vector
+        ({"sc": np.full(1, 99, dtype=np.int64)}, ValueError),
+        ({"sr": np.zeros(2, dtype=np.int64)}, ValueError),
+        ({"token_seqs": [5]}, TypeError),
+    ],
+)
+def test_featurize_refuses_inconsistent_arguments(over, error):
+    with pytest.raises(error):
+        _call(**over)
+    _call()  # and the next call is unaffected (the per-thread scratch is clean)
+    test_featurize_counts_a_tiny_vocabulary()
+
+
+def test_featurize_asks_a_dict_subclass_for_missing_tokens():
+    class Ids(dict):
+        def __missing__(self, key):
+            return 2 if key == "zz" else -1
+
+    indptr, indices, _ = _call(id_map=Ids(x=1), token_seqs=[["x", "q", "zz"]])
+    # q is left out (-1), so x and zz are neighbours; zz answers id 2 through __missing__
+    assert np.frombuffer(indices, dtype=np.int32).tolist() == [0, 1, 2, 3]
