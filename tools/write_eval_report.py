@@ -33,6 +33,7 @@ UNSEEN_WRITER_ROUNDS = [
     (("b44", "b45"), "m-eda5e30e62", "b1–b43", "b66081c", (0.978, 0.923, "0/19"), " ⁸"),
     (("b46", "b47"), "m-5816520fc9", "b1–b45", "a568434", (0.774, 0.333, "0/15"), " ⁹"),
     (("b48", "b49"), "m-84cc7d9c53", "b1–b47", "72d859c", (0.826, 0.667, "0/8"), " ¹⁰"),
+    (("b50",), "m-d09ec39379", "b1–b49", "ab3b97e", (0.842, None, "1/7"), " ¹¹"),
 ]
 
 
@@ -62,10 +63,13 @@ def main() -> int:
             if not idx:
                 continue
             e = evaluate_decisions([test[i] for i in idx], [pred[i] for i in idx])
+            has_h = any(test[i]["verdict"] == "harassment" for i in idx)  # b50 holds none
+            rec_now = f"{e['per_verdict']['harassment']['recall']:.3f}" if has_h else "—"
             rows.append(
-                f"| {batches[0]}–{batches[-1]}{note} | {len(idx)} | {frozen} ({trained_on}; commit {commit}) | "
-                f"{acc:.3f} / {rec:.3f} / {ff} | {e['verdict_accuracy']:.3f} / "
-                f"{e['per_verdict']['harassment']['recall']:.3f} / {e['complaint_false_flags']}/{e['n_complaints']} |"
+                f"| {'–'.join(dict.fromkeys((batches[0], batches[-1])))}{note} | {len(idx)} | "
+                f"{frozen} ({trained_on}; commit {commit}) | "
+                f"{acc:.3f} / {'—' if rec is None else f'{rec:.3f}'} / {ff} | {e['verdict_accuracy']:.3f} / "
+                f"{rec_now} / {e['complaint_false_flags']}/{e['n_complaints']} |"
             )
         return rows
 
@@ -130,16 +134,20 @@ writer-held-out rate has understated the test-split rate by a factor of 1.6–3.
 model versions, so the cap is 2% / 2.5. That factor was read off this test split, so the
 test false-flag rate above is not an untouched estimate for the threshold. A nested check
 that uses no test data (choose the threshold without one writer batch, apply it to that
-batch, for every batch; `python tools/threshold_policy.py`) gave, on the corpus with b1–b49:
-cap 0.5% → held-out-writer false-flag rate 0.54%, harassment recall 0.884; 0.75% → 0.77%,
-0.896; 1% → 1.01%, 0.912; 1.5% → 1.58%, 0.931 (at 0.75%: b1–b47 0.75%, 0.896; b1–b45 0.80%, 0.908; b1–b43 0.75%,
+batch, for every batch; `python tools/threshold_policy.py`) gave, on the corpus with b1–b50:
+cap 0.5% → held-out-writer false-flag rate 0.50%, harassment recall 0.868; 0.75% → 0.77%,
+0.891; 1% → 1.03%, 0.901; 1.5% → 1.50%, 0.918 (at 0.75%: b1–b49 0.77%, 0.896; b1–b47 0.75%,
+0.896; b1–b45 0.80%, 0.908; b1–b43 0.75%,
 0.901; b1–b41 0.77%, 0.917; b1–b39 0.78%, 0.914; b1–b37 0.85%, 0.917; b1–b35 0.79%, 0.912;
 b1–b32 0.90%, 0.915; b1–b29 with context lemmas 0.76%, 0.922). Pooled over all batches that
-hides a wide spread between writers: the worst single batch reaches 9.6% at the 0.75% cap
-(7.7% on b1–b47, 9.6% on b1–b45, 10.7% on b1–b41; 13.5% at 1.5%). The recall held-out writers get at the cap
-fell from 0.917 to 0.896 as b42–b47 (the hardest kinds, written on purpose) joined the pool.
+hides a wide spread between writers: the worst single batch reaches 7.7% at the 0.75% cap
+(9.6% on b1–b49, 7.7% on b1–b47, 9.6% on b1–b45, 10.7% on b1–b41; 13.5% at 1.5%). The recall held-out writers get at the cap
+fell from 0.917 to 0.891 as b42–b50 (the hardest kinds, written on purpose) joined the pool.
+Weighting the hard-negative kinds of complaints and inquiries twice in fitting (tried in
+session 6) moved recall at the same caps by +0.003 to +0.011 and the false-flag rates by at
+most +0.03 points: within what batches vary by, so it was not adopted.
 
-**Writers a model had never seen.** Sessions 3 to 6 added writers in thirteen rounds, each after a
+**Writers a model had never seen.** Sessions 3 to 6 added writers in fourteen rounds, each after a
 model had been frozen, so each round is a test on writers that model never saw. The frozen
 models' figures were measured once (`python tools/unseen_writers.py --batches … OLD_MODEL_DIR`,
 the old model from `git worktree add /tmp/old <commit>`); the shipped model's are computed by
@@ -227,6 +235,15 @@ near-copies of corpus scenarios. On all kept messages the frozen model found 16 
 harassment messages (recall 0.571, 1 inquiry flagged, 0 of 25 complaints) and 13 of b49's 14
 (0 of 22 complaints flagged): the regional and second-language voices were handled as well as
 the corpus's usual ones, the person-directed remarks were again the gap.
+
+¹¹ b50 (hard negatives only, written after the model trained on b48 flagged three more test
+complaints, among them an old man's letter quoting a clerk's remark about his age: residents
+quoting staff who demeaned them, relatives, bystanders and staff notes reporting another
+customer's abuse, criticism of how counters are staffed, and innocent inquiries that mention
+age, bodies, pregnancy, disability or origin). Reviewers dropped 7 as near-copies. The frozen
+model called 3 of its 39 complaints harassment (7.7%; the model shipped before b48 did the
+same, so b48 did not cause it) and 0 of 29 inquiries. Trained on b50's train split, the
+shipped model's false flags on the earlier test messages did not change (8 of 739).
 
 **Whole batches held out.** Holding out four whole writer batches in turn (corpus b1–b17, training
 without them, the 0.75% cap chosen on the rest) gave false flags b3 1/163, b7 0/151, b12 9/52 (the
