@@ -1,4 +1,6 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError

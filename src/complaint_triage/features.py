@@ -441,9 +441,11 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             self.idf_, 1.0, float(self.char_weight), bool(self.sublinear_tf),
             *self._signal_triples(norms, idx),
         )
+        ptr = np.frombuffer(indptr, dtype=np.int64)
+        if ptr[-1] < np.iinfo(np.int32).max:  # what scipy would convert it to, without its checks' cost
+            ptr = ptr.astype(np.int32)
         return sp.csr_matrix(
-            (np.frombuffer(data, dtype=np.float32), np.frombuffer(indices, dtype=np.int32),
-             np.frombuffer(indptr, dtype=np.int64)),
+            (np.frombuffer(data, dtype=np.float32), np.frombuffer(indices, dtype=np.int32), ptr),
             shape=(len(norms), len(self.idf_)),
         )
 
