@@ -344,6 +344,8 @@ static PyObject *featurize(PyObject *self, PyObject *args)
             PyErr_Format(PyExc_TypeError, "text at position %zd is not a str", d);
             goto done;
         }
+        if (PyUnicode_READY(s) < 0)
+            goto done;
         Py_ssize_t L = PyUnicode_GET_LENGTH(s);
         int kind = PyUnicode_KIND(s);
         const void *u = PyUnicode_DATA(s);
