@@ -105,3 +105,14 @@ def test_choose_thresholds_respects_cap():
     comp = harassment_score(P)[verdict == 1]
     assert (comp >= th["harassment"]).mean() <= 0.02
     assert th["review_low"] <= th["harassment"] < th["review_high"] <= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.floats(-80, 80), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_row_softmax_is_scipys_exactly(rows):
+    from scipy.special import softmax
+
+    from complaint_triage.model import _softmax_rows
+
+    x = np.asarray(rows, dtype=np.float64)
+    np.testing.assert_array_equal(_softmax_rows(x), softmax(x, axis=1))
