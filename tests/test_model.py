@@ -1,7 +1,7 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
