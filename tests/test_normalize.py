@@ -103,3 +103,46 @@ def test_map_is_consistent(text):
     for a, b in zip(n.starts, n.ends, strict=True):
         assert 0 <= a <= b <= len(text)
     assert list(n.starts) == sorted(n.starts)
+
+
+# -- NFKC on the runs that may change (normalize._nfkc_exact) ---------------------------------
+
+def test_every_character_called_stable_is_left_alone_by_nfkc():
+    import re
+    import unicodedata
+
+    from complaint_triage.normalize import _NFKC_STABLE
+
+    ranges = re.findall(r"(.)(?:-(.))?", _NFKC_STABLE, re.S)
+    assert sum(ord(hi or lo) - ord(lo) + 1 for lo, hi in ranges) > 20_000
+    for lo, hi in ranges:
+        for cp in range(ord(lo), ord(hi or lo) + 1):
+            assert unicodedata.normalize("NFKC", chr(cp)) == chr(cp), hex(cp)
+
+
+# characters whose NFKC composes, reorders or expands across neighbours
+_TRICKY = (
+    "かがカガｶﾞﾊﾟﾟ\u3099\u309a\u309b\u309c゛゜ｱｲｳ"  # kana, combining and spacing sound marks
+    "e\u0301\u0327\u0300A\u030aIi\u0307ﬁ①㈱㌔ｱＡ１！　"  # Latin marks, ligature, enclosed, squared
+    "\u1100\u1161\u11a8가\uac00\u0b47\u0b3e\u0dd9\u0dcf\u1025\u102e"  # Hangul jamo, Indic composites
+    "𝐀𝟏\U0002f800\ufa10\uf900丽 a\n"  # math letters, compatibility ideographs
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=st.sampled_from(list(_TRICKY)), max_size=30), japanese))
+def test_runwise_nfkc_equals_unicodedata(text):
+    import unicodedata
+
+    from complaint_triage.normalize import _nfkc_exact
+
+    assert _nfkc_exact(text) == unicodedata.normalize("NFKC", text)
+
+
+@pytest.mark.parametrize("text", ["ｶﾞｲｺｸｼﾞﾝ", "か\u3099", "\u1100\u1161\u11a8", "①㈱ﬁ", "A\u030a e\u0301", "普通の文章。"])
+def test_runwise_nfkc_on_seams(text):
+    import unicodedata
+
+    from complaint_triage.normalize import _nfkc_exact
+
+    assert _nfkc_exact(text) == unicodedata.normalize("NFKC", text)

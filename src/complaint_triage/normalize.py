@@ -128,9 +128,32 @@ class NormalizedText:
 
 _HAS_ASCII_UPPER = re.compile(r"[A-Z]")
 
+# Characters that NFKC leaves as they are, one at a time (a test checks every one): ASCII,
+# 、。「」『』, hiragana, katakana, the long-vowel mark and the CJK unified ideographs.  Most
+# of a Japanese message is made of them; only the runs of other characters need NFKC.
+_NFKC_STABLE = "\x00-\x7f\u3001\u3002\u300c-\u300f\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff"
+_NFKC_MAY_CHANGE = re.compile(f"[^{_NFKC_STABLE}]+")
+
+
+def _nfkc_run(m: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", m.group())
+
+
+def _nfkc_exact(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, computed on the runs of characters that may change.
+
+    NFKC(x + y) == NFKC(NFKC(x) + NFKC(y)) for any split, so when the pieces normalised one at
+    a time join into a string that is already in NFKC (nothing composes or reorders across a
+    seam, as with ｶ + ﾞ), that string is the NFKC of the whole; otherwise the whole is normalised.
+    """
+    pieces = _NFKC_MAY_CHANGE.sub(_nfkc_run, text)
+    if unicodedata.is_normalized("NFKC", pieces):
+        return pieces
+    return unicodedata.normalize("NFKC", text)
+
 
 def _nfkc(text: str) -> str:
-    s = unicodedata.normalize("NFKC", text)
+    s = _nfkc_exact(text)
     return s.translate(_ASCII_UPPER) if _HAS_ASCII_UPPER.search(s) else s
 
 
