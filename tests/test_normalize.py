@@ -146,3 +146,21 @@ def test_runwise_nfkc_on_seams(text):
     from complaint_triage.normalize import _nfkc_exact
 
     assert _nfkc_exact(text) == unicodedata.normalize("NFKC", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=st.sampled_from(list(_TRICKY)), max_size=30), japanese))
+def test_per_character_nfkc_map_equals_its_plain_definition(text):
+    import unicodedata
+
+    from complaint_triage.normalize import _nfkc, _nfkc_with_map
+
+    def plain(ch):  # NFKC of one character, then ASCII lower case
+        return "".join(c.lower() if "A" <= c <= "Z" else c for c in unicodedata.normalize("NFKC", ch))
+
+    joined, starts, ends = _nfkc_with_map(text, _nfkc(text))
+    if len(starts) == len(text) and joined == "".join(plain(c) for c in text):
+        assert (starts, ends) == (list(range(len(text))), list(range(1, len(text) + 1)))
+    else:  # characters that expand or compose: every output character maps inside the text
+        assert len(starts) == len(ends) == len(joined)
+        assert all(0 <= a < b <= len(text) for a, b in zip(starts, ends, strict=True))

@@ -180,7 +180,7 @@ def normalize_text(text: str) -> str:
 
 class _CharTable(dict):  # type: ignore[type-arg]
     """Code point → ``_nfkc`` of that one character, computed on first use; a ``str.translate``
-    table, so a whole text is normalised character by character in one C-level pass."""
+    table, so a run of characters is normalised character by character in one C-level pass."""
 
     def __missing__(self, code: int) -> str:
         if len(self) > 65_536:  # bounded: arbitrary input cannot grow it forever
@@ -196,9 +196,16 @@ def _nfkc_char(ch: str) -> str:
     return _CHAR_TABLE[ord(ch)]
 
 
+def _per_char_nfkc(m: re.Match[str]) -> str:
+    return m.group().translate(_CHAR_TABLE)
+
+
 def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
     """Per-character NFKC of ``text`` with its map; ``whole`` is ``_nfkc(text)``."""
-    joined = text.translate(_CHAR_TABLE)
+    # per character: stable characters are themselves (ASCII then lower-cased), others from the table
+    joined = _NFKC_MAY_CHANGE.sub(_per_char_nfkc, text)
+    if _HAS_ASCII_UPPER.search(joined):
+        joined = joined.translate(_ASCII_UPPER)
     if len(joined) == len(text) and joined == whole:
         # every character normalised to exactly one character and nothing composed
         return joined, list(range(len(text))), list(range(1, len(text) + 1))
