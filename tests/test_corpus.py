@@ -142,3 +142,14 @@ def test_raw_batches_are_valid_json():
         for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 json.loads(line)
+
+
+def test_held_out_batches_never_enter_the_corpus(hand):
+    """data/holdout measures writers no model was trained on: none of its ids or texts may be in the corpus."""
+    parts = sorted((DATA / "holdout").glob("*/part*.jsonl"))
+    held = [json.loads(line) for p in parts for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = {r["id"] for r in hand}
+    texts = {"".join(r["text"].split()) for r in hand}
+    assert not [r["id"] for r in held if r["id"] in ids]
+    assert not [r["id"] for r in held if "".join(r["text"].split()) in texts]
+    assert all(not r["id"].startswith("b") for r in held)  # batch ids (b1…) belong to data/raw

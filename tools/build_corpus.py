@@ -86,8 +86,11 @@ def assign(members: list[dict], split: str) -> None:
         r["group"] = "g-" + first_id
 
 
-def main() -> int:
-    raw = ROOT / "data" / "raw"
+def read_batches(raw: Path) -> tuple[dict[str, dict], int]:
+    """Every batch directory under ``raw``: its part files, with its review.jsonl applied.
+
+    Returns the records by id (each with its ``batch``) and the number of problems reported.
+    """
     records: dict[str, dict] = {}
     problems = 0
     for batch in sorted(p for p in raw.iterdir() if p.is_dir()):
@@ -123,6 +126,11 @@ def main() -> int:
                     print(f"review fix for {fix['id']} breaks the schema: {check(rec)}", file=sys.stderr)
                     problems += 1
                     del records[fix["id"]]
+    return records, problems
+
+
+def main() -> int:
+    records, problems = read_batches(ROOT / "data" / "raw")
     recs = sorted(records.values(), key=lambda r: r["id"])
     # exact duplicates of text are dropped (keep the first id)
     seen: set[str] = set()
