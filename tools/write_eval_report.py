@@ -68,10 +68,12 @@ def holdout_section(model, corpus: list[dict]) -> str:
     pred = predict_decisions(model.classifier, model.thresholds, [r["text"] for r in kept])
     e = evaluate_decisions(kept, pred)
     batches = ", ".join(sorted({r["batch"] for r in kept}))
-    missed = [p for r, p in zip(kept, pred, strict=True) if r["verdict"] == "harassment" and p["verdict"] != "harassment"]
+    missed = [p for r, p in zip(kept, pred, strict=True)
+              if r["verdict"] == "harassment" and p["verdict"] != "harassment"]
     note = (f"{len(kept)} messages from {batches}"
             + (f" ({len(copies)} near-copies of corpus texts left out)" if copies else "")
-            + f"; {sum(p['review'] for p in missed)} of the {len(missed)} missed harassment messages carry `review: true`.")
+            + f"; {sum(p['review'] for p in missed)} of the {len(missed)} missed harassment messages "
+            "carry `review: true`.")
     return f"{note}\n\n```\n{format_report(e)}\n```"
 
 
