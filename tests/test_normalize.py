@@ -139,7 +139,9 @@ def test_runwise_nfkc_equals_unicodedata(text):
     assert _nfkc_exact(text) == unicodedata.normalize("NFKC", text)
 
 
-@pytest.mark.parametrize("text", ["ｶﾞｲｺｸｼﾞﾝ", "か\u3099", "\u1100\u1161\u11a8", "①㈱ﬁ", "A\u030a e\u0301", "普通の文章。"])
+@pytest.mark.parametrize(
+    "text", ["ｶﾞｲｺｸｼﾞﾝ", "か\u3099", "\u1100\u1161\u11a8", "①㈱ﬁ", "A\u030a e\u0301", "普通の文章。"]
+)
 def test_runwise_nfkc_on_seams(text):
     import unicodedata
 
