@@ -72,8 +72,8 @@ def holdout_section(model, corpus: list[dict]) -> str:
               if r["verdict"] == "harassment" and p["verdict"] != "harassment"]
     note = (f"{len(kept)} messages from {batches}"
             + (f" ({len(copies)} near-copies of corpus texts left out)" if copies else "")
-            + f"; {sum(p['review'] for p in missed)} of the {len(missed)} missed harassment messages "
-            "carry `review: true`.")
+            + (f"; {sum(p['review'] for p in missed)} of the {len(missed)} missed harassment messages "
+               "carry `review: true`." if missed else "; no harassment message was missed."))
     return f"{note}\n\n```\n{format_report(e)}\n```"
 
 
@@ -316,6 +316,12 @@ Writer batches kept out of the corpus for good (`data/holdout/<batch>/`, reviewe
 corpus batches, never read by `make corpus` or `make train`): an ordinary month of intake
 written by a writer no model has seen, scored by every shipped model from session 6 on. A
 text that nearly copies a corpus text (character 5-gram Jaccard ≥ 0.8) is left out.
+h1 (session 6) asked for one ordinary month: 100 written, of which the reviewer dropped 63 as
+retellings of corpus scenarios (same situation and details, often the same names), so what is
+left is small and easier than the targeted batches. Both the session-start model
+(m-84cc7d9c53) and the one shipped in session 6 (m-fd7c500ba4) got all 37 right. With 37
+messages that leaves a wide margin of error. The corpus (9,258 items) already covers most
+ordinary scenarios.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
