@@ -65,6 +65,23 @@ def near_duplicate_groups(texts: list[str]) -> list[int]:
     return [find(i) for i in range(len(texts))]
 
 
+def near_copies(texts: list[str], reference: list[str]) -> list[bool]:
+    """For each text, whether some reference text has character 5-gram Jaccard >= JACCARD with it."""
+    ref = [grams(t) for t in reference]
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, g in enumerate(ref):
+        for x in g:
+            index[x].append(i)
+    out = []
+    for t in texts:
+        g = grams(t)
+        shared: Counter[int] = Counter()
+        for x in g:
+            shared.update(index.get(x, ()))
+        out.append(any(k / (len(g) + len(ref[i]) - k) >= JACCARD for i, k in shared.items()))
+    return out
+
+
 def h(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()
 

@@ -40,7 +40,7 @@ UNSEEN_WRITER_ROUNDS = [
 def holdout_section(model, corpus: list[dict]) -> str:
     """The shipped model on data/holdout: writer batches kept out of the corpus for good."""
     sys.path.insert(0, str(ROOT / "tools"))
-    from build_corpus import JACCARD, grams, read_batches
+    from build_corpus import near_copies, read_batches
 
     from complaint_triage.metrics import evaluate_decisions, format_report
     from complaint_triage.training import predict_decisions
@@ -51,20 +51,9 @@ def holdout_section(model, corpus: list[dict]) -> str:
     records, _ = read_batches(root)
     recs = sorted(records.values(), key=lambda r: r["id"])
     # a held-out text that nearly copies a corpus text would measure memory, not generalisation
-    index: dict[str, list[int]] = defaultdict(list)
-    corpus_grams = [grams(r["text"]) for r in corpus]
-    for i, g in enumerate(corpus_grams):
-        for x in g:
-            index[x].append(i)
-    kept, copies = [], []
-    for r in recs:
-        g = grams(r["text"])
-        shared: dict[int, int] = defaultdict(int)
-        for x in g:
-            for i in index.get(x, ()):
-                shared[i] += 1
-        near = any(k / (len(g) + len(corpus_grams[i]) - k) >= JACCARD for i, k in shared.items())
-        (copies if near else kept).append(r)
+    near = near_copies([r["text"] for r in recs], [r["text"] for r in corpus])
+    kept = [r for r, n in zip(recs, near, strict=True) if not n]
+    copies = [r for r, n in zip(recs, near, strict=True) if n]
     pred = predict_decisions(model.classifier, model.thresholds, [r["text"] for r in kept])
     e = evaluate_decisions(kept, pred)
     batches = ", ".join(sorted({r["batch"] for r in kept}))

@@ -404,10 +404,9 @@ static PyObject *featurize(PyObject *self, PyObject *args)
             break;
         }
         /* signals of this row */
-        Py_ssize_t s0 = si;
         while (si < n_sig && srows[si] < d)
             si++;
-        s0 = si;
+        Py_ssize_t s0 = si;
         while (si < n_sig && srows[si] == d)
             si++;
         size_t nw = cf - wf, nc = ents.n - cf, ns = (size_t)(si - s0);
