@@ -275,9 +275,11 @@ needs_speedups = pytest.mark.skipif(not speedups_available(), reason="the C acce
 
 
 def test_speedups_are_built_where_required():
-    # .ci/run sets this: a CI machine has a C compiler, so a silently missing build is a failure
-    if os.environ.get("COMPLAINT_TRIAGE_REQUIRE_SPEEDUPS"):
-        assert speedups_available(), "the C accelerator was not built (see hatch_build.py)"
+    # .ci/run sets this where a C compiler and the Python headers exist, so a silently missing
+    # build fails CI; elsewhere there is nothing to check
+    if not os.environ.get("COMPLAINT_TRIAGE_REQUIRE_SPEEDUPS"):
+        pytest.skip("COMPLAINT_TRIAGE_REQUIRE_SPEEDUPS is not set")
+    assert speedups_available(), "the C accelerator was not built (see hatch_build.py)"
 
 
 def _both_paths(f: TextFeaturizer, texts: list[str]):

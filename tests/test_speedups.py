@@ -36,13 +36,18 @@ def _call(**over):
     return _speedups.featurize(*args.values())
 
 
-def test_featurize_counts_a_tiny_vocabulary():
-    indptr, indices, data = (np.frombuffer(b, dtype=t) for b, t in zip(_call(), (np.int64, np.int32, np.float32),
+def _assert_tiny_rows(result):
+    """The rows ``_call()`` must give with its default arguments."""
+    indptr, indices, data = (np.frombuffer(b, dtype=t) for b, t in zip(result, (np.int64, np.int32, np.float32),
                                                                         strict=True))
     assert indptr.tolist() == [0, 4]
     assert indices.tolist() == [0, 1, 2, 3]  # x, y (zz is in no feature), "a" twice, the signal
     w = 1 / np.sqrt(2)
     np.testing.assert_allclose(data, [w, w, 1.0, 0.5], rtol=1e-6)
+
+
+def test_featurize_counts_a_tiny_vocabulary():
+    _assert_tiny_rows(_call())
 
 
 @pytest.mark.parametrize(
@@ -63,8 +68,7 @@ def test_featurize_counts_a_tiny_vocabulary():
 def test_featurize_refuses_inconsistent_arguments(over, error):
     with pytest.raises(error):
         _call(**over)
-    _call()  # and the next call is unaffected (the per-thread scratch is clean)
-    test_featurize_counts_a_tiny_vocabulary()
+    _assert_tiny_rows(_call())  # and the next call is unaffected (the per-thread scratch is clean)
 
 
 def test_featurize_asks_a_dict_subclass_for_missing_tokens():

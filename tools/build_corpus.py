@@ -36,6 +36,20 @@ def grams(text: str, n: int = 5) -> set[str]:
     return {t[i : i + n] for i in range(max(1, len(t) - n + 1))}
 
 
+def _posting_index(sets: list[set[str]]) -> dict[str, list[int]]:
+    """5-gram -> positions of the sets that hold it."""
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(sets):
+        for g in s:
+            index[g].append(i)
+    return index
+
+
+def _similar(shared: int, a: set[str], b: set[str]) -> bool:
+    """Jaccard of two 5-gram sets that share ``shared`` grams, against JACCARD."""
+    return shared / (len(a) + len(b) - shared) >= JACCARD
+
+
 def near_duplicate_groups(texts: list[str]) -> list[int]:
     """Union-find over pairs with character 5-gram Jaccard >= JACCARD."""
     sets = [grams(t) for t in texts]
@@ -47,10 +61,7 @@ def near_duplicate_groups(texts: list[str]) -> list[int]:
             i = parent[i]
         return i
 
-    index: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(sets):
-        for g in s:
-            index[g].append(i)
+    index = _posting_index(sets)
     for i, s in enumerate(sets):
         shared: Counter[int] = Counter()
         for g in s:
@@ -59,8 +70,7 @@ def near_duplicate_groups(texts: list[str]) -> list[int]:
                 continue
             shared.update(j for j in post if j > i)
         for j, k in shared.items():
-            # Jaccard = k / (|a| + |b| - k); skip quickly when impossible
-            if k / (len(s) + len(sets[j]) - k) >= JACCARD:
+            if _similar(k, s, sets[j]):
                 parent[find(i)] = find(j)
     return [find(i) for i in range(len(texts))]
 
@@ -68,17 +78,14 @@ def near_duplicate_groups(texts: list[str]) -> list[int]:
 def near_copies(texts: list[str], reference: list[str]) -> list[bool]:
     """For each text, whether some reference text has character 5-gram Jaccard >= JACCARD with it."""
     ref = [grams(t) for t in reference]
-    index: dict[str, list[int]] = defaultdict(list)
-    for i, g in enumerate(ref):
-        for x in g:
-            index[x].append(i)
+    index = _posting_index(ref)
     out = []
     for t in texts:
         g = grams(t)
         shared: Counter[int] = Counter()
         for x in g:
             shared.update(index.get(x, ()))
-        out.append(any(k / (len(g) + len(ref[i]) - k) >= JACCARD for i, k in shared.items()))
+        out.append(any(_similar(k, g, ref[i]) for i, k in shared.items()))
     return out
 
 

@@ -39,7 +39,8 @@ UNSEEN_WRITER_ROUNDS = [
 
 def holdout_section(model, corpus: list[dict]) -> str:
     """The shipped model on data/holdout: writer batches kept out of the corpus for good."""
-    sys.path.insert(0, str(ROOT / "tools"))
+    if str(ROOT / "tools") not in sys.path:  # already there when run as a script
+        sys.path.insert(0, str(ROOT / "tools"))
     from build_corpus import near_copies, read_batches
 
     from complaint_triage.metrics import evaluate_decisions, format_report

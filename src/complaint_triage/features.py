@@ -451,8 +451,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def _transform_normalised(self, norms: Sequence[str], *, compiled: bool = True) -> sp.csr_matrix:
         idx = self._index()
-        if (compiled and _speedups is not None and idx.words.hashed is not None
-                and idx.chars.hashed is not None and idx.char_lut.dtype == np.int32):
+        # the tables are hashed exactly when the accelerator was importable as they were built
+        if compiled and idx.words.hashed is not None and idx.chars.hashed is not None:
             return self._transform_compiled(norms, idx)
         return self._transform_numpy(norms, idx)
 

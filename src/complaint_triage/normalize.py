@@ -152,9 +152,12 @@ def _nfkc_exact(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def _nfkc(text: str) -> str:
-    s = _nfkc_exact(text)
+def _lower_ascii(s: str) -> str:
     return s.translate(_ASCII_UPPER) if _HAS_ASCII_UPPER.search(s) else s
+
+
+def _nfkc(text: str) -> str:
+    return _lower_ascii(_nfkc_exact(text))
 
 
 def normalize_text(text: str) -> str:
@@ -203,9 +206,7 @@ def _per_char_nfkc(m: re.Match[str]) -> str:
 def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
     """Per-character NFKC of ``text`` with its map; ``whole`` is ``_nfkc(text)``."""
     # per character: stable characters are themselves (ASCII then lower-cased), others from the table
-    joined = _NFKC_MAY_CHANGE.sub(_per_char_nfkc, text)
-    if _HAS_ASCII_UPPER.search(joined):
-        joined = joined.translate(_ASCII_UPPER)
+    joined = _lower_ascii(_NFKC_MAY_CHANGE.sub(_per_char_nfkc, text))
     if len(joined) == len(text) and joined == whole:
         # every character normalised to exactly one character and nothing composed
         return joined, list(range(len(text))), list(range(1, len(text) + 1))

@@ -171,9 +171,12 @@ class _PieceIds(dict):  # type: ignore[type-arg]
         self.forms = forms
         self.ids = ids
 
-    def __missing__(self, surface: str) -> int:
-        form = self.forms[surface]
+    def id_of(self, form: str) -> int:
+        """Symbol id of an output form: -1 for ``""`` (dropped POS), 0 for a form not in ``ids``."""
         return self.ids.get(form, 0) if form else -1
+
+    def __missing__(self, surface: str) -> int:
+        return self.id_of(self.forms[surface])
 
 
 class JapaneseTokenizer(BaseEstimator):
@@ -271,7 +274,7 @@ class JapaneseTokenizer(BaseEstimator):
         cached = self.__dict__.get("_piece_ids_cache")
         if cached is None or cached[0] is not forms or cached[1] is not ids:
             table = _PieceIds(forms, ids)
-            table.update((s, ids.get(f, 0) if f else -1) for s, f in forms.items())
+            table.update((s, table.id_of(f)) for s, f in forms.items())
             cached = (forms, ids, table)
             self.__dict__["_piece_ids_cache"] = cached
         return cached[2]
