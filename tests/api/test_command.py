@@ -60,14 +60,12 @@ def test_execs_uvicorn_with_the_lean_factory_uvloop_and_httptools(calls: list[li
     assert get_settings().model_path == small_model_dir.resolve()
 
 
-def test_several_workers_exec_a_lean_uvicorn_supervisor(calls: list[list[str]]) -> None:
+def test_several_workers_exec_the_reuse_port_supervisor(calls: list[list[str]]) -> None:
     serve(port=8124, workers=2, log_level="info")
     [argv] = calls
-    assert argv[1:4] == ["-m", "uvicorn", APP_FACTORY]
-    for flag in (["--factory"], ["--workers", "2"], ["--http", "httptools"], ["--loop", "uvloop"],
-                 ["--port", "8124"], ["--host", "127.0.0.1"], ["--no-access-log"]):
-        i = argv.index(flag[0])
-        assert argv[i : i + len(flag)] == flag
+    assert argv[1:3] == ["-m", "complaint_triage.api.supervisor"]
+    assert (_opt(argv, "--host"), _opt(argv, "--port"), _opt(argv, "--workers"), _opt(argv, "--log-level")) == (
+        "127.0.0.1", "8124", "2", "info")
 
 
 def test_plain_function_defaults(calls: list[list[str]]) -> None:

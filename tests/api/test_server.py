@@ -137,3 +137,78 @@ def test_graceful_shutdown_and_clean_logs(server: Server) -> None:
     assert any(x.get("verdict") for x in requests)
     for needle in ("世田谷太郎", "090-9999", "税金泥棒"):
         assert needle not in text
+
+
+# -- several workers: one listening socket each (complaint_triage.api.supervisor) ----------
+
+
+def _supervisor(model_dir: Path, log: Path, port: int, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
+    env.update({"COMPLAINT_TRIAGE_API_KEYS_SHA256": sha256(API_KEY), "COMPLAINT_TRIAGE_MODEL_PATH": str(model_dir)})
+    with log.open("wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "complaint_triage.api.supervisor", "--port", str(port),
+                                 "--workers", "2", *extra], cwd=log.parent, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _events(log: Path) -> list[dict]:
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def _wait_for(cond, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_two_workers_share_the_port_restart_and_stop_cleanly(small_model_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "supervisor.log"
+    proc = _supervisor(small_model_dir, log, port, "--startup-grace", "1")
+    try:
+        _wait_for(lambda: sum(e.get("event") == "startup" for e in _events(log)) == 2)
+        pids = {e["pid"] for e in _events(log) if e.get("event") == "worker_started"}
+        assert len(pids) == 2
+        # a port in use is refused at once, with a message saying what to do
+        second = subprocess.run([sys.executable, "-m", "complaint_triage.api.supervisor", "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "choose another one with --port" in second.stderr
+        # sixteen keep-alive connections, all answered
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20, trust_env=False) for _ in range(16)]
+        try:
+            for c in clients:
+                r = c.post("/v1/score", json={"text": SECRET}, headers=AUTH)
+                assert r.status_code == 200, r.text
+        finally:
+            for c in clients:
+                c.close()
+        # a worker that dies after start-up is replaced, and the port keeps answering
+        victim = sorted(pids)[0]
+        os.kill(victim, 9)
+        _wait_for(lambda: any(e.get("event") == "worker_restarted" and e["pid"] == victim for e in _events(log)))
+        _wait_for(lambda: sum(e.get("event") == "startup" for e in _events(log)) == 3)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).status_code == 200
+        proc.terminate()
+        assert proc.wait(40) == 0
+    finally:
+        stop(proc)
+    events = _events(log)
+    assert events[-1]["event"] == "supervisor_stopped" and events[-1]["exit_status"] == 0
+    assert log.read_text(encoding="utf-8").count("Application shutdown complete") == 2
+    assert SECRET[:5] not in log.read_text(encoding="utf-8")
+
+
+def test_a_worker_failing_at_startup_stops_the_server(tmp_path: Path) -> None:
+    bad_model = tmp_path / "no-model"
+    bad_model.mkdir()
+    log = tmp_path / "supervisor.log"
+    proc = _supervisor(bad_model, log, free_port())
+    try:
+        assert proc.wait(120) == 3
+    finally:
+        stop(proc)
+    assert any(e.get("event") == "worker_failed_at_startup" for e in _events(log))

@@ -4,9 +4,10 @@ A plain function with Typer ``Annotated`` options, registered on the main CLI wi
 ``app.command()(serve)``.  Settings other than the options come from the environment
 (``COMPLAINT_TRIAGE_*``, see :mod:`complaint_triage.settings`); the options are passed to
 the worker processes through the same variables, so ``--workers N`` processes all serve the
-same model.  With one worker uvicorn runs in this process; with several, this process is
-replaced by a lean uvicorn supervisor (same options) so it does not hold the model
-libraries it imported.
+same model.  This process, which has imported the model libraries, is replaced by a lean
+one: with one worker, uvicorn itself; with several, :mod:`complaint_triage.api.supervisor`,
+which gives each worker its own listening socket on the port (``SO_REUSEPORT``) so that
+connections are spread over the workers instead of piling up on whichever accepts first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from complaint_triage.settings import ENV_PREFIX, get_settings
 
 __all__ = ["serve", "APP_FACTORY"]
 
-APP_FACTORY = "complaint_triage.api.worker:create_app"
+from complaint_triage.api.supervisor import APP_FACTORY
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 _execv = os.execv  # a seam for tests
 
@@ -54,11 +55,15 @@ def serve(
         typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{e}", err=True)
         raise typer.Exit(code=2) from e
     # Replace this process, which has already imported the model libraries (~150 MB, pandas
-    # among them), with a fresh uvicorn process with the same options.  With several workers it
-    # is the supervisor: it only starts and watches them (each imports and loads the model).
-    argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
-            "--log-level", level, "--no-access-log", "--no-server-header"]
+    # among them), with a fresh uvicorn process with the same options, or with several workers
+    # the supervisor: it only binds the sockets, starts and watches them (each loads the model).
+    if workers == 1:
+        argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
+                "--workers", "1", "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
+                "--log-level", level, "--no-access-log", "--no-server-header"]
+    else:  # one listening socket per worker, see complaint_triage.api.supervisor
+        argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--host", host, "--port", str(port),
+                "--workers", str(workers), "--log-level", level]
     sys.stdout.flush()
     sys.stderr.flush()
     _execv(sys.executable, argv)
