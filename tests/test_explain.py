@@ -75,3 +75,20 @@ def test_trim_equals_its_per_character_definition(pieces, data):
     a = data.draw(st.integers(0, 30))
     b = data.draw(st.integers(a + 1, 40))
     assert _trim(a, b, pieces) == _plain_trim(a, b, pieces)
+
+
+def test_category_weights_follow_the_model_coefficients(small_triager):
+    import copy
+
+    import numpy as np
+
+    from complaint_triage.explain import _category_weights
+    from complaint_triage.labels import CATEGORIES, VERDICTS
+
+    model = copy.deepcopy(small_triager.model.classifier)
+    rows = _category_weights(model)
+    assert rows.flags["C_CONTIGUOUS"] and rows.shape == (len(CATEGORIES), model.coef_.shape[0])
+    np.testing.assert_array_equal(rows.T, model.coef_[:, len(VERDICTS) : len(VERDICTS) + len(CATEGORIES)])
+    assert _category_weights(model) is rows  # made once per model
+    model.coef_ = model.coef_ * 2  # a refit replaces the array: the rows follow it
+    np.testing.assert_array_equal(_category_weights(model), rows * 2)

@@ -160,9 +160,99 @@ def test_per_character_nfkc_map_equals_its_plain_definition(text):
     def plain(ch):  # NFKC of one character, then ASCII lower case
         return "".join(c.lower() if "A" <= c <= "Z" else c for c in unicodedata.normalize("NFKC", ch))
 
-    joined, starts, ends = _nfkc_with_map(text, _nfkc(text))
-    if len(starts) == len(text) and joined == "".join(plain(c) for c in text):
-        assert (starts, ends) == (list(range(len(text))), list(range(1, len(text) + 1)))
-    else:  # characters that expand or compose: every output character maps inside the text
+    joined, base = _nfkc_with_map(text, _nfkc(text))
+    if len(joined) == len(text) and joined == "".join(plain(c) for c in text):
+        # character i came from character i (None says so without the lists)
+        assert base is None or base == (list(range(len(text))), list(range(1, len(text) + 1)))
+    else:
+        starts, ends = base  # characters that expand or compose: every output character maps inside the text
         assert len(starts) == len(ends) == len(joined)
         assert all(0 <= a < b <= len(text) for a, b in zip(starts, ends, strict=True))
+
+
+# -- the offset map, traced back through the rewrite steps --------------------------------------
+
+def _eager_map(text):
+    """Reference: the map rewritten per character at every step (the definition the lazy map keeps)."""
+    from complaint_triage.normalize import (
+        _ANY_OBFUSCATION,
+        _ANY_RUN,
+        _N_WHITESPACE_RULES,
+        _OBFUSCATION_RULES,
+        _RULES,
+        _RUN_RULES,
+        _nfkc,
+        _nfkc_with_map,
+    )
+
+    whole = _nfkc(text)
+    s, base = _nfkc_with_map(text, whole)
+    starts, ends = base if base is not None else (list(range(len(text))), list(range(1, len(text) + 1)))
+    if s != whole:
+        s, starts, ends = whole, [0] * len(whole), [len(text)] * len(whole)
+
+    def sub(pattern, repl, s, starts, ends):
+        out, ns, ne, pos = [], [], [], 0
+        for m in pattern.finditer(s):
+            a, b = m.span()
+            rep = repl(m) if callable(repl) else repl
+            old = s[a:b]
+            pre = 0
+            while pre < min(len(rep), len(old)) and rep[pre] == old[pre]:
+                pre += 1
+            suf = 0
+            while suf < min(len(rep), len(old)) - pre and rep[-1 - suf] == old[-1 - suf]:
+                suf += 1
+            out += [s[pos:a], rep]
+            ns += starts[pos : a + pre]
+            ne += ends[pos : a + pre]
+            mid = len(rep) - pre - suf
+            if mid:
+                ma, mb = a + pre, b - suf
+                if ma < mb:
+                    lo, hi = starts[ma], ends[mb - 1]
+                else:
+                    lo = hi = starts[ma] if ma < len(s) else (ends[ma - 1] if ma else 0)
+                ns += [lo] * mid
+                ne += [hi] * mid
+            ns += starts[b - suf : b]
+            ne += ends[b - suf : b]
+            pos = b
+        out.append(s[pos:])
+        return "".join(out), ns + starts[pos:], ne + ends[pos:]
+
+    for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
+        s, starts, ends = sub(pattern, repl, s, starts, ends)
+    for precheck, rules in ((_ANY_RUN, _RUN_RULES), (_ANY_OBFUSCATION, _OBFUSCATION_RULES)):
+        if precheck.search(s):
+            for pattern, repl in rules:
+                s, starts, ends = sub(pattern, repl, s, starts, ends)
+    return s, tuple(starts), tuple(ends)
+
+
+_MAP_ALPHABET = list(
+    "あいカｶﾞﾊﾟ　 \n\t！!？?ーー〜~。、.wｗ笑氏市4ね死タヒシネshine○コこス殺・*_-+/|ＡＢa①㈱ﬁ…"
+    "e\u0301か\u3099税金ドロボークズバカ無脳キエロ"
+)
+
+
+@pytest.mark.parametrize("text", [c[0] for c in CASES] + INNOCENT + ["", " ", "…ｶﾞ①\n\nｺ○ｽ", "ーーー！！　ｼ ﾈ…"])
+def test_traced_map_equals_the_per_character_rewrite(text):
+    n = normalize_with_map(text)
+    assert (n.text, n.starts, n.ends) == _eager_map(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=50), st.text(alphabet=st.sampled_from(_MAP_ALPHABET), max_size=50), japanese))
+def test_traced_map_equals_the_per_character_rewrite_on_any_text(text):
+    n = normalize_with_map(text)
+    assert (n.text, n.starts, n.ends) == _eager_map(text)
+    for i in range(len(n.text)):
+        assert n.to_original(i, i + 1) == (n.starts[i], n.ends[i])
+
+
+def test_plain_replacements_are_literal():
+    # _sub_recording uses a str replacement as it is: none may hold a group reference
+    from complaint_triage.normalize import _RULES
+
+    assert all("\\" not in repl for _, repl in _RULES if isinstance(repl, str))

@@ -9,6 +9,7 @@ mapped back to the ORIGINAL input string through the normaliser's offset map.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,24 @@ class Evidence:
 
     def to_dict(self) -> dict[str, object]:
         return {"category": self.category, "start": self.start, "end": self.end, "text": self.text}
+
+
+_WEIGHTS: weakref.WeakKeyDictionary[TriageClassifier, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def _category_weights(model: TriageClassifier) -> np.ndarray:
+    """The category heads' weights, one contiguous row per category (made once per model).
+
+    A message's few hundred features are scattered over the whole vocabulary; gathering them
+    from one category's row touches far less memory than gathering whole rows of ``coef_``.
+    """
+    cached = _WEIGHTS.get(model)
+    if cached is None or cached[0] is not model.coef_:
+        start = len(VERDICTS)
+        rows = np.ascontiguousarray(model.coef_[:, start : start + len(CATEGORIES)].T)
+        cached = (model.coef_, rows)
+        _WEIGHTS[model] = cached
+    return cached[1]
 
 
 def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
@@ -131,12 +150,12 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
         return []
     x = features if features is not None else model.featurizer_.transform([text])
     cols, vals = x.indices, x.data.astype(np.float64)
-    weights = model.coef_[cols][:, [len(VERDICTS) + CATEGORIES.index(cat) for cat in categories]]
+    by_category = _category_weights(model)
     # per category: (column, contribution) of its strongest features, as plain Python numbers
     ranked: dict[str, list[tuple[int, float]]] = {}
     wanted: set[int] = set()
-    for k, cat in enumerate(categories):
-        contrib = vals * weights[:, k]
+    for cat in categories:
+        contrib = vals * by_category[CATEGORIES.index(cat)].take(cols)
         order = np.argsort(-contrib)[:top_features]
         top = list(zip(cols[order].tolist(), contrib[order].tolist(), strict=True))
         ranked[cat] = top

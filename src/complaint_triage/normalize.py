@@ -9,11 +9,11 @@ normalize_text(t)``.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 __all__ = ["normalize_text", "normalize_with_map", "NormalizedText"]
 
@@ -111,19 +111,70 @@ _ANY_OBFUSCATION = re.compile(
 _ASCII_UPPER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedText:
-    """A normalised string and, per character, the original span it came from."""
+#: One rewrite step of :func:`normalize_with_map`: for every match, in order,
+#: ``(a, b, o, rep_len, pre, suf)``: the match ``[a, b)`` of the step's input became
+#: ``rep_len`` characters at ``o`` of its output, of which the first ``pre`` and the last
+#: ``suf`` are the match's own characters kept in place; plus the length of the input.
+_Layer = tuple[list[int], list[tuple[int, int, int, int, int, int]], int]
 
-    text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+
+class NormalizedText:
+    """A normalised string and, per character, the original span it came from.
+
+    The map is kept as the per-character NFKC map plus the edits of each later rewrite step,
+    and an offset is traced back through them when asked (:meth:`to_original`), which is much
+    cheaper than rewriting per-character lists at every step when only a few spans are shown.
+    :attr:`starts` and :attr:`ends` give the whole map.
+    """
+
+    __slots__ = ("text", "_base", "_layers")
+
+    def __init__(self, text: str, base: tuple[list[int], list[int]] | None, layers: list[_Layer]) -> None:
+        self.text = text
+        self._base = base  # None: character i of the NFKC text is character i of the original
+        self._layers = layers
+
+    def _trace(self, i: int, end: bool) -> int:
+        """Original offset of position ``i`` of :attr:`text`: its start, or (``end``) its end."""
+        for outs, edits, n_in in reversed(self._layers):
+            x = bisect.bisect_right(outs, i) - 1
+            if x < 0:
+                continue  # before the first edit: copied as it was
+            a, b, o, rep_len, pre, suf = edits[x]
+            r = i - o
+            if r >= rep_len:  # between this edit and the next: copied
+                i = b + r - rep_len
+            elif r < pre:
+                i = a + r
+            elif r >= rep_len - suf:
+                i = b - (rep_len - r)
+            elif a + pre < b - suf:  # new characters span what is left of the match
+                i = a + pre if not end else b - suf - 1
+            elif a + pre < n_in:  # nothing left of the match: anchor on the next character's start
+                i, end = a + pre, False
+            elif a + pre:  # or on the previous character's end
+                i, end = a + pre - 1, True
+            else:
+                return 0
+        if self._base is None:
+            return i + 1 if end else i
+        return self._base[1][i] if end else self._base[0][i]
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a span ``[start, end)`` of :attr:`text` to a span of the original text."""
         if not 0 <= start < end <= len(self.text):
             raise ValueError(f"span [{start}, {end}) is outside the normalised text")
-        return self.starts[start], self.ends[end - 1]
+        return self._trace(start, False), self._trace(end - 1, True)
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """For every character of :attr:`text`, the start of its original span."""
+        return tuple(self._trace(i, False) for i in range(len(self.text)))
+
+    @property
+    def ends(self) -> tuple[int, ...]:
+        """For every character of :attr:`text`, the end of its original span."""
+        return tuple(self._trace(i, True) for i in range(len(self.text)))
 
 
 _HAS_ASCII_UPPER = re.compile(r"[A-Z]")
@@ -203,13 +254,33 @@ def _per_char_nfkc(m: re.Match[str]) -> str:
     return m.group().translate(_CHAR_TABLE)
 
 
-def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
-    """Per-character NFKC of ``text`` with its map; ``whole`` is ``_nfkc(text)``."""
+def _nfkc_with_map(text: str, whole: str) -> tuple[str, tuple[list[int], list[int]] | None]:
+    """Per-character NFKC of ``text`` with its map (``None``: character i came from character i);
+    ``whole`` is ``_nfkc(text)``."""
     # per character: stable characters are themselves (ASCII then lower-cased), others from the table
     joined = _lower_ascii(_NFKC_MAY_CHANGE.sub(_per_char_nfkc, text))
-    if len(joined) == len(text) and joined == whole:
-        # every character normalised to exactly one character and nothing composed
-        return joined, list(range(len(text))), list(range(1, len(text) + 1))
+    if joined == whole:
+        if len(joined) == len(text):
+            # every character normalised to exactly one character and nothing composed
+            return joined, None
+        # some characters expanded (… → ...); if none of the new characters is a combining
+        # mark, nothing composes either and each character maps to its own output characters
+        runs = [(m.start(), m.group()) for m in _NFKC_MAY_CHANGE.finditer(text)]
+        if not any(unicodedata.combining(c) for _, run in runs for c in run.translate(_CHAR_TABLE)):
+            starts = []
+            ends = []
+            pos = 0
+            for a, run in runs:
+                starts.extend(range(pos, a))
+                ends.extend(range(pos + 1, a + 1))
+                for i, ch in enumerate(run, a):
+                    k = len(_nfkc_char(ch))
+                    starts.extend([i] * k)
+                    ends.extend([i + 1] * k)
+                pos = a + len(run)
+            starts.extend(range(pos, len(text)))
+            ends.extend(range(pos + 1, len(text) + 1))
+            return joined, (starts, ends)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -225,26 +296,23 @@ def _nfkc_with_map(text: str, whole: str) -> tuple[str, list[int], list[int]]:
             out.append(c)
             starts.append(i)
             ends.append(i + 1)
-    return "".join(out), starts, ends
+    return "".join(out), (starts, ends)
 
 
-def _sub_with_map(
-    pattern: re.Pattern[str], repl: _Repl, s: str, starts: list[int], ends: list[int]
-) -> tuple[str, list[int], list[int]]:
+def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, _Layer | None]:
+    """``pattern.sub(repl, s)`` and its edits (``None`` when nothing matched)."""
     matches = pattern.finditer(s)
     first = next(matches, None)
-    if first is None:  # most rules match nothing: keep the lists as they are
-        return s, starts, ends
+    if first is None:  # most rules match nothing
+        return s, None
     pieces: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
+    outs: list[int] = []
+    edits: list[tuple[int, int, int, int, int, int]] = []
     pos = 0
+    out_len = 0
     for m in itertools.chain((first,), matches):
         a, b = m.span()
-        pieces.append(s[pos:a])
-        new_starts.extend(starts[pos:a])
-        new_ends.extend(ends[pos:a])
-        rep = repl(m) if callable(repl) else m.expand(repl)
+        rep = repl(m) if callable(repl) else repl  # (no rule's replacement has a group reference)
         old = s[a:b]
         # characters shared at both ends keep their own positions (死 ね → 死ね keeps 死)
         pre = 0
@@ -253,25 +321,15 @@ def _sub_with_map(
         suf = 0
         while suf < min(len(rep), len(old)) - pre and rep[-1 - suf] == old[-1 - suf]:
             suf += 1
+        out_len += a - pos
+        pieces.append(s[pos:a])
         pieces.append(rep)
-        new_starts.extend(starts[a : a + pre])
-        new_ends.extend(ends[a : a + pre])
-        mid = len(rep) - pre - suf
-        if mid:
-            ma, mb = a + pre, b - suf
-            if ma < mb:
-                lo, hi = starts[ma], ends[mb - 1]
-            else:  # nothing left of the match: anchor on a neighbour
-                lo = hi = starts[ma] if ma < len(s) else (ends[ma - 1] if ma else 0)
-            new_starts.extend([lo] * mid)
-            new_ends.extend([hi] * mid)
-        new_starts.extend(starts[b - suf : b])
-        new_ends.extend(ends[b - suf : b])
+        outs.append(out_len)
+        edits.append((a, b, out_len, len(rep), pre, suf))
+        out_len += len(rep)
         pos = b
     pieces.append(s[pos:])
-    new_starts.extend(starts[pos:])
-    new_ends.extend(ends[pos:])
-    return "".join(pieces), new_starts, new_ends
+    return "".join(pieces), (outs, edits, len(s))
 
 
 def normalize_with_map(text: str) -> NormalizedText:
@@ -284,16 +342,24 @@ def normalize_with_map(text: str) -> NormalizedText:
     (3, 6)
     """
     whole = _nfkc(text)
-    s, starts, ends = _nfkc_with_map(text, whole)
+    s, base = _nfkc_with_map(text, whole)
     if s != whole:
         # Exotic sequences where per-character NFKC differs: map every character of the
         # normalised text onto the whole original (coarse but never wrong).
         s = whole
-        starts, ends = [0] * len(s), [len(text)] * len(s)
+        base = ([0] * len(s), [len(text)] * len(s))
+    layers: list[_Layer] = []
+
+    def step(pattern: re.Pattern[str], repl: _Repl) -> None:
+        nonlocal s
+        s, layer = _sub_recording(pattern, repl, s)
+        if layer is not None:
+            layers.append(layer)
+
     for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
-        s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)
+        step(pattern, repl)
     for precheck, rules in ((_ANY_RUN, _RUN_RULES), (_ANY_OBFUSCATION, _OBFUSCATION_RULES)):
         if precheck.search(s):
             for pattern, repl in rules:
-                s, starts, ends = _sub_with_map(pattern, repl, s, starts, ends)
-    return NormalizedText(s, tuple(starts), tuple(ends))
+                step(pattern, repl)
+    return NormalizedText(s, base, layers)

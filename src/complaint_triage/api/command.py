@@ -19,11 +19,11 @@ from typing import Annotated
 
 import typer
 
+from complaint_triage.api.supervisor import APP_FACTORY
 from complaint_triage.settings import ENV_PREFIX, get_settings
 
 __all__ = ["serve", "APP_FACTORY"]
 
-from complaint_triage.api.supervisor import APP_FACTORY
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 _execv = os.execv  # a seam for tests
 
