@@ -153,3 +153,19 @@ def test_held_out_batches_never_enter_the_corpus(hand):
     assert not [r["id"] for r in held if r["id"] in ids]
     assert not [r["id"] for r in held if "".join(r["text"].split()) in texts]
     assert all(not r["id"].startswith("b") for r in held)  # batch ids (b1…) belong to data/raw
+
+
+def test_evidence_gold_marks_test_split_harassment_only(records) -> None:
+    """data/evidence: hand-marked evidence spans, on harassment messages of the test split only."""
+    items = [json.loads(x) for x in (DATA / "evidence" / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    gold = [json.loads(x) for x in (DATA / "evidence" / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_id = {r["id"]: r for r in records}
+    for it in items:
+        r = by_id[it["id"]]
+        assert (r["split"], r["verdict"], r["text"], r["categories"]) == ("test", "harassment", it["text"],
+                                                                         it["categories"])
+    texts = {it["id"]: it for it in items}
+    pairs = {(g["id"], g["category"]) for g in gold}
+    assert pairs == {(i, c) for i, it in texts.items() for c in it["categories"]} and len(pairs) == len(gold)
+    for g in gold:
+        assert 1 <= len(g["spans"]) <= 3 and all(s and s in texts[g["id"]]["text"] for s in g["spans"])

@@ -92,3 +92,45 @@ def test_category_weights_follow_the_model_coefficients(small_triager):
     assert _category_weights(model) is rows  # made once per model
     model.coef_ = model.coef_ * 2  # a refit replaces the array: the rows follow it
     np.testing.assert_array_equal(_category_weights(model), rows * 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "grown"),
+    [
+        # a fragment grows to its clause, never across 、。!? or a line break (a space once normalised)
+        ("窓口の職員は本当に無能だ。早く直して", (9, 11), (0, 12)),
+        ("お前ら、覚えとけよ!", (0, 3), (0, 3)),
+        ("住所を教えろ 教えないなら家まで行く", (12, 14), (7, 18)),
+        # at most CLAUSE_REACH characters each way
+        ("あ" * 30 + "殺す" + "い" * 30, (30, 32), (20, 42)),
+    ],
+)
+def test_spans_grow_to_their_clause(text, span, grown):
+    from complaint_triage.explain import _clause
+
+    assert _clause(text, *span) == grown
+
+
+def test_evidence_spans_of_a_category_do_not_overlap(small_triager):
+    text = "ふざけるな無能、税金泥棒。今から区役所に行ってお前を殴る。殺すぞ、覚えとけ。"
+    p = small_triager.score(text)
+    for cat in p.categories:
+        spans = sorted((e.start, e.end) for e in p.evidence if e.category == cat)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_evidence_figures_of_the_evaluation_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "eval_evidence.py"
+    spec = importlib.util.spec_from_file_location("eval_evidence", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.gold_spans("殺すぞ、殺すぞ", ["殺す"]) == [(0, 2), (4, 6)]
+    # pair 1: two spans shown, the second on gold; pair 2: one span shown, off gold
+    pairs = [([(0, 2), (10, 14)], [(12, 16)]), ([(0, 4)], [(5, 7), (8, 9)])]
+    r = tool.score_pairs(pairs)
+    assert (r["pairs"], r["hit@3"], r["hit@1"], r["spans_shown"]) == (2, 0.5, 0.0, 3)
+    assert r["span_precision"] == round(1 / 3, 3) and r["gold_recall"] == round(1 / 3, 3)
+    assert r["char_precision"] == round(2 / 10, 3) and r["char_recall"] == round(2 / 7, 3)
