@@ -93,7 +93,8 @@ def evidence_section(model) -> str:
             "| spans shown | mean chars |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     views = [(f"gold categories, half {k}" if k != "all" else "gold categories, all", v)
              for k, v in r["explaining the gold categories"].items()]
-    views.append(("predicted categories that are gold (as scored)", r["as scored (predicted categories that are gold)"]))
+    scored = r["as scored (predicted categories that are gold)"]
+    views.append(("predicted categories that are gold (as scored)", scored))
     for name, v in views:
         rows.append(f"| {name} | {v['pairs']} | {v['hit@3']:.3f} | {v['hit@1']:.3f} | {v['span_precision']:.3f} | "
                     f"{v['gold_recall']:.3f} | {v['char_precision']:.3f} | {v['char_recall']:.3f} | "
