@@ -19,12 +19,33 @@ def test_evidence_indexes_original_text(small_triager, text):
 
     ev = explain(clf, text, list(CATEGORIES))
     assert ev, "some category must have positive evidence"
-    per_cat: dict[str, int] = {}
+    _check_spans(text, ev)
+
+
+def _check_spans(text, ev):
+    """Offsets index ``text``; at most 3 spans per category, none overlapping another of its category."""
+    per_cat: dict[str, list[tuple[int, int]]] = {}
     for e in ev:
         assert 0 <= e.start < e.end <= len(text)
         assert text[e.start : e.end] == e.text
-        per_cat[e.category] = per_cat.get(e.category, 0) + 1
-    assert max(per_cat.values()) <= 3
+        per_cat.setdefault(e.category, []).append((e.start, e.end))
+    for spans in per_cat.values():
+        assert len(spans) <= 3
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+_PHRASES = ["お前", "無能", "殺すぞ", "晒す", "税金泥棒", "土下座しろ", "、", "。", "\n", "！", "ｺ○ｽ", "　",
+            "窓口の職員が", "書類を出したのに", "帰らない", "SNSに", "顔写真", "死ね", "クビにしろ", "電話した"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_PHRASES), min_size=1, max_size=25))
+def test_evidence_spans_hold_for_any_mix(small_triager, parts):
+    from complaint_triage.labels import CATEGORIES
+
+    text = "".join(parts)
+    _check_spans(text, explain(small_triager.model.classifier, text, list(CATEGORIES)))
 
 
 def test_no_categories_no_evidence(small_triager):
@@ -109,14 +130,6 @@ def test_spans_grow_to_their_clause(text, span, grown):
     from complaint_triage.explain import _clause
 
     assert _clause(text, *span) == grown
-
-
-def test_evidence_spans_of_a_category_do_not_overlap(small_triager):
-    text = "ふざけるな無能、税金泥棒。今から区役所に行ってお前を殴る。殺すぞ、覚えとけ。"
-    p = small_triager.score(text)
-    for cat in p.categories:
-        spans = sorted((e.start, e.end) for e in p.evidence if e.category == cat)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
 def test_evidence_figures_of_the_evaluation_tool():

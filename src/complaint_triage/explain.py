@@ -205,15 +205,17 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
             else:
                 merged.append([a, b, c])
         merged.sort(key=lambda m: -m[2])
-        spans: list[list[int]] = []
+        spans: list[tuple[int, int]] = []  # strongest first
         for a, b, _ in merged[:max_spans]:
             a, b = _clause(nt.text, *_trim(int(a), int(b), pieces))
-            for sp in spans:  # two strong places in one clause: one span
-                if a < sp[1] and sp[0] < b:
-                    sp[0], sp[1] = min(a, sp[0]), max(b, sp[1])
-                    break
-            else:
-                spans.append([a, b])
+            # strong places whose clauses overlap become one span, where the strongest of them was
+            hits = [i for i, (sa, sb) in enumerate(spans) if a < sb and sa < b]
+            if not hits:
+                spans.append((a, b))
+                continue
+            spans[hits[0]] = (min(a, *(spans[i][0] for i in hits)), max(b, *(spans[i][1] for i in hits)))
+            for i in reversed(hits[1:]):
+                del spans[i]
         for a, b in spans:
             s, e = nt.to_original(a, b)
             out.append(Evidence(cat, s, e, text[s:e]))
