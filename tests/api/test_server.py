@@ -212,3 +212,28 @@ def test_a_worker_failing_at_startup_stops_the_server(tmp_path: Path) -> None:
     finally:
         stop(proc)
     assert any(e.get("event") == "worker_failed_at_startup" for e in _events(log))
+
+
+def test_workers_stop_when_the_supervisor_is_killed(small_model_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "supervisor.log"
+    proc = _supervisor(small_model_dir, log, port)
+    try:
+        _wait_for(lambda: sum(e.get("event") == "startup" for e in _events(log)) == 2)
+        pids = [e["pid"] for e in _events(log) if e.get("event") == "worker_started"]
+        proc.kill()  # no chance to stop the workers
+        proc.wait(10)
+
+        def gone() -> bool:
+            for pid in pids:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    continue
+                if Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+                    return False
+            return True
+
+        _wait_for(gone, timeout=60)
+    finally:
+        stop(proc)

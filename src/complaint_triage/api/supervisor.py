@@ -19,8 +19,10 @@ supervisor, which
   its socket and running uvicorn (uvloop + httptools) on the lean worker factory;
 * restarts a worker that dies after it was up, and stops everything when a worker dies
   during start-up (a model that does not load would otherwise be restarted forever);
-* on SIGINT or SIGTERM, passes SIGTERM on (uvicorn then finishes the requests in flight)
-  and waits for the workers, killing any that have not stopped after ``--graceful`` seconds.
+* on SIGINT, SIGTERM or SIGHUP, passes one SIGTERM on (uvicorn then finishes the requests in
+  flight) and waits for the workers, killing any that have not stopped after ``--graceful``
+  seconds.  The workers run in their own process group, so a Ctrl-C reaches only the
+  supervisor; a worker whose supervisor died without stopping it (SIGKILL) stops by itself.
 
 Linux allows ``SO_REUSEPORT`` only among sockets of the same user, so another user's
 process cannot join the port either.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -102,10 +105,22 @@ def bind_sockets(host: str, port: int, n: int, backlog: int = 2048) -> list[sock
 # -- the worker ----------------------------------------------------------------------
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker (gracefully, with SIGTERM) if the supervisor dies without stopping it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="complaint-triage-parent-watch", daemon=True).start()
+
+
 def _run_worker(fd: int, log_level: str) -> None:
     """Serve on the inherited listening socket ``fd`` until SIGTERM (this process's whole life)."""
     import uvicorn
 
+    _exit_with_parent(os.getppid())
     sock = socket.socket(fileno=fd)
     config = uvicorn.Config(APP_FACTORY, factory=True, http="httptools", loop="uvloop", lifespan="on",
                             log_level=log_level, access_log=False, server_header=False)
@@ -126,7 +141,9 @@ class _Worker:
         fd = self.sock.fileno()
         argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--fd", str(fd), "--log-level",
                 self.log_level]
-        self.proc = subprocess.Popen(argv, pass_fds=(fd,))
+        # its own process group: a Ctrl-C in the terminal reaches the supervisor only, which
+        # then sends one SIGTERM (a second signal would make uvicorn drop requests in flight)
+        self.proc = subprocess.Popen(argv, pass_fds=(fd,), process_group=0)
         self.started = time.monotonic()
         _say("worker_started", pid=self.proc.pid)
 
@@ -137,7 +154,7 @@ def _supervise(socks: Sequence[socket.socket], log_level: str, graceful: float, 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     workers = [_Worker(s, log_level) for s in socks]
     status = 0
     try:
