@@ -181,6 +181,7 @@ def _eager_map(text):
         _OBFUSCATION_RULES,
         _RULES,
         _RUN_RULES,
+        _kept_ends,
         _nfkc,
         _nfkc_with_map,
     )
@@ -196,13 +197,7 @@ def _eager_map(text):
         for m in pattern.finditer(s):
             a, b = m.span()
             rep = repl(m) if callable(repl) else repl
-            old = s[a:b]
-            pre = 0
-            while pre < min(len(rep), len(old)) and rep[pre] == old[pre]:
-                pre += 1
-            suf = 0
-            while suf < min(len(rep), len(old)) - pre and rep[-1 - suf] == old[-1 - suf]:
-                suf += 1
+            pre, suf = _kept_ends(s[a:b], rep)
             out += [s[pos:a], rep]
             ns += starts[pos : a + pre]
             ne += ends[pos : a + pre]

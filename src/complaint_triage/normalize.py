@@ -299,6 +299,19 @@ def _nfkc_with_map(text: str, whole: str) -> tuple[str, tuple[list[int], list[in
     return "".join(out), (starts, ends)
 
 
+def _kept_ends(old: str, rep: str) -> tuple[int, int]:
+    """How many characters a replacement shares with the match at its start and at its end;
+    those keep their own positions in the map (死 ね → 死ね keeps 死)."""
+    n = min(len(rep), len(old))
+    pre = 0
+    while pre < n and rep[pre] == old[pre]:
+        pre += 1
+    suf = 0
+    while suf < n - pre and rep[-1 - suf] == old[-1 - suf]:
+        suf += 1
+    return pre, suf
+
+
 def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, _Layer | None]:
     """``pattern.sub(repl, s)`` and its edits (``None`` when nothing matched)."""
     matches = pattern.finditer(s)
@@ -313,14 +326,7 @@ def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, 
     for m in itertools.chain((first,), matches):
         a, b = m.span()
         rep = repl(m) if callable(repl) else repl  # (no rule's replacement has a group reference)
-        old = s[a:b]
-        # characters shared at both ends keep their own positions (死 ね → 死ね keeps 死)
-        pre = 0
-        while pre < min(len(rep), len(old)) and rep[pre] == old[pre]:
-            pre += 1
-        suf = 0
-        while suf < min(len(rep), len(old)) - pre and rep[-1 - suf] == old[-1 - suf]:
-            suf += 1
+        pre, suf = _kept_ends(s[a:b], rep)
         out_len += a - pos
         pieces.append(s[pos:a])
         pieces.append(rep)
