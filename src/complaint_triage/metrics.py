@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict
+from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS, Verdict, action_for
 
 __all__ = ["evaluate_decisions", "format_report"]
 
@@ -22,8 +22,10 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
 
     Returns verdict accuracy and macro-F1, per-verdict P/R/F1, the complaint false-flag
     rate (true complaints called harassment), per-category P/R/F1 over all messages, the
-    grievance accuracy among true harassment, and the confusion matrix (rows gold,
-    columns predicted, in :data:`VERDICTS` order).
+    grievance accuracy among true harassment, the shares of messages whose recommended action
+    (:func:`~complaint_triage.labels.action_for`) is the same as, more severe or less severe
+    than the one the gold labels call for, and the confusion matrix (rows gold, columns
+    predicted, in :data:`VERDICTS` order).
     """
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold records but {len(pred)} predictions")
@@ -47,6 +49,12 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
         fp = sum(1 for g, p in zip(gold, pred, strict=True) if c not in g["categories"] and c in p["categories"])
         fn = sum(1 for g, p in zip(gold, pred, strict=True) if c in g["categories"] and c not in p["categories"])
         per_cat[c] = _prf(tp, fp, fn)
+    # the recommended action of the prediction against the one the gold labels call for
+    steps = [ACTIONS.index(action_for(p["verdict"], p["categories"]))
+             - ACTIONS.index(action_for(g["verdict"], g["categories"])) for g, p in zip(gold, pred, strict=True)]
+    action = {"same": round(sum(d == 0 for d in steps) / n, 4) if n else 0.0,
+              "more_severe": round(sum(d > 0 for d in steps) / n, 4) if n else 0.0,
+              "less_severe": round(sum(d < 0 for d in steps) / n, 4) if n else 0.0}
     h_pairs = [(g, p) for g, p in zip(gold, pred, strict=True) if g["verdict"] == Verdict.HARASSMENT]
     g_acc = sum(bool(g["grievance"]) == bool(p["grievance"]) for g, p in h_pairs) / len(h_pairs) if h_pairs else 0.0
     return {
@@ -61,6 +69,7 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
         "per_category": per_cat,
         "category_macro_f1": round(sum(m["f1"] for m in per_cat.values()) / len(CATEGORIES), 4),
         "harassment_grievance_accuracy": round(g_acc, 4),
+        "action": action,
         "confusion_matrix": {"labels": list(VERDICTS), "rows_gold_cols_pred": cm},
     }
 
@@ -71,6 +80,7 @@ def format_report(m: Mapping[str, Any], title: str = "") -> str:
     if title:
         lines += [title, "=" * len(title)]
     h = m["harassment"]
+    a = m["action"]
     lines += [
         f"messages                     {m['n']}",
         f"verdict accuracy             {m['verdict_accuracy']:.3f}",
@@ -81,6 +91,8 @@ def format_report(m: Mapping[str, Any], title: str = "") -> str:
         f"complaint false-flag rate    {m['complaint_false_flag_rate']:.3%}  "
         f"({m['complaint_false_flags']} of {m['n_complaints']} complaints called harassment)",
         f"grievance acc. (harassment)  {m['harassment_grievance_accuracy']:.3f}",
+        f"recommended action           same {a['same']:.3f}, more severe {a['more_severe']:.3f}, "
+        f"less severe {a['less_severe']:.3f}",
         "",
         f"{'category':<20}{'precision':>10}{'recall':>10}{'F1':>8}{'support':>9}",
     ]
