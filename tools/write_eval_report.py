@@ -359,8 +359,10 @@ grievance, no verdict). The model shipped in session 6 (m-fd7c500ba4, unchanged 
 scored the 91 kept messages, no label of which anyone changed after seeing a score: accuracy
 0.967, harassment precision 1.000 and recall 0.967 (29 of 30), no complaint called harassment.
 Categories are weaker than verdicts on these writers: the model adds categories the writers
-did not give (abusive_language precision 0.375, sns_harassment 0.571, other_improper 0.556),
-so the recommended action can be more severe than the writer's labels call for.
+did not give (abusive_language precision 0.375, sns_harassment 0.571, other_improper 0.556).
+The recommended action, which follows the most severe category, suffers less: on h1 and h2
+together it is the one the writers' labels call for on 92.2% of messages, more severe on 3.9%
+and less severe on 3.9% (on the test split: 92.4%, 3.4%, 4.2%).
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
