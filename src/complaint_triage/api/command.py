@@ -57,9 +57,9 @@ def serve(
     # Replace this process, which has already imported the model libraries (~150 MB, pandas
     # among them), with a fresh uvicorn process with the same options, or with several workers
     # the supervisor: it only binds the sockets, starts and watches them (each loads the model).
-    if workers == 1:
+    if workers == 1 or not sys.platform.startswith("linux"):  # SO_REUSEPORT spreads connections on Linux
         argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
-                "--workers", "1", "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
+                "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
                 "--log-level", level, "--no-access-log", "--no-server-header"]
     else:  # one listening socket per worker, see complaint_triage.api.supervisor
         argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--host", host, "--port", str(port),

@@ -17,13 +17,23 @@ supervisor, which
   before any worker starts;
 * starts the N workers (``python -m complaint_triage.api.supervisor --fd K``), each handed
   its socket and running uvicorn (uvloop + httptools) on the lean worker factory;
-* restarts a worker that dies after it was up, and stops everything when a worker dies
-  during start-up (a model that does not load would otherwise be restarted forever);
-* on SIGINT, SIGTERM or SIGHUP, passes one SIGTERM on (uvicorn then finishes the requests in
-  flight) and waits for the workers, killing any that have not stopped after ``--graceful``
-  seconds.  The workers run in their own process group, so a Ctrl-C reaches only the
-  supervisor; a worker whose supervisor died without stopping it (SIGKILL) stops by itself.
+* restarts a worker that dies after it was up, on a fresh socket (the dead worker's socket is
+  closed at once: the kernel would keep handing it connections nobody accepts), waiting 1, 2,
+  4 … up to 30 s if it keeps dying; stops everything when a worker fails during its first
+  start-up or exits with uvicorn's start-up failure status (a model that does not load would
+  otherwise be restarted forever);
+* on SIGHUP, passes SIGHUP on: every worker reloads the promoted model (as
+  ``POST /v1/admin/reload`` does for the one worker that receives it);
+* on SIGINT or SIGTERM, passes one SIGTERM on (uvicorn then finishes the requests in flight),
+  closes its copies of the sockets and waits for the workers, killing any that have not
+  stopped after ``--graceful`` seconds.  The workers run in their own process group, so a
+  Ctrl-C reaches only the supervisor; a worker whose supervisor died without stopping it
+  (SIGKILL) stops by itself.
 
+A new worker's socket listens before its model is loaded (a few seconds): connections that
+arrive meanwhile wait in its backlog and are served once it is ready.  ``SO_REUSEPORT`` spreads
+connections on Linux, where ``serve`` uses this supervisor; elsewhere ``serve`` runs uvicorn's
+own workers.
 Linux allows ``SO_REUSEPORT`` only among sockets of the same user, so another user's
 process cannot join the port either.
 """
@@ -66,7 +76,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def bind_sockets(host: str, port: int, n: int, backlog: int = 2048) -> list[socket.socket]:
+def bind_sockets(host: str, port: int, n: int, backlog: int = 2048, *, probe: bool = True) -> list[socket.socket]:
     """``n`` listening sockets on ``host:port``, all with ``SO_REUSEPORT``.
 
     Raises :class:`PortInUseError` when the port is taken (by anything, even a socket that
@@ -74,16 +84,16 @@ def bind_sockets(host: str, port: int, n: int, backlog: int = 2048) -> list[sock
     socket picks a free port and the others join it.
     """
     family = _family(host)
-    if port:
-        probe = socket.socket(family, socket.SOCK_STREAM)
+    if port and probe:
+        check = socket.socket(family, socket.SOCK_STREAM)
         try:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
-            probe.bind((host, port))
+            check.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+            check.bind((host, port))
         except OSError as e:
             raise PortInUseError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}; stop the process "
                                  "using the port or choose another one with --port") from e
         finally:
-            probe.close()
+            check.close()
     socks: list[socket.socket] = []
     try:
         for _ in range(n):
@@ -106,7 +116,7 @@ def bind_sockets(host: str, port: int, n: int, backlog: int = 2048) -> list[sock
 
 
 def _exit_with_parent(parent: int) -> None:
-    """Stop this worker (gracefully, with SIGTERM) if the supervisor dies without stopping it."""
+    """Stop this worker (gracefully, with SIGTERM) once ``parent``, the supervisor, is gone."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -116,11 +126,13 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="complaint-triage-parent-watch", daemon=True).start()
 
 
-def _run_worker(fd: int, log_level: str) -> None:
+def _run_worker(fd: int, parent: int, log_level: str) -> None:
     """Serve on the inherited listening socket ``fd`` until SIGTERM (this process's whole life)."""
+    # the supervisor's pid comes on the command line: a supervisor killed before this line ran
+    # is noticed too (os.getppid() would already name whoever adopted this process)
+    _exit_with_parent(parent)
     import uvicorn
 
-    _exit_with_parent(os.getppid())
     sock = socket.socket(fileno=fd)
     config = uvicorn.Config(APP_FACTORY, factory=True, http="httptools", loop="uvloop", lifespan="on",
                             log_level=log_level, access_log=False, server_header=False)
@@ -129,56 +141,106 @@ def _run_worker(fd: int, log_level: str) -> None:
 
 # -- the supervisor ------------------------------------------------------------------
 
+#: uvicorn's exit status when the application fails to start (the model does not load).
+STARTUP_FAILURE = 3
+#: Longest wait before restarting a worker that keeps dying (doubling from 1 s).
+MAX_BACKOFF_S = 30.0
+
 
 class _Worker:
-    def __init__(self, sock: socket.socket, log_level: str) -> None:
-        self.sock = sock
-        self.log_level = log_level
+    """One worker process and its listening socket."""
+
+    def __init__(self, host: str, port: int, log_level: str) -> None:
+        self.host, self.port, self.log_level = host, port, log_level
+        self.sock: socket.socket | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
+        self.ever_up = False  # survived its start-up grace at least once
+        self.failures = 0  # deaths in a row, for the restart backoff
+        self.restart_at = 0.0
 
-    def start(self) -> None:
+    def start(self, sock: socket.socket | None = None) -> None:
+        # a fresh socket for each process: while a dead worker's socket stayed open, the kernel
+        # would keep handing it connections that nobody accepts
+        self.sock = sock if sock is not None else bind_sockets(self.host, self.port, 1, probe=False)[0]
         fd = self.sock.fileno()
-        argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--fd", str(fd), "--log-level",
-                self.log_level]
+        argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--fd", str(fd),
+                "--parent", str(os.getpid()), "--log-level", self.log_level]
         # its own process group: a Ctrl-C in the terminal reaches the supervisor only, which
         # then sends one SIGTERM (a second signal would make uvicorn drop requests in flight)
         self.proc = subprocess.Popen(argv, pass_fds=(fd,), process_group=0)
         self.started = time.monotonic()
         _say("worker_started", pid=self.proc.pid)
 
+    def close_socket(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
-def _supervise(socks: Sequence[socket.socket], log_level: str, graceful: float, startup_grace: float) -> int:
+
+def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, graceful: float,
+               startup_grace: float) -> int:
     stop = threading.Event()
+    port = socks[0].getsockname()[1]
+    workers = [_Worker(host, port, log_level) for _ in socks]
 
-    def on_signal(signum: int, frame: object) -> None:
+    def on_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    workers = [_Worker(s, log_level) for s in socks]
+    def on_hup(signum: int, frame: object) -> None:
+        # SIGHUP reloads the promoted model in every worker (see the app's lifespan)
+        for w in workers:
+            if w.proc is not None and w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGHUP)
+        _say("reload_requested", workers=sum(w.proc is not None and w.proc.poll() is None for w in workers))
+
+    previous = {s: signal.signal(s, on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     status = 0
     try:
-        for w in workers:
-            w.start()
+        for w, sock in zip(workers, socks, strict=True):
+            w.start(sock)
         while not stop.wait(_POLL_S):
+            now = time.monotonic()
             for w in workers:
-                assert w.proc is not None
+                if stop.is_set():
+                    break
+                if w.proc is None:  # waiting to be restarted
+                    if now >= w.restart_at:
+                        try:
+                            w.start()
+                        except OSError as e:  # cannot bind or fork now: try again later
+                            w.close_socket()
+                            w.failures += 1
+                            w.restart_at = now + min(MAX_BACKOFF_S, 2.0 ** w.failures)
+                            _say("worker_restart_failed", error=type(e).__name__, retry_in_s=w.restart_at - now)
+                    continue
                 code = w.proc.poll()
                 if code is None:
+                    if not w.ever_up and now - w.started >= startup_grace:
+                        w.ever_up = True
+                    if w.failures and now - w.started >= startup_grace:
+                        w.failures = 0
                     continue
-                up = time.monotonic() - w.started
-                if up < startup_grace:
+                up = now - w.started
+                w.close_socket()
+                if code == STARTUP_FAILURE or (not w.ever_up and up < startup_grace):
                     _say("worker_failed_at_startup", pid=w.proc.pid, exit_status=code,
                          hint="see the worker's log lines above; the server stops")
-                    status = 3
+                    status = STARTUP_FAILURE
                     stop.set()
                     break
-                _say("worker_restarted", pid=w.proc.pid, exit_status=code, uptime_s=round(up, 1))
-                w.start()
+                w.failures += 1
+                delay = min(MAX_BACKOFF_S, 2.0 ** (w.failures - 1))
+                _say("worker_died", pid=w.proc.pid, exit_status=code, uptime_s=round(up, 1),
+                     restart_in_s=delay)
+                w.proc, w.restart_at = None, now + delay
     finally:
         live = [w.proc for w in workers if w.proc is not None and w.proc.poll() is None]
         for p in live:
             p.send_signal(signal.SIGTERM)
+        for w in workers:  # the workers keep their own copies while they finish
+            w.close_socket()
         deadline = time.monotonic() + graceful
         for p in live:
             try:
@@ -187,8 +249,6 @@ def _supervise(socks: Sequence[socket.socket], log_level: str, graceful: float, 
                 _say("worker_killed", pid=p.pid, reason=f"still running {graceful:g} s after SIGTERM")
                 p.kill()
                 p.wait()
-        for s in socks:
-            s.close()
         for s, h in previous.items():
             signal.signal(s, h)
     _say("supervisor_stopped", exit_status=status)
@@ -204,12 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     ap.add_argument("--graceful", type=float, default=30.0, help="seconds a worker may take to stop after SIGTERM")
     ap.add_argument("--startup-grace", type=float, default=STARTUP_GRACE_S,
-                    help="a worker that exits sooner than this after its start stops the server (default 60 s); "
-                    "one that exits later is restarted")
+                    help="a worker that exits sooner than this after its first start stops the server (default "
+                    "60 s); one that dies later is restarted, after 1, 2, 4 … up to 30 s if it keeps dying")
     ap.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)  # a worker: serve on this socket
+    ap.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # …while this pid lives
     a = ap.parse_args(argv)
     if a.fd is not None:
-        _run_worker(a.fd, a.log_level)
+        _run_worker(a.fd, a.parent if a.parent is not None else os.getppid(), a.log_level)
         return 0
     if not 1 <= a.workers <= 64 or not 0 <= a.port <= 65535:
         ap.error("--workers must be 1–64 and --port 0–65535")
@@ -219,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {e}\n")
         return 2
     _say("listening", host=a.host, port=socks[0].getsockname()[1], workers=a.workers, reuse_port=True)
-    return _supervise(socks, a.log_level, a.graceful, a.startup_grace)
+    return _supervise(socks, a.host, a.log_level, a.graceful, a.startup_grace)
 
 
 if __name__ == "__main__":
