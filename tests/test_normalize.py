@@ -173,7 +173,11 @@ def test_per_character_nfkc_map_equals_its_plain_definition(text):
 # -- the offset map, traced back through the rewrite steps --------------------------------------
 
 def _eager_map(text):
-    """Reference: the map rewritten per character at every step (the definition the lazy map keeps)."""
+    """Reference: the map rewritten per character at every step (the definition the lazy map keeps),
+    written independently of the library's helpers."""
+    import os
+    import unicodedata
+
     from complaint_triage.normalize import (
         _ANY_OBFUSCATION,
         _ANY_RUN,
@@ -181,23 +185,36 @@ def _eager_map(text):
         _OBFUSCATION_RULES,
         _RULES,
         _RUN_RULES,
-        _kept_ends,
-        _nfkc,
-        _nfkc_with_map,
     )
 
-    whole = _nfkc(text)
-    s, base = _nfkc_with_map(text, whole)
-    starts, ends = base if base is not None else (list(range(len(text))), list(range(1, len(text) + 1)))
-    if s != whole:
+    def nfkc_lower(x):
+        return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in unicodedata.normalize("NFKC", x))
+
+    whole = nfkc_lower(text)
+    out, starts, ends = [], [], []
+    for i, ch in enumerate(text):  # NFKC one character at a time, composing marks onto the previous one
+        for c in nfkc_lower(ch):
+            if unicodedata.combining(c) and out and len(unicodedata.normalize("NFC", out[-1] + c)) == 1:
+                out[-1] = unicodedata.normalize("NFC", out[-1] + c)
+                ends[-1] = i + 1
+            else:
+                out.append(c)
+                starts.append(i)
+                ends.append(i + 1)
+    s = "".join(out)
+    if s != whole:  # the coarse fallback: every character maps onto the whole text
         s, starts, ends = whole, [0] * len(whole), [len(text)] * len(whole)
+
+    def kept_ends(old, rep):
+        pre = len(os.path.commonprefix([old, rep]))
+        return pre, len(os.path.commonprefix([old[pre:][::-1], rep[pre:][::-1]]))
 
     def sub(pattern, repl, s, starts, ends):
         out, ns, ne, pos = [], [], [], 0
         for m in pattern.finditer(s):
             a, b = m.span()
             rep = repl(m) if callable(repl) else repl
-            pre, suf = _kept_ends(s[a:b], rep)
+            pre, suf = kept_ends(s[a:b], rep)
             out += [s[pos:a], rep]
             ns += starts[pos : a + pre]
             ne += ends[pos : a + pre]
@@ -251,3 +268,11 @@ def test_plain_replacements_are_literal():
     from complaint_triage.normalize import _RULES
 
     assert all("\\" not in repl for _, repl in _RULES if isinstance(repl, str))
+
+
+def test_normalized_text_is_a_value():
+    a, b = normalize_with_map("ｺ○ｽ！！"), normalize_with_map("ｺ○ｽ！！")
+    assert a == b and hash(a) == hash(b) and a != normalize_with_map("殺す!")
+    assert repr(a).startswith("NormalizedText(text='殺す!'")
+    with pytest.raises(AttributeError, match="immutable"):
+        a.text = "x"

@@ -41,6 +41,8 @@ def gold_spans(text: str, phrases: Iterable[str]) -> list[tuple[int, int]]:
     """Every occurrence of every gold phrase, as (start, end) offsets of ``text``."""
     out = []
     for p in phrases:
+        if not p or p not in text:
+            raise ValueError(f"gold span {p!r} is not in its message: fix data/evidence/gold.jsonl")
         start = text.find(p)
         while start >= 0:
             out.append((start, start + len(p)))

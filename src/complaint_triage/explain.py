@@ -140,7 +140,7 @@ def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.
 
 
 #: Characters that end a clause in normalised text (NFKC has made ！？（） ASCII and line breaks spaces).
-_CLAUSE_ENDS = frozenset("。、!?「」『』()・… \n")
+_CLAUSE_ENDS = frozenset("。、!?「」『』()・ \n")
 #: How far a span grows to each side, at most, to reach the ends of its clause.
 CLAUSE_REACH = 10
 
@@ -206,10 +206,10 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
                 merged.append([a, b, c])
         merged.sort(key=lambda m: -m[2])
         spans: list[tuple[int, int]] = []  # strongest first
-        for a, b, _ in merged[:max_spans]:
+        for a, b, _ in merged[:max_spans]:  # (filling up to max_spans after merges showed weaker spans)
             a, b = _clause(nt.text, *_trim(int(a), int(b), pieces))
-            # strong places whose clauses overlap become one span, where the strongest of them was
-            hits = [i for i, (sa, sb) in enumerate(spans) if a < sb and sa < b]
+            # strong places whose clauses overlap or meet become one span, where the strongest was
+            hits = [i for i, (sa, sb) in enumerate(spans) if a <= sb and sa <= b]
             if not hits:
                 spans.append((a, b))
                 continue

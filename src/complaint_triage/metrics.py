@@ -25,7 +25,8 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
     grievance accuracy among true harassment, the shares of messages whose recommended action
     (:func:`~complaint_triage.labels.action_for`) is the same as, more severe or less severe
     than the one the gold labels call for, and the confusion matrix (rows gold, columns
-    predicted, in :data:`VERDICTS` order).
+    predicted, in :data:`VERDICTS` order).  Categories must be known codes (validate gold
+    records with :func:`~complaint_triage.labels.validate_labels` first).
     """
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold records but {len(pred)} predictions")

@@ -176,6 +176,22 @@ class NormalizedText:
         """For every character of :attr:`text`, the end of its original span."""
         return tuple(self._trace(i, True) for i in range(len(self.text)))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, name):  # set once, in __init__
+            raise AttributeError(f"NormalizedText is immutable: cannot set {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NormalizedText):
+            return NotImplemented
+        return (self.text, self.starts, self.ends) == (other.text, other.starts, other.ends)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.starts, self.ends))
+
+    def __repr__(self) -> str:
+        return f"NormalizedText(text={self.text!r}, starts={self.starts!r}, ends={self.ends!r})"
+
 
 _HAS_ASCII_UPPER = re.compile(r"[A-Z]")
 
