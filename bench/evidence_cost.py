@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -56,8 +57,8 @@ def main() -> int:
                 explain(clf, text, cats, features=row)
             cpu += time.process_time() - t0
         runs.append(cpu / n * 1e6)
-    print(f"{n} of {len(texts)} messages explained; evidence: {statistics.median(runs):.0f} µs CPU per explained "
-          f"message (median of {a.repeats}; runs: {', '.join(f'{r:.0f}' for r in runs)})")
+    sys.stdout.write(f"{n} of {len(texts)} messages explained; evidence: {statistics.median(runs):.0f} µs CPU per "
+                     f"explained message (median of {a.repeats}; runs: {', '.join(f'{r:.0f}' for r in runs)})\n")
     return 0
 
 
