@@ -116,3 +116,42 @@ def test_row_softmax_is_scipys_exactly(rows):
 
     x = np.asarray(rows, dtype=np.float64)
     np.testing.assert_array_equal(_softmax_rows(x), softmax(x, axis=1))
+
+
+def test_categories_must_also_reach_a_share_of_the_strongest():
+    import numpy as np
+
+    from complaint_triage.labels import CATEGORIES
+    from complaint_triage.model import decide
+
+    th = {"harassment": 0.5, "review_low": 0.2, "review_high": 0.8, "grievance": 0.5,
+          "categories": dict.fromkeys(CATEGORIES, 0.3)}
+    p = np.zeros(3 + len(CATEGORIES) + 1)
+    p[0] = 0.95  # harassment
+    p[3 + CATEGORIES.index("threat")] = 0.9
+    p[3 + CATEGORIES.index("abusive_language")] = 0.4
+    assert decide(p, th).categories == ("threat", "abusive_language")  # no relative rule: both pass 0.3
+    assert decide(p, {**th, "category_relative": 0.5}).categories == ("threat",)  # 0.4 < 0.5 × 0.9
+    assert decide(p, {**th, "category_relative": 0.4}).categories == ("threat", "abusive_language")
+
+
+def test_relative_share_is_chosen_on_validation_data():
+    import numpy as np
+
+    from complaint_triage.labels import CATEGORIES
+    from complaint_triage.model import CATEGORY_RELATIVE_GRID, Targets, choose_thresholds
+
+    rng = np.random.default_rng(0)
+    n, k = 400, len(CATEGORIES)
+    verdict = np.r_[np.zeros(200, int), np.ones(200, int)]
+    cats = np.zeros((n, k), int)
+    cats[np.arange(200), rng.integers(0, k, 200)] = 1  # one category per harassment message
+    proba = np.zeros((n, 3 + k + 1))
+    proba[:200, 0], proba[200:, 1] = 0.9, 0.9
+    # the message's own category scores 0.3–1.0, every other one up to 0.45 of that: no single
+    # threshold per category separates them, a share of the strongest does
+    main = rng.uniform(0.3, 1.0, n)
+    proba[:, 3 : 3 + k] = rng.uniform(0.0, 0.45, (n, k)) * main[:, None]
+    proba[np.arange(200), 3 + cats[:200].argmax(1)] = main[:200]
+    th = choose_thresholds(proba, Targets(verdict, cats, (verdict == 1).astype(int)))
+    assert th["category_relative"] in CATEGORY_RELATIVE_GRID and th["category_relative"] >= 0.5

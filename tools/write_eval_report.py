@@ -355,14 +355,24 @@ care managers and a night-shift worker, the other residents in their 60s to 90s,
 neighbourhood chair, a temple caretaker, regional speech and several departments' staff notes.
 Both were told to grep the corpus and avoid its scenarios. An independent reviewer dropped 29 of
 the 120 as retellings of corpus scenarios and corrected five labels (all categories or
-grievance, no verdict). The model shipped in session 6 (m-fd7c500ba4, unchanged in session 7)
-scored the 91 kept messages, no label of which anyone changed after seeing a score: accuracy
-0.967, harassment precision 1.000 and recall 0.967 (29 of 30), no complaint called harassment.
-Categories are weaker than verdicts on these writers: the model adds categories the writers
-did not give (abusive_language precision 0.375, sns_harassment 0.571, other_improper 0.556).
-The recommended action, which follows the most severe category, suffers less: on h1 and h2
-together it is the one the writers' labels call for on 92.2% of messages, more severe on 3.9%
-and less severe on 3.9% (on the test split: 92.4%, 3.4%, 4.2%).
+grievance, no verdict). The model shipped in session 6 (m-fd7c500ba4) scored the 91 kept
+messages, no label of which anyone changed after seeing a score: accuracy 0.967, harassment
+precision 1.000 and recall 0.967 (29 of 30), no complaint called harassment. Its categories were
+weaker than its verdicts on these writers: it added categories the writers did not give
+(abusive_language precision 0.375, sns_harassment 0.571, other_improper 0.556; category
+macro-F1 0.762, exact category sets on 41% of the harassment it found).
+
+That was the commonest category error on writers held out from training too, so session 7 added
+a rule, chosen on the out-of-fold predictions (writer batches held out): a category must also
+reach a share of the strongest category's probability (`category_relative` in the manifest;
+0.5 chosen from 0–0.8 by category macro-F1). Choosing the per-category thresholds on half of the
+writer batches and judging on the other half (three random halvings, both ways) gave 0.5 too:
+category macro-F1 0.823 → 0.833, exact sets 0.509 → 0.554, the action the gold labels call for
+0.803 → 0.817 (more severe 0.110 → 0.081, less severe 0.087 → 0.102). The weights and the
+verdict thresholds did not change (m-bff17be0ed is m-fd7c500ba4 with the rule). Checked once
+afterwards: on the test split category macro-F1 0.820 → 0.824 and exact sets 0.566 → 0.596; on
+h2 0.762 → 0.811 and 0.414 → 0.552, the action unchanged (91.2% the same). The figures below
+are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

@@ -196,7 +196,9 @@ def train(
     test_metrics = evaluate_decisions(test, predict_decisions(clf, thresholds, [r["text"] for r in test])) if test else {}
     log(format_report(test_metrics, "test split") if test else "no test split")
 
-    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate}
+    # the decision rules are part of the version: the same data and settings under new rules
+    # (session 7: categories relative to the strongest one) must not reuse a version name
+    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative"}
     version = "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
     manifest = {
         "model_version": version,

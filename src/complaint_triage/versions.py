@@ -375,7 +375,7 @@ def promote_if_not_worse(
 
 # -- threshold variants ---------------------------------------------------------------------
 
-_THRESHOLD_KEYS = {"harassment", "review_low", "review_high", "categories", "grievance",
+_THRESHOLD_KEYS = {"harassment", "review_low", "review_high", "categories", "category_relative", "grievance",
                    "max_false_flag_rate", "review_false_flag_rate"}
 
 
