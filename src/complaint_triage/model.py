@@ -286,12 +286,9 @@ def decide(p: np.ndarray, thresholds: Mapping[str, Any]) -> Decision:
         verdict = VERDICTS[ci] if p[ci] >= p[ii] else VERDICTS[ii]
     cats: tuple[str, ...] = ()
     if verdict == Verdict.HARASSMENT:
-        cat_t = thresholds["categories"]
-        cp = p[_NV : _NV + _NC]
-        floor = thresholds.get("category_relative", 0.0) * float(cp.max())
-        cats = tuple(c for c, q in zip(CATEGORIES, cp, strict=True) if q >= cat_t[c] and q >= floor)
-        if not cats:
-            cats = (CATEGORIES[int(np.argmax(cp))],)
+        cat_t = np.array([thresholds["categories"][c] for c in CATEGORIES])
+        keep = category_mask(p[None, _NV : _NV + _NC], cat_t, thresholds.get("category_relative", 0.0))[0]
+        cats = tuple(c for c, k in zip(CATEGORIES, keep, strict=True) if k)
         grievance = bool(p[-1] >= thresholds["grievance"])
     else:
         grievance = verdict == Verdict.COMPLAINT
@@ -313,11 +310,19 @@ def decide_all(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[dict[st
 CATEGORY_RELATIVE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
-def _category_macro_f1(cp: np.ndarray, y: np.ndarray, cat_t: np.ndarray, relative: float) -> float:
-    """Category macro-F1 of the decision rule of :func:`decide` on true harassment rows."""
+def category_mask(cp: np.ndarray, cat_t: np.ndarray, relative: float) -> np.ndarray:
+    """The categories :func:`decide` keeps, for rows of category probabilities ``cp``: those at or
+    above their threshold ``cat_t`` and at or above ``relative`` × the row's highest; the most
+    probable one where none is."""
     keep = (cp >= cat_t) & (cp >= relative * cp.max(axis=1, keepdims=True))
     none = ~keep.any(axis=1)
     keep[none, cp[none].argmax(axis=1)] = True
+    return keep
+
+
+def _category_macro_f1(cp: np.ndarray, y: np.ndarray, cat_t: np.ndarray, relative: float) -> float:
+    """Category macro-F1 of the decision rule of :func:`decide` on true harassment rows."""
+    keep = category_mask(cp, cat_t, relative)
     yb = y.astype(bool)
     tp = (keep & yb).sum(axis=0)
     denom = keep.sum(axis=0) + yb.sum(axis=0)
