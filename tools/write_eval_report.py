@@ -369,10 +369,21 @@ reach a share of the strongest category's probability (`category_relative` in th
 writer batches and judging on the other half (three random halvings, both ways) gave 0.5 too:
 category macro-F1 0.823 → 0.833, exact sets 0.509 → 0.554, the action the gold labels call for
 0.803 → 0.817 (more severe 0.110 → 0.081, less severe 0.087 → 0.102). The weights and the
-verdict thresholds did not change (m-bff17be0ed is m-fd7c500ba4 with the rule). Checked once
+verdict thresholds did not change (m-bff17be0ed was m-fd7c500ba4 with the rule). Checked once
 afterwards: on the test split category macro-F1 0.820 → 0.824 and exact sets 0.566 → 0.596; on
-h2 0.762 → 0.811 and 0.414 → 0.552, the action unchanged (91.2% the same). The figures below
-are the shipped model's.
+h2 0.762 → 0.811 and 0.414 → 0.552, the action unchanged (91.2% the same).
+
+Later in session 7 a bare 「殺すぞ」 turned out to be called an inquiry: the verdict head scored
+it 0.07, because the corpus had almost no short direct threats and many complaints quoting one.
+Short threats 「ぶっ殺すぞ」, 「ころすぞ」 and 「今から行って殺す」 were called inquiries as well. b51
+(45 short items, data/README.md) was added. The shipped model, m-9d75f77216, is trained on
+b1–b51 with the same settings and rules: harassment threshold 0.629. All of these short threats
+are now harassment, and 殺虫剤, 殺処分 and bystander reports of a 「殺すぞ」 are not. On the test
+split its false flags fell from 9 of 746 to 6 of 747, and its recall went from 0.932 to 0.928.
+On h2 it finds 28 of the 30, where the session-6 model found 29. The new miss is the polite
+request its writer called the hardest to label (h2-0018: a plot in a lost lottery, a note
+signed by the clerk, and her mobile number). Both misses carry `review: true`. The figures
+below are that model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
