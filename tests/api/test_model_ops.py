@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from complaint_triage.api import create_app
-from complaint_triage.api.app import ACCESS_LOGGER, _JsonLineFormatter
+from complaint_triage.api.app import ACCESS_LOGGER
+from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.schemas import ModelInfo
 from complaint_triage.exceptions import ModelNotFoundError
 from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
@@ -87,11 +88,11 @@ def test_one_json_log_line_per_request_without_content(client: TestClient, acces
     client.post("/v1/score", content=("{" + secret).encode(), headers={**AUTH, "Content-Type": "application/json"})
     access = [r for r in access_log if r.name == ACCESS_LOGGER]
     assert len(access) == 5
-    lines = [_JsonLineFormatter().format(r) for r in access_log]
+    lines = [JsonLineFormatter().format(r) for r in access_log]
     for line in lines:
         for needle in ("山田", "taro", "090-1111", "北沢", "税金泥棒"):
             assert needle not in line
-    first, batch, form, bad, bad_json = (json.loads(_JsonLineFormatter().format(r)) for r in access)
+    first, batch, form, bad, bad_json = (json.loads(JsonLineFormatter().format(r)) for r in access)
     assert first["request_id"] == "gw-42" and first["route"] == "/v1/score" and first["status"] == 200
     assert first["verdict"] in VERDICTS and first["model_version"] and first["latency_ms"] > 0
     assert batch["route"] == "/v1/score/batch" and batch["item_errors"] == 1 and sum(batch["verdicts"].values()) == 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
-import json
 import logging
 import re
 import sys
@@ -24,7 +23,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload
+from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
 from complaint_triage.api.routes import feedback, health, model, score
 from complaint_triage.exceptions import (
@@ -78,31 +77,12 @@ of the policy, a grievance flag, calibrated scores, evidence spans and the recom
 # -- logging -------------------------------------------------------------------------
 
 
-class _JsonLineFormatter(logging.Formatter):
-    """Access records carry a dict in ``record.fields``; other records become ``{"message": …}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        if isinstance(fields, dict):
-            out.update(fields)
-        else:
-            out["message"] = record.getMessage()
-        if record.exc_info and record.exc_info[0] is not None:
-            out["exception"] = record.exc_info[0].__name__
-        return json.dumps(out, ensure_ascii=False)
-
-
 def _configure_logging(level: str) -> None:
     """Give the service's loggers one JSON-lines handler on stderr (once per process)."""
     _LOG.setLevel(level.upper())
     if not any(getattr(h, "_complaint_triage", False) for h in _LOG.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonLineFormatter())
+        handler.setFormatter(JsonLineFormatter())
         handler._complaint_triage = True  # type: ignore[attr-defined]
         _LOG.addHandler(handler)
         _LOG.propagate = False

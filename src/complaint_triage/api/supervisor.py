@@ -41,7 +41,7 @@ process cannot join the port either.
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import os
 import signal
 import socket
@@ -50,7 +50,8 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+
+from complaint_triage.api.logs import JsonLineFormatter
 
 __all__ = ["bind_sockets", "main", "PortInUseError"]
 
@@ -64,12 +65,18 @@ class PortInUseError(OSError):
     """The address cannot be bound (in use, or not an address of this machine)."""
 
 
+_LOG = logging.getLogger("complaint_triage.api.supervisor")
+
+
 def _say(event: str, **fields: object) -> None:
-    """One JSON line on stderr, like the workers' own log lines."""
-    line = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info",
-            "logger": "complaint_triage.api.supervisor", "event": event, **fields}
-    sys.stderr.write(json.dumps(line, ensure_ascii=False) + "\n")
-    sys.stderr.flush()
+    """One JSON line on stderr, in the workers' format (:class:`~complaint_triage.api.logs.JsonLineFormatter`)."""
+    if not _LOG.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLineFormatter())
+        _LOG.addHandler(handler)
+        _LOG.setLevel(logging.INFO)
+        _LOG.propagate = False
+    _LOG.info(event, extra={"fields": {"event": event, **fields}})
 
 
 def _family(host: str) -> socket.AddressFamily:
