@@ -6,7 +6,15 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from complaint_triage.labels import CATEGORIES, VERDICTS
-from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide, harassment_score
+from complaint_triage.model import (
+    SCORE_NAMES,
+    Targets,
+    TriageClassifier,
+    choose_thresholds,
+    decide,
+    decide_rows,
+    harassment_score,
+)
 
 from .conftest import corpus_records
 
@@ -71,21 +79,31 @@ TH = {"harassment": 0.6, "review_low": 0.3, "review_high": 0.8,
       "categories": {c: 0.5 for c in CATEGORIES}, "grievance": 0.5}
 
 
-@pytest.mark.parametrize(
-    ("row", "verdict", "cats", "grievance", "review"),
-    [
-        # score = (p_harassment + strongest category) / 2
-        (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, False),
-        (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, True),
-        (_row(0.4, 0.3, 0.3, {"threat": 0.9}, 0.2), "harassment", ("threat",), False, True),
-        (_row(0.5, 0.3, 0.2), "complaint", (), True, False),
-        (_row(0.1, 0.6, 0.3, {"threat": 0.7}), "complaint", (), True, True),
-        (_row(0.1, 0.3, 0.6), "inquiry", (), False, False),
-    ],
-)
+DECIDE_CASES = [
+    # score = (p_harassment + strongest category) / 2
+    (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, False),
+    (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, True),
+    (_row(0.4, 0.3, 0.3, {"threat": 0.9}, 0.2), "harassment", ("threat",), False, True),
+    (_row(0.5, 0.3, 0.2), "complaint", (), True, False),
+    (_row(0.1, 0.6, 0.3, {"threat": 0.7}), "complaint", (), True, True),
+    (_row(0.1, 0.3, 0.6), "inquiry", (), False, False),
+]
+
+
+@pytest.mark.parametrize(("row", "verdict", "cats", "grievance", "review"), DECIDE_CASES)
 def test_decide_policy(row, verdict, cats, grievance, review):
     d = decide(row, TH)
     assert (d.verdict, d.categories, d.grievance, d.review) == (verdict, cats, grievance, review)
+
+
+def test_decide_rows_decides_each_row_as_alone():
+    # the table above, stacked (and reversed, so harassment rows are not only at the start)
+    table = DECIDE_CASES[::-1]
+    got = decide_rows(np.stack([row for row, *_ in table]), TH)
+    assert [(d.verdict, d.categories, d.grievance, d.review) for d in got] == [tuple(exp) for _, *exp in table]
+    assert decide_rows(np.zeros((0, len(SCORE_NAMES))), TH) == []
+    with pytest.raises(ValueError, match="2-D"):
+        decide_rows(np.zeros(len(SCORE_NAMES)), TH)
 
 
 def test_choose_thresholds_respects_cap():

@@ -144,6 +144,10 @@ def test_lookup_mode_spans_and_dropped_pos():
     spans = tok.spans(text)
     assert [s[0] for s in spans] == tok(text)
     assert [text[a:b] for _, a, b in spans] == ["職員", "怒鳴っ", "殴ら"]
+    # with whitespace the morphemes no longer tile the text: offsets still index it
+    spaced = " 職員が  怒鳴った。\n殴られた "
+    assert [(f, spaced[a:b]) for f, a, b in tok.spans(spaced)] == [("職員", "職員"), ("怒鳴る", "怒鳴っ"), ("殴る", "殴ら")]
+    assert tok.kept_spans(spaced) == tuple(map(list, zip(*tok.spans(spaced), strict=True)))
 
 
 def test_lookup_mode_needs_fit():

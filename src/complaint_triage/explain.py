@@ -90,20 +90,21 @@ def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[i
         elif kind == "w:":
             words[body] = j
     if words:
-        spans = feat.tokenizer_.spans(norm)
-        forms = [sp[0] for sp in spans]
+        forms, starts, ends = feat.tokenizer_.kept_spans(norm)
         lo, hi = feat.word_ngram_range
-        # wanted n-grams by their first form: only positions that start one are compared
-        by_first: dict[str, list[tuple[list[str], int]]] = {}
         for body, j in words.items():
             toks = body.split(" ")
-            if lo <= len(toks) <= hi:
-                by_first.setdefault(toks[0], []).append((toks, j))
-        for i, form in enumerate(forms):
-            for toks, j in by_first.get(form, ()):
-                n = len(toks)
+            n = len(toks)
+            if not lo <= n <= hi:
+                continue
+            first, i = toks[0], -1
+            while True:  # positions that start the n-gram, found at C speed
+                try:
+                    i = forms.index(first, i + 1)
+                except ValueError:
+                    break
                 if forms[i : i + n] == toks:
-                    occ[j].append((spans[i][1], spans[i + n - 1][2]))
+                    occ[j].append((starts[i], ends[i + n - 1]))
     if feat.use_signals:
         for j in wanted:
             if names[j].startswith("s:"):
@@ -195,19 +196,22 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
                 pieces.append((a, b, c / len(locs)))
         if not pieces:
             continue
-        # merge overlapping or touching pieces, summing their contributions
+        # merge overlapping or touching pieces, summing their contributions; each merged span
+        # keeps the range of (sorted) pieces it was made of, the only pieces inside it
         pieces.sort()
-        merged: list[list[float]] = []
-        for a, b, c in pieces:
+        merged: list[list[Any]] = []  # [start, end, contribution, first piece, end piece]
+        for k, (a, b, c) in enumerate(pieces):
             if merged and a <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], b)
-                merged[-1][2] += c
+                m = merged[-1]
+                m[1] = max(m[1], b)
+                m[2] += c
+                m[4] = k + 1
             else:
-                merged.append([a, b, c])
+                merged.append([a, b, c, k, k + 1])
         merged.sort(key=lambda m: -m[2])
         spans: list[tuple[int, int]] = []  # strongest first
-        for a, b, _ in merged[:max_spans]:  # (filling up to max_spans after merges showed weaker spans)
-            a, b = _clause(nt.text, *_trim(int(a), int(b), pieces))
+        for a, b, _, p0, p1 in merged[:max_spans]:  # (filling up to max_spans after merges showed weaker spans)
+            a, b = _clause(nt.text, *_trim(a, b, pieces[p0:p1]))
             # strong places whose clauses overlap or meet become one span, where the strongest was
             hits = [i for i, (sa, sb) in enumerate(spans) if a <= sb and sa <= b]
             if not hits:

@@ -35,6 +35,7 @@ __all__ = [
     "choose_thresholds",
     "harassment_threshold",
     "decide",
+    "decide_rows",
     "decide_all",
     "harassment_score",
     "Decision",
@@ -278,32 +279,42 @@ def decide(p: np.ndarray, thresholds: Mapping[str, Any]) -> Decision:
     most probable category's probability (the most probable one if none is).  ``review`` is set when
     the harassment score lies in ``[review_low, review_high)``.
     """
-    ph = harassment_score(p)
-    if ph >= thresholds["harassment"]:
-        verdict = Verdict.HARASSMENT.value
-    else:
-        ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
-        verdict = VERDICTS[ci] if p[ci] >= p[ii] else VERDICTS[ii]
-    cats: tuple[str, ...] = ()
-    if verdict == Verdict.HARASSMENT:
+    return decide_rows(np.asarray(p)[None, :], thresholds)[0]
+
+
+def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decision]:
+    """:func:`decide` for every row of ``proba``, computed for all rows at once."""
+    q = np.asarray(proba, dtype=np.float64)
+    if q.ndim != 2:
+        raise ValueError(f"decide_rows needs a 2-D array of probability rows, not {q.ndim}-D")
+    ph = harassment_score(q)
+    is_h = ph >= thresholds["harassment"]
+    ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
+    is_c = ~is_h & (q[:, ci] >= q[:, ii])
+    review = ((thresholds["review_low"] <= ph) & (ph < thresholds["review_high"])).tolist()
+    cats: list[tuple[str, ...]] = [()] * len(q)
+    grievance = is_c.tolist()
+    rows = np.flatnonzero(is_h)
+    if len(rows):
         cat_t = np.array([thresholds["categories"][c] for c in CATEGORIES])
-        keep = category_mask(p[None, _NV : _NV + _NC], cat_t, thresholds.get("category_relative", 0.0))[0]
-        cats = tuple(c for c, k in zip(CATEGORIES, keep, strict=True) if k)
-        grievance = bool(p[-1] >= thresholds["grievance"])
-    else:
-        grievance = verdict == Verdict.COMPLAINT
-    review = thresholds["review_low"] <= ph < thresholds["review_high"]
-    return Decision(verdict, cats, grievance, bool(review))
+        keep = category_mask(q[rows, _NV : _NV + _NC], cat_t, thresholds.get("category_relative", 0.0))
+        g = (q[rows, -1] >= thresholds["grievance"]).tolist()
+        for r, k, gr in zip(rows.tolist(), keep.tolist(), g, strict=True):
+            cats[r] = tuple(c for c, on in zip(CATEGORIES, k, strict=True) if on)
+            grievance[r] = gr
+    h, c, i = Verdict.HARASSMENT.value, VERDICTS[ci], VERDICTS[ii]
+    return [
+        Decision(h if vh else (c if vc else i), ct, gv, rv)
+        for vh, vc, ct, gv, rv in zip(is_h.tolist(), is_c.tolist(), cats, grievance, review, strict=True)
+    ]
 
 
 def decide_all(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
     """:func:`decide` for every row, as plain dicts (verdict, categories, grievance, review)."""
-    out = []
-    for p in proba:
-        d = decide(p, thresholds)
-        out.append({"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance,
-                    "review": d.review})
-    return out
+    return [
+        {"verdict": d.verdict, "categories": list(d.categories), "grievance": d.grievance, "review": d.review}
+        for d in decide_rows(proba, thresholds)
+    ]
 
 
 #: Candidates for ``category_relative`` (see :func:`choose_thresholds`).

@@ -10,6 +10,7 @@ normalize_text(t)``.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 import unicodedata
@@ -315,6 +316,7 @@ def _nfkc_with_map(text: str, whole: str) -> tuple[str, tuple[list[int], list[in
     return "".join(out), (starts, ends)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few rewrites (a line break, a run of ！) recur
 def _kept_ends(old: str, rep: str) -> tuple[int, int]:
     """How many characters a replacement shares with the match at its start and at its end;
     those keep their own positions in the map (死 ね → 死ね keeps 死)."""
@@ -339,9 +341,10 @@ def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, 
     edits: list[tuple[int, int, int, int, int, int]] = []
     pos = 0
     out_len = 0
+    fixed = None if callable(repl) else repl  # (no rule's replacement has a group reference)
     for m in itertools.chain((first,), matches):
         a, b = m.span()
-        rep = repl(m) if callable(repl) else repl  # (no rule's replacement has a group reference)
+        rep = repl(m) if fixed is None else fixed
         pre, suf = _kept_ends(s[a:b], rep)
         out_len += a - pos
         pieces.append(s[pos:a])

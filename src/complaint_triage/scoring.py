@@ -17,7 +17,7 @@ from typing import Any
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.explain import Evidence, FeatureRow, explain
 from complaint_triage.labels import action_for
-from complaint_triage.model import SCORE_NAMES, decide
+from complaint_triage.model import SCORE_NAMES, decide_rows
 from complaint_triage.persist import LoadedModel, load_model
 
 __all__ = ["Prediction", "ScoringError", "Triager", "check_text", "DEFAULT_MAX_CHARS", "OUTPUT_FIELDS"]
@@ -134,8 +134,8 @@ class Triager:
             clf = self.model.classifier
             F = clf.featurizer_.transform(ok_txt)
             P = clf.scores_from_features(F)
-            for k, (i, text, p) in enumerate(zip(ok_idx, ok_txt, P, strict=True)):
-                d = decide(p, self._thresholds)
+            decisions = decide_rows(P, self._thresholds)
+            for k, (i, text, d, p) in enumerate(zip(ok_idx, ok_txt, decisions, P.tolist(), strict=True)):
                 ev: list[Evidence] = []
                 if with_evidence and d.categories:
                     ev = explain(clf, text, d.categories, features=FeatureRow.of(F, k))
@@ -143,7 +143,7 @@ class Triager:
                     verdict=d.verdict,
                     categories=list(d.categories),
                     grievance=d.grievance,
-                    scores={n: round(float(v), 4) for n, v in zip(SCORE_NAMES, p, strict=True)},
+                    scores={n: round(v, 4) for n, v in zip(SCORE_NAMES, p, strict=True)},
                     evidence=ev,
                     action=action_for(d.verdict, d.categories),
                     review=d.review,

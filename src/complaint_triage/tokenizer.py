@@ -23,6 +23,8 @@ Two ways to get lemmas:
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import os
 import re
 import threading
@@ -320,26 +322,44 @@ class JapaneseTokenizer(BaseEstimator):
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """Return ``(form, start, end)`` for kept morphemes, offsets into ``text``."""
+        return list(zip(*self.kept_spans(text), strict=True))
+
+    def kept_spans(self, text: str) -> tuple[list[str], list[int], list[int]]:
+        """:meth:`spans` as three lists: the kept morphemes' forms, starts and ends."""
         if not text:
-            return []
-        out: list[tuple[str, int, int]] = []
-        pos = 0
+            return [], [], []
         if getattr(self, "lemma_lookup", False):
-            for surface, form in self._lookup(_surfaces(text)):
+            surfaces = _surfaces(text)
+            forms = list(map(self._forms().__getitem__, surfaces))  # "" = dropped part of speech
+            if "".join(surfaces) == text:  # no whitespace: the morphemes tile the text
+                kept_ends = list(itertools.compress(itertools.accumulate(map(len, surfaces)), forms))
+                starts = list(map(operator.sub, kept_ends, map(len, itertools.compress(surfaces, forms))))
+                return list(itertools.compress(forms, forms)), starts, kept_ends
+            out_forms, out_starts, out_ends = [], [], []
+            pos = 0
+            for surface, form in zip(surfaces, forms, strict=True):  # MeCab only skips whitespace
                 start = text.find(surface, pos)
                 if start < 0:  # pragma: no cover - MeCab never rewrites text
                     continue
-                end = pos = start + len(surface)
+                pos = start + len(surface)
                 if form:
-                    out.append((form, start, end))
-            return out
+                    out_forms.append(form)
+                    out_starts.append(start)
+                    out_ends.append(pos)
+            return out_forms, out_starts, out_ends
         lemma = self.use_lemma
         drop = self.drop_pos
+        out_forms: list[str] = []
+        out_starts: list[int] = []
+        out_ends: list[int] = []
+        pos = 0
         for p, lem, surface in _ALL_FIELDS.findall(_tagged(text)):
             start = text.find(surface, pos)
             if start < 0:  # MeCab never rewrites text, but stay safe
                 continue
-            end = pos = start + len(surface)
+            pos = start + len(surface)
             if p not in drop:
-                out.append((lem if (lemma and lem and lem != "*") else surface, start, end))
-        return out
+                out_forms.append(lem if (lemma and lem and lem != "*") else surface)
+                out_starts.append(start)
+                out_ends.append(pos)
+        return out_forms, out_starts, out_ends
