@@ -1,3 +1,5 @@
+import json
+import math
 import os
 import warnings
 
@@ -6,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from complaint_triage.features import SIGNALS, TextFeaturizer, signal_spans, speedups_available
+from complaint_triage.features import SIGNAL_GATES, SIGNALS, TextFeaturizer, signal_counts, signal_spans, speedups_available
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
@@ -186,6 +188,7 @@ def test_fast_signal_patterns_match_plain_forms(name, text):
     import re
 
     assert SIGNALS[name].findall(text) == re.findall(PLAIN_SIGNALS[name], text)
+    _assert_gates_pass_every_match(text)
 
 
 # staff_note as it was first written, with an upper-case "TEL" that normalised text never holds
@@ -207,6 +210,16 @@ def test_fast_staff_note_pattern_matches_plain_form_on_normalised_text(text):
 
     norm = normalize_text(text)
     assert SIGNALS["staff_note"].findall(norm) == re.findall(PLAIN_STAFF_NOTE, norm)
+    _assert_gates_pass_every_match(norm)
+
+
+def _assert_gates_pass_every_match(text):
+    """signal_counts skips a gated signal's regex when no gate literal is in the text: every
+    match must hold one, and the counts must be the regex's own."""
+    for name, gates in SIGNAL_GATES.items():
+        for m in SIGNALS[name].finditer(text):
+            assert any(g in m.group() for g in gates), (name, m.group())
+    assert signal_counts(text) == [len(p.findall(text)) for p in SIGNALS.values()]
 
 
 @pytest.mark.parametrize(
@@ -218,6 +231,17 @@ def test_fast_signal_patterns_on_real_phrases(text):
 
     for name, plain in PLAIN_SIGNALS.items():
         assert SIGNALS[name].findall(text) == re.findall(plain, text)
+    _assert_gates_pass_every_match(text)
+
+
+def test_signal_gates_on_the_corpus():
+    # every signal match in every corpus text passes its gate (the corpus read by path, not cwd)
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "data" / "corpus" / "handwritten.jsonl"
+    texts = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()]
+    for text in texts:
+        _assert_gates_pass_every_match(normalize_text(text))
 
 
 def test_lookup_tokenizer_is_fitted_on_the_normalised_texts_and_matches_reference():

@@ -178,14 +178,7 @@ def _eager_map(text):
     import os
     import unicodedata
 
-    from complaint_triage.normalize import (
-        _ANY_OBFUSCATION,
-        _ANY_RUN,
-        _N_WHITESPACE_RULES,
-        _OBFUSCATION_RULES,
-        _RULES,
-        _RUN_RULES,
-    )
+    from complaint_triage.normalize import _RULES
 
     def nfkc_lower(x):
         return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in unicodedata.normalize("NFKC", x))
@@ -233,12 +226,8 @@ def _eager_map(text):
         out.append(s[pos:])
         return "".join(out), ns + starts[pos:], ne + ends[pos:]
 
-    for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
+    for pattern, repl in _RULES:  # every rule, with no prechecks (the library skips groups that cannot match)
         s, starts, ends = sub(pattern, repl, s, starts, ends)
-    for precheck, rules in ((_ANY_RUN, _RUN_RULES), (_ANY_OBFUSCATION, _OBFUSCATION_RULES)):
-        if precheck.search(s):
-            for pattern, repl in rules:
-                s, starts, ends = sub(pattern, repl, s, starts, ends)
     return s, tuple(starts), tuple(ends)
 
 
@@ -276,3 +265,19 @@ def test_normalized_text_is_a_value():
     assert repr(a).startswith("NormalizedText(text='殺す!'")
     with pytest.raises(AttributeError, match="immutable"):
         a.text = "x"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(alphabet=st.sampled_from(_MAP_ALPHABET), max_size=50), japanese))
+def test_prechecks_let_through_every_text_a_rule_would_change(text):
+    # each group of rules is skipped when its precheck finds nothing: every match of every rule
+    # must contain something the precheck finds
+    from complaint_triage.normalize import _ANY_OBFUSCATION, _OBFUSCATION_RULES, _RUN_RULES, _any_run, _nfkc
+
+    s = _nfkc(text)
+    for pattern, _ in _RUN_RULES:
+        for m in pattern.finditer(s):
+            assert _any_run(m.group()), m.group()
+    for pattern, _ in _OBFUSCATION_RULES:
+        for m in pattern.finditer(s):
+            assert _ANY_OBFUSCATION.search(m.group()), m.group()

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
-__all__ = ["TextFeaturizer", "SIGNALS", "signal_spans", "speedups_available"]
+__all__ = ["TextFeaturizer", "SIGNALS", "SIGNAL_GATES", "signal_counts", "signal_spans", "speedups_available"]
 
 try:  # the optional C accelerator (built at install time when a C compiler is present)
     from complaint_triage import _speedups
@@ -74,6 +74,36 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     "exposure": re.compile(r"晒|拡散|ネットに|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"),
     "exclamation": re.compile(r"!|\?!"),
 }
+
+
+#: For the signals whose regex is slow to scan (lookaheads, number runs): literals one of which
+#: every match contains.  A text with none of them has no match, and the regex is not run.
+#: (tests check every match on the corpus and on generated text contains one of them)
+SIGNAL_GATES: dict[str, tuple[str, ...]] = {
+    "staff_note": ("者", "所属長", "係長同席", "録音告知", "0代", "退去を求め", "110番", "警備員"),
+    "duration": ("時間", "分以上", "分間", "閉庁"),
+    "repetition": ("回目", "通目", "度目", "回も", "度も", "毎日", "連日", "繰り返し"),
+    "money": ("万円", "億", "千万", "慰謝料", "賠償", "補償", "弁償", "返金"),
+}
+
+_GATED_SIGNALS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (pattern, SIGNAL_GATES.get(name, ())) for name, pattern in SIGNALS.items()
+)
+
+
+def signal_counts(text: str) -> list[int]:
+    """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order."""
+    out = []
+    for pattern, gates in _GATED_SIGNALS:
+        if gates:
+            for g in gates:
+                if g in text:
+                    break
+            else:
+                out.append(0)
+                continue
+        out.append(len(pattern.findall(text)))
+    return out
 
 
 def signal_spans(text: str) -> Iterator[tuple[str, int, int]]:
@@ -419,8 +449,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_signals:
             w = self.signal_weight
             for i, t in enumerate(norms):
-                for j, pattern in zip(idx.signal_cols, SIGNALS.values(), strict=True):
-                    k = len(pattern.findall(t))
+                for j, k in zip(idx.signal_cols, signal_counts(t), strict=True):
                     if k:
                         srows.append(i)
                         scols.append(j)
