@@ -1,5 +1,4 @@
 import json
-import math
 import os
 import warnings
 
@@ -8,7 +7,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from complaint_triage.features import SIGNAL_GATES, SIGNALS, TextFeaturizer, signal_counts, signal_spans, speedups_available
+from complaint_triage.features import (
+    SIGNAL_GATES,
+    SIGNALS,
+    TextFeaturizer,
+    signal_counts,
+    signal_spans,
+    speedups_available,
+)
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
