@@ -4,7 +4,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 import skops.io as sio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -191,6 +191,29 @@ def test_lookup_mode_never_raises_and_spans_index_the_text(text):
     assert len(tok.spans(text)) == len(out)
     for form, a, b in _LOOKUP_SURFACE.spans(text):
         assert text[a:b] == form
+
+
+def _reference_spans(tok, text):
+    """Offsets found the plain way: each surface searched for from the end of the previous one."""
+    from complaint_triage.tokenizer import _surfaces
+
+    out, pos = [], 0
+    for surface in _surfaces(text) if text else ():
+        start = text.find(surface, pos)
+        pos = start + len(surface)
+        form = tok._forms()[surface]
+        if form:
+            out.append((form, start, pos))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("職員が怒鳴った。殴られた窓口で 　\n\tabc12ー!")), max_size=60))
+@example(" 職員が  怒鳴った。 ")
+@example("a b  c")
+def test_lookup_mode_offsets_equal_a_plain_search(text):
+    for tok in (_LOOKUP, _LOOKUP_SURFACE):
+        assert tok.spans(text) == _reference_spans(tok, text)
 
 
 def test_lookup_mode_thread_and_process_safety():

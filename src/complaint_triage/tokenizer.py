@@ -22,6 +22,7 @@ Two ways to get lemmas:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import operator
@@ -331,9 +332,24 @@ class JapaneseTokenizer(BaseEstimator):
         if getattr(self, "lemma_lookup", False):
             surfaces = _surfaces(text)
             forms = list(map(self._forms().__getitem__, surfaces))  # "" = dropped part of speech
-            if "".join(surfaces) == text:  # no whitespace: the morphemes tile the text
+            joined = "".join(surfaces)
+            if joined == text or (" " in text and joined == text.replace(" ", "")):
+                # the morphemes tile the text, or the text without its plain spaces: offsets are
+                # accumulated lengths, shifted past the spaces (a morpheme never holds one)
                 kept_ends = list(itertools.compress(itertools.accumulate(map(len, surfaces)), forms))
                 starts = list(map(operator.sub, kept_ends, map(len, itertools.compress(surfaces, forms))))
+                if joined != text:
+                    # q: for each space, how many other characters come before it
+                    q: list[int] = []
+                    p = text.find(" ")
+                    while p >= 0:
+                        q.append(p - len(q))
+                        p = text.find(" ", p + 1)
+                    # a morpheme starting at stripped offset a starts after the spaces with q <= a;
+                    # one ending at b (exclusive) ends after those with q < b
+                    before, before_end = functools.partial(bisect.bisect_right, q), functools.partial(bisect.bisect_left, q)
+                    starts = list(map(operator.add, starts, map(before, starts)))
+                    kept_ends = list(map(operator.add, kept_ends, map(before_end, kept_ends)))
                 return list(itertools.compress(forms, forms)), starts, kept_ends
             out_forms, out_starts, out_ends = [], [], []
             pos = 0
