@@ -347,7 +347,8 @@ class JapaneseTokenizer(BaseEstimator):
                         p = text.find(" ", p + 1)
                     # a morpheme starting at stripped offset a starts after the spaces with q <= a;
                     # one ending at b (exclusive) ends after those with q < b
-                    before, before_end = functools.partial(bisect.bisect_right, q), functools.partial(bisect.bisect_left, q)
+                    before = functools.partial(bisect.bisect_right, q)
+                    before_end = functools.partial(bisect.bisect_left, q)
                     starts = list(map(operator.add, starts, map(before, starts)))
                     kept_ends = list(map(operator.add, kept_ends, map(before_end, kept_ends)))
                 return list(itertools.compress(forms, forms)), starts, kept_ends
