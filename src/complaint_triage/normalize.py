@@ -101,8 +101,8 @@ _N_WHITESPACE_RULES = 2
 _N_RUN_RULES = 10
 _RUN_RULES = _RULES[_N_WHITESPACE_RULES : _N_WHITESPACE_RULES + _N_RUN_RULES]
 _OBFUSCATION_RULES = _RULES[_N_WHITESPACE_RULES + _N_RUN_RULES :]
-# Prechecks: supersets of each group's patterns, without lookarounds so that the regex
-# engine can skip quickly to their first characters.
+# Prechecks: each group of rules is skipped when its precheck shows that no rule of the group
+# can change the text (a rule can only change the text, and so enable a later rule, by matching).
 #: (the run rules' precheck is plain substrings, which str's fast search finds much sooner
 #: than the regex engine scans a text; a test checks that every run rule's match contains one)
 _RUN_LITERALS = ("ーー", "~~", "~〜", "〜~", "〜〜", "!!", "??", "!?!", "?!?", "。。", "、、", "....", "www", "笑笑")
@@ -115,9 +115,16 @@ def _any_run(s: str) -> bool:
     return False
 
 
+# The obfuscation rules change a text only where a disguise is spelled out (氏ね, ｺ○ｽ, 無脳,
+# 税金ドロボー) or where a letter of a split word is followed by a separator (死 ね, 殺.す): a
+# split rule's match without a separator is the plain word, left as it is.  So the precheck
+# looks for those, not for the plain words themselves (無能, バカ, 殺す are common in
+# harassment and would send most of it through every rule for nothing).
+_SPLIT_LETTERS = "".join(sorted({ch for forms in _SPLIT_WORDS.values() for form in forms for ch in form[:-1]}))
 _ANY_OBFUSCATION = re.compile(
     r"[氏市4○〇◯●x×]ね|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|"
-    + "|".join(p.pattern for p, _ in _SPLIT_RULES)
+    + "|".join(map(re.escape, sorted(_DISGUISES)))
+    + f"|[{re.escape(_SPLIT_LETTERS)}]{_SEP}"
 )
 
 _ASCII_UPPER = {i: i + 32 for i in range(ord("A"), ord("Z") + 1)}
@@ -225,6 +232,8 @@ def _nfkc_exact(text: str) -> str:
     a time join into a string that is already in NFKC (nothing composes or reorders across a
     seam, as with ｶ + ﾞ), that string is the NFKC of the whole; otherwise the whole is normalised.
     """
+    if unicodedata.is_normalized("NFKC", text):  # (a quick check in C; true for many messages)
+        return text
     pieces = _NFKC_MAY_CHANGE.sub(_nfkc_run, text)
     if unicodedata.is_normalized("NFKC", pieces):
         return pieces
@@ -377,13 +386,17 @@ def normalize_with_map(text: str) -> NormalizedText:
     >>> n.to_original(3, 5)
     (3, 6)
     """
-    whole = _nfkc(text)
-    s, base = _nfkc_with_map(text, whole)
-    if s != whole:
-        # Exotic sequences where per-character NFKC differs: map every character of the
-        # normalised text onto the whole original (coarse but never wrong).
-        s = whole
-        base = ([0] * len(s), [len(text)] * len(s))
+    if unicodedata.is_normalized("NFKC", text):
+        # every character is its own NFKC (a character NFKC changes makes the text not normalised)
+        s, base = _lower_ascii(text), None
+    else:
+        whole = _nfkc(text)
+        s, base = _nfkc_with_map(text, whole)
+        if s != whole:
+            # Exotic sequences where per-character NFKC differs: map every character of the
+            # normalised text onto the whole original (coarse but never wrong).
+            s = whole
+            base = ([0] * len(s), [len(text)] * len(s))
     layers: list[_Layer] = []
 
     def step(pattern: re.Pattern[str], repl: _Repl) -> None:
