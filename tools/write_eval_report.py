@@ -382,8 +382,21 @@ are now harassment, and 殺虫剤, 殺処分 and bystander reports of a 「殺�
 split its false flags fell from 9 of 746 to 6 of 747, and its recall went from 0.932 to 0.928.
 On h2 it finds 28 of the 30, where the session-6 model found 29. The new miss is the polite
 request its writer called the hardest to label (h2-0018: a plot in a lost lottery, a note
-signed by the clerk, and her mobile number). Both misses carry `review: true`. The figures
-below are that model's.
+signed by the clerk, and her mobile number). Both misses carry `review: true`.
+
+Session 8 had b51 reviewed by a second annotator (3 label changes, 4 near-copies dropped), had six
+test-split labels another annotator had questioned adjudicated (four changed: data/README.md),
+and added two new writers' batches aimed at the weakest cells: b52 (quiet harassment in web
+forms, chat and letters against near-miss legitimate requests) and b53 (hurried chat, SNS,
+voicemail and phone notes; threats without 殺す, innocent 刺/殴/燃/潰). Their reviewers dropped
+27 of 70 and 42 of 70 as retellings of corpus scenarios. The shipped model, m-8c99a97225, is
+trained on b1–b53 with the same settings and rules (harassment threshold 0.611). On the same
+test split (1,855) the session-7 model has accuracy 0.951, precision 0.988, recall 0.927 and 6
+of 751 complaints flagged; this one 0.947, 0.982, 0.930 and 9 of 751 (three more polite letters
+and a phone note about a third call; within the noise of 751 messages, but in the costly
+direction, so it is stated here). On h2 it finds 29 of the 30 (h2-0018 now too) and flags one
+of the 34 complaints (h2-0038, a photographer invoicing the ward for a photo used without
+permission; `review: true`). The figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
