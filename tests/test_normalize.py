@@ -282,3 +282,11 @@ def test_prechecks_let_through_every_text_a_rule_would_change(text):
         for m in pattern.finditer(s):
             if (repl(m) if callable(repl) else repl) != m.group():  # a match that changes the text
                 assert _ANY_OBFUSCATION.search(m.group()), m.group()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=50), st.text(alphabet=st.sampled_from(_MAP_ALPHABET), max_size=50), japanese))
+def test_whole_nfkc_from_the_per_character_forms(text):
+    from complaint_triage.normalize import _nfkc, _per_char, _whole_from_per_char
+
+    assert _whole_from_per_char(text, _per_char(text)) == _nfkc(text)

@@ -291,11 +291,28 @@ def _per_char_nfkc(m: re.Match[str]) -> str:
     return m.group().translate(_CHAR_TABLE)
 
 
-def _nfkc_with_map(text: str, whole: str) -> tuple[str, tuple[list[int], list[int]] | None]:
+def _per_char(text: str) -> str:
+    """``text`` with every character normalised on its own (stable characters are themselves;
+    ASCII is not yet lower-cased)."""
+    return _NFKC_MAY_CHANGE.sub(_per_char_nfkc, text)
+
+
+def _whole_from_per_char(text: str, per_char: str) -> str:
+    """``_nfkc(text)``, given ``_per_char(text)``: NFKC(text) is NFKC of the per-character forms
+    joined, and when those already form an NFKC string nothing can compose or reorder across
+    characters (so lower-casing ASCII commutes with it too) and they are the answer."""
+    if unicodedata.is_normalized("NFKC", per_char):
+        return _lower_ascii(per_char)
+    return _nfkc(text)
+
+
+def _nfkc_with_map(
+    text: str, whole: str, per_char: str | None = None
+) -> tuple[str, tuple[list[int], list[int]] | None]:
     """Per-character NFKC of ``text`` with its map (``None``: character i came from character i);
-    ``whole`` is ``_nfkc(text)``."""
+    ``whole`` is ``_nfkc(text)``, ``per_char`` (optional) is ``_per_char(text)``."""
     # per character: stable characters are themselves (ASCII then lower-cased), others from the table
-    joined = _lower_ascii(_NFKC_MAY_CHANGE.sub(_per_char_nfkc, text))
+    joined = _lower_ascii(_per_char(text) if per_char is None else per_char)
     if joined == whole:
         if len(joined) == len(text):
             # every character normalised to exactly one character and nothing composed
@@ -377,6 +394,29 @@ def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, 
     return "".join(pieces), (outs, edits, len(s))
 
 
+_WS_RUN = re.compile(r"\s{2,}")
+
+
+def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
+    """The first whitespace rule (``_RULES[0]``: a run becomes one space, any other whitespace
+    character a space) and its edits.  A single character made a space keeps its place in the
+    map, so only the runs are recorded: the same map as recording every match, built without a
+    Python step per line break."""
+    out = _RULES[0][0].sub(" ", s)
+    if len(out) == len(s):  # no run (a run always shortens the text)
+        return out, None
+    outs: list[int] = []
+    edits: list[tuple[int, int, int, int, int, int]] = []
+    removed = 0
+    for m in _WS_RUN.finditer(s):
+        a, b = m.span()
+        pre, suf = _kept_ends(s[a:b], " ")
+        outs.append(a - removed)
+        edits.append((a, b, a - removed, 1, pre, suf))
+        removed += b - a - 1
+    return out, (outs, edits, len(s))
+
+
 def normalize_with_map(text: str) -> NormalizedText:
     """Normalise like :func:`normalize_text` and keep a map back to ``text``.
 
@@ -390,8 +430,9 @@ def normalize_with_map(text: str) -> NormalizedText:
         # every character is its own NFKC (a character NFKC changes makes the text not normalised)
         s, base = _lower_ascii(text), None
     else:
-        whole = _nfkc(text)
-        s, base = _nfkc_with_map(text, whole)
+        per_char = _per_char(text)
+        whole = _whole_from_per_char(text, per_char)
+        s, base = _nfkc_with_map(text, whole, per_char)
         if s != whole:
             # Exotic sequences where per-character NFKC differs: map every character of the
             # normalised text onto the whole original (coarse but never wrong).
@@ -405,7 +446,10 @@ def normalize_with_map(text: str) -> NormalizedText:
         if layer is not None:
             layers.append(layer)
 
-    for pattern, repl in _RULES[:_N_WHITESPACE_RULES]:
+    s, layer = _whitespace_recording(s)
+    if layer is not None:
+        layers.append(layer)
+    for pattern, repl in _RULES[1:_N_WHITESPACE_RULES]:
         step(pattern, repl)
     for precheck, rules in ((_any_run, _RUN_RULES), (_ANY_OBFUSCATION.search, _OBFUSCATION_RULES)):
         if precheck(s):
