@@ -73,10 +73,27 @@ def _category_weights(model: TriageClassifier) -> np.ndarray:
     return cached[1]
 
 
+_NAMES: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def _feature_name(feat: Any, j: int) -> str:
+    """``feat.feature_name(j)``, remembered per featuriser: evidence asks for the same strong
+    features message after message.  (At most every column's name; cleared past 65,536.)"""
+    memo = _NAMES.get(feat)
+    if memo is None:
+        memo = _NAMES[feat] = {}
+    name = memo.get(j)
+    if name is None:
+        if len(memo) >= 65_536:
+            memo.clear()
+        name = memo[j] = feat.feature_name(j)
+    return name
+
+
 def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
     """Feature column -> list of (start, end) spans in the normalised text, for ``wanted`` columns."""
     feat = model.featurizer_
-    names = {j: feat.feature_name(j) for j in wanted}
+    names = {j: _feature_name(feat, j) for j in wanted}
     occ: dict[int, list[tuple[int, int]]] = defaultdict(list)
     words: dict[str, int] = {}
     for j in wanted:
@@ -92,17 +109,15 @@ def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[i
     if words:
         forms, starts, ends = feat.tokenizer_.kept_spans(norm)
         lo, hi = feat.word_ngram_range
+        # wanted n-grams by their first form: only positions that start one are compared
+        by_first: dict[str, list[tuple[list[str], int]]] = {}
         for body, j in words.items():
             toks = body.split(" ")
-            n = len(toks)
-            if not lo <= n <= hi:
-                continue
-            first, i = toks[0], -1
-            while True:  # positions that start the n-gram, found at C speed
-                try:
-                    i = forms.index(first, i + 1)
-                except ValueError:
-                    break
+            if lo <= len(toks) <= hi:
+                by_first.setdefault(toks[0], []).append((toks, j))
+        for i in [i for i, form in enumerate(forms) if form in by_first]:
+            for toks, j in by_first[forms[i]]:
+                n = len(toks)
                 if forms[i : i + n] == toks:
                     occ[j].append((starts[i], ends[i + n - 1]))
     if feat.use_signals:
@@ -121,6 +136,8 @@ def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.
     between piece boundaries (every character of a stretch has the same covering pieces, added
     in the same order), not per character.
     """
+    if len(pieces) == 1 and pieces[0][0] <= a and b <= pieces[0][1] and pieces[0][2] > 0:
+        return a, b  # one supporting piece over the whole span: every character keeps it
     cover: list[tuple[int, int, float]] = []
     cuts = {a, b}
     for pa, pb, c in pieces:
