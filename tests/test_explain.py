@@ -147,3 +147,13 @@ def test_evidence_figures_of_the_evaluation_tool():
     assert (r["pairs"], r["hit@3"], r["hit@1"], r["spans_shown"]) == (2, 0.5, 0.0, 3)
     assert r["span_precision"] == round(1 / 3, 3) and r["gold_recall"] == round(1 / 3, 3)
     assert r["char_precision"] == round(2 / 10, 3) and r["char_recall"] == round(2 / 7, 3)
+
+
+def test_feature_name_memo_follows_a_refit():
+    from complaint_triage.explain import _feature_name
+    from complaint_triage.features import TextFeaturizer
+
+    f = TextFeaturizer(min_df=1, use_signals=False).fit(["職員の態度が悪い", "窓口で怒鳴られた"])
+    assert _feature_name(f, 3) == f.feature_name(3)
+    f.fit(["ごみの収集日を教えてください", "保育園の申込はいつからですか"])
+    assert _feature_name(f, 3) == f.feature_name(3)

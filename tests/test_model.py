@@ -102,6 +102,12 @@ def test_decide_rows_decides_each_row_as_alone():
     got = decide_rows(np.stack([row for row, *_ in table]), TH)
     assert [(d.verdict, d.categories, d.grievance, d.review) for d in got] == [tuple(exp) for _, *exp in table]
     assert decide_rows(np.zeros((0, len(SCORE_NAMES))), TH) == []
+    # float32 rows are compared in float32, as decide always compared a row: 0.7 reaches 0.7
+    row = _row(0.9, 0.05, 0.05, {"threat": 1.0, "violence": 0.7}, 0.7).astype(np.float32)
+    th = {**TH, "category_relative": 0.7, "grievance": 0.7}
+    d = decide(row, th)
+    assert (d.categories, d.grievance) == (("violence", "threat"), True)
+    assert decide_rows(np.stack([row, row]), th) == [d, d]
     with pytest.raises(ValueError, match="2-D"):
         decide_rows(np.zeros(len(SCORE_NAMES)), TH)
 

@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from complaint_triage.normalize import normalize_text, normalize_with_map
@@ -186,7 +186,7 @@ def _eager_map(text):
     whole = nfkc_lower(text)
     out, starts, ends = [], [], []
     for i, ch in enumerate(text):  # NFKC one character at a time, composing marks onto the previous one
-        for c in nfkc_lower(ch):
+        for c in unicodedata.normalize("NFKC", ch):
             if unicodedata.combining(c) and out and len(unicodedata.normalize("NFC", out[-1] + c)) == 1:
                 out[-1] = unicodedata.normalize("NFC", out[-1] + c)
                 ends[-1] = i + 1
@@ -195,6 +195,7 @@ def _eager_map(text):
                 starts.append(i)
                 ends.append(i + 1)
     s = "".join(out)
+    s = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)  # lower case after NFKC, as whole is
     if s != whole:  # the coarse fallback: every character maps onto the whole text
         s, starts, ends = whole, [0] * len(whole), [len(text)] * len(whole)
 
@@ -234,10 +235,12 @@ def _eager_map(text):
 _MAP_ALPHABET = list(
     "あいカｶﾞﾊﾟ　 \n\t！!？?ーー〜~。、.wｗ笑氏市4ね死タヒシネshine○コこス殺・*_-+/|ＡＢa①㈱ﬁ…"
     "e\u0301か\u3099税金ドロボークズバカ無脳キエロ"
+    "ＩⅠI\u0307"  # Ｉ + U+0307 composes to İ only before lower-casing
 )
 
 
-@pytest.mark.parametrize("text", [c[0] for c in CASES] + INNOCENT + ["", " ", "…ｶﾞ①\n\nｺ○ｽ", "ーーー！！　ｼ ﾈ…"])
+@pytest.mark.parametrize("text", [c[0] for c in CASES] + INNOCENT + ["", " ", "…ｶﾞ①\n\nｺ○ｽ", "ーーー！！　ｼ ﾈ…",
+                                  "Ｉ\u0307", "Ⅰ\u0307 死 ね", "aＩ\u0307b"])
 def test_traced_map_equals_the_per_character_rewrite(text):
     n = normalize_with_map(text)
     assert (n.text, n.starts, n.ends) == _eager_map(text)
@@ -286,7 +289,22 @@ def test_prechecks_let_through_every_text_a_rule_would_change(text):
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=50), st.text(alphabet=st.sampled_from(_MAP_ALPHABET), max_size=50), japanese))
+@example("Ｉ\u0307")
+@example("Ⅰ\u0307")
 def test_whole_nfkc_from_the_per_character_forms(text):
     from complaint_triage.normalize import _nfkc, _per_char, _whole_from_per_char
 
     assert _whole_from_per_char(text, _per_char(text)) == _nfkc(text)
+
+
+@pytest.mark.parametrize("text", ["Ｉ\u0307", "Ⅰ\u0307", "ｶﾞＩ\u0307！！"])
+def test_mapped_text_is_the_normalised_text(text):
+    assert normalize_with_map(text).text == normalize_text(text)
+
+
+def test_long_runs_are_not_kept_as_cache_keys():
+    from complaint_triage.normalize import _kept_ends_cached
+
+    _kept_ends_cached.cache_clear()
+    normalize_with_map("死ね" + "ー" * 5000 + "!" * 4000 + "  " + "\n" * 3000)
+    assert _kept_ends_cached.cache_info().currsize == 1  # the trailing space dropped; no long run kept

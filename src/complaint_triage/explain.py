@@ -73,15 +73,18 @@ def _category_weights(model: TriageClassifier) -> np.ndarray:
     return cached[1]
 
 
-_NAMES: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+_NAMES: weakref.WeakKeyDictionary[Any, tuple[object, dict[int, str]]] = weakref.WeakKeyDictionary()
 
 
 def _feature_name(feat: Any, j: int) -> str:
-    """``feat.feature_name(j)``, remembered per featuriser: evidence asks for the same strong
-    features message after message.  (At most every column's name; cleared past 65,536.)"""
-    memo = _NAMES.get(feat)
-    if memo is None:
-        memo = _NAMES[feat] = {}
+    """``feat.feature_name(j)``, remembered per featuriser and vocabulary (refitting starts a new
+    memo): evidence asks for the same strong features message after message.  (Cleared past
+    65,536 names.)"""
+    source = feat._vocabulary_source()
+    cached = _NAMES.get(feat)
+    if cached is None or cached[0] is not source:
+        cached = _NAMES[feat] = (source, {})
+    memo = cached[1]
     name = memo.get(j)
     if name is None:
         if len(memo) >= 65_536:

@@ -284,7 +284,7 @@ def decide(p: np.ndarray, thresholds: Mapping[str, Any]) -> Decision:
 
 def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decision]:
     """:func:`decide` for every row of ``proba``, computed for all rows at once."""
-    q = np.asarray(proba, dtype=np.float64)
+    q = np.asarray(proba)  # compared in its own dtype, as one row always was
     if q.ndim != 2:
         raise ValueError(f"decide_rows needs a 2-D array of probability rows, not {q.ndim}-D")
     ph = harassment_score(q)

@@ -270,13 +270,14 @@ def normalize_text(text: str) -> str:
 
 
 class _CharTable(dict):  # type: ignore[type-arg]
-    """Code point → ``_nfkc`` of that one character, computed on first use; a ``str.translate``
-    table, so a run of characters is normalised character by character in one C-level pass."""
+    """Code point → NFKC of that one character (not lower-cased: Ｉ + U+0307 must still compose
+    to İ, as in the whole text's NFKC), computed on first use; a ``str.translate`` table, so a
+    run of characters is normalised character by character in one C-level pass."""
 
     def __missing__(self, code: int) -> str:
         if len(self) > 65_536:  # bounded: arbitrary input cannot grow it forever
             self.clear()
-        norm = self[code] = _nfkc(chr(code))
+        norm = self[code] = unicodedata.normalize("NFKC", chr(code))
         return norm
 
 
@@ -292,15 +293,14 @@ def _per_char_nfkc(m: re.Match[str]) -> str:
 
 
 def _per_char(text: str) -> str:
-    """``text`` with every character normalised on its own (stable characters are themselves;
-    ASCII is not yet lower-cased)."""
+    """``text`` with every character normalised on its own (NFKC, not lower-cased)."""
     return _NFKC_MAY_CHANGE.sub(_per_char_nfkc, text)
 
 
 def _whole_from_per_char(text: str, per_char: str) -> str:
     """``_nfkc(text)``, given ``_per_char(text)``: NFKC(text) is NFKC of the per-character forms
-    joined, and when those already form an NFKC string nothing can compose or reorder across
-    characters (so lower-casing ASCII commutes with it too) and they are the answer."""
+    joined, so when those already form an NFKC string they are NFKC(text), lower-cased here
+    (lower-casing comes after NFKC, as in :func:`_nfkc`)."""
     if unicodedata.is_normalized("NFKC", per_char):
         return _lower_ascii(per_char)
     return _nfkc(text)
@@ -350,10 +350,9 @@ def _nfkc_with_map(
             out.append(c)
             starts.append(i)
             ends.append(i + 1)
-    return "".join(out), (starts, ends)
+    return _lower_ascii("".join(out)), (starts, ends)  # (lower-casing is one to one)
 
 
-@functools.lru_cache(maxsize=4096)  # the same few rewrites (a line break, a run of ！) recur
 def _kept_ends(old: str, rep: str) -> tuple[int, int]:
     """How many characters a replacement shares with the match at its start and at its end;
     those keep their own positions in the map (死 ね → 死ね keeps 死)."""
@@ -365,6 +364,15 @@ def _kept_ends(old: str, rep: str) -> tuple[int, int]:
     while suf < n - pre and rep[-1 - suf] == old[-1 - suf]:
         suf += 1
     return pre, suf
+
+
+_kept_ends_cached = functools.lru_cache(maxsize=1024)(_kept_ends)
+
+
+def _ends(old: str, rep: str) -> tuple[int, int]:
+    """:func:`_kept_ends`, remembered for short matches (a line break, 死 ね recur); a long run
+    is not kept as a cache key (20,000 characters of ーーー would stay in memory for nothing)."""
+    return _kept_ends_cached(old, rep) if len(old) <= 8 else _kept_ends(old, rep)
 
 
 def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, _Layer | None]:
@@ -382,7 +390,7 @@ def _sub_recording(pattern: re.Pattern[str], repl: _Repl, s: str) -> tuple[str, 
     for m in itertools.chain((first,), matches):
         a, b = m.span()
         rep = repl(m) if fixed is None else fixed
-        pre, suf = _kept_ends(s[a:b], rep)
+        pre, suf = _ends(s[a:b], rep)
         out_len += a - pos
         pieces.append(s[pos:a])
         pieces.append(rep)
@@ -410,7 +418,7 @@ def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
     removed = 0
     for m in _WS_RUN.finditer(s):
         a, b = m.span()
-        pre, suf = _kept_ends(s[a:b], " ")
+        pre, suf = _ends(s[a:b], " ")
         outs.append(a - removed)
         edits.append((a, b, a - removed, 1, pre, suf))
         removed += b - a - 1
