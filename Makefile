@@ -28,6 +28,7 @@ test: install
 bench: install
 	$(PY) bench/throughput.py --stages
 	$(PY) bench/evidence_cost.py
+	$(PY) bench/instructions.py
 	$(PY) bench/api_load.py
 	$(PY) bench/batch_throughput.py --rows 10000,100000
 
