@@ -215,6 +215,26 @@ def test_lookup_mode_offsets_equal_a_plain_search(text):
         assert tok.spans(text) == _reference_spans(tok, text)
 
 
+def _reference_context_spans(tok, text):
+    """Context mode, the plain way: every morpheme of tokens() searched for in turn."""
+    out, pos = [], 0
+    for t in tok.tokens(text):
+        start = text.find(t.surface, pos)
+        pos = start + len(t.surface)
+        if t.pos not in tok.drop_pos:
+            out.append((t.lemma if tok.use_lemma else t.surface, start, pos))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("職員が怒鳴った。殴られた窓口で 　\n\tabc12ー!エアコン")), max_size=60))
+@example(" 職員が  怒鳴った。 ")
+@example("エアコンが壊れた")
+def test_context_mode_offsets_equal_a_plain_search(text):
+    for tok in (JapaneseTokenizer(), JapaneseTokenizer(use_lemma=False)):
+        assert tok.spans(text) == _reference_context_spans(tok, text)
+
+
 def test_lookup_mode_thread_and_process_safety():
     tok = _LOOKUP
     expected = [tok(t) for t in TEXTS]

@@ -282,10 +282,6 @@ class JapaneseTokenizer(BaseEstimator):
             self.__dict__["_piece_ids_cache"] = cached
         return cached[2]
 
-    def _lookup(self, surfaces: Iterable[str]) -> list[tuple[str, str]]:
-        forms = self._forms()
-        return [(s, forms[s]) for s in surfaces]
-
     # -- persistence: the table travels as one string, not a dict of tuples --------------
     def __getstate__(self) -> dict[str, object]:
         state = dict(super().__getstate__())
@@ -330,53 +326,50 @@ class JapaneseTokenizer(BaseEstimator):
         if not text:
             return [], [], []
         if getattr(self, "lemma_lookup", False):
-            surfaces = _surfaces(text)
+            surfaces: Sequence[str] = _surfaces(text)
             forms = list(map(self._forms().__getitem__, surfaces))  # "" = dropped part of speech
-            joined = "".join(surfaces)
-            if joined == text or (" " in text and joined == text.replace(" ", "")):
-                # the morphemes tile the text, or the text without its plain spaces: offsets are
-                # accumulated lengths, shifted past the spaces (a morpheme never holds one)
-                kept_ends = list(itertools.compress(itertools.accumulate(map(len, surfaces)), forms))
-                starts = list(map(operator.sub, kept_ends, map(len, itertools.compress(surfaces, forms))))
-                if joined != text:
-                    # q: for each space, how many other characters come before it
-                    q: list[int] = []
-                    p = text.find(" ")
-                    while p >= 0:
-                        q.append(p - len(q))
-                        p = text.find(" ", p + 1)
-                    # a morpheme starting at stripped offset a starts after the spaces with q <= a;
-                    # one ending at b (exclusive) ends after those with q < b
-                    before = functools.partial(bisect.bisect_right, q)
-                    before_end = functools.partial(bisect.bisect_left, q)
-                    starts = list(map(operator.add, starts, map(before, starts)))
-                    kept_ends = list(map(operator.add, kept_ends, map(before_end, kept_ends)))
-                return list(itertools.compress(forms, forms)), starts, kept_ends
-            out_forms, out_starts, out_ends = [], [], []
-            pos = 0
-            for surface, form in zip(surfaces, forms, strict=True):  # MeCab only skips whitespace
-                start = text.find(surface, pos)
-                if start < 0:  # pragma: no cover - MeCab never rewrites text
-                    continue
-                pos = start + len(surface)
-                if form:
-                    out_forms.append(form)
-                    out_starts.append(start)
-                    out_ends.append(pos)
-            return out_forms, out_starts, out_ends
-        lemma = self.use_lemma
-        drop = self.drop_pos
-        out_forms: list[str] = []
-        out_starts: list[int] = []
-        out_ends: list[int] = []
-        pos = 0
-        for p, lem, surface in _ALL_FIELDS.findall(_tagged(text)):
-            start = text.find(surface, pos)
-            if start < 0:  # MeCab never rewrites text, but stay safe
-                continue
-            pos = start + len(surface)
-            if p not in drop:
-                out_forms.append(lem if (lemma and lem and lem != "*") else surface)
-                out_starts.append(start)
-                out_ends.append(pos)
-        return out_forms, out_starts, out_ends
+        else:
+            fields = _ALL_FIELDS.findall(_tagged(text))
+            surfaces = [surface for _, _, surface in fields]
+            drop, lemma = self.drop_pos, self.use_lemma
+            forms = ["" if p in drop else (lem if (lemma and lem and lem != "*") else surface)
+                     for p, lem, surface in fields]
+        return _offsets(text, surfaces, forms)
+
+
+def _offsets(text: str, surfaces: Sequence[str], forms: list[str]) -> tuple[list[str], list[int], list[int]]:
+    """Forms, starts and ends in ``text`` of the morphemes with a form (``""``: dropped)."""
+    joined = "".join(surfaces)
+    if joined == text or (" " in text and joined == text.replace(" ", "")):
+        # the morphemes tile the text, or the text without its plain spaces: offsets are
+        # accumulated lengths, shifted past the spaces (a morpheme never holds one)
+        ends = list(itertools.compress(itertools.accumulate(map(len, surfaces)), forms))
+        starts = list(map(operator.sub, ends, map(len, itertools.compress(surfaces, forms))))
+        if joined != text:
+            # q: for each space, how many other characters come before it
+            q: list[int] = []
+            p = text.find(" ")
+            while p >= 0:
+                q.append(p - len(q))
+                p = text.find(" ", p + 1)
+            # a morpheme starting at stripped offset a starts after the spaces with q <= a;
+            # one ending at b (exclusive) ends after those with q < b
+            before = functools.partial(bisect.bisect_right, q)
+            before_end = functools.partial(bisect.bisect_left, q)
+            starts = list(map(operator.add, starts, map(before, starts)))
+            ends = list(map(operator.add, ends, map(before_end, ends)))
+        return list(itertools.compress(forms, forms)), starts, ends
+    out_forms: list[str] = []
+    out_starts: list[int] = []
+    out_ends: list[int] = []
+    pos = 0
+    for surface, form in zip(surfaces, forms, strict=True):  # MeCab only skips whitespace
+        start = text.find(surface, pos)
+        if start < 0:  # pragma: no cover - MeCab never rewrites text, but stay safe
+            continue
+        pos = start + len(surface)
+        if form:
+            out_forms.append(form)
+            out_starts.append(start)
+            out_ends.append(pos)
+    return out_forms, out_starts, out_ends
