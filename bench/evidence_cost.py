@@ -29,7 +29,7 @@ def main() -> int:
     a = ap.parse_args()
 
     from complaint_triage.explain import FeatureRow, explain
-    from complaint_triage.model import decide
+    from complaint_triage.model import decide_rows
     from complaint_triage.scoring import Triager
 
     lines = (ROOT / "data" / "corpus" / "handwritten.jsonl").read_text(encoding="utf-8").splitlines()
@@ -41,8 +41,8 @@ def main() -> int:
         chunk = texts[i : i + 256]
         F = clf.featurizer_.transform(chunk)
         jobs = []
-        for k, (text, p) in enumerate(zip(chunk, clf.scores_from_features(F), strict=True)):
-            d = decide(p, tr.model.thresholds)
+        decisions = decide_rows(clf.scores_from_features(F), tr.model.thresholds)
+        for k, (text, d) in enumerate(zip(chunk, decisions, strict=True)):
             if d.categories:
                 jobs.append((text, d.categories, FeatureRow.of(F, k)))
         chunks.append((chunk, jobs))

@@ -155,12 +155,12 @@ def test_runwise_nfkc_on_seams(text):
 def test_per_character_nfkc_map_equals_its_plain_definition(text):
     import unicodedata
 
-    from complaint_triage.normalize import _nfkc, _nfkc_with_map
+    from complaint_triage.normalize import _nfkc, _nfkc_with_map, _per_char
 
     def plain(ch):  # NFKC of one character, then ASCII lower case
         return "".join(c.lower() if "A" <= c <= "Z" else c for c in unicodedata.normalize("NFKC", ch))
 
-    joined, base = _nfkc_with_map(text, _nfkc(text))
+    joined, base = _nfkc_with_map(text, _nfkc(text), _per_char(text))
     if len(joined) == len(text) and joined == "".join(plain(c) for c in text):
         # character i came from character i (None says so without the lists)
         assert base is None or base == (list(range(len(text))), list(range(1, len(text) + 1)))

@@ -53,9 +53,11 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
     # the recommended action of the prediction against the one the gold labels call for
     steps = [ACTIONS.index(action_for(p["verdict"], p["categories"]))
              - ACTIONS.index(action_for(g["verdict"], g["categories"])) for g, p in zip(gold, pred, strict=True)]
-    action = {"same": round(sum(d == 0 for d in steps) / n, 4) if n else 0.0,
-              "more_severe": round(sum(d > 0 for d in steps) / n, 4) if n else 0.0,
-              "less_severe": round(sum(d < 0 for d in steps) / n, 4) if n else 0.0}
+    def share(count: int) -> float:
+        return round(count / n, 4) if n else 0.0
+
+    action = {"same": share(sum(d == 0 for d in steps)), "more_severe": share(sum(d > 0 for d in steps)),
+              "less_severe": share(sum(d < 0 for d in steps))}
     h_pairs = [(g, p) for g, p in zip(gold, pred, strict=True) if g["verdict"] == Verdict.HARASSMENT]
     g_acc = sum(bool(g["grievance"]) == bool(p["grievance"]) for g, p in h_pairs) / len(h_pairs) if h_pairs else 0.0
     return {

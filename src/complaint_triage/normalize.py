@@ -306,13 +306,11 @@ def _whole_from_per_char(text: str, per_char: str) -> str:
     return _nfkc(text)
 
 
-def _nfkc_with_map(
-    text: str, whole: str, per_char: str | None = None
-) -> tuple[str, tuple[list[int], list[int]] | None]:
+def _nfkc_with_map(text: str, whole: str, per_char: str) -> tuple[str, tuple[list[int], list[int]] | None]:
     """Per-character NFKC of ``text`` with its map (``None``: character i came from character i);
-    ``whole`` is ``_nfkc(text)``, ``per_char`` (optional) is ``_per_char(text)``."""
+    ``whole`` is ``_nfkc(text)`` and ``per_char`` is ``_per_char(text)``."""
     # per character: stable characters are themselves (ASCII then lower-cased), others from the table
-    joined = _lower_ascii(_per_char(text) if per_char is None else per_char)
+    joined = _lower_ascii(per_char)
     if joined == whole:
         if len(joined) == len(text):
             # every character normalised to exactly one character and nothing composed

@@ -179,6 +179,10 @@ class _Worker:
         self.started = time.monotonic()
         _say("worker_started", pid=self.proc.pid)
 
+    def running(self) -> bool:
+        """Started and not (yet) exited."""
+        return self.proc is not None and self.proc.poll() is None
+
     def close_socket(self) -> None:
         if self.sock is not None:
             self.sock.close()
@@ -196,10 +200,10 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
 
     def on_hup(signum: int, frame: object) -> None:
         # SIGHUP reloads the promoted model in every worker (see the app's lifespan)
-        for w in workers:
-            if w.proc is not None and w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGHUP)
-        _say("reload_requested", workers=sum(w.proc is not None and w.proc.poll() is None for w in workers))
+        live = [w for w in workers if w.running()]
+        for w in live:
+            w.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        _say("reload_requested", workers=len(live))
 
     previous = {s: signal.signal(s, on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
@@ -243,7 +247,7 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
                      restart_in_s=delay)
                 w.proc, w.restart_at = None, now + delay
     finally:
-        live = [w.proc for w in workers if w.proc is not None and w.proc.poll() is None]
+        live = [w.proc for w in workers if w.running() and w.proc is not None]
         for p in live:
             p.send_signal(signal.SIGTERM)
         for w in workers:  # the workers keep their own copies while they finish
