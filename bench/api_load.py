@@ -79,13 +79,15 @@ def resolve_model(model: Path | None) -> Path:
 class Server:
     """``serve()`` in a subprocess; its processes' memory and CPU read from /proc."""
 
-    def __init__(self, model: Path, workers: int, key: str, max_concurrency: int, log: Path) -> None:
+    def __init__(self, model: Path, workers: int, key: str, max_concurrency: int, log: Path,
+                 settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
         env.update({
             "COMPLAINT_TRIAGE_API_KEYS_SHA256": sha256(key.encode()).hexdigest(),
             "COMPLAINT_TRIAGE_MAX_CONCURRENCY": str(max_concurrency),
         })
+        env.update({f"COMPLAINT_TRIAGE_{k.upper()}": v for k, v in (settings or {}).items()})
         code = textwrap.dedent(f"""
             from pathlib import Path
             from complaint_triage.api.command import serve
@@ -315,8 +317,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=3000, help="single-message requests per scenario (default 3000)")
     ap.add_argument("--batches", type=int, default=40, help="100-message batch requests per scenario (default 40)")
     ap.add_argument("--quick", action="store_true", help="a short run (400 requests, 8 batches)")
+    ap.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                    help="a service setting for the server, e.g. --set scoring_threads=0 (repeatable)")
     ap.add_argument("--out", type=Path, default=BUILD / "bench-api.json")
     args = ap.parse_args(argv)
+    settings = {}
+    for item in args.settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            ap.error(f"--set {item!r}: expected NAME=VALUE, e.g. scoring_threads=0")
+        settings[name.strip()] = value.strip()
     if args.quick:
         args.requests, args.batches = 400, 8
     try:
@@ -339,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     idle: dict[int, dict[str, float]] = {}
     for workers in args.workers:
-        server = Server(model, workers, key, args.max_concurrency, BUILD / f"bench-api-server-w{workers}.log")
+        server = Server(model, workers, key, args.max_concurrency, BUILD / f"bench-api-server-w{workers}.log",
+                        settings)
         try:
             server.wait_ready()
             idle[workers] = server.memory_mb()
@@ -366,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": model.name,
         "texts": {"n": len(texts), "mean_chars": round(mean_chars, 1)},
         "max_concurrency_per_worker": args.max_concurrency,
+        "server_settings": settings,
         "idle_server_memory_mb": {str(w): m for w, m in idle.items()},
         "client": "asyncio streams (uvloop), keep-alive HTTP/1.1, one connection per concurrent client",
     }

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Origins allowed by CORS; empty means no CORS headers at all."
     )
     log_level: LogLevel = Field(default="info", description="Level of the service's own log lines.")
+    opentelemetry: bool = Field(
+        default=False,
+        description="Let FastAPI's built-in OpenTelemetry instrumentation trace requests (it needs a provider "
+        "configured in the process, e.g. by opentelemetry-instrument). Off by default: the service exports "
+        "Prometheus metrics at /metrics, and the instrumentation's checks cost time on every request.",
+    )
 
     @field_validator("api_keys_sha256", "admin_keys_sha256", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from complaint_triage.api import create_app
-from complaint_triage.api.security import key_digest, key_matches
+from complaint_triage.api.security import AdminRoute, KeyedRoute, bearer_key, key_digest, key_matches
 from complaint_triage.settings import Settings
 
 from .conftest import ADMIN_KEY, API_KEY, AUTH, sha256
@@ -49,6 +49,38 @@ class TestApiKeys:
             headers = {**kw.get("headers", {}), "Authorization": f"bearer {key}"}
             r = getattr(client, method)(path, **{**kw, "headers": headers})
             assert r.status_code == 200, (path, r.text)
+
+    def test_the_key_is_checked_before_the_content_type_and_the_body(self, client: TestClient) -> None:
+        for path in ("/v1/score", "/v1/feedback", "/v1/score/batch"):
+            r = client.post(path, content=b"not json", headers={"Content-Type": "text/plain"})
+            assert r.status_code == 401, path
+            r = client.post(path, content=b"not json", headers={**AUTH, "Content-Type": "text/plain"})
+            assert r.status_code == 415, path
+
+    def test_every_v1_route_is_keyed(self, make_settings: Callable[..., Settings]) -> None:
+        """A route added to the API under /v1 cannot be left without the key check."""
+        from fastapi.routing import APIRoute
+
+        def walk(routes: list) -> Iterator:
+            for r in routes:  # FastAPI 0.165 keeps included routers whole (``original_router``)
+                inner = getattr(r, "original_router", None)
+                yield from walk(inner.routes) if inner is not None else [r]
+
+        routes = [r for r in walk(create_app(make_settings()).routes) if isinstance(r, APIRoute)]
+        v1 = [r for r in routes if r.path.startswith("/v1/")]
+        assert len(v1) >= 7
+        for r in v1:
+            assert isinstance(r, KeyedRoute), r.path
+            assert isinstance(r, AdminRoute) == r.path.startswith("/v1/admin/"), r.path
+        assert not any(isinstance(r, KeyedRoute) for r in routes if not r.path.startswith("/v1/"))
+
+    @pytest.mark.parametrize(("header", "key"), [
+        (None, None), ("", None), ("Bearer", None), ("Bearer ", None), ("Bearer    ", None),
+        ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER  abc ", "abc"), ("Basic abc", None),
+        ("Bearerabc", None), ("Bearer 鍵 です", "鍵 です"),
+    ])
+    def test_bearer_key(self, header: str | None, key: str | None) -> None:
+        assert bearer_key(header) == key
 
     def test_health_routes_are_open(self, client: TestClient) -> None:
         for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):

@@ -16,10 +16,10 @@ import asyncio
 import ctypes
 import gc
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +37,7 @@ from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_p
 from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
 from complaint_triage.api.routes import feedback, health, model, score
+from complaint_triage.api.security import SECURITY_SCHEME, SECURITY_SCHEME_NAME
 from complaint_triage.exceptions import (
     ComplaintTriageError,
     EmailParseError,
@@ -132,7 +133,7 @@ class RequestContextMiddleware:
         if incoming is not None:
             text = incoming.decode("latin-1")
             rid = text if _REQUEST_ID.fullmatch(text) else None
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         state = _state(scope)
         state["request_id"] = rid
         status = 500
@@ -333,6 +334,9 @@ def _install_openapi(app: FastAPI, settings: Settings) -> None:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes, tags=app.openapi_tags)
+        # Keyed routes declare ``security`` themselves (KeyedRoute); the scheme they name:
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME_NAME] = dict(
+            SECURITY_SCHEME)
         comps = schema.get("components", {}).get("schemas", {})
 
         def text_limit(props: dict[str, Any], name: str) -> None:
@@ -446,6 +450,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=ApiJSONResponse,
+        # FastAPI's built-in OpenTelemetry checks for a configured provider on every request;
+        # the service exports Prometheus metrics (/metrics) and turns it on only when asked.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[
             {"name": "score", "description": "メッセージの判定 (API key required)."},
             {"name": "model", "description": "The served model (API key required)."},

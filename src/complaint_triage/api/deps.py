@@ -22,10 +22,8 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -44,6 +42,7 @@ __all__ = [
     "ServiceOverloadedError",
     "ServiceNotReadyError",
     "SettingsDep",
+    "app_scorer",
     "error_payload",
     "get_app_settings",
     "get_metrics",
@@ -109,16 +108,63 @@ def error_payload(
     return body
 
 
-@dataclass(slots=True)
 class _Job:
-    """Work for a scoring thread: a scoring job (``texts``) or any call (``fn``)."""
+    """Work for a scoring thread: a scoring job (``texts``) or any call (``fn``).
 
-    future: Future[Any]
-    texts: list[object] | None = None
-    with_evidence: bool = True
-    fn: Callable[..., Any] | None = None
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    The thread hands the outcome back with :meth:`finish`: to the event loop that submitted
+    the job (``loop``, ``future``), or else to a blocking :class:`concurrent.futures.Future`
+    (``warm_up``).  ``finished`` and ``on_finished`` belong to the loop's thread.
+    """
+
+    __slots__ = ("texts", "with_evidence", "fn", "args", "kwargs", "loop", "future", "sync", "finished",
+                 "on_finished")
+
+    def __init__(self, *, texts: list[object] | None = None, with_evidence: bool = True,
+                 fn: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.texts = texts
+        self.with_evidence = with_evidence
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs or {}
+        self.loop = loop
+        self.future: asyncio.Future[Any] | None = loop.create_future() if loop is not None else None
+        self.sync: Future[Any] | None = None if loop is not None else Future()
+        self.finished = False
+        self.on_finished: Callable[[], None] | None = None
+
+    def wanted(self) -> bool:
+        """False when the waiting request has gone (cancelled): the thread may skip the job.
+
+        Read from the scoring thread without a lock: a stale answer only means a job runs
+        whose result nobody reads.
+        """
+        return not (self.future is not None and self.future.cancelled())
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Hand the outcome over (called on the scoring thread)."""
+        if self.loop is None:
+            assert self.sync is not None
+            if error is not None:
+                self.sync.set_exception(error)
+            else:
+                self.sync.set_result(result)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        assert self.future is not None
+        self.finished = True
+        if not self.future.done():
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+        if self.on_finished is not None:
+            self.on_finished()
 
 
 class _Slot:
@@ -128,25 +174,54 @@ class _Slot:
 
     def __init__(self, scorer: Scorer) -> None:
         self._scorer = scorer
-        self.last: Future[Any] | None = None
+        self.last: _Job | None = None
 
     async def _wait(self, job: _Job) -> Any:
-        self.last = job.future
+        self.last = job
         self._scorer._jobs.put(job)
-        return await asyncio.wrap_future(job.future)
+        assert job.future is not None
+        return await job.future
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a scoring thread and wait for it."""
-        result: T = await self._wait(_Job(Future(), fn=fn, args=args, kwargs=kwargs))
+        job = _Job(fn=fn, args=args, kwargs=kwargs, loop=asyncio.get_running_loop())
+        result: T = await self._wait(job)
         return result
 
     async def score(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score ``texts`` in order (in chunks of :data:`BATCH_CHUNK`)."""
+        loop = asyncio.get_running_loop()
         out: list[Prediction | ScoringError] = []
         for i in range(0, len(texts), BATCH_CHUNK):
-            job = _Job(Future(), texts=list(texts[i : i + BATCH_CHUNK]), with_evidence=with_evidence)
+            job = _Job(texts=list(texts[i : i + BATCH_CHUNK]), with_evidence=with_evidence, loop=loop)
             out.extend(await self._wait(job))
         return out
+
+
+class _Admission:
+    """``async with scorer.admit() as slot``: holds one of the scorer's admission places.
+
+    The place is given back when the request's last piece of work has finished on the
+    scoring thread, even if the client went away and the handler was cancelled.
+    """
+
+    __slots__ = ("_scorer", "_slot")
+
+    def __init__(self, scorer: Scorer) -> None:
+        self._scorer = scorer
+        self._slot: _Slot | None = None
+
+    async def __aenter__(self) -> _Slot:
+        self._scorer._acquire()  # raises ServiceOverloadedError at the limit
+        self._slot = _Slot(self._scorer)
+        return self._slot
+
+    async def __aexit__(self, *exc: object) -> None:
+        last = self._slot.last if self._slot is not None else None
+        if last is not None and not last.finished:
+            last.on_finished = self._scorer._release
+        else:
+            self._scorer._release()
 
 
 class Scorer:
@@ -173,7 +248,6 @@ class Scorer:
         self.threads = threads
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._workers = [
             threading.Thread(target=self._work, name=f"complaint-triage-score-{i}", daemon=True)
             for i in range(threads)
@@ -193,30 +267,19 @@ class Scorer:
     def in_flight(self) -> int:
         return self._in_flight
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[_Slot]:
-        """Admit one request or raise :class:`ServiceOverloadedError` at once.
+    def admit(self) -> _Admission:
+        """Admit one request (``async with scorer.admit() as slot``) or raise :class:`ServiceOverloadedError`.
 
-        The slot is released when the request's last piece of work has finished on the
+        The place is released when the request's last piece of work has finished on the
         scoring thread, even if the client went away and the handler was cancelled.
         """
+        return _Admission(self)
+
+    def _acquire(self) -> None:
         if self._in_flight >= self.max_concurrency:
             if self.metrics is not None:
                 self.metrics.rejected.inc()
             raise ServiceOverloadedError(self.max_concurrency)
-        self._loop = asyncio.get_running_loop()
-        self._acquire()
-        slot = _Slot(self)
-        try:
-            yield slot
-        finally:
-            last = slot.last
-            if last is not None and not last.done():
-                last.add_done_callback(self._release_threadsafe)
-            else:
-                self._release()
-
-    def _acquire(self) -> None:
         self._in_flight += 1
         if self.metrics is not None:
             self.metrics.in_flight.set(self._in_flight)
@@ -225,11 +288,6 @@ class Scorer:
         self._in_flight -= 1
         if self.metrics is not None:
             self.metrics.in_flight.set(self._in_flight)
-
-    def _release_threadsafe(self, _fut: Future[Any]) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._release)
 
     # -- scoring threads ---------------------------------------------------------------
 
@@ -259,16 +317,24 @@ class Scorer:
 
     @staticmethod
     def _run_call(job: _Job) -> None:
-        if not job.future.set_running_or_notify_cancel():
+        if not job.wanted():
+            job.finish()
             return
         try:
             assert job.fn is not None
-            job.future.set_result(job.fn(*job.args, **job.kwargs))
+            result = job.fn(*job.args, **job.kwargs)
         except BaseException as e:  # handed to the waiting request, which maps it to an answer
-            job.future.set_exception(e)
+            job.finish(error=e)
+        else:
+            job.finish(result)
 
     def _run_scores(self, group: list[_Job]) -> None:
-        live = [j for j in group if j.future.set_running_or_notify_cancel()]
+        live = []
+        for j in group:
+            if j.wanted():
+                live.append(j)
+            else:
+                j.finish()
         if not live:
             return
         texts = [t for j in live for t in (j.texts or ())]
@@ -276,30 +342,33 @@ class Scorer:
             results = self.triager.score_many(texts, with_evidence=live[0].with_evidence)
         except BaseException as e:  # as ThreadPoolExecutor does: the waiting requests get the error
             if len(live) == 1:
-                live[0].future.set_exception(e)
+                live[0].finish(error=e)
                 return
             # score each job on its own, so only the one that fails gets the error
             _LOG.warning("coalesced scoring failed (%s); retrying %d jobs one by one", type(e).__name__, len(live))
             for j in live:
                 try:
-                    j.future.set_result(self.triager.score_many(j.texts or [], with_evidence=j.with_evidence))
+                    res = self.triager.score_many(j.texts or [], with_evidence=j.with_evidence)
                 except BaseException as e2:
-                    j.future.set_exception(e2)
+                    j.finish(error=e2)
+                else:
+                    j.finish(res)
             return
         i = 0
         for j in live:
             k = len(j.texts or ())
-            j.future.set_result(results[i : i + k])
+            j.finish(results[i : i + k])
             i += k
 
     def warm_up(self) -> None:
         """Create the scoring threads' taggers and touch every code path once (blocking)."""
         texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
-        jobs = [_Job(Future(), fn=self.triager.score_many, args=(texts,)) for _ in range(self.threads)]
+        jobs = [_Job(fn=self.triager.score_many, args=(texts,)) for _ in range(self.threads)]
         for job in jobs:
             self._jobs.put(job)
         for job in jobs:
-            job.future.result()
+            assert job.sync is not None
+            job.sync.result()
 
     def close(self) -> None:
         """Stop the scoring threads after the work already queued (waits up to 30 s)."""
@@ -320,12 +389,17 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_scorer(request: Request) -> Scorer:
-    """The app's scorer; 503 while the model is not loaded."""
+def app_scorer(request: Request) -> Scorer:
+    """The app's scorer; :class:`ServiceNotReadyError` (503) while the model is not loaded."""
     scorer: Scorer | None = getattr(request.app.state, "scorer", None)
     if scorer is None:
         raise ServiceNotReadyError()
     return scorer
+
+
+async def get_scorer(request: Request) -> Scorer:
+    """The app's scorer as a dependency (:func:`app_scorer`)."""
+    return app_scorer(request)
 
 
 async def get_metrics(request: Request) -> Metrics:

@@ -10,6 +10,7 @@ one worker per container) when exact totals matter.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -61,17 +62,29 @@ class Metrics:
             "Scoring requests refused with 503 because the concurrency limit was reached.",
             registry=self.registry,
         )
+        # Label children by label values. The keys are bounded: route templates (unmatched
+        # paths share one label), methods, status codes and the three verdicts.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._verdict_children: dict[str, Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and record its latency."""
-        code = str(status)
-        self.requests.labels(route, method, code).inc()
-        self.latency.labels(route, method, code).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:  # labels() resolves the label values on every call: keep its answer
+            code = str(status)
+            children = self._request_children[key] = (self.requests.labels(route, method, code),
+                                                      self.latency.labels(route, method, code))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_verdicts(self, verdicts: Iterable[str]) -> None:
         """Count scored messages by verdict."""
         for v in verdicts:
-            self.verdicts.labels(v).inc()
+            child = self._verdict_children.get(v)
+            if child is None:
+                child = self._verdict_children[v] = self.verdicts.labels(v)
+            child.inc()
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep
-from complaint_triage.api.routes.score import _COMMON_ERRORS, require_json
+from complaint_triage.api.routes.score import _COMMON_ERRORS
 from complaint_triage.api.schemas import ErrorResponse
-from complaint_triage.api.security import require_admin_key, require_api_key
+from complaint_triage.api.security import AdminRoute, KeyedRoute
 from complaint_triage.exceptions import ComplaintTriageError
 from complaint_triage.scoring import Triager
 
 __all__ = ["router", "admin_router", "reload_model"]
 
-router = APIRouter(prefix="/v1", tags=["feedback"], dependencies=[Depends(require_api_key)])
-admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+router = APIRouter(prefix="/v1", tags=["feedback"], route_class=KeyedRoute)
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=AdminRoute)
 
 
 _EXAMPLE = {
@@ -82,7 +82,7 @@ def _store_one(body: FeedbackRequest, model_version: str) -> dict[str, Any]:
 
 
 @router.post("/feedback", status_code=201, summary="Record an analyst's correction",
-             responses=_COMMON_ERRORS, dependencies=[Depends(require_json)])
+             responses=_COMMON_ERRORS)
 async def post_feedback(
     body: Annotated[FeedbackRequest, Body(openapi_examples={"lawful_escalation": {
         "summary": "合法的な手続きの予告を苦情に訂正", "value": _EXAMPLE}})],

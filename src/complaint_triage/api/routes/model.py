@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from complaint_triage.api.deps import ApiJSONResponse, ScorerDep, SettingsDep
 from complaint_triage.api.schemas import ErrorResponse, ModelInfo
-from complaint_triage.api.security import require_api_key
+from complaint_triage.api.security import KeyedRoute
 from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 
 __all__ = ["router", "model_info"]
 
-router = APIRouter(prefix="/v1", tags=["model"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["model"], route_class=KeyedRoute)
 
 
 def model_info(manifest: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter, ValidationError
 
-from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, ScorerDep, SettingsDep, record_verdicts
+from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, app_scorer, record_verdicts
 from complaint_triage.api.schemas import (
     EXAMPLE_EMAIL,
     EXAMPLE_TEXTS,
@@ -20,14 +20,18 @@ from complaint_triage.api.schemas import (
     ScoreRequest,
     ScoreResult,
 )
-from complaint_triage.api.security import require_api_key
+from complaint_triage.api.security import KeyedRoute
 from complaint_triage.email import parse_email
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.scoring import Prediction, ScoringError, check_text
 
 __all__ = ["router", "EMAIL_MEDIA_TYPES", "compose_form_text", "mask_contact"]
 
-router = APIRouter(prefix="/v1/score", tags=["score"], dependencies=[Depends(require_api_key)])
+# Every route needs an API key, and the JSON routes a JSON Content-Type (KeyedRoute). The
+# handlers take the scorer and settings from the app (``app_scorer``) rather than through
+# FastAPI dependencies: these are the hot routes, and each solved dependency costs time on
+# every request (see complaint_triage.api.security).
+router = APIRouter(prefix="/v1/score", tags=["score"], route_class=KeyedRoute)
 
 #: Media types accepted by /v1/score/email (the first is the one to use).
 EMAIL_MEDIA_TYPES = ("message/rfc822", "application/octet-stream", "text/plain")
@@ -47,20 +51,6 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _err("The body does not match the schema, or the text is empty or longer than max_text_chars."),
     503: _err("The service is at its concurrency limit (see Retry-After) or the model is not loaded."),
 }
-
-
-async def require_json(request: Request) -> None:
-    """415 unless the request declares a JSON body (checked before the body is validated)."""
-    ctype = request.headers.get("content-type")
-    if ctype is None:
-        raise ApiError(415, "unsupported_media_type", "missing Content-Type; send the body as application/json")
-    mime = ctype.split(";", 1)[0].strip().lower()
-    if mime != "application/json" and not (mime.startswith("application/") and mime.endswith("+json")):
-        raise ApiError(415, "unsupported_media_type", f"Content-Type {mime or '(empty)'} is not supported; "
-                       "send the body as application/json")
-
-
-JsonBody = Depends(require_json)
 
 
 def _check_text(text: str, max_chars: int, what: str = "text") -> None:
@@ -92,11 +82,9 @@ async def _score_one(scorer: Scorer, text: str, *, what: str = "text") -> Predic
     summary="Score one message",
     description="Triage one message: harassment / complaint / inquiry, categories, grievance, scores, "
     "evidence spans and the recommended action. 例: 「今日中に折り返さないなら区役所まで行くからな」",
-    dependencies=[JsonBody],
 )
 async def score_message(
     request: Request,
-    scorer: ScorerDep,
     req: Annotated[ScoreRequest, Body(openapi_examples={
         "harassment": {"summary": "脅迫・暴言を含むメール", "value": {"text": EXAMPLE_TEXTS["harassment"],
                                                                      "channel": "email", "id": "msg-2026-000123"}},
@@ -104,7 +92,7 @@ async def score_message(
         "inquiry": {"summary": "問い合わせ", "value": {"text": EXAMPLE_TEXTS["inquiry"]}},
     })],
 ) -> ApiJSONResponse:
-    pred = await _score_one(scorer, req.text)
+    pred = await _score_one(app_scorer(request), req.text)
     record_verdicts(request, [pred.verdict])
     return ApiJSONResponse(_result(pred, req.id))
 
@@ -117,12 +105,9 @@ async def score_message(
     description="Score up to max_batch_items messages (256 by default) in one call. Results come back in request "
     "order; an item that is invalid (wrong type, empty, too long) yields an error entry at its index and the "
     "other items are still scored.",
-    dependencies=[JsonBody],
 )
 async def score_batch(
     request: Request,
-    scorer: ScorerDep,
-    settings: SettingsDep,
     req: Annotated[BatchRequest, Body(openapi_examples={
         "mixed": {"summary": "苦情・ハラスメント・空の3件", "value": {"items": [
             {"text": EXAMPLE_TEXTS["complaint"], "id": "1"},
@@ -131,6 +116,7 @@ async def score_batch(
         ]}},
     })],
 ) -> ApiJSONResponse:
+    scorer, settings = app_scorer(request), request.app.state.settings
     n = len(req.items)
     if n > settings.max_batch_items:
         raise ApiError(422, "batch_too_large", f"the batch has {n} items, over the limit of "
@@ -194,7 +180,8 @@ def _item_message(e: ValidationError) -> str:
                            "examples": {"reply": {"summary": "引用つきの返信メール", "value": EXAMPLE_EMAIL}}},
     }}},
 )
-async def score_email(request: Request, scorer: ScorerDep) -> ApiJSONResponse:
+async def score_email(request: Request) -> ApiJSONResponse:
+    scorer = app_scorer(request)
     ctype = request.headers.get("content-type", "")
     mime = ctype.split(";", 1)[0].strip().lower()
     if mime not in EMAIL_MEDIA_TYPES:
@@ -272,11 +259,9 @@ def mask_contact(value: str, kind: str) -> str:
     description="Score the subject and body of a web-form submission. Contact fields (name, email, phone) are "
     "never scored, logged nor echoed unmasked; the answer carries masked copies so the caller can check what "
     "was received. Evidence offsets refer to the field named in `evidence[].field`.",
-    dependencies=[JsonBody],
 )
 async def score_form(
     request: Request,
-    scorer: ScorerDep,
     form: Annotated[FormRequest, Body(openapi_examples={
         "complaint": {"summary": "保育園の入園結果への苦情", "value": {
             "subject": "保育園の入園結果について",
@@ -290,7 +275,7 @@ async def score_form(
     if not form.body.strip():
         raise ApiError(422, "invalid_text", "body is empty or whitespace only; nothing to score")
     text, body_at = compose_form_text(form.subject, form.body)
-    pred = await _score_one(scorer, text, what="subject and body")
+    pred = await _score_one(app_scorer(request), text, what="subject and body")
     record_verdicts(request, [pred.verdict])
     result = _result(pred, form.id)
     result["evidence"] = _form_evidence(result["evidence"], form.subject, body_at)
