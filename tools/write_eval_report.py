@@ -396,7 +396,23 @@ of 751 complaints flagged; this one 0.947, 0.982, 0.930 and 9 of 751 (three more
 and a phone note about a third call; within the noise of 751 messages, but in the costly
 direction, so it is stated here). On h2 it finds 29 of the 30 (h2-0018 now too) and flags one
 of the 34 complaints (h2-0038, a photographer invoicing the ward for a photo used without
-permission; `review: true`). The figures below are this model's.
+permission; `review: true`).
+
+Session 9 added b55 (33 kept of 70: formal lawful complaints with heavy words, threats and
+announced attacks without 殺, the same verbs used innocently) and a lead adjudication of
+`violence`: 68 announced attacks on staff labelled `threat` only got `violence` as the contract
+says (data/README.md). The shipped model, m-ef2321244e, is trained on b1–b55 with the same
+settings and rules (harassment threshold 0.611). Both models on the same test split (1,861
+messages, the new labels): m-8c99a97225 has accuracy 0.946, precision 0.981, recall 0.931, 10 of
+753 complaints flagged and category macro-F1 0.812 (violence 0.820); m-ef2321244e 0.946, 0.976,
+0.931, 12 of 753 and 0.824 (violence 0.901). The two new false flags are a bystander asking the
+ward to protect a clerk whose photo was posted with 「特定班よろしく」 (b27-0088: its verdict head
+says complaint 0.77, but the near-certain sns_harassment and threat heads pull the averaged
+harassment score to 0.611, just over the threshold of 0.6110) and an 83-year-old's letter about
+a clerk who told him to send his family instead (b12-0131); both carry `review: true`. On the
+held-out writers
+it does better: h2 accuracy 0.956 → 0.967 and none of h2's 34 complaints flagged (one before).
+The figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
