@@ -139,3 +139,53 @@ def test_calls_run_on_the_scoring_thread() -> None:
         assert asyncio.run(main()) == "complaint-triage-score-0"
     finally:
         scorer.close()
+
+
+def test_a_cancelled_queued_job_is_skipped_and_its_place_released() -> None:
+    fake = FakeTriager()
+    scorer = Scorer(fake, max_concurrency=4, threads=1)
+
+    async def main() -> None:
+        async def one(text: str) -> Any:
+            async with scorer.admit() as slot:
+                return await slot.score([text])
+
+        first = asyncio.create_task(one("running"))
+        await _until(lambda: scorer.in_flight == 1)
+        await asyncio.sleep(0.05)  # the thread has taken "running" and waits on the gate
+        queued = asyncio.create_task(one("gone"))
+        await _until(lambda: scorer.in_flight == 2)
+        queued.cancel()
+        await asyncio.sleep(0.05)
+        assert scorer.in_flight == 2  # still queued: the place is held until the thread reaches it
+        fake.gate.set()
+        assert await first == ["running:True"]
+        await _until(lambda: scorer.in_flight == 0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        scorer.close()
+    assert [t for c in fake.calls for t in c] == ["running"]
+
+
+def test_errors_of_calls_reach_the_caller_and_warm_up_blocks_until_done() -> None:
+    fake = FakeTriager()
+    fake.gate.set()
+    scorer = Scorer(fake, max_concurrency=2, threads=2)
+
+    def fail() -> None:
+        raise ValueError("bad mail")
+
+    async def main() -> None:
+        async with scorer.admit() as slot:
+            with pytest.raises(ValueError, match="bad mail"):
+                await slot.call(fail)
+        assert scorer.in_flight == 0
+
+    try:
+        scorer.warm_up()
+        assert len(fake.calls) == 2 and fake.threads == {"complaint-triage-score-0", "complaint-triage-score-1"}
+        asyncio.run(main())
+    finally:
+        scorer.close()

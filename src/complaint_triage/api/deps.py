@@ -361,9 +361,19 @@ class Scorer:
             i += k
 
     def warm_up(self) -> None:
-        """Create the scoring threads' taggers and touch every code path once (blocking)."""
+        """Create every scoring thread's tagger and touch every code path once (blocking).
+
+        Each thread takes exactly one warm-up job: a thread that has scored its own waits at a
+        barrier until every thread has one.
+        """
         texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
-        jobs = [_Job(fn=self.triager.score_many, args=(texts,)) for _ in range(self.threads)]
+        barrier = threading.Barrier(self.threads)
+
+        def warm() -> None:
+            self.triager.score_many(texts)
+            barrier.wait(timeout=120)
+
+        jobs = [_Job(fn=warm) for _ in range(self.threads)]
         for job in jobs:
             self._jobs.put(job)
         for job in jobs:
