@@ -228,6 +228,11 @@ class Result:
     server_pss_mb: float
     server_anon_mb: float
     statuses: dict[str, int] = field(default_factory=dict)
+    #: Mean latency of the slowest and the fastest keep-alive connection (ms). With several
+    #: workers each connection stays with the worker the kernel gave it, so a gap here shows an
+    #: uneven split of connections between workers, which sets the tail.
+    conn_mean_ms_min: float = 0.0
+    conn_mean_ms_max: float = 0.0
 
 
 def _pct(sorted_ms: list[float], q: float) -> float:
@@ -239,9 +244,14 @@ def _pct(sorted_ms: list[float], q: float) -> float:
 
 async def run_load(
     port: int, requests: list[bytes], total: int, concurrency: int
-) -> tuple[list[float], dict[int, int], float]:
-    """Send ``total`` requests over ``concurrency`` keep-alive connections; return latencies (ms of 200s)."""
+) -> tuple[list[float], dict[int, int], float, list[float]]:
+    """Send ``total`` requests over ``concurrency`` keep-alive connections.
+
+    Returns the latencies (ms of 200s), the count per status, the wall time, and each
+    connection's mean latency.
+    """
     latencies: list[float] = []
+    conn_means: list[float] = []
     statuses: dict[int, int] = {}
     counter = iter(range(total))
     perf = time.perf_counter
@@ -251,6 +261,7 @@ async def run_load(
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mine: list[float] = []
         try:
             for i in counter:
                 req = requests[i % len(requests)]
@@ -261,19 +272,22 @@ async def run_load(
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
                     latencies.append(dt)
+                    mine.append(dt)
                 if status not in (200, 503):
                     raise RuntimeError(f"unexpected HTTP {status}")
         finally:
             writer.close()
+            if mine:
+                conn_means.append(sum(mine) / len(mine))
 
     t0 = perf()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return latencies, statuses, perf() - t0
+    return latencies, statuses, perf() - t0, conn_means
 
 
 def scenario(server: Server, name: str, requests: list[bytes], total: int, concurrency: int, docs: int) -> Result:
     cpu0, usage0 = server.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
-    lat, statuses, wall = asyncio.run(run_load(server.port, requests, total, concurrency))
+    lat, statuses, wall, conn_means = asyncio.run(run_load(server.port, requests, total, concurrency))
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
     server_cpu = server.cpu_seconds() - cpu0
@@ -291,6 +305,8 @@ def scenario(server: Server, name: str, requests: list[bytes], total: int, concu
         server_cpu_ms_per_doc=round(server_cpu * 1000 / max(1, ok * max(docs, 1)), 2),
         server_rss_mb=mem["rss"], server_pss_mb=mem["pss"], server_anon_mb=mem["anon"],
         statuses={str(k): v for k, v in statuses.items()},
+        conn_mean_ms_min=round(min(conn_means), 2) if conn_means else 0.0,
+        conn_mean_ms_max=round(max(conn_means), 2) if conn_means else 0.0,
     )
 
 
@@ -392,14 +408,15 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(results: list[Result], meta: dict[str, Any]) -> str:
     lines = [
         "| workers | scenario | conc. | requests | req/s | docs/s | p50 ms | p95 ms | p99 ms | 503s | server CPU s "
-        "| server CPU ms/doc | client CPU s | server RSS / PSS / anon MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU ms/doc | client CPU s | server RSS / PSS / anon MiB | connection means ms (min–max) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(f"| {r.workers} | {r.scenario} | {r.concurrency} | {r.requests} | {r.rps:,.0f} "
                      f"| {r.docs_per_s:,.0f} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.rejected_503} "
                      f"| {r.server_cpu_s} | {r.server_cpu_ms_per_doc} | {r.client_cpu_s} "
-                     f"| {r.server_rss_mb:,.0f} / {r.server_pss_mb:,.0f} / {r.server_anon_mb:,.0f} |")
+                     f"| {r.server_rss_mb:,.0f} / {r.server_pss_mb:,.0f} / {r.server_anon_mb:,.0f} "
+                     f"| {r.conn_mean_ms_min}–{r.conn_mean_ms_max} |")
     lines.append("")
     lines.append(f"{meta['machine']['cpus']} CPUs, Python {meta['machine']['python']}; model {meta['model']}; "
                  f"{meta['texts']['n']} texts of {meta['texts']['mean_chars']:.0f} characters on average; "
