@@ -109,3 +109,8 @@ def test_the_worker_entry_keeps_unused_libraries_out_and_still_scores(small_mode
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["200 True", "[None, None, None]"]
+    # the access line is still written in full although the entry point stops logging's caller,
+    # thread and process lookups
+    access = [json.loads(x) for x in out.stderr.splitlines() if '"event": "request"' in x]
+    assert len(access) == 1 and access[0]["route"] == "/v1/score" and access[0]["status"] == 200
+    assert access[0]["verdict"] in ("harassment", "complaint", "inquiry") and "model_version" in access[0]
