@@ -399,20 +399,26 @@ of the 34 complaints (h2-0038, a photographer invoicing the ward for a photo use
 permission; `review: true`).
 
 Session 9 added b55 (33 kept of 70: formal lawful complaints with heavy words, threats and
-announced attacks without 殺, the same verbs used innocently) and a lead adjudication of
-`violence`: 68 announced attacks on staff labelled `threat` only got `violence` as the contract
-says (data/README.md). The shipped model, m-ef2321244e, is trained on b1–b55 with the same
-settings and rules (harassment threshold 0.611). Both models on the same test split (1,861
-messages, the new labels): m-8c99a97225 has accuracy 0.946, precision 0.981, recall 0.931, 10 of
-753 complaints flagged and category macro-F1 0.812 (violence 0.820); m-ef2321244e 0.946, 0.976,
-0.931, 12 of 753 and 0.824 (violence 0.901). The two new false flags are a bystander asking the
-ward to protect a clerk whose photo was posted with 「特定班よろしく」 (b27-0088: its verdict head
-says complaint 0.77, but the near-certain sns_harassment and threat heads pull the averaged
-harassment score to 0.611, just over the threshold of 0.6110) and an 83-year-old's letter about
-a clerk who told him to send his family instead (b12-0131); both carry `review: true`. On the
-held-out writers
-it does better: h2 accuracy 0.956 → 0.967 and none of h2's 34 complaints flagged (one before).
-The figures below are this model's.
+announced attacks without 殺, the same verbs used innocently), a lead adjudication of `violence`
+(68 announced attacks on staff labelled `threat` only got `violence`, as the contract says;
+data/README.md), and b56 (42 kept of 60: letters and e-mails about how a staff member treated
+the writer, mostly legitimate complaints that quote the remark and ask for an apology, training
+or another clerk; ten that cross the line in the same register). Letters were the channel
+with the most false flags (5 of its 65 test complaints, session-8 model). The shipped model, m-24ec6842b0, is trained on b1–b56 with
+the same settings and rules. Three models on the same test split (1,872 messages, the new
+labels), accuracy / precision / recall / complaints flagged / category macro-F1:
+
+| model | trained on | accuracy | precision | recall | false flags | category macro-F1 |
+|---|---|---:|---:|---:|---:|---:|
+| m-8c99a97225 (session 8) | b1–b53 | 0.946 | 0.979 | 0.931 | 11 of 761 | 0.812 |
+| m-ef2321244e | b1–b55, adjudicated | 0.947 | 0.976 | 0.931 | 12 of 761 | 0.824 |
+| m-24ec6842b0 (shipped) | b1–b56, adjudicated | 0.947 | 0.983 | 0.924 | 8 of 761 | 0.826 |
+
+Letters flagged: 3 of the 70 test complaints (m-ef2321244e: 6 of 65, before b56's test items). The cost is recall: 0.931 → 0.924. On the
+held-out writers it does as m-ef2321244e did: h2 accuracy 0.967 (0.956 for the session-8
+model) and none of the 51 held-out complaints flagged (one before). On the external SNS
+sample it flags 12 of 67 toxic posts (13 before) and 7 of 352 ordinary ones (8 before). The
+figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
