@@ -21,28 +21,14 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from instructions import _collect, _say, callgrind_count, have_callgrind  # bench/instructions.py
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = ("/v1/score", "/healthz")
 KEY = "bench-api-instructions-key"
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _collect(on: bool) -> None:
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
-                   capture_output=True, check=False)
 
 
 def _texts(n: int) -> list[str]:
@@ -107,16 +93,7 @@ def _child(route: str, n: int) -> None:
 
 
 def _measure(route: str, n: int) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/cg.out",
-             sys.executable, __file__, "--child", route, "--requests", str(n)],
-            capture_output=True, text=True, check=False,
-        )
-    m = re.search(r"Collected : (\d+)", out.stderr)
-    if out.returncode != 0 or not m:
-        raise SystemExit(f"callgrind printed no instruction count for {route}:\n{out.stderr[-2000:]}")
-    return int(m.group(1))
+    return callgrind_count([__file__, "--child", route, "--requests", str(n)], route)
 
 
 def main() -> None:
@@ -127,14 +104,14 @@ def main() -> None:
     if a.child:
         _child(a.child, a.requests)
         return
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
-        _say("valgrind is not installed (Debian: apt install valgrind); instruction counts skipped")
+    if not have_callgrind():
         return
     _say(f"callgrind: the API app's own instructions per request over {a.requests} requests (stub scorer)")
     _say("| route | instructions per request |")
     _say("|---|---:|")
     for route in ROUTES:
-        _say(f"| {'POST' if route != '/healthz' else 'GET'} {route} | {_measure(route, a.requests) / a.requests:,.0f} |")
+        method = "GET" if route == "/healthz" else "POST"
+        _say(f"| {method} {route} | {_measure(route, a.requests) / a.requests:,.0f} |")
 
 
 if __name__ == "__main__":

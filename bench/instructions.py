@@ -78,17 +78,31 @@ def _child(mode: str, n: int) -> None:
     _collect(False)
 
 
-def _measure(mode: str, n: int) -> int:
+def callgrind_count(args: list[str], what: str) -> int:
+    """Run ``python ARGS`` under callgrind (collection off at start) and return the instructions
+    it collected while a child switched collection on (:func:`_collect`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={tmp}/cg.out",
-             sys.executable, __file__, "--child", mode, "--docs", str(n)],
-            capture_output=True, text=True, check=True,
+             sys.executable, *args],
+            capture_output=True, text=True, check=False,
         )
     m = re.search(r"Collected : (\d+)", out.stderr)
-    if not m:
-        raise SystemExit(f"callgrind printed no instruction count for {mode}:\n{out.stderr[-2000:]}")
+    if out.returncode != 0 or not m:
+        raise SystemExit(f"callgrind printed no instruction count for {what}:\n{out.stderr[-2000:]}")
     return int(m.group(1))
+
+
+def have_callgrind() -> bool:
+    """Whether valgrind and callgrind_control are installed (else say how to get them)."""
+    if shutil.which("valgrind") and shutil.which("callgrind_control"):
+        return True
+    _say("valgrind is not installed (Debian: apt install valgrind); instruction counts skipped")
+    return False
+
+
+def _measure(mode: str, n: int) -> int:
+    return callgrind_count([__file__, "--child", mode, "--docs", str(n)], mode)
 
 
 def main() -> None:
@@ -99,8 +113,7 @@ def main() -> None:
     if a.child:
         _child(a.child, a.docs)
         return
-    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
-        _say("valgrind is not installed (Debian: apt install valgrind); instruction counts skipped")
+    if not have_callgrind():
         return
     _say(f"callgrind: instructions per document over {a.docs} corpus texts (one process each)")
     counts = {mode: _measure(mode, a.docs) / a.docs for mode in MODES}

@@ -404,9 +404,9 @@ announced attacks without 殺, the same verbs used innocently), a lead adjudicat
 data/README.md), and b56 (42 kept of 60: letters and e-mails about how a staff member treated
 the writer, mostly legitimate complaints that quote the remark and ask for an apology, training
 or another clerk; ten that cross the line in the same register). Letters were the channel
-with the most false flags (5 of its 65 test complaints, session-8 model). The shipped model, m-24ec6842b0, is trained on b1–b56 with
-the same settings and rules. Three models on the same test split (1,872 messages, the new
-labels), accuracy / precision / recall / complaints flagged / category macro-F1:
+with the most false flags (5 of its 65 test complaints, session-8 model). The shipped model,
+m-24ec6842b0, is trained on b1–b56 with the same settings and rules. Three models on the same
+test split (1,872 messages, the new labels):
 
 | model | trained on | accuracy | precision | recall | false flags | category macro-F1 |
 |---|---|---:|---:|---:|---:|---:|
@@ -414,11 +414,11 @@ labels), accuracy / precision / recall / complaints flagged / category macro-F1:
 | m-ef2321244e | b1–b55, adjudicated | 0.947 | 0.976 | 0.931 | 12 of 761 | 0.824 |
 | m-24ec6842b0 (shipped) | b1–b56, adjudicated | 0.947 | 0.983 | 0.924 | 8 of 761 | 0.826 |
 
-Letters flagged: 3 of the 70 test complaints (m-ef2321244e: 6 of 65, before b56's test items). The cost is recall: 0.931 → 0.924. On the
-held-out writers it does as m-ef2321244e did: h2 accuracy 0.967 (0.956 for the session-8
-model) and none of the 51 held-out complaints flagged (one before). On the external SNS
-sample it flags 12 of 67 toxic posts (13 before) and 7 of 352 ordinary ones (8 before). The
-figures below are this model's.
+Letters flagged: 3 of the 70 test complaints (m-ef2321244e: 6 of 65, before b56's test items).
+The cost is recall: 0.931 → 0.924. On the held-out writers it does as m-ef2321244e did: h2
+accuracy 0.967 (0.956 for the session-8 model) and none of the 51 held-out complaints
+flagged (one before). On the external SNS sample it flags 12 of 67 toxic posts (13 before)
+and 7 of 352 ordinary ones (8 before). The figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
