@@ -20,9 +20,11 @@ class FakeTriager:
     def __init__(self) -> None:
         self.calls: list[list[object]] = []
         self.gate = threading.Event()
+        self.entered = threading.Event()  # a scoring call has started (and waits at the gate)
         self.threads: set[str] = set()
 
     def score_many(self, texts: list[object], *, with_evidence: bool = True) -> list[Any]:
+        self.entered.set()
         self.gate.wait(10)
         self.threads.add(threading.current_thread().name)
         self.calls.append(list(texts))
@@ -151,8 +153,7 @@ def test_a_cancelled_queued_job_is_skipped_and_its_place_released() -> None:
                 return await slot.score([text])
 
         first = asyncio.create_task(one("running"))
-        await _until(lambda: scorer.in_flight == 1)
-        await asyncio.sleep(0.05)  # the thread has taken "running" and waits on the gate
+        await _until(fake.entered.is_set)  # the thread has taken "running" and waits on the gate
         queued = asyncio.create_task(one("gone"))
         await _until(lambda: scorer.in_flight == 2)
         queued.cancel()
@@ -184,7 +185,7 @@ def test_errors_of_calls_reach_the_caller_and_warm_up_blocks_until_done() -> Non
         assert scorer.in_flight == 0
 
     try:
-        scorer.warm_up()
+        asyncio.run(scorer.warm_up())
         assert len(fake.calls) == 2 and fake.threads == {"complaint-triage-score-0", "complaint-triage-score-1"}
         asyncio.run(main())
     finally:

@@ -403,7 +403,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     scorer = Scorer(triager, max_concurrency=settings.max_concurrency, threads=settings.scoring_threads,
                     metrics=app.state.metrics)
     try:
-        scorer.warm_up()
+        await scorer.warm_up()
         # What is alive now (the libraries and the model) lives as long as the process. Taking
         # it out of the cyclic garbage collector's view keeps full collections short: they
         # would otherwise walk ~170,000 objects (about 150 ms here) in the middle of a request,

@@ -23,7 +23,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -111,25 +110,22 @@ def error_payload(
 class _Job:
     """Work for a scoring thread: a scoring job (``texts``) or any call (``fn``).
 
-    The thread hands the outcome back with :meth:`finish`: to the event loop that submitted
-    the job (``loop``, ``future``), or else to a blocking :class:`concurrent.futures.Future`
-    (``warm_up``).  ``finished`` and ``on_finished`` belong to the loop's thread.
+    The thread hands the outcome back to the event loop that submitted the job with
+    :meth:`finish`.  ``future``, ``finished`` and ``on_finished`` belong to the loop's thread.
     """
 
-    __slots__ = ("texts", "with_evidence", "fn", "args", "kwargs", "loop", "future", "sync", "finished",
-                 "on_finished")
+    __slots__ = ("texts", "with_evidence", "fn", "args", "kwargs", "loop", "future", "finished", "on_finished")
 
-    def __init__(self, *, texts: list[object] | None = None, with_evidence: bool = True,
-                 fn: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
-                 kwargs: dict[str, Any] | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, texts: list[object] | None = None,
+                 with_evidence: bool = True, fn: Callable[..., Any] | None = None, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None) -> None:
         self.texts = texts
         self.with_evidence = with_evidence
         self.fn = fn
         self.args = args
         self.kwargs = kwargs or {}
         self.loop = loop
-        self.future: asyncio.Future[Any] | None = loop.create_future() if loop is not None else None
-        self.sync: Future[Any] | None = None if loop is not None else Future()
+        self.future: asyncio.Future[Any] = loop.create_future()
         self.finished = False
         self.on_finished: Callable[[], None] | None = None
 
@@ -139,24 +135,16 @@ class _Job:
         Read from the scoring thread without a lock: a stale answer only means a job runs
         whose result nobody reads.
         """
-        return not (self.future is not None and self.future.cancelled())
+        return not self.future.cancelled()
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         """Hand the outcome over (called on the scoring thread)."""
-        if self.loop is None:
-            assert self.sync is not None
-            if error is not None:
-                self.sync.set_exception(error)
-            else:
-                self.sync.set_result(result)
-            return
         try:
             self.loop.call_soon_threadsafe(self._settle, result, error)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
     def _settle(self, result: Any, error: BaseException | None) -> None:
-        assert self.future is not None
         self.finished = True
         if not self.future.done():
             if error is not None:
@@ -179,7 +167,6 @@ class _Slot:
     async def _wait(self, job: _Job) -> Any:
         self.last = job
         self._scorer._jobs.put(job)
-        assert job.future is not None
         return await job.future
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -360,8 +347,8 @@ class Scorer:
             j.finish(results[i : i + k])
             i += k
 
-    def warm_up(self) -> None:
-        """Create every scoring thread's tagger and touch every code path once (blocking).
+    async def warm_up(self) -> None:
+        """Create every scoring thread's tagger and touch every code path once.
 
         Each thread takes exactly one warm-up job: a thread that has scored its own waits at a
         barrier until every thread has one.
@@ -373,12 +360,11 @@ class Scorer:
             self.triager.score_many(texts)
             barrier.wait(timeout=120)
 
-        jobs = [_Job(fn=warm) for _ in range(self.threads)]
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(fn=warm, loop=loop) for _ in range(self.threads)]
         for job in jobs:
             self._jobs.put(job)
-        for job in jobs:
-            assert job.sync is not None
-            job.sync.result()
+        await asyncio.gather(*(job.future for job in jobs))
 
     def close(self) -> None:
         """Stop the scoring threads after the work already queued (waits up to 30 s)."""

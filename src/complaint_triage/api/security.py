@@ -7,11 +7,11 @@ answer, which says nothing about which keys exist.
 
 Routers whose routes need a key are built with ``route_class=KeyedRoute`` (or
 :class:`AdminRoute`).  The route checks the key, and for routes with a JSON body the
-``Content-Type``, before FastAPI reads the body: plain function calls in the route's
-handler rather than FastAPI dependencies: solving the five dependencies they replace cost
-about 400,000 CPU instructions per scoring request, a quarter of the app's own work on it
-(measured under callgrind; docs/benchmarks.md, session 9).  The OpenAPI document still declares the ``ApiKey`` bearer
-scheme on every keyed operation (:data:`SECURITY_SCHEME`).
+``Content-Type``, before FastAPI reads the body.  These are plain calls in the route's
+handler, not FastAPI dependencies: solving the five dependencies they replace cost about
+400,000 CPU instructions per scoring request, a quarter of the app's own work on it
+(``bench/api_instructions.py``; docs/benchmarks.md, session 9).  The OpenAPI document still
+declares the ``ApiKey`` bearer scheme on every keyed operation (:data:`SECURITY_SCHEME`).
 """
 
 from __future__ import annotations
