@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.explain import Evidence, FeatureRow, explain
 from complaint_triage.labels import action_for
@@ -135,7 +137,10 @@ class Triager:
             F = clf.featurizer_.transform(ok_txt)
             P = clf.scores_from_features(F)
             decisions = decide_rows(P, self._thresholds)
-            for k, (i, text, d, p) in enumerate(zip(ok_idx, ok_txt, decisions, P.tolist(), strict=True)):
+            # scores rounded to 4 places for the whole batch at once (numpy's rounding agrees
+            # with round(v, 4) except exactly between two 4-place values, where either is fine)
+            rounded = np.round(P, 4).tolist()
+            for k, (i, text, d, p) in enumerate(zip(ok_idx, ok_txt, decisions, rounded, strict=True)):
                 ev: list[Evidence] = []
                 if with_evidence and d.categories:
                     ev = explain(clf, text, d.categories, features=FeatureRow.of(F, k))
@@ -143,7 +148,7 @@ class Triager:
                     verdict=d.verdict,
                     categories=list(d.categories),
                     grievance=d.grievance,
-                    scores={n: round(v, 4) for n, v in zip(SCORE_NAMES, p, strict=True)},
+                    scores=dict(zip(SCORE_NAMES, p, strict=True)),
                     evidence=ev,
                     action=action_for(d.verdict, d.categories),
                     review=d.review,
