@@ -73,61 +73,71 @@ def _category_weights(model: TriageClassifier) -> np.ndarray:
     return cached[1]
 
 
-_NAMES: weakref.WeakKeyDictionary[Any, tuple[object, dict[int, str]]] = weakref.WeakKeyDictionary()
+_NAMES: weakref.WeakKeyDictionary[Any, tuple[object, dict[int, tuple[str, str, list[str] | None]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _feature_name(feat: Any, j: int) -> str:
-    """``feat.feature_name(j)``, remembered per featuriser and vocabulary (refitting starts a new
-    memo): evidence asks for the same strong features message after message.  (Cleared past
-    65,536 names.)"""
+def _name_memo(feat: Any) -> dict[int, tuple[str, str, list[str] | None]]:
+    """Column → ``(kind, body, word forms)`` of ``feat.feature_name(column)``, remembered per
+    featuriser and vocabulary (refitting starts a new memo): evidence asks for the same strong
+    features message after message.  ``word forms`` is the body split into forms for word
+    n-grams (``w:``), ``None`` for the others.  (Cleared past 65,536 names.)"""
     source = feat._vocabulary_source()
     cached = _NAMES.get(feat)
     if cached is None or cached[0] is not source:
         cached = _NAMES[feat] = (source, {})
-    memo = cached[1]
-    name = memo.get(j)
-    if name is None:
-        if len(memo) >= 65_536:
-            memo.clear()
-        name = memo[j] = feat.feature_name(j)
-    return name
+    return cached[1]
+
+
+def _parsed_name(feat: Any, memo: dict[int, tuple[str, str, list[str] | None]], j: int) -> tuple[str, str, list[str] | None]:
+    if len(memo) >= 65_536:
+        memo.clear()
+    name = feat.feature_name(j)
+    kind, body = name[:2], name[2:]
+    parsed = memo[j] = (kind, body, body.split(" ") if kind == "w:" else None)
+    return parsed
+
+
+def _feature_name(feat: Any, j: int) -> str:
+    """``feat.feature_name(j)``, through the memo of :func:`_name_memo`."""
+    memo = _name_memo(feat)
+    kind, body, _ = memo.get(j) or _parsed_name(feat, memo, j)
+    return kind + body
 
 
 def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
     """Feature column -> list of (start, end) spans in the normalised text, for ``wanted`` columns."""
     feat = model.featurizer_
-    names = {j: _feature_name(feat, j) for j in wanted}
+    memo = _name_memo(feat)
     occ: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    words: dict[str, int] = {}
+    lo, hi = feat.word_ngram_range
+    # wanted word n-grams by their first form: only positions that start one are compared
+    by_first: dict[str, list[tuple[list[str], int]]] = {}
+    signals: list[tuple[str, int]] = []
     for j in wanted:
-        name = names[j]
-        kind, body = name[:2], name[2:]
+        kind, body, toks = memo.get(j) or _parsed_name(feat, memo, j)
         if kind == "c:":
             start = norm.find(body)
             while start >= 0:
                 occ[j].append((start, start + len(body)))
                 start = norm.find(body, start + 1)
         elif kind == "w:":
-            words[body] = j
-    if words:
-        forms, starts, ends = feat.tokenizer_.kept_spans(norm)
-        lo, hi = feat.word_ngram_range
-        # wanted n-grams by their first form: only positions that start one are compared
-        by_first: dict[str, list[tuple[list[str], int]]] = {}
-        for body, j in words.items():
-            toks = body.split(" ")
-            if lo <= len(toks) <= hi:
+            if toks is not None and lo <= len(toks) <= hi:
                 by_first.setdefault(toks[0], []).append((toks, j))
+        elif kind == "s:":
+            signals.append((body, j))
+    if by_first:
+        forms, starts, ends = feat.tokenizer_.kept_spans(norm)
         for i in [i for i, form in enumerate(forms) if form in by_first]:
             for toks, j in by_first[forms[i]]:
                 n = len(toks)
                 if forms[i : i + n] == toks:
                     occ[j].append((starts[i], ends[i + n - 1]))
     if feat.use_signals:
-        for j in wanted:
-            if names[j].startswith("s:"):
-                for m in SIGNALS[names[j][2:]].finditer(norm):
-                    occ[j].append(m.span())
+        for body, j in signals:
+            for m in SIGNALS[body].finditer(norm):
+                occ[j].append(m.span())
     return occ
 
 
@@ -196,14 +206,16 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
     cols, vals = x.indices, x.data.astype(np.float64)
     by_category = _category_weights(model)
     # per category: (column, contribution) of its strongest features, as plain Python numbers
+    # (one gather for all the categories: rows of the categories, columns of the message)
+    contrib = by_category[np.array([CATEGORIES.index(c) for c in categories])[:, None], cols] * vals
+    order = np.argsort(-contrib, axis=1)[:, :top_features]
+    top_cols = cols[order].tolist()
+    top_contrib = np.take_along_axis(contrib, order, axis=1).tolist()
     ranked: dict[str, list[tuple[int, float]]] = {}
     wanted: set[int] = set()
-    for cat in categories:
-        contrib = vals * by_category[CATEGORIES.index(cat)].take(cols)
-        order = np.argsort(-contrib)[:top_features]
-        top = list(zip(cols[order].tolist(), contrib[order].tolist(), strict=True))
-        ranked[cat] = top
-        wanted.update(j for j, c in top if c > 0)
+    for cat, js, cs in zip(categories, top_cols, top_contrib, strict=True):
+        ranked[cat] = list(zip(js, cs, strict=True))
+        wanted.update(j for j, c in zip(js, cs, strict=True) if c > 0)
     occ = _occurrences(model, nt.text, wanted)
     out: list[Evidence] = []
     for cat in categories:
