@@ -228,6 +228,19 @@ def _assert_gates_pass_every_match(text):
     assert signal_counts(text) == [len(p.findall(text)) for p in SIGNALS.values()]
 
 
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from([
+    "「", "」", "『", "』", "!", "?!", "?", "お前", "おまえ", "てめえ", "てめー", "テメー", "貴様", "あんた",
+    "おどりゃ", "われは", "われ", "クビ", "懲戒", "処分しろ", "処分を求め", "辞めさせ", "辞めろ", "異動させ",
+    "個人の携帯", "個人連絡先", "自宅", "怖かった", "見かけ", "目撃", "他の来庁者", "隣の人", "別の女性",
+    "後ろの男性", *"「」『』!?お前てめー個人の隣別後ろ他処分辞あ ",
+]), max_size=12).map("".join))
+@example("「お前、辞めろ!」と隣の男性が叫び、後ろの人も怖かった?!")
+def test_gated_plain_signals_on_generated_text(text):
+    # quoted_speech, second_person, personal_target, bystander and exclamation are gated too
+    _assert_gates_pass_every_match(normalize_text(text))
+
+
 @pytest.mark.parametrize(
     "text",
     ["本日12回目の架電。慰謝料三千万円を要求し2時間半居座った", "1回も2回目も何度も", "閉庁後も30分以上", "十万円と1億2千万"],
