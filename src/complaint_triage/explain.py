@@ -90,7 +90,11 @@ def _name_memo(feat: Any) -> dict[int, tuple[str, str, list[str] | None]]:
     return cached[1]
 
 
-def _parsed_name(feat: Any, memo: dict[int, tuple[str, str, list[str] | None]], j: int) -> tuple[str, str, list[str] | None]:
+_Parsed = tuple[str, str, list[str] | None]
+
+
+def _parsed_name(feat: Any, memo: dict[int, _Parsed], j: int) -> _Parsed:
+    """Parse, remember and return column ``j``'s name (see :func:`_name_memo`)."""
     if len(memo) >= 65_536:
         memo.clear()
     name = feat.feature_name(j)
