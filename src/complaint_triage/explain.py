@@ -73,12 +73,13 @@ def _category_weights(model: TriageClassifier) -> np.ndarray:
     return cached[1]
 
 
-_NAMES: weakref.WeakKeyDictionary[Any, tuple[object, dict[int, tuple[str, str, list[str] | None]]]] = (
-    weakref.WeakKeyDictionary()
-)
+#: A parsed feature name: kind (``"w:"``, ``"c:"`` or ``"s:"``), body, and the word forms of a word n-gram.
+_Parsed = tuple[str, str, list[str] | None]
+
+_NAMES: weakref.WeakKeyDictionary[Any, tuple[object, dict[int, _Parsed]]] = weakref.WeakKeyDictionary()
 
 
-def _name_memo(feat: Any) -> dict[int, tuple[str, str, list[str] | None]]:
+def _name_memo(feat: Any) -> dict[int, _Parsed]:
     """Column → ``(kind, body, word forms)`` of ``feat.feature_name(column)``, remembered per
     featuriser and vocabulary (refitting starts a new memo): evidence asks for the same strong
     features message after message.  ``word forms`` is the body split into forms for word
@@ -88,9 +89,6 @@ def _name_memo(feat: Any) -> dict[int, tuple[str, str, list[str] | None]]:
     if cached is None or cached[0] is not source:
         cached = _NAMES[feat] = (source, {})
     return cached[1]
-
-
-_Parsed = tuple[str, str, list[str] | None]
 
 
 def _parsed_name(feat: Any, memo: dict[int, _Parsed], j: int) -> _Parsed:
