@@ -39,6 +39,8 @@ def test_score_jsonl_contract(small_model_dir, tmp_path):
         assert row["verdict"] in ("harassment", "complaint", "inquiry")
         assert bool(row["categories"]) == (row["verdict"] == "harassment")
         assert set(row["scores"]) >= {"harassment", "complaint", "inquiry", "threat", "grievance"}
+        for v in row["scores"].values():  # probabilities, given to 4 decimal places
+            assert isinstance(v, float) and 0.0 <= v <= 1.0 and v == round(v, 4)
         for ev in row["evidence"]:
             assert row["text"][ev["start"] : ev["end"]] == ev["text"]
     from complaint_triage.labels import action_for
