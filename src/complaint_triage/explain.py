@@ -101,13 +101,6 @@ def _parsed_name(feat: Any, memo: dict[int, _Parsed], j: int) -> _Parsed:
     return parsed
 
 
-def _feature_name(feat: Any, j: int) -> str:
-    """``feat.feature_name(j)``, through the memo of :func:`_name_memo`."""
-    memo = _name_memo(feat)
-    kind, body, _ = memo.get(j) or _parsed_name(feat, memo, j)
-    return kind + body
-
-
 def _occurrences(model: TriageClassifier, norm: str, wanted: set[int]) -> dict[int, list[tuple[int, int]]]:
     """Feature column -> list of (start, end) spans in the normalised text, for ``wanted`` columns."""
     feat = model.featurizer_
