@@ -72,6 +72,100 @@ def test_signals(text, signal):
     assert signal in {name for name, _, _ in signal_spans(normalize_text(text))}
 
 
+# A threat in the writer's own words, one quoted inside 「」, and everyday words that share a
+# verb with a threat.  (threat_phrase, quoted_threat) match counts on the normalised text.
+@pytest.mark.parametrize(
+    ("text", "own", "quoted"),
+    [
+        ("刺すぞ", 1, 0),
+        ("ぶん殴るぞ", 1, 0),
+        ("しばくぞコラ", 1, 0),
+        ("次来たら車で轢いたろか", 1, 0),
+        ("ガソリン撒いて火つけたろか", 1, 0),
+        ("担当のやつ、多摩川に沈めたるわ", 1, 0),
+        ("燃やしてやるからな", 1, 0),
+        ("殴られたいのか", 1, 0),
+        ("ただで済むと思うなよ", 1, 0),
+        ("夜道には気をつけな", 1, 0),
+        ("子どもの学校どこか知ってるぞ", 1, 0),
+        ("家族がどうなってもいいんだな", 1, 0),
+        ("覚えとけよ、お前の顔覚えたからな", 2, 0),
+        ("ｺﾛｼﾃﾔﾙ", 1, 0),  # half-width kana, made full-width by NFKC
+        ("来庁者「刺すぞ」と発言し退庁", 0, 1),
+        ("昨日窓口で男性が「殺すぞ」と叫んでいて怖かったです", 0, 1),
+        ("隣の人が『ぶっ飛ばすぞ』って言ってた。覚悟しとけって", 1, 1),
+        ("工事の人に覚えてろよって言われて感じ悪かった", 0, 1),
+        ("近所の男に火つけたろかと怒鳴られた", 0, 1),
+        ("夜道が暗くて怖いので街灯を増やしてほしい", 0, 0),
+        ("燃やすごみの日はいつですか", 0, 0),
+        ("燃やすゴミに出していいですか", 0, 0),
+        ("傘を差すと前が見えない", 0, 0),
+        ("公園で蜂に刺されました", 0, 0),
+        ("横断歩道で車に轢かれそうになった", 0, 0),
+        ("窓口で殴られた", 0, 0),
+        ("埋め立て地の公園", 0, 0),
+        ("しばらくお待ちください", 0, 0),
+        ("ぶっ飛ばしてくる自転車が怖い", 0, 0),
+        ("殺虫剤の散布と殺処分の件", 0, 0),
+        ("刺繍教室の申し込み", 0, 0),
+        ("ちょうど出かけたところすぐに電話が", 0, 0),
+        ("ご説明の内容は覚えておきます", 0, 0),
+        ("家の前の道路が陥没しています", 0, 0),
+    ],
+)
+def test_threat_signals(text, own, quoted):
+    norm = normalize_text(text)
+    assert len(SIGNALS["threat_phrase"].findall(norm)) == own
+    assert len(SIGNALS["quoted_threat"].findall(norm)) == quoted
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from([
+    "殺す", "ぶっ殺", "ころし", "ころす", "刺し", "刺す", "殴っ", "ぶん殴る", "しばき", "どつい", "埋め", "沈める",
+    "燃やす", "潰し", "轢い", "ぶっ飛ばさ", "ボコボコにし", "蹴っ", "撃ち", "火をつけ", "爆破し", "コロス", "放火して",
+    "痛い目に", "ただじゃ", "済", "おか", "無事で", "覚悟しとけ", "首を洗って", "後悔させ", "夜道", "後ろに気",
+    "どうなっても", "知ら", "覚えと", "け", "顔を覚えた", "家は", "学校どこか", "知って", "待ち伏せ", "帰り道は気",
+    "ぞ", "てやる", "たろ", "ちゃる", "に行く", "れたい", "からな", "「", "」", "『", "』", *"殺刺殴ころしばどつ火ぞたてやる あ",
+]), max_size=10).map("".join))
+@example("刺し殺すぞ。「殴ったろか」と言われた。覚えとけよ")
+def test_fast_threat_pattern_matches_plain_form(text):
+    import re
+
+    from complaint_triage.features import _THREAT, _THREAT_PLAIN
+
+    assert re.findall(_THREAT, text) == re.findall(_THREAT_PLAIN, text)
+    own, quoted = SIGNALS["threat_phrase"].findall(text), SIGNALS["quoted_threat"].findall(text)
+    assert len(own) + len(quoted) == len(re.findall(_THREAT_PLAIN, text))
+
+
+def test_signal_scales():
+    plain = TextFeaturizer(min_df=1).fit(DOCS)
+    scaled = TextFeaturizer(min_df=1, signal_scales={"threat_phrase": 10.0}).fit(DOCS)
+    text = ["覚悟しとけよ。本日10回目の架電"]
+    a, b = plain.transform(text).toarray()[0], scaled.transform(text).toarray()[0]
+    j, r = plain.vocabulary_["s:threat_phrase"], plain.vocabulary_["s:repetition"]
+    assert a[j] > 0 and b[j] == pytest.approx(10 * a[j]) and b[r] == pytest.approx(a[r])
+    with pytest.raises(ValueError, match="unknown signals"):
+        TextFeaturizer(min_df=1, signal_scales={"threats": 2.0}).fit(DOCS)
+
+
+def test_a_featurizer_fitted_before_a_signal_existed_still_transforms(fitted):
+    # a model saved before threat_phrase / quoted_threat were added has no columns for them:
+    # it must go on scoring with the signals it knows, its matrix unchanged in width
+    import copy
+
+    old = copy.deepcopy(fitted)
+    vocab = dict(old.vocabulary_)
+    drop = [vocab.pop(f"s:{n}") for n in ("threat_phrase", "quoted_threat")]
+    keep = [j for j in range(len(old.idf_)) if j not in drop]
+    old.vocabulary_ = {f: keep.index(j) for f, j in vocab.items()}
+    old.idf_ = old.idf_[keep]  # (a new vocabulary object: the lookup tables are rebuilt from it)
+    text = ["覚悟しとけよ。本日10回目の架電"]
+    X = old.transform(text).toarray()[0]
+    assert X.shape == (len(keep),)
+    assert X[old.vocabulary_["s:repetition"]] == pytest.approx(fitted.transform(text).toarray()[0][fitted.vocabulary_["s:repetition"]])
+
+
 def test_signal_features_count(fitted):
     X = fitted.transform(["本日10回目の架電。来庁者が「帰らない」と発言。"]).toarray()[0]
     v = fitted.vocabulary_

@@ -9,6 +9,7 @@ spans of text that produced it (see :mod:`complaint_triage.explain`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -23,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from complaint_triage.normalize import normalize_text
 from complaint_triage.tokenizer import JapaneseTokenizer
 
-__all__ = ["TextFeaturizer", "SIGNALS", "SIGNAL_GATES", "signal_counts", "signal_spans", "speedups_available"]
+__all__ = ["TextFeaturizer", "SIGNALS", "SIGNAL_GATES", "signal_counts", "signal_spans", "signals_digest",
+           "speedups_available"]
 
 try:  # the optional C accelerator (built at install time when a C compiler is present)
     from complaint_triage import _speedups
@@ -39,6 +41,53 @@ def speedups_available() -> bool:
     return _speedups is not None
 
 _N = r"(?:\d+|[一二三四五六七八九十半数]+)"
+
+#: Violent verbs in a form that announces the speaker's intent (「刺すぞ」「殴ったろか」
+#: 「燃やしてやる」「しばきに行く」「埋められたいのか」), and stock intimidating phrases
+#: (「ただで済むと思うな」「夜道に気をつけろ」「家は知ってる」).  Verbs whose plain forms are
+#: everyday ward words (燃やすごみ, 埋め立て, 轢かれそうになった) count only with an
+#: intent ending; passive forms (殴られた, 刺された) are the writer's own experience and do
+#: not count, except as a dare (「殴られたいのか」).  Pooling dozens of rare words into one
+#: feature lets the model weigh a threat it has seen few times in the corpus.
+#: Every entry starts with a literal character (see :func:`_by_first_character`).
+_INTENT = r"(?:ぞ|ぜ|からな|て?やる|て?やろ|て?まう|た(?:る|ろ)|ちゃ(?:る|ろ)|に(?:行|い)く|れたい)"
+_THREAT_VERBS = (
+    "殺(?:す|し|さ)", "ぶっ殺(?:す|し|さ)", "ぶち殺(?:す|し|さ)", "ころ(?:す|し(?=て|た))", "刺(?:す|し)",
+    "殴(?:る|っ|り|ら)", "ぶん殴(?:る|っ|り|ら)", "ぶっ殴(?:る|っ|り|ら)", "しば(?:く|い|き|か)",
+    "どつ(?:く|い|き|か)", "埋め(?:る)?", "沈め(?:る)?", "燃や(?:す|し)", "潰(?:す|し)", "轢(?:く|い|か)",
+    "ぶっ飛ば(?:す|し|さ)", "ぶちのめ(?:す|し|さ)", "ボコ(?:る|っ|ら|ボコにし)", "ぼこ(?:る|っ|ら|ぼこにし)",
+    "蹴(?:る|っ|ら)", "撃(?:つ|ち|た)", "火(?:を)?(?:つけ|付け|点け|放っ)", "爆破(?:す|し|さ)",
+)
+_THREAT_PHRASES = (
+    "刺し殺", "殴り殺", "撃ち殺", "ぶっ殺", "ぶち殺", "コロ(?:ス|シテ|シタ)", "ブッコロ", "ブチコロ", "放火して",
+    "痛い目(?:に)?(?:あ|遭|見|み)", "ただ(?:で|じゃ)(?:は)?(?:済|すま|すむ|おか)",
+    "無事で(?:済|すむ|いられ|帰れ)", "覚悟(?:しろ|しとけ|しとき|せえ|せい|しておけ)", "首(?:を)?洗って",
+    "後悔(?:させ|するぞ|すんぞ)", "夜道(?:に|には|は|では)?(?:気|注意)", "背後に気", "後ろ(?:に(?:は)?気|見て歩)", "どうなっても(?:知ら|しら|いい)",
+    "覚え(?:と(?:け|き)|てろ|ておけ)", "おぼえ(?:と(?:け|き)|てろ|ておけ)", "顔(?:は|を)?(?:覚え|おぼえ)た",
+    *(f"{w}(?:は|も|どこか)?(?:知って|分かって|わかって|調べ)" for w in ("家", "住所", "自宅", "学校")),
+    "待ち伏せ", "帰り道(?:に|は)?気",
+)
+#: The plain alternation (what the signals match; tests compare the fast form with it).
+_THREAT_PLAIN = "|".join([*(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES])
+
+
+def _by_first_character(entries: Sequence[str]) -> str:
+    """The alternation of ``entries`` grouped by first character, after a lookahead on those
+    characters: the regex engine skips to the few positions that can start a match and tries
+    only that character's entries there (a plain alternation of 60 entries tries each at every
+    position of the text)."""
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        assert e[0] not in "\\()[]?*+|.^$", e  # each entry starts with a literal character
+        groups.setdefault(e[0], []).append(e[1:])
+    body = "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in groups.items())
+    return f"(?=[{''.join(groups)}])(?:{body})"
+
+
+_THREAT = _by_first_character([*(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES])
+#: quoted: inside 「…」 or 『…』 (a closing bracket comes before any opening one), or reported
+#: without brackets (「…覚えてろよって言われた」「…火つけたろかと怒鳴って」)
+_QUOTED = r"[^「」『』]*[」』]|[^。!?]{0,4}?(?:って|と)(?:言|い[っわうえ]|怒鳴|どな|叫|脅|書|凄|すご|わめ)"
 
 #: Signals and counter-signals named by the policy.  Each is a regex over normalised text;
 #: its feature value is log(1 + number of matches).
@@ -73,6 +122,10 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     "bystander": re.compile(r"怖かった|見かけ|目撃|他の(?:来庁者|利用者|お客|人)|隣の(?:人|窓口|男性|女性)|別の(?:男性|女性|人|来庁者)|後ろの(?:人|男性|女性)"),
     "exposure": re.compile(r"晒|拡散|ネットに|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"),
     "exclamation": re.compile(r"!|\?!"),
+    # a threat in the writer's own words, and one inside 「」 or 『』 (a staff note quoting the
+    # customer, or a bystander quoting someone else): see _THREAT
+    "threat_phrase": re.compile(rf"{_THREAT}(?!{_QUOTED})"),
+    "quoted_threat": re.compile(rf"{_THREAT}(?={_QUOTED})"),
 }
 
 
@@ -93,15 +146,22 @@ SIGNAL_GATES: dict[str, tuple[str, ...]] = {
     "exclamation": ("!",),
 }
 
-_GATED_SIGNALS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
-    (pattern, SIGNAL_GATES.get(name, ())) for name, pattern in SIGNALS.items()
-)
+_GATED: dict[str, tuple[re.Pattern[str], tuple[str, ...]]] = {
+    name: (pattern, SIGNAL_GATES.get(name, ())) for name, pattern in SIGNALS.items()
+}
+_GATED_SIGNALS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(_GATED.values())
 
 
-def signal_counts(text: str) -> list[int]:
-    """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order."""
+@functools.lru_cache(maxsize=8)
+def _gated(names: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    return tuple(_GATED[n] for n in names)
+
+
+def signal_counts(text: str, names: Sequence[str] | None = None) -> list[int]:
+    """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order
+    (or of the signals ``names``, in that order)."""
     out = []
-    for pattern, gates in _GATED_SIGNALS:
+    for pattern, gates in (_GATED_SIGNALS if names is None else _gated(tuple(names))):
         if gates:
             for g in gates:
                 if g in text:
@@ -111,6 +171,14 @@ def signal_counts(text: str) -> list[int]:
                 continue
         out.append(len(pattern.findall(text)))
     return out
+
+
+def signals_digest() -> str:
+    """SHA-256 (first 16 hex digits) of every signal's name and pattern: part of a model's version."""
+    import hashlib
+
+    spec = "\n".join(f"{name}\t{pattern.pattern}" for name, pattern in SIGNALS.items())
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
 
 
 def signal_spans(text: str) -> Iterator[tuple[str, int, int]]:
@@ -233,6 +301,7 @@ class _FastIndex:
     char_lut: np.ndarray  # code point -> alphabet id (1-based); 0 beyond the table or not in it
     chars: _NgramTable
     signal_cols: tuple[int, ...]
+    signal_names: tuple[str, ...]
 
     @classmethod
     def build(cls, vocabulary: dict[str, int], word_range: tuple[int, int], char_range: tuple[int, int]) -> _FastIndex:
@@ -249,8 +318,11 @@ class _FastIndex:
         codes = np.asarray([ord(c) for c in alphabet], dtype=np.int64)
         lut = np.zeros(int(codes.max()) + 2 if len(codes) else 1, dtype=np.int32)
         lut[codes] = np.arange(1, len(codes) + 1, dtype=np.int32)
-        signal_cols = tuple(vocabulary[f"s:{s}"] for s in SIGNALS) if f"s:{next(iter(SIGNALS))}" in vocabulary else ()
-        return cls(lemma_ids, words, lut, chars, signal_cols)
+        # the signals the featuriser was fitted with (a model fitted before a signal was added
+        # goes on without it)
+        signal_names = tuple(s for s in SIGNALS if f"s:{s}" in vocabulary)
+        signal_cols = tuple(vocabulary[f"s:{s}"] for s in signal_names)
+        return cls(lemma_ids, words, lut, chars, signal_cols, signal_names)
 
     def char_ids(self, codepoints: np.ndarray) -> np.ndarray:
         """Alphabet id (1-based) of each code point; 0 for characters in no feature."""
@@ -277,6 +349,10 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         Append the :data:`SIGNALS` features.
     signal_weight : float, default=0.3
         Scale of the signal block relative to the unit-norm n-gram blocks.
+    signal_scales : mapping of str to float, default=None
+        Extra factor for single signals (name → factor, 1 for the others): a signal that pools
+        many rare words (``threat_phrase``) needs a larger value than the regularised weights
+        of the common ones.
     char_weight : float, default=1.0
         Scale of the character n-gram block (the word block has norm 1).
     """
@@ -292,6 +368,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         sublinear_tf: bool = True,
         use_signals: bool = True,
         signal_weight: float = 0.3,
+        signal_scales: dict[str, float] | None = None,
         char_weight: float = 1.0,
     ) -> None:
         self.tokenizer = tokenizer
@@ -302,6 +379,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
         self.use_signals = use_signals
         self.signal_weight = signal_weight
+        self.signal_scales = signal_scales
         self.char_weight = char_weight
 
     # -- helpers ---------------------------------------------------------------
@@ -325,6 +403,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- sklearn API -----------------------------------------------------------
     def fit(self, raw_documents: Iterable[str], y: object = None) -> TextFeaturizer:
+        unknown = sorted(set(self.signal_scales or {}) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"signal_scales names unknown signals {unknown}; the signals are {sorted(SIGNALS)}")
         texts = self._check_texts(raw_documents)
         norms = [normalize_text(t) for t in texts]
         tok = clone(self._tok()).fit(norms)  # learns the lemma table in lookup mode
@@ -454,9 +535,10 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         scols: list[int] = []
         svals: list[float] = []
         if self.use_signals:
-            w = self.signal_weight
+            scales = getattr(self, "signal_scales", None) or {}  # (models saved before it existed)
+            ws = [self.signal_weight * float(scales.get(n, 1.0)) for n in idx.signal_names]
             for i, t in enumerate(norms):
-                for j, k in zip(idx.signal_cols, signal_counts(t), strict=True):
+                for j, w, k in zip(idx.signal_cols, ws, signal_counts(t, idx.signal_names), strict=True):
                     if k:
                         srows.append(i)
                         scols.append(j)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from complaint_triage.corpus import corpus_files, data_hash, load_corpus
-from complaint_triage.features import TextFeaturizer
+from complaint_triage.features import TextFeaturizer, signals_digest
 from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide, decide_all
@@ -46,6 +46,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "min_df": 2,
     "max_features": 200_000,
     "signal_weight": 0.1,
+    "signal_scales": {"threat_phrase": 20.0, "quoted_threat": 1.0},
     "char_weight": 1.0,
     "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
     "lemma_lookup": True,
@@ -67,6 +68,7 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
         min_df=int(p["min_df"]),
         max_features=p["max_features"],
         signal_weight=float(p["signal_weight"]),
+        signal_scales={str(k): float(v) for k, v in dict(p.get("signal_scales") or {}).items()},
         char_weight=float(p["char_weight"]),
         tokenizer=JapaneseTokenizer(drop_pos=tuple(p["drop_pos"]), lemma_lookup=bool(p["lemma_lookup"])),
     )
@@ -198,12 +200,16 @@ def train(
 
     # the decision rules are part of the version: the same data and settings under new rules
     # (session 7: categories relative to the strongest one) must not reuse a version name
-    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative"}
+    # and so are the signal definitions (session 11: a new regex under the same data and settings
+    # made a different model under the old name)
+    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative",
+              "signals": signals_digest()}
     version = "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
     manifest = {
         "model_version": version,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "params": params,
+        "signals_sha256": policy["signals"],
         "thresholds": thresholds,
         "training_data": {
             "files": [str(Path(f).relative_to(Path(f).parents[1])) for f in files],
