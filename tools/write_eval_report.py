@@ -479,7 +479,43 @@ kept out of training instead and became held-out h4 (ids renamed h4-0001…: b66
 a measure of the two weakest channels written by writers no model has seen. The shipped model on
 h4: accuracy 0.915, harassment precision 1.000 and recall 0.872, none of the 23 complaints
 flagged. Deciding this with the test split's false flags makes that line a little less
-untouched; it is said here so it can be weighed. The figures below are this model's.
+untouched; it is said here so it can be weighed.
+
+Session 11 found bare threats in plain words scored as inquiries: 「刺すぞ」, 「ぶん殴るぞ」,
+「しばくぞコラ」, 「沈めたろか」, 「家族がどうなってもいいんだな」 (3 of 16 such probes flagged, written
+by the engineer, none in any data file). The corpus held 刺す in 3 training harassment messages
+and no verb but 殺す often enough for its n-grams to carry weight in a three-character text,
+where the inquiry intercept wins. Two changes. (1) Two signals: `threat_phrase`, a violent
+verb in a form that announces intent (刺すぞ, 殴ったろか, 燃やしてやる, しばきに行く, 埋められたいのか)
+or a stock intimidating phrase (ただで済むと思うな, 夜道に気をつけろ, 家は知ってる, 覚えとけ), in
+the writer's own words; `quoted_threat`, the same inside 「」/『』 or reported (〜って言われた,
+〜と怒鳴って), as in staff notes and bystander reports. Passive forms (殴られた) and everyday
+words (燃やすごみ, 埋め立て, 蜂に刺された) do not match (tests/test_features.py holds the table).
+Pooling dozens of rare words into one feature lets the model weigh a threat it has seen a few
+times; its value is scaled ×20 (`signal_scales`; the other signals keep 0.1, and at that
+value the new weight could not overcome the intercept). Scales 10, 20 and 40 were
+indistinguishable on cross-validation (verdict accuracy 0.9228, 0.9223, 0.9229); 20 was taken.
+(2) b68, plain short threats without 殺す and innocent uses of the same verbs (54 of 80 kept).
+A new held-out batch, h5 (short messages from a writer who never opened the corpus; 30 of 80
+kept after near-copies), measures short intake. On the test split without b68 (1,939 messages,
+785 complaints):
+
+| model | data | threat signals | threshold | accuracy | precision | recall | false flags | category macro-F1 | h3 | h4 | h5 | probes | SNS ordinary flagged |
+|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-9a9b3782ba (session 10) | b1–b65 | no | 0.650 | 0.942 | 0.986 | 0.915 | 6 | 0.822 | 0.600 | 0.915 | 0.867 | 3 of 16 | 3 of 352 |
+| m-1de83bd587 (not shipped) | b1–b68 | no | 0.610 | 0.944 | 0.983 | 0.921 | 8 | 0.826 | 0.618 | 0.930 | 0.900 | 8 of 16 | 7 of 352 |
+| m-07c6fb7d45 (not shipped) | b1–b65 | yes | 0.622 | 0.945 | 0.987 | 0.926 | 7 | 0.814 | 0.654 | 0.930 | 0.900 | 13 of 16 | 4 of 352 |
+| m-0c7eab9842 (shipped) | b1–b68 | yes | 0.606 | 0.948 | 0.987 | 0.928 | 7 | 0.823 | 0.618 | 0.915 | 0.900 | 15 of 16 | 6 of 352 |
+
+The columns h3–h5 are accuracy on the held-out batches. The four differ by one or two messages
+on each held-out set; what the new signals buy is the bare threats, and both changes let the
+validation rule choose a lower threshold (more of the complaints' high scores fell below it)
+with one more test false flag (1 of 785 is within noise, but in the costly direction). The
+shipped model is, as before, the one trained on all the data with its own threshold. The
+SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`): none of the six
+it flags contains a threat phrase; they are the lower threshold's. Still missed: 「いてまうぞ」
+(Kansai; left out of the signal because 「書いてまう」 is ordinary speech). The figures below
+are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
