@@ -505,17 +505,23 @@ kept after near-copies), measures short intake. On the test split without b68 (1
 | m-9a9b3782ba (session 10) | b1–b65 | no | 0.650 | 0.942 | 0.986 | 0.915 | 6 | 0.822 | 0.600 | 0.915 | 0.867 | 3 of 16 | 3 of 352 |
 | m-1de83bd587 (not shipped) | b1–b68 | no | 0.610 | 0.944 | 0.983 | 0.921 | 8 | 0.826 | 0.618 | 0.930 | 0.900 | 8 of 16 | 7 of 352 |
 | m-07c6fb7d45 (not shipped) | b1–b65 | yes | 0.622 | 0.945 | 0.987 | 0.926 | 7 | 0.814 | 0.654 | 0.930 | 0.900 | 13 of 16 | 4 of 352 |
-| m-0c7eab9842 (shipped) | b1–b68 | yes | 0.606 | 0.948 | 0.987 | 0.928 | 7 | 0.823 | 0.618 | 0.915 | 0.900 | 15 of 16 | 6 of 352 |
+| m-0c7eab9842 (not shipped) | b1–b68 | yes | 0.606 | 0.948 | 0.987 | 0.928 | 7 | 0.823 | 0.618 | 0.915 | 0.900 | 15 of 16 | 6 of 352 |
+| m-65f7f97713 (shipped) | b1–b68 | yes, more verbs | 0.611 | 0.946 | 0.983 | 0.928 | 8 | 0.824 | 0.600 | 0.930 | 0.900 | 16 of 16 | 6 of 352 |
 
-The columns h3–h5 are accuracy on the held-out batches. The four differ by one or two messages
+The columns h3–h5 are accuracy on the held-out batches. The five differ by one or two messages
 on each held-out set; what the new signals buy is the bare threats, and both changes let the
 validation rule choose a lower threshold (more of the complaints' high scores fell below it)
-with one more test false flag (1 of 785 is within noise, but in the costly direction). The
-shipped model is, as before, the one trained on all the data with its own threshold. The
-SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`): none of the six
-it flags contains a threat phrase; they are the lower threshold's. Still missed: 「いてまうぞ」
-(Kansai; left out of the signal because 「書いてまう」 is ordinary speech). The figures below
-are this model's.
+with one or two more test false flags (within noise on 785 complaints, but in the costly
+direction). The last row widens the signal's vocabulary with dialect and slang verbs
+(しばき回す, いてもうたろか, くらすぞ, シメるぞ, 張り倒す) and polite futures of verbs that only
+name violence (突き落としますよ, 殴りますよ; 燃やしますか and 刺しますので do not count), and the
+normaliser joins a spaced-out 「さ す ぞ」: cross-validated verdict accuracy 0.9240 → 0.9245,
+harassment recall 0.8905 → 0.8909, the same 23 validation false flags. None of the test or h3
+false flags of either model contains a threat phrase: they are long reports that quote
+someone else's abuse (a union's letter, a lawyer's notice, a bystander at a collection point)
+near the threshold. The shipped model is, as before, the one trained on all the data with its
+own threshold. The SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`);
+none of the six it flags contains a threat phrase either. The figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

@@ -51,24 +51,37 @@ _N = r"(?:\d+|[一二三四五六七八九十半数]+)"
 #: feature lets the model weigh a threat it has seen few times in the corpus.
 #: Every entry starts with a literal character (see :func:`_by_first_character`).
 _INTENT = r"(?:ぞ|ぜ|からな|て?やる|て?やろ|て?まう|た(?:る|ろ)|ちゃ(?:る|ろ)|に(?:行|い)く|れたい)"
+#: verbs that name violence and little else also count in a polite future (「突き落としますよ」)
+_INTENT_OR_POLITE = _INTENT[:-1] + r"|ます(?!か))"
+_VIOLENT_VERBS = (
+    "殺(?:す|し|さ)", "ぶっ殺(?:す|し|さ)", "ぶち殺(?:す|し|さ)", "殴(?:る|っ|り|ら)", "ぶん殴(?:る|っ|り|ら)",
+    "ぶっ殴(?:る|っ|り|ら)", "しば(?:く|い|き|か)", "しばき(?:回|まわ|倒|あげ)(?:す|し)", "どつ(?:く|い|き|か)",
+    "どつき(?:回|まわ)(?:す|し)", "ぶち(?:回|まわ)(?:す|し)", "ぶっ飛ば(?:す|し|さ)", "ぶちのめ(?:す|し|さ)",
+    "叩きのめ(?:す|し|さ)", "ボコ(?:る|っ|ら|ボコにし)", "ぼこ(?:る|っ|ら|ぼこにし)", "蹴(?:る|っ|ら)",
+    "張り倒(?:す|し|さ)", "はり倒(?:す|し|さ)", "はったお(?:す|し|さ)", "突き落と(?:す|し|さ)", "へし折(?:る|っ|り|ら)",
+    "かち割(?:る|っ|り|ら)", "シメ(?:る)?", "いわ(?:す|し)",
+)
+#: verbs with everyday senses too (傘を差す is not 刺す, but 蜂に刺す is; 埋める, 燃やす, 潰す)
 _THREAT_VERBS = (
-    "殺(?:す|し|さ)", "ぶっ殺(?:す|し|さ)", "ぶち殺(?:す|し|さ)", "ころ(?:す|し(?=て|た))", "刺(?:す|し)",
-    "殴(?:る|っ|り|ら)", "ぶん殴(?:る|っ|り|ら)", "ぶっ殴(?:る|っ|り|ら)", "しば(?:く|い|き|か)",
-    "どつ(?:く|い|き|か)", "埋め(?:る)?", "沈め(?:る)?", "燃や(?:す|し)", "潰(?:す|し)", "轢(?:く|い|か)",
-    "ぶっ飛ば(?:す|し|さ)", "ぶちのめ(?:す|し|さ)", "ボコ(?:る|っ|ら|ボコにし)", "ぼこ(?:る|っ|ら|ぼこにし)",
-    "蹴(?:る|っ|ら)", "撃(?:つ|ち|た)", "火(?:を)?(?:つけ|付け|点け|放っ)", "爆破(?:す|し|さ)",
+    "ころ(?:す|し(?=て|た))", "刺(?:す|し)", "ぶっ刺(?:す|し)", "埋め(?:る)?", "沈め(?:る)?", "燃や(?:す|し)",
+    "潰(?:す|し)", "轢(?:く|い|か)", "撃(?:つ|ち|た)", "火(?:を)?(?:つけ|付け|点け|放っ)", "爆破(?:す|し|さ)",
 )
 _THREAT_PHRASES = (
     "刺し殺", "殴り殺", "撃ち殺", "ぶっ殺", "ぶち殺", "コロ(?:ス|シテ|シタ)", "ブッコロ", "ブチコロ", "放火して",
-    "痛い目(?:に)?(?:あ|遭|見|み)", "ただ(?:で|じゃ)(?:は)?(?:済|すま|すむ|おか)",
+    "痛い目(?:に)?(?:あ|遭|見|み)", "ただ(?:で|じゃ)(?:は)?(?:済|すま|すむ|おか)", "タダ(?:で|じゃ)(?:は)?(?:済|すま|すむ|おか)",
     "無事で(?:済|すむ|いられ|帰れ)", "覚悟(?:しろ|しとけ|しとき|せえ|せい|しておけ)", "首(?:を)?洗って",
-    "後悔(?:させ|するぞ|すんぞ)", "夜道(?:に|には|は|では)?(?:気|注意)", "背後に気", "後ろ(?:に(?:は)?気|見て歩)", "どうなっても(?:知ら|しら|いい)",
-    "覚え(?:と(?:け|き)|てろ|ておけ)", "おぼえ(?:と(?:け|き)|てろ|ておけ)", "顔(?:は|を)?(?:覚え|おぼえ)た",
+    "後悔(?:させ|するぞ|すんぞ)", "夜道(?:に|には|は|では)?(?:気|注意)", "背後に気", "後ろ(?:に(?:は)?気|見て歩)",
+    "どうなっても(?:知ら|しら|いい)", "覚え(?:と(?:け|き)|てろ|ておけ)", "おぼえ(?:と(?:け|き)|てろ|ておけ)",
+    "顔(?:は|を)?(?:覚え|おぼえ)た",
     *(f"{w}(?:は|も|どこか)?(?:知って|分かって|わかって|調べ)" for w in ("家", "住所", "自宅", "学校")),
-    "待ち伏せ", "帰り道(?:に|は)?気",
+    "待ち伏せ", "帰り道(?:に|は)?気", "命の保証", "血(?:を|ぃ)?見(?:る|ん|せ)", "月夜ばかり", "お礼参り",
+    "くらすぞ", "いてこま", "いても(?:う)?た(?:ろ|る)", "いてまうぞ",
+)
+_THREAT_ENTRIES = (
+    *(v + _INTENT_OR_POLITE for v in _VIOLENT_VERBS), *(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES,
 )
 #: The plain alternation (what the signals match; tests compare the fast form with it).
-_THREAT_PLAIN = "|".join([*(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES])
+_THREAT_PLAIN = "|".join(_THREAT_ENTRIES)
 
 
 def _by_first_character(entries: Sequence[str]) -> str:
@@ -78,13 +91,14 @@ def _by_first_character(entries: Sequence[str]) -> str:
     position of the text)."""
     groups: dict[str, list[str]] = {}
     for e in entries:
-        assert e[0] not in "\\()[]?*+|.^$", e  # each entry starts with a literal character
+        if e[0] in "\\()[]?*+|.^${}":
+            raise ValueError(f"a threat entry must start with a literal character: {e!r}")
         groups.setdefault(e[0], []).append(e[1:])
     body = "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in groups.items())
     return f"(?=[{''.join(groups)}])(?:{body})"
 
 
-_THREAT = _by_first_character([*(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES])
+_THREAT = _by_first_character(_THREAT_ENTRIES)
 #: quoted: inside 「…」 or 『…』 (a closing bracket comes before any opening one), or reported
 #: without brackets (「…覚えてろよって言われた」「…火つけたろかと怒鳴って」)
 _QUOTED = r"[^「」『』]*[」』]|[^。!?]{0,4}?(?:って|と)(?:言|い[っわうえ]|怒鳴|どな|叫|脅|書|凄|すご|わめ)"
