@@ -134,7 +134,8 @@ def test_threat_signals(text, own, quoted):
     "燃やす", "潰し", "轢い", "ぶっ飛ばさ", "ボコボコにし", "蹴っ", "撃ち", "火をつけ", "爆破し", "コロス", "放火して",
     "痛い目に", "ただじゃ", "済", "おか", "無事で", "覚悟しとけ", "首を洗って", "後悔させ", "夜道", "後ろに気",
     "どうなっても", "知ら", "覚えと", "け", "顔を覚えた", "家は", "学校どこか", "知って", "待ち伏せ", "帰り道は気",
-    "ぞ", "てやる", "たろ", "ちゃる", "に行く", "れたい", "からな", "「", "」", "『", "』", *"殺刺殴ころしばどつ火ぞたてやる あ",
+    "ぞ", "てやる", "たろ", "ちゃる", "に行く", "れたい", "からな", "「", "」", "『", "』",
+    *"殺刺殴ころしばどつ火ぞたてやる あ",
 ]), max_size=10).map("".join))
 @example("刺し殺すぞ。「殴ったろか」と言われた。覚えとけよ")
 def test_fast_threat_pattern_matches_plain_form(text):
@@ -172,7 +173,8 @@ def test_a_featurizer_fitted_before_a_signal_existed_still_transforms(fitted):
     text = ["覚悟しとけよ。本日10回目の架電"]
     X = old.transform(text).toarray()[0]
     assert X.shape == (len(keep),)
-    assert X[old.vocabulary_["s:repetition"]] == pytest.approx(fitted.transform(text).toarray()[0][fitted.vocabulary_["s:repetition"]])
+    new = fitted.transform(text).toarray()[0]
+    assert X[old.vocabulary_["s:repetition"]] == pytest.approx(new[fitted.vocabulary_["s:repetition"]])
 
 
 def test_signal_features_count(fitted):
