@@ -49,7 +49,6 @@ _N = r"(?:\d+|[一二三四五六七八九十半数]+)"
 #: intent ending; passive forms (殴られた, 刺された) are the writer's own experience and do
 #: not count, except as a dare (「殴られたいのか」).  Pooling dozens of rare words into one
 #: feature lets the model weigh a threat it has seen few times in the corpus.
-#: Every entry starts with a literal character (see :func:`_by_first_character`).
 _INTENT = r"(?:ぞ|ぜ|からな|て?やる|て?やろ|て?まう|た(?:る|ろ)|ちゃ(?:る|ろ)|に(?:行|い)く|れたい)"
 #: verbs that name violence and little else also count in a polite future (「突き落としますよ」)
 _INTENT_OR_POLITE = _INTENT[:-1] + r"|ます(?!か))"
@@ -81,25 +80,14 @@ _THREAT_PHRASES = (
 _THREAT_ENTRIES = (
     *(v + _INTENT_OR_POLITE for v in _VIOLENT_VERBS), *(v + _INTENT for v in _THREAT_VERBS), *_THREAT_PHRASES,
 )
-#: The plain alternation (what the signals match; tests compare the fast form with it).
-_THREAT_PLAIN = "|".join(_THREAT_ENTRIES)
-
-
-def _by_first_character(entries: Sequence[str]) -> str:
-    """The alternation of ``entries`` grouped by first character, after a lookahead on those
-    characters: the regex engine skips to the few positions that can start a match and tries
-    only that character's entries there (a plain alternation of 60 entries tries each at every
-    position of the text)."""
-    groups: dict[str, list[str]] = {}
-    for e in entries:
-        if e[0] in "\\()[]?*+|.^${}":
-            raise ValueError(f"a threat entry must start with a literal character: {e!r}")
-        groups.setdefault(e[0], []).append(e[1:])
-    body = "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in groups.items())
-    return f"(?=[{''.join(groups)}])(?:{body})"
-
-
-_THREAT = _by_first_character(_THREAT_ENTRIES)
+# Every entry starts with a literal character: then the regex engine knows the characters a
+# match can start with and skips ahead to them, and at each such position an alternative whose
+# first character differs fails at once (grouping the entries by first character by hand was
+# measured slower: 6.6 against 5.9 µs per corpus text).
+for _e in _THREAT_ENTRIES:
+    if _e[0] in "\\()[]?*+|.^${}":
+        raise ValueError(f"a threat entry must start with a literal character: {_e!r}")
+_THREAT = "(?:" + "|".join(_THREAT_ENTRIES) + ")"
 #: quoted: inside 「…」 or 『…』 (a closing bracket comes before any opening one), or reported
 #: without brackets (「…覚えてろよって言われた」「…火つけたろかと怒鳴って」)
 _QUOTED = r"[^「」『』]*[」』]|[^。!?]{0,4}?(?:って|と)(?:言|い[っわうえ]|怒鳴|どな|叫|脅|書|凄|すご|わめ)"
