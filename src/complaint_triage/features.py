@@ -10,6 +10,7 @@ spans of text that produced it (see :mod:`complaint_triage.explain`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections import Counter
@@ -49,9 +50,10 @@ _N = r"(?:\d+|[一二三四五六七八九十半数]+)"
 #: intent ending; passive forms (殴られた, 刺された) are the writer's own experience and do
 #: not count, except as a dare (「殴られたいのか」).  Pooling dozens of rare words into one
 #: feature lets the model weigh a threat it has seen few times in the corpus.
-_INTENT = r"(?:ぞ|ぜ|からな|て?やる|て?やろ|て?まう|た(?:る|ろ)|ちゃ(?:る|ろ)|に(?:行|い)く|れたい)"
+_INTENT_ENDINGS = r"ぞ|ぜ|からな|て?やる|て?やろ|て?まう|た(?:る|ろ)|ちゃ(?:る|ろ)|に(?:行|い)く|れたい"
+_INTENT = f"(?:{_INTENT_ENDINGS})"
 #: verbs that name violence and little else also count in a polite future (「突き落としますよ」)
-_INTENT_OR_POLITE = _INTENT[:-1] + r"|ます(?!か))"
+_INTENT_OR_POLITE = f"(?:{_INTENT_ENDINGS}|ます(?!か))"
 _VIOLENT_VERBS = (
     "殺(?:す|し|さ)", "ぶっ殺(?:す|し|さ)", "ぶち殺(?:す|し|さ)", "殴(?:る|っ|り|ら)", "ぶん殴(?:る|っ|り|ら)",
     "ぶっ殴(?:る|っ|り|ら)", "しば(?:く|い|き|か)", "しばき(?:回|まわ|倒|あげ)(?:す|し)", "どつ(?:く|い|き|か)",
@@ -194,8 +196,6 @@ def signal_counts(text: str, names: Sequence[str] | None = None) -> list[int]:
 
 def signals_digest() -> str:
     """SHA-256 (first 16 hex digits) of every signal's name and pattern: part of a model's version."""
-    import hashlib
-
     spec = "\n".join(f"{name}\t{pattern.pattern}" for name, pattern in SIGNALS.items())
     return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
 
