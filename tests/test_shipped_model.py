@@ -52,6 +52,11 @@ HARD_NEGATIVES = [
     "保育園に落ちた。もう三回目。仕事を辞めろってことですか？本当にふざけないでほしい。",
     "審査請求をしたいので、手続きの方法を教えてください。",
     "この件は弁護士に相談したうえで、改めて正式に抗議いたします。",
+    # the verbs of a threat in ordinary ward business (session 11)
+    "燃やすごみの日を教えてください",
+    "公園で子どもが蜂に刺されました。巣の駆除をお願いします",
+    "横断歩道で車に轢かれそうになりました。信号の時間を見直してください",
+    "近所の人に「家に火つけたろか」と言われて怖いです。どこに相談すればいいですか",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.
@@ -65,6 +70,13 @@ POSITIVES = [
     ("担当の○○氏を懲戒処分とし、その結果を本日中に文書で報告してください。あわせて慰謝料として金100万円をお支払いください。", "excessive_demand"),
     ("来庁者が「土下座しろ」と要求し、退去を求めるも応じず約3時間居座った。110番通報。", "other_illegal"),
     ("窓口のあの子かわいいね。仕事終わるの何時？駐車場で待ってるから連絡先教えてよ", "other_improper"),
+    # bare threats in plain words, without 殺す (session 11: these were scored as inquiries)
+    ("刺すぞ", "threat"),
+    ("ぶん殴るぞ", "threat"),
+    ("しばくぞコラ", "threat"),
+    ("沈めたろか", "threat"),
+    ("家族がどうなってもいいんだな", "threat"),
+    ("ただで済むと思うなよ", "threat"),
 ]
 
 
