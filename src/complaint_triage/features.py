@@ -173,9 +173,13 @@ def _gated(names: tuple[str, ...]) -> tuple[_Gated, ...]:
 def signal_counts(text: str, names: Sequence[str] | None = None) -> list[int]:
     """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order
     (or of the signals ``names``, in that order)."""
+    return _counts(text, _GATED_SIGNALS if names is None else _gated(tuple(names)))
+
+
+def _counts(text: str, gated: Sequence[_Gated]) -> list[int]:
     out = []
     found: dict[int, bool] = {}  # by id: hashing a Pattern hashes its whole compiled program
-    for pattern, gates, prescan in (_GATED_SIGNALS if names is None else _gated(tuple(names))):
+    for pattern, gates, prescan in gated:
         if gates:
             for g in gates:
                 if g in text:
@@ -556,8 +560,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_signals:
             scales = getattr(self, "signal_scales", None) or {}  # (models saved before it existed)
             ws = [self.signal_weight * float(scales.get(n, 1.0)) for n in idx.signal_names]
+            gated = _gated(idx.signal_names)
             for i, t in enumerate(norms):
-                for j, w, k in zip(idx.signal_cols, ws, signal_counts(t, idx.signal_names), strict=True):
+                for j, w, k in zip(idx.signal_cols, ws, _counts(t, gated), strict=True):
                     if k:
                         srows.append(i)
                         scols.append(j)
