@@ -507,7 +507,8 @@ kept after near-copies), measures short intake. On the test split without b68 (1
 | m-07c6fb7d45 (not shipped) | b1–b65 | yes | 0.622 | 0.945 | 0.987 | 0.926 | 7 | 0.814 | 0.654 | 0.930 | 0.900 | 13 of 16 | 4 of 352 |
 | m-0c7eab9842 (not shipped) | b1–b68 | yes | 0.606 | 0.948 | 0.987 | 0.928 | 7 | 0.823 | 0.618 | 0.915 | 0.900 | 15 of 16 | 6 of 352 |
 | m-65f7f97713 (not shipped) | b1–b68 | yes, more verbs | 0.611 | 0.946 | 0.983 | 0.928 | 8 | 0.824 | 0.600 | 0.930 | 0.900 | 16 of 16 | 6 of 352 |
-| m-c23e72b839 / m-765b76d45a (shipped) | b1–b70 | yes, more verbs | 0.613 | 0.950 | 0.987 | 0.932 | 8 | 0.823 | 0.618 | 0.915 | 0.867 | 16 of 16 | 5 of 352 |
+| m-c23e72b839 / m-765b76d45a (not shipped) | b1–b70 | yes, more verbs | 0.613 | 0.950 | 0.987 | 0.932 | 8 | 0.823 | 0.618 | 0.915 | 0.867 | 16 of 16 | 5 of 352 |
+| m-2e83bf3b5e (shipped) | b1–b71 | yes, more verbs | 0.640 | 0.946 | 0.992 | 0.921 | 4 | 0.827 | 0.654 | 0.915 | 0.900 | 14 of 16 | 4 of 352 |
 
 The columns h3–h5 are accuracy on the held-out batches. The rows differ by one or two messages
 on each held-out set; what the new signals buy is the bare threats, and both changes let the
@@ -536,9 +537,22 @@ validation false flags), signal weight 0.2 (0.9238) and grievance C 8 (grievance
 0.836 → 0.840, verdicts unchanged). C 32 lowered the validation threshold to 0.584, and on the
 test split it flagged 12 of 785 complaints against 8 (ordinary SNS posts 7 against 5). It was
 not taken; that decision used the test split, as the one about h3 and h4 did. grievance C 8
-was taken: the shipped model, m-765b76d45a, is m-c23e72b839 with that one setting changed
+was taken: m-765b76d45a is m-c23e72b839 with that one setting changed
 (every verdict and category the same; grievance accuracy on test-split harassment 0.834 →
-0.845). The SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`);
+0.845).
+
+Last, b71: lawful escalation said roughly and briefly (〜訴えるからな, 〜審査請求出すからな,
+〜テレビ局に言うぞ; 40 complaints, none with 覚えとけ-style intimidation), against messages that
+look like escalation but cross the line (a named clerk offered to a weekly magazine unless
+paid, 「訴えるか、夜道で会うか選べ」; 20), because 「次転んだら区を訴えるからな」 was called
+harassment by every model of the session and the one before. Its reviewer kept 57 of 60. The
+last row is b1–b71 (grievance C 8): with these loud complaints among the validation messages
+the rule chose a higher threshold (0.640), and on the same test messages complaints flagged
+fell from 8 to 4 of 785 while recall fell from 0.932 to 0.921 (chat recall on the whole test
+split 0.880 → 0.843). h3 gained two messages, h4 lost one, h5 gained one; 「痛い目みたいのか」 and
+「子どもの学校どこか知ってるぞ」 are missed again (both `review: true`), and 「次転んだら区を訴えるからな」
+is still called harassment. It is shipped by the same rule as before: the model trained on
+all the data with the threshold its validation chose, which here also halves the costly error. The SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`);
 none of the posts it flags contains a threat phrase either. The figures below are this model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
