@@ -9,7 +9,6 @@ spans of text that produced it (see :mod:`complaint_triage.explain`).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
@@ -165,18 +164,13 @@ _GATED: dict[str, _Gated] = {
 _GATED_SIGNALS: tuple[_Gated, ...] = tuple(_GATED.values())
 
 
-@functools.lru_cache(maxsize=8)
-def _gated(names: tuple[str, ...]) -> tuple[_Gated, ...]:
-    return tuple(_GATED[n] for n in names)
-
-
-def signal_counts(text: str, names: Sequence[str] | None = None) -> list[int]:
-    """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order
-    (or of the signals ``names``, in that order)."""
-    return _counts(text, _GATED_SIGNALS if names is None else _gated(tuple(names)))
+def signal_counts(text: str) -> list[int]:
+    """Number of matches of every :data:`SIGNALS` pattern in normalised ``text``, in order."""
+    return _counts(text, _GATED_SIGNALS)
 
 
 def _counts(text: str, gated: Sequence[_Gated]) -> list[int]:
+    """Match counts of the ``gated`` signals (entries of ``_GATED``) in normalised ``text``."""
     out = []
     found: dict[int, bool] = {}  # by id: hashing a Pattern hashes its whole compiled program
     for pattern, gates, prescan in gated:
@@ -560,7 +554,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_signals:
             scales = getattr(self, "signal_scales", None) or {}  # (models saved before it existed)
             ws = [self.signal_weight * float(scales.get(n, 1.0)) for n in idx.signal_names]
-            gated = _gated(idx.signal_names)
+            gated = [_GATED[n] for n in idx.signal_names]  # the signals it was fitted with
             for i, t in enumerate(norms):
                 for j, w, k in zip(idx.signal_cols, ws, _counts(t, gated), strict=True):
                     if k:
