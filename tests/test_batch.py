@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from complaint_triage import batch as B
@@ -551,3 +553,57 @@ def test_lone_surrogate_escape_is_an_error_row_in_every_format(small_model_dir, 
     res = _run(small_model_dir, [src], out)
     assert res.rows == 2 and res.scored == 1 and res.by_error == {"undecodable": 1}
     assert out.is_file()
+
+
+# -- the driver's column-wise helpers agree with the cell-by-cell definitions ----------------
+
+_CELL_VALUES = st.one_of(
+    st.none(), st.booleans(), st.floats(allow_nan=True), st.integers(), st.text(max_size=8),
+    st.lists(st.text(max_size=4), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["input", "str", "bool", "float", "strlist", "evidence"]),
+       pick=st.sampled_from(["mixed", "str", "float", "bool", "none"]), data=st.data())
+def test_csv_column_matches_csv_cell(kind, pick, data):
+    col = B._Col("c", kind)
+    if kind == "strlist":
+        values = st.one_of(st.none(), st.lists(st.text(max_size=4), max_size=3))
+    elif kind == "evidence":
+        values = st.one_of(st.none(), st.lists(st.fixed_dictionaries(
+            {"category": st.sampled_from(["threat", "abusive_language"]), "start": st.integers(0, 99),
+             "end": st.integers(0, 99), "text": st.text(max_size=6)}), max_size=2))
+    else:
+        values = {"mixed": _CELL_VALUES, "str": st.text(max_size=8), "float": st.floats(allow_nan=True),
+                  "bool": st.booleans(), "none": st.none()}[pick]
+    vals = tuple(data.draw(st.lists(values, min_size=1, max_size=6)))
+    assert list(B._csv_column(col, vals)) == [B._csv_cell(col, v) for v in vals]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.text(max_size=3), st.booleans()), max_size=8))
+def test_nan_to_none_replaces_exactly_the_nans(vals):
+    out = B._nan_to_none(list(vals))
+    assert len(out) == len(vals)
+    for v, o in zip(vals, out, strict=True):
+        if isinstance(v, float) and v != v:
+            assert o is None
+        else:
+            assert o is v
+
+
+def test_checkpoint_round_trip_replaces_every_lone_surrogate(tmp_path):
+    rows = [
+        ["申請\udc82した", 1.5, None, ["a\ud800", {"k": "x\udcff"}], True, [{"category": "threat", "start": 0,
+                                                                           "end": 2, "text": "殺す"}]],
+        ["plain", float("inf"), datetime(2026, 11, 1, 10, 0), [], False, []],
+    ]
+    B._write_part(tmp_path, 0, rows)
+    back = B._read_part(tmp_path, 0)
+    assert back[0][0] == "申請\ufffdした"
+    assert back[0][3] == ["a\ufffd", {"k": "x\ufffd"}]
+    assert back[0][5][0]["text"] == "殺す"
+    assert back[1] == rows[1]
+    (tmp_path / "chunk-000001.jsonl").write_text("", encoding="utf-8")
+    assert B._read_part(tmp_path, 1) == []

@@ -819,15 +819,23 @@ def _clean(v: Any) -> Any:
     return v
 
 
+#: One encoder and one decoder for every checkpoint line (``json.dumps`` with arguments
+#: builds a new encoder per call).
+_PART_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+_PART_DECODER = json.JSONDecoder(object_hook=_json_hook)
+
+
 def _write_part(parts: Path, k: int, rows: list[list[Any]]) -> None:
     final = parts / f"chunk-{k:06d}.jsonl"
     tmp = parts / f"chunk-{k:06d}.jsonl.tmp"
+    body = "".join([_PART_ENCODER.encode(row) + "\n" for row in rows])
+    if not body.isascii():
+        # text that is not valid Unicode (its row is an error row) is kept with U+FFFD in
+        # place of the bad code units, so that every output format can be written (JSON
+        # without ASCII escapes holds them as they are, so one pass over the chunk finds them)
+        body = _SURROGATE.sub("\ufffd", body)
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            # text that is not valid Unicode (its row is an error row) is kept with U+FFFD in
-            # place of the bad code units, so that every output format can be written
-            row = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) and not v.isascii() else v for v in row]
-            f.write(json_line(row, default=_json_default) + "\n")
+        f.write(body)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -835,7 +843,10 @@ def _write_part(parts: Path, k: int, rows: list[list[Any]]) -> None:
 
 def _read_part(parts: Path, k: int) -> list[list[Any]]:
     with open(parts / f"chunk-{k:06d}.jsonl", encoding="utf-8") as f:
-        return [json.loads(line, object_hook=_json_hook) for line in f if line.strip()]
+        lines = [line for line in f.read().split("\n") if line.strip()]
+    # every line is one JSON array: the chunk is read as one array of them
+    rows: list[list[Any]] = _PART_DECODER.decode("[" + ",".join(lines) + "]")
+    return rows
 
 
 def _done_parts(parts: Path) -> set[int]:
@@ -902,6 +913,34 @@ class _Writer:
         raise NotImplementedError
 
 
+def _csv_cell(c: _Col, v: Any) -> str:
+    t = _to_text(_tabular(c, v))
+    return "" if t is None else t
+
+
+_EVIDENCE_JSON = json.JSONEncoder(ensure_ascii=False)  # = json.dumps(v, ensure_ascii=False)
+_BOOL_TEXT = {True: "true", False: "false"}
+
+
+def _csv_column(c: _Col, vals: tuple[Any, ...]) -> Sequence[str]:
+    """The cells of one column, as :func:`_csv_cell` makes them one by one, but without a
+    Python call per cell for the common columns (all strings, all floats, all booleans)."""
+    if c.kind == "strlist":
+        return ["" if v is None else ";".join(v) for v in vals]
+    if c.kind == "evidence":
+        return ["" if v is None else _EVIDENCE_JSON.encode(v) for v in vals]
+    types = set(map(type, vals))
+    if types == {str}:
+        return vals
+    if types == {float} and not any(map(math.isnan, vals)):
+        return list(map(str, vals))
+    if types == {bool}:
+        return list(map(_BOOL_TEXT.__getitem__, vals))
+    if types == {type(None)}:
+        return [""] * len(vals)
+    return [_csv_cell(c, v) for v in vals]
+
+
 class _CsvWriter(_Writer):
     def __init__(self, path: Path, cols: list[_Col]) -> None:
         self.cols = cols
@@ -910,12 +949,11 @@ class _CsvWriter(_Writer):
         self.w.writerow([c.name for c in cols])
 
     def write(self, rows: list[list[Any]]) -> None:
-        for row in rows:
-            out = []
-            for c, v in zip(self.cols, row, strict=True):
-                t = _to_text(_tabular(c, v))
-                out.append("" if t is None else t)
-            self.w.writerow(out)
+        if not rows:
+            return
+        # column by column (see _csv_column); then back to rows for the csv module
+        columns = [_csv_column(c, vals) for c, vals in zip(self.cols, zip(*rows, strict=True), strict=True)]
+        self.w.writerows(zip(*columns, strict=True))
 
     def close(self) -> None:
         self.f.close()
@@ -1544,17 +1582,21 @@ def _score_texts(texts: list[Any], text_col: str, with_evidence: bool) -> dict[s
     return {c: out[c].tolist() for c in PREDICTION_COLUMNS}
 
 
+def _nan_to_none(vals: list[Any]) -> list[Any]:
+    """``vals`` with float NaN (a score of an error row) made None."""
+    types = set(map(type, vals))
+    if not any(issubclass(t, float) for t in types):
+        return vals
+    if all(issubclass(t, float) for t in types):
+        has_nan = any(map(math.isnan, vals))
+    else:
+        has_nan = any(isinstance(v, float) and math.isnan(v) for v in vals)
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in vals] if has_nan else vals
+
+
 def _pred_rows(cols: dict[str, list[Any]], n: int) -> list[list[Any]]:
-    out = []
-    for i in range(n):
-        row = []
-        for c in PREDICTION_COLUMNS:
-            v = cols[c][i]
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            row.append(v)
-        out.append(row)
-    return out
+    columns = [_nan_to_none(cols[c][:n]) for c in PREDICTION_COLUMNS]
+    return [list(row) for row in zip(*columns, strict=True)] if n else []
 
 
 def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any]) -> dict[str, Any]:
@@ -1618,7 +1660,9 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
             vals = rec.values or {}
             if rec.error is not None:
                 pr[PREDICTION_COLUMNS.index("error")] = rec.error
-            rows.append([_clean(vals.get(c)) for c in cols] + [rec.source_file, rec.source_record] + pr)
+            # (a string's undecodable bytes are replaced when the chunk is saved, see _write_part)
+            rows.append([v if type(v) is str else _clean(v) for v in map(vals.get, cols)]
+                        + [rec.source_file, rec.source_record] + pr)
         _write_part(parts, k, rows)
         progress.update(len(recs))
 
