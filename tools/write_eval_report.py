@@ -553,7 +553,51 @@ split 0.880 → 0.843). h3 gained two messages, h4 lost one, h5 gained one; 「�
 「子どもの学校どこか知ってるぞ」 are missed again (both `review: true`), and 「次転んだら区を訴えるからな」
 is still called harassment. It is shipped by the same rule as before: the model trained on
 all the data with the threshold its validation chose, which here also halves the costly error. The SNS column is the external sample of ordinary posts (`tools/eval_toxic.py`);
-none of the posts it flags contains a threat phrase either. The figures below are this model's.
+none of the posts it flags contains a threat phrase either.
+
+### Session 12: three batches, a new held-out set, and what did not help
+
+Three writer batches: b72 (belittling and mockery of the staff member, mostly in chat, against
+equally sharp criticism of the answer or the ward; 46 of 70 kept), b73 (sexual remarks and
+stalking-like intrusion, against thanks, praise and bystander reports naming staff; 51 of 70
+kept) and b74 (excessive demands, sit-ins and special treatment, against persistent but
+legitimate requests; 47 of 70 kept). **Their themes were chosen from the shipped model's errors
+on h4 and h5**, and the briefs quoted a few phrases of those errors; the reviewers and I dropped
+every kept item that echoed one (b72-0058, b73-0005/0015/0039/0053, b74-0001/0049), but h4 and h5
+no longer measure these themes independently (the two h4 messages this model newly gets right
+are exactly of those themes). h6 is new: 80 messages of an ordinary day's intake from a writer
+who never opened the corpus, of which the reviewer kept 23 (57 near-copies of corpus or held-out
+texts: the stock situations of ward intake are well covered by now). On the test split without
+b72–b74 (1,977 messages, 795 complaints):
+
+| model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h3 | h4 | h5 | h6 | probes | SNS toxic / ordinary flagged |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-2e83bf3b5e (session 11) | b1–b71 | 0.640 | 0.944 | 0.992 | 0.917 | 4 | 0.825 | 0.654 | 0.915 | 0.900 | 0.957 | 14 of 16 | 11 of 67 / 4 of 352 |
+| m-5ded881a8a (shipped) | b1–b74 | 0.659 | 0.944 | 0.990 | 0.918 | 5 | 0.822 | 0.636 | 0.930 | 0.833 | 0.913 | 16 of 16 | 10 of 67 / 4 of 352 |
+
+The two rows are within noise of each other: 23 of the 2,284 test and held-out messages change verdict, h5 loses two
+of 30 (a one-line 「【再送】3通目。返信まだですか」 and a staff note of 「区長出せ」 repeated for 90
+minutes), h6 one of 23 (an SNS post ending 「教育委員会の連中ｺﾞﾐｸｽﾞすぎ、まとめて4ね」, whose
+abusive-language head says 0.90 but whose verdict head says 0.39), and cross-validated verdict
+accuracy on the larger, harder validation set is 0.9203 (0.9219 before). It is shipped by the
+standing rule (all the data, the threshold its validation chose), with no claim that it is better.
+
+Two things were tried and not kept, both measured on out-of-fold scores of train and dev
+(writer batches held out), the threshold set at the 0.75% complaint cap on those scores:
+
+- **Other ways of combining the verdict head with the category heads** (the harassment score is
+  now their mean). Verdict head alone: recall 0.865 out of fold, test 0.884 with 7 false flags;
+  strongest category alone: 0.795, test 11 false flags; weighted means 0.3–0.7, the maximum, the
+  geometric mean, a noisy-or and a logistic stacker on the 10 logits (0.862 out of fold with
+  batches held out) were none better than the mean (0.874 out of fold, test 0.917 with 5).
+- **Featuriser settings**: character n-grams 2–5 (0.867) or 1–5 (0.878), word n-grams 1–3
+  (0.874), particles and auxiliaries kept (0.883, but test false flags 5 → 7), 400,000 features
+  (0.869). Differences of this size move a handful of messages and were not taken.
+
+The highest-scoring validation complaints, which set the threshold, are still bystander reports
+that quote a threat or a posting of staff (17 of the top 32): the writer reports someone else's
+abuse and asks the ward to protect its staff. That is the model's largest remaining error, and
+neither more data nor these settings moved it. The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
