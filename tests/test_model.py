@@ -179,3 +179,82 @@ def test_relative_share_is_chosen_on_validation_data():
     proba[np.arange(200), 3 + cats[:200].argmax(1)] = main[:200]
     th = choose_thresholds(proba, Targets(verdict, cats, (verdict == 1).astype(int)))
     assert th["category_relative"] in CATEGORY_RELATIVE_GRID and th["category_relative"] >= 0.5
+
+
+# -- the bystander-report head (session 12) --------------------------------------------------
+
+from complaint_triage.model import BYSTANDER_COLUMN, BYSTANDER_DISCOUNT_GRID  # noqa: E402
+
+
+def test_bystander_target_is_a_public_report_not_a_staff_note():
+    base = {"verdict": "complaint", "categories": [], "grievance": True}
+    recs = [
+        {**base, "kind": "bystander", "channel": "web_form"},
+        {**base, "kind": "bystander", "channel": "phone_note"},  # staff took it down: not a target
+        {**base, "kind": "bystander", "channel": "counter_note"},
+        {**base, "kind": "angry", "channel": "sns"},
+        {**base, "channel": "email"},  # no kind (an analyst's correction)
+    ]
+    t = Targets.from_records(recs)
+    assert t.bystander.tolist() == [1, 0, 0, 0, 0]
+    assert t.subset([0, 3]).bystander.tolist() == [1, 0]
+    assert t.subset(np.array([True, False, False, False, True])).verdict.tolist() == [1, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=st.lists(st.floats(0, 1), min_size=len(SCORE_NAMES) + 1, max_size=len(SCORE_NAMES) + 1),
+       discount=st.sampled_from(BYSTANDER_DISCOUNT_GRID))
+def test_bystander_discount_only_lowers_the_score_and_spares_what_the_verdict_head_is_sure_of(p, discount):
+    row = np.array(p)
+    plain = harassment_score(row[: len(SCORE_NAMES)])
+    assert harassment_score(row[: len(SCORE_NAMES)], discount) == plain  # no column: no discount
+    got = harassment_score(row, discount)
+    expected = plain - discount * row[BYSTANDER_COLUMN] * (1 - row[0])
+    assert got == pytest.approx(expected)
+    assert got <= plain + 1e-12
+    sure = row.copy()
+    sure[0] = 1.0
+    assert harassment_score(sure, discount) == pytest.approx(harassment_score(sure[: len(SCORE_NAMES)]))
+    # the matrix form agrees with the row form
+    assert harassment_score(np.stack([row, row]), discount) == pytest.approx([got, got])
+
+
+def test_choose_thresholds_takes_the_discount_that_recovers_the_most_harassment():
+    # complaints that quote abuse (high category scores) are bystander reports; a discount lets
+    # the threshold come down to the harassment they were hiding
+    rng = np.random.default_rng(1)
+    n = 600
+    verdict = np.repeat([0, 1], n // 2)
+    quoting = (verdict == 1) & (rng.uniform(size=n) < 0.3)
+    P = np.zeros((n, len(SCORE_NAMES) + 1))
+    P[:, 0] = np.where(verdict == 0, rng.uniform(0.2, 0.6, n), rng.uniform(0.05, 0.4, n))
+    P[:, 1] = 1 - P[:, 0]
+    P[:, 3] = np.where((verdict == 0) | quoting, 0.95, 0.05)
+    P[:, BYSTANDER_COLUMN] = np.where(quoting, 0.95, 0.02)
+    cats = np.zeros((n, len(CATEGORIES)), dtype=int)
+    cats[verdict == 0, 0] = 1
+    t = Targets(verdict, cats, (verdict == 1).astype(int))
+    th = choose_thresholds(P, t, max_false_flag_rate=0.01)
+    assert th["bystander_discount"] > 0
+    plain = choose_thresholds(P[:, : len(SCORE_NAMES)], t, max_false_flag_rate=0.01)
+    assert plain["bystander_discount"] == 0.0
+    recall = lambda th_, Q: np.mean(np.asarray(harassment_score(Q, th_["bystander_discount"]))[verdict == 0]  # noqa: E731
+                                    >= th_["harassment"])
+    assert recall(th, P) > recall(plain, P[:, : len(SCORE_NAMES)])
+    # the discounted rule still keeps the complaints under the cap
+    assert np.mean(np.asarray(harassment_score(P, th["bystander_discount"]))[verdict == 1] >= th["harassment"]) <= 0.01
+    # and decide_rows applies the same score
+    flagged = [d.verdict == "harassment" for d in decide_rows(P, th)]
+    assert np.mean(np.array(flagged)[verdict == 1]) <= 0.01
+
+
+def test_a_classifier_with_the_bystander_head_keeps_the_public_columns():
+    recs = [r for r in corpus_records() if r["split"] == "train"][:300]
+    assert sum(r.get("kind") == "bystander" and r["channel"] not in ("phone_note", "counter_note") for r in recs) >= 3
+    clf = TriageClassifier(cv=3, bystander_head=True).fit([r["text"] for r in recs], recs)
+    P = clf.predict_scores(["窓口で男性が職員に「殺すぞ」と怒鳴っていました。職員さんが心配です。", "ゴミの日はいつ？"])
+    assert P.shape == (2, len(SCORE_NAMES) + 1)
+    assert clf.oof_proba_.shape == (len(recs), len(SCORE_NAMES) + 1)
+    assert np.allclose(P[:, : len(VERDICTS)].sum(axis=1), 1.0)
+    assert ((P >= 0) & (P <= 1)).all()
+    assert clf.get_params()["bystander_head"] is True

@@ -573,14 +573,15 @@ b72–b74 (1,977 messages, 795 complaints):
 | model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h3 | h4 | h5 | h6 | probes | SNS toxic / ordinary flagged |
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | m-2e83bf3b5e (session 11) | b1–b71 | 0.640 | 0.944 | 0.992 | 0.917 | 4 | 0.825 | 0.654 | 0.915 | 0.900 | 0.957 | 14 of 16 | 11 of 67 / 4 of 352 |
-| m-5ded881a8a (shipped) | b1–b74 | 0.659 | 0.944 | 0.990 | 0.918 | 5 | 0.822 | 0.636 | 0.930 | 0.833 | 0.913 | 16 of 16 | 10 of 67 / 4 of 352 |
+| m-5ded881a8a (not shipped) | b1–b74 | 0.659 | 0.944 | 0.990 | 0.918 | 5 | 0.822 | 0.636 | 0.930 | 0.833 | 0.913 | 16 of 16 | 10 of 67 / 4 of 352 |
 
 The two rows are within noise of each other: 23 of the 2,284 test and held-out messages change verdict, h5 loses two
 of 30 (a one-line 「【再送】3通目。返信まだですか」 and a staff note of 「区長出せ」 repeated for 90
 minutes), h6 one of 23 (an SNS post ending 「教育委員会の連中ｺﾞﾐｸｽﾞすぎ、まとめて4ね」, whose
 abusive-language head says 0.90 but whose verdict head says 0.39), and cross-validated verdict
-accuracy on the larger, harder validation set is 0.9203 (0.9219 before). It is shipped by the
-standing rule (all the data, the threshold its validation chose), with no claim that it is better.
+accuracy on the larger, harder validation set is 0.9203 (0.9219 before). It was first shipped
+by the standing rule (all the data, the threshold its validation chose), with no claim that it
+was better; the bystander head below replaced it.
 
 Two things were tried and not kept, both measured on out-of-fold scores of train and dev
 (writer batches held out), the threshold set at the 0.75% complaint cap on those scores:
@@ -594,10 +595,45 @@ Two things were tried and not kept, both measured on out-of-fold scores of train
   (0.874), particles and auxiliaries kept (0.883, but test false flags 5 → 7), 400,000 features
   (0.869). Differences of this size move a handful of messages and were not taken.
 
-The highest-scoring validation complaints, which set the threshold, are still bystander reports
+The highest-scoring validation complaints, which set the threshold, were bystander reports
 that quote a threat or a posting of staff (17 of the top 32): the writer reports someone else's
-abuse and asks the ward to protect its staff. That is the model's largest remaining error, and
-neither more data nor these settings moved it. The figures below are the shipped model's.
+abuse and asks the ward to protect its staff. Neither more data nor these settings moved them.
+
+**A bystander-report head.** The corpus marks such messages (`kind: bystander`, 533 of them). A
+separate logistic head on the same features learns them (writer-held-out AUC 0.985 in a first
+experiment that counted every report), and the
+harassment score subtracts `bystander_discount` × its probability × (1 − the verdict head's
+harassment probability); the discount (0, 0.25 … 1) is chosen on the same out-of-fold scores as
+the threshold, as the one with the best recall under the 0.75% complaint cap. Two design choices
+came from failures:
+
+- *Staff notes are not reports.* Trained on every `kind: bystander` message, the head gave
+  0.995 to the short counter note 「来庁者が「殺すぞ」と怒鳴り、机を叩いた。」 (a regression-table
+  case, which that model called an inquiry), and the test split's 「来庁者（男性）「殺すぞ」と怒鳴り
+  カウンターを拳で叩く。」 was lost too: 139 of the 410 bystander reports in train and dev are phone or
+  counter notes, which read like a note of the caller's own conduct. The head now learns
+  reports written by the public only (`STAFF_NOTE_CHANNELS` are negatives).
+- *The verdict head's doubt gates the discount*, so a message it is itself sure of is left
+  alone, whatever the new head says about an unfamiliar style. Without the gate (discount 1.0)
+  cross-validation was a little better (verdict accuracy 0.9313 against 0.9269; test the same),
+  but 9 of 352 ordinary SNS posts were flagged against 5, and a wrong "this is a report" would
+  erase a threat the verdict head had seen.
+
+On the same 1,977 test messages:
+
+| model | bystander head | threshold | accuracy | precision | recall | false flags | category macro-F1 | h3 | h4 | h5 | h6 | SNS toxic / ordinary flagged | CV accuracy |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-5ded881a8a | none | 0.659 | 0.944 | 0.990 | 0.918 | 5 | 0.822 | 0.636 | 0.930 | 0.833 | 0.913 | 10 of 67 / 4 of 352 | 0.9203 |
+| m-dff9aa56b0 (not shipped) | all reports, no gate (discount 0.5) | 0.553 | 0.948 | 0.992 | 0.930 | 5 | 0.828 | 0.727 | 0.944 | 0.867 | 0.957 | 16 of 67 / 8 of 352 | 0.9307 |
+| (not shipped) | public reports, no gate (discount 1.0) | 0.544 | 0.948 | 0.992 | 0.929 | 5 | 0.829 | 0.727 | 0.944 | 0.867 | 0.957 | 16 of 67 / 9 of 352 | 0.9313 |
+| **m-321df24aa3 (shipped)** | public reports, gated (discount 0.75) | 0.602 | 0.948 | 0.990 | 0.930 | 6 | 0.828 | 0.654 | 0.930 | 0.867 | 0.957 | 14 of 67 / 5 of 352 | 0.9269 |
+
+With the bystander reports discounted, the complaint cap lets the threshold come down (0.659 →
+0.602), so harassment recall rises: test 0.918 → 0.930 (chat 0.852 → 0.880), h5 and
+h6 one message each, cross-validated recall 0.874 → 0.894. The cost is one more test complaint
+flagged (5 → 6 of 795, 0.75%) and one more ordinary SNS post (4 → 5 of 352). The shipped model
+is the gated one. The bystander probability stays inside the model: the `scores` object keeps
+its eleven keys. The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

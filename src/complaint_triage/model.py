@@ -5,6 +5,18 @@ features, calibrates them on out-of-fold decision values (temperature scaling fo
 verdict, Platt scaling for each binary head) and stacks every head into one coefficient
 matrix so that scoring a message is one sparse-dense product.
 
+An optional extra head (``bystander_head=True``) learns which messages are bystander reports
+(the corpus's ``kind == "bystander"`` outside staff notes: a member of the public reports
+another person's abuse of staff and asks the ward to act).  Its probability is an internal
+column after :data:`SCORE_NAMES` (never in the ``scores`` output).  :func:`harassment_score`
+subtracts ``bystander_discount`` × that probability × the verdict head's doubt (1 - its
+harassment probability), the discount being chosen on validation with the thresholds.  A
+linear model adds the weight of quoted abuse to that of the report's framing, and the category
+heads see the quoted threat whoever said it; the discount lets a confident "this is a report"
+outweigh the quote, which no single set of n-gram weights could.  The doubt factor leaves a
+message the verdict head itself calls harassment alone: a staff note quoting the caller's
+threat (「来庁者が『殺すぞ』と怒鳴り…」) reads like a report too.
+
 Decisions are taken by :func:`decide` from the probabilities and a thresholds mapping that
 is chosen on validation data by :func:`choose_thresholds` and stored in the model's
 manifest (see :mod:`complaint_triage.persist`), never in code.
@@ -39,6 +51,7 @@ __all__ = [
     "decide_all",
     "harassment_score",
     "Decision",
+    "BYSTANDER_COLUMN",
 ]
 
 #: Column order of the probability matrix and keys of the ``scores`` output object.
@@ -46,6 +59,15 @@ SCORE_NAMES: tuple[str, ...] = (*VERDICTS, *CATEGORIES, "grievance")
 _NV = len(VERDICTS)
 _NC = len(CATEGORIES)
 _H = VERDICTS.index(Verdict.HARASSMENT)
+_G = len(SCORE_NAMES) - 1  # grievance column
+#: Column of the bystander-report probability in a model with that head (after SCORE_NAMES).
+BYSTANDER_COLUMN = len(SCORE_NAMES)
+#: Channels whose messages staff write about a contact (third person): a bystander report
+#: taken down by staff reads like a note of the caller's own conduct, so the bystander head
+#: learns reports written by the public only (see :class:`Targets`).
+STAFF_NOTE_CHANNELS = frozenset({"phone_note", "counter_note"})
+#: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`).
+BYSTANDER_DISCOUNT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass(frozen=True)
@@ -55,10 +77,16 @@ class Targets:
     verdict: np.ndarray  # (n,) int
     categories: np.ndarray  # (n, 7) int
     grievance: np.ndarray  # (n,) int
+    bystander: np.ndarray | None = None  # (n,) int: a bystander report not written as a staff note
+
+    def subset(self, idx: Any) -> Targets:
+        """The targets of the rows ``idx`` (an index array or a boolean mask)."""
+        b = None if self.bystander is None else self.bystander[idx]
+        return Targets(self.verdict[idx], self.categories[idx], self.grievance[idx], b)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> Targets:
-        v, c, g = [], [], []
+        v, c, g, b = [], [], [], []
         for i, r in enumerate(records):
             try:
                 validate_labels(r["verdict"], list(r["categories"]), bool(r["grievance"]))
@@ -67,17 +95,25 @@ class Targets:
             v.append(VERDICTS.index(r["verdict"]))
             c.append([int(cat in r["categories"]) for cat in CATEGORIES])
             g.append(int(bool(r["grievance"])))
-        return cls(np.asarray(v), np.asarray(c, dtype=int).reshape(-1, _NC), np.asarray(g))
+            b.append(int(r.get("kind") == "bystander" and r.get("channel") not in STAFF_NOTE_CHANNELS))
+        return cls(np.asarray(v), np.asarray(c, dtype=int).reshape(-1, _NC), np.asarray(g), np.asarray(b, dtype=int))
 
 
 def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
-               class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None) -> list[LogisticRegression]:
-    heads = [LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter).fit(X, t.verdict, sample_weight=sample_weight)]
+               class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
+               bystander: bool = False) -> list[LogisticRegression | None]:
+    verdict = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
+    heads: list[LogisticRegression | None] = [verdict.fit(X, t.verdict, sample_weight=sample_weight)]
     for k in range(_NC):
         y = t.categories[:, k]
         lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
         heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
     heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter).fit(X, t.grievance, sample_weight=sample_weight))
+    if bystander:
+        y = t.bystander if t.bystander is not None else np.zeros(len(t.verdict), dtype=int)
+        # a fold without a bystander report (or of nothing else) gets an empty head (None)
+        lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
+        heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else None)
     return heads
 
 
@@ -88,12 +124,22 @@ def _constant(y: np.ndarray) -> LogisticRegression:
     )
 
 
-def _stack(heads: Sequence[LogisticRegression], n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    W = np.zeros((n_features, len(SCORE_NAMES)), dtype=np.float64)
-    b = np.zeros(len(SCORE_NAMES))
-    W[:, :_NV] = heads[0].coef_.T
-    b[:_NV] = heads[0].intercept_
+#: Decision value of an empty head (no positive example to learn from): probability ~ 0.
+_EMPTY_HEAD = -20.0
+
+
+def _stack(heads: Sequence[LogisticRegression | None], n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    n = _NV + len(heads) - 1
+    W = np.zeros((n_features, n), dtype=np.float64)
+    b = np.zeros(n)
+    first = heads[0]
+    assert first is not None
+    W[:, :_NV] = first.coef_.T
+    b[:_NV] = first.intercept_
     for k, h in enumerate(heads[1:]):
+        if h is None:
+            b[_NV + k] = _EMPTY_HEAD
+            continue
         W[:, _NV + k] = h.coef_[0]
         b[_NV + k] = h.intercept_[0]
     return W, b
@@ -101,7 +147,7 @@ def _stack(heads: Sequence[LogisticRegression], n_features: int) -> tuple[np.nda
 
 def _fold_decisions(X: Any, t: Targets, train: np.ndarray, test: np.ndarray, params: dict[str, Any],
                     sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    sub = Targets(t.verdict[train], t.categories[train], t.grievance[train])
+    sub = t.subset(train)
     sw = None if sample_weight is None else sample_weight[train]
     heads = _fit_heads(X[train], sub, sample_weight=sw, **params)
     W, b = _stack(heads, X.shape[1])
@@ -132,6 +178,10 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
     n_jobs : int, default=1
         Folds fitted in parallel.
     random_state : int, default=0
+    bystander_head : bool, default=False
+        Also learn which messages are bystander reports (``kind == "bystander"`` in the label
+        records), with ``category_C``; see the module docstring.  Its calibrated probability is
+        column :data:`BYSTANDER_COLUMN` of :meth:`predict_scores`.
     """
 
     def __init__(
@@ -146,6 +196,7 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         max_iter: int = 3000,
         n_jobs: int = 1,
         random_state: int = 0,
+        bystander_head: bool = False,
     ) -> None:
         self.featurizer = featurizer
         self.C = C
@@ -156,10 +207,12 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.bystander_head = bystander_head
 
     def _head_params(self) -> dict[str, Any]:
         return {"C": self.C, "category_C": self.category_C, "grievance_C": self.grievance_C,
-                "class_weight": self.class_weight, "max_iter": self.max_iter}
+                "class_weight": self.class_weight, "max_iter": self.max_iter,
+                "bystander": bool(getattr(self, "bystander_head", False))}
 
     def fit(self, X: Sequence[str], y: Iterable[Mapping[str, Any]] | Targets, *,
             groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None) -> TriageClassifier:
@@ -185,7 +238,7 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         jobs = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_decisions)(F, t, tr, te, params, sw) for tr, te in folds.split(F, strat, grp)
         )
-        oof = np.zeros((len(texts), len(SCORE_NAMES)))
+        oof = np.zeros((len(texts), len(SCORE_NAMES) + int(params["bystander"])))
         for te, dec in jobs:
             oof[te] = dec
 
@@ -202,9 +255,14 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
             return float(-log_softmax(logits / T, axis=1)[np.arange(len(t.verdict)), t.verdict].mean())
 
         self.temperature_ = float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
-        binary_y = np.column_stack([t.categories, t.grievance])
-        platt = np.zeros((_NC + 1, 2))
-        for k in range(_NC + 1):
+        extra = [] if not params["bystander"] else [
+            t.bystander if t.bystander is not None else np.zeros(len(t.verdict), dtype=int)]
+        binary_y = np.column_stack([t.categories, t.grievance, *extra])
+        platt = np.zeros((binary_y.shape[1], 2))
+        for k in range(binary_y.shape[1]):
+            if binary_y[:, k].min() == binary_y[:, k].max():  # an empty head: keep it at ~0
+                platt[k] = (0.0, _EMPTY_HEAD)
+                continue
             z = oof[:, _NV + k].reshape(-1, 1)
             cal = LogisticRegression(C=1e4, max_iter=1000).fit(z, binary_y[:, k])
             platt[k] = (cal.coef_[0, 0], cal.intercept_[0])
@@ -224,7 +282,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(F @ self.coef_, dtype=np.float64) + self.intercept_
 
     def predict_scores(self, X: Sequence[str]) -> np.ndarray:
-        """Calibrated probabilities, one column per name in :data:`SCORE_NAMES`."""
+        """Calibrated probabilities, one column per name in :data:`SCORE_NAMES` (then the
+        bystander-report probability, when the model has that head)."""
         return self._calibrate(self.decision_function(X))
 
     def scores_from_features(self, F: Any) -> np.ndarray:
@@ -244,9 +303,11 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
 # -- decision policy -------------------------------------------------------------------
 
 
-def harassment_score(p: np.ndarray) -> np.ndarray | float:
+def harassment_score(p: np.ndarray, bystander_discount: float = 0.0) -> np.ndarray | float:
     """The score the harassment threshold applies to: the mean of the verdict head's
-    harassment probability and the strongest category probability.
+    harassment probability and the strongest category probability, less
+    ``bystander_discount`` × the bystander-report probability × (1 - the verdict head's
+    harassment probability) when ``p`` has the bystander column (see the module docstring).
 
     Two views of the same question (the verdict head, and the seven category heads that
     are trained against every non-harassment message) agree on clear cases; averaging them
@@ -255,9 +316,12 @@ def harassment_score(p: np.ndarray) -> np.ndarray | float:
     Works on one row or on a matrix of rows.
     """
     q = np.asarray(p, dtype=np.float64)
+    discount = bystander_discount if q.shape[-1] > BYSTANDER_COLUMN else 0.0
     if q.ndim == 1:
-        return float((q[_H] + q[_NV : _NV + _NC].max()) / 2)
-    return (q[:, _H] + q[:, _NV : _NV + _NC].max(axis=1)) / 2
+        s1 = (q[_H] + q[_NV : _NV + _NC].max()) / 2
+        return float(s1 - discount * q[BYSTANDER_COLUMN] * (1.0 - q[_H]) if discount else s1)
+    s = (q[:, _H] + q[:, _NV : _NV + _NC].max(axis=1)) / 2
+    return s - discount * q[:, BYSTANDER_COLUMN] * (1.0 - q[:, _H]) if discount else s
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +351,7 @@ def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decisi
     q = np.asarray(proba)  # compared in its own dtype, as one row always was
     if q.ndim != 2:
         raise ValueError(f"decide_rows needs a 2-D array of probability rows, not {q.ndim}-D")
-    ph = harassment_score(q)
+    ph = harassment_score(q, thresholds.get("bystander_discount", 0.0))
     is_h = ph >= thresholds["harassment"]
     ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
     is_c = ~is_h & (q[:, ci] >= q[:, ii])
@@ -298,7 +362,7 @@ def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decisi
     if len(rows):
         cat_t = np.array([thresholds["categories"][c] for c in CATEGORIES])
         keep = category_mask(q[rows, _NV : _NV + _NC], cat_t, thresholds.get("category_relative", 0.0))
-        g = (q[rows, -1] >= thresholds["grievance"]).tolist()
+        g = (q[rows, _G] >= thresholds["grievance"]).tolist()
         for r, k, gr in zip(rows.tolist(), keep.tolist(), g, strict=True):
             cats[r] = tuple(c for c, on in zip(CATEGORIES, k, strict=True) if on)
             grievance[r] = gr
@@ -392,13 +456,23 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     share of the most probable category's probability a category must also reach, is the one
     of :data:`CATEGORY_RELATIVE_GRID` with the best category macro-F1 among true harassment
     (the smaller on ties).  The grievance threshold maximises F1 of the grievance flag among
-    true harassment.
+    true harassment.  When ``proba`` has the bystander-report column, ``bystander_discount`` is
+    the value of :data:`BYSTANDER_DISCOUNT_GRID` whose harassment score reaches the most true
+    harassment under the cap (the smaller on ties); the thresholds are then set on that score.
     """
-    ph = harassment_score(proba)
     is_c = targets.verdict == VERDICTS.index(Verdict.COMPLAINT)
     is_h = targets.verdict == _H
     if not is_c.any() or not is_h.any():
         raise ValueError("threshold choice needs both complaints and harassment in the validation data")
+
+    def recall_under_cap(d: float) -> tuple[float, float]:
+        s = np.asarray(harassment_score(proba, d))
+        return round(float((s[is_h] >= _clamped_cap(s[is_c], max_false_flag_rate)).mean()), 6), -d
+
+    # with a bystander head: the discount with the best harassment recall under the cap (the smaller on ties)
+    grid = BYSTANDER_DISCOUNT_GRID if proba.shape[1] > BYSTANDER_COLUMN else (0.0,)
+    discount = max(grid, key=recall_under_cap)
+    ph = np.asarray(harassment_score(proba, discount))
     t_h = _clamped_cap(ph[is_c], max_false_flag_rate)  # the band below uses it unrounded
     review_low = min(_cap_threshold(ph[is_c], review_false_flag_rate), t_h)
     review_high = t_h + (1.0 - t_h) / 2
@@ -412,7 +486,7 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     cat_t = np.array([cats[c] for c in CATEGORIES])
     relative = max(CATEGORY_RELATIVE_GRID,
                    key=lambda r: (round(_category_macro_f1(cp, targets.categories[is_h], cat_t, r), 6), -r))
-    g = _best_f1_threshold(proba[is_h, -1], targets.grievance[is_h])
+    g = _best_f1_threshold(proba[is_h, _G], targets.grievance[is_h])
     return {
         "harassment": _round_up(t_h),  # == harassment_threshold(ph, is_c, max_false_flag_rate)
         "review_low": round(review_low, 6),
@@ -422,4 +496,5 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
         "grievance": round(g, 6),
         "max_false_flag_rate": max_false_flag_rate,
         "review_false_flag_rate": review_false_flag_rate,
+        "bystander_discount": discount,
     }

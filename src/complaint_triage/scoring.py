@@ -140,7 +140,7 @@ class Triager:
             # scores rounded to 4 places for the whole batch at once (numpy scales, rounds and
             # scales back, so it can differ from round(v, 4) only for a value within rounding
             # error of a midpoint, where either neighbour is right; none of 2.2M random values did)
-            rounded = np.round(P, 4).tolist()
+            rounded = np.round(P[:, : len(SCORE_NAMES)], 4).tolist()  # (a bystander column stays internal)
             for k, (i, text, d, p) in enumerate(zip(ok_idx, ok_txt, decisions, rounded, strict=True)):
                 ev: list[Evidence] = []
                 if with_evidence and d.categories:

@@ -40,6 +40,8 @@ DEFAULT_MAX_FALSE_FLAG_RATE = 0.0075
 #: 9,905 messages: C 8 / 16 / 32 / 64 gave verdict accuracy 0.925 / 0.926 / 0.929 / 0.928, but
 #: C 32's lower threshold flagged 12 of 785 test complaints against 8, so C stays 16; grievance_C
 #: 4 -> 8 raised grievance accuracy on harassment 0.836 -> 0.840 and changes no verdict.
+#: Session 12: bystander_head (a head for bystander reports, discounted from the harassment
+#: score by a weight chosen on validation); see docs/evaluation.md, "Session 12".
 DEFAULT_PARAMS: dict[str, Any] = {
     "C": 16.0,
     "category_C": 16.0,
@@ -53,6 +55,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_weight": 1.0,
     "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
     "lemma_lookup": True,
+    "bystander_head": True,
 }
 
 
@@ -76,7 +79,8 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
         tokenizer=JapaneseTokenizer(drop_pos=tuple(p["drop_pos"]), lemma_lookup=bool(p["lemma_lookup"])),
     )
     return TriageClassifier(featurizer=feat, C=float(p["C"]), category_C=float(p["category_C"]),
-                            grievance_C=float(p["grievance_C"]), n_jobs=n_jobs)
+                            grievance_C=float(p["grievance_C"]), n_jobs=n_jobs,
+                            bystander_head=bool(p.get("bystander_head", False)))
 
 
 def predict_decisions(clf: TriageClassifier, thresholds: Mapping[str, Any], texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -187,7 +191,7 @@ def train(
     # thresholds on out-of-fold probabilities of the hand-written items only
     hand = np.asarray([r.get("source") != "augmented" for r in fit])
     oof = clf.oof_proba_[hand]
-    t_hand = Targets(t.verdict[hand], t.categories[hand], t.grievance[hand])
+    t_hand = t.subset(hand)
     thresholds = choose_thresholds(oof, t_hand, max_false_flag_rate=max_false_flag_rate)
     log(f"harassment threshold {thresholds['harassment']:.3f}")
     hand_recs = [r for r, keep in zip(fit, hand, strict=True) if keep]
@@ -207,6 +211,10 @@ def train(
     # made a different model under the old name)
     policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative",
               "signals": signals_digest()}
+    if params.get("bystander_head"):
+        # (session 12: the discount's form is a decision rule too)
+        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander * (1 - p_h); "
+                                    "bystander = kind bystander outside phone and counter notes")
     version = "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
     manifest = {
         "model_version": version,

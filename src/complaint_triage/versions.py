@@ -376,7 +376,7 @@ def promote_if_not_worse(
 # -- threshold variants ---------------------------------------------------------------------
 
 _THRESHOLD_KEYS = {"harassment", "review_low", "review_high", "categories", "category_relative", "grievance",
-                   "max_false_flag_rate", "review_false_flag_rate"}
+                   "max_false_flag_rate", "review_false_flag_rate", "bystander_discount"}
 
 
 def merge_thresholds(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
