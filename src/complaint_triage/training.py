@@ -102,7 +102,7 @@ Linear classifier over Japanese lemma n-grams, character n-grams and policy sign
 (lawful escalation, quoted speech, staff-note markers, durations, counts…), trained on the
 hand-written corpus in `data/` (plus marked augmentation). It predicts a verdict
 (harassment / complaint / inquiry), the 7 harassment categories of the Setagaya policy and a
-grievance flag, with calibrated probabilities.
+grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 
 ## Intended use and limits
 - Triage support for a ward office: flag messages that may be customer harassment for a
@@ -145,6 +145,18 @@ false-flag rate {cv['complaint_false_flag_rate']:.3%}.
 ## Reproduce
 `complaint-triage train` (deterministic) then `complaint-triage evaluate data/corpus/handwritten.jsonl --split test`.
 """
+
+
+def _bystander_note(manifest: Mapping[str, Any]) -> str:
+    if not manifest.get("params", {}).get("bystander_head"):
+        return ""
+    d = manifest["thresholds"].get("bystander_discount", 0.0)
+    return (
+        "\nAn internal head recognises bystander reports (a resident reporting someone else's abuse of"
+        "\nstaff); the harassment score is lowered by"
+        f"\n{d:g} × its probability × (1 − the verdict head's harassment probability), so a quoted threat"
+        "\nis not scored like the threat itself."
+    )
 
 
 def train(
