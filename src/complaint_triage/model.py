@@ -180,7 +180,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, default=0
     bystander_head : bool, default=False
         Also learn which messages are bystander reports (``kind == "bystander"`` in the label
-        records), with ``category_C``; see the module docstring.  Its calibrated probability is
+        records, outside :data:`STAFF_NOTE_CHANNELS`), with ``category_C``; see the module
+        docstring.  Its calibrated probability is
         column :data:`BYSTANDER_COLUMN` of :meth:`predict_scores`.
     """
 
