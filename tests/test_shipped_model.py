@@ -57,6 +57,9 @@ HARD_NEGATIVES = [
     "公園で子どもが蜂に刺されました。巣の駆除をお願いします",
     "横断歩道で車に轢かれそうになりました。信号の時間を見直してください",
     "近所の人に「家に火つけたろか」と言われて怖いです。どこに相談すればいいですか",
+    # bystander reports that quote a threat or a posting of staff (session 12: the bystander head)
+    "区役所の前で男性が職員さんに「殺すぞ」と叫んでいました。怖かったです。警備を増やしてください。",
+    "ネットで職員さんの実名と顔写真が晒されています。削除依頼をしてあげてください。",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.
@@ -77,6 +80,9 @@ POSITIVES = [
     ("沈めたろか", "threat"),
     ("家族がどうなってもいいんだな", "threat"),
     ("ただで済むと思うなよ", "threat"),
+    # threats that only look like reports: the bystander discount must spare them (session 12)
+    ("知り合いが「あの職員、帰り道で刺してやる」って言ってたぞ。俺は止めないけどな。", "threat"),
+    ("近所の連中があんたの名前と顔をネットに晒すって盛り上がってるよ。早く対応したほうが身のためだね。", "threat"),
 ]
 
 
