@@ -79,6 +79,10 @@ class Targets:
     grievance: np.ndarray  # (n,) int
     bystander: np.ndarray | None = None  # (n,) int: a bystander report not written as a staff note
 
+    def bystander_labels(self) -> np.ndarray:
+        """:attr:`bystander`, or zeros for targets built without it."""
+        return self.bystander if self.bystander is not None else np.zeros(len(self.verdict), dtype=int)
+
     def subset(self, idx: Any) -> Targets:
         """The targets of the rows ``idx`` (an index array or a boolean mask)."""
         b = None if self.bystander is None else self.bystander[idx]
@@ -110,7 +114,7 @@ def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: flo
         heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
     heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter).fit(X, t.grievance, sample_weight=sample_weight))
     if bystander:
-        y = t.bystander if t.bystander is not None else np.zeros(len(t.verdict), dtype=int)
+        y = t.bystander_labels()
         # a fold without a bystander report (or of nothing else) gets an empty head (None)
         lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
         heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else None)
@@ -256,8 +260,7 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
             return float(-log_softmax(logits / T, axis=1)[np.arange(len(t.verdict)), t.verdict].mean())
 
         self.temperature_ = float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
-        extra = [] if not params["bystander"] else [
-            t.bystander if t.bystander is not None else np.zeros(len(t.verdict), dtype=int)]
+        extra = [t.bystander_labels()] if params["bystander"] else []
         binary_y = np.column_stack([t.categories, t.grievance, *extra])
         platt = np.zeros((binary_y.shape[1], 2))
         for k in range(binary_y.shape[1]):
