@@ -405,7 +405,10 @@ class ModelInfo(BaseModel):
     categories: list[str]
     actions: list[str]
     score_names: list[str]
-    thresholds: dict[str, Any]
+    thresholds: dict[str, Any] = Field(
+        description="Decision thresholds chosen on validation data: harassment, the review band, per-category "
+                    "thresholds, category_relative, grievance and, for a model with a bystander-report head, "
+                    "bystander_discount (see the model card).")
     metrics: dict[str, Any] = Field(
         description="Evaluation recorded at training time (held-out test, cross-validation).")
     training_data: dict[str, Any] | None = None
