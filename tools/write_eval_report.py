@@ -640,7 +640,9 @@ Also tried on top of it and not kept: an insult signal like the threat one (ク�
 chat messages that pair a real grievance with 「ｸｽﾞ職員ｷｴﾛ」 or 「ちゃんと確認しろよボケ」 score
 below the threshold. Out-of-fold recall at the cap fell (0.894 → 0.879 with the usual signal
 weight, 0.876 scaled ×20): validation complaints hold these words too (quoting staff, or about
-things), and the threshold rose to 0.644 and 0.636. The figures below are the shipped model's.
+things), and the threshold rose to 0.644 and 0.636. An insult next to a staff noun or a
+second-person word only (「クズ職員」「お前らほんと無能」) did no better: 0.890 (×1) and 0.894 (×10).
+The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
