@@ -320,12 +320,10 @@ def harassment_score(p: np.ndarray, bystander_discount: float = 0.0) -> np.ndarr
     Works on one row or on a matrix of rows.
     """
     q = np.asarray(p, dtype=np.float64)
-    discount = bystander_discount if q.shape[-1] > BYSTANDER_COLUMN else 0.0
-    if q.ndim == 1:
-        s1 = (q[_H] + q[_NV : _NV + _NC].max()) / 2
-        return float(s1 - discount * q[BYSTANDER_COLUMN] * (1.0 - q[_H]) if discount else s1)
-    s = (q[:, _H] + q[:, _NV : _NV + _NC].max(axis=1)) / 2
-    return s - discount * q[:, BYSTANDER_COLUMN] * (1.0 - q[:, _H]) if discount else s
+    s = (q[..., _H] + q[..., _NV : _NV + _NC].max(axis=-1)) / 2  # one row or every row
+    if bystander_discount and q.shape[-1] > BYSTANDER_COLUMN:
+        s = s - bystander_discount * q[..., BYSTANDER_COLUMN] * (1.0 - q[..., _H])
+    return float(s) if q.ndim == 1 else s
 
 
 @dataclass(frozen=True, slots=True)
