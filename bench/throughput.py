@@ -139,7 +139,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--stages", action="store_true", help="also print a single-process stage breakdown")
     a = ap.parse_args()
-    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines()
+            if x.strip()]
     base = [r["text"] for r in recs]
     texts = [base[i % len(base)] for i in range(a.docs)]
     chunks = [texts[i : i + CHUNK] for i in range(0, len(texts), CHUNK)]

@@ -1,6 +1,5 @@
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from complaint_triage.cli import app
@@ -60,7 +59,9 @@ def test_score_stdin_to_stdout(small_model_dir):
 
 def test_score_csv(small_model_dir, tmp_path):
     src = tmp_path / "in.csv"
-    src.write_text("no,body\n1,道路に穴が空いています。直してください。\n2,\"改行を\n含む本文です\"\n", encoding="utf-8")
+    src.write_text(
+        "no,body\n1,道路に穴が空いています。直してください。\n2,\"改行を\n含む本文です\"\n", encoding="utf-8"
+    )
     r = runner.invoke(app, ["score", str(src), "--text-column", "body", "--model", str(small_model_dir)])
     assert r.exit_code == 0, r.output
     rows = _lines(r.stdout)

@@ -139,7 +139,7 @@ def test_guideline_and_data_card_exist():
 
 def test_raw_batches_are_valid_json():
     for f in sorted((DATA / "raw").glob("*/*.jsonl")):
-        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        for _n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 json.loads(line)
 

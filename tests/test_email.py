@@ -190,10 +190,10 @@ def test_iso2022jp_with_jisx0212_falls_back_to_stdlib_codec() -> None:
 @pytest.mark.parametrize(
     ("data", "declared", "expected", "defect_prefix"),
     [
-        ("ご担当者様".encode("utf-8"), "iso-2022-jp", "ご担当者様", "CharsetMismatch"),
-        ("ご担当者様".encode("utf-8"), "us-ascii", "ご担当者様", "CharsetFallback"),
+        ("ご担当者様".encode(), "iso-2022-jp", "ご担当者様", "CharsetMismatch"),
+        ("ご担当者様".encode(), "us-ascii", "ご担当者様", "CharsetFallback"),
         ("公園の遊具".encode("cp932"), "utf-8", "公園の遊具", "CharsetMismatch"),
-        ("公園の遊具".encode("utf-8"), "x-no-such-charset", "公園の遊具", "UnknownCharset"),
+        ("公園の遊具".encode(), "x-no-such-charset", "公園の遊具", "UnknownCharset"),
     ],
 )
 def test_wrong_declared_charset_is_recovered_and_reported(
@@ -207,7 +207,7 @@ def test_wrong_declared_charset_is_recovered_and_reported(
 @pytest.mark.parametrize(
     ("data", "expected_codec"),
     [
-        ("住民票の写しを請求したい".encode("utf-8"), "utf-8"),
+        ("住民票の写しを請求したい".encode(), "utf-8"),
         ("住民票の写しを請求したい".encode("cp932"), "cp932"),
         ("住民票の写しを請求したい".encode("euc_jp"), "euc_jp"),
         (to_iso2022jp_outlook("住民票の写し①"), "iso2022_jp_ms"),
@@ -451,7 +451,9 @@ Content-Transfer-Encoding: 8bit
     p = parse_email(raw)
     assert p.from_ == "田中 一郎 <ichiro@example.com>"
     assert p.subject == "Re: 入園申請について"
-    assert p.body == "保育課 ご担当者様\n\n入園申請の結果通知がまだ届きません。いつ頃になるか教えていただけますで しょうか。"
+    assert p.body == (
+        "保育課 ご担当者様\n\n入園申請の結果通知がまだ届きません。いつ頃になるか教えていただけますで しょうか。"
+    )
     assert kinds(p) == ["quote_header", "quote", "signature"]
     assert stripped_text(p, "quote_header") == quote_header
     assert "結果は12月中旬に 郵送します。" in stripped_text(p, "quote")
@@ -507,7 +509,9 @@ def test_gmail_alternative_base64(quote_header: str) -> None:
     p = parse_email(raw)
     assert p.subject == "Re: 公園のトイレ"
     assert p.from_ == "小林 咲 <saki@gmail.com>"
-    assert p.body == "区民の声 ご担当者様\n\n公園のトイレがまた壊れています。\n先月も連絡しましたが、まだ直っていません。"
+    assert p.body == (
+        "区民の声 ご担当者様\n\n公園のトイレがまた壊れています。\n先月も連絡しましたが、まだ直っていません。"
+    )
     assert kinds(p) == ["quote_header", "quote"]
     assert "死ね" not in p.body and "死ね" in stripped_text(p, "quote")
     assert_nothing_lost(p)
@@ -563,7 +567,7 @@ def test_forward_markers(marker: str) -> None:
 def iphone_raw(text: str) -> bytes:
     qp = quopri.encodestring(crlf(text).encode("utf-8")).decode("ascii")
     return crlf(
-        f"""Content-Type: text/plain;
+        """Content-Type: text/plain;
 \tcharset=utf-8
 Content-Transfer-Encoding: quoted-printable
 From: =?utf-8?B?5LqV5LiKIOiKsQ==?= <hana.inoue@icloud.com>
@@ -859,7 +863,7 @@ def test_html_to_text(html: str, expected: str) -> None:
         b"",
         b"\r\n\r\n",
         b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01" + bytes(range(256)),
-        "今日は区役所に行きました。\n窓口が混んでいました。\n".encode("utf-8"),
+        "今日は区役所に行きました。\n窓口が混んでいました。\n".encode(),
         b"just some text without any header\n\nmore text\n",
         b"hello: world\n\nthis has a colon but no e-mail header\n",
         b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",

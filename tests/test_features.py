@@ -297,7 +297,17 @@ PLAIN_SIGNALS = {
 
 @pytest.mark.parametrize("name", sorted(PLAIN_SIGNALS))
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet=st.sampled_from(list("0123456789一二三四五六七八九十半数千万円億回目通度も何毎日連繰り返し時間分以上近く超閉庁後慰謝料賠償補弁返金 あ")), max_size=40))
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(
+            list(
+                "0123456789一二三四五六七八九十半数千万円億回目通度も何毎日連繰り返し"
+                "時間分以上近く超閉庁後慰謝料賠償補弁返金 あ"
+            )
+        ),
+        max_size=40,
+    )
+)
 def test_fast_signal_patterns_match_plain_forms(name, text):
     import re
 
@@ -351,7 +361,12 @@ def test_gated_plain_signals_on_generated_text(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["本日12回目の架電。慰謝料三千万円を要求し2時間半居座った", "1回も2回目も何度も", "閉庁後も30分以上", "十万円と1億2千万"],
+    [
+        "本日12回目の架電。慰謝料三千万円を要求し2時間半居座った",
+        "1回も2回目も何度も",
+        "閉庁後も30分以上",
+        "十万円と1億2千万",
+    ],
 )
 def test_fast_signal_patterns_on_real_phrases(text):
     import re

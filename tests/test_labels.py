@@ -52,7 +52,12 @@ def test_validate_labels_rejects(verdict, cats, grievance, message):
 
 @pytest.mark.parametrize(
     ("verdict", "cats", "grievance"),
-    [("harassment", ["threat"], True), ("harassment", ["other_improper"], False), ("complaint", [], True), ("inquiry", [], False)],
+    [
+        ("harassment", ["threat"], True),
+        ("harassment", ["other_improper"], False),
+        ("complaint", [], True),
+        ("inquiry", [], False),
+    ],
 )
 def test_validate_labels_accepts(verdict, cats, grievance):
     validate_labels(verdict, cats, grievance)

@@ -76,12 +76,13 @@ def _row(ph, pc, pi, cats=None, g=0.5):
 
 
 TH = {"harassment": 0.6, "review_low": 0.3, "review_high": 0.8,
-      "categories": {c: 0.5 for c in CATEGORIES}, "grievance": 0.5}
+      "categories": dict.fromkeys(CATEGORIES, 0.5), "grievance": 0.5}
 
 
 DECIDE_CASES = [
     # score = (p_harassment + strongest category) / 2
-    (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"), True, False),
+    (_row(0.7, 0.2, 0.1, {"threat": 0.9, "abusive_language": 0.6}, 0.7), "harassment", ("threat", "abusive_language"),
+     True, False),
     (_row(0.9, 0.05, 0.05, {"threat": 0.2, "violence": 0.4}, 0.2), "harassment", ("violence",), False, True),
     (_row(0.4, 0.3, 0.3, {"threat": 0.9}, 0.2), "harassment", ("threat",), False, True),
     (_row(0.5, 0.3, 0.2), "complaint", (), True, False),

@@ -70,7 +70,8 @@ POSITIVES = [
     ("殺.すぞ、覚えとけ", "threat"),
     ("来庁者が「殺すぞ」と怒鳴り、机を叩いた。", "threat"),
     ("担当者の名前と顔写真をSNSで晒してやる。拡散して炎上させるからな", "sns_harassment"),
-    ("担当の○○氏を懲戒処分とし、その結果を本日中に文書で報告してください。あわせて慰謝料として金100万円をお支払いください。", "excessive_demand"),
+    ("担当の○○氏を懲戒処分とし、その結果を本日中に文書で報告してください。"
+     "あわせて慰謝料として金100万円をお支払いください。", "excessive_demand"),
     ("来庁者が「土下座しろ」と要求し、退去を求めるも応じず約3時間居座った。110番通報。", "other_illegal"),
     ("窓口のあの子かわいいね。仕事終わるの何時？駐車場で待ってるから連絡先教えてよ", "other_improper"),
     # bare threats in plain words, without 殺す (session 11: these were scored as inquiries)

@@ -66,7 +66,9 @@ def test_skops_round_trip():
     assert loaded.get_params() == tok.get_params()
 
 
-TEXTS = [f"{i}回目の電話です。担当者が説明した内容と違います。区役所の窓口で待たされた。" * (1 + i % 3) for i in range(200)]
+TEXTS = [
+    f"{i}回目の電話です。担当者が説明した内容と違います。区役所の窓口で待たされた。" * (1 + i % 3) for i in range(200)
+]
 
 
 def test_thread_safety():

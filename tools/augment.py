@@ -61,11 +61,16 @@ INSERTS = [
     ("職員が退勤するのを駐車場で待ってるから。", ["other_improper", "threat"]),
 ]
 
-SUBJECTS = ["ご相談", "お問い合わせ", "要望", "【至急】対応のお願い", "先日の件", "ご意見", "Re: 先日のお問い合わせについて"]
+SUBJECTS = [
+    "ご相談", "お問い合わせ", "要望", "【至急】対応のお願い", "先日の件", "ご意見", "Re: 先日のお問い合わせについて"
+]
 SALUTATIONS = ["世田谷区 ご担当者様\n\n", "担当者様\n\nお世話になっております。\n", "区役所 御中\n\n", ""]
-SIGNATURES = ["\n\n--\n世田谷 太郎\nTEL 03-0000-0000", "\n\n以上、よろしくお願いいたします。\n山田", "\n\niPhoneから送信", ""]
+SIGNATURES = [
+    "\n\n--\n世田谷 太郎\nTEL 03-0000-0000", "\n\n以上、よろしくお願いいたします。\n山田", "\n\niPhoneから送信", ""
+]
 QUOTED = [
-    "\n\n2026年10月3日(金) 9:12 世田谷区 <koe@example.jp>:\n> お問い合わせありがとうございます。\n> 担当課で確認のうえ、改めてご連絡いたします。",
+    "\n\n2026年10月3日(金) 9:12 世田谷区 <koe@example.jp>:\n> お問い合わせありがとうございます。"
+    "\n> 担当課で確認のうえ、改めてご連絡いたします。",
     "\n\n-----Original Message-----\nFrom: 世田谷区\nSent: Monday, November 2, 2026 10:00 AM\n> ご意見を承りました。",
 ]
 
@@ -81,7 +86,10 @@ def halfwidth_katakana(text: str) -> str:
     return "".join(out)
 
 
-_FW = "ァアィイゥウェエォオカガキギクグケゲコゴサザシジスズセゼソゾタダチヂッツヅテデトドナニヌネノハバパヒビピフブプヘベペホボポマミムメモャヤュユョヨラリルレロヮワヰヱヲンヴー"
+_FW = (
+    "ァアィイゥウェエォオカガキギクグケゲコゴサザシジスズセゼソゾタダチヂッツヅテデトドナニヌネノ"
+    "ハバパヒビピフブプヘベペホボポマミムメモャヤュユョヨラリルレロヮワヰヱヲンヴー"
+)
 _HW: dict[str, str] = {}
 for _c in range(0xFF66, 0xFF9E):
     _f = unicodedata.normalize("NFKC", chr(_c))
@@ -160,7 +168,8 @@ def main() -> int:
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
     from collections import Counter
 
-    print(f"wrote {len(out)} augmented items to {dst.relative_to(ROOT)}: {dict(Counter(i['augmentation'] for i in out))}")
+    print(f"wrote {len(out)} augmented items to {dst.relative_to(ROOT)}: "
+          f"{dict(Counter(i['augmentation'] for i in out))}")
     return 0
 
 

@@ -168,7 +168,7 @@ def main() -> int:
     recs = uniq
     groups = near_duplicate_groups([r["text"] for r in recs])
     by_group: dict[int, list[dict]] = defaultdict(list)
-    for r, g in zip(recs, groups):
+    for r, g in zip(recs, groups, strict=True):
         by_group[g].append(r)
     lock_path = ROOT / "data" / "corpus" / "splits.tsv"
     frozen: dict[str, str] = {}

@@ -32,16 +32,23 @@ def length_bucket(n: int) -> str:
 
 
 def main() -> int:
-    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-    aug = [json.loads(x) for x in (ROOT / "data/corpus/augmented.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    recs = [json.loads(x) for x in (ROOT / "data/corpus/handwritten.jsonl").read_text(encoding="utf-8").splitlines()
+            if x.strip()]
+    aug = [json.loads(x) for x in (ROOT / "data/corpus/augmented.jsonl").read_text(encoding="utf-8").splitlines()
+           if x.strip()]
     n = len(recs)
     h = [r for r in recs if r["verdict"] == "harassment"]
     parts = [
-        f"Hand-written items: **{n}** (augmented, train only: {len(aug)}). Regenerate with `python tools/corpus_stats.py`.",
+        f"Hand-written items: **{n}** (augmented, train only: {len(aug)}). "
+        "Regenerate with `python tools/corpus_stats.py`.",
         "### Verdict\n" + table(Counter(r["verdict"] for r in recs), n, "verdict"),
-        "### Categories (multi-label, harassment only)\n" + table(Counter(c for r in h for c in r["categories"]), len(h), "category"),
-        "### Grievance among harassment\n" + table(Counter("with grievance" if r["grievance"] else "no grievance" for r in h), len(h), "grievance"),
-        "### Hard negatives among complaints (`kind`)\n" + table(Counter(r["kind"] for r in recs if r["verdict"] == "complaint"), sum(r["verdict"] == "complaint" for r in recs), "kind"),
+        "### Categories (multi-label, harassment only)\n"
+        + table(Counter(c for r in h for c in r["categories"]), len(h), "category"),
+        "### Grievance among harassment\n"
+        + table(Counter("with grievance" if r["grievance"] else "no grievance" for r in h), len(h), "grievance"),
+        "### Hard negatives among complaints (`kind`)\n"
+        + table(Counter(r["kind"] for r in recs if r["verdict"] == "complaint"),
+                sum(r["verdict"] == "complaint" for r in recs), "kind"),
         "### Hard positives among harassment (`kind`)\n" + table(Counter(r["kind"] for r in h), len(h), "kind"),
         "### Channel\n" + table(Counter(r["channel"] for r in recs), n, "channel"),
         "### Topic (ward service)\n" + table(Counter(r["topic"] for r in recs), n, "topic"),
@@ -50,11 +57,17 @@ def main() -> int:
         "### Split\n" + table(Counter(r["split"] for r in recs), n, "split"),
         "### Verdict by split\n" + "\n".join(
             ["| split | harassment | complaint | inquiry |", "|---|---:|---:|---:|"]
-            + [f"| {s} | " + " | ".join(str(sum(r['split'] == s and r['verdict'] == v for r in recs)) for v in ("harassment", "complaint", "inquiry")) + " |"
+            + [f"| {s} | "
+               + " | ".join(str(sum(r['split'] == s and r['verdict'] == v for r in recs))
+                            for v in ("harassment", "complaint", "inquiry"))
+               + " |"
                for s in ("train", "dev", "test")]),
-        "### Writer batch (each a different helper with its own voices)\n" + table(Counter(r["batch"] for r in recs), n, "batch"),
-        "### Reviewer corrections applied\n" + table(Counter(r.get("reviewed", "accepted") for r in recs), n, "review"),
-        "### Augmentation kinds (train only)\n" + table(Counter(a["augmentation"] for a in aug), len(aug), "augmentation"),
+        "### Writer batch (each a different helper with its own voices)\n"
+        + table(Counter(r["batch"] for r in recs), n, "batch"),
+        "### Reviewer corrections applied\n"
+        + table(Counter(r.get("reviewed", "accepted") for r in recs), n, "review"),
+        "### Augmentation kinds (train only)\n"
+        + table(Counter(a["augmentation"] for a in aug), len(aug), "augmentation"),
     ]
     block = START + "\n" + "\n\n".join(parts) + "\n" + END
     card = ROOT / "data" / "README.md"

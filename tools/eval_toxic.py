@@ -66,13 +66,15 @@ def main() -> int:
             out[name]["share_flagged_by_toxicity_category"] = {c: round(sum(v) / len(v), 3) for c, v in by_cat.items()}
     print(f"model {t.version} on {a.csv.name} ({len(rows)} sentences)")
     for name, m in out.items():
-        print(f"{name:<12} n={m['n']:<4} flagged as harassment {m['flagged_harassment']:>4} ({m['share_flagged']:.1%}), "
+        print(f"{name:<12} n={m['n']:<4} flagged as harassment {m['flagged_harassment']:>4} "
+              f"({m['share_flagged']:.1%}), "
               f"with abusive_language {m['with_abusive_language']}")
     if "share_flagged_by_toxicity_category" in out["toxic"]:
         print("toxic, share flagged by annotators' category:", out["toxic"]["share_flagged_by_toxicity_category"])
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"model_version": t.version, **out}, ensure_ascii=False, indent=2), encoding="utf-8")
+        a.json.write_text(json.dumps({"model_version": t.version, **out}, ensure_ascii=False, indent=2),
+                          encoding="utf-8")
     return 0
 
 

@@ -50,7 +50,6 @@ CONFIGS = {
 
 
 def run(name: str, params: dict, recs: list[dict], aug: list[dict]) -> dict:
-    from complaint_triage.features import TextFeaturizer
     from complaint_triage.labels import VERDICTS
     from complaint_triage.training import DEFAULT_PARAMS
 
@@ -80,8 +79,10 @@ def run(name: str, params: dict, recs: list[dict], aug: list[dict]) -> dict:
         t = comp[int(0.02 * len(comp))] if len(comp) else 1.0
         rec = float((ph[yt == 0] > t).mean())
         ffr_half = float((ph[yt == 1] >= 0.5).mean())
-        out[b] = {"macro_f1": round(float(np.mean(f1s)), 4), "recall_at_2pct": round(rec, 4), "ffr_at_0.5": round(ffr_half, 4)}
-    mean = {k: round(float(np.mean([v[k] for v in out.values()])), 4) for k in ("macro_f1", "recall_at_2pct", "ffr_at_0.5")}
+        out[b] = {"macro_f1": round(float(np.mean(f1s)), 4), "recall_at_2pct": round(rec, 4),
+                  "ffr_at_0.5": round(ffr_half, 4)}
+    mean = {k: round(float(np.mean([v[k] for v in out.values()])), 4)
+            for k in ("macro_f1", "recall_at_2pct", "ffr_at_0.5")}
     # outside chatter (evaluation only, never trained on): share of majority-not-toxic sentences
     # whose harassment probability exceeds the 2%-false-flag threshold of our own complaints
     ext = ROOT.parent / "shared/external/japanese-toxic-subset/subset.csv"
@@ -117,7 +118,8 @@ def main() -> int:
     print(f"{'config':<18}{'macro-F1':>10}{'recall@2%':>11}{'FFR@0.5':>9}{'chatter':>9}")
     for r in sorted(results, key=lambda r: -r["mean"]["recall_at_2pct"]):
         m = r["mean"]
-        print(f"{r['name']:<18}{m['macro_f1']:>10.3f}{m['recall_at_2pct']:>11.3f}{m['ffr_at_0.5']:>9.3f}{m.get('chatter_flagged', float('nan')):>9.3f}")
+        print(f"{r['name']:<18}{m['macro_f1']:>10.3f}{m['recall_at_2pct']:>11.3f}{m['ffr_at_0.5']:>9.3f}"
+              f"{m.get('chatter_flagged', float('nan')):>9.3f}")
     (ROOT / "build").mkdir(exist_ok=True)
     (ROOT / "build" / "tune.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

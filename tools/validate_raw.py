@@ -97,13 +97,15 @@ def main(argv: list[str]) -> int:
     print("verdict:", dict(c(r.get("verdict") for r in recs)))
     print("categories:", dict(c(x for r in recs for x in r.get("categories", []))))
     h = [r for r in recs if r.get("verdict") == "harassment"]
-    print("harassment grievance true/false:", sum(bool(r.get("grievance")) for r in h), sum(not r.get("grievance") for r in h))
+    print("harassment grievance true/false:", sum(bool(r.get("grievance")) for r in h),
+          sum(not r.get("grievance") for r in h))
     print("channel:", dict(c(r.get("channel") for r in recs)))
     print("kind:", dict(c(r.get("kind") for r in recs)))
     print("topics:", len({r.get("topic") for r in recs}))
     lens = [len(r.get("text", "")) for r in recs]
     if lens:
-        print("length <20:", sum(x < 20 for x in lens), " >500:", sum(x > 500 for x in lens), " >1000:", sum(x > 1000 for x in lens))
+        print("length <20:", sum(x < 20 for x in lens), " >500:", sum(x > 500 for x in lens),
+              " >1000:", sum(x > 1000 for x in lens))
     return 1 if bad else 0
 
 

@@ -75,7 +75,8 @@ def score(
     input: Annotated[str, typer.Argument(help="JSONL or CSV file of messages, or - for stdin.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output JSONL file, or - for stdout.")] = "-",
     text_column: Annotated[str, typer.Option(help="Field or column holding the message text.")] = "text",
-    format: Annotated[str | None, typer.Option("--format", help="jsonl, csv or tsv (default: from the file name; stdin is jsonl).")] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", help="jsonl, csv or tsv (default: from the file name; stdin is jsonl).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this get an error record.")] = 20_000,
     evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
@@ -141,9 +142,13 @@ def score(
 
 @app.command()
 def train(
-    data_dir: Annotated[Path | None, typer.Option(help="Data folder holding corpus/ (default: the repository's data/).")] = None,
-    models_dir: Annotated[Path | None, typer.Option(help="Model registry folder (default: the repository's models/).")] = None,
-    max_false_flag_rate: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Cap on complaints called harassment, on writer-held-out validation data (default 0.0075: room for unseen writers under the 2% goal).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Data folder holding corpus/ (default: the repository's data/).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(
+        help="Model registry folder (default: the repository's models/).")] = None,
+    max_false_flag_rate: Annotated[float | None, typer.Option(
+        min=0.0, max=0.5, help="Cap on complaints called harassment, on writer-held-out validation data "
+                               "(default 0.0075: room for unseen writers under the 2% goal).")] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the default.")] = True,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel cross-validation folds.")] = 2,
 ) -> None:
@@ -164,7 +169,8 @@ def train(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Labelled JSONL or CSV (verdict, categories, grievance, text).")],
+    data: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, help="Labelled JSONL or CSV (verdict, categories, grievance, text).")],
     split: Annotated[str | None, typer.Option(help="Only records whose 'split' field equals this (e.g. test).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
@@ -178,7 +184,8 @@ def evaluate(
     fmt = detect_format(data.name)
     gold: list[dict[str, Any]] = []
     with data.open("rb") as f:
-        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text", delimiter="," if fmt == "csv" else "\t")
+        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text",
+                                                             delimiter="," if fmt == "csv" else "\t")
         for n, r in rows:
             if isinstance(r, InputRecordError):
                 raise _fail(f"{data}: {r.error}", 2)
@@ -241,7 +248,8 @@ def explain(
 
 @app.command()
 def summary(
-    scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL written by `complaint-triage score`.")],
+    scored: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, help="JSONL written by `complaint-triage score`.")],
     width: Annotated[int, typer.Option(min=10, max=200, help="Characters of each message to show.")] = 38,
 ) -> None:
     """A readable summary of scored messages: counts, actions and one line per message."""
@@ -255,12 +263,14 @@ def summary(
             try:
                 rows.append(json.loads(raw))
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise _fail(f"{scored}: line {n} is not valid JSON ({e}); pass the output of `complaint-triage score`", 2) from e
+                raise _fail(f"{scored}: line {n} is not valid JSON ({e}); "
+                            "pass the output of `complaint-triage score`", 2) from e
     con = Console(width=None if sys.stdout.isatty() else 160)
     verdicts = Counter(r.get("verdict", "error") for r in rows)
     cats = Counter(c for r in rows for c in r.get("categories", []))
     actions = Counter(r["action"] for r in rows if "action" in r)
-    con.print(f"[bold]{len(rows)} messages[/] — model {next((r['model_version'] for r in rows if r.get('model_version')), '?')}")
+    con.print(f"[bold]{len(rows)} messages[/] — model "
+              f"{next((r['model_version'] for r in rows if r.get('model_version')), '?')}")
     con.print("verdicts:   " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()), highlight=False)
     if cats:
         con.print("categories: " + ", ".join(f"{k} {v}" for k, v in cats.most_common()), highlight=False)
@@ -292,7 +302,8 @@ def _register_command_groups() -> None:
     from complaint_triage.batch_cli import batch, report
     from complaint_triage.registry_cli import feedback_app, models_app
 
-    app.command(help="Score archives (CSV/TSV/xlsx/JSONL/Parquet/mbox/.eml dirs) in chunks; resumable; per-sender view.")(batch)
+    app.command(help="Score archives (CSV/TSV/xlsx/JSONL/Parquet/mbox/.eml dirs) in chunks; "
+                     "resumable; per-sender view.")(batch)
     app.command(help="Write a self-contained HTML report of a scored archive for the section head.")(report)
 
     app.command(help="Start the scoring API (uvicorn; see docs and COMPLAINT_TRIAGE_* settings).")(serve)

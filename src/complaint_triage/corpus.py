@@ -16,7 +16,8 @@ __all__ = ["CORPUS_FILES", "data_root", "corpus_files", "load_corpus", "data_has
 
 #: Files read by training, relative to the data folder, in this order.
 CORPUS_FILES = ("corpus/handwritten.jsonl", "corpus/augmented.jsonl")
-REQUIRED_FIELDS = ("id", "channel", "topic", "text", "verdict", "categories", "grievance", "difficulty", "source", "split")
+REQUIRED_FIELDS = ("id", "channel", "topic", "text", "verdict", "categories", "grievance", "difficulty", "source",
+                   "split")
 SPLITS = ("train", "dev", "test")
 
 

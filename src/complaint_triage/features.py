@@ -120,11 +120,22 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     "repetition": re.compile(
         rf"(?=[\d一二三四五六七八九十半数何毎連繰])(?:{_N}(?:回目|通目|度目|回も)|何(?:度|回)も|毎日|連日|繰り返し)"
     ),
-    "money": re.compile(rf"(?=[\d一二三四五六七八九十半数慰賠補弁返])(?:{_N}(?:万円|億|千万)|慰謝料|賠償|補償|弁償|返金)"),
-    "second_person": re.compile(r"お前|おまえ|てめえ|てめー|テメー|貴様|きさま|あんた|おどれ|おどりゃ|われ(?=[はがもな])"),
-    "personal_target": re.compile(r"クビ|懲戒|処分しろ|処分を求め|辞めさせ|辞めろ|異動させ|個人(?:の)?(?:携帯|電話|連絡先|住所)|自宅"),
-    "bystander": re.compile(r"怖かった|見かけ|目撃|他の(?:来庁者|利用者|お客|人)|隣の(?:人|窓口|男性|女性)|別の(?:男性|女性|人|来庁者)|後ろの(?:人|男性|女性)"),
-    "exposure": re.compile(r"晒|拡散|ネットに|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"),
+    "money": re.compile(
+        rf"(?=[\d一二三四五六七八九十半数慰賠補弁返])(?:{_N}(?:万円|億|千万)|慰謝料|賠償|補償|弁償|返金)"
+    ),
+    "second_person": re.compile(
+        r"お前|おまえ|てめえ|てめー|テメー|貴様|きさま|あんた|おどれ|おどりゃ|われ(?=[はがもな])"
+    ),
+    "personal_target": re.compile(
+        r"クビ|懲戒|処分しろ|処分を求め|辞めさせ|辞めろ|異動させ|個人(?:の)?(?:携帯|電話|連絡先|住所)|自宅"
+    ),
+    "bystander": re.compile(
+        r"怖かった|見かけ|目撃|他の(?:来庁者|利用者|お客|人)|隣の(?:人|窓口|男性|女性)"
+        r"|別の(?:男性|女性|人|来庁者)|後ろの(?:人|男性|女性)"
+    ),
+    "exposure": re.compile(
+        r"晒|拡散|ネットに|sns|ツイッター|twitter|x\(旧|youtube|ユーチューブ|動画|撮影|写真|炎上|特定"
+    ),
     "exclamation": re.compile(r"!|\?!"),
     # a threat in the writer's own words, and one inside 「」 or 『』 (a staff note quoting the
     # customer, or a bystander quoting someone else): see _THREAT

@@ -76,7 +76,8 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
             yield n, InputRecordError(f"line {n} is not valid JSON ({e.msg} at column {e.colno})")
             continue
         if not isinstance(obj, dict):
-            yield n, InputRecordError(f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field")
+            yield n, InputRecordError(
+                f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field")
             continue
         yield n, obj
 
@@ -128,7 +129,8 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",",
         if not row:
             continue
         if any(map(_UNDECODABLE.search, row)):  # (a search per cell, not a Python step per character)
-            yield n, InputRecordError(f"row {n} is not valid {encoding.replace('-sig', '')} text; re-save the file as UTF-8")
+            yield n, InputRecordError(
+                f"row {n} is not valid {encoding.replace('-sig', '')} text; re-save the file as UTF-8")
             continue
         if len(row) != len(header):
             yield n, InputRecordError(f"row {n} has {len(row)} fields, the header has {len(header)}")

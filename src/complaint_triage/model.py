@@ -112,7 +112,8 @@ def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: flo
         y = t.categories[:, k]
         lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
         heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
-    heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter).fit(X, t.grievance, sample_weight=sample_weight))
+    heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter)
+                 .fit(X, t.grievance, sample_weight=sample_weight))
     if bystander:
         y = t.bystander_labels()
         # a fold without a bystander report (or of nothing else) gets an empty head (None)

@@ -128,7 +128,8 @@ def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
     """Manifests of every model version in the registry, oldest first."""
     root = models_root() if root is None else Path(root)
     out = []
-    dirs = [p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()] if root.is_dir() else []
+    dirs = ([p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()]
+            if root.is_dir() else [])
     for d in sorted(dirs):
         m = json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8"))
         m["_dir"] = str(d)

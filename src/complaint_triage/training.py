@@ -18,12 +18,13 @@ import numpy as np
 
 from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer, signals_digest
-from complaint_triage.tokenizer import JapaneseTokenizer
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide, decide_all
 from complaint_triage.persist import models_root, promote, save_model
+from complaint_triage.tokenizer import JapaneseTokenizer
 
-__all__ = ["DEFAULT_MAX_FALSE_FLAG_RATE", "DEFAULT_PARAMS", "TrainResult", "train", "predict_decisions", "build_classifier"]
+__all__ = ["DEFAULT_MAX_FALSE_FLAG_RATE", "DEFAULT_PARAMS", "TrainResult", "train", "predict_decisions",
+           "build_classifier"]
 
 #: Cap on the share of validation complaints called harassment when the threshold is chosen.
 #: The goal is 2% on messages from unseen writers.  The writer-held-out validation rate has
@@ -83,7 +84,9 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
                             bystander_head=bool(p.get("bystander_head", False)))
 
 
-def predict_decisions(clf: TriageClassifier, thresholds: Mapping[str, Any], texts: Sequence[str]) -> list[dict[str, Any]]:
+def predict_decisions(
+    clf: TriageClassifier, thresholds: Mapping[str, Any], texts: Sequence[str]
+) -> list[dict[str, Any]]:
     """Verdict, categories and grievance for each text (no evidence), as plain dicts."""
     return decide_all(clf.predict_scores(list(texts)), thresholds)
 
@@ -93,7 +96,8 @@ def _card(manifest: Mapping[str, Any]) -> str:
     cv = manifest["metrics"]["cross_validation"]
     th = manifest["thresholds"]
     rows = "\n".join(
-        f"| {c} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} | {th['categories'][c]:.3f} |"
+        f"| {c} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} "
+        f"| {th['categories'][c]:.3f} |"
         for c, s in test["per_category"].items()
     )
     return f"""# Model card: complaint-triage {manifest['model_version']}
@@ -117,7 +121,8 @@ grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 ## Training data
 - corpus files: {', '.join(manifest['training_data']['files'])}
 - sha256: `{manifest['training_data']['sha256']}`
-- items used for fitting: {manifest['training_data']['n_fit']} (test split held out: {manifest['training_data']['n_test']})
+- items used for fitting: {manifest['training_data']['n_fit']} \
+(test split held out: {manifest['training_data']['n_test']})
 
 ## Thresholds (from out-of-fold predictions on train+dev, folds holding out whole writer batches)
 - harassment: {th['harassment']:.3f}; review band: [{th['review_low']:.3f}, {th['review_high']:.3f})
@@ -131,7 +136,8 @@ grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 | harassment precision | {test['harassment']['precision']:.3f} |
 | harassment recall | {test['harassment']['recall']:.3f} |
 | harassment F1 | {test['harassment']['f1']:.3f} |
-| complaint false-flag rate | {test['complaint_false_flag_rate']:.3%} ({test['complaint_false_flags']} of {test['n_complaints']}) |
+| complaint false-flag rate | {test['complaint_false_flag_rate']:.3%} \
+({test['complaint_false_flags']} of {test['n_complaints']}) |
 | category macro-F1 | {test['category_macro_f1']:.3f} |
 
 | category | precision | recall | F1 | support | threshold |
@@ -214,7 +220,8 @@ def train(
     cv_metrics = evaluate_decisions(hand_recs, cv_pred)
     del clf.oof_proba_  # validation by-product; not part of the saved model
 
-    test_metrics = evaluate_decisions(test, predict_decisions(clf, thresholds, [r["text"] for r in test])) if test else {}
+    test_metrics = (evaluate_decisions(test, predict_decisions(clf, thresholds, [r["text"] for r in test]))
+                    if test else {})
     log(format_report(test_metrics, "test split") if test else "no test split")
 
     # the decision rules are part of the version: the same data and settings under new rules

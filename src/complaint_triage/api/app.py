@@ -372,7 +372,8 @@ def _install_sighup(scorer: Scorer, settings: Settings) -> None:
                 res = await feedback.reload_model(scorer, settings)
                 _LOG.info("model reloaded", extra={"fields": {"event": "sighup_reload", **res}})
             except Exception as e:  # keep serving the old model whatever went wrong
-                _LOG.error("model reload failed", extra={"fields": {"event": "sighup_reload", "error": type(e).__name__}})
+                _LOG.error("model reload failed",
+                           extra={"fields": {"event": "sighup_reload", "error": type(e).__name__}})
 
         loop.create_task(_reload())
 

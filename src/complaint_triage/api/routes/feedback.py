@@ -24,7 +24,8 @@ admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=AdminRo
 _EXAMPLE = {
     "message_id": "mail-2026-11-000123",
     "text": "回答がなければ区議会議員に相談し、情報公開請求も行います。",
-    "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True, "model_version": "m-b86e4e2429"},
+    "predicted": {"verdict": "harassment", "categories": ["threat"], "grievance": True,
+                  "model_version": "m-b86e4e2429"},
     "labels": {"verdict": "complaint", "categories": [], "grievance": True},
     "analyst": "kuminnokoe-01",
     "note": "正当な手続きの予告であり脅迫ではない",
@@ -124,6 +125,7 @@ async def post_reload(scorer: ScorerDep, settings: SettingsDep) -> dict[str, str
     try:
         return await reload_model(scorer, settings)
     except ComplaintTriageError as e:
-        raise ApiError(409, "reload_failed", f"the new model could not be loaded, the old one keeps serving: {e}") from e
+        raise ApiError(409, "reload_failed",
+                       f"the new model could not be loaded, the old one keeps serving: {e}") from e
 
 
