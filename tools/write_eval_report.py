@@ -642,6 +642,36 @@ below the threshold. Out-of-fold recall at the cap fell (0.894 → 0.879 with th
 weight, 0.876 scaled ×20): validation complaints hold these words too (quoting staff, or about
 things), and the threshold rose to 0.644 and 0.636. An insult next to a staff noun or a
 second-person word only (「クズ職員」「お前らほんと無能」) did no better: 0.890 (×1) and 0.894 (×10).
+
+### Session 13: a new held-out set first, then two batches
+
+h7 was written first, by a writer who never opened the corpus: 80 messages of a week's intake
+in all channels, weighted towards long emails, letters and staff notes, with harassment often
+buried in a long legitimate grievance or politely phrased. Its reviewer changed nothing and
+none is a near-copy, so all 80 count. The session-12 model (m-321df24aa3), frozen before h7
+was written, scored 0.988 on it: recall 1.000 (25 of 25), precision 1.000, 0 of 30 complaints
+flagged; the one verdict error is a welfare volunteer's voicemail about a neighbour (inquiry)
+called a complaint.
+
+Then two batches, themes from the out-of-fold errors of session 12 (not from held-out
+errors): b75 (short chat and SNS messages pairing a grievance with an insult at the staff
+member, in slang, dialect and obfuscation, against equally short fed-up complaints that swear
+at the system; 58 of 70 kept, 12 near-copies dropped) and b76 (staff phone and counter notes:
+the customer's own harassment against bystander reports, threats the caller received,
+loud but legitimate customers and innocent 殺/死/刺/燃; 39 of 70 kept, 31 near-copies
+dropped). On the same 1,998 test messages (the test split without b75–b76):
+
+| model | data | threshold | discount | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h5 | h6 | h7 | SNS toxic / ordinary flagged | CV accuracy |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-321df24aa3 (session 12) | b1–b74 | 0.602 | 0.75 | 0.947 | 0.991 | 0.929 | 6 of 799 | 0.829 | 0.956 | 0.654 | 0.930 | 0.867 | 0.957 | 0.988 | 14 of 67 / 5 of 352 | 0.9269 |
+| **m-b8fe020c5f (shipped)** | b1–b76 | 0.592 | 1.0 | 0.946 | 0.991 | 0.930 | 6 of 799 | 0.826 | 0.945 | 0.691 | 0.944 | 0.900 | 0.957 | 0.988 | 15 of 67 / 6 of 352 | 0.9248 |
+
+Within noise on the test split and h7; on h2–h6 together 316 → 319 of 350 messages right
+(h3 +2, h4 +1, h5 +1, h2 −1). Cross-validation ran on a larger validation set (8,187 against
+8,107 messages, the new ones among the hardest), so its line is not a like-for-like
+comparison. It is shipped by the usual rule: the model trained on all the data with the
+threshold and discount its own validation chose. Still missed by both: 「福祉事務所のあいつ、
+ﾎﾞｺﾎﾞｺにして多摩川に浮かべたるわ」 (test split; 0.41, below the threshold).
 The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
