@@ -1,5 +1,6 @@
 import json
 import shutil
+import warnings
 
 import pytest
 import skops.io as sio
@@ -8,6 +9,7 @@ from complaint_triage.exceptions import (
     LabelSetMismatchError,
     ModelLoadError,
     ModelNotFoundError,
+    SignalsChangedWarning,
     UntrustedModelError,
 )
 from complaint_triage.persist import TRUSTED, list_versions, load_model, promote, promoted_version
@@ -74,6 +76,38 @@ def test_other_label_set(copy_dir):
     (copy_dir / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(LabelSetMismatchError, match="retrain"):
         load_model(copy_dir)
+
+
+def _set_signals_digest(d, digest):
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    if digest is None:
+        m.pop("signals_sha256", None)
+    else:
+        m["signals_sha256"] = digest
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+
+
+def test_current_signals_load_quietly(small_model_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_model(small_model_dir).signals_current
+
+
+def test_other_signal_patterns_warn(copy_dir):
+    # a model trained before the library's signal regexes changed still scores, but not as
+    # its recorded metrics say: loading it says so, and what to do
+    _set_signals_digest(copy_dir, "0123456789abcdef")
+    with pytest.warns(SignalsChangedWarning, match="retrain"):
+        m = load_model(copy_dir)
+    assert not m.signals_current
+    assert m.classifier.predict_scores(["ゴミの日を教えてください"]).shape[0] == 1
+
+
+def test_manifest_without_signals_digest_counts_as_current(copy_dir):
+    _set_signals_digest(copy_dir, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_model(copy_dir).signals_current
 
 
 class Evil:  # a type no model should contain

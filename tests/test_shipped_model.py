@@ -25,6 +25,15 @@ def test_manifest_matches_data_hash():
     )
 
 
+def test_shipped_model_matches_signal_patterns():
+    # the signal regexes are code, not saved with the model: changing them changes what the
+    # shipped model scores without changing its recorded metrics
+    assert load_model().signals_current, (
+        "the signal patterns in complaint_triage.features changed since the shipped model was trained: "
+        "run `make train` and commit models/"
+    )
+
+
 def test_manifest_records_thresholds_and_metrics():
     m = load_model().manifest
     th = m["thresholds"]

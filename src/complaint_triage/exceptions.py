@@ -17,6 +17,7 @@ __all__ = [
     "InputFormatError",
     "EmailParseError",
     "LabelError",
+    "SignalsChangedWarning",
 ]
 
 
@@ -54,3 +55,11 @@ class EmailParseError(ComplaintTriageError, ValueError):
 
 class LabelError(ComplaintTriageError, ValueError):
     """A label (verdict, category, grievance) is not valid under the taxonomy."""
+
+
+class SignalsChangedWarning(UserWarning):
+    """A saved model was trained with other signal patterns than this library's.
+
+    It still loads and scores, but its signal features now match differently from when it
+    was trained and measured, so its scores can differ from its recorded metrics.
+    """

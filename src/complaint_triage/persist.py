@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from complaint_triage.exceptions import (
     LabelSetMismatchError,
     ModelLoadError,
     ModelNotFoundError,
+    SignalsChangedWarning,
     UntrustedModelError,
 )
+from complaint_triage.features import signals_digest
 from complaint_triage.labels import CATEGORIES, LABEL_SET_ID, VERDICTS
 from complaint_triage.model import SCORE_NAMES, TriageClassifier
 
@@ -77,6 +80,13 @@ class LoadedModel:
     @property
     def thresholds(self) -> dict[str, Any]:
         return dict(self.manifest["thresholds"])
+
+    @property
+    def signals_current(self) -> bool:
+        """Whether the model was trained with this library's signal patterns (``signals_sha256``
+        in its manifest).  Manifests older than the digest count as current."""
+        recorded = self.manifest.get("signals_sha256")
+        return recorded is None or recorded == signals_digest()
 
 
 def library_versions() -> dict[str, str]:
@@ -245,4 +255,14 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
         raise ModelLoadError(f"{model_path} could not be loaded ({type(e).__name__}: {e})") from e
     if not isinstance(clf, TriageClassifier):
         raise UntrustedModelError(f"{model_path} holds a {type(clf).__name__}, not a TriageClassifier")
-    return LoadedModel(clf, manifest, d)
+    loaded = LoadedModel(clf, manifest, d)
+    if not loaded.signals_current:
+        warnings.warn(
+            f"model {loaded.version} was trained with other signal patterns (digest "
+            f"{manifest['signals_sha256']}) than this version of complaint-triage ({signals_digest()}): "
+            "it scores, but not exactly as its recorded metrics say; retrain it (complaint-triage train) "
+            "or use the library version it was trained with",
+            SignalsChangedWarning,
+            stacklevel=2,
+        )
+    return loaded
