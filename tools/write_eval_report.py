@@ -700,6 +700,31 @@ Still missed: 「おめえんとこさ行って ぶっ叩いでやっからな�
 (a staff note), 「さっきの窓口のやつﾏｼﾞでシメるわ。仲間呼んで囲むから今日何時上がり？」 and
 「保健センターのやつらコ〇ス🔪🔪」. Three of the four have a verdict-head probability of 0.80–0.96,
 but the category heads are unsure (0.19–0.34), and the score is the mean of the two.
+
+Last, two more batches on the largest out-of-fold error cells of train and dev (chat
+harassment recall 0.80, web forms 0.83): b77 (live chat that turns to the operator as a
+person — age, looks, private contact, sexual jokes, waiting downstairs — against chats that
+mention the operator acceptably: a name to follow up, human or bot, a female counsellor for a
+DV consultation; 50 of 70 kept, 19 near-copies and one ambiguous item dropped) and b78 (long
+web forms and emails about a real fault, half with one line of harassment buried in them, half
+legitimate however strongly worded; 49 of 60 kept, 11 near-copies dropped). On the same 1,998
+test messages (the test split without b75–b78):
+
+| model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h7 | h8 | CV accuracy (n) |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-0ed88db092 | b1–b76 | 0.592 | 0.946 | 0.991 | 0.930 | 6 of 799 | 0.826 | 0.945 | 0.691 | 0.944 | 0.988 | 0.900 | 0.9248 (8,187) |
+| **m-6e815743bd (shipped)** | b1–b78 | 0.600 | 0.944 | 0.986 | 0.930 | 9 of 799 | 0.830 | 0.956 | 0.673 | 0.944 | 0.988 | 0.917 | 0.9233 (8,264) |
+
+Three more test complaints are flagged (6 → 9 of 799, 1.1%, under the 2% goal; like every
+test complaint the shipped model flags, they carry `review: true`): a long, polite letter of
+disappointment, a staff note of a tenant's third call about a leak, and a chat about a
+disability-services certificate, all close to the threshold. The first two
+flip with every retraining: the lexicon change above, which touched 11 corpus texts, moved
+the same two. So a change of two or three false flags on these 799 complaints is the noise
+of any retraining, not a measure of the data. On the held-out sets, h2 and h8 gained one
+message each and h3 lost one. It is shipped by the rule used since session 5 (the model
+trained on all the data with the threshold its own validation chose), not picked on the
+test split.
 The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
