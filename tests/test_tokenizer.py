@@ -139,6 +139,50 @@ def test_lookup_mode_unseen_surfaces(text, expected):
     assert _lookup()(text) == expected
 
 
+def _isolated_from_lemma_tagger(surface):
+    # the reference definition: the lemma-printing tagger's reading of the surface alone
+    from complaint_triage.tokenizer import _ALL_FIELDS, _tagged
+
+    found = _ALL_FIELDS.findall(_tagged(surface))
+    if len(found) == 1:
+        pos, lemma, _ = found[0]
+        return pos, lemma if lemma and lemma != "*" else surface
+    return "", surface
+
+
+@pytest.mark.parametrize(
+    "surface",
+    ["殴ら", "怒鳴っ", "税金", "ｻｰﾋﾞｽ", "ｗ", "😊", "、", "，", ",", "「", "エアコン", "ＴＥＬ", "xyzzy",
+     "１２３", "〜", "…", "税金泥棒", "ころす", "氏ね", "まじ", "ぞ", ""],
+)
+def test_isolated_surface_reads_the_same_fields_as_the_lemma_tagger(surface):
+    from complaint_triage.tokenizer import _isolated
+
+    assert _isolated(surface) == _isolated_from_lemma_tagger(surface)
+
+
+def test_lookup_mode_scoring_never_starts_the_lemma_tagger():
+    # each tagger maps the dictionary on its own: a scoring thread (lookup mode) keeps to the
+    # segmenting one, even for surfaces outside the table, which are read from its nodes
+    from complaint_triage import tokenizer as tk
+
+    tok = _lookup()
+    tk._isolated.cache_clear()  # else surfaces read by earlier tests would never reach a tagger
+    seen = {}
+
+    def run():
+        tok("見たことのない言葉だらけのﾒｯｾｰｼﾞ、ｗｗ😊 xyzzy")
+        tok.spans("ｻｰﾋﾞｽ残業させんな")
+        seen["lemma"] = getattr(tk._local, "tagger", None)
+        seen["wakati"] = getattr(tk._local, "wakati", None)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen["wakati"] is not None
+    assert seen["lemma"] is None
+
+
 def test_lookup_mode_spans_and_dropped_pos():
     tok = _lookup(drop_pos=("補助記号", "空白", "助詞", "助動詞"))
     text = "職員が怒鳴った。殴られた"
