@@ -18,6 +18,7 @@ __all__ = [
     "EmailParseError",
     "LabelError",
     "SignalsChangedWarning",
+    "ScoringProcessError",
 ]
 
 
@@ -55,6 +56,10 @@ class EmailParseError(ComplaintTriageError, ValueError):
 
 class LabelError(ComplaintTriageError, ValueError):
     """A label (verdict, category, grievance) is not valid under the taxonomy."""
+
+
+class ScoringProcessError(ComplaintTriageError, RuntimeError):
+    """The separate scoring process of the API is not running (it failed to start, or exited)."""
 
 
 class SignalsChangedWarning(UserWarning):

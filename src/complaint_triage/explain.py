@@ -16,7 +16,6 @@ from __future__ import annotations
 import weakref
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +24,7 @@ from complaint_triage.features import SIGNALS
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
 from complaint_triage.normalize import normalize_with_map
+from complaint_triage.results import Evidence
 
 __all__ = ["Evidence", "FeatureRow", "explain"]
 
@@ -40,19 +40,6 @@ class FeatureRow(NamedTuple):
         """Row ``i`` of a CSR matrix, as views (no copy, no sparse-matrix construction)."""
         a, b = X.indptr[i], X.indptr[i + 1]
         return cls(X.indices[a:b], X.data[a:b])
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """A span of the original text supporting a category."""
-
-    category: str
-    start: int
-    end: int
-    text: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"category": self.category, "start": self.start, "end": self.end, "text": self.text}
 
 
 _WEIGHTS: weakref.WeakKeyDictionary[TriageClassifier, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()

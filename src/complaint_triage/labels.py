@@ -20,6 +20,7 @@ __all__ = [
     "ACTIONS",
     "CATEGORY_ACTIONS",
     "LABEL_SET_ID",
+    "SCORE_NAMES",
     "action_for",
     "validate_labels",
 ]
@@ -58,6 +59,8 @@ class Action(StrEnum):
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+#: Keys of the ``scores`` output object, and column order of a model's probability matrix.
+SCORE_NAMES: tuple[str, ...] = (*VERDICTS, *CATEGORIES, "grievance")
 ACTIONS: tuple[str, ...] = tuple(a.value for a in Action)
 
 #: Identifies the label set a model was trained for; stored in every manifest.

@@ -38,7 +38,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from complaint_triage.features import TextFeaturizer
-from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict, validate_labels
+from complaint_triage.labels import CATEGORIES, SCORE_NAMES, VERDICTS, Verdict, validate_labels
 
 __all__ = [
     "TriageClassifier",
@@ -54,8 +54,6 @@ __all__ = [
     "BYSTANDER_COLUMN",
 ]
 
-#: Column order of the probability matrix and keys of the ``scores`` output object.
-SCORE_NAMES: tuple[str, ...] = (*VERDICTS, *CATEGORIES, "grievance")
 _NV = len(VERDICTS)
 _NC = len(CATEGORIES)
 _H = VERDICTS.index(Verdict.HARASSMENT)

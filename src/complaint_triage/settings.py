@@ -84,7 +84,22 @@ class Settings(BaseSettings):
         ge=1,
         le=8,
         description="Threads per worker process that run the CPU-bound scoring. Each holds its own MeCab "
-        "tagger; more threads add memory but little speed (the GIL). Scale with worker processes instead.",
+        "tagger; more threads add memory but little speed (the GIL). Scale with worker processes instead, "
+        "or use scoring_process. Not used with scoring_process (see scoring_pipeline).",
+    )
+    scoring_process: bool = Field(
+        default=False,
+        description="Score in a child process of each worker (complaint_triage.api.remote): the worker's "
+        "event loop handles HTTP on one core while the child scores on the other, and the worker itself "
+        "never loads the model libraries. For one worker on a small machine.",
+    )
+    scoring_pipeline: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="With scoring_process: batches sent to the scoring process at once (one relay thread "
+        "each), so that it starts on the next batch while the worker hands out the last one. Replaces "
+        "scoring_threads in that mode.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; empty means no CORS headers at all."

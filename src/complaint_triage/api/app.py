@@ -33,7 +33,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload
+from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload, load_triager
 from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
 from complaint_triage.api.routes import feedback, health, model, score
@@ -46,9 +46,9 @@ from complaint_triage.exceptions import (
     LabelSetMismatchError,
     ModelLoadError,
     ModelNotFoundError,
+    ScoringProcessError,
     UntrustedModelError,
 )
-from complaint_triage.scoring import Triager
 from complaint_triage.settings import Settings, get_settings
 
 __all__ = ["create_app", "ACCESS_LOGGER"]
@@ -303,7 +303,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def bad_input(request: Request, exc: InputFormatError) -> ApiJSONResponse:
         return _error(request, 400, "invalid_input", str(exc))
 
-    model_errors = (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError)
+    model_errors = (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError,
+                    ScoringProcessError)
 
     @app.exception_handler(ComplaintTriageError)
     async def library_error(request: Request, exc: ComplaintTriageError) -> ApiJSONResponse:
@@ -400,9 +401,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once, warm the scoring thread up, and stop it at shutdown."""
     settings: Settings = app.state.settings
     t0 = time.perf_counter()
-    triager = Triager.load(settings.model_path, max_chars=settings.max_text_chars)
-    scorer = Scorer(triager, max_concurrency=settings.max_concurrency, threads=settings.scoring_threads,
-                    metrics=app.state.metrics)
+    triager = load_triager(settings)
+    threads = settings.scoring_pipeline if settings.scoring_process else settings.scoring_threads
+    scorer = Scorer(triager, max_concurrency=settings.max_concurrency, threads=threads, metrics=app.state.metrics)
     try:
         await scorer.warm_up()
         # What is alive now (the libraries and the model) lives as long as the process. Taking
@@ -416,7 +417,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _LOG.info("model loaded", extra={"fields": {
             "event": "startup", "model_version": triager.version, "load_ms": round((time.perf_counter() - t0) * 1000),
             "api_keys": len(settings.api_keys_sha256), "max_concurrency": settings.max_concurrency,
-            "scoring_threads": settings.scoring_threads}})
+            "scoring_threads": threads, "scoring_process": settings.scoring_process}})
         _install_sighup(scorer, settings)
         if not settings.api_keys_sha256 and not settings.admin_keys_sha256:
             _LOG.warning("no API keys configured (COMPLAINT_TRIAGE_API_KEYS_SHA256): every scoring request gets 401")

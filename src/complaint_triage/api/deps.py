@@ -23,14 +23,17 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.responses import JSONResponse
 
 from complaint_triage.api.metrics import Metrics
-from complaint_triage.scoring import Prediction, ScoringError, Triager
+from complaint_triage.results import Prediction, ScoringError
 from complaint_triage.settings import Settings
+
+if TYPE_CHECKING:  # the model libraries stay out of a process that only relays (api.remote)
+    from complaint_triage.scoring import Triager
 
 __all__ = [
     "ApiError",
@@ -46,6 +49,7 @@ __all__ = [
     "get_app_settings",
     "get_metrics",
     "get_scorer",
+    "load_triager",
     "record_verdicts",
 ]
 
@@ -372,6 +376,23 @@ class Scorer:
             self._jobs.put(None)
         for t in self._workers:
             t.join(30)
+        close = getattr(self.triager, "close", None)  # a scoring process (api.remote) is stopped too
+        if close is not None:
+            close()
+
+
+def load_triager(settings: Settings) -> Any:
+    """The scorer's model: a :class:`~complaint_triage.scoring.Triager` in this process, or
+    with ``settings.scoring_process`` a :class:`~complaint_triage.api.remote.RemoteTriager`
+    whose child process loads and runs it (this process then never imports the model
+    libraries)."""
+    if settings.scoring_process:
+        from complaint_triage.api.remote import RemoteTriager
+
+        return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars)
+    from complaint_triage.scoring import Triager
+
+    return Triager.load(settings.model_path, max_chars=settings.max_text_chars)
 
 
 # -- dependencies -----------------------------------------------------------------------

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep
+from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep, load_triager
 from complaint_triage.api.routes.score import _COMMON_ERRORS
 from complaint_triage.api.schemas import ErrorResponse
 from complaint_triage.api.security import AdminRoute, KeyedRoute
 from complaint_triage.exceptions import ComplaintTriageError
-from complaint_triage.scoring import Triager
 
 __all__ = ["router", "admin_router", "reload_model"]
 
@@ -105,8 +104,10 @@ async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
     the old model serving.
     """
     old = scorer.version
-    new = await asyncio.to_thread(Triager.load, settings.model_path, max_chars=settings.max_text_chars)
-    scorer.triager = new
+    new = await asyncio.to_thread(load_triager, settings)
+    replaced, scorer.triager = scorer.triager, new
+    if hasattr(replaced, "close"):  # a scoring process: stopped after the call in flight on it
+        await asyncio.to_thread(replaced.close)
     return {"previous_version": old, "model_version": new.version}
 
 

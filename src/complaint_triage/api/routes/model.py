@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from complaint_triage.api.deps import ApiJSONResponse, ScorerDep, SettingsDep
 from complaint_triage.api.schemas import ErrorResponse, ModelInfo
 from complaint_triage.api.security import KeyedRoute
-from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
-from complaint_triage.model import SCORE_NAMES
+from complaint_triage.labels import ACTIONS, CATEGORIES, SCORE_NAMES, VERDICTS
 
 __all__ = ["router", "model_info"]
 

@@ -23,7 +23,7 @@ from complaint_triage.api.schemas import (
 from complaint_triage.api.security import KeyedRoute
 from complaint_triage.email import parse_email
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.scoring import Prediction, ScoringError, check_text
+from complaint_triage.results import Prediction, ScoringError, check_text
 
 __all__ = ["router", "EMAIL_MEDIA_TYPES", "compose_form_text", "mask_contact"]
 

@@ -1,0 +1,134 @@
+"""Scoring in a child process (``scoring_process``): same answers, a lean HTTP process, recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from complaint_triage.api import create_app
+from complaint_triage.api.remote import RemoteTriager
+from complaint_triage.exceptions import ScoringProcessError
+from complaint_triage.scoring import Triager
+from complaint_triage.settings import Settings
+
+from .conftest import ADMIN_KEY, AUTH
+
+TEXTS = [
+    "粗大ごみの収集日を教えてください。",
+    "昨日窓口で男性が「殺すぞ」と叫んでいて怖かったです。職員の方は大丈夫でしたか。",
+    "お前の家は知ってるぞ。覚えとけよ",
+    "世田谷区役所まじで氏ね。窓口のババア無能すぎ",
+    "保育園の入園結果、説明が二転三転して納得できません。文書で回答してください。",
+]
+
+
+@pytest.fixture(scope="module")
+def remote_client(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(scoring_process=True, scoring_pipeline=2))) as c:
+        yield c
+
+
+def _child(client: TestClient) -> subprocess.Popen[bytes]:
+    triager = client.app.state.scorer.triager
+    assert isinstance(triager, RemoteTriager)
+    assert triager._proc is not None
+    return triager._proc
+
+
+def test_answers_equal_scoring_in_process(remote_client: TestClient, client: TestClient) -> None:
+    for text in TEXTS:
+        remote = remote_client.post("/v1/score", json={"text": text, "id": "x"}, headers=AUTH)
+        local = client.post("/v1/score", json={"text": text, "id": "x"}, headers=AUTH)
+        assert remote.status_code == local.status_code == 200
+        assert remote.json() == local.json()
+    items = [{"text": t} for t in TEXTS] + [{"text": "   "}]
+    remote = remote_client.post("/v1/score/batch", json={"items": items}, headers=AUTH).json()
+    local = client.post("/v1/score/batch", json={"items": items}, headers=AUTH).json()
+    assert remote == local and remote["n_errors"] == 1
+
+
+def test_model_info_and_readiness_come_from_the_child(remote_client: TestClient, client: TestClient) -> None:
+    assert remote_client.get("/readyz").json() == client.get("/readyz").json()
+    assert remote_client.get("/v1/model", headers=AUTH).json() == client.get("/v1/model", headers=AUTH).json()
+
+
+def test_a_dead_child_costs_one_answer_and_is_restarted(remote_client: TestClient) -> None:
+    old = _child(remote_client)
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait(10)
+    first = remote_client.post("/v1/score", json={"text": TEXTS[0]}, headers=AUTH)
+    # the reader may not have seen the end of the pipe yet: then this one answer is a 503
+    assert first.status_code in (200, 503)
+    if first.status_code == 503:
+        assert first.json()["error"]["code"] == "model_unavailable"
+        first = remote_client.post("/v1/score", json={"text": TEXTS[0]}, headers=AUTH)
+    assert first.status_code == 200 and first.json()["verdict"] == "inquiry"
+    assert _child(remote_client).pid != old.pid
+
+
+def test_reload_starts_a_new_child_and_stops_the_old(remote_client: TestClient) -> None:
+    old = _child(remote_client)
+    r = remote_client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"] == r.json()["previous_version"]
+    assert old.poll() is not None  # exited
+    new = _child(remote_client)
+    assert new.pid != old.pid and new.poll() is None
+    assert remote_client.post("/v1/score", json={"text": TEXTS[2]}, headers=AUTH).json()["verdict"] == "harassment"
+
+
+def test_many_callers_get_their_own_answers(small_model_dir: Path) -> None:
+    # answers come back in the order sent: with several threads sending at once, each must
+    # still get the results for its own texts
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = Triager.load(small_model_dir)
+    want = {t: p.verdict for t, p in zip(TEXTS, local.score_many(TEXTS), strict=True)}
+    remote = RemoteTriager(small_model_dir, max_chars=20_000)
+    try:
+        jobs = [[TEXTS[i % len(TEXTS)], TEXTS[(i * 3) % len(TEXTS)]] for i in range(60)]
+        with ThreadPoolExecutor(6) as ex:
+            results = list(ex.map(remote.score_many, jobs))
+        for texts, preds in zip(jobs, results, strict=True):
+            assert [p.verdict for p in preds] == [want[t] for t in texts]
+    finally:
+        remote.close()
+    assert remote._proc is None
+    with pytest.raises(ScoringProcessError, match="stopped"):
+        remote.score_many(["a"])
+
+
+def test_a_model_that_cannot_load_fails_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ScoringProcessError, match="ModelNotFoundError"):
+        RemoteTriager(tmp_path / "no-model", max_chars=100)
+
+
+def test_the_http_process_never_imports_the_model_libraries(small_model_dir: Path) -> None:
+    code = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from complaint_triage.api.worker import create_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    r = client.post('/v1/score', json={'text': 'ゴミの日は？'},\n"
+        "                    headers={'Authorization': 'Bearer k'})\n"
+        "    assert r.status_code == 200, r.text\n"
+        "heavy = [m for m in ('numpy', 'scipy', 'sklearn', 'fugashi', 'skops') if sys.modules.get(m) is not None]\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    import hashlib
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
+    env.update({"COMPLAINT_TRIAGE_MODEL_PATH": str(small_model_dir), "COMPLAINT_TRIAGE_SCORING_PROCESS": "true",
+                "COMPLAINT_TRIAGE_API_KEYS_SHA256": hashlib.sha256(b"k").hexdigest()})
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "none", (out.stdout, time.monotonic() - t0)
