@@ -20,6 +20,7 @@ answers 503) and the next call starts a new child.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +38,9 @@ __all__ = ["RemoteTriager", "ScoringProcessError"]
 
 #: Seconds to wait for the child to load the model and answer its first message.
 START_TIMEOUT = 300.0
+#: Seconds a call waits for its answer before giving up (a 256-message batch of long texts
+#: takes seconds; this only bounds a wait that would otherwise never end).
+ANSWER_TIMEOUT = 300.0
 
 
 class RemoteTriager:
@@ -100,7 +104,7 @@ class RemoteTriager:
                 raise ScoringProcessError(
                     f"the scoring process exited ({type(e).__name__}); it is restarted on the next request"
                 ) from e
-        kind, payload = reply.wait()
+        kind, payload = reply.wait(ANSWER_TIMEOUT)
         if kind != "ok":
             raise ScoringProcessError(f"scoring failed in the scoring process: {payload}")
         return list(payload)
@@ -119,9 +123,12 @@ class RemoteTriager:
                self.model_path or "", str(self.max_chars_requested)]
         try:
             proc = subprocess.Popen(cmd, env=env, pass_fds=(parent_end[0], child_end[1]), stdin=subprocess.DEVNULL)
-        finally:
-            os.close(parent_end[0])
-            os.close(child_end[1])
+        except OSError as e:
+            for fd in (*parent_end, *child_end):
+                os.close(fd)
+            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
+        os.close(parent_end[0])
+        os.close(child_end[1])
         conn = _PipeConnection(read_fd=child_end[0], write_fd=parent_end[1])
         try:
             if not conn.poll(START_TIMEOUT):
@@ -157,7 +164,8 @@ class RemoteTriager:
                     self._pending.popleft().set(("exited", f"the scoring process exited ({type(e).__name__}); "
                                                  "it is restarted on the next request"))
                 return
-            self._pending.popleft().set(answer)
+            if self._pending:  # else an answer nobody waits for any more: dropped
+                self._pending.popleft().set(answer)
 
     def _stop(self) -> None:
         """Tell the child to exit after answering what it was sent, and wait for it (lock held)."""
@@ -193,8 +201,9 @@ class _Reply:
         self.value = value
         self._event.set()
 
-    def wait(self) -> tuple[str, Any]:
-        self._event.wait()
+    def wait(self, timeout: float) -> tuple[str, Any]:
+        if not self._event.wait(timeout):
+            return ("timeout", f"no answer from the scoring process within {timeout:.0f} s")
         return self.value
 
 
@@ -249,6 +258,9 @@ def _serve(read_fd: int, write_fd: int, model_path: str, max_chars: int) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a child by RemoteTriager
+    # Ctrl-C reaches the whole process group: the worker stops this child itself, after the
+    # answers in flight (and an orphaned child exits when the pipe closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # As in complaint_triage.api.worker: libraries the scorer never uses stay out.
     for _name in ("pandas", "dask", "pytest"):
         sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
