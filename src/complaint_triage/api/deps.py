@@ -10,6 +10,10 @@ Messages waiting for a scoring thread are coalesced: when a thread becomes free 
 every queued scoring job (up to :data:`BATCH_CHUNK` messages) and scores them in one
 ``score_many`` call, which costs less per message than one call each under load.
 
+With ``Settings.scoring_process`` the threads only relay: the model lives in a child process
+(:mod:`complaint_triage.api.remote`), ``Settings.scoring_pipeline`` threads keep that many
+batches in flight to it, and this process never imports the model libraries.
+
 Admission is bounded: at most ``Settings.max_concurrency`` scoring requests may be in
 flight (running or queued) per process; the next one is answered at once with 503 and
 ``Retry-After`` instead of waiting in an unbounded queue.
