@@ -123,12 +123,13 @@ def _surfaces(text: str) -> tuple[str, ...]:
 def _isolated(surface: str) -> tuple[str, str]:
     """``(POS level 1, lemma)`` of a surface tagged on its own (for surfaces not in a table).
 
-    A surface MeCab splits when it stands alone keeps itself as lemma, with no POS; so does
-    an unknown word.  The fields are read from the segmenting tagger's own node, so a
-    process that only scores (lookup mode) never starts the lemma-printing tagger: each
-    tagger maps the dictionary on its own, and the second one cost 80-90 MB of resident
-    dictionary pages per process.  Same answers as reading ``_tagged(surface)`` (checked on
-    every surface of the shipped lemma table and 27,000 random substrings of the corpus).
+    A surface MeCab splits when it stands alone keeps itself as lemma, with no POS; an
+    unknown word keeps itself as lemma, with the POS MeCab guessed.  The fields are read from
+    the segmenting tagger's own node, so a process that only scores (lookup mode) never
+    starts the lemma-printing tagger: each tagger maps the dictionary on its own, and the
+    second mapping cost an API worker about 50 MB of resident pages.  Same answers as
+    reading ``_tagged(surface)`` (checked on every surface of the shipped lemma table and
+    about 26,000 random substrings of the corpus).
     """
     nodes = get_wakati_tagger().parseToNodeList(surface) if surface else ()
     if len(nodes) != 1:
