@@ -664,7 +664,7 @@ dropped). On the same 1,998 test messages (the test split without b75–b76):
 | model | data | threshold | discount | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h5 | h6 | h7 | SNS toxic / ordinary flagged | CV accuracy |
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | m-321df24aa3 (session 12) | b1–b74 | 0.602 | 0.75 | 0.947 | 0.991 | 0.929 | 6 of 799 | 0.829 | 0.956 | 0.654 | 0.930 | 0.867 | 0.957 | 0.988 | 14 of 67 / 5 of 352 | 0.9269 |
-| **m-b8fe020c5f (shipped)** | b1–b76 | 0.592 | 1.0 | 0.946 | 0.991 | 0.930 | 6 of 799 | 0.826 | 0.945 | 0.691 | 0.944 | 0.900 | 0.957 | 0.988 | 15 of 67 / 6 of 352 | 0.9248 |
+| m-b8fe020c5f (shipped at the time) | b1–b76 | 0.592 | 1.0 | 0.946 | 0.991 | 0.930 | 6 of 799 | 0.826 | 0.945 | 0.691 | 0.944 | 0.900 | 0.957 | 0.988 | 15 of 67 / 6 of 352 | 0.9248 |
 
 Within noise on the test split and h7; on h2–h6 together 316 → 319 of 350 messages right
 (h3 +2, h4 +1, h5 +1, h2 −1). Cross-validation ran on a larger validation set (8,187 against
@@ -679,14 +679,14 @@ Tried and not kept: a wider threat lexicon (浮かべたる, 投げ込んだる,
 them quoted threats in complaints and inquiries), and retrained on b1–b76 (m-a51f7e78fa) it
 flagged 8 of the 799 test complaints against 6 (accuracy 0.944, precision 0.986, recall
 0.930; h3 0.673, h2–h7 otherwise the same; SNS ordinary 5 of 352). On ten short threats of
-that kind written as whole messages the shipped model flags 7 (it misses 「生きて帰れると思うなよ」,
+that kind written as whole messages m-b8fe020c5f flags 7 (it misses 「生きて帰れると思うなよ」,
 「区役所に殴り込みに行くぞ」 and 「…ﾎﾞｺﾎﾞｺにして多摩川に浮かべたるわ」), the retrained one 10. But those ten
 were my own, written alongside the lexicon. So a second new held-out set, h8, was written by
 a writer who saw neither the corpus nor the code: 60 short messages, 30 threats to staff in
 plain words (as many verbs, idioms and dialects as the writer could think of, 殺す in at most
 three) and 30 look-alikes (innocent violent words, angry but legitimate complaints, reports
-of someone else's threat); its reviewer added one category and dropped nothing. On h8 the
-shipped model (m-b8fe020c5f) scored accuracy 0.883, recall 25 of 30, 1 of 30 look-alikes
+of someone else's threat); its reviewer added one category and dropped nothing. On h8
+m-b8fe020c5f scored accuracy 0.883, recall 25 of 30, 1 of 30 look-alikes
 flagged; the wider lexicon 0.867, 24 of 30, 1 of 30. The lexicon was not kept.
 
 h8 then found two faults in the existing pattern, fixed in the code (so h8 no longer measures
@@ -694,8 +694,8 @@ these two independently): 「採血で血ぃ見ると倒れちゃうんです」
 血を見る (now only 血を見るぞ / 血ぃ見るで / 血を見ることになる / 血ぃ見んで / 血見せたる …), and
 「区役所に爆弾仕掛けたる」 matched nothing (爆弾を仕掛ける with an intent ending now counts). Neither
 change alters any corpus text's signal counts, so retrained the model has the same weights,
-thresholds and metrics, under a new version (m-0ed88db092, shipped; the signal patterns are
-part of a model's version). On h8 it scores 0.900, recall 26 of 30, no look-alike flagged.
+thresholds and metrics, under a new version (m-0ed88db092; the signal patterns are part of
+a model's version). On h8 it scores 0.900, recall 26 of 30, no look-alike flagged.
 Still missed: 「おめえんとこさ行って ぶっ叩いでやっからな」, 「上の者に一言言うたらお前なんか明日から表歩けんぞ」
 (a staff note), 「さっきの窓口のやつﾏｼﾞでシメるわ。仲間呼んで囲むから今日何時上がり？」 and
 「保健センターのやつらコ〇ス🔪🔪」. Three of the four have a verdict-head probability of 0.80–0.96,
