@@ -30,6 +30,7 @@ bench: install
 	$(PY) bench/evidence_cost.py
 	$(PY) bench/instructions.py
 	$(PY) bench/api_load.py
+	$(PY) bench/api_load.py --workers 1 --set scoring_process=true --out build/bench-api-scoring-process.json
 	$(PY) bench/api_instructions.py
 	$(PY) bench/batch_throughput.py --rows 10000,100000
 
