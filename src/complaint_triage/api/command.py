@@ -38,10 +38,11 @@ def serve(
                                                help="Model directory (default: $COMPLAINT_TRIAGE_MODEL_PATH, "
                                                "else the promoted model).")] = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
-    scoring_process: Annotated[bool, typer.Option(
+    scoring_process: Annotated[bool | None, typer.Option(
         "--scoring-process/--no-scoring-process",
         help="Score in a child process of each worker, so one worker uses two cores and stays small "
-        "(default: $COMPLAINT_TRIAGE_SCORING_PROCESS, else off; see docs/api.md).")] = False,
+        "(default: $COMPLAINT_TRIAGE_SCORING_PROCESS, else off; see docs/api.md).",
+        show_default=False)] = None,
 ) -> None:
     """Serve the scoring API over HTTP (API keys: COMPLAINT_TRIAGE_API_KEYS_SHA256)."""
     from pydantic import ValidationError
@@ -52,8 +53,8 @@ def serve(
     if model is not None:
         os.environ[ENV_PREFIX + "MODEL_PATH"] = str(model)
     os.environ[ENV_PREFIX + "LOG_LEVEL"] = level
-    if scoring_process:
-        os.environ[ENV_PREFIX + "SCORING_PROCESS"] = "true"
+    if scoring_process is not None:  # the flag overrides the environment either way
+        os.environ[ENV_PREFIX + "SCORING_PROCESS"] = "true" if scoring_process else "false"
     get_settings.cache_clear()
     try:
         get_settings()  # fail here, with a readable message, rather than in every worker
