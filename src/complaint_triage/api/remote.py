@@ -78,7 +78,7 @@ class RemoteTriager:
     @property
     def model(self) -> SimpleNamespace:
         """What the API reads of a loaded model: its manifest."""
-        return SimpleNamespace(manifest=self.info["manifest"], version=self.version)
+        return SimpleNamespace(manifest=self.info["manifest"])
 
     def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score in the child process; the same records as ``Triager.score_many``.
@@ -118,11 +118,10 @@ class RemoteTriager:
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
         parent_end, child_end = os.pipe(), os.pipe()  # parent -> child, child -> parent
-        env = dict(os.environ)
         cmd = [sys.executable, "-m", "complaint_triage.api.remote", str(parent_end[0]), str(child_end[1]),
                self.model_path or "", str(self.max_chars_requested)]
         try:
-            proc = subprocess.Popen(cmd, env=env, pass_fds=(parent_end[0], child_end[1]), stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, pass_fds=(parent_end[0], child_end[1]), stdin=subprocess.DEVNULL)
         except OSError as e:
             for fd in (*parent_end, *child_end):
                 os.close(fd)
