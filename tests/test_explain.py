@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from complaint_triage.explain import explain
@@ -41,6 +41,8 @@ _PHRASES = ["お前", "無能", "殺すぞ", "晒す", "税金泥棒", "土下�
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from(_PHRASES), min_size=1, max_size=25))
+# found by this test: two spans of one category, apart in the normalised text, met in the original
+@example(["窓口の職員が", "お前", "殺すぞ", "殺すぞ", "ｺ○ｽ", "税金泥棒", "お前", "お前", "窓口の職員が"])
 def test_evidence_spans_hold_for_any_mix(small_triager, parts):
     from complaint_triage.labels import CATEGORIES
 
@@ -162,3 +164,66 @@ def test_feature_name_memo_follows_a_refit():
     assert _feature_name(f, 3) == f.feature_name(3)
     f.fit(["ごみの収集日を教えてください", "保育園の申込はいつからですか"])
     assert _feature_name(f, 3) == f.feature_name(3)
+
+
+# -- the C accelerator's spans against the Python reference --------------------------------
+
+needs_speedups = pytest.mark.skipif(
+    not __import__("complaint_triage.features", fromlist=["x"]).speedups_available(),
+    reason="the C accelerator is not built",
+)
+
+_HARD = [
+    "課長に「殺すぞ」と言われたと来庁者が話していた。職員への暴言ではない。",
+    "ﾃﾒｴ　ｺ○ｽぞ！！　夜道に気をつけろよ。　お前の家も知ってるからな",
+    "エアコンが壊れたまま３週間。何回電話させるの？　担当の○○さん、いい加減にしてください！！",
+    "市役所のHPに殺虫剤の案内がなかった。死ぬほど探した",
+    "窓口で２時間待たされた上に、たらい回し。　10回目の問い合わせです。議員にも相談します。",
+    "あ",
+    "　　　",
+    "ＳＮＳで晒すぞ、税金泥棒。土下座しろ　土下座しろ　土下座しろ",
+]
+
+
+def _both(clf, text, rows, **kw):
+    from complaint_triage.explain import _spans
+    from complaint_triage.normalize import normalize_with_map
+
+    norm = normalize_with_map(text).text
+    x = clf.featurizer_.transform([text])
+    return (_spans(clf, norm, x.indices, x.data, rows, compiled=True, **kw),
+            _spans(clf, norm, x.indices, x.data, rows, compiled=False, **kw))
+
+
+@needs_speedups
+@pytest.mark.parametrize("text", TEXTS + _HARD)
+@pytest.mark.parametrize(("max_spans", "top_features"), [(3, 12), (1, 1), (5, 40), (0, 12)])
+def test_compiled_spans_equal_the_python_spans(small_triager, text, max_spans, top_features):
+    from complaint_triage.explain import _compiled_tables
+
+    clf = small_triager.model.classifier
+    assert _compiled_tables(clf.featurizer_) is not None  # the C path does run here
+    fast, slow = _both(clf, text, list(range(7)), max_spans=max_spans, top_features=top_features)
+    assert fast == slow
+
+
+@needs_speedups
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(_PHRASES + ["「", "」", "晒", "殺", "ｼﾈ", "死 ね", "2時間"]), min_size=0, max_size=30),
+       st.lists(st.integers(0, 6), min_size=1, max_size=7, unique=True))
+def test_compiled_spans_equal_the_python_spans_for_any_mix(small_triager, parts, rows):
+    fast, slow = _both(small_triager.model.classifier, "".join(parts) or "。", rows)
+    assert fast == slow
+
+
+def test_python_spans_are_used_without_the_accelerator(small_triager, monkeypatch):
+    from complaint_triage import features
+    from complaint_triage.labels import CATEGORIES
+
+    clf = small_triager.model.classifier
+    text = TEXTS[0]
+    x = clf.featurizer_.transform([text])
+    expected = explain(clf, text, list(CATEGORIES), features=x)
+    assert expected
+    monkeypatch.setattr(features, "_speedups", None)  # (the featuriser's own tables keep their compiled form)
+    assert explain(clf, text, list(CATEGORIES), features=x) == expected

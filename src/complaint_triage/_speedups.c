@@ -1,8 +1,10 @@
 /*
- * complaint_triage._speedups: the featuriser's n-gram counting in C (optional accelerator).
+ * complaint_triage._speedups: the featuriser's n-gram counting and the evidence spans in C
+ * (optional accelerator).
  *
- * TextFeaturizer computes the same sparse TF-IDF matrix with numpy when this module is not
- * built (no C compiler at install time); tests check that both paths agree.  The module holds
+ * TextFeaturizer computes the same sparse TF-IDF matrix with numpy, and explain the same spans
+ * in Python, when this module is not built (no C compiler at install time); tests check that
+ * both paths agree.  The module holds
  * no state: the Python side owns every table (as bytes or numpy arrays) and passes it in.
  *
  *   build_table(keys, cols) -> (slots: bytes, bits: int)
@@ -28,6 +30,10 @@
  *       float32 data.
  *
  * The counting runs without the GIL; only reading the tokens and texts holds it.
+ *
+ *   evidence(...) -> [(k, start, end), ...]
+ *       One message's evidence spans in its normalised text, computed exactly as
+ *       explain._python_spans computes them (see the comment above the function).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,7 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ABI_VERSION 2
+#define ABI_VERSION 3
 
 typedef struct {
     int64_t key; /* 0: empty */
@@ -488,9 +494,543 @@ done:
     return result;
 }
 
+/* -- evidence spans ----------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t a, b;
+    double c;
+} piece;
+
+typedef struct {
+    int32_t a, b;
+    double c;
+    int32_t p0, p1; /* the sorted pieces it was merged from */
+} merged_span;
+
+typedef struct {
+    int32_t col;
+    int32_t first, count; /* its occurrences in the occurrence array */
+} located;
+
+static int piece_cmp(const void *x, const void *y)
+{
+    const piece *p = (const piece *)x, *q = (const piece *)y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    if (p->c != q->c)
+        return p->c < q->c ? -1 : 1;
+    return 0;
+}
+
+static int int32_cmp(const void *x, const void *y)
+{
+    int32_t p = *(const int32_t *)x, q = *(const int32_t *)y;
+    return p < q ? -1 : p > q;
+}
+
+/* explain._trim: shrink [*a, *b) by dropping edge stretches with less than `keep` x the best
+ * support (sum of contribution / length of the covering pieces), summed in piece order */
+static int trim_span(int32_t *a, int32_t *b, const piece *ps, Py_ssize_t np, double keep)
+{
+    if (np == 1 && ps[0].a <= *a && *b <= ps[0].b && ps[0].c > 0)
+        return 0;
+    int32_t *bounds = (int32_t *)malloc(sizeof(int32_t) * (size_t)(2 * np + 2));
+    double *score = (double *)calloc((size_t)(2 * np + 2), sizeof(double));
+    if (!bounds || !score) {
+        free(bounds);
+        free(score);
+        return -1;
+    }
+    Py_ssize_t nb = 0;
+    bounds[nb++] = *a;
+    bounds[nb++] = *b;
+    for (Py_ssize_t k = 0; k < np; k++) {
+        int32_t lo = ps[k].a > *a ? ps[k].a : *a, hi = ps[k].b < *b ? ps[k].b : *b;
+        if (lo < hi) {
+            bounds[nb++] = lo;
+            bounds[nb++] = hi;
+        }
+    }
+    qsort(bounds, (size_t)nb, sizeof(int32_t), int32_cmp);
+    Py_ssize_t u = 0;
+    for (Py_ssize_t k = 0; k < nb; k++)
+        if (u == 0 || bounds[k] != bounds[u - 1])
+            bounds[u++] = bounds[k];
+    nb = u;
+    for (Py_ssize_t k = 0; k < np; k++) {
+        int32_t lo = ps[k].a > *a ? ps[k].a : *a, hi = ps[k].b < *b ? ps[k].b : *b;
+        if (lo >= hi)
+            continue;
+        double share = ps[k].c / (double)(ps[k].b - ps[k].a);
+        Py_ssize_t i = 0;
+        while (bounds[i] != lo)
+            i++;
+        for (; bounds[i] != hi; i++)
+            score[i] += share;
+    }
+    if (nb >= 2) { /* (no stretch only for an empty span, which the Python path cannot trim either) */
+        double best = score[0];
+        for (Py_ssize_t i = 1; i < nb - 1; i++)
+            if (score[i] > best)
+                best = score[i];
+        double cut = keep * best;
+        Py_ssize_t first = -1, last = -1;
+        for (Py_ssize_t i = 0; i < nb - 1; i++)
+            if (score[i] >= cut) {
+                if (first < 0)
+                    first = i;
+                last = i;
+            }
+        *a = bounds[first];
+        *b = bounds[last + 1];
+    }
+    free(bounds);
+    free(score);
+    return 0;
+}
+
+static inline int is_clause_end(Py_UCS4 ch, int ekind, const void *edata, Py_ssize_t elen)
+{
+    for (Py_ssize_t i = 0; i < elen; i++)
+        if (PyUnicode_READ(ekind, edata, i) == ch)
+            return 1;
+    return 0;
+}
+
+/* keys of the n-grams starting at each position of ids[0..len) (-1: the window holds a 0 or runs
+ * past the end), into out[0..len) */
+static void window_keys(const int64_t *ids, Py_ssize_t len, int n, int64_t base, int64_t *out)
+{
+    for (Py_ssize_t i = 0; i < len; i++) {
+        int64_t k = 0;
+        if (i + n > len) {
+            out[i] = -1;
+            continue;
+        }
+        for (int t = 0; t < n; t++) {
+            if (ids[i + t] <= 0 || ids[i + t] >= base) { /* 0: in no feature */
+                k = -1;
+                break;
+            }
+            k = k * base + ids[i + t];
+        }
+        out[i] = k;
+    }
+}
+
+#define MAX_N 8
+
+/* text.find(s, pos) for a short s that is nearly always found at pos or just after it (the
+ * segmenter's next surface): a plain scan, without str.find's conversion of s to text's kind */
+static Py_ssize_t find_from(int tkind, const void *tdata, Py_ssize_t tlen, PyObject *s, Py_ssize_t slen,
+                            Py_ssize_t pos)
+{
+    int skind = PyUnicode_KIND(s);
+    const void *sdata = PyUnicode_DATA(s);
+    if (slen == 0)
+        return pos <= tlen ? pos : -1;
+    Py_UCS4 first = PyUnicode_READ(skind, sdata, 0);
+    for (Py_ssize_t at = pos; at + slen <= tlen; at++) {
+        if (PyUnicode_READ(tkind, tdata, at) != first)
+            continue;
+        Py_ssize_t i = 1;
+        while (i < slen && PyUnicode_READ(tkind, tdata, at + i) == PyUnicode_READ(skind, sdata, i))
+            i++;
+        if (i == slen)
+            return at;
+    }
+    return -1;
+}
+
+/*
+ * evidence(text, pieces, id_map, cols, vals, weights, weights_float32, n_features, cats,
+ *          col_kind, col_key, col_n, wbase, char_lut, cbase, signal_spans,
+ *          top_features, max_spans, keep, reach, clause_ends) -> list of (k, start, end)
+ *
+ * explain._python_spans in C, with the same arithmetic in the same order (so the same spans):
+ * for each category cats[k] (a row of `weights`: float32 if weights_float32, else float64;
+ * n_features columns), the
+ * message's features (cols int32, vals float64) with the top_features largest positive
+ * contributions weight * value (ties: the earlier column position first); their occurrences
+ * in the normalised text (col_kind 1: a word n-gram of key col_key and length col_n over the
+ * ids id_map gives `pieces`, the segmenter's surfaces, located in text in order; 2: a character
+ * n-gram over char_lut ids; 3: signal_spans(col) -> [(start, end), ...]); the pieces merged,
+ * the strongest max_spans trimmed (keep) and grown to their clause (reach, clause_ends), and
+ * spans whose clauses meet joined.  Spans index the normalised text.
+ */
+static PyObject *evidence(PyObject *self, PyObject *args)
+{
+    PyObject *text, *pieces_obj, *id_map, *cats_obj, *signal_spans, *clause_ends;
+    Py_buffer cb, vb, wb, kb, keyb, nb, lutb;
+    Py_ssize_t n_features;
+    long long wbase, cbase;
+    int top, max_spans, reach, wfloat;
+    double keep;
+    if (!PyArg_ParseTuple(args, "UOOy*y*y*pnOy*y*y*Ly*LOiidiU:evidence", &text, &pieces_obj, &id_map, &cb, &vb, &wb,
+                          &wfloat, &n_features, &cats_obj, &kb, &keyb, &nb, &wbase, &lutb, &cbase, &signal_spans, &top,
+                          &max_spans, &keep, &reach, &clause_ends))
+        return NULL;
+
+    PyObject *result = NULL, *cats = NULL, *pseq = NULL;
+    located *loc = NULL;
+    vec occ = {NULL, 0, 0, 2 * sizeof(int32_t)};
+    piece *ps = NULL;
+    merged_span *ms = NULL;
+    int32_t *spans = NULL;
+    int64_t *wids = NULL, *cids = NULL;
+    int32_t *wst = NULL, *wen = NULL;
+    int32_t *tcol = NULL;
+    double *tc = NULL;
+    Py_ssize_t *tn = NULL;
+    Py_ssize_t nw = -1, nc = -1; /* kept tokens / characters, once computed */
+    int64_t *wkeys[MAX_N + 1] = {NULL}, *ckeys[MAX_N + 1] = {NULL};
+
+    Py_ssize_t m = vb.len / (Py_ssize_t)sizeof(double);
+    int wsize = wfloat ? 4 : 8;
+    if (cb.len != m * 4 || vb.len % 8 || top < 1 || max_spans < 0 || n_features < 0 ||
+        wb.len % ((Py_ssize_t)wsize * (n_features ? n_features : 1)) || kb.len != n_features ||
+        keyb.len != n_features * 8 || nb.len != n_features || lutb.len % 4 || wbase < 1 || cbase < 1) {
+        PyErr_SetString(PyExc_ValueError, "evidence: arrays of mismatched sizes or types");
+        goto done;
+    }
+    cats = PySequence_Fast(cats_obj, "evidence: cats must be a sequence of row numbers");
+    if (!cats)
+        goto done;
+    Py_ssize_t ncat = PySequence_Fast_GET_SIZE(cats), nrows = n_features ? wb.len / wsize / n_features : 0;
+    const int32_t *cols = (const int32_t *)cb.buf;
+    const double *vals = (const double *)vb.buf;
+    const int8_t *kind = (const int8_t *)kb.buf;
+    const int64_t *ckey = (const int64_t *)keyb.buf;
+    const int8_t *cn = (const int8_t *)nb.buf;
+    const int32_t *lut = (const int32_t *)lutb.buf;
+    Py_ssize_t lutlen = lutb.len / 4;
+    int tkind = PyUnicode_KIND(text);
+    const void *tdata = PyUnicode_DATA(text);
+    Py_ssize_t tlen = PyUnicode_GET_LENGTH(text);
+    int ekind = PyUnicode_KIND(clause_ends);
+    const void *edata = PyUnicode_DATA(clause_ends);
+    Py_ssize_t elen = PyUnicode_GET_LENGTH(clause_ends);
+    for (Py_ssize_t p = 0; p < m; p++)
+        if (cols[p] < 0 || cols[p] >= n_features) {
+            PyErr_SetString(PyExc_ValueError, "evidence: a feature column is outside the weights");
+            goto done;
+        }
+
+    tcol = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ncat * top + 1));
+    tc = (double *)malloc(sizeof(double) * (size_t)(ncat * top + 1));
+    tn = (Py_ssize_t *)calloc((size_t)ncat + 1, sizeof(Py_ssize_t));
+    loc = (located *)malloc(sizeof(located) * (size_t)(ncat * top + 1));
+    result = PyList_New(0);
+    if (!tcol || !tc || !tn || !loc || !result) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    /* 1. per category, the strongest positive contributions, strongest first */
+    for (Py_ssize_t k = 0; k < ncat; k++) {
+        Py_ssize_t r = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(cats, k));
+        if (r == -1 && PyErr_Occurred())
+            goto fail;
+        if (r < 0 || r >= nrows) {
+            PyErr_SetString(PyExc_ValueError, "evidence: a category row is outside the weights");
+            goto fail;
+        }
+        int32_t *bc = tcol + k * top;
+        double *bv = tc + k * top;
+        Py_ssize_t cnt = 0;
+        for (Py_ssize_t p = 0; p < m; p++) {
+            double w = wsize == 4 ? (double)((const float *)wb.buf)[r * n_features + cols[p]]
+                                  : ((const double *)wb.buf)[r * n_features + cols[p]];
+            double c = w * vals[p];
+            if (!(c > 0) || (cnt == top && !(c > bv[cnt - 1])))
+                continue;
+            Py_ssize_t at = cnt < top ? cnt : top - 1;
+            while (at > 0 && bv[at - 1] < c) { /* equal contributions keep the earlier position first */
+                bv[at] = bv[at - 1];
+                bc[at] = bc[at - 1];
+                at--;
+            }
+            bv[at] = c;
+            bc[at] = cols[p];
+            if (cnt < top)
+                cnt++;
+        }
+        tn[k] = cnt;
+    }
+
+    /* 2. occurrences of every wanted column */
+    Py_ssize_t nloc = 0;
+    for (Py_ssize_t k = 0; k < ncat; k++) {
+        for (Py_ssize_t t = 0; t < tn[k]; t++) {
+            int32_t j = tcol[k * top + t];
+            Py_ssize_t q = 0;
+            while (q < nloc && loc[q].col != j)
+                q++;
+            if (q < nloc)
+                continue;
+            located *L = &loc[nloc++];
+            L->col = j;
+            L->first = (int32_t)occ.n;
+            L->count = 0;
+            int kd = kind[j], n = cn[j];
+            if ((kd == 1 || kd == 2) && (n < 1 || n > MAX_N))
+                kd = 0;
+            if (kd == 1 && nw < 0) { /* the kept tokens' ids and offsets */
+                pseq = PySequence_Fast(pieces_obj, "evidence: pieces must be a sequence of str");
+                if (!pseq)
+                    goto fail;
+                Py_ssize_t np_ = PySequence_Fast_GET_SIZE(pseq);
+                wids = (int64_t *)malloc(sizeof(int64_t) * (size_t)(np_ + 1));
+                wst = (int32_t *)malloc(sizeof(int32_t) * (size_t)(np_ + 1));
+                wen = (int32_t *)malloc(sizeof(int32_t) * (size_t)(np_ + 1));
+                if (!wids || !wst || !wen) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                int is_dict = PyDict_Check(id_map), exact = PyDict_CheckExact(id_map);
+                Py_ssize_t pos = 0;
+                nw = 0;
+                for (Py_ssize_t i = 0; i < np_; i++) {
+                    PyObject *s = PySequence_Fast_GET_ITEM(pseq, i);
+                    if (!PyUnicode_Check(s)) {
+                        PyErr_SetString(PyExc_TypeError, "evidence: pieces must be str");
+                        goto fail;
+                    }
+                    long long id = 0;
+                    PyObject *v = is_dict ? PyDict_GetItemWithError(id_map, s) : NULL; /* borrowed */
+                    if (v) {
+                        id = PyLong_AsLongLong(v);
+                    } else if (PyErr_Occurred()) {
+                        goto fail;
+                    } else if (!exact) {
+                        PyObject *w = PyObject_GetItem(id_map, s); /* __missing__ */
+                        if (!w) {
+                            if (!PyErr_ExceptionMatches(PyExc_KeyError))
+                                goto fail;
+                            PyErr_Clear();
+                        } else {
+                            id = PyLong_AsLongLong(w);
+                            Py_DECREF(w);
+                        }
+                    }
+                    if (id == -1 && PyErr_Occurred())
+                        goto fail;
+                    Py_ssize_t slen = PyUnicode_GET_LENGTH(s);
+                    Py_ssize_t start = find_from(tkind, tdata, tlen, s, slen, pos); /* text.find(s, pos) */
+                    if (start < 0)
+                        continue;
+                    pos = start + slen;
+                    if (id < 0)
+                        continue; /* a dropped part of speech */
+                    wids[nw] = id;
+                    wst[nw] = (int32_t)start;
+                    wen[nw] = (int32_t)pos;
+                    nw++;
+                }
+            }
+            if (kd == 2 && nc < 0) {
+                cids = (int64_t *)malloc(sizeof(int64_t) * (size_t)(tlen + 1));
+                if (!cids) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                for (Py_ssize_t i = 0; i < tlen; i++) {
+                    Py_UCS4 ch = PyUnicode_READ(tkind, tdata, i);
+                    cids[i] = (Py_ssize_t)ch < lutlen ? lut[ch] : 0;
+                }
+                nc = tlen;
+            }
+            if (kd == 1 || kd == 2) {
+                int64_t **cache = kd == 1 ? wkeys : ckeys;
+                Py_ssize_t len = kd == 1 ? nw : nc;
+                if (!cache[n]) {
+                    cache[n] = (int64_t *)malloc(sizeof(int64_t) * (size_t)(len + 1));
+                    if (!cache[n]) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                    window_keys(kd == 1 ? wids : cids, len, n, kd == 1 ? wbase : cbase, cache[n]);
+                }
+                const int64_t *wk = cache[n];
+                for (Py_ssize_t i = 0; i < len; i++) {
+                    if (wk[i] != ckey[j])
+                        continue;
+                    if (vec_reserve(&occ, 1) < 0) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                    int32_t *o = (int32_t *)occ.p + 2 * occ.n++;
+                    o[0] = kd == 1 ? wst[i] : (int32_t)i;
+                    o[1] = kd == 1 ? wen[i + n - 1] : (int32_t)(i + n);
+                }
+            } else if (kd == 3) {
+                PyObject *found = PyObject_CallFunction(signal_spans, "i", (int)j);
+                if (!found)
+                    goto fail;
+                PyObject *fs = PySequence_Fast(found, "evidence: signal_spans must return a sequence");
+                Py_DECREF(found);
+                if (!fs)
+                    goto fail;
+                for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fs); i++) {
+                    Py_ssize_t sa, sb;
+                    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fs, i), "nn:signal span", &sa, &sb) ||
+                        vec_reserve(&occ, 1) < 0) {
+                        if (!PyErr_Occurred())
+                            PyErr_NoMemory();
+                        Py_DECREF(fs);
+                        goto fail;
+                    }
+                    int32_t *o = (int32_t *)occ.p + 2 * occ.n++;
+                    o[0] = (int32_t)sa;
+                    o[1] = (int32_t)sb;
+                }
+                Py_DECREF(fs);
+            }
+            L->count = (int32_t)(occ.n - (size_t)L->first);
+        }
+    }
+
+    /* 3. per category: pieces, merged, the strongest trimmed and grown to their clause */
+    size_t cap = occ.n + 1;
+    ps = (piece *)malloc(sizeof(piece) * cap);
+    ms = (merged_span *)malloc(sizeof(merged_span) * cap);
+    spans = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)(max_spans + 1));
+    if (!ps || !ms || !spans) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < ncat; k++) {
+        Py_ssize_t np_ = 0;
+        for (Py_ssize_t t = 0; t < tn[k]; t++) {
+            int32_t j = tcol[k * top + t];
+            Py_ssize_t q = 0;
+            while (loc[q].col != j)
+                q++;
+            const int32_t *o = (const int32_t *)occ.p + 2 * (size_t)loc[q].first;
+            for (int32_t i = 0; i < loc[q].count; i++) {
+                ps[np_].a = o[2 * i];
+                ps[np_].b = o[2 * i + 1];
+                ps[np_].c = tc[k * top + t] / (double)loc[q].count;
+                np_++;
+            }
+        }
+        if (!np_)
+            continue;
+        qsort(ps, (size_t)np_, sizeof(piece), piece_cmp);
+        Py_ssize_t nm = 0;
+        for (Py_ssize_t i = 0; i < np_; i++) {
+            if (nm && ps[i].a <= ms[nm - 1].b) {
+                merged_span *g = &ms[nm - 1];
+                if (ps[i].b > g->b)
+                    g->b = ps[i].b;
+                g->c += ps[i].c;
+                g->p1 = (int32_t)(i + 1);
+            } else {
+                ms[nm].a = ps[i].a;
+                ms[nm].b = ps[i].b;
+                ms[nm].c = ps[i].c;
+                ms[nm].p0 = (int32_t)i;
+                ms[nm].p1 = (int32_t)(i + 1);
+                nm++;
+            }
+        }
+        for (Py_ssize_t i = 1; i < nm; i++) { /* stable: strongest first, ties in text order */
+            merged_span x = ms[i];
+            Py_ssize_t at = i;
+            while (at > 0 && -ms[at - 1].c > -x.c) {
+                ms[at] = ms[at - 1];
+                at--;
+            }
+            ms[at] = x;
+        }
+        Py_ssize_t ns = 0;
+        for (Py_ssize_t t = 0; t < nm && t < max_spans; t++) {
+            int32_t a = ms[t].a, b = ms[t].b;
+            if (trim_span(&a, &b, ps + ms[t].p0, ms[t].p1 - ms[t].p0, keep) < 0) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            int32_t lo = a, hi = b;
+            while (lo > 0 && a - lo < reach && !is_clause_end(PyUnicode_READ(tkind, tdata, lo - 1), ekind, edata, elen))
+                lo--;
+            while (hi < tlen && hi - b < reach && !is_clause_end(PyUnicode_READ(tkind, tdata, hi), ekind, edata, elen))
+                hi++;
+            a = lo;
+            b = hi;
+            /* spans met by this one (tested against it as it is) become one, where the first was */
+            Py_ssize_t first = -1, w = 0;
+            int32_t ua = a, ub = b;
+            for (Py_ssize_t i = 0; i < ns; i++) {
+                int32_t sa = spans[2 * i], sb = spans[2 * i + 1];
+                int hit = a <= sb && sa <= b;
+                if (hit) {
+                    ua = sa < ua ? sa : ua;
+                    ub = sb > ub ? sb : ub;
+                }
+                if (hit && first >= 0)
+                    continue; /* a later hit goes */
+                if (hit)
+                    first = w;
+                spans[2 * w] = sa;
+                spans[2 * w + 1] = sb;
+                w++;
+            }
+            if (first < 0) {
+                spans[2 * ns] = a;
+                spans[2 * ns + 1] = b;
+                ns++;
+            } else {
+                spans[2 * first] = ua;
+                spans[2 * first + 1] = ub;
+                ns = w;
+            }
+        }
+        for (Py_ssize_t i = 0; i < ns; i++) {
+            PyObject *tup = Py_BuildValue("(nii)", k, spans[2 * i], spans[2 * i + 1]);
+            if (!tup || PyList_Append(result, tup) < 0) {
+                Py_XDECREF(tup);
+                goto fail;
+            }
+            Py_DECREF(tup);
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    free(tn);
+    for (int n = 0; n <= MAX_N; n++) {
+        free(wkeys[n]);
+        free(ckeys[n]);
+    }
+    Py_XDECREF(cats);
+    Py_XDECREF(pseq);
+    free(loc);
+    free(occ.p);
+    free(ps);
+    free(ms);
+    free(spans);
+    free(wids);
+    free(cids);
+    free(wst);
+    free(wen);
+    free(tcol);
+    free(tc);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&wb);
+    PyBuffer_Release(&kb);
+    PyBuffer_Release(&keyb);
+    PyBuffer_Release(&nb);
+    PyBuffer_Release(&lutb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"build_table", build_table, METH_VARARGS, "Open-addressing table of int64 n-gram keys to int32 columns."},
     {"featurize", featurize, METH_VARARGS, "Sparse TF-IDF rows of n-gram and signal features (see the module docs)."},
+    {"evidence", evidence, METH_VARARGS, "Evidence spans of one message in its normalised text (see explain.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from complaint_triage import features as _features
 from complaint_triage.features import SIGNALS
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
@@ -153,7 +154,8 @@ def _trim(a: int, b: int, pieces: list[tuple[int, int, float]], keep: float = 0.
 
 
 #: Characters that end a clause in normalised text (NFKC has made ！？（） ASCII and line breaks spaces).
-_CLAUSE_ENDS = frozenset("。、!?「」『』()・ \n")
+_CLAUSE_END_CHARS = "。、!?「」『』()・ \n"
+_CLAUSE_ENDS = frozenset(_CLAUSE_END_CHARS)
 #: How far a span grows to each side, at most, to reach the ends of its clause.
 CLAUSE_REACH = 10
 
@@ -171,6 +173,150 @@ def _clause(text: str, a: int, b: int, reach: int = CLAUSE_REACH) -> tuple[int, 
     return lo, hi
 
 
+class _Compiled(NamedTuple):
+    """What the C accelerator's ``evidence`` needs about a featuriser's columns (made once per vocabulary)."""
+
+    kind: np.ndarray  # int8 per column: 1 word n-gram, 2 character n-gram, 3 signal, 0 other
+    key: np.ndarray  # int64 n-gram key (see features._NgramTable)
+    length: np.ndarray  # int8 n-gram length
+    wbase: int
+    cbase: int
+    char_lut: np.ndarray
+    patterns: dict[int, Any]  # signal column -> its regex
+
+
+_COMPILED: weakref.WeakKeyDictionary[Any, tuple[object, _Compiled]] = weakref.WeakKeyDictionary()
+
+#: longest n-gram the C accelerator locates
+_MAX_N = 8
+
+
+def _compiled_tables(feat: Any) -> _Compiled | None:
+    """The column tables for the C path, or ``None`` when it cannot run (no accelerator, or a
+    tokenizer that does not segment into surfaces: the C path locates surfaces in the text)."""
+    if _features._speedups is None or not getattr(feat.tokenizer_, "lemma_lookup", False):
+        return None
+    source = feat._vocabulary_source()
+    cached = _COMPILED.get(feat)
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    idx = feat._index()
+    n_feat = len(feat.idf_)
+    kind = np.zeros(n_feat, dtype=np.int8)
+    key = np.zeros(n_feat, dtype=np.int64)
+    length = np.zeros(n_feat, dtype=np.int8)
+    for code, table, (lo, hi) in ((1, idx.words, feat.word_ngram_range), (2, idx.chars, (1, _MAX_N))):
+        if not len(table.keys):
+            continue
+        n = np.ones(len(table.keys), dtype=np.int64)  # key >= base**(n-1) for an n-gram (ids start at 1)
+        power = table.base
+        while power <= int(table.keys.max()):
+            n += table.keys >= power
+            power *= table.base
+        ok = (n >= lo) & (n <= hi)  # (the Python path ignores word n-grams outside the range too)
+        kind[table.cols[ok]] = code
+        key[table.cols[ok]] = table.keys[ok]
+        length[table.cols[ok]] = n[ok]
+    patterns = {}
+    if feat.use_signals:
+        for col, name in zip(idx.signal_cols, idx.signal_names, strict=True):
+            kind[col] = 3
+            patterns[col] = SIGNALS[name]
+    compiled = _Compiled(kind, key, length, idx.words.base, idx.chars.base,
+                         np.ascontiguousarray(idx.char_lut, dtype=np.int32), patterns)
+    _COMPILED[feat] = (source, compiled)
+    return compiled
+
+
+def _python_spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np.ndarray, rows: list[int],
+                  max_spans: int, top_features: int) -> list[tuple[int, int, int]]:
+    """``(k, start, end)`` evidence spans in the normalised text ``norm``, for category
+    ``CATEGORIES[rows[k]]``, strongest first within each category (the reference for the C path)."""
+    by_category = _category_weights(model)
+    # per category: (column, contribution) of its strongest features, as plain Python numbers
+    # (one gather for all the categories: rows of the categories, columns of the message);
+    # equal contributions keep the earlier column position first
+    contrib = by_category[np.array(rows)[:, None], cols] * vals
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top_features]
+    top_cols = cols[order].tolist()
+    top_contrib = np.take_along_axis(contrib, order, axis=1).tolist()
+    ranked: list[list[tuple[int, float]]] = []
+    wanted: set[int] = set()
+    for js, cs in zip(top_cols, top_contrib, strict=True):
+        ranked.append(list(zip(js, cs, strict=True)))
+        wanted.update(j for j, c in zip(js, cs, strict=True) if c > 0)
+    occ = _occurrences(model, norm, wanted)
+    out: list[tuple[int, int, int]] = []
+    for k, ranked_k in enumerate(ranked):
+        pieces: list[tuple[int, int, float]] = []
+        for j, c in ranked_k:
+            if c <= 0:
+                break
+            locs = occ.get(j, [])
+            for a, b in locs:
+                pieces.append((a, b, c / len(locs)))
+        if not pieces:
+            continue
+        # merge overlapping or touching pieces, summing their contributions; each merged span
+        # keeps the range of (sorted) pieces it was made of, the only pieces inside it
+        pieces.sort()
+        merged: list[list[Any]] = []  # [start, end, contribution, first piece, end piece]
+        for i, (a, b, c) in enumerate(pieces):
+            if merged and a <= merged[-1][1]:
+                m = merged[-1]
+                m[1] = max(m[1], b)
+                m[2] += c
+                m[4] = i + 1
+            else:
+                merged.append([a, b, c, i, i + 1])
+        merged.sort(key=lambda m: -m[2])
+        spans: list[tuple[int, int]] = []  # strongest first
+        for a, b, _, p0, p1 in merged[:max_spans]:  # (filling up to max_spans after merges showed weaker spans)
+            a, b = _clause(norm, *_trim(a, b, pieces[p0:p1]))
+            # strong places whose clauses overlap or meet become one span, where the strongest was
+            hits = [i for i, (sa, sb) in enumerate(spans) if a <= sb and sa <= b]
+            if not hits:
+                spans.append((a, b))
+                continue
+            spans[hits[0]] = (min(a, *(spans[i][0] for i in hits)), max(b, *(spans[i][1] for i in hits)))
+            for i in reversed(hits[1:]):
+                del spans[i]
+        out.extend((k, a, b) for a, b in spans)
+    return out
+
+
+def _compiled_spans(model: TriageClassifier, tables: _Compiled, norm: str, cols: np.ndarray, vals: np.ndarray,
+                    rows: list[int], max_spans: int, top_features: int) -> list[tuple[int, int, int]]:
+    """:func:`_python_spans` by the C accelerator (the same spans; tests compare the two)."""
+    feat = model.featurizer_
+    weights = _category_weights(model)
+    patterns = tables.patterns
+
+    def signal_spans(col: int) -> list[tuple[int, int]]:
+        return [m.span() for m in patterns[col].finditer(norm)]
+
+    return _features._speedups.evidence(
+        norm, feat.tokenizer_.pieces(norm), feat.tokenizer_.piece_ids(feat._index().lemma_ids),
+        np.ascontiguousarray(cols, dtype=np.int32), np.ascontiguousarray(vals, dtype=np.float64),
+        weights, weights.dtype == np.float32, weights.shape[1], rows,
+        tables.kind, tables.key, tables.length, tables.wbase, tables.char_lut, tables.cbase, signal_spans,
+        top_features, max_spans, 0.25, CLAUSE_REACH, _CLAUSE_END_CHARS,
+    )
+
+
+def _spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np.ndarray, rows: list[int], *,
+           max_spans: int = 3, top_features: int = 12, compiled: bool = True) -> list[tuple[int, int, int]]:
+    """Evidence spans ``(k, start, end)`` in ``norm``: by the C accelerator when it is built
+    (and ``compiled``), else in Python."""
+    if top_features < 1:
+        raise ValueError("top_features must be at least 1")
+    tables = _compiled_tables(model.featurizer_) if compiled else None
+    weights = _category_weights(model)
+    if tables is not None and weights.dtype in (np.float32, np.float64) and weights.flags.c_contiguous:
+        return _compiled_spans(model, tables, norm, cols, vals, rows, max_spans, top_features)
+    return _python_spans(model, norm, cols, vals.astype(np.float64), rows, max_spans, top_features)
+
+
 def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, max_spans: int = 3,
             top_features: int = 12, features: Any = None) -> list[Evidence]:
     """Return up to ``max_spans`` evidence spans per category in ``categories``.
@@ -185,56 +331,18 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
     if not nt.text:
         return []
     x = features if features is not None else model.featurizer_.transform([text])
-    cols, vals = x.indices, x.data.astype(np.float64)
-    by_category = _category_weights(model)
-    # per category: (column, contribution) of its strongest features, as plain Python numbers
-    # (one gather for all the categories: rows of the categories, columns of the message)
-    contrib = by_category[np.array([CATEGORIES.index(c) for c in categories])[:, None], cols] * vals
-    order = np.argsort(-contrib, axis=1)[:, :top_features]
-    top_cols = cols[order].tolist()
-    top_contrib = np.take_along_axis(contrib, order, axis=1).tolist()
-    ranked: dict[str, list[tuple[int, float]]] = {}
-    wanted: set[int] = set()
-    for cat, js, cs in zip(categories, top_cols, top_contrib, strict=True):
-        ranked[cat] = list(zip(js, cs, strict=True))
-        wanted.update(j for j, c in zip(js, cs, strict=True) if c > 0)
-    occ = _occurrences(model, nt.text, wanted)
-    out: list[Evidence] = []
-    for cat in categories:
-        pieces: list[tuple[int, int, float]] = []
-        for j, c in ranked[cat]:
-            if c <= 0:
-                break
-            locs = occ.get(j, [])
-            for a, b in locs:
-                pieces.append((a, b, c / len(locs)))
-        if not pieces:
+    rows = [CATEGORIES.index(c) for c in categories]
+    placed: list[tuple[int, int, int]] = []  # (k, start, end) in the original text
+    for k, a, b in _spans(model, nt.text, x.indices, x.data, rows, max_spans=max_spans, top_features=top_features):
+        s, e = nt.to_original(a, b)
+        # spans apart in the normalised text can meet in the original, where the normaliser
+        # rewrote the characters between them (an undone obfuscation such as ｺ○ｽ, a collapsed
+        # run): spans of one category that meet become one, where the first of them was
+        hits = [i for i, (pk, ps, pe) in enumerate(placed) if pk == k and s <= pe and ps <= e]
+        if not hits:
+            placed.append((k, s, e))
             continue
-        # merge overlapping or touching pieces, summing their contributions; each merged span
-        # keeps the range of (sorted) pieces it was made of, the only pieces inside it
-        pieces.sort()
-        merged: list[list[Any]] = []  # [start, end, contribution, first piece, end piece]
-        for k, (a, b, c) in enumerate(pieces):
-            if merged and a <= merged[-1][1]:
-                m = merged[-1]
-                m[1] = max(m[1], b)
-                m[2] += c
-                m[4] = k + 1
-            else:
-                merged.append([a, b, c, k, k + 1])
-        merged.sort(key=lambda m: -m[2])
-        spans: list[tuple[int, int]] = []  # strongest first
-        for a, b, _, p0, p1 in merged[:max_spans]:  # (filling up to max_spans after merges showed weaker spans)
-            a, b = _clause(nt.text, *_trim(a, b, pieces[p0:p1]))
-            # strong places whose clauses overlap or meet become one span, where the strongest was
-            hits = [i for i, (sa, sb) in enumerate(spans) if a <= sb and sa <= b]
-            if not hits:
-                spans.append((a, b))
-                continue
-            spans[hits[0]] = (min(a, *(spans[i][0] for i in hits)), max(b, *(spans[i][1] for i in hits)))
-            for i in reversed(hits[1:]):
-                del spans[i]
-        for a, b in spans:
-            s, e = nt.to_original(a, b)
-            out.append(Evidence(cat, s, e, text[s:e]))
-    return out
+        placed[hits[0]] = (k, min(s, *(placed[i][1] for i in hits)), max(e, *(placed[i][2] for i in hits)))
+        for i in reversed(hits[1:]):
+            del placed[i]
+    return [Evidence(categories[k], s, e, text[s:e]) for k, s, e in placed]

@@ -32,7 +32,7 @@ try:  # the optional C accelerator (built at install time when a C compiler is p
 except ImportError:  # pragma: no cover - depends on the installation
     _speedups = None
 else:
-    if getattr(_speedups, "ABI_VERSION", None) != 2:  # pragma: no cover - a stale build
+    if getattr(_speedups, "ABI_VERSION", None) != 3:  # pragma: no cover - a stale build
         _speedups = None
 
 
