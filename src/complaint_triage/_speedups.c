@@ -148,9 +148,12 @@ typedef struct {
     double val;
 } entry;
 
-/* per-thread scratch: a count and a presence bit per feature column (all zero between uses) */
+/* per-thread scratch: a count and a presence bit per feature column, and a bit per non-zero
+ * word of presence bits, so that a row's few hundred columns are found without scanning the
+ * thousands of words between them (all zero between uses) */
 static _Thread_local uint32_t *tl_counts;
 static _Thread_local uint64_t *tl_bits;
+static _Thread_local uint64_t *tl_words;
 static _Thread_local size_t tl_cols;
 
 static int scratch(size_t n_cols)
@@ -159,13 +162,17 @@ static int scratch(size_t n_cols)
         return 0;
     free(tl_counts);
     free(tl_bits);
+    free(tl_words);
     tl_counts = (uint32_t *)calloc(n_cols, sizeof(uint32_t));
     tl_bits = (uint64_t *)calloc((n_cols + 63) / 64, sizeof(uint64_t));
-    if (!tl_counts || !tl_bits) {
+    tl_words = (uint64_t *)calloc(((n_cols + 63) / 64 + 63) / 64, sizeof(uint64_t));
+    if (!tl_counts || !tl_bits || !tl_words) {
         free(tl_counts);
         free(tl_bits);
+        free(tl_words);
         tl_counts = NULL;
         tl_bits = NULL;
+        tl_words = NULL;
         tl_cols = 0;
         return -1;
     }
@@ -201,6 +208,7 @@ static int ngram_counts(const int64_t *ids, Py_ssize_t m, int lo, int hi, int64_
                 return -2;
             if (!counts[c]++) {
                 present[c >> 6] |= (uint64_t)1 << (c & 63);
+                tl_words[c >> 12] |= (uint64_t)1 << ((c >> 6) & 63);
                 if (c < lo_c)
                     lo_c = c;
                 if (c > hi_c)
@@ -224,22 +232,28 @@ static int block_values(int32_t cmin, int32_t cmax, const double *idf, int subli
     uint32_t *counts = tl_counts;
     uint64_t *present = tl_bits;
     double ss = 0.0;
-    for (int32_t w = cmin >> 6; w <= (cmax >> 6); w++) {
-        uint64_t word = present[w];
-        present[w] = 0;
-        while (word) {
-            int32_t c = (w << 6) + __builtin_ctzll(word);
-            word &= word - 1;
-            uint32_t tf = counts[c];
-            counts[c] = 0;
-            double v = sublinear ? 1.0 + log((double)tf) : (double)tf;
-            v = v * idf[c];
-            ss += v * v;
-            if (vec_reserve(out, 1) < 0)
-                return -1;
-            entry *e = (entry *)out->p + out->n++;
-            e->col = c;
-            e->val = v;
+    for (int32_t g = cmin >> 12; g <= (cmax >> 12); g++) {
+        uint64_t words = tl_words[g];
+        tl_words[g] = 0;
+        while (words) {
+            int32_t w = (g << 6) + __builtin_ctzll(words);
+            words &= words - 1;
+            uint64_t word = present[w];
+            present[w] = 0;
+            while (word) {
+                int32_t c = (w << 6) + __builtin_ctzll(word);
+                word &= word - 1;
+                uint32_t tf = counts[c];
+                counts[c] = 0;
+                double v = sublinear ? 1.0 + log((double)tf) : (double)tf;
+                v = v * idf[c];
+                ss += v * v;
+                if (vec_reserve(out, 1) < 0)
+                    return -1;
+                entry *e = (entry *)out->p + out->n++;
+                e->col = c;
+                e->val = v;
+            }
         }
     }
     double f = scale / sqrt(ss);
@@ -453,6 +467,7 @@ static PyObject *featurize(PyObject *self, PyObject *args)
     if (failed) { /* the scratch arrays may hold counts of the failed row */
         memset(tl_counts, 0, tl_cols * sizeof(uint32_t));
         memset(tl_bits, 0, (tl_cols + 63) / 64 * sizeof(uint64_t));
+        memset(tl_words, 0, ((tl_cols + 63) / 64 + 63) / 64 * sizeof(uint64_t));
     }
     if (failed == 1) {
         PyErr_NoMemory();
