@@ -725,6 +725,43 @@ of any retraining, not a measure of the data. On the held-out sets, h2 and h8 ga
 message each and h3 lost one. It is shipped by the rule used since session 5 (the model
 trained on all the data with the threshold its own validation chose), not picked on the
 test split.
+
+### Session 14: a short-message held-out set, and violence
+
+Written first, before any model changed: **h9**, 70 short messages (at most 60 characters, 40 of
+them at most 25) in all channels, by a writer who never opened the corpus or the code. Its
+reviewer changed no label and kept 14: the other 56 were near-copies of corpus, guideline or
+earlier held-out messages (short stock messages are a small world, as h5 and h6 found). The
+model shipped at the session's start (m-6e815743bd, frozen) scored 14 of 14 on the kept ones. On
+all 70 before review it had accuracy 0.929, recall 24 of 25 and flagged 2 of 45 non-harassment
+messages: 「保育園また落ちた 世田谷区ほんま税金泥棒」 (税金泥棒 aimed at the ward; the reviewer dropped
+it as a near-copy and noted annotators could split on it) and a bystander's
+「区役所でおっさんが職員に土下座しろって叫んでた…職員さん守ったげて」; it missed the staff note
+「要介護度に不服の来庁者、閉庁後も居座り退去拒否」. Dropped items are not scored anywhere.
+
+One writer batch on the rarest category in the corpus (violence: 452 of 10,301 messages):
+**b79**, physical violence and intimidation toward staff (collar grabs, thrown objects, a knife
+shown, a clerk followed to the car park, calls announcing an attack in many wordings) against
+look-alikes (injuries from ward facilities, fights between residents, a bystander's report,
+hyperbole such as 殴りたくなるほど, 殴り書き, boxing-gym bookings). The reviewer kept 56 of 70
+(14 near-copies) and relabelled two: one bang on the counter, followed by an apology, is
+`violence` by GUIDELINES E26; an arm across the door without contact is not. On the same
+2,037 test messages (the test split without b79):
+
+| model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h7 | h8 | h9 | CV accuracy (n) |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-6e815743bd | b1–b78 | 0.600 | 0.943 | 0.985 | 0.928 | 10 of 811 | 0.828 | 0.956 | 0.673 | 0.944 | 0.988 | 0.917 | 1.000 | 0.9233 (8,264) |
+| **m-63515ecc84 (shipped)** | b1–b79 | 0.628 | 0.942 | 0.988 | 0.917 | 7 of 811 | 0.824 | 0.945 | 0.673 | 0.944 | 0.975 | 0.917 | 1.000 | 0.9228 (8,306) |
+
+The validation threshold rose from 0.600 to 0.628: b79's look-alikes in the validation data score
+high, and the cap on flagged complaints holds the threshold above them. So three fewer test
+complaints are flagged (10 → 7 of 811) and recall falls by 1.1 points (9 messages); h7 and h2 lose
+one message each (a complaint read as an inquiry, not a flag), h8 keeps its accuracy (one more threat
+missed, one other message put right), and
+on the outside toxicity subset one toxic and one ordinary post fewer are flagged. Out of fold over
+train and dev, recall at the cap fell from 0.889 to 0.879 (those folds now include b79's own
+hard items). Not an improvement on recall; fewer false flags, the costlier error. It is shipped
+by the same rule as every model since session 5, decided before the comparison.
 The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
