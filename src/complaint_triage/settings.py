@@ -97,9 +97,9 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=16,
-        description="With scoring_process: batches sent to the scoring process at once (one relay thread "
-        "each), so that it starts on the next batch while the worker hands out the last one. Replaces "
-        "scoring_threads in that mode.",
+        description="With scoring_process: batches in flight to the scoring process at once (the event "
+        "loop relays them itself and coalesces waiting messages into batches of up to 32), so that it starts "
+        "on the next batch while the worker hands out the last one.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; empty means no CORS headers at all."

@@ -132,3 +132,93 @@ def test_the_http_process_never_imports_the_model_libraries(small_model_dir: Pat
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "none", (out.stdout, time.monotonic() - t0)
+
+
+# -- the asynchronous relay (what the API uses) ----------------------------------------------
+
+def test_async_callers_get_their_own_answers_coalesced(small_model_dir: Path) -> None:
+    import asyncio
+
+    local = Triager.load(small_model_dir)
+    want = {t: p.verdict for t, p in zip(TEXTS, local.score_many(TEXTS), strict=True)}
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=2)
+    jobs = [[TEXTS[i % len(TEXTS)], TEXTS[(i * 3) % len(TEXTS)]][: 1 + i % 2] for i in range(80)]
+    sent: list[int] = []
+    real_frame = __import__("complaint_triage.api.remote", fromlist=["x"])._frame
+
+    async def main() -> list[list[str]]:
+        import complaint_triage.api.remote as r
+
+        def counting(obj: object) -> bytes:
+            sent.append(len(obj[1]))  # type: ignore[index]
+            return real_frame(obj)
+
+        r._frame = counting
+        try:
+            results = await asyncio.gather(*(remote.score_async(j, with_evidence=i < 50)
+                                             for i, j in enumerate(jobs)))
+        finally:
+            r._frame = real_frame
+        await remote.aclose()
+        return [[p.verdict for p in preds] for preds in results]
+
+    try:
+        got = asyncio.run(main())
+    finally:
+        remote.close()
+    assert got == [[want[t] for t in j] for j in jobs]
+    # 80 calls went out in far fewer batches, none over the limit, the two evidence settings never mixed
+    assert sum(sent) == sum(len(j) for j in jobs) and len(sent) < 12 and max(sent) <= 32
+    assert remote._proc is None
+
+
+def test_async_relay_refuses_the_blocking_call_and_skips_cancelled_callers(small_model_dir: Path) -> None:
+    import asyncio
+
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=1)
+    with pytest.raises(RuntimeError, match="score_async"):
+        remote.score_many(["a"])
+
+    async def main() -> None:
+        big = ["区役所の窓口対応について長い苦情です。" * 50] * 64  # a frame larger than a pipe's buffer
+        first = asyncio.ensure_future(remote.score_async(big))
+        doomed = asyncio.ensure_future(remote.score_async([TEXTS[2]]))
+        kept = asyncio.ensure_future(remote.score_async([TEXTS[0]]))
+        await asyncio.sleep(0)
+        doomed.cancel()  # still waiting behind the first batch: never sent
+        assert len(await first) == 64
+        assert [p.verdict for p in await kept] == ["inquiry"]
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        await remote.aclose()
+        with pytest.raises(ScoringProcessError, match="stopped"):
+            await remote.score_async(["a"])
+
+    try:
+        asyncio.run(main())
+    finally:
+        remote.close()
+
+
+def test_async_relay_fails_calls_in_flight_when_the_child_dies_and_restarts(small_model_dir: Path) -> None:
+    import asyncio
+
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True)
+
+    async def main() -> None:
+        assert [p.verdict for p in await remote.score_async([TEXTS[0]])] == ["inquiry"]
+        old = remote._proc
+        assert old is not None
+        pending = asyncio.ensure_future(remote.score_async(["区役所の窓口対応について長い苦情です。" * 400] * 64))
+        await asyncio.sleep(0)  # sent: the task ran up to its wait
+        os.kill(old.pid, signal.SIGKILL)
+        with pytest.raises(ScoringProcessError, match="exited"):
+            await pending
+        assert [p.verdict for p in await remote.score_async([TEXTS[2]])] == ["harassment"]
+        assert remote._proc is not None and remote._proc.pid != old.pid
+        await remote.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        remote.close()

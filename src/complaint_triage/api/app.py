@@ -402,7 +402,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     t0 = time.perf_counter()
     triager = load_triager(settings)
-    threads = settings.scoring_pipeline if settings.scoring_process else settings.scoring_threads
+    threads = 1 if settings.scoring_process else settings.scoring_threads  # (a scoring process: other calls only)
     scorer = Scorer(triager, max_concurrency=settings.max_concurrency, threads=threads, metrics=app.state.metrics)
     try:
         await scorer.warm_up()

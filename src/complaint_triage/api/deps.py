@@ -10,9 +10,10 @@ Messages waiting for a scoring thread are coalesced: when a thread becomes free 
 every queued scoring job (up to :data:`BATCH_CHUNK` messages) and scores them in one
 ``score_many`` call, which costs less per message than one call each under load.
 
-With ``Settings.scoring_process`` the threads only relay: the model lives in a child process
-(:mod:`complaint_triage.api.remote`), ``Settings.scoring_pipeline`` threads keep that many
-batches in flight to it, and this process never imports the model libraries.
+With ``Settings.scoring_process`` the model lives in a child process
+(:mod:`complaint_triage.api.remote`) and the event loop relays to it by itself, coalescing
+waiting messages and keeping ``Settings.scoring_pipeline`` batches in flight; one thread is
+left for other calls (parsing e-mail), and this process never imports the model libraries.
 
 Admission is bounded: at most ``Settings.max_concurrency`` scoring requests may be in
 flight (running or queued) per process; the next one is answered at once with 503 and
@@ -185,8 +186,13 @@ class _Slot:
 
     async def score(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score ``texts`` in order (in chunks of :data:`BATCH_CHUNK`)."""
-        loop = asyncio.get_running_loop()
         out: list[Prediction | ScoringError] = []
+        triager = self._scorer.triager
+        if getattr(triager, "asynchronous", False):  # a scoring process relayed by this loop
+            for i in range(0, len(texts), BATCH_CHUNK):
+                out.extend(await triager.score_async(texts[i : i + BATCH_CHUNK], with_evidence=with_evidence))
+            return out
+        loop = asyncio.get_running_loop()
         for i in range(0, len(texts), BATCH_CHUNK):
             job = _Job(texts=list(texts[i : i + BATCH_CHUNK]), with_evidence=with_evidence, loop=loop)
             out.extend(await self._wait(job))
@@ -362,6 +368,9 @@ class Scorer:
         barrier until every thread has one.
         """
         texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
+        if getattr(self.triager, "asynchronous", False):  # the threads only run calls: check the relay
+            await self.triager.score_async(texts)
+            return
         barrier = threading.Barrier(self.threads)
 
         def warm() -> None:
@@ -393,7 +402,8 @@ def load_triager(settings: Settings) -> Any:
     if settings.scoring_process:
         from complaint_triage.api.remote import RemoteTriager
 
-        return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars)
+        return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars, asynchronous=True,
+                             pipeline=settings.scoring_pipeline)
     from complaint_triage.scoring import Triager
 
     return Triager.load(settings.model_path, max_chars=settings.max_text_chars)

@@ -13,14 +13,23 @@ place of a :class:`~complaint_triage.scoring.Triager`: the same ``version``, ``m
 pipe and blocks, without the GIL, until the pickled results come back (the records of
 :mod:`complaint_triage.results`).  Only this process's own child is unpickled, never a file.
 
-If the child dies, the call in flight fails with :class:`ScoringProcessError` (the API
+With ``asynchronous=True`` (what the API uses) the event loop relays by itself: it writes each
+batch to the pipe and reads the answers as they come (:meth:`RemoteTriager.score_async`), so no
+thread sits between a request and the child and nothing waits for the GIL on the way.  Waiting
+requests are coalesced into batches of up to :data:`BATCH_TEXTS` messages, ``pipeline`` batches
+in flight at once.
+
+If the child dies, the calls in flight fail with :class:`ScoringProcessError` (the API
 answers 503) and the next call starts a new child.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import pickle
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -41,6 +50,8 @@ START_TIMEOUT = 300.0
 #: Seconds a call waits for its answer before giving up (a 256-message batch of long texts
 #: takes seconds; this only bounds a wait that would otherwise never end).
 ANSWER_TIMEOUT = 300.0
+#: Waiting messages are coalesced into batches of at most this many (asynchronous relay).
+BATCH_TEXTS = 32
 
 
 class RemoteTriager:
@@ -54,9 +65,20 @@ class RemoteTriager:
         Longer texts get an error record.
     """
 
-    def __init__(self, model_path: Path | str | None, *, max_chars: int) -> None:
+    def __init__(self, model_path: Path | str | None, *, max_chars: int, asynchronous: bool = False,
+                 pipeline: int = 4) -> None:
         self.model_path = None if model_path is None else str(model_path)
         self.max_chars_requested = max_chars
+        self.asynchronous = asynchronous
+        self.pipeline = max(1, pipeline)
+        # the asynchronous relay's state (the event loop's thread only)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pipe is registered with
+        self._waiting: deque[tuple[list[object], bool, asyncio.Future[Any]]] = deque()
+        self._sent: deque[list[tuple[asyncio.Future[Any], int]]] = deque()
+        self._rbuf = bytearray()
+        self._wbuf = bytearray()
+        self._restarting: asyncio.Lock | None = None
+        self._idle: asyncio.Event | None = None
         self._lock = threading.Lock()  # sending, starting and stopping
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
@@ -83,10 +105,14 @@ class RemoteTriager:
     def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score in the child process; the same records as ``Triager.score_many``.
 
+        Not with ``asynchronous=True``: the event loop owns the pipe then (use :meth:`score_async`).
+
         Several threads may call at once: each request is sent as soon as the pipe is free
         and queued in the child behind the others (answers come back in the order sent), so
         the child starts on the next batch while this process is still handing out the last.
         """
+        if self.asynchronous:
+            raise RuntimeError("this RemoteTriager relays on an event loop: await score_async() instead")
         reply = _Reply()
         with self._lock:
             if self._closed:
@@ -110,10 +136,189 @@ class RemoteTriager:
         return list(payload)
 
     def close(self) -> None:
-        """Stop the child after the calls in flight (their answers are still delivered)."""
+        """Stop the child after the calls in flight (their answers are still delivered).
+
+        Asynchronous relay: call it on the event loop's thread, with nothing in flight (at
+        shutdown), or use :meth:`aclose`.
+        """
+        self._detach("the scoring process was stopped")
         with self._lock:
             self._closed = True
             self._stop()
+
+    async def aclose(self) -> None:
+        """Asynchronous relay: refuse new calls, let the ones in flight finish, then stop the child."""
+        self._closed = True
+        if self._loop is not None and (self._waiting or self._sent):
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+        self._detach("the scoring process was stopped")
+        await asyncio.to_thread(self.close)
+
+    # -- the asynchronous relay (event loop thread) -------------------------------------
+    async def score_async(self, texts: Sequence[object], *,
+                          with_evidence: bool = True) -> list[Prediction | ScoringError]:
+        """Score in the child process, relayed by the running event loop (``asynchronous=True``).
+
+        The texts wait with the other waiting calls' and go to the child in the next batch
+        (at most :data:`BATCH_TEXTS` messages, ``pipeline`` batches in flight).
+        """
+        if self._closed:
+            raise ScoringProcessError("the scoring process was stopped (the model is being reloaded); retry")
+        loop = asyncio.get_running_loop()
+        if self._conn is None or self._conn.dead:
+            if self._restarting is None:
+                self._restarting = asyncio.Lock()
+            async with self._restarting:
+                if self._conn is None or self._conn.dead:
+                    self._detach("the scoring process exited; it is restarted on the next request")
+                    await asyncio.to_thread(self._restart)
+        if self._loop is not loop:
+            self._attach(loop)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((list(texts), bool(with_evidence), future))
+        self._pump()
+        result: list[Prediction | ScoringError] = await future
+        return result
+
+    def _restart(self) -> None:
+        with self._lock:
+            self._stop()
+            self._start()
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._detach("the scoring process was moved to another event loop")
+        assert self._conn is not None
+        os.set_blocking(self._conn.read_fd, False)
+        os.set_blocking(self._conn.write_fd, False)
+        loop.add_reader(self._conn.read_fd, self._on_readable)
+        self._loop = loop
+        self._rbuf.clear()
+        self._wbuf.clear()
+
+    def _detach(self, why: str) -> None:
+        """Unregister the pipe from its loop and fail every call still waiting or in flight."""
+        loop, self._loop = self._loop, None
+        if loop is not None and self._conn is not None:
+            try:
+                loop.remove_reader(self._conn.read_fd)
+                loop.remove_writer(self._conn.write_fd)
+            except (RuntimeError, ValueError, OSError):  # the loop is closed already
+                pass
+        self._fail_all(why)
+
+    def _fail_all(self, why: str) -> None:
+        error = ScoringProcessError(why)
+        while self._sent:
+            for future, _ in self._sent.popleft():
+                if not future.done():
+                    future.set_exception(error)
+        while self._waiting:
+            future = self._waiting.popleft()[2]
+            if not future.done():
+                future.set_exception(error)
+        if self._idle is not None:
+            self._idle.set()
+
+    def _pump(self) -> None:
+        """Send waiting calls, coalesced, while fewer than ``pipeline`` batches are in flight."""
+        while self._waiting and len(self._sent) < self.pipeline:
+            texts, with_evidence, future = self._waiting.popleft()
+            if future.done():  # cancelled: the client went away before it was sent
+                continue
+            group = [(future, len(texts))]
+            batch = list(texts)
+            while self._waiting:
+                nxt_texts, nxt_evidence, nxt = self._waiting[0]
+                if nxt.done():
+                    self._waiting.popleft()
+                    continue
+                if nxt_evidence != with_evidence or len(batch) + len(nxt_texts) > BATCH_TEXTS:
+                    break
+                self._waiting.popleft()
+                group.append((nxt, len(nxt_texts)))
+                batch.extend(nxt_texts)
+            self._sent.append(group)
+            self._write(_frame(("score", batch, with_evidence)))
+
+    def _write(self, data: bytes) -> None:
+        assert self._conn is not None and self._loop is not None
+        if not self._wbuf:
+            try:
+                n = os.write(self._conn.write_fd, data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self._conn.dead = True
+                self._detach("the scoring process exited; it is restarted on the next request")
+                return
+            data = data[n:]
+            if not data:
+                return
+            self._loop.add_writer(self._conn.write_fd, self._on_writable)
+        self._wbuf += data
+
+    def _on_writable(self) -> None:
+        assert self._conn is not None and self._loop is not None
+        try:
+            n = os.write(self._conn.write_fd, self._wbuf)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._conn.dead = True
+            self._detach("the scoring process exited; it is restarted on the next request")
+            return
+        del self._wbuf[:n]
+        if not self._wbuf:
+            self._loop.remove_writer(self._conn.write_fd)
+
+    def _on_readable(self) -> None:
+        assert self._conn is not None
+        try:
+            data = os.read(self._conn.read_fd, 1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # EOF: the child exited
+            self._conn.dead = True
+            self._detach("the scoring process exited; it is restarted on the next request")
+            return
+        buf = self._rbuf
+        buf += data
+        while len(buf) >= 4:
+            (size,) = struct.unpack_from("!i", buf)
+            head = 4
+            if size == -1:  # (multiprocessing's header of a message over 2 GiB)
+                if len(buf) < 12:
+                    break
+                (size,) = struct.unpack_from("!Q", buf, 4)
+                head = 12
+            if len(buf) < head + size:
+                break
+            answer = pickle.loads(buf[head : head + size])  # from our own child only
+            del buf[: head + size]
+            self._deliver(answer)
+        self._pump()
+
+    def _deliver(self, answer: tuple[str, Any]) -> None:
+        if not self._sent:
+            return  # (nothing waits for it)
+        group = self._sent.popleft()
+        kind, payload = answer
+        if kind != "ok":
+            error = ScoringProcessError(f"scoring failed in the scoring process: {payload}")
+            for future, _ in group:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+            i = 0
+            for future, n in group:
+                if not future.done():
+                    future.set_result(list(payload[i : i + n]))
+                i += n
+        if self._idle is not None and not self._sent and not self._waiting:
+            self._idle.set()
 
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
@@ -145,9 +350,10 @@ class RemoteTriager:
             proc.wait(10)
             raise ScoringProcessError(f"the scoring process could not load the model: {payload}")
         self._proc, self._conn, self.info = proc, conn, payload
-        self._reader = threading.Thread(target=self._read, args=(conn,), name="complaint-triage-remote-reader",
-                                        daemon=True)
-        self._reader.start()
+        if not self.asynchronous:
+            self._reader = threading.Thread(target=self._read, args=(conn,), name="complaint-triage-remote-reader",
+                                            daemon=True)
+            self._reader.start()
 
     def _read(self, conn: _PipeConnection) -> None:
         """Hand each answer to the oldest waiting call; at EOF fail every call still waiting.
@@ -206,12 +412,23 @@ class _Reply:
         return self.value
 
 
+def _frame(obj: object) -> bytes:
+    """``obj`` as :class:`multiprocessing.connection.Connection` sends it: a pickle after its
+    length (4 bytes, big-endian; over 2 GiB, -1 and then 8 bytes)."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    n = len(data)
+    head = struct.pack("!i", n) if n <= 0x7FFFFFFF else struct.pack("!i", -1) + struct.pack("!Q", n)
+    return head + data
+
+
 class _PipeConnection:
     """One :class:`multiprocessing.connection.Connection` per direction of two plain pipes."""
 
     def __init__(self, *, read_fd: int, write_fd: int) -> None:
         self._r = Connection(read_fd, writable=False)
         self._w = Connection(write_fd, readable=False)
+        self.read_fd = read_fd
+        self.write_fd = write_fd
         self.dead = False  # the other end has gone (EOF read or a write failed)
 
     def send(self, obj: object) -> None:

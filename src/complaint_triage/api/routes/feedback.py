@@ -106,7 +106,9 @@ async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
     old = scorer.version
     new = await asyncio.to_thread(load_triager, settings)
     replaced, scorer.triager = scorer.triager, new
-    if hasattr(replaced, "close"):  # a scoring process: stopped after the call in flight on it
+    if hasattr(replaced, "aclose"):  # a scoring process: stopped after the calls in flight on it
+        await replaced.aclose()
+    elif hasattr(replaced, "close"):
         await asyncio.to_thread(replaced.close)
     return {"previous_version": old, "model_version": new.version}
 
