@@ -27,6 +27,7 @@ test: install
 
 bench: install
 	$(PY) bench/throughput.py --stages
+	$(PY) bench/paired_ratio.py
 	$(PY) bench/evidence_cost.py
 	$(PY) bench/instructions.py
 	$(PY) bench/api_load.py
