@@ -5,8 +5,8 @@
 ``throughput.py`` times each pipeline in its own pool, one after another; on a shared host
 whose speed drifts by 10-30% within a minute that ratio moves by as much.  Here one process
 times, per round, bare ``Tagger('-Owakati').parse`` over the texts, ``score_many`` with and
-without evidence (chunks of 256, tagging caches cleared per chunk), and wakati again; each
-scoring time is divided by the mean of the two wakati times around it.  CPU time
+without evidence (chunks of 256, tagging caches cleared per chunk), and wakati again; the mean
+of the two wakati times is divided by each scoring time (so 0.5 means scoring takes twice as long).  CPU time
 (``process_time``), corpus texts from the 257th (the first 256 warm up).  Prints the median
 over rounds of each ratio as JSON.  To compare two checkouts, run it from each alternately
 (``PYTHONPATH=<other checkout>/src``) and compare the medians.

@@ -227,3 +227,32 @@ def test_python_spans_are_used_without_the_accelerator(small_triager, monkeypatc
     assert expected
     monkeypatch.setattr(features, "_speedups", None)  # (the featuriser's own tables keep their compiled form)
     assert explain(clf, text, list(CATEGORIES), features=x) == expected
+
+
+@needs_speedups
+def test_compiled_spans_equal_the_python_spans_for_a_row_that_repeats_columns(small_triager):
+    # explain(features=...) accepts any indices/data; a row listing a column twice must give
+    # the Python path's spans (and not overrun the C path's piece buffer: found in review)
+    import numpy as np
+
+    from complaint_triage.explain import _spans
+    from complaint_triage.normalize import normalize_with_map
+
+    clf = small_triager.model.classifier
+    text = TEXTS[2]
+    x = clf.featurizer_.transform([text])
+    cols, vals = np.repeat(x.indices, 3), np.repeat(x.data, 3)
+    norm = normalize_with_map(text).text
+    fast = _spans(clf, norm, cols, vals, list(range(7)), compiled=True)
+    assert fast and fast == _spans(clf, norm, cols, vals, list(range(7)), compiled=False)
+
+
+def test_span_limits_are_checked_and_huge_ones_are_harmless(small_triager):
+    from complaint_triage.labels import CATEGORIES
+
+    clf = small_triager.model.classifier
+    with pytest.raises(ValueError, match="max_spans"):
+        explain(clf, TEXTS[0], list(CATEGORIES), max_spans=-1)
+    with pytest.raises(ValueError, match="top_features"):
+        explain(clf, TEXTS[0], list(CATEGORIES), top_features=0)
+    assert explain(clf, TEXTS[0], list(CATEGORIES), max_spans=2**40, top_features=2**40)

@@ -132,3 +132,8 @@ def test_evidence_of_a_tiny_vocabulary():
 def test_evidence_refuses_bad_arguments(over, error):
     with pytest.raises(error):
         _evidence(**over)
+
+
+def test_evidence_refuses_a_signal_span_outside_the_text():
+    with pytest.raises(ValueError, match="outside the text"):
+        _evidence(signal_spans=lambda col: [(100, 200)])

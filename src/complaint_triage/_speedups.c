@@ -710,7 +710,7 @@ static PyObject *evidence(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "evidence: arrays of mismatched sizes or types");
         goto done;
     }
-    cats = PySequence_Fast(cats_obj, "evidence: cats must be a sequence of row numbers");
+    cats = PySequence_Tuple(cats_obj); /* (a copy no callback can change under us) */
     if (!cats)
         goto done;
     Py_ssize_t ncat = PySequence_Fast_GET_SIZE(cats), nrows = n_features ? wb.len / wsize / n_features : 0;
@@ -733,6 +733,8 @@ static PyObject *evidence(PyObject *self, PyObject *args)
             goto done;
         }
 
+    if (top > m) /* never more top entries than the row has columns */
+        top = m > 0 ? (int)m : 1;
     tcol = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ncat * top + 1));
     tc = (double *)malloc(sizeof(double) * (size_t)(ncat * top + 1));
     tn = (Py_ssize_t *)calloc((size_t)ncat + 1, sizeof(Py_ssize_t));
@@ -792,7 +794,7 @@ static PyObject *evidence(PyObject *self, PyObject *args)
             if ((kd == 1 || kd == 2) && (n < 1 || n > MAX_N))
                 kd = 0;
             if (kd == 1 && nw < 0) { /* the kept tokens' ids and offsets */
-                pseq = PySequence_Fast(pieces_obj, "evidence: pieces must be a sequence of str");
+                pseq = PySequence_Tuple(pieces_obj); /* (a copy no callback can change under us) */
                 if (!pseq)
                     goto fail;
                 Py_ssize_t np_ = PySequence_Fast_GET_SIZE(pseq);
@@ -883,7 +885,7 @@ static PyObject *evidence(PyObject *self, PyObject *args)
                 PyObject *found = PyObject_CallFunction(signal_spans, "i", (int)j);
                 if (!found)
                     goto fail;
-                PyObject *fs = PySequence_Fast(found, "evidence: signal_spans must return a sequence");
+                PyObject *fs = PySequence_Tuple(found);
                 Py_DECREF(found);
                 if (!fs)
                     goto fail;
@@ -893,6 +895,11 @@ static PyObject *evidence(PyObject *self, PyObject *args)
                         vec_reserve(&occ, 1) < 0) {
                         if (!PyErr_Occurred())
                             PyErr_NoMemory();
+                        Py_DECREF(fs);
+                        goto fail;
+                    }
+                    if (sa < 0 || sb < sa || sb > tlen) {
+                        PyErr_SetString(PyExc_ValueError, "evidence: a signal span is outside the text");
                         Py_DECREF(fs);
                         goto fail;
                     }
@@ -906,11 +913,26 @@ static PyObject *evidence(PyObject *self, PyObject *args)
         }
     }
 
-    /* 3. per category: pieces, merged, the strongest trimmed and grown to their clause */
-    size_t cap = occ.n + 1;
+    /* 3. per category: pieces, merged, the strongest trimmed and grown to their clause.  A
+     * category's pieces are the occurrences of its top entries, a column counted once per
+     * entry (a row that lists a column twice gives it twice, as the Python path does). */
+    size_t cap = 1;
+    for (Py_ssize_t k = 0; k < ncat; k++) {
+        size_t need = 1;
+        for (Py_ssize_t t = 0; t < tn[k]; t++) {
+            Py_ssize_t q = 0;
+            while (loc[q].col != tcol[k * top + t])
+                q++;
+            need += (size_t)loc[q].count;
+        }
+        if (need > cap)
+            cap = need;
+    }
+    if (max_spans > (Py_ssize_t)cap) /* never more spans than pieces */
+        max_spans = (int)cap;
     ps = (piece *)malloc(sizeof(piece) * cap);
     ms = (merged_span *)malloc(sizeof(merged_span) * cap);
-    spans = (int32_t *)malloc(sizeof(int32_t) * 2 * (size_t)(max_spans + 1));
+    spans = (int32_t *)malloc(sizeof(int32_t) * 2 * ((size_t)max_spans + 1));
     if (!ps || !ms || !spans) {
         PyErr_NoMemory();
         goto fail;

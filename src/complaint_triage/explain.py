@@ -196,6 +196,8 @@ def _compiled_tables(feat: Any) -> _Compiled | None:
     tokenizer that does not segment into surfaces: the C path locates surfaces in the text)."""
     if _features._speedups is None or not getattr(feat.tokenizer_, "lemma_lookup", False):
         return None
+    if max(feat.word_ngram_range[1], feat.char_ngram_range[1]) > _MAX_N:
+        return None  # (the C path locates n-grams of up to _MAX_N symbols)
     source = feat._vocabulary_source()
     cached = _COMPILED.get(feat)
     if cached is not None and cached[0] is source:
@@ -300,7 +302,7 @@ def _compiled_spans(model: TriageClassifier, tables: _Compiled, norm: str, cols:
         np.ascontiguousarray(cols, dtype=np.int32), np.ascontiguousarray(vals, dtype=np.float64),
         weights, weights.dtype == np.float32, weights.shape[1], rows,
         tables.kind, tables.key, tables.length, tables.wbase, tables.char_lut, tables.cbase, signal_spans,
-        top_features, max_spans, 0.25, CLAUSE_REACH, _CLAUSE_END_CHARS,
+        min(top_features, 1 << 30), min(max_spans, 1 << 30), 0.25, CLAUSE_REACH, _CLAUSE_END_CHARS,
     )
 
 
@@ -308,8 +310,8 @@ def _spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np.ndarra
            max_spans: int = 3, top_features: int = 12, compiled: bool = True) -> list[tuple[int, int, int]]:
     """Evidence spans ``(k, start, end)`` in ``norm``: by the C accelerator when it is built
     (and ``compiled``), else in Python."""
-    if top_features < 1:
-        raise ValueError("top_features must be at least 1")
+    if top_features < 1 or max_spans < 0:
+        raise ValueError("top_features must be at least 1 and max_spans at least 0")
     tables = _compiled_tables(model.featurizer_) if compiled else None
     weights = _category_weights(model)
     if tables is not None and weights.dtype in (np.float32, np.float64) and weights.flags.c_contiguous:

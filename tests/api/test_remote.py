@@ -222,3 +222,52 @@ def test_async_relay_fails_calls_in_flight_when_the_child_dies_and_restarts(smal
         asyncio.run(main())
     finally:
         remote.close()
+
+
+def test_async_close_waits_for_the_batch_in_flight_not_for_a_cancelled_caller(small_model_dir: Path) -> None:
+    import asyncio
+
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=1)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(remote.score_async(["区役所の窓口対応について長い苦情です。" * 50] * 32))
+        queued = asyncio.ensure_future(remote.score_async([TEXTS[0]]))
+        await asyncio.sleep(0)
+        queued.cancel()
+        await asyncio.wait_for(remote.aclose(), 60)  # returns once the first batch is answered
+        assert len(await first) == 32
+
+    try:
+        asyncio.run(main())
+    finally:
+        remote.close()
+    assert remote._proc is None
+
+
+def test_async_relay_gives_up_on_a_child_that_stops_answering(small_model_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import complaint_triage.api.remote as remote_module
+
+    monkeypatch.setattr(remote_module, "ANSWER_TIMEOUT", 1.0)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True)
+
+    async def main() -> None:
+        await remote.score_async([TEXTS[0]])
+        stuck = remote._proc
+        assert stuck is not None
+        os.kill(stuck.pid, signal.SIGSTOP)  # alive, but never answers
+        t0 = time.monotonic()
+        with pytest.raises(ScoringProcessError, match="no answer"):
+            await remote.score_async([TEXTS[1]])
+        assert time.monotonic() - t0 < 30
+        assert [p.verdict for p in await remote.score_async([TEXTS[2]])] == ["harassment"]  # a new child
+        assert remote._proc is not None and remote._proc.pid != stuck.pid
+        assert stuck.wait(10) is not None  # the stuck one was killed
+        await remote.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        remote.close()

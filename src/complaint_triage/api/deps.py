@@ -187,9 +187,10 @@ class _Slot:
     async def score(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score ``texts`` in order (in chunks of :data:`BATCH_CHUNK`)."""
         out: list[Prediction | ScoringError] = []
-        triager = self._scorer.triager
-        if getattr(triager, "asynchronous", False):  # a scoring process relayed by this loop
+        if getattr(self._scorer.triager, "asynchronous", False):  # a scoring process relayed by this loop
             for i in range(0, len(texts), BATCH_CHUNK):
+                # (read per chunk: after a reload the next chunk goes to the new model's process)
+                triager = self._scorer.triager
                 out.extend(await triager.score_async(texts[i : i + BATCH_CHUNK], with_evidence=with_evidence))
             return out
         loop = asyncio.get_running_loop()

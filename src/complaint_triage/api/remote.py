@@ -74,11 +74,12 @@ class RemoteTriager:
         # the asynchronous relay's state (the event loop's thread only)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pipe is registered with
         self._waiting: deque[tuple[list[object], bool, asyncio.Future[Any]]] = deque()
-        self._sent: deque[list[tuple[asyncio.Future[Any], int]]] = deque()
+        self._sent: deque[tuple[list[tuple[asyncio.Future[Any], int]], float]] = deque()  # (callers, sent at)
         self._rbuf = bytearray()
         self._wbuf = bytearray()
-        self._restarting: asyncio.Lock | None = None
-        self._idle: asyncio.Event | None = None
+        self._restart_task: asyncio.Task[None] | None = None  # one restart shared by every caller
+        self._idle: asyncio.Event | None = None  # set by aclose's wait when nothing is left
+        self._watchdog: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()  # sending, starting and stopping
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
@@ -141,19 +142,28 @@ class RemoteTriager:
         Asynchronous relay: call it on the event loop's thread, with nothing in flight (at
         shutdown), or use :meth:`aclose`.
         """
-        self._detach("the scoring process was stopped")
+        if self._loop is not None:
+            self._detach("the scoring process was stopped")
         with self._lock:
             self._closed = True
             self._stop()
 
     async def aclose(self) -> None:
-        """Asynchronous relay: refuse new calls, let the ones in flight finish, then stop the child."""
+        """Asynchronous relay: refuse new calls, let the ones in flight finish (for at most
+        :data:`ANSWER_TIMEOUT`), then stop the child."""
         self._closed = True
-        if self._loop is not None and (self._waiting or self._sent):
-            self._idle = asyncio.Event()
-            await self._idle.wait()
-        self._detach("the scoring process was stopped")
-        await asyncio.to_thread(self.close)
+        try:
+            if self._restart_task is not None and not self._restart_task.done():
+                await asyncio.wait({self._restart_task}, timeout=START_TIMEOUT)
+            if self._loop is not None and not self._nothing_left():
+                self._idle = asyncio.Event()
+                try:
+                    await asyncio.wait_for(self._idle.wait(), ANSWER_TIMEOUT)
+                except TimeoutError:
+                    pass
+        finally:
+            self._detach("the scoring process was stopped")
+            await asyncio.shield(asyncio.to_thread(self.close))
 
     # -- the asynchronous relay (event loop thread) -------------------------------------
     async def score_async(self, texts: Sequence[object], *,
@@ -163,31 +173,46 @@ class RemoteTriager:
         The texts wait with the other waiting calls' and go to the child in the next batch
         (at most :data:`BATCH_TEXTS` messages, ``pipeline`` batches in flight).
         """
-        if self._closed:
-            raise ScoringProcessError("the scoring process was stopped (the model is being reloaded); retry")
         loop = asyncio.get_running_loop()
-        if self._conn is None or self._conn.dead:
-            if self._restarting is None:
-                self._restarting = asyncio.Lock()
-            async with self._restarting:
-                if self._conn is None or self._conn.dead:
-                    self._detach("the scoring process exited; it is restarted on the next request")
-                    await asyncio.to_thread(self._restart)
-        if self._loop is not loop:
+        if self._loop is not None and self._loop is not loop:
+            # the pipe may hold another loop's answers or half a message: start afresh
+            busy = bool(self._sent or self._wbuf or self._rbuf)
+            self._detach("the scoring process was moved to another event loop")
+            if busy and self._conn is not None:
+                self._conn.dead = True
+        while True:
+            if self._closed:
+                raise ScoringProcessError("the scoring process was stopped (the model is being reloaded); retry")
+            if self._conn is not None and not self._conn.dead:
+                break
+            if self._restart_task is None or self._restart_task.done():
+                self._detach("the scoring process exited; it is restarted on the next request")
+                self._restart_task = loop.create_task(asyncio.to_thread(self._restart))
+            await asyncio.shield(self._restart_task)  # (a caller that goes away leaves it running)
+        if self._loop is None:
             self._attach(loop)
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((list(texts), bool(with_evidence), future))
+        entry = (list(texts), bool(with_evidence), future)
+        self._waiting.append(entry)
         self._pump()
-        result: list[Prediction | ScoringError] = await future
+        try:
+            result: list[Prediction | ScoringError] = await future
+        except asyncio.CancelledError:
+            try:  # not sent yet: its texts need not wait any longer
+                self._waiting.remove(entry)
+            except ValueError:
+                pass
+            raise
         return result
 
     def _restart(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._stop()
             self._start()
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._detach("the scoring process was moved to another event loop")
         assert self._conn is not None
         os.set_blocking(self._conn.read_fd, False)
         os.set_blocking(self._conn.write_fd, False)
@@ -197,28 +222,64 @@ class RemoteTriager:
         self._wbuf.clear()
 
     def _detach(self, why: str) -> None:
-        """Unregister the pipe from its loop and fail every call still waiting or in flight."""
+        """Unregister the pipe from its loop and fail every call still waiting or in flight
+        (on the loop's thread)."""
         loop, self._loop = self._loop, None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if loop is not None and self._conn is not None:
             try:
                 loop.remove_reader(self._conn.read_fd)
                 loop.remove_writer(self._conn.write_fd)
             except (RuntimeError, ValueError, OSError):  # the loop is closed already
                 pass
+        self._rbuf.clear()
+        self._wbuf.clear()
         self._fail_all(why)
+
+    def _nothing_left(self) -> bool:
+        return not self._sent and all(f.done() for _, _, f in self._waiting)
+
+    def _check_idle(self) -> None:
+        if self._idle is not None and self._nothing_left():
+            self._idle.set()
+
+    def _kill(self, why: str) -> None:
+        """The child is stuck or speaks nonsense: kill it; the next call starts a new one."""
+        if self._proc is not None:
+            try:
+                self._proc.kill()
+            except OSError:
+                pass
+        if self._conn is not None:
+            self._conn.dead = True
+        self._detach(why)
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is None and self._sent and self._loop is not None:
+            due = self._sent[0][1] + ANSWER_TIMEOUT
+            self._watchdog = self._loop.call_at(due, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        self._watchdog = None
+        if self._sent and self._loop is not None and self._loop.time() >= self._sent[0][1] + ANSWER_TIMEOUT:
+            self._kill(f"no answer from the scoring process within {ANSWER_TIMEOUT:.0f} s; it was stopped "
+                       "and is restarted on the next request")
+            return
+        self._arm_watchdog()
 
     def _fail_all(self, why: str) -> None:
         error = ScoringProcessError(why)
         while self._sent:
-            for future, _ in self._sent.popleft():
+            for future, _ in self._sent.popleft()[0]:
                 if not future.done():
                     future.set_exception(error)
         while self._waiting:
             future = self._waiting.popleft()[2]
             if not future.done():
                 future.set_exception(error)
-        if self._idle is not None:
-            self._idle.set()
+        self._check_idle()
 
     def _pump(self) -> None:
         """Send waiting calls, coalesced, while fewer than ``pipeline`` batches are in flight."""
@@ -238,8 +299,11 @@ class RemoteTriager:
                 self._waiting.popleft()
                 group.append((nxt, len(nxt_texts)))
                 batch.extend(nxt_texts)
-            self._sent.append(group)
+            assert self._loop is not None
+            self._sent.append((group, self._loop.time()))
             self._write(_frame(("score", batch, with_evidence)))
+        self._arm_watchdog()
+        self._check_idle()
 
     def _write(self, data: bytes) -> None:
         assert self._conn is not None and self._loop is not None
@@ -296,15 +360,23 @@ class RemoteTriager:
                 head = 12
             if len(buf) < head + size:
                 break
-            answer = pickle.loads(buf[head : head + size])  # from our own child only
-            del buf[: head + size]
-            self._deliver(answer)
+            try:
+                answer = pickle.loads(buf[head : head + size])  # from our own child only
+                del buf[: head + size]
+                self._deliver(answer)
+            except Exception as e:  # a garbled answer: the stream cannot be trusted any more
+                self._kill(f"unreadable answer from the scoring process ({type(e).__name__}); it is restarted "
+                           "on the next request")
+                return
         self._pump()
 
     def _deliver(self, answer: tuple[str, Any]) -> None:
         if not self._sent:
             return  # (nothing waits for it)
-        group = self._sent.popleft()
+        group = self._sent.popleft()[0]
+        if self._watchdog is not None:  # re-armed for the next batch by _pump
+            self._watchdog.cancel()
+            self._watchdog = None
         kind, payload = answer
         if kind != "ok":
             error = ScoringProcessError(f"scoring failed in the scoring process: {payload}")
@@ -317,8 +389,6 @@ class RemoteTriager:
                 if not future.done():
                     future.set_result(list(payload[i : i + n]))
                 i += n
-        if self._idle is not None and not self._sent and not self._waiting:
-            self._idle.set()
 
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
@@ -470,7 +540,10 @@ def _serve(read_fd: int, write_fd: int, model_path: str, max_chars: int) -> int:
             out: tuple[str, object] = ("ok", triager.score_many(texts, with_evidence=with_evidence))
         except Exception as e:  # score_many turns bad input into records; this is a bug or OOM
             out = ("error", f"{type(e).__name__}: {e}")
-        conn.send(out)
+        try:
+            conn.send(out)
+        except OSError:  # the worker has gone or replaced this child: nobody reads the answer
+            return 0
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a child by RemoteTriager
