@@ -271,3 +271,32 @@ def test_async_relay_gives_up_on_a_child_that_stops_answering(small_model_dir: P
         asyncio.run(main())
     finally:
         remote.close()
+
+
+def test_async_relay_backs_off_after_a_failed_restart(small_model_dir: Path, tmp_path: Path) -> None:
+    import asyncio
+    import shutil
+
+    model = tmp_path / small_model_dir.name
+    shutil.copytree(small_model_dir, model)
+    remote = RemoteTriager(model, max_chars=20_000, asynchronous=True)
+
+    async def main() -> None:
+        await remote.score_async([TEXTS[0]])
+        assert remote._proc is not None
+        os.kill(remote._proc.pid, signal.SIGKILL)
+        remote._proc.wait(10)
+        shutil.rmtree(model)  # the next start cannot load the model
+        await asyncio.sleep(0.3)  # the relay sees the end of the pipe
+        with pytest.raises(ScoringProcessError, match="ModelNotFoundError"):
+            await remote.score_async([TEXTS[0]])
+        t0 = time.monotonic()
+        with pytest.raises(ScoringProcessError, match="retry in a few seconds"):
+            await remote.score_async([TEXTS[0]])  # at once, not another model load
+        assert time.monotonic() - t0 < 1
+        await remote.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        remote.close()

@@ -52,6 +52,8 @@ START_TIMEOUT = 300.0
 ANSWER_TIMEOUT = 300.0
 #: Waiting messages are coalesced into batches of at most this many (asynchronous relay).
 BATCH_TEXTS = 32
+#: Seconds during which calls fail at once after a restart of the child failed (asynchronous relay).
+RESTART_BACKOFF = 5.0
 
 
 class RemoteTriager:
@@ -80,6 +82,8 @@ class RemoteTriager:
         self._restart_task: asyncio.Task[None] | None = None  # one restart shared by every caller
         self._idle: asyncio.Event | None = None  # set by aclose's wait when nothing is left
         self._watchdog: asyncio.TimerHandle | None = None
+        self._retry_after = 0.0  # (loop time) after a failed restart, calls fail at once until then
+        self._restart_error = ""
         self._lock = threading.Lock()  # sending, starting and stopping
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
@@ -176,19 +180,22 @@ class RemoteTriager:
         loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
             # the pipe may hold another loop's answers or half a message: start afresh
-            busy = bool(self._sent or self._wbuf or self._rbuf)
-            self._detach("the scoring process was moved to another event loop")
-            if busy and self._conn is not None:
+            if (self._sent or self._wbuf or self._rbuf) and self._conn is not None:
                 self._conn.dead = True
+            self._detach("the scoring process was moved to another event loop")
         while True:
             if self._closed:
                 raise ScoringProcessError("the scoring process was stopped (the model is being reloaded); retry")
             if self._conn is not None and not self._conn.dead:
                 break
-            if self._restart_task is None or self._restart_task.done():
+            task = self._restart_task
+            if task is None or task.done() or task.get_loop() is not loop:
+                if loop.time() < self._retry_after:
+                    raise ScoringProcessError(f"the scoring process could not be restarted: {self._restart_error}; "
+                                              "retry in a few seconds")
                 self._detach("the scoring process exited; it is restarted on the next request")
-                self._restart_task = loop.create_task(asyncio.to_thread(self._restart))
-            await asyncio.shield(self._restart_task)  # (a caller that goes away leaves it running)
+                task = self._restart_task = loop.create_task(self._restart_once())
+            await asyncio.shield(task)  # (a caller that goes away leaves it running)
         if self._loop is None:
             self._attach(loop)
         future: asyncio.Future[Any] = loop.create_future()
@@ -204,6 +211,19 @@ class RemoteTriager:
                 pass
             raise
         return result
+
+    async def _restart_once(self) -> None:
+        """Restart the child off the loop; after a failure, calls fail at once for
+        :data:`RESTART_BACKOFF` seconds instead of each waiting for another model load."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self._restart)
+        except Exception as e:
+            self._retry_after = loop.time() + RESTART_BACKOFF
+            self._restart_error = str(e) if isinstance(e, ScoringProcessError) else type(e).__name__
+            if isinstance(e, ScoringProcessError):
+                raise
+            raise ScoringProcessError(f"the scoring process could not be restarted ({type(e).__name__})") from e
 
     def _restart(self) -> None:
         with self._lock:
@@ -274,16 +294,13 @@ class RemoteTriager:
         while self._sent:
             for future, _ in self._sent.popleft()[0]:
                 if not future.done():
-                    future.set_exception(error)
-        while self._waiting:
-            future = self._waiting.popleft()[2]
-            if not future.done():
-                future.set_exception(error)
+                    _settle_error(future, error)
+        self._fail_waiting(why)
         self._check_idle()
 
     def _pump(self) -> None:
         """Send waiting calls, coalesced, while fewer than ``pipeline`` batches are in flight."""
-        while self._waiting and len(self._sent) < self.pipeline:
+        while self._waiting and len(self._sent) < self.pipeline and self._conn is not None and not self._conn.dead:
             texts, with_evidence, future = self._waiting.popleft()
             if future.done():  # cancelled: the client went away before it was sent
                 continue
@@ -300,8 +317,15 @@ class RemoteTriager:
                 group.append((nxt, len(nxt_texts)))
                 batch.extend(nxt_texts)
             assert self._loop is not None
+            try:
+                frame = _frame(("score", batch, with_evidence))
+            except Exception as e:  # (texts that cannot be pickled: only these callers fail)
+                for f, _ in group:
+                    if not f.done():
+                        f.set_exception(ScoringProcessError(f"the texts could not be sent ({type(e).__name__})"))
+                continue
             self._sent.append((group, self._loop.time()))
-            self._write(_frame(("score", batch, with_evidence)))
+            self._write(frame)
         self._arm_watchdog()
         self._check_idle()
 
@@ -313,14 +337,32 @@ class RemoteTriager:
             except BlockingIOError:
                 n = 0
             except OSError:
-                self._conn.dead = True
-                self._detach("the scoring process exited; it is restarted on the next request")
+                self._write_failed()
                 return
             data = data[n:]
             if not data:
                 return
             self._loop.add_writer(self._conn.write_fd, self._on_writable)
         self._wbuf += data
+
+    def _write_failed(self) -> None:
+        """The child has gone: write nothing more, but read what it answered before it went
+        (the reader's end of file then fails the rest; the watchdog bounds the wait)."""
+        assert self._conn is not None and self._loop is not None
+        self._conn.dead = True
+        self._wbuf.clear()
+        try:
+            self._loop.remove_writer(self._conn.write_fd)
+        except (RuntimeError, ValueError, OSError):
+            pass
+        self._fail_waiting("the scoring process exited; it is restarted on the next request")
+
+    def _fail_waiting(self, why: str) -> None:
+        error = ScoringProcessError(why)
+        while self._waiting:
+            future = self._waiting.popleft()[2]
+            if not future.done():
+                _settle_error(future, error)
 
     def _on_writable(self) -> None:
         assert self._conn is not None and self._loop is not None
@@ -329,8 +371,7 @@ class RemoteTriager:
         except BlockingIOError:
             return
         except OSError:
-            self._conn.dead = True
-            self._detach("the scoring process exited; it is restarted on the next request")
+            self._write_failed()
             return
         del self._wbuf[:n]
         if not self._wbuf:
@@ -373,16 +414,20 @@ class RemoteTriager:
     def _deliver(self, answer: tuple[str, Any]) -> None:
         if not self._sent:
             return  # (nothing waits for it)
-        group = self._sent.popleft()[0]
+        group = self._sent[0][0]
+        # check the answer while its callers are still in _sent: a bad one fails them (via _kill)
+        kind, payload = answer
+        if kind == "ok" and (not isinstance(payload, list) or len(payload) != sum(n for _, n in group)):
+            raise ValueError("an answer of the wrong shape")
+        self._sent.popleft()
         if self._watchdog is not None:  # re-armed for the next batch by _pump
             self._watchdog.cancel()
             self._watchdog = None
-        kind, payload = answer
         if kind != "ok":
             error = ScoringProcessError(f"scoring failed in the scoring process: {payload}")
             for future, _ in group:
                 if not future.done():
-                    future.set_exception(error)
+                    _settle_error(future, error)
         else:
             i = 0
             for future, n in group:
@@ -392,7 +437,16 @@ class RemoteTriager:
 
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
-        parent_end, child_end = os.pipe(), os.pipe()  # parent -> child, child -> parent
+        try:
+            parent_end = os.pipe()  # parent -> child
+        except OSError as e:
+            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
+        try:
+            child_end = os.pipe()  # child -> parent
+        except OSError as e:
+            os.close(parent_end[0])
+            os.close(parent_end[1])
+            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
         cmd = [sys.executable, "-m", "complaint_triage.api.remote", str(parent_end[0]), str(child_end[1]),
                self.model_path or "", str(self.max_chars_requested)]
         try:
@@ -482,6 +536,13 @@ class _Reply:
         return self.value
 
 
+def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    try:
+        future.set_exception(error)
+    except RuntimeError:  # its loop is closed: nobody can wait for it any more
+        pass
+
+
 def _frame(obj: object) -> bytes:
     """``obj`` as :class:`multiprocessing.connection.Connection` sends it: a pickle after its
     length (4 bytes, big-endian; over 2 GiB, -1 and then 8 bytes)."""
@@ -550,6 +611,9 @@ if __name__ == "__main__":  # pragma: no cover - run as a child by RemoteTriager
     # Ctrl-C reaches the whole process group: the worker stops this child itself, after the
     # answers in flight (and an orphaned child exits when the pipe closes).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Likewise SIGTERM sent to the whole group or cgroup (systemd's default): the worker stops
+    # the child after its graceful shutdown, and the child exits when the pipe closes.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # As in complaint_triage.api.worker: libraries the scorer never uses stay out.
     for _name in ("pandas", "dask", "pytest"):
         sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
