@@ -287,11 +287,11 @@ def _python_spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np
     return out
 
 
-def _compiled_spans(model: TriageClassifier, tables: _Compiled, norm: str, cols: np.ndarray, vals: np.ndarray,
-                    rows: list[int], max_spans: int, top_features: int) -> list[tuple[int, int, int]]:
-    """:func:`_python_spans` by the C accelerator (the same spans; tests compare the two)."""
+def _compiled_spans(model: TriageClassifier, tables: _Compiled, weights: np.ndarray, norm: str, cols: np.ndarray,
+                    vals: np.ndarray, rows: list[int], max_spans: int, top_features: int) -> list[tuple[int, int, int]]:
+    """:func:`_python_spans` by the C accelerator (the same spans; tests compare the two);
+    ``weights`` is ``_category_weights(model)``."""
     feat = model.featurizer_
-    weights = _category_weights(model)
     patterns = tables.patterns
 
     def signal_spans(col: int) -> list[tuple[int, int]]:
@@ -315,7 +315,7 @@ def _spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np.ndarra
     tables = _compiled_tables(model.featurizer_) if compiled else None
     weights = _category_weights(model)
     if tables is not None and weights.dtype in (np.float32, np.float64) and weights.flags.c_contiguous:
-        return _compiled_spans(model, tables, norm, cols, vals, rows, max_spans, top_features)
+        return _compiled_spans(model, tables, weights, norm, cols, vals, rows, max_spans, top_features)
     return _python_spans(model, norm, cols, vals.astype(np.float64), rows, max_spans, top_features)
 
 

@@ -85,27 +85,6 @@ def test_reload_starts_a_new_child_and_stops_the_old(remote_client: TestClient) 
     assert remote_client.post("/v1/score", json={"text": TEXTS[2]}, headers=AUTH).json()["verdict"] == "harassment"
 
 
-def test_many_callers_get_their_own_answers(small_model_dir: Path) -> None:
-    # answers come back in the order sent: with several threads sending at once, each must
-    # still get the results for its own texts
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = Triager.load(small_model_dir)
-    want = {t: p.verdict for t, p in zip(TEXTS, local.score_many(TEXTS), strict=True)}
-    remote = RemoteTriager(small_model_dir, max_chars=20_000)
-    try:
-        jobs = [[TEXTS[i % len(TEXTS)], TEXTS[(i * 3) % len(TEXTS)]] for i in range(60)]
-        with ThreadPoolExecutor(6) as ex:
-            results = list(ex.map(remote.score_many, jobs))
-        for texts, preds in zip(jobs, results, strict=True):
-            assert [p.verdict for p in preds] == [want[t] for t in texts]
-    finally:
-        remote.close()
-    assert remote._proc is None
-    with pytest.raises(ScoringProcessError, match="stopped"):
-        remote.score_many(["a"])
-
-
 def test_a_model_that_cannot_load_fails_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(ScoringProcessError, match="ModelNotFoundError"):
         RemoteTriager(tmp_path / "no-model", max_chars=100)
@@ -134,14 +113,14 @@ def test_the_http_process_never_imports_the_model_libraries(small_model_dir: Pat
     assert out.stdout.strip().splitlines()[-1] == "none", (out.stdout, time.monotonic() - t0)
 
 
-# -- the asynchronous relay (what the API uses) ----------------------------------------------
+# -- the relay itself -----------------------------------------------------------------------
 
 def test_async_callers_get_their_own_answers_coalesced(small_model_dir: Path) -> None:
     import asyncio
 
     local = Triager.load(small_model_dir)
     want = {t: p.verdict for t, p in zip(TEXTS, local.score_many(TEXTS), strict=True)}
-    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=2)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, pipeline=2)
     jobs = [[TEXTS[i % len(TEXTS)], TEXTS[(i * 3) % len(TEXTS)]][: 1 + i % 2] for i in range(80)]
     sent: list[int] = []
     real_frame = __import__("complaint_triage.api.remote", fromlist=["x"])._frame
@@ -172,12 +151,10 @@ def test_async_callers_get_their_own_answers_coalesced(small_model_dir: Path) ->
     assert remote._proc is None
 
 
-def test_async_relay_refuses_the_blocking_call_and_skips_cancelled_callers(small_model_dir: Path) -> None:
+def test_async_relay_skips_cancelled_callers(small_model_dir: Path) -> None:
     import asyncio
 
-    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=1)
-    with pytest.raises(RuntimeError, match="score_async"):
-        remote.score_many(["a"])
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, pipeline=1)
 
     async def main() -> None:
         big = ["区役所の窓口対応について長い苦情です。" * 50] * 64  # a frame larger than a pipe's buffer
@@ -203,7 +180,7 @@ def test_async_relay_refuses_the_blocking_call_and_skips_cancelled_callers(small
 def test_async_relay_fails_calls_in_flight_when_the_child_dies_and_restarts(small_model_dir: Path) -> None:
     import asyncio
 
-    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000)
 
     async def main() -> None:
         assert [p.verdict for p in await remote.score_async([TEXTS[0]])] == ["inquiry"]
@@ -227,7 +204,7 @@ def test_async_relay_fails_calls_in_flight_when_the_child_dies_and_restarts(smal
 def test_async_close_waits_for_the_batch_in_flight_not_for_a_cancelled_caller(small_model_dir: Path) -> None:
     import asyncio
 
-    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True, pipeline=1)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, pipeline=1)
 
     async def main() -> None:
         first = asyncio.ensure_future(remote.score_async(["区役所の窓口対応について長い苦情です。" * 50] * 32))
@@ -251,7 +228,7 @@ def test_async_relay_gives_up_on_a_child_that_stops_answering(small_model_dir: P
     import complaint_triage.api.remote as remote_module
 
     monkeypatch.setattr(remote_module, "ANSWER_TIMEOUT", 1.0)
-    remote = RemoteTriager(small_model_dir, max_chars=20_000, asynchronous=True)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000)
 
     async def main() -> None:
         await remote.score_async([TEXTS[0]])
@@ -279,7 +256,7 @@ def test_async_relay_backs_off_after_a_failed_restart(small_model_dir: Path, tmp
 
     model = tmp_path / small_model_dir.name
     shutil.copytree(small_model_dir, model)
-    remote = RemoteTriager(model, max_chars=20_000, asynchronous=True)
+    remote = RemoteTriager(model, max_chars=20_000)
 
     async def main() -> None:
         await remote.score_async([TEXTS[0]])

@@ -187,7 +187,7 @@ class _Slot:
     async def score(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score ``texts`` in order (in chunks of :data:`BATCH_CHUNK`)."""
         out: list[Prediction | ScoringError] = []
-        if getattr(self._scorer.triager, "asynchronous", False):  # a scoring process relayed by this loop
+        if hasattr(self._scorer.triager, "score_async"):  # a scoring process relayed by this loop
             for i in range(0, len(texts), BATCH_CHUNK):
                 # (read per chunk: after a reload the next chunk goes to the new model's process)
                 triager = self._scorer.triager
@@ -369,7 +369,7 @@ class Scorer:
         barrier until every thread has one.
         """
         texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
-        if getattr(self.triager, "asynchronous", False):  # the threads only run calls: check the relay
+        if hasattr(self.triager, "score_async"):  # the threads only run calls: check the relay
             await self.triager.score_async(texts)
             return
         barrier = threading.Barrier(self.threads)
@@ -403,7 +403,7 @@ def load_triager(settings: Settings) -> Any:
     if settings.scoring_process:
         from complaint_triage.api.remote import RemoteTriager
 
-        return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars, asynchronous=True,
+        return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars,
                              pipeline=settings.scoring_pipeline)
     from complaint_triage.scoring import Triager
 

@@ -8,16 +8,14 @@ numpy, scikit-learn or MeCab (about 100 MB) nor maps the dictionary (about 95 MB
 two processes together stay near the memory of one plain worker.
 
 :class:`RemoteTriager` is what the app's :class:`~complaint_triage.api.deps.Scorer` holds in
-place of a :class:`~complaint_triage.scoring.Triager`: the same ``version``, ``max_chars``,
-``model.manifest`` and ``score_many``.  The scoring thread sends one pickled request over a
-pipe and blocks, without the GIL, until the pickled results come back (the records of
-:mod:`complaint_triage.results`).  Only this process's own child is unpickled, never a file.
-
-With ``asynchronous=True`` (what the API uses) the event loop relays by itself: it writes each
-batch to the pipe and reads the answers as they come (:meth:`RemoteTriager.score_async`), so no
-thread sits between a request and the child and nothing waits for the GIL on the way.  Waiting
-requests are coalesced into batches of up to :data:`BATCH_TEXTS` messages, ``pipeline`` batches
-in flight at once.
+place of a :class:`~complaint_triage.scoring.Triager`: the same ``version``, ``max_chars`` and
+``model.manifest``, and :meth:`RemoteTriager.score_async` in place of ``score_many``.  The event
+loop relays by itself: it writes each batch to the pipe and reads the answers as they come, so
+no thread sits between a request and the child and nothing waits for the GIL on the way.
+Waiting requests are coalesced into batches of up to :data:`BATCH_TEXTS` messages, ``pipeline``
+batches in flight at once.  Requests and results (the records of
+:mod:`complaint_triage.results`) travel as pickles; only this process's own child is unpickled,
+never a file.
 
 If the child dies, the calls in flight fail with :class:`ScoringProcessError` (the API
 answers 503) and the next call starts a new child.
@@ -65,15 +63,15 @@ class RemoteTriager:
         Model directory; None means the promoted model, as for ``Triager.load``.
     max_chars : int
         Longer texts get an error record.
+    pipeline : int
+        Batches in flight to the child at once.
     """
 
-    def __init__(self, model_path: Path | str | None, *, max_chars: int, asynchronous: bool = False,
-                 pipeline: int = 4) -> None:
+    def __init__(self, model_path: Path | str | None, *, max_chars: int, pipeline: int = 4) -> None:
         self.model_path = None if model_path is None else str(model_path)
         self.max_chars_requested = max_chars
-        self.asynchronous = asynchronous
         self.pipeline = max(1, pipeline)
-        # the asynchronous relay's state (the event loop's thread only)
+        # the relay's state (the event loop's thread only)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pipe is registered with
         self._waiting: deque[tuple[list[object], bool, asyncio.Future[Any]]] = deque()
         self._sent: deque[tuple[list[tuple[asyncio.Future[Any], int]], float]] = deque()  # (callers, sent at)
@@ -84,11 +82,9 @@ class RemoteTriager:
         self._watchdog: asyncio.TimerHandle | None = None
         self._retry_after = 0.0  # (loop time) after a failed restart, calls fail at once until then
         self._restart_error = ""
-        self._lock = threading.Lock()  # sending, starting and stopping
+        self._lock = threading.Lock()  # starting and stopping (restarts run in a thread)
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
-        self._reader: threading.Thread | None = None
-        self._pending: deque[_Reply] = deque()  # sent, not yet answered, in the order sent
         self._closed = False
         self.info: dict[str, Any] = {}
         self._start()
@@ -107,45 +103,9 @@ class RemoteTriager:
         """What the API reads of a loaded model: its manifest."""
         return SimpleNamespace(manifest=self.info["manifest"])
 
-    def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
-        """Score in the child process; the same records as ``Triager.score_many``.
-
-        Not with ``asynchronous=True``: the event loop owns the pipe then (use :meth:`score_async`).
-
-        Several threads may call at once: each request is sent as soon as the pipe is free
-        and queued in the child behind the others (answers come back in the order sent), so
-        the child starts on the next batch while this process is still handing out the last.
-        """
-        if self.asynchronous:
-            raise RuntimeError("this RemoteTriager relays on an event loop: await score_async() instead")
-        reply = _Reply()
-        with self._lock:
-            if self._closed:
-                raise ScoringProcessError("the scoring process was stopped (the model is being reloaded); retry")
-            if self._conn is None or self._conn.dead:
-                self._stop()
-                self._start()
-            assert self._conn is not None
-            self._pending.append(reply)  # before sending: the answer may come back at once
-            try:
-                self._conn.send(("score", list(texts), bool(with_evidence)))
-            except OSError as e:
-                self._pending.remove(reply)
-                self._conn.dead = True
-                raise ScoringProcessError(
-                    f"the scoring process exited ({type(e).__name__}); it is restarted on the next request"
-                ) from e
-        kind, payload = reply.wait(ANSWER_TIMEOUT)
-        if kind != "ok":
-            raise ScoringProcessError(f"scoring failed in the scoring process: {payload}")
-        return list(payload)
-
     def close(self) -> None:
-        """Stop the child after the calls in flight (their answers are still delivered).
-
-        Asynchronous relay: call it on the event loop's thread, with nothing in flight (at
-        shutdown), or use :meth:`aclose`.
-        """
+        """Stop the child.  Call it on the event loop's thread with nothing in flight (at
+        shutdown), or use :meth:`aclose`, which lets the calls in flight finish first."""
         if self._loop is not None:
             self._detach("the scoring process was stopped")
         with self._lock:
@@ -153,7 +113,7 @@ class RemoteTriager:
             self._stop()
 
     async def aclose(self) -> None:
-        """Asynchronous relay: refuse new calls, let the ones in flight finish (for at most
+        """Refuse new calls, let the ones in flight finish (for at most
         :data:`ANSWER_TIMEOUT`), then stop the child."""
         self._closed = True
         try:
@@ -172,7 +132,8 @@ class RemoteTriager:
     # -- the asynchronous relay (event loop thread) -------------------------------------
     async def score_async(self, texts: Sequence[object], *,
                           with_evidence: bool = True) -> list[Prediction | ScoringError]:
-        """Score in the child process, relayed by the running event loop (``asynchronous=True``).
+        """Score in the child process, relayed by the running event loop; the same records as
+        ``Triager.score_many``.
 
         The texts wait with the other waiting calls' and go to the child in the next batch
         (at most :data:`BATCH_TEXTS` messages, ``pipeline`` batches in flight).
@@ -474,39 +435,16 @@ class RemoteTriager:
             proc.wait(10)
             raise ScoringProcessError(f"the scoring process could not load the model: {payload}")
         self._proc, self._conn, self.info = proc, conn, payload
-        if not self.asynchronous:
-            self._reader = threading.Thread(target=self._read, args=(conn,), name="complaint-triage-remote-reader",
-                                            daemon=True)
-            self._reader.start()
-
-    def _read(self, conn: _PipeConnection) -> None:
-        """Hand each answer to the oldest waiting call; at EOF fail every call still waiting.
-
-        Takes no lock: only this thread removes from ``_pending`` while the pipe is open.
-        """
-        while True:
-            try:
-                answer = conn.recv()
-            except (EOFError, OSError) as e:
-                conn.dead = True  # the next call starts a new child
-                while self._pending:
-                    self._pending.popleft().set(("exited", f"the scoring process exited ({type(e).__name__}); "
-                                                 "it is restarted on the next request"))
-                return
-            if self._pending:  # else an answer nobody waits for any more: dropped
-                self._pending.popleft().set(answer)
 
     def _stop(self) -> None:
         """Tell the child to exit after answering what it was sent, and wait for it (lock held)."""
-        conn, proc, reader = self._conn, self._proc, self._reader
-        self._conn = self._proc = self._reader = None
+        conn, proc = self._conn, self._proc
+        self._conn = self._proc = None
         if conn is not None and not conn.dead:
             try:
                 conn.send(None)
             except OSError:
                 pass
-        if reader is not None:
-            reader.join(60)  # every answer delivered, or failed at EOF, before the pipe closes
         if conn is not None:
             conn.close()
         if proc is not None:
@@ -515,25 +453,6 @@ class RemoteTriager:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-
-
-class _Reply:
-    """One call's answer, set by the reader thread."""
-
-    __slots__ = ("_event", "value")
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.value: tuple[str, Any] = ("exited", "no answer")
-
-    def set(self, value: tuple[str, Any]) -> None:
-        self.value = value
-        self._event.set()
-
-    def wait(self, timeout: float) -> tuple[str, Any]:
-        if not self._event.wait(timeout):
-            return ("timeout", f"no answer from the scoring process within {timeout:.0f} s")
-        return self.value
 
 
 def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
