@@ -314,7 +314,7 @@ def _spans(model: TriageClassifier, norm: str, cols: np.ndarray, vals: np.ndarra
         raise ValueError("top_features must be at least 1 and max_spans at least 0")
     tables = _compiled_tables(model.featurizer_) if compiled else None
     weights = _category_weights(model)
-    if tables is not None and weights.dtype in (np.float32, np.float64) and weights.flags.c_contiguous:
+    if tables is not None and weights.dtype in (np.float32, np.float64):  # (contiguous: _category_weights)
         return _compiled_spans(model, tables, weights, norm, cols, vals, rows, max_spans, top_features)
     return _python_spans(model, norm, cols, vals.astype(np.float64), rows, max_spans, top_features)
 

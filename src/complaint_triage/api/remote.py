@@ -253,9 +253,7 @@ class RemoteTriager:
     def _fail_all(self, why: str) -> None:
         error = ScoringProcessError(why)
         while self._sent:
-            for future, _ in self._sent.popleft()[0]:
-                if not future.done():
-                    _settle_error(future, error)
+            _fail_group(self._sent.popleft()[0], error)
         self._fail_waiting(why)
         self._check_idle()
 
@@ -281,9 +279,7 @@ class RemoteTriager:
             try:
                 frame = _frame(("score", batch, with_evidence))
             except Exception as e:  # (texts that cannot be pickled: only these callers fail)
-                for f, _ in group:
-                    if not f.done():
-                        f.set_exception(ScoringProcessError(f"the texts could not be sent ({type(e).__name__})"))
+                _fail_group(group, ScoringProcessError(f"the texts could not be sent ({type(e).__name__})"))
                 continue
             self._sent.append((group, self._loop.time()))
             self._write(frame)
@@ -319,11 +315,8 @@ class RemoteTriager:
         self._fail_waiting("the scoring process exited; it is restarted on the next request")
 
     def _fail_waiting(self, why: str) -> None:
-        error = ScoringProcessError(why)
-        while self._waiting:
-            future = self._waiting.popleft()[2]
-            if not future.done():
-                _settle_error(future, error)
+        _fail_group([(future, 0) for _, _, future in self._waiting], ScoringProcessError(why))
+        self._waiting.clear()
 
     def _on_writable(self) -> None:
         assert self._conn is not None and self._loop is not None
@@ -385,10 +378,7 @@ class RemoteTriager:
             self._watchdog.cancel()
             self._watchdog = None
         if kind != "ok":
-            error = ScoringProcessError(f"scoring failed in the scoring process: {payload}")
-            for future, _ in group:
-                if not future.done():
-                    _settle_error(future, error)
+            _fail_group(group, ScoringProcessError(f"scoring failed in the scoring process: {payload}"))
         else:
             i = 0
             for future, n in group:
@@ -398,22 +388,17 @@ class RemoteTriager:
 
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
+        fds: list[int] = []
         try:
             parent_end = os.pipe()  # parent -> child
-        except OSError as e:
-            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
-        try:
+            fds.extend(parent_end)
             child_end = os.pipe()  # child -> parent
-        except OSError as e:
-            os.close(parent_end[0])
-            os.close(parent_end[1])
-            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
-        cmd = [sys.executable, "-m", "complaint_triage.api.remote", str(parent_end[0]), str(child_end[1]),
-               self.model_path or "", str(self.max_chars_requested)]
-        try:
+            fds.extend(child_end)
+            cmd = [sys.executable, "-m", "complaint_triage.api.remote", str(parent_end[0]), str(child_end[1]),
+                   self.model_path or "", str(self.max_chars_requested)]
             proc = subprocess.Popen(cmd, pass_fds=(parent_end[0], child_end[1]), stdin=subprocess.DEVNULL)
         except OSError as e:
-            for fd in (*parent_end, *child_end):
+            for fd in fds:
                 os.close(fd)
             raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
         os.close(parent_end[0])
@@ -455,11 +440,15 @@ class RemoteTriager:
                 proc.wait(10)
 
 
-def _settle_error(future: asyncio.Future[Any], error: BaseException) -> None:
-    try:
-        future.set_exception(error)
-    except RuntimeError:  # its loop is closed: nobody can wait for it any more
-        pass
+def _fail_group(group: list[tuple[asyncio.Future[Any], int]], error: BaseException) -> None:
+    """Fail the callers of ``group`` (``(future, number of texts)``) that still wait."""
+    for future, _ in group:
+        if future.done():
+            continue
+        try:
+            future.set_exception(error)
+        except RuntimeError:  # its loop is closed: nobody can wait for it any more
+            pass
 
 
 def _frame(obj: object) -> bytes:
