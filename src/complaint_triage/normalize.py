@@ -152,9 +152,11 @@ class NormalizedText:
     __slots__ = ("text", "_base", "_layers")
 
     def __init__(self, text: str, base: tuple[list[int], list[int]] | None, layers: list[_Layer]) -> None:
-        self.text = text
-        self._base = base  # None: character i of the NFKC text is character i of the original
-        self._layers = layers
+        # (set past the immutability guard below: its check costs ~5 µs per object, a tenth of the map)
+        setattr_ = object.__setattr__
+        setattr_(self, "text", text)
+        setattr_(self, "_base", base)  # None: character i of the NFKC text is character i of the original
+        setattr_(self, "_layers", layers)
 
     def _trace(self, i: int, end: bool) -> int:
         """Original offset of position ``i`` of :attr:`text`: its start, or (``end``) its end."""
@@ -411,6 +413,10 @@ def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
     character a space) and its edits.  A single character made a space keeps its place in the
     map, so only the runs are recorded: the same map as recording every match, built without a
     Python step per line break."""
+    if "  " not in s and s.isprintable():
+        # no whitespace but single spaces (every other whitespace character is unprintable):
+        # the rule matches nothing (the two tests are C scans, much cheaper than the regex's)
+        return s, None
     out = _RULES[0][0].sub(" ", s)
     if len(out) == len(s):  # no run (a run always shortens the text)
         return out, None
