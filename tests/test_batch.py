@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -227,9 +228,12 @@ def test_xlsx_all_sheets_and_one_sheet(small_model_dir, tmp_path):
     import openpyxl
 
     src = _workbook(tmp_path / "desk.xlsx")
+    # a sheet that holds rows but no text column would lose its records: an error, not a warning
+    with pytest.raises(InputFormatError, match=r"sheet 'メモ' holds 1 row but no column 'text'.*--sheet"):
+        _run(small_model_dir, [src], tmp_path / "lost.xlsx")
     out = tmp_path / "scored.xlsx"
-    res = _run(small_model_dir, [src], out)
-    assert any("メモ" in w for w in res.warnings)  # the sheet without a text column is skipped, and said so
+    res = _run(small_model_dir, [src], out, sheet=["受付", "5月"])
+    assert not res.warnings
     wb = openpyxl.load_workbook(out)
     ws = wb["scored"]
     data = list(ws.iter_rows(values_only=True))
@@ -607,3 +611,333 @@ def test_checkpoint_round_trip_replaces_every_lone_surrogate(tmp_path):
     assert back[1] == rows[1]
     (tmp_path / "chunk-000001.jsonl").write_text("", encoding="utf-8")
     assert B._read_part(tmp_path, 1) == []
+
+
+# -- acceptance defects: long cells, encodings, own output, workers, cells, headers, dates, folders, formulas --
+
+NOISE = "騒音がひどい、毎晩眠れない。\n"
+THREAT = "殺すぞ。夜道に気をつけろよ。"
+
+
+def _raw_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str = "utf-8") -> Path:
+    buf = io.StringIO()
+    csv.writer(buf).writerows([header, *rows])
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(NOISE * 9_500, id="142k-chars-over-many-lines"),
+    pytest.param("x" * 2_100_000, id="2MB-one-line-over-the-field-limit"),
+    pytest.param("騒" * 700_000, id="2MB-one-line-japanese"),
+])
+def test_an_over_long_cell_is_one_too_long_row_and_the_next_records_are_scored(small_model_dir, tmp_path, body):
+    src = _raw_csv(tmp_path / "long.csv", ["受付番号", "内容"],
+                   [["R6-00001", body], ["R6-00002", TEXTS[0]], ["R6-00003", THREAT]])
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, text_col="内容", id_col="受付番号")
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert res.rows == 3 and res.by_error == {"too_long": 1} and res.scored == 2
+    assert rows[0]["受付番号"] == "R6-00001" and rows[0]["source_record"] == "2"  # its other columns are kept
+    assert [r["受付番号"] for r in rows[1:]] == ["R6-00002", "R6-00003"] and rows[2]["verdict"] == "harassment"
+    assert "R6-00001 too_long" in res.format()
+
+
+ENCODED_FILES = [
+    # (rows as (id, name, text), encoding, bad bytes appended to row 3's text, detected)
+    pytest.param("cp932", b"\x85\x40", "cp932", id="cp932-one-bad-byte"),
+    pytest.param("cp932", b"", "cp932", id="cp932-clean"),
+    pytest.param("utf-8", "窓口の対応がひどかった。".encode("cp932"), "utf-8", id="utf8-one-cp932-cell"),
+    pytest.param("euc_jp", b"", "euc_jp", id="euc-jp"),
+    pytest.param("utf-8-sig", b"", "utf-8-sig", id="bom"),
+]
+
+
+def _encoded_csv(path: Path, encoding: str, bad: bytes) -> Path:
+    rows = [("1", "山田", TEXTS[0]), ("2", "佐藤", TEXTS[1]), ("3", "鈴木", TEXTS[4]), ("4", "高橋", TEXTS[5])]
+    data = b"".join(",".join(r).encode(encoding if encoding != "utf-8-sig" else "utf-8") + (bad if r[0] == "3" else b"")
+                    + b"\r\n" for r in [("受付番号", "氏名", "内容"), *rows])
+    path.write_bytes((b"\xef\xbb\xbf" if encoding == "utf-8-sig" else b"") + data)
+    return path
+
+
+@pytest.mark.parametrize(("encoding", "bad", "detected"), ENCODED_FILES)
+def test_one_bad_byte_costs_one_row_not_the_file(small_model_dir, tmp_path, encoding, bad, detected):
+    src = _encoded_csv(tmp_path / "in.csv", encoding, bad)
+    assert B.detect_encoding(src) == detected
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, text_col="内容", id_col="受付番号")
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["氏名"] for r in rows] == ["山田", "佐藤", "鈴木", "高橋"]  # read in the right encoding
+    assert res.errors == (1 if bad else 0) and res.scored == 4 - res.errors
+    if bad:
+        assert rows[2]["error"] and "not valid" in rows[2]["error"] and rows[2]["受付番号"] == "3"
+        assert "3 undecodable" in res.format()
+
+
+def test_a_misdecoded_header_says_the_encoding_looks_wrong(small_model_dir, tmp_path):
+    src = _encoded_csv(tmp_path / "sjis.csv", "cp932", b"")
+    with pytest.raises(InputFormatError, match="encoding looks wrong.*--encoding cp932") as e:
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", text_col="内容", encoding="utf-8")
+    assert "\ufffd" not in str(e.value) and "columns:" not in str(e.value)
+    ascii_text = _raw_csv(tmp_path / "ascii.csv", ["text", "受付番号"], [[TEXTS[0], "1"]], encoding="cp932")
+    with pytest.raises(InputFormatError, match="--id-column.*encoding looks wrong.*--encoding cp932"):
+        _run(small_model_dir, [ascii_text], tmp_path / "o.jsonl", id_col="受付番号", encoding="utf-8")
+
+
+def test_the_runs_own_output_is_never_read_as_input(small_model_dir, tmp_path, cli_app):
+    d = tmp_path / "glob"
+    d.mkdir()
+    _write_csv(d / "2023.csv", _rows(3))
+    _write_csv(d / "2024.csv", _rows(2))
+    out = d / "scored.csv"
+    first = _run(small_model_dir, [str(d / "*.csv")], out, sender_col="channel")
+    again = _run(small_model_dir, [str(d / "*.csv")], out, sender_col="channel")  # matches scored(.senders).csv
+    assert first.rows == again.rows == 5
+    assert sorted(w for w in again.warnings if "skipped" in w) == [
+        f"{d / 'scored.csv'} skipped: it is the output of this run",
+        f"{d / 'scored.senders.csv'} skipped: it is the per-sender summary of this run"]
+    src = d / "2023.csv"
+    before = src.read_bytes()
+    for args in (["-o", str(src)], ["-o", str(tmp_path / "x.csv"), "--sender-column", "channel",
+                                     "--sender-summary", str(src)]):
+        r = CliRunner().invoke(cli_app, ["batch", str(src), *args, "--model", str(small_model_dir), "--jobs", "1"])
+        assert r.exit_code == 2 and "overwrite" in r.stderr, r.output
+    assert src.read_bytes() == before
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            with contextlib.suppress(OSError):
+                if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(d))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # (a zombie waits for its new parent to reap it: it is gone)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal and /proc are Linux features")
+def test_pool_workers_exit_when_the_driver_is_killed(small_model_dir, tmp_path):
+    src = _write_csv(tmp_path / "in.csv", _rows(3000))
+    parts = tmp_path / "out.csv.parts"
+    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(tmp_path / "out.csv"),
+           "--model", str(small_model_dir), "--chunk-rows", "5", "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (parts / "chunk-000001.jsonl").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers if _alive(w)]
+    for w in left:  # (do not leave them behind if the test fails)
+        os.kill(w, signal.SIGKILL)
+    assert not left, "pool workers outlived the killed driver"
+
+
+def test_a_bad_cell_does_not_cost_the_record(small_model_dir, tmp_path):
+    header = "受付番号,氏名,内容,備考\r\n".encode()
+    src = tmp_path / "desk.csv"
+    src.write_bytes(b"".join([
+        header,
+        f'R-1,山田,"{TEXTS[0]}\r\n（続き）",\r\n'.encode(),                    # row 2, lines 2-3
+        b"R-2," + "鈴木".encode("cp932") + f",{TEXTS[2]},\r\n".encode(),           # a bad byte in 氏名
+        "R-3,佐藤,".encode() + "窓口".encode("cp932") + ",要折返し\r\n".encode(),  # a bad byte in 内容
+        f"R-4,高橋,{TEXTS[4]},備考,余分\r\n".encode(),                           # 5 fields for 4
+        ",,,\r\n , ,\u3000,\r\n".encode(),                                          # blank rows: skipped
+        ",伊藤,,\r\n".encode(),                                                      # no id, empty text
+    ]))
+    out = tmp_path / "out.csv"
+    res = _run(small_model_dir, [src], out, text_col="内容", id_col="受付番号", encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [r["source_record"] for r in rows] == ["2", "3", "4", "5", "8"]
+    ok, bad_name, bad_text, extra, no_id = rows
+    assert ok["verdict"] and not ok["warning"] and not ok["error"]
+    assert bad_name["verdict"] == "harassment" and bad_name["氏名"] == "\ufffd\ufffd\ufffd\ufffd"
+    assert bad_name["warning"] == "bytes not valid in the file's encoding replaced with U+FFFD in column '氏名'"
+    assert bad_text["error"] and not bad_text["verdict"]
+    assert (bad_text["受付番号"], bad_text["氏名"], bad_text["備考"]) == ("R-3", "佐藤", "要折返し")  # columns kept
+    assert extra["error"] == "row 5 (line 6) has 5 fields, the header has 4" and extra["内容"] == TEXTS[4]
+    assert not extra["verdict"] and no_id["氏名"] == "伊藤" and "empty" in no_id["error"]
+    assert res.row_warnings == 1 and "1 row with cells repaired" in res.format()
+    summary = res.format()
+    assert "None" not in summary and f"{src}:8 empty" in summary and "R-3 undecodable" in summary
+
+
+def test_duplicate_column_names_keep_every_column(small_model_dir, tmp_path):
+    import openpyxl
+
+    src = _raw_csv(tmp_path / "dup.csv", ["受付番号", "備考", "内容", "備考"],
+                   [["1", "電話受付", TEXTS[0], "要折返し"], ["2", "窓口", TEXTS[2], "警察に相談済み"]])
+    book = tmp_path / "dup.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["受付番号", "備考", "内容", "備考"])
+    wb.active.append(["3", "メール", TEXTS[1], "至急"])
+    wb.save(book)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src, book], out, text_col="内容")
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["備考"], r["備考.1"]) for r in rows] == [("電話受付", "要折返し"), ("窓口", "警察に相談済み"),
+                                                      ("メール", "至急")]
+    assert len([w for w in res.warnings if "'備考' → '備考.1'" in w]) == 2  # once per file
+
+
+def _titled_book(path: Path, *, memo_rows: int = 1) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "令和6年度"
+    ws.append(["受付一覧（令和6年度）"])
+    ws.merge_cells("A1:E1")
+    ws.append(["受付日", "受付番号", "担当課", "メールアドレス", "内容"])
+    for i, t in enumerate(TEXTS[:4]):
+        ws.append([datetime(2024, 4, 1 + i), f"X-{i + 1:04d}", "環境課", f"user{i}@example.jp", t])
+    memo = wb.create_sheet("メモ")
+    for i in range(memo_rows):
+        memo.append([f"集計用のメモ {i}"])
+    wb.save(path)
+    return path
+
+
+def test_xlsx_header_below_a_title_row(small_model_dir, tmp_path):
+    src = _titled_book(tmp_path / "book.xlsx")
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, text_col="内容", id_col="受付番号")
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["受付番号"] for r in rows] == ["X-0001", "X-0002", "X-0003", "X-0004"] and res.scored == 4
+    assert rows[0]["source_record"] == "令和6年度!3" and "受付一覧（令和6年度）" not in rows[0]
+    assert f"{src}: sheet '令和6年度': header taken from row 2; the rows above it are ignored" in res.warnings
+    assert any("'メモ' skipped" in w for w in res.warnings)  # one row, no data: skipped and said so
+    assert _run(small_model_dir, [src], tmp_path / "one.jsonl", text_col="内容", sheet="令和6年度").rows == 4
+    with pytest.raises(InputFormatError, match="'メモ' holds 2 rows.*--sheet"):
+        _run(small_model_dir, [_titled_book(tmp_path / "b2.xlsx", memo_rows=3)], tmp_path / "x.jsonl",
+             text_col="内容")
+
+
+DATES = [
+    ("令和6年4月1日", datetime(2024, 4, 1)),
+    ("R6.4.1", datetime(2024, 4, 1)),
+    ("H31.4.30", datetime(2019, 4, 30)),
+    ("平成31年4月30日", datetime(2019, 4, 30)),
+    ("昭和64年1月7日", datetime(1989, 1, 7)),
+    ("令和元年5月1日 10時30分", datetime(2019, 5, 1, 10, 30)),
+    ("㋿6年4月1日", datetime(2024, 4, 1)),
+    ("Ｒ６．４．１", datetime(2024, 4, 1)),
+    ("45383", datetime(2024, 4, 1)),
+    (45383, datetime(2024, 4, 1)),
+    (45383.5, datetime(2024, 4, 1, 12)),
+    ("４５３８３", datetime(2024, 4, 1)),
+    ("2024/4/1 9:05", datetime(2024, 4, 1, 9, 5)),
+    ("12345", None),  # not a plausible Excel date
+    (True, None),
+    ("不明", None),
+    ("令和6年13月1日", None),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), DATES)
+def test_parse_date(value, expected):
+    assert B.parse_date(value) == expected
+
+
+def test_summary_counts_dates_it_cannot_read(small_model_dir, tmp_path):
+    dates = ["令和6年4月1日", "R6.4.8", "45390", "不明", "", "2024/13/45"]
+    src = _raw_csv(tmp_path / "d.csv", ["受付日", "電話", "内容"],
+                   [[d, "03-1111-2222", TEXTS[i % 3]] for i, d in enumerate(dates)])
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", text_col="内容", sender_col="電話", date_col="受付日")
+    assert (res.unparsed_dates, res.dates) == (2, 5)
+    assert "2 of 5 non-empty '受付日' values are not dates" in res.format()
+    import json as _json
+
+    sender = _json.loads(res.sender_output.read_text(encoding="utf-8").splitlines()[0])
+    assert sender["first_date"] == "2024-04-01 00:00:00" and sender["last_date"] == "2024-04-08 00:00:00"
+
+
+def test_eml_folders_are_read_with_their_subfolders(small_model_dir, tmp_path, cli_app):
+    emls = tmp_path / "mail"
+    (emls / "2024-06").mkdir(parents=True)
+    (emls / "2024-07").mkdir()
+    (emls / ".trash").mkdir()
+    (emls / "2024-06" / "b.eml").write_bytes(bytes(_mail("a@example.jp", "件名", TEXTS[0], 1)))
+    (emls / "2024-06" / "a.eml").write_bytes(bytes(_mail("b@example.jp", "件名", TEXTS[2], 2)))
+    (emls / "2024-07" / "c.EML").write_bytes(bytes(_mail("c@example.jp", "件名", TEXTS[1], 3)))
+    (emls / "top.eml").write_bytes(bytes(_mail("d@example.jp", "件名", TEXTS[4], 4)))
+    (emls / ".trash" / "old.eml").write_bytes(bytes(_mail("e@example.jp", "件名", TEXTS[5], 5)))
+    (emls / "export.msg").write_bytes(b"\xd0\xcf\x11\xe0")
+    (emls / "2024-07" / "memo.txt").write_text("メモ", encoding="utf-8")
+    res = _run(small_model_dir, [emls], tmp_path / "o.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["source_record"] for r in rows] == ["2024-06/a.eml", "2024-06/b.eml", "2024-07/c.EML", "top.eml"]
+    assert res.scored == 4 and f"{emls}: 2 files skipped, not .eml (.msg 1, .txt 1)" in res.warnings
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "a.txt").write_text("x", encoding="utf-8")
+    for folder in ("empty", "txt"):
+        r = CliRunner().invoke(cli_app, ["batch", str(tmp_path / folder), "-o", str(tmp_path / "x.jsonl"),
+                                         "--model", str(small_model_dir), "--jobs", "1"])
+        assert r.exit_code == 2 and "no records" in r.stderr, r.output
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/\",\"詳細\") 職員の対応がひどい。", "+81-90-1234-5678",
+            "-", "@担当者 返事をしろ。", "\t=1+2", "\r=1", "'=既に引用符つき", "'普通の引用符"]
+
+
+def test_csv_output_cells_are_never_formulas(small_model_dir, tmp_path):
+    rows = [{"id": str(i), "電話": f, "text": f if i % 2 else TEXTS[i % len(TEXTS)]} for i, f in enumerate(FORMULAS)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) + '{"id": 99, "電話": -5, '
+                   '"text": "住民票の写しはコンビニで取れますか。"}\n', encoding="utf-8")
+    out = tmp_path / "out.csv"
+    _run(small_model_dir, [src], out)
+    got = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline="")))
+    cells = [v for r in got[:-1] for v in r.values() if v]
+    assert not [v for v in cells if v[0] in "=+-@\t\r"]  # no string a spreadsheet would run
+    assert got[0]["電話"] == "'" + FORMULAS[0] and got[6]["電話"] == "''=既に引用符つき"
+    assert got[7]["電話"] == "'普通の引用符" and got[8]["電話"] == "-5"  # a number is written as it is
+    back = list(B.iter_scored(out))
+    assert [r["電話"] for r in back] == [*FORMULAS, "-5"]  # reading it back undoes the quotes
+    jl = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], jl)
+    assert [json.loads(line)["電話"] for line in jl.read_text(encoding="utf-8").splitlines()] == [*FORMULAS, -5]
+
+
+def test_resumed_csv_output_with_formula_cells_matches_an_uninterrupted_run(small_model_dir, tmp_path, monkeypatch):
+    rows = _rows(20)
+    for i, f in enumerate(FORMULAS):
+        rows[2 * i]["topic"] = f
+    src = _write_csv(tmp_path / "in.csv", rows)
+    ref = tmp_path / "ref.csv"
+    _run(small_model_dir, [src], ref, chunk_rows=3)
+    out = tmp_path / "out.csv"
+    real, calls = B._write_part, {"n": 0}
+
+    def flaky(parts, k, rows):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        real(parts, k, rows)
+
+    monkeypatch.setattr(B, "_write_part", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        _run(small_model_dir, [src], out, chunk_rows=3)
+    monkeypatch.setattr(B, "_write_part", real)
+    res = _run(small_model_dir, [src], out, chunk_rows=3, resume=True)
+    assert res.resumed_chunks == 3 and out.read_bytes() == ref.read_bytes()

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from complaint_triage.cli import app
@@ -174,3 +175,56 @@ def test_summary(small_model_dir, tmp_path):
 def test_option_validation(small_model_dir):
     r = runner.invoke(app, ["score", "-", "--max-chars", "0", "--model", str(small_model_dir)], input="")
     assert r.exit_code == 2
+
+
+def test_explain_shows_categories_and_brackets_as_text(small_model_dir):
+    """Evidence lines were rich markup: the [category] label vanished, [bold] in a message was
+    eaten and [/x] raised MarkupError."""
+    for text in ("お前ら税金泥棒[/x]ぶっ殺すぞ", "[bold]お前ら[/bold]税金泥棒、ぶっ殺すぞ"):
+        r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir)])
+        assert r.exit_code == 0, r.output
+        lines = [x for x in r.stdout.splitlines() if ": 「" in x]
+        assert lines and all(x.strip().startswith("[") for x in lines)
+    assert "[bold]" in r.stdout  # the message's own brackets are shown as written
+
+
+def test_summary_shows_brackets_as_text(small_model_dir, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"id": "[/x]", "text": "[/red]テスト", "error": "bad [/b]"}) + "\n", encoding="utf-8")
+    r = runner.invoke(app, ["summary", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "[/x]" in r.stdout
+
+
+def test_score_to_a_missing_folder_is_a_clear_error(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "図書館の開館時間を教えてください"}\n', encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "no" / "such" / "out.jsonl"),
+                            "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "cannot write the output file" in r.stderr
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("record", "needle"),
+    [
+        ({"verdict": "complaint", "categories": [], "grievance": True}, "'text' must be a non-empty string"),
+        ({"text": "", "verdict": "inquiry", "categories": [], "grievance": False}, "an empty string"),
+        ({"text": "窓口が遅い", "verdict": "complaint", "categories": 3, "grievance": True}, "'categories' must be"),
+    ],
+)
+def test_evaluate_refuses_records_it_cannot_score(small_model_dir, tmp_path, record, needle):
+    f = tmp_path / "g.jsonl"
+    f.write_text(json.dumps({"text": "図書館はどこですか", "verdict": "inquiry", "categories": [], "grievance": False})
+                 + "\n" + json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "line 2" in r.stderr and needle in r.stderr, r.output
+
+
+def test_evaluate_takes_null_categories_as_none(small_model_dir, tmp_path):
+    f = tmp_path / "g.jsonl"
+    f.write_text(json.dumps({"text": "図書館の開館時間を教えてください", "verdict": "inquiry", "categories": None,
+                             "grievance": False}, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", str(f), "--json", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n"] == 1

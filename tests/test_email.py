@@ -716,6 +716,14 @@ SIGNATURES = [
     "-- \n高橋 四郎\n住所：世田谷区太子堂",
     "Sent from my iPhone",
     "Androidから送信",
+    "--\n世田谷区民 山田 太郎\nTEL：090-1234-5678",
+    "━━━━━━━━━━━━━━━\nNPO法人 せたがやの森\n理事長 北沢 みどり\n〒154-0004 東京都世田谷区太子堂1-2-3\n"
+    "https://example.org\n━━━━━━━━━━━━━━━",
+    "-- \n株式会社サンプル不動産 管理部\n担当：佐藤 花子\nTEL 03-1234-5678 / FAX 03-1234-5679\n"
+    "Mail: hanako.sato@example.co.jp",
+    "＝＝＝＝＝＝＝＝＝＝\n世田谷 花子（せたがや はなこ）\n携帯 ０８０－１２３４－５６７８\n＝＝＝＝＝＝＝＝＝＝",
+    "--\nTaro Yamada\nSetagaya, Tokyo\n+81-90-1234-5678",
+    "――――――――――\n山田太郎\ntaro＠example.jp\n――――――――――\niPhoneから送信",
 ]
 
 
@@ -745,6 +753,45 @@ def test_rule_line_in_the_middle_is_not_a_signature(text: str) -> None:
     body, blocks = split_reply(text)
     assert body == text
     assert blocks == []
+
+
+NEW_TEXT_AFTER_SEPARATOR = [
+    # what the sender writes below a separator is new text unless it looks like a signature
+    "先日の件について。\n\n要望は以下のとおりです\n--\n担当者を今すぐクビにしろ\nできないなら区役所に火をつける",
+    "ごみの収集について何度もお願いしています。\n\n==========\n担当者をぶっ殺すぞ\n家も知ってるからな\n夜道に気をつけろ",
+    "ごみの収集について。\n--\n担当者をぶっ殺すぞ",
+    "以下、要求です。\n*****\n土下座しろ\n念書を書け",
+    "回答を待っています。\n-- \n山田 太郎\n返事がなければ区役所に乗り込むからな",
+    "―――――――――\n窓口の佐藤、お前の家は分かってる\nTEL 090-1234-5678",
+    "説明会の件です。\n━━━━━━━━━━\n税金泥棒\n山田",
+]
+
+
+@pytest.mark.parametrize("text", NEW_TEXT_AFTER_SEPARATOR)
+def test_new_text_below_a_separator_is_not_a_signature(text: str) -> None:
+    body, blocks = split_reply(text)
+    assert blocks == []
+    assert body == text.replace("-- \n", "--\n")  # body lines lose trailing spaces
+
+
+def test_threats_above_a_real_signature_are_kept_and_the_signature_stripped() -> None:
+    text = "ごみの収集について何度もお願いしています。\n担当者をぶっ殺すぞ\n\n──────────\n山田 太郎\nTEL 03-1234-5678"
+    body, blocks = split_reply(text)
+    assert body == "ごみの収集について何度もお願いしています。\n担当者をぶっ殺すぞ"
+    assert [(b.kind, b.text) for b in blocks] == [("signature", "──────────\n山田 太郎\nTEL 03-1234-5678")]
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        ("ご回答ください。\nSent from my iPhone\n死ね", "ご回答ください。\n死ね"),
+        ("説明してください。\n\niPhoneから送信\n\nお前ら全員クビだ", "説明してください。\n\nお前ら全員クビだ"),
+    ],
+)
+def test_mobile_footer_removes_only_itself(text: str, body: str) -> None:
+    got, blocks = split_reply(text)
+    assert got == body
+    assert [b.kind for b in blocks] == ["signature"]
 
 
 def test_mobile_like_sentence_in_body_is_kept() -> None:
@@ -801,6 +848,46 @@ def test_quote_header_line_without_quotes_mid_text_is_kept() -> None:
 def test_from_line_alone_is_not_an_outlook_header() -> None:
     text = "From: 世田谷区民より\n公園の草刈りをお願いします。"
     assert split_reply(text) == (text, [])
+
+
+LETTER_OPENINGS = [
+    "差出人：山田太郎\n宛先：世田谷区長 殿\n件名：職員の対応について\n\n"
+    "窓口の佐藤という職員の態度が最悪だった。次に会ったらぶっ殺すぞ。家も調べてある。",
+    "From: 世田谷区民 山田\nTo: 区長\nSubject: 公園の件\n\n公園の遊具を直してください。",
+    "差出人：山田太郎 <taro@example.jp>\n宛先：世田谷区 保育課\n件名：入園の件\n\n点数の計算方法を教えてください。",
+]
+
+
+@pytest.mark.parametrize("text", LETTER_OPENINGS)
+def test_header_block_opening_the_message_is_the_senders_own_text(text: str) -> None:
+    assert split_reply(text) == (text, [])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "________________________________\nFrom: 区 <k@example.jp>\nSent: Sunday, November 1, 2026 10:00\n"
+        "To: me\nSubject: x\n\n前の文",
+        "差出人: 世田谷区 清掃課 <seiso@example.jp>\n送信日時: 2026年11月20日 10:15\n宛先: 山田 太郎\n"
+        "件名: RE: 粗大ごみ\n\n前の文",
+        "差出人: 世田谷区 清掃課\n宛先: 山田 太郎\n件名: RE: 粗大ごみ\n\n> 前の文",
+    ],
+)
+def test_quoted_message_at_the_top_is_still_a_quote(text: str) -> None:
+    body, blocks = split_reply(text)
+    assert body == ""
+    assert [b.kind for b in blocks] == ["quote_header", "quote"]
+
+
+def test_letter_opening_then_a_quoted_outlook_reply() -> None:
+    text = (
+        "差出人：山田太郎\n宛先：世田谷区長 殿\n件名：再度の苦情\n\n回答に納得できません。\n\n"
+        "差出人: 世田谷区 <koe@example.jp>\n送信日時: 2026年11月1日 10:00\n宛先: 山田\n件名: RE: 苦情\n\n"
+        "ご意見ありがとうございました。"
+    )
+    body, blocks = split_reply(text)
+    assert body == "差出人：山田太郎\n宛先：世田谷区長 殿\n件名：再度の苦情\n\n回答に納得できません。"
+    assert [b.kind for b in blocks] == ["quote_header", "quote"]
 
 
 @pytest.mark.parametrize(
@@ -967,10 +1054,70 @@ def test_to_dict_masks_contacts_and_is_json() -> None:
         ("連絡先 03-1234-5678 まで", "連絡先 0*-****-**** まで"),
         ("携帯 090-1234-5678", "携帯 0**-****-****"),
         ("2026-11-01 に申請", "2026-11-01 に申請"),
+        ("連絡は taro＠example.jp へ", "連絡は t***＠example.jp へ"),
+        ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "ｔ***＠ｅｘａｍｐｌｅ．ｊｐ"),
+        ("携帯 +81-90-1234-5678", "携帯 +**-**-****-****"),
+        ("+81 90 1234 5678 まで", "+** ** **** **** まで"),
+        ("tel:+819012345678", "tel:+************"),
+        ("+81(0)3-1234-5678", "+**(*)*-****-****"),
+        ("電話 090.1234.5678", "電話 0**.****.****"),
+        ("080 - 1234 - 5678 に折り返せ", "0** - **** - **** に折り返せ"),
+        ("(03)1234-5678", "(0*)****-****"),
+        ("０３－１２３４－５６７８", "０*－****－****"),
     ],
 )
 def test_mask_text(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+ORDINARY_NUMBERS = [
+    "申請日は2024-04-01です",
+    "令和6年4月1日に提出しました",
+    "12,000円を払いました",
+    "10:30に窓口へ行きます",
+    "3回目の連絡です。待ち時間は45分、番号札は128番でした",
+    "受付期間 2026.04.01〜2026.05.31、11:00-12:30",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY_NUMBERS)
+def test_mask_text_leaves_ordinary_numbers(text: str) -> None:
+    assert mask_text(text) == text
+    assert mask_text(text, keep_length=True) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("taro.yamada@example.jp に返信しろ", "t**********@example.jp に返信しろ"),
+        ("今すぐ090-1234-5678に電話しろ", "今すぐ0**-****-****に電話しろ"),
+        ("sato＠city.example.lg.jp と +81 3 1234 5678", "s***＠city.example.lg.jp と +** * **** ****"),
+    ],
+)
+def test_mask_text_keep_length(text: str, expected: str) -> None:
+    masked = mask_text(text, keep_length=True)
+    assert masked == expected
+    assert len(masked) == len(text)
+
+
+def test_to_dict_masks_body_one_character_for_one() -> None:
+    raw = crlf(
+        """From: taro.yamada@example.jp
+Subject: x
+Content-Type: text/plain; charset=utf-8
+
+連絡先は taro.yamada.setagaya@example.jp と 090-1234-5678 です。
+
+2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:
+> 前の文 koe.setagaya@example.jp
+"""
+    ).encode("utf-8")
+    p = parse_email(raw)
+    d = p.to_dict()
+    assert d["body"] == "連絡先は t*******************@example.jp と 0**-****-**** です。"
+    assert len(d["body"]) == len(p.body)
+    assert [len(b["text"]) for b in d["stripped"]] == [len(b.text) for b in p.stripped]
+    assert d["from"] == "t***@example.jp"
 
 
 # ---------------------------------------------------------------------------

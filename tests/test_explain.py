@@ -256,3 +256,27 @@ def test_span_limits_are_checked_and_huge_ones_are_harmless(small_triager):
     with pytest.raises(ValueError, match="top_features"):
         explain(clf, TEXTS[0], list(CATEGORIES), top_features=0)
     assert explain(clf, TEXTS[0], list(CATEGORIES), max_spans=2**40, top_features=2**40)
+
+
+@pytest.mark.parametrize("unit", ["ぶっ殺すぞ。", "覚えとけ", "お前無能"])
+def test_a_repeated_phrase_gives_bounded_spans(small_triager, unit):
+    """Every occurrence of a repeated phrase touches the next, so they merge into one piece that
+    covered the whole 20,000-character message (three categories: a 180 kB answer)."""
+    from complaint_triage.explain import MAX_SPAN_CHARS
+    from complaint_triage.labels import CATEGORIES
+
+    text = (unit * (20_000 // len(unit) + 1))[:20_000]
+    ev = explain(small_triager.model.classifier, text, list(CATEGORIES))
+    assert ev
+    _check_spans(text, ev)
+    assert all(e.end - e.start <= MAX_SPAN_CHARS for e in ev)
+
+
+def test_capped_span_ends_at_a_sentence_end():
+    from complaint_triage.explain import MAX_SPAN_CHARS, _capped_end
+
+    text = "殺すぞ。" * 100
+    end = _capped_end(text, 0, len(text))
+    assert end <= MAX_SPAN_CHARS and text[end] == "。"
+    assert _capped_end(text, 0, 10) == 10
+    assert _capped_end("あ" * 500, 0, 500) == MAX_SPAN_CHARS

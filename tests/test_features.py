@@ -515,3 +515,43 @@ def test_compiled_path_is_safe_under_threads(fitted):
         got = list(pool.map(lambda _: fitted.transform(docs).toarray(), range(16)))
     for g in got:
         np.testing.assert_array_equal(g, want)
+
+
+def _best_of(pattern, text: str, repeats: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pattern.findall(text)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@pytest.mark.parametrize("unit", ["ぶっ殺すぞ。", "覚えとけ", "ぶっ殺", "「殺すぞ", "1", "十", "2時間", "回目",
+                                  "死 ね"])
+def test_signal_cost_grows_linearly_with_a_repeated_phrase(unit):
+    """A text repeating one phrase (within the API's 20,000-character limit) once cost seconds:
+    the quoted-threat look-ahead scanned to the end at every threat, and the number pattern
+    backtracked through a run of digits from every position.  A ratio in one run, not a time:
+    8x the text must cost well under 64x (quadratic) — linear is about 8x."""
+    short = normalize_text(unit * (2_500 // len(unit)))
+    long = normalize_text(unit * (20_000 // len(unit)))
+    for name, pattern in SIGNALS.items():
+        t_short = max(_best_of(pattern, short), 2e-5)
+        t_long = _best_of(pattern, long)
+        assert t_long / t_short < 30, f"{name} on {unit!r} * n: {t_long / t_short:.0f}x for 8x the text"
+
+
+@pytest.mark.parametrize(
+    ("text", "signal", "count"),
+    [
+        ("123456時間も待たされた", "duration", 1),  # the whole number, once
+        ("十二回目の電話", "repetition", 1),
+        ("一2時間", "duration", 1),  # a run of the other kind of digit is a separate number
+        ("12345678901234567890", "money", 0),
+        ("3000000000万円払え", "money", 1),
+    ],
+)
+def test_numbers_are_taken_whole(text, signal, count):
+    assert len(SIGNALS[signal].findall(normalize_text(text))) == count

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from complaint_triage.batch import SENDER_KEY_ENV, iter_scored, run_batch
+from complaint_triage.batch import SENDER_KEY_ENV, SenderAggregator, iter_scored, run_batch
 from complaint_triage.exceptions import InputFormatError
-from complaint_triage.report import COLOURS, build_report, mask_personal, write_report
+from complaint_triage.report import COLOURS, UnscoredFileError, build_report, mask_personal, write_report
 
 pytest.importorskip("pyarrow")
 pytest.importorskip("openpyxl")
@@ -81,12 +81,145 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("会員番号 1234567", "1234567", "会員番号"),
     ("太子堂1丁目2-3に住む", "2-3", "に住む"),
     ("3回も回収されていない", None, "3回も回収されていない"),
+    # street numbers without 丁目, kanji 丁目 forms, rooms
+    ("世田谷区北沢2-8-18 ハイツ北沢203号室の者です。", "2-8-18", "の者です。"),
+    ("住所は東京都世田谷区太子堂1-2-3、電話は", "1-2-3", "、電話は"),
+    ("鈴木一郎の自宅は世田谷区若林4-22-13だろう", "4-22-13", "だろう"),
+    ("世田谷区若林4-2", "4-2", "世田谷区若林"),
+    ("北沢二丁目8番18号に住んでいる", "8番18号", "に住んでいる"),
+    ("ハイツ北沢203号室", "203", "号室"),
+    # telephone numbers: +81, dots, spaces, brackets, full-width digits
+    ("+81-90-1234-5678 まで連絡ください。", "1234", "まで連絡ください。"),
+    ("+81 90 1234 5678 まで", "5678", "まで"),
+    ("電話 03.5432.1111 に今すぐ折り返せ", "5432", "に今すぐ折り返せ"),
+    ("電話 03 5432 1111 に", "5432", "に"),
+    ("(03)5432-1111 まで", "5432", "まで"),
+    ("０３－５４３２－１１１１に電話しろ", "５４３２", "に電話しろ"),
+    # e-mail with a full-width at sign; My Number in groups
+    ("連絡先 taro＠example.jp です", "taro＠", "です"),
+    ("私のマイナンバーは1234 5678 9012です。", "5678", "です。"),
+    ("番号は1234-5678-9012", "9012", "番号は"),
+    # names marked by an honorific, a possessive, a label or a self-introduction; dictionary surnames
+    ("鈴木一郎の自宅は知っている", "鈴木", "の自宅は知っている"),
+    ("佐藤花子の家に行くぞ", "佐藤", "の家に行くぞ"),
+    ("子どもの名前は山田ひなた(5歳)です。", "山田", "(5歳)です。"),
+    ("佐藤花子と申します。", "佐藤", "と申します。"),
+    ("担当の鈴木一郎は無能だ", "鈴木", "は無能だ"),
+    ("生年月日1980年5月6日の者です", "1980", "の者です"),
 ])
 def test_mask_personal(text, hidden, kept):
     masked = mask_personal(text)
     if hidden:
         assert hidden not in masked
     assert kept in masked
+
+
+@pytest.mark.parametrize("text", [
+    "2024-04-01 10:00に3番窓口へ行きました。",
+    "平日9-17時に電話してください。",
+    "今後同様の対応はやめてください。様子を見ます。",
+    "苦情がたくさんあります。ちゃんとしてください。",
+    "管理人さんに伝えました。お母さんが困っています。",
+    "100万円払え。税金泥棒の職員め。",
+    "区役所の自宅訪問は不要です。",
+    "マイナ保険証の手続きが進まない。",
+])
+def test_mask_personal_keeps_ordinary_text(text):
+    assert mask_personal(text) == text
+
+
+def _pii_row(i: int, text: str, evidence: list[dict], **extra) -> dict:
+    return {"受付番号": f"2024-{i:06d}", "受付日": f"2024/4/{1 + i % 28}", "送信者": f"顧客{i % 3:03d}", "内容": text,
+            "verdict": "harassment", "categories": ["threat"], "grievance": True, "scores": {"harassment": 0.6},
+            "evidence": evidence, "action": "warn_or_end_contact", "review": True, "model_version": "m-test", **extra}
+
+
+def _span(text: str, phrase: str, cut: int = 0) -> dict:
+    """An evidence span over ``phrase`` in ``text``, shortened by ``cut`` characters at the end."""
+    start = text.index(phrase)
+    return {"category": "threat", "start": start, "end": start + len(phrase) - cut,
+            "text": text[start:start + len(phrase) - cut]}
+
+
+# message, evidence phrase in it, characters cut off the phrase's end (as the model's spans do)
+PII_MESSAGES = [
+    ("世田谷区北沢2-8-18 ハイツ北沢203号室の者です。お前の家も調べてあるからな。", "世田谷区北沢2-8-18", 0),
+    ("私のマイナンバーは1234 5678 9012です。責任者を出せ。", "私のマイナンバーは1234", 2),
+    ("電話 03.5432.1111 に今すぐ折り返せ。", "電話 03.5432.1111", 0),
+    ("+81-90-1234-5678 まで連絡ください。税金泥棒の職員め、覚えておけよ。", "+81-90-1234-5678", 0),
+    ("担当の鈴木一郎は無能だ。鈴木一郎の自宅は世田谷区若林4-22-13だろう、行ってやるからな。",
+     "鈴木一郎の自宅は世田谷区若林4-22-13", 6),
+    ("お前らの顔写真をネットに晒してやる。住所は東京都世田谷区太子堂1-2-3、電話は090-9999-8888だ。",
+     "住所は東京都世田谷区太子堂1-2-3", 0),
+    ("連絡先 taro.yamada88＠example.jp に返事しろ。", "taro.yamada88＠exa", 0),
+]
+PII_SECRETS = ("2-8-18", "203号室", "1234 5678", "マイナンバーは12", "5432", "1234-5678", "鈴木一郎", "若林4-2",
+               "太子堂1-2-3", "9999-8888", "taro.yamada88", "yamada88＠")
+
+
+def test_report_masks_personal_data_in_excerpts_and_evidence(tmp_path, key_file):
+    rows = [_pii_row(i, text, [_span(text, phrase, cut)]) for i, (text, phrase, cut) in enumerate(PII_MESSAGES)]
+    path = tmp_path / "pii.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    html, stats = build_report(path, sender_key_file=key_file)
+    assert stats.review == len(PII_MESSAGES)
+    for secret in PII_SECRETS:
+        assert secret not in html, secret
+    phrases = html.split("top evidence phrases")[1].split("per sender")[0]
+    assert "「世田谷区北沢＊-＊-＊」" in phrases and "「私のマイナンバーは＊」" in phrases
+    assert "自動マスク" in html and "個人情報はマスク済" not in html  # the claim says what is masked
+
+
+# (id column, values in the rows, ids the review queue shows)
+ID_CASES = [
+    ("受付番号", ["R6-00001", "2024-000001"], ["R6-00001", "2024-000001"]),
+    ("受付番号", ["R6-00002", None], ["R6-00002", ""]),
+    ("番号", [20240001, 12], ["20240001", "12"]),
+    ("id", ["taro@example.jp", "090-1234-5678"], ["t***@example.jp", "0**-****-****"]),
+]
+
+
+@pytest.mark.parametrize(("column", "values", "shown"), ID_CASES)
+def test_review_queue_shows_record_ids(tmp_path, key_file, column, values, shown):
+    text = "ゴミが3回も回収されていない。至急対応しろ。"
+    rows = [{k: v for k, v in _pii_row(i, text, []).items() if k != "受付番号"} | {column: value}
+            for i, value in enumerate(values)]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    html, stats = build_report(path, sender_key_file=key_file)
+    assert stats.columns["id"] == column
+    queue = html.split("review queue")[1].split("top evidence phrases")[0]
+    assert re.findall(r"<tr><td>([^<]*)</td>", queue) == shown
+    assert "None" not in queue
+
+
+def test_office_id_preferred_over_message_id_and_sender_id_pseudonymised(tmp_path, key_file):
+    text = "道路の穴を早く直してください。"
+    rows = [_pii_row(1, text, [], message_id=None), _pii_row(2, text, [], message_id="<m2@example.jp>")
+            | {"受付番号": None}]
+    path = tmp_path / "mix.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    html, stats = build_report(path, sender_key_file=key_file)
+    assert stats.columns["id"] == "受付番号"
+    queue = html.split("review queue")[1].split("top evidence phrases")[0]
+    assert re.findall(r"<tr><td>([^<]*)</td>", queue) == ["2024-000001", ""]
+    html, stats = build_report(path, id_col="送信者", sender_key_file=key_file)
+    queue = html.split("review queue")[1].split("top evidence phrases")[0]
+    ids = re.findall(r"<tr><td>([^<]*)</td>", queue)
+    assert all(re.fullmatch(r"S-[0-9a-f]{16}", i) for i in ids) and "顧客" not in queue
+
+
+def test_unscored_input_is_refused(tmp_path):
+    raw = tmp_path / "受付.csv"
+    raw.write_text("受付番号,受付日,内容\n2024-000001,2024/4/1,ゴミが回収されていません。\n", encoding="utf-8-sig")
+    with pytest.raises(UnscoredFileError, match="looks unscored.*complaint-triage batch") as e:
+        build_report(raw)
+    assert isinstance(e.value, InputFormatError)  # the CLI exits with 2
+    summary = tmp_path / "out.senders.csv"
+    summary.write_text(",".join(SenderAggregator.COLUMNS) + "\nS-0123456789abcdef,3,,,1,2,0,0,threat,2,0,false\n",
+                       encoding="utf-8")
+    with pytest.raises(UnscoredFileError, match="per-sender summary"):
+        build_report(summary)
 
 
 def test_report_sections_masking_and_self_containment(synthetic, key_file, monkeypatch):
@@ -150,6 +283,14 @@ def batch_outputs(small_model_dir, tmp_path_factory) -> dict[str, Path]:
         run_batch([src], outs[ext], model=small_model_dir, jobs=1, progress=False, sender_col="電話",
                   date_col="受付日", sender_key_file=d / "k")
     return outs
+
+
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "parquet", "xlsx"])
+def test_batch_sidecars_and_inputs_are_refused(batch_outputs, ext):
+    with pytest.raises(UnscoredFileError, match="per-sender summary"):
+        build_report(batch_outputs[ext].with_name(f"scored.senders.{ext}"))
+    with pytest.raises(UnscoredFileError, match="looks unscored"):
+        build_report(batch_outputs[ext].with_name("in.csv"))
 
 
 def test_report_reads_every_batch_format_alike(batch_outputs, key_file, tmp_path):

@@ -304,3 +304,20 @@ def test_piece_ids_give_the_ids_of_the_kept_forms(lookup, text):
     assert tok.piece_ids(ids) is table  # built once per id table
     if lookup:  # an unseen surface is answered, not stored
         assert "ｸﾞﾗﾝﾄﾞ" not in table and len(table) == len(tok.lemma_table_)
+
+
+def test_formatted_tagger_is_one_per_format_and_thread():
+    import threading
+
+    from complaint_triage.tokenizer import get_formatted_tagger
+
+    fmt = r'-O "" -F%m\\t%f[3]\\n -U%m\\t\\n -E\\n'  # (MeCab's option parser undoes one escape)
+    a = get_formatted_tagger(fmt)
+    assert a is get_formatted_tagger(fmt)
+    assert get_formatted_tagger("-Owakati") is not a
+    assert "鈴木\t姓" in a.parse("鈴木さん")
+    other: list[object] = []
+    t = threading.Thread(target=lambda: other.append(get_formatted_tagger(fmt)))
+    t.start()
+    t.join()
+    assert other[0] is not a

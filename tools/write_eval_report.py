@@ -762,7 +762,42 @@ on the outside toxicity subset one toxic and one ordinary post fewer are flagged
 train and dev, recall at the cap fell from 0.889 to 0.879 (those folds now include b79's own
 hard items). Not an improvement on recall; fewer false flags, the costlier error. It is shipped
 by the same rule as every model since session 5, decided before the comparison.
-The figures below are the shipped model's.
+
+### Session 15: archived records
+
+Written first, before any model changed: **h10**, 70 archived records as an office exports them
+for batch scoring (CRM tickets with a resident's words and the staff's running log in one field,
+hurried spreadsheet cells with desk abbreviations and half-width kana, letters scanned with OCR
+errors such as 窓ロ and 一週問, mailbox exports with the ward's reply quoted, speech-recognition
+voicemail without punctuation, web forms exported with their field labels), 40 to 586
+characters, by a writer who never opened the corpus. The model shipped at the session's start
+(m-63515ecc84, frozen) scored all 70 before review: accuracy 0.971, recall 25 of 25, none of 45
+other messages flagged; the two errors were inquiries read as complaints (a pothole reported by
+voicemail, a health-check result that had not arrived). The reviewer changed no label and kept
+10 (accuracy 0.900, 4 of 4 harassment found, the one error the health-check inquiry); the other 60
+were near-copies of corpus and held-out messages, and 16 of them of **b80**, a training batch on
+the same theme written at the same time by another writer from the same brief. The two writers
+converged on the same scenarios down to details (a 12-call log demanding a clerk be fired, a
+02:14 voicemail); b80's reviewer dropped 49 of its 70 (12 as twins of held-out messages) and
+kept 21, one relabelled. So h10's 10 kept messages were scored once by a model that had not seen
+b80, and from now on they are not independent of the training data: read h10's line below with
+that in mind.
+
+The signal patterns changed this session (two of them could take seconds on one adversarial
+20,000-character text, see docs/benchmarks.md); they count the same matches on every corpus and
+held-out text, so the retrained model differs from the last one only by b80. On the same 2,051
+test messages (the test split without b80):
+
+| model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h7 | h8 | h9 | h10 | CV accuracy (n) |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-63515ecc84 | b1–b79 | 0.628 | 0.943 | 0.988 | 0.918 | 7 of 814 | 0.822 | 0.945 | 0.673 | 0.944 | 0.975 | 0.917 | 1.000 | 0.900 | 0.9228 (8,306) |
+| **m-c9788c67dd (shipped)** | b1–b80 | 0.630 | 0.941 | 0.988 | 0.918 | 7 of 814 | 0.826 | 0.934 | 0.709 | 0.944 | 0.988 | 0.900 | 1.000 | 0.900 | 0.9187 (8,324) |
+
+Within noise on the test split (three complaints now read as inquiries; one harassment message
+missed that was found, and one found that was missed; the same seven complaints flagged); h3 gains two (two bystander reports no
+longer flagged), h7 one, and h2 and h8 lose one each. Out of fold over train and dev, recall at the cap fell
+from 0.879 to 0.875 with b80's records in the folds. Shipped by the all-data rule, decided before
+the comparison. The figures below are the shipped model's.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

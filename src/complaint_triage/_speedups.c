@@ -579,9 +579,16 @@ static int trim_span(int32_t *a, int32_t *b, const piece *ps, Py_ssize_t np, dou
         if (lo >= hi)
             continue;
         double share = ps[k].c / (double)(ps[k].b - ps[k].a);
-        Py_ssize_t i = 0;
-        while (bounds[i] != lo)
-            i++;
+        /* lo is one of the sorted, distinct bounds: found by bisection (a scan from the first
+         * bound made a span of many pieces, a text repeating one phrase, quadratic) */
+        Py_ssize_t i = 0, top = nb - 1;
+        while (i < top) {
+            Py_ssize_t mid = i + (top - i) / 2;
+            if (bounds[mid] < lo)
+                i = mid + 1;
+            else
+                top = mid;
+        }
         for (; bounds[i] != hi; i++)
             score[i] += share;
     }

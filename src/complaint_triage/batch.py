@@ -13,19 +13,64 @@ output file whose format follows its extension (``.parquet``, ``.csv``, ``.jsonl
     score_harassment … score_grievance,    the 11 calibrated probabilities
     evidence, action, review, model_version,
     error                                  why a record could not be scored (else empty)
+    warning                                what was repaired when the record was read (else
+                                           empty); the record is still scored
 
 Design
 ------
 * :func:`score_frame` is the one pure scoring function: ``DataFrame -> DataFrame``.  The
   local engine calls it in worker processes (each loads the model once, in the pool
-  initializer); the Dask engine maps it over partitions with ``map_partitions``.
+  initializer, and on Linux is killed by the kernel when the driver dies, even by SIGKILL);
+  the Dask engine maps it over partitions with ``map_partitions``.
 * Memory is bounded: records are streamed, at most ``2 × jobs`` chunks are in flight, and
   the output writers stream too.
 * Resumable: each finished chunk is saved atomically as ``<output>.parts/chunk-NNNNNN.jsonl``.
   ``resume=True`` skips the chunks already saved; the output is always assembled from the
   saved chunks, so a resumed run writes exactly what an uninterrupted run writes.
 * Nothing is lost: an empty, non-text, over-long, undecodable or malformed record yields an
-  output row whose ``error`` column says why.
+  output row whose ``error`` column says why, with every column that could be read.
+* A run whose inputs hold no record at all is an error (``InputFormatError``), as is an
+  input that is one of the run's own files (the output, the per-sender summary, the
+  checkpoints): given by name it is refused, matched by a glob or inside a folder it is
+  skipped with a warning, so running the same glob twice does not read the last output.
+
+Reading the inputs
+------------------
+* CSV/TSV encoding (unless ``encoding=``): a BOM decides; else UTF-8 if the first MiB
+  decodes as UTF-8, else CP932 or EUC-JP if one decodes it with under a quarter of UTF-8's
+  undecodable bytes (see :func:`detect_encoding`).  A cell with bytes that are not valid in
+  the encoding: in the text column the row is an error row; in another column the bytes
+  become U+FFFD, the row is scored and its ``warning`` says so.  When the header itself does
+  not decode and lacks the text column, the error says the encoding looks wrong.
+* CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
+  is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
+  the records after it are read normally.  A row with the wrong number of fields is an error
+  row that keeps the fields it has; all-blank rows (``,,,,``) are skipped like blank Excel
+  rows.  ``source_record`` is the spreadsheet row (header = 1); error messages also give the
+  line where the record starts.
+* Duplicate column names (CSV and Excel) are kept apart as pandas does: ``備考``, ``備考.1``;
+  blank ones are named ``column_N``.  A warning says so.
+* Excel: a sheet's header is the first of its first 20 rows that names the text column (and
+  the id, sender and date columns when given), so a title row above the header is ignored (a
+  warning names the row taken).  A sheet that holds rows but no text column is an error,
+  since its records would be lost: pick the sheets with ``sheet=``/``--sheet`` (repeatable).
+  A sheet without data rows is skipped with a warning.
+* Folders of ``.eml`` files are read with their sub-folders, in sorted path order (the
+  record key is the path inside the folder); hidden files are ignored and other files are
+  counted in a warning.
+* Dates (``date_col``): ISO, ``2024/5/1``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
+  ``R6.4.1``, ``H31.4.30``, ``元年``) and Excel serial numbers (1950-2099); the summary counts
+  non-empty dates that could not be read (treated as undated).
+
+Outputs
+-------
+CSV output is UTF-8 with a BOM, for Excel.  A string cell starting with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return gets a leading ``'`` so that a spreadsheet shows it as text
+instead of running it as a formula (OWASP's advice against CSV injection; a cell that is
+quotes followed by one of those characters gets one quote more, and :func:`iter_scored`
+removes the added quote).  Numbers are written as they are.  The .xlsx writer stores such
+strings as text cells; JSONL and Parquet are written unchanged.  The ``warning`` key of a
+JSONL row is only present when set.
 
 Dask engine
 -----------
@@ -42,7 +87,9 @@ single-threaded worker processes is started.  To use an existing cluster::
 
 Workers need the same environment (``pip install 'complaint-triage[dask]'``), the input
 files and the model directory at the same paths (a shared file system), and one thread
-each (a MeCab tagger is per thread; scoring is CPU-bound).  Each worker loads the model
+each (a MeCab tagger is per thread; scoring is CPU-bound).  For well-formed files the rows
+are those of the local engine; a record with the wrong number of fields or a field over the
+field limit is read by pandas' rules instead.  Each worker loads the model
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
@@ -81,7 +128,7 @@ import time
 import unicodedata
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -93,7 +140,7 @@ import numpy as np
 import pandas as pd
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import json_line, read_header
+from complaint_triage.io import FIELD_LIMIT, CsvReader, json_line, raise_field_limit, unique_names
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
@@ -136,11 +183,13 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 SENDER_KEY_ENV = "COMPLAINT_TRIAGE_SENDER_KEY"
 
 _SOURCE_COLUMNS = ("source_file", "source_record")
-_RESERVED = frozenset({*PREDICTION_COLUMNS, *_SOURCE_COLUMNS, "sender_id", "scores"})
+_WARNING_COLUMN = "warning"
+_RESERVED = frozenset({*PREDICTION_COLUMNS, *_SOURCE_COLUMNS, "sender_id", "scores", _WARNING_COLUMN})
 _EMAIL_BASE_COLUMNS = ("channel", "message_id", "from", "to", "cc", "subject", "date")
 _EMAIL_TAIL_COLUMNS = ("quotes_reply", "attachments", "charset", "defects")
 _INDEX_COL = re.compile(r"^__index_level_\d+__$")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
+_UNDECODABLE_RE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an undecodable byte
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
 _PARTS_SUFFIX = ".parts"
@@ -298,6 +347,7 @@ class _Source:
     label: str
     kind: str
     encoding: str | None = None
+    skip: frozenset[Path] = frozenset()  # (folders) the run's own files, resolved: not read
 
 
 @dataclass(frozen=True)
@@ -312,15 +362,24 @@ class Record:
         Where in the file: the CSV/TSV row number (header = 1), the JSONL line number, the
         Excel ``Sheet!row``, the Parquet row number (from 1), the mbox key or the .eml name.
     values : dict or None
-        Column -> value; None when the record could not be read.
+        Column -> value (every column that could be read, also on error records); None
+        when nothing could be read.
     error : str or None
-        Why the record could not be read.
+        Why the record could not be read (it is not scored).
+    warning : str or None
+        What was repaired while reading it (bytes not valid in the file's encoding replaced
+        with U+FFFD in a column other than the text, a field cut at the field limit); the
+        record is still scored.
     """
 
     source_file: str
     source_record: str
     values: dict[str, Any] | None
     error: str | None = None
+    warning: str | None = None
+
+
+_HALFWIDTH_KANA = re.compile("[\uff61-\uff9f]")
 
 
 def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20) -> str:
@@ -328,8 +387,20 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
 
     Returns ``"utf-8-sig"`` (BOM), ``"utf-16"`` (UTF-16 BOM, Excel's "Unicode text"),
     ``"utf-8"``, ``"cp932"`` (Shift_JIS as written by Japanese Windows) or ``"euc_jp"``.
-    Undecodable rows of a wrongly guessed file become error rows; override with
+
+    A BOM decides.  Otherwise UTF-8 is chosen when the sample decodes as UTF-8 without
+    error; else the encoding among CP932 and EUC-JP that decodes it with the fewest
+    undecodable bytes, if that is under a quarter of UTF-8's; else UTF-8.  So one bad byte
+    does not send a whole CP932 file to UTF-8, and one CP932 row in a UTF-8 file does not
+    send it to CP932: only the rows holding bad bytes are affected.  Override with
     ``encoding=``.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as f:
+    ...     _ = f.write("受付番号,内容\\n1,騒音がひどい\\n".encode("cp932") + b"2,\\x85\\x40\\n")
+    >>> detect_encoding(f.name)
+    'cp932'
+    >>> os.unlink(f.name)
     """
     with open(path, "rb") as f:
         head = f.read(sample_bytes)
@@ -337,14 +408,17 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    final = len(head) < sample_bytes
+    final = len(head) < sample_bytes  # (else a character cut at the end of the sample is no error)
+    texts: dict[str, str] = {}
+    bad: dict[str, int] = {}
     for enc in ("utf-8", "cp932", "euc_jp"):
-        try:
-            codecs.getincrementaldecoder(enc)().decode(head, final=final)
-        except UnicodeDecodeError:
-            continue
-        return enc
-    return "utf-8"
+        texts[enc] = codecs.getincrementaldecoder(enc)(errors="surrogateescape").decode(head, final=final)
+        bad[enc] = len(_UNDECODABLE_RE.findall(texts[enc]))
+        if enc == "utf-8" and bad[enc] == 0:
+            return "utf-8"
+    # ties: EUC-JP read as CP932 turns into half-width katakana, so fewer of them wins
+    legacy = min(("cp932", "euc_jp"), key=lambda e: (bad[e], len(_HALFWIDTH_KANA.findall(texts[e]))))
+    return legacy if bad[legacy] * 4 < bad["utf-8"] else "utf-8"
 
 
 _EXT_KINDS = {
@@ -373,64 +447,193 @@ def _kind_of(path: Path, fmt: str | None) -> str:
     return kind
 
 
+_ENCODING_HINT = "pass --encoding cp932 (Shift_JIS, as Japanese Excel saves CSV) or the file's real encoding"
+#: How many rows of a sheet are searched for its header row (title rows come above it).
+_XLSX_HEADER_ROWS = 20
+
+
+def _field_limit(max_chars: int) -> int:
+    """Longest CSV field read whole: room for a few over-long texts, and memory stays bounded."""
+    return max(FIELD_LIMIT, 4 * int(max_chars))
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
+def _own_file(path: Path, own: Mapping[Path, str]) -> str | None:
+    """What ``path`` (resolved) is among this run's own files, or None."""
+    if not own:
+        return None
+    for p in (path, *path.parents):
+        if p in own:
+            return own[p]
+    return None
+
+
+def _sheet_list(sheet: str | Sequence[str] | None) -> list[str] | None:
+    if sheet is None:
+        return None
+    return [sheet] if isinstance(sheet, str) else list(dict.fromkeys(sheet))
+
+
 def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
-                  encoding: str | None = None) -> list[_Source]:
+                  encoding: str | None = None, exclude: Mapping[str | os.PathLike[str], str] | None = None,
+                  notes: list[str] | None = None) -> list[_Source]:
     """Expand globs and detect each input's format (and a CSV/TSV file's encoding).
+
+    Parameters
+    ----------
+    patterns : iterable of path-like or glob patterns
+    fmt, encoding : str or None
+        Force the format of every input, or the CSV/TSV encoding (default: detected).
+    exclude : mapping of path -> description, optional
+        The run's own files (output, per-sender summary, checkpoints).  Given explicitly as
+        an input, one is refused; matched by a glob (or inside a folder), it is skipped and
+        a note is added to ``notes``.
+    notes : list of str, optional
+        Receives a line for each input skipped.
 
     Raises
     ------
     InputFormatError
-        A pattern matches nothing, or a format cannot be told.
+        A pattern matches nothing, a format cannot be told, or an input is one of the run's
+        own files.
     """
+    own = {Path(p).resolve(): d for p, d in (exclude or {}).items()}
     out: list[_Source] = []
     seen: set[Path] = set()
+    skipped = 0
     for pat in patterns:
         s = str(pat)
-        matches = sorted(glob.glob(s, recursive=True)) if glob.has_magic(s) else [s]
+        magic = glob.has_magic(s)
+        matches = sorted(glob.glob(s, recursive=True)) if magic else [s]
         if not matches or not Path(matches[0]).exists():
             raise InputFormatError(f"no input matches {s!r}")
         for m in matches:
             p = Path(m)
-            if p.resolve() in seen:
+            rp = p.resolve()
+            what = _own_file(rp, own)
+            if what is not None:
+                if not magic:
+                    raise InputFormatError(
+                        f"the input {m} is {what} of this run, which would overwrite it: "
+                        "write the output elsewhere (-o, --sender-summary)")
+                skipped += 1
+                if notes is not None:
+                    notes.append(f"{m} skipped: it is {what} of this run")
                 continue
-            seen.add(p.resolve())
+            if rp in seen:
+                continue
+            seen.add(rp)
             kind = _kind_of(p, fmt)
             if kind == "eml" and not p.is_dir() and not p.is_file():
                 raise InputFormatError(f"no input matches {m!r}")
             enc = None
             if kind in ("csv", "tsv"):
                 enc = encoding or detect_encoding(p)
-            out.append(_Source(p, m, kind, enc))
+            out.append(_Source(p, m, kind, enc, frozenset(own) if p.is_dir() else frozenset()))
     if not out:
-        raise InputFormatError("no input files given")
+        raise InputFormatError("the inputs match only this run's own output files" if skipped
+                               else "no input files given")
     return out
+
+
+def _blank(row: Sequence[object]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def _sheet_header(cells: Sequence[object]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Column names of a header row (trailing blanks dropped, blanks ``column_N``, duplicates ``NAME.1``)."""
+    cells = list(cells)
+    while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+        cells.pop()
+    return unique_names(_header_names(cells))
 
 
 def _header_names(cells: Sequence[object]) -> list[str]:
     return [f"column_{i + 1}" if c is None or str(c).strip() == "" else str(c).strip() for i, c in enumerate(cells)]
 
 
-def _xlsx_sheets(src: _Source, text_col: str, sheet: str | None, warn: Callable[[str], None]) -> list[str]:
+@dataclass(frozen=True)
+class _Sheet:
+    """A sheet to read: its header row and column names."""
+
+    name: str
+    header_row: int
+    columns: tuple[str, ...]
+
+
+def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]
+                      ) -> tuple[int | None, list[str], list[tuple[str, str]], int | None, list[str]]:
+    """Find a sheet's header row among its first rows.
+
+    The header is the first row naming ``text_col`` and every column of ``want`` (else the
+    first naming ``text_col``).  Returns (header row or None, its names, renamed names, first
+    non-blank row or None, that row's names).
+    """
+    first: int | None = None
+    first_names: list[str] = []
+    fallback: tuple[int, list[str], list[tuple[str, str]]] | None = None
+    for r, row in enumerate(ws.iter_rows(max_row=_XLSX_HEADER_ROWS, values_only=True), 1):
+        if all(v is None or str(v).strip() == "" for v in row):
+            continue
+        names, renamed = _sheet_header(row)
+        if first is None:
+            first, first_names = r, names
+        if text_col in names:
+            if all(c in names for c in want):
+                return r, names, renamed, first, first_names
+            if fallback is None:
+                fallback = (r, names, renamed)
+    if fallback is not None:
+        return (*fallback, first, first_names)
+    return None, [], [], first, first_names
+
+
+def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want: Sequence[str],
+                 warn: Callable[[str], None]) -> list[_Sheet]:
+    """The sheets of a workbook to read, each with its header row.
+
+    Raises :class:`InputFormatError` when a sheet that holds data rows has no ``text_col``
+    (its records would be lost) unless sheets were chosen with ``sheet``; a sheet without
+    data rows is skipped with a warning.
+    """
     openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
     wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
     try:
         names = list(wb.sheetnames)
         if sheet is not None:
-            if sheet not in names:
-                raise InputFormatError(f"{src.label}: no sheet {sheet!r} (sheets: {', '.join(names)})")
-            names = [sheet]
+            missing = [s for s in sheet if s not in names]
+            if missing:
+                raise InputFormatError(f"{src.label}: no sheet {missing[0]!r} (sheets: {', '.join(names)})")
+            names = list(sheet)
         keep = []
         for name in names:
-            header = _xlsx_header(wb[name])
-            if header is None:
-                continue
-            if text_col not in header[1]:
+            ws = wb[name]
+            row, columns, renamed, first, first_names = _xlsx_find_header(ws, text_col, want)
+            if row is None:
+                if first is None:
+                    continue  # an empty sheet
                 if sheet is not None:
-                    raise InputFormatError(f"{src.label}: sheet {name!r} has no column {text_col!r} "
-                                           f"(columns: {', '.join(header[1])}); choose one with --text-column")
-                warn(f"{src.label}: sheet {name!r} skipped: no column {text_col!r}")
+                    raise InputFormatError(
+                        f"{src.label}: sheet {name!r} has no column {text_col!r} in its first {_XLSX_HEADER_ROWS} "
+                        f"rows (columns: {', '.join(first_names)}); choose one with --text-column")
+                data = sum(1 for r in ws.iter_rows(min_row=first + 1, values_only=True) if not _blank(r))
+                if data:
+                    raise InputFormatError(
+                        f"{src.label}: sheet {name!r} holds {_count(data, 'row')} but no column {text_col!r} in its "
+                        f"first {_XLSX_HEADER_ROWS} rows, so its records would be lost; name the sheets to read with "
+                        "--sheet (repeatable), or the text column with --text-column")
+                warn(f"{src.label}: sheet {name!r} skipped: no column {text_col!r} and no data rows")
                 continue
-            keep.append(name)
+            if row != first:
+                warn(f"{src.label}: sheet {name!r}: header taken from row {row}; the rows above it are ignored")
+            if renamed:
+                warn(f"{src.label}: sheet {name!r}: columns renamed to keep them apart: "
+                     + ", ".join(f"{a!r} → {b!r}" for a, b in renamed))
+            keep.append(_Sheet(name, row, tuple(columns)))
         if not keep:
             raise InputFormatError(f"{src.label}: no sheet has a column {text_col!r}; choose one with --text-column")
         return keep
@@ -438,57 +641,60 @@ def _xlsx_sheets(src: _Source, text_col: str, sheet: str | None, warn: Callable[
         wb.close()
 
 
-def _xlsx_header(ws: Any) -> tuple[int, list[str]] | None:
-    for r, row in enumerate(ws.iter_rows(values_only=True), 1):
-        if any(v is not None and str(v).strip() != "" for v in row):
-            cells = list(row)
-            while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
-                cells.pop()
-            return r, _header_names(cells)
-    return None
-
-
-def _read_xlsx(src: _Source, text_col: str, sheets: list[str]) -> Iterator[Record]:
+def _read_xlsx(src: _Source, sheets: Sequence[_Sheet]) -> Iterator[Record]:
     openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
     wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
     try:
-        for name in sheets:
-            ws = wb[name]
-            header: list[str] | None = None
-            for r, row in enumerate(ws.iter_rows(values_only=True), 1):
-                if header is None:
-                    if any(v is not None and str(v).strip() != "" for v in row):
-                        cells = list(row)
-                        while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
-                            cells.pop()
-                        header = _header_names(cells)
-                    continue
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+        for sh in sheets:
+            header = sh.columns
+            width = len(header)
+            start = sh.header_row + 1
+            for r, row in enumerate(wb[sh.name].iter_rows(min_row=start, values_only=True), start):
+                if _blank(row):
                     continue
                 values: dict[str, Any] = {}
                 for i, v in enumerate(row):
-                    if i < len(header):
+                    if i < width:
                         values[header[i]] = v
                     elif v is not None:
                         values[f"column_{i + 1}"] = v
-                yield Record(src.label, f"{name}!{r}", values)
+                yield Record(src.label, f"{sh.name}!{r}", values)
     finally:
         wb.close()
 
 
-def _read_csv(src: _Source, text_col: str) -> Iterator[Record]:
-    from complaint_triage.io import InputRecordError, read_csv
+def _names(cols: Sequence[str]) -> str:
+    return ("column " if len(cols) == 1 else "columns ") + ", ".join(map(repr, cols))
 
-    delim = "\t" if src.kind == "tsv" else ","
+
+def _cell_warning(undecodable: Sequence[str], truncated: Sequence[str], limit: int) -> str | None:
+    """The ``warning`` of a record whose cells (other than the text) were repaired."""
+    notes = []
+    if undecodable:
+        notes.append(f"bytes not valid in the file's encoding replaced with U+FFFD in {_names(undecodable)}")
+    if truncated:
+        notes.append(f"{_names(truncated)} cut to the first {limit:,} characters")
+    return "; ".join(notes) or None
+
+
+def _csv_reader(src: _Source, f: IO[bytes], text_col: str, field_limit: int) -> CsvReader:
+    return CsvReader(f, text_column=text_col, delimiter="\t" if src.kind == "tsv" else ",",
+                     encoding=src.encoding or "utf-8", field_limit=field_limit, source=src.label,
+                     encoding_hint=_ENCODING_HINT)
+
+
+def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
+    """The records of a CSV/TSV file; every readable column is kept, also on error rows."""
     with open(src.path, "rb") as f:
-        try:
-            for n, rec in read_csv(f, text_column=text_col, delimiter=delim, encoding=src.encoding or "utf-8"):
-                if isinstance(rec, InputRecordError):
-                    yield Record(src.label, str(n), None, rec.error)
-                else:
-                    yield Record(src.label, str(n), rec)
-        except InputFormatError as e:
-            raise InputFormatError(f"{src.label}: {e}") from e
+        for rec in _csv_reader(src, f, text_col, field_limit):
+            error = None
+            if rec.problem is not None:
+                error = f"row {rec.row} (line {rec.line}) {rec.problem}"
+            elif text_col in rec.truncated:
+                error = f"the text is over the limit: its field holds more than {field_limit:,} characters"
+            warning = _cell_warning([c for c in rec.undecodable if c != text_col],
+                                    [c for c in rec.truncated if c != text_col], field_limit)
+            yield Record(src.label, str(rec.row), rec.values, error, warning)
 
 
 def _read_jsonl(src: _Source) -> Iterator[Record]:
@@ -542,14 +748,65 @@ def _email_values(p: Any, text_col: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _EmlFolder:
+    files: list[tuple[str, Path]]  # (path relative to the folder, with /; the record key), sorted
+    other: Counter[str]  # suffixes of files skipped because they are not .eml
+    own: list[str]  # this run's own files found in the folder (skipped)
+
+
+def _eml_folder(src: _Source) -> _EmlFolder:
+    """Every ``.eml`` file of a folder and its sub-folders, in a fixed order (sorted paths).
+
+    Hidden files and folders (``.DS_Store``, ``._x.eml``, ``.git``) are left out; other files
+    are counted by suffix; the run's own output files are skipped.
+    """
+    own = dict.fromkeys(src.skip, "")
+    found = _EmlFolder([], Counter(), [])
+    for dirpath, dirnames, filenames in os.walk(src.path):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if own and _own_file((here / d).resolve(), own) is not None:
+                found.own.append(str(here / d))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and str(here / d) not in found.own)
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = here / name
+            if own and _own_file(path.resolve(), own) is not None:
+                found.own.append(str(path))
+            elif name.lower().endswith(".eml") and path.is_file():
+                found.files.append((path.relative_to(src.path).as_posix(), path))
+            else:
+                found.other[path.suffix.lower() or "(no suffix)"] += 1
+    found.files.sort()
+    return found
+
+
+def _iter_eml_folder(src: _Source) -> Iterator[tuple[str, Any]]:
+    from complaint_triage.email import parse_email
+    from complaint_triage.exceptions import EmailParseError
+
+    for key, path in _eml_folder(src).files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            yield key, EmailParseError(f"cannot read {path.name}: {exc.strerror or type(exc).__name__}")
+            continue
+        try:
+            yield key, parse_email(raw)
+        except EmailParseError as exc:
+            yield key, exc
+
+
 def _read_email(src: _Source, text_col: str) -> Iterator[Record]:
-    from complaint_triage.email import iter_eml_dir, iter_mbox, parse_email
+    from complaint_triage.email import iter_mbox, parse_email
     from complaint_triage.exceptions import EmailParseError
 
     if src.kind == "mbox":
         items: Iterable[tuple[str, Any]] = iter_mbox(src.path)
     elif src.path.is_dir():
-        items = iter_eml_dir(src.path)
+        items = _iter_eml_folder(src)
     else:
         def one() -> Iterator[tuple[str, Any]]:
             try:
@@ -573,14 +830,15 @@ def _check_json_array(src: _Source) -> None:
         )
 
 
-def _iter_source(src: _Source, text_col: str, sheets: dict[str, list[str]]) -> Iterator[Record]:
+def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_Sheet]],
+                 field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
     if src.kind in ("csv", "tsv"):
-        yield from _read_csv(src, text_col)
+        yield from _read_csv(src, text_col, field_limit)
     elif src.kind == "jsonl":
         _check_json_array(src)
         yield from _read_jsonl(src)
     elif src.kind == "xlsx":
-        yield from _read_xlsx(src, text_col, sheets[src.label])
+        yield from _read_xlsx(src, sheets[src.label])
     elif src.kind == "parquet":
         yield from _read_parquet(src, text_col)
     else:
@@ -592,18 +850,26 @@ class _Scan:
     columns: list[str]
     total: int
     arrow_types: dict[str, Any]
-    sheets: dict[str, list[str]]
+    sheets: dict[str, list[_Sheet]]
     warnings: list[str]
+    empty: list[str] = field(default_factory=list)  # inputs without records, and why
 
 
-def _scan(sources: Sequence[_Source], text_col: str, sheet: str | None) -> _Scan:
-    """Find the union of input columns (first-seen order) and count the records."""
+def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None, *,
+          want: Sequence[str] = (), field_limit: int = FIELD_LIMIT) -> _Scan:
+    """Find the union of input columns (first-seen order) and count the records.
+
+    ``want`` are the other columns asked for (id, sender, date): a sheet's header row is
+    the first that names them all with ``text_col`` (see :func:`_xlsx_layout`).
+    """
     cols: dict[str, None] = {}
     types: dict[str, Any] = {}
     non_parquet: set[str] = set()
     total = 0
     warnings: list[str] = []
-    sheets: dict[str, list[str]] = {}
+    empty: list[str] = []
+    sheets: dict[str, list[_Sheet]] = {}
+    sheet_names = _sheet_list(sheet)
 
     def add(names: Iterable[str], arrow: dict[str, Any] | None = None) -> None:
         for c in names:
@@ -616,49 +882,47 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | None) -> _Scan
                 types.setdefault(c, arrow[c])
 
     for src in sources:
+        n = 0
+        why = "no records"
         if src.kind in ("csv", "tsv"):
             with open(src.path, "rb") as f:
-                text = _io_text(f, src.encoding or "utf-8")
-                reader = csv.reader(text, delimiter="\t" if src.kind == "tsv" else ",")
-                header = read_header(reader, text_col, source=src.label)
-                if header is None:
+                reader = _csv_reader(src, f, text_col, field_limit)
+                if reader.header is None:
+                    empty.append(f"{src.label}: empty file")
                     continue
-                add(header)
-                try:
-                    total += sum(1 for row in reader if row)
-                except csv.Error:
-                    pass
+                add(reader.header)
+                if reader.renamed:
+                    warnings.append(f"{src.label}: columns renamed to keep them apart: "
+                                    + ", ".join(f"{a!r} → {b!r}" for a, b in reader.renamed))
+                n = reader.count()
+                why = "a header but no records"
         elif src.kind == "jsonl":
             _check_json_array(src)
             with open(src.path, "rb") as f:
                 for raw in f:
                     if not raw.strip():
                         continue
-                    total += 1
+                    n += 1
                     try:
                         obj = json.loads(raw)
-                    except (json.JSONDecodeError, UnicodeDecodeError):
+                    except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
                         add(obj.keys())
         elif src.kind == "xlsx":
-            sheets[src.label] = names = _xlsx_sheets(src, text_col, sheet, warnings.append)
+            sheets[src.label] = layout = _xlsx_layout(src, text_col, sheet_names, want, warnings.append)
             openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
             wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
             try:
-                for name in names:
-                    ws = wb[name]
-                    h = _xlsx_header(ws)
-                    if h is None:
-                        continue
-                    header = h[1]
-                    add(header)
+                for sh in layout:
+                    add(sh.columns)
                     extra: set[int] = set()
-                    for row in ws.iter_rows(min_row=h[0] + 1, values_only=True):
-                        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+                    width = len(sh.columns)
+                    for row in wb[sh.name].iter_rows(min_row=sh.header_row + 1, values_only=True):
+                        if _blank(row):
                             continue
-                        total += 1
-                        extra.update(i for i in range(len(header), len(row)) if row[i] is not None)
+                        n += 1
+                        extra.update(i for i in range(width, len(row)) if row[i] is not None)
                     add(f"column_{i + 1}" for i in sorted(extra))
             finally:
                 wb.close()
@@ -667,7 +931,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | None) -> _Scan
             schema = pf.schema_arrow
             names = [c for c in schema.names if not _INDEX_COL.match(c)]
             add(names, {c: schema.field(c).type for c in names})
-            total += pf.metadata.num_rows
+            n = pf.metadata.num_rows
         else:
             add(_email_columns(text_col))
             if src.kind == "mbox":
@@ -675,43 +939,55 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | None) -> _Scan
 
                 box = mailbox.mbox(str(src.path), create=False)
                 try:
-                    total += len(box)
+                    n = len(box)
                 finally:
                     box.close()
             elif src.path.is_dir():
-                total += sum(1 for f in src.path.iterdir() if f.suffix.lower() == ".eml" and f.is_file())
+                folder = _eml_folder(src)
+                n = len(folder.files)
+                warnings.extend(f"{p} skipped: it is one of this run's own output files" for p in folder.own)
+                others = sum(folder.other.values())
+                if others:
+                    kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(folder.other.items()))
+                    warnings.append(f"{src.label}: {_count(others, 'file')} skipped, not .eml ({kinds})")
+                why = f"no .eml file in the folder or its sub-folders ({_count(others, 'other file')})"
             else:
-                total += 1
+                n = 1
+        if n == 0:
+            empty.append(f"{src.label}: {why}")
+        total += n
     cols.setdefault(text_col, None)
     arrow_types = {c: t for c, t in types.items() if c not in non_parquet}
-    return _Scan(list(cols), total, arrow_types, sheets, warnings)
+    if total and empty:
+        warnings.extend(empty)
+    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty)
 
 
-def _io_text(stream: IO[bytes], encoding: str) -> IO[str]:
-    import io as _io
-
-    return _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+def _layouts(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None) -> dict[str, list[_Sheet]]:
+    return {s.label: _xlsx_layout(s, text_col, _sheet_list(sheet), (), lambda _m: None)
+            for s in sources if s.kind == "xlsx"}
 
 
 def iter_records(inputs: Iterable[str | os.PathLike[str]], *, text_col: str = "text", fmt: str | None = None,
-                 encoding: str | None = None, sheet: str | None = None) -> Iterator[Record]:
+                 encoding: str | None = None, sheet: str | Sequence[str] | None = None) -> Iterator[Record]:
     """Stream every record of every input, in order, as :class:`Record` objects.
 
     Parameters
     ----------
     inputs : iterable of path-like or glob patterns
-        Files (CSV, TSV, xlsx, JSONL, Parquet, mbox, .eml) and folders of .eml files.
+        Files (CSV, TSV, xlsx, JSONL, Parquet, mbox, .eml) and folders of .eml files
+        (sub-folders included).
     text_col : str, default="text"
         Column holding the text (for e-mails: where the new body text is put).
     fmt : str or None, default=None
         Force one input format for all inputs (see :data:`INPUT_FORMATS`).
     encoding : str or None, default=None
         Force the CSV/TSV encoding (default: :func:`detect_encoding`).
-    sheet : str or None, default=None
-        Read only this sheet of .xlsx inputs (default: every sheet holding ``text_col``).
+    sheet : str, list of str or None, default=None
+        Read only these sheets of .xlsx inputs (default: every sheet holding ``text_col``).
     """
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding)
-    sheets = {s.label: _xlsx_sheets(s, text_col, sheet, lambda _m: None) for s in sources if s.kind == "xlsx"}
+    sheets = _layouts(sources, text_col, sheet)
     for src in sources:
         yield from _iter_source(src, text_col, sheets)
 
@@ -726,7 +1002,7 @@ def _frame(rows: Sequence[Record], columns: Sequence[str]) -> pd.DataFrame:
 
 def iter_chunks(inputs: Iterable[str | os.PathLike[str]], *, text_col: str = "text", chunk_rows: int = 1000,
                 fmt: str | None = None, encoding: str | None = None,
-                sheet: str | None = None) -> Iterator[pd.DataFrame]:
+                sheet: str | Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
     """Stream the inputs as DataFrames of at most ``chunk_rows`` rows (object columns).
 
     Each frame holds the union of the inputs' columns plus ``source_file`` and
@@ -913,9 +1189,38 @@ class _Writer:
         raise NotImplementedError
 
 
+#: First characters that make a spreadsheet take a CSV cell for a formula (OWASP, "CSV injection").
+_FORMULA_START = frozenset("=+-@\t\r")
+_DEFUSE_FIRST = _FORMULA_START | {"'"}
+
+
+def _defuse(s: str) -> str:
+    """A CSV string cell that a spreadsheet would run as a formula, made text with a leading ``'``.
+
+    A cell that is already quotes followed by such a character gets one more quote, so that
+    :func:`_undefuse` restores every cell exactly.
+
+    >>> _defuse("=SUM(1,2)"), _defuse("-5"), _defuse("'=1"), _defuse("'ok"), _defuse("苦情")
+    ("'=SUM(1,2)", "'-5", "''=1", "'ok", '苦情')
+    """
+    if s[:1] in _FORMULA_START or (s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START):
+        return "'" + s
+    return s
+
+
+def _undefuse(s: str) -> str:
+    """Undo :func:`_defuse`."""
+    if s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START:
+        return s[1:]
+    return s
+
+
 def _csv_cell(c: _Col, v: Any) -> str:
-    t = _to_text(_tabular(c, v))
-    return "" if t is None else t
+    tv = _tabular(c, v)
+    t = _to_text(tv)
+    if t is None:
+        return ""
+    return _defuse(t) if isinstance(tv, str) else t
 
 
 _EVIDENCE_JSON = json.JSONEncoder(ensure_ascii=False)  # = json.dumps(v, ensure_ascii=False)
@@ -926,12 +1231,13 @@ def _csv_column(c: _Col, vals: tuple[Any, ...]) -> Sequence[str]:
     """The cells of one column, as :func:`_csv_cell` makes them one by one, but without a
     Python call per cell for the common columns (all strings, all floats, all booleans)."""
     if c.kind == "strlist":
-        return ["" if v is None else ";".join(v) for v in vals]
+        joined = ["" if v is None else ";".join(v) for v in vals]
+        return joined if _DEFUSE_FIRST.isdisjoint({t[:1] for t in joined}) else list(map(_defuse, joined))
     if c.kind == "evidence":
-        return ["" if v is None else _EVIDENCE_JSON.encode(v) for v in vals]
+        return ["" if v is None else _EVIDENCE_JSON.encode(v) for v in vals]  # (JSON: starts with "[")
     types = set(map(type, vals))
     if types == {str}:
-        return vals
+        return vals if _DEFUSE_FIRST.isdisjoint({v[:1] for v in vals}) else list(map(_defuse, vals))
     if types == {float} and not any(map(math.isnan, vals)):
         return list(map(str, vals))
     if types == {bool}:
@@ -973,9 +1279,11 @@ class _JsonlWriter(_Writer):
         vals = dict(zip((c.name for c in self.cols), row, strict=True))
         failed = vals.get("error") is not None
         for c in self.cols:
-            if c.name in PREDICTION_COLUMNS:
+            if c.name in PREDICTION_COLUMNS or c.name == _WARNING_COLUMN:
                 continue
             obj[c.name] = vals[c.name]
+        if vals.get(_WARNING_COLUMN) is not None:
+            obj[_WARNING_COLUMN] = vals[_WARNING_COLUMN]
         if failed:
             obj["error"] = vals["error"]
             obj["model_version"] = vals["model_version"]
@@ -1181,9 +1489,10 @@ def iter_scored(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                     except (json.JSONDecodeError, UnicodeDecodeError) as e:
                         raise InputFormatError(f"{p}: line {n} is not valid JSON ({e})") from e
     elif fmt == "csv":
+        raise_field_limit(1 << 24)  # (our own file: cells as long as the inputs' fields)
         with open(p, encoding=detect_encoding(p), newline="") as f:
             for row in csv.DictReader(f):
-                yield _normalise_scored(row)
+                yield _normalise_scored({k: _undefuse(v) if isinstance(v, str) else v for k, v in row.items()})
     elif fmt == "parquet":
         pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
         for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
@@ -1272,34 +1581,70 @@ def pseudonymise(value: object, key: bytes) -> str:
 
 _JA_DATE = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?"
                       r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+#: Japanese eras: the Gregorian year of each era's first year (元年).
+_ERAS = {"令和": 2019, "平成": 1989, "昭和": 1926, "大正": 1912, "明治": 1868}
+_ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和", "T": "大正", "M": "明治"}
+_ERA_DATE = re.compile(r"(令和|平成|昭和|大正|明治|(?<![A-Za-z])[RHSTMrhstm])\s*(元|\d{1,2})\s*[年/\-.]\s*(\d{1,2})\s*"
+                       r"[月/\-.]\s*(\d{1,2})\s*日?"
+                       r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+_SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
+#: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
+_SERIAL_RANGE = (18_264, 73_050)
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+
+
+def _from_serial(x: float) -> datetime | None:
+    """An Excel serial date (days since 1899-12-30; the fraction is the time), if plausible."""
+    if not _SERIAL_RANGE[0] <= x < _SERIAL_RANGE[1] + 1:
+        return None
+    return _EXCEL_EPOCH + timedelta(seconds=round(x * 86_400))
 
 
 def parse_date(value: object) -> datetime | None:
-    """Parse a date/time cell (ISO, ``2024/05/01 10:00``, ``2024年5月1日``, Excel dates).
+    """Parse a date/time cell; None when it is empty or not understood.
 
-    Aware times are converted to Japan time and made naive.
+    Understood: ISO 8601, ``2024/05/01 10:00``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
+    ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits,
+    Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
+    from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
+    converted to Japan time and made naive.
 
     >>> parse_date("2024年5月1日 9:05")
     datetime.datetime(2024, 5, 1, 9, 5)
+    >>> parse_date("令和６年４月１日"), parse_date("H31.4.30"), parse_date("45383.5")
+    (datetime.datetime(2024, 4, 1, 0, 0), datetime.datetime(2019, 4, 30, 0, 0), datetime.datetime(2024, 4, 1, 12, 0))
     """
-    if _is_missing(value) or value == "":
+    if _is_missing(value) or value == "" or isinstance(value, bool):
         return None
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day)
+    elif isinstance(value, int | float | Decimal):
+        return _from_serial(float(value))
     else:
         s = unicodedata.normalize("NFKC", str(value)).strip()
+        if _SERIAL.fullmatch(s):
+            return _from_serial(float(s))
         try:
             dt = datetime.fromisoformat(s.replace("/", "-").replace("Z", "+00:00"))
         except ValueError:
-            m = _JA_DATE.search(s)
-            if not m:
-                return None
+            m = _ERA_DATE.search(s)
+            if m:
+                era = _ERA_LETTERS.get(m.group(1).upper(), m.group(1))
+                year = _ERAS[era] + (1 if m.group(2) == "元" else int(m.group(2))) - 1
+                parts = [year, *(int(g) for g in m.groups()[2:] if g is not None)]
+            else:
+                m = _JA_DATE.search(s)
+                if not m:
+                    return None
+                parts = [int(g) for g in m.groups() if g is not None]
             try:
-                dt = datetime(*(int(g) for g in m.groups() if g is not None))
+                dt = datetime(*parts)
             except (TypeError, ValueError):
                 return None
     if dt.tzinfo is not None:
@@ -1534,6 +1879,10 @@ class BatchResult:
     senders: int = 0
     repetition_senders: int = 0
     warnings: list[str] = field(default_factory=list)
+    row_warnings: int = 0
+    date_column: str | None = None
+    dates: int = 0
+    unparsed_dates: int = 0
 
     @property
     def errors(self) -> int:
@@ -1555,6 +1904,12 @@ class BatchResult:
         errs = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_error.items()))
         lines.append("errors:     " + (errs or "none")
                      + (f" (e.g. {', '.join(self.error_examples)})" if self.error_examples else ""))
+        if self.row_warnings:
+            lines.append(f"repaired:   {_count(self.row_warnings, 'row')} with cells repaired while reading "
+                         "(see the warning column)")
+        if self.unparsed_dates:
+            lines.append(f"dates:      {self.unparsed_dates:,} of {self.dates:,} non-empty {self.date_column!r} values "
+                         "are not dates this tool reads (treated as undated)")
         if self.sender_output is not None:
             lines.append(f"senders:    {self.senders:,} → {self.sender_output} "
                          f"({self.repetition_senders:,} with repetition)")
@@ -1570,8 +1925,34 @@ class BatchResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model_dir: str, max_chars: int) -> None:
-    """Process-pool initializer: load the model once per worker."""
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere a no-op).
+
+    Pool workers otherwise outlive a driver killed with SIGKILL: each holds the pipes the
+    others read, so none sees end-of-file, and they wait forever holding a model.  The
+    signal applies from the call on, so a parent that died before it is caught by the
+    parent-pid check.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    pr_set_pdeathsig = 1
+    if prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_worker(model_dir: str, max_chars: int, parent: int | None = None) -> None:
+    """Process-pool initializer: die with the driver, and load the model once per worker."""
+    if parent is not None:
+        _die_with_parent(parent)
     _WORKER["triager"] = _get_triager(model_dir, max_chars)
 
 
@@ -1605,7 +1986,7 @@ def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any]) -> dict[str, 
         st = s.path.stat()
         files.append({"input": s.label, "path": str(s.path.resolve()), "kind": s.kind, "encoding": s.encoding,
                       "size": st.st_size if s.path.is_file() else None, "mtime_ns": st.st_mtime_ns})
-    return {"format": 1, "inputs": files, **opts}
+    return {"format": 2, "inputs": files, **opts}
 
 
 def _prepare_parts(parts: Path, fp: dict[str, Any], resume: bool) -> set[int]:
@@ -1640,12 +2021,13 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                   progress: _Progress) -> int:
     """Score every chunk not in ``done``; return the number of chunks."""
     cols = scan.columns
+    field_limit = _field_limit(max_chars)
 
     def chunks() -> Iterator[tuple[int, list[Record]]]:
         buf: list[Record] = []
         k = 0
         for src in sources:
-            for rec in _iter_source(src, text_col, scan.sheets):
+            for rec in _iter_source(src, text_col, scan.sheets, field_limit):
                 buf.append(rec)
                 if len(buf) >= chunk_rows:
                     yield k, buf
@@ -1662,12 +2044,12 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                 pr[PREDICTION_COLUMNS.index("error")] = rec.error
             # (a string's undecodable bytes are replaced when the chunk is saved, see _write_part)
             rows.append([v if type(v) is str else _clean(v) for v in map(vals.get, cols)]
-                        + [rec.source_file, rec.source_record] + pr)
+                        + [rec.source_file, rec.source_record] + pr + [rec.warning])
         _write_part(parts, k, rows)
         progress.update(len(recs))
 
-    def texts(recs: list[Record]) -> list[Any]:
-        return [r.values.get(text_col) if r.values is not None else None for r in recs]
+    def texts(recs: list[Record]) -> list[Any]:  # (a record that could not be read is not scored)
+        return [r.values.get(text_col) if r.values is not None and r.error is None else None for r in recs]
 
     n_chunks = 0
     if jobs <= 1:
@@ -1692,7 +2074,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
     ctx = multiprocessing.get_context("fork" if "fork" in methods and threading.active_count() == 1 else "spawn")
     pending: deque[tuple[int, list[Record], Any]] = deque()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(str(model_dir), max_chars)) as pool:
+                             initargs=(str(model_dir), max_chars, os.getpid())) as pool:
         try:
             for k, recs in chunks():
                 n_chunks = k + 1
@@ -1721,7 +2103,12 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
 def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int], text_col: str,
                  model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
                  blocksize: str | int | None, progress: _Progress) -> int:
-    """Score CSV/TSV/Parquet inputs on a Dask cluster, partition by partition."""
+    """Score CSV/TSV/Parquet inputs on a Dask cluster, partition by partition.
+
+    The rows are those of the local engine for well-formed files (same column names, blank
+    rows skipped, the same ``warning``); a record with the wrong number of fields, or a field
+    over the field limit, is read by pandas' rules instead.
+    """
     dask = import_or_raise("dask", "Dask batch scoring (--engine dask)")
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
@@ -1748,12 +2135,11 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                                       split_row_groups=True)  # one partition per row group
             else:
                 with open(src.path, "rb") as f:
-                    header = next(csv.reader(_io_text(f, src.encoding or "utf-8"),
-                                             delimiter="\t" if src.kind == "tsv" else ","), [])
-                names = header
+                    names = _csv_reader(src, f, text_col, _field_limit(max_chars)).header or []
                 ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
                                   keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
-                                  encoding_errors="surrogateescape", blocksize=blocksize)
+                                  encoding_errors="surrogateescape", blocksize=blocksize, header=0,
+                                  names=names)  # (the local engine's names: duplicates, blanks renamed)
             meta = score_frame(ddf._meta, text_col=text_col)
             scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
                                         with_evidence=with_evidence, meta=meta)
@@ -1774,8 +2160,16 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
             else:
                 in_rows = df[names].to_dict(orient="records")
             preds = _pred_rows({c: df[c].tolist() for c in PREDICTION_COLUMNS}, len(df))
-            rows = [[_clean(vals.get(c)) for c in cols] + [src.label, str(first + i + base)] + pr
-                    for i, (vals, pr) in enumerate(zip(in_rows, preds, strict=True))]
+            rows = []
+            for i, (vals, pr) in enumerate(zip(in_rows, preds, strict=True)):
+                warning = None
+                if src.kind != "parquet":
+                    if not any(isinstance(v, str) and v.strip() for v in vals.values()):
+                        continue  # an all-blank row: skipped, as by the local engine (it keeps its number)
+                    bad = [c for c in names if c != text_col and isinstance(vals.get(c), str)
+                           and _UNDECODABLE_RE.search(vals[c])]
+                    warning = _cell_warning(bad, (), _field_limit(max_chars))
+                rows.append([_clean(vals.get(c)) for c in cols] + [src.label, str(first + i + base)] + pr + [warning])
             _write_part(parts, k, rows)
             progress.update(len(df))
 
@@ -1819,7 +2213,7 @@ def run_batch(
     date_col: str | None = None,
     fmt: str | None = None,
     encoding: str | None = None,
-    sheet: str | None = None,
+    sheet: str | Sequence[str] | None = None,
     model: str | os.PathLike[str] | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     with_evidence: bool = True,
@@ -1847,8 +2241,11 @@ def run_batch(
         Column names.  ``id_col`` names error examples in the summary; ``sender_col`` adds
         a ``sender_id`` column and writes the per-sender summary (with ``date_col`` for
         dates, 7-day runs and repeats).  For e-mail inputs they default to ``from``/``date``.
-    fmt, encoding, sheet : str or None
-        Input format for all inputs, CSV/TSV encoding, single .xlsx sheet.
+    fmt, encoding : str or None
+        Input format for all inputs, CSV/TSV encoding.
+    sheet : str, sequence of str or None
+        Read only these sheets of .xlsx inputs (default: every sheet; a sheet that holds
+        rows but no ``text_col`` is then an error, so that no records are lost unseen).
     model : path-like or None
         Model directory (default: the promoted model).
     max_chars : int, default=20000
@@ -1881,6 +2278,12 @@ def run_batch(
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    InputFormatError
+        Bad inputs or options: nothing matches, a missing column, an input that is one of
+        the run's own output files, inputs that hold no records at all.
     """
     t0 = time.monotonic()
     out = Path(output)
@@ -1889,7 +2292,13 @@ def run_batch(
         raise InputFormatError(f"unknown engine {engine!r}; use local or dask")
     if chunk_rows < 1 or jobs < 1:
         raise InputFormatError("chunk_rows and jobs must be at least 1")
-    sources = expand_inputs(inputs, fmt=fmt, encoding=encoding)
+    s_out = Path(sender_output) if sender_output is not None else out.with_name(f"{out.stem}.senders{out.suffix}")
+    parts = out.with_name(out.name + _PARTS_SUFFIX)
+    own = {out: "the output", out.with_name(out.name + ".partial"): "the output being written",
+           s_out: "the per-sender summary", s_out.with_name(s_out.name + ".partial"): "the per-sender summary",
+           parts: "the checkpoint folder"}
+    skipped: list[str] = []
+    sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
     if engine == "dask":
         bad = [s.label for s in sources if s.kind not in ("csv", "tsv", "parquet")]
         if bad:
@@ -1898,13 +2307,21 @@ def run_batch(
             )
         import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
         import_or_raise("distributed", "Dask batch scoring (--engine dask)")
-    scan = _scan(sources, text_col, sheet)
+    sheet = _sheet_list(sheet)
+    scan = _scan(sources, text_col, sheet, want=[c for c in (id_col, sender_col, date_col) if c],
+                 field_limit=_field_limit(max_chars))
+    scan.warnings[:0] = skipped
+    if scan.total == 0:
+        raise InputFormatError("nothing to score: the inputs hold no records (" + "; ".join(scan.empty) + ")")
     columns = scan.columns
     if all(s.kind in ("mbox", "eml") for s in sources):
         sender_col = sender_col or "from"
         date_col = date_col or "date"
     for opt, name in (("--id-column", id_col), ("--sender-column", sender_col), ("--date-column", date_col)):
         if name is not None and name not in columns:
+            if any("\ufffd" in c for c in columns):
+                raise InputFormatError(f"no column {name!r} for {opt}, and some column names do not read in their "
+                                       f"file's encoding: the encoding looks wrong; {_ENCODING_HINT}")
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
 
     model_dir = _model_dir(model)
@@ -1920,7 +2337,6 @@ def run_batch(
             "engine": engine, "chunk_rows": chunk_rows if engine == "local" else None,
             "dask_blocksize": dask_blocksize if engine == "dask" else None}
     fp = _fingerprint(sources, opts)
-    parts = out.with_name(out.name + _PARTS_SUFFIX)
     done = _prepare_parts(parts, fp, resume)
 
     show = (sys.stderr.isatty() if progress is None else progress)
@@ -1942,7 +2358,7 @@ def run_batch(
     taken = set(columns)
     out_names = [(_free_name(c, taken) if c in _RESERVED else c) for c in columns]
     result = BatchResult(output=out, warnings=list(scan.warnings), resumed_chunks=len(done & set(range(n_chunks))),
-                         chunks=n_chunks, model_version=model_version)
+                         chunks=n_chunks, model_version=model_version, date_column=date_col)
     for c, new in zip(columns, out_names, strict=True):
         if c != new:
             result.warnings.append(f"input column {c!r} renamed {new!r} in the output "
@@ -1955,6 +2371,7 @@ def run_batch(
         out_cols.append(_Col("sender_id", "str"))
     kinds = {"categories": "strlist", "evidence": "evidence", "grievance": "bool", "review": "bool"}
     out_cols += [_Col(c, "float" if c in SCORE_COLUMNS else kinds.get(c, "str")) for c in PREDICTION_COLUMNS]
+    out_cols.append(_Col(_WARNING_COLUMN, "str"))
 
     n_in = len(columns)
     ix = {c: i for i, c in enumerate(columns)}
@@ -1973,16 +2390,27 @@ def run_batch(
                     kind = _error_kind(err)
                     result.by_error[kind] += 1
                     if len(result.error_examples) < 5:
-                        rid = row[ix[id_col]] if id_col is not None else f"{row[n_in]}:{row[n_in + 1]}"
+                        rid = row[ix[id_col]] if id_col is not None else None
+                        if rid is None or str(rid).strip() == "":  # named by where it is
+                            rid = f"{row[n_in]}:{row[n_in + 1]}"
                         result.error_examples.append(f"{rid} {kind}")
                 else:
                     result.scored += 1
                     result.by_verdict[row[pi["verdict"]]] += 1
                     result.by_category.update(row[pi["categories"]] or ())
                     result.review += bool(row[pi["review"]])
+                if row[-1] is not None:
+                    result.row_warnings += 1
+                when = None
+                if date_col is not None:
+                    raw_date = row[ix[date_col]]
+                    when = parse_date(raw_date)
+                    if not (raw_date is None or (isinstance(raw_date, str) and not raw_date.strip())):
+                        result.dates += 1
+                        result.unparsed_dates += when is None
                 if aggregator is not None:
                     sid = aggregator.add(
-                        row[ix[sender_col]], when=row[ix[date_col]] if date_col else None, text=row[ix[text_col]],
+                        row[ix[sender_col]], when=when, text=row[ix[text_col]],
                         verdict=row[pi["verdict"]], categories=row[pi["categories"]] or (),
                         grievance=row[pi["grievance"]],
                         quotes_reply=row[ix["quotes_reply"]] if "quotes_reply" in ix else False)
@@ -1996,7 +2424,6 @@ def run_batch(
     os.replace(tmp_out, out)
 
     if aggregator is not None:
-        s_out = Path(sender_output) if sender_output is not None else out.with_name(f"{out.stem}.senders{out.suffix}")
         s_fmt = _output_format(s_out)
         s_rows = aggregator.rows()
         s_tmp = s_out.with_name(s_out.name + ".partial")

@@ -1,9 +1,11 @@
 """The ``batch`` and ``report`` commands (registered on the main app by :mod:`complaint_triage.cli`).
 
 Diagnostics, the progress bar and the end-of-run summary go to stderr; nothing is printed
-on stdout.  Exit codes: 0 done (records that could not be scored are rows with an
-``error``), 1 model or run failure, 2 bad input or options, 130 interrupted (the finished
-chunks are kept: rerun with ``--resume``).
+on stdout (``--quiet`` hides the progress bar and warnings, never the summary).  Exit codes:
+0 done (records that could not be scored are rows with an ``error``), 1 model or run
+failure, 2 bad input or options (also: an input that is the run's own output, inputs that
+hold no records, a workbook sheet that holds rows but no text column), 130 interrupted
+(the finished chunks are kept: rerun with ``--resume``).
 
 Run standalone with ``python -m complaint_triage.batch_cli batch …``.
 """
@@ -39,21 +41,27 @@ def _fail(msg: str, code: int) -> typer.Exit:
 def batch(
     inputs: Annotated[list[str], typer.Argument(
         metavar="INPUT...",
-        help="CSV/TSV (UTF-8, UTF-8 BOM or CP932, detected), .xlsx, JSONL, Parquet, mbox files, folders of .eml "
-             "files; globs allowed (quote them).")],
+        help="CSV/TSV (UTF-8, UTF-8 BOM, CP932 or EUC-JP, detected), .xlsx, JSONL, Parquet, mbox files, folders "
+             "of .eml files (sub-folders too); globs allowed (quote them; the run's own output is skipped).")],
     output: Annotated[Path, typer.Option(
-        "-o", "--output", help="Output file: .parquet, .csv (UTF-8 with BOM), .jsonl or .xlsx.")],
+        "-o", "--output", help="Output file: .parquet, .csv (UTF-8 with BOM; cells that a spreadsheet would take "
+                               "for a formula get a leading '), .jsonl or .xlsx. Must not be an input.")],
     text_column: Annotated[str, typer.Option(help="Column holding the message text.")] = "text",
     id_column: Annotated[str | None, typer.Option(help="Record id column (named in the error summary).")] = None,
     sender_column: Annotated[str | None, typer.Option(
         help="Sender column (e-mail, customer id, phone): adds sender_id and a per-sender summary.")] = None,
-    date_column: Annotated[str | None, typer.Option(help="Date column, for the per-sender summary.")] = None,
+    date_column: Annotated[str | None, typer.Option(
+        help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日, 令和6年4月1日, R6.4.1, Excel "
+             "serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
                          "(default: from each file's extension).")] = None,
     encoding: Annotated[str | None, typer.Option(
         help="CSV/TSV encoding, e.g. cp932 or utf-8-sig (default: detected).")] = None,
-    sheet: Annotated[str | None, typer.Option(help="Read only this sheet of .xlsx inputs (default: all).")] = None,
+    sheet: Annotated[list[str] | None, typer.Option(
+        metavar="NAME",
+        help="Read only this sheet of .xlsx inputs; repeat for several (default: every sheet, and a sheet that "
+             "holds rows but no text column is an error).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this become error rows.")] = 20_000,
     evidence: Annotated[bool, typer.Option(help="Add evidence spans (about a third of the scoring time).")] = True,
@@ -83,7 +91,8 @@ def batch(
     try:
         res = run_batch(
             inputs, output, text_col=text_column, id_col=id_column, sender_col=sender_column, date_col=date_column,
-            fmt=format, encoding=encoding, sheet=sheet, model=model, max_chars=max_chars, with_evidence=evidence,
+            fmt=format, encoding=encoding, sheet=sheet or None, model=model, max_chars=max_chars,
+            with_evidence=evidence,
             engine=engine.value, scheduler=scheduler, dask_blocksize=blocksize, jobs=jobs, chunk_rows=chunk_rows,
             resume=resume, sender_output=sender_summary, keep_sender_ids=keep_sender_ids,
             sender_key_file=sender_key_file, progress=False if quiet else None,
@@ -121,7 +130,7 @@ def report(
     max_senders: Annotated[int, typer.Option(min=0, help="Sender rows shown.")] = 50,
     sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
 ) -> None:
-    """Write a self-contained HTML report (charts, review queue, evidence, senders; personal data masked)."""
+    """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details, addresses and known names masked by pattern)."""
     from complaint_triage.report import write_report
 
     try:

@@ -67,7 +67,11 @@ def _open_in(path: str) -> IO[bytes]:
 def _open_out(path: str) -> IO[str]:
     if path == "-":
         return sys.stdout
-    return Path(path).open("w", encoding="utf-8", newline="\n")
+    try:
+        return Path(path).open("w", encoding="utf-8", newline="\n")
+    except OSError as e:
+        raise _fail(f"cannot write the output file {path}: {e.strerror or e}; check that its folder exists "
+                    "and is writable", 2) from e
 
 
 @app.command()
@@ -191,9 +195,19 @@ def evaluate(
                 raise _fail(f"{data}: {r.error}", 2)
             if split and r.get("split") != split:
                 continue
-            cats = r.get("categories", [])
-            if isinstance(cats, str):
+            text = r.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise _fail(f"{data}: line {n}: 'text' must be a non-empty string "
+                            f"(got {'an empty string' if isinstance(text, str) else type(text).__name__}); "
+                            "evaluation needs every labelled record's message", 2)
+            cats = r.get("categories")
+            if cats is None:
+                cats = []
+            elif isinstance(cats, str):
                 cats = [c for c in cats.replace(";", ",").split(",") if c.strip()]
+            elif not isinstance(cats, list):
+                raise _fail(f"{data}: line {n}: 'categories' must be a list of category codes "
+                            f"or a comma-separated string, not {type(cats).__name__}", 2)
             g = r.get("grievance")
             if isinstance(g, str):
                 g = g.strip().lower() in ("true", "1", "yes")
@@ -201,7 +215,7 @@ def evaluate(
                 validate_labels(r.get("verdict"), list(cats), g)
             except ComplaintTriageError as e:
                 raise _fail(f"{data}: line {n}: {e}", 2) from e
-            gold.append({"text": r.get("text"), "verdict": r["verdict"], "categories": list(cats), "grievance": g})
+            gold.append({"text": text, "verdict": r["verdict"], "categories": list(cats), "grievance": g})
     if not gold:
         raise _fail(f"no labelled records in {data}" + (f" with split={split!r}" if split else ""), 2)
     triager = _load(model)
@@ -241,8 +255,8 @@ def explain(
         body.stylize("bold white on red", ev.start, ev.end)
     con.print()
     con.print(body)
-    for ev in p.evidence:
-        con.print(f"  [{ev.category}] {ev.start}-{ev.end}: 「{ev.text}」", highlight=False)
+    for ev in p.evidence:  # (not rich markup: the message's own brackets are text)
+        con.print(f"  [{ev.category}] {ev.start}-{ev.end}: 「{ev.text}」", markup=False, highlight=False)
     con.print(f"\nmodel {p.model_version}", style="dim")
 
 
@@ -269,28 +283,30 @@ def summary(
     verdicts = Counter(r.get("verdict", "error") for r in rows)
     cats = Counter(c for r in rows for c in r.get("categories", []))
     actions = Counter(r["action"] for r in rows if "action" in r)
-    con.print(f"[bold]{len(rows)} messages[/] — model "
-              f"{next((r['model_version'] for r in rows if r.get('model_version')), '?')}")
-    con.print("verdicts:   " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()), highlight=False)
+    con.print(Text.assemble((f"{len(rows)} messages", "bold"), " — model "
+                            f"{next((r['model_version'] for r in rows if r.get('model_version')), '?')}"))
+    con.print("verdicts:   " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()), markup=False, highlight=False)
     if cats:
-        con.print("categories: " + ", ".join(f"{k} {v}" for k, v in cats.most_common()), highlight=False)
-    con.print("actions:    " + ", ".join(f"{k} {v}" for k, v in actions.most_common()), highlight=False)
+        con.print("categories: " + ", ".join(f"{k} {v}" for k, v in cats.most_common()), markup=False,
+                  highlight=False)
+    con.print("actions:    " + ", ".join(f"{k} {v}" for k, v in actions.most_common()), markup=False, highlight=False)
     con.print(f"for human review: {sum(bool(r.get('review')) for r in rows)}", highlight=False)
     table = Table(show_lines=False)
     for col in ("id", "verdict", "p(harass.)", "categories", "action", "message"):
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=width + 2 if col == "message" else None)
     for n, r in enumerate(rows, 1):
+        # (values from the file are Text, never rich markup: a message may contain [/x])
         if "error" in r:
-            table.add_row(str(r.get("id", n)), "[magenta]error[/]", "", "", "", r["error"])
+            table.add_row(Text(str(r.get("id", n))), "[magenta]error[/]", "", "", "", Text(str(r["error"])))
             continue
         text = " ".join(str(r.get("text", "")).split())
         table.add_row(
-            str(r.get("id", n)),
+            Text(str(r.get("id", n))),
             f"[{_COLOURS[r['verdict']]}]{r['verdict']}[/]" + (" ⚑" if r.get("review") else ""),
             f"{r['scores']['harassment']:.2f}",
             ", ".join(r["categories"]),
             r["action"],
-            text[:width],
+            Text(text[:width]),
         )
     con.print(table)
 

@@ -32,6 +32,7 @@ import mailbox
 import os
 import quopri
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -165,9 +166,14 @@ class ParsedEmail:
         Parameters
         ----------
         mask_contacts : bool, default True
-            Mask e-mail addresses (``taro@example.jp`` → ``t***@example.jp``) and
-            Japanese telephone numbers in every text field (headers, body,
-            full text, stripped blocks).  ``message_id`` is never masked.
+            Mask e-mail addresses and telephone numbers (see :func:`mask_text`)
+            in every text field.  In the headers (``from``, ``to``, ``cc``,
+            ``subject``) ``taro.yamada@example.jp`` becomes ``t***@example.jp``;
+            in ``body``, ``full_text`` and the stripped blocks every masked
+            character is replaced one for one (``t**********@example.jp``,
+            ``0**-****-****``), so the masked ``body`` has the length of
+            :attr:`body` and offsets into the scored text (evidence spans) index
+            it too.  ``message_id`` is never masked.
 
         Returns
         -------
@@ -177,6 +183,7 @@ class ParsedEmail:
             ``attachments``, ``charset``, ``defects``.
         """
         m = mask_text if mask_contacts else _identity
+        mt = _length_preserving_mask if mask_contacts else _identity
         return {
             "from": m(self.from_),
             "to": [m(x) for x in self.to],
@@ -184,9 +191,9 @@ class ParsedEmail:
             "subject": m(self.subject),
             "date": self.date,
             "message_id": self.message_id,
-            "body": m(self.body),
-            "full_text": m(self.full_text),
-            "stripped": [{"kind": b.kind, "text": m(b.text)} for b in self.stripped],
+            "body": mt(self.body),
+            "full_text": mt(self.full_text),
+            "stripped": [{"kind": b.kind, "text": mt(b.text)} for b in self.stripped],
             "attachments": [a.to_dict() for a in self.attachments],
             "charset": self.charset,
             "defects": list(self.defects),
@@ -197,38 +204,73 @@ class ParsedEmail:
 # Masking
 # ---------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+_LOCAL_CHARS = r"[A-Za-z0-9._%+\-Ａ-Ｚａ-ｚ０-９．＿％＋－]"
+_DOMAIN_LABEL = r"[A-Za-z0-9\-Ａ-Ｚａ-ｚ０-９－]+"
+#: An e-mail address: local part (group 1), ``@`` or full-width ``＠`` (group 2), domain (group 3).
+_EMAIL_RE = re.compile(rf"({_LOCAL_CHARS}+)([@＠])({_DOMAIN_LABEL}(?:[.．]{_DOMAIN_LABEL})+)")
+_DIGIT = "[0-9０-９]"
+# Between digit groups: nothing, spaces, or one of - ‐ － ー − ― . ． ( ) （ ） with spaces around it.
+_PHONE_SEP = r"[ \u3000]*(?:[-‐－ー−―.．()（）][ \u3000]*)?"
+#: A telephone number: domestic (0 and 5 to 12 more digits in three groups: 03-1234-5678,
+#: 090.1234.5678, 080 - 1234 - 5678, (03)1234-5678) or international (+81-90-1234-5678,
+#: +81 (0)3 1234 5678, +819012345678).  Dates (2024-04-01), times and amounts do not start
+#: with 0 or + after a non-digit, so they are left alone.
 _PHONE_RE = re.compile(
-    r"(?<![0-9０-９])([0０])"
-    r"([0-9０-９]{1,4}[-‐－ー−(（)） ]?[0-9０-９]{1,4}[-‐－ー−(（)） ]?[0-9０-９]{3,4})(?![0-9０-９])"
+    rf"(?<![0-9０-９+＋])(?:[0０]|[+＋]{_DIGIT}{{1,3}}(?:{_PHONE_SEP}[(（][0０][)）])?{_PHONE_SEP})"
+    rf"{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}(?!{_DIGIT})"
 )
+_DIGIT_RE = re.compile(_DIGIT)
 
 
 def _identity(text: str) -> str:
     return text
 
 
-def mask_text(text: str) -> str:
-    """Mask e-mail addresses and Japanese telephone numbers in ``text``.
+def _length_preserving_mask(text: str) -> str:
+    return mask_text(text, keep_length=True)
+
+
+def mask_text(text: str, *, keep_length: bool = False) -> str:
+    """Mask e-mail addresses and telephone numbers in ``text``.
 
     Parameters
     ----------
     text : str
         Any text.
+    keep_length : bool, default False
+        Replace every masked character one for one, so that the result has
+        the length of ``text`` and offsets into ``text`` (e.g. evidence spans)
+        index the masked copy too.  By default the local part of an address
+        becomes ``***`` whatever its length.
 
     Returns
     -------
     str
-        ``taro@example.jp`` becomes ``t***@example.jp``; ``03-1234-5678``
-        becomes ``0*-****-****``.
+        ``taro@example.jp`` becomes ``t***@example.jp`` (full-width ``＠`` is
+        recognised and kept); ``03-1234-5678`` becomes ``0*-****-****`` and
+        ``+81 90 1234 5678`` becomes ``+** ** **** ****``: the first character,
+        separators and the address's domain survive, every digit is masked.
 
     Examples
     --------
     >>> mask_text("山田 <taro@example.jp> TEL 03-1234-5678")
     '山田 <t***@example.jp> TEL 0*-****-****'
+    >>> mask_text("taro.yamada＠example.jp", keep_length=True)
+    't**********＠example.jp'
+    >>> mask_text("携帯 +81-90-1234-5678、受付 2024-04-01 10:30")
+    '携帯 +**-**-****-****、受付 2024-04-01 10:30'
     """
-    text = _EMAIL_RE.sub(lambda mo: f"{mo.group(1)}***@{mo.group(2)}", text)
-    return _PHONE_RE.sub(lambda mo: mo.group(1) + re.sub(r"[0-9０-９]", "*", mo.group(2)), text)
+
+    def address(mo: re.Match[str]) -> str:
+        local = mo.group(1)
+        stars = "*" * (len(local) - 1) if keep_length else "***"
+        return f"{local[0]}{stars}{mo.group(2)}{mo.group(3)}"
+
+    def phone(mo: re.Match[str]) -> str:
+        number = mo.group(0)
+        return number[0] + _DIGIT_RE.sub("*", number[1:])
+
+    return _PHONE_RE.sub(phone, _EMAIL_RE.sub(address, text))
 
 
 # ---------------------------------------------------------------------------
@@ -759,13 +801,6 @@ _HDR_SUBJ = re.compile(_HF.format(names="Subject|件名|Betreff|Objet"), re.I)
 _OUTLOOK_RULE = re.compile(r"^[ \t]*[_\-─━]{10,}[ \t]*$")
 
 _RULE_LINE = re.compile(r"^[ \t]*[─━\-=＝*＊_＿~～〜―－ー═┅┉…・+]{5,}[ \t]*$")
-_CONTACT = re.compile(
-    r"〒\s*[0-9０-９]|[A-Za-z0-9._%+\-]+[@＠][A-Za-z0-9\-]+\.[A-Za-z0-9.\-]+|https?://|"
-    r"(?:TEL|Tel|tel|ＴＥＬ|電話(?:番号)?|携帯|FAX|Fax|fax|ＦＡＸ|E-?mail|e-?mail|Mail|メール|住所|URL)\s*[:：]|"
-    r"(?:TEL|Tel|ＴＥＬ|電話|携帯|FAX|Fax|ＦＡＸ)\.?\s*[0-9０-９(（]|"
-    r"[0０][0-9０-９]{1,4}[-‐－ー−(（)）][0-9０-９]{1,4}[-‐－ー−(（)）][0-9０-９]{3,4}"
-)
-_NOT_NAME = re.compile(r"[。、？！?!]|ください|下さい|お願い|です|ます|でした|ました")
 _MOBILE_SIG = re.compile(
     r"^[ \t]*(?:(?:iPhone|iPad|iPod|Android|Galaxy|Xperia|AQUOS|arrows|Pixel|Mac|Outlook|"
     r"Yahoo!?\s*メール|Gmail|au|docomo|ドコモ|ソフトバンク|SoftBank|Y!mobile|楽天モバイル|"
@@ -773,7 +808,43 @@ _MOBILE_SIG = re.compile(
     r"Sent from (?:my )?\S.{0,40}|Get Outlook for (?:iOS|Android).*)[ \t]*$",
     re.I,
 )
-_SIG_WINDOW = 12
+_SIG_WINDOW = 12  # a signature separator must lie in the last 12 lines of the new text
+_SIG_MAX_LINES = 10  # and at most 10 non-blank lines may follow it
+
+# The line tests below run on the NFKC form of a line (full-width letters, digits, ＠, ：
+# and half-width katakana folded), with runs of white space made one space.
+_CONTACT = re.compile(
+    r"〒\s*[0-9]|[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+\.[A-Za-z0-9.\-]+|https?://|www\.|"
+    r"(?:TEL|Tel|tel|電話(?:番号)?|携帯|FAX|Fax|fax|E-?mail|e-?mail|Mail|mail|メール|住所|URL|内線)\s*[:：]|"
+    r"(?:TEL|Tel|電話|携帯|FAX|Fax|内線)\.?\s*[0-9(+]"
+)
+_KANJI = r"[\u3400-\u4dbf\u4e00-\u9fff々〆ヶ]"
+#: A personal name, optionally after a title and with a reading or role in brackets: 山田 太郎,
+#: 木村, 北沢 みどり, 理事長 北沢 みどり, ヤマダ タロウ, Taro Yamada, 山田 太郎(やまだ たろう).
+_NAME_LINE = re.compile(
+    rf"^(?:{_KANJI}{{2,8}} )?"
+    rf"(?:{_KANJI}{{1,4}}(?: ?{_KANJI}{{1,4}})?|{_KANJI}{{1,4}} [ぁ-ゖァ-ヺー]{{1,6}}"
+    r"|[ァ-ヺー]{2,8}(?: [ァ-ヺー]{2,8})?|[A-Z][A-Za-z'\-]*\.?(?: [A-Z][A-Za-z'\-]*\.?){0,3})"
+    r"(?: ?\([^()]{1,30}\))?$"
+)
+#: Organisations, departments and titles (株式会社サンプル 総務部, NPO法人…, 代表).
+_ORG_WORD = re.compile(
+    r"会社|\((?:株|有)\)|法人|協会|組合|委員会|事務所|事業所|研究所|大学|学校|病院|医院|クリニック|町会|"
+    r"自治会|商店会|商店街|本社|支社|支店|営業所|センター|グループ|[課部係室局科班]|代表|理事|会長|社長|担当|"
+    r"\b(?:Inc|Co|Ltd|Corp|LLC)\b"
+)
+_ADDRESS = re.compile(r"(?:東京都|北海道|[府県市区町村]).{0,30}[0-9一二三四五六七八九十]|丁目|番地")
+#: A sentence rather than a signature line: sentence punctuation, or ending in hiragana
+#: (担当者を今すぐクビにしろ, 家も知ってるからな, ご確認ください).
+_SENTENCE = re.compile(r"[。、!?]|[ぁ-ゖ][ー〜~…w」』)\]】 .]*$")
+#: Threats, abuse and demands never belong to a signature, whatever their shape.
+_NOT_SIGNATURE = re.compile(
+    r"殺|死|しね|シネ|タヒ|ころす|コロス|放火|火を|火つけ|火付|燃や|爆破|爆弾|刺す|刺し|潰す|潰し|天誅|呪|襲|殴|"
+    r"晒|さらす|さらし|拡散|炎上|夜道|覚えて|覚悟|土下座|念書|クビ|くび|辞め|辞職|辞任|処分|懲戒|解雇|免職|"
+    r"謝罪|謝れ|泥棒|馬鹿|バカ|ばか|アホ|あほ|クズ(?![ァ-ヺー])|くず|カス(?![ァ-ヺー])|ボケ|無能|許さ|ふざけ|"
+    r"てめ|お前|おまえ|貴様|ぶっ|ぶち"
+)
+_TIME = re.compile(r"[0-9０-９]{1,2}\s*[:：]\s*[0-9０-９]{2}")
 
 
 def _is_quote_header(lines: list[str], i: int) -> int:
@@ -837,35 +908,73 @@ def _header_run_end(lines: list[str], i: int) -> int:
     return last
 
 
-def _signature_start(lines: list[str], start: int, end: int) -> int | None:
-    """Find where a signature starts inside ``lines[start:end]`` (new text only)."""
+def _fold(line: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", line).split())
+
+
+def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bool:
+    """Whether the Outlook header block ``lines[first:last + 1]`` (From line at ``i``) starts a quoted message.
+
+    It does when new text precedes it.  At the very top of the text the block is the
+    sender's own letter-style opening (差出人：山田太郎 / 宛先：世田谷区長 殿 / 件名：…) unless it
+    has the shape of a quoted earlier message: Outlook's rule line above it, a From line
+    with an address and a Sent/送信日時 line with a time, or ``>`` lines below it.
+    """
+    if any(ln.strip() for ln in lines[:first]):
+        return True
+    if first < i:  # _OUTLOOK_RULE above the From line
+        return True
+    block = lines[i : last + 1]
+    if "@" in _fold(lines[i]) and any(_HDR_SENT.match(ln) and _TIME.search(ln) for ln in block):
+        return True
+    below = next((ln for ln in lines[last + 1 :] if ln.strip()), "")
+    return bool(_QUOTE_LINE.match(below))
+
+
+def _signature_line(line: str) -> int:
+    """Classify one line below a signature separator.
+
+    Returns 2 for a line that identifies a signature (a name, an organisation or
+    department, an address, a telephone number, an e-mail address or URL), 1 for another
+    short label, 0 for anything a signature does not contain (a sentence, a demand, a
+    threat, abuse, a long line).
+    """
+    s = _fold(line)
+    if len(s) > 100 or _NOT_SIGNATURE.search(s):
+        return 0
+    if _NAME_LINE.match(s):
+        return 2
+    if _SENTENCE.search(s):
+        return 0
+    if _CONTACT.search(s) or _PHONE_RE.search(s) or _ORG_WORD.search(s) or _ADDRESS.search(s):
+        return 2
+    return 1 if len(s) <= 40 else 0
+
+
+def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, int]]:
+    """Find the signature lines inside ``lines[start:end]`` (new text only), as ``(from, to)`` ranges.
+
+    A signature is a separator (``-- ``, ``--`` or a rule line) in the last
+    :data:`_SIG_WINDOW` lines followed, up to the end, by at most :data:`_SIG_MAX_LINES`
+    lines that all look like a signature and at least one that identifies one
+    (:func:`_signature_line`).  A mobile footer (「iPhoneから送信」) in the last four lines
+    is a signature on its own: it never takes the text below it along.
+    """
     while end > start and not lines[end - 1].strip():
         end -= 1
     if end <= start:
-        return None
-    candidates: list[int] = []
-    window = max(start, end - _SIG_WINDOW)
-    for k in range(start, end):
+        return []
+    for k in range(max(start, end - _SIG_WINDOW), end):
         ln = lines[k]
-        if ln == "-- " or (ln == "--" and k >= window):
-            candidates.append(k)
-            break
-    for k in range(max(start, end - 4), end):
-        if _MOBILE_SIG.match(lines[k]):
-            candidates.append(k)
-            break
-    for k in range(window, end):
-        if not _RULE_LINE.match(lines[k]):
+        if not (ln.rstrip() == "--" or _RULE_LINE.match(ln)):
             continue
-        after = [ln.strip() for ln in lines[k + 1 : end] if ln.strip() and not _RULE_LINE.match(ln)]
-        if not after:
+        below = [x for x in lines[k + 1 : end] if x.strip() and not _RULE_LINE.match(x) and not _MOBILE_SIG.match(x)]
+        if not below or len(below) > _SIG_MAX_LINES:
             continue
-        if any(_CONTACT.search(a) for a in after) or (
-            len(after) <= 3 and all(len(a) <= 20 and not _NOT_NAME.search(a) for a in after)
-        ):
-            candidates.append(k)
-            break
-    return min(candidates) if candidates else None
+        kinds = [_signature_line(x) for x in below]
+        if min(kinds) > 0 and max(kinds) == 2:
+            return [(k, end)]
+    return [(k, k + 1) for k in range(max(start, end - 4), end) if _MOBILE_SIG.match(lines[k])]
 
 
 def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
@@ -891,7 +1000,11 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
 
     * Outlook's 「-----Original Message-----」/「-----元のメッセージ-----」 and
       "From: … Sent: … To: … Subject:" / 「差出人: … 送信日時: … 宛先: … 件名:」
-      blocks (``quote_header``), and everything after them (``quote``);
+      blocks (``quote_header``), and everything after them (``quote``).  A
+      header block that opens the text, with nothing above it, is the sender's
+      own letter-style opening and is kept, unless it has the shape of a quoted
+      message (Outlook's rule line above it, a From line with an address and a
+      Sent line with a time, or ``>`` lines below it);
     * forwarded messages (「---------- Forwarded message ---------」,
       「-------- 転送メッセージ --------」, "Begin forwarded message:") and
       everything after them (``forwarded``);
@@ -899,10 +1012,14 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
       (「2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:」,
       「2026/11/01 10:00、山田 太郎 <…>のメール:」, "On … wrote:",
       「… さんが書きました:」) (``quote_header``);
-    * signatures (``signature``): a ``-- `` line and everything below it, a
-      mobile footer (「iPhoneから送信」, "Sent from my iPhone") near the end, or a
-      rule line (─━-=＝*＊, 5 or more) in the last 12 lines that is followed by
-      contact-like lines (TEL, 〒, @, 電話, 住所…) or only by a short name.
+    * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
+      (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
+      what is below is short (at most 10 lines) and looks like a signature:
+      every line a name, organisation, department, address, telephone number,
+      e-mail address, URL or short label, at least one of them more than a
+      label, and none a sentence, demand, threat or insult; and a mobile footer
+      (「iPhoneから送信」, "Sent from my iPhone") in the last four lines, which
+      removes only itself.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     n = len(lines)
@@ -935,6 +1052,8 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
                 k -= 1
             if k >= 0 and _OUTLOOK_RULE.match(lines[k]):
                 first = k
+            if not _opens_quoted_message(lines, first, i, hdr_end):
+                continue  # the sender's own letter-style opening
             for k in range(first, hdr_end + 1):
                 label[k] = "quote_header"
             for k in range(hdr_end + 1, n):
@@ -995,12 +1114,8 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
         j = i
         while j < n and label[j] is None:
             j += 1
-        sig = _signature_start(lines, i, j)
-        if sig is not None:
-            end = j
-            while end > sig and not lines[end - 1].strip():
-                end -= 1
-            for k in range(sig, end):
+        for first, end in _signature_spans(lines, i, j):
+            for k in range(first, end):
                 label[k] = "signature"
         i = j
 

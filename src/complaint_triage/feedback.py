@@ -556,7 +556,8 @@ class FeedbackStore:
                 rows: Iterable[tuple[int, Any]] = list(read_jsonl(f))
             else:
                 delimiter = "," if fmt == "csv" else "\t"
-                rows = list(read_csv(f, text_column="verdict", delimiter=delimiter, encoding=encoding))
+                rows = list(read_csv(f, text_column="verdict", delimiter=delimiter, encoding=encoding,
+                                     numbering="row"))
         return self.import_rows(rows, corrected_by=corrected_by, skip_invalid=skip_invalid)
 
     # reading --------------------------------------------------------------------------

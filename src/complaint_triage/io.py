@@ -3,6 +3,12 @@
 Each record read is either ``(line_no, dict)`` or ``(line_no, InputRecordError)``: bad
 lines (invalid UTF-8, malformed JSON, a JSON value that is not an object) become error
 records that say why, so every input line yields exactly one output line.
+
+CSV/TSV files are read by :class:`CsvReader`, which :func:`read_csv` and the batch reader
+share: fields of up to :data:`FIELD_LIMIT` characters are read whole (longer ones are cut
+there and reported, and the records after them are read normally), duplicate or blank
+header names are renamed so that no column is lost, all-blank rows are skipped, and each
+record carries both its spreadsheet row number and the physical line where it starts.
 """
 
 from __future__ import annotations
@@ -11,18 +17,43 @@ import csv
 import io as _io
 import json
 import re
-from collections.abc import Iterator
+import warnings
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal, NamedTuple
 
 from complaint_triage.exceptions import InputFormatError
 
-__all__ = ["InputRecordError", "read_jsonl", "read_csv", "detect_format", "FORMATS"]
+__all__ = [
+    "CsvReader",
+    "CsvRecord",
+    "FIELD_LIMIT",
+    "FORMATS",
+    "InputRecordError",
+    "InputWarning",
+    "detect_format",
+    "raise_field_limit",
+    "read_csv",
+    "read_jsonl",
+    "unique_names",
+]
 
 FORMATS = ("jsonl", "csv", "tsv")
 
+#: The longest CSV field read whole, in characters.  A longer field is cut there (and the
+#: record reported), so one runaway field or an unclosed quote cannot exhaust memory.
+FIELD_LIMIT = 1 << 20
+
 #: What ``errors="surrogateescape"`` decodes an undecodable byte to (U+DC80-U+DCFF).
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
+_GARBLED = re.compile("[\udc80-\udcff\ufffd]")
+
+_DEFAULT_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」)"
+
+
+class InputWarning(UserWarning):
+    """Something in an input file was repaired while reading it (e.g. duplicate column names)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +106,12 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
         except json.JSONDecodeError as e:
             yield n, InputRecordError(f"line {n} is not valid JSON ({e.msg} at column {e.colno})")
             continue
+        except RecursionError:
+            yield n, InputRecordError(f"line {n} is not valid JSON for scoring (nested too deeply)")
+            continue
+        except ValueError as e:  # e.g. an integer of more digits than Python converts
+            yield n, InputRecordError(f"line {n} is not valid JSON for scoring ({_first_clause(e)})")
+            continue
         if not isinstance(obj, dict):
             yield n, InputRecordError(
                 f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field")
@@ -82,57 +119,400 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
         yield n, obj
 
 
-def read_header(
-    reader: Iterator[list[str]], text_column: str, *, source: str = "the CSV file"
-) -> list[str] | None:
-    """The first row of a ``csv.reader``, checked to name ``text_column``; None for an empty file.
+def _first_clause(e: BaseException) -> str:
+    """The start of an exception's message (no input text: Python's messages quote none here)."""
+    return str(e).split(";")[0].split(":")[0].strip() or type(e).__name__
 
-    Raises :class:`InputFormatError` when the header cannot be read or lacks the column.
+
+def raise_field_limit(limit: int) -> None:
+    """Let the ``csv`` module read fields of up to ``limit`` characters.
+
+    ``csv.field_size_limit`` is process-wide (default 131,072): it is only ever raised here,
+    never lowered, and only when a file is read (not on import).
     """
-    try:
-        header = next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as e:
-        raise InputFormatError(f"cannot read the header of {source}: {e}") from e
-    if text_column not in header:
-        raise InputFormatError(
-            f"no column {text_column!r} in the header of {source} (columns: {', '.join(header) or 'none'}); "
-            "choose one with --text-column"
-        )
-    return header
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
 
 
-def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",",
-             encoding: str = "utf-8-sig") -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
-    """Read CSV rows as dicts of strings; rows with undecodable bytes become errors.
+def unique_names(names: Sequence[str], *, last: Collection[int] = ()) -> tuple[list[str], list[tuple[str, str]]]:
+    """Column names made unique as pandas' CSV reader does: ``備考, 備考.1, 備考.2``.
+
+    A suffix already taken by another column is skipped.  The names at the indexes in
+    ``last`` (generated ones, e.g. for blank header cells) give way to the others.
+    Returns the new names and the ``(old, new)`` pairs renamed, in column order.
+
+    >>> unique_names(["受付番号", "備考", "内容", "備考"])
+    (['受付番号', '備考', '内容', '備考.1'], [('備考', '備考.1')])
+    """
+    out = list(names)
+    order = [i for i in range(len(out)) if i not in last] + sorted(i for i in last if i < len(out))
+    counts: dict[str, int] = {}
+    renamed = []
+    for i in order:
+        col = old = out[i]
+        cur = counts.get(col, 0)
+        while cur > 0:
+            counts[old] = cur + 1
+            col = f"{old}.{cur}"
+            cur = cur + 1 if col in out else counts.get(col, 0)
+        if col != old:
+            renamed.append((i, old, col))
+        out[i] = col
+        counts[col] = cur + 1
+    return out, [(old, new) for _, old, new in sorted(renamed)]
+
+
+class CsvRecord(NamedTuple):
+    """One record of a CSV/TSV file, as read by :class:`CsvReader`.
+
+    Attributes
+    ----------
+    row : int
+        Spreadsheet row number (the header is row 1; blank rows count, as in Excel).
+    line : int
+        Physical line of the file where the record starts (differs from ``row`` after a
+        quoted field that holds line breaks).
+    values : dict
+        Column -> cell text, for every field that could be mapped to a column.  Bytes not
+        valid in the file's encoding are kept as surrogate escapes (U+DC80-U+DCFF).
+    problem : str or None
+        Why the record cannot be used as is (wrong number of fields), without its location.
+    undecodable : tuple of str
+        Columns whose cell holds undecodable bytes.
+    truncated : tuple of str
+        Columns whose cell was longer than the field limit and was cut there.
+    """
+
+    row: int
+    line: int
+    values: dict[str, str]
+    problem: str | None = None
+    undecodable: tuple[str, ...] = ()
+    truncated: tuple[str, ...] = ()
+
+
+# States of _RecordParser, named as in CPython's Modules/_csv.c
+_START_RECORD, _START_FIELD, _IN_FIELD, _IN_QUOTED, _QUOTE_IN_QUOTED, _EAT_CRNL = range(6)
+
+
+class _RecordParser:
+    """The ``csv`` module's record grammar (excel dialect, not strict), with a cap on fields.
+
+    Used to re-read a record on which ``csv.reader`` failed (a field over the field limit):
+    the reader cannot resume mid-record, and would read the rest of a long quoted field as
+    new records.  Fed one line at a time; fields are cut at ``limit`` characters.
+    """
+
+    def __init__(self, delimiter: str, limit: int) -> None:
+        self.delimiter = delimiter
+        self.limit = limit
+        self.state = _START_RECORD
+        self.fields: list[str] = []
+        self.cut: list[int] = []
+        self._parts: list[str] = []
+        self._len = 0
+        self._over = False
+        self._stop = re.compile("[" + re.escape(delimiter) + "\r\n]")
+
+    def _add(self, s: str) -> None:
+        room = self.limit - self._len
+        if len(s) > room:
+            s = s[: max(room, 0)]
+            self._over = True
+        if s:
+            self._parts.append(s)
+            self._len += len(s)
+
+    def _save(self) -> None:
+        if self._over:
+            self.cut.append(len(self.fields))
+        self.fields.append("".join(self._parts))
+        self._parts, self._len, self._over = [], 0, False
+
+    def feed(self, line: str) -> bool:
+        """Parse one physical line; True when the record ends with it."""
+        d = self.delimiter
+        st = self.state
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            if st == _START_RECORD:
+                if c in "\r\n":
+                    st, i = _EAT_CRNL, i + 1
+                    continue
+                st = _START_FIELD
+            if st == _START_FIELD:
+                if c in "\r\n":
+                    self._save()
+                    st = _EAT_CRNL
+                elif c == '"':
+                    st = _IN_QUOTED
+                elif c == d:
+                    self._save()
+                else:
+                    st = _IN_FIELD
+                    continue
+                i += 1
+            elif st == _IN_FIELD:
+                m = self._stop.search(line, i)
+                j = m.start() if m else n
+                self._add(line[i:j])
+                if m:
+                    self._save()
+                    st = _START_FIELD if line[j] == d else _EAT_CRNL
+                    j += 1
+                i = j
+            elif st == _IN_QUOTED:
+                j = line.find('"', i)
+                if j < 0:
+                    self._add(line[i:])
+                    i = n
+                else:
+                    self._add(line[i:j])
+                    st, i = _QUOTE_IN_QUOTED, j + 1
+            elif st == _QUOTE_IN_QUOTED:
+                if c == '"':
+                    self._add(c)
+                    st = _IN_QUOTED
+                elif c == d:
+                    self._save()
+                    st = _START_FIELD
+                elif c in "\r\n":
+                    self._save()
+                    st = _EAT_CRNL
+                else:
+                    self._add(c)
+                    st = _IN_FIELD
+                i += 1
+            else:  # _EAT_CRNL: only line breaks follow (lines are split at them)
+                if c in "\r\n":
+                    i += 1
+                else:
+                    st = _START_FIELD
+        # end of the line
+        if st in (_START_FIELD, _IN_FIELD, _QUOTE_IN_QUOTED):
+            self._save()
+            st = _START_RECORD
+        elif st == _EAT_CRNL:
+            st = _START_RECORD
+        self.state = st
+        return st == _START_RECORD
+
+    def finish(self) -> None:
+        """End of input inside a quoted field: the field ends there (as in ``csv``)."""
+        if self.state == _IN_QUOTED or self._parts:
+            self._save()
+        self.state = _START_RECORD
+
+
+class CsvReader:
+    """Read a CSV/TSV byte stream record by record, never losing a column or a record.
+
+    The header is read on construction.  Iterating yields one :class:`CsvRecord` per
+    non-blank record (rows whose cells are all empty or whitespace are skipped, like blank
+    Excel rows).  Undecodable bytes are kept as surrogate escapes and named per record;
+    a field over ``field_limit`` characters is cut there and named, and the next record is
+    read normally; a record with the wrong number of fields keeps the fields it has.
+
+    Parameters
+    ----------
+    stream : binary file
+        The file, read in text mode with ``encoding`` and ``errors="surrogateescape"``.
+    text_column : str or None
+        The header must name this column (None: no check).
+    delimiter : str, default=","
+    encoding : str, default="utf-8-sig"
+    field_limit : int, default=FIELD_LIMIT
+        Longest field read whole, in characters.  Raises the process-wide
+        ``csv.field_size_limit`` to this if it is lower.
+    source : str, default="the CSV file"
+        How messages name the file.
+    encoding_hint : str
+        What a message suggests when the header looks mis-decoded.
+
+    Attributes
+    ----------
+    header : list of str or None
+        Column names (blank ones named ``column_N``, duplicates ``NAME.1``…); None for an
+        empty file.
+    renamed : list of (str, str)
+        Header names that were renamed, ``(old, new)``.
+
+    Raises
+    ------
+    InputFormatError
+        The header cannot be read, or does not name ``text_column`` (the message says when
+        the file's encoding looks wrong instead of listing garbled names).
+    """
+
+    def __init__(self, stream: IO[bytes], *, text_column: str | None, delimiter: str = ",",
+                 encoding: str = "utf-8-sig", field_limit: int = FIELD_LIMIT, source: str = "the CSV file",
+                 encoding_hint: str = _DEFAULT_HINT) -> None:
+        self.delimiter = delimiter
+        self.encoding = encoding
+        self.field_limit = field_limit
+        self.source = source
+        self.lines = 0  # physical lines read so far
+        self._buf: list[str] = []  # the lines of the record being read
+        self._text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        self._src = self._line_source()
+        raise_field_limit(field_limit)
+        self._check_len = csv.field_size_limit() > field_limit
+        self._reader = csv.reader(self._src, delimiter=delimiter)
+        self.renamed: list[tuple[str, str]] = []
+        self.header = self._read_header(text_column, encoding_hint)
+
+    def _line_source(self) -> Iterator[str]:
+        buf = self._buf
+        for s in self._text:
+            self.lines += 1
+            buf.append(s)
+            yield s
+
+    def _next_fields(self) -> tuple[list[str], list[int], str | None] | None:
+        """The next record's fields, the indexes of cut fields and a problem; None at the end."""
+        self._buf.clear()
+        try:
+            fields = next(self._reader)
+        except StopIteration:
+            return None
+        except csv.Error as e:
+            return self._after_error(e)
+        if self._check_len and fields and max(map(len, fields)) > self.field_limit:
+            return self._cut(fields)
+        return fields, [], None
+
+    def _after_error(self, e: csv.Error) -> tuple[list[str], list[int], str | None]:
+        """csv.reader failed on the current record and cannot go on mid-record: read it again."""
+        fields, cut = self._recover()
+        limit = str(e).startswith("field larger than field limit")
+        return fields, cut, None if limit else f"is not valid CSV ({e})"
+
+    def _cut(self, fields: list[str]) -> tuple[list[str], list[int], str | None]:
+        cut = [i for i, f in enumerate(fields) if len(f) > self.field_limit]
+        for i in cut:
+            fields[i] = fields[i][: self.field_limit]
+        return fields, cut, None
+
+    def _recover(self) -> tuple[list[str], list[int]]:
+        """Re-read the record on which csv.reader failed, to its end, cutting long fields."""
+        parser = _RecordParser(self.delimiter, self.field_limit)
+        lines, ended = list(self._buf), False
+        self._buf.clear()
+        for s in lines:
+            ended = parser.feed(s)
+        while not ended:
+            s = next(self._src, None)
+            self._buf.clear()
+            if s is None:
+                parser.finish()
+                break
+            ended = parser.feed(s)
+        return parser.fields, parser.cut
+
+    def _read_header(self, text_column: str | None, hint: str) -> list[str] | None:
+        got = self._next_fields()
+        if got is None:
+            return None
+        raw, _, problem = got
+        if problem is not None:
+            raise InputFormatError(f"cannot read the header of {self.source}: it {problem}")
+        if raw and raw[0].startswith("\ufeff"):
+            raw[0] = raw[0][1:]
+        garbled = any(map(_GARBLED.search, raw))
+        names = [f"column_{i + 1}" if not s.strip() else _UNDECODABLE.sub("\ufffd", s) for i, s in enumerate(raw)]
+        blanks = [i for i, s in enumerate(raw) if not s.strip()]
+        names, dups = unique_names(names, last=blanks)
+        blank = [(raw[i], names[i]) for i in blanks]
+        self.renamed = blank + dups
+        if text_column is not None and text_column not in names:
+            if garbled:
+                raise InputFormatError(
+                    f"no column {text_column!r} in {self.source}: its header does not read as "
+                    f"{self.encoding.replace('-sig', '').upper()}, so the file's encoding looks wrong; {hint}")
+            raise InputFormatError(
+                f"no column {text_column!r} in the header of {self.source} (columns: {', '.join(names) or 'none'}); "
+                "choose one with --text-column"
+            )
+        return names
+
+    def records(self) -> Iterator[CsvRecord]:
+        """Every non-blank record, in order."""
+        header = self.header
+        if header is None:
+            return
+        width = len(header)
+        row = 1
+        reader, clear, check_len, search = self._reader, self._buf.clear, self._check_len, _UNDECODABLE.search
+        while True:
+            line = self.lines + 1
+            clear()
+            cut: list[int] = []
+            problem = None
+            try:  # (the common case inline: this loop runs once per record)
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                fields, cut, problem = self._after_error(e)
+            else:
+                if check_len and fields and max(map(len, fields)) > self.field_limit:
+                    fields, cut, _ = self._cut(fields)
+            row += 1
+            if not any(map(str.strip, fields)):
+                continue
+            if problem is None and len(fields) != width:
+                problem = f"has {len(fields)} fields, the header has {width}"
+            bad: tuple[str, ...] = ()
+            if any(map(search, fields)):  # (a search per cell, not a Python step per character)
+                bad = tuple(header[i] for i, f in enumerate(fields[:width]) if search(f))
+            yield CsvRecord(row, line, dict(zip(header, fields, strict=False)), problem, bad,
+                            tuple(header[i] for i in cut if i < width) if cut else ())
+
+    def __iter__(self) -> Iterator[CsvRecord]:
+        return self.records()
+
+    def count(self) -> int:
+        """How many records :meth:`records` yields, without building them."""
+        if self.header is None:
+            return 0
+        n = 0
+        while (got := self._next_fields()) is not None:
+            n += any(map(str.strip, got[0]))
+        return n
+
+
+def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encoding: str = "utf-8-sig",
+             field_limit: int = FIELD_LIMIT, numbering: Literal["line", "row"] = "line",
+             encoding_hint: str = _DEFAULT_HINT) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+    """Read CSV rows as dicts of strings; rows that cannot be read whole become errors.
+
+    Each item is ``(n, record)`` where ``n`` is the physical line where the record starts
+    (``numbering="line"``, the default) or its spreadsheet row number, header = 1
+    (``numbering="row"``).  A record with undecodable bytes, a field over ``field_limit``
+    characters or the wrong number of fields becomes an :class:`InputRecordError`; the
+    records after it are read normally.  All-blank rows are skipped.  Duplicate header
+    names are renamed (``備考``, ``備考.1``) with an :class:`InputWarning`.
 
     Raises :class:`InputFormatError` when the header lacks ``text_column`` (the whole run
-    cannot proceed).
+    cannot proceed); when the header does not decode, the message says the encoding looks
+    wrong and ends with ``encoding_hint``.
     """
-    text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
-    header = read_header(reader, text_column)
-    if header is None:
-        return
-    n = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            n += 1
-            yield n, InputRecordError(f"row {n} is not valid CSV ({e})")
-            continue
-        n += 1
-        if not row:
-            continue
-        if any(map(_UNDECODABLE.search, row)):  # (a search per cell, not a Python step per character)
-            yield n, InputRecordError(
-                f"row {n} is not valid {encoding.replace('-sig', '')} text; re-save the file as UTF-8")
-            continue
-        if len(row) != len(header):
-            yield n, InputRecordError(f"row {n} has {len(row)} fields, the header has {len(header)}")
-            continue
-        yield n, dict(zip(header, row, strict=True))
+    reader = CsvReader(stream, text_column=text_column, delimiter=delimiter, encoding=encoding,
+                       field_limit=field_limit, encoding_hint=encoding_hint)
+    if reader.renamed:
+        warnings.warn("columns renamed to keep them apart: " + ", ".join(f"{a!r} → {b!r}" for a, b in reader.renamed),
+                      InputWarning, stacklevel=2)
+    enc = encoding.replace("-sig", "")
+    for rec in reader:
+        n = rec.line if numbering == "line" else rec.row
+        where = f"{numbering} {n}"
+        if rec.undecodable:
+            yield n, InputRecordError(f"{where} is not valid {enc} text; re-save the file as UTF-8")
+        elif rec.problem is not None:
+            yield n, InputRecordError(f"{where} {rec.problem}")
+        elif rec.truncated:
+            what = "the text is" if text_column in rec.truncated else f"column {rec.truncated[0]!r} is"
+            yield n, InputRecordError(f"{where}: {what} over the limit of {field_limit:,} characters for one field")
+        else:
+            yield n, rec.values

@@ -10,16 +10,25 @@ and a Content-Security-Policy forbids any network access):
 * the review queue (messages flagged ``review``), the top evidence phrases per category;
 * the per-sender table (pseudonymised ids, 7-day runs, repetition flags).
 
-Personal data is masked: e-mail addresses, telephone numbers, postal codes, long digit
-runs, street numbers and names followed by an honorific (``山田様``) in every text shown;
-sender ids are shown as keyed-hash pseudonyms (see :mod:`complaint_triage.batch`).
+Personal data is masked by patterns (see :func:`mask_personal` for exactly what is and is
+not) in every message text shown: excerpts in the review queue and evidence phrases, which
+are masked from their whole message so that a number cut by the phrase's edge is still
+found.  Sender ids are shown as keyed-hash pseudonyms (see :mod:`complaint_triage.batch`).
+Record ids are the office's own reference numbers and are shown as they are, unless the id
+column is the sender column (shown as the pseudonym) or a value looks like an e-mail address
+or a telephone number (masked).
+
+A file that was never scored (no ``verdict`` column), or the per-sender summary written
+next to a batch output, is refused with :class:`UnscoredFileError`.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import os
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,11 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from complaint_triage.batch import SenderAggregator, iter_scored, load_sender_key, parse_date
-from complaint_triage.email import mask_text
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import CATEGORIES, VERDICTS
 
-__all__ = ["ReportStats", "build_report", "mask_personal", "write_report", "COLOURS"]
+__all__ = ["ReportStats", "UnscoredFileError", "build_report", "mask_personal", "write_report", "COLOURS"]
 
 #: Chart colours by series.
 COLOURS = {"harassment": "#c0392b", "complaint": "#e67e22", "inquiry": "#2e86c1", "error": "#95a5a6",
@@ -43,46 +51,237 @@ _CATEGORY_JA = {
     "abusive_language": "暴言", "sns_harassment": "SNS", "other_improper": "その他不当",
 }
 
+
+class UnscoredFileError(InputFormatError):
+    """The file given to the report holds no scores (raw input, or the per-sender summary)."""
+
+
+_SENDER_SUMMARY_COLUMNS = frozenset(SenderAggregator.COLUMNS)
+
 _CANDIDATES = {
     "date": ("date", "received", "received_at", "created_at", "datetime", "timestamp",
              "受付日", "受付日時", "日付", "日時"),
     "channel": ("channel", "チャネル", "受付方法", "媒体", "経路"),
     "topic": ("topic", "department", "dept", "section", "担当課", "所管課", "部署", "課", "分類"),
     "sender": ("sender_id", "sender", "from", "customer_id", "phone", "email", "送信者", "顧客ID"),
-    "id": ("id", "record_id", "message_id", "受付番号", "番号"),
+    # the office's own reference numbers before the Message-ID of mail mixed into the same archive
+    "id": ("id", "record_id", "受付番号", "番号", "message_id"),
     "text": ("text", "body", "本文", "内容"),
 }
 
 # -- masking -----------------------------------------------------------------
+#
+# Every rule finds spans in the *original* text; earlier rules win where spans overlap. Working
+# on spans (not on successive substitutions) lets an evidence phrase, a fragment of its
+# message, be masked from the whole message: a telephone number cut in two by the phrase's
+# boundary is still recognised as one.
+
+_D = "0-9０-９"
+_HY = "\\-‐‑‒–—―－ー−"
+_KANJI = "\u4e00-\u9fff々〆ヶ"
+_KATA = "\u30a1-\u30fa"
+_KNUM = f"(?:[{_D}]+|[一二三四五六七八九十〇]+)"
+_ASCII_ALNUM = "A-Za-z0-9Ａ-Ｚａ-ｚ０-９"
+
+_EMAIL = re.compile(rf"([{_ASCII_ALNUM}._%+\-．＿－])[{_ASCII_ALNUM}._%+\-．＿－]*([@＠])"
+                    rf"([{_ASCII_ALNUM}\-－]+(?:[.．][{_ASCII_ALNUM}\-－]+)+)")
+_POSTAL = re.compile(rf"(?<![{_D}{_HY}*])〒?\s?[{_D}]{{3}}[{_HY}][{_D}]{{4}}(?![{_D}{_HY}])")
+# digit groups joined by hyphens, dots, brackets or spaces: telephone numbers (+81, dotted,
+# spaced, full-width), My Number and card numbers written in groups, long unbroken runs
+_NUMBER = re.compile(rf"(?<![{_D}])(?:[+＋][ \u3000]?)?[{_D}]+"
+                     rf"(?:(?:[ \u3000]*[{_HY}.．()（）][ \u3000]*|[ \u3000]+)[{_D}]+)*"
+                     rf"(?![{_D}:：時分秒])")
+_LONG_RUN = re.compile(f"[{_D}]{{5,}}")
+_CHOME = re.compile(rf"{_KNUM}丁目[ \u3000]?{_KNUM}(?:(?:番地?|[{_HY}]|の){_KNUM})*(?:番地?|号)?")
+_BANCHI = re.compile(rf"[{_D}]+番地(?:の?[{_D}]+号?)?|{_KNUM}番{_KNUM}号")
+# 北沢2-8-18, 若林4-22-13: digit groups right after a place name (not times, counts or dates)
+_BLOCK = re.compile(rf"(?<=[{_KANJI}{_KATA}])[ \u3000]?[{_D}]{{1,4}}(?:[{_HY}][{_D}]{{1,4}}){{1,3}}"
+                    rf"(?![{_D}{_HY}]|[時分秒円回件人歳日月年%％])")
+_ROOM = re.compile(rf"[{_D}]{{1,5}}号(?:室|棟)")
+_BIRTH = re.compile(rf"((?:生年月日|誕生日)[ \u3000]*[:：は]?[ \u3000]*)"
+                    rf"((?:[{_D}]{{2,4}}|[明大昭平令][治正和成]?[{_D}元]{{1,2}})年[{_D}]{{1,2}}月[{_D}]{{1,2}}日"
+                    rf"|[{_D}]{{4}}[/／{_HY}.．][{_D}]{{1,2}}[/／{_HY}.．][{_D}]{{1,2}})")
 
 _NOT_NAMES = ("お客", "皆", "みな", "客", "担当者", "担当", "職員", "区長", "市長", "課長", "係長", "部長", "窓口",
-              "区民",
-              "市民", "住民", "相手", "皆さ", "みなさ", "先方", "役所", "区役所", "業者", "上司", "同僚", "隣", "近所")
-_HONORIFIC = re.compile(r"([\u4e00-\u9fff々\u3040-\u309f\u30a0-\u30ffー]{1,8}|[A-Za-z][A-Za-z.\-]{1,20})"
-                        r"\s?(様|さま|さん|氏|殿|くん|君|ちゃん)")
-_POSTAL = re.compile(r"(?<![0-9０-９\-‐－ー−*])〒?\s?[0-9０-９]{3}[-‐－ー−][0-9０-９]{4}(?![0-9０-９\-‐－ー−])")
-_DIGITS = re.compile(r"[0-9０-９]{5,}")
-_STREET = re.compile(r"[0-9０-９一二三四五六七八九十]+丁目[0-9０-９\-‐－ー−番地号の]+")
+              "区民", "市民", "住民", "相手", "皆さ", "みなさ", "先方", "役所", "区役所", "業者", "上司", "同僚", "隣",
+              "近所",
+              # words before さん/様/氏/ちゃん that are not names: 同様, 彼氏, おかげさま, たくさん …
+              "同", "模", "仕", "異", "彼", "両", "某", "貴", "おかげ", "お陰", "疲れ", "つかれ", "苦労", "たく",
+              # roles and relations (管理人さん, 保健師さん, お母さん, 所長様)
+              "長", "員", "管理人", "代理人", "本人", "主人", "婦人", "老人", "住人", "隣人", "友人", "知人", "他人",
+              "師", "育士", "護士", "理士", "書士", "手", "者", "葬儀屋", "所", "館", "課", "会", "局", "係", "司書",
+              "飼い主", "ヘルパー", "ワーカー", "オペレーター", "ボランティア", "マネージャー", "ドライバー", "オペ",
+              "お母", "お父", "お子", "息子", "奥", "娘", "お姉", "お兄", "おじ", "おば", "じい", "ばあ", "おっ", "赤",
+              "自分", "私", "嬢", "生徒", "団体", "旦那", "親御", "スタッフ", "ケアマネ", "センター", "大家",
+              "不動産屋", "店", "園", "組", "互い", "施主", "パパ", "ママ", "あんた")
+_KIN = frozenset(("自分", "本人", "家族", "両親", "父親", "母親", "義母", "義父", "祖母", "祖父", "叔父", "叔母",
+                  "伯父", "伯母", "兄弟", "姉妹", "息子", "親戚", "実家", "職場", "会社", "学校", "施設", "当方",
+                  "我々", "彼女", "彼氏", "主人", "夫婦", "近隣", "隣家", "東京", "世田谷",
+                  "子", "母", "父", "兄", "姉", "弟", "妹", "嫁", "婿", "孫", "神", "仏", "王", "親父", "お袋"))
+_PLACE_END = ("所", "課", "園", "校", "店", "局", "署", "館", "院", "社", "庁", "区", "市", "都", "県", "府", "内")
+# a family name followed by these is a place named after it (北原公園, 池尻駅)
+_PLACE_NEXT = ("公園", "駅", "通り", "区", "町", "丁目", "小学校", "中学校", "図書館", "住宅", "団地", "商店街", "地区")
+_HIRA = "\u3040-\u309f"
+# a kanji or katakana name with an optional kana tail (山田ひなた), a kana-only name, or a romanised one
+_HONORIFIC = re.compile(rf"((?:[{_KANJI}]{{1,6}}|[{_KATA}][{_KATA}ー]{{1,9}})[{_HIRA}]{{0,4}}"
+                        rf"|(?<![{_HIRA}])[{_HIRA}]{{2,5}}|[A-Za-z][A-Za-z.\-]{{1,20}})"
+                        r"\s?(様(?![子式相変])|さま|さん|氏(?!名)|殿|くん(?![なでだ])|君|ちゃん(?!と))")
+# 鈴木一郎の自宅 / の家: a kanji name owning a home
+_POSSESSIVE = re.compile(rf"([{_KANJI}]{{2,6}})(?=の(?:自宅|家(?![{_KANJI}])))")
+_LABELLED = re.compile(rf"((?:氏名|名前)(?:[ \u3000]*[:：は][ \u3000]*|[ \u3000]+))"
+                       rf"([{_KANJI}]{{2,6}}(?:(?!です|でした|と申|とい|と言|[はがをにのでもや])[{_HIRA}]{{1,4}}(?![{_HIRA}]))?"
+                       rf"|[{_KATA}][{_KATA}ー・]{{1,15}})")
+_SELF_INTRO = re.compile(rf"([{_KANJI}]{{2,6}}|[{_KATA}][{_KATA}ー・]{{1,15}})(?=と(?:申し|いいます|言います))")
+_HAS_KANJI = re.compile(rf"[{_KANJI}]")
+_HAS_KANJI_OR_KATA = re.compile(rf"[{_KANJI}{_KATA}]")
+_ALL_KATA = re.compile(rf"^[{_KATA}ー・]{{2,}}$")
+_MASK = "＊＊"
 
 
-def _name_sub(m: re.Match[str]) -> str:
+def _not_name(name: str) -> bool:
+    return name in _KIN or name.endswith(_NOT_NAMES)
+
+
+def _star_digits(s: str, keep_zero: bool) -> str:
+    out = re.sub(f"[{_D}]", "*", s)
+    return s[0] + out[1:] if keep_zero and s[:1] in "0０" else out
+
+
+def _number(m: re.Match[str]) -> str | None:
+    s = m.group(0)
+    digits = sum(ch.isdigit() for ch in s)
+    groups = len(re.findall(f"[{_D}]+", s))
+    phone_like = s[:1] in "0０+＋"
+    if groups == 1:
+        if digits < 5:
+            return None
+        return _star_digits(s, True) if s[:1] in "0０" and 10 <= digits <= 11 else "＊＊＊"
+    if digits >= 10 or (phone_like and digits >= 9):
+        return _star_digits(s, True)
+    masked = _LONG_RUN.sub("＊＊＊", s)  # R6-00001: only the long run
+    return masked if masked != s else None
+
+
+def _name(m: re.Match[str], rest: str = "") -> str | None:
+    return None if _not_name(m.group(1)) else _MASK + rest
+
+
+def _possessive(m: re.Match[str]) -> str | None:
     name = m.group(1)
-    if any(name.endswith(w) for w in _NOT_NAMES):
-        return m.group(0)
-    return "＊＊" + m.group(2)
+    return None if _not_name(name) or name.endswith(_PLACE_END) else _MASK
+
+
+_RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (_EMAIL, lambda m: f"{m.group(1)}***{m.group(2)}{m.group(3)}"),
+    (_POSTAL, lambda m: re.sub(f"[{_D}]", "*", m.group(0))),
+    (_BIRTH, lambda m: m.group(1) + "＊＊＊＊年＊月＊日"),
+    (_NUMBER, _number),
+    (_CHOME, lambda m: "＊丁目＊"),
+    (_BANCHI, lambda m: "＊番地＊" if "番地" in m.group(0) else "＊番＊号"),
+    (_BLOCK, lambda m: re.sub(f"[{_D}]+", "＊", m.group(0))),
+    (_ROOM, lambda m: "＊" + m.group(0)[-2:]),
+    (_HONORIFIC, lambda m: _name(m, m.group(2))),
+    (_POSSESSIVE, _possessive),
+    (_LABELLED, lambda m: m.group(1) + _MASK),
+    (_SELF_INTRO, lambda m: _name(m)),
+)
+
+
+# one line per morpheme: surface, then 姓 or 名 for a person name (blank otherwise)
+_NAME_FORMAT = r'-O "" -F%m\\t%f[3]\\n -U%m\\t\\n -E\\n'
+
+
+def _dictionary_names(text: str) -> list[tuple[int, int]]:
+    """Spans of person names the UniDic dictionary knows (姓, and 名 right after a 姓)."""
+    from complaint_triage.tokenizer import get_formatted_tagger
+
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    placed: list[tuple[int, int, str, str]] = []  # start, end, surface, 姓/名/""
+    for line in get_formatted_tagger(_NAME_FORMAT).parse(text).splitlines():
+        surface, _, kind = line.partition("\t")
+        start = text.find(surface, pos)
+        if not surface or start < 0:
+            continue
+        pos = start + len(surface)
+        placed.append((start, pos, surface, kind))
+    i = 0
+    while i < len(placed):
+        start, end, surface, kind = placed[i]
+        j = i + 1
+        while j < len(placed) and placed[j][3] == "名" and text[end:placed[j][0]].strip() == "":
+            end = placed[j][1]
+            j += 1
+        family_ok = kind == "姓" and not text.startswith(_PLACE_NEXT, end) and bool(
+            (_HAS_KANJI.search(surface) and (len(surface) > 1 or j > i + 1)) or _ALL_KATA.match(surface))
+        if family_ok:
+            spans.append((start, end))
+        i = j if family_ok else i + 1
+    return spans
+
+
+def _pii_spans(text: str) -> list[tuple[int, int, str]]:
+    """Non-overlapping ``(start, end, replacement)`` of the personal data in ``text``, in order."""
+    taken = bytearray(len(text))
+    spans: list[tuple[int, int, str]] = []
+
+    def claim(start: int, end: int, rep: str) -> None:
+        if end > start and taken.find(1, start, end) < 0:
+            taken[start:end] = b"\x01" * (end - start)
+            spans.append((start, end, rep))
+
+    def claim_rest(start: int, end: int) -> None:  # a name: mask what no other rule took
+        while start < end:
+            while start < end and taken[start]:
+                start += 1
+            stop = taken.find(1, start, end)
+            stop = end if stop < 0 else stop
+            claim(start, stop, _MASK)
+            start = stop
+
+    for pattern, replace in _RULES:
+        for m in pattern.finditer(text):
+            rep = replace(m)
+            if rep is not None:
+                claim(m.start(), m.end(), rep)
+    if _HAS_KANJI_OR_KATA.search(text):
+        for start, end in _dictionary_names(text):
+            claim_rest(start, end)
+    spans.sort()
+    return spans
+
+
+def _apply(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: int | None = None) -> str:
+    """``text[start:end]`` with ``spans`` replaced; a span cut by the slice becomes ``＊``."""
+    end = len(text) if end is None else end
+    out, pos = [], start
+    for s, e, rep in spans:
+        if e <= pos or s >= end:
+            continue
+        out.append(text[pos:max(s, pos)])
+        out.append(rep if s >= start and e <= end else "＊")
+        pos = min(e, end)
+    out.append(text[pos:end])
+    return "".join(out)
 
 
 def mask_personal(text: str) -> str:
     """Mask personal data in a text shown in the report.
 
+    Masked: e-mail addresses (also with ``＠``), telephone numbers (``+81``, dots, spaces,
+    brackets, full-width digits), postal codes, numbers of 5 digits or more and numbers of 10
+    digits or more written in groups (My Number ``1234 5678 9012``), street numbers
+    (``2-8-18`` after a place name, ``二丁目8番18号``, ``8番地``, ``203号室``), birth dates after
+    生年月日/誕生日, and person names: before an honorific (``山田様``, ``鈴木さん``, ``佐藤氏``),
+    before の自宅/の家, after 氏名/名前, before と申します, and family names (with the
+    given name that follows) that the UniDic dictionary knows.  Not masked: names written in
+    hiragana or unknown to the dictionary without such a marker, ages, dates other than birth
+    dates, and anything the patterns above do not describe.
+
     >>> mask_personal("山田様 taro@example.jp 03-1234-5678 〒154-0001 番号123456")
     '＊＊様 t***@example.jp 0*-****-**** 〒***-**** 番号＊＊＊'
     """
-    text = mask_text(text)
-    text = _POSTAL.sub(lambda m: re.sub(r"[0-9０-９]", "*", m.group(0)), text)
-    text = _STREET.sub("＊丁目＊", text)
-    text = _DIGITS.sub("＊＊＊", text)
-    return _HONORIFIC.sub(_name_sub, text)
+    return _apply(text, _pii_spans(text))
 
 
 # -- charts ------------------------------------------------------------------
@@ -231,12 +430,85 @@ def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
     return None
 
 
+def _check_scored(path: Path, row: dict[str, Any]) -> None:
+    """Refuse a file whose first record has neither a verdict nor an error."""
+    if "verdict" in row or row.get("error"):
+        return
+    if _SENDER_SUMMARY_COLUMNS <= set(row):
+        raise UnscoredFileError(
+            f"{path.name} is the per-sender summary that `complaint-triage batch` writes next to its output, "
+            "not the scored records: pass the scored records file (the file given to batch -o) to report")
+    raise UnscoredFileError(
+        f"{path.name} has no verdict column: it looks unscored. Score it first with "
+        f"`complaint-triage batch {path.name} -o scored.csv` (add --text-column if the text is not in a "
+        "column named text), then run report on the scored file")
+
+
+#: characters of context around an evidence phrase or an excerpt searched for personal data
+_MARGIN = 64
+
+
 def _excerpt(text: object, n: int = 120) -> str:
     if not isinstance(text, str):
         return ""
     flat = " ".join(text.split())
-    flat = mask_personal(flat)
-    return flat[:n] + ("…" if len(flat) > n else "")
+    upto = min(len(flat), n + _MARGIN)
+    masked = _apply(flat, _pii_spans(flat[:upto + _MARGIN]), 0, upto)
+    return masked[:n] + ("…" if len(masked) > n or upto < len(flat) else "")
+
+
+def _evidence_phrases(evidence: list[dict[str, Any]], text: object) -> list[tuple[str, str]]:
+    """``(category, masked phrase)`` per evidence span.
+
+    A span that indexes ``text`` is masked from its context in the whole message; one that
+    does not (no text column, edited text) is masked on its own.
+    """
+    if not isinstance(text, str):
+        return [(ev["category"], " ".join(mask_personal(str(ev["text"])).split())) for ev in evidence]
+    located = [ev for ev in evidence
+               if type(ev.get("start")) is int and type(ev.get("end")) is int
+               and 0 <= ev["start"] < ev["end"] <= len(text) and text[ev["start"]:ev["end"]] == ev["text"]]
+    spans: list[tuple[int, int, str]] = []
+    if located:
+        windows: list[list[int]] = []
+        for ev in sorted(located, key=lambda ev: ev["start"]):
+            lo, hi = max(0, ev["start"] - _MARGIN), min(len(text), ev["end"] + _MARGIN)
+            if windows and lo <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], hi)
+            else:
+                windows.append([lo, hi])
+        for lo, hi in windows:
+            spans.extend((a + lo, b + lo, r) for a, b, r in _pii_spans(text[lo:hi]))
+    out = []
+    for ev in evidence:
+        if any(ev is x for x in located):
+            phrase = _apply(text, spans, ev["start"], ev["end"])
+        else:
+            phrase = mask_personal(str(ev["text"]))
+        out.append((ev["category"], " ".join(phrase.split())))
+    return out
+
+
+_PHONE_ID = re.compile(r"^(?:\+|0[1-9])[0-9()\-‐－ー−. ]+$")
+
+
+def _record_id(value: object, *, is_sender: bool, agg: SenderAggregator | None) -> str:
+    """A record id as shown in the review queue: as it is, unless it identifies the sender."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    shown = str(value).strip()
+    if not shown:
+        return ""
+    if is_sender:
+        return (agg.sender_id(value) if agg is not None else None) or mask_personal(shown)
+    plain = unicodedata.normalize("NFKC", shown)
+    digits = sum(ch.isdigit() for ch in plain)
+    if "@" in plain or (_PHONE_ID.match(plain) and 9 <= digits <= 13):
+        masked = mask_personal(shown)
+        return masked if masked != shown else "＊＊＊"
+    return shown
 
 
 _CSS = """
@@ -275,8 +547,15 @@ def build_report(
     """Build the HTML report of a scored file; return ``(html, stats)``.
 
     Columns not given are looked for under usual names (``date``, ``channel``,
-    ``topic``/``department``, ``sender_id``/``sender``/``from``, ``id``, ``text``);
-    sections whose column is absent say so.
+    ``topic``/``department``, ``sender_id``/``sender``/``from``, ``id``/``受付番号``
+    before ``message_id``, ``text``); sections whose column is absent say so.
+
+    Raises
+    ------
+    UnscoredFileError
+        The file has no ``verdict`` (a raw input, or the per-sender summary of a batch run).
+    InputFormatError
+        A column given by name is not in the file, or the file cannot be read.
     """
     path = Path(scored)
     rows = iter_scored(path)
@@ -296,6 +575,7 @@ def build_report(
 
     for row in rows:
         if not cols:
+            _check_scored(path, row)
             keys = list(row)
             cols = {k: _pick(keys, g, k) for k, g in (("date", date_col), ("channel", channel_col),
                                                      ("topic", topic_col), ("sender", sender_col),
@@ -324,14 +604,17 @@ def build_report(
             topic_v[(str(row.get(cols["topic"]) or "(なし)"), verdict)] += 1
         if verdict == "harassment":
             cats.update(row.get("categories") or [])
-        for ev in row.get("evidence") or []:
-            if isinstance(ev, dict) and ev.get("category") in phrases and ev.get("text"):
-                phrases[ev["category"]][mask_personal(" ".join(str(ev["text"]).split()))] += 1
+        evidence = [ev for ev in row.get("evidence") or []
+                    if isinstance(ev, dict) and ev.get("category") in phrases and ev.get("text")]
+        if evidence:
+            for cat, phrase in _evidence_phrases(evidence, row.get(cols["text"]) if cols["text"] else None):
+                phrases[cat][phrase] += 1
         if row.get("review") and not err:
             n_review += 1
             if len(review) < max_review:
                 review.append({
-                    "id": row.get(cols["id"]) if cols["id"] else n,
+                    "id": (_record_id(row.get(cols["id"]), is_sender=cols["id"] == cols["sender"], agg=agg)
+                           if cols["id"] else str(n)),
                     "date": when.strftime("%Y-%m-%d %H:%M") if when else "",
                     "channel": row.get(cols["channel"]) if cols["channel"] else "",
                     "topic": row.get(cols["topic"]) if cols["topic"] else "",
@@ -388,8 +671,8 @@ def build_report(
         return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
     review_tbl = table(
-        ["ID", "日時", "チャネル", "所管", "判定", "p(カスハラ)", "類型", "対応", "本文 (抜粋・マスク済)"],
-        [[_e(mask_personal(str(r["id"]))), _e(r["date"]), _e(r["channel"] or ""), _e(r["topic"] or ""),
+        ["ID", "日時", "チャネル", "所管", "判定", "p(カスハラ)", "類型", "対応", "本文 (抜粋・自動マスク)"],
+        [[_e(r["id"]), _e(r["date"]), _e(r["channel"] or ""), _e(r["topic"] or ""),
           _e(_VERDICT_JA.get(r["verdict"], r["verdict"])), f'{r["p"]:.2f}' if isinstance(r["p"], float) else "",
           _e(", ".join(r["categories"])), _e(r["action"]), _e(r["excerpt"])] for r in review],
         frozenset({5}),
@@ -428,7 +711,16 @@ def build_report(
 <body>
 <h1>{_e(title)}</h1>
 <p class="meta">ファイル {_e(path.name)} ・ 作成 {_e(gen)} ・ モデル {_e(", ".join(versions) or "—")}
- ・ 個人情報はマスク済 (personal data masked; sender ids are pseudonyms)</p>
+ ・ 個人情報は自動マスク (personal data masked by pattern; sender ids are pseudonyms)</p>
+<p class="note">マスク対象: 本文の抜粋と根拠表現のメールアドレス・電話番号・郵便番号・番地・部屋番号・
+5桁以上の番号とマイナンバー等の番号・生年月日、敬称 (様・さん・氏など) や「の自宅」「の家」が付いた氏名、
+「氏名」「名前」の後や「と申します」の前の氏名、辞書にある姓 (と続く名)。
+ひらがな書きや辞書にない氏名で目印のないもの、年齢、生年月日以外の日付などは残ることがあります。
+受付番号などの記録IDはそのまま表示します。
+(Masked in excerpts and evidence: e-mail addresses, phone numbers, postal codes, street and room numbers, numbers of
+5+ digits and grouped numbers such as My Number, birth dates, names marked by an honorific, の自宅/の家, 氏名/名前 or
+と申します, and family names the dictionary knows. Unmarked names in hiragana or unknown to the dictionary, ages and
+other dates may remain. Record ids are shown as they are.)</p>
 <div class="kpis">{kpis}</div>
 <h2>月別件数 (messages per month, by verdict)</h2>
 {month_chart if months else no_month}

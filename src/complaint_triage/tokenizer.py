@@ -37,7 +37,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-__all__ = ["JapaneseTokenizer", "Token", "get_tagger", "get_wakati_tagger"]
+__all__ = ["JapaneseTokenizer", "Token", "get_formatted_tagger", "get_tagger", "get_wakati_tagger"]
 
 # One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
 _NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
@@ -78,6 +78,12 @@ def get_tagger() -> Any:
 def get_wakati_tagger() -> Any:
     """Return this thread's segmenting-only (``-Owakati``) fugashi tagger."""
     return _thread_tagger("wakati", "-Owakati")
+
+
+def get_formatted_tagger(output: str) -> Any:
+    """Return this thread's fugashi tagger with MeCab output options ``output`` (e.g.
+    ``'-O "" -F%m\\t%f[3]\\n'``), one per distinct ``output``, made on first use."""
+    return _thread_tagger("formatted:" + output, output)
 
 
 class Token(tuple[str, str, str]):

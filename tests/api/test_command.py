@@ -99,7 +99,9 @@ def test_invalid_environment_is_reported_before_starting(
     monkeypatch.setenv("COMPLAINT_TRIAGE_API_KEYS_SHA256", "clear-text-key")
     result = CliRunner().invoke(cli(), [])
     assert result.exit_code == 2 and not calls
-    assert "SHA-256" in result.output
+    assert "SHA-256" in result.output and "COMPLAINT_TRIAGE_API_KEYS_SHA256" in result.output
+    # the value may be the key itself, put where its hash belongs: never in the service log
+    assert "clear-text-key" not in result.output
 
 
 def test_the_worker_entry_keeps_unused_libraries_out_and_still_scores(small_model_dir: Path) -> None:

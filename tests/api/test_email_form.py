@@ -103,6 +103,54 @@ class TestEmail:
                         headers={**AUTH, "Content-Type": "application/octet-stream"})
         assert r.status_code == 200
 
+    @pytest.mark.parametrize(
+        ("body", "hidden"),
+        [
+            ("今すぐ090-1234-5678に電話しろ殺すぞ。", ["090-1234-5678", "1234-5678"]),
+            ("taro.yamada.setagaya@example.jp に今すぐ返信しろ。返事がなければ担当者をぶっ殺すぞ。",
+             ["taro.yamada", "yamada.setagaya"]),
+            ("担当の佐藤 (sato.kazuhiko@city.setagaya.example.lg.jp) に伝えろ。"
+             "今日中に 090-1234-5678 まで折り返さないなら区役所まで行って責任者を土下座させるからな。"
+             "ぶっ殺すぞ。お前ら税金泥棒だ。", ["sato.kazuhiko", "1234-5678"]),
+        ],
+    )
+    def test_evidence_indexes_the_masked_body(self, client: TestClient, body: str, hidden: list[str]) -> None:
+        raw = ("From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body).encode()
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 200, r.text
+        masked = r.json()["email"]["body"]
+        evidence = r.json()["result"]["evidence"]
+        assert len(masked) == len(body) and masked != body
+        assert evidence
+        for ev in evidence:
+            assert masked[ev["start"] : ev["end"]] == ev["text"]
+        for value in hidden:
+            assert value not in r.text
+
+    @pytest.mark.parametrize(
+        ("text", "kept"),
+        [
+            ("先日の件について。\n\n要望は以下のとおりです\n--\n担当者を今すぐクビにしろ\nできないなら区役所に火をつける\n",
+             "できないなら区役所に火をつける"),
+            ("ごみの収集について何度もお願いしています。\n\n==========\n担当者をぶっ殺すぞ\n家も知ってるからな\n夜道に気をつけろ\n",
+             "担当者をぶっ殺すぞ\n家も知ってるからな\n夜道に気をつけろ"),
+            ("ご回答ください。\nSent from my iPhone\n死ね\n", "死ね"),
+            ("差出人：山田太郎\n宛先：世田谷区長 殿\n件名：職員の対応について\n\n"
+             "窓口の佐藤という職員の態度が最悪だった。次に会ったらぶっ殺すぞ。家も調べてある。\n",
+             "次に会ったらぶっ殺すぞ"),
+        ],
+    )
+    def test_new_text_after_a_separator_or_header_is_scored(
+        self, client: TestClient, small_triager, text: str, kept: str
+    ) -> None:
+        raw = ("From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text).encode()
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 200, r.text
+        email = r.json()["email"]
+        assert kept in email["body"]
+        assert all(kept not in b["text"] for b in email["stripped"])
+        assert r.json()["result"]["scores"] == small_triager.score(email["body"]).scores
+
     def test_body_over_the_text_limit(self, client: TestClient) -> None:
         head = b"From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         raw = head + ("苦情" * 10_001).encode()
@@ -159,6 +207,49 @@ class TestForm:
         assert r.status_code == 422, r.text
         assert r.json()["error"] == code
         assert "世田谷区" not in r.text
+
+
+class TestFormLimit:
+    """The limit counts the characters the client sent (subject + body), not the 件名：/内容： labels."""
+
+    @pytest.mark.parametrize("body_chars", [19_995, 19_999])
+    def test_subject_and_body_up_to_the_limit_are_scored(self, client: TestClient, body_chars: int) -> None:
+        r = client.post("/v1/score/form", json={"subject": "ご", "body": "あ" * body_chars}, headers=AUTH)
+        assert r.status_code == 200, r.text
+
+    def test_over_the_limit_says_subject_and_body(self, client: TestClient) -> None:
+        r = client.post("/v1/score/form", json={"subject": "ご", "body": "あ" * 20_000}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["error"] == "text_too_long"
+        assert "subject and body have 20,001 characters together, over the limit of 20,000" in r.json()["message"]
+
+    def test_evidence_offsets_at_the_limit(self, client: TestClient) -> None:
+        body = "担当者をぶっ殺すぞ。" * 1_999 + "ぶっ殺すぞ。"
+        form = {"subject": "ぶっ殺す", "body": body}
+        assert len(form["subject"]) + len(body) == 20_000
+        r = client.post("/v1/score/form", json=form, headers=AUTH)
+        assert r.status_code == 200, r.text
+        evidence = r.json()["result"]["evidence"]
+        assert evidence
+        for ev in evidence:
+            assert form[ev["field"]][ev["start"] : ev["end"]] == ev["text"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "max_chars", "text", "body_at"),
+    [
+        ("駐輪場", "料金は？", None, "件名：駐輪場\n内容：料金は？", 10),
+        ("駐輪場", "料金は？", 14, "件名：駐輪場\n内容：料金は？", 10),
+        ("駐輪場", "料金は？", 13, "駐輪場\n料金は？", 4),
+        ("駐輪場", "料金は？", 7, "駐輪場料金は？", 3),
+        ("  ", "料金は？", 4, "料金は？", 0),
+        (None, "料金は？", None, "料金は？", 0),
+    ],
+)
+def test_compose_form_text_fits_the_limit(
+    subject: str | None, body: str, max_chars: int | None, text: str, body_at: int
+) -> None:
+    assert compose_form_text(subject, body, max_chars) == (text, body_at)
+    assert text[body_at:] == body
 
 
 @pytest.mark.parametrize(

@@ -128,3 +128,33 @@ def test_openapi_documents_limits_security_and_japanese_examples(make_settings: 
                 assert op["security"] == [{"ApiKey": []}], path
             else:
                 assert "security" not in op, path
+
+
+def test_a_client_that_leaves_mid_upload_is_499_not_500(client: TestClient, access_log: list[logging.LogRecord]) -> None:
+    """A gateway that gives up half-way through sending a body was logged and counted as a
+    server error (500), which would page whoever watches 5xx rates."""
+    import asyncio
+
+    app = client.app
+    sent: list[dict] = []
+    scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
+             "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
+             "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
+                                                      (b"content-length", b"1000"),
+                                                      (b"authorization", AUTH["Authorization"].encode())]}
+    messages = iter([{"type": "http.request", "body": b'{"text": "', "more_body": True},
+                     {"type": "http.disconnect"}])
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert not sent  # nobody to answer
+    [line] = [json.loads(JsonLineFormatter().format(r)) for r in access_log if r.name == ACCESS_LOGGER]
+    assert line["status"] == 499 and line["route"] == "/v1/score"
+    metrics = client.get("/metrics").text
+    assert 'route="/v1/score",status="499"' in metrics
+    assert 'route="/v1/score",status="500"' not in metrics

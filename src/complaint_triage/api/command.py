@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,16 @@ __all__ = ["serve", "APP_FACTORY"]
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 _execv = os.execv  # a seam for tests
+
+
+def settings_errors(e: Any) -> str:
+    """The settings' validation errors, one per line, WITHOUT the values: a value may be a
+    secret (an API key put where its SHA-256 belongs) and this message goes to the service log."""
+    lines = []
+    for err in e.errors(include_url=False, include_input=False):
+        field = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        lines.append(f"  {ENV_PREFIX}{field.upper()}: {err.get('msg', 'invalid')}")
+    return "\n".join(lines)
 
 
 def serve(
@@ -59,7 +69,7 @@ def serve(
     try:
         get_settings()  # fail here, with a readable message, rather than in every worker
     except ValidationError as e:
-        typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{e}", err=True)
+        typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{settings_errors(e)}", err=True)
         raise typer.Exit(code=2) from e
     # Replace this process, which has already imported the model libraries (~150 MB, pandas
     # among them), with a fresh uvicorn process with the same options, or with several workers

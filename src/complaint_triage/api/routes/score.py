@@ -174,7 +174,9 @@ def _item_message(e: ValidationError) -> str:
     description="Send the message exactly as the mail gateway received it (RFC 5322 bytes, any Japanese charset) "
     "with `Content-Type: message/rfc822`. Quoted earlier replies, their header lines (「…のメール:」, "
     "\"On … wrote:\") and signatures are removed before scoring and reported in `email.stripped`; attachments are "
-    "listed, not scored. Addresses and phone numbers in the answer are masked.",
+    "listed, not scored. Addresses and phone numbers in the answer are masked; in `email.body` every masked "
+    "character is replaced one for one, so evidence `start`/`end` index `email.body` and evidence `text` is "
+    "`email.body[start:end]`, masked the same way.",
     openapi_extra={"requestBody": {"required": True, "content": {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"},
                            "examples": {"reply": {"summary": "引用つきの返信メール", "value": EXAMPLE_EMAIL}}},
@@ -202,23 +204,50 @@ async def score_email(request: Request) -> ApiJSONResponse:
     if isinstance(res, ScoringError):  # pragma: no cover - check_text above refuses what score_many would
         raise ApiError(422, "invalid_text", res.error)
     record_verdicts(request, [res.verdict])
-    email = parsed.to_dict(mask_contacts=True)
+    email = parsed.to_dict(mask_contacts=True)  # body masked one character for one: same offsets as parsed.body
     email.pop("full_text", None)
-    return ApiJSONResponse({"email": email, "result": _result(res, None)})
+    result = _result(res, None)
+    masked = email["body"]
+    result["evidence"] = [{**e, "text": masked[e["start"] : e["end"]]} for e in result["evidence"]]
+    return ApiJSONResponse({"email": email, "result": result})
 
 
-def compose_form_text(subject: str | None, body: str) -> tuple[str, int]:
-    """The text scored for a form: ``件名：…\\n内容：…`` as web forms arrive, and the offset of the body in it."""
-    if subject and subject.strip():
-        head = f"件名：{subject}\n内容："
-        return head + body, len(head)
-    return body, 0
+_SUBJECT_HEAD = "件名："
+_BODY_HEAD = "\n内容："
 
 
-def _form_evidence(ev: list[dict[str, Any]], subject: str | None, body_at: int) -> list[dict[str, Any]]:
+def compose_form_text(subject: str | None, body: str, max_chars: int | None = None) -> tuple[str, int]:
+    """The text scored for a form and the offset of the body in it.
+
+    ``件名：…\n内容：…`` as web forms arrive; the body alone when there is no subject.
+    The limit on a form applies to the characters the client sent (subject + body), so
+    when the labels would take the text over ``max_chars`` they are left out and the
+    subject and body are joined by a line break (by nothing, if even that is one too many).
+    """
+    text, _subj_at, body_at = _compose_form(subject, body, max_chars)
+    return text, body_at
+
+
+def _compose_form(subject: str | None, body: str, max_chars: int | None) -> tuple[str, int, int]:
+    """``(text, subject offset, body offset)``; the body offset is 0 when there is no subject."""
+    if not (subject and subject.strip()):
+        return body, 0, 0
+    n = len(subject) + len(body)
+    if max_chars is None or n + len(_SUBJECT_HEAD) + len(_BODY_HEAD) <= max_chars:
+        head = f"{_SUBJECT_HEAD}{subject}{_BODY_HEAD}"
+        return head + body, len(_SUBJECT_HEAD), len(head)
+    sep = "\n" if n < max_chars else ""
+    return subject + sep + body, 0, len(subject) + len(sep)
+
+
+def _form_chars(subject: str | None, body: str) -> int:
+    """Characters of the form that are scored: the body, and the subject when it is not blank."""
+    return len(body) + (len(subject) if subject and subject.strip() else 0)
+
+
+def _form_evidence(ev: list[dict[str, Any]], subject: str | None, subj_at: int, body_at: int) -> list[dict[str, Any]]:
     """Re-base evidence offsets onto the form field (subject or body) each span overlaps most."""
     subj = subject or ""
-    subj_at = len("件名：") if body_at else 0
     fields = [("subject", subj_at, subj_at + len(subj))] if body_at else []
     fields.append(("body", body_at, 1 << 62))
     out = []
@@ -274,11 +303,16 @@ async def score_form(
 ) -> ApiJSONResponse:
     if not form.body.strip():
         raise ApiError(422, "invalid_text", "body is empty or whitespace only; nothing to score")
-    text, body_at = compose_form_text(form.subject, form.body)
-    pred = await _score_one(app_scorer(request), text, what="subject and body")
+    scorer = app_scorer(request)
+    n = _form_chars(form.subject, form.body)
+    if n > scorer.max_chars:
+        raise ApiError(422, "text_too_long", f"subject and body have {n:,} characters together, over the limit of "
+                       f"{scorer.max_chars:,}; shorten the message or split it")
+    text, subj_at, body_at = _compose_form(form.subject, form.body, scorer.max_chars)
+    pred = await _score_one(scorer, text, what="subject and body")
     record_verdicts(request, [pred.verdict])
     result = _result(pred, form.id)
-    result["evidence"] = _form_evidence(result["evidence"], form.subject, body_at)
+    result["evidence"] = _form_evidence(result["evidence"], form.subject, subj_at, body_at)
     contact = {k: mask_contact(v, k) if v else None for k, v in
                (("name", form.name), ("email", form.email), ("phone", form.phone))}
     return ApiJSONResponse({"result": result, "category": form.category, "contact": contact})

@@ -1,0 +1,204 @@
+"""Reading records from JSONL and CSV (io): one bad line or cell never costs the others."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from complaint_triage.exceptions import InputFormatError
+from complaint_triage.io import (
+    CsvReader,
+    InputRecordError,
+    InputWarning,
+    _RecordParser,
+    read_csv,
+    read_jsonl,
+    unique_names,
+)
+
+COMPLAINT = "ゴミが3回も回収されていません。至急対応してください。"
+THREAT = "殺すぞ。夜道に気をつけろよ。"
+NOISE = "騒音がひどい、毎晩眠れない。\n"
+
+
+def _jsonl(*objs: object) -> bytes:
+    return b"".join((o if isinstance(o, bytes) else json.dumps(o, ensure_ascii=False).encode()) + b"\n" for o in objs)
+
+
+def _csv(rows: list[list[str]], *, encoding: str = "utf-8") -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode(encoding)
+
+
+def _read(data: bytes, **kw: object) -> list[tuple[int, object]]:
+    kw.setdefault("text_column", "内容")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)
+        return list(read_csv(io.BytesIO(data), **kw))
+
+
+@pytest.fixture()
+def csv_limit():
+    """Set the csv module's process-wide field limit for one test, and restore it."""
+    old = csv.field_size_limit()
+    yield csv.field_size_limit
+    csv.field_size_limit(old)
+
+
+# -- JSONL ---------------------------------------------------------------------------
+
+BAD_JSONL_LINES = [
+    pytest.param(b"[" * 100_000, "nested too deeply", id="100k-nested-brackets"),
+    pytest.param(b'{"text": "' + "窓口の対応".encode() + b'", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                 "nested too deeply", id="deep-value-in-object"),
+    pytest.param(b'{"id": ' + b"9" * 5_000 + b', "text": "' + "道路に穴".encode() + b'"}', "integer",
+                 id="5000-digit-id"),
+    pytest.param(b'{"text": "\xff\xfe"}', "UTF-8", id="invalid-utf8"),
+    pytest.param(b'{"text": ', "not valid JSON", id="truncated"),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason"), BAD_JSONL_LINES)
+def test_read_jsonl_turns_a_bad_line_into_one_error_record(bad, reason):
+    data = _jsonl({"id": "a", "text": COMPLAINT}, bad, {"id": "b", "text": THREAT})
+    got = list(read_jsonl(io.BytesIO(data)))
+    assert [n for n, _ in got] == [1, 2, 3]
+    assert got[0][1]["text"] == COMPLAINT and got[2][1]["text"] == THREAT  # the run goes on
+    err = got[1][1]
+    assert isinstance(err, InputRecordError) and reason in err.error and err.error.startswith("line 2 ")
+    assert "9999" not in err.error and "窓口" not in err.error  # no input text in the message
+
+
+# -- CSV: numbering ------------------------------------------------------------------------
+
+
+def test_read_csv_numbers_records_by_the_line_where_they_start():
+    data = _csv([["受付番号", "内容"], ["1", "改行を\n含む\n本文です。"], ["2", COMPLAINT]]) + (
+        "3,余分な,列\n".encode() + b"4,\x82\xa0\n" + "5,最後\n".encode())
+    got = _read(data)
+    assert [n for n, _ in got] == [2, 5, 6, 7, 8]  # physical lines: the first record spans 3
+    assert got[0][1]["内容"] == "改行を\n含む\n本文です。"
+    assert got[2][1].error == "line 6 has 3 fields, the header has 2"
+    assert got[3][1].error.startswith("line 7 is not valid utf-8 text")
+    rows = _read(data, numbering="row")
+    assert [n for n, _ in rows] == [2, 3, 4, 5, 6] and rows[2][1].error.startswith("row 4 ")
+
+
+def test_all_blank_rows_are_skipped_but_keep_their_numbers():
+    data = "受付番号,内容,備考\n1,{}\n,,\n , ,\u3000\n\n2,{},\n".format(COMPLAINT + ",", THREAT).encode()
+    recs = list(CsvReader(io.BytesIO(data), text_column="内容"))
+    assert [(r.row, r.line, r.values["受付番号"]) for r in recs] == [(2, 2, "1"), (6, 6, "2")]
+
+
+# -- CSV: long fields -------------------------------------------------------------------------
+
+LONG_FIELDS = [
+    pytest.param('"' + NOISE * 9_500 + '"', id="142k-chars-quoted-over-many-lines"),
+    pytest.param("x" * 2_100_000, id="2MB-on-one-line"),
+    pytest.param('"' + "ab,\n" * 600_000 + '"', id="quoted-delimiters-and-breaks"),
+]
+
+
+@pytest.mark.parametrize("cell", LONG_FIELDS)
+@pytest.mark.parametrize("csv_module_limit", ["same", "higher"])
+def test_a_field_over_the_limit_is_one_error_and_the_next_records_are_read(cell, csv_module_limit, csv_limit):
+    limit = 100_000
+    csv_limit(limit if csv_module_limit == "same" else 4 * limit)  # csv.Error and re-read, or cut afterwards
+    data = ("受付番号,内容\nR6-1," + cell + f"\nR6-2,{COMPLAINT}\nR6-3,{THREAT}\n").encode()
+    got = _read(data, field_limit=limit)
+    assert len(got) == 3  # not hundreds of rows made of the rest of the field
+    assert "the text is over the limit" in got[0][1].error and got[0][0] == 2
+    assert got[1][1] == {"受付番号": "R6-2", "内容": COMPLAINT}
+    assert got[2][1] == {"受付番号": "R6-3", "内容": THREAT}
+    recs = list(CsvReader(io.BytesIO(data), text_column="内容", field_limit=limit))
+    assert recs[0].truncated == ("内容",) and len(recs[0].values["内容"]) == limit
+    assert recs[0].values["受付番号"] == "R6-1"  # the other columns are kept
+
+
+def test_fields_longer_than_the_csv_module_default_are_read_whole():
+    body = NOISE * 9_500  # 142,500 characters > csv's default 131,072
+    got = _read(_csv([["受付番号", "内容"], ["1", body], ["2", THREAT]]))
+    assert got[0][1]["内容"] == body and got[1][1]["内容"] == THREAT
+
+
+def test_a_long_field_in_another_column_is_cut_and_named(csv_limit):
+    csv_limit(1_000)
+    data = _csv([["受付番号", "備考", "内容"], ["1", "メモ" * 2_000, COMPLAINT], ["2", "", THREAT]])
+    recs = list(CsvReader(io.BytesIO(data), text_column="内容", field_limit=1_000))
+    assert recs[0].truncated == ("備考",) and recs[0].values["内容"] == COMPLAINT
+    assert len(recs[0].values["備考"]) == 1_000 and recs[1].values["内容"] == THREAT
+
+
+_CSV_PIECES = st.sampled_from(["a", "苦情", ",", "\t", '"', '""', "\n", "\r", "\r\n", " ", "\x00"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_CSV_PIECES, max_size=16).map("".join), st.sampled_from([",", "\t"]))
+def test_record_parser_reads_records_as_the_csv_module_does(text, delimiter):
+    expected = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    got: list[list[str]] = []
+    parser = None
+    for line in io.StringIO(text, newline=""):
+        parser = parser or _RecordParser(delimiter, 1 << 20)
+        if parser.feed(line):
+            got.append(parser.fields)
+            parser = None
+    if parser is not None:
+        parser.finish()
+        got.append(parser.fields)
+    assert got == expected
+
+
+# -- CSV: header ----------------------------------------------------------------------------------
+
+DUPLICATE_HEADERS = [
+    pytest.param(["受付番号", "備考", "内容", "備考"], id="two-備考"),
+    pytest.param(["備考", "備考", "備考"], id="three"),
+    pytest.param(["備考", "備考.1", "備考"], id="taken-suffix"),
+    pytest.param(["内容", "", "column_2", ""], id="blanks-give-way"),
+]
+
+
+@pytest.mark.parametrize("names", DUPLICATE_HEADERS)
+def test_unique_names_match_pandas(names):
+    blanks = [i for i, n in enumerate(names) if not n]
+    got, renamed = unique_names([n or f"Unnamed: {i}" for i, n in enumerate(names)], last=blanks)
+    assert got == list(pd.read_csv(io.StringIO(",".join(names) + "\n")).columns)
+    assert len(set(got)) == len(names) and all(new in got for _, new in renamed)
+
+
+def test_duplicate_header_names_keep_every_column_and_warn_once():
+    data = _csv([["受付番号", "備考", "内容", "備考"], ["1", "電話受付", COMPLAINT, "要折返し"],
+                 ["2", "窓口", THREAT, "警察に相談済み"]])
+    with pytest.warns(InputWarning, match="備考.1") as caught:
+        got = list(read_csv(io.BytesIO(data), text_column="内容"))
+    assert len(caught) == 1
+    assert got[0][1] == {"受付番号": "1", "備考": "電話受付", "内容": COMPLAINT, "備考.1": "要折返し"}
+
+
+def test_blank_header_names_are_numbered():
+    reader = CsvReader(io.BytesIO("受付番号,,内容,\n1,a,b,c\n".encode()), text_column="内容")
+    assert reader.header == ["受付番号", "column_2", "内容", "column_4"]
+
+
+@pytest.mark.parametrize("header", [["受付番号", "内容"], ["内容", "氏名"]])
+def test_a_misdecoded_header_says_the_encoding_looks_wrong(header):
+    data = _csv([header, ["1", "窓口の対応がひどかった。"]], encoding="cp932")
+    with pytest.raises(InputFormatError, match="encoding looks wrong") as e:
+        _read(data, text_column="本文")
+    assert "UTF-8" in str(e.value) and "\ufffd" not in str(e.value) and "\udc8e" not in str(e.value)
+    with pytest.raises(InputFormatError, match="--encoding cp932"):
+        CsvReader(io.BytesIO(data), text_column="本文", encoding_hint="pass --encoding cp932")
+
+
+def test_a_header_that_reads_but_lacks_the_column_lists_the_columns():
+    with pytest.raises(InputFormatError, match=r"columns: 受付番号, 内容\); choose one with --text-column"):
+        _read(_csv([["受付番号", "内容"], ["1", COMPLAINT]]), text_column="本文")
