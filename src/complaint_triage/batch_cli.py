@@ -130,7 +130,8 @@ def report(
     max_senders: Annotated[int, typer.Option(min=0, help="Sender rows shown.")] = 50,
     sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
 ) -> None:
-    """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details, addresses and known names masked by pattern)."""
+    """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details,
+    addresses and known names masked by pattern)."""
     from complaint_triage.report import write_report
 
     try:

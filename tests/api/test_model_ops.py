@@ -130,7 +130,8 @@ def test_openapi_documents_limits_security_and_japanese_examples(make_settings: 
                 assert "security" not in op, path
 
 
-def test_a_client_that_leaves_mid_upload_is_499_not_500(client: TestClient, access_log: list[logging.LogRecord]) -> None:
+def test_a_client_that_leaves_mid_upload_is_499_not_500(client: TestClient,
+                                                         access_log: list[logging.LogRecord]) -> None:
     """A gateway that gives up half-way through sending a body was logged and counted as a
     server error (500), which would page whoever watches 5xx rates."""
     import asyncio
