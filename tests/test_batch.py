@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -516,6 +518,82 @@ def test_dask_engine_matches_local_engine(small_model_dir, tmp_path):
         _run(small_model_dir, [_workbook(tmp_path / "w.xlsx")], tmp_path / "x.csv", engine="dask")
 
 
+@pytest.fixture(scope="module")
+def dask_scheduler() -> Iterator[str]:
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+BLANK_LINE_FILES = [
+    # (lines after the header "id,text"; line ending)
+    pytest.param(["1,ゴミが回収されていません", "", "2,騒音がひどい"], "\n", id="empty-line"),
+    pytest.param(["1,ゴミが回収されていません", "", "", "2,騒音がひどい", ",", "3,道路に穴があいています"], "\r\n",
+                 id="empty-lines-and-blank-row-crlf"),
+    pytest.param(["", "1,図書館の開館時間を教えてください。", "2,住民票の写しはコンビニで取れますか。", "", ""], "\n",
+                 id="empty-lines-first-and-last"),
+]
+
+
+@pytest.mark.parametrize(("lines", "eol"), BLANK_LINE_FILES)
+def test_dask_engine_numbers_rows_after_empty_lines_as_the_local_engine(small_model_dir, tmp_path, dask_scheduler,
+                                                                         lines, eol):
+    src = tmp_path / "in.csv"
+    src.write_bytes(eol.join(["id,text", *lines, ""]).encode("utf-8"))
+    numbers = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.jsonl"
+        _run(small_model_dir, [src], out, engine=engine, scheduler=dask_scheduler, with_evidence=False)
+        numbers[engine] = [(r["id"], r["source_record"]) for r in B.iter_scored(out)]
+    expected = [(line.split(",")[0], str(n)) for n, line in enumerate(lines, 2) if line.strip(", ")]
+    assert numbers["local"] == numbers["dask"] == expected
+
+
+def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,
+                                                                                 dask_scheduler, monkeypatch):
+    texts = [f"ゴミが回収されていません（{i}回目）" for i in range(1, 4)]
+    texts += [f"騒音がひどいので対応してください{i}" for i in range(4, 12)]
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", ",", ",", *(f"{i},{t}" for i, t in enumerate(texts, 1))]) + "\n",
+                   encoding="utf-8")
+    opts = {"engine": "dask", "scheduler": dask_scheduler, "dask_blocksize": 120, "with_evidence": False}
+    ref = tmp_path / "ref.jsonl"
+    res = _run(small_model_dir, [src], ref, **opts)
+    assert res.chunks >= 3
+    expected = [(str(i), str(i + 3)) for i in range(1, 12)]  # two blank rows below the header keep their numbers
+    assert [(r["id"], r["source_record"]) for r in B.iter_scored(ref)] == expected
+
+    out = tmp_path / "out.jsonl"
+    real = B._write_part
+
+    def interrupted(parts, k, rows):
+        if k == 1:
+            raise KeyboardInterrupt
+        real(parts, k, rows)
+
+    monkeypatch.setattr(B, "_write_part", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(small_model_dir, [src], out, **opts)
+    monkeypatch.setattr(B, "_write_part", real)
+    parts = tmp_path / "out.jsonl.parts"
+    assert sorted(p.name for p in parts.glob("chunk-*.jsonl")) == ["chunk-000000.jsonl"]
+    res = _run(small_model_dir, [src], out, resume=True, **opts)
+    assert res.resumed_chunks == 1
+    assert [(r["id"], r["source_record"]) for r in B.iter_scored(out)] == expected
+    assert out.read_bytes() == ref.read_bytes()
+
+    # checkpoints without their row counts (an older version's) are refused, not misnumbered
+    monkeypatch.setattr(B, "_write_part", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(small_model_dir, [src], out, **opts)
+    monkeypatch.setattr(B, "_write_part", real)
+    (parts / "chunk-000000.rows.json").unlink()
+    with pytest.raises(InputFormatError, match="lacks its row count.*without --resume"):
+        _run(small_model_dir, [src], out, resume=True, **opts)
+
+
 # -- CLI -----------------------------------------------------------------------------------
 
 
@@ -673,6 +751,38 @@ def test_one_bad_byte_costs_one_row_not_the_file(small_model_dir, tmp_path, enco
     if bad:
         assert rows[2]["error"] and "not valid" in rows[2]["error"] and rows[2]["受付番号"] == "3"
         assert "3 undecodable" in res.format()
+
+
+_LONG_COMPLAINT = "区役所の職員の対応について申し上げます。先日窓口で長時間待たされた上に説明も不十分でした。" * 8
+MIXED_ENCODINGS = [
+    # (rows after the header "id,text": (id, text, its encoding, bytes appended); detected; ids of error rows)
+    pytest.param([(str(i), TEXTS[i % len(TEXTS)], "utf-8", b"") for i in range(20)]
+                 + [("99", _LONG_COMPLAINT, "cp932", b"")],
+                 "utf-8", ["99"], id="20-utf8-rows-and-one-long-cp932-row"),
+    pytest.param([("1", "道路に穴", "utf-8", b""), ("2", "殺すぞ", "utf-8", b""),
+                  ("3", "ゴミの収集日を教えてください。", "cp932", b"")],
+                 "utf-8", ["3"], id="short-utf8-rows-that-also-decode-as-cp932"),
+    pytest.param([(str(i), TEXTS[i % len(TEXTS)], "cp932", b"") for i in range(6)]
+                 + [("7", "窓口の対応がひどかった。", "cp932", b"\x85\x40")],
+                 "cp932", ["7"], id="cp932-file-with-one-bad-byte"),
+    pytest.param([("1", _LONG_COMPLAINT, "cp932", b""), ("2", TEXTS[1], "cp932", b"\x85\x40"),
+                  ("3", TEXTS[2], "cp932", b"")],
+                 "cp932", ["2"], id="cp932-file-with-a-long-row-and-one-bad-byte"),
+]
+
+
+@pytest.mark.parametrize(("lines", "detected", "lost"), MIXED_ENCODINGS)
+def test_one_row_in_another_encoding_costs_that_row_only(small_model_dir, tmp_path, lines, detected, lost):
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"id,text\r\n" + b"".join(f"{i},{t}".encode(e) + bad + b"\r\n" for i, t, e, bad in lines))
+    assert B.detect_encoding(src) == detected
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, id_col="id")
+    rows = list(B.iter_scored(out))
+    assert [r["id"] for r in rows if r.get("error")] == lost
+    assert res.scored == len(lines) - len(lost)
+    # the other rows are read in the right encoding, not as mojibake
+    assert [r["text"] for r in rows if not r.get("error")] == [t for i, t, _, _ in lines if i not in lost]
 
 
 def test_a_misdecoded_header_says_the_encoding_looks_wrong(small_model_dir, tmp_path):
@@ -850,12 +960,55 @@ DATES = [
     (True, None),
     ("不明", None),
     ("令和6年13月1日", None),
+    ("2024-04-01T09:00+09:00", datetime(2024, 4, 1, 9)),
+    ("2024-04-01T00:00Z", datetime(2024, 4, 1, 9)),
+    # numbers and times that are not dates (a JSONL cell can hold any number)
+    pytest.param(int("1" + "0" * 400), None, id="401-digit-int"),
+    pytest.param(-int("1" + "0" * 400), None, id="negative-401-digit-int"),
+    (float("nan"), None),
+    (float("inf"), None),
+    (Decimal("sNaN"), None),
+    (Decimal("1e999"), None),
+    (pd.NaT, None),
+    ("9999-12-31T23:00-01:00", None),  # after year 9999 in Japan time
+    ("0001-01-01T00:00-01:00", datetime(1, 1, 1, 10)),
 ]
 
 
 @pytest.mark.parametrize(("value", "expected"), DATES)
 def test_parse_date(value, expected):
     assert B.parse_date(value) == expected
+
+
+_ANY_CELL = st.one_of(
+    st.integers(), st.integers(min_value=-(10**1000), max_value=10**1000),
+    st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=True, allow_infinity=True),
+    st.text(), st.from_regex(r"\d{5}(\.\d+)?", fullmatch=True),
+    st.from_regex(r"(令和|平成|昭和|R|H)(元|\d{1,2})[年.](\d{1,2})[月.](\d{1,2})日?", fullmatch=True),
+    st.datetimes(timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59),
+                                                             max_value=timedelta(hours=23, minutes=59)))),
+    st.datetimes(timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59),
+                                                             max_value=timedelta(hours=23, minutes=59))))
+    .map(datetime.isoformat),
+    st.booleans(), st.none(), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers()),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ANY_CELL)
+def test_parse_date_never_raises(value):
+    got = B.parse_date(value)
+    assert got is None or (type(got) is datetime and got.tzinfo is None)
+
+
+def test_a_huge_number_in_a_date_column_is_not_a_date(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    huge = "1" + "0" * 400  # a JSON integer far beyond float range
+    src.write_text(f'{{"text": "{TEXTS[0]}", "date": "令和6年4月1日", "from": "a"}}\n'
+                   f'{{"text": "{TEXTS[4]}", "date": {huge}, "from": "b"}}\n', encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", date_col="date", sender_col="from")
+    assert (res.rows, res.scored, res.dates, res.unparsed_dates) == (2, 2, 2, 1)
+    assert "1 of 2 non-empty 'date' values are not dates" in res.format()
 
 
 def test_summary_counts_dates_it_cannot_read(small_model_dir, tmp_path):

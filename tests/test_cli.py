@@ -228,3 +228,51 @@ def test_evaluate_takes_null_categories_as_none(small_model_dir, tmp_path):
     r = runner.invoke(app, ["evaluate", str(f), "--json", "--model", str(small_model_dir)])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["n"] == 1
+
+
+def test_score_refuses_to_overwrite_its_input(small_model_dir, tmp_path):
+    src = tmp_path / "inout.jsonl"
+    content = '{"text": "図書館の開館時間を教えてください"}\n'
+    src.write_text(content, encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "-o", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "is the input file" in " ".join(r.stderr.split())
+    assert src.read_text(encoding="utf-8") == content
+
+
+def test_score_leaves_an_existing_output_alone_when_the_input_is_unusable(small_model_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,body\n1,図書館の開館時間を教えてください\n", encoding="utf-8")
+    out = tmp_path / "keep.jsonl"
+    out.write_text('{"earlier": "results"}\n', encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "text" in r.stderr
+    assert out.read_text(encoding="utf-8") == '{"earlier": "results"}\n'
+
+
+def _harassment_rows(grievance: str) -> str:
+    rows = ["text,verdict,categories,grievance"]
+    for i in range(6):
+        rows.append(f"お前みたいな無能はクビにしろ、死ね{i},Harassment,abusive_language|threat,{grievance}")
+    rows.append("ゴミが3回も回収されていません。対応してください。,complaint,,")
+    rows.append("図書館の開館時間を教えてください。,inquiry,,")
+    return "\n".join(rows) + "\n"
+
+
+def test_evaluate_reads_labels_as_spreadsheets_write_them(small_model_dir, tmp_path):
+    """grievance 'y' was read as False (only true/1/yes counted); 'Complaint', '|' between
+    categories, a blank grievance on a complaint and CP932 files were refused."""
+    results = {}
+    for word in ("TRUE", "y", "はい", "1"):
+        f = tmp_path / f"g_{word}.csv"
+        f.write_bytes(_harassment_rows(word).encode("cp932"))
+        r = runner.invoke(app, ["evaluate", str(f), "--json", "--encoding", "cp932", "--model", str(small_model_dir)])
+        assert r.exit_code == 0, r.output
+        results[word] = json.loads(r.stdout)["harassment_grievance_accuracy"]
+    assert len(set(results.values())) == 1, results
+
+
+def test_evaluate_refuses_a_grievance_it_cannot_read_without_echoing_it(small_model_dir, tmp_path):
+    f = tmp_path / "g.csv"
+    f.write_text(_harassment_rows("090-1234-5678"), encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "yes/no" in " ".join(r.stderr.split()) and "090-1234" not in r.stderr

@@ -727,6 +727,17 @@ SIGNATURES = [
 ]
 
 
+SIGNATURES += [
+    "--\n山田 太郎\nTaro Yamada\n〒154-0017 東京都世田谷区世田谷4丁目21番27号 サンプルビル2F",
+    "━━━━━━━━━━\n世田谷区 道路管理課\n担当 佐藤\n電話：03-5432-1111（内線 1234）",
+    "-----\nSample Trading Co., Ltd.\nJiro Sato\nMobile: 090-1234-5678\nURL: https://example.co.jp",
+    "-- \nサンプル 株式会社\n代表取締役 佐藤 次郎",
+    "--\n世田谷 花子",
+    "━━━━━━━━━━\n株式会社サンプル\n営業部 佐藤\nTel: 03-1234-5678  Fax: 03-1234-5679",
+    "--\n北沢 花子\n〒155-0031 世田谷区北沢2-8-18 ハイツ北沢 203\nE-mail: hanako@example.jp",
+]
+
+
 @pytest.mark.parametrize("signature", SIGNATURES)
 def test_signature_blocks_are_stripped(signature: str) -> None:
     text = "区営住宅の修繕の件です。\n浴室の換気扇が動きません。\n見に来てください。\n\n" + signature + "\n"
@@ -772,6 +783,38 @@ def test_new_text_below_a_separator_is_not_a_signature(text: str) -> None:
     body, blocks = split_reply(text)
     assert blocks == []
     assert body == text.replace("-- \n", "--\n")  # body lines lose trailing spaces
+
+
+#: Lines a signature never contains: below a separator and a name they are new text.
+THREATS_BELOW_A_NAME = [
+    "担当者の自宅住所 把握済",
+    "明日10時 窓口 包丁",
+    "ガソリン持参",
+    "次は実力行使",
+    "I will kill you",
+    "灯油缶用意済",
+    "職員 全員 血祭",
+    "ナイフ持参で窓口へ",
+    "担当者 鈴木 許さない",
+    "総務部 全員 覚悟",
+    "区役所 いくぞ",
+    "世田谷区役所 10時",
+    "I Will Kill You",
+    "実力行使",
+]
+
+
+@pytest.mark.parametrize("line", THREATS_BELOW_A_NAME)
+@pytest.mark.parametrize(
+    "signature",
+    ["-----\n山田太郎", "--\n山田 太郎\nTEL 03-1234-5678", "━━━━━━━━━━\n株式会社サンプル 総務部\n佐藤 次郎"],
+)
+def test_a_line_that_is_not_a_signature_line_keeps_the_block_in_the_body(signature: str, line: str) -> None:
+    head = f"窓口の対応に抗議します。\n{signature}\n{line}"
+    for text in (head, head + "\n山田"):
+        body, blocks = split_reply(text)
+        assert blocks == []
+        assert body == text
 
 
 def test_threats_above_a_real_signature_are_kept_and_the_signature_stripped() -> None:
@@ -1118,6 +1161,74 @@ Content-Type: text/plain; charset=utf-8
     assert len(d["body"]) == len(p.body)
     assert [len(b["text"]) for b in d["stripped"]] == [len(b.text) for b in p.stripped]
     assert d["from"] == "t***@example.jp"
+
+
+def test_to_dict_without_full_text_does_not_mask_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import complaint_triage.email as email_module
+
+    p = parse_email(outlook_iso2022jp_raw())
+    masked: list[str] = []
+    real = email_module.mask_text
+    monkeypatch.setattr(email_module, "mask_text", lambda text, **kw: masked.append(text) or real(text, **kw))
+    d = p.to_dict(include_full_text=False)
+    assert "full_text" not in d
+    assert p.full_text not in masked
+    assert d == {k: v for k, v in p.to_dict().items() if k != "full_text"}
+
+
+def _best_time(fn, arg: str, repeats: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+#: Long runs that once made a pattern start over at every position (quadratic time): an
+#: address pattern over letters and digits, the header-line patterns over spaces, and the
+#: rest of the line and signature patterns over their own characters.
+LONG_RUNS = {
+    "letters": lambda n: "a" * n,
+    "digits": lambda n: "1" * n,
+    "zeros": lambda n: "0" * n,
+    "full-width letters": lambda n: "ａ" * n,
+    "dotted letters": lambda n: "a." * (n // 2),
+    "at signs": lambda n: "@" * n,
+    "letters then @": lambda n: "a" * n + "@",
+    "@ then letters": lambda n: "a@" + "a" * n,
+    "short local parts": lambda n: "abcdefghi@" * (n // 10),
+    "addresses": lambda n: "a@b.jp " * (n // 7),
+    "failed domains": lambda n: "a@b!" * (n // 4),
+    "full-width at": lambda n: "ａ＠ａ" * (n // 3),
+    "spaces": lambda n: " " * n,
+    "spaces then x": lambda n: "苦情です\n" + " " * n + "x",
+    "header name then spaces": lambda n: "苦情です\n差出人" + " " * n + "x",
+    "stars and spaces": lambda n: "苦情です\n" + " *" * (n // 2) + "x",
+    "separators": lambda n: "0-" * (n // 2),
+    "digits and spaces": lambda n: "0 " * (n // 2),
+    "phone start then spaces": lambda n: "+1" + " " * n + "x",
+    "phone groups and spaces": lambda n: ("01" + " " * 40) * (n // 42),
+    "dashes": lambda n: "苦情です\n" + "-" * n + "x",
+    "rule then a long line": lambda n: "苦情です\n-----\n山田 太郎\n" + "a" * n,
+    "mobile footer then spaces": lambda n: "苦情です\nSent from my " + " " * n + "x",
+    "quote header shape": lambda n: "苦情です\n2024年4月1日 " + "<" * n + ":",
+}
+
+
+@pytest.mark.parametrize("name", list(LONG_RUNS))
+@pytest.mark.parametrize(
+    "fn", [mask_text, split_reply, lambda t: mask_text(t, keep_length=True)], ids=["mask", "split", "mask_keep"]
+)
+def test_cost_grows_linearly_with_a_long_run(fn, name: str) -> None:
+    """A 20,000-character run once cost seconds (and a 50,000-space line a minute).  A ratio in
+    one run, not a time: 8x the text must cost well under 64x (quadratic); linear is about 8x."""
+    make = LONG_RUNS[name]
+    t_short = max(_best_time(fn, make(2_500)), 2e-5)
+    t_long = _best_time(fn, make(20_000))
+    assert t_long / t_short < 30, f"{name}: {t_long / t_short:.0f}x for 8x the text"
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import json
 import multiprocessing
+import re
 import sqlite3
 import threading
 
@@ -225,12 +226,12 @@ def test_to_training_records(tmp_path):
     store.add({"message_id": "tr-1", "verdict": "complaint", "corrected_by": "b",
                "corrected_at": "2025-10-02T00:00:00Z"})  # the latest correction wins
     store.add({"message_id": "te-1", "verdict": "complaint", "corrected_by": "a"})  # test split: left out
-    store.add({"text": "テスト用の文です。", "verdict": "complaint", "corrected_by": "a"})  # same text as test
+    store.add({"text": "テスト用の文です。", "verdict": "complaint", "corrected_by": "a"})  # same message, by text
     store.add({"text": "お前の名前をネットに晒す", "verdict": "harassment", "categories": ["sns_harassment"],
                "grievance": False, "corrected_by": "c"})
     logged = []
     recs = store.to_training_records(corpus, log=logged.append)
-    assert len(recs) == 2 and len(logged) == 2
+    assert len(recs) == 2 and len(logged) == 1  # te-1's two corrections are one message, left out once
     first, second = recs
     assert first["text"] == corpus[0]["text"] and first["verdict"] == "complaint"
     assert (first["source"], first["corrected_by"], first["original_id"], first["group"], first["batch"]) == \
@@ -241,8 +242,8 @@ def test_to_training_records(tmp_path):
 
     store.add({"message_id": "unknown-9", "verdict": "inquiry", "corrected_by": "a"})
     with pytest.raises(InputFormatError, match="unknown-9"):
-        store.to_training_records(corpus)
-    assert len(store.to_training_records(corpus, skip_missing=True)) == 2
+        store.to_training_records(corpus, skip_missing=False)
+    assert len(store.to_training_records(corpus, log=logged.append)) == 2
 
 
 def test_parse_row_accepts_spreadsheet_spellings():
@@ -252,3 +253,202 @@ def test_parse_row_accepts_spreadsheet_spellings():
     assert c.predicted_categories == () and c.predicted_grievance is True
     assert parse_row({"id": "7", "verdict": "inquiry"}, corrected_by="b").correction_id == \
         parse_row({"id": "7", "verdict": "inquiry"}, corrected_by="c").correction_id
+
+
+# -- one label per message: corrections matched by id or by text ---------------------------
+
+CORPUS_MSG = "職員の対応が悪い。\n改善を求めます。"
+SMALL_CORPUS = [
+    {"id": "tr-1", "text": CORPUS_MSG, "split": "train", "group": "g-1", "batch": "b3", "channel": "email",
+     "verdict": "complaint", "categories": [], "grievance": True},
+    {"id": "te-1", "text": "テスト用の文です。", "split": "test", "group": "g-2", "verdict": "inquiry",
+     "categories": [], "grievance": False},
+]
+THREAT = {"verdict": "harassment", "categories": ["threat"], "grievance": True}
+INQUIRY = {"verdict": "inquiry"}
+COMPLAINT = {"verdict": "complaint"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "verdict", "original_id"),
+    [
+        # a corpus message corrected by its text only: matched to the corpus record by text
+        ([{"text": CORPUS_MSG, **THREAT}], "harassment", "tr-1"),
+        # the same text as typed into a spreadsheet (CRLF, full-width space, trailing blank)
+        ([{"text": "職員の対応が悪い。\r\n改善を求めます。\u3000", **INQUIRY}], "inquiry", "tr-1"),
+        # id+text to inquiry, then text only back to complaint: the later one wins
+        ([{"message_id": "mail-1", "text": "窓口で三十分も待たされた。人を増やしてほしい。", **INQUIRY},
+          {"text": "窓口で三十分も待たされた。人を増やしてほしい。", **COMPLAINT}], "complaint", "mail-1"),
+        # text only first, then the corpus id: linked through the corpus record
+        ([{"text": CORPUS_MSG, **THREAT}, {"message_id": "tr-1", **INQUIRY}], "inquiry", "tr-1"),
+        # corpus id first, then text only
+        ([{"message_id": "tr-1", **INQUIRY}, {"text": CORPUS_MSG, **THREAT}], "harassment", "tr-1"),
+    ],
+)
+def test_one_training_record_per_message_latest_wins(tmp_path, rows, verdict, original_id):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    for day, row in enumerate(rows, 1):
+        store.add({**row, "corrected_by": "a", "corrected_at": f"2025-10-0{day}T09:00:00+09:00"})
+    recs = store.to_training_records(SMALL_CORPUS)
+    assert [(r["verdict"], r["original_id"]) for r in recs] == [(verdict, original_id)]
+    assert len(store.latest(SMALL_CORPUS)) == 1
+
+
+def test_latest_groups_corrections_by_id_or_text(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    text = "ゴミが3回も回収されていません。至急対応してください。"
+    store.add({"message_id": "ex-05", "text": text, **INQUIRY, "corrected_by": "a",
+               "corrected_at": "2025-10-01T00:00:00Z"})
+    store.add({"text": text, **COMPLAINT, "corrected_by": "b", "corrected_at": "2025-10-02T00:00:00Z"})
+    store.add({"message_id": "ex-05", **INQUIRY, "corrected_by": "c", "corrected_at": "2025-10-03T00:00:00Z"})
+    store.add({"message_id": "ex-06", "text": "お前の名前をネットに晒す", "verdict": "harassment",
+               "categories": ["sns_harassment"], "grievance": False, "corrected_by": "a"})
+    latest = store.latest()
+    assert [(c.message_id, c.verdict, c.corrected_by) for c in latest] == [("ex-05", "inquiry", "c"),
+                                                                           ("ex-06", "harassment", "a")]
+    # the id-only winner takes its text from the message's other corrections
+    recs = store.to_training_records()
+    assert recs[0]["text"] == text and recs[0]["verdict"] == "inquiry"
+
+
+def test_correction_of_a_held_out_message_by_normalised_text_is_left_out(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.add({"text": " テスト用の文です。\r\n", **COMPLAINT, "corrected_by": "a"})
+    logged = []
+    assert store.to_training_records(SMALL_CORPUS, log=logged.append) == []
+    assert "held-out split" in logged[0]
+
+
+# -- re-corrections -------------------------------------------------------------------------
+
+
+def _jsonl(path, *rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+D1 = {"message_id": "ex-05", "text": "ゴミが3回も回収されていません。", "verdict": "complaint", "categories": [],
+      "grievance": True, "corrected_by": "a"}
+D2 = {**D1, "verdict": "inquiry", "grievance": False}
+
+
+@pytest.mark.parametrize(
+    ("sequence", "imported", "latest"),
+    [
+        (["d1", "d1"], [1, 0], "complaint"),              # the same correction again: a duplicate
+        (["d1", "d2", "d1"], [1, 1, 1], "complaint"),     # re-asserting the earlier label is new
+        (["d1", "d2", "d2", "d1", "d1"], [1, 1, 0, 1, 0], "complaint"),
+        (["d2", "d1", "d2"], [1, 1, 1], "inquiry"),
+    ],
+)
+def test_reimporting_an_earlier_label_is_a_new_correction(tmp_path, sequence, imported, latest):
+    files = {"d1": _jsonl(tmp_path / "d1.jsonl", D1), "d2": _jsonl(tmp_path / "d2.jsonl", D2)}
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    got = []
+    for name in sequence:
+        res = store.import_file(files[name])
+        assert res.ok and res.imported + res.duplicates == 1
+        got.append(res.imported)
+    assert got == imported
+    assert [c.verdict for c in store.latest()] == [latest]
+    assert len(store) == sum(imported)
+
+
+def test_one_file_can_correct_a_message_twice(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    res = store.import_file(_jsonl(tmp_path / "r.jsonl", D1, D2, D1))
+    assert (res.imported, res.duplicates) == (3, 0)
+    assert [c.verdict for c in store.latest()] == ["complaint"]
+
+
+def test_export_edit_import_refuses_a_changed_row_that_keeps_its_correction_id(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.import_file(_jsonl(tmp_path / "d1.jsonl", D1))
+    out = tmp_path / "export.jsonl"
+    store.export_jsonl(out)
+    row = json.loads(out.read_text(encoding="utf-8"))
+    edited = {**row, "verdict": "inquiry", "grievance": False}
+    res = store.import_file(_jsonl(tmp_path / "edited.jsonl", edited))
+    assert (res.imported, res.duplicates) == (0, 0) and len(res.rejected) == 1
+    assert res.rejected[0].row == 1 and row["correction_id"] in res.rejected[0].reason
+    assert "different" in res.rejected[0].reason and "clear" in res.rejected[0].reason
+    assert [c.verdict for c in store.latest()] == ["complaint"] and len(store) == 1
+    # without its correction_id and time, the edited row is a new correction that wins
+    fresh = {k: v for k, v in edited.items() if k not in ("correction_id", "corrected_at")}
+    res = store.import_file(_jsonl(tmp_path / "fresh.jsonl", fresh))
+    assert (res.imported, res.rejected) == (1, [])
+    assert [c.verdict for c in store.latest()] == ["inquiry"]
+    # the unchanged export is still a duplicate
+    assert (store.import_file(out).duplicates, len(store)) == (1, 2)
+
+
+def test_add_refuses_a_known_correction_id_with_other_content(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    first = store.add(Correction(verdict="complaint", categories=(), grievance=True, corrected_by="a",
+                                 message_id="m1", correction_id="c-1"))
+    assert store.add(first) == first and len(store) == 1
+    with pytest.raises(InputFormatError, match="c-1"):
+        store.add(Correction(verdict="inquiry", categories=(), grievance=False, corrected_by="a",
+                             message_id="m1", correction_id="c-1"))
+    assert len(store) == 1
+
+
+# -- corrections whose text is unknown --------------------------------------------------------
+
+
+def test_unresolvable_corrections_are_skipped_with_a_counted_warning(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.add({"message_id": "never-scored-999", **INQUIRY, "corrected_by": "a"})
+    store.add({"message_id": "never-scored-998", **COMPLAINT, "corrected_by": "a"})
+    store.add({"message_id": "tr-1", **INQUIRY, "corrected_by": "a"})
+    logged = []
+    recs = store.to_training_records(SMALL_CORPUS, log=logged.append)
+    assert [r["original_id"] for r in recs] == ["tr-1"]
+    assert len(logged) == 1 and logged[0].startswith("2 correction(s)") and "left out" in logged[0]
+    with pytest.warns(UserWarning, match="2 correction"):  # no log given: a warning
+        assert len(store.to_training_records(SMALL_CORPUS)) == 1
+    with pytest.raises(InputFormatError, match="never-scored-999"):
+        store.to_training_records(SMALL_CORPUS, skip_missing=False)
+
+
+# -- verdict spellings and rejection reasons ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdict", "categories", "expected"),
+    [
+        ("Complaint", "", ("complaint", ())),                  # Excel capitalises the first letter
+        (" INQUIRY ", "", ("inquiry", ())),
+        ("ｃｏｍｐｌａｉｎｔ", "", ("complaint", ())),          # typed with a Japanese IME
+        ("Harassment", "Threat; Abusive_language", ("harassment", ("threat", "abusive_language"))),
+    ],
+)
+def test_verdict_and_category_codes_ignore_case_and_width(verdict, categories, expected):
+    c = parse_row({"message_id": "ex-1", "verdict": verdict, "categories": categories, "grievance": "false"
+                   if expected[0] == "harassment" else "", "corrected_by": "a"})
+    assert (c.verdict, c.categories) == expected
+
+
+@pytest.mark.parametrize(
+    ("verdict", "grievance", "match"),
+    [
+        ("苦情", "", "verdict '苦情' is not one of harassment"),
+        ("カスハラ", "false", "verdict 'カスハラ' is not one of"),
+        ("complain", "", "verdict 'complain' is not one of harassment, complaint, inquiry"),
+        ("harassment", "", "grievance (true or false) is required"),
+        # a message in the verdict column (columns shifted): its text is not repeated in the reason
+        ("窓口の田中さんの対応がひどかった。電話番号は03-1234-5678です。", "", "verdict (a 37-character text) is not"),
+    ],
+)
+def test_unknown_verdict_is_reported_before_grievance(verdict, grievance, match):
+    with pytest.raises(LabelError, match=re.escape(match)):
+        parse_row({"message_id": "ex-2", "verdict": verdict, "grievance": grievance, "corrected_by": "a"})
+
+
+def test_import_without_verdict_column_says_what_the_file_needs(tmp_path):
+    src = tmp_path / "review.csv"
+    src.write_text("message_id,判定\nex-1,complaint\n", encoding="utf-8")
+    with pytest.raises(InputFormatError) as e:
+        FeedbackStore(tmp_path / "c.sqlite3").import_file(src)
+    assert "--text-column" not in str(e.value)
+    assert "'verdict'" in str(e.value) and "判定" in str(e.value)

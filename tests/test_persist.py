@@ -12,7 +12,7 @@ from complaint_triage.exceptions import (
     SignalsChangedWarning,
     UntrustedModelError,
 )
-from complaint_triage.persist import TRUSTED, list_versions, load_model, promote, promoted_version
+from complaint_triage.persist import TRUSTED, list_versions, load_model, promote, promoted_version, save_model
 
 
 def test_round_trip(small_model_dir):
@@ -128,3 +128,290 @@ def _rewrite_sha(d):
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["model_sha256"] = hashlib.sha256((d / "model.skops").read_bytes()).hexdigest()
     (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+
+
+# -- promotion verifies the version (acceptance defect: broken versions were promoted) ---------
+
+#: Messages the served model must still score after a refused promotion.
+STILL_SCORES = (
+    "ゴミが3回も回収されていません。至急対応してください。",
+    "窓口の職員に「殺すぞ」と怒鳴っていた人がいました。",
+    "住民票の写しはどこで取れますか。",
+)
+
+
+def _zero_1000_bytes(d):
+    data = bytearray((d / "model.skops").read_bytes())
+    data[2000:3000] = bytes(1000)
+    (d / "model.skops").write_bytes(bytes(data))
+
+
+def _other_label_set(d):
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["label_set"] = "another-office:ok,ng"
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+
+
+def _manifest_only(d):
+    (d / "model.skops").unlink()
+
+
+def _truncated_manifest(d):
+    text = (d / "manifest.json").read_text(encoding="utf-8")
+    (d / "manifest.json").write_text(text[: len(text) // 2], encoding="utf-8")
+
+
+def _manifest_is_a_list(d):
+    (d / "manifest.json").write_text("[]", encoding="utf-8")
+
+
+def _other_version_inside(d):
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["model_version"] = "m-somethingelse"
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+
+
+def _unreadable_model_with_matching_checksum(d):
+    (d / "model.skops").write_bytes(b"PK\x03\x04 not really a zip")
+    _rewrite_sha(d)
+
+
+@pytest.fixture
+def scratch_registry(small_model_dir, tmp_path):
+    """A registry holding a promoted copy of the small model (the shared one stays untouched)."""
+    root = tmp_path / "models"
+    root.mkdir()
+    shutil.copytree(small_model_dir, root / small_model_dir.name)
+    (root / "PROMOTED").write_text(small_model_dir.name + "\n", encoding="utf-8")
+    return root
+
+
+def _broken_copy(root, name, damage):
+    d = root / name
+    shutil.copytree(root / promoted_version(root), d)
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["model_version"] = name
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    damage(d)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "match"),
+    [
+        (_zero_1000_bytes, ModelLoadError, "checksum"),
+        (_other_label_set, LabelSetMismatchError, "label set"),
+        (_manifest_only, ModelNotFoundError, "needs manifest.json and model.skops"),
+        (_truncated_manifest, ModelLoadError, "not valid JSON"),
+        (_manifest_is_a_list, ModelLoadError, "not a JSON object"),
+        (_other_version_inside, ModelLoadError, "names version 'm-somethingelse'"),
+        (_unreadable_model_with_matching_checksum, ModelLoadError, "skops"),
+    ],
+)
+def test_promote_refuses_a_broken_version(scratch_registry, damage, error, match):
+    root = scratch_registry
+    before = (root / "PROMOTED").read_bytes()
+    _broken_copy(root, "m-broken0001", damage)
+    with pytest.raises(error, match=match) as info:
+        promote("m-broken0001", root)
+    assert "PROMOTED was not changed" in str(info.value)
+    assert (root / "PROMOTED").read_bytes() == before
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", before.decode().strip(), "m-broken0001"])
+    served = load_model(root / promoted_version(root))
+    assert served.classifier.predict_scores(list(STILL_SCORES)).shape[0] == len(STILL_SCORES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../outside/m-c9788c67dd", "..", ".", "", "/tmp", "m-a/../m-b", ".hidden", "m-a\\..\\m-b", "m-a\x00"],
+)
+def test_promote_refuses_names_outside_the_registry(scratch_registry, name):
+    root = scratch_registry
+    outside = root.parent / "outside"
+    shutil.copytree(root / promoted_version(root), outside / "m-c9788c67dd")  # a valid model, elsewhere
+    before = (root / "PROMOTED").read_bytes()
+    with pytest.raises(ModelNotFoundError, match="no model version"):
+        promote(name, root)
+    assert (root / "PROMOTED").read_bytes() == before
+
+
+def test_promote_writes_the_marker_atomically(scratch_registry, monkeypatch):
+    root = scratch_registry
+    v = promoted_version(root)
+    other = _broken_copy(root, "m-good0001", lambda d: None)
+    assert promote("m-good0001", root) == other
+    assert (root / "PROMOTED").read_text(encoding="utf-8") == "m-good0001\n"
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("complaint_triage.persist.os.replace", fail)
+    with pytest.raises(OSError, match="No space"):
+        promote(v, root)
+    assert (root / "PROMOTED").read_text(encoding="utf-8") == "m-good0001\n"
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v, "m-good0001"])  # no temporary file left
+
+
+@pytest.mark.parametrize("content", ["../outside/m-c9788c67dd\n", "\n", "m-a/m-b\n"])
+def test_promoted_marker_naming_no_version_folder(scratch_registry, content):
+    (scratch_registry / "PROMOTED").write_text(content, encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match="models promote VERSION"):
+        promoted_version(scratch_registry)
+
+
+# -- one unreadable manifest does not break the registry --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("manifest", "reason"),
+    [
+        (b'{"model_version": "m-badjson0001", ', "not valid JSON"),
+        (b"", "not valid JSON"),
+        ('{"model_version": "壊れた"}'.encode("cp932"), "not UTF-8"),
+        (b'["m-badjson0001"]', "not a JSON object"),
+        (b'{"created": "2025-10-01T09:00:00Z"}', "no model_version"),
+    ],
+)
+def test_list_versions_marks_an_unreadable_manifest(scratch_registry, manifest, reason):
+    root = scratch_registry
+    v = promoted_version(root)
+    (root / "m-badjson0001").mkdir()
+    (root / "m-badjson0001" / "manifest.json").write_bytes(manifest)
+    rows = list_versions(root)
+    assert [m["model_version"] for m in rows] == ["m-badjson0001", v]
+    bad, good = rows
+    assert reason in bad["_unreadable"] and bad["_dir"] == str(root / "m-badjson0001")
+    assert "_unreadable" not in good and good["thresholds"]
+    # the other registry operations are unaffected by the broken sibling
+    with pytest.raises(ModelNotFoundError, match=f"no model version 'm-missing9999'.*{v}"):
+        promote("m-missing9999", root)
+    assert promote(v, root) == root / v
+
+
+# -- saving is atomic and leaves an intact version alone (acceptance defect: retraining rewrote
+#    the promoted version in place; a kill part-way left it failing its checksum) ---------------
+
+
+def _user_manifest(m):
+    generated = {"format", "label_set", "verdicts", "categories", "score_names", "model_file", "model_sha256",
+                 "model_bytes", "library_versions"}
+    return {k: v for k, v in m.manifest.items() if k not in generated}
+
+
+def _snapshot(d):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.iterdir())}
+
+
+def test_saving_an_intact_version_again_leaves_it_alone(scratch_registry):
+    root = scratch_registry
+    d = root / promoted_version(root)
+    before = _snapshot(d)
+    m = load_model(d)
+    said = []
+    assert save_model(m.classifier, d, {**_user_manifest(m), "created": "2099-01-01T00:00:00Z"}, "card",
+                      log=said.append) == d
+    assert _snapshot(d) == before
+    assert len(said) == 1 and m.version in said[0] and "left unchanged" in said[0]
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", d.name])
+
+
+@pytest.mark.parametrize("damage", [_zero_1000_bytes, _truncated_manifest, _manifest_only])
+def test_saving_over_a_damaged_version_replaces_it(scratch_registry, damage):
+    root = scratch_registry
+    v = promoted_version(root)
+    m = load_model(root / v)
+    damage(root / v)
+    said = []
+    assert save_model(m.classifier, root / v, _user_manifest(m), "# Model card\n", log=said.append) == root / v
+    again = load_model(root / v)
+    assert again.version == v and (root / v / "README.md").read_text(encoding="utf-8") == "# Model card\n"
+    assert again.classifier.predict_scores(list(STILL_SCORES)).shape[0] == len(STILL_SCORES)
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v])
+    assert any("replac" in s for s in said)
+
+
+def test_save_refuses_a_folder_that_is_not_a_model_version(small_model_dir, tmp_path):
+    m = load_model(small_model_dir)
+    d = tmp_path / "notes"
+    d.mkdir()
+    (d / "メモ.txt").write_text("大切なメモ", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="not a model version"):
+        save_model(m.classifier, d, _user_manifest(m), "card")
+    assert [p.name for p in d.iterdir()] == ["メモ.txt"]
+
+
+def test_a_failed_save_leaves_nothing_behind(scratch_registry, monkeypatch):
+    root = scratch_registry
+    v = promoted_version(root)
+    m = load_model(root / v)
+
+    def disk_full(obj, file, **kwargs):
+        with open(file, "wb") as f:
+            f.write(b"PK\x03\x04partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sio, "dump", disk_full)
+    _zero_1000_bytes(root / v)  # damaged, so it would be replaced
+    before = _snapshot(root / v)
+    with pytest.raises(OSError, match="No space"):
+        save_model(m.classifier, root / v, _user_manifest(m), "card")
+    with pytest.raises(OSError, match="No space"):
+        save_model(m.classifier, root / "m-new0000001", {**_user_manifest(m), "model_version": "m-new0000001"}, "card")
+    assert _snapshot(root / v) == before
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v])
+
+
+_KILLED_SAVE = """
+import os, signal, sys
+from pathlib import Path
+import skops.io as sio
+from complaint_triage.persist import load_model, save_model
+
+src, target = Path(sys.argv[1]), Path(sys.argv[2])
+m = load_model(src)
+real_dump = sio.dump
+
+def dump_then_die(obj, file, **kwargs):
+    real_dump(obj, file, **kwargs)
+    data = Path(file).read_bytes()
+    Path(file).write_bytes(data[: len(data) * 2 // 3])  # part-way through the file
+    os.kill(os.getpid(), signal.SIGKILL)
+
+sio.dump = dump_then_die
+generated = {"format", "label_set", "verdicts", "categories", "score_names", "model_file", "model_sha256",
+             "model_bytes", "library_versions"}
+manifest = {k: v for k, v in m.manifest.items() if k not in generated}
+manifest["model_version"] = target.name
+save_model(m.classifier, target, manifest, "card")
+"""
+
+
+def test_a_save_killed_part_way_leaves_the_registry_intact(scratch_registry, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = scratch_registry
+    v = promoted_version(root)
+    script = tmp_path / "killed_save.py"
+    script.write_text(_KILLED_SAVE, encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    for target in (root / "m-new0000001", root / v):
+        before = _snapshot(root / v)
+        r = subprocess.run([sys.executable, str(script), str(root / v), str(target)], env=env, cwd=tmp_path,
+                           capture_output=True, timeout=300)
+        if target.name != v:  # a new version: killed while writing
+            assert r.returncode == -signal.SIGKILL, r.stderr.decode(errors="replace")
+        else:  # the promoted version again: intact, so nothing is written
+            assert r.returncode == 0, r.stderr.decode(errors="replace")
+        assert _snapshot(root / v) == before
+        assert load_model(root / v).version == v
+        assert [m["model_version"] for m in list_versions(root)] == [v]
+        assert not (root / "m-new0000001").exists()
+    # the next save clears what the killed process left and publishes a complete version
+    m = load_model(root / v)
+    new = save_model(m.classifier, root / "m-new0000001", {**_user_manifest(m), "model_version": "m-new0000001"},
+                     "card")
+    assert load_model(new).version == "m-new0000001"
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v, "m-new0000001"])

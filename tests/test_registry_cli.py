@@ -91,6 +91,93 @@ def test_models_options_are_validated(tmp_path, registry):
     assert r.exit_code == 2
 
 
+
+def _copy_as(root, src, name, damage=None):
+    """A copy of version ``src`` named ``name`` (manifest included), then damaged."""
+    import shutil
+
+    d = root / name
+    shutil.copytree(root / src, d)
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["model_version"] = name
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    if damage is not None:
+        damage(d)
+    return d
+
+
+def _zero_1000_bytes(d):
+    data = bytearray((d / "model.skops").read_bytes())
+    data[2000:3000] = bytes(1000)
+    (d / "model.skops").write_bytes(bytes(data))
+
+
+def _other_label_set(d):
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["label_set"] = "another-office:ok,ng"
+    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+
+
+def _truncate_manifest(d):
+    (d / "manifest.json").write_text('{"model_version": "m-broken0001", ', encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_zero_1000_bytes, "checksum"),
+        (_other_label_set, "label set"),
+        (lambda d: (d / "model.skops").unlink(), "needs manifest.json and model.skops"),
+        (_truncate_manifest, "not valid JSON"),
+    ],
+)
+def test_models_promote_refuses_a_broken_version(registry, damage, reason):
+    root, base, _ = registry
+    _copy_as(root, base, "m-broken0001", damage)
+    r = runner.invoke(app, ["models", "promote", "m-broken0001", "--models-dir", str(root)])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert reason in r.stderr and "PROMOTED was not changed" in r.stderr and f"{base} stays promoted" in r.stderr
+    assert promoted_version(root) == base
+
+
+@pytest.mark.parametrize("if_not_worse", [False, True])
+def test_models_promote_refuses_a_path_outside_the_registry(registry, small_data_dir, tmp_path, if_not_worse):
+    root, base, _ = registry
+    copy_version(root / base, tmp_path / "models_kill")  # a valid model, but in another folder
+    args = ["models", "promote", f"../models_kill/{base}", "--models-dir", str(root)]
+    if if_not_worse:
+        args += ["--if-not-worse", "--data-dir", str(small_data_dir)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "no model version" in r.stderr
+    assert promoted_version(root) == base
+
+
+def test_models_commands_survive_an_unreadable_manifest(registry):
+    root, base, worse = registry
+    (root / "m-badjson0001").mkdir()
+    (root / "m-badjson0001" / "manifest.json").write_text('{"model_version": "m-badjson0001", ', encoding="utf-8")
+
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    bad = [line for line in r.stdout.splitlines() if "m-badjson0001" in line]
+    assert len(bad) == 1 and "unreadable: manifest.json is not valid JSON" in bad[0]
+    assert any(line.startswith(f"* {base}") for line in r.stdout.splitlines())
+    assert "1 version could not be read" in r.stderr
+
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root), "--json"])
+    rows = {x["model_version"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == {base, worse, "m-badjson0001"}
+    assert "not valid JSON" in rows["m-badjson0001"]["unreadable"] and "unreadable" not in rows[base]
+
+    r = runner.invoke(app, ["models", "promote", "m-missing9999", "--models-dir", str(root)])
+    assert r.exit_code == 1 and "no model version 'm-missing9999'" in r.stderr and base in r.stderr
+    r = runner.invoke(app, ["models", "show", worse, "--models-dir", str(root)])
+    assert r.exit_code == 0 and r.stdout.startswith(f"# Model card: complaint-triage {worse}")
+    r = runner.invoke(app, ["models", "promote", worse, "--models-dir", str(root)])
+    assert r.exit_code == 0 and promoted_version(root) == worse
+
+
 # -- feedback -------------------------------------------------------------------------------
 
 REVIEW = (

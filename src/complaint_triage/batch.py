@@ -36,9 +36,10 @@ Design
 
 Reading the inputs
 ------------------
-* CSV/TSV encoding (unless ``encoding=``): a BOM decides; else UTF-8 if the first MiB
-  decodes as UTF-8, else CP932 or EUC-JP if one decodes it with under a quarter of UTF-8's
-  undecodable bytes (see :func:`detect_encoding`).  A cell with bytes that are not valid in
+* CSV/TSV encoding (unless ``encoding=``): a BOM decides; else, of the first MiB's lines
+  that are not plain ASCII, UTF-8 if most decode as UTF-8, else CP932 or EUC-JP if one
+  fails on fewer of them than UTF-8 does (lines are counted, not bytes; see
+  :func:`detect_encoding`).  A cell with bytes that are not valid in
   the encoding: in the text column the row is an error row; in another column the bytes
   become U+FFFD, the row is scored and its ``warning`` says so.  When the header itself does
   not decode and lacks the text column, the error says the encoding looks wrong.
@@ -60,7 +61,8 @@ Reading the inputs
   counted in a warning.
 * Dates (``date_col``): ISO, ``2024/5/1``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
   ``R6.4.1``, ``H31.4.30``, ``元年``) and Excel serial numbers (1950-2099); the summary counts
-  non-empty dates that could not be read (treated as undated).
+  non-empty dates that could not be read (treated as undated), among them numbers out of
+  that range, however large, NaN and infinity.
 
 Outputs
 -------
@@ -88,8 +90,9 @@ single-threaded worker processes is started.  To use an existing cluster::
 Workers need the same environment (``pip install 'complaint-triage[dask]'``), the input
 files and the model directory at the same paths (a shared file system), and one thread
 each (a MeCab tagger is per thread; scoring is CPU-bound).  For well-formed files the rows
-are those of the local engine; a record with the wrong number of fields or a field over the
-field limit is read by pandas' rules instead.  Each worker loads the model
+are those of the local engine, with the same ``source_record`` (empty lines and all-blank
+rows are skipped but keep their numbers, also in a resumed run); a record with the wrong
+number of fields or a field over the field limit is read by pandas' rules instead.  Each worker loads the model
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
@@ -130,7 +133,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -388,12 +391,14 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
     Returns ``"utf-8-sig"`` (BOM), ``"utf-16"`` (UTF-16 BOM, Excel's "Unicode text"),
     ``"utf-8"``, ``"cp932"`` (Shift_JIS as written by Japanese Windows) or ``"euc_jp"``.
 
-    A BOM decides.  Otherwise UTF-8 is chosen when the sample decodes as UTF-8 without
-    error; else the encoding among CP932 and EUC-JP that decodes it with the fewest
-    undecodable bytes, if that is under a quarter of UTF-8's; else UTF-8.  So one bad byte
-    does not send a whole CP932 file to UTF-8, and one CP932 row in a UTF-8 file does not
-    send it to CP932: only the rows holding bad bytes are affected.  Override with
-    ``encoding=``.
+    A BOM decides.  Otherwise the sample's lines that hold non-ASCII bytes are decoded one
+    by one, and the encodings are compared by how many of those lines fail to decode (not
+    by how many bytes: one long line must not outweigh many short ones).  UTF-8 is chosen
+    when every such line decodes as UTF-8, when most of them do, and when CP932 or EUC-JP
+    fails on as many lines; else the one of CP932 and EUC-JP that fails on fewer lines.  So
+    one bad byte does not send a whole CP932 file to UTF-8, and one CP932 row in a UTF-8
+    file does not send it to CP932 (where its UTF-8 rows would read as mojibake): only the
+    rows holding bad bytes are affected.  Override with ``encoding=``.
 
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as f:
@@ -410,15 +415,21 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
         return "utf-16"
     final = len(head) < sample_bytes  # (else a character cut at the end of the sample is no error)
     texts: dict[str, str] = {}
-    bad: dict[str, int] = {}
+    failed: dict[str, int] = {}  # lines holding bytes that do not decode
     for enc in ("utf-8", "cp932", "euc_jp"):
         texts[enc] = codecs.getincrementaldecoder(enc)(errors="surrogateescape").decode(head, final=final)
-        bad[enc] = len(_UNDECODABLE_RE.findall(texts[enc]))
-        if enc == "utf-8" and bad[enc] == 0:
+        # (an undecodable byte never swallows the line break after it, so the lines of the
+        # text are the lines of the file)
+        failed[enc] = (sum(map(bool, map(_UNDECODABLE_RE.search, texts[enc].split("\n"))))
+                       if _UNDECODABLE_RE.search(texts[enc]) else 0)
+        if enc == "utf-8" and failed[enc] == 0:
             return "utf-8"
+    non_ascii = sum(not line.isascii() for line in head.split(b"\n"))
+    if failed["utf-8"] * 2 < non_ascii:  # most lines that are not plain ASCII read as UTF-8
+        return "utf-8"
     # ties: EUC-JP read as CP932 turns into half-width katakana, so fewer of them wins
-    legacy = min(("cp932", "euc_jp"), key=lambda e: (bad[e], len(_HALFWIDTH_KANA.findall(texts[e]))))
-    return legacy if bad[legacy] * 4 < bad["utf-8"] else "utf-8"
+    legacy = min(("cp932", "euc_jp"), key=lambda e: (failed[e], len(_HALFWIDTH_KANA.findall(texts[e]))))
+    return legacy if failed[legacy] < failed["utf-8"] else "utf-8"
 
 
 _EXT_KINDS = {
@@ -1125,6 +1136,31 @@ def _read_part(parts: Path, k: int) -> list[list[Any]]:
     return rows
 
 
+def _write_part_rows(parts: Path, k: int, *, input_rows: int, records: int) -> None:
+    """Record how many input rows (blank ones too) and records partition ``k`` of the Dask engine covers."""
+    final = parts / f"chunk-{k:06d}.rows.json"
+    tmp = parts / f"chunk-{k:06d}.rows.json.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"input_rows": input_rows, "records": records}))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def _read_part_rows(parts: Path, k: int) -> tuple[int, int]:
+    """(input rows, records) of a saved Dask partition, see :func:`_write_part_rows`."""
+    path = parts / f"chunk-{k:06d}.rows.json"
+    try:
+        got = json.loads(path.read_text(encoding="utf-8"))
+        return int(got["input_rows"]), int(got["records"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputFormatError(
+            f"cannot resume: the checkpoint chunk-{k:06d}.jsonl in {parts} lacks its row count "
+            f"(it was written by an older version, or {path.name} was removed); delete {parts} and rerun "
+            "without --resume"
+        ) from e
+
+
 def _done_parts(parts: Path) -> set[int]:
     out = set()
     for p in parts.glob("chunk-*.jsonl"):
@@ -1591,6 +1627,7 @@ _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+_JST = timezone(timedelta(hours=9))
 
 
 def _from_serial(x: float) -> datetime | None:
@@ -1607,14 +1644,18 @@ def parse_date(value: object) -> datetime | None:
     ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits,
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
-    converted to Japan time and made naive.
+    converted to Japan time and made naive.  Never raises: a number out of that range
+    (however large), NaN, infinity or a time that falls outside years 1-9999 in Japan time
+    is not a date (None).
 
     >>> parse_date("2024年5月1日 9:05")
     datetime.datetime(2024, 5, 1, 9, 5)
     >>> parse_date("令和６年４月１日"), parse_date("H31.4.30"), parse_date("45383.5")
     (datetime.datetime(2024, 4, 1, 0, 0), datetime.datetime(2019, 4, 30, 0, 0), datetime.datetime(2024, 4, 1, 12, 0))
+    >>> parse_date(10**400), parse_date(float("inf"))
+    (None, None)
     """
-    if _is_missing(value) or value == "" or isinstance(value, bool):
+    if _is_missing(value) or value is pd.NaT or isinstance(value, bool) or (isinstance(value, str) and not value):
         return None
     if isinstance(value, np.generic):
         value = value.item()
@@ -1625,7 +1666,11 @@ def parse_date(value: object) -> datetime | None:
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day)
     elif isinstance(value, int | float | Decimal):
-        return _from_serial(float(value))
+        try:
+            x = float(value)
+        except (OverflowError, ValueError):  # an integer beyond float range, a signalling NaN
+            return None
+        return _from_serial(x)  # (NaN and infinity are out of its range too)
     else:
         s = unicodedata.normalize("NFKC", str(value)).strip()
         if _SERIAL.fullmatch(s):
@@ -1648,9 +1693,10 @@ def parse_date(value: object) -> datetime | None:
             except (TypeError, ValueError):
                 return None
     if dt.tzinfo is not None:
-        from datetime import timezone
-
-        dt = dt.astimezone(timezone(timedelta(hours=9))).replace(tzinfo=None)
+        try:
+            dt = (dt if dt.utcoffset() == _JST.utcoffset(None) else dt.astimezone(_JST)).replace(tzinfo=None)
+        except OverflowError:  # before year 1 or after 9999 in Japan time (or in UTC, on the way)
+            return None
     return dt
 
 
@@ -2105,15 +2151,19 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                  blocksize: str | int | None, progress: _Progress) -> int:
     """Score CSV/TSV/Parquet inputs on a Dask cluster, partition by partition.
 
-    The rows are those of the local engine for well-formed files (same column names, blank
-    rows skipped, the same ``warning``); a record with the wrong number of fields, or a field
-    over the field limit, is read by pandas' rules instead.
+    The rows are those of the local engine for well-formed files (same column names, the
+    same ``warning``, all-blank rows and empty lines skipped but counted in ``source_record``);
+    a record with the wrong number of fields, or a field over the field limit, is read by
+    pandas' rules instead.  Each partition's checkpoint records how many input rows it
+    covered, blank ones included, so that a resumed run numbers the rows after it as an
+    uninterrupted run does.
     """
     dask = import_or_raise("dask", "Dask batch scoring (--engine dask)")
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
     cols = scan.columns
+    counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
@@ -2139,7 +2189,8 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                 ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
                                   keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
-                                  names=names)  # (the local engine's names: duplicates, blanks renamed)
+                                  names=names,  # (the local engine's names: duplicates, blanks renamed)
+                                  skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
             meta = score_frame(ddf._meta, text_col=text_col)
             scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
                                         with_evidence=with_evidence, meta=meta)
@@ -2165,20 +2216,21 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                 warning = None
                 if src.kind != "parquet":
                     if not any(isinstance(v, str) and v.strip() for v in vals.values()):
-                        continue  # an all-blank row: skipped, as by the local engine (it keeps its number)
+                        continue  # an all-blank row or empty line: skipped as by the local engine, keeping its number
                     bad = [c for c in names if c != text_col and isinstance(vals.get(c), str)
                            and _UNDECODABLE_RE.search(vals[c])]
                     warning = _cell_warning(bad, (), _field_limit(max_chars))
                 rows.append([_clean(vals.get(c)) for c in cols] + [src.label, str(first + i + base)] + pr + [warning])
+            _write_part_rows(parts, k, input_rows=len(df), records=len(rows))  # (first: a chunk implies it)
             _write_part(parts, k, rows)
-            progress.update(len(df))
+            progress.update(len(rows))
 
         for k, (part, src, names) in enumerate(plan):
             if k in done:
-                # the row offsets of later partitions need this partition's length
-                n = len(_read_part(parts, k))
+                # the row offsets of later partitions need how many input rows this one covered
+                n, recs = counts[k]
                 pending.append((k, src, names, n))
-                progress.skip(n)
+                progress.skip(recs)
             else:
                 pending.append((k, src, names, client.compute(part)))
             while len(pending) >= 2 * n_workers or (pending and isinstance(pending[0][3], int)):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -92,16 +95,22 @@ def score(
         fmt = detect_format(input, format)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
+    if input != "-" and output != "-" and Path(output).exists() and Path(input).exists() \
+            and os.path.samefile(input, output):
+        raise _fail(f"the output file {output} is the input file: scoring would overwrite the messages "
+                    "it reads; write to another file", 2)
     triager = _load(model)
     triager.max_chars = max_chars
     src = _open_in(input)
-    out = _open_out(output)
+    out: IO[str] | None = None  # opened once the input has been found readable (its header checked)
     counts: dict[str, int] = {}
     try:
         if fmt == "jsonl":
             records = read_jsonl(src)
         else:
             records = read_csv(src, text_column=text_column, delimiter="," if fmt == "csv" else "\t")
+        first = next(records, None)  # (a CSV without the text column fails here, before any output exists)
+        out = sink = _open_out(output)
         batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
 
         def flush() -> None:
@@ -122,10 +131,10 @@ def score(
                         row.update(res.to_dict())
                 key = row.get("verdict") or "error"
                 counts[key] = counts.get(key, 0) + 1
-                out.write(json_line(row) + "\n")
+                sink.write(json_line(row) + "\n")
             batch.clear()
 
-        for item in records:
+        for item in itertools.chain(() if first is None else (first,), records):
             batch.append(item)
             if len(batch) >= BATCH_SIZE:
                 flush()
@@ -134,10 +143,10 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     finally:
-        if out is not sys.stdout:
-            out.close()
-        else:
+        if out is sys.stdout:
             out.flush()
+        elif out is not None:
+            out.close()
         if src is not sys.stdin.buffer:
             src.close()
     total = sum(counts.values())
@@ -178,6 +187,8 @@ def evaluate(
     split: Annotated[str | None, typer.Option(help="Only records whose 'split' field equals this (e.g. test).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    encoding: Annotated[str, typer.Option(help="Encoding of a CSV/TSV file (e.g. cp932 for one saved by "
+                                          "Japanese Excel).")] = "utf-8-sig",
 ) -> None:
     """Metrics of a model on labelled data: accuracy, macro-F1, harassment P/R/F1, false-flag rate, per category."""
     from complaint_triage.io import InputRecordError, detect_format, read_csv, read_jsonl
@@ -188,7 +199,7 @@ def evaluate(
     fmt = detect_format(data.name)
     gold: list[dict[str, Any]] = []
     with data.open("rb") as f:
-        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text",
+        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text", encoding=encoding,
                                                              delimiter="," if fmt == "csv" else "\t")
         for n, r in rows:
             if isinstance(r, InputRecordError):
@@ -200,22 +211,23 @@ def evaluate(
                 raise _fail(f"{data}: line {n}: 'text' must be a non-empty string "
                             f"(got {'an empty string' if isinstance(text, str) else type(text).__name__}); "
                             "evaluation needs every labelled record's message", 2)
+            verdict = r.get("verdict")
+            if isinstance(verdict, str):  # (Excel capitalises: Complaint)
+                verdict = verdict.strip().lower()
             cats = r.get("categories")
             if cats is None:
                 cats = []
             elif isinstance(cats, str):
-                cats = [c for c in cats.replace(";", ",").split(",") if c.strip()]
+                cats = [c.strip().lower() for c in _CATEGORY_SEPARATORS.split(cats) if c.strip()]
             elif not isinstance(cats, list):
                 raise _fail(f"{data}: line {n}: 'categories' must be a list of category codes "
-                            f"or a comma-separated string, not {type(cats).__name__}", 2)
-            g = r.get("grievance")
-            if isinstance(g, str):
-                g = g.strip().lower() in ("true", "1", "yes")
+                            f"or a string of them separated by , ; | or 、, not {type(cats).__name__}", 2)
             try:
-                validate_labels(r.get("verdict"), list(cats), g)
-            except ComplaintTriageError as e:
+                g = _gold_grievance(r.get("grievance"), verdict)
+                validate_labels(verdict, list(cats), g)
+            except (ValueError, ComplaintTriageError) as e:
                 raise _fail(f"{data}: line {n}: {e}", 2) from e
-            gold.append({"text": text, "verdict": r["verdict"], "categories": list(cats), "grievance": g})
+            gold.append({"text": text, "verdict": verdict, "categories": list(cats), "grievance": g})
     if not gold:
         raise _fail(f"no labelled records in {data}" + (f" with split={split!r}" if split else ""), 2)
     triager = _load(model)
@@ -225,6 +237,28 @@ def evaluate(
         typer.echo(json.dumps({"model_version": triager.version, **m}, ensure_ascii=False, indent=2))
     else:
         typer.echo(format_report(m, f"{data.name}{' [' + split + ']' if split else ''} — model {triager.version}"))
+
+
+_CATEGORY_SEPARATORS = re.compile(r"[,;|、，；｜\s]+")
+_YES = frozenset({"true", "1", "yes", "y", "t", "はい", "○", "◯", "有"})
+_NO = frozenset({"false", "0", "no", "n", "f", "いいえ", "×", "✕", "無"})
+
+
+def _gold_grievance(value: object, verdict: object) -> object:
+    """The grievance label of an evaluation record: a bool, or a yes/no word as spreadsheets write
+    it; left blank, it follows from a complaint (true) or an inquiry (false)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {"complaint": True, "inquiry": False}.get(verdict) if isinstance(verdict, str) else None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        word = str(value).strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+    # (the value itself is not repeated: a shifted column may hold a name or a phone number)
+    raise ValueError("'grievance' is not a yes/no value (true/false, 1/0, yes/no, y/n, はい/いいえ, ○/×)")
 
 
 _COLOURS = {"harassment": "bold red", "complaint": "bold yellow", "inquiry": "bold green"}

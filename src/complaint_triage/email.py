@@ -160,7 +160,7 @@ class ParsedEmail:
     charset: str
     defects: list[str]
 
-    def to_dict(self, mask_contacts: bool = True) -> dict[str, Any]:
+    def to_dict(self, mask_contacts: bool = True, *, include_full_text: bool = True) -> dict[str, Any]:
         """Return a JSON-serialisable dict.
 
         Parameters
@@ -174,17 +174,20 @@ class ParsedEmail:
             ``0**-****-****``), so the masked ``body`` has the length of
             :attr:`body` and offsets into the scored text (evidence spans) index
             it too.  ``message_id`` is never masked.
+        include_full_text : bool, default True
+            Include ``full_text``.  ``body`` and ``stripped`` hold the same text,
+            so an answer that leaves it out saves masking (and sending) it twice.
 
         Returns
         -------
         dict
             Keys: ``from``, ``to``, ``cc``, ``subject``, ``date``,
-            ``message_id``, ``body``, ``full_text``, ``stripped``,
-            ``attachments``, ``charset``, ``defects``.
+            ``message_id``, ``body``, ``full_text`` (unless left out),
+            ``stripped``, ``attachments``, ``charset``, ``defects``.
         """
         m = mask_text if mask_contacts else _identity
         mt = _length_preserving_mask if mask_contacts else _identity
-        return {
+        out: dict[str, Any] = {
             "from": m(self.from_),
             "to": [m(x) for x in self.to],
             "cc": [m(x) for x in self.cc],
@@ -192,12 +195,16 @@ class ParsedEmail:
             "date": self.date,
             "message_id": self.message_id,
             "body": mt(self.body),
-            "full_text": mt(self.full_text),
+        }
+        if include_full_text:
+            out["full_text"] = mt(self.full_text)
+        out.update({
             "stripped": [{"kind": b.kind, "text": mt(b.text)} for b in self.stripped],
             "attachments": [a.to_dict() for a in self.attachments],
             "charset": self.charset,
             "defects": list(self.defects),
-        }
+        })
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -206,8 +213,13 @@ class ParsedEmail:
 
 _LOCAL_CHARS = r"[A-Za-z0-9._%+\-Ａ-Ｚａ-ｚ０-９．＿％＋－]"
 _DOMAIN_LABEL = r"[A-Za-z0-9\-Ａ-Ｚａ-ｚ０-９－]+"
-#: An e-mail address: local part (group 1), ``@`` or full-width ``＠`` (group 2), domain (group 3).
-_EMAIL_RE = re.compile(rf"({_LOCAL_CHARS}+)([@＠])({_DOMAIN_LABEL}(?:[.．]{_DOMAIN_LABEL})+)")
+# An e-mail address is a run of local-part characters, ``@`` or full-width ``＠``, and a domain
+# (labels joined by dots).  It is found from its ``@`` (see _iter_addresses), never with one
+# pattern ``local+@domain``: searched over a long run of letters, that pattern starts over at
+# every letter and scans to the end of the run each time (quadratic).
+_AT_RE = re.compile("[@＠]")
+_LOCAL_RUN_RE = re.compile(rf"{_LOCAL_CHARS}+")  # matched on the reversed text before an @
+_DOMAIN_RE = re.compile(rf"{_DOMAIN_LABEL}(?:[.．]{_DOMAIN_LABEL})+")
 _DIGIT = "[0-9０-９]"
 # Between digit groups: nothing, spaces, or one of - ‐ － ー − ― . ． ( ) （ ） with spaces around it.
 _PHONE_SEP = r"[ \u3000]*(?:[-‐－ー−―.．()（）][ \u3000]*)?"
@@ -261,16 +273,45 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     '携帯 +**-**-****-****、受付 2024-04-01 10:30'
     """
 
-    def address(mo: re.Match[str]) -> str:
-        local = mo.group(1)
-        stars = "*" * (len(local) - 1) if keep_length else "***"
-        return f"{local[0]}{stars}{mo.group(2)}{mo.group(3)}"
-
     def phone(mo: re.Match[str]) -> str:
         number = mo.group(0)
         return number[0] + _DIGIT_RE.sub("*", number[1:])
 
-    return _PHONE_RE.sub(phone, _EMAIL_RE.sub(address, text))
+    pieces: list[str] = []
+    pos = 0
+    for start, at, _end in _iter_addresses(text):
+        stars = "*" * (at - start - 1) if keep_length else "***"
+        pieces += (text[pos : start + 1], stars)
+        pos = at  # the @ and the domain are kept
+    if pieces:
+        text = "".join(pieces) + text[pos:]
+    return _PHONE_RE.sub(phone, text)
+
+
+def _iter_addresses(text: str) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(start, at, end)`` for each e-mail address in ``text``, left to right.
+
+    ``text[start:at]`` is the local part, ``text[at]`` the ``@`` or ``＠`` and
+    ``text[at + 1:end]`` the domain.  The addresses are those a left-to-right search for
+    ``local+[@＠]domain`` finds (the whole run of local-part characters before the ``@``,
+    never reaching back into the previous address), but each ``@`` is found first and
+    the local part grown leftwards from it, up to the previous ``@``: every character is
+    looked at a bounded number of times, so the cost is linear in the length of the text.
+    """
+    floor = 0  # no local part reaches back past this (the last @ or the end of the last address)
+    for mo in _AT_RE.finditer(text):
+        at = mo.start()
+        lo, floor = floor, at + 1
+        if at == lo:
+            continue  # nothing since the previous @ or address: no local part
+        domain = _DOMAIN_RE.match(text, at + 1)
+        if domain is None:
+            continue
+        local = _LOCAL_RUN_RE.match(text[lo:at][::-1])
+        if local is None:
+            continue
+        yield at - local.end(), at, domain.end()
+        floor = domain.end()
 
 
 # ---------------------------------------------------------------------------
@@ -792,7 +833,9 @@ _FORWARD_MARKER = re.compile(
     r"転送されたメッセージ|以下転送)\s*[:：])[ \t]*$",
     re.I,
 )
-_HF = r"^[ \t]*\**[ \t]*(?:{names})[ \t]*\**[ \t]*[:：]"
+# (``[ \t]*(?:\*+[ \t]*)?`` and not ``[ \t]*\**[ \t]*``: two runs of blanks with nothing
+# required between them can split a long run of spaces in quadratically many ways.)
+_HF = r"^[ \t]*(?:\*+[ \t]*)?(?:{names})[ \t]*(?:\*+[ \t]*)?[:：]"
 _HDR_FROM = re.compile(_HF.format(names="From|差出人|送信者|Von|De"), re.I)
 _HDR_SENT = re.compile(_HF.format(names="Sent|Date|送信日時|送信日|日付|日時|Gesendet|Envoyé"), re.I)
 _HDR_TO = re.compile(_HF.format(names="To|宛先|受信者|An|À"), re.I)
@@ -811,38 +854,99 @@ _MOBILE_SIG = re.compile(
 _SIG_WINDOW = 12  # a signature separator must lie in the last 12 lines of the new text
 _SIG_MAX_LINES = 10  # and at most 10 non-blank lines may follow it
 
-# The line tests below run on the NFKC form of a line (full-width letters, digits, ＠, ：
-# and half-width katakana folded), with runs of white space made one space.
-_CONTACT = re.compile(
-    r"〒\s*[0-9]|[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+\.[A-Za-z0-9.\-]+|https?://|www\.|"
-    r"(?:TEL|Tel|tel|電話(?:番号)?|携帯|FAX|Fax|fax|E-?mail|e-?mail|Mail|mail|メール|住所|URL|内線)\s*[:：]|"
-    r"(?:TEL|Tel|電話|携帯|FAX|Fax|内線)\.?\s*[0-9(+]"
+# The line tests below run on the NFKC form of a line (full-width letters, digits, ＠, ：, （）
+# and half-width katakana folded), with runs of white space made one space.  A line below a
+# separator belongs to a signature only when the WHOLE line has the shape of a signature line
+# (a name, an organisation or department, an address, a contact); anything else is new text,
+# and keeps the block in the body.  Every pattern is anchored at the start and tried on a line
+# of at most 100 characters.
+_KANJI_CHARS = "\u3400-\u4dbf\u4e00-\u9fff々〆ヶ"
+_KANJI = f"[{_KANJI_CHARS}]"
+_KATAKANA = "[ァ-ヺー]"
+_NUM = "[0-9一二三四五六七八九十〇]"
+# The hiragana of a given name (北沢 みどり): no small っ, and not ending the way a verb or a
+# sentence-final particle does (区役所 いくぞ, 職員 しばく, 担当 やる).
+_HIRA_BODY = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) != "っ") + "]"
+_HIRA_END = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) not in "っぞぜろけくすだぬつるよわ") + "]"
+#: A title, role or department written before a name (理事長, 総務部長, 担当, 世田谷区民, 弁護士, 営業部).
+_TITLE = (
+    rf"(?:{_KANJI}{{0,6}}(?:区民|市民|都民|町民|村民|住民)|代表取締役(?:社長)?|代表(?:理事|者)?|副?理事長|理事|"
+    rf"副?会長|社長|専務|常務|{_KANJI}{{0,4}}(?:部長|課長|係長|所長|院長|園長|校長|店長|室長|局長|支配人)|主任|主事|"
+    rf"担当者?|{_KANJI}{{0,4}}(?:弁護士|書士|税理士|会計士|医師|議員)|管理人|{_KANJI}{{0,3}}(?:自治会|町会)長|"
+    rf"{_KANJI}{{1,8}}(?:課|部|係|室|班|センター))"
 )
-_KANJI = r"[\u3400-\u4dbf\u4e00-\u9fff々〆ヶ]"
-#: A personal name, optionally after a title and with a reading or role in brackets: 山田 太郎,
-#: 木村, 北沢 みどり, 理事長 北沢 みどり, ヤマダ タロウ, Taro Yamada, 山田 太郎(やまだ たろう).
+_TITLE_RE = re.compile(_TITLE)
+_READING = r"\([ぁ-ゖァ-ヺーA-Za-z .・\-]{1,30}\)"
+#: A Japanese name, optionally after a title and with a reading in brackets: 山田 太郎, 山田太郎,
+#: 木村, 北沢 みどり, ヤマダ タロウ, 理事長 北沢 みどり, 世田谷 花子(せたがや はなこ).
 _NAME_LINE = re.compile(
-    rf"^(?:{_KANJI}{{2,8}} )?"
-    rf"(?:{_KANJI}{{1,4}}(?: ?{_KANJI}{{1,4}})?|{_KANJI}{{1,4}} [ぁ-ゖァ-ヺー]{{1,6}}"
-    r"|[ァ-ヺー]{2,8}(?: [ァ-ヺー]{2,8})?|[A-Z][A-Za-z'\-]*\.?(?: [A-Z][A-Za-z'\-]*\.?){0,3})"
-    r"(?: ?\([^()]{1,30}\))?$"
+    rf"^(?:(?P<title>{_TITLE}) ?)?"
+    rf"(?P<name>{_KANJI}{{1,4}} (?:{_KANJI}{{1,4}}|{_HIRA_BODY}{{1,4}}{_HIRA_END})"
+    rf"|{_KANJI}{{2,6}}|{_KATAKANA}{{2,8}} {_KATAKANA}{{2,8}})"
+    rf"(?: ?(?P<reading>{_READING}))?$"
 )
-#: Organisations, departments and titles (株式会社サンプル 総務部, NPO法人…, 代表).
-_ORG_WORD = re.compile(
-    r"会社|\((?:株|有)\)|法人|協会|組合|委員会|事務所|事業所|研究所|大学|学校|病院|医院|クリニック|町会|"
-    r"自治会|商店会|商店街|本社|支社|支店|営業所|センター|グループ|[課部係室局科班]|代表|理事|会長|社長|担当|"
-    r"\b(?:Inc|Co|Ltd|Corp|LLC)\b"
+_LATIN_WORD = r"(?:[A-Z][a-z'\-]+|[A-Z]{2,}|[A-Z]\.)"
+#: A name in Latin letters, two to four capitalised words: Taro Yamada, YAMADA Taro, Dr. Jiro Sato.
+_LATIN_NAME = re.compile(rf"^(?:(?:Mr|Ms|Mrs|Dr)\.? )?{_LATIN_WORD}(?: {_LATIN_WORD}){{1,3}}(?: {_READING})?$")
+#: The end of an organisation or department name (世田谷区 道路管理課, 株式会社サンプル 総務部).
+_ORG_SUFFIX = re.compile(
+    r"(?:会社|法人|協会|組合|委員会|事務所|事業所|研究所|出張所|役所|役場|支所|大学|学校|学園|高校|保育園|幼稚園|病院|"
+    r"医院|クリニック|町会|自治会|商店会|商店街|本社|支社|支店|本店|営業所|センター|グループ|財団|機構|(?<=\S\S)[課部係室局科班])$"
 )
-_ADDRESS = re.compile(r"(?:東京都|北海道|[府県市区町村]).{0,30}[0-9一二三四五六七八九十]|丁目|番地")
-#: A sentence rather than a signature line: sentence punctuation, or ending in hiragana
-#: (担当者を今すぐクビにしろ, 家も知ってるからな, ご確認ください).
-_SENTENCE = re.compile(r"[。、!?]|[ぁ-ゖ][ー〜~…w」』)\]】 .]*$")
+#: A municipality as a word of an organisation line (世田谷区 清掃課); alone, 木村 and 中村 are names.
+_MUNICIPALITY_WORD = re.compile(rf"^{_KANJI}{{1,6}}[都道府県市区町村]$")
+#: A legal form, before (or after) the organisation's own name: 株式会社サンプル, NPO法人 せたがやの森.
+_LEGAL_FORM = re.compile(
+    r"^(?:株式会社|有限会社|合同会社|合資会社|(?:一般|公益)(?:社団|財団)法人|NPO法人|特定非営利活動法人|"
+    r"社会福祉法人|医療法人|学校法人|宗教法人|\((?:株|有)\))"
+)
+_LATIN_ORG = re.compile(
+    r"^[A-Z][A-Za-z0-9&'\-]*(?: [A-Z0-9&][A-Za-z0-9&'\-]*){0,5},? (?:Inc|Corp|LLC|Ltd|Co\.?,? Ltd|K\.K)\.?$"
+)
+_VERB_END = re.compile("[っぞぜろけくすだぬつるよわ]$")
+_POSTAL = r"〒 ?[0-9]{3}-?[0-9]{4}"
+_PREFECTURE = rf"(?:東京都|北海道|(?:京都|大阪)府|{_KANJI}{{2,3}}県)"
+_MUNICIPALITY = rf"(?:{_KANJI}{{1,5}}[市郡] ?)?{_KANJI}{{1,6}}[市区町村]"
+_TOWN = f"[{_KANJI_CHARS}ァ-ヺー]{{0,8}}"
+_BLOCK_NUMBER = rf"{_NUM}{{1,4}}(?:(?:丁目|番地|番|号|-|の){_NUM}{{1,4}}){{0,3}}(?:丁目|番地|番|号)?"
+_BUILDING = (
+    rf"[{_KANJI_CHARS}ァ-ヺーA-Za-z0-9\-・]{{0,16}}?"
+    r"(?: ?[0-9]{1,4}(?:F|階|号室|号)?|ビル|マンション|ハイツ|コーポ|荘|棟|館|タワー|レジデンス|ハウス)"
+)
+#: A postal address: 〒154-0017 東京都世田谷区世田谷4-21-27, 世田谷区太子堂1丁目2番3号 サンプルビル2F, 〒154-0001.
+_ADDRESS_LINE = re.compile(
+    rf"^(?:{_POSTAL}|(?:{_POSTAL} ?)?(?:{_PREFECTURE} ?)?{_MUNICIPALITY} ?{_TOWN} ?{_BLOCK_NUMBER}(?: ?{_BUILDING})?)$"
+)
+#: After 住所: an address may stop at the town (住所：世田谷区太子堂).
+_ADDRESS_VALUE = re.compile(rf"^(?:{_POSTAL} ?)?(?:{_PREFECTURE} ?)?{_MUNICIPALITY}{_TOWN}$")
+#: An address in Latin letters: capitalised words and numbers, naming Tokyo, Japan, a -ku or a postcode.
+_LATIN_ADDRESS = re.compile(
+    r"^(?=.*(?:\bTokyo\b|\bJapan\b|-ku\b|-shi\b|-cho\b|-machi\b|[0-9]{3}-[0-9]{4}))"
+    r"(?:[0-9][0-9\-]*|[A-Z][A-Za-z\-]*)(?:,? (?:[0-9][0-9\-]*|[A-Z][A-Za-z\-]*)){0,7}$"
+)
+_CONTACT_WORD = (
+    r"(?:TEL|Tel|tel|Phone|phone|電話(?:番号)?|携帯(?:電話)?|自宅|直通|FAX|Fax|fax|Mobile|mobile|Mob|Cell|"
+    r"E-?mail|e-?mail|Mail|mail|メール(?:アドレス)?|URL|Web|HP|ホームページ|内線)"
+)
+#: A contact label (Tel:, TEL/FAX, Mobile:, URL:, 携帯, メール：).
+_CONTACT_LABEL = re.compile(rf"^{_CONTACT_WORD}(?: ?/ ?{_CONTACT_WORD})?\.? ?:? ?")
+_PHONE_VALUE = re.compile(r"^(?:\+|\(?0)[0-9()\- .]{5,18}[0-9](?: ?\((?:内線|ext\.?) ?[0-9]{1,6}\))?$")
+_EXTENSION_VALUE = re.compile(r"^[0-9]{2,6}$")
+_EMAIL_VALUE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+$")
+_URL_VALUE = re.compile(r"^(?:https?://|www\.)[\x21-\x7e]+$")
+# Several contacts on one line: "TEL 03-1234-5678 / FAX 03-1234-5679", "… | Mail: …".
+_CONTACT_SPLIT = re.compile(rf" / | ?\| ?|(?<=[0-9])/(?=[^0-9 ])|(?<=[0-9]) (?={_CONTACT_WORD})")
+#: A labelled field whose value is a name, an organisation or an address (担当：佐藤 花子, 住所：…).
+_FIELD_LABEL = re.compile(r"^(?:担当者?|氏名|名前|Name|所属|住所|所在地|Address)\.? ?(?:: ?| )")
+_PUNCTUATION = re.compile(r"[。、!?]")
 #: Threats, abuse and demands never belong to a signature, whatever their shape.
 _NOT_SIGNATURE = re.compile(
     r"殺|死|しね|シネ|タヒ|ころす|コロス|放火|火を|火つけ|火付|燃や|爆破|爆弾|刺す|刺し|潰す|潰し|天誅|呪|襲|殴|"
     r"晒|さらす|さらし|拡散|炎上|夜道|覚えて|覚悟|土下座|念書|クビ|くび|辞め|辞職|辞任|処分|懲戒|解雇|免職|"
-    r"謝罪|謝れ|泥棒|馬鹿|バカ|ばか|アホ|あほ|クズ(?![ァ-ヺー])|くず|カス(?![ァ-ヺー])|ボケ|無能|許さ|ふざけ|"
-    r"てめ|お前|おまえ|貴様|ぶっ|ぶち"
+    r"謝罪|謝れ|泥棒|馬鹿|バカ|ばか|アホ|あほ|クズ(?![ァ-ヺー])|くず|カス(?![ァ-ヺー])|ボケ|無能|許さ|ゆるさ|ふざけ|"
+    r"てめ|お前|おまえ|貴様|ぶっ|ぶち|包丁|刃物|ナイフ|ガソリン|灯油|硫酸|銃|血祭|実力行使|報復|復讐|仕返|待ち伏|"
+    r"押しかけ|押し掛け|乗り込|思い知|痛い目|容赦|後悔|"
+    r"(?i:\b(?:kill|die|dead|death|murder|shoot|bomb|burn|knife|gun|stab|hurt|revenge)\b)"
 )
 _TIME = re.compile(r"[0-9０-９]{1,2}\s*[:：]\s*[0-9０-９]{2}")
 
@@ -931,24 +1035,110 @@ def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bo
     return bool(_QUOTE_LINE.match(below))
 
 
-def _signature_line(line: str) -> int:
-    """Classify one line below a signature separator.
+def _contact_line(s: str) -> bool:
+    """Whether ``s`` is nothing but contacts: telephone/fax numbers, e-mail addresses, URLs, each
+    optionally after a label (``TEL 03-1234-5678 / FAX 03-1234-5679``, ``Mail: a@example.jp``)."""
+    for item in _CONTACT_SPLIT.split(s):
+        label = _CONTACT_LABEL.match(item)
+        value = item[label.end() :] if label else item
+        if not (
+            _PHONE_VALUE.match(value)
+            or _EMAIL_VALUE.match(value)
+            or _URL_VALUE.match(value)
+            or (label is not None and label.group().startswith("内線") and _EXTENSION_VALUE.match(value))
+        ):
+            return False
+    return True
 
-    Returns 2 for a line that identifies a signature (a name, an organisation or
-    department, an address, a telephone number, an e-mail address or URL), 1 for another
-    short label, 0 for anything a signature does not contain (a sentence, a demand, a
-    threat, abuse, a long line).
+
+def _org_line(s: str) -> bool:
+    """Whether ``s`` names an organisation or department and nothing else.
+
+    Every word must end like an organisation (…株式会社, …課, …センター, 世田谷区), carry a
+    legal form (株式会社サンプル) or be a title (部長); only the organisation's own name may stand
+    beside a bare legal form (NPO法人 せたがやの森, サンプル 株式会社).
+    """
+    if _LATIN_ORG.match(s):
+        return True
+    words = s.split(" ")
+    if len(words) > 5:
+        return False
+    kinds: list[str] = []
+    for w in words:
+        legal = _LEGAL_FORM.match(w)
+        if legal is not None and legal.end() == len(w):
+            kinds.append("legal")
+        elif legal is not None or _ORG_SUFFIX.search(w) or (len(words) > 1 and _MUNICIPALITY_WORD.match(w)):
+            kinds.append("org")
+        elif _TITLE_RE.fullmatch(w):
+            kinds.append("title")
+        else:
+            kinds.append("")
+    for i, (w, kind) in enumerate(zip(words, kinds, strict=True)):
+        if kind == "" and ("legal" not in kinds[max(0, i - 1) : i + 2] or _VERB_END.search(w)):
+            return False
+    return "org" in kinds or "legal" in kinds
+
+
+def _name_kind(s: str) -> str | None:
+    """``"name"``, ``"bare_name"`` (kanji only: 山田太郎, 木村), ``"latin_name"`` or None."""
+    mo = _NAME_LINE.match(s)
+    if mo is not None and not _ORG_SUFFIX.search(mo.group("name").rsplit(" ", 1)[-1]):
+        strong = mo.group("title") or mo.group("reading") or " " in mo.group("name")
+        return "name" if strong else "bare_name"
+    if _LATIN_NAME.match(s):
+        return "latin_name"
+    return None
+
+
+def _signature_line(line: str) -> str | None:
+    """Classify one line below a signature separator by its shape as a whole.
+
+    Returns ``"contact"`` (telephone, fax, e-mail, URL, with or without a label),
+    ``"address"``, ``"org"`` (an organisation or department), ``"name"`` (a name with a space,
+    a reading, a title or a label: 山田 太郎, 担当：佐藤), ``"bare_name"`` (kanji only: 山田太郎)
+    or ``"latin_name"``; None for anything else (a sentence, a demand, a threat, abuse, an
+    unknown label, a long line), which a signature does not contain.
     """
     s = _fold(line)
-    if len(s) > 100 or _NOT_SIGNATURE.search(s):
-        return 0
-    if _NAME_LINE.match(s):
-        return 2
-    if _SENTENCE.search(s):
-        return 0
-    if _CONTACT.search(s) or _PHONE_RE.search(s) or _ORG_WORD.search(s) or _ADDRESS.search(s):
-        return 2
-    return 1 if len(s) <= 40 else 0
+    if not s or len(s) > 100 or _NOT_SIGNATURE.search(s):
+        return None
+    if _contact_line(s):
+        return "contact"
+    if _PUNCTUATION.search(s):
+        return None
+    field = _FIELD_LABEL.match(s)
+    if field is not None:
+        value = s[field.end() :]
+        if _name_kind(value) is not None:
+            return "name"
+        if _ADDRESS_LINE.match(value) or _ADDRESS_VALUE.match(value) or _LATIN_ADDRESS.match(value):
+            return "address"
+        return "org" if _org_line(value) else None
+    kind = _name_kind(s)
+    if kind is not None:
+        return kind
+    if _ADDRESS_LINE.match(s) or _LATIN_ADDRESS.match(s):
+        return "address"
+    return "org" if _org_line(s) else None
+
+
+def _is_signature(kinds: list[str | None]) -> bool:
+    """Whether lines of these kinds (:func:`_signature_line`) make a signature.
+
+    Every line must be a signature line; one person signs, so at most one name (and one name in
+    Latin letters beside it); and a kanji-only name (山田太郎) is not enough on its own.
+    """
+    if None in kinds:
+        return False
+    if sum(k in ("name", "bare_name") for k in kinds) > 1 or kinds.count("latin_name") > 1:
+        return False
+    return any(k != "bare_name" for k in kinds)
+
+
+def _is_mobile_footer(line: str) -> bool:
+    s = line.rstrip()
+    return len(s) <= 120 and _MOBILE_SIG.match(s) is not None
 
 
 def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, int]]:
@@ -956,25 +1146,30 @@ def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, 
 
     A signature is a separator (``-- ``, ``--`` or a rule line) in the last
     :data:`_SIG_WINDOW` lines followed, up to the end, by at most :data:`_SIG_MAX_LINES`
-    lines that all look like a signature and at least one that identifies one
-    (:func:`_signature_line`).  A mobile footer (「iPhoneから送信」) in the last four lines
-    is a signature on its own: it never takes the text below it along.
+    lines that are all signature lines (:func:`_signature_line`, :func:`_is_signature`).
+    A mobile footer (「iPhoneから送信」) in the last four lines is a signature on its own:
+    it never takes the text below it along.  Each line is classified once.
     """
     while end > start and not lines[end - 1].strip():
         end -= 1
     if end <= start:
         return []
-    for k in range(max(start, end - _SIG_WINDOW), end):
-        ln = lines[k]
-        if not (ln.rstrip() == "--" or _RULE_LINE.match(ln)):
+    first = max(start, end - _SIG_WINDOW)
+    rule = {k: _RULE_LINE.match(lines[k]) is not None for k in range(first, end)}
+    mobile = {k: _is_mobile_footer(lines[k]) for k in range(first, end)}
+    kinds: dict[int, str | None] = {}
+    for k in range(first, end):
+        if not (rule[k] or lines[k].rstrip() == "--"):
             continue
-        below = [x for x in lines[k + 1 : end] if x.strip() and not _RULE_LINE.match(x) and not _MOBILE_SIG.match(x)]
+        below = [j for j in range(k + 1, end) if lines[j].strip() and not rule[j] and not mobile[j]]
         if not below or len(below) > _SIG_MAX_LINES:
             continue
-        kinds = [_signature_line(x) for x in below]
-        if min(kinds) > 0 and max(kinds) == 2:
+        for j in below:
+            if j not in kinds:
+                kinds[j] = _signature_line(lines[j])
+        if _is_signature([kinds[j] for j in below]):
             return [(k, end)]
-    return [(k, k + 1) for k in range(max(start, end - 4), end) if _MOBILE_SIG.match(lines[k])]
+    return [(k, k + 1) for k in range(max(start, end - 4), end) if mobile[k]]
 
 
 def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
@@ -1014,12 +1209,18 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
       「… さんが書きました:」) (``quote_header``);
     * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
       (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
-      what is below is short (at most 10 lines) and looks like a signature:
-      every line a name, organisation, department, address, telephone number,
-      e-mail address, URL or short label, at least one of them more than a
-      label, and none a sentence, demand, threat or insult; and a mobile footer
-      (「iPhoneから送信」, "Sent from my iPhone") in the last four lines, which
-      removes only itself.
+      what is below is short (at most 10 lines) and every line of it, as a
+      whole, is a signature line: a name (alone, or with a title, reading or
+      label: 山田 太郎, 理事長 北沢 みどり, 担当：佐藤), an organisation or
+      department (株式会社…, …課, …部, …係, …事務所, …協会, …大学, …病院), an
+      address (〒, or a municipality and a block number), or telephone/fax
+      numbers, e-mail addresses and URLs (optionally after a label such as
+      ``Tel:``, ``Mobile:``, ``URL:``, 携帯).  At most one name (and one in Latin
+      letters), and a kanji-only name (山田太郎) is not enough on its own.  A line
+      of any other shape (a sentence, a demand, a threat, an unknown label) is
+      new text and keeps the whole block in the body, and so does a threat or
+      insult in any line.  A mobile footer (「iPhoneから送信」, "Sent from my
+      iPhone") in the last four lines is a signature too, and removes only itself.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     n = len(lines)

@@ -15,13 +15,27 @@ each other instead of failing or losing rows.
 Imports (CSV or JSONL from a spreadsheet review) are **all or nothing** by default: if any
 row is invalid, nothing is imported and every rejected row is reported with its row number
 and reason, so the analyst fixes the file and imports it again.  ``skip_invalid=True``
-imports the valid rows and still reports the rejected ones.  Rows carry a
-``correction_id`` (generated from the row's content when absent), so importing the same
-file twice, or re-importing an export, adds nothing.
+imports the valid rows and still reports the rejected ones.  Importing the same file twice,
+or re-importing an export, adds nothing:
+
+- a row with a ``correction_id`` that is already stored is a duplicate when its content is
+  the same, and is rejected when it differs (an edited export: clear the row's
+  ``correction_id`` and ``corrected_at`` to record it as a new correction);
+- a row with ``corrected_at`` but no ``correction_id`` is a duplicate of a stored correction
+  with the same content and time;
+- a row with neither is a duplicate only when it repeats the message's current latest
+  correction.  Re-asserting an earlier label after a different one is a new correction,
+  recorded at the time of the import.
+
+A message is identified by its id or by its text (compared after NFKC and with whitespace
+runs collapsed, see :func:`text_key`): corrections sharing either are corrections of one
+message, and the latest of them (by ``corrected_at``, then recording order) is the one
+that counts.
 
 :meth:`FeedbackStore.to_training_records` turns the latest correction of each message into
 labelled records (``source="correction"`` plus provenance) for
-``complaint_triage.training.train(extra_records=...)``.
+``complaint_triage.training.train(extra_records=...)``; ``training.train`` then drops the
+corpus records those corrections replace.
 """
 
 from __future__ import annotations
@@ -32,17 +46,19 @@ import os
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from complaint_triage.corpus import data_root
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError, LabelError
-from complaint_triage.labels import Verdict, validate_labels
+from complaint_triage.labels import VERDICTS, Verdict, validate_labels
 
 __all__ = [
     "CORRECTIONS_BATCH",
@@ -52,8 +68,10 @@ __all__ = [
     "FeedbackStore",
     "ImportResult",
     "RejectedRow",
+    "UnresolvedCorrectionsWarning",
     "default_db_path",
     "parse_row",
+    "text_key",
 ]
 
 #: ``batch`` of training records made from corrections of messages outside the corpus.
@@ -103,6 +121,20 @@ CREATE TABLE IF NOT EXISTS corrections (
 CREATE INDEX IF NOT EXISTS corrections_message_id ON corrections (message_id);
 """
 _COLUMNS = ", ".join(FIELDS)
+
+
+class UnresolvedCorrectionsWarning(UserWarning):
+    """Corrections left out of training because the text of their message is unknown."""
+
+
+def text_key(text: str) -> str:
+    """What identifies a message by its text: SHA-256 of the text after NFKC, whitespace runs as one space.
+
+    So the same message typed into a spreadsheet (CRLF line ends, a full-width space, a
+    trailing blank) is still recognised as the corpus message or the earlier correction.
+    """
+    norm = " ".join(unicodedata.normalize("NFKC", text).split())
+    return hashlib.sha256(norm.encode()).hexdigest()
 
 
 def default_db_path() -> Path:
@@ -220,10 +252,79 @@ class Correction:
 
     @property
     def key(self) -> str:
-        """What identifies the corrected message: its id, else a hash of its text."""
+        """One name of the corrected message: its id, else the :func:`text_key` of its text."""
+        return self.keys[0]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every name of the corrected message: ``id:<message_id>`` and ``text:<text_key>``, those known.
+
+        Corrections sharing any of these are corrections of the same message.
+        """
+        out = []
         if self.message_id is not None:
-            return "id:" + self.message_id
-        return "text:" + hashlib.sha256((self.text or "").encode()).hexdigest()
+            out.append("id:" + self.message_id)
+        if self.text is not None:
+            out.append("text:" + text_key(self.text))
+        return tuple(out)
+
+    def same_content(self, other: Correction, *, with_time: bool = True) -> bool:
+        """Whether ``other`` records the same correction: every field but the id (and the time unless ``with_time``)."""
+        skip = {"correction_id"} if with_time else {"correction_id", "corrected_at"}
+        a, b = self.to_dict(), other.to_dict()
+        return all(a[k] == b[k] for k in FIELDS if k not in skip)
+
+
+class _Messages:
+    """Union-find over message names (``id:…``, ``text:…``), with the latest correction of each message."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+        self._latest: dict[str, tuple[tuple[str, int], Correction]] = {}
+
+    def find(self, key: str) -> str:
+        parent = self._parent
+        root = parent.setdefault(key, key)
+        while parent[root] != root:
+            root = parent[root]
+        while parent[key] != root:  # path compression
+            parent[key], key = root, parent[key]
+        return root
+
+    def link(self, keys: Iterable[str]) -> str:
+        """Declare ``keys`` names of one message; returns the message's root name."""
+        roots = [self.find(k) for k in keys]
+        root = roots[0]
+        for r in roots[1:]:
+            if r != root:
+                self._parent[r] = root
+                other = self._latest.pop(r, None)
+                if other is not None:
+                    cur = self._latest.get(root)
+                    if cur is None or other[0] >= cur[0]:
+                        self._latest[root] = other
+        return root
+
+    def add(self, c: Correction, seq: int) -> str:
+        root = self.link(c.keys)
+        rank = (c.corrected_at or "", seq)
+        cur = self._latest.get(root)
+        if cur is None or rank >= cur[0]:
+            self._latest[root] = (rank, c)
+        return root
+
+    def latest_of(self, keys: Iterable[str]) -> Correction | None:
+        """The latest correction of the message named by any of ``keys``, if there is one."""
+        found = [self._latest[r] for r in {self.find(k) for k in keys if k in self._parent} if r in self._latest]
+        return max(found, key=lambda v: v[0])[1] if found else None
+
+    def latest(self, root: str) -> Correction:
+        return self._latest[root][1]
+
+    def link_corpus(self, corpus: Iterable[Mapping[str, Any]]) -> None:
+        """Make each corpus record's id and text names of one message."""
+        for r in corpus:
+            self.link(("id:" + str(r["id"]), "text:" + text_key(str(r["text"]))))
 
 
 # -- parsing rows from files ------------------------------------------------------------
@@ -272,6 +373,27 @@ def _blank(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+def _code(value: object) -> object:
+    """A label code as typed in a spreadsheet: ``Complaint``, `` INQUIRY ``, full-width letters."""
+    return unicodedata.normalize("NFKC", value).strip().lower() if isinstance(value, str) else value
+
+
+def _codes(value: object) -> object:
+    return [_code(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def _verdict(value: object, name: str) -> object:
+    code = _code(value)
+    if code not in VERDICTS:
+        shown = repr(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, str) and len(value.strip()) > 20:
+            # likely a message or a name in the wrong column: not repeated in the reason
+            shown = f"(a {len(value.strip())}-character text)"
+        raise LabelError(f"{name} {shown} is not one of {', '.join(VERDICTS)} "
+                         "(write the code: 苦情 is complaint, 問い合わせ is inquiry, カスハラ is harassment)")
+    return code
+
+
 def parse_row(row: Mapping[str, Any], *, corrected_by: str | None = None, deterministic_id: bool = True) -> Correction:
     """Build a :class:`Correction` from one CSV or JSONL row.
 
@@ -281,15 +403,24 @@ def parse_row(row: Mapping[str, Any], *, corrected_by: str | None = None, determ
     booleans may be true/false/1/0/yes/no; an empty grievance means true for a complaint and
     false for an inquiry.  ``corrected_by`` fills rows that do not name an analyst.
 
+    Verdict and category codes may differ in case, width and surrounding blanks
+    (``Complaint``, ``ＩＮＱＵＩＲＹ``); the verdict is checked first.
+
     A row without ``correction_id`` gets one derived from its content when
-    ``deterministic_id`` is true (imports: the same row imported twice is stored once), else
-    a random one (each call records a new correction).
+    ``deterministic_id`` is true (see :meth:`FeedbackStore.import_rows` for when an import
+    stores it), else a random one (each call records a new correction).
 
     Raises
     ------
     LabelError, InputFormatError
         With a message saying what is wrong with the row.
     """
+    return _parse(row, corrected_by=corrected_by, deterministic_id=deterministic_id)[0]
+
+
+def _parse(row: Mapping[str, Any], *, corrected_by: str | None,
+           deterministic_id: bool) -> tuple[Correction, bool, bool]:
+    """:func:`parse_row`, plus whether the row gave its ``correction_id`` and its ``corrected_at``."""
     known = set(FIELDS) | {"id", "predicted"}
     extra = sorted(k for k in row if k not in known)
     if extra:
@@ -307,16 +438,15 @@ def parse_row(row: Mapping[str, Any], *, corrected_by: str | None = None, determ
                 r[name] = pred[k]
     if r.get("verdict") is None:
         raise LabelError("verdict is required")
-    if isinstance(r["verdict"], str):
-        r["verdict"] = r["verdict"].strip()
-    cats = _parse_categories(r.get("categories") if r.get("categories") is not None else [], "categories")
+    r["verdict"] = _verdict(r["verdict"], "verdict")
+    cats = _codes(_parse_categories(r.get("categories") if r.get("categories") is not None else [], "categories"))
     grievance = _parse_bool(r.get("grievance"), "grievance", r["verdict"])
     pv = r.get("predicted_verdict")
-    pv = pv.strip() if isinstance(pv, str) else pv
+    pv = _verdict(pv, "predicted_verdict") if pv is not None else None
     pc = r.get("predicted_categories")
     if pv is not None and pc is None:
         pc = []
-    pc = _parse_categories(pc, "predicted_categories") if pc is not None else None
+    pc = _codes(_parse_categories(pc, "predicted_categories")) if pc is not None else None
     pg = r.get("predicted_grievance")
     pg = _parse_bool(pg, "predicted_grievance") if pg is not None else None
     if pv is not None and pg is None and pv in (Verdict.COMPLAINT, Verdict.INQUIRY):
@@ -339,15 +469,22 @@ def parse_row(row: Mapping[str, Any], *, corrected_by: str | None = None, determ
         "note": r.get("note"),
     }
     cid = r.get("correction_id")
+    given_id = cid is not None
     if cid is None and deterministic_id:
-        # derived from the row itself, so importing the same file twice adds nothing
+        # derived from the row itself (with its time, when it gives one)
         content = {**fields, "corrected_by": r.get("corrected_by")}
         blob = json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode()
         cid = "r-" + hashlib.sha256(blob).hexdigest()[:32]
     try:
-        return Correction(**fields, correction_id=None if cid is None else str(cid))
+        c = Correction(**fields, correction_id=None if cid is None else str(cid))
     except TypeError as e:  # pragma: no cover - defensive: a field of the wrong shape
         raise InputFormatError(str(e)) from e
+    return c, given_id, r.get("corrected_at") is not None
+
+
+def _conflict(correction_id: str) -> str:
+    return (f"correction_id {correction_id!r} is already stored with a different correction; to record this "
+            "as a new correction, clear its correction_id and corrected_at cells (an edited export keeps them)")
 
 
 # -- import results ---------------------------------------------------------------------
@@ -489,19 +626,42 @@ class FeedbackStore:
             d[k] = None if d[k] is None else int(d[k])
         return tuple(d[k] for k in FIELDS)
 
+    def _stored(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Correction]:
+        out: dict[str, Correction] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM corrections WHERE correction_id IN "
+                                f"({', '.join('?' * len(chunk))})", chunk)
+            for r in rows:
+                c = self._from_db(r)
+                out[str(c.correction_id)] = c
+        return out
+
     def _insert(self, conn: sqlite3.Connection, corrections: Iterable[Correction]) -> int:
-        before = conn.total_changes
+        """Insert the corrections not stored yet; raises on a stored ``correction_id`` with other content."""
+        items = list(corrections)
+        known = self._stored(conn, [str(c.correction_id) for c in items])
+        new = []
+        for c in items:
+            old = known.get(str(c.correction_id))
+            if old is not None:
+                if old.same_content(c, with_time=False):
+                    continue
+                raise InputFormatError(_conflict(str(c.correction_id)))
+            known[str(c.correction_id)] = c
+            new.append(c)
         conn.executemany(
-            f"INSERT OR IGNORE INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})",
-            [self._row(c) for c in corrections],
+            f"INSERT INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})",
+            [self._row(c) for c in new],
         )
-        return conn.total_changes - before
+        return len(new)
 
     def add(self, correction: Correction | Mapping[str, Any]) -> Correction:
         """Record one correction (a :class:`Correction` or a mapping for :func:`parse_row`).
 
         Returns the stored correction, with its ``correction_id`` and ``corrected_at``.
-        Adding a correction whose ``correction_id`` is already stored changes nothing.
+        Adding a correction whose ``correction_id`` is already stored with the same content
+        changes nothing; with other content it raises :class:`InputFormatError`.
         """
         c = correction if isinstance(correction, Correction) else parse_row(correction, deterministic_id=False)
         with self._write() as conn:
@@ -509,7 +669,11 @@ class FeedbackStore:
         return c
 
     def add_many(self, corrections: Iterable[Correction]) -> int:
-        """Record several corrections in one transaction; returns how many were new."""
+        """Record several corrections in one transaction; returns how many were new.
+
+        Raises :class:`InputFormatError` (and records nothing) when one reuses a stored
+        ``correction_id`` with other content.
+        """
         items = list(corrections)
         with self._write() as conn:
             return self._insert(conn, items)
@@ -518,24 +682,68 @@ class FeedbackStore:
                     corrected_by: str | None = None, skip_invalid: bool = False) -> ImportResult:
         """Import ``(row_number, row)`` pairs; a row may be an error (string or exception) already.
 
-        All or nothing unless ``skip_invalid``: see the module docstring.
+        All or nothing unless ``skip_invalid``; which rows are duplicates and which are
+        rejected for reusing a stored ``correction_id``: see the module docstring.  Rows are
+        taken in order, so a file may correct a message more than once.
         """
-        good: list[Correction] = []
+        parsed: list[tuple[int, Correction, bool, bool]] = []
         rejected: list[RejectedRow] = []
         n = 0
         for number, row in rows:
             n += 1
             if isinstance(row, Mapping):
                 try:
-                    good.append(parse_row(row, corrected_by=corrected_by))
+                    parsed.append((number, *_parse(row, corrected_by=corrected_by, deterministic_id=True)))
                 except ComplaintTriageError as e:
                     rejected.append(RejectedRow(number, str(e)))
             else:
                 rejected.append(RejectedRow(number, str(getattr(row, "error", row))))
-        if rejected and not skip_invalid:
+        if not parsed:  # nothing to store: leave the database as it is (or absent)
             return ImportResult(0, 0, rejected, n)
-        inserted = self.add_many(good) if good else 0
-        return ImportResult(inserted, len(good) - inserted, rejected, n)
+        with self._write() as conn:
+            new, duplicates, conflicts = self._plan(conn, parsed)
+            rejected = sorted(rejected + conflicts, key=lambda r: r.row)
+            if rejected and not skip_invalid:
+                return ImportResult(0, 0, rejected, n)
+            inserted = self._insert(conn, new)
+        return ImportResult(inserted, duplicates, rejected, n)
+
+    def _plan(self, conn: sqlite3.Connection, parsed: Sequence[tuple[int, Correction, bool, bool]]
+              ) -> tuple[list[Correction], int, list[RejectedRow]]:
+        """Which parsed rows are new, how many are duplicates, which conflict with a stored correction_id."""
+        stored = [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
+        by_id = {str(c.correction_id): c for c in stored}
+        messages = _Messages()
+        for seq, c in enumerate(stored):
+            messages.add(c, seq)
+        new: list[Correction] = []
+        conflicts: list[RejectedRow] = []
+        duplicates = 0
+        for number, c, given_id, given_time in parsed:
+            cid = str(c.correction_id)
+            known = by_id.get(cid)
+            if given_id:
+                if known is not None:
+                    if known.same_content(c, with_time=given_time):
+                        duplicates += 1
+                    else:
+                        conflicts.append(RejectedRow(number, _conflict(cid)))
+                    continue
+            elif given_time:
+                if known is not None:  # the id is derived from the content and the time
+                    duplicates += 1
+                    continue
+            else:
+                latest = messages.latest_of(c.keys)
+                if latest is not None and latest.same_content(c, with_time=False):
+                    duplicates += 1
+                    continue
+                if known is not None:  # an earlier label asserted again: a new correction of its own
+                    c = replace(c, correction_id=f"{cid}-{uuid.uuid4().hex[:12]}")
+            new.append(c)
+            by_id[str(c.correction_id)] = c
+            messages.add(c, len(stored) + len(new))
+        return new, duplicates, conflicts
 
     def import_file(self, path: Path | str, *, format: str | None = None, corrected_by: str | None = None,
                     skip_invalid: bool = False, encoding: str = "utf-8-sig") -> ImportResult:
@@ -556,8 +764,19 @@ class FeedbackStore:
                 rows: Iterable[tuple[int, Any]] = list(read_jsonl(f))
             else:
                 delimiter = "," if fmt == "csv" else "\t"
-                rows = list(read_csv(f, text_column="verdict", delimiter=delimiter, encoding=encoding,
-                                     numbering="row"))
+                try:
+                    rows = list(read_csv(f, text_column="verdict", delimiter=delimiter, encoding=encoding,
+                                         numbering="row"))
+                except InputFormatError as e:
+                    # the reader's hint names the scoring option --text-column; a corrections file has fixed columns
+                    head, sep, _ = str(e).rpartition("; choose one with --text-column")
+                    if not sep:
+                        raise
+                    raise InputFormatError(
+                        f"{head}; a corrections file needs a 'verdict' column holding harassment, complaint or "
+                        f"inquiry (rename the column of corrected verdicts to verdict; accepted columns: "
+                        f"{', '.join(FIELDS)})"
+                    ) from e
         return self.import_rows(rows, corrected_by=corrected_by, skip_invalid=skip_invalid)
 
     # reading --------------------------------------------------------------------------
@@ -582,15 +801,33 @@ class FeedbackStore:
         with self._read() as conn:
             return [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
 
-    def latest(self) -> list[Correction]:
-        """The latest correction of each message (by ``corrected_at``, then recording order)."""
-        best: dict[str, tuple[str, int, Correction]] = {}
-        for seq, c in enumerate(self.corrections()):
-            assert c.corrected_at is not None
-            cur = best.get(c.key)
-            if cur is None or (c.corrected_at, seq) >= cur[:2]:
-                best[c.key] = (c.corrected_at, seq, c)
-        return [v[2] for v in sorted(best.values(), key=lambda v: v[1])]
+    def _messages(self, corpus: Sequence[Mapping[str, Any]]) -> tuple[_Messages, dict[str, list[Correction]]]:
+        """The corrections grouped by message: root name -> its corrections in recording order.
+
+        The groups are in the order their latest correction was recorded.
+        """
+        messages = _Messages()
+        messages.link_corpus(corpus)
+        items = self.corrections()
+        for seq, c in enumerate(items):
+            messages.add(c, seq)
+        groups: dict[str, list[Correction]] = {}
+        for c in items:
+            groups.setdefault(messages.find(c.key), []).append(c)
+        order = {c.correction_id: seq for seq, c in enumerate(items)}
+        ranked = sorted(groups, key=lambda root: order[messages.latest(root).correction_id])
+        return messages, {root: groups[root] for root in ranked}
+
+    def latest(self, corpus: Sequence[Mapping[str, Any]] = ()) -> list[Correction]:
+        """The latest correction of each message (by ``corrected_at``, then recording order).
+
+        Corrections are of the same message when they share its id or its text (see
+        :func:`text_key`); with ``corpus``, a corpus record's id and text also name one
+        message, so a correction by id and one by text of the same corpus message are
+        grouped.  In the order the winning corrections were recorded.
+        """
+        messages, groups = self._messages(corpus)
+        return [messages.latest(root) for root in groups]
 
     def export_jsonl(self, out: Path | str | IO[str]) -> int:
         """Write every correction as one JSON object per line (the import format); returns the count."""
@@ -614,23 +851,32 @@ class FeedbackStore:
         corpus: Sequence[Mapping[str, Any]] = (),
         *,
         exclude_splits: Iterable[str] = ("test",),
-        skip_missing: bool = False,
-        log: Callable[[str], None] = lambda s: None,
+        skip_missing: bool = True,
+        log: Callable[[str], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Labelled records for ``train(extra_records=...)`` from the latest correction of each message.
+        """Labelled records for ``train(extra_records=...)``: one per message, from its latest correction.
+
+        A message's corrections are grouped by its id or its text (see :meth:`latest`), so a
+        correction by text replaces one by id and the reverse; a correction of a corpus
+        message, by id or by text, names that record in ``original_id`` so that training
+        drops the corpus label.
 
         Parameters
         ----------
         corpus : sequence of corpus records, default=()
-            Used to find the text of corrections that only give a message id, to put a
-            correction in the cross-validation group of the corpus message it corrects, and
-            to leave out corrections of messages in ``exclude_splits``.
+            Used to match corrections to corpus messages (by id or by text), to find the
+            text of corrections that only give a message id, to put a correction in the
+            cross-validation group of the corpus message it corrects, and to leave out
+            corrections of messages in ``exclude_splits``.
         exclude_splits : iterable of str, default=("test",)
-            Corrections of messages in these corpus splits (matched by id or by identical
-            text) are left out, so the frozen test split never leaks into training.
-        skip_missing : bool, default=False
-            Leave out corrections whose text cannot be found instead of raising.
-        log : callable
+            Corrections of messages in these corpus splits (matched by id or by text) are
+            left out, so the frozen test split never leaks into training.
+        skip_missing : bool, default=True
+            Leave out corrections whose text can be found neither in the correction, in
+            the message's other corrections nor in ``corpus``, with one line (or an
+            :class:`UnresolvedCorrectionsWarning` when no ``log`` is given) that counts
+            them; ``False`` raises instead.
+        log : callable, default=None
             Receives one line per correction left out.
 
         Returns
@@ -639,29 +885,41 @@ class FeedbackStore:
             ``id`` (``correction:<correction_id>``), ``text``, ``verdict``, ``categories``,
             ``grievance``, ``split`` ("train"), ``batch`` and ``group`` (for cross-validation
             folds: those of the corrected corpus message, else :data:`CORRECTIONS_BATCH` and a
-            group of its own), and provenance: ``source``
-            ("correction"), ``corrected_by``, ``corrected_at``, ``original_id``,
-            ``correction_id``, ``model_version``, ``predicted_verdict``.
+            group of its own), and provenance: ``source`` ("correction"), ``corrected_by``,
+            ``corrected_at``, ``original_id`` (the corpus id of the corrected message, else
+            its message id), ``message_id``, ``correction_id``, ``model_version``,
+            ``predicted_verdict``.
 
         Raises
         ------
         InputFormatError
-            Some corrections give only a message id that is not in ``corpus``.
+            With ``skip_missing=False``: some corrections give only a message id whose text
+            is unknown.
         """
-        by_id = {str(r["id"]): r for r in corpus}
         excluded = set(exclude_splits)
-        held_out_texts = {r["text"] for r in corpus if r.get("split") in excluded}
+        messages, groups = self._messages(corpus)
+        in_corpus: dict[str, list[Mapping[str, Any]]] = {}
+        for r in corpus:
+            root = messages.find("id:" + str(r["id"]))
+            if root in groups:
+                in_corpus.setdefault(root, []).append(r)
         out: list[dict[str, Any]] = []
         missing: list[str] = []
-        for c in self.latest():
-            orig = by_id.get(c.message_id) if c.message_id is not None else None
-            text = c.text if c.text is not None else (orig["text"] if orig is not None else None)
+        for root, members in groups.items():
+            c = messages.latest(root)
+            recs = in_corpus.get(root, [])
+            orig = _corpus_match(c, recs)
+            text = c.text if c.text is not None else (
+                str(orig["text"]) if orig is not None
+                else next((m.text for m in reversed(members) if m.text is not None), None))
+            message_id = c.message_id or next((m.message_id for m in reversed(members) if m.message_id), None)
             if text is None:
-                missing.append(str(c.message_id))
+                missing.append(str(message_id))
                 continue
-            if (orig is not None and orig.get("split") in excluded) or text in held_out_texts:
-                log(f"left out correction {c.correction_id} of {c.message_id or 'a message'}: "
-                    f"the message is in a held-out split ({', '.join(sorted(excluded))})")
+            if any(r.get("split") in excluded for r in recs):
+                if log is not None:
+                    log(f"left out correction {c.correction_id} of {message_id or 'a message'}: "
+                        f"the message is in a held-out split ({', '.join(sorted(excluded))})")
                 continue
             out.append({
                 "id": f"correction:{c.correction_id}",
@@ -679,16 +937,38 @@ class FeedbackStore:
                 "source": "correction",
                 "corrected_by": c.corrected_by,
                 "corrected_at": c.corrected_at,
-                "original_id": c.message_id,
+                "original_id": str(orig["id"]) if orig is not None else message_id,
+                "message_id": message_id,
                 "correction_id": c.correction_id,
                 "model_version": c.model_version,
                 "predicted_verdict": c.predicted_verdict,
             })
         if missing:
             msg = (f"{len(missing)} correction(s) give only a message id whose text is unknown "
-                   f"({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}); pass the corpus that holds them "
-                   "or record the text with the correction")
+                   f"({', '.join(missing[:5])}{'…' if len(missing) > 5 else ''})")
             if not skip_missing:
-                raise InputFormatError(msg)
-            log(msg + "; left out")
+                raise InputFormatError(msg + "; pass the corpus that holds them, or record a correction of each "
+                                             "with the message text")
+            msg += ("; left out of training (pass the corpus that holds them, or record a correction of each "
+                    "with the message text)")
+            if log is not None:
+                log(msg)
+            else:
+                warnings.warn(msg, UnresolvedCorrectionsWarning, stacklevel=2)
         return out
+
+
+def _corpus_match(c: Correction, records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The corpus record ``c`` corrects, among those of its message: by id, else by text, else the first."""
+    if not records:
+        return None
+    if c.message_id is not None:
+        for r in records:
+            if str(r["id"]) == c.message_id:
+                return r
+    if c.text is not None:
+        key = text_key(c.text)
+        for r in records:
+            if text_key(str(r["text"])) == key:
+                return r
+    return records[0]

@@ -8,23 +8,39 @@ A model directory holds::
 
 Model directories live in a registry folder (``models/`` in the repository) next to a
 ``PROMOTED`` file naming the version served by default.
+
+Writes are atomic, so that a crash or ``kill -9`` at any moment leaves either the old
+complete state or the new one:
+
+* :func:`save_model` writes into a hidden temporary folder beside the version folder
+  (``.<version>.tmp-<pid>-<random>``) and renames it into place.  A version folder that
+  already holds an intact model of the same version is left alone (same version means
+  same data and settings); a damaged one is replaced.
+* :func:`promote` verifies the version completely before it rewrites ``PROMOTED``
+  (through a temporary file and :func:`os.replace`), and leaves ``PROMOTED`` untouched
+  when it refuses.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
+import re
+import shutil
+import uuid
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from complaint_triage.exceptions import (
+    ComplaintTriageError,
     LabelSetMismatchError,
     ModelLoadError,
     ModelNotFoundError,
@@ -45,6 +61,8 @@ __all__ = [
     "promoted_version",
     "list_versions",
     "promote",
+    "version_dir",
+    "verify_version",
     "library_versions",
     "MODEL_FILE",
     "MANIFEST_FILE",
@@ -56,6 +74,11 @@ MANIFEST_FILE = "manifest.json"
 CARD_FILE = "README.md"
 PROMOTED_FILE = "PROMOTED"
 MANIFEST_FORMAT = 1
+
+_LOG = logging.getLogger("complaint_triage.persist")
+#: Hidden names a write in progress uses (``.<version>.tmp-<pid>-<hex>``, ``.PROMOTED.tmp-...``)
+#: or moves a damaged version to while replacing it; a killed writer's are cleared by the next write.
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?:tmp|replaced)-(?P<pid>\d+)-[0-9a-f]+")
 
 #: Every non-builtin type a saved TriageClassifier contains.  Anything else is refused.
 TRUSTED: list[str] = [
@@ -123,7 +146,24 @@ def models_root() -> Path:
     return Path(__file__).resolve().parent / "_models"
 
 
+def _check_version_name(version: str, root: Path) -> None:
+    """Refuse a version name that is not one plain folder name inside ``root``."""
+    if (not version or version.startswith(".") or any(c in version for c in ("/", "\\", "\0"))
+            or Path(version).name != version):
+        raise ModelNotFoundError(
+            f"no model version {version!r} in {root}: a version is the name of a folder inside the registry "
+            "(no '/', '\\' or leading '.'); see `complaint-triage models list`"
+        )
+
+
 def promoted_version(root: Path | None = None) -> str:
+    """The version named by the registry's ``PROMOTED`` file.
+
+    Raises
+    ------
+    ModelNotFoundError
+        There is no ``PROMOTED`` file, or it does not name a folder of the registry.
+    """
     root = models_root() if root is None else Path(root)
     marker = root / PROMOTED_FILE
     if not marker.is_file():
@@ -131,58 +171,301 @@ def promoted_version(root: Path | None = None) -> str:
             f"no promoted model in {root}: run `complaint-triage train` or "
             "`complaint-triage models promote VERSION`"
         )
-    return marker.read_text(encoding="utf-8").strip()
+    version = marker.read_text(encoding="utf-8").strip()
+    try:
+        _check_version_name(version, root)
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(
+            f"{marker} names {version!r}, which is not a version folder of the registry; "
+            "run `complaint-triage models promote VERSION`"
+        ) from e
+    return version
+
+
+class _ManifestError(ValueError):
+    """Why a manifest file cannot be used (a short reason, without its path)."""
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise _ManifestError(f"is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise _ManifestError(f"is not valid JSON ({e})") from e
+    except OSError as e:
+        raise _ManifestError(f"could not be read ({e.strerror or type(e).__name__})") from e
+    if not isinstance(manifest, dict):
+        raise _ManifestError(f"is not a JSON object (it holds a {type(manifest).__name__})")
+    return manifest
 
 
 def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
-    """Manifests of every model version in the registry, oldest first."""
+    """Manifests of every model version in the registry, oldest first.
+
+    Each manifest gets ``_dir``, its folder.  A folder whose manifest cannot be read (not
+    UTF-8, not JSON, not an object, no ``model_version``) is listed too, as
+    ``{"model_version": <folder name>, "_dir": ..., "_unreadable": <reason>}``, so one
+    damaged version neither hides the others nor stops the listing.  Model files are not
+    checked here (:func:`verify_version` does that).
+    """
     root = models_root() if root is None else Path(root)
     out = []
     dirs = ([p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()]
             if root.is_dir() else [])
     for d in sorted(dirs):
-        m = json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8"))
+        try:
+            m = _read_manifest(d / MANIFEST_FILE)
+            if not isinstance(m.get("model_version"), str) or not m["model_version"]:
+                raise _ManifestError("has no model_version")
+        except _ManifestError as e:
+            out.append({"model_version": d.name, "_dir": str(d), "_unreadable": f"{MANIFEST_FILE} {e}"})
+            continue
         m["_dir"] = str(d)
         out.append(m)
-    return sorted(out, key=lambda m: (m.get("created", ""), m["model_version"]))
+    return sorted(out, key=lambda m: (str(m.get("created") or ""), m["model_version"]))
 
 
-def promote(version: str, root: Path | None = None) -> Path:
-    """Make ``version`` the default model of the registry."""
+def _known(root: Path) -> str:
+    return ", ".join(m["model_version"] + (" (unreadable)" if "_unreadable" in m else "")
+                     for m in list_versions(root)) or "none"
+
+
+def version_dir(version: str, root: Path | None = None) -> Path:
+    """The folder of ``version`` in the registry (it has a manifest; nothing else is checked).
+
+    Raises
+    ------
+    ModelNotFoundError
+        ``version`` is not a plain folder name (``/``, ``\\``, ``..``, a leading ``.``) or
+        has no manifest in the registry; the message lists the known versions.
+    """
     root = models_root() if root is None else Path(root)
+    try:
+        _check_version_name(version, root)
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(f"{e}; known versions: {_known(root)}") from e
     d = root / version
     if not (d / MANIFEST_FILE).is_file():
-        known = ", ".join(m["model_version"] for m in list_versions(root)) or "none"
-        raise ModelNotFoundError(f"no model version {version!r} in {root}; known versions: {known}")
-    tmp = root / (PROMOTED_FILE + ".tmp")
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, root / PROMOTED_FILE)
+        raise ModelNotFoundError(f"no model version {version!r} in {root}; known versions: {_known(root)}")
     return d
 
 
-def save_model(classifier: TriageClassifier, directory: Path, manifest: Mapping[str, Any], card: str) -> Path:
-    """Write ``model.skops``, ``manifest.json`` and the card into ``directory``."""
+def verify_version(version: str, root: Path | None = None) -> LoadedModel:
+    """Load ``version`` of the registry completely, as serving it would.
+
+    Checks the name (:func:`version_dir`), the manifest (readable, this library's label
+    set, naming this version), the model file (present, matching its checksum, only
+    :data:`TRUSTED` types) and that it loads as a :class:`TriageClassifier`.
+
+    Raises
+    ------
+    ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError
+        As :func:`load_model`; also ``ModelLoadError`` when the manifest names another version.
+    """
+    d = version_dir(version, root)
+    loaded = load_model(d)
+    if loaded.version != version:
+        raise ModelLoadError(
+            f"{d / MANIFEST_FILE} names version {loaded.version!r}, not {version!r} (a renamed or copied "
+            "folder); give the folder its manifest's name or retrain"
+        )
+    return loaded
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def promote(version: str, root: Path | None = None) -> Path:
+    """Make ``version`` the default model of the registry, after verifying it completely.
+
+    The version must pass :func:`verify_version`.  ``PROMOTED`` is then rewritten
+    atomically (a temporary file renamed over it), so readers see the old name or the new
+    one, never a partial file.  A refused promotion leaves ``PROMOTED`` untouched.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No such version folder in the registry, or the name points outside it.
+    ModelLoadError, UntrustedModelError, LabelSetMismatchError
+        The version is damaged or not loadable by this library; nothing was changed.
+    """
+    root = models_root() if root is None else Path(root)
+    d = version_dir(version, root)
+    try:
+        verify_version(version, root)
+    except (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError) as e:
+        raise type(e)(f"refused to promote {version}: {e} ({PROMOTED_FILE} was not changed)") from e
+    _clear_stale_temps(root, PROMOTED_FILE)
+    tmp = root / f".{PROMOTED_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(version + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / PROMOTED_FILE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(root)
+    return d
+
+
+def _intact(directory: Path, version: Any) -> LoadedModel | None:
+    """The model in ``directory`` if it loads and is ``version``, else ``None`` (damaged)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SignalsChangedWarning)
+            loaded = load_model(directory)
+    except ComplaintTriageError:
+        return None
+    return loaded if version is not None and loaded.version == version else None
+
+
+def _clear_stale_temps(root: Path, name: str) -> None:
+    """Remove the temporary files and folders for ``name`` left by writers that no longer run."""
+    for p in root.iterdir():
+        match = _TEMP.fullmatch(p.name)
+        if match is None or match["name"] != name or int(match["pid"]) == os.getpid():
+            continue
+        try:
+            os.kill(int(match["pid"]), 0)
+        except ProcessLookupError:  # the writer is gone (killed part-way)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError:  # alive, but another user's process
+            continue
+
+
+def _write_file(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_model(
+    classifier: TriageClassifier,
+    directory: Path,
+    manifest: Mapping[str, Any],
+    card: str,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write ``model.skops``, ``manifest.json`` and the card as the version folder ``directory``.
+
+    The files are written into a hidden temporary folder beside ``directory``, synced, and
+    renamed into place, so a crash or ``kill -9`` at any moment leaves either the old
+    folder or the new complete one (never a half-written model).
+
+    If ``directory`` already holds an intact model of the same ``model_version`` (it loads
+    and matches its checksum), it is left unchanged and returned: the version name is
+    derived from the data and settings, so it is the same model, and rewriting it would
+    change its file checksum and ``created`` under a server that may be using it.  A
+    damaged folder of the same name (or one holding another version) is replaced; for the
+    instant between moving it aside and renaming the new one in, neither is at
+    ``directory`` (the damaged one could not be served anyway).
+
+    Parameters
+    ----------
+    log : callable, default=None
+        Called with one line when an intact version is left unchanged or a damaged one is
+        replaced (also logged on the ``complaint_triage.persist`` logger).
+
+    Raises
+    ------
+    FileExistsError
+        ``directory`` exists but holds files other than a model version's; nothing is changed.
+    """
     import skops.io as sio
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / MODEL_FILE
-    sio.dump(classifier, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
-    full = {
-        "format": MANIFEST_FORMAT,
-        "label_set": LABEL_SET_ID,
-        "verdicts": list(VERDICTS),
-        "categories": list(CATEGORIES),
-        "score_names": list(SCORE_NAMES),
-        **manifest,
-        "model_file": MODEL_FILE,
-        "model_sha256": file_sha256(model_path),
-        "model_bytes": model_path.stat().st_size,
-        "library_versions": library_versions(),
-    }
-    (directory / MANIFEST_FILE).write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (directory / CARD_FILE).write_text(card, encoding="utf-8")
+    version = manifest.get("model_version")
+
+    def say(msg: str) -> None:
+        _LOG.info(msg)
+        if log is not None:
+            log(msg)
+
+    if directory.exists() or directory.is_symlink():
+        if _intact(directory, version) is not None:
+            say(f"model version {version} is already saved and intact in {directory}; left unchanged")
+            return directory
+        if not directory.is_dir():
+            raise FileExistsError(f"{directory} exists and is not a model version folder; "
+                                  "remove it or save the model elsewhere")
+        extra = sorted(p.name for p in directory.iterdir() if p.name not in (MODEL_FILE, MANIFEST_FILE, CARD_FILE))
+        if extra:
+            raise FileExistsError(
+                f"{directory} exists and is not a model version folder (it holds {len(extra)} other "
+                f"file(s)); save the model into a new folder"
+            )
+    root = directory.parent
+    root.mkdir(parents=True, exist_ok=True)
+    _clear_stale_temps(root, directory.name)
+    tmp = root / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        model_path = tmp / MODEL_FILE
+        sio.dump(classifier, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        with model_path.open("rb") as f:
+            os.fsync(f.fileno())
+        full = {
+            "format": MANIFEST_FORMAT,
+            "label_set": LABEL_SET_ID,
+            "verdicts": list(VERDICTS),
+            "categories": list(CATEGORIES),
+            "score_names": list(SCORE_NAMES),
+            **manifest,
+            "model_file": MODEL_FILE,
+            "model_sha256": file_sha256(model_path),
+            "model_bytes": model_path.stat().st_size,
+            "library_versions": library_versions(),
+        }
+        _write_file(tmp / MANIFEST_FILE, json.dumps(full, ensure_ascii=False, indent=2) + "\n")
+        _write_file(tmp / CARD_FILE, card)
+        _fsync_dir(tmp)
+        _publish(tmp, directory, version, say)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(root)
     return directory
+
+
+def _publish(tmp: Path, final: Path, version: Any, say: Callable[[str], None]) -> None:
+    """Rename the complete folder ``tmp`` to ``final``; a damaged ``final`` is moved aside first."""
+    try:
+        os.rename(tmp, final)  # atomic; refuses to replace a folder that is not empty
+        return
+    except OSError:
+        if not (final.exists() or final.is_symlink()):
+            raise
+    if _intact(final, version) is not None:  # saved meanwhile by another process
+        shutil.rmtree(tmp, ignore_errors=True)
+        say(f"model version {version} was saved meanwhile in {final}; left unchanged")
+        return
+    aside = final.parent / f".{final.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.rename(final, aside)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(aside, final)
+        raise
+    say(f"replaced the damaged model folder {final}")
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.unlink(missing_ok=True)
 
 
 def _resolve(path: Path | str | None) -> Path:
@@ -223,9 +506,9 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
             "train one with `complaint-triage train` or pass an existing model directory"
         )
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelLoadError(f"manifest {manifest_path} is not valid JSON ({e}); retrain or restore it") from e
+        manifest = _read_manifest(manifest_path)
+    except _ManifestError as e:
+        raise ModelLoadError(f"manifest {manifest_path} {e}; retrain or restore it") from e
     if manifest.get("label_set") != LABEL_SET_ID:
         raise LabelSetMismatchError(
             f"model at {d} was built for label set {manifest.get('label_set')!r}, but this library uses "

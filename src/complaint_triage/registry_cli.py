@@ -104,8 +104,11 @@ def import_corrections(
     """Import corrections; every invalid row is reported with its row number and reason.
 
     By default the import is all or nothing: if any row is invalid, nothing is imported
-    and the exit code is 1.  Rows already imported (same correction_id or same content)
-    are skipped, so importing a file twice is harmless.
+    and the exit code is 1.  Importing a file twice is harmless: a row with a correction_id
+    already stored with the same content is skipped (with different content it is refused:
+    clear its correction_id and corrected_at cells to record a new correction), and a row
+    without one is skipped only when it repeats the message's current latest correction;
+    re-asserting an earlier label after a different one is a new correction.
     """
     from complaint_triage.feedback import FeedbackStore
     from complaint_triage.io import FORMATS
@@ -145,12 +148,25 @@ def _root(models_dir: Path | None) -> Path:
     return root
 
 
+def _dig(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...``, or ``None`` where a level is missing or not an object."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
 @models_app.command("list")
 def list_models(
     models_dir: ModelsDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List model versions, oldest first; the promoted one is marked with *."""
+    """List model versions, oldest first; the promoted one is marked with *.
+
+    A version whose manifest cannot be read is listed as unreadable, with the reason
+    (``"unreadable"`` in the JSON rows), and the listing carries on.
+    """
     from complaint_triage.persist import list_versions, promoted_version
 
     root = _root(models_dir)
@@ -160,18 +176,21 @@ def list_models(
         current = None
     rows = []
     for m in list_versions(root):
-        test = m.get("metrics", {}).get("test") or {}
-        rows.append({
+        test = _dig(m, "metrics", "test") or {}
+        row = {
             "model_version": m["model_version"],
             "promoted": m["model_version"] == current,
             "created": m.get("created"),
-            "derived_from": (m.get("derived_from") or {}).get("model_version"),
-            "n_fit": m.get("training_data", {}).get("n_fit"),
-            "corrections": m.get("training_data", {}).get("n_extra_records", 0),
-            "harassment_threshold": m.get("thresholds", {}).get("harassment"),
-            "test_harassment_f1": (test.get("harassment") or {}).get("f1"),
-            "test_complaint_false_flag_rate": test.get("complaint_false_flag_rate"),
-        })
+            "derived_from": _dig(m, "derived_from", "model_version"),
+            "n_fit": _dig(m, "training_data", "n_fit"),
+            "corrections": _dig(m, "training_data", "n_extra_records") or 0,
+            "harassment_threshold": _dig(m, "thresholds", "harassment"),
+            "test_harassment_f1": _dig(test, "harassment", "f1"),
+            "test_complaint_false_flag_rate": _dig(test, "complaint_false_flag_rate"),
+        }
+        if "_unreadable" in m:
+            row["unreadable"] = m["_unreadable"]
+        rows.append(row)
     if as_json:
         _echo_json(rows)
     else:
@@ -182,13 +201,21 @@ def list_models(
                f"{'thresh.':>9}{'harass. F1':>12}{'false-flag':>12}"
         typer.echo(head)
         for r in rows:
+            mark = f"{'*' if r['promoted'] else ' '} {r['model_version']:<16}"
+            if "unreadable" in r:
+                typer.echo(f"{mark}unreadable: {r['unreadable']}")
+                continue
             f1, ffr, th = r["test_harassment_f1"], r["test_complaint_false_flag_rate"], r["harassment_threshold"]
             typer.echo(
-                f"{'*' if r['promoted'] else ' '} {r['model_version']:<16}{r['created'] or '?':<22}"
+                f"{mark}{r['created'] or '?':<22}"
                 f"{r['derived_from'] or '':<16}{r['n_fit'] if r['n_fit'] is not None else '?':>7}"
                 f"{r['corrections']:>7}{'' if th is None else f'{th:.3f}':>9}"
                 f"{'' if f1 is None else f'{f1:.3f}':>12}{'' if ffr is None else f'{ffr:.2%}':>12}"
             )
+    bad = [r["model_version"] for r in rows if "unreadable" in r]
+    if bad:
+        err.print(f"{len(bad)} version{'s' if len(bad) > 1 else ''} could not be read: {', '.join(bad)}; "
+                  "restore or remove the damaged folder(s) (`models promote` refuses them)", highlight=False)
     if current is None:
         err.print(f"no version of {root} is promoted", highlight=False)
 
@@ -226,8 +253,13 @@ def promote_model(
     max_false_flag_increase: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Allowed increase of the false-flag rate (for --if-not-worse).")] = 0.0,
 ) -> None:
-    """Make VERSION the default model (servers pick it up on reload)."""
-    from complaint_triage.persist import promote, promoted_version
+    """Make VERSION the default model (servers pick it up on reload).
+
+    The version is verified completely first (a folder of the registry, readable manifest of
+    this label set, model file matching its checksum and loadable); a version that fails is
+    refused with exit code 1 and PROMOTED is left as it was.
+    """
+    from complaint_triage.persist import promote, promoted_version, version_dir
     from complaint_triage.versions import frozen_test_split, promote_if_not_worse
 
     root = _root(models_dir)
@@ -236,6 +268,7 @@ def promote_model(
     except FileNotFoundError:
         previous = None
     try:
+        version_dir(version, root)  # before --if-not-worse loads it or rewrites its card
         if if_not_worse:
             ok, cmp = promote_if_not_worse(version, root, frozen_test_split(data_dir), max_false_flag_increase)
             out = {"model_version": version, "promoted": ok, "previous": previous, **cmp["decision"]}
@@ -245,7 +278,10 @@ def promote_model(
             promote(version, root)
             out = {"model_version": version, "promoted": True, "previous": previous}
     except (ComplaintTriageError, FileNotFoundError, ValueError) as e:
-        raise _fail(str(e)) from e
+        raise _fail(f"{e}; {previous or 'no version'} stays promoted") from e
+    except OSError as e:
+        raise _fail(f"could not write the PROMOTED file of {root} ({e.strerror or e}); "
+                    f"{previous or 'no version'} stays promoted") from e
     _echo_json(out)
     if not out["promoted"]:
         raise _fail(f"{version} was not promoted: {out['reason']}")

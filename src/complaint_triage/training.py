@@ -1,7 +1,8 @@
 """Training the shipped model from the corpus: fit, choose thresholds, evaluate, save.
 
 ``complaint-triage train`` calls :func:`train`.  It is deterministic: the same corpus and
-parameters give the same model version, thresholds and metrics.
+parameters (and the same ``extra_records``, such as analysts' corrections) give the same
+model version, thresholds and metrics.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import numpy as np
 
 from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer, signals_digest
+from complaint_triage.feedback import text_key
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import Targets, TriageClassifier, choose_thresholds, decide, decide_all
 from complaint_triage.persist import models_root, promote, save_model
 from complaint_triage.tokenizer import JapaneseTokenizer
 
 __all__ = ["DEFAULT_MAX_FALSE_FLAG_RATE", "DEFAULT_PARAMS", "TrainResult", "train", "predict_decisions",
-           "build_classifier"]
+           "build_classifier", "fit_records"]
 
 #: Cap on the share of validation complaints called harassment when the threshold is chosen.
 #: The goal is 2% on messages from unseen writers.  The writer-held-out validation rate has
@@ -91,6 +93,74 @@ def predict_decisions(
     return decide_all(clf.predict_scores(list(texts)), thresholds)
 
 
+def _labels(r: Mapping[str, Any]) -> tuple[str, tuple[str, ...], bool]:
+    return str(r["verdict"]), tuple(sorted(r.get("categories") or ())), bool(r["grievance"])
+
+
+def fit_records(records: Sequence[Mapping[str, Any]], extra_records: Sequence[Mapping[str, Any]] = ()
+                ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The fitting data: the train and dev records of the corpus, then ``extra_records``.
+
+    An extra record replaces the hand-written corpus record of the same message, matched by
+    its ``original_id`` or by its text (see :func:`complaint_triage.feedback.text_key`), so a
+    message never trains under two labels.  When that changes the message's labels, the
+    augmented copies of the corpus record that carry its old labels (``augmented_from``)
+    are left out too; augmented copies with labels of their own (an inserted threat) stay.
+
+    Returns
+    -------
+    (fit, counts)
+        ``counts`` has ``replaced`` (corpus records replaced) and ``augmented_dropped``.
+    """
+    new_by_id: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+    new_by_text: dict[str, tuple[str, tuple[str, ...], bool]] = {}
+    for e in extra_records:
+        if e.get("original_id"):
+            new_by_id[str(e["original_id"])] = _labels(e)
+        new_by_text[text_key(str(e["text"]))] = _labels(e)
+    relabelled: dict[str, tuple[str, tuple[str, ...], bool]] = {}  # corpus id -> its superseded labels
+    kept: list[Mapping[str, Any]] = []
+    replaced = 0
+    for r in records:
+        if r["split"] not in ("train", "dev"):
+            continue
+        new = None
+        if extra_records and r.get("source") != "augmented":  # augmented copies: by augmented_from below
+            new = new_by_id.get(str(r["id"]))
+            if new is None:
+                new = new_by_text.get(text_key(str(r["text"])))
+        if new is None:
+            kept.append(r)
+            continue
+        replaced += 1
+        if new != _labels(r):
+            relabelled[str(r["id"])] = _labels(r)
+    fit = [dict(r) for r in kept
+           if not (r.get("augmented_from") in relabelled and _labels(r) == relabelled[str(r["augmented_from"])])]
+    dropped = len(kept) - len(fit)
+    fit += [dict(r) for r in extra_records]
+    return fit, {"replaced": replaced, "augmented_dropped": dropped}
+
+
+def _data_identity(corpus_hash: str, extra_records: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The training data hash (corpus files, then the extra records) and what the manifest records of the extras.
+
+    Without extra records the hash is the corpus files' and nothing more is recorded.
+    """
+    if not extra_records:
+        return corpus_hash, {}
+    blob = json.dumps([dict(r) for r in extra_records], ensure_ascii=False, sort_keys=True).encode()
+    h = hashlib.sha256(corpus_hash.encode())
+    h.update(blob)
+    corrections = [r for r in extra_records if r.get("source") == "correction"]
+    info: dict[str, Any] = {"corpus_sha256": corpus_hash, "extra_records_sha256": hashlib.sha256(blob).hexdigest(),
+                            "n_corrections": len(corrections)}
+    times = [str(r["corrected_at"]) for r in corrections if r.get("corrected_at")]
+    if times:
+        info["corrections_up_to"] = max(times)
+    return h.hexdigest(), info
+
+
 def _card(manifest: Mapping[str, Any]) -> str:
     test = manifest["metrics"]["test"]
     cv = manifest["metrics"]["cross_validation"]
@@ -104,7 +174,7 @@ def _card(manifest: Mapping[str, Any]) -> str:
 
 Linear classifier over Japanese lemma n-grams, character n-grams and policy signal features
 (lawful escalation, quoted speech, staff-note markers, durations, counts…), trained on the
-hand-written corpus in `data/` (plus marked augmentation). It predicts a verdict
+hand-written corpus in `data/` (plus marked augmentation{_extra_intro(manifest)}). It predicts a verdict
 (harassment / complaint / inquiry), the 7 harassment categories of the Setagaya policy and a
 grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 
@@ -112,17 +182,14 @@ grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 - Triage support for a ward office: flag messages that may be customer harassment for a
   supervisor, and route legitimate complaints — which are valuable — to the department.
   A human decides. Never use a verdict alone to refuse service or to end contact.
-- Trained only on synthetic, hand-written messages; real archives will differ in style.
+- {_data_limits(manifest)}
   Repetition across messages (the same sender, many calls) is invisible to a single-message
   model: use the batch per-sender view.
 - The harassment threshold is set so that at most {th['max_false_flag_rate']:.2%} of legitimate
   complaints in validation were flagged; see the test figures below for what held out.
 
 ## Training data
-- corpus files: {', '.join(manifest['training_data']['files'])}
-- sha256: `{manifest['training_data']['sha256']}`
-- items used for fitting: {manifest['training_data']['n_fit']} \
-(test split held out: {manifest['training_data']['n_test']})
+{_data_section(manifest)}
 
 ## Thresholds (from out-of-fold predictions on train+dev, folds holding out whole writer batches)
 - harassment: {th['harassment']:.3f}; review band: [{th['review_low']:.3f}, {th['review_high']:.3f})
@@ -149,8 +216,86 @@ Cross-validated (out-of-fold with whole writer batches held out, train+dev, hand
 false-flag rate {cv['complaint_false_flag_rate']:.3%}.
 
 ## Reproduce
-`complaint-triage train` (deterministic) then `complaint-triage evaluate data/corpus/handwritten.jsonl --split test`.
+{_reproduce(manifest)}
 """
+
+
+def _n_extra(manifest: Mapping[str, Any]) -> int:
+    return int(manifest["training_data"].get("n_extra_records") or 0)
+
+
+def _extra_what(manifest: Mapping[str, Any]) -> str:
+    """``5 analysts' corrections`` or ``7 extra records (5 of them analysts' corrections)``."""
+    n = _n_extra(manifest)
+    k = int(manifest["training_data"].get("n_corrections", n))
+    if k == n:
+        return f"{n} analysts' correction{'s' if n != 1 else ''}"
+    return f"{n} extra record{'s' if n != 1 else ''} ({k} of them analysts' corrections)"
+
+
+def _extra_intro(manifest: Mapping[str, Any]) -> str:
+    return f" and {_extra_what(manifest)}" if _n_extra(manifest) else ""
+
+
+def _data_limits(manifest: Mapping[str, Any]) -> str:
+    if not _n_extra(manifest):
+        return "Trained only on synthetic, hand-written messages; real archives will differ in style."
+    return (f"Trained on synthetic, hand-written messages and {_extra_what(manifest)}; real archives\n"
+            "  will differ in style.")
+
+
+def _data_section(manifest: Mapping[str, Any]) -> str:
+    td = manifest["training_data"]
+    files = ", ".join(td["files"])
+    fit = f"- items used for fitting: {td['n_fit']} (test split held out: {td['n_test']})"
+    if not _n_extra(manifest):
+        return f"- corpus files: {files}\n- sha256: `{td['sha256']}`\n{fit}"
+    lines = [
+        f"- corpus files: {files} (sha256 of these files alone: `{td.get('corpus_sha256', '?')}`)",
+        f"- plus {_extra_what(manifest)}, passed to training as extra records "
+        f"(sha256 of these records: `{td.get('extra_records_sha256', '?')}`"
+        + (f"; corrections recorded up to {td['corrections_up_to']}" if td.get("corrections_up_to") else "") + ")",
+        f"- sha256 of the corpus files and the extra records together: `{td['sha256']}`",
+        fit + f", of which {_n_extra(manifest)} extra records",
+    ]
+    if td.get("n_replaced"):
+        dropped = int(td.get("n_augmented_dropped") or 0)
+        aug = f", and {dropped} augmented copies carrying a superseded label" if dropped else ""
+        lines.append(f"- left out: {td['n_replaced']} corpus records whose message an extra record labels "
+                     f"anew (matched by id or text){aug}")
+    return "\n".join(lines)
+
+
+def _reproduce(manifest: Mapping[str, Any]) -> str:
+    evaluate = "`complaint-triage evaluate data/corpus/handwritten.jsonl --split test`"
+    if not _n_extra(manifest):
+        return f"`complaint-triage train` (deterministic) then {evaluate}."
+    changed = {k: v for k, v in manifest.get("params", {}).items() if DEFAULT_PARAMS.get(k) != v}
+    args = "data_dir=DATA_DIR, extra_records=extra"
+    if changed:
+        args += f", params={json.dumps(changed, ensure_ascii=False)}"
+    rate = manifest["thresholds"].get("max_false_flag_rate")
+    if rate is not None and rate != DEFAULT_MAX_FALSE_FLAG_RATE:
+        args += f", max_false_flag_rate={rate!r}"
+    return f"""`complaint-triage train` alone does **not** reproduce this model: it was trained with
+{_extra_what(manifest)} that are not in the corpus files. Rebuild them from the same corrections
+database and train as notebooks/05-corrections-and-retrain.ipynb does:
+
+```python
+from complaint_triage.corpus import load_corpus
+from complaint_triage.feedback import FeedbackStore
+from complaint_triage.training import train
+
+DATA_DIR = None  # the data folder whose corpus files have the corpus sha256 above (None: data/)
+DB = None        # the corrections database used (None: $COMPLAINT_TRIAGE_FEEDBACK_DB, else data/feedback/)
+extra = FeedbackStore(DB).to_training_records(load_corpus(DATA_DIR))
+train({args})
+```
+
+The same version comes back only if `extra` has the records' sha256 above, that of
+`json.dumps(extra, ensure_ascii=False, sort_keys=True)` (corrections recorded since then change
+it); keep `complaint-triage feedback export -o corrections.jsonl` of that database with the
+model. Then {evaluate}."""
 
 
 def _bystander_note(manifest: Mapping[str, Any]) -> str:
@@ -178,21 +323,23 @@ def train(
 ) -> TrainResult:
     """Train on the corpus (train+dev, plus augmentation and ``extra_records``), save, promote.
 
-    ``extra_records`` (e.g. analysts' corrections) are added to the fitting data; they
-    must carry ``id``, ``text``, ``verdict``, ``categories``, ``grievance``.
+    ``extra_records`` (e.g. analysts' corrections, from
+    :meth:`complaint_triage.feedback.FeedbackStore.to_training_records`) are added to the
+    fitting data; they must carry ``id``, ``text``, ``verdict``, ``categories``,
+    ``grievance``.  Each replaces the corpus record of its message, matched by
+    ``original_id`` or by text (see :func:`fit_records`).  The manifest and the model card
+    record how many there were and their hash, and the card says how to reproduce the model.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
     files = corpus_files(data_dir)
     records = load_corpus(data_dir)
-    dhash = data_hash(files)
+    dhash, extra_info = _data_identity(data_hash(files), extra_records)
+    # a correction replaces the corpus label of the message it corrects, matched by id or text (never in test)
+    fit, replaced = fit_records(records, extra_records)
     if extra_records:
-        h = hashlib.sha256(dhash.encode())
-        h.update(json.dumps([dict(r) for r in extra_records], ensure_ascii=False, sort_keys=True).encode())
-        dhash = h.hexdigest()
-    # a correction replaces the corpus label of the message it corrects (never in test)
-    corrected = {r.get("original_id") for r in extra_records if r.get("original_id")}
-    fit = [r for r in records if r["split"] in ("train", "dev") and r["id"] not in corrected]
-    fit += [dict(r) for r in extra_records]
+        extra_info.update(n_replaced=replaced["replaced"], n_augmented_dropped=replaced["augmented_dropped"])
+        log(f"{len(extra_records)} extra records; they replace {replaced['replaced']} corpus records "
+            f"({replaced['augmented_dropped']} augmented copies with a replaced label left out)")
     test = [r for r in records if r["split"] == "test" and r["source"] == "handwritten"]
     # Cross-validation folds hold out whole writer batches, so that calibration and the
     # thresholds reflect messages written by other people, not just unseen messages.
@@ -247,11 +394,12 @@ def train(
             "n_fit": len(fit),
             "n_test": len(test),
             "n_extra_records": len(extra_records),
+            **extra_info,
         },
         "metrics": {"test": test_metrics, "cross_validation": cv_metrics},
     }
     root = models_root() if models_dir is None else Path(models_dir)
-    directory = save_model(clf, root / version, manifest, _card(manifest))
+    directory = save_model(clf, root / version, manifest, _card(manifest), log=log)
     if do_promote:
         promote(version, root)
     saved = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))

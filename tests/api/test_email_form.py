@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from email.message import EmailMessage
 
@@ -150,6 +151,31 @@ class TestEmail:
         assert kept in email["body"]
         assert all(kept not in b["text"] for b in email["stripped"])
         assert r.json()["result"]["scores"] == small_triager.score(email["body"]).scores
+
+    def test_parsing_and_masking_run_off_the_event_loop(self, client: TestClient, monkeypatch) -> None:
+        """Masking a long e-mail on the event loop once stalled every other request (and /healthz)
+        for seconds; the full text, which the answer leaves out, was masked too."""
+        import complaint_triage.email as email_module
+
+        masked: list[tuple[str, bool]] = []
+        real = email_module.mask_text
+
+        def spy(text: str, **kwargs: object) -> str:
+            try:
+                asyncio.get_running_loop()
+                on_loop = True
+            except RuntimeError:
+                on_loop = False
+            masked.append((text, on_loop))
+            return real(text, **kwargs)
+
+        monkeypatch.setattr(email_module, "mask_text", spy)
+        raw = iso2022jp_reply()
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 200, r.text
+        assert masked
+        assert not [text for text, on_loop in masked if on_loop]
+        assert email_module.parse_email(raw).full_text not in [text for text, _ in masked]
 
     def test_body_over_the_text_limit(self, client: TestClient) -> None:
         head = b"From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"

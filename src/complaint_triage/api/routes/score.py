@@ -21,7 +21,7 @@ from complaint_triage.api.schemas import (
     ScoreResult,
 )
 from complaint_triage.api.security import KeyedRoute
-from complaint_triage.email import parse_email
+from complaint_triage.email import ParsedEmail, parse_email
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.results import Prediction, ScoringError, check_text
 
@@ -193,7 +193,7 @@ async def score_email(request: Request) -> ApiJSONResponse:
     if not raw.strip():
         raise ApiError(400, "empty_body", "the request body is empty; send the raw e-mail message (RFC 5322)")
     async with scorer.admit() as slot:
-        parsed = await slot.call(parse_email, raw)  # EmailParseError -> 422
+        parsed, email = await slot.call(_parse_and_mask, raw)  # EmailParseError -> 422
         body = parsed.body
         if not body.strip():
             kinds = ", ".join(sorted({b.kind for b in parsed.stripped})) or "nothing"
@@ -204,12 +204,21 @@ async def score_email(request: Request) -> ApiJSONResponse:
     if isinstance(res, ScoringError):  # pragma: no cover - check_text above refuses what score_many would
         raise ApiError(422, "invalid_text", res.error)
     record_verdicts(request, [res.verdict])
-    email = parsed.to_dict(mask_contacts=True)  # body masked one character for one: same offsets as parsed.body
-    email.pop("full_text", None)
     result = _result(res, None)
     masked = email["body"]
     result["evidence"] = [{**e, "text": masked[e["start"] : e["end"]]} for e in result["evidence"]]
     return ApiJSONResponse({"email": email, "result": result})
+
+
+def _parse_and_mask(raw: bytes) -> tuple[ParsedEmail, dict[str, Any]]:
+    """Parse an e-mail and mask the parts the answer returns (``full_text`` is not returned).
+
+    Run on a scoring thread: both take time in proportion to the message, which must not
+    hold up the event loop.  The body is masked one character for one, so it has the
+    offsets of ``parsed.body`` (the scored text) and evidence spans index it.
+    """
+    parsed = parse_email(raw)
+    return parsed, parsed.to_dict(mask_contacts=True, include_full_text=False)
 
 
 _SUBJECT_HEAD = "件名："
