@@ -18,6 +18,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import typer
@@ -943,6 +944,10 @@ def test_xlsx_header_below_a_title_row(small_model_dir, tmp_path):
 
 
 DATES = [
+    # a datetime64 from a Parquet column: its .item() is an int of nanoseconds, not a date
+    (np.datetime64("2024-01-01T00:00:00.000000000"), datetime(2024, 1, 1)),
+    (np.datetime64("2024-03-05"), datetime(2024, 3, 5)),
+    (np.datetime64("NaT"), None),
     ("令和6年4月1日", datetime(2024, 4, 1)),
     ("R6.4.1", datetime(2024, 4, 1)),
     ("H31.4.30", datetime(2019, 4, 30)),

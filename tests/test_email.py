@@ -737,6 +737,26 @@ SIGNATURES += [
     "--\n北沢 花子\n〒155-0031 世田谷区北沢2-8-18 ハイツ北沢 203\nE-mail: hanako@example.jp",
 ]
 
+#: Business signatures with a department-and-title line, an organisation before the name on one
+#: line, a name with its address, a number with (代表) or 内線, less common contact labels and
+#: business hours.
+SIGNATURES += [
+    "--\n株式会社サンプル\n総務部 部長\n山田 太郎\nTEL: 03-1234-5678",
+    "--\n世田谷区 町会長\n山田 太郎",
+    "--\n(株)サンプル\n総務部 総務課 係長\n鈴木 一郎\nTEL：03-1234-5678（直通）\nE-mail：ichiro@example.co.jp",
+    "━━━━━━━━━━\n㈱サンプル\n営業部 部長代理\n佐藤 次郎\n電話 03-1234-5678 内線123",
+    "--\n世田谷区 道路管理課\n総務課 主任\n高橋 四郎",
+    "--\n株式会社サンプル\n総務部 部長 山田 太郎\nTEL: 03-1234-5678",
+    "--\n株式会社サンプル 総務部 山田 太郎\nTEL: 03-1234-5678",
+    "-----\n営業部 課長 山田 太郎\n連絡先：090-1234-5678",
+    "--\n山田 太郎\nEメール：taro@example.jp",
+    "--\n株式会社サンプル\n山田 太郎\nTEL 03-1234-5678(代表)",
+    "--\n山田 太郎 <taro@example.jp>",
+    "--\n山田太郎 ＜taro@example.jp＞",
+    "══════════\n株式会社サンプル 世田谷営業所\n佐藤 花子\n営業時間 9:00-18:00\n"
+    "受付時間：平日 8:30〜17:15（土日祝休み）\n══════════",
+]
+
 
 @pytest.mark.parametrize("signature", SIGNATURES)
 def test_signature_blocks_are_stripped(signature: str) -> None:
@@ -807,7 +827,14 @@ THREATS_BELOW_A_NAME = [
 @pytest.mark.parametrize("line", THREATS_BELOW_A_NAME)
 @pytest.mark.parametrize(
     "signature",
-    ["-----\n山田太郎", "--\n山田 太郎\nTEL 03-1234-5678", "━━━━━━━━━━\n株式会社サンプル 総務部\n佐藤 次郎"],
+    [
+        "-----\n山田太郎",
+        "--\n山田 太郎\nTEL 03-1234-5678",
+        "━━━━━━━━━━\n株式会社サンプル 総務部\n佐藤 次郎",
+        "--\n株式会社サンプル\n総務部 部長\n山田 太郎",
+        "--\n営業部 課長 山田 太郎\nTEL 03-1234-5678(代表)",
+        "--\n山田 太郎 <taro@example.jp>\n営業時間 9:00-18:00",
+    ],
 )
 def test_a_line_that_is_not_a_signature_line_keeps_the_block_in_the_body(signature: str, line: str) -> None:
     head = f"窓口の対応に抗議します。\n{signature}\n{line}"
@@ -815,6 +842,27 @@ def test_a_line_that_is_not_a_signature_line_keeps_the_block_in_the_body(signatu
         body, blocks = split_reply(text)
         assert blocks == []
         assert body == text
+
+
+#: Lines shaped like the signature lines accepted above (hours, name and address, titles) that
+#: carry new text: below a separator they keep the block in the body.
+NEAR_SIGNATURE_LINES = [
+    "受付時間 明日 乗り込む",
+    "営業時間 包丁持参",
+    "営業時間に窓口へ行きます",
+    "山田 太郎 <taro@example.jp> 返事をください",
+    "山田 部長",
+    "総務部 部長 出てこい",
+    "課長 山田 太郎 拝",
+]
+
+
+@pytest.mark.parametrize("line", NEAR_SIGNATURE_LINES)
+def test_lines_near_the_new_signature_shapes_are_new_text(line: str) -> None:
+    text = f"窓口の対応に抗議します。\n--\n株式会社サンプル\n総務部 部長\n山田 太郎\n{line}"
+    body, blocks = split_reply(text)
+    assert blocks == []
+    assert body == text
 
 
 def test_threats_above_a_real_signature_are_kept_and_the_signature_stripped() -> None:

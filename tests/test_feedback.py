@@ -361,6 +361,38 @@ def test_one_file_can_correct_a_message_twice(tmp_path):
     assert [c.verdict for c in store.latest()] == ["complaint"]
 
 
+E1 = {"message_id": "ex-06", "text": "道路に穴が開いていて危ないです。", "verdict": "inquiry", "categories": [],
+      "grievance": False, "corrected_by": "佐藤"}
+E2 = {**E1, "verdict": "complaint", "grievance": True}
+
+
+@pytest.mark.parametrize(
+    ("files", "imported", "latest"),
+    [
+        ([(D1, D2)] * 3, [2, 0, 0], ["inquiry"]),                # one message corrected twice, imported 3 times
+        ([(D1, D2, D1)] * 2, [3, 0], ["complaint"]),
+        ([(D1, D1, D2)] * 2, [2, 0], ["inquiry"]),               # a repeated row counts once
+        ([(D1, E1, D2, E2)] * 2, [4, 0], ["inquiry", "complaint"]),  # two messages, interleaved
+        ([(D1, D2), (D1,), (D1, D2)], [2, 1, 1], ["inquiry"]),   # a later different correction: re-asserted
+        ([(D2,), (D1, D2)], [1, 2], ["inquiry"]),                # the store ends with inquiry only
+    ],
+)
+def test_reimporting_a_file_that_corrects_a_message_twice_adds_nothing(tmp_path, files, imported, latest):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    got, records = [], []
+    for n, rows in enumerate(files):
+        res = store.import_file(_jsonl(tmp_path / f"f{n}.jsonl", *rows))
+        assert res.ok and (res.imported + res.duplicates, res.rows) == (len(rows), len(rows))
+        got.append(res.imported)
+        records.append(store.to_training_records())
+    assert got == imported
+    assert len(store) == sum(imported)
+    assert sorted(c.verdict for c in store.latest()) == sorted(latest)
+    for before, after, n in zip(records, records[1:], imported[1:], strict=False):
+        if n == 0:  # same training records, so the same extra_records_sha256 and model version
+            assert after == before
+
+
 def test_export_edit_import_refuses_a_changed_row_that_keeps_its_correction_id(tmp_path):
     store = FeedbackStore(tmp_path / "c.sqlite3")
     store.import_file(_jsonl(tmp_path / "d1.jsonl", D1))

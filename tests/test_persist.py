@@ -1,5 +1,7 @@
 import json
+import os
 import shutil
+import sys
 import warnings
 
 import pytest
@@ -415,3 +417,48 @@ def test_a_save_killed_part_way_leaves_the_registry_intact(scratch_registry, tmp
                      "card")
     assert load_model(new).version == "m-new0000001"
     assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v, "m-new0000001"])
+
+
+def test_another_writer_publishing_while_a_damaged_version_is_replaced(scratch_registry, monkeypatch):
+    """Two saves of one version over a damaged folder: the one that loses the race must not fail
+    (after all the fitting) nor leave the damaged folder behind."""
+    import complaint_triage.persist as persist
+
+    root = scratch_registry
+    v = promoted_version(root)
+    m = load_model(root / v)
+    intact = root.parent / "intact-copy"
+    shutil.copytree(root / v, intact)
+    _zero_1000_bytes(root / v)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        real_rename(src, dst)
+        if str(src) == str(root / v) and ".replaced-" in str(dst):
+            shutil.copytree(intact, root / v)  # the other writer publishes right now
+
+    monkeypatch.setattr(persist.os, "rename", rename)
+    said = []
+    assert save_model(m.classifier, root / v, _user_manifest(m), "# Model card\n", log=said.append) == root / v
+    assert load_model(root / v).version == v
+    assert sorted(p.name for p in root.iterdir()) == sorted(["PROMOTED", v])
+    assert any("meanwhile" in s for s in said)
+
+
+def test_a_killed_save_of_one_version_is_cleared_by_any_later_write(scratch_registry):
+    import subprocess
+
+    root = scratch_registry
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    leftovers = [root / f".m-killed0001.tmp-{gone.pid}-0123abcd", root / f".m-other0002.replaced-{gone.pid}-89abcdef",
+                 root / f".PROMOTED.tmp-{gone.pid}-deadbeef"]
+    leftovers[0].mkdir()
+    (leftovers[0] / "model.skops").write_bytes(b"half a model")
+    leftovers[1].mkdir()
+    leftovers[2].write_text("m-killed0001\n", encoding="utf-8")
+    live = root / f".m-busy0003.tmp-{os.getpid()}-00000000"  # (this process: a write in progress)
+    live.mkdir()
+    promote(promoted_version(root), root)
+    assert not any(p.exists() for p in leftovers)
+    assert live.exists()

@@ -1657,7 +1657,11 @@ def parse_date(value: object) -> datetime | None:
     """
     if _is_missing(value) or value is pd.NaT or isinstance(value, bool) or (isinstance(value, str) and not value):
         return None
-    if isinstance(value, np.generic):
+    if isinstance(value, np.datetime64):  # (its .item() is an int of nanoseconds, not a date)
+        value = pd.Timestamp(value)
+        if value is pd.NaT:
+            return None
+    elif isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()

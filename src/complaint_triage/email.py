@@ -868,13 +868,16 @@ _NUM = "[0-9一二三四五六七八九十〇]"
 # sentence-final particle does (区役所 いくぞ, 職員 しばく, 担当 やる).
 _HIRA_BODY = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) != "っ") + "]"
 _HIRA_END = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) not in "っぞぜろけくすだぬつるよわ") + "]"
-#: A title, role or department written before a name (理事長, 総務部長, 担当, 世田谷区民, 弁護士, 営業部).
-_TITLE = (
+#: A title or role (理事長, 総務部長, 部長代理, 担当, 世田谷区民, 弁護士, 町会長): never a name itself.
+_RANK = (
     rf"(?:{_KANJI}{{0,6}}(?:区民|市民|都民|町民|村民|住民)|代表取締役(?:社長)?|代表(?:理事|者)?|副?理事長|理事|"
-    rf"副?会長|社長|専務|常務|{_KANJI}{{0,4}}(?:部長|課長|係長|所長|院長|園長|校長|店長|室長|局長|支配人)|主任|主事|"
-    rf"担当者?|{_KANJI}{{0,4}}(?:弁護士|書士|税理士|会計士|医師|議員)|管理人|{_KANJI}{{0,3}}(?:自治会|町会)長|"
-    rf"{_KANJI}{{1,8}}(?:課|部|係|室|班|センター))"
+    rf"副?会長|社長|専務|常務|{_KANJI}{{0,4}}(?:部長|課長|係長|所長|院長|園長|校長|店長|室長|局長|次長|支配人)"
+    rf"(?:代理|補佐)?|主任|主事|担当者?|{_KANJI}{{0,4}}(?:弁護士|書士|税理士|会計士|医師|議員)|管理人|"
+    rf"{_KANJI}{{0,3}}(?:自治会|町会)長)"
 )
+_RANK_RE = re.compile(_RANK)
+#: A title, role or department written before a name (理事長, 総務部長, 担当, 世田谷区民, 弁護士, 営業部).
+_TITLE = rf"(?:{_RANK}|{_KANJI}{{1,8}}(?:課|部|係|室|班|センター))"
 _TITLE_RE = re.compile(_TITLE)
 _READING = r"\([ぁ-ゖァ-ヺーA-Za-z .・\-]{1,30}\)"
 #: A Japanese name, optionally after a title and with a reading in brackets: 山田 太郎, 山田太郎,
@@ -926,11 +929,15 @@ _LATIN_ADDRESS = re.compile(
 )
 _CONTACT_WORD = (
     r"(?:TEL|Tel|tel|Phone|phone|電話(?:番号)?|携帯(?:電話)?|自宅|直通|FAX|Fax|fax|Mobile|mobile|Mob|Cell|"
-    r"E-?mail|e-?mail|Mail|mail|メール(?:アドレス)?|URL|Web|HP|ホームページ|内線)"
+    r"E-?mail|e-?mail|Mail|mail|E-?メール|メール(?:アドレス)?|連絡先|URL|Web|HP|ホームページ|内線)"
 )
 #: A contact label (Tel:, TEL/FAX, Mobile:, URL:, 携帯, メール：).
 _CONTACT_LABEL = re.compile(rf"^{_CONTACT_WORD}(?: ?/ ?{_CONTACT_WORD})?\.? ?:? ?")
-_PHONE_VALUE = re.compile(r"^(?:\+|\(?0)[0-9()\- .]{5,18}[0-9](?: ?\((?:内線|ext\.?) ?[0-9]{1,6}\))?$")
+#: A telephone number, optionally followed by what it reaches: 03-1234-5678(代表), (直通), 内線123, (内線 123).
+_PHONE_VALUE = re.compile(
+    r"^(?:\+|\(?0)[0-9()\- .]{5,18}[0-9]"
+    r"(?: ?(?:\((?:代表|直通|(?:内線|ext\.?) ?[0-9]{1,6})\)|(?:内線|ext\.?) ?[0-9]{1,6}))?$"
+)
 _EXTENSION_VALUE = re.compile(r"^[0-9]{2,6}$")
 _EMAIL_VALUE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+$")
 _URL_VALUE = re.compile(r"^(?:https?://|www\.)[\x21-\x7e]+$")
@@ -939,6 +946,13 @@ _CONTACT_SPLIT = re.compile(rf" / | ?\| ?|(?<=[0-9])/(?=[^0-9 ])|(?<=[0-9]) (?={
 #: A labelled field whose value is a name, an organisation or an address (担当：佐藤 花子, 住所：…).
 _FIELD_LABEL = re.compile(r"^(?:担当者?|氏名|名前|Name|所属|住所|所在地|Address)\.? ?(?:: ?| )")
 _PUNCTUATION = re.compile(r"[。、!?]")
+#: A name followed by its address in angle brackets: 山田 太郎 <taro@example.jp>.
+_NAME_ADDRESS = re.compile(r"^(?P<name>[^<>]{1,40}?) ?<(?P<address>[^<> ]{3,80})>$")
+#: Business or reception hours: 営業時間 9:00-18:00, 受付時間：平日 8:30〜17:15(土日祝休み).
+_HOURS_LINE = re.compile(
+    r"^(?:営業|受付|診療|業務|窓口|開庁|開館)時間 ?:? ?"
+    r"(?=[^0-9]{0,20}[0-9])[0-9:~〜\-– ()/・,、月火水木金土日祝平休除定曜時分半午前後年末始くみまでからは]{3,60}$"
+)
 #: Threats, abuse and demands never belong to a signature, whatever their shape.
 _NOT_SIGNATURE = re.compile(
     r"殺|死|しね|シネ|タヒ|ころす|コロス|放火|火を|火つけ|火付|燃や|爆破|爆弾|刺す|刺し|潰す|潰し|天誅|呪|襲|殴|"
@@ -1080,31 +1094,65 @@ def _org_line(s: str) -> bool:
     return "org" in kinds or "legal" in kinds
 
 
-def _name_kind(s: str) -> str | None:
-    """``"name"``, ``"bare_name"`` (kanji only: 山田太郎, 木村), ``"latin_name"`` or None."""
+def _person_kind(s: str) -> str | None:
+    """``"name"`` or ``"bare_name"`` when ``s`` is a name, optionally after one title (see :func:`_name_kind`).
+
+    A "name" whose last word is an organisation (総務部 総務課) or a title (総務部 部長,
+    世田谷区 町会長, 営業部 部長代理) is a department-and-title line, not a name.
+    """
     mo = _NAME_LINE.match(s)
-    if mo is not None and not _ORG_SUFFIX.search(mo.group("name").rsplit(" ", 1)[-1]):
-        strong = mo.group("title") or mo.group("reading") or " " in mo.group("name")
-        return "name" if strong else "bare_name"
+    if mo is None:
+        return None
+    # The last word of the name, and of the line (部長代理 also reads as title 部長 + name 代理).
+    for last in (mo.group("name").rsplit(" ", 1)[-1], s[: mo.end("name")].rsplit(" ", 1)[-1]):
+        if _ORG_SUFFIX.search(last) or _RANK_RE.fullmatch(last):
+            return None
+    strong = mo.group("title") or mo.group("reading") or " " in mo.group("name")
+    return "name" if strong else "bare_name"
+
+
+def _name_kind(s: str) -> str | None:
+    """``"name"``, ``"bare_name"`` (kanji only: 山田太郎, 木村), ``"latin_name"`` or None.
+
+    A name may follow one title (理事長 北沢 みどり) or an organisation, department and titles
+    (株式会社サンプル 総務部 山田 太郎, 営業部 課長 山田 太郎): such a line is a ``"name"``.
+    """
+    kind = _person_kind(s)
+    if kind is not None:
+        return kind
     if _LATIN_NAME.match(s):
         return "latin_name"
+    words = s.split(" ")
+    for k in range(1, min(len(words), 6)):
+        head = words[:k]
+        if (_org_line(" ".join(head)) or all(_TITLE_RE.fullmatch(w) for w in head)) and _person_kind(
+            " ".join(words[k:])
+        ) is not None:
+            return "name"
     return None
 
 
 def _signature_line(line: str) -> str | None:
     """Classify one line below a signature separator by its shape as a whole.
 
-    Returns ``"contact"`` (telephone, fax, e-mail, URL, with or without a label),
-    ``"address"``, ``"org"`` (an organisation or department), ``"name"`` (a name with a space,
-    a reading, a title or a label: 山田 太郎, 担当：佐藤), ``"bare_name"`` (kanji only: 山田太郎)
-    or ``"latin_name"``; None for anything else (a sentence, a demand, a threat, abuse, an
-    unknown label, a long line), which a signature does not contain.
+    Returns ``"contact"`` (telephone, fax, e-mail, URL, with or without a label, or business
+    hours: 営業時間 9:00-18:00), ``"address"``, ``"org"`` (an organisation or department,
+    with or without titles: 総務部 部長, 世田谷区 町会長), ``"name"`` (a name with a space, a
+    reading, a title, a label, an organisation before it or an address after it: 山田 太郎,
+    担当：佐藤, 営業部 課長 山田 太郎, 山田 太郎 <taro@example.jp>), ``"bare_name"`` (kanji
+    only: 山田太郎), ``"latin_name"`` or ``"title"`` (titles alone: 代表取締役社長); None for
+    anything else (a sentence, a demand, a threat, abuse, an unknown label, a long line),
+    which a signature does not contain.
     """
     s = _fold(line)
     if not s or len(s) > 100 or _NOT_SIGNATURE.search(s):
         return None
-    if _contact_line(s):
+    if _contact_line(s) or _HOURS_LINE.match(s):
         return "contact"
+    named = _NAME_ADDRESS.match(s)
+    if named is not None and _EMAIL_VALUE.match(named.group("address")):
+        kind = _name_kind(named.group("name"))
+        return "name" if kind == "bare_name" else kind  # the address makes a kanji-only name enough
     if _PUNCTUATION.search(s):
         return None
     field = _FIELD_LABEL.match(s)
@@ -1120,20 +1168,23 @@ def _signature_line(line: str) -> str | None:
         return kind
     if _ADDRESS_LINE.match(s) or _LATIN_ADDRESS.match(s):
         return "address"
-    return "org" if _org_line(s) else None
+    if _org_line(s):
+        return "org"
+    return "title" if all(_RANK_RE.fullmatch(w) for w in s.split(" ")) else None
 
 
 def _is_signature(kinds: list[str | None]) -> bool:
     """Whether lines of these kinds (:func:`_signature_line`) make a signature.
 
     Every line must be a signature line; one person signs, so at most one name (and one name in
-    Latin letters beside it); and a kanji-only name (山田太郎) is not enough on its own.
+    Latin letters beside it); and a kanji-only name (山田太郎) or a title alone (代表取締役社長)
+    is not enough.
     """
     if None in kinds:
         return False
     if sum(k in ("name", "bare_name") for k in kinds) > 1 or kinds.count("latin_name") > 1:
         return False
-    return any(k != "bare_name" for k in kinds)
+    return any(k not in ("bare_name", "title") for k in kinds)
 
 
 def _is_mobile_footer(line: str) -> bool:
@@ -1211,12 +1262,17 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
       (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
       what is below is short (at most 10 lines) and every line of it, as a
       whole, is a signature line: a name (alone, or with a title, reading or
-      label: 山田 太郎, 理事長 北沢 みどり, 担当：佐藤), an organisation or
-      department (株式会社…, …課, …部, …係, …事務所, …協会, …大学, …病院), an
-      address (〒, or a municipality and a block number), or telephone/fax
-      numbers, e-mail addresses and URLs (optionally after a label such as
-      ``Tel:``, ``Mobile:``, ``URL:``, 携帯).  At most one name (and one in Latin
-      letters), and a kanji-only name (山田太郎) is not enough on its own.  A line
+      label, after an organisation or department, or before its address:
+      山田 太郎, 理事長 北沢 みどり, 担当：佐藤, 営業部 課長 山田 太郎,
+      山田 太郎 <taro@example.jp>), an organisation or department, with or
+      without titles (株式会社…, …課, …部, …係, …事務所, …協会, …大学, …病院,
+      総務部 部長, 世田谷区 町会長), an address (〒, or a municipality and a
+      block number), telephone/fax numbers (with (代表), (直通) or 内線123
+      after them), e-mail addresses and URLs (optionally after a label such as
+      ``Tel:``, ``Mobile:``, ``URL:``, 携帯, 直通, 連絡先, Eメール), or business
+      hours (営業時間 9:00-18:00, 受付時間 …).  At most one name (and one in Latin
+      letters), and a kanji-only name (山田太郎) or a title alone (代表取締役社長)
+      is not enough on its own.  A line
       of any other shape (a sentence, a demand, a threat, an unknown label) is
       new text and keeps the whole block in the body, and so does a threat or
       insult in any line.  A mobile footer (「iPhoneから送信」, "Sent from my

@@ -25,7 +25,11 @@ or re-importing an export, adds nothing:
   with the same content and time;
 - a row with neither is a duplicate only when it repeats the message's current latest
   correction.  Re-asserting an earlier label after a different one is a new correction,
-  recorded at the time of the import.
+  recorded at the time of the import.  When a file corrects one message more than once
+  with such rows, those rows are taken together: if the message's latest stored
+  corrections already are that sequence (same contents, same order, rows that repeat the
+  row just above them counted once), every one of them is a duplicate, so importing the
+  file again does not record the sequence again.
 
 A message is identified by its id or by its text (compared after NFKC and with whitespace
 runs collapsed, see :func:`text_key`): corrections sharing either are corrections of one
@@ -716,10 +720,11 @@ class FeedbackStore:
         messages = _Messages()
         for seq, c in enumerate(stored):
             messages.add(c, seq)
+        repeated = self._repeated_sequences(stored, parsed)
         new: list[Correction] = []
         conflicts: list[RejectedRow] = []
         duplicates = 0
-        for number, c, given_id, given_time in parsed:
+        for i, (number, c, given_id, given_time) in enumerate(parsed):
             cid = str(c.correction_id)
             known = by_id.get(cid)
             if given_id:
@@ -734,6 +739,9 @@ class FeedbackStore:
                     duplicates += 1
                     continue
             else:
+                if i in repeated:
+                    duplicates += 1
+                    continue
                 latest = messages.latest_of(c.keys)
                 if latest is not None and latest.same_content(c, with_time=False):
                     duplicates += 1
@@ -744,6 +752,48 @@ class FeedbackStore:
             by_id[str(c.correction_id)] = c
             messages.add(c, len(stored) + len(new))
         return new, duplicates, conflicts
+
+    @staticmethod
+    def _repeated_sequences(stored: Sequence[Correction], parsed: Sequence[tuple[int, Correction, bool, bool]]
+                            ) -> set[int]:
+        """Indexes in ``parsed`` of rows that repeat a sequence of corrections already stored.
+
+        Only rows without ``correction_id`` and ``corrected_at`` count.  A message's such rows,
+        in file order and with a row equal to the one above it counted once, are a repeat
+        when there are at least two of them and they equal the message's last stored
+        corrections (by ``corrected_at``, then recording order): the same file imported
+        again.  A single row is left to the per-row rule, which says the same.
+        """
+        names = _Messages()
+        for seq, c in enumerate(stored):
+            names.add(c, seq)
+        for _, c, _, _ in parsed:
+            names.link(c.keys)
+        rows: dict[str, list[int]] = {}
+        for i, (_, c, given_id, given_time) in enumerate(parsed):
+            if not given_id and not given_time:
+                rows.setdefault(names.find(c.key), []).append(i)
+        if all(len(idx) < 2 for idx in rows.values()):
+            return set()
+        history: dict[str, list[tuple[tuple[str, int], Correction]]] = {}
+        for seq, c in enumerate(stored):
+            root = names.find(c.key)
+            if root in rows:
+                history.setdefault(root, []).append(((c.corrected_at or "", seq), c))
+        out: set[int] = set()
+        for root, idx in rows.items():
+            sequence: list[Correction] = []
+            for i in idx:
+                c = parsed[i][1]
+                if not sequence or not sequence[-1].same_content(c, with_time=False):
+                    sequence.append(c)
+            if len(sequence) < 2:
+                continue
+            past = [c for _, c in sorted(history.get(root, []), key=lambda v: v[0])][-len(sequence):]
+            if len(past) == len(sequence) and all(
+                    p.same_content(c, with_time=False) for p, c in zip(past, sequence, strict=True)):
+                out.update(idx)
+        return out
 
     def import_file(self, path: Path | str, *, format: str | None = None, corrected_by: str | None = None,
                     skip_invalid: bool = False, encoding: str = "utf-8-sig") -> ImportResult:

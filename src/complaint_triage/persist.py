@@ -303,7 +303,7 @@ def promote(version: str, root: Path | None = None) -> Path:
         verify_version(version, root)
     except (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError) as e:
         raise type(e)(f"refused to promote {version}: {e} ({PROMOTED_FILE} was not changed)") from e
-    _clear_stale_temps(root, PROMOTED_FILE)
+    _clear_stale_temps(root)
     tmp = root / f".{PROMOTED_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -329,11 +329,13 @@ def _intact(directory: Path, version: Any) -> LoadedModel | None:
     return loaded if version is not None and loaded.version == version else None
 
 
-def _clear_stale_temps(root: Path, name: str) -> None:
-    """Remove the temporary files and folders for ``name`` left by writers that no longer run."""
+def _clear_stale_temps(root: Path) -> None:
+    """Remove the temporary files and folders left in ``root`` by writers that no longer run,
+    whatever they were writing (a killed save of one version is cleared by the next save or
+    promotion of any other: versions come from the data, so the same one may never be saved again)."""
     for p in root.iterdir():
         match = _TEMP.fullmatch(p.name)
-        if match is None or match["name"] != name or int(match["pid"]) == os.getpid():
+        if match is None or int(match["pid"]) == os.getpid():
             continue
         try:
             os.kill(int(match["pid"]), 0)
@@ -411,7 +413,7 @@ def save_model(
             )
     root = directory.parent
     root.mkdir(parents=True, exist_ok=True)
-    _clear_stale_temps(root, directory.name)
+    _clear_stale_temps(root)
     tmp = root / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -454,18 +456,37 @@ def _publish(tmp: Path, final: Path, version: Any, say: Callable[[str], None]) -
         shutil.rmtree(tmp, ignore_errors=True)
         say(f"model version {version} was saved meanwhile in {final}; left unchanged")
         return
-    aside = final.parent / f".{final.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    os.rename(final, aside)
+    aside: Path | None = final.parent / f".{final.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(final, aside)
+    except FileNotFoundError:  # another writer moved it aside meanwhile
+        aside = None
     try:
         os.rename(tmp, final)
+    except OSError:
+        if _intact(final, version) is not None:  # another writer published it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(aside)
+            say(f"model version {version} was saved meanwhile in {final}; left unchanged")
+            return
+        if aside is not None and not final.exists():
+            os.rename(aside, final)
+        raise
     except BaseException:
-        os.rename(aside, final)
+        if aside is not None and not final.exists():
+            os.rename(aside, final)
         raise
     say(f"replaced the damaged model folder {final}")
-    if aside.is_dir() and not aside.is_symlink():
-        shutil.rmtree(aside, ignore_errors=True)
+    _remove(aside)
+
+
+def _remove(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
-        aside.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def _resolve(path: Path | str | None) -> Path:
