@@ -484,3 +484,20 @@ def test_import_without_verdict_column_says_what_the_file_needs(tmp_path):
         FeedbackStore(tmp_path / "c.sqlite3").import_file(src)
     assert "--text-column" not in str(e.value)
     assert "'verdict'" in str(e.value) and "判定" in str(e.value)
+
+
+def test_a_file_that_also_corrects_the_message_with_a_time_is_not_a_repeat(tmp_path):
+    """The repeat check compared the file's untimed rows with the stored corrections before the
+    file's own timed row for the message was applied: two genuinely new corrections were dropped
+    and the wrong label won."""
+    import time
+    from datetime import UTC, datetime
+
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.import_file(_jsonl(tmp_path / "a.jsonl", D1, D2))
+    time.sleep(1.1)
+    d3 = {**D1, "note": "from export", "corrected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    time.sleep(1.1)
+    res = store.import_file(_jsonl(tmp_path / "b.jsonl", d3, D1, D2))
+    assert (res.imported, res.duplicates) == (3, 0)
+    assert [c.verdict for c in store.latest()] == ["inquiry"]  # what the file says last

@@ -2,6 +2,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import warnings
 
 import pytest
@@ -457,8 +458,17 @@ def test_a_killed_save_of_one_version_is_cleared_by_any_later_write(scratch_regi
     (leftovers[0] / "model.skops").write_bytes(b"half a model")
     leftovers[1].mkdir()
     leftovers[2].write_text("m-killed0001\n", encoding="utf-8")
+    hours_ago = time.time() - 7200
+    for p in leftovers:
+        os.utime(p, (hours_ago, hours_ago))
     live = root / f".m-busy0003.tmp-{os.getpid()}-00000000"  # (this process: a write in progress)
     live.mkdir()
+    # a pid this process cannot see may be a writer in another container: kept while recent
+    elsewhere = root / f".m-remote0004.tmp-{gone.pid}-00c0ffee"
+    elsewhere.mkdir()
+    stray = root / ".notes.txt.tmp-9999999999-abcdef01"  # (no such pid can exist: never a crash)
+    stray.write_text("x", encoding="utf-8")
+    os.utime(stray, (hours_ago, hours_ago))
     promote(promoted_version(root), root)
     assert not any(p.exists() for p in leftovers)
-    assert live.exists()
+    assert live.exists() and elsewhere.exists() and stray.exists()

@@ -1114,21 +1114,16 @@ def _person_kind(s: str) -> str | None:
 def _name_kind(s: str) -> str | None:
     """``"name"``, ``"bare_name"`` (kanji only: 山田太郎, 木村), ``"latin_name"`` or None.
 
-    A name may follow one title (理事長 北沢 みどり) or an organisation, department and titles
-    (株式会社サンプル 総務部 山田 太郎, 営業部 課長 山田 太郎): such a line is a ``"name"``.
+    A name may follow one title (理事長 北沢 みどり).  An organisation or department and titles
+    before a name on the same line (営業部 課長 山田 太郎) is NOT read as a name: any two kanji
+    words take the name's place there (総務部 部長 自宅 特定), so such a line keeps its block in
+    the body; put on their own lines, as signatures usually are, they are stripped.
     """
     kind = _person_kind(s)
     if kind is not None:
         return kind
     if _LATIN_NAME.match(s):
         return "latin_name"
-    words = s.split(" ")
-    for k in range(1, min(len(words), 6)):
-        head = words[:k]
-        if (_org_line(" ".join(head)) or all(_TITLE_RE.fullmatch(w) for w in head)) and _person_kind(
-            " ".join(words[k:])
-        ) is not None:
-            return "name"
     return None
 
 
@@ -1138,8 +1133,8 @@ def _signature_line(line: str) -> str | None:
     Returns ``"contact"`` (telephone, fax, e-mail, URL, with or without a label, or business
     hours: 営業時間 9:00-18:00), ``"address"``, ``"org"`` (an organisation or department,
     with or without titles: 総務部 部長, 世田谷区 町会長), ``"name"`` (a name with a space, a
-    reading, a title, a label, an organisation before it or an address after it: 山田 太郎,
-    担当：佐藤, 営業部 課長 山田 太郎, 山田 太郎 <taro@example.jp>), ``"bare_name"`` (kanji
+    reading, a title, a label or an address after it: 山田 太郎, 担当：佐藤,
+    山田 太郎 <taro@example.jp>), ``"bare_name"`` (kanji
     only: 山田太郎), ``"latin_name"`` or ``"title"`` (titles alone: 代表取締役社長); None for
     anything else (a sentence, a demand, a threat, abuse, an unknown label, a long line),
     which a signature does not contain.

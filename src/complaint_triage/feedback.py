@@ -758,7 +758,8 @@ class FeedbackStore:
                             ) -> set[int]:
         """Indexes in ``parsed`` of rows that repeat a sequence of corrections already stored.
 
-        Only rows without ``correction_id`` and ``corrected_at`` count.  A message's such rows,
+        Only rows without ``correction_id`` and ``corrected_at`` count, of messages the file
+        corrects with no such row.  A message's such rows,
         in file order and with a row equal to the one above it counted once, are a repeat
         when there are at least two of them and they equal the message's last stored
         corrections (by ``corrected_at``, then recording order): the same file imported
@@ -770,9 +771,15 @@ class FeedbackStore:
         for _, c, _, _ in parsed:
             names.link(c.keys)
         rows: dict[str, list[int]] = {}
+        timed: set[str] = set()  # messages the file also corrects with a given id or time
         for i, (_, c, given_id, given_time) in enumerate(parsed):
             if not given_id and not given_time:
                 rows.setdefault(names.find(c.key), []).append(i)
+            else:
+                timed.add(names.find(c.key))
+        # (a message the file also corrects with an id or a time is left to the per-row rule:
+        # those rows change the stored sequence this check compares against)
+        rows = {root: idx for root, idx in rows.items() if root not in timed}
         if all(len(idx) < 2 for idx in rows.values()):
             return set()
         history: dict[str, list[tuple[tuple[str, int], Correction]]] = {}

@@ -30,6 +30,7 @@ import os
 import platform
 import re
 import shutil
+import time
 import uuid
 import warnings
 import zipfile
@@ -78,7 +79,11 @@ MANIFEST_FORMAT = 1
 _LOG = logging.getLogger("complaint_triage.persist")
 #: Hidden names a write in progress uses (``.<version>.tmp-<pid>-<hex>``, ``.PROMOTED.tmp-...``)
 #: or moves a damaged version to while replacing it; a killed writer's are cleared by the next write.
-_TEMP = re.compile(r"\.(?P<name>.+)\.(?:tmp|replaced)-(?P<pid>\d+)-[0-9a-f]+")
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?:tmp|replaced)-(?P<pid>\d{1,10})-[0-9a-f]{8}")
+#: A dead writer's temporary entry for another name than the one being written is removed only
+#: once it is this old: a pid this process cannot see may be a live writer in another container
+#: sharing the registry (a save takes seconds; its files are written within them).
+_STALE_AFTER_S = 3600.0
 
 #: Every non-builtin type a saved TriageClassifier contains.  Anything else is refused.
 TRUSTED: list[str] = [
@@ -303,7 +308,7 @@ def promote(version: str, root: Path | None = None) -> Path:
         verify_version(version, root)
     except (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError) as e:
         raise type(e)(f"refused to promote {version}: {e} ({PROMOTED_FILE} was not changed)") from e
-    _clear_stale_temps(root)
+    _clear_stale_temps(root, PROMOTED_FILE)
     tmp = root / f".{PROMOTED_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -329,22 +334,27 @@ def _intact(directory: Path, version: Any) -> LoadedModel | None:
     return loaded if version is not None and loaded.version == version else None
 
 
-def _clear_stale_temps(root: Path) -> None:
-    """Remove the temporary files and folders left in ``root`` by writers that no longer run,
-    whatever they were writing (a killed save of one version is cleared by the next save or
-    promotion of any other: versions come from the data, so the same one may never be saved again)."""
+def _clear_stale_temps(root: Path, name: str) -> None:
+    """Remove the temporary files and folders left in ``root`` by writers that no longer run:
+    those for ``name`` (being written now) at once, those for any other name once they are
+    :data:`_STALE_AFTER_S` old (a killed save of one version is cleared by a later save or
+    promotion of any other: versions come from the data, so the same one may never be saved
+    again; the age keeps a writer in another container, whose pid is invisible here, safe)."""
+    now = time.time()
     for p in root.iterdir():
         match = _TEMP.fullmatch(p.name)
-        if match is None or int(match["pid"]) == os.getpid():
+        if match is None:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid():
             continue
         try:
-            os.kill(int(match["pid"]), 0)
+            if match["name"] != name and now - p.lstat().st_mtime < _STALE_AFTER_S:
+                continue
+            os.kill(pid, 0)
         except ProcessLookupError:  # the writer is gone (killed part-way)
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-        except OSError:  # alive, but another user's process
+            _remove(p)
+        except (OSError, OverflowError, ValueError):  # alive (another user's), vanished, or no pid
             continue
 
 
@@ -413,7 +423,7 @@ def save_model(
             )
     root = directory.parent
     root.mkdir(parents=True, exist_ok=True)
-    _clear_stale_temps(root)
+    _clear_stale_temps(root, directory.name)
     tmp = root / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
