@@ -422,24 +422,29 @@ def test_progress_bar_only_when_asked_or_tty(small_model_dir, tmp_path):
     assert buf.getvalue() == ""
 
 
+def _run_interrupted(monkeypatch, stop, *args, **kwargs):
+    """``_run(*args, **kwargs)`` interrupted (KeyboardInterrupt, as Ctrl-C) when ``stop(n, k)`` is true
+    for the n-th checkpoint write (from 1), of chunk k; the checkpoints written before it stay."""
+    real, calls = B._write_part, {"n": 0}
+
+    def interrupted(parts, k, rows):
+        calls["n"] += 1
+        if stop(calls["n"], k):
+            raise KeyboardInterrupt
+        real(parts, k, rows)
+
+    with monkeypatch.context() as m:
+        m.setattr(B, "_write_part", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _run(*args, **kwargs)
+
+
 def test_interrupted_run_refuses_restart_and_resumes(small_model_dir, tmp_path, monkeypatch):
     src = _write_csv(tmp_path / "in.csv", _rows(25))
     ref = tmp_path / "ref.parquet"
     _run(small_model_dir, [src], ref, chunk_rows=4)
     out = tmp_path / "out.parquet"
-    real = B._write_part
-    calls = {"n": 0}
-
-    def flaky(parts, k, rows):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        real(parts, k, rows)
-
-    monkeypatch.setattr(B, "_write_part", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        _run(small_model_dir, [src], out, chunk_rows=4)
-    monkeypatch.setattr(B, "_write_part", real)
+    _run_interrupted(monkeypatch, lambda n, k: n == 3, small_model_dir, [src], out, chunk_rows=4)
     assert not out.exists() and len(list((tmp_path / "out.parquet.parts").glob("chunk-*.jsonl"))) == 2
     with pytest.raises(InputFormatError, match="--resume"):
         _run(small_model_dir, [src], out, chunk_rows=4)
@@ -567,17 +572,7 @@ def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(
     assert [(r["id"], r["source_record"]) for r in B.iter_scored(ref)] == expected
 
     out = tmp_path / "out.jsonl"
-    real = B._write_part
-
-    def interrupted(parts, k, rows):
-        if k == 1:
-            raise KeyboardInterrupt
-        real(parts, k, rows)
-
-    monkeypatch.setattr(B, "_write_part", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _run(small_model_dir, [src], out, **opts)
-    monkeypatch.setattr(B, "_write_part", real)
+    _run_interrupted(monkeypatch, lambda n, k: k == 1, small_model_dir, [src], out, **opts)
     parts = tmp_path / "out.jsonl.parts"
     assert sorted(p.name for p in parts.glob("chunk-*.jsonl")) == ["chunk-000000.jsonl"]
     res = _run(small_model_dir, [src], out, resume=True, **opts)
@@ -586,10 +581,7 @@ def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(
     assert out.read_bytes() == ref.read_bytes()
 
     # checkpoints without their row counts (an older version's) are refused, not misnumbered
-    monkeypatch.setattr(B, "_write_part", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        _run(small_model_dir, [src], out, **opts)
-    monkeypatch.setattr(B, "_write_part", real)
+    _run_interrupted(monkeypatch, lambda n, k: k == 1, small_model_dir, [src], out, **opts)
     (parts / "chunk-000000.rows.json").unlink()
     with pytest.raises(InputFormatError, match="lacks its row count.*without --resume"):
         _run(small_model_dir, [src], out, resume=True, **opts)
@@ -1085,17 +1077,6 @@ def test_resumed_csv_output_with_formula_cells_matches_an_uninterrupted_run(smal
     ref = tmp_path / "ref.csv"
     _run(small_model_dir, [src], ref, chunk_rows=3)
     out = tmp_path / "out.csv"
-    real, calls = B._write_part, {"n": 0}
-
-    def flaky(parts, k, rows):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        real(parts, k, rows)
-
-    monkeypatch.setattr(B, "_write_part", flaky)
-    with pytest.raises(KeyboardInterrupt):
-        _run(small_model_dir, [src], out, chunk_rows=3)
-    monkeypatch.setattr(B, "_write_part", real)
+    _run_interrupted(monkeypatch, lambda n, k: n == 4, small_model_dir, [src], out, chunk_rows=3)
     res = _run(small_model_dir, [src], out, chunk_rows=3, resume=True)
     assert res.resumed_chunks == 3 and out.read_bytes() == ref.read_bytes()

@@ -345,3 +345,23 @@ def test_charts_render_in_headless_chromium(synthetic, key_file, tmp_path):
     assert non_white > 0.05 * len(px)
     for series in ("harassment", "complaint", "inquiry", "category"):  # bars and lines of every chart drew
         assert count(COLOURS[series]) > 1000, series
+
+
+@pytest.mark.parametrize("unit", ["1", "a", "一", "1-", "a@", "北沢1"])
+def test_masking_cost_grows_linearly_with_a_long_run(unit):
+    """A run of digits took 9.7 s and one of letters 4.5 s at 20,000 characters: the street
+    patterns restarted at every digit and the address pattern at every letter.  A ratio in one
+    run: 8x the text must cost well under the quadratic 64x."""
+    import time
+
+    def best(text: str) -> float:
+        out = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            mask_personal(text)
+            out = min(out, time.perf_counter() - t0)
+        return out
+
+    short, long = unit * (2_500 // len(unit)), unit * (20_000 // len(unit))
+    ratio = best(long) / max(best(short), 2e-5)
+    assert ratio < 30, f"{unit!r} * n: {ratio:.0f}x for 8x the text"

@@ -143,7 +143,15 @@ import numpy as np
 import pandas as pd
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import FIELD_LIMIT, CsvReader, json_line, raise_field_limit, unique_names
+from complaint_triage.io import (
+    FIELD_LIMIT,
+    UNDECODABLE,
+    CsvReader,
+    json_line,
+    raise_field_limit,
+    renamed_note,
+    unique_names,
+)
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
@@ -192,7 +200,6 @@ _EMAIL_BASE_COLUMNS = ("channel", "message_id", "from", "to", "cc", "subject", "
 _EMAIL_TAIL_COLUMNS = ("quotes_reply", "attachments", "charset", "defects")
 _INDEX_COL = re.compile(r"^__index_level_\d+__$")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
-_UNDECODABLE_RE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an undecodable byte
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
 _PARTS_SUFFIX = ".parts"
@@ -420,8 +427,8 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
         texts[enc] = codecs.getincrementaldecoder(enc)(errors="surrogateescape").decode(head, final=final)
         # (an undecodable byte never swallows the line break after it, so the lines of the
         # text are the lines of the file)
-        failed[enc] = (sum(map(bool, map(_UNDECODABLE_RE.search, texts[enc].split("\n"))))
-                       if _UNDECODABLE_RE.search(texts[enc]) else 0)
+        failed[enc] = (sum(map(bool, map(UNDECODABLE.search, texts[enc].split("\n"))))
+                       if UNDECODABLE.search(texts[enc]) else 0)
         if enc == "utf-8" and failed[enc] == 0:
             return "utf-8"
     non_ascii = sum(not line.isascii() for line in head.split(b"\n"))
@@ -642,8 +649,7 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
             if row != first:
                 warn(f"{src.label}: sheet {name!r}: header taken from row {row}; the rows above it are ignored")
             if renamed:
-                warn(f"{src.label}: sheet {name!r}: columns renamed to keep them apart: "
-                     + ", ".join(f"{a!r} → {b!r}" for a, b in renamed))
+                warn(f"{src.label}: sheet {name!r}: {renamed_note(renamed)}")
             keep.append(_Sheet(name, row, tuple(columns)))
         if not keep:
             raise InputFormatError(f"{src.label}: no sheet has a column {text_col!r}; choose one with --text-column")
@@ -795,19 +801,9 @@ def _eml_folder(src: _Source) -> _EmlFolder:
 
 
 def _iter_eml_folder(src: _Source) -> Iterator[tuple[str, Any]]:
-    from complaint_triage.email import parse_email
-    from complaint_triage.exceptions import EmailParseError
+    from complaint_triage.email import iter_eml_files
 
-    for key, path in _eml_folder(src).files:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            yield key, EmailParseError(f"cannot read {path.name}: {exc.strerror or type(exc).__name__}")
-            continue
-        try:
-            yield key, parse_email(raw)
-        except EmailParseError as exc:
-            yield key, exc
+    return iter_eml_files(_eml_folder(src).files)
 
 
 def _read_email(src: _Source, text_col: str) -> Iterator[Record]:
@@ -903,8 +899,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     continue
                 add(reader.header)
                 if reader.renamed:
-                    warnings.append(f"{src.label}: columns renamed to keep them apart: "
-                                    + ", ".join(f"{a!r} → {b!r}" for a, b in reader.renamed))
+                    warnings.append(f"{src.label}: {renamed_note(reader.renamed)}")
                 n = reader.count()
                 why = "a header but no records"
         elif src.kind == "jsonl":
@@ -1113,16 +1108,21 @@ _PART_DECODER = json.JSONDecoder(object_hook=_json_hook)
 
 
 def _write_part(parts: Path, k: int, rows: list[list[Any]]) -> None:
-    final = parts / f"chunk-{k:06d}.jsonl"
-    tmp = parts / f"chunk-{k:06d}.jsonl.tmp"
     body = "".join([_PART_ENCODER.encode(row) + "\n" for row in rows])
     if not body.isascii():
         # text that is not valid Unicode (its row is an error row) is kept with U+FFFD in
         # place of the bad code units, so that every output format can be written (JSON
         # without ASCII escapes holds them as they are, so one pass over the chunk finds them)
         body = _SURROGATE.sub("\ufffd", body)
+    _write_atomically(parts / f"chunk-{k:06d}.jsonl", body)
+
+
+def _write_atomically(final: Path, text: str) -> None:
+    """Write ``text`` to ``final`` through ``final`` + ``.tmp``, synced and renamed over it: a
+    checkpoint file is complete or absent, whenever the run is killed."""
+    tmp = final.with_name(final.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(body)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -1138,13 +1138,7 @@ def _read_part(parts: Path, k: int) -> list[list[Any]]:
 
 def _write_part_rows(parts: Path, k: int, *, input_rows: int, records: int) -> None:
     """Record how many input rows (blank ones too) and records partition ``k`` of the Dask engine covers."""
-    final = parts / f"chunk-{k:06d}.rows.json"
-    tmp = parts / f"chunk-{k:06d}.rows.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"input_rows": input_rows, "records": records}))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    _write_atomically(parts / f"chunk-{k:06d}.rows.json", json.dumps({"input_rows": input_rows, "records": records}))
 
 
 def _read_part_rows(parts: Path, k: int) -> tuple[int, int]:
@@ -2167,6 +2161,7 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
     cols = scan.columns
+    field_limit = _field_limit(max_chars)
     counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
 
     with contextlib.ExitStack() as stack:
@@ -2189,7 +2184,7 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                                       split_row_groups=True)  # one partition per row group
             else:
                 with open(src.path, "rb") as f:
-                    names = _csv_reader(src, f, text_col, _field_limit(max_chars)).header or []
+                    names = _csv_reader(src, f, text_col, field_limit).header or []
                 ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
                                   keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
@@ -2222,8 +2217,8 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
                     if not any(isinstance(v, str) and v.strip() for v in vals.values()):
                         continue  # an all-blank row or empty line: skipped as by the local engine, keeping its number
                     bad = [c for c in names if c != text_col and isinstance(vals.get(c), str)
-                           and _UNDECODABLE_RE.search(vals[c])]
-                    warning = _cell_warning(bad, (), _field_limit(max_chars))
+                           and UNDECODABLE.search(vals[c])]
+                    warning = _cell_warning(bad, (), field_limit)
                 rows.append([_clean(vals.get(c)) for c in cols] + [src.label, str(first + i + base)] + pr + [warning])
             _write_part_rows(parts, k, input_rows=len(df), records=len(rows))  # (first: a chunk implies it)
             _write_part(parts, k, rows)

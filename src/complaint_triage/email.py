@@ -33,7 +33,7 @@ import os
 import quopri
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
@@ -52,6 +52,8 @@ __all__ = [
     "decode_japanese",
     "html_to_text",
     "iter_eml_dir",
+    "iter_eml_files",
+    "iter_addresses",
     "iter_mbox",
     "mask_text",
     "parse_email",
@@ -214,7 +216,7 @@ class ParsedEmail:
 _LOCAL_CHARS = r"[A-Za-z0-9._%+\-Ａ-Ｚａ-ｚ０-９．＿％＋－]"
 _DOMAIN_LABEL = r"[A-Za-z0-9\-Ａ-Ｚａ-ｚ０-９－]+"
 # An e-mail address is a run of local-part characters, ``@`` or full-width ``＠``, and a domain
-# (labels joined by dots).  It is found from its ``@`` (see _iter_addresses), never with one
+# (labels joined by dots).  It is found from its ``@`` (see iter_addresses), never with one
 # pattern ``local+@domain``: searched over a long run of letters, that pattern starts over at
 # every letter and scans to the end of the run each time (quadratic).
 _AT_RE = re.compile("[@＠]")
@@ -279,7 +281,7 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
 
     pieces: list[str] = []
     pos = 0
-    for start, at, _end in _iter_addresses(text):
+    for start, at, _end in iter_addresses(text):
         stars = "*" * (at - start - 1) if keep_length else "***"
         pieces += (text[pos : start + 1], stars)
         pos = at  # the @ and the domain are kept
@@ -288,7 +290,7 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     return _PHONE_RE.sub(phone, text)
 
 
-def _iter_addresses(text: str) -> Iterator[tuple[int, int, int]]:
+def iter_addresses(text: str) -> Iterator[tuple[int, int, int]]:
     """Yield ``(start, at, end)`` for each e-mail address in ``text``, left to right.
 
     ``text[start:at]`` is the local part, ``text[at]`` the ``@`` or ``＠`` and
@@ -1808,13 +1810,21 @@ def iter_eml_dir(path: str | os.PathLike[str]) -> Iterator[tuple[str, ParsedEmai
     if not d.is_dir():
         raise NotADirectoryError(f"not a directory: {d}")
     files = sorted(f for f in d.iterdir() if f.suffix.lower() == ".eml" and f.is_file())
-    for f in files:
+    yield from iter_eml_files((f.name, f) for f in files)
+
+
+def iter_eml_files(
+    files: Iterable[tuple[str, Path]],
+) -> Iterator[tuple[str, ParsedEmail | EmailParseError]]:
+    """Parse each ``(key, path)`` e-mail file in order, yielding ``(key, message or error)``:
+    a file that cannot be read or parsed yields its :class:`EmailParseError`."""
+    for key, f in files:
         try:
             raw = f.read_bytes()
         except OSError as exc:
-            yield f.name, EmailParseError(f"cannot read {f.name}: {exc.strerror or type(exc).__name__}")
+            yield key, EmailParseError(f"cannot read {f.name}: {exc.strerror or type(exc).__name__}")
             continue
         try:
-            yield f.name, parse_email(raw)
+            yield key, parse_email(raw)
         except EmailParseError as exc:
-            yield f.name, exc
+            yield key, exc

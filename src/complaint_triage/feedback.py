@@ -44,6 +44,7 @@ corpus records those corrections replace.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -259,11 +260,13 @@ class Correction:
         """One name of the corrected message: its id, else the :func:`text_key` of its text."""
         return self.keys[0]
 
-    @property
+    @functools.cached_property
     def keys(self) -> tuple[str, ...]:
         """Every name of the corrected message: ``id:<message_id>`` and ``text:<text_key>``, those known.
 
-        Corrections sharing any of these are corrections of the same message.
+        Corrections sharing any of these are corrections of the same message.  (Computed once
+        per correction: the text key normalises and hashes the whole message, and grouping
+        asks for it several times per stored correction.)
         """
         out = []
         if self.message_id is not None:

@@ -31,10 +31,12 @@ __all__ = [
     "FORMATS",
     "InputRecordError",
     "InputWarning",
+    "UNDECODABLE",
     "detect_format",
     "raise_field_limit",
     "read_csv",
     "read_jsonl",
+    "renamed_note",
     "unique_names",
 ]
 
@@ -45,7 +47,8 @@ FORMATS = ("jsonl", "csv", "tsv")
 FIELD_LIMIT = 1 << 20
 
 #: What ``errors="surrogateescape"`` decodes an undecodable byte to (U+DC80-U+DCFF).
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: An undecodable byte, as ``surrogateescape`` decoding leaves it (U+DC80-U+DCFF).
+UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
@@ -132,6 +135,12 @@ def raise_field_limit(limit: int) -> None:
     """
     if csv.field_size_limit() < limit:
         csv.field_size_limit(limit)
+
+
+def renamed_note(renamed: Sequence[tuple[str, str]]) -> str:
+    """The diagnostic for columns :func:`unique_names` renamed: ``columns renamed to keep them
+    apart: '備考' → '備考.1'``."""
+    return "columns renamed to keep them apart: " + ", ".join(f"{a!r} → {b!r}" for a, b in renamed)
 
 
 def unique_names(names: Sequence[str], *, last: Collection[int] = ()) -> tuple[list[str], list[tuple[str, str]]]:
@@ -420,7 +429,7 @@ class CsvReader:
         if raw and raw[0].startswith("\ufeff"):
             raw[0] = raw[0][1:]
         garbled = any(map(_GARBLED.search, raw))
-        names = [f"column_{i + 1}" if not s.strip() else _UNDECODABLE.sub("\ufffd", s) for i, s in enumerate(raw)]
+        names = [f"column_{i + 1}" if not s.strip() else UNDECODABLE.sub("\ufffd", s) for i, s in enumerate(raw)]
         blanks = [i for i, s in enumerate(raw) if not s.strip()]
         names, dups = unique_names(names, last=blanks)
         blank = [(raw[i], names[i]) for i in blanks]
@@ -443,7 +452,7 @@ class CsvReader:
             return
         width = len(header)
         row = 1
-        reader, clear, check_len, search = self._reader, self._buf.clear, self._check_len, _UNDECODABLE.search
+        reader, clear, check_len, search = self._reader, self._buf.clear, self._check_len, UNDECODABLE.search
         while True:
             line = self.lines + 1
             clear()
@@ -484,7 +493,7 @@ class CsvReader:
 
 def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encoding: str = "utf-8-sig",
              field_limit: int = FIELD_LIMIT, numbering: Literal["line", "row"] = "line",
-             encoding_hint: str = _DEFAULT_HINT) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+             ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """Read CSV rows as dicts of strings; rows that cannot be read whole become errors.
 
     Each item is ``(n, record)`` where ``n`` is the physical line where the record starts
@@ -496,13 +505,12 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
 
     Raises :class:`InputFormatError` when the header lacks ``text_column`` (the whole run
     cannot proceed); when the header does not decode, the message says the encoding looks
-    wrong and ends with ``encoding_hint``.
+    wrong and to re-save the file as UTF-8.
     """
     reader = CsvReader(stream, text_column=text_column, delimiter=delimiter, encoding=encoding,
-                       field_limit=field_limit, encoding_hint=encoding_hint)
+                       field_limit=field_limit)
     if reader.renamed:
-        warnings.warn("columns renamed to keep them apart: " + ", ".join(f"{a!r} → {b!r}" for a, b in reader.renamed),
-                      InputWarning, stacklevel=2)
+        warnings.warn(renamed_note(reader.renamed), InputWarning, stacklevel=2)
     enc = encoding.replace("-sig", "")
     for rec in reader:
         n = rec.line if numbering == "line" else rec.row

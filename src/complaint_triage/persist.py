@@ -85,6 +85,12 @@ _TEMP = re.compile(r"\.(?P<name>.+)\.(?:tmp|replaced)-(?P<pid>\d{1,10})-[0-9a-f]
 #: sharing the registry (a save takes seconds; its files are written within them).
 _STALE_AFTER_S = 3600.0
 
+
+def _temp_path(root: Path, name: str, kind: str = "tmp") -> Path:
+    """A hidden name in ``root`` for a write of ``name`` in progress (``tmp``) or a damaged
+    version moved aside (``replaced``), of the form :data:`_TEMP` recognises."""
+    return root / f".{name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
 #: Every non-builtin type a saved TriageClassifier contains.  Anything else is refused.
 TRUSTED: list[str] = [
     "complaint_triage.model.TriageClassifier",
@@ -309,12 +315,9 @@ def promote(version: str, root: Path | None = None) -> Path:
     except (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError) as e:
         raise type(e)(f"refused to promote {version}: {e} ({PROMOTED_FILE} was not changed)") from e
     _clear_stale_temps(root, PROMOTED_FILE)
-    tmp = root / f".{PROMOTED_FILE}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = _temp_path(root, PROMOTED_FILE)
     try:
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write(version + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _write_file(tmp, version + "\n")
         os.replace(tmp, root / PROMOTED_FILE)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -424,7 +427,7 @@ def save_model(
     root = directory.parent
     root.mkdir(parents=True, exist_ok=True)
     _clear_stale_temps(root, directory.name)
-    tmp = root / f".{directory.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = _temp_path(root, directory.name)
     tmp.mkdir()
     try:
         model_path = tmp / MODEL_FILE
@@ -466,7 +469,7 @@ def _publish(tmp: Path, final: Path, version: Any, say: Callable[[str], None]) -
         shutil.rmtree(tmp, ignore_errors=True)
         say(f"model version {version} was saved meanwhile in {final}; left unchanged")
         return
-    aside: Path | None = final.parent / f".{final.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    aside: Path | None = _temp_path(final.parent, final.name, "replaced")
     try:
         os.rename(final, aside)
     except FileNotFoundError:  # another writer moved it aside meanwhile

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from complaint_triage.batch import SenderAggregator, iter_scored, load_sender_key, parse_date
+from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import CATEGORIES, VERDICTS
 
@@ -81,10 +82,10 @@ _HY = "\\-‐‑‒–—―－ー−"
 _KANJI = "\u4e00-\u9fff々〆ヶ"
 _KATA = "\u30a1-\u30fa"
 _KNUM = f"(?:[{_D}]+|[一二三四五六七八九十〇]+)"
-_ASCII_ALNUM = "A-Za-z0-9Ａ-Ｚａ-ｚ０-９"
+#: a number where it starts, never from inside a run of digits (from every position of a long run
+#: the patterns below scanned to its end: quadratic; a match inside a run is one at its start)
+_KNUM_START = f"(?:(?<![{_D}])[{_D}]+|(?<![一二三四五六七八九十〇])[一二三四五六七八九十〇]+)"
 
-_EMAIL = re.compile(rf"([{_ASCII_ALNUM}._%+\-．＿－])[{_ASCII_ALNUM}._%+\-．＿－]*([@＠])"
-                    rf"([{_ASCII_ALNUM}\-－]+(?:[.．][{_ASCII_ALNUM}\-－]+)+)")
 _POSTAL = re.compile(rf"(?<![{_D}{_HY}*])〒?\s?[{_D}]{{3}}[{_HY}][{_D}]{{4}}(?![{_D}{_HY}])")
 # digit groups joined by hyphens, dots, brackets or spaces: telephone numbers (+81, dotted,
 # spaced, full-width), My Number and card numbers written in groups, long unbroken runs
@@ -92,8 +93,8 @@ _NUMBER = re.compile(rf"(?<![{_D}])(?:[+＋][ \u3000]?)?[{_D}]+"
                      rf"(?:(?:[ \u3000]*[{_HY}.．()（）][ \u3000]*|[ \u3000]+)[{_D}]+)*"
                      rf"(?![{_D}:：時分秒])")
 _LONG_RUN = re.compile(f"[{_D}]{{5,}}")
-_CHOME = re.compile(rf"{_KNUM}丁目[ \u3000]?{_KNUM}(?:(?:番地?|[{_HY}]|の){_KNUM})*(?:番地?|号)?")
-_BANCHI = re.compile(rf"[{_D}]+番地(?:の?[{_D}]+号?)?|{_KNUM}番{_KNUM}号")
+_CHOME = re.compile(rf"{_KNUM_START}丁目[ \u3000]?{_KNUM}(?:(?:番地?|[{_HY}]|の){_KNUM})*(?:番地?|号)?")
+_BANCHI = re.compile(rf"(?<![{_D}])[{_D}]+番地(?:の?[{_D}]+号?)?|{_KNUM_START}番{_KNUM}号")
 # 北沢2-8-18, 若林4-22-13: digit groups right after a place name (not times, counts or dates)
 _BLOCK = re.compile(rf"(?<=[{_KANJI}{_KATA}])[ \u3000]?[{_D}]{{1,4}}(?:[{_HY}][{_D}]{{1,4}}){{1,3}}"
                     rf"(?![{_D}{_HY}]|[時分秒円回件人歳日月年%％])")
@@ -172,7 +173,6 @@ def _possessive(m: re.Match[str]) -> str | None:
 
 
 _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (_EMAIL, lambda m: f"{m.group(1)}***{m.group(2)}{m.group(3)}"),
     (_POSTAL, lambda m: re.sub(f"[{_D}]", "*", m.group(0))),
     (_BIRTH, lambda m: m.group(1) + "＊＊＊＊年＊月＊日"),
     (_NUMBER, _number),
@@ -239,6 +239,8 @@ def _pii_spans(text: str) -> list[tuple[int, int, str]]:
             claim(start, stop, _MASK)
             start = stop
 
+    for start, at, end in iter_addresses(text):  # (first: e-mail addresses, x***@domain)
+        claim(start, end, text[start] + "***" + text[at:end])
     for pattern, replace in _RULES:
         for m in pattern.finditer(text):
             rep = replace(m)

@@ -122,14 +122,14 @@ def test_async_callers_get_their_own_answers_coalesced(small_model_dir: Path) ->
     want = {t: p.verdict for t, p in zip(TEXTS, local.score_many(TEXTS), strict=True)}
     remote = RemoteTriager(small_model_dir, max_chars=20_000, pipeline=2)
     jobs = [[TEXTS[i % len(TEXTS)], TEXTS[(i * 3) % len(TEXTS)]][: 1 + i % 2] for i in range(80)]
-    sent: list[int] = []
+    sent: list[tuple[int, bool]] = []  # (texts, with evidence) of each batch sent
     real_frame = __import__("complaint_triage.api.remote", fromlist=["x"])._frame
 
     async def main() -> list[list[str]]:
         import complaint_triage.api.remote as r
 
         def counting(obj: object) -> bytes:
-            sent.append(len(obj[1]))  # type: ignore[index]
+            sent.append((len(obj[1]), obj[2]))  # type: ignore[index]
             return real_frame(obj)
 
         r._frame = counting
@@ -147,7 +147,9 @@ def test_async_callers_get_their_own_answers_coalesced(small_model_dir: Path) ->
         remote.close()
     assert got == [[want[t] for t in j] for j in jobs]
     # 80 calls went out in far fewer batches, none over the limit, the two evidence settings never mixed
-    assert sum(sent) == sum(len(j) for j in jobs) and len(sent) < 12 and max(sent) <= 32
+    sizes = [n for n, _ in sent]
+    assert sum(sizes) == sum(len(j) for j in jobs) and len(sent) < 12 and max(sizes) <= 32
+    assert sum(n for n, evidence in sent if evidence) == sum(len(j) for j in jobs[:50])
     assert remote._proc is None
 
 
@@ -155,8 +157,17 @@ def test_async_relay_skips_cancelled_callers(small_model_dir: Path) -> None:
     import asyncio
 
     remote = RemoteTriager(small_model_dir, max_chars=20_000, pipeline=1)
+    sent: list[int] = []
+    real_frame = __import__("complaint_triage.api.remote", fromlist=["x"])._frame
+
+    def counting(obj: object) -> bytes:
+        sent.append(len(obj[1]))  # type: ignore[index]
+        return real_frame(obj)
 
     async def main() -> None:
+        import complaint_triage.api.remote as r
+
+        r._frame = counting
         big = ["区役所の窓口対応について長い苦情です。" * 50] * 64  # a frame larger than a pipe's buffer
         first = asyncio.ensure_future(remote.score_async(big))
         doomed = asyncio.ensure_future(remote.score_async([TEXTS[2]]))
@@ -171,10 +182,14 @@ def test_async_relay_skips_cancelled_callers(small_model_dir: Path) -> None:
         with pytest.raises(ScoringProcessError, match="stopped"):
             await remote.score_async(["a"])
 
+    import complaint_triage.api.remote as r
+
     try:
         asyncio.run(main())
     finally:
+        r._frame = real_frame
         remote.close()
+    assert sum(sent) == 64 + 1  # the cancelled caller's text was never sent
 
 
 def test_async_relay_fails_calls_in_flight_when_the_child_dies_and_restarts(small_model_dir: Path) -> None:
