@@ -104,6 +104,14 @@ def test_signals(text, signal):
         ("止めないなら区役所に爆弾仕掛けたる", 1, 0),
         ("庁舎に爆弾を仕掛けるぞ", 1, 0),
         ("爆弾低気圧で停電した", 0, 0),
+        ("出なければ明朝、庁舎に爆発物を仕掛けます。", 1, 0),  # h11-0055: a polite bomb threat
+        ("区役所を爆破します", 1, 0),
+        ("爆弾を仕掛けておいた", 1, 0),
+        ("ビルの爆破解体の騒音がひどい", 0, 0),
+        ("「爆発物を仕掛けた」という電話があったそうですね", 0, 1),
+        ("窓口の女 殺す🔪", 1, 0),  # a bare 殺す that ends the message
+        ("来庁者「殺す」", 0, 1),
+        ("ゴキブリを殺す薬はありますか", 0, 0),
         ("プラスチックは燃やしますか", 0, 0),
         ("この蜂は刺しますので近づかないで", 0, 0),
         ("道路の穴は来週埋めますとのことでした", 0, 0),
@@ -529,7 +537,7 @@ def _best_of(pattern, text: str, repeats: int = 3) -> float:
 
 
 @pytest.mark.parametrize("unit", ["ぶっ殺すぞ。", "覚えとけ", "ぶっ殺", "「殺すぞ", "1", "十", "2時間", "回目",
-                                  "死 ね"])
+                                  "死 ね", "殺す!!"])
 def test_signal_cost_grows_linearly_with_a_repeated_phrase(unit):
     """A text repeating one phrase (within the API's 20,000-character limit) once cost seconds:
     the quoted-threat look-ahead scanned to the end at every threat, and the number pattern

@@ -32,6 +32,10 @@ CASES = [
     ("ｻｰﾋﾞｽ", "サービス"),
     ("  前後の　空白\n\n改行  ", "前後の 空白 改行"),
     ("草wwwwww", "草ww"),
+    # a whole message that is only the plain curse
+    ("しね", "死ね"),
+    ("しね！！😡", "死ね!😡"),
+    ("　ころす。", "殺す。"),
 ]
 
 # innocent text must come through unchanged (apart from width/space normalisation)
@@ -47,6 +51,10 @@ INNOCENT = [
     "くずかごが壊れている",
     "カステラ",
     "市役所ねえ",
+    "まあ仕方ないしね",
+    "しねんど(市年度)の確認",
+    "ころすけ",
+    "ころすぞって言われた",
 ]
 
 

@@ -69,6 +69,9 @@ HARD_NEGATIVES = [
     # bystander reports that quote a threat or a posting of staff (session 12: the bystander head)
     "区役所の前で男性が職員さんに「殺すぞ」と叫んでいました。怖かったです。警備を増やしてください。",
     "ネットで職員さんの実名と顔写真が晒されています。削除依頼をしてあげてください。",
+    # look-alikes of the session-16 threats
+    "ビルの爆破解体の騒音がひどいので作業時間を守らせてください",
+    "まあ仕方ないしね。また電話します",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.
@@ -93,6 +96,12 @@ POSITIVES = [
     # threats that only look like reports: the bystander discount must spare them (session 12)
     ("知り合いが「あの職員、帰り道で刺してやる」って言ってたぞ。俺は止めないけどな。", "threat"),
     ("近所の連中があんたの名前と顔をネットに晒すって盛り上がってるよ。早く対応したほうが身のためだね。", "threat"),
+    # one-line threats and curses (session 16: a polite bomb threat was an inquiry, bare しね and
+    # ころす were a complaint and an inquiry)
+    ("要求が通らなければ、来週区役所を爆破します。", "threat"),
+    ("しね", "abusive_language"),
+    ("ころす", "threat"),
+    ("窓口の女 殺す", "threat"),
 ]
 
 

@@ -93,6 +93,10 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     (re.compile(r"[コこ][○〇◯●x×\*][スす]"), "殺す"),
     (re.compile(rf"(?<![{_KATA}])キエロ(?![{_KATA}])"), "消えろ"),
     (re.compile(r"無脳"), "無能"),
+    # a whole message that is only しね or ころす (and punctuation or emoji): in running text
+    # the plain forms are ordinary words (少しね), alone they can only be the curse
+    (re.compile(r"^しね(?=\W*$)"), "死ね"),
+    (re.compile(r"^ころす(?=\W*$)"), "殺す"),
     *_SPLIT_RULES,
 ]
 
@@ -125,7 +129,7 @@ def _any_run(s: str) -> bool:
 # harassment and would send most of it through every rule for nothing).
 _SPLIT_LETTERS = "".join(sorted({ch for forms in _SPLIT_WORDS.values() for form in forms for ch in form[:-1]}))
 _ANY_OBFUSCATION = re.compile(
-    r"[氏市4○〇◯●x×]ね|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|"
+    r"[氏市4○〇◯●x×]ね|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|^(?:しね|ころす)(?=\W*$)|"
     + "|".join(map(re.escape, sorted(_DISGUISES)))
     + f"|[{re.escape(_SPLIT_LETTERS)}]{_SEP}"
 )
