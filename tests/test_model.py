@@ -259,3 +259,22 @@ def test_a_classifier_with_the_bystander_head_keeps_the_public_columns():
     assert np.allclose(P[:, : len(VERDICTS)].sum(axis=1), 1.0)
     assert ((P >= 0) & (P <= 1)).all()
     assert clf.get_params()["bystander_head"] is True
+
+
+def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads():
+    """Folds fitted in this process (n_jobs=1, BLAS on every core) and in joblib's workers (one
+    thread each) once gave other thresholds under the same model version: the solver's sums
+    depend on the thread count.  Every fit now runs with one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    recs = [r for r in corpus_records() if r["split"] == "train"][:500]
+    texts = [r["text"] for r in recs]
+    fits = []
+    for n_jobs, threads in ((1, 2), (2, 2), (1, 1)):
+        with threadpool_limits(limits=threads):  # as a machine with that many cores would run it
+            fits.append(TriageClassifier(cv=3, n_jobs=n_jobs, bystander_head=True).fit(texts, recs))
+    for other in fits[1:]:
+        assert np.array_equal(fits[0].coef_, other.coef_)
+        assert np.array_equal(fits[0].platt_, other.platt_)
+        assert fits[0].temperature_ == other.temperature_
+        assert np.array_equal(fits[0].oof_proba_, other.oof_proba_)

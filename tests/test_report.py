@@ -14,7 +14,14 @@ import pytest
 
 from complaint_triage.batch import SENDER_KEY_ENV, SenderAggregator, iter_scored, run_batch
 from complaint_triage.exceptions import InputFormatError
-from complaint_triage.report import COLOURS, UnscoredFileError, build_report, mask_personal, write_report
+from complaint_triage.report import (
+    COLOURS,
+    ReportOutputError,
+    UnscoredFileError,
+    build_report,
+    mask_personal,
+    write_report,
+)
 
 pytest.importorskip("pyarrow")
 pytest.importorskip("openpyxl")
@@ -365,3 +372,173 @@ def test_masking_cost_grows_linearly_with_a_long_run(unit):
     short, long = unit * (2_500 // len(unit)), unit * (20_000 // len(unit))
     ratio = best(long) / max(best(short), 2e-5)
     assert ratio < 30, f"{unit!r} * n: {ratio:.0f}x for 8x the text"
+
+
+# -- what the report refuses to read or to write (acceptance defects) ----------------------------------------------
+
+# flat scored rows, as every output format can hold them
+FLAT_ROWS = [
+    {"id": "R6-00001", "text": "ゴミが3回も回収されていません。至急対応してください。", "verdict": "complaint",
+     "review": False, "model_version": "m-test"},
+    {"id": "R6-00002", "text": "お前みたいな無能はクビにしろ。", "verdict": "harassment", "review": True,
+     "model_version": "m-test"},
+]
+
+
+def _write_scored(path: Path, rows: list[dict] = FLAT_ROWS) -> Path:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    elif path.suffix == ".csv":
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id", "text", "verdict"])
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("verdict", pa.string()),
+                            ("review", pa.bool_()), ("model_version", pa.string())])
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def _partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*.partial"))
+
+
+# how the output names the scored file: (output given, link made first: None, "symlink" or "hardlink")
+SAME_FILE_OUTPUTS = [
+    ("arch.out{ext}", None),
+    ("sub/../arch.out{ext}", None),
+    ("./arch.out{ext}", None),
+    ("link{ext}", "symlink"),
+    ("hard{ext}", "hardlink"),
+    ("arch.out{ext}.html", "partial"),  # the scored file is the report's temporary file
+]
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".csv", ".parquet"])
+@pytest.mark.parametrize(("output", "link"), SAME_FILE_OUTPUTS)
+def test_report_never_overwrites_the_scored_file(tmp_path, monkeypatch, ext, output, link):
+    monkeypatch.chdir(tmp_path)  # (relative names as typed on the command line; nothing depends on the start dir)
+    (tmp_path / "sub").mkdir()
+    scored = _write_scored(tmp_path / f"arch.out{ext}")
+    out = Path(output.format(ext=ext))
+    if link == "symlink":
+        out.symlink_to(scored)
+    elif link == "hardlink":
+        out.hardlink_to(scored)
+    elif link == "partial":
+        scored = scored.rename(tmp_path / f"{out.name}.partial")
+    before = scored.read_bytes()
+    with pytest.raises(ReportOutputError, match="overwrite") as e:
+        write_report(scored.name if link == "partial" else f"arch.out{ext}", out)
+    assert isinstance(e.value, InputFormatError)  # the CLI exits with 2
+    assert scored.read_bytes() == before
+    assert _partials(tmp_path) == ([scored.name] if link == "partial" else [])
+
+
+def test_report_refused_for_a_same_file_output_before_reading(tmp_path, monkeypatch):
+    scored = _write_scored(tmp_path / "arch.out.jsonl")
+    monkeypatch.setattr("complaint_triage.report.iter_scored", lambda *a, **k: pytest.fail("read the input"))
+    with pytest.raises(ReportOutputError):
+        write_report(scored, scored)
+
+
+@pytest.mark.parametrize("folder", ["adir", "adir.html.partial"])
+def test_report_refuses_a_folder_output_and_leaves_nothing(tmp_path, folder):
+    scored = _write_scored(tmp_path / "scored.jsonl")
+    (tmp_path / folder).mkdir()
+    out = tmp_path / ("adir" if folder == "adir" else "adir.html")
+    with pytest.raises(ReportOutputError, match="folder"):
+        write_report(scored, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["scored.jsonl", folder])
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failed_write_leaves_no_partial_file_and_the_old_report(tmp_path, monkeypatch, failure):
+    scored = _write_scored(tmp_path / "scored.jsonl")
+    out = tmp_path / "report.html"
+    out.write_text("前回のレポート", encoding="utf-8")
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr("complaint_triage.report.os.replace", fail)
+    with pytest.raises(type(failure)):
+        write_report(scored, out)
+    assert _partials(tmp_path) == [] and out.read_text(encoding="utf-8") == "前回のレポート"
+
+
+@pytest.mark.parametrize("line", ['["ゴミが回収されていません", "complaint"]', '"ゴミが回収されていません"',
+                                  "42", "null", "true"])
+def test_jsonl_line_that_is_not_an_object_is_refused_with_its_number(tmp_path, line):
+    path = tmp_path / "scored.jsonl"
+    path.write_text(json.dumps(FLAT_ROWS[0], ensure_ascii=False) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(InputFormatError, match=r"line 2 is valid JSON but a \w+, not an object"):
+        build_report(path)
+    with pytest.raises(InputFormatError, match="line 2"):
+        list(iter_scored(path))
+
+
+# fields of the wrong type in a hand-edited scored JSONL: read as absent, the report is written
+@pytest.mark.parametrize("fields", [
+    {"categories": 5},
+    {"categories": [{"threat": 1}, "threat"]},
+    {"categories": {"threat": True}},
+    {"evidence": 5},
+    {"evidence": {"category": "threat", "text": "殺すぞ"}},
+    {"model_version": ["m-test"]},
+    {"verdict": ["harassment"]},
+    {"action": {"police": True}},
+])
+def test_wrongly_typed_fields_do_not_fail_the_report(tmp_path, fields):
+    path = tmp_path / "scored.jsonl"
+    row = {**FLAT_ROWS[1], "text": "殺すぞ。覚えておけよ。", **fields}
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    html, stats = build_report(path)
+    assert stats.rows == 1 and "<!DOCTYPE html>" in html
+    (back,) = iter_scored(path)
+    assert all(isinstance(c, str) for c in back["categories"]) and isinstance(back["evidence"], list)
+
+
+@pytest.mark.parametrize("name", ["pic.png", "受付.txt", "scored"])
+def test_unknown_format_names_the_scored_input(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(InputFormatError, match="format of the scored file") as e:
+        build_report(path)
+    assert "output" not in str(e.value)
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("empty.csv", b""),
+    ("header.csv", "id,text,verdict,review,model_version\r\n".encode("utf-8-sig")),
+    ("raw-header.csv", "受付番号,受付日,内容\r\n".encode("utf-8-sig")),
+    ("empty.jsonl", b""),
+    ("blank.jsonl", b"\n  \n\n"),
+])
+def test_input_without_records_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UnscoredFileError, match="no records"):
+        build_report(path)
+    out = tmp_path / "report.html"
+    with pytest.raises(UnscoredFileError):
+        write_report(path, out)
+    assert not out.exists() and _partials(tmp_path) == []
+
+
+def test_parquet_without_rows_is_refused(tmp_path):
+    with pytest.raises(UnscoredFileError, match="no records"):
+        build_report(_write_scored(tmp_path / "empty.parquet", []))
+
+
+@pytest.mark.parametrize("name", ["scored.parquet", "scored.xlsx"])
+@pytest.mark.parametrize("content", [b"", "受付番号,内容\n1,ゴミ\n".encode()])
+def test_unreadable_parquet_or_workbook_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputFormatError, match="cannot be read as"):
+        build_report(path)

@@ -129,6 +129,7 @@ import sys
 import threading
 import time
 import unicodedata
+import zipfile
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1467,20 +1468,25 @@ def _parse_bool(v: Any) -> bool | None:
 
 
 def _normalise_scored(row: dict[str, Any]) -> dict[str, Any]:
+    """One record of a scored file in the output schema's types.
+
+    A field of the wrong type (hand-edited JSONL: ``"categories": 5``) reads as absent, as an
+    unreadable ``evidence`` cell already does, rather than failing the whole file.
+    """
     out = dict(row)
     err = out.get("error")
     out["error"] = err if err not in ("", None) else None
     cats = out.get("categories")
     if isinstance(cats, str):
         cats = [c for c in cats.split(";") if c]
-    out["categories"] = list(cats) if cats is not None else []
+    out["categories"] = [c for c in cats if isinstance(c, str)] if isinstance(cats, list | tuple) else []
     ev = out.get("evidence")
     if isinstance(ev, str):
         try:
             ev = json.loads(ev) if ev else []
         except json.JSONDecodeError:
             ev = []
-    out["evidence"] = list(ev) if ev is not None else []
+    out["evidence"] = list(ev) if isinstance(ev, list | tuple) else []
     scores = out.get("scores")
     if not isinstance(scores, dict):
         scores = {}
@@ -1496,8 +1502,11 @@ def _normalise_scored(row: dict[str, Any]) -> dict[str, Any]:
     for b in ("grievance", "review"):
         out[b] = _parse_bool(out.get(b))
     for s in ("verdict", "action", "model_version"):
-        if out.get(s) == "":
+        v = out.get(s)
+        if v == "":
             out[s] = None
+        elif v is not None and not isinstance(v, str):
+            out[s] = str(v)
     return out
 
 
@@ -1507,30 +1516,56 @@ def iter_scored(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     Each row is a dict of the input columns plus the output schema's fields: ``verdict``,
     ``categories`` (list), ``grievance``, ``scores`` (dict), ``evidence`` (list of dicts),
     ``action``, ``review``, ``model_version`` and ``error`` (None when scored).
+
+    Raises
+    ------
+    InputFormatError
+        The format cannot be told from the name, a JSONL line is not valid JSON or not a
+        JSON object, or a Parquet or .xlsx file cannot be read as one.
     """
     p = Path(path)
-    fmt = _output_format(p)
+    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise InputFormatError(
+            f"cannot tell the format of the scored file {p}: its name must end with one of "
+            f"{', '.join(sorted(OUTPUT_FORMATS))} (the formats `complaint-triage batch` and `score` write)"
+        )
     if fmt == "jsonl":
         with open(p, "rb") as f:
             for n, raw in enumerate(f, 1):
                 if raw.strip():
                     try:
-                        yield _normalise_scored(json.loads(raw))
+                        rec = json.loads(raw)
                     except (json.JSONDecodeError, UnicodeDecodeError) as e:
                         raise InputFormatError(f"{p}: line {n} is not valid JSON ({e})") from e
+                    if not isinstance(rec, dict):
+                        raise InputFormatError(
+                            f"{p}: line {n} is valid JSON but a {type(rec).__name__}, not an object: a scored "
+                            "file holds one JSON object per record; remove or fix that line")
+                    yield _normalise_scored(rec)
     elif fmt == "csv":
         raise_field_limit(1 << 24)  # (our own file: cells as long as the inputs' fields)
         with open(p, encoding=detect_encoding(p), newline="") as f:
             for row in csv.DictReader(f):
                 yield _normalise_scored({k: _undefuse(v) if isinstance(v, str) else v for k, v in row.items()})
     elif fmt == "parquet":
+        pa = import_or_raise("pyarrow", "Reading Parquet files")
         pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
-        for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                yield _normalise_scored(row)
+        try:
+            for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    yield _normalise_scored(row)
+        except pa.ArrowException as e:
+            raise InputFormatError(f"{p} cannot be read as Parquet ({e}); pass the file `batch -o` wrote") from e
     else:
         openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
-        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        try:
+            wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError) as e:
+            raise InputFormatError(f"{p} cannot be read as an .xlsx workbook ({e}); pass the file `batch -o` "
+                                   "wrote") from e
         try:
             for ws in wb.worksheets:
                 header: list[str] | None = None

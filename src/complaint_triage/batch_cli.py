@@ -4,8 +4,9 @@ Diagnostics, the progress bar and the end-of-run summary go to stderr; nothing i
 on stdout (``--quiet`` hides the progress bar and warnings, never the summary).  Exit codes:
 0 done (records that could not be scored are rows with an ``error``), 1 model or run
 failure, 2 bad input or options (also: an input that is the run's own output, inputs that
-hold no records, a workbook sheet that holds rows but no text column), 130 interrupted
-(the finished chunks are kept: rerun with ``--resume``).
+hold no records, a workbook sheet that holds rows but no text column; for ``report``: a
+file that is not scored records or holds none, an output that is the scored file or a
+folder), 130 interrupted (the finished chunks are kept: rerun with ``--resume``).
 
 Run standalone with ``python -m complaint_triage.batch_cli batch …``.
 """
@@ -116,7 +117,8 @@ def batch(
 
 def report(
     scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File written by `batch` (or `score`).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="HTML file to write (not the scored file, not a folder).")] = Path("report.html"),
     date_column: Annotated[str | None, typer.Option(help="Date column (default: date, received, 受付日…).")] = None,
     channel_column: Annotated[str | None, typer.Option(help="Channel column (default: channel…).")] = None,
     topic_column: Annotated[str | None, typer.Option(

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from complaint_triage.exceptions import ComplaintTriageError
+from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 
 app = typer.Typer(
     name="complaint-triage",
@@ -58,13 +58,49 @@ def _load(model: Path | None) -> Any:
         raise _fail(str(e)) from e
 
 
+def _check_in(path: str) -> None:
+    """Fail (exit 2) unless ``path`` is ``-`` or an existing file."""
+    if path == "-":
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise _fail(f"input {path} is a folder, not a file; give one file (`complaint-triage batch` reads "
+                    "folders of files)", 2)
+    if not p.is_file():
+        raise _fail(f"input file {path} does not exist", 2)
+
+
 def _open_in(path: str) -> IO[bytes]:
     if path == "-":
         return sys.stdin.buffer
-    p = Path(path)
-    if not p.is_file():
-        raise _fail(f"input file {path} does not exist", 2)
-    return p.open("rb")
+    _check_in(path)
+    return Path(path).open("rb")
+
+
+#: File name endings `score` reads, and the format each means (any other needs --format).
+SCORE_EXTENSIONS: dict[str, str] = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
+                                    ".tsv": "tsv", ".tab": "tsv"}
+
+
+def _score_format(path: str, explicit: str | None) -> str:
+    """The format `score` reads ``path`` as: ``explicit``, else from the file name (stdin: JSONL).
+
+    Raises
+    ------
+    InputFormatError
+        ``explicit`` is not a format, or the file name ends in none of :data:`SCORE_EXTENSIONS`.
+    """
+    from complaint_triage.io import FORMATS, detect_format
+
+    if explicit or path == "-":
+        return detect_format(path, explicit)
+    lower = path.lower()
+    for ext, fmt in SCORE_EXTENSIONS.items():
+        if lower.endswith(ext):
+            return fmt
+    raise InputFormatError(
+        f"cannot tell the format of {path} from its extension: score reads "
+        f"{', '.join(SCORE_EXTENSIONS)} files; to read it anyway, pass --format ({', '.join(FORMATS)})")
 
 
 def _open_out(path: str) -> IO[str]:
@@ -89,10 +125,12 @@ def score(
     evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
-    from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
+    from complaint_triage.io import InputRecordError, json_line, read_csv, read_jsonl
+    from complaint_triage.results import ScoringError
 
+    _check_in(input)
     try:
-        fmt = detect_format(input, format)
+        fmt = _score_format(input, format)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     if input != "-" and output != "-" and Path(output).exists() and Path(input).exists() \
@@ -124,6 +162,9 @@ def score(
                 else:
                     row = dict(rec)
                     res = res_by[i]
+                    failed = text_column not in rec or isinstance(res, ScoringError)
+                    if failed and "line" not in row:  # (an input field of that name is kept as it is)
+                        row["line"] = n
                     if text_column not in rec:
                         row.update({"error": f"record on line {n} has no {text_column!r} field",
                                     "model_version": triager.version})
@@ -164,20 +205,64 @@ def train(
                                "(default 0.0075: room for unseen writers under the 2% goal).")] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the default.")] = True,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel cross-validation folds.")] = 2,
+    feedback_db: Annotated[Path | None, typer.Option(
+        help="Analysts' corrections database (as `feedback import --db`) to train with: the latest correction "
+             "of each message is added, replacing the corpus label of that message (default: "
+             "$COMPLAINT_TRIAGE_FEEDBACK_DB if set, else none: the corpus alone).")] = None,
 ) -> None:
     """Train the model on the corpus (deterministic), save it with manifest and card, promote it."""
+    from complaint_triage.feedback import FEEDBACK_DB_ENV, default_db_path
     from complaint_triage.training import DEFAULT_MAX_FALSE_FLAG_RATE
     from complaint_triage.training import train as _train
 
+    if feedback_db is None and os.environ.get(FEEDBACK_DB_ENV):  # (the setting the feedback commands use)
+        feedback_db = Path(os.environ[FEEDBACK_DB_ENV])
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False, markup=False)
+
     if max_false_flag_rate is None:
         max_false_flag_rate = DEFAULT_MAX_FALSE_FLAG_RATE
+    if feedback_db is None and default_db_path().is_file():
+        log(f"the corrections in {default_db_path()} are not used; pass --feedback-db to train with them")
     try:
+        extra = [] if feedback_db is None else _corrections(feedback_db, data_dir, log)
         res = _train(data_dir=data_dir, models_dir=models_dir, max_false_flag_rate=max_false_flag_rate,
-                     do_promote=promote, n_jobs=jobs, log=lambda s: err.print(s, highlight=False))
+                     do_promote=promote, n_jobs=jobs, extra_records=extra, log=log)
     except (ComplaintTriageError, FileNotFoundError) as e:
         raise _fail(str(e)) from e
     typer.echo(json.dumps({"model_version": res.version, "directory": str(res.directory),
                            "promoted": promote}, ensure_ascii=False))
+
+
+def _corrections(db: Path, data_dir: Path | None, log: Any) -> list[dict[str, Any]]:
+    """The training records of the corrections database ``db``, as notebook 05 makes them.
+
+    Raises
+    ------
+    typer.Exit
+        (code 2) ``db`` is not an existing corrections database; it is never created here.
+    """
+    import sqlite3
+
+    from complaint_triage.corpus import load_corpus
+    from complaint_triage.feedback import FEEDBACK_DB_ENV, FeedbackStore
+
+    if db.is_dir():
+        raise _fail(f"the corrections database {db} is a folder; give the database file "
+                    "(the one `complaint-triage feedback import --db` writes)", 2)
+    if not db.is_file():
+        raise _fail(f"no corrections database at {db} (--feedback-db or ${FEEDBACK_DB_ENV}); import corrections "
+                    f"with `complaint-triage feedback import FILE --db {db}`, or give the right path", 2)
+    store = FeedbackStore(db)
+    try:
+        extra = store.to_training_records(load_corpus(data_dir), log=log)
+    except sqlite3.Error as e:
+        raise _fail(f"cannot read the corrections database {db} ({e}); give the file that "
+                    "`complaint-triage feedback import --db` writes", 2) from e
+    log(f"training with {len(extra)} correction{'s' if len(extra) != 1 else ''} from {db} "
+        "(the latest of each message, outside the test split)")
+    return extra
 
 
 @app.command()
@@ -189,6 +274,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     encoding: Annotated[str, typer.Option(help="Encoding of a CSV/TSV file (e.g. cp932 for one saved by "
                                           "Japanese Excel).")] = "utf-8-sig",
+    text_column: Annotated[str, typer.Option(help="Field or column holding the message text.")] = "text",
+    format: Annotated[str | None, typer.Option(
+        "--format", help="jsonl, csv or tsv (default: from the file name).")] = None,
 ) -> None:
     """Metrics of a model on labelled data: accuracy, macro-F1, harassment P/R/F1, false-flag rate, per category."""
     from complaint_triage.io import InputRecordError, detect_format, read_csv, read_jsonl
@@ -196,38 +284,53 @@ def evaluate(
     from complaint_triage.metrics import evaluate_decisions, format_report
     from complaint_triage.training import predict_decisions
 
-    fmt = detect_format(data.name)
-    gold: list[dict[str, Any]] = []
+    try:
+        fmt = detect_format(data.name, format)
+    except ComplaintTriageError as e:
+        raise _fail(str(e), 2) from e
+    records: list[tuple[int, dict[str, Any]]] = []
     with data.open("rb") as f:
-        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column="text", encoding=encoding,
+        rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column=text_column, encoding=encoding,
                                                              delimiter="," if fmt == "csv" else "\t")
-        for n, r in rows:
-            if isinstance(r, InputRecordError):
-                raise _fail(f"{data}: {r.error}", 2)
-            if split and r.get("split") != split:
-                continue
-            text = r.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise _fail(f"{data}: line {n}: 'text' must be a non-empty string "
-                            f"(got {'an empty string' if isinstance(text, str) else type(text).__name__}); "
-                            "evaluation needs every labelled record's message", 2)
-            verdict = r.get("verdict")
-            if isinstance(verdict, str):  # (Excel capitalises: Complaint)
-                verdict = verdict.strip().lower()
-            cats = r.get("categories")
-            if cats is None:
-                cats = []
-            elif isinstance(cats, str):
-                cats = [c.strip().lower() for c in _CATEGORY_SEPARATORS.split(cats) if c.strip()]
-            elif not isinstance(cats, list):
-                raise _fail(f"{data}: line {n}: 'categories' must be a list of category codes "
-                            f"or a string of them separated by , ; | or 、, not {type(cats).__name__}", 2)
-            try:
-                g = _gold_grievance(r.get("grievance"), verdict)
-                validate_labels(verdict, list(cats), g)
-            except (ValueError, ComplaintTriageError) as e:
-                raise _fail(f"{data}: line {n}: {e}", 2) from e
-            gold.append({"text": text, "verdict": verdict, "categories": list(cats), "grievance": g})
+        try:
+            for n, r in rows:
+                if isinstance(r, InputRecordError):
+                    raise _fail(f"{data}: {r.error}", 2)
+                records.append((n, r))
+        except InputFormatError as e:  # (a CSV/TSV header without the text column)
+            raise _fail(f"{data}: {e}{_delimiter_hint(data, fmt, encoding)}", 2) from e
+    scored = _scored_output_fields(r for _, r in records)
+    if scored:
+        raise _fail(f"{data} is scored output, not labelled data: its records carry {scored}, the fields "
+                    "`complaint-triage score` and `batch` add, so its verdicts are a model's predictions. "
+                    "evaluate needs gold labels: a file whose verdict, categories and grievance were "
+                    "given by people", 2)
+    gold: list[dict[str, Any]] = []
+    for n, r in records:
+        if split and r.get("split") != split:
+            continue
+        text = r.get(text_column)
+        if not isinstance(text, str) or not text.strip():
+            raise _fail(f"{data}: line {n}: {text_column!r} must be a non-empty string "
+                        f"(got {'an empty string' if isinstance(text, str) else type(text).__name__}); "
+                        "evaluation needs every labelled record's message", 2)
+        verdict = r.get("verdict")
+        if isinstance(verdict, str):  # (Excel capitalises: Complaint)
+            verdict = verdict.strip().lower()
+        cats = r.get("categories")
+        if cats is None:
+            cats = []
+        elif isinstance(cats, str):
+            cats = [c.strip().lower() for c in _CATEGORY_SEPARATORS.split(cats) if c.strip()]
+        elif not isinstance(cats, list):
+            raise _fail(f"{data}: line {n}: 'categories' must be a list of category codes "
+                        f"or a string of them separated by , ; | or 、, not {type(cats).__name__}", 2)
+        try:
+            g = _gold_grievance(r.get("grievance"), verdict)
+            validate_labels(verdict, list(cats), g)
+        except (ValueError, ComplaintTriageError) as e:
+            raise _fail(f"{data}: line {n}: {e}", 2) from e
+        gold.append({"text": text, "verdict": verdict, "categories": list(cats), "grievance": g})
     if not gold:
         raise _fail(f"no labelled records in {data}" + (f" with split={split!r}" if split else ""), 2)
     triager = _load(model)
@@ -237,6 +340,46 @@ def evaluate(
         typer.echo(json.dumps({"model_version": triager.version, **m}, ensure_ascii=False, indent=2))
     else:
         typer.echo(format_report(m, f"{data.name}{' [' + split + ']' if split else ''} — model {triager.version}"))
+
+
+def _delimiter_hint(path: Path, fmt: str, encoding: str) -> str:
+    """A hint when a file read as CSV (TSV) has a header separated by tabs (commas), else ''."""
+    sep, other, other_fmt = {"csv": (",", "\t", "tsv"), "tsv": ("\t", ",", "csv")}.get(fmt, ("", "", ""))
+    if not sep:
+        return ""
+    try:
+        with path.open("rb") as f:
+            header = f.readline().decode(encoding, errors="replace")
+    except (OSError, LookupError):
+        return ""
+    if other in header and sep not in header:
+        return (f"; it was read as {fmt.upper()}, but its header is separated by "
+                f"{'commas' if other == ',' else 'tabs'}: pass --format {other_fmt}")
+    return ""
+
+
+#: Fields that scoring adds to a record, by what they tell: a prediction (``scores``, or the
+#: ``score_harassment`` column of `batch`) and the model that made it.
+_PREDICTION_FIELDS = ("model_version", "scores", "score_harassment")
+
+
+def _scored_output_fields(records: Any) -> str:
+    """Which prediction fields give away that ``records`` are scored output ('' when they are not).
+
+    Scored output: every record names the model (``model_version``) and carries its scores, or
+    is an error record of a scoring run; at least one has scores.
+    """
+    seen: set[str] = set()
+    for r in records:
+        if not r.get("model_version"):
+            return ""
+        has = [f for f in _PREDICTION_FIELDS[1:] if r.get(f) not in (None, "")]
+        if not has and not r.get("error"):
+            return ""
+        seen.update(has)
+    if not seen:
+        return ""
+    return " and ".join(f"'{f}'" for f in _PREDICTION_FIELDS if f in seen or f == "model_version")
 
 
 _CATEGORY_SEPARATORS = re.compile(r"[,;|、，；｜\s]+")
@@ -309,10 +452,19 @@ def summary(
     with scored.open("rb") as f:
         for n, raw in enumerate(f, 1):
             try:
-                rows.append(json.loads(raw))
+                row = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise _fail(f"{scored}: line {n} is not valid JSON ({e}); "
                             "pass the output of `complaint-triage score`", 2) from e
+            if not isinstance(row, dict):  # (counted as an error, as score counts such a line)
+                row = {"error": f"line {n} is a JSON {type(row).__name__}, not an object"}
+            elif "error" not in row:
+                problem = _not_scored(row)
+                if problem:
+                    raise _fail(f"{scored}: line {n} {problem}. summary reads what `complaint-triage score` "
+                                f"writes: run `complaint-triage score {scored} -o scored.jsonl` first, then "
+                                "`complaint-triage summary scored.jsonl`", 2)
+            rows.append(row)
     con = Console(width=None if sys.stdout.isatty() else 160)
     verdicts = Counter(r.get("verdict", "error") for r in rows)
     cats = Counter(c for r in rows for c in r.get("categories", []))
@@ -344,6 +496,18 @@ def summary(
         )
     con.print(table)
 
+
+def _not_scored(row: dict[str, Any]) -> str:
+    """Why a record (not an error record) is not one that `score` writes, or ''."""
+    if "verdict" not in row:
+        return "has no 'verdict', so the file looks unscored"
+    if row["verdict"] not in _COLOURS:
+        return f"has a 'verdict' that is not one of {', '.join(_COLOURS)}, so it is not scored output"
+    scores = row.get("scores")
+    if not isinstance(scores, dict) or not isinstance(scores.get("harassment"), int | float) \
+            or not isinstance(row.get("categories"), list) or not isinstance(row.get("action"), str):
+        return "lacks the 'scores', 'categories' or 'action' that score writes, so it is not scored output"
+    return ""
 
 
 def _register_command_groups() -> None:

@@ -36,6 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from complaint_triage.features import TextFeaturizer
 from complaint_triage.labels import CATEGORIES, SCORE_NAMES, VERDICTS, Verdict, validate_labels
@@ -104,6 +105,18 @@ class Targets:
 def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
                class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
                bystander: bool = False) -> list[LogisticRegression | None]:
+    # One BLAS thread, wherever this runs: the solver's sums come out in an order that depends
+    # on the number of threads, so folds fitted in this process (n_jobs=1, every core's thread)
+    # and in joblib's workers (one thread each on two cores) gave other thresholds under the
+    # same model version.  With one thread the fit is the same for any n_jobs and core count.
+    with threadpool_limits(limits=1):
+        return _fit_heads_single_thread(X, t, C, category_C, grievance_C, class_weight, max_iter,
+                                        sample_weight, bystander)
+
+
+def _fit_heads_single_thread(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
+                             class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
+                             bystander: bool) -> list[LogisticRegression | None]:
     verdict = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
     heads: list[LogisticRegression | None] = [verdict.fit(X, t.verdict, sample_weight=sample_weight)]
     for k in range(_NC):
@@ -267,7 +280,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
                 platt[k] = (0.0, _EMPTY_HEAD)
                 continue
             z = oof[:, _NV + k].reshape(-1, 1)
-            cal = LogisticRegression(C=1e4, max_iter=1000).fit(z, binary_y[:, k])
+            with threadpool_limits(limits=1):  # (see _fit_heads)
+                cal = LogisticRegression(C=1e4, max_iter=1000).fit(z, binary_y[:, k])
             platt[k] = (cal.coef_[0, 0], cal.intercept_[0])
         self.platt_ = platt
         self.oof_proba_ = self._calibrate(oof)

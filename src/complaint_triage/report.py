@@ -18,12 +18,16 @@ Record ids are the office's own reference numbers and are shown as they are, unl
 column is the sender column (shown as the pseudonym) or a value looks like an e-mail address
 or a telephone number (masked).
 
-A file that was never scored (no ``verdict`` column), or the per-sender summary written
-next to a batch output, is refused with :class:`UnscoredFileError`.
+A file that was never scored (no ``verdict`` column), one that holds no records (empty, or a
+header only), or the per-sender summary written next to a batch output, is refused with
+:class:`UnscoredFileError`.  :func:`write_report` refuses, before reading anything, an output
+that is the scored file itself (or its temporary ``.partial`` file) or a folder
+(:class:`ReportOutputError`), and never leaves a partial file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import os
@@ -40,7 +44,8 @@ from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import CATEGORIES, VERDICTS
 
-__all__ = ["ReportStats", "UnscoredFileError", "build_report", "mask_personal", "write_report", "COLOURS"]
+__all__ = ["ReportOutputError", "ReportStats", "UnscoredFileError", "build_report", "mask_personal", "write_report",
+           "COLOURS"]
 
 #: Chart colours by series.
 COLOURS = {"harassment": "#c0392b", "complaint": "#e67e22", "inquiry": "#2e86c1", "error": "#95a5a6",
@@ -54,7 +59,11 @@ _CATEGORY_JA = {
 
 
 class UnscoredFileError(InputFormatError):
-    """The file given to the report holds no scores (raw input, or the per-sender summary)."""
+    """The file given to the report holds no scores (raw input, no records, or the per-sender summary)."""
+
+
+class ReportOutputError(InputFormatError):
+    """The report cannot be written where asked: the output is the scored file, or a folder."""
 
 
 _SENDER_SUMMARY_COLUMNS = frozenset(SenderAggregator.COLUMNS)
@@ -556,6 +565,7 @@ def build_report(
     ------
     UnscoredFileError
         The file has no ``verdict`` (a raw input, or the per-sender summary of a batch run).
+        Also a file that holds no records (empty, or a header only).
     InputFormatError
         A column given by name is not in the file, or the file cannot be read.
     """
@@ -630,6 +640,11 @@ def build_report(
             agg.add(row.get(cols["sender"]), when=when, text=row.get(cols["text"]) if cols["text"] else None,
                     verdict=None if err else verdict, categories=row.get("categories") or (),
                     grievance=row.get("grievance"), quotes_reply=row.get("quotes_reply", False))
+
+    if n == 0:
+        raise UnscoredFileError(
+            f"{path.name} holds no records (it is empty or has only a header row): nothing to report. Pass the "
+            "scored records file that `complaint-triage batch -o` or `score -o` wrote")
 
     # ---- charts
     months = sorted({m for m, _ in month_v})
@@ -750,12 +765,60 @@ other dates may remain. Record ids are shown as they are.)</p>
     return doc, stats
 
 
-def write_report(scored: str | os.PathLike[str], output: str | os.PathLike[str], **kwargs: Any) -> ReportStats:
-    """Write the report of ``scored`` to ``output`` (atomically); see :func:`build_report`."""
-    doc, stats = build_report(scored, **kwargs)
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same path once resolved, or one inode (a hard link)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # (one of them does not exist, or is a symbolic link loop)
+        return False
+
+
+def _check_output(scored: Path, out: Path) -> Path:
+    """Refuse an output that would overwrite the scored file or is a folder; return the temporary file."""
     tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, out)
+    if _same_file(scored, out):
+        raise ReportOutputError(
+            f"the output {out} is the scored file {scored}: writing the report would overwrite the scored records; "
+            "give another output with -o, e.g. -o report.html")
+    if _same_file(scored, tmp):
+        raise ReportOutputError(
+            f"the scored file {scored} is the temporary file the report is first written to ({tmp}), which would "
+            "overwrite it; give another output with -o, e.g. -o report.html")
+    if out.is_dir():
+        raise ReportOutputError(
+            f"the output {out} is a folder: give the report a file name with -o, e.g. -o {out / 'report.html'}")
+    if tmp.is_dir():
+        raise ReportOutputError(
+            f"{tmp} is a folder, where the report is first written before it is renamed to {out}: "
+            "remove or rename that folder, or give another output with -o")
+    return tmp
+
+
+def write_report(scored: str | os.PathLike[str], output: str | os.PathLike[str], **kwargs: Any) -> ReportStats:
+    """Write the report of ``scored`` to ``output`` (atomically); see :func:`build_report`.
+
+    The output is written to ``<output>.partial`` and renamed into place; on any failure
+    that file is removed, so ``output`` is either the whole report or as it was.
+
+    Raises
+    ------
+    ReportOutputError
+        Before anything is read: ``output`` (or ``<output>.partial``) is ``scored`` itself
+        (also through a symbolic or hard link), or is a folder.
+    UnscoredFileError, InputFormatError
+        As :func:`build_report`.
+    """
+    src, out = Path(scored), Path(output)
+    tmp = _check_output(src, out)
+    doc, stats = build_report(src, **kwargs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp.write_text(doc, encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return stats

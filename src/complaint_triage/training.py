@@ -277,9 +277,13 @@ def _reproduce(manifest: Mapping[str, Any]) -> str:
     rate = manifest["thresholds"].get("max_false_flag_rate")
     if rate is not None and rate != DEFAULT_MAX_FALSE_FLAG_RATE:
         args += f", max_false_flag_rate={rate!r}"
+    cap = "" if rate is None or rate == DEFAULT_MAX_FALSE_FLAG_RATE else f" --max-false-flag-rate {rate!r}"
+    # (the CLI has no options for the model's parameters: with other parameters only the library call does)
+    cli = "" if changed else (f" So does `complaint-triage train --feedback-db DB --data-dir DATA_DIR{cap}`"
+                              " with that database and data folder.")
     return f"""`complaint-triage train` alone does **not** reproduce this model: it was trained with
 {_extra_what(manifest)} that are not in the corpus files. Rebuild them from the same corrections
-database and train as notebooks/05-corrections-and-retrain.ipynb does:
+database and train as notebooks/05-corrections-and-retrain.ipynb does.{cli}
 
 ```python
 from complaint_triage.corpus import load_corpus

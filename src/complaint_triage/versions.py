@@ -563,7 +563,8 @@ def model_card(manifest: Mapping[str, Any], *, previous: Mapping[str, Any] | Non
            f"(corpus files alone: `{td['corpus_sha256']}`; the {td.get('n_corrections', '?')} corrections: "
            f"`{td.get('extra_records_sha256', '?')}`, up to {td.get('corrections_up_to', '?')}); "
            "`complaint-triage train` alone cannot reproduce this model: retrain with the same corrections "
-           "database (notebooks/05, or `complaint_triage.training.train(extra_records=...)`)"]
+           "database (`complaint-triage train --feedback-db DB`, notebooks/05, or "
+           "`complaint_triage.training.train(extra_records=...)`)"]
           if td.get("corpus_sha256") else [f"- sha256: `{td.get('sha256', '?')}`"]),
         f"- files: {', '.join(td.get('files', [])) or '?'}",
         f"- items used for fitting: {td.get('n_fit', '?')}, of which analysts' corrections: "

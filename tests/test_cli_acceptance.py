@@ -1,0 +1,270 @@
+"""Regressions found by acceptance testing of the CLI: train with corrections, summary of an
+unscored file, evaluate on other text columns and on scored output, score's input checks and
+the position of CSV error records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import complaint_triage.training as training
+from complaint_triage.cli import app
+from complaint_triage.feedback import FEEDBACK_DB_ENV, FeedbackStore
+
+runner = CliRunner()
+
+#: Settings that make a small corpus train in seconds (as notebook 05 does when QUICK).
+FAST_PARAMS = {"max_features": 20_000, "char_ngram_range": [2, 3]}
+
+COMPLAINT = {"verdict": "complaint", "categories": [], "grievance": True}
+INQUIRY = {"verdict": "inquiry", "categories": [], "grievance": False}
+THREAT = {"verdict": "harassment", "categories": ["sns_harassment", "threat"], "grievance": False}
+
+#: Labelled messages (text, labels) used as gold data.
+LABELLED = [
+    ("窓口で聞くたびに説明が違います。案内を統一してください。", COMPLAINT),
+    ("図書館で借りた本を汚してしまいました。弁償の手続きを教えてください。", INQUIRY),
+    ("担当者の顔写真をネットに晒して拡散してやるからな。覚悟しとけ。", THREAT),
+]
+
+
+def _lines(out: str) -> list[dict]:
+    return [json.loads(x) for x in out.splitlines() if x.strip()]
+
+
+def _flat(s: str) -> str:
+    """Console output with its line wrapping undone."""
+    return " ".join(s.split())
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+# -- 1. train uses the analysts' corrections ------------------------------------------------
+
+
+@pytest.fixture
+def fast_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train` as the CLI calls it, with small-corpus settings (the CLI has no option for them)."""
+    real = training.train
+    monkeypatch.setattr(training, "train", lambda **kw: real(**kw, params=FAST_PARAMS))
+
+
+@pytest.fixture
+def corrections_db(small_data_dir: Path, tmp_path: Path) -> Path:
+    """Two corrections: one relabels a train-split corpus message (by its text), one is a new message."""
+    corpus = [json.loads(x) for x in (small_data_dir / "corpus" / "handwritten.jsonl").read_text(
+        encoding="utf-8").splitlines() if x.strip()]
+    target = next(r for r in corpus if r["split"] == "train" and r["verdict"] == "harassment")
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    store.add({"text": target["text"], **COMPLAINT, "corrected_by": "analyst-a",
+               "corrected_at": "2025-10-01T00:00:00Z"})
+    store.add({"text": LABELLED[2][0], **THREAT, "corrected_by": "analyst-a", "corrected_at": "2025-10-02T00:00:00Z"})
+    return store.path
+
+
+@pytest.mark.parametrize(("given", "n_extra"), [("option", 2), ("env", 2), ("none", 0)])
+def test_train_uses_the_corrections_database(fast_training, small_data_dir, corrections_db, tmp_path, monkeypatch,
+                                             given, n_extra):
+    """`train` trained without the corrections (n_extra_records 0) even with $COMPLAINT_TRIAGE_FEEDBACK_DB set."""
+    monkeypatch.delenv(FEEDBACK_DB_ENV, raising=False)
+    args = ["train", "--data-dir", str(small_data_dir), "--models-dir", str(tmp_path / "models"), "--no-promote",
+            "--jobs", "1"]
+    if given == "option":
+        args += ["--feedback-db", str(corrections_db)]
+    elif given == "env":
+        monkeypatch.setenv(FEEDBACK_DB_ENV, str(corrections_db))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((Path(json.loads(r.stdout)["directory"]) / "manifest.json").read_text(encoding="utf-8"))
+    td = manifest["training_data"]
+    assert td["n_extra_records"] == n_extra
+    if n_extra:
+        assert td["n_corrections"] == 2 and td["n_replaced"] == 1
+        assert "training with 2 corrections" in _flat(r.stderr)
+    else:
+        assert "training with" not in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_train_refuses_a_corrections_database_that_is_not_one(small_data_dir, tmp_path, kind):
+    db = tmp_path / "fb.sqlite3"
+    if kind == "folder":
+        db.mkdir()
+    r = runner.invoke(app, ["train", "--data-dir", str(small_data_dir), "--models-dir", str(tmp_path / "models"),
+                            "--no-promote", "--feedback-db", str(db)])
+    assert r.exit_code == 2 and "corrections database" in _flat(r.stderr)
+    assert db.is_dir() if kind == "folder" else not db.exists()  # never created
+    assert not (tmp_path / "models").exists()
+
+
+# -- 2. summary of a file that is not scored output ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("records", "needle"),
+    [
+        ([{"id": "ex-01", "channel": "email", "text": "粗大ごみの申込みはネットと電話のどちらが早いでしょうか。"}],
+         "looks unscored"),
+        ([{"text": LABELLED[0][0], **LABELLED[0][1]}], "not scored output"),
+    ],
+)
+def test_summary_of_unscored_input_says_to_score_it_first(tmp_path, records, needle):
+    """KeyError 'verdict' after printing "verdicts: error N"."""
+    r = runner.invoke(app, ["summary", str(_write_jsonl(tmp_path / "messages.jsonl", records))])
+    assert r.exit_code == 2, r.output
+    assert needle in _flat(r.stderr) and "complaint-triage score" in _flat(r.stderr)
+    assert "verdicts" not in r.stdout
+    assert isinstance(r.exception, SystemExit)
+
+
+def test_summary_counts_lines_that_are_not_objects_as_errors(tmp_path):
+    """A JSON line that is not an object raised AttributeError."""
+    scored = {"id": "a", "text": LABELLED[0][0], **LABELLED[0][1], "scores": {"harassment": 0.02},
+              "evidence": [], "action": "normal_reply", "review": False, "model_version": "m-test"}
+    f = tmp_path / "scored.jsonl"
+    f.write_text(json.dumps(scored, ensure_ascii=False) + "\n[1, 2]\n\"苦情です\"\n", encoding="utf-8")
+    r = runner.invoke(app, ["summary", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "3 messages" in r.stdout and "error 2" in r.stdout and "complaint 1" in r.stdout
+    assert "JSON list" in r.stdout
+
+
+# -- 3. evaluate with another text column, or a file named for the wrong delimiter -----------
+
+
+def _labelled_csv(path: Path, text_column: str, sep: str) -> Path:
+    rows = [sep.join([text_column, "verdict", "categories", "grievance"])]
+    rows += [sep.join([text, lab["verdict"], "|".join(lab["categories"]), str(lab["grievance"]).lower()])
+             for text, lab in LABELLED]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "sep", "refused", "fixed_by"),
+    [
+        ("lab3.csv", "本文", ",", "--text-column", ["--text-column", "本文"]),
+        ("lab3.tsv", "text", ",", "--format csv", ["--format", "csv"]),
+        ("lab3.csv", "text", "\t", "--format tsv", ["--format", "tsv"]),
+    ],
+)
+def test_evaluate_text_column_and_format(small_model_dir, tmp_path, name, column, sep, refused, fixed_by):
+    """A missing text column was an uncaught InputFormatError naming an option evaluate lacked."""
+    f = _labelled_csv(tmp_path / name, column, sep)
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and refused in _flat(r.stderr), r.output
+    assert isinstance(r.exception, SystemExit)
+    r = runner.invoke(app, ["evaluate", str(f), "--json", "--model", str(small_model_dir), *fixed_by])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n"] == len(LABELLED)
+
+
+# -- 4. evaluate refuses scored output as gold labels -----------------------------------------
+
+
+def _scored_records() -> list[dict]:
+    return [{"id": f"m{i}", "text": text, **lab, "scores": {"harassment": 0.5}, "evidence": [], "action": "x",
+             "review": False, "model_version": "m-test"} for i, (text, lab) in enumerate(LABELLED)]
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        _scored_records(),
+        # with an error record of the scoring run
+        [*_scored_records(), {"id": "m9", "text": "", "line": 4, "error": "text is empty", "model_version": "m-test"}],
+    ],
+)
+def test_evaluate_refuses_scored_output(small_model_dir, tmp_path, records):
+    """evaluate took a scored file's predictions as gold labels and reported perfect scores."""
+    r = runner.invoke(app, ["evaluate", str(_write_jsonl(tmp_path / "demo-scored.jsonl", records)),
+                            "--model", str(small_model_dir)])
+    assert r.exit_code == 2, r.output
+    msg = _flat(r.stderr)
+    assert "'model_version' and 'scores'" in msg and "gold labels" in msg
+
+
+def test_evaluate_refuses_the_output_of_score(small_model_dir, tmp_path):
+    src = _write_jsonl(tmp_path / "in.jsonl", [{"text": t, **lab} for t, lab in LABELLED])
+    out = tmp_path / "scored.jsonl"
+    assert runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)]).exit_code == 0
+    r = runner.invoke(app, ["evaluate", str(out), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "gold labels" in _flat(r.stderr)
+
+
+def test_evaluate_accepts_labels_that_name_a_model_without_scores(small_model_dir, tmp_path):
+    """Labelled records that say which model was corrected (an export of corrections) are gold labels."""
+    records = [{"text": t, **lab, "model_version": "m-old"} for t, lab in LABELLED]
+    r = runner.invoke(app, ["evaluate", str(_write_jsonl(tmp_path / "g.jsonl", records)), "--json",
+                            "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n"] == len(LABELLED)
+
+
+# -- 5. score: a folder, or a file of unknown format --------------------------------------------
+
+
+def test_score_a_folder_says_it_is_a_folder(small_model_dir, tmp_path):
+    d = tmp_path / "adir"
+    d.mkdir()
+    r = runner.invoke(app, ["score", str(d), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "is a folder" in _flat(r.stderr) and "does not exist" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "pic.png", "messages"])
+def test_score_refuses_an_unknown_extension(small_model_dir, tmp_path, name):
+    """Such files were read as JSONL: one error record per line, exit 0."""
+    src = _write_jsonl(tmp_path / name, [{"text": "道路に穴が空いています。直してください。"}])
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)])
+    msg = _flat(r.stderr)
+    assert r.exit_code == 2 and "cannot tell the format" in msg and ".jsonl" in msg and "--format" in msg
+    assert not out.exists()
+    r = runner.invoke(app, ["score", str(src), "--format", "jsonl", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert "verdict" in _lines(r.stdout)[0]
+
+
+@pytest.mark.parametrize("name", ["in.jsonl", "in.JSON", "in.ndjson"])
+def test_score_reads_jsonl_extensions(small_model_dir, tmp_path, name):
+    src = _write_jsonl(tmp_path / name, [{"text": LABELLED[1][0]}])
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert "verdict" in _lines(r.stdout)[0]
+
+
+# -- 6. error records say where they are -----------------------------------------------------
+
+
+def test_csv_error_records_carry_their_line(small_model_dir, tmp_path):
+    """CSV error records from score had no position (only the input columns and error)."""
+    src = tmp_path / "nl.csv"
+    src.write_text('id,text\n1,"改行を\n含む本文です"\n2,\n3,ゴミが3回も回収されていません。至急対応してください。\n'
+                   '4,図書館はどこですか\n', encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--max-chars", "10", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(r.stdout)
+    assert [x["id"] for x in rows] == ["1", "2", "3", "4"]
+    assert "line" not in rows[0] and "line" not in rows[3]  # scored records: the input plus predictions
+    assert rows[1]["line"] == 4 and "empty" in rows[1]["error"]  # the physical line where the record starts
+    assert rows[2]["line"] == 5 and "over the limit" in rows[2]["error"]
+
+
+def test_jsonl_error_records_carry_their_line_and_keep_an_input_line_field(small_model_dir, tmp_path):
+    src = _write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "text": LABELLED[0][0]},
+        {"id": "b", "text": "   "},
+        {"id": "c"},
+        {"id": "d", "text": "", "line": "受付簿12行目"},
+    ])
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    rows = _lines(r.stdout)
+    assert "line" not in rows[0]
+    assert [x.get("line") for x in rows[1:]] == [2, 3, "受付簿12行目"]
+    assert all("error" in x for x in rows[1:])
