@@ -85,3 +85,18 @@ def test_report_refuses_bad_input_with_exit_2(tmp_path, name, lines, says):
     assert r.exit_code == 2, r.output
     assert says in _stderr(r) and "output format" not in _stderr(r) and "Traceback" not in r.output
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize(("name", "content", "what"), [
+    ("archive.xlsx", b"PK\x03\x04 not really a workbook", ".xlsx workbook"),
+    ("archive.xlsx", "受付日,本文\n".encode(), ".xlsx workbook"),  # a CSV given an .xlsx name
+    ("archive.parquet", b"PAR1 truncated", "Parquet"),
+])
+def test_batch_refuses_a_damaged_workbook_or_parquet_input(tmp_path, name, content, what):
+    """A damaged or misnamed .xlsx or Parquet input stopped `batch` with a zipfile/pyarrow traceback."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    r = runner.invoke(app, ["batch", str(src), "-o", str(tmp_path / "out.jsonl"), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert f"cannot be read as {'an ' if what.startswith('.') else ''}{what}" in _stderr(r)
+    assert r.exception is None or isinstance(r.exception, SystemExit)

@@ -145,6 +145,7 @@ import pandas as pd
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 from complaint_triage.io import (
+    EXTENSIONS,
     FIELD_LIMIT,
     UNDECODABLE,
     CsvReader,
@@ -441,8 +442,7 @@ def detect_encoding(path: str | os.PathLike[str], *, sample_bytes: int = 1 << 20
 
 
 _EXT_KINDS = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".jsonl": "jsonl",
-    ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".mbox": "mbox",
+    **EXTENSIONS, ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet", ".pq": "parquet", ".mbox": "mbox",
     ".mbx": "mbox", ".eml": "eml",
 }
 
@@ -611,6 +611,32 @@ def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]
     return None, [], [], first, first_names
 
 
+def _open_workbook(path: Path, label: object, hint: str) -> Any:
+    """``path`` opened with openpyxl (read-only, cached values); a damaged or non-.xlsx file
+    raises :class:`InputFormatError` naming ``label`` and ending with ``hint``."""
+    openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError) as e:
+        raise InputFormatError(f"{label} cannot be read as an .xlsx workbook ({e}); {hint}") from e
+
+
+def _open_parquet(path: Path, label: object, hint: str) -> Any:
+    """``pyarrow.parquet.ParquetFile(path)``; a damaged or non-Parquet file raises
+    :class:`InputFormatError` naming ``label`` and ending with ``hint``."""
+    pa = import_or_raise("pyarrow", "Reading Parquet files")
+    pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
+    try:
+        return pq.ParquetFile(path)
+    except pa.ArrowException as e:
+        raise InputFormatError(f"{label} cannot be read as Parquet ({e}); {hint}") from e
+
+
+_INPUT_HINT = "check that the file is what its name says (save a workbook again from Excel as .xlsx)"
+
+
 def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want: Sequence[str],
                  warn: Callable[[str], None]) -> list[_Sheet]:
     """The sheets of a workbook to read, each with its header row.
@@ -619,8 +645,7 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
     (its records would be lost) unless sheets were chosen with ``sheet``; a sheet without
     data rows is skipped with a warning.
     """
-    openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
-    wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+    wb = _open_workbook(src.path, src.label, _INPUT_HINT)
     try:
         names = list(wb.sheetnames)
         if sheet is not None:
@@ -660,8 +685,7 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
 
 
 def _read_xlsx(src: _Source, sheets: Sequence[_Sheet]) -> Iterator[Record]:
-    openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
-    wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+    wb = _open_workbook(src.path, src.label, _INPUT_HINT)
     try:
         for sh in sheets:
             header = sh.columns
@@ -727,8 +751,7 @@ def _read_jsonl(src: _Source) -> Iterator[Record]:
 
 
 def _parquet_file(src: _Source, text_col: str) -> Any:
-    pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
-    pf = pq.ParquetFile(src.path)
+    pf = _open_parquet(src.path, src.label, _INPUT_HINT)
     if text_col not in pf.schema_arrow.names:
         raise InputFormatError(f"{src.label}: no column {text_col!r} (columns: {', '.join(pf.schema_arrow.names)}); "
                                "choose one with --text-column")
@@ -918,8 +941,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                         add(obj.keys())
         elif src.kind == "xlsx":
             sheets[src.label] = layout = _xlsx_layout(src, text_col, sheet_names, want, warnings.append)
-            openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
-            wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+            wb = _open_workbook(src.path, src.label, _INPUT_HINT)
             try:
                 for sh in layout:
                     add(sh.columns)
@@ -1445,11 +1467,15 @@ def _open_writer(path: Path, fmt: str, cols: list[_Col]) -> _Writer:
     return {"csv": _CsvWriter, "jsonl": _JsonlWriter, "parquet": _ParquetWriter, "xlsx": _XlsxWriter}[fmt](path, cols)
 
 
-def _output_format(path: Path) -> str:
+def _output_format(path: Path, *, scored_input: bool = False) -> str:
+    """The format of an output file (or, ``scored_input``, of a scored file read back) from its name."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
+        endings = ", ".join(sorted(OUTPUT_FORMATS))
         raise InputFormatError(
-            f"cannot tell the output format of {path}; end the name with one of {', '.join(sorted(OUTPUT_FORMATS))}"
+            f"cannot tell the format of the scored file {path}: its name must end with one of {endings} "
+            "(the formats `complaint-triage batch` and `score` write)" if scored_input else
+            f"cannot tell the output format of {path}; end the name with one of {endings}"
         )
     return fmt
 
@@ -1524,12 +1550,7 @@ def iter_scored(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         JSON object, or a Parquet or .xlsx file cannot be read as one.
     """
     p = Path(path)
-    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise InputFormatError(
-            f"cannot tell the format of the scored file {p}: its name must end with one of "
-            f"{', '.join(sorted(OUTPUT_FORMATS))} (the formats `complaint-triage batch` and `score` write)"
-        )
+    fmt = _output_format(p, scored_input=True)
     if fmt == "jsonl":
         with open(p, "rb") as f:
             for n, raw in enumerate(f, 1):
@@ -1550,22 +1571,14 @@ def iter_scored(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield _normalise_scored({k: _undefuse(v) if isinstance(v, str) else v for k, v in row.items()})
     elif fmt == "parquet":
         pa = import_or_raise("pyarrow", "Reading Parquet files")
-        pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
         try:
-            for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
+            for batch in _open_parquet(p, p, "pass the file `batch -o` wrote").iter_batches(batch_size=4096):
                 for row in batch.to_pylist():
                     yield _normalise_scored(row)
-        except pa.ArrowException as e:
+        except pa.ArrowException as e:  # (a file whose footer reads but whose data does not)
             raise InputFormatError(f"{p} cannot be read as Parquet ({e}); pass the file `batch -o` wrote") from e
     else:
-        openpyxl = import_or_raise("openpyxl", "Reading .xlsx workbooks")
-        from openpyxl.utils.exceptions import InvalidFileException
-
-        try:
-            wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, InvalidFileException, KeyError) as e:
-            raise InputFormatError(f"{p} cannot be read as an .xlsx workbook ({e}); pass the file `batch -o` "
-                                   "wrote") from e
+        wb = _open_workbook(p, p, "pass the file `batch -o` wrote")
         try:
             for ws in wb.worksheets:
                 header: list[str] | None = None

@@ -71,36 +71,8 @@ def _check_in(path: str) -> None:
 
 
 def _open_in(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    _check_in(path)
-    return Path(path).open("rb")
-
-
-#: File name endings `score` reads, and the format each means (any other needs --format).
-SCORE_EXTENSIONS: dict[str, str] = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
-                                    ".tsv": "tsv", ".tab": "tsv"}
-
-
-def _score_format(path: str, explicit: str | None) -> str:
-    """The format `score` reads ``path`` as: ``explicit``, else from the file name (stdin: JSONL).
-
-    Raises
-    ------
-    InputFormatError
-        ``explicit`` is not a format, or the file name ends in none of :data:`SCORE_EXTENSIONS`.
-    """
-    from complaint_triage.io import FORMATS, detect_format
-
-    if explicit or path == "-":
-        return detect_format(path, explicit)
-    lower = path.lower()
-    for ext, fmt in SCORE_EXTENSIONS.items():
-        if lower.endswith(ext):
-            return fmt
-    raise InputFormatError(
-        f"cannot tell the format of {path} from its extension: score reads "
-        f"{', '.join(SCORE_EXTENSIONS)} files; to read it anyway, pass --format ({', '.join(FORMATS)})")
+    """``path`` opened for reading (``-``: stdin); checked by :func:`_check_in` before."""
+    return sys.stdin.buffer if path == "-" else Path(path).open("rb")
 
 
 def _open_out(path: str) -> IO[str]:
@@ -125,16 +97,14 @@ def score(
     evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
-    from complaint_triage.io import InputRecordError, json_line, read_csv, read_jsonl
-    from complaint_triage.results import ScoringError
+    from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
 
     _check_in(input)
     try:
-        fmt = _score_format(input, format)
+        fmt = detect_format(input, format, strict=True)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
-    if input != "-" and output != "-" and Path(output).exists() and Path(input).exists() \
-            and os.path.samefile(input, output):
+    if input != "-" and output != "-" and Path(output).exists() and os.path.samefile(input, output):
         raise _fail(f"the output file {output} is the input file: scoring would overwrite the messages "
                     "it reads; write to another file", 2)
     triager = _load(model)
@@ -161,15 +131,11 @@ def score(
                     row: dict[str, Any] = {"line": n, "error": rec.error, "model_version": triager.version}
                 else:
                     row = dict(rec)
-                    res = res_by[i]
-                    failed = text_column not in rec or isinstance(res, ScoringError)
-                    if failed and "line" not in row:  # (an input field of that name is kept as it is)
+                    res_d = ({"error": f"record on line {n} has no {text_column!r} field",
+                              "model_version": triager.version} if text_column not in rec else res_by[i].to_dict())
+                    if "error" in res_d and "line" not in row:  # (an input field of that name is kept as it is)
                         row["line"] = n
-                    if text_column not in rec:
-                        row.update({"error": f"record on line {n} has no {text_column!r} field",
-                                    "model_version": triager.version})
-                    else:
-                        row.update(res.to_dict())
+                    row.update(res_d)
                 key = row.get("verdict") or "error"
                 counts[key] = counts.get(key, 0) + 1
                 sink.write(json_line(row) + "\n")
@@ -216,15 +182,15 @@ def train(
     from complaint_triage.training import train as _train
 
     if feedback_db is None and os.environ.get(FEEDBACK_DB_ENV):  # (the setting the feedback commands use)
-        feedback_db = Path(os.environ[FEEDBACK_DB_ENV])
+        feedback_db = default_db_path()
 
     def log(line: str) -> None:
         err.print(line, highlight=False, markup=False)
 
     if max_false_flag_rate is None:
         max_false_flag_rate = DEFAULT_MAX_FALSE_FLAG_RATE
-    if feedback_db is None and default_db_path().is_file():
-        log(f"the corrections in {default_db_path()} are not used; pass --feedback-db to train with them")
+    if feedback_db is None and (unused := default_db_path()).is_file():
+        log(f"the corrections in {unused} are not used; pass --feedback-db to train with them")
     try:
         extra = [] if feedback_db is None else _corrections(feedback_db, data_dir, log)
         res = _train(data_dir=data_dir, models_dir=models_dir, max_false_flag_rate=max_false_flag_rate,
@@ -360,7 +326,8 @@ def _delimiter_hint(path: Path, fmt: str, encoding: str) -> str:
 
 #: Fields that scoring adds to a record, by what they tell: a prediction (``scores``, or the
 #: ``score_harassment`` column of `batch`) and the model that made it.
-_PREDICTION_FIELDS = ("model_version", "scores", "score_harassment")
+#: Fields that only a scoring run writes (with ``model_version``, which every record of one names).
+_SCORE_FIELDS = ("scores", "score_harassment")
 
 
 def _scored_output_fields(records: Any) -> str:
@@ -373,13 +340,13 @@ def _scored_output_fields(records: Any) -> str:
     for r in records:
         if not r.get("model_version"):
             return ""
-        has = [f for f in _PREDICTION_FIELDS[1:] if r.get(f) not in (None, "")]
+        has = [f for f in _SCORE_FIELDS if r.get(f) not in (None, "")]
         if not has and not r.get("error"):
             return ""
         seen.update(has)
     if not seen:
         return ""
-    return " and ".join(f"'{f}'" for f in _PREDICTION_FIELDS if f in seen or f == "model_version")
+    return " and ".join(["'model_version'", *(f"'{f}'" for f in _SCORE_FIELDS if f in seen)])
 
 
 _CATEGORY_SEPARATORS = re.compile(r"[,;|、，；｜\s]+")

@@ -80,16 +80,28 @@ def json_line(obj: Any, **kwargs: Any) -> str:
     return line
 
 
-def detect_format(name: str, explicit: str | None = None) -> str:
+#: File name endings and the format each means (``batch`` adds the formats only it reads).
+EXTENSIONS: dict[str, str] = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
+                              ".tsv": "tsv", ".tab": "tsv"}
+
+
+def detect_format(name: str, explicit: str | None = None, *, strict: bool = False) -> str:
+    """``explicit``, else the format :data:`EXTENSIONS` gives ``name`` (``-``, stdin: JSONL).
+
+    An unknown ending is read as JSONL, or with ``strict`` refused (:class:`InputFormatError`).
+    """
     if explicit:
         if explicit not in FORMATS:
             raise InputFormatError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}")
         return explicit
     lower = name.lower()
-    if lower.endswith((".csv",)):
-        return "csv"
-    if lower.endswith((".tsv", ".tab")):
-        return "tsv"
+    for ext, fmt in EXTENSIONS.items():
+        if lower.endswith(ext):
+            return fmt
+    if strict and name != "-":
+        raise InputFormatError(
+            f"cannot tell the format of {name} from its extension: score reads "
+            f"{', '.join(EXTENSIONS)} files; to read it anyway, pass --format ({', '.join(FORMATS)})")
     return "jsonl"
 
 

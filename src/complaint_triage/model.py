@@ -110,26 +110,19 @@ def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: flo
     # and in joblib's workers (one thread each on two cores) gave other thresholds under the
     # same model version.  With one thread the fit is the same for any n_jobs and core count.
     with threadpool_limits(limits=1):
-        return _fit_heads_single_thread(X, t, C, category_C, grievance_C, class_weight, max_iter,
-                                        sample_weight, bystander)
-
-
-def _fit_heads_single_thread(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
-                             class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
-                             bystander: bool) -> list[LogisticRegression | None]:
-    verdict = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
-    heads: list[LogisticRegression | None] = [verdict.fit(X, t.verdict, sample_weight=sample_weight)]
-    for k in range(_NC):
-        y = t.categories[:, k]
-        lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
-        heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
-    heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter)
-                 .fit(X, t.grievance, sample_weight=sample_weight))
-    if bystander:
-        y = t.bystander_labels()
-        # a fold without a bystander report (or of nothing else) gets an empty head (None)
-        lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
-        heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else None)
+        verdict = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
+        heads: list[LogisticRegression | None] = [verdict.fit(X, t.verdict, sample_weight=sample_weight)]
+        for k in range(_NC):
+            y = t.categories[:, k]
+            lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
+            heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
+        heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter)
+                     .fit(X, t.grievance, sample_weight=sample_weight))
+        if bystander:
+            y = t.bystander_labels()
+            # a fold without a bystander report (or of nothing else) gets an empty head (None)
+            lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
+            heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else None)
     return heads
 
 
@@ -275,14 +268,14 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         extra = [t.bystander_labels()] if params["bystander"] else []
         binary_y = np.column_stack([t.categories, t.grievance, *extra])
         platt = np.zeros((binary_y.shape[1], 2))
-        for k in range(binary_y.shape[1]):
-            if binary_y[:, k].min() == binary_y[:, k].max():  # an empty head: keep it at ~0
-                platt[k] = (0.0, _EMPTY_HEAD)
-                continue
-            z = oof[:, _NV + k].reshape(-1, 1)
-            with threadpool_limits(limits=1):  # (see _fit_heads)
+        with threadpool_limits(limits=1):  # (see _fit_heads)
+            for k in range(binary_y.shape[1]):
+                if binary_y[:, k].min() == binary_y[:, k].max():  # an empty head: keep it at ~0
+                    platt[k] = (0.0, _EMPTY_HEAD)
+                    continue
+                z = oof[:, _NV + k].reshape(-1, 1)
                 cal = LogisticRegression(C=1e4, max_iter=1000).fit(z, binary_y[:, k])
-            platt[k] = (cal.coef_[0, 0], cal.intercept_[0])
+                platt[k] = (cal.coef_[0, 0], cal.intercept_[0])
         self.platt_ = platt
         self.oof_proba_ = self._calibrate(oof)
         return self

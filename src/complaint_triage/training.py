@@ -275,9 +275,10 @@ def _reproduce(manifest: Mapping[str, Any]) -> str:
     if changed:
         args += f", params={json.dumps(changed, ensure_ascii=False)}"
     rate = manifest["thresholds"].get("max_false_flag_rate")
+    cap = ""
     if rate is not None and rate != DEFAULT_MAX_FALSE_FLAG_RATE:
         args += f", max_false_flag_rate={rate!r}"
-    cap = "" if rate is None or rate == DEFAULT_MAX_FALSE_FLAG_RATE else f" --max-false-flag-rate {rate!r}"
+        cap = f" --max-false-flag-rate {rate!r}"
     # (the CLI has no options for the model's parameters: with other parameters only the library call does)
     cli = "" if changed else (f" So does `complaint-triage train --feedback-db DB --data-dir DATA_DIR{cap}`"
                               " with that database and data folder.")
