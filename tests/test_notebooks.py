@@ -48,6 +48,16 @@ def test_committed_notebook_has_no_outputs(path):
     assert "QUICK = False" in "".join(code[0]["source"])
 
 
+def kernel_env(monkeypatch, data: Path, registry: Path, feedback_db: Path) -> None:
+    """The environment a notebook's kernel inherits: library defaults point at scratch copies."""
+    monkeypatch.setenv("COMPLAINT_TRIAGE_DATA_DIR", str(data))
+    monkeypatch.setenv("COMPLAINT_TRIAGE_MODELS_DIR", str(registry))
+    monkeypatch.setenv("COMPLAINT_TRIAGE_FEEDBACK_DB", str(feedback_db))
+    monkeypatch.delenv("COMPLAINT_TRIAGE_MODEL", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*")) if p.is_file()}
@@ -73,12 +83,7 @@ def test_notebook_runs(name, defaults, tmp_path, monkeypatch):
 
     data, registry = defaults
     # the kernel inherits this environment: library defaults point at scratch copies, never the repository
-    monkeypatch.setenv("COMPLAINT_TRIAGE_DATA_DIR", str(data))
-    monkeypatch.setenv("COMPLAINT_TRIAGE_MODELS_DIR", str(registry))
-    monkeypatch.setenv("COMPLAINT_TRIAGE_FEEDBACK_DB", str(tmp_path / "default-feedback.sqlite3"))
-    monkeypatch.delenv("COMPLAINT_TRIAGE_MODEL", raising=False)
-    monkeypatch.setenv("MPLBACKEND", "agg")
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    kernel_env(monkeypatch, data, registry, tmp_path / "default-feedback.sqlite3")
     before = {"data": _snapshot(data), "models": _snapshot(registry)}
 
     nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)

@@ -15,6 +15,8 @@ import pytest
 
 from complaint_triage.training import DEFAULT_MAX_FALSE_FLAG_RATE
 
+from .test_notebooks import kernel_env
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SPEC_CEILING = 0.02  # the spec: at most 2% of complaints from unseen writers flagged
 
@@ -97,12 +99,7 @@ def test_threshold_notebook_prints_a_promote_command_that_works(small_data_dir, 
     registry = tmp_path / "models"
     base = copy_version(small_model_dir, registry, make_promoted=True).name
     # the kernel and the CLI share this environment, as a notebook server and a shell would
-    monkeypatch.setenv("COMPLAINT_TRIAGE_DATA_DIR", str(data))
-    monkeypatch.setenv("COMPLAINT_TRIAGE_MODELS_DIR", str(registry))
-    monkeypatch.setenv("COMPLAINT_TRIAGE_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
-    monkeypatch.delenv("COMPLAINT_TRIAGE_MODEL", raising=False)
-    monkeypatch.setenv("MPLBACKEND", "agg")
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    kernel_env(monkeypatch, data, registry, tmp_path / "feedback.sqlite3")
 
     nb = nbformat.read(NOTEBOOK_DIR / "03-thresholds.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
