@@ -268,3 +268,26 @@ def test_jsonl_error_records_carry_their_line_and_keep_an_input_line_field(small
     assert "line" not in rows[0]
     assert [x.get("line") for x in rows[1:]] == [2, 3, "受付簿12行目"]
     assert all("error" in x for x in rows[1:])
+
+
+def test_evaluate_refuses_an_unknown_encoding(tmp_path):
+    """An unknown --encoding stopped evaluate with a LookupError traceback."""
+    labels = _labelled_csv(tmp_path / "labels.csv", "text", ",")
+    r = runner.invoke(app, ["evaluate", str(labels), "--encoding", "shift-jiss"])
+    assert r.exit_code == 2
+    assert "unknown --encoding 'shift-jiss'" in _flat(r.stderr)
+
+
+def test_summary_reads_scored_rows_that_say_error_null(tmp_path):
+    """A scored file exported through a table (pandas, a spreadsheet) carries "error": null on its
+    scored rows; summary listed every such row as an error."""
+    src = _write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "燃えるゴミの日を教えてください。"},
+                                               {"id": "2", "text": "   "}])
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "scored.jsonl")])
+    assert r.exit_code == 0, r.output
+    rows = [{"error": None, **row} for row in _lines((tmp_path / "scored.jsonl").read_text(encoding="utf-8"))]
+    table = _write_jsonl(tmp_path / "table.jsonl", rows)
+    r = runner.invoke(app, ["summary", str(table)])
+    assert r.exit_code == 0, r.output
+    assert "inquiry 1" in r.stdout and "error 1" in r.stdout
+    assert r.stdout.count("inquiry") == 2 and "None" not in r.stdout  # its table row shows the verdict

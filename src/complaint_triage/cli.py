@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 import os
@@ -252,6 +253,10 @@ def evaluate(
 
     try:
         fmt = detect_format(data.name, format)
+        codecs.lookup(encoding)
+    except LookupError as e:
+        raise _fail(f"unknown --encoding {encoding!r}; use e.g. utf-8 or cp932 (Shift_JIS, as Japanese Excel "
+                    "saves CSV)", 2) from e
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     records: list[tuple[int, dict[str, Any]]] = []
@@ -425,7 +430,7 @@ def summary(
                             "pass the output of `complaint-triage score`", 2) from e
             if not isinstance(row, dict):  # (counted as an error, as score counts such a line)
                 row = {"error": f"line {n} is a JSON {type(row).__name__}, not an object"}
-            elif "error" not in row:
+            elif not row.get("error"):  # (batch's JSONL writes "error": null on scored rows)
                 problem = _not_scored(row)
                 if problem:
                     raise _fail(f"{scored}: line {n} {problem}. summary reads what `complaint-triage score` "
@@ -449,7 +454,7 @@ def summary(
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=width + 2 if col == "message" else None)
     for n, r in enumerate(rows, 1):
         # (values from the file are Text, never rich markup: a message may contain [/x])
-        if "error" in r:
+        if r.get("error"):
             table.add_row(Text(str(r.get("id", n))), "[magenta]error[/]", "", "", "", Text(str(r["error"])))
             continue
         text = " ".join(str(r.get("text", "")).split())
