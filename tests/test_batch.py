@@ -1015,9 +1015,8 @@ def test_summary_counts_dates_it_cannot_read(small_model_dir, tmp_path):
     res = _run(small_model_dir, [src], tmp_path / "o.jsonl", text_col="内容", sender_col="電話", date_col="受付日")
     assert (res.unparsed_dates, res.dates) == (2, 5)
     assert "2 of 5 non-empty '受付日' values are not dates" in res.format()
-    import json as _json
 
-    sender = _json.loads(res.sender_output.read_text(encoding="utf-8").splitlines()[0])
+    sender = json.loads(res.sender_output.read_text(encoding="utf-8").splitlines()[0])
     assert sender["first_date"] == "2024-04-01 00:00:00" and sender["last_date"] == "2024-04-08 00:00:00"
 
 

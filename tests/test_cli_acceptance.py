@@ -278,12 +278,12 @@ def test_evaluate_refuses_an_unknown_encoding(tmp_path):
     assert "unknown --encoding 'shift-jiss'" in _flat(r.stderr)
 
 
-def test_summary_reads_scored_rows_that_say_error_null(tmp_path):
+def test_summary_reads_scored_rows_that_say_error_null(small_model_dir, tmp_path):
     """A scored file exported through a table (pandas, a spreadsheet) carries "error": null on its
     scored rows; summary listed every such row as an error."""
     src = _write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "燃えるゴミの日を教えてください。"},
                                                {"id": "2", "text": "   "}])
-    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "scored.jsonl")])
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "scored.jsonl"), "--model", str(small_model_dir)])
     assert r.exit_code == 0, r.output
     rows = [{"error": None, **row} for row in _lines((tmp_path / "scored.jsonl").read_text(encoding="utf-8"))]
     table = _write_jsonl(tmp_path / "table.jsonl", rows)

@@ -486,18 +486,17 @@ def test_import_without_verdict_column_says_what_the_file_needs(tmp_path):
     assert "'verdict'" in str(e.value) and "判定" in str(e.value)
 
 
-def test_a_file_that_also_corrects_the_message_with_a_time_is_not_a_repeat(tmp_path):
+def test_a_file_that_also_corrects_the_message_with_a_time_is_not_a_repeat(tmp_path, monkeypatch):
     """The repeat check compared the file's untimed rows with the stored corrections before the
     file's own timed row for the message was applied: two genuinely new corrections were dropped
     and the wrong label won."""
-    import time
-    from datetime import UTC, datetime
+    import complaint_triage.feedback as feedback
 
     store = FeedbackStore(tmp_path / "c.sqlite3")
+    monkeypatch.setattr(feedback, "_utc_now", lambda: "2025-10-01T00:00:00Z")  # the first import
     store.import_file(_jsonl(tmp_path / "a.jsonl", D1, D2))
-    time.sleep(1.1)
-    d3 = {**D1, "note": "from export", "corrected_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    time.sleep(1.1)
+    d3 = {**D1, "note": "from export", "corrected_at": "2025-10-01T00:00:01Z"}
+    monkeypatch.setattr(feedback, "_utc_now", lambda: "2025-10-01T00:00:02Z")  # the second one
     res = store.import_file(_jsonl(tmp_path / "b.jsonl", d3, D1, D2))
     assert (res.imported, res.duplicates) == (3, 0)
     assert [c.verdict for c in store.latest()] == ["inquiry"]  # what the file says last

@@ -16,6 +16,7 @@ from complaint_triage.exceptions import (
     UntrustedModelError,
 )
 from complaint_triage.persist import TRUSTED, list_versions, load_model, promote, promoted_version, save_model
+from complaint_triage.versions import copy_version
 
 
 def test_round_trip(small_model_dir):
@@ -183,9 +184,7 @@ def _unreadable_model_with_matching_checksum(d):
 def scratch_registry(small_model_dir, tmp_path):
     """A registry holding a promoted copy of the small model (the shared one stays untouched)."""
     root = tmp_path / "models"
-    root.mkdir()
-    shutil.copytree(small_model_dir, root / small_model_dir.name)
-    (root / "PROMOTED").write_text(small_model_dir.name + "\n", encoding="utf-8")
+    copy_version(small_model_dir, root, make_promoted=True)
     return root
 
 

@@ -166,8 +166,7 @@ PII_SECRETS = ("2-8-18", "203号室", "1234 5678", "マイナンバーは12", "5
 
 def test_report_masks_personal_data_in_excerpts_and_evidence(tmp_path, key_file):
     rows = [_pii_row(i, text, [_span(text, phrase, cut)]) for i, (text, phrase, cut) in enumerate(PII_MESSAGES)]
-    path = tmp_path / "pii.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path = _write_scored(tmp_path / "pii.jsonl", rows)
     html, stats = build_report(path, sender_key_file=key_file)
     assert stats.review == len(PII_MESSAGES)
     for secret in PII_SECRETS:
@@ -191,8 +190,7 @@ def test_review_queue_shows_record_ids(tmp_path, key_file, column, values, shown
     text = "ゴミが3回も回収されていない。至急対応しろ。"
     rows = [{k: v for k, v in _pii_row(i, text, []).items() if k != "受付番号"} | {column: value}
             for i, value in enumerate(values)]
-    path = tmp_path / "ids.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path = _write_scored(tmp_path / "ids.jsonl", rows)
     html, stats = build_report(path, sender_key_file=key_file)
     assert stats.columns["id"] == column
     queue = html.split("review queue")[1].split("top evidence phrases")[0]
@@ -204,8 +202,7 @@ def test_office_id_preferred_over_message_id_and_sender_id_pseudonymised(tmp_pat
     text = "道路の穴を早く直してください。"
     rows = [_pii_row(1, text, [], message_id=None), _pii_row(2, text, [], message_id="<m2@example.jp>")
             | {"受付番号": None}]
-    path = tmp_path / "mix.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path = _write_scored(tmp_path / "mix.jsonl", rows)
     html, stats = build_report(path, sender_key_file=key_file)
     assert stats.columns["id"] == "受付番号"
     queue = html.split("review queue")[1].split("top evidence phrases")[0]
@@ -496,7 +493,7 @@ def test_jsonl_line_that_is_not_an_object_is_refused_with_its_number(tmp_path, l
 def test_wrongly_typed_fields_do_not_fail_the_report(tmp_path, fields):
     path = tmp_path / "scored.jsonl"
     row = {**FLAT_ROWS[1], "text": "殺すぞ。覚えておけよ。", **fields}
-    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_scored(path, [row])
     html, stats = build_report(path)
     assert stats.rows == 1 and "<!DOCTYPE html>" in html
     (back,) = iter_scored(path)

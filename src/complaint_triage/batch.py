@@ -596,7 +596,7 @@ def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]
     first_names: list[str] = []
     fallback: tuple[int, list[str], list[tuple[str, str]]] | None = None
     for r, row in enumerate(ws.iter_rows(max_row=_XLSX_HEADER_ROWS, values_only=True), 1):
-        if all(v is None or str(v).strip() == "" for v in row):
+        if _blank(row):
             continue
         names, renamed = _sheet_header(row)
         if first is None:
@@ -734,8 +734,10 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
                 error = f"row {rec.row} (line {rec.line}) {rec.problem}"
             elif text_col in rec.truncated:
                 error = f"the text is over the limit: its field holds more than {field_limit:,} characters"
-            warning = _cell_warning([c for c in rec.undecodable if c != text_col],
-                                    [c for c in rec.truncated if c != text_col], field_limit)
+            warning = None
+            if rec.undecodable or rec.truncated:  # (rarely: most records have neither)
+                warning = _cell_warning([c for c in rec.undecodable if c != text_col],
+                                        [c for c in rec.truncated if c != text_col], field_limit)
             yield Record(src.label, str(rec.row), rec.values, error, warning)
 
 
@@ -2041,10 +2043,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(model_dir: str, max_chars: int, parent: int | None = None) -> None:
+def _init_worker(model_dir: str, max_chars: int, parent: int) -> None:
     """Process-pool initializer: die with the driver, and load the model once per worker."""
-    if parent is not None:
-        _die_with_parent(parent)
+    _die_with_parent(parent)
     _WORKER["triager"] = _get_triager(model_dir, max_chars)
 
 

@@ -32,7 +32,6 @@ import mailbox
 import os
 import quopri
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email import policy
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from complaint_triage.exceptions import EmailParseError
+from complaint_triage.normalize import fold_spaces
 
 __all__ = [
     "Attachment",
@@ -869,7 +869,9 @@ _NUM = "[0-9一二三四五六七八九十〇]"
 # The hiragana of a given name (北沢 みどり): no small っ, and not ending the way a verb or a
 # sentence-final particle does (区役所 いくぞ, 職員 しばく, 担当 やる).
 _HIRA_BODY = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) != "っ") + "]"
-_HIRA_END = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) not in "っぞぜろけくすだぬつるよわ") + "]"
+#: Last kana of a verb or a sentence-final particle (言ってろ, 行くぞ): a name never ends in them.
+_VERB_ENDINGS = "っぞぜろけくすだぬつるよわ"
+_HIRA_END = "[" + "".join(chr(c) for c in range(0x3041, 0x3097) if chr(c) not in _VERB_ENDINGS) + "]"
 #: A title or role (理事長, 総務部長, 部長代理, 担当, 世田谷区民, 弁護士, 町会長): never a name itself.
 _RANK = (
     rf"(?:{_KANJI}{{0,6}}(?:区民|市民|都民|町民|村民|住民)|代表取締役(?:社長)?|代表(?:理事|者)?|副?理事長|理事|"
@@ -908,7 +910,7 @@ _LEGAL_FORM = re.compile(
 _LATIN_ORG = re.compile(
     r"^[A-Z][A-Za-z0-9&'\-]*(?: [A-Z0-9&][A-Za-z0-9&'\-]*){0,5},? (?:Inc|Corp|LLC|Ltd|Co\.?,? Ltd|K\.K)\.?$"
 )
-_VERB_END = re.compile("[っぞぜろけくすだぬつるよわ]$")
+_VERB_END = re.compile(f"[{_VERB_ENDINGS}]$")
 _POSTAL = r"〒 ?[0-9]{3}-?[0-9]{4}"
 _PREFECTURE = rf"(?:東京都|北海道|(?:京都|大阪)府|{_KANJI}{{2,3}}県)"
 _MUNICIPALITY = rf"(?:{_KANJI}{{1,5}}[市郡] ?)?{_KANJI}{{1,6}}[市区町村]"
@@ -1028,8 +1030,6 @@ def _header_run_end(lines: list[str], i: int) -> int:
     return last
 
 
-def _fold(line: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", line).split())
 
 
 def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bool:
@@ -1045,7 +1045,7 @@ def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bo
     if first < i:  # _OUTLOOK_RULE above the From line
         return True
     block = lines[i : last + 1]
-    if "@" in _fold(lines[i]) and any(_HDR_SENT.match(ln) and _TIME.search(ln) for ln in block):
+    if "@" in fold_spaces(lines[i]) and any(_HDR_SENT.match(ln) and _TIME.search(ln) for ln in block):
         return True
     below = next((ln for ln in lines[last + 1 :] if ln.strip()), "")
     return bool(_QUOTE_LINE.match(below))
@@ -1141,7 +1141,7 @@ def _signature_line(line: str) -> str | None:
     anything else (a sentence, a demand, a threat, abuse, an unknown label, a long line),
     which a signature does not contain.
     """
-    s = _fold(line)
+    s = fold_spaces(line)
     if not s or len(s) > 100 or _NOT_SIGNATURE.search(s):
         return None
     if _contact_line(s) or _HOURS_LINE.match(s):

@@ -64,6 +64,7 @@ from typing import IO, Any
 from complaint_triage.corpus import data_root
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError, LabelError
 from complaint_triage.labels import VERDICTS, Verdict, validate_labels
+from complaint_triage.normalize import fold_spaces
 
 __all__ = [
     "CORRECTIONS_BATCH",
@@ -138,7 +139,7 @@ def text_key(text: str) -> str:
     So the same message typed into a spreadsheet (CRLF line ends, a full-width space, a
     trailing blank) is still recognised as the corpus message or the earlier correction.
     """
-    norm = " ".join(unicodedata.normalize("NFKC", text).split())
+    norm = fold_spaces(text)
     return hashlib.sha256(norm.encode()).hexdigest()
 
 

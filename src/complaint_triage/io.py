@@ -46,7 +46,6 @@ FORMATS = ("jsonl", "csv", "tsv")
 #: record reported), so one runaway field or an unclosed quote cannot exhaust memory.
 FIELD_LIMIT = 1 << 20
 
-#: What ``errors="surrogateescape"`` decodes an undecodable byte to (U+DC80-U+DCFF).
 #: An undecodable byte, as ``surrogateescape`` decoding leaves it (U+DC80-U+DCFF).
 UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
@@ -400,7 +399,7 @@ class CsvReader:
         except csv.Error as e:
             return self._after_error(e)
         if self._check_len and fields and max(map(len, fields)) > self.field_limit:
-            return self._cut(fields)
+            return (*self._cut(fields), None)
         return fields, [], None
 
     def _after_error(self, e: csv.Error) -> tuple[list[str], list[int], str | None]:
@@ -409,11 +408,11 @@ class CsvReader:
         limit = str(e).startswith("field larger than field limit")
         return fields, cut, None if limit else f"is not valid CSV ({e})"
 
-    def _cut(self, fields: list[str]) -> tuple[list[str], list[int], str | None]:
+    def _cut(self, fields: list[str]) -> tuple[list[str], list[int]]:
         cut = [i for i, f in enumerate(fields) if len(f) > self.field_limit]
         for i in cut:
             fields[i] = fields[i][: self.field_limit]
-        return fields, cut, None
+        return fields, cut
 
     def _recover(self) -> tuple[list[str], list[int]]:
         """Re-read the record on which csv.reader failed, to its end, cutting long fields."""
@@ -478,7 +477,7 @@ class CsvReader:
                 fields, cut, problem = self._after_error(e)
             else:
                 if check_len and fields and max(map(len, fields)) > self.field_limit:
-                    fields, cut, _ = self._cut(fields)
+                    fields, cut = self._cut(fields)
             row += 1
             if not any(map(str.strip, fields)):
                 continue

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["normalize_text", "normalize_with_map", "NormalizedText"]
+__all__ = ["normalize_text", "normalize_with_map", "NormalizedText", "fold_spaces"]
 
 _Repl = str | Callable[[re.Match[str]], str]
 
@@ -219,6 +219,13 @@ class NormalizedText:
 
     def __repr__(self) -> str:
         return f"NormalizedText(text={self.text!r}, starts={self.starts!r}, ends={self.ends!r})"
+
+
+def fold_spaces(text: str) -> str:
+    """NFKC, and whitespace runs as one space with none at either end: the same message after a
+    spreadsheet or a mail client has touched it (CRLF, a full-width space, a trailing blank).
+    Not :func:`normalize_text`: no case folding and no undoing of disguises."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 _HAS_ASCII_UPPER = re.compile(r"[A-Z]")

@@ -64,6 +64,7 @@ __all__ = [
     "promote",
     "version_dir",
     "verify_version",
+    "manifest_value",
     "library_versions",
     "MODEL_FILE",
     "MANIFEST_FILE",
@@ -274,7 +275,11 @@ def verify_version(version: str, root: Path | None = None) -> LoadedModel:
     ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError
         As :func:`load_model`; also ``ModelLoadError`` when the manifest names another version.
     """
-    d = version_dir(version, root)
+    return _verify_dir(version_dir(version, root), version)
+
+
+def _verify_dir(d: Path, version: str) -> LoadedModel:
+    """:func:`verify_version` of the version folder ``d``, already resolved."""
     loaded = load_model(d)
     if loaded.version != version:
         raise ModelLoadError(
@@ -282,6 +287,16 @@ def verify_version(version: str, root: Path | None = None) -> LoadedModel:
             "folder); give the folder its manifest's name or retrain"
         )
     return loaded
+
+
+def manifest_value(manifest: Mapping[str, Any], dotted: str) -> Any:
+    """``manifest["a"]["b"]`` for ``"a.b"``, or ``None`` where a level is missing or not an object."""
+    cur: Any = manifest
+    for part in dotted.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
 
 
 def _fsync_dir(path: Path) -> None:
@@ -311,7 +326,7 @@ def promote(version: str, root: Path | None = None) -> Path:
     root = models_root() if root is None else Path(root)
     d = version_dir(version, root)
     try:
-        verify_version(version, root)
+        _verify_dir(d, version)
     except (ModelNotFoundError, ModelLoadError, UntrustedModelError, LabelSetMismatchError) as e:
         raise type(e)(f"refused to promote {version}: {e} ({PROMOTED_FILE} was not changed)") from e
     _clear_stale_temps(root, PROMOTED_FILE)

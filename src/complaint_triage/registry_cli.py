@@ -148,15 +148,6 @@ def _root(models_dir: Path | None) -> Path:
     return root
 
 
-def _dig(d: Any, *keys: str) -> Any:
-    """``d[k1][k2]...``, or ``None`` where a level is missing or not an object."""
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
 @models_app.command("list")
 def list_models(
     models_dir: ModelsDirOption = None,
@@ -167,7 +158,7 @@ def list_models(
     A version whose manifest cannot be read is listed as unreadable, with the reason
     (``"unreadable"`` in the JSON rows), and the listing carries on.
     """
-    from complaint_triage.persist import list_versions, promoted_version
+    from complaint_triage.persist import list_versions, manifest_value, promoted_version
 
     root = _root(models_dir)
     try:
@@ -176,17 +167,17 @@ def list_models(
         current = None
     rows = []
     for m in list_versions(root):
-        test = _dig(m, "metrics", "test") or {}
+        test = manifest_value(m, "metrics.test") or {}
         row = {
             "model_version": m["model_version"],
             "promoted": m["model_version"] == current,
             "created": m.get("created"),
-            "derived_from": _dig(m, "derived_from", "model_version"),
-            "n_fit": _dig(m, "training_data", "n_fit"),
-            "corrections": _dig(m, "training_data", "n_extra_records") or 0,
-            "harassment_threshold": _dig(m, "thresholds", "harassment"),
-            "test_harassment_f1": _dig(test, "harassment", "f1"),
-            "test_complaint_false_flag_rate": _dig(test, "complaint_false_flag_rate"),
+            "derived_from": manifest_value(m, "derived_from.model_version"),
+            "n_fit": manifest_value(m, "training_data.n_fit"),
+            "corrections": manifest_value(m, "training_data.n_extra_records") or 0,
+            "harassment_threshold": manifest_value(m, "thresholds.harassment"),
+            "test_harassment_f1": manifest_value(test, "harassment.f1"),
+            "test_complaint_false_flag_rate": manifest_value(test, "complaint_false_flag_rate"),
         }
         if "_unreadable" in m:
             row["unreadable"] = m["_unreadable"]

@@ -43,6 +43,7 @@ from complaint_triage.persist import (
     LoadedModel,
     file_sha256,
     load_model,
+    manifest_value,
     models_root,
     promote,
     promoted_version,
@@ -219,13 +220,7 @@ def evaluate_model(model: LoadedModel | Path | str, records: Sequence[Mapping[st
     return evaluate_decisions(records, decide_all(proba, m.thresholds))
 
 
-def _get(d: Mapping[str, Any], dotted: str) -> Any:
-    cur: Any = d
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
+_get = manifest_value
 
 
 def _metric_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
