@@ -112,6 +112,25 @@ def test_signals(text, signal):
         ("窓口の女 殺す🔪", 1, 0),  # a bare 殺す that ends the message
         ("来庁者「殺す」", 0, 1),
         ("ゴキブリを殺す薬はありますか", 0, 0),
+        # a bare 殴る / 蹴る / 刺す (or 殺す) that ends a sentence or the message
+        ("受付のチビ ブン殴る", 1, 0),
+        ("あの係員いつか刺す。もう決めた", 1, 0),
+        ("次また同じこと言ったら殺す。本気だから", 1, 0),
+        ("来庁者「蹴る」と繰り返す", 0, 1),
+        ("息子が殴るのをやめさせたい", 0, 0),
+        ("蜂に刺すような痛み", 0, 0),
+        ("建物ごと吹っ飛ばしたろか", 1, 0),
+        ("台風で看板が吹き飛ばされた", 0, 0),
+        ("多摩川に浮かべたるわ", 1, 0),
+        ("顔を思い浮かべると腹が立つ", 0, 0),
+        ("本日午後三時、ロビーに爆発物を置いてございます", 1, 0),
+        ("庁舎に爆弾を設置します", 1, 0),
+        ("閉館したら裏口で待っとくわ", 1, 0),
+        ("出てくるまで待ってるからな", 1, 0),
+        ("駐輪場のメガネ、上がり何時?", 1, 0),
+        ("あの子何時上がり?", 1, 0),
+        ("説明会は何時に終わりますか", 0, 0),
+        ("出口で待っていると言われた", 0, 1),
         ("プラスチックは燃やしますか", 0, 0),
         ("この蜂は刺しますので近づかないで", 0, 0),
         ("道路の穴は来週埋めますとのことでした", 0, 0),
@@ -141,6 +160,52 @@ def test_threat_signals(text, own, quoted):
     norm = normalize_text(text)
     assert len(SIGNALS["threat_phrase"].findall(norm)) == own
     assert len(SIGNALS["quoted_threat"].findall(norm)) == quoted
+
+
+# An insult in the writer's own words, a quoted one, and everyday words that share letters
+# with an insult.  (insult, quoted_insult) match counts on the normalised text.
+@pytest.mark.parametrize(
+    ("text", "own", "quoted"),
+    [
+        ("はよ予約入れんかいカス", 1, 0),
+        ("ほんまドアホしかおらんのかそこ", 1, 0),
+        ("あなたたち頭わるいですか", 1, 0),
+        ("完全予約制にした人、氏んでください", 1, 0),  # 氏んで is normalised to 死んで
+        ("ゴミ職員は消えろ", 2, 0),
+        ("この能無しの役立たずが", 2, 0),
+        ("ｸｿｼﾞｼﾞｲ", 1, 0),  # half-width クソジジイ: one insult, not two
+        ("来庁者、職員に「無能」「給料泥棒」と繰り返す", 0, 2),
+        ("隣の人にババアって言われた", 0, 1),
+        ("カスタマーハラスメント対策について", 0, 0),
+        ("カスハラの相談窓口はどこですか", 0, 0),
+        ("バカ高い手数料", 0, 0),
+        ("窓口で馬鹿にされた気がします", 0, 0),
+        ("母がボケてきたので介護認定を", 0, 0),
+        ("ゴミの収集日を教えてください", 0, 0),
+        ("粗大ゴミ処理券の料金", 0, 0),
+        ("ばかりで困ります", 0, 0),
+    ],
+)
+def test_insult_signals(text, own, quoted):
+    norm = normalize_text(text)
+    assert len(SIGNALS["insult"].findall(norm)) == own
+    assert len(SIGNALS["quoted_insult"].findall(norm)) == quoted
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from([
+    "バカ", "馬鹿に", "高い", "カス", "カスタマー", "ボケ", "て", "クズ", "ゴミ", "職員", "無能", "死ね", "死んで",
+    "ください", "頭", "悪い", "って言われ", "と怒鳴", "「", "」", "『", "』", "。", "ババア", *"あいうカスボケ死ね",
+]), max_size=10).map("".join))
+def test_insult_signals_see_every_insult(text):
+    # a text holds an insult of its own or a quoted one exactly when it holds a match of the
+    # insult pattern (the prescan in signal_counts skips both regexes when there is none)
+    import re
+
+    from complaint_triage.features import _INSULT
+
+    own, quoted = SIGNALS["insult"].findall(text), SIGNALS["quoted_insult"].findall(text)
+    assert bool(own or quoted) == bool(re.search(_INSULT, text))
 
 
 @settings(max_examples=400, deadline=None)

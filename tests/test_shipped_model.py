@@ -72,6 +72,12 @@ HARD_NEGATIVES = [
     # look-alikes of the session-16 threats
     "ビルの爆破解体の騒音がひどいので作業時間を守らせてください",
     "まあ仕方ないしね。また電話します",
+    # look-alikes of the session-17 insults and threats
+    "カスタマーハラスメントの相談窓口はどこですか",
+    "手数料がバカ高いと思います。見直してください",
+    "窓口で馬鹿にされたような気がして悲しかったです",
+    "母がボケてきたので介護認定の申請をしたい",
+    "台風で看板が吹き飛ばされた。危ないので撤去してほしい",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.
@@ -102,6 +108,11 @@ POSITIVES = [
     ("しね", "abusive_language"),
     ("ころす", "threat"),
     ("窓口の女 殺す", "threat"),
+    # curses outside the stock forms and plain-form violent verbs (session 17: the insult signal)
+    ("窓口の眼鏡、いつかぶん殴る", "threat"),
+    ("はよ書類出さんかいカス", "abusive_language"),
+    ("完全予約制とか考えた奴、氏んでください", "abusive_language"),
+    ("通用口で待っとくわ。何時上がり？", "other_improper"),
 ]
 
 

@@ -191,6 +191,19 @@ def test_promote_if_not_worse(registry, test_records):
     assert ok and promoted_version(registry) == worse
 
 
+def test_a_rewritten_card_keeps_the_reproduce_section(registry, test_records):
+    # `train` writes how to rebuild the model; promote --if-not-worse rewrites the card with the
+    # comparison and must not lose it
+    v = _variant(registry, test_records, harassment=0.999).name
+    card = registry / v / "README.md"
+    recipe = "## Reproduce\n`complaint-triage train --feedback-db corrections.sqlite3` (the recipe)\n"
+    card.write_text(card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + recipe, encoding="utf-8")
+    promote_if_not_worse(v, registry, test_records)
+    text = card.read_text(encoding="utf-8")
+    assert "Promotion check: promoted" in text and text.count("## Reproduce") == 1
+    assert text.endswith(recipe)
+
+
 def test_promote_if_not_worse_without_a_promoted_model(small_model_dir, tmp_path, test_records):
     root = tmp_path / "models"
     v = copy_version(small_model_dir, root).name

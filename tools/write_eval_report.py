@@ -865,6 +865,59 @@ test false flags, so it is shipped by the all-data rule. Training now fits with 
 (the same weights for any `--jobs` and core count; see README). The figures below are the
 shipped model's.
 
+### Session 17: pooled insults, more threat wordings, courteous demands
+
+Written first, before any code or data changed: **h13**, 80 messages as people type on phones or
+speak on the phone (net slang, dialects, all-hiragana typing, half-width kana, masked words), by a
+writer who never opened the corpus or the code. The reviewer kept 25 (55 near-copies) and added
+`violence` to three announced beatings. The frozen model m-8bfbdb8999 got 22 of the 25 (9 of 11
+harassment found); the misses are a threat in all-hiragana (「あした いって なぐる」), a
+dialect threat (「泣かしたる」) and a lawful-escalation voicemail read as an inquiry.
+
+What the test split's misses in chat, SNS and web forms showed (so the test split is no longer an
+untouched measure of these wordings; h13, h14 and the held-out sets are): curses outside the
+stock forms (カス, ドアホ, 頭わるい, 氏んでください) and violent verbs in their plain form
+(「いつか刺す」, 「ブン殴る」) were missed, and no feature pooled insults the way `threat_phrase`
+pools threats. Code:
+- a new pair of signals, `insult` (an insult or curse aimed at a person in the writer's own words:
+  無能, 能無し, カス but not カスタマー, バカ but not バカ高い or 馬鹿にされた, ゴミ only as a label for a
+  person, 死ね / 死んでください / くたばれ / 消えろ, …) and `quoted_insult` (the same inside 「」 or
+  reported: 「…って言われた」), scaled ×10 like the threat signal's ×20; scales 10 and 20 gave the
+  same out-of-fold figures within 0.001;
+- the threat signal also counts a bare 殴る / 蹴る / 刺す (and 殺す) that ends a sentence or the
+  message, 吹っ飛ばす and 浮かべたる with an intent ending, a bomb 置いて(ございます) or 設置します,
+  waiting at the back door or on the way home, and asking when a clerk's shift ends (何時上がり:
+  33 corpus and held-out messages, all harassment);
+- the normaliser reads 氏んで / 氏んだら / 氏んじまえ as 死ん… (not after a name: 田中氏んち).
+
+Training data: **b86** (courteous excessive demands and personal intrusions in chats and web
+forms, with equally polite legitimate requests; 47 of 80 kept). **b87** (threats, curses and
+menace in dialects, slang and odd spellings, with look-alikes; 42 of 80 kept) was written for
+training, but trained on it raised the validation threshold (0.607 → 0.620), lowered test recall
+(0.930 → 0.924) and put 4 fewer held-out messages right; within noise, but never better, so it was
+moved to the held-out sets as **h14** (ids renamed), where it measures the code change on unseen
+slang and dialect.
+
+Each model scored by the code it was trained with (the old one from commit 7300cec), on the same
+2,120 test messages (the test split without b86):
+
+| model | data | threshold | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h5 | h8 | h12 | h13 | h14 | CV accuracy (n) | CV abusive_language F1 |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-8bfbdb8999 | b1–b85 | 0.600 | 0.941 | 0.990 | 0.917 | 6 of 831 | 0.824 | 0.956 | 0.691 | 0.930 | 0.867 | 0.967 | 0.838 | 0.880 | 0.881 | 0.9214 (8,571) | 0.771 |
+| new signals | b1–b85 | 0.590 | 0.945 | 0.987 | 0.928 | 6 of 831 | 0.833 | 0.956 | 0.673 | 0.944 | 0.933 | 0.950 | 0.853 | 0.880 | | 0.9225 (8,571) | 0.804 |
+| **m-ddcda84c11 (shipped)** | b1–b86 | 0.607 | 0.944 | 0.987 | 0.930 | 6 of 831 | 0.830 | 0.967 | 0.709 | 0.944 | 0.933 | 0.967 | 0.853 | 0.880 | 0.929 | 0.9209 (8,608) | 0.805 |
+
+(The middle row's insult list still held ゴミ以下, removed before the shipped model was trained.)
+On all held-out messages together (614, h13 and h14 included) the old model put 560 right
+(0.912) and the shipped one 568 (0.925); complaints flagged 5 → 4 of 230. Recall rose on the test
+split (0.917 → 0.930) at the same 6 false flags; abusive_language F1 on the same test
+messages 0.796 → 0.856. Outside toxicity subset: toxic posts flagged 15 → 16 of 67, ordinary ones 7 → 6 of 352. A
+probe of 60 messages of my own, written before any change (kept outside the repository): 58 of 60
+before and after; still missed, a stalking threat with no stock wording
+(「家どこか突き止めたから。夜にちょっと挨拶しに行くわ」), and still flagged, a suggestion that
+name tags be shortened because staff could be exposed online.
+
+
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
 ## Evidence spans against hand-marked spans

@@ -63,13 +63,14 @@ _VIOLENT_VERBS = (
     "叩きのめ(?:す|し|さ)", "ボコ(?:る|っ|ら|ボコにし)", "ぼこ(?:る|っ|ら|ぼこにし)", "蹴(?:る|っ|ら)",
     "張り倒(?:す|し|さ)", "はり倒(?:す|し|さ)", "はったお(?:す|し|さ)", "突き落と(?:す|し|さ)", "へし折(?:る|っ|り|ら)",
     "かち割(?:る|っ|り|ら)", "シメ(?:る)?", "いわ(?:す|し)",
+    "吹っ飛ば(?:す|し|さ)", "ふっ飛ば(?:す|し|さ)", "吹き飛ば(?:す|し|さ)",
     # a bomb announced politely is still a bomb threat (「庁舎に爆発物を仕掛けます」)
-    "爆破(?:す|し|さ)", "爆弾(?:を)?(?:仕掛け|しかけ)(?:る)?", "爆発物(?:を)?(?:仕掛け|しかけ)(?:る)?",
+    "爆破(?:す|し|さ)", *(f"{w}(?:を)?(?:仕掛け|しかけ|置き|設置し)(?:る)?" for w in ("爆弾", "爆発物")),
 )
 #: verbs with everyday senses too (傘を差す is not 刺す, but 蜂に刺す is; 埋める, 燃やす, 潰す)
 _THREAT_VERBS = (
     "ころ(?:す|し(?=て|た))", "刺(?:す|し)", "ぶっ刺(?:す|し)", "埋め(?:る)?", "沈め(?:る)?", "燃や(?:す|し)",
-    "潰(?:す|し)", "轢(?:く|い|か)", "撃(?:つ|ち|た)", "火(?:を)?(?:つけ|付け|点け|放っ)",
+    "潰(?:す|し)", "轢(?:く|い|か)", "撃(?:つ|ち|た)", "火(?:を)?(?:つけ|付け|点け|放っ)", "浮かべ(?:る)?",
 )
 _THREAT_PHRASES = (
     "刺し殺", "殴り殺", "撃ち殺", "ぶっ殺", "ぶち殺", "コロ(?:ス|シテ|シタ)", "ブッコロ", "ブチコロ", "放火して",
@@ -87,8 +88,15 @@ _THREAT_PHRASES = (
     # a bare 殺す that ends the message (「窓口の女 殺す」「殺す。」): every such corpus and
     # held-out message is a threat; inside 「」 it is a quoted one
     "殺す(?=\\W*$)",
+    # so does a bare 殴る / 蹴る / 刺す that ends the message or a sentence (「受付のチビ ブン殴る」
+    # 「いつか刺す。」): no corpus or held-out message that is not harassment has one unquoted
+    "殺す(?=[。!」』])", "殴る(?=[。!」』]|\\W*$)", "蹴る(?=[。!」』]|\\W*$)", "刺す(?=[。!」』]|\\W*$)",
+    # waiting for a clerk at the back door or on the way home, asking when a clerk's shift ends
+    *(f"{w}で待(?:っ|ち)" for w in ("裏口", "通用口", "帰り道", "出口")), "出て(?:く|来)るまで待",
+    *(f"{w}(?:は|って)?何時" for w in ("上がり", "仕事終わり", "退勤")), "何時(?:上がり|に上が[るりれ])",
     # a bomb said to be already planted (「爆弾を仕掛けた」「爆発物を仕掛けてあります」)
-    *(f"{w}(?:を)?(?:仕掛け|しかけ)(?:た|てあ|ておい|ておき|といた)" for w in ("爆弾", "爆発物")),
+    *(f"{w}(?:を)?(?:仕掛け|しかけ|置い|設置し)(?:た|てあ|ており|ておい|ておき|てござ|といた)"
+      for w in ("爆弾", "爆発物")),
     "くらすぞ", "いてこま", "いても(?:う)?た(?:ろ|る)", "いてまうぞ",
 )
 _THREAT_ENTRIES = (
@@ -102,6 +110,25 @@ for _e in _THREAT_ENTRIES:
     if _e[0] in "\\()[]?*+|.^${}":
         raise ValueError(f"a threat entry must start with a literal character: {_e!r}")
 _THREAT = "(?:" + "|".join(_THREAT_ENTRIES) + ")"
+#: Insults and curses aimed at a person (「能無し」「ドアホ」「氏んでください」), pooled like the threats so
+#: that a rare one counts as much as a common one.  Words with everyday senses count only in
+#: the insulting form: not バカ高い or 馬鹿にされた (the writer's own experience), not カスタマー,
+#: not 母がボケてきた, and ゴミ only as a label for a person (ゴミ職員), never the ward's rubbish.
+_INSULT_ENTRIES = (
+    "バカ(?!に[さしすせ]|高|でか|正直|丁寧)", "馬鹿(?!に[さしすせ]|高|でか|正直|丁寧)", "ばか(?![りさにし])",
+    "アホ", "あほ(?!う)", "ボケ(?![てたるな始])", "クズ", "カス(?![ァ-ヺー])", "ゲス", "ボンクラ", "ぼんくら",
+    *(f"ゴミ{w}" for w in ("職員", "役人", "公務員", "ども", "野郎", "人間")),
+    *(f"クソ{w}" for w in ("職員", "役人", "公務員", "野郎", "ババア", "ジジイ", "女", "男", "ガキ")),
+    "無能", "能無し", "役立たず", "ポンコツ", "低能", "脳みそ", "間抜け", "マヌケ", "まぬけ", "のろま", "ノロマ",
+    "給料泥棒", "税金泥棒", "給料ドロボ", "税金ドロボ", "ブス", "デブ", "ハゲ", "ババア", "ババァ", "ばばあ",
+    "ジジイ", "ジジィ", "じじい", "くたばれ", "くたばっちま", "消えろ", "失せろ", "うせろ", "死ね",
+    "死んで(?:くれ|ください|しまえ|詫び)", "死んじまえ", "頭(?:が)?(?:おかしい|わるい|悪い|沸いて|湧いて)",
+)
+for _e in _INSULT_ENTRIES:
+    if _e[0] in "\\()[]?*+|.^${}":
+        raise ValueError(f"an insult entry must start with a literal character: {_e!r}")
+_INSULT = "(?:" + "|".join(_INSULT_ENTRIES) + ")"
+
 #: quoted: inside 「…」 or 『…』 (a closing bracket comes, within 200 characters, before any opening
 #: one: unbounded, the look-ahead scanned to the end of the text at every threat, quadratic in a
 #: text that repeats one; the bound changes no corpus or held-out text's count), or reported
@@ -156,6 +183,10 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     # customer, or a bystander quoting someone else): see _THREAT
     "threat_phrase": re.compile(rf"{_THREAT}(?!{_QUOTED})"),
     "quoted_threat": re.compile(rf"{_THREAT}(?={_QUOTED})"),
+    # an insult in the writer's own words, and one quoted (a staff note, a bystander, a resident
+    # quoting what was said to them)
+    "insult": re.compile(rf"{_INSULT}(?!{_QUOTED})"),
+    "quoted_insult": re.compile(rf"{_INSULT}(?={_QUOTED})"),
 }
 
 
@@ -180,7 +211,10 @@ SIGNAL_GATES: dict[str, tuple[str, ...]] = {
 #: Both threat signals are the threat pattern plus a look at what follows it; one search
 #: replaces two scans for the many texts without a threat.
 _THREAT_RE = re.compile(_THREAT)
-_PRESCAN: dict[str, re.Pattern[str]] = {"threat_phrase": _THREAT_RE, "quoted_threat": _THREAT_RE}
+_INSULT_RE = re.compile(_INSULT)
+_PRESCAN: dict[str, re.Pattern[str]] = {
+    "threat_phrase": _THREAT_RE, "quoted_threat": _THREAT_RE, "insult": _INSULT_RE, "quoted_insult": _INSULT_RE,
+}
 
 _Gated = tuple[re.Pattern[str], tuple[str, ...], "re.Pattern[str] | None"]
 _GATED: dict[str, _Gated] = {

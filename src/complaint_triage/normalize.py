@@ -82,8 +82,10 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     (re.compile(r"\.{4,}"), "..."),
     (re.compile(r"w{3,}"), "ww"),
     (re.compile(r"笑{2,}"), "笑"),
-    # obfuscated 死ね / 死んで: 氏ね 市ね 4ね ﾀﾋね ○ね ｼﾈ shine
+    # obfuscated 死ね / 死んで: 氏ね 市ね 氏んで 4ね ﾀﾋね ○ね ｼﾈ shine
     (re.compile(rf"(?<![{_KANJI}0-9])(?:氏|市)ね(?![{_KANJI}])"), "死ね"),
+    # 氏んで / 氏んだら / 氏んじまえ (not 田中氏んち: a name before it)
+    (re.compile(rf"(?<![{_KANJI}0-9])氏ん(?=で|だ|じ)"), "死ん"),
     (re.compile(r"(?<![0-9])4ね(?![a-z0-9ぁ-ゖ])"), "死ね"),
     (re.compile(r"タヒ(?=[ねんぬにのでだ])"), "死"),
     (re.compile(r"(?<![^\s!?。、,.])[○〇◯●x×]ね(?![ぁ-ゖ])"), "死ね"),
@@ -129,7 +131,7 @@ def _any_run(s: str) -> bool:
 # harassment and would send most of it through every rule for nothing).
 _SPLIT_LETTERS = "".join(sorted({ch for forms in _SPLIT_WORDS.values() for form in forms for ch in form[:-1]}))
 _ANY_OBFUSCATION = re.compile(
-    r"[氏市4○〇◯●x×]ね|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|^(?:しね|ころす)(?=\W*$)|"
+    r"[氏市4○〇◯●x×]ね|氏ん|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|^(?:しね|ころす)(?=\W*$)|"
     + "|".join(map(re.escape, sorted(_DISGUISES)))
     + f"|[{re.escape(_SPLIT_LETTERS)}]{_SEP}"
 )

@@ -54,7 +54,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "min_df": 2,
     "max_features": 200_000,
     "signal_weight": 0.1,
-    "signal_scales": {"threat_phrase": 20.0, "quoted_threat": 1.0},
+    "signal_scales": {"threat_phrase": 20.0, "quoted_threat": 1.0, "insult": 10.0},
     "char_weight": 1.0,
     "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
     "lemma_lookup": True,

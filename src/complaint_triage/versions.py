@@ -650,7 +650,18 @@ def write_card(version_dir: Path | str, *, previous: Path | str | None = None,
     manifest = json.loads((d / MANIFEST_FILE).read_text(encoding="utf-8"))
     prev = None if previous is None else json.loads((Path(previous) / MANIFEST_FILE).read_text(encoding="utf-8"))
     card = d / CARD_FILE
+    text = model_card(manifest, previous=prev, comparison=comparison)
+    # the card `train` wrote says how to rebuild the model (with or without analysts' corrections);
+    # only the training run knows that, so a rewritten card keeps that section as it was
+    old = card.read_text(encoding="utf-8") if card.is_file() else ""
+    start = old.find(_REPRODUCE)
+    if start >= 0 and _REPRODUCE not in text:
+        nxt = old.find("\n## ", start + len(_REPRODUCE))
+        text = text.rstrip("\n") + "\n\n" + (old[start + 1:] if nxt < 0 else old[start + 1:nxt + 1]).rstrip("\n") + "\n"
     tmp = d / (CARD_FILE + ".tmp")
-    tmp.write_text(model_card(manifest, previous=prev, comparison=comparison), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, card)
     return card
+
+
+_REPRODUCE = "\n## Reproduce\n"
