@@ -29,6 +29,11 @@ __all__ = ["ENV_PREFIX", "Settings", "get_settings"]
 ENV_PREFIX = "COMPLAINT_TRIAGE_"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
+#: Default of ``Settings.scoring_timeout_s``: the slowest batch the scoring process can be sent
+#: (32 messages of 20,000 characters) took 2.6–3.0 s with the shipped model on the 2-core
+#: development machine, up to 4.1 s with both cores busy (docs/api.md).
+SCORING_TIMEOUT_S = 10.0
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -100,6 +105,36 @@ class Settings(BaseSettings):
         description="With scoring_process: batches in flight to the scoring process at once (the event "
         "loop relays them itself and coalesces waiting messages into batches of up to 32), so that it starts "
         "on the next batch while the worker hands out the last one.",
+    )
+    scoring_timeout_s: float = Field(
+        default=SCORING_TIMEOUT_S,
+        ge=1,
+        le=600,
+        description="With scoring_process: seconds the scoring process may take over one batch (up to 32 "
+        "messages) before it counts as stuck: the requests waiting for it get 503 and it is killed and "
+        "restarted. The default is a few seconds above the slowest batch measured (32 messages of 20,000 "
+        "characters); raise it with max_text_chars or on a slower machine.",
+    )
+    graceful_shutdown_s: int = Field(
+        default=20,
+        ge=1,
+        le=600,
+        description="Seconds a worker waits after SIGTERM for the requests in flight to finish; then it "
+        "cancels them and stops (uvicorn's timeout_graceful_shutdown).",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=600,
+        description="Seconds a client may take from opening a connection (or starting its next request) to "
+        "the end of the request's headers; then the connection is closed without an answer.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        ge=0.1,
+        le=600,
+        description="Seconds a client may take to send a request body once its headers are in; then it "
+        "gets 408 and the connection is closed.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; empty means no CORS headers at all."

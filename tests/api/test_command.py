@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from complaint_triage.api.command import APP_FACTORY, serve
+from complaint_triage.api.supervisor import HTTP_PROTOCOL
 from complaint_triage.settings import get_settings
 
 
@@ -28,8 +30,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         if k.startswith("COMPLAINT_TRIAGE_"):
             monkeypatch.delenv(k)
     before = dict(os.environ)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     yield seen
-    # serve() exports its options for the workers; never let them leak into other tests
+    # serve() exports its options for the workers and blocks SIGHUP for the server it would
+    # exec; never let either leak into other tests
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for k in [k for k in os.environ if k.startswith("COMPLAINT_TRIAGE_") and k not in before]:
         del os.environ[k]
     get_settings.cache_clear()
@@ -53,7 +58,9 @@ def test_execs_uvicorn_with_the_lean_factory_uvloop_and_httptools(calls: list[li
     [argv] = calls
     assert argv[1:4] == ["-m", "uvicorn", APP_FACTORY] and APP_FACTORY == "complaint_triage.api.worker:create_app"
     assert "--factory" in argv and "--no-access-log" in argv and "--no-server-header" in argv
-    assert (_opt(argv, "--http"), _opt(argv, "--loop"), _opt(argv, "--lifespan")) == ("httptools", "uvloop", "on")
+    assert (_opt(argv, "--http"), _opt(argv, "--loop"), _opt(argv, "--lifespan")) == (HTTP_PROTOCOL, "uvloop", "on")
+    assert HTTP_PROTOCOL == "complaint_triage.api.protocol:HeaderTimeoutProtocol"  # (httptools, see test_protocol)
+    assert _opt(argv, "--timeout-graceful-shutdown") == "20"  # a bounded graceful shutdown (the default)
     assert (_opt(argv, "--host"), _opt(argv, "--port"), _opt(argv, "--workers"), _opt(argv, "--log-level")) == (
         "127.0.0.1", "8123", "1", "warning")
     assert os.environ["COMPLAINT_TRIAGE_MODEL_PATH"] == str(small_model_dir.resolve())
@@ -73,11 +80,38 @@ def test_scoring_process_flag_overrides_the_environment(calls: list[list[str]]) 
 
 
 def test_several_workers_exec_the_reuse_port_supervisor(calls: list[list[str]]) -> None:
+    os.environ["COMPLAINT_TRIAGE_GRACEFUL_SHUTDOWN_S"] = "7"
     serve(port=8124, workers=2, log_level="info")
     [argv] = calls
     assert argv[1:3] == ["-m", "complaint_triage.api.supervisor"]
     assert (_opt(argv, "--host"), _opt(argv, "--port"), _opt(argv, "--workers"), _opt(argv, "--log-level")) == (
         "127.0.0.1", "8124", "2", "info")
+    assert _opt(argv, "--graceful") == "7"  # the workers' graceful shutdown (the supervisor kills 10 s later)
+
+
+def test_the_log_level_variable_is_honoured_without_the_option(calls: list[list[str]]) -> None:
+    os.environ["COMPLAINT_TRIAGE_LOG_LEVEL"] = "ERROR"
+    assert CliRunner().invoke(cli(), []).exit_code == 0
+    assert _opt(calls[-1], "--log-level") == "error" and get_settings().log_level == "error"
+    assert os.environ["COMPLAINT_TRIAGE_LOG_LEVEL"] == "ERROR"  # left as it was, for the server's own lines
+    assert CliRunner().invoke(cli(), ["--log-level", "debug"]).exit_code == 0  # the option wins
+    assert _opt(calls[-1], "--log-level") == "debug" and get_settings().log_level == "debug"
+
+
+def test_an_invalid_log_level_variable_stops_serve(calls: list[list[str]]) -> None:
+    os.environ["COMPLAINT_TRIAGE_LOG_LEVEL"] = "verbose"
+    result = CliRunner().invoke(cli(), [])
+    assert result.exit_code == 2 and not calls
+    assert "COMPLAINT_TRIAGE_LOG_LEVEL" in result.output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_server_starts_with_sighup_blocked(calls: list[list[str]], workers: int) -> None:
+    # the exec'd server inherits the blocked signal: a SIGHUP while it loads its model waits for
+    # the app (complaint_triage.api.reload_signal) instead of killing it
+    assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    serve(workers=workers)
+    assert calls and signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
 def test_plain_function_defaults(calls: list[list[str]]) -> None:

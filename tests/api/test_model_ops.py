@@ -159,3 +159,90 @@ def test_a_client_that_leaves_mid_upload_is_499_not_500(client: TestClient,
     metrics = client.get("/metrics").text
     assert 'route="/v1/score",status="499"' in metrics
     assert 'route="/v1/score",status="500"' not in metrics
+
+
+def test_an_unexpected_error_is_a_500_with_the_request_id_and_no_traceback(
+    client: TestClient, access_log: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 500 had no X-Request-ID, and uvicorn logged the exception with its traceback and
+    message (an sqlite3 error may quote the statement, and so the message)."""
+    import sqlite3
+
+    from complaint_triage.api.routes import feedback
+
+    def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file near '山田太郎 ふざけるな'")
+
+    monkeypatch.setattr(feedback, "_store_one", broken)
+    body = {"text": "テスト", "labels": {"verdict": "complaint", "categories": [], "grievance": True},
+            "analyst": "ops"}
+    # (the TestClient raises whatever reaches the server, as uvicorn would log it)
+    r = client.post("/v1/feedback", json=body, headers={**AUTH, "X-Request-ID": "ops-trace-42"})
+    assert r.status_code == 500 and r.headers["x-request-id"] == "ops-trace-42"
+    assert r.json() == {"error": "internal_error", "request_id": "ops-trace-42",
+                        "message": "an unexpected error occurred; quote the request id when reporting it"}
+    [line] = [r.fields for r in access_log if r.name == ACCESS_LOGGER]  # type: ignore[attr-defined]
+    assert (line["status"], line["error"], line["route"]) == (500, "OperationalError", "/v1/feedback")
+    [event] = [r for r in access_log if getattr(r, "fields", {}).get("event") == "unexpected_error"]
+    assert event.fields["error"] == "OperationalError" and event.fields["route"] == "/v1/feedback"  # type: ignore[attr-defined]
+    text = "\n".join(JsonLineFormatter().format(r) for r in access_log)
+    assert not any(r.exc_info for r in access_log)
+    for needle in ("山田", "unable to open", "Traceback"):
+        assert needle not in text
+
+
+def test_answers_before_routing_are_labelled_with_their_route(make_settings: Callable[..., Settings]) -> None:
+    """413s (and 499s) on /v1/feedback and /v1/admin/reload were counted under route="unmatched"."""
+    with TestClient(create_app(make_settings(max_body_bytes=1024))) as c:
+        big = {**AUTH, "Content-Type": "application/json"}
+        for path in ("/v1/feedback", "/v1/admin/reload", "/v1/score/email", "/nowhere"):
+            assert c.post(path, content=b"x" * 2000, headers=big).status_code == 413
+        text = c.get("/metrics").text
+    for route in ("/v1/feedback", "/v1/admin/reload", "/v1/score/email"):
+        assert f'complaint_triage_http_requests_total{{method="POST",route="{route}",status="413"}} 1.0' in text
+    assert 'complaint_triage_http_requests_total{method="POST",route="unmatched",status="413"} 1.0' in text
+    # every route of the app is known, not a hand-kept list
+    from complaint_triage.api.app import route_paths
+
+    app = c.app
+    assert {"/v1/feedback", "/v1/admin/reload", "/v1/model", "/readyz", "/openapi.json"} <= app.state.route_paths
+    assert app.state.route_paths == route_paths(app.routes)
+
+
+class _DownScoringProcess:
+    """Stands in for api.remote.RemoteTriager whose child is down (being restarted)."""
+
+    def __init__(self, real: object) -> None:
+        self.version, self.max_chars = real.version, real.max_chars  # type: ignore[attr-defined]
+
+    async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
+        from complaint_triage.exceptions import ScoringProcessError
+
+        raise ScoringProcessError("the scoring process exited; it is being restarted")
+
+    async def answering(self) -> bool:
+        return False
+
+    def retry_after(self) -> int:
+        return 4
+
+
+def test_model_unavailable_says_when_to_retry_and_readiness_follows_the_scoring_process(
+    client: TestClient, access_log: list[logging.LogRecord]
+) -> None:
+    """Retry-After was a constant 30 s (recovery takes about 3-5 s) and /readyz said ready while
+    the scoring process was dead."""
+    scorer = client.app.state.scorer
+    real = scorer.triager
+    scorer.triager = _DownScoringProcess(real)
+    try:
+        r = client.post("/v1/score", json={"text": "ゴミ"}, headers=AUTH)
+        assert r.status_code == 503 and r.json()["error"] == "model_unavailable"
+        assert r.headers["retry-after"] == "4"  # the scoring process's own estimate
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json() == {"status": "not_ready", "model_version": None}
+    finally:
+        scorer.triager = real
+    assert client.get("/readyz").status_code == 200
+    [line] = [r.fields for r in access_log if r.name == ACCESS_LOGGER and r.fields["route"] == "/v1/score"]  # type: ignore[attr-defined]
+    assert line["error"] == "model_unavailable"

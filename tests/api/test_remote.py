@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import signal
 import subprocess
@@ -20,6 +22,35 @@ from complaint_triage.scoring import Triager
 from complaint_triage.settings import Settings
 
 from .conftest import ADMIN_KEY, AUTH
+
+
+@pytest.fixture()
+def remote_events() -> Iterator[list[dict]]:
+    """The relay's events (deaths, restarts): the ``fields`` of its log records."""
+    seen: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(dict(record.fields))  # type: ignore[attr-defined]
+
+    log = logging.getLogger("complaint_triage.api.remote")
+    handler, level = Keep(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 30) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
 
 TEXTS = [
     "粗大ごみの収集日を教えてください。",
@@ -237,58 +268,84 @@ def test_async_close_waits_for_the_batch_in_flight_not_for_a_cancelled_caller(sm
 
 
 def test_async_relay_gives_up_on_a_child_that_stops_answering(small_model_dir: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                                             remote_events: list[dict]) -> None:
+    """A stuck child held requests for up to 300 s and /readyz said ready meanwhile."""
     import asyncio
 
-    import complaint_triage.api.remote as remote_module
-
-    monkeypatch.setattr(remote_module, "ANSWER_TIMEOUT", 1.0)
-    remote = RemoteTriager(small_model_dir, max_chars=20_000)
+    remote = RemoteTriager(small_model_dir, max_chars=20_000, answer_timeout=1.0)
 
     async def main() -> None:
         await remote.score_async([TEXTS[0]])
+        assert await remote.answering()
         stuck = remote._proc
         assert stuck is not None
         os.kill(stuck.pid, signal.SIGSTOP)  # alive, but never answers
         t0 = time.monotonic()
+        assert not await remote.answering()  # idle: the empty batch it is sent gets no answer...
+        assert time.monotonic() - t0 < 3
+        assert stuck.wait(10) is not None  # ...and after answer_timeout it was killed
+        assert not await remote.answering()  # (being restarted)
+        # replaced without waiting for a request
+        await _until(lambda: any(e["event"] == "scoring_process_restarted" for e in remote_events))
+        assert await remote.answering()
+        assert [p.verdict for p in await remote.score_async([TEXTS[2]])] == ["harassment"]
+        assert remote._proc is not None and remote._proc.pid != stuck.pid
+        os.kill(remote._proc.pid, signal.SIGSTOP)  # stuck again, with a request waiting for it
+        t0 = time.monotonic()
         with pytest.raises(ScoringProcessError, match="no answer"):
             await remote.score_async([TEXTS[1]])
-        assert time.monotonic() - t0 < 30
-        assert [p.verdict for p in await remote.score_async([TEXTS[2]])] == ["harassment"]  # a new child
-        assert remote._proc is not None and remote._proc.pid != stuck.pid
-        assert stuck.wait(10) is not None  # the stuck one was killed
-        await remote.aclose()
+        assert time.monotonic() - t0 < 3
 
     try:
         asyncio.run(main())
     finally:
         remote.close()
+    names = [e["event"] for e in remote_events]  # (then perhaps the second restart, before close)
+    assert names[:4] == ["scoring_process_stuck", "scoring_process_exited", "scoring_process_restarted",
+                         "scoring_process_stuck"]
+    assert remote_events[0]["timeout_s"] == 1.0 and remote_events[1]["signal"] == "SIGKILL"
 
 
-def test_async_relay_backs_off_after_a_failed_restart(small_model_dir: Path, tmp_path: Path) -> None:
+def test_a_failed_restart_is_logged_with_its_cause_retried_and_not_ready(small_model_dir: Path, tmp_path: Path,
+                                                                          remote_events: list[dict]) -> None:
+    """A child that could not be restarted (a model file that no longer matched its checksum)
+    left every request at 503 for ever, /readyz at 200 and nothing in the log but the error's type."""
     import asyncio
     import shutil
 
     model = tmp_path / small_model_dir.name
     shutil.copytree(small_model_dir, model)
+    good = (model / "model.skops").read_bytes()
     remote = RemoteTriager(model, max_chars=20_000)
+    killed: list[int] = []
 
     async def main() -> None:
         await remote.score_async([TEXTS[0]])
-        assert remote._proc is not None
-        os.kill(remote._proc.pid, signal.SIGKILL)
-        remote._proc.wait(10)
-        shutil.rmtree(model)  # the next start cannot load the model
-        await asyncio.sleep(0.3)  # the relay sees the end of the pipe
-        with pytest.raises(ScoringProcessError, match="ModelNotFoundError"):
-            await remote.score_async([TEXTS[0]])
+        old = remote._proc
+        assert old is not None
+        killed.append(old.pid)
+        (model / "model.skops").write_bytes(good[: len(good) // 2])  # damaged on disk
+        os.kill(old.pid, signal.SIGKILL)  # as the OOM killer would
+        # the restart is attempted (and fails) with no request asking for it
+        await _until(lambda: any(e["event"] == "scoring_process_restart_failed" for e in remote_events))
+        assert not await remote.answering()
+        assert 1 <= remote.retry_after() <= 1 + math.ceil(remote._start_s) + 1  # the wait, then a start
         t0 = time.monotonic()
-        with pytest.raises(ScoringProcessError, match="retry in a few seconds"):
-            await remote.score_async([TEXTS[0]])  # at once, not another model load
-        assert time.monotonic() - t0 < 1
+        with pytest.raises(ScoringProcessError, match="checksum"):
+            await remote.score_async([TEXTS[0]])  # at once (not another model load), saying why
+        assert time.monotonic() - t0 < 0.5
+        (model / "model.skops").write_bytes(good)  # repaired: the next attempt succeeds by itself
+        await _until(lambda: any(e["event"] == "scoring_process_restarted" for e in remote_events))
+        assert await remote.answering()
+        assert [p.verdict for p in await remote.score_async([TEXTS[0]])] == ["inquiry"]
         await remote.aclose()
 
     try:
         asyncio.run(main())
     finally:
         remote.close()
+    exited, failed = remote_events[0], remote_events[1]
+    assert exited["event"] == "scoring_process_exited" and exited["signal"] == "SIGKILL" and exited["pid"] == killed[0]
+    assert failed["event"] == "scoring_process_restart_failed" and failed["error"] == "ModelLoadError"
+    assert "checksum" in failed["detail"] and failed["retry_in_s"] == 1.0
+    assert remote_events[-1]["event"] == "scoring_process_restarted"

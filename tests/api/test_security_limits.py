@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -173,6 +174,114 @@ class TestConcurrency:
         assert scorer.in_flight == 0
         assert tight.post("/v1/score", json={"text": "ゴミ"}, headers=AUTH).status_code == 200
         assert "complaint_triage_scoring_rejected_total 2.0" in tight.get("/metrics").text
+
+    def test_a_request_whose_client_has_gone_gives_its_place_back(self, tight: TestClient,
+                                                                  access_log: list[logging.LogRecord]) -> None:
+        """With a scoring process that does not answer, requests whose clients had gone kept
+        their admission places until the answer came (the acceptance test: 1,525 refused with
+        503 overloaded behind them)."""
+        import asyncio
+
+        scorer = tight.app.state.scorer
+        real, waiting = scorer.triager, []
+
+        class Stuck:  # a scoring process that never answers (api.remote's interface)
+            version, max_chars = real.version, real.max_chars
+
+            async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
+                waiting.append(texts)
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    waiting.remove(texts)
+                return []
+
+        sent: list[dict] = []
+        scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
+                 "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
+                 "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
+                                                          (b"authorization", AUTH["Authorization"].encode())]}
+
+        async def main() -> None:
+            gone = asyncio.Event()
+            messages = [{"type": "http.request", "body": '{"text": "ゴミ"}'.encode(), "more_body": False}]
+
+            async def receive() -> dict:
+                if messages:
+                    return messages.pop()
+                await gone.wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            call = asyncio.ensure_future(tight.app(scope, receive, send))
+            while not waiting:
+                await asyncio.sleep(0.01)
+            assert scorer.in_flight == 1
+            gone.set()  # the client goes away while its text waits to be scored
+            await asyncio.wait_for(call, 5)
+
+        scorer.triager = Stuck()
+        try:
+            asyncio.run(main())
+        finally:
+            scorer.triager = real
+        assert scorer.in_flight == 0 and not waiting and not sent  # place given back, call cancelled
+        [line] = [r.fields for r in access_log if r.name.endswith(".access")]  # type: ignore[attr-defined]
+        assert line["status"] == 499 and line["route"] == "/v1/score"
+
+
+    def test_a_request_cancelled_at_shutdown_is_answered_503_not_logged_as_a_crash(
+        self, tight: TestClient, access_log: list[logging.LogRecord]
+    ) -> None:
+        """uvicorn cancels what still runs when its graceful shutdown times out: that was logged
+        as status 500, and uvicorn wrote the CancelledError's traceback."""
+        import asyncio
+
+        scorer = tight.app.state.scorer
+        real = scorer.triager
+
+        class Stuck:
+            version, max_chars = real.version, real.max_chars
+
+            async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
+                await asyncio.Event().wait()
+                return []
+
+        sent: list[dict] = []
+        scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
+                 "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
+                 "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
+                                                          (b"authorization", AUTH["Authorization"].encode())]}
+
+        async def main() -> None:
+            body = [{"type": "http.request", "body": '{"text": "ゴミ"}'.encode(), "more_body": False}]
+
+            async def receive() -> dict:
+                if body:
+                    return body.pop()
+                await asyncio.Event().wait()  # a client that stays
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            call = asyncio.ensure_future(tight.app(scope, receive, send))
+            while scorer.in_flight < 1:
+                await asyncio.sleep(0.01)
+            call.cancel()  # as uvicorn does after timeout_graceful_shutdown
+            await asyncio.wait_for(call, 5)  # returns: nothing reaches the server
+
+        scorer.triager = Stuck()
+        try:
+            asyncio.run(main())
+        finally:
+            scorer.triager = real
+        assert sent[0]["status"] == 503 and b'"error":"shutting_down"' in sent[1]["body"]
+        assert scorer.in_flight == 0
+        [line] = [r.fields for r in access_log if r.name.endswith(".access")]  # type: ignore[attr-defined]
+        assert (line["status"], line["error"]) == (503, "shutting_down")
 
 
 class TestCors:

@@ -39,8 +39,8 @@ class Server:
     log: Path
 
 
-def start_server(model_dir: Path, log: Path) -> Server:
-    """Start `serve()` on a free port and wait until it is ready."""
+def start_server(model_dir: Path, log: Path, *, wait: bool = True) -> Server | subprocess.Popen:
+    """Start `serve()` on a free port and wait until it is ready (or, with ``wait=False``, return the process)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINT_TRIAGE_")}
     env.update({"COMPLAINT_TRIAGE_API_KEYS_SHA256": sha256(API_KEY), "COMPLAINT_TRIAGE_MAX_BODY_BYTES": "65536"})
@@ -52,6 +52,8 @@ def start_server(model_dir: Path, log: Path) -> Server:
     with log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=log.parent, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
+    if not wait:
+        return proc
     srv = Server(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -124,6 +126,28 @@ def test_real_server_end_to_end(server: Server) -> None:
     assert 'route="/v1/score",status="200"' in metrics and "complaint_triage_verdicts_total" in metrics
 
 
+def test_a_sighup_while_the_model_loads_is_acted_on_once_loaded(small_model_dir: Path, tmp_path: Path) -> None:
+    """SIGHUP killed a server still loading its model (exit status 129: its default action)."""
+    log = tmp_path / "stderr.log"
+    proc = start_server(small_model_dir, log, wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while b"Waiting for application startup" not in log.read_bytes():  # uvicorn is up, the model loading
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGHUP)
+
+        def reloaded() -> bool:
+            return any(x.get("event") == "sighup_reload" for x in _events(log))
+
+        _wait_for(lambda: reloaded() or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+        events = [x.get("event") for x in _events(log)]
+        assert events.index("startup") < events.index("sighup_deferred") < events.index("sighup_reload")
+    finally:
+        stop(proc)
+
+
 def test_graceful_shutdown_and_clean_logs(server: Server) -> None:
     assert httpx.get(server.base + "/healthz", trust_env=False).status_code == 200
     server.proc.terminate()
@@ -169,7 +193,7 @@ def _wait_for(cond, timeout: float = 120) -> None:
 def test_two_workers_share_the_port_restart_and_stop_cleanly(small_model_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "supervisor.log"
-    proc = _supervisor(small_model_dir, log, port, "--startup-grace", "1")
+    proc = _supervisor(small_model_dir, log, port)
     try:
         _wait_for(lambda: sum(e.get("event") == "startup" for e in _events(log)) == 2)
         pids = {e["pid"] for e in _events(log) if e.get("event") == "worker_started"}
@@ -188,11 +212,11 @@ def test_two_workers_share_the_port_restart_and_stop_cleanly(small_model_dir: Pa
             for c in clients:
                 c.close()
         # SIGHUP reloads the model in every worker and the server keeps running
-        time.sleep(1.5)  # past the start-up grace of 1 s
         proc.send_signal(signal.SIGHUP)
         _wait_for(lambda: sum(e.get("event") == "sighup_reload" for e in _events(log)) == 2)
         assert proc.poll() is None
-        # a worker that dies after start-up is replaced, and the port keeps answering
+        # a worker that dies after start-up (seconds after it was ready) is replaced, and the
+        # port keeps answering
         victim = sorted(pids)[0]
         os.kill(victim, 9)
         _wait_for(lambda: any(e.get("event") == "worker_died" and e["pid"] == victim for e in _events(log)))

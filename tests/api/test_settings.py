@@ -31,6 +31,8 @@ def test_defaults() -> None:
     assert s.model_path is None and s.api_keys_sha256 == [] and s.cors_origins == []
     assert (s.max_body_bytes, s.max_text_chars, s.max_batch_items) == (1 << 20, 20_000, 256)
     assert s.max_concurrency >= 1 and s.log_level == "info"
+    # every wait has a bound (docs/api.md): a stuck scoring process, a shutdown, a stalled client
+    assert (s.scoring_timeout_s, s.graceful_shutdown_s, s.header_timeout_s, s.body_timeout_s) == (10, 20, 10, 30)
 
 
 @pytest.mark.parametrize("value", [f"{A},{B}", f" {A} , {B.upper()} ,", f'["{A}", "{B}"]'])
@@ -58,7 +60,10 @@ def test_other_fields_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("name", "value"), [("MODEL_PATH", "/does/not/exist"), ("MAX_CONCURRENCY", "0"),
-                                             ("MAX_BODY_BYTES", "10"), ("LOG_LEVEL", "loud")])
+                                             ("MAX_BODY_BYTES", "10"), ("LOG_LEVEL", "loud"),
+                                             ("SCORING_TIMEOUT_S", "0"), ("SCORING_TIMEOUT_S", "3600"),
+                                             ("GRACEFUL_SHUTDOWN_S", "0"), ("HEADER_TIMEOUT_S", "0"),
+                                             ("BODY_TIMEOUT_S", "never")])
 def test_invalid_values_fail_fast(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(f"COMPLAINT_TRIAGE_{name}", value)
     with pytest.raises(ValidationError):

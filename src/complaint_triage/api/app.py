@@ -7,7 +7,9 @@ threads); the model is loaded once, when the lifespan starts, never at import.  
 Every request gets an id (``X-Request-ID``, taken from the request when it is a short
 token, else generated) and exactly one JSON log line on the ``complaint_triage.api.access``
 logger: request id, method, route template, status, latency, verdict(s), model version.
-Message text, ids, metadata, names, addresses and contact details are never logged.
+Message text, ids, metadata, names, addresses and contact details are never logged.  An
+unexpected exception is answered 500 inside that request context (with its ``X-Request-ID``) and
+logged by type and route only: never its message or a traceback, which may quote message content.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +35,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, error_payload, load_triager
+from complaint_triage.api import reload_signal
+from complaint_triage.api.deps import (
+    MODEL_RETRY_AFTER_S,
+    ApiError,
+    ApiJSONResponse,
+    Scorer,
+    error_payload,
+    load_triager,
+)
 from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
 from complaint_triage.api.routes import feedback, health, model, score
@@ -51,7 +61,7 @@ from complaint_triage.exceptions import (
 )
 from complaint_triage.settings import Settings, get_settings
 
-__all__ = ["create_app", "ACCESS_LOGGER"]
+__all__ = ["create_app", "route_paths", "ACCESS_LOGGER"]
 
 ACCESS_LOGGER = "complaint_triage.api.access"
 _LOG = logging.getLogger("complaint_triage.api")
@@ -110,14 +120,74 @@ def _route_label(scope: Scope) -> str:
     path = getattr(scope.get("route"), "path", None)
     if path:
         return str(path)
-    # Answered before routing (413), or a plain Starlette route (/openapi.json, /docs). No
-    # route has path parameters, so an exact match on the known paths is enough.
+    # Answered before routing (413, 408, 499), or a plain Starlette route (/openapi.json, /docs).
+    # No route has path parameters, so an exact match on the app's paths is enough.
     known = getattr(getattr(scope.get("app"), "state", None), "route_paths", ())
     return scope["path"] if scope["path"] in known else UNMATCHED_ROUTE
 
 
+def route_paths(routes: Any, prefix: str = "") -> frozenset[str]:
+    """The path of every route of an app (``app.routes``), through included routers.
+
+    FastAPI 0.165 keeps an included router whole (``original_router``, with the prefix it was
+    included under); older versions copy its routes into the app's list.
+    """
+    out: set[str] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            out |= route_paths(inner.routes, prefix + str(getattr(context, "prefix", "") or ""))
+            continue
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            out.add(prefix + path)
+    return frozenset(out)
+
+
 #: Status logged and counted for a request whose client disconnected before it was complete.
 CLIENT_CLOSED_REQUEST = 499
+#: Seconds after which a request still running starts watching for its client's disconnect.
+WATCH_AFTER_S = 0.1
+
+
+class _Deadlines:
+    """Deadlines of the requests in progress, checked every ``period`` seconds by one timer per
+    event loop, which runs while any deadline is set.
+
+    Not a timer per request: asyncio keeps cancelled timers in its heap until they are due, and
+    two per scoring request (body deadline, disconnect watch) cost 7% of the app's instructions
+    per request (``bench/api_instructions.py``).  An action runs up to ``period`` late.
+    """
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._due: dict[asyncio.AbstractEventLoop, dict[object, tuple[float, Callable[[], None]]]] = {}
+
+    def set(self, loop: asyncio.AbstractEventLoop, key: object, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (once) ``delay`` seconds from now unless :meth:`clear` is called first."""
+        due = self._due.get(loop)
+        if due is None:
+            due = self._due[loop] = {}
+            loop.call_later(self.period, self._check, loop)
+        due[key] = (loop.time() + delay, action)
+
+    def clear(self, loop: asyncio.AbstractEventLoop, key: object) -> None:
+        due = self._due.get(loop)
+        if due is not None:
+            due.pop(key, None)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        due = self._due[loop]
+        now = loop.time()
+        for key, (when, action) in list(due.items()):
+            if now >= when:
+                del due[key]
+                action()
+        if due:
+            loop.call_later(self.period, self._check, loop)
+        else:
+            del self._due[loop]
 
 
 class RequestContextMiddleware:
@@ -147,6 +217,7 @@ class RequestContextMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
+                state["answer_started"] = True  # (BodyLimitMiddleware: no cancelling from now on)
                 MutableHeaders(scope=message).append("X-Request-ID", rid)
             await send(message)
 
@@ -154,9 +225,29 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
             if not started:
                 # the app returned without answering: only when the client went away before its
-                # request was complete.  Logged and counted as 499 (nginx's "client closed
-                # request"), not 500: nothing failed on the server
+                # request was complete, or before its answer (BodyLimitMiddleware).  Logged and
+                # counted as 499 (nginx's "client closed request"), not 500: nothing failed on the server
                 status = CLIENT_CLOSED_REQUEST
+        except asyncio.CancelledError:
+            # the server gave up on the request: uvicorn cancels what is still running at the end
+            # of its graceful shutdown (COMPLAINT_TRIAGE_GRACEFUL_SHUTDOWN_S).  Answered 503 if
+            # nothing was sent yet and logged like any request; not re-raised, as uvicorn would
+            # log it with a traceback.  (BodyLimitMiddleware's own cancellations end inside it.)
+            state["error_code"] = "shutting_down"
+            if not started:
+                await _send_error(send_with_id, 503, "shutting_down", "the server is shutting down; retry",
+                                  rid, {"Connection": "close", "Retry-After": "1"})
+        except Exception as exc:  # a bug: answered here, so the 500 carries the request id
+            # Starlette's own handler for Exception runs outside this middleware (no X-Request-ID)
+            # and re-raises to uvicorn, which logs the traceback: it may quote message content.
+            # Only the type and the route are logged.
+            name = type(exc).__name__
+            state["error_code"] = name
+            _LOG.error("unexpected error", extra={"fields": {
+                "event": "unexpected_error", "request_id": rid, "route": _route_label(scope), "error": name}})
+            if not started:
+                await _send_error(send_with_id, 500, "internal_error", "an unexpected error occurred; quote the "
+                                  "request id when reporting it", rid)
         finally:
             elapsed = time.perf_counter() - start
             route_path = _route_label(scope)
@@ -187,15 +278,25 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, before anything parses them.
+    """Read a request body whole, bounded in size and in time, before anything parses it; then
+    cancel the request if its client goes away before the answer starts.
 
-    A declared ``Content-Length`` over the limit is refused without reading the body; a
-    chunked body is counted as it streams and refused as soon as it passes the limit.
+    * A declared ``Content-Length`` over ``max_bytes`` is refused (413) without reading the body;
+      a chunked body is counted as it streams and refused as soon as it passes the limit.
+    * A body not complete ``timeout`` seconds after the headers is answered 408
+      (``request_timeout``) and the connection closed: a client that stalls mid-body would
+      otherwise hold its connection, and a graceful shutdown, for as long as it likes.
+    * Once the body is in, a request still running after :data:`WATCH_AFTER_S` watches for its
+      client's disconnect.  A request whose client has gone before its answer started is
+      cancelled: its admission place is given back (and its texts, if they still wait to be
+      scored, are dropped) instead of being held until scoring ends.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._deadlines = _Deadlines(WATCH_AFTER_S)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -215,20 +316,69 @@ class BodyLimitMiddleware:
                 return
         chunks: list[bytes] = []
         total = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > limit:
-                await self._too_large(scope, send, f"the request body is over the limit of {limit:,} bytes "
-                                      "(max_body_bytes)")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        timed_out = False
+
+        def time_out() -> None:
+            nonlocal timed_out
+            timed_out = True
+            task.cancel()  # type: ignore[union-attr]
+
+        if task is not None:
+            self._deadlines.set(loop, task, self.timeout, time_out)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > limit:
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not timed_out or task is None:
+                raise
+            task.uncancel()
+            _state(scope)["error_code"] = "request_timeout"
+            await _send_error(send, 408, "request_timeout", "the request body did not arrive within "
+                              f"{self.timeout:g} s (body_timeout_s)", rid, {"Connection": "close"})
+            return
+        finally:
+            self._deadlines.clear(loop, task)
+        if total > limit:
+            await self._too_large(scope, send, f"the request body is over the limit of {limit:,} bytes "
+                                  "(max_body_bytes)")
+            return
+        await self._call_watched(scope, b"".join(chunks), receive, send)
+
+    async def _call_watched(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+        """Run the app on ``body``; cancel it if the client disconnects before the answer starts.
+
+        Only a request still running after :data:`WATCH_AFTER_S` (or up to twice that) is watched
+        (a task waiting for the disconnect): the others, nearly all, are answered before it matters.
+        """
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        state = _state(scope)
+        cancelled = False
+        watcher: asyncio.Task[None] | None = None
+
+        async def watch() -> None:
+            nonlocal cancelled
+            while (await receive())["type"] != "http.disconnect":  # after the body only the disconnect comes
+                pass
+            if not state.get("answer_started") and task is not None:
+                cancelled = True
+                task.cancel()
+
+        def start_watching() -> None:
+            nonlocal watcher
+            watcher = loop.create_task(watch())
+
         replayed = False
 
         async def replay() -> Message:
@@ -238,7 +388,19 @@ class BodyLimitMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        if task is not None:
+            self._deadlines.set(loop, task, WATCH_AFTER_S, start_watching)
+        try:
+            await self.app(scope, replay, send)
+        except asyncio.CancelledError:
+            if not cancelled:
+                raise
+        finally:
+            self._deadlines.clear(loop, task)
+            if watcher is not None:
+                watcher.cancel()
+            if cancelled and task is not None and task.cancelling():
+                task.uncancel()  # (its client has gone: nothing is left to answer; logged as 499)
 
     async def _too_large(self, scope: Scope, send: Send, message: str) -> None:
         state = _state(scope)
@@ -319,19 +481,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ComplaintTriageError)
     async def library_error(request: Request, exc: ComplaintTriageError) -> ApiJSONResponse:
         if isinstance(exc, model_errors):
-            _LOG.error("model unavailable: %s", type(exc).__name__)
+            # (the access line says model_unavailable; a scoring process logs why it is down once,
+            # when it dies or cannot be restarted, not on every request it fails)
+            scorer: Scorer | None = getattr(request.app.state, "scorer", None)
+            retry = scorer.retry_after() if scorer is not None else MODEL_RETRY_AFTER_S
             return _error(request, 503, "model_unavailable", "the model is not available; retry later",
-                          headers={"Retry-After": "30"})
-        _LOG.error("library error %s on %s", type(exc).__name__, request.url.path)
+                          headers={"Retry-After": str(retry)})
+        _LOG.error("library error", extra={"fields": {"event": "library_error", "request_id": _request_id(request),
+                                                      "route": _route_label(request.scope),
+                                                      "error": type(exc).__name__}})
         return _error(request, 500, "internal_error", "the request could not be processed "
                       f"({type(exc).__name__}); quote the request id when reporting it")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> ApiJSONResponse:
-        # The traceback is logged (no message content: only the exception type and route).
-        _LOG.error("unexpected %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
-        return _error(request, 500, "internal_error", "an unexpected error occurred; quote the request id when "
-                      "reporting it")
+    # Any other exception is answered by RequestContextMiddleware (500, with the request id).
 
 
 # -- OpenAPI -------------------------------------------------------------------------
@@ -391,7 +553,10 @@ def _install_sighup(scorer: Scorer, settings: Settings) -> None:
     try:
         loop.add_signal_handler(signal.SIGHUP, _on_hup)
     except (NotImplementedError, RuntimeError, AttributeError, ValueError):
-        pass
+        return
+    if reload_signal.take_pending():  # one came while the model was loading (worker.py held it back)
+        _LOG.info("reload requested during start-up", extra={"fields": {"event": "sighup_deferred"}})
+        _on_hup()
 
 
 def _release_free_heap() -> None:
@@ -479,16 +644,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feedback.router)
     app.include_router(feedback.admin_router)
-    app.state.route_paths = frozenset(
-        [r.path for router in (score.router, model.router, health.router) for r in router.routes]
-        + [p for p in (app.openapi_url, app.docs_url, app.redoc_url) if p]
-    )
+    app.state.route_paths = route_paths(app.routes)
     _install_error_handlers(app)
     _install_openapi(app, settings)
 
     # Added innermost first: the request context wraps everything, so even 413s and CORS
     # preflights are logged and counted.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -8,6 +8,11 @@ same model.  This process, which has imported the model libraries, is replaced b
 one: with one worker, uvicorn itself; with several, :mod:`complaint_triage.api.supervisor`,
 which gives each worker its own listening socket on the port (``SO_REUSEPORT``) so that
 connections are spread over the workers instead of piling up on whichever accepts first.
+
+Either way uvicorn runs with a bounded graceful shutdown (``Settings.graceful_shutdown_s``) and a
+time limit on request headers (:mod:`complaint_triage.api.protocol`), and the server process
+starts with SIGHUP blocked, so that a SIGHUP cannot kill it while it loads its model
+(:mod:`complaint_triage.api.reload_signal`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Annotated, Any
 
 import typer
 
-from complaint_triage.api.supervisor import APP_FACTORY
+from complaint_triage.api import reload_signal
+from complaint_triage.api.supervisor import APP_FACTORY, HTTP_PROTOCOL
 from complaint_triage.settings import ENV_PREFIX, get_settings
 
 __all__ = ["serve", "APP_FACTORY"]
@@ -47,7 +53,9 @@ def serve(
     model: Annotated[Path | None, typer.Option(exists=True, file_okay=False, dir_okay=True, resolve_path=True,
                                                help="Model directory (default: $COMPLAINT_TRIAGE_MODEL_PATH, "
                                                "else the promoted model).")] = None,
-    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+    log_level: Annotated[str | None, typer.Option(
+        help="critical, error, warning, info or debug (default: $COMPLAINT_TRIAGE_LOG_LEVEL, else info).",
+        show_default=False)] = None,
     scoring_process: Annotated[bool | None, typer.Option(
         "--scoring-process/--no-scoring-process",
         help="Score in a child process of each worker, so one worker uses two cores and stays small "
@@ -55,32 +63,41 @@ def serve(
         show_default=False)] = None,
 ) -> None:
     """Serve the scoring API over HTTP (API keys: COMPLAINT_TRIAGE_API_KEYS_SHA256)."""
+    supervised = workers > 1 and sys.platform.startswith("linux")  # SO_REUSEPORT spreads connections on Linux
+    if workers == 1 or supervised:
+        # From here on SIGHUP waits (blocked, inherited by the exec below) until the server process
+        # can hold it back while it loads its model (complaint_triage.api.worker, the supervisor).
+        # uvicorn's own workers (not Linux) handle SIGHUP in uvicorn's parent, which never would.
+        reload_signal.block()
     from pydantic import ValidationError
 
-    level = log_level.strip().lower()
-    if level not in _LEVELS:
-        raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(_LEVELS)}", param_hint="--log-level")
+    if log_level is not None:  # the option overrides the environment; without it the variable decides
+        level = log_level.strip().lower()
+        if level not in _LEVELS:
+            raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(_LEVELS)}", param_hint="--log-level")
+        os.environ[ENV_PREFIX + "LOG_LEVEL"] = level
     if model is not None:
         os.environ[ENV_PREFIX + "MODEL_PATH"] = str(model)
-    os.environ[ENV_PREFIX + "LOG_LEVEL"] = level
     if scoring_process is not None:  # the flag overrides the environment either way
         os.environ[ENV_PREFIX + "SCORING_PROCESS"] = "true" if scoring_process else "false"
     get_settings.cache_clear()
     try:
-        get_settings()  # fail here, with a readable message, rather than in every worker
+        settings = get_settings()  # fail here, with a readable message, rather than in every worker
     except ValidationError as e:
         typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{settings_errors(e)}", err=True)
         raise typer.Exit(code=2) from e
+    level = settings.log_level
+    graceful = str(settings.graceful_shutdown_s)
     # Replace this process, which has already imported the model libraries (~150 MB, pandas
     # among them), with a fresh uvicorn process with the same options, or with several workers
     # the supervisor: it only binds the sockets, starts and watches them (each loads the model).
-    if workers == 1 or not sys.platform.startswith("linux"):  # SO_REUSEPORT spreads connections on Linux
+    if not supervised:
         argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory", "--host", host, "--port", str(port),
-                "--workers", str(workers), "--http", "httptools", "--loop", "uvloop", "--lifespan", "on",
-                "--log-level", level, "--no-access-log", "--no-server-header"]
+                "--workers", str(workers), "--http", HTTP_PROTOCOL, "--loop", "uvloop", "--lifespan", "on",
+                "--log-level", level, "--no-access-log", "--no-server-header", "--timeout-graceful-shutdown", graceful]
     else:  # one listening socket per worker, see complaint_triage.api.supervisor
         argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--host", host, "--port", str(port),
-                "--workers", str(workers), "--log-level", level]
+                "--workers", str(workers), "--log-level", level, "--graceful", graceful]
     sys.stdout.flush()
     sys.stderr.flush()
     _execv(sys.executable, argv)

@@ -64,6 +64,9 @@ T = TypeVar("T")
 #: behind a whole batch), and queued single messages are coalesced up to this many.
 BATCH_CHUNK = 32
 
+#: ``Retry-After`` of a ``model_unavailable`` answer when no better estimate is known.
+MODEL_RETRY_AFTER_S = 5
+
 _LOG = logging.getLogger("complaint_triage.api")
 
 
@@ -269,6 +272,18 @@ class Scorer:
     def in_flight(self) -> int:
         return self._in_flight
 
+    async def answering(self) -> bool:
+        """Whether the model answers (for /readyz): always, in this process; with a scoring
+        process, whether it is up and answering (:meth:`~complaint_triage.api.remote.RemoteTriager.answering`)."""
+        check = getattr(self.triager, "answering", None)
+        return True if check is None else bool(await check())
+
+    def retry_after(self) -> int:
+        """Seconds a client should wait after a ``model_unavailable`` answer: with a scoring process,
+        until its restart is expected to be done (derived from its restart back-off and start time)."""
+        estimate = getattr(self.triager, "retry_after", None)
+        return MODEL_RETRY_AFTER_S if estimate is None else int(estimate())
+
     def admit(self) -> _Admission:
         """Admit one request (``async with scorer.admit() as slot``) or raise :class:`ServiceOverloadedError`.
 
@@ -404,7 +419,7 @@ def load_triager(settings: Settings) -> Any:
         from complaint_triage.api.remote import RemoteTriager
 
         return RemoteTriager(settings.model_path, max_chars=settings.max_text_chars,
-                             pipeline=settings.scoring_pipeline)
+                             pipeline=settings.scoring_pipeline, answer_timeout=settings.scoring_timeout_s)
     from complaint_triage.scoring import Triager
 
     return Triager.load(settings.model_path, max_chars=settings.max_text_chars)

@@ -17,13 +17,20 @@ batches in flight at once.  Requests and results (the records of
 :mod:`complaint_triage.results`) travel as pickles; only this process's own child is unpickled,
 never a file.
 
-If the child dies, the calls in flight fail with :class:`ScoringProcessError` (the API
-answers 503) and the next call starts a new child.
+If the child dies, or stays over ``answer_timeout`` seconds on one batch (it is then killed),
+the calls in flight fail with :class:`ScoringProcessError` (the API answers 503) and a new child
+is started at once, without waiting for the next call; if that start fails, it is tried again
+after 1, 2, 4 … up to 30 s, and calls meanwhile fail at once.  :meth:`RemoteTriager.answering`
+tells ``/readyz`` whether the child is up and answering, and :meth:`RemoteTriager.retry_after`
+the API's ``Retry-After``.  Deaths, restarts and failed restarts are logged on
+``complaint_triage.api.remote`` (exit status, the cause's type and message; never message text).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
 import pickle
 import signal
@@ -31,6 +38,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -40,18 +48,47 @@ from typing import Any
 
 from complaint_triage.exceptions import ScoringProcessError
 from complaint_triage.results import Prediction, ScoringError
+from complaint_triage.settings import SCORING_TIMEOUT_S
 
 __all__ = ["RemoteTriager", "ScoringProcessError"]
 
 #: Seconds to wait for the child to load the model and answer its first message.
 START_TIMEOUT = 300.0
-#: Seconds a call waits for its answer before giving up (a 256-message batch of long texts
-#: takes seconds; this only bounds a wait that would otherwise never end).
-ANSWER_TIMEOUT = 300.0
 #: Waiting messages are coalesced into batches of at most this many (asynchronous relay).
 BATCH_TEXTS = 32
-#: Seconds during which calls fail at once after a restart of the child failed (asynchronous relay).
-RESTART_BACKOFF = 5.0
+#: After a failed restart of the child the next attempt waits 1, 2, 4 … up to this many seconds;
+#: calls meanwhile fail at once.
+MAX_RESTART_BACKOFF = 30.0
+#: Seconds :meth:`RemoteTriager.answering` waits for an idle child to answer an empty batch.
+PROBE_TIMEOUT = 2.0
+
+_LOG = logging.getLogger("complaint_triage.api.remote")
+
+
+def _say(level: int, event: str, **fields: object) -> None:
+    _LOG.log(level, event, extra={"fields": {"event": event, **fields}})
+
+
+def _exit_fields(code: int | None) -> dict[str, object]:
+    """How a child ended, for a log line: ``exit_code``, or ``signal`` when a signal killed it."""
+    if code is None:
+        return {"exit_code": None}
+    if code < 0:
+        try:
+            return {"signal": signal.Signals(-code).name}
+        except ValueError:
+            return {"signal": -code}
+    return {"exit_code": code}
+
+
+class _StartFailed(ScoringProcessError):
+    """The child could not start; ``cause`` names the type of what went wrong and ``detail`` says
+    what (about the model file or the process, never message text), for the log."""
+
+    def __init__(self, message: str, *, cause: str, detail: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.detail = detail
 
 
 class RemoteTriager:
@@ -65,23 +102,33 @@ class RemoteTriager:
         Longer texts get an error record.
     pipeline : int
         Batches in flight to the child at once.
+    answer_timeout : float
+        Seconds the child may spend on one batch (from the moment it is the oldest in flight);
+        then it counts as stuck: the calls waiting for it fail and it is killed and restarted.
     """
 
-    def __init__(self, model_path: Path | str | None, *, max_chars: int, pipeline: int = 4) -> None:
+    def __init__(self, model_path: Path | str | None, *, max_chars: int, pipeline: int = 4,
+                 answer_timeout: float = SCORING_TIMEOUT_S) -> None:
         self.model_path = None if model_path is None else str(model_path)
         self.max_chars_requested = max_chars
         self.pipeline = max(1, pipeline)
+        self.answer_timeout = float(answer_timeout)
         # the relay's state (the event loop's thread only)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pipe is registered with
         self._waiting: deque[tuple[list[object], bool, asyncio.Future[Any]]] = deque()
-        self._sent: deque[tuple[list[tuple[asyncio.Future[Any], int]], float]] = deque()  # (callers, sent at)
+        self._sent: deque[list[tuple[asyncio.Future[Any], int]]] = deque()  # the callers of each batch
+        self._head_since = 0.0  # (loop time) since when the child has been on the oldest batch in flight
         self._rbuf = bytearray()
         self._wbuf = bytearray()
         self._restart_task: asyncio.Task[None] | None = None  # one restart shared by every caller
+        self._restart_began = 0.0  # (loop time) when it began
+        self._restart_timer: asyncio.TimerHandle | None = None  # the next attempt after a failed one
         self._idle: asyncio.Event | None = None  # set by aclose's wait when nothing is left
         self._watchdog: asyncio.TimerHandle | None = None
         self._retry_after = 0.0  # (loop time) after a failed restart, calls fail at once until then
+        self._failures = 0  # failed restarts in a row
         self._restart_error = ""
+        self._start_s = 3.0  # how long the last start took (the Retry-After estimate of a restart)
         self._lock = threading.Lock()  # starting and stopping (restarts run in a thread)
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
@@ -106,28 +153,63 @@ class RemoteTriager:
     def close(self) -> None:
         """Stop the child.  Call it on the event loop's thread with nothing in flight (at
         shutdown), or use :meth:`aclose`, which lets the calls in flight finish first."""
+        self._closed = True
+        self._cancel_restart_timer()
         if self._loop is not None:
             self._detach("the scoring process was stopped")
         with self._lock:
-            self._closed = True
             self._stop()
 
     async def aclose(self) -> None:
-        """Refuse new calls, let the ones in flight finish (for at most
-        :data:`ANSWER_TIMEOUT`), then stop the child."""
+        """Refuse new calls, let the ones in flight finish (each batch within ``answer_timeout``,
+        else the child is stopped as stuck), then stop the child."""
         self._closed = True
+        self._cancel_restart_timer()
         try:
             if self._restart_task is not None and not self._restart_task.done():
                 await asyncio.wait({self._restart_task}, timeout=START_TIMEOUT)
             if self._loop is not None and not self._nothing_left():
                 self._idle = asyncio.Event()
                 try:
-                    await asyncio.wait_for(self._idle.wait(), ANSWER_TIMEOUT)
+                    await asyncio.wait_for(self._idle.wait(), self.answer_timeout * (self.pipeline + 1))
                 except TimeoutError:
                     pass
         finally:
             self._detach("the scoring process was stopped")
             await asyncio.shield(asyncio.to_thread(self.close))
+
+    # -- health, for /readyz and Retry-After (event loop thread) --------------------------
+    async def answering(self) -> bool:
+        """True when the child is up and answering: not dead, not being restarted, not over
+        ``answer_timeout`` on a batch, and (when idle) answering an empty batch within
+        :data:`PROBE_TIMEOUT` seconds."""
+        loop = asyncio.get_running_loop()
+        if self._closed or self._conn is None or self._conn.dead:
+            return False
+        if self._restart_task is not None and not self._restart_task.done():
+            return False
+        if self._sent and self._loop is loop:  # busy: answering unless the oldest batch is overdue
+            return loop.time() - self._head_since < self.answer_timeout
+        try:  # idle: an empty batch costs the child nothing (a stuck child is then killed by the watchdog)
+            await asyncio.wait_for(self.score_async([]), PROBE_TIMEOUT)
+        except (TimeoutError, ScoringProcessError):
+            return False
+        return True
+
+    def retry_after(self) -> int:
+        """Seconds until the child can be expected to answer again (at least 1): the rest of a
+        restart in progress, or of the wait before the next attempt plus a start."""
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            return max(1, math.ceil(self._start_s))
+        if self._restart_task is not None and not self._restart_task.done():
+            left = self._start_s - (now - self._restart_began)
+        elif self._conn is None or self._conn.dead:
+            left = max(0.0, self._retry_after - now) + self._start_s
+        else:
+            left = 1.0
+        return max(1, math.ceil(left))
 
     # -- the asynchronous relay (event loop thread) -------------------------------------
     async def score_async(self, texts: Sequence[object], *,
@@ -154,8 +236,8 @@ class RemoteTriager:
                 if loop.time() < self._retry_after:
                     raise ScoringProcessError(f"the scoring process could not be restarted: {self._restart_error}; "
                                               "retry in a few seconds")
-                self._detach("the scoring process exited; it is restarted on the next request")
-                task = self._restart_task = loop.create_task(self._restart_once())
+                self._detach("the scoring process exited; it is being restarted")
+                task = self._begin_restart(loop)
             await asyncio.shield(task)  # (a caller that goes away leaves it running)
         if self._loop is None:
             self._attach(loop)
@@ -173,25 +255,68 @@ class RemoteTriager:
             raise
         return result
 
+    def _begin_restart(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+        self._cancel_restart_timer()
+        self._restart_began = loop.time()
+        task = self._restart_task = loop.create_task(self._restart_once())
+        return task
+
+    def _restart_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Restart the child without waiting for a call (so that /readyz recovers without
+        traffic): now, or when the wait after a failed attempt is over."""
+        self._cancel_restart_timer()  # (this call replaces a scheduled one)
+        if self._closed or loop.is_closed() or (self._conn is not None and not self._conn.dead):
+            return
+        if self._restart_task is not None and not self._restart_task.done():
+            return
+        delay = self._retry_after - loop.time()
+        if delay > 0:
+            self._restart_timer = loop.call_later(delay, self._restart_soon, loop)
+            return
+        self._begin_restart(loop)
+
+    def _cancel_restart_timer(self) -> None:
+        if self._restart_timer is not None:
+            self._restart_timer.cancel()
+            self._restart_timer = None
+
     async def _restart_once(self) -> None:
-        """Restart the child off the loop; after a failure, calls fail at once for
-        :data:`RESTART_BACKOFF` seconds instead of each waiting for another model load."""
+        """Restart the child off the loop.  It never raises: after a failure the next attempt is
+        scheduled after 1, 2, 4 … up to :data:`MAX_RESTART_BACKOFF` seconds, and calls fail at
+        once meanwhile instead of each waiting for another model load."""
         loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(self._restart)
         except Exception as e:
-            self._retry_after = loop.time() + RESTART_BACKOFF
-            self._restart_error = str(e) if isinstance(e, ScoringProcessError) else type(e).__name__
-            if isinstance(e, ScoringProcessError):
-                raise
-            raise ScoringProcessError(f"the scoring process could not be restarted ({type(e).__name__})") from e
+            self._failures += 1
+            delay = min(MAX_RESTART_BACKOFF, 2.0 ** (self._failures - 1))
+            self._retry_after = loop.time() + delay
+            if isinstance(e, _StartFailed):
+                cause, detail = e.cause, e.detail
+            else:
+                cause, detail = type(e).__name__, str(e) if isinstance(e, OSError) else ""
+            self._restart_error = f"{cause}: {detail}" if detail else cause
+            _say(logging.ERROR, "scoring_process_restart_failed", error=cause, detail=detail,
+                 failures=self._failures, retry_in_s=delay)
+            if not self._closed and not loop.is_closed():
+                self._cancel_restart_timer()
+                self._restart_timer = loop.call_later(delay, self._restart_soon, loop)
+        else:
+            self._failures = 0
+            self._retry_after = 0.0
 
     def _restart(self) -> None:
         with self._lock:
             if self._closed:
                 return
+            old = self._proc
             self._stop()
+            if old is not None:
+                _say(logging.WARNING, "scoring_process_exited", pid=old.pid, **_exit_fields(old.returncode))
             self._start()
+            assert self._proc is not None
+            _say(logging.INFO, "scoring_process_restarted", pid=self._proc.pid, model_version=self.info["version"],
+                 start_ms=round(self._start_s * 1000))
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._conn is not None
@@ -227,33 +352,41 @@ class RemoteTriager:
             self._idle.set()
 
     def _kill(self, why: str) -> None:
-        """The child is stuck or speaks nonsense: kill it; the next call starts a new one."""
+        """The child is stuck or speaks nonsense: kill it and start a new one."""
         if self._proc is not None:
             try:
                 self._proc.kill()
             except OSError:
                 pass
+        self._child_gone(why)
+
+    def _child_gone(self, why: str) -> None:
+        """The child has exited (or was killed): fail every call waiting for it and restart it."""
+        loop = self._loop
         if self._conn is not None:
             self._conn.dead = True
         self._detach(why)
+        if loop is not None:
+            self._restart_soon(loop)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is None and self._sent and self._loop is not None:
-            due = self._sent[0][1] + ANSWER_TIMEOUT
-            self._watchdog = self._loop.call_at(due, self._on_watchdog)
+            self._watchdog = self._loop.call_at(self._head_since + self.answer_timeout, self._on_watchdog)
 
     def _on_watchdog(self) -> None:
         self._watchdog = None
-        if self._sent and self._loop is not None and self._loop.time() >= self._sent[0][1] + ANSWER_TIMEOUT:
-            self._kill(f"no answer from the scoring process within {ANSWER_TIMEOUT:.0f} s; it was stopped "
-                       "and is restarted on the next request")
+        if self._sent and self._loop is not None and self._loop.time() >= self._head_since + self.answer_timeout:
+            _say(logging.ERROR, "scoring_process_stuck", pid=self._proc.pid if self._proc is not None else None,
+                 timeout_s=self.answer_timeout, batches_in_flight=len(self._sent))
+            self._kill(f"no answer from the scoring process within {self.answer_timeout:g} s; it was stopped "
+                       "and is being restarted")
             return
         self._arm_watchdog()
 
     def _fail_all(self, why: str) -> None:
         error = ScoringProcessError(why)
         while self._sent:
-            _fail_group(self._sent.popleft()[0], error)
+            _fail_group(self._sent.popleft(), error)
         self._fail_waiting(why)
         self._check_idle()
 
@@ -281,7 +414,9 @@ class RemoteTriager:
             except Exception as e:  # (texts that cannot be pickled: only these callers fail)
                 _fail_group(group, ScoringProcessError(f"the texts could not be sent ({type(e).__name__})"))
                 continue
-            self._sent.append((group, self._loop.time()))
+            if not self._sent:
+                self._head_since = self._loop.time()
+            self._sent.append(group)
             self._write(frame)
         self._arm_watchdog()
         self._check_idle()
@@ -312,7 +447,7 @@ class RemoteTriager:
             self._loop.remove_writer(self._conn.write_fd)
         except (RuntimeError, ValueError, OSError):
             pass
-        self._fail_waiting("the scoring process exited; it is restarted on the next request")
+        self._fail_waiting("the scoring process exited; it is being restarted")
 
     def _fail_waiting(self, why: str) -> None:
         _fail_group([(future, 0) for _, _, future in self._waiting], ScoringProcessError(why))
@@ -340,8 +475,7 @@ class RemoteTriager:
         except OSError:
             data = b""
         if not data:  # EOF: the child exited
-            self._conn.dead = True
-            self._detach("the scoring process exited; it is restarted on the next request")
+            self._child_gone("the scoring process exited; it is being restarted")
             return
         buf = self._rbuf
         buf += data
@@ -360,20 +494,22 @@ class RemoteTriager:
                 del buf[: head + size]
                 self._deliver(answer)
             except Exception as e:  # a garbled answer: the stream cannot be trusted any more
-                self._kill(f"unreadable answer from the scoring process ({type(e).__name__}); it is restarted "
-                           "on the next request")
+                self._kill(f"unreadable answer from the scoring process ({type(e).__name__}); it is being "
+                           "restarted")
                 return
         self._pump()
 
     def _deliver(self, answer: tuple[str, Any]) -> None:
         if not self._sent:
             return  # (nothing waits for it)
-        group = self._sent[0][0]
+        group = self._sent[0]
         # check the answer while its callers are still in _sent: a bad one fails them (via _kill)
         kind, payload = answer
         if kind == "ok" and (not isinstance(payload, list) or len(payload) != sum(n for _, n in group)):
             raise ValueError("an answer of the wrong shape")
         self._sent.popleft()
+        assert self._loop is not None
+        self._head_since = self._loop.time()  # the child now works on the next batch
         if self._watchdog is not None:  # re-armed for the next batch by _pump
             self._watchdog.cancel()
             self._watchdog = None
@@ -388,6 +524,7 @@ class RemoteTriager:
 
     # -- the child ---------------------------------------------------------------------
     def _start(self) -> None:
+        t0 = time.monotonic()
         fds: list[int] = []
         try:
             parent_end = os.pipe()  # parent -> child
@@ -400,26 +537,34 @@ class RemoteTriager:
         except OSError as e:
             for fd in fds:
                 os.close(fd)
-            raise ScoringProcessError(f"the scoring process could not be started ({e})") from e
+            raise _StartFailed(f"the scoring process could not be started ({e})", cause=type(e).__name__,
+                               detail=str(e)) from e
         os.close(parent_end[0])
         os.close(child_end[1])
         conn = _PipeConnection(read_fd=child_end[0], write_fd=parent_end[1])
         try:
             if not conn.poll(START_TIMEOUT):
-                raise ScoringProcessError(f"the scoring process did not start within {START_TIMEOUT:.0f} s")
+                raise TimeoutError(f"no answer within {START_TIMEOUT:.0f} s")
             kind, payload = conn.recv()
-        except (EOFError, OSError, ScoringProcessError) as e:
+        except (EOFError, OSError) as e:
             conn.close()
             proc.kill()
             proc.wait(10)
-            raise ScoringProcessError(
-                f"the scoring process could not start (exit code {proc.returncode}); see its messages above"
-            ) from e
+            how = _exit_fields(proc.returncode)
+            ended = f"signal {how['signal']}" if "signal" in how else f"exit code {proc.returncode}"
+            if isinstance(e, TimeoutError):
+                cause, detail = "TimeoutError", f"the scoring process did not start: {e}"
+            else:
+                cause, detail = "ScoringProcessExited", f"the scoring process ended before it was ready ({ended})"
+            raise _StartFailed(f"{detail}; see its messages above", cause=cause, detail=detail) from e
         if kind != "ready":
             conn.close()
             proc.wait(10)
-            raise ScoringProcessError(f"the scoring process could not load the model: {payload}")
+            cause, _, detail = str(payload).partition(": ")
+            raise _StartFailed(f"the scoring process could not load the model: {payload}", cause=cause,
+                               detail=detail)
         self._proc, self._conn, self.info = proc, conn, payload
+        self._start_s = time.monotonic() - t0
 
     def _stop(self) -> None:
         """Tell the child to exit after answering what it was sent, and wait for it (lock held)."""

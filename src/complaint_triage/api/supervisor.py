@@ -16,19 +16,22 @@ supervisor, which
 * binds the N sockets itself, so that a bad host or port fails once, with a clear message,
   before any worker starts;
 * starts the N workers (``python -m complaint_triage.api.supervisor --fd K``), each handed
-  its socket and running uvicorn (uvloop + httptools) on the lean worker factory;
-* restarts a worker that dies after it was up, on a fresh socket (the dead worker's socket is
-  closed at once: the kernel would keep handing it connections nobody accepts), waiting 1, 2,
-  4 … up to 30 s if it keeps dying; stops everything when a worker fails during its first
-  start-up or exits with uvicorn's start-up failure status (a model that does not load would
+  its socket and running uvicorn (uvloop + httptools) on the lean worker factory, and the
+  write end of a pipe on which it writes one byte once it is ready (its model loaded, serving);
+* restarts a worker that dies after it was ready, on a fresh socket (the dead worker's socket
+  is closed at once: the kernel would keep handing it connections nobody accepts), waiting 1,
+  2, 4 … up to 30 s if it keeps dying; stops everything when a worker dies before it was ever
+  ready or exits with uvicorn's start-up failure status (a model that does not load would
   otherwise be restarted forever);
-* on SIGHUP, passes SIGHUP on: every worker reloads the promoted model (as
-  ``POST /v1/admin/reload`` does for the one worker that receives it);
-* on SIGINT or SIGTERM, passes one SIGTERM on (uvicorn then finishes the requests in flight),
-  closes its copies of the sockets and waits for the workers, killing any that have not
-  stopped after ``--graceful`` seconds.  The workers run in their own process group, so a
-  Ctrl-C reaches only the supervisor; a worker whose supervisor died without stopping it
-  (SIGKILL) stops by itself.
+* on SIGHUP, passes SIGHUP on to the ready workers: each reloads the promoted model (as
+  ``POST /v1/admin/reload`` does for the one worker that receives it); a worker still starting
+  gets it once it is ready (until then SIGHUP would kill it: see
+  :mod:`complaint_triage.api.reload_signal`);
+* on SIGINT or SIGTERM, passes one SIGTERM on (uvicorn then finishes the requests in flight for
+  at most ``--graceful`` seconds and cancels the rest), closes its copies of the sockets and
+  waits for the workers, killing any still running :data:`KILL_MARGIN_S` seconds later.  The
+  workers run in their own process group, so a Ctrl-C reaches only the supervisor; a worker
+  whose supervisor died without stopping it (SIGKILL) stops by itself.
 
 A new worker's socket listens before its model is loaded (a few seconds): connections that
 arrive meanwhile wait in its backlog and are served once it is ready.  ``SO_REUSEPORT`` spreads
@@ -50,14 +53,27 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from complaint_triage.api import reload_signal
 from complaint_triage.api.logs import JsonLineFormatter
+
+if TYPE_CHECKING:  # (imported by the workers only: the supervisor stays lean)
+    import uvicorn
 
 __all__ = ["bind_sockets", "main", "PortInUseError"]
 
 APP_FACTORY = "complaint_triage.api.worker:create_app"
-#: A worker that exits within this many seconds of its start is a start-up failure.
-STARTUP_GRACE_S = 60.0
+#: uvicorn's ``--http``: httptools with a time limit on request headers (:mod:`complaint_triage.api.protocol`).
+HTTP_PROTOCOL = "complaint_triage.api.protocol:HeaderTimeoutProtocol"
+#: Seconds a worker may take to finish its requests after SIGTERM (``Settings.graceful_shutdown_s``,
+#: which ``serve`` passes as ``--graceful``).
+GRACEFUL_S = 20
+#: A worker still running this many seconds after its graceful shutdown should have ended is
+#: killed (time for the app's own shutdown: the scoring threads, a scoring process).
+KILL_MARGIN_S = 10.0
+#: A worker that has been ready this long counts as healthy again: its restart wait starts at 1 s.
+HEALTHY_AFTER_S = 30.0
 _POLL_S = 0.2
 
 
@@ -133,17 +149,40 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="complaint-triage-parent-watch", daemon=True).start()
 
 
-def _run_worker(fd: int, parent: int, log_level: str) -> None:
-    """Serve on the inherited listening socket ``fd`` until SIGTERM (this process's whole life)."""
+def _run_worker(fd: int, parent: int, log_level: str, ready_fd: int | None = None,
+                graceful: int = GRACEFUL_S) -> None:
+    """Serve on the inherited listening socket ``fd`` until SIGTERM (this process's whole life).
+
+    Once the app has started (model loaded) and the socket is served, one byte is written to
+    ``ready_fd``, which is then closed: the supervisor's sign that this worker is ready.
+    """
     # the supervisor's pid comes on the command line: a supervisor killed before this line ran
     # is noticed too (os.getppid() would already name whoever adopted this process)
     _exit_with_parent(parent)
     import uvicorn
 
+    class ReadyServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)  # (exits with STARTUP_FAILURE if the app does not start)
+            if self.started and ready_fd is not None:
+                try:
+                    os.write(ready_fd, b"r")
+                    os.close(ready_fd)
+                except OSError:  # the supervisor is gone: _exit_with_parent stops this worker
+                    pass
+
     sock = socket.socket(fileno=fd)
-    config = uvicorn.Config(APP_FACTORY, factory=True, http="httptools", loop="uvloop", lifespan="on",
-                            log_level=log_level, access_log=False, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    ReadyServer(worker_config(log_level, graceful)).run(sockets=[sock])
+
+
+def worker_config(log_level: str, graceful: int) -> uvicorn.Config:
+    """The uvicorn ``Config`` of a worker: uvloop, httptools with a header time limit, a bounded
+    graceful shutdown, no access log (the app writes its own) and no ``server`` header."""
+    import uvicorn
+
+    return uvicorn.Config(APP_FACTORY, factory=True, http=HTTP_PROTOCOL, loop="uvloop", lifespan="on",
+                          log_level=log_level, access_log=False, server_header=False,
+                          timeout_graceful_shutdown=graceful)
 
 
 # -- the supervisor ------------------------------------------------------------------
@@ -154,59 +193,107 @@ STARTUP_FAILURE = 3
 MAX_BACKOFF_S = 30.0
 
 
-class _Worker:
-    """One worker process and its listening socket."""
+def worker_command(fd: int, ready_fd: int, log_level: str, graceful: int) -> list[str]:
+    """The command line of a worker serving on socket ``fd`` (a seam for tests)."""
+    return [sys.executable, "-m", "complaint_triage.api.supervisor", "--fd", str(fd), "--ready-fd", str(ready_fd),
+            "--parent", str(os.getpid()), "--log-level", log_level, "--graceful", str(graceful)]
 
-    def __init__(self, host: str, port: int, log_level: str) -> None:
-        self.host, self.port, self.log_level = host, port, log_level
+
+class _Worker:
+    """One worker process, its listening socket and the pipe on which it says it is ready."""
+
+    def __init__(self, host: str, port: int, log_level: str, graceful: int = GRACEFUL_S) -> None:
+        self.host, self.port, self.log_level, self.graceful = host, port, log_level, graceful
         self.sock: socket.socket | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
-        self.ever_up = False  # survived its start-up grace at least once
+        self.ready = False  # this process said it is ready
+        self.ready_at = 0.0
+        self.ever_up = False  # a process in this slot was ready at least once
+        self.hup_pending = False  # a SIGHUP came while it was starting: passed on once it is ready
         self.failures = 0  # deaths in a row, for the restart backoff
         self.restart_at = 0.0
+        self._ready_r: int | None = None  # read end of the ready pipe
 
     def start(self, sock: socket.socket | None = None) -> None:
         # a fresh socket for each process: while a dead worker's socket stayed open, the kernel
         # would keep handing it connections that nobody accepts
         self.sock = sock if sock is not None else bind_sockets(self.host, self.port, 1, probe=False)[0]
         fd = self.sock.fileno()
-        argv = [sys.executable, "-m", "complaint_triage.api.supervisor", "--fd", str(fd),
-                "--parent", str(os.getpid()), "--log-level", self.log_level]
-        # its own process group: a Ctrl-C in the terminal reaches the supervisor only, which
-        # then sends one SIGTERM (a second signal would make uvicorn drop requests in flight)
-        self.proc = subprocess.Popen(argv, pass_fds=(fd,), process_group=0)
+        self.ready = self.hup_pending = False
+        ready_r, ready_w = os.pipe()
+        try:
+            argv = worker_command(fd, ready_w, self.log_level, self.graceful)
+            # its own process group: a Ctrl-C in the terminal reaches the supervisor only, which
+            # then sends one SIGTERM (a second signal would make uvicorn drop requests in flight).
+            # It starts with SIGHUP blocked, so that a SIGHUP cannot kill it while it loads its
+            # model (the worker unblocks it once it can hold one back: reload_signal.hold)
+            with reload_signal.blocked():
+                self.proc = subprocess.Popen(argv, pass_fds=(fd, ready_w), process_group=0)
+        except BaseException:
+            os.close(ready_r)
+            raise
+        finally:
+            os.close(ready_w)  # the worker's copy is the only one: its exit is seen as end of file
+        os.set_blocking(ready_r, False)
+        self._close_ready()
+        self._ready_r = ready_r
         self.started = time.monotonic()
         _say("worker_started", pid=self.proc.pid)
+
+    def check_ready(self) -> bool:
+        """Whether the process has said it is ready (reads its pipe when it has not yet)."""
+        if self.ready or self._ready_r is None:
+            return self.ready
+        try:
+            byte = os.read(self._ready_r, 1)
+        except BlockingIOError:
+            return False
+        self._close_ready()  # the byte came, or end of file: the worker exited before it was ready
+        if byte:
+            self.ready, self.ready_at, self.ever_up = True, time.monotonic(), True
+        return self.ready
 
     def running(self) -> bool:
         """Started and not (yet) exited."""
         return self.proc is not None and self.proc.poll() is None
 
+    def _close_ready(self) -> None:
+        if self._ready_r is not None:
+            os.close(self._ready_r)
+            self._ready_r = None
+
     def close_socket(self) -> None:
+        self._close_ready()
         if self.sock is not None:
             self.sock.close()
             self.sock = None
 
 
-def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, graceful: float,
-               startup_grace: float) -> int:
+def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, graceful: int) -> int:
     stop = threading.Event()
     port = socks[0].getsockname()[1]
-    workers = [_Worker(host, port, log_level) for _ in socks]
+    workers = [_Worker(host, port, log_level, graceful) for _ in socks]
 
     def on_stop(signum: int, frame: object) -> None:
         stop.set()
 
     def on_hup(signum: int, frame: object) -> None:
-        # SIGHUP reloads the promoted model in every worker (see the app's lifespan)
+        # SIGHUP reloads the promoted model in every worker (see the app's lifespan); a worker
+        # still starting gets it once it is ready (it is loading the model: SIGHUP would kill it)
+        # (only flags here: the loop reads the ready pipes, and this may run in the middle of it)
         live = [w for w in workers if w.running()]
-        for w in live:
+        ready = [w for w in live if w.ready]
+        for w in ready:
             w.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
-        _say("reload_requested", workers=len(live))
+        for w in live:
+            w.hup_pending = w not in ready
+        _say("reload_requested", workers=len(ready), deferred_until_ready=len(live) - len(ready))
 
     previous = {s: signal.signal(s, on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
+    if hasattr(signal, "pthread_sigmask"):  # `serve` starts this process with SIGHUP blocked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     status = 0
     try:
         for w, sock in zip(workers, socks, strict=True):
@@ -226,16 +313,22 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
                             w.restart_at = now + min(MAX_BACKOFF_S, 2.0 ** w.failures)
                             _say("worker_restart_failed", error=type(e).__name__, retry_in_s=w.restart_at - now)
                     continue
+                was_ready = w.ready
+                if w.check_ready() and not was_ready:
+                    _say("worker_ready", pid=w.proc.pid, startup_s=round(w.ready_at - w.started, 1))
+                    if w.hup_pending:
+                        w.hup_pending = False
+                        w.proc.send_signal(signal.SIGHUP)
+                        _say("reload_forwarded", pid=w.proc.pid, reason="a SIGHUP came while it was starting")
                 code = w.proc.poll()
                 if code is None:
-                    if not w.ever_up and now - w.started >= startup_grace:
-                        w.ever_up = True
-                    if w.failures and now - w.started >= startup_grace:
+                    if w.failures and w.ready and now - w.ready_at >= HEALTHY_AFTER_S:
                         w.failures = 0
                     continue
+                w.check_ready()  # (a byte written just before it exited still counts)
                 up = now - w.started
                 w.close_socket()
-                if code == STARTUP_FAILURE or (not w.ever_up and up < startup_grace):
+                if code == STARTUP_FAILURE or not w.ever_up:
                     _say("worker_failed_at_startup", pid=w.proc.pid, exit_status=code,
                          hint="see the worker's log lines above; the server stops")
                     status = STARTUP_FAILURE
@@ -252,12 +345,12 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
             p.send_signal(signal.SIGTERM)
         for w in workers:  # the workers keep their own copies while they finish
             w.close_socket()
-        deadline = time.monotonic() + graceful
+        deadline = time.monotonic() + graceful + KILL_MARGIN_S
         for p in live:
             try:
                 p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _say("worker_killed", pid=p.pid, reason=f"still running {graceful:g} s after SIGTERM")
+                _say("worker_killed", pid=p.pid, reason=f"still running {graceful + KILL_MARGIN_S:g} s after SIGTERM")
                 p.kill()
                 p.wait()
         for s, h in previous.items():
@@ -273,15 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    ap.add_argument("--graceful", type=float, default=30.0, help="seconds a worker may take to stop after SIGTERM")
-    ap.add_argument("--startup-grace", type=float, default=STARTUP_GRACE_S,
-                    help="a worker that exits sooner than this after its first start stops the server (default "
-                    "60 s); one that dies later is restarted, after 1, 2, 4 … up to 30 s if it keeps dying")
+    ap.add_argument("--graceful", type=int, default=GRACEFUL_S,
+                    help="seconds a worker may take to finish its requests after SIGTERM; then it cancels them "
+                    f"(one still running {KILL_MARGIN_S:g} s later is killed)")
     ap.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)  # a worker: serve on this socket
+    ap.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)  # …say "ready" on this pipe
     ap.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # …while this pid lives
     a = ap.parse_args(argv)
     if a.fd is not None:
-        _run_worker(a.fd, a.parent if a.parent is not None else os.getppid(), a.log_level)
+        _run_worker(a.fd, a.parent if a.parent is not None else os.getppid(), a.log_level, a.ready_fd, a.graceful)
         return 0
     if not 1 <= a.workers <= 64 or not 0 <= a.port <= 65535:
         ap.error("--workers must be 1–64 and --port 0–65535")
@@ -291,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {e}\n")
         return 2
     _say("listening", host=a.host, port=socks[0].getsockname()[1], workers=a.workers, reuse_port=True)
-    return _supervise(socks, a.host, a.log_level, a.graceful, a.startup_grace)
+    return _supervise(socks, a.host, a.log_level, a.graceful)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ never show (the caller's file and line, thread, process and multiprocessing name
 "Optimization" section of Python's logging HOWTO describes: 3% of the app's own instructions
 per scoring request (``bench/api_instructions.py``).
 
-This is a process-wide side effect, so the module is meant only as a server entry point:
+And it holds SIGHUP back until the app can reload (:func:`complaint_triage.api.reload_signal.hold`):
+a SIGHUP that arrives while the model is still loading is recorded and acted on once it is
+loaded, instead of killing the process.
+
+These are process-wide side effects, so the module is meant only as a server entry point:
 import :func:`complaint_triage.api.create_app` everywhere else (tests, embedding the app).
 A library that was already imported when this module is imported is left alone.
 """
@@ -28,12 +32,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from complaint_triage.api import reload_signal
+
 NOT_NEEDED = ("pandas", "dask", "pytest")
 
 logging.logThreads = False
 logging.logProcesses = False
 logging.logMultiprocessing = False
 logging._srcfile = None  # no caller lookup (findCaller) per record
+
+reload_signal.hold()
 
 for _name in NOT_NEEDED:
     if _name not in sys.modules:

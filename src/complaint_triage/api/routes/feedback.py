@@ -79,8 +79,6 @@ def _store_one(body: FeedbackRequest, model_version: str) -> dict[str, Any]:
     return {"correction_id": stored.correction_id, "corrected_at": stored.corrected_at}
 
 
-
-
 @router.post("/feedback", status_code=201, summary="Record an analyst's correction",
              responses=_COMMON_ERRORS)
 async def post_feedback(
@@ -126,7 +124,9 @@ async def post_reload(scorer: ScorerDep, settings: SettingsDep) -> dict[str, str
     "model_version": "m-0f1e2d3c4b"}``.
     """
     try:
-        return await reload_model(scorer, settings)
+        # shielded: a client that goes away mid-reload cancels the request, never the swap (a model
+        # loaded and dropped, or a scoring process left running)
+        return await asyncio.shield(reload_model(scorer, settings))
     except ComplaintTriageError as e:
         raise ApiError(409, "reload_failed",
                        f"the new model could not be loaded, the old one keeps serving: {e}") from e

@@ -29,16 +29,17 @@ async def healthz() -> ApiJSONResponse:
     "/readyz",
     response_model=Readiness,
     summary="Readiness",
-    description="200 once the model is loaded and warmed up (受付可能), 503 otherwise.",
+    description="200 once the model is loaded and warmed up (受付可能), 503 otherwise: also while a scoring "
+    "process (scoring_process) is dead, being restarted or not answering.",
     responses={
         200: {"content": {"application/json": {"example": {"status": "ready", "model_version": "m-43b276026d"}}}},
-        503: {"model": Readiness, "description": "The model is not loaded.",
+        503: {"model": Readiness, "description": "The model is not loaded, or its scoring process does not answer.",
               "content": {"application/json": {"example": {"status": "not_ready", "model_version": None}}}},
     },
 )
 async def readyz(request: Request) -> ApiJSONResponse:
     scorer = getattr(request.app.state, "scorer", None)
-    if scorer is None:
+    if scorer is None or not await scorer.answering():
         return ApiJSONResponse({"status": "not_ready", "model_version": None}, status_code=503)
     return ApiJSONResponse({"status": "ready", "model_version": scorer.version})
 
