@@ -8,6 +8,7 @@ import io
 import json
 import mailbox
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from typer.testing import CliRunner
 from complaint_triage import batch as B
 from complaint_triage.batch_cli import batch as batch_cmd
 from complaint_triage.batch_cli import report as report_cmd
-from complaint_triage.exceptions import InputFormatError
+from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 
 pytest.importorskip("pyarrow")
 pytest.importorskip("openpyxl")
@@ -395,7 +396,7 @@ def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):
     res = _run(small_model_dir, [src], tmp_path / "k.jsonl", sender_col="sender", date_col="date",
                keep_sender_ids=True, sender_output=tmp_path / "who.csv")
     ids = {r["sender_id"] for r in csv.DictReader(io.StringIO((tmp_path / "who.csv").read_text(encoding="utf-8-sig")))}
-    assert ids == {"a@example.jp", "090-1111-2222"}
+    assert ids == {"a@example.jp", "09011112222"}  # canonical: grouped as the pseudonyms are
     with pytest.raises(InputFormatError, match="--date-column"):
         _run(small_model_dir, [src], tmp_path / "x.csv", sender_col="sender", date_col="when")
 
@@ -476,9 +477,11 @@ def test_resume_after_sigkill_matches_uninterrupted_run(small_model_dir, tmp_pat
     assert proc.returncode == -signal.SIGKILL
     done = len(list(parts.glob("chunk-*.jsonl")))
     assert not out.exists() and 1 <= done < 60  # killed mid-run
+    assert (tmp_path / "out.csv.lock").is_file()  # left by the killed run: its lock died with it
 
     res = _run(small_model_dir, [src], out, chunk_rows=5, resume=True)  # same options as the killed run
     assert res.resumed_chunks == done and res.chunks == 60 and res.rows == 300
+    assert not (tmp_path / "out.csv.lock").exists()
     ref = tmp_path / "ref.csv"
     _run(small_model_dir, [src], ref, chunk_rows=5)
     assert out.read_bytes() == ref.read_bytes()
@@ -1079,3 +1082,333 @@ def test_resumed_csv_output_with_formula_cells_matches_an_uninterrupted_run(smal
     _run_interrupted(monkeypatch, lambda n, k: n == 4, small_model_dir, [src], out, chunk_rows=3)
     res = _run(small_model_dir, [src], out, chunk_rows=3, resume=True)
     assert res.resumed_chunks == 3 and out.read_bytes() == ref.read_bytes()
+
+
+# -- batch operations acceptance defects: one run per output, sender summary path, folder and code
+# -- fingerprints, sender grouping, Dask failures, masking, full disk, Ctrl-C -----------------------
+
+
+def test_a_second_run_on_an_output_another_run_holds_is_refused(small_model_dir, tmp_path):
+    """Two runs on the same -o mixed their rows (they shared <out>.parts and <out>.partial)."""
+    fcntl = pytest.importorskip("fcntl")
+    src = _write_csv(tmp_path / "in.csv", _rows(6))
+    out = tmp_path / "out.csv"
+    lock = tmp_path / "out.csv.lock"
+    with open(lock, "w", encoding="ascii") as held:  # a live run holds the lock
+        held.write("4242\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for resume in (False, True):
+            with pytest.raises(ComplaintTriageError, match=r"another batch run \(process 4242\) is writing "
+                                                            rf"{re.escape(str(out))} .*another -o"):
+                _run(small_model_dir, [src], out, resume=resume)
+        assert not out.exists() and not (tmp_path / "out.csv.parts").exists()  # nothing of the live run touched
+    # the lock file of a run that is gone (killed) blocks nothing; a finished run removes its own
+    res = _run(small_model_dir, [src], out)
+    assert res.rows == 6 and not lock.exists()
+
+
+@pytest.mark.parametrize(("summary", "says"), [
+    ("out.csv", "is the output of this run"),
+    ("sub/../out.csv", "is the output of this run"),
+    ("link.csv", "is the output of this run"),  # a symbolic link to the output
+    ("s.txt", "cannot tell the output format"),
+    ("adir", "is a folder"),
+])
+def test_a_bad_sender_summary_path_is_refused_before_scoring(small_model_dir, tmp_path, summary, says):
+    """--sender-summary equal to -o replaced the scored records by the sender table; a bad summary
+    name was found after all the scoring, and the corrected rerun was then refused."""
+    src = _write_csv(tmp_path / "in.csv", _rows(6))
+    (tmp_path / "adir").mkdir()
+    out = tmp_path / "out.csv"
+    out.write_text("an earlier output\n", encoding="utf-8")
+    (tmp_path / "link.csv").symlink_to(out)
+    with pytest.raises(InputFormatError, match=says):
+        _run(small_model_dir, [src], out, sender_col="channel", sender_output=tmp_path / summary)
+    assert out.read_text(encoding="utf-8") == "an earlier output\n" and not (tmp_path / "out.csv.parts").exists()
+    res = _run(small_model_dir, [src], out, sender_col="channel", sender_output=tmp_path / "who.csv")
+    assert res.rows == 6 and all(r["verdict"] for r in B.iter_scored(out))
+
+
+def _eml_tree(root: Path) -> Path:
+    for year in ("2023", "2024"):
+        (root / year).mkdir(parents=True)
+        for i in range(4):
+            (root / year / f"{i:04d}.eml").write_bytes(bytes(_mail(f"u{i}@example.jp", "件名", TEXTS[i], i + 1)))
+    return root
+
+
+@pytest.mark.parametrize("change", ["none", "file-added-in-a-subfolder", "file-edited-in-a-subfolder"])
+def test_resume_notices_changes_inside_the_subfolders_of_an_eml_folder(small_model_dir, tmp_path, monkeypatch,
+                                                                       change):
+    """A folder was fingerprinted by its own mtime: a mail added in a sub-folder was lost, another doubled."""
+    mail = _eml_tree(tmp_path / "mail")
+    out = tmp_path / "o.jsonl"
+    _run_interrupted(monkeypatch, lambda n, k: n == 3, small_model_dir, [mail], out, chunk_rows=2)
+    top = mail.stat().st_mtime_ns
+    if change == "file-added-in-a-subfolder":
+        (mail / "2023" / "0000a.eml").write_bytes(bytes(_mail("new@example.jp", "件名", TEXTS[5], 9)))
+    elif change == "file-edited-in-a-subfolder":
+        (mail / "2024" / "0001.eml").write_bytes(bytes(_mail("u1@example.jp", "件名", TEXTS[6], 2)))
+    assert mail.stat().st_mtime_ns == top  # (the folder itself looks unchanged)
+    if change == "none":
+        res = _run(small_model_dir, [mail], out, chunk_rows=2, resume=True)
+        assert res.resumed_chunks == 2 and res.rows == 8
+    else:
+        with pytest.raises(InputFormatError, match="cannot resume.*other inputs"):
+            _run(small_model_dir, [mail], out, chunk_rows=2, resume=True)
+
+
+def test_keep_sender_ids_groups_a_senders_spellings_as_the_pseudonyms_do(small_model_dir, tmp_path):
+    """--keep-sender-ids grouped the raw strings: 7 senders instead of 2, and the report disagreed."""
+    from complaint_triage.report import write_report
+
+    mails = ["taro@example.jp", "Taro <TARO@example.jp>", "TARO@EXAMPLE.JP", "山田太郎 <taro@example.jp>"]
+    phones = ["090-1234-5678", "09012345678", "090 1234 5678"]
+    rows = [[f"A{i:03d}", f"2024-05-{1 + 2 * i:02d}", mails[i % 4], TEXTS[0]] for i in range(8)]
+    rows += [[f"B{i:03d}", f"2024-06-{1 + 3 * i:02d}", phones[i % 3], TEXTS[5]] for i in range(6)]
+    src = _raw_csv(tmp_path / "same.csv", ["受付番号", "受付日", "送信者", "内容"], rows)
+    seen = {}
+    for keep in (False, True):
+        out = tmp_path / f"keep-{keep}.csv"
+        res = _run(small_model_dir, [src], out, text_col="内容", sender_col="送信者", date_col="受付日",
+                   keep_sender_ids=keep)
+        summary = list(csv.DictReader(io.StringIO(res.sender_output.read_text(encoding="utf-8-sig"))))
+        seen[keep] = sorted((s["contacts"], s["longest_run_7d"], s["repeat_count"], s["repetition"]) for s in summary)
+        assert write_report(out, tmp_path / f"report-{keep}.html").senders == res.senders == 2
+    assert seen[True] == seen[False]
+    assert {s["sender_id"] for s in csv.DictReader(io.StringIO(
+        (tmp_path / "keep-True.senders.csv").read_text(encoding="utf-8-sig")))} == {"taro@example.jp", "09012345678"}
+
+
+def test_mask_sender_column_replaces_the_raw_sender_by_its_id(small_model_dir, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    crm = tmp_path / "crm.parquet"
+    pq.write_table(pa.table({"顧客ID": pa.array([1001, 1002, 1001], pa.int64()), "text": list(TEXTS[:3])}), crm)
+    web = tmp_path / "web.jsonl"
+    web.write_text(json.dumps({"顧客ID": "Taro <taro@example.jp>", "text": TEXTS[3]}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    out = tmp_path / "masked.parquet"
+    res = _run(small_model_dir, [crm, web], out, sender_col="顧客ID", mask_sender_column=True)
+    rows = pq.read_table(out).to_pylist()
+    assert [r["顧客ID"] for r in rows] == [r["sender_id"] for r in rows]
+    assert all(r["sender_id"].startswith("S-") for r in rows) and rows[0]["sender_id"] == rows[2]["sender_id"]
+    assert res.senders == 3
+    kept = tmp_path / "kept.jsonl"
+    _run(small_model_dir, [web], kept, sender_col="顧客ID")  # (by default the raw column is kept as it was)
+    assert next(B.iter_scored(kept))["顧客ID"] == "Taro <taro@example.jp>"
+    with pytest.raises(InputFormatError, match="--mask-sender-column needs --sender-column"):
+        _run(small_model_dir, [web], tmp_path / "x.jsonl", mask_sender_column=True)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+@pytest.mark.parametrize("fails", ["write-and-close", "close"])
+def test_a_full_disk_while_writing_the_output_leaves_no_partial_and_resume_finishes(small_model_dir, tmp_path,
+                                                                                   monkeypatch, suffix, fails):
+    """ENOSPC during the final write left <out>.partial (the writer's close failed again in the cleanup)
+    and said neither the path nor what to do."""
+    import errno
+
+    src = _write_csv(tmp_path / "in.csv", _rows(12))
+    ref = tmp_path / f"ref{suffix}"
+    _run(small_model_dir, [src], ref, chunk_rows=5)
+    out = tmp_path / f"out{suffix}"
+    cls = B._JsonlWriter if suffix == ".jsonl" else B._CsvWriter
+    real_close = cls.close
+
+    def full(self, rows):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close_full(self):  # closing flushes the buffer: it fails too, after closing the file
+        real_close(self)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        if fails == "write-and-close":
+            m.setattr(cls, "write", full)
+        m.setattr(cls, "close", close_full)
+        with pytest.raises(OSError, match=rf"cannot write {re.escape(str(out))} \(No space left on device\).*--resume"):
+            _run(small_model_dir, [src], out, chunk_rows=5)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == [f"out{suffix}.parts"]
+    res = _run(small_model_dir, [src], out, chunk_rows=5, resume=True)
+    assert res.resumed_chunks == 3 and out.read_bytes() == ref.read_bytes()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_ones(small_model_dir, tmp_path, monkeypatch):
+    import errno
+
+    src = _write_csv(tmp_path / "in.csv", _rows(12))
+    out = tmp_path / "out.jsonl"
+    real, calls = os.fsync, {"n": 0}
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        with pytest.raises(OSError, match=r"cannot save the checkpoint chunk-000001\.jsonl.*No space.*--resume"):
+            _run(small_model_dir, [src], out, chunk_rows=5)
+    assert sorted(p.name for p in (tmp_path / "out.jsonl.parts").iterdir()) == ["chunk-000000.jsonl", "run.json"]
+    assert _run(small_model_dir, [src], out, chunk_rows=5, resume=True).resumed_chunks == 1
+
+
+@pytest.fixture()
+def fresh_code_version() -> Iterator[None]:
+    """Recompute what identifies the code (cached per process) before and after the test."""
+    clear = getattr(getattr(B, "_code_version", None), "cache_clear", lambda: None)
+    clear()
+    yield
+    clear()
+
+
+@pytest.mark.parametrize("upgrade", ["package_version", "signal_patterns", "source_files"])
+def test_resume_is_refused_after_an_upgrade_of_complaint_triage(small_model_dir, tmp_path, monkeypatch,
+                                                                 fresh_code_version, upgrade):
+    """A resumed run mixed the scores of two code versions (same model pinned with --model)."""
+    import shutil
+
+    import complaint_triage
+    import complaint_triage.features as F
+
+    src = _write_csv(tmp_path / "in.csv", _rows(10))
+    out = tmp_path / "o.jsonl"
+    _run_interrupted(monkeypatch, lambda n, k: n == 2, small_model_dir, [src], out, chunk_rows=3)
+    if upgrade == "package_version":
+        monkeypatch.setattr(complaint_triage, "__version__", "99.0")
+    elif upgrade == "signal_patterns":
+        monkeypatch.setattr(F, "signals_digest", lambda: "0" * 16)
+    else:  # a reinstall from another commit: same version and signals, other code
+        pkg = tmp_path / "pkg"
+        here = Path(B.__file__).resolve().parent
+        for f in here.rglob("*.py"):
+            (pkg / f.relative_to(here)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, pkg / f.relative_to(here))
+        with open(pkg / "normalize.py", "a", encoding="utf-8") as f:
+            f.write("# changed\n")
+        monkeypatch.setattr(B, "__file__", str(pkg / "batch.py"))
+    getattr(getattr(B, "_code_version", None), "cache_clear", lambda: None)()
+    with pytest.raises(InputFormatError, match="cannot resume: .*another version of complaint-triage"):
+        _run(small_model_dir, [src], out, chunk_rows=3, resume=True)
+
+
+# -- Dask failures: a clear error within a bounded time, and a hint to resume
+
+def test_a_scheduler_address_where_nothing_answers_fails_within_the_timeout(small_model_dir, tmp_path):
+    """The dashboard's port (8787 for 8786) or any HTTP server: the Dask handshake waited forever."""
+    import socket
+
+    pytest.importorskip("distributed")
+    src = _write_csv(tmp_path / "in.csv", _rows(4))
+    with socket.socket() as silent:  # accepts connections (the kernel does) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        with pytest.raises(ComplaintTriageError, match=f"no Dask scheduler answered at {address} within 1 s"):
+            _run(small_model_dir, [src], tmp_path / "o.csv", engine="dask", scheduler=address, scheduler_timeout=1)
+        assert time.monotonic() - t0 < 30
+
+
+def test_a_scheduler_without_workers_and_a_bad_address_are_errors(small_model_dir, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    src = _write_csv(tmp_path / "in.csv", _rows(4))
+    with pytest.raises(InputFormatError, match="'notanaddress' is not a Dask scheduler address"):
+        _run(small_model_dir, [src], tmp_path / "o.csv", engine="dask", scheduler="notanaddress")
+    assert not (tmp_path / "o.csv.parts").exists()  # refused before anything is written
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with pytest.raises(ComplaintTriageError, match="has no worker .*within 1 s"):
+            _run(small_model_dir, [src], tmp_path / "o.csv", engine="dask", scheduler=cluster.scheduler_address,
+                 scheduler_timeout=1)
+
+
+def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_complete(small_model_dir, tmp_path,
+                                                                                       monkeypatch):
+    """A lost scheduler or a worker's error ended in a raw traceback without the hint to resume."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(12))]) + "\n", encoding="utf-8")
+    ref = tmp_path / "ref.jsonl"
+    _run(small_model_dir, [src], ref, with_evidence=False)
+    real = B.score_frame
+
+    def flaky(df, *, partition_info=None, **kw):
+        if partition_info is not None and partition_info["number"] == 1:
+            raise UnicodeError("a worker failed")
+        return real(df, **kw)
+
+    opts = {"engine": "dask", "dask_blocksize": 200, "with_evidence": False}
+    out = tmp_path / "out.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        opts["scheduler"] = cluster.scheduler_address
+        with monkeypatch.context() as m:
+            m.setattr(B, "score_frame", flaky)
+            with pytest.raises(ComplaintTriageError, match=r"the Dask run failed \(UnicodeError on a worker.*"
+                                                            r"out\.jsonl\.parts: rerun the same command with --resume"):
+                _run(small_model_dir, [src], out, **opts)
+        assert "chunk-000000.jsonl" in {p.name for p in (tmp_path / "out.jsonl.parts").iterdir()}
+        res = _run(small_model_dir, [src], out, resume=True, **opts)
+    assert res.resumed_chunks >= 1 and res.chunks >= 3 and out.read_bytes() == ref.read_bytes()
+
+
+def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(small_model_dir, tmp_path):
+    """--blocksize split UTF-16 files into undecodable pieces (a worker's UnicodeError traceback), and the
+    local cluster warned "Port 8787 is already in use" though it serves no dashboard."""
+    import socket
+    import warnings
+
+    pytest.importorskip("distributed")
+    src = tmp_path / "u16.tsv"
+    src.write_text("id\ttext\n" + "".join(f"{i}\t{TEXTS[i % 8]}\n" for i in range(6)), encoding="utf-16")
+    assert B.detect_encoding(src) == "utf-16"
+    with pytest.raises(InputFormatError, match="--blocksize cannot split .*UTF-16"):
+        _run(small_model_dir, [src], tmp_path / "x.jsonl", engine="dask", dask_blocksize="1KB")
+    local = tmp_path / "local.jsonl"
+    _run(small_model_dir, [src], local)
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # (if 8787 is taken already, it is taken)
+            port.bind(("127.0.0.1", 8787))
+            port.listen(1)
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")
+        _run(small_model_dir, [src], tmp_path / "dask.jsonl", engine="dask")
+    assert not [w for w in caught if "already in use" in str(w.message)]
+    assert (tmp_path / "dask.jsonl").read_bytes() == local.read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc are Linux features")
+def test_ctrl_c_stops_the_run_without_worker_tracebacks(small_model_dir, tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) printed one KeyboardInterrupt traceback per pool
+    worker, and could leave the driver hanging at exit."""
+    src = _write_csv(tmp_path / "in.csv", _rows(400))
+    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(tmp_path / "out.csv"),
+           "--model", str(small_model_dir), "--chunk-rows", "5", "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(proc.pid)) < 2:  # the workers have started: they are loading the model
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no pool workers appeared"
+            time.sleep(0.005)
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "--resume" in text
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, workers))

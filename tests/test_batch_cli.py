@@ -1,5 +1,5 @@
-"""The ``report`` command's edges: exit codes and messages for what it refuses (the ``batch``
-command runs end to end in test_batch.py)."""
+"""The ``report`` command's edges, and the ``batch`` command's: exit codes and messages for what
+they refuse, option help (the ``batch`` command runs end to end in test_batch.py)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,59 @@ def test_batch_refuses_a_damaged_workbook_or_parquet_input(tmp_path, name, conte
     assert r.exit_code == 2, r.output
     assert f"cannot be read as {'an ' if what.startswith('.') else ''}{what}" in _stderr(r)
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def _batch(*args: str | Path):
+    return runner.invoke(app, ["batch", *map(str, args)])
+
+
+def _csv(path: Path) -> Path:
+    path.write_text("id,sender,text\n" + "".join(f"{r['id']},u{i}@example.jp,{r['text']}\n"
+                                                   for i, r in enumerate(ROWS)), encoding="utf-8")
+    return path
+
+
+def test_batch_onto_an_output_another_run_is_writing_exits_1_naming_it(tmp_path, small_model_dir):
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "scored.csv"
+    with open(tmp_path / "scored.csv.lock", "w", encoding="ascii") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = _batch(_csv(tmp_path / "in.csv"), "-o", out, "--model", small_model_dir, "--jobs", "1", "--quiet")
+    assert r.exit_code == 1, r.output
+    assert "another batch run is writing" in _stderr(r) and "Traceback" not in r.output
+    assert str(out) in "".join(r.stderr.split())  # (rich may fold a long path)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--sender-summary", "{out}"], "is the output of this run"),
+    (["--sender-summary", "{dir}/summary.txt"], "cannot tell the output format"),
+])
+def test_batch_refuses_a_sender_summary_that_would_replace_the_output_with_exit_2(tmp_path, small_model_dir, args,
+                                                                                   says):
+    out = tmp_path / "scored.csv"
+    extra = [a.format(out=out, dir=tmp_path) for a in args]
+    r = _batch(_csv(tmp_path / "in.csv"), "-o", out, "--sender-column", "sender", *extra, "--model",
+               small_model_dir, "--jobs", "1", "--quiet")
+    assert r.exit_code == 2, r.output
+    assert says in _stderr(r) and not out.exists() and not (tmp_path / "scored.csv.parts").exists()
+
+
+def test_batch_refuses_a_scheduler_that_is_not_an_address_with_exit_2(tmp_path, small_model_dir):
+    pytest.importorskip("distributed")
+    r = _batch(_csv(tmp_path / "in.csv"), "-o", tmp_path / "o.csv", "--engine", "dask", "--scheduler", "notanaddress",
+               "--model", small_model_dir, "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "is not a Dask scheduler address" in _stderr(r) and "tcp://HOST:8786" in _stderr(r)
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_batch_help_says_the_raw_sender_column_is_kept_unless_masked():
+    """--keep-sender-ids' help ("instead of keyed-hash pseudonyms") implied raw senders were not kept."""
+    import typer
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["batch"].params}
+    assert "keeps every input column, this raw column included" in params["sender_column"].help
+    assert "mask_sender_column" in params and "sender_id" in params["mask_sender_column"].help
+    assert "canonical sender ids" in params["keep_sender_ids"].help
+    assert "scheduler_timeout" in params

@@ -26,7 +26,16 @@ Design
   the output writers stream too.
 * Resumable: each finished chunk is saved atomically as ``<output>.parts/chunk-NNNNNN.jsonl``.
   ``resume=True`` skips the chunks already saved; the output is always assembled from the
-  saved chunks, so a resumed run writes exactly what an uninterrupted run writes.
+  saved chunks, so a resumed run writes exactly what an uninterrupted run writes.  Resuming
+  is refused when the inputs (for a folder: every file in it, by path, size and mtime), the
+  options, the model or the code (package version, signal patterns, source files) changed.
+  A failed write of the output (a full disk) removes the partial file and keeps the
+  checkpoints, so the same command with ``--resume`` finishes the run.
+* One run per output: a run holds an exclusive lock on ``<output>.lock`` (``flock``,
+  released by the kernel however the run ends, so a killed run leaves nothing that blocks
+  ``--resume``); a second run on the same output is refused (:class:`OutputInUseError`).
+* Ctrl-C stops the run at once: the pool workers ignore it, the driver stops them and the
+  finished chunks are kept for ``--resume``.
 * Nothing is lost: an empty, non-text, over-long, undecodable or malformed record yields an
   output row whose ``error`` column says why, with every column that could be read.
 * A run whose inputs hold no record at all is an error (``InputFormatError``), as is an
@@ -96,16 +105,29 @@ number of fields or a field over the field limit is read by pandas' rules instea
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
-of some 10,000–100,000 rows.
+of some 10,000–100,000 rows.  A UTF-16 file cannot be split (``--blocksize`` is refused for it).
+
+A scheduler that does not answer within ``scheduler_timeout`` seconds (``--scheduler-timeout``,
+default 30; e.g. the dashboard's port 8787 given instead of 8786), or that has no worker
+joined by then, stops the run with :class:`DaskEngineError` before any scoring; so does a
+failure of the cluster during the run (scheduler lost, a worker's error), which keeps the
+finished partitions for ``--resume``.  A local cluster serves no dashboard.
 
 Sender pseudonyms
 -----------------
 With a sender column, a ``sender_id`` column and a per-sender summary are written.  Sender
 identifiers are replaced by ``S-`` + 16 hex digits of HMAC-SHA256 under a secret key, unless
-``keep_sender_ids=True``.  The key is taken from the environment variable
-``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16 characters) if set; otherwise from a key file,
-by default ``$XDG_CONFIG_HOME/complaint-triage/sender.key`` (``~/.config/…``), which is
-generated (32 random bytes, mode 0600) on first use.  Keep the key to get the same
+``keep_sender_ids=True``, which shows their canonical form instead (e-mail address in lower
+case without the display name, phone number as digits); either way ``taro@example.jp``,
+``Taro <TARO@example.jp>`` and ``090-1234-5678``/``09012345678`` group as one sender each,
+as in the report.  Pseudonyms apply to ``sender_id`` and the summary only: the scored output
+keeps every input column, the raw sender column included, unless ``mask_sender_column=True``
+(``--mask-sender-column``) replaces that column's values by their ``sender_id``.
+
+The key is taken from the environment variable ``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16
+characters) if set; otherwise from a key file, by default
+``$XDG_CONFIG_HOME/complaint-triage/sender.key`` (``~/.config/…``), which is generated (32
+random bytes, mode 0600) on first use.  Keep the key to get the same
 pseudonyms in later runs; delete it to make old pseudonyms unlinkable.
 """
 
@@ -114,6 +136,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import functools
 import glob
 import hashlib
 import hmac
@@ -160,12 +183,15 @@ from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
 
 __all__ = [
     "BatchResult",
+    "DaskEngineError",
     "INPUT_FORMATS",
     "OUTPUT_FORMATS",
     "PREDICTION_COLUMNS",
     "SCORE_COLUMNS",
     "SENDER_KEY_ENV",
     "OptionalDependencyError",
+    "OutputInUseError",
+    "OutputWriteError",
     "Record",
     "SenderAggregator",
     "default_sender_key_file",
@@ -205,11 +231,25 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
 _PARTS_SUFFIX = ".parts"
+_LOCK_SUFFIX = ".lock"
 _RUN_FILE = "run.json"
 
 
 class OptionalDependencyError(ComplaintTriageError, ImportError):
     """A feature needs an optional package that is not installed."""
+
+
+class OutputInUseError(ComplaintTriageError, RuntimeError):
+    """Another batch run is writing the same output (it holds ``<output>.lock``)."""
+
+
+class OutputWriteError(ComplaintTriageError, OSError):
+    """The output or a checkpoint could not be written (a full disk, no permission); the
+    checkpoints saved so far are kept for ``--resume``."""
+
+
+class DaskEngineError(ComplaintTriageError, RuntimeError):
+    """The Dask cluster could not be reached or used, or a partition failed on it."""
 
 
 def import_or_raise(module: str, feature: str) -> Any:
@@ -1146,11 +1186,19 @@ def _write_atomically(final: Path, text: str) -> None:
     """Write ``text`` to ``final`` through ``final`` + ``.tmp``, synced and renamed over it: a
     checkpoint file is complete or absent, whenever the run is killed."""
     tmp = final.with_name(final.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputWriteError(
+            f"cannot save the checkpoint {final.name} in {final.parent} ({e.strerror or type(e).__name__}); the "
+            "checkpoints saved before it are kept: fix the cause (e.g. free disk space) and rerun the same command "
+            "with --resume") from e
 
 
 def _read_part(parts: Path, k: int) -> list[list[Any]]:
@@ -1777,7 +1825,9 @@ class SenderAggregator:
     Parameters
     ----------
     key : bytes or None
-        Pseudonymise sender ids with this key (:func:`pseudonymise`); None keeps them.
+        Pseudonymise sender ids with this key (:func:`pseudonymise`); None shows their
+        canonical form instead (e-mail address lower-cased without the display name, phone
+        number as digits), grouped exactly as the pseudonyms are.
     window_days : int, default=7
         ``longest_run_7d`` is the most contacts falling within any window of this many days.
     near_dup_bits : int, default=10
@@ -1805,11 +1855,19 @@ class SenderAggregator:
         self._by: dict[str, list[_Contact]] = {}
 
     def sender_id(self, value: object) -> str | None:
-        """The id shown for a raw sender value (pseudonym unless keys are kept)."""
+        """The id shown for a raw sender value: its pseudonym, or without a key its canonical form.
+
+        Both group a sender's spellings alike: an e-mail address in any case, with or without
+        a display name, and a phone number however it is punctuated.
+
+        >>> agg = SenderAggregator(key=None)
+        >>> agg.sender_id("山田太郎 <TARO@example.jp>"), agg.sender_id("090 1234 5678")
+        ('taro@example.jp', '09012345678')
+        """
         if _is_missing(value) or str(value).strip() == "":
             return None
         if self.key is None:
-            return str(value).strip()
+            return _canonical_sender(value) or None
         if isinstance(value, str) and _PSEUDONYM.match(value):
             return value
         return pseudonymise(value, self.key)
@@ -2044,9 +2102,40 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(model_dir: str, max_chars: int, parent: int) -> None:
-    """Process-pool initializer: die with the driver, and load the model once per worker."""
+    """Process-pool initializer: ignore Ctrl-C, die with the driver, and load the model once per worker.
+
+    A terminal sends Ctrl-C (SIGINT) to the whole process group: the driver alone handles
+    it (and stops the workers), so no worker prints a KeyboardInterrupt traceback.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # (blocked while the driver started this process, see _sigint_held)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent)
     _WORKER["triager"] = _get_triager(model_dir, max_chars)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold back Ctrl-C while pool workers may be forked (by ``submit``).
+
+    A SIGINT that lands during ``fork`` raises KeyboardInterrupt in the interpreter's
+    at-fork hooks, which print it and carry on: in the driver the interrupt is lost, in the
+    new worker it prints a traceback.  Blocked, it waits until the fork is done: the driver
+    then raises it as usual, and the worker, which inherits the blocked signal, ignores it
+    (see :func:`_init_worker`).
+    """
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _score_texts(texts: list[Any], text_col: str, with_evidence: bool) -> dict[str, list[Any]]:
@@ -2073,13 +2162,100 @@ def _pred_rows(cols: dict[str, list[Any]], n: int) -> list[list[Any]]:
     return [list(row) for row in zip(*columns, strict=True)] if n else []
 
 
+class _OutputLock:
+    """An exclusive lock on ``<output>.lock``, held for the whole run.
+
+    ``flock`` (``msvcrt.locking`` on Windows) is tied to the open file, so the kernel
+    releases it when the process ends, however it ends: a lock file left by a killed run
+    blocks nothing.  The file holds the owner's process id, for the refusal message; it is
+    removed on release.
+    """
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.path = output.with_name(output.name + _LOCK_SUFFIX)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _lock_fd(fd)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                who = f" (process {holder})" if holder.isdigit() else ""
+                raise OutputInUseError(
+                    f"another batch run{who} is writing {self.output} (it holds {self.path.name}): wait for it to "
+                    "finish, or write to another -o") from None
+            try:  # (the run that held it may have removed the file between our open and our lock)
+                current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):  # (removed while still locked: no other run can take a stale file)
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+
+def _lock_fd(fd: int) -> None:
+    """Lock ``fd`` exclusively without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> dict[str, str]:
+    """What makes this code's scores: the package version, the signal patterns' digest and a
+    digest of the package's source files (a reinstall from another commit keeps the version)."""
+    from complaint_triage import __version__
+    from complaint_triage.features import signals_digest
+
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(path.relative_to(pkg).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return {"package_version": __version__, "signals_sha256": signals_digest(), "code_sha256": h.hexdigest()[:16]}
+
+
+def _folder_listing(src: _Source) -> dict[str, Any]:
+    """The .eml files a folder expands to (path inside it, size, mtime), as a count and a digest."""
+    h = hashlib.sha256()
+    files = _eml_folder(src).files
+    for rel, path in files:
+        st = path.stat()
+        h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return {"files": len(files), "files_sha256": h.hexdigest()}
+
+
 def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any]) -> dict[str, Any]:
     files = []
     for s in sources:
-        st = s.path.stat()
-        files.append({"input": s.label, "path": str(s.path.resolve()), "kind": s.kind, "encoding": s.encoding,
-                      "size": st.st_size if s.path.is_file() else None, "mtime_ns": st.st_mtime_ns})
-    return {"format": 2, "inputs": files, **opts}
+        entry: dict[str, Any] = {"input": s.label, "path": str(s.path.resolve()), "kind": s.kind,
+                                 "encoding": s.encoding}
+        if s.path.is_dir():  # (a folder's own mtime misses changes in its sub-folders and edits of its files)
+            entry.update(_folder_listing(s))
+        else:
+            st = s.path.stat()
+            entry.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        files.append(entry)
+    return {"format": 3, **_code_version(), "inputs": files, **opts}
 
 
 def _prepare_parts(parts: Path, fp: dict[str, Any], resume: bool) -> set[int]:
@@ -2088,6 +2264,12 @@ def _prepare_parts(parts: Path, fp: dict[str, Any], resume: bool) -> set[int]:
         old = json.loads(run_file.read_text(encoding="utf-8"))
         if old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
+            if set(changed) <= set(_code_version()):
+                raise InputFormatError(
+                    f"cannot resume: the checkpoints in {parts} were made by another version of complaint-triage "
+                    f"(differs: {', '.join(changed)}), whose scores can differ from this one's; rerun without "
+                    f"--resume after deleting {parts}"
+                )
             raise InputFormatError(
                 f"cannot resume: the checkpoints in {parts} were made with other inputs or options "
                 f"(differs: {', '.join(changed)}); rerun without --resume after deleting {parts}"
@@ -2174,7 +2356,9 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                 if k in done:
                     progress.skip(len(recs))
                     continue
-                pending.append((k, recs, pool.submit(_score_texts, texts(recs), text_col, with_evidence)))
+                with _sigint_held():
+                    fut = pool.submit(_score_texts, texts(recs), text_col, with_evidence)
+                pending.append((k, recs, fut))
                 while len(pending) >= 2 * jobs:
                     pk, precs, fut = pending.popleft()
                     finish(pk, precs, fut.result())
@@ -2187,15 +2371,120 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                 "rerun with --resume, perhaps with fewer --jobs or a smaller --chunk-rows"
             ) from e
         except BaseException:
-            for _, _, fut in pending:
-                fut.cancel()
+            # Stop at once (Ctrl-C, a failed checkpoint write): the running chunks are not waited
+            # for, and the queued ones are cancelled by the pool itself (cancelling them here while
+            # the pool breaks makes Python 3.11's pool thread fail, and the interpreter hang at
+            # exit); waiting for the pool's thread to finish spares it a race at exit.
+            for w in list((getattr(pool, "_processes", None) or {}).values()):
+                w.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
     return n_chunks
 
 
+def _check_scheduler_address(scheduler: str) -> None:
+    """Refuse (:class:`InputFormatError`) a ``scheduler`` that is not an address, before any work."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        protocol, loc = parse_address(scheduler)
+        if protocol in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except ValueError as e:
+        raise InputFormatError(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address ({e}); give one like tcp://HOST:8786"
+        ) from e
+
+
+def _probe_scheduler(scheduler: str, timeout: float) -> None:
+    """Make sure a Dask scheduler answers at ``scheduler`` within ``timeout`` seconds.
+
+    ``distributed.Client`` bounds the TCP connection but not the handshake after it, so an
+    address where something else listens (the dashboard's port 8787, any HTTP server) makes
+    it wait forever.  The probe connects, asks the server who it is, and gives up at the
+    deadline; it runs its own event loop in a thread, so it also works under Jupyter.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    connection_args = Security().get_connection_args("client")  # (TLS settings from the Dask config, as Client)
+
+    async def ask() -> Any:
+        comm = await connect(scheduler, timeout=timeout, **connection_args)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(ask(), timeout)
+
+    hint = "check the address (a scheduler listens on port 8786 by default; 8787 is its dashboard) and that it runs"
+    with ThreadPoolExecutor(1) as ex:
+        try:
+            reply = ex.submit(asyncio.run, bounded()).result()
+        except OSError as e:  # (TimeoutError too)
+            why = str(e).split("\n")[0] or ("no answer" if isinstance(e, TimeoutError) else type(e).__name__)
+            raise DaskEngineError(f"no Dask scheduler answered at {scheduler} within {timeout:g} s ({why}): "
+                                  f"{hint}") from e
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise DaskEngineError(f"{scheduler} answered, but not as a Dask scheduler: {hint}")
+
+
+def _dask_client(distributed: Any, stack: contextlib.ExitStack, *, scheduler: str | None, jobs: int,
+                 timeout: float) -> Any:
+    """A client of the cluster at ``scheduler`` (which must have a worker within ``timeout`` s), or of a new
+    local cluster of ``jobs`` workers."""
+    if not scheduler:
+        cluster = stack.enter_context(distributed.LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+            # (the scheduler serves HTTP even without a dashboard; by default on port 8787, with a
+            # warning when that port is taken: a free port on this machine instead, no dashboard)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR))
+        return stack.enter_context(distributed.Client(cluster))
+    _probe_scheduler(scheduler, timeout)
+    client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError as e:
+        raise DaskEngineError(
+            f"the Dask scheduler at {scheduler} has no worker (none joined within {timeout:g} s): start some with "
+            f"`dask worker {scheduler} --nthreads 1`, then rerun") from e
+    return client
+
+
+@contextlib.contextmanager
+def _logger_level(name: str, level: int) -> Iterator[None]:
+    """Set a logger's level for the duration of the block, then restore it."""
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def _dask_failure(e: BaseException) -> str:
+    """What went wrong on the cluster, for a message: the error's type, and its text only for the
+    connection errors of the cluster itself (a worker's error text may quote a record)."""
+    from concurrent.futures import CancelledError
+
+    if isinstance(e, OSError | TimeoutError | CancelledError) or type(e).__module__.startswith("distributed"):
+        first = str(e).strip().split("\n")[0][:200]
+        return f"{type(e).__name__}: {first}" if first else type(e).__name__
+    return f"{type(e).__name__} on a worker; see the worker's log"
+
+
 def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int], text_col: str,
                  model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
-                 blocksize: str | int | None, progress: _Progress) -> int:
+                 blocksize: str | int | None, timeout: float, progress: _Progress) -> int:
     """Score CSV/TSV/Parquet inputs on a Dask cluster, partition by partition.
 
     The rows are those of the local engine for well-formed files (same column names, the
@@ -2204,24 +2493,41 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     pandas' rules instead.  Each partition's checkpoint records how many input rows it
     covered, blank ones included, so that a resumed run numbers the rows after it as an
     uninterrupted run does.
+
+    A scheduler that does not answer, or has no worker, within ``timeout`` seconds, and any
+    failure of the cluster or of a partition on it, raise :class:`DaskEngineError` (the
+    finished partitions are kept for ``resume``).
     """
+    counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
+    try:
+        return _dask_score(sources, scan, parts=parts, done=done, counts=counts, text_col=text_col,
+                           model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
+                           scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+    except ComplaintTriageError:
+        raise
+    except Exception as e:  # (the cluster's and the workers' errors come in every type)
+        raise DaskEngineError(
+            f"the Dask run failed ({_dask_failure(e)}); the finished partitions are saved in {parts}: rerun the "
+            "same command with --resume once the cluster works") from e
+
+
+def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int],
+                counts: Mapping[int, tuple[int, int]], text_col: str, model_dir: Path, max_chars: int,
+                with_evidence: bool, jobs: int, scheduler: str | None, blocksize: str | int | None, timeout: float,
+                progress: _Progress) -> int:
     dask = import_or_raise("dask", "Dask batch scoring (--engine dask)")
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
     cols = scan.columns
     field_limit = _field_limit(max_chars)
-    counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
-        if scheduler:
-            client = stack.enter_context(distributed.Client(scheduler))
-        else:
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))
-            client = stack.enter_context(distributed.Client(cluster))
+        # (a lost scheduler makes the client log a traceback of its reconnection attempt as it is
+        # closed: the failure is raised as a DaskEngineError instead)
+        stack.enter_context(_logger_level("distributed.client", logging.CRITICAL))
+        client = _dask_client(distributed, stack, scheduler=scheduler, jobs=jobs, timeout=timeout)
         n_workers = max(1, len(client.nthreads()))
         # (partition, source, is_parquet, input columns of that source)
         plan: list[tuple[Any, _Source, list[str]]] = []
@@ -2303,6 +2609,32 @@ def _free_name(name: str, taken: set[str]) -> str:
     return new
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (also through links, or when neither exists yet)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_output_path(path: Path, what: str, option: str) -> str:
+    """The format of an output file, refused (:class:`InputFormatError`) if it is a folder or has no known ending."""
+    if path.is_dir():
+        raise InputFormatError(f"{what} {path} is a folder; give {option} a file name ending with one of "
+                               f"{', '.join(sorted(OUTPUT_FORMATS))}")
+    return _output_format(path)
+
+
+def _wide_encoding(encoding: str | None) -> bool:
+    """UTF-16/UTF-32: a line break is not one byte, so a file cannot be cut at byte offsets."""
+    try:
+        return encoding is not None and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    except LookupError:
+        return False
+
+
 def run_batch(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -2319,12 +2651,14 @@ def run_batch(
     with_evidence: bool = True,
     engine: str = "local",
     scheduler: str | None = None,
+    scheduler_timeout: float = 30.0,
     dask_blocksize: str | int | None = None,
     jobs: int = 2,
     chunk_rows: int = 1000,
     resume: bool = False,
     sender_output: str | os.PathLike[str] | None = None,
     keep_sender_ids: bool = False,
+    mask_sender_column: bool = False,
     sender_key_file: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     progress_stream: IO[str] | None = None,
@@ -2337,6 +2671,8 @@ def run_batch(
         CSV/TSV, .xlsx, JSONL, Parquet, mbox, .eml files and folders of .eml files.
     output : path-like
         ``.parquet``, ``.csv`` (UTF-8 with BOM), ``.jsonl`` or ``.xlsx``.  Written atomically.
+        A run holds ``<output>.lock`` while it runs: a second run on the same output is
+        refused (:class:`OutputInUseError`) instead of mixing its rows into the first's.
     text_col, id_col, sender_col, date_col : str
         Column names.  ``id_col`` names error examples in the summary; ``sender_col`` adds
         a ``sender_id`` column and writes the per-sender summary (with ``date_col`` for
@@ -2355,19 +2691,32 @@ def run_batch(
     engine : {"local", "dask"}, default="local"
         ``dask`` maps :func:`score_frame` over partitions of CSV/TSV/Parquet inputs on the
         cluster at ``scheduler`` (default: a local cluster of ``jobs`` single-threaded workers).
+    scheduler_timeout : float, default=30
+        Seconds to wait for the scheduler at ``scheduler`` to answer, and then for a worker
+        to join it (:class:`DaskEngineError` after that).
     dask_blocksize : str, int or None, default=None
         Split CSV files into partitions of this size (only safe when no quoted field holds a
-        line break); by default one partition per CSV file.
+        line break; refused for UTF-16 files); by default one partition per CSV file.
     jobs : int, default=2
         Worker processes (each loads the model once).
     chunk_rows : int, default=1000
         Rows per chunk and checkpoint (local engine).
     resume : bool, default=False
-        Continue an interrupted run from its checkpoints (``<output>.parts``).
+        Continue an interrupted run from its checkpoints (``<output>.parts``).  Refused
+        when the inputs (for a folder: the path, size and mtime of every file it holds), the
+        options, the model or the version of complaint-triage (its signal patterns, its
+        code) differ from the interrupted run's.
     sender_output : path-like or None
-        Where to write the per-sender summary (default ``<output stem>.senders<ext>``).
+        Where to write the per-sender summary (default ``<output stem>.senders<ext>``); must
+        be neither the output nor an input.
     keep_sender_ids : bool, default=False
-        Keep raw sender ids instead of keyed-hash pseudonyms.
+        Show canonical sender ids (e-mail address lower-cased without the display name,
+        phone number as digits) in ``sender_id`` and the summary instead of keyed-hash
+        pseudonyms; senders are grouped alike either way.
+    mask_sender_column : bool, default=False
+        Replace the raw value of ``sender_col`` in the scored output by its ``sender_id``.
+        By default the scored output keeps every input column as it was, the raw sender
+        column included: pseudonyms apply to ``sender_id`` and the per-sender summary only.
     sender_key_file : path-like or None
         Key file for pseudonyms (see :func:`load_sender_key`).
     progress : bool or None, default=None
@@ -2383,20 +2732,40 @@ def run_batch(
     ------
     InputFormatError
         Bad inputs or options: nothing matches, a missing column, an input that is one of
-        the run's own output files, inputs that hold no records at all.
+        the run's own output files, a per-sender summary that is the output, inputs that
+        hold no records at all, checkpoints that cannot be resumed.
+    OutputInUseError
+        Another run is writing ``output``.
+    OutputWriteError
+        The output, the summary or a checkpoint could not be written (the checkpoints are
+        kept: rerun with ``resume=True``).
+    DaskEngineError
+        The Dask scheduler does not answer or has no worker, or the cluster failed.
     """
     t0 = time.monotonic()
     out = Path(output)
-    out_fmt = _output_format(out)
+    out_fmt = _check_output_path(out, "the output", "-o")
     if engine not in ("local", "dask"):
         raise InputFormatError(f"unknown engine {engine!r}; use local or dask")
     if chunk_rows < 1 or jobs < 1:
         raise InputFormatError("chunk_rows and jobs must be at least 1")
+    if not scheduler_timeout > 0:
+        raise InputFormatError("the scheduler timeout must be a positive number of seconds")
     s_out = Path(sender_output) if sender_output is not None else out.with_name(f"{out.stem}.senders{out.suffix}")
     parts = out.with_name(out.name + _PARTS_SUFFIX)
-    own = {out: "the output", out.with_name(out.name + ".partial"): "the output being written",
-           s_out: "the per-sender summary", s_out.with_name(s_out.name + ".partial"): "the per-sender summary",
-           parts: "the checkpoint folder"}
+    lock = _OutputLock(out)
+    out_files = {out: "the output", out.with_name(out.name + ".partial"): "the output being written",
+                 parts: "the checkpoint folder", lock.path: "the lock file"}
+    if sender_output is not None:
+        s_fmt = _check_output_path(s_out, "the per-sender summary", "--sender-summary")
+        for path, what in out_files.items():
+            if _same_file(s_out, path):
+                raise InputFormatError(f"the per-sender summary {s_out} is {what} of this run, which would "
+                                       "overwrite it: give --sender-summary another name")
+    else:
+        s_fmt = out_fmt
+    own = {**out_files, s_out: "the per-sender summary",
+           s_out.with_name(s_out.name + ".partial"): "the per-sender summary"}
     skipped: list[str] = []
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
     if engine == "dask":
@@ -2407,6 +2776,13 @@ def run_batch(
             )
         import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
         import_or_raise("distributed", "Dask batch scoring (--engine dask)")
+        if scheduler:
+            _check_scheduler_address(scheduler)
+        wide = [s.label for s in sources if s.kind in ("csv", "tsv") and _wide_encoding(s.encoding)]
+        if wide and dask_blocksize is not None:
+            raise InputFormatError(
+                f"--blocksize cannot split {', '.join(wide)}: in UTF-16 a line break is two bytes, so the file "
+                "cannot be cut at byte offsets; drop --blocksize (one partition per file) or save it as UTF-8")
     sheet = _sheet_list(sheet)
     scan = _scan(sources, text_col, sheet, want=[c for c in (id_col, sender_col, date_col) if c],
                  field_limit=_field_limit(max_chars))
@@ -2423,6 +2799,10 @@ def run_batch(
                 raise InputFormatError(f"no column {name!r} for {opt}, and some column names do not read in their "
                                        f"file's encoding: the encoding looks wrong; {_ENCODING_HINT}")
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
+    if mask_sender_column and sender_col is None:
+        raise InputFormatError("--mask-sender-column needs --sender-column (the column to replace)")
+    if sender_col is not None and sender_output is None:
+        _check_output_path(s_out, "the per-sender summary", "--sender-summary")
 
     model_dir = _model_dir(model)
     from complaint_triage.persist import MANIFEST_FILE
@@ -2432,13 +2812,39 @@ def run_batch(
     except (OSError, ValueError, KeyError):
         _get_triager(model_dir, max_chars)  # raises the library's precise error
         raise
+    key = None if sender_col is None or keep_sender_ids else load_sender_key(sender_key_file)
     opts = {"text_col": text_col, "sheet": sheet, "columns": columns, "model_dir": str(model_dir),
             "model_version": model_version, "max_chars": max_chars, "with_evidence": with_evidence,
             "engine": engine, "chunk_rows": chunk_rows if engine == "local" else None,
             "dask_blocksize": dask_blocksize if engine == "dask" else None}
     fp = _fingerprint(sources, opts)
-    done = _prepare_parts(parts, fp, resume)
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock.acquire()
+    try:
+        done = _prepare_parts(parts, fp, resume)
+        result = _score_and_assemble(
+            sources, scan, out=out, out_fmt=out_fmt, s_out=s_out, s_fmt=s_fmt, parts=parts, done=done,
+            text_col=text_col, id_col=id_col, sender_col=sender_col, date_col=date_col, key=key,
+            mask_sender_column=mask_sender_column, model_dir=model_dir, model_version=model_version,
+            max_chars=max_chars, with_evidence=with_evidence, engine=engine, scheduler=scheduler,
+            scheduler_timeout=scheduler_timeout, dask_blocksize=dask_blocksize, jobs=jobs, chunk_rows=chunk_rows,
+            progress=progress, progress_stream=progress_stream)
+        shutil.rmtree(parts, ignore_errors=True)
+    finally:
+        lock.release()
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, out_fmt: str, s_out: Path, s_fmt: str,
+                        parts: Path, done: set[int], text_col: str, id_col: str | None, sender_col: str | None,
+                        date_col: str | None, key: bytes | None, mask_sender_column: bool, model_dir: Path,
+                        model_version: str, max_chars: int, with_evidence: bool, engine: str, scheduler: str | None,
+                        scheduler_timeout: float, dask_blocksize: str | int | None, jobs: int, chunk_rows: int,
+                        progress: bool | None, progress_stream: IO[str] | None) -> BatchResult:
+    """Score the chunks not in ``done`` into ``parts``, then write the output (and the per-sender
+    summary) from every checkpoint: both or neither, and no partial file is left."""
     show = (sys.stderr.isatty() if progress is None else progress)
     bar = _Progress(scan.total, enabled=show, stream=progress_stream)
     try:
@@ -2449,16 +2855,17 @@ def run_batch(
         else:
             n_chunks = _dask_engine(sources, scan, parts=parts, done=done, text_col=text_col, model_dir=model_dir,
                                     max_chars=max_chars, with_evidence=with_evidence, jobs=jobs, scheduler=scheduler,
-                                    blocksize=dask_blocksize, progress=bar)
+                                    blocksize=dask_blocksize, timeout=scheduler_timeout, progress=bar)
     finally:
         bar.close()
-    newly = bar.done - bar.base
 
     # ---- assemble the output from the checkpoints (same bytes whether resumed or not)
+    columns = scan.columns
     taken = set(columns)
     out_names = [(_free_name(c, taken) if c in _RESERVED else c) for c in columns]
     result = BatchResult(output=out, warnings=list(scan.warnings), resumed_chunks=len(done & set(range(n_chunks))),
-                         chunks=n_chunks, model_version=model_version, date_column=date_col)
+                         chunks=n_chunks, model_version=model_version, date_column=date_col,
+                         newly_scored_rows=bar.done - bar.base)
     for c, new in zip(columns, out_names, strict=True):
         if c != new:
             result.warnings.append(f"input column {c!r} renamed {new!r} in the output "
@@ -2467,8 +2874,11 @@ def run_batch(
     out_cols += [_Col("source_file", "str"), _Col("source_record", "str")]
     aggregator: SenderAggregator | None = None
     if sender_col is not None:
-        aggregator = SenderAggregator(key=None if keep_sender_ids else load_sender_key(sender_key_file))
+        aggregator = SenderAggregator(key=key)
         out_cols.append(_Col("sender_id", "str"))
+        if mask_sender_column:  # (it then holds sender ids: text, whatever the input's type)
+            i = columns.index(sender_col)
+            out_cols[i] = _Col(out_cols[i].name, "input")
     kinds = {"categories": "strlist", "evidence": "evidence", "grievance": "bool", "review": "bool"}
     out_cols += [_Col(c, "float" if c in SCORE_COLUMNS else kinds.get(c, "str")) for c in PREDICTION_COLUMNS]
     out_cols.append(_Col(_WARNING_COLUMN, "str"))
@@ -2478,13 +2888,31 @@ def run_batch(
     p0 = n_in + 2
     pi = {c: p0 + j for j, c in enumerate(PREDICTION_COLUMNS)}
     tmp_out = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = _open_writer(tmp_out, out_fmt, out_cols)
+    s_tmp = s_out.with_name(s_out.name + ".partial")
+    writer: _Writer | None = None
+    writing = out
     try:
+        writer = _open_writer(tmp_out, out_fmt, out_cols)
         for k in range(n_chunks):
             rows = _read_part(parts, k)
             for row in rows:
                 result.rows += 1
+                when = None
+                if date_col is not None:
+                    raw_date = row[ix[date_col]]
+                    when = parse_date(raw_date)
+                    if not (raw_date is None or (isinstance(raw_date, str) and not raw_date.strip())):
+                        result.dates += 1
+                        result.unparsed_dates += when is None
+                sid = None
+                if aggregator is not None:
+                    sid = aggregator.add(
+                        row[ix[sender_col]], when=when, text=row[ix[text_col]],
+                        verdict=row[pi["verdict"]], categories=row[pi["categories"]] or (),
+                        grievance=row[pi["grievance"]],
+                        quotes_reply=row[ix["quotes_reply"]] if "quotes_reply" in ix else False)
+                    if mask_sender_column:  # (before the id column, which may be the sender's, is shown)
+                        row[ix[sender_col]] = sid
                 err = row[pi["error"]]
                 if err is not None:
                     kind = _error_kind(err)
@@ -2501,39 +2929,35 @@ def run_batch(
                     result.review += bool(row[pi["review"]])
                 if row[-1] is not None:
                     result.row_warnings += 1
-                when = None
-                if date_col is not None:
-                    raw_date = row[ix[date_col]]
-                    when = parse_date(raw_date)
-                    if not (raw_date is None or (isinstance(raw_date, str) and not raw_date.strip())):
-                        result.dates += 1
-                        result.unparsed_dates += when is None
                 if aggregator is not None:
-                    sid = aggregator.add(
-                        row[ix[sender_col]], when=when, text=row[ix[text_col]],
-                        verdict=row[pi["verdict"]], categories=row[pi["categories"]] or (),
-                        grievance=row[pi["grievance"]],
-                        quotes_reply=row[ix["quotes_reply"]] if "quotes_reply" in ix else False)
                     row.insert(p0, sid)
             writer.write(rows)
-    except BaseException:
-        writer.close()
-        tmp_out.unlink(missing_ok=True)
-        raise
-    writer.close()
-    os.replace(tmp_out, out)
-
-    if aggregator is not None:
-        s_fmt = _output_format(s_out)
-        s_rows = aggregator.rows()
-        s_tmp = s_out.with_name(s_out.name + ".partial")
-        w = _open_writer(s_tmp, s_fmt, list(_SENDER_COLS))
-        w.write([[r[c.name] for c in _SENDER_COLS] for r in s_rows])
+        w, writer = writer, None
         w.close()
-        os.replace(s_tmp, s_out)
-        result.sender_output, result.senders = s_out, len(s_rows)
-        result.repetition_senders = sum(r["repetition"] for r in s_rows)
-    shutil.rmtree(parts, ignore_errors=True)
-    result.seconds = time.monotonic() - t0
-    result.newly_scored_rows = newly
+        if aggregator is not None:  # (written before the output is renamed into place: both or neither)
+            writing = s_out
+            s_out.parent.mkdir(parents=True, exist_ok=True)
+            s_rows = aggregator.rows()
+            writer = _open_writer(s_tmp, s_fmt, list(_SENDER_COLS))
+            writer.write([[r[c.name] for c in _SENDER_COLS] for r in s_rows])
+            w, writer = writer, None
+            w.close()
+            result.sender_output, result.senders = s_out, len(s_rows)
+            result.repetition_senders = sum(r["repetition"] for r in s_rows)
+        writing = out
+        os.replace(tmp_out, out)
+        if aggregator is not None:
+            os.replace(s_tmp, s_out)
+    except BaseException as e:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # (closing flushes, and fails again on a full disk)
+                writer.close()
+        for tmp in (tmp_out, s_tmp) if aggregator is not None else (tmp_out,):
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, ComplaintTriageError):
+            raise OutputWriteError(
+                f"cannot write {writing} ({e.strerror or type(e).__name__}); the scored chunks are kept in {parts}: "
+                "fix the cause (e.g. free disk space) and rerun the same command with --resume") from e
+        raise
     return result

@@ -3,10 +3,13 @@
 Diagnostics, the progress bar and the end-of-run summary go to stderr; nothing is printed
 on stdout (``--quiet`` hides the progress bar and warnings, never the summary).  Exit codes:
 0 done (records that could not be scored are rows with an ``error``), 1 model or run
-failure, 2 bad input or options (also: an input that is the run's own output, inputs that
-hold no records, a workbook sheet that holds rows but no text column; for ``report``: a
-file that is not scored records or holds none, an output that is the scored file or a
-folder), 130 interrupted (the finished chunks are kept: rerun with ``--resume``).
+failure (also: another run is writing the same output, the output or a checkpoint cannot
+be written, the Dask scheduler does not answer or has no worker, the cluster failed), 2 bad
+input or options (also: an input or the per-sender summary that is the run's own output,
+inputs that hold no records, a workbook sheet that holds rows but no text column, a
+``--scheduler`` that is not an address; for ``report``: a file that is not scored records or
+holds none, an output that is the scored file or a folder), 130 interrupted (the finished
+chunks are kept: rerun with ``--resume``).
 
 Run standalone with ``python -m complaint_triage.batch_cli batch …``.
 """
@@ -50,7 +53,9 @@ def batch(
     text_column: Annotated[str, typer.Option(help="Column holding the message text.")] = "text",
     id_column: Annotated[str | None, typer.Option(help="Record id column (named in the error summary).")] = None,
     sender_column: Annotated[str | None, typer.Option(
-        help="Sender column (e-mail, customer id, phone): adds sender_id and a per-sender summary.")] = None,
+        help="Sender column (e-mail, customer id, phone): adds sender_id (a keyed-hash pseudonym) and a per-sender "
+             "summary. The scored output still keeps every input column, this raw column included, unless "
+             "--mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
         help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日, 令和6年4月1日, R6.4.1, Excel "
              "serials; the summary counts values it cannot read).")] = None,
@@ -70,17 +75,26 @@ def batch(
         "--jobs", "-j", min=1, help="Worker processes (local) or local Dask workers.")] = 2,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk and checkpoint.")] = 1000,
     resume: Annotated[bool, typer.Option(
-        help="Continue an interrupted run from its checkpoints (<OUTPUT>.parts).")] = False,
+        help="Continue an interrupted run from its checkpoints (<OUTPUT>.parts); refused if the inputs, options, "
+             "model or complaint-triage version changed.")] = False,
     engine: Annotated[Engine, typer.Option(help="local (process pool) or dask (CSV/TSV/Parquet only).")] = Engine.LOCAL,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: start a local cluster).")] = None,
+    scheduler_timeout: Annotated[float, typer.Option(
+        min=0.1, metavar="SECONDS",
+        help="Dask: how long to wait for the --scheduler to answer, then for a worker to join it.")] = 30.0,
     blocksize: Annotated[str | None, typer.Option(
         help="Dask: split CSV files into partitions of this size, e.g. 64MB (only if no quoted field holds a "
-             "line break; default: one partition per CSV file).")] = None,
+             "line break; not for UTF-16 files; default: one partition per CSV file).")] = None,
     sender_summary: Annotated[Path | None, typer.Option(
-        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>).")] = None,
+        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input.")] = None,
     keep_sender_ids: Annotated[bool, typer.Option(
-        help="Keep raw sender ids instead of keyed-hash pseudonyms.")] = False,
+        help="In sender_id and the per-sender summary, show canonical sender ids (e-mail address in lower case "
+             "without the display name, phone number as digits) instead of keyed-hash pseudonyms; senders are "
+             "grouped alike either way.")] = False,
+    mask_sender_column: Annotated[bool, typer.Option(
+        help="Replace the raw values of the --sender-column in the scored output by their sender_id (by default "
+             "every input column is kept as it was).")] = False,
     sender_key_file: Annotated[Path | None, typer.Option(
         help="Pseudonym key file (default: $COMPLAINT_TRIAGE_SENDER_KEY, else "
              "~/.config/complaint-triage/sender.key, created on first use).")] = None,
@@ -94,16 +108,17 @@ def batch(
             inputs, output, text_col=text_column, id_col=id_column, sender_col=sender_column, date_col=date_column,
             fmt=format, encoding=encoding, sheet=sheet or None, model=model, max_chars=max_chars,
             with_evidence=evidence,
-            engine=engine.value, scheduler=scheduler, dask_blocksize=blocksize, jobs=jobs, chunk_rows=chunk_rows,
-            resume=resume, sender_output=sender_summary, keep_sender_ids=keep_sender_ids,
-            sender_key_file=sender_key_file, progress=False if quiet else None,
+            engine=engine.value, scheduler=scheduler, scheduler_timeout=scheduler_timeout, dask_blocksize=blocksize,
+            jobs=jobs, chunk_rows=chunk_rows, resume=resume, sender_output=sender_summary,
+            keep_sender_ids=keep_sender_ids, mask_sender_column=mask_sender_column, sender_key_file=sender_key_file,
+            progress=False if quiet else None,
         )
     except KeyboardInterrupt:
         raise _fail(f"interrupted; the finished chunks are kept in {output}.parts: rerun the same command "
                     "with --resume to continue", 130) from None
     except InputFormatError as e:
         raise _fail(str(e), 2) from e
-    except ComplaintTriageError as e:  # model missing or unusable, worker died
+    except ComplaintTriageError as e:  # model missing or unusable, worker died, output in use or unwritable, Dask
         raise _fail(str(e), 1) from e
     except (FileNotFoundError, NotADirectoryError) as e:
         raise _fail(str(e), 2) from e
