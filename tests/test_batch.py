@@ -1260,29 +1260,25 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_ones(small_mode
 @pytest.fixture()
 def fresh_code_version() -> Iterator[None]:
     """Recompute what identifies the code (cached per process) before and after the test."""
-    clear = getattr(getattr(B, "_code_version", None), "cache_clear", lambda: None)
-    clear()
+    B._code_version.cache_clear()
     yield
-    clear()
+    B._code_version.cache_clear()
 
 
-@pytest.mark.parametrize("upgrade", ["package_version", "signal_patterns", "source_files"])
+@pytest.mark.parametrize("upgrade", ["package_version", "source_files"])
 def test_resume_is_refused_after_an_upgrade_of_complaint_triage(small_model_dir, tmp_path, monkeypatch,
                                                                  fresh_code_version, upgrade):
     """A resumed run mixed the scores of two code versions (same model pinned with --model)."""
     import shutil
 
     import complaint_triage
-    import complaint_triage.features as F
 
     src = _write_csv(tmp_path / "in.csv", _rows(10))
     out = tmp_path / "o.jsonl"
     _run_interrupted(monkeypatch, lambda n, k: n == 2, small_model_dir, [src], out, chunk_rows=3)
     if upgrade == "package_version":
         monkeypatch.setattr(complaint_triage, "__version__", "99.0")
-    elif upgrade == "signal_patterns":
-        monkeypatch.setattr(F, "signals_digest", lambda: "0" * 16)
-    else:  # a reinstall from another commit: same version and signals, other code
+    else:  # a reinstall from another commit (new signal patterns, say): same version, other code
         pkg = tmp_path / "pkg"
         here = Path(B.__file__).resolve().parent
         for f in here.rglob("*.py"):
@@ -1291,7 +1287,7 @@ def test_resume_is_refused_after_an_upgrade_of_complaint_triage(small_model_dir,
         with open(pkg / "normalize.py", "a", encoding="utf-8") as f:
             f.write("# changed\n")
         monkeypatch.setattr(B, "__file__", str(pkg / "batch.py"))
-    getattr(getattr(B, "_code_version", None), "cache_clear", lambda: None)()
+    B._code_version.cache_clear()
     with pytest.raises(InputFormatError, match="cannot resume: .*another version of complaint-triage"):
         _run(small_model_dir, [src], out, chunk_rows=3, resume=True)
 

@@ -926,6 +926,7 @@ class _Scan:
     sheets: dict[str, list[_Sheet]]
     warnings: list[str]
     empty: list[str] = field(default_factory=list)  # inputs without records, and why
+    folders: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)  # an .eml folder's files, by label
 
 
 def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None, *,
@@ -942,6 +943,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     warnings: list[str] = []
     empty: list[str] = []
     sheets: dict[str, list[_Sheet]] = {}
+    folders: dict[str, list[tuple[str, Path]]] = {}
     sheet_names = _sheet_list(sheet)
 
     def add(names: Iterable[str], arrow: dict[str, Any] | None = None) -> None:
@@ -1016,6 +1018,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
             elif src.path.is_dir():
                 folder = _eml_folder(src)
                 n = len(folder.files)
+                folders[src.label] = folder.files
                 warnings.extend(f"{p} skipped: it is one of this run's own output files" for p in folder.own)
                 others = sum(folder.other.values())
                 if others:
@@ -1031,7 +1034,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     arrow_types = {c: t for c, t in types.items() if c not in non_parquet}
     if total and empty:
         warnings.extend(empty)
-    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty)
+    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty, folders)
 
 
 def _layouts(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None) -> dict[str, list[_Sheet]]:
@@ -2222,35 +2225,37 @@ def _lock_fd(fd: int) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> dict[str, str]:
-    """What makes this code's scores: the package version, the signal patterns' digest and a
-    digest of the package's source files (a reinstall from another commit keeps the version)."""
+    """What makes this code's scores: the package version and a digest of the package's source
+    files (a reinstall from another commit keeps the version; new signal patterns are new source)."""
     from complaint_triage import __version__
-    from complaint_triage.features import signals_digest
 
     pkg = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(pkg.rglob("*.py")):
         h.update(path.relative_to(pkg).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
-    return {"package_version": __version__, "signals_sha256": signals_digest(), "code_sha256": h.hexdigest()[:16]}
+    return {"package_version": __version__, "code_sha256": h.hexdigest()[:16]}
 
 
-def _folder_listing(src: _Source) -> dict[str, Any]:
+def _folder_listing(files: Sequence[tuple[str, Path]]) -> dict[str, Any]:
     """The .eml files a folder expands to (path inside it, size, mtime), as a count and a digest."""
     h = hashlib.sha256()
-    files = _eml_folder(src).files
     for rel, path in files:
         st = path.stat()
         h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return {"files": len(files), "files_sha256": h.hexdigest()}
 
 
-def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any]) -> dict[str, Any]:
+def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any],
+                 folders: Mapping[str, Sequence[tuple[str, Path]]]) -> dict[str, Any]:
+    """What a resumed run must share with the interrupted one; ``folders``: the files of each
+    .eml folder, as :func:`_scan` listed them."""
     files = []
     for s in sources:
         entry: dict[str, Any] = {"input": s.label, "path": str(s.path.resolve()), "kind": s.kind,
                                  "encoding": s.encoding}
         if s.path.is_dir():  # (a folder's own mtime misses changes in its sub-folders and edits of its files)
-            entry.update(_folder_listing(s))
+            listed = folders.get(s.label)
+            entry.update(_folder_listing(listed if listed is not None else _eml_folder(s).files))
         else:
             st = s.path.stat()
             entry.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
@@ -2610,12 +2615,13 @@ def _free_name(name: str, taken: set[str]) -> str:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (also through links, or when neither exists yet)."""
-    if a.resolve() == b.resolve():
-        return True
+    """Whether ``a`` and ``b`` are one file: the same path once resolved (also when neither
+    exists yet), or one inode (a hard link)."""
     try:
+        if a.resolve() == b.resolve():
+            return True
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):  # (one of them does not exist, or is a symbolic link loop)
         return False
 
 
@@ -2817,7 +2823,7 @@ def run_batch(
             "model_version": model_version, "max_chars": max_chars, "with_evidence": with_evidence,
             "engine": engine, "chunk_rows": chunk_rows if engine == "local" else None,
             "dask_blocksize": dask_blocksize if engine == "dask" else None}
-    fp = _fingerprint(sources, opts)
+    fp = _fingerprint(sources, opts, scan.folders)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     lock.acquire()

@@ -645,26 +645,23 @@ class FeedbackStore:
                 out[str(c.correction_id)] = c
         return out
 
-    def _insert(self, conn: sqlite3.Connection, corrections: Iterable[Correction], *, planned: bool = False) -> int:
-        """Insert the corrections not stored yet; raises on a stored ``correction_id`` with other content.
-
-        ``planned``: the corrections are new ones :meth:`_plan` has already checked against the
-        stored ones in this transaction, so they are inserted without looking their ids up again.
-        """
+    def _insert(self, conn: sqlite3.Connection, corrections: Iterable[Correction]) -> int:
+        """Insert the corrections not stored yet; raises on a stored ``correction_id`` with other content."""
         items = list(corrections)
-        if planned:
-            new = items
-        else:
-            known = self._stored(conn, [str(c.correction_id) for c in items])
-            new = []
-            for c in items:
-                old = known.get(str(c.correction_id))
-                if old is not None:
-                    if old.same_content(c, with_time=False):
-                        continue
-                    raise InputFormatError(_conflict(str(c.correction_id)))
-                known[str(c.correction_id)] = c
-                new.append(c)
+        known = self._stored(conn, [str(c.correction_id) for c in items])
+        new = []
+        for c in items:
+            old = known.get(str(c.correction_id))
+            if old is not None:
+                if old.same_content(c, with_time=False):
+                    continue
+                raise InputFormatError(_conflict(str(c.correction_id)))
+            known[str(c.correction_id)] = c
+            new.append(c)
+        return self._insert_new(conn, new)
+
+    def _insert_new(self, conn: sqlite3.Connection, new: Sequence[Correction]) -> int:
+        """Insert corrections known to be new (checked by :meth:`_insert`, or planned by :meth:`_plan`)."""
         conn.executemany(
             f"INSERT INTO corrections ({_COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})",
             [self._row(c) for c in new],
@@ -720,7 +717,7 @@ class FeedbackStore:
             rejected = sorted(rejected + conflicts, key=lambda r: r.row)
             if rejected and not skip_invalid:
                 return ImportResult(0, 0, rejected, n)
-            inserted = self._insert(conn, new, planned=True)
+            inserted = self._insert_new(conn, new)
         return ImportResult(inserted, duplicates, rejected, n)
 
     def _plan(self, conn: sqlite3.Connection, parsed: Sequence[tuple[int, Correction, bool, bool]]

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from complaint_triage.batch import SenderAggregator, iter_scored, load_sender_key, parse_date
+from complaint_triage.batch import SenderAggregator, _same_file, iter_scored, load_sender_key, parse_date
 from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import CATEGORIES, VERDICTS
@@ -763,16 +763,6 @@ other dates may remain. Record ids are shown as they are.)</p>
     stats = ReportStats(rows=n, scored=n_scored, errors=n_err, review=n_review, months=len(months),
                         senders=len(sender_rows), columns=cols)
     return doc, stats
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` are one file: the same path once resolved, or one inode (a hard link)."""
-    try:
-        if a.resolve() == b.resolve():
-            return True
-        return os.path.samefile(a, b)
-    except (OSError, RuntimeError):  # (one of them does not exist, or is a symbolic link loop)
-        return False
 
 
 def _check_output(scored: Path, out: Path) -> Path:

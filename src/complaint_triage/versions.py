@@ -655,7 +655,7 @@ def write_card(version_dir: Path | str, *, previous: Path | str | None = None,
     # only the training run knows that, so a rewritten card keeps that section as it was
     old = card.read_text(encoding="utf-8") if card.is_file() else ""
     start = old.find(_REPRODUCE)
-    if start >= 0 and _REPRODUCE not in text:
+    if start >= 0:  # (model_card writes no such section of its own)
         nxt = old.find("\n## ", start + len(_REPRODUCE))
         text = text.rstrip("\n") + "\n\n" + (old[start + 1:] if nxt < 0 else old[start + 1:nxt + 1]).rstrip("\n") + "\n"
     tmp = d / (CARD_FILE + ".tmp")

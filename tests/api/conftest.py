@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,26 @@ def client(make_settings: Callable[..., Settings]) -> Iterator[TestClient]:
     """A started app with the default limits (one per test module)."""
     with TestClient(create_app(make_settings())) as c:
         yield c
+
+
+@contextmanager
+def logged_fields(name: str) -> Iterator[list[dict]]:
+    """The ``fields`` of the records the logger ``name`` writes at INFO and above meanwhile."""
+    seen: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(dict(record.fields))  # type: ignore[attr-defined]
+
+    log = logging.getLogger(name)
+    handler, level = Keep(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 @pytest.fixture()

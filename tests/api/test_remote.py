@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import signal
@@ -21,27 +20,14 @@ from complaint_triage.exceptions import ScoringProcessError
 from complaint_triage.scoring import Triager
 from complaint_triage.settings import Settings
 
-from .conftest import ADMIN_KEY, AUTH
+from .conftest import ADMIN_KEY, AUTH, logged_fields
 
 
 @pytest.fixture()
 def remote_events() -> Iterator[list[dict]]:
     """The relay's events (deaths, restarts): the ``fields`` of its log records."""
-    seen: list[dict] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(dict(record.fields))  # type: ignore[attr-defined]
-
-    log = logging.getLogger("complaint_triage.api.remote")
-    handler, level = Keep(), log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
+    with logged_fields("complaint_triage.api.remote") as seen:
         yield seen
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
 
 
 async def _until(cond: Callable[[], bool], timeout: float = 30) -> None:

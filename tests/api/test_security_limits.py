@@ -25,6 +25,12 @@ SCORING = [
     ("get", "/v1/model", {}),
 ]
 
+#: the ASGI scope of an authorised POST /v1/score, for driving the app by hand
+_SCORE_SCOPE = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
+                "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
+                "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
+                                                         (b"authorization", AUTH["Authorization"].encode())]}
+
 
 class TestApiKeys:
     @pytest.mark.parametrize(("method", "path", "kw"), SCORING)
@@ -197,10 +203,7 @@ class TestConcurrency:
                 return []
 
         sent: list[dict] = []
-        scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
-                 "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
-                 "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
-                                                          (b"authorization", AUTH["Authorization"].encode())]}
+        scope = dict(_SCORE_SCOPE)
 
         async def main() -> None:
             gone = asyncio.Event()
@@ -250,10 +253,7 @@ class TestConcurrency:
                 return []
 
         sent: list[dict] = []
-        scope = {"type": "http", "method": "POST", "path": "/v1/score", "raw_path": b"/v1/score", "root_path": "",
-                 "scheme": "http", "query_string": b"", "http_version": "1.1", "server": ("testserver", 80),
-                 "client": ("127.0.0.1", 1), "headers": [(b"content-type", b"application/json"),
-                                                          (b"authorization", AUTH["Authorization"].encode())]}
+        scope = dict(_SCORE_SCOPE)
 
         async def main() -> None:
             body = [{"type": "http.request", "body": '{"text": "ゴミ"}'.encode(), "more_body": False}]

@@ -9,7 +9,6 @@ stops it with SIGTERM, as an operator would.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from complaint_triage.api import supervisor
+
+from .conftest import logged_fields
 
 # argv: ready_fd, folder, mode.  Modes: "ready" (ready at once, then stays), "die" (ready, then
 # exits 1 after 0.3 s), "early-exit" (exits 1 before it is ready), "wait-go" (ready once the file
@@ -50,22 +51,9 @@ while True:
 
 @pytest.fixture()
 def events() -> Iterator[list[dict]]:
-    """The supervisor's events (the ``fields`` of its log records)."""
-    seen: list[dict] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(dict(record.fields))  # type: ignore[attr-defined]
-
-    log = logging.getLogger("complaint_triage.api.supervisor")
-    handler, level = Keep(), log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
+    """The supervisor's events: the ``fields`` of its log records."""
+    with logged_fields("complaint_triage.api.supervisor") as seen:
         yield seen
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
 
 
 def stand_ins(monkeypatch: pytest.MonkeyPatch, folder: Path, modes: Callable[[int], str]) -> None:

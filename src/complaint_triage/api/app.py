@@ -61,7 +61,7 @@ from complaint_triage.exceptions import (
 )
 from complaint_triage.settings import Settings, get_settings
 
-__all__ = ["create_app", "route_paths", "ACCESS_LOGGER"]
+__all__ = ["create_app", "ACCESS_LOGGER"]
 
 ACCESS_LOGGER = "complaint_triage.api.access"
 _LOG = logging.getLogger("complaint_triage.api")

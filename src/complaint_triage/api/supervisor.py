@@ -66,8 +66,9 @@ __all__ = ["bind_sockets", "main", "PortInUseError"]
 APP_FACTORY = "complaint_triage.api.worker:create_app"
 #: uvicorn's ``--http``: httptools with a time limit on request headers (:mod:`complaint_triage.api.protocol`).
 HTTP_PROTOCOL = "complaint_triage.api.protocol:HeaderTimeoutProtocol"
-#: Seconds a worker may take to finish its requests after SIGTERM (``Settings.graceful_shutdown_s``,
-#: which ``serve`` passes as ``--graceful``).
+#: Seconds a worker may take to finish its requests after SIGTERM when ``--graceful`` is not given
+#: (``serve`` always passes ``Settings.graceful_shutdown_s``, whose default this repeats: the
+#: supervisor imports neither pydantic nor the settings).
 GRACEFUL_S = 20
 #: A worker still running this many seconds after its graceful shutdown should have ended is
 #: killed (time for the app's own shutdown: the scoring threads, a scoring process).
@@ -149,8 +150,7 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="complaint-triage-parent-watch", daemon=True).start()
 
 
-def _run_worker(fd: int, parent: int, log_level: str, ready_fd: int | None = None,
-                graceful: int = GRACEFUL_S) -> None:
+def _run_worker(fd: int, parent: int, log_level: str, ready_fd: int | None, graceful: int) -> None:
     """Serve on the inherited listening socket ``fd`` until SIGTERM (this process's whole life).
 
     Once the app has started (model loaded) and the socket is served, one byte is written to
@@ -202,7 +202,7 @@ def worker_command(fd: int, ready_fd: int, log_level: str, graceful: int) -> lis
 class _Worker:
     """One worker process, its listening socket and the pipe on which it says it is ready."""
 
-    def __init__(self, host: str, port: int, log_level: str, graceful: int = GRACEFUL_S) -> None:
+    def __init__(self, host: str, port: int, log_level: str, graceful: int) -> None:
         self.host, self.port, self.log_level, self.graceful = host, port, log_level, graceful
         self.sock: socket.socket | None = None
         self.proc: subprocess.Popen[bytes] | None = None
