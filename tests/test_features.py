@@ -157,9 +157,13 @@ def test_signals(text, signal):
     ],
 )
 def test_threat_signals(text, own, quoted):
+    assert _own_and_quoted(text, "threat_phrase", "quoted_threat") == (own, quoted)
+
+
+def _own_and_quoted(text: str, own: str, quoted: str) -> tuple[int, int]:
+    """Match counts of a signal in the writer's own words and of its quoted twin, on the normalised text."""
     norm = normalize_text(text)
-    assert len(SIGNALS["threat_phrase"].findall(norm)) == own
-    assert len(SIGNALS["quoted_threat"].findall(norm)) == quoted
+    return len(SIGNALS[own].findall(norm)), len(SIGNALS[quoted].findall(norm))
 
 
 # An insult in the writer's own words, a quoted one, and everyday words that share letters
@@ -187,9 +191,7 @@ def test_threat_signals(text, own, quoted):
     ],
 )
 def test_insult_signals(text, own, quoted):
-    norm = normalize_text(text)
-    assert len(SIGNALS["insult"].findall(norm)) == own
-    assert len(SIGNALS["quoted_insult"].findall(norm)) == quoted
+    assert _own_and_quoted(text, "insult", "quoted_insult") == (own, quoted)
 
 
 @settings(max_examples=300, deadline=None)

@@ -261,11 +261,12 @@ def test_a_classifier_with_the_bystander_head_keeps_the_public_columns():
     assert clf.get_params()["bystander_head"] is True
 
 
-def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads():
+def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads(monkeypatch):
     """Folds fitted in this process (n_jobs=1, BLAS on every core) and in joblib's workers (one
     thread each) once gave other thresholds under the same model version: the solver's sums
     depend on the thread count.  Every fit now runs with one BLAS thread."""
-    from threadpoolctl import threadpool_limits
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     recs = [r for r in corpus_records() if r["split"] == "train"][:500]
     texts = [r["text"] for r in recs]
@@ -278,3 +279,16 @@ def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads():
         assert np.array_equal(fits[0].platt_, other.platt_)
         assert fits[0].temperature_ == other.temperature_
         assert np.array_equal(fits[0].oof_proba_, other.oof_proba_)
+    # on 500 sparse records the sums above happen to agree whatever the thread count, so also
+    # check the limit itself: every solver call in this process runs with one BLAS thread
+    threads: list[int] = []
+    real_fit = LogisticRegression.fit
+
+    def fit(self, *args, **kwargs):
+        threads.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", fit)
+    with threadpool_limits(limits=2):
+        TriageClassifier(cv=3, n_jobs=1, bystander_head=True).fit(texts[:200], recs[:200])
+    assert threads and set(threads) == {1}

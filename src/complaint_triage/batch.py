@@ -866,20 +866,21 @@ def _eml_folder(src: _Source) -> _EmlFolder:
     return found
 
 
-def _iter_eml_folder(src: _Source) -> Iterator[tuple[str, Any]]:
+def _iter_eml_folder(src: _Source, files: Sequence[tuple[str, Path]] | None) -> Iterator[tuple[str, Any]]:
+    """The parsed mails of an .eml folder: ``files`` as :func:`_scan` listed them, else listed now."""
     from complaint_triage.email import iter_eml_files
 
-    return iter_eml_files(_eml_folder(src).files)
+    return iter_eml_files(files if files is not None else _eml_folder(src).files)
 
 
-def _read_email(src: _Source, text_col: str) -> Iterator[Record]:
+def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] | None = None) -> Iterator[Record]:
     from complaint_triage.email import iter_mbox, parse_email
     from complaint_triage.exceptions import EmailParseError
 
     if src.kind == "mbox":
         items: Iterable[tuple[str, Any]] = iter_mbox(src.path)
     elif src.path.is_dir():
-        items = _iter_eml_folder(src)
+        items = _iter_eml_folder(src, files)
     else:
         def one() -> Iterator[tuple[str, Any]]:
             try:
@@ -904,7 +905,8 @@ def _check_json_array(src: _Source) -> None:
 
 
 def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_Sheet]],
-                 field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
+                 field_limit: int = FIELD_LIMIT,
+                 folders: Mapping[str, Sequence[tuple[str, Path]]] | None = None) -> Iterator[Record]:
     if src.kind in ("csv", "tsv"):
         yield from _read_csv(src, text_col, field_limit)
     elif src.kind == "jsonl":
@@ -915,7 +917,7 @@ def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_She
     elif src.kind == "parquet":
         yield from _read_parquet(src, text_col)
     else:
-        yield from _read_email(src, text_col)
+        yield from _read_email(src, text_col, (folders or {}).get(src.label))
 
 
 @dataclass
@@ -1086,7 +1088,7 @@ def iter_chunks(inputs: Iterable[str | os.PathLike[str]], *, text_col: str = "te
     scan = _scan(sources, text_col, sheet)
     buf: list[Record] = []
     for src in sources:
-        for rec in _iter_source(src, text_col, scan.sheets):
+        for rec in _iter_source(src, text_col, scan.sheets, folders=scan.folders):
             buf.append(rec)
             if len(buf) >= chunk_rows:
                 yield _frame(buf, scan.columns)
@@ -1625,10 +1627,11 @@ def iter_scored(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     elif fmt == "parquet":
         pa = import_or_raise("pyarrow", "Reading Parquet files")
         try:
-            for batch in _open_parquet(p, p, "pass the file `batch -o` wrote").iter_batches(batch_size=4096):
+            pq = import_or_raise("pyarrow.parquet", "Reading Parquet files")
+            for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
                 for row in batch.to_pylist():
                     yield _normalise_scored(row)
-        except pa.ArrowException as e:  # (a file whose footer reads but whose data does not)
+        except pa.ArrowException as e:  # (a damaged footer, or a footer that reads over data that does not)
             raise InputFormatError(f"{p} cannot be read as Parquet ({e}); pass the file `batch -o` wrote") from e
     else:
         wb = _open_workbook(p, p, "pass the file `batch -o` wrote")
@@ -2254,8 +2257,7 @@ def _fingerprint(sources: Sequence[_Source], opts: dict[str, Any],
         entry: dict[str, Any] = {"input": s.label, "path": str(s.path.resolve()), "kind": s.kind,
                                  "encoding": s.encoding}
         if s.path.is_dir():  # (a folder's own mtime misses changes in its sub-folders and edits of its files)
-            listed = folders.get(s.label)
-            entry.update(_folder_listing(listed if listed is not None else _eml_folder(s).files))
+            entry.update(_folder_listing(folders[s.label]))
         else:
             st = s.path.stat()
             entry.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
@@ -2307,7 +2309,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
         buf: list[Record] = []
         k = 0
         for src in sources:
-            for rec in _iter_source(src, text_col, scan.sheets, field_limit):
+            for rec in _iter_source(src, text_col, scan.sheets, field_limit, scan.folders):
                 buf.append(rec)
                 if len(buf) >= chunk_rows:
                     yield k, buf

@@ -182,16 +182,17 @@ def train(
     from complaint_triage.training import DEFAULT_MAX_FALSE_FLAG_RATE
     from complaint_triage.training import train as _train
 
-    if feedback_db is None and os.environ.get(FEEDBACK_DB_ENV):  # (the setting the feedback commands use)
-        feedback_db = default_db_path()
+    default_db = default_db_path()  # ($COMPLAINT_TRIAGE_FEEDBACK_DB, the setting the feedback commands use)
+    if feedback_db is None and os.environ.get(FEEDBACK_DB_ENV):
+        feedback_db = default_db
 
     def log(line: str) -> None:
         err.print(line, highlight=False, markup=False)
 
     if max_false_flag_rate is None:
         max_false_flag_rate = DEFAULT_MAX_FALSE_FLAG_RATE
-    if feedback_db is None and (unused := default_db_path()).is_file():
-        log(f"the corrections in {unused} are not used; pass --feedback-db to train with them")
+    if feedback_db is None and default_db.is_file():
+        log(f"the corrections in {default_db} are not used; pass --feedback-db to train with them")
     try:
         extra = [] if feedback_db is None else _corrections(feedback_db, data_dir, log)
         res = _train(data_dir=data_dir, models_dir=models_dir, max_false_flag_rate=max_false_flag_rate,
@@ -314,14 +315,15 @@ def evaluate(
 
 
 def _delimiter_hint(path: Path, fmt: str, encoding: str) -> str:
-    """A hint when a file read as CSV (TSV) has a header separated by tabs (commas), else ''."""
-    sep, other, other_fmt = {"csv": (",", "\t", "tsv"), "tsv": ("\t", ",", "csv")}.get(fmt, ("", "", ""))
-    if not sep:
-        return ""
+    """A hint when a file read as CSV (TSV) has a header separated by tabs (commas), else ''.
+
+    (Only CSV and TSV reading raises the error it is added to, and ``encoding`` has been looked up.)
+    """
+    sep, other, other_fmt = (",", "\t", "tsv") if fmt == "csv" else ("\t", ",", "csv")
     try:
         with path.open("rb") as f:
             header = f.readline().decode(encoding, errors="replace")
-    except (OSError, LookupError):
+    except OSError:
         return ""
     if other in header and sep not in header:
         return (f"; it was read as {fmt.upper()}, but its header is separated by "
@@ -329,8 +331,6 @@ def _delimiter_hint(path: Path, fmt: str, encoding: str) -> str:
     return ""
 
 
-#: Fields that scoring adds to a record, by what they tell: a prediction (``scores``, or the
-#: ``score_harassment`` column of `batch`) and the model that made it.
 #: Fields that only a scoring run writes (with ``model_version``, which every record of one names).
 _SCORE_FIELDS = ("scores", "score_harassment")
 

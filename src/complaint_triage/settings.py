@@ -24,15 +24,13 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from complaint_triage.api.remote import ANSWER_TIMEOUT_S
+
 __all__ = ["ENV_PREFIX", "Settings", "get_settings"]
 
 ENV_PREFIX = "COMPLAINT_TRIAGE_"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-#: Default of ``Settings.scoring_timeout_s``: the slowest batch the scoring process can be sent
-#: (32 messages of 20,000 characters) took 2.6–3.0 s with the shipped model on the 2-core
-#: development machine, up to 4.1 s with both cores busy (docs/api.md).
-SCORING_TIMEOUT_S = 10.0
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -107,7 +105,7 @@ class Settings(BaseSettings):
         "on the next batch while the worker hands out the last one.",
     )
     scoring_timeout_s: float = Field(
-        default=SCORING_TIMEOUT_S,
+        default=ANSWER_TIMEOUT_S,
         ge=1,
         le=600,
         description="With scoring_process: seconds the scoring process may take over one batch (up to 32 "

@@ -220,13 +220,12 @@ def evaluate_model(model: LoadedModel | Path | str, records: Sequence[Mapping[st
     return evaluate_decisions(records, decide_all(proba, m.thresholds))
 
 
-_get = manifest_value
 
 
 def _metric_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     diff: dict[str, Any] = {}
     for name in SUMMARY_METRICS:
-        a, b = _get(old, name), _get(new, name)
+        a, b = manifest_value(old, name), manifest_value(new, name)
         if a is None or b is None:
             continue
         delta = round(b - a, 4)
@@ -235,7 +234,7 @@ def _metric_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
                       "change": "same" if delta == 0 else ("better" if better else "worse")}
     per_cat = {}
     for c in CATEGORIES:
-        a, b = _get(old, f"per_category.{c}.f1"), _get(new, f"per_category.{c}.f1")
+        a, b = manifest_value(old, f"per_category.{c}.f1"), manifest_value(new, f"per_category.{c}.f1")
         if a is not None and b is not None:
             per_cat[c] = {"old": a, "new": b, "delta": round(b - a, 4)}
     if per_cat:
@@ -273,8 +272,8 @@ def _compare(old: LoadedModel, new: LoadedModel, records: Sequence[Mapping[str, 
         "params_diff": {k: {"old": old.manifest.get("params", {}).get(k), "new": new.manifest.get("params", {}).get(k)}
                         for k in sorted(set(old.manifest.get("params", {})) | set(new.manifest.get("params", {})))
                         if old.manifest.get("params", {}).get(k) != new.manifest.get("params", {}).get(k)},
-        "training_data": {"old": _get(old.manifest, "training_data.sha256"),
-                          "new": _get(new.manifest, "training_data.sha256")},
+        "training_data": {"old": manifest_value(old.manifest, "training_data.sha256"),
+                          "new": manifest_value(new.manifest, "training_data.sha256")},
         "changed_verdicts": changed,
     }
 
@@ -535,7 +534,7 @@ def model_card(manifest: Mapping[str, Any], *, previous: Mapping[str, Any] | Non
     v = manifest["model_version"]
     td = manifest.get("training_data", {})
     th = manifest["thresholds"]
-    test = _get(manifest, "metrics.test") or {}
+    test = manifest_value(manifest, "metrics.test") or {}
     lines = [f"# Model card: complaint-triage {v}", ""]
     derived = manifest.get("derived_from")
     if derived:
@@ -597,7 +596,7 @@ def model_card(manifest: Mapping[str, Any], *, previous: Mapping[str, Any] | Non
               for c, s in test["per_category"].items()],
             "",
         ]
-    cv = _get(manifest, "metrics.cross_validation")
+    cv = manifest_value(manifest, "metrics.cross_validation")
     if cv:
         lines += [f"Cross-validated (out-of-fold, train+dev): verdict macro-F1 {cv['verdict_macro_f1']:.3f}, "
                   f"harassment recall {cv['harassment']['recall']:.3f}, complaint false-flag rate "
@@ -616,10 +615,12 @@ def _diff_section(manifest: Mapping[str, Any], previous: Mapping[str, Any] | Non
         diff, th_diff = comparison["diff"], comparison["thresholds_diff"]
         out.append(f"Measured on the same {comparison['n']} test messages.")
     else:
-        diff = _metric_diff(_get(previous, "metrics.test") or {}, _get(manifest, "metrics.test") or {})
+        diff = _metric_diff(manifest_value(previous, "metrics.test") or {},
+                            manifest_value(manifest, "metrics.test") or {})
         th_diff = _thresholds_diff(previous["thresholds"], manifest["thresholds"])
         out.append("From the metrics recorded in the two manifests (their test splits may differ).")
-    old_hash, new_hash = _get(previous, "training_data.sha256"), _get(manifest, "training_data.sha256")
+    old_hash = manifest_value(previous, "training_data.sha256")
+    new_hash = manifest_value(manifest, "training_data.sha256")
     out += ["", f"- training data: {'unchanged' if old_hash == new_hash else f'`{old_hash}` → `{new_hash}`'}"]
     params = {k for k in set(previous.get("params", {})) | set(manifest.get("params", {}))
               if previous.get("params", {}).get(k) != manifest.get("params", {}).get(k)}

@@ -292,7 +292,7 @@ class BodyLimitMiddleware:
       scored, are dropped) instead of being held until scoring ends.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout

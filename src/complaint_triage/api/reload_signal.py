@@ -64,6 +64,11 @@ def hold() -> None:
     if _SIGHUP is None or threading.current_thread() is not threading.main_thread():
         return
     signal.signal(_SIGHUP, _record)
+    unblock()
+
+
+def unblock() -> None:
+    """Let SIGHUP through to this thread again (``serve`` starts the server with it blocked)."""
     if _can_mask():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {_SIGHUP})
 

@@ -48,7 +48,6 @@ from typing import Any
 
 from complaint_triage.exceptions import ScoringProcessError
 from complaint_triage.results import Prediction, ScoringError
-from complaint_triage.settings import SCORING_TIMEOUT_S
 
 __all__ = ["RemoteTriager", "ScoringProcessError"]
 
@@ -62,6 +61,11 @@ MAX_RESTART_BACKOFF = 30.0
 #: Seconds :meth:`RemoteTriager.answering` waits for an idle child to answer an empty batch.
 PROBE_TIMEOUT = 2.0
 
+#: Default seconds the child may spend on one batch (``Settings.scoring_timeout_s``): the slowest
+#: batch it can be sent (32 messages of 20,000 characters) took 2.6–3.0 s with the shipped model
+#: on the 2-core development machine, up to 4.1 s with both cores busy (docs/api.md).  (Here, not
+#: in settings: the child imports this module and needs neither pydantic nor the settings.)
+ANSWER_TIMEOUT_S = 10.0
 _LOG = logging.getLogger("complaint_triage.api.remote")
 
 
@@ -108,7 +112,7 @@ class RemoteTriager:
     """
 
     def __init__(self, model_path: Path | str | None, *, max_chars: int, pipeline: int = 4,
-                 answer_timeout: float = SCORING_TIMEOUT_S) -> None:
+                 answer_timeout: float = ANSWER_TIMEOUT_S) -> None:
         self.model_path = None if model_path is None else str(model_path)
         self.max_chars_requested = max_chars
         self.pipeline = max(1, pipeline)
@@ -199,10 +203,7 @@ class RemoteTriager:
     def retry_after(self) -> int:
         """Seconds until the child can be expected to answer again (at least 1): the rest of a
         restart in progress, or of the wait before the next attempt plus a start."""
-        try:
-            now = asyncio.get_running_loop().time()
-        except RuntimeError:
-            return max(1, math.ceil(self._start_s))
+        now = asyncio.get_running_loop().time()
         if self._restart_task is not None and not self._restart_task.done():
             left = self._start_s - (now - self._restart_began)
         elif self._conn is None or self._conn.dead:

@@ -287,13 +287,12 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
         for w in ready:
             w.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
         for w in live:
-            w.hup_pending = w not in ready
+            w.hup_pending = not w.ready
         _say("reload_requested", workers=len(ready), deferred_until_ready=len(live) - len(ready))
 
     previous = {s: signal.signal(s, on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
-    if hasattr(signal, "pthread_sigmask"):  # `serve` starts this process with SIGHUP blocked
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    reload_signal.unblock()  # (`serve` starts this process with SIGHUP blocked)
     status = 0
     try:
         for w, sock in zip(workers, socks, strict=True):
