@@ -109,7 +109,7 @@ def test_signals(text, signal):
         ("爆弾を仕掛けておいた", 1, 0),
         ("ビルの爆破解体の騒音がひどい", 0, 0),
         ("「爆発物を仕掛けた」という電話があったそうですね", 0, 1),
-        ("窓口の女 殺す🔪", 1, 0),  # a bare 殺す that ends the message
+        ("窓口の女 殺す🔪", 2, 0),  # a bare 殺す that ends the message, and the knife
         ("来庁者「殺す」", 0, 1),
         ("ゴキブリを殺す薬はありますか", 0, 0),
         # a bare 殴る / 蹴る / 刺す (or 殺す) that ends a sentence or the message
@@ -154,6 +154,18 @@ def test_signals(text, signal):
         ("ちょうど出かけたところすぐに電話が", 0, 0),
         ("ご説明の内容は覚えておきます", 0, 0),
         ("家の前の道路が陥没しています", 0, 0),
+        # kana spellings, the knife emoji, Okinawan 殺す, making a clerk cry
+        ("あした いって なぐる", 1, 0),
+        ("受付のやつ なぐったろか", 1, 0),
+        ("窓口のオッサン、シバいたろか", 1, 0),
+        ("次会うたら泣かしたるわ", 1, 0),
+        ("清掃車の運転手 次舌打ちしたら🔪", 1, 0),
+        ("担当のやつ、次会ったらぶっころ", 1, 0),
+        ("いい加減にしないと、たっくるすよ", 1, 0),
+        ("来庁者「タコ殴りにしてやる」と発言", 0, 1),
+        ("地域包括支援センターにつなぐ", 0, 0),
+        ("子どもが泣かないか心配です", 0, 0),
+        ("区役所はつぶれないんですか", 0, 0),
     ],
 )
 def test_threat_signals(text, own, quoted):
@@ -192,6 +204,29 @@ def _own_and_quoted(text: str, own: str, quoted: str) -> tuple[int, int]:
 )
 def test_insult_signals(text, own, quoted):
     assert _own_and_quoted(text, "insult", "quoted_insult") == (own, quoted)
+
+
+# A resident's grievance as a staff record names it, and an error of the office's own: both
+# mark a complaint rather than an inquiry.  (grievance_report, office_error) match counts.
+@pytest.mark.parametrize(
+    ("text", "report", "error"),
+    [
+        ("架電者(30代女性)、保育課から折返しが3日ないと立腹。", 1, 0),
+        ("母(40代)、就学通知の指定校が学区外と抗議。学区データの入力誤り、謝罪。", 1, 1),
+        ("受付の二重登録と判明、謝罪。", 0, 1),
+        ("一覧の更新漏れを謝罪、最新版を郵送。", 0, 1),
+        ("何度も言ったのにと不満。防災課へ伝達。", 1, 0),
+        ("名前の漢字を間違えて登録されていた", 0, 1),
+        ("審査請求の結果に納得いかない", 1, 0),
+        ("粗大ごみの出し方を教えてください", 0, 0),
+        ("誤嚥性肺炎の予防教室はありますか", 0, 0),
+        ("保育園の申請書類の書き方", 0, 0),
+    ],
+)
+def test_grievance_signals(text, report, error):
+    norm = normalize_text(text)
+    assert (len(SIGNALS["grievance_report"].findall(norm)), len(SIGNALS["office_error"].findall(norm))) == (
+        report, error)
 
 
 @settings(max_examples=300, deadline=None)

@@ -921,6 +921,46 @@ before and after; still missed, a stalking threat with no stock wording
 (「家どこか突き止めたから。夜にちょっと挨拶しに行くわ」), and still flagged, a suggestion that
 name tags be shortened because staff could be exposed online.
 
+### Session 18: kana threats, the knife emoji, and staff records of complaints
+
+Written first, before any code changed: **h16** (80 messages of an ordinary intake in the longer
+channels: e-mails, web forms, letters, staff records) and **h17** (80 in the short ones: chat,
+SNS, voicemail, one-line notes), by two writers who never opened the corpus or the code. Their
+reviewers changed no label and dropped 63 and 73 as near-copies of corpus or held-out messages:
+the ward's ordinary intake is well covered by now, and 17 + 7 remain. The frozen model got 22 of
+the 24 (misses: a report of a sunken pavement read as a complaint, and a letter regretting a
+branch library's closure read as an inquiry).
+
+Code, aimed at misses listed in session 17 (so h13 and h14, where those misses were found, no
+longer measure these wordings independently):
+- the threat signal also counts violent verbs typed in kana (なぐる / なぐったろか, シバいたろか,
+  ドツいたる, つぶしたる), making a clerk cry as a menace (泣かしたる), ぶっころ, タコ殴り, 袋叩き,
+  Okinawan 殺す (たっくるすよ) and the knife emoji 🔪 (18 corpus and held-out messages carry it,
+  17 of them threats; the other asks whether a cooking class allows one's own knife);
+- two counter-signals for complaints that staff records name: `grievance_report` (苦情, 抗議,
+  立腹, 憤慨, 不満, 納得いかない, …) and `office_error` (入力誤り, 間違えて, 記載漏れ, 二重登録, …):
+  h12's and h15's complaints logged by staff were read as inquiries.
+
+Each model scored by the code it was trained with (the old one from commit ba47e10), on the same
+2,130 test messages:
+
+| model | threshold | accuracy | precision | recall | false flags | category macro-F1 | h2 | h3 | h4 | h8 | h12 | h13 | h14 | h15 | h16 + h17 | CV accuracy | CV abusive_language F1 |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-ddcda84c11 | 0.607 | 0.944 | 0.987 | 0.929 | 6 of 831 | 0.830 | 0.967 | 0.709 | 0.944 | 0.967 | 0.853 | 0.880 | 0.929 | 0.935 | 22 of 24 | 0.9209 | 0.805 |
+| kana threats only | 0.619 | 0.943 | 0.993 | 0.921 | 4 of 831 | 0.828 | 0.956 | 0.673 | 0.930 | 0.950 | 0.853 | 0.960 | 0.976 | 0.952 | | 0.9196 | 0.804 |
+| **m-22fb6984d0 (shipped)** | 0.617 | 0.946 | 0.994 | 0.926 | 4 of 831 | 0.833 | 0.956 | 0.673 | 0.930 | 0.950 | 0.882 | 0.960 | 0.976 | 0.952 | 22 of 24 | 0.9203 | 0.807 |
+
+All 700 held-out messages: 648 → 650 right (0.926 → 0.929), complaints flagged 4 → 4 of 273.
+The gains are in h13 and h14 (5 threats in kana, dialect or emoji, now found) and in staff
+records of complaints (h12 +2, h15 +1, h8 +1); the losses are 4 courteous excessive demands
+and a dialect threat whose harassment probability fell below the threshold (h2, h3, h4, h8), a
+bystander report in h3 read as a complaint, an inquiry about fainting at blood tests read as a
+complaint, and a lawful-escalation voicemail in h13 read as an inquiry. The kana-only row shows
+the same losses: they come with the new threat matches in training (the threshold rose 0.607 →
+0.617–0.619), not with the counter-signals. Out of fold and on h16 + h17 nothing moved beyond
+noise; the test split found 2 fewer of its 731 harassment messages (679 → 677) and flagged 2 fewer complaints. Outside toxicity subset:
+toxic 16 → 16 of 67, ordinary 6 → 6 of 352. Own probe of 60 messages: 58 of 60 before and after.
+
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
