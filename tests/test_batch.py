@@ -1265,7 +1265,7 @@ def fresh_code_version() -> Iterator[None]:
     B._code_version.cache_clear()
 
 
-@pytest.mark.parametrize("upgrade", ["package_version", "source_files"])
+@pytest.mark.parametrize("upgrade", ["package_version", "source_files", "accelerator_source"])
 def test_resume_is_refused_after_an_upgrade_of_complaint_triage(small_model_dir, tmp_path, monkeypatch,
                                                                  fresh_code_version, upgrade):
     """A resumed run mixed the scores of two code versions (same model pinned with --model)."""
@@ -1281,11 +1281,14 @@ def test_resume_is_refused_after_an_upgrade_of_complaint_triage(small_model_dir,
     else:  # a reinstall from another commit (new signal patterns, say): same version, other code
         pkg = tmp_path / "pkg"
         here = Path(B.__file__).resolve().parent
-        for f in here.rglob("*.py"):
+        for f in [*here.rglob("*.py"), *here.rglob("*.c")]:
             (pkg / f.relative_to(here)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, pkg / f.relative_to(here))
-        with open(pkg / "normalize.py", "a", encoding="utf-8") as f:
-            f.write("# changed\n")
+        # (the C accelerator is rebuilt from its source: another source, perhaps other scores)
+        changed = pkg / ("normalize.py" if upgrade == "source_files" else "_speedups.c")
+        assert changed.is_file()
+        with open(changed, "a", encoding="utf-8") as f:
+            f.write("\n/* changed */\n" if changed.suffix == ".c" else "# changed\n")
         monkeypatch.setattr(B, "__file__", str(pkg / "batch.py"))
     B._code_version.cache_clear()
     with pytest.raises(InputFormatError, match="cannot resume: .*another version of complaint-triage"):
@@ -1408,3 +1411,32 @@ def test_ctrl_c_stops_the_run_without_worker_tracebacks(small_model_dir, tmp_pat
     while any(map(_alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_alive, workers))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc are Linux features")
+def test_ctrl_c_stops_a_local_dask_cluster_without_worker_tracebacks(small_model_dir, tmp_path):
+    """Ctrl-C during a run on a local Dask cluster printed each Dask worker's KeyboardInterrupt traceback
+    (the workers share the terminal's process group)."""
+    pytest.importorskip("distributed")
+    src = _write_csv(tmp_path / "in.csv", _rows(3000))
+    out = tmp_path / "out.csv"
+    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(out),
+           "--model", str(small_model_dir), "--engine", "dask", "--blocksize", "4KB", "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    parts = tmp_path / "out.csv.parts"
+    try:
+        deadline = time.monotonic() + 120
+        while not (parts.is_dir() and any(p.name.startswith("chunk-") for p in parts.iterdir())):
+            assert proc.poll() is None, proc.stderr.read().decode()  # (finished before any chunk was seen)
+            assert time.monotonic() < deadline, "no chunk was written"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "--resume" in text

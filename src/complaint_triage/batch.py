@@ -2229,12 +2229,13 @@ def _lock_fd(fd: int) -> None:
 @functools.lru_cache(maxsize=1)
 def _code_version() -> dict[str, str]:
     """What makes this code's scores: the package version and a digest of the package's source
-    files (a reinstall from another commit keeps the version; new signal patterns are new source)."""
+    files, Python and the accelerator's C (a reinstall from another commit keeps the version; new
+    signal patterns are new source)."""
     from complaint_triage import __version__
 
     pkg = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
+    for path in sorted([*pkg.rglob("*.py"), *pkg.rglob("*.c")]):
         h.update(path.relative_to(pkg).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return {"package_version": __version__, "code_sha256": h.hexdigest()[:16]}
 
@@ -2448,12 +2449,13 @@ def _dask_client(distributed: Any, stack: contextlib.ExitStack, *, scheduler: st
     """A client of the cluster at ``scheduler`` (which must have a worker within ``timeout`` s), or of a new
     local cluster of ``jobs`` workers."""
     if not scheduler:
-        cluster = stack.enter_context(distributed.LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
-            # (the scheduler serves HTTP even without a dashboard; by default on port 8787, with a
-            # warning when that port is taken: a free port on this machine instead, no dashboard)
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR))
+        with _sigint_ignored():
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                # (the scheduler serves HTTP even without a dashboard; by default on port 8787, with a
+                # warning when that port is taken: a free port on this machine instead, no dashboard)
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR))
         return stack.enter_context(distributed.Client(cluster))
     _probe_scheduler(scheduler, timeout)
     client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
@@ -2464,6 +2466,27 @@ def _dask_client(distributed: Any, stack: contextlib.ExitStack, *, scheduler: st
             f"the Dask scheduler at {scheduler} has no worker (none joined within {timeout:g} s): start some with "
             f"`dask worker {scheduler} --nthreads 1`, then rerun") from e
     return client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while a local Dask cluster starts its worker processes.
+
+    A terminal sends Ctrl-C (SIGINT) to the whole process group.  A process started while SIGINT
+    is ignored keeps ignoring it (Python installs its KeyboardInterrupt handler only over the
+    default action), so the workers leave the interrupt to the driver, which stops them, instead
+    of each printing a traceback.  A Ctrl-C during the start (1-3 s) is lost; press it again.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,19 +191,7 @@ class TestConcurrency:
         import asyncio
 
         scorer = tight.app.state.scorer
-        real, waiting = scorer.triager, []
-
-        class Stuck:  # a scoring process that never answers (api.remote's interface)
-            version, max_chars = real.version, real.max_chars
-
-            async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
-                waiting.append(texts)
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    waiting.remove(texts)
-                return []
-
+        waiting: list[list] = []
         sent: list[dict] = []
         scope = dict(_SCORE_SCOPE)
 
@@ -225,11 +215,8 @@ class TestConcurrency:
             gone.set()  # the client goes away while its text waits to be scored
             await asyncio.wait_for(call, 5)
 
-        scorer.triager = Stuck()
-        try:
+        with _stuck(scorer, waiting):
             asyncio.run(main())
-        finally:
-            scorer.triager = real
         assert scorer.in_flight == 0 and not waiting and not sent  # place given back, call cancelled
         [line] = [r.fields for r in access_log if r.name.endswith(".access")]  # type: ignore[attr-defined]
         assert line["status"] == 499 and line["route"] == "/v1/score"
@@ -243,15 +230,6 @@ class TestConcurrency:
         import asyncio
 
         scorer = tight.app.state.scorer
-        real = scorer.triager
-
-        class Stuck:
-            version, max_chars = real.version, real.max_chars
-
-            async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
-                await asyncio.Event().wait()
-                return []
-
         sent: list[dict] = []
         scope = dict(_SCORE_SCOPE)
 
@@ -273,15 +251,38 @@ class TestConcurrency:
             call.cancel()  # as uvicorn does after timeout_graceful_shutdown
             await asyncio.wait_for(call, 5)  # returns: nothing reaches the server
 
-        scorer.triager = Stuck()
-        try:
+        with _stuck(scorer, []):
             asyncio.run(main())
-        finally:
-            scorer.triager = real
         assert sent[0]["status"] == 503 and b'"error":"shutting_down"' in sent[1]["body"]
         assert scorer.in_flight == 0
         [line] = [r.fields for r in access_log if r.name.endswith(".access")]  # type: ignore[attr-defined]
         assert (line["status"], line["error"]) == (503, "shutting_down")
+
+
+@contextlib.contextmanager
+def _stuck(scorer: Any, waiting: list[list]) -> Iterator[None]:
+    """``scorer.triager`` replaced by a scoring process that never answers (api.remote's interface);
+    the texts waiting for it are in ``waiting`` until their call is cancelled."""
+    import asyncio
+
+    real = scorer.triager
+
+    class Stuck:
+        version, max_chars = real.version, real.max_chars
+
+        async def score_async(self, texts: list, *, with_evidence: bool = True) -> list:
+            waiting.append(texts)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                waiting.remove(texts)
+            return []
+
+    scorer.triager = Stuck()
+    try:
+        yield
+    finally:
+        scorer.triager = real
 
 
 class TestCors:
