@@ -965,6 +965,16 @@ counter-signal `office_error` got a substring gate and two patterns were spelt s
 starts at rarer characters (the same matches; weights and every figure identical, 9 bytes of
 stored pattern text differ).
 
+Then a third held-out set and a training batch on one theme, the rarer corners of a ward
+office's intake (graves and cremation permits, stray animals and carcasses, drones, vacant
+houses, pets at shelters, allotment gardens, ...). **h18** was written by a writer who never
+opened the corpus or the code: its reviewer kept 30 of 80 (50 near-copies) and changed two
+labels, and the shipped model got all 30 right. **b89**, by a writer who could grep the corpus to
+pick thin topics (55 of 80 kept), was trained on: the validation threshold rose 0.617 → 0.631,
+test recall fell 0.926 → 0.918 (false flags 4 → 3 of 831), out-of-fold recall 0.879 → 0.869, and
+h2, h5, h7 and h8 lost a message each against h3's one gained. The shipped model, never trained
+on it, got 54 of its 55. So it is held out as **h19** (ids renamed), like h14 and h15.
+
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
