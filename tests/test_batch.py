@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.message import EmailMessage
@@ -1382,22 +1382,19 @@ def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(sm
     assert (tmp_path / "dask.jsonl").read_bytes() == local.read_bytes()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc are Linux features")
-def test_ctrl_c_stops_the_run_without_worker_tracebacks(small_model_dir, tmp_path):
-    """Ctrl-C (SIGINT to the terminal's process group) printed one KeyboardInterrupt traceback per pool
-    worker, and could leave the driver hanging at exit."""
-    src = _write_csv(tmp_path / "in.csv", _rows(400))
-    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(tmp_path / "out.csv"),
-           "--model", str(small_model_dir), "--chunk-rows", "5", "--jobs", "2", "--quiet"]
+def _ctrl_c_batch(tmp_path: Path, args: list[str], ready: Callable[[int], bool], what: str) -> None:
+    """Run ``complaint-triage batch ARGS --quiet`` in a process group of its own, send the group SIGINT
+    (as a terminal's Ctrl-C does) once ``ready(pid)`` holds, and check that it stopped with 130, the hint
+    to resume, and no traceback."""
+    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", *args, "--quiet"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while len(_children(proc.pid)) < 2:  # the workers have started: they are loading the model
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no pool workers appeared"
+        while not ready(proc.pid):
+            assert proc.poll() is None, proc.stderr.read().decode()  # (it ended before that)
+            assert time.monotonic() < deadline, f"{what} never came"
             time.sleep(0.005)
-        workers = _children(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -1407,6 +1404,21 @@ def test_ctrl_c_stops_the_run_without_worker_tracebacks(small_model_dir, tmp_pat
     text = err.decode()
     assert proc.returncode == 130, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text and "--resume" in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc are Linux features")
+def test_ctrl_c_stops_the_run_without_worker_tracebacks(small_model_dir, tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) printed one KeyboardInterrupt traceback per pool
+    worker, and could leave the driver hanging at exit."""
+    src = _write_csv(tmp_path / "in.csv", _rows(400))
+    workers: list[int] = []
+
+    def started(pid: int) -> bool:  # the workers have started: they are loading the model
+        workers[:] = _children(pid)
+        return len(workers) >= 2
+
+    _ctrl_c_batch(tmp_path, [str(src), "-o", str(tmp_path / "out.csv"), "--model", str(small_model_dir),
+                             "--chunk-rows", "5", "--jobs", "2"], started, "two pool workers")
     deadline = time.monotonic() + 10
     while any(map(_alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -1419,24 +1431,10 @@ def test_ctrl_c_stops_a_local_dask_cluster_without_worker_tracebacks(small_model
     (the workers share the terminal's process group)."""
     pytest.importorskip("distributed")
     src = _write_csv(tmp_path / "in.csv", _rows(3000))
-    out = tmp_path / "out.csv"
-    cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(out),
-           "--model", str(small_model_dir), "--engine", "dask", "--blocksize", "4KB", "--jobs", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
     parts = tmp_path / "out.csv.parts"
-    try:
-        deadline = time.monotonic() + 120
-        while not (parts.is_dir() and any(p.name.startswith("chunk-") for p in parts.iterdir())):
-            assert proc.poll() is None, proc.stderr.read().decode()  # (finished before any chunk was seen)
-            assert time.monotonic() < deadline, "no chunk was written"
-            time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    text = err.decode()
-    assert proc.returncode == 130, text
-    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "--resume" in text
+
+    def scoring(pid: int) -> bool:  # a chunk has been written: the workers are scoring
+        return parts.is_dir() and any(p.name.startswith("chunk-") for p in parts.iterdir())
+
+    _ctrl_c_batch(tmp_path, [str(src), "-o", str(tmp_path / "out.csv"), "--model", str(small_model_dir),
+                             "--engine", "dask", "--blocksize", "4KB", "--jobs", "2"], scoring, "a scored chunk")

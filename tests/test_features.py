@@ -169,13 +169,14 @@ def test_signals(text, signal):
     ],
 )
 def test_threat_signals(text, own, quoted):
-    assert _own_and_quoted(text, "threat_phrase", "quoted_threat") == (own, quoted)
+    assert _match_counts(text, "threat_phrase", "quoted_threat") == (own, quoted)
 
 
-def _own_and_quoted(text: str, own: str, quoted: str) -> tuple[int, int]:
-    """Match counts of a signal in the writer's own words and of its quoted twin, on the normalised text."""
+def _match_counts(text: str, first: str, second: str) -> tuple[int, int]:
+    """Match counts of two signals (a signal in the writer's own words and its quoted twin, say) on the
+    normalised text."""
     norm = normalize_text(text)
-    return len(SIGNALS[own].findall(norm)), len(SIGNALS[quoted].findall(norm))
+    return len(SIGNALS[first].findall(norm)), len(SIGNALS[second].findall(norm))
 
 
 # An insult in the writer's own words, a quoted one, and everyday words that share letters
@@ -203,7 +204,7 @@ def _own_and_quoted(text: str, own: str, quoted: str) -> tuple[int, int]:
     ],
 )
 def test_insult_signals(text, own, quoted):
-    assert _own_and_quoted(text, "insult", "quoted_insult") == (own, quoted)
+    assert _match_counts(text, "insult", "quoted_insult") == (own, quoted)
 
 
 # A resident's grievance as a staff record names it, and an error of the office's own: both
@@ -224,9 +225,7 @@ def test_insult_signals(text, own, quoted):
     ],
 )
 def test_grievance_signals(text, report, error):
-    norm = normalize_text(text)
-    assert (len(SIGNALS["grievance_report"].findall(norm)), len(SIGNALS["office_error"].findall(norm))) == (
-        report, error)
+    assert _match_counts(text, "grievance_report", "office_error") == (report, error)
 
 
 @settings(max_examples=300, deadline=None)

@@ -931,12 +931,12 @@ the ward's ordinary intake is well covered by now, and 17 + 7 remain. The frozen
 the 24 (misses: a report of a sunken pavement read as a complaint, and a letter regretting a
 branch library's closure read as an inquiry).
 
-Code, aimed at misses listed in session 17 (so h13 and h14, where those misses were found, no
-longer measure these wordings independently):
+Code, aimed at misses listed in session 17 (so h12, h13, h14 and h15, where those misses were
+found, no longer measure these wordings independently):
 - the threat signal also counts violent verbs typed in kana (なぐる / なぐったろか, シバいたろか,
   ドツいたる, つぶしたる), making a clerk cry as a menace (泣かしたる), ぶっころ, タコ殴り, 袋叩き,
-  Okinawan 殺す (たっくるすよ) and the knife emoji 🔪 (18 corpus and held-out messages carry it,
-  17 of them threats; the other asks whether a cooking class allows one's own knife);
+  Okinawan 殺す (たっくるすよ) and the knife emoji 🔪 (17 corpus and held-out messages carry it,
+  16 of them threats; the other asks whether a cooking class allows one's own knife);
 - two counter-signals for complaints that staff records name: `grievance_report` (苦情, 抗議,
   立腹, 憤慨, 不満, 納得いかない, …) and `office_error` (入力誤り, 間違えて, 記載漏れ, 二重登録, …):
   h12's and h15's complaints logged by staff were read as inquiries.
@@ -950,12 +950,13 @@ Each model scored by the code it was trained with (the old one from commit ba47e
 | kana threats only | 0.619 | 0.943 | 0.993 | 0.921 | 4 of 831 | 0.828 | 0.956 | 0.673 | 0.930 | 0.950 | 0.853 | 0.960 | 0.976 | 0.952 | | 0.9196 | 0.804 |
 | **m-acdcf832ca (shipped)** | 0.617 | 0.946 | 0.994 | 0.926 | 4 of 831 | 0.833 | 0.956 | 0.673 | 0.930 | 0.950 | 0.882 | 0.960 | 0.976 | 0.952 | 22 of 24 | 0.9203 | 0.807 |
 
-All 700 held-out messages: 648 → 650 right (0.926 → 0.929), complaints flagged 4 → 4 of 273.
+All 700 held-out messages of h1–h17: 648 → 650 right (0.926 → 0.929), complaints flagged 4 → 4 of 273.
 The gains are in h13 and h14 (5 threats in kana, dialect or emoji, now found) and in staff
-records of complaints (h12 +2, h15 +1, h8 +1); the losses are 4 courteous excessive demands
-and a dialect threat whose harassment probability fell below the threshold (h2, h3, h4, h8), a
-bystander report in h3 read as a complaint, an inquiry about fainting at blood tests read as a
-complaint, and a lawful-escalation voicemail in h13 read as an inquiry. The kana-only row shows
+records of complaints (h12 +2, h15 +1, and one in h8, which lost two); the losses are 3
+excessive or obstructive demands (h2, h3, h4) and a dialect threat (h8) whose harassment
+probability fell below the threshold, a bystander's inquiry in h3 and an inquiry in h8 about
+fainting at blood tests read as complaints, and a lawful-escalation voicemail in h13 read as an
+inquiry. The kana-only row shows
 the same losses: they come with the new threat matches in training (the threshold rose 0.607 →
 0.617–0.619), not with the counter-signals. Out of fold and on h16 + h17 nothing moved beyond
 noise; the test split found 2 fewer of its 731 harassment messages (679 → 677) and flagged 2 fewer complaints. Outside toxicity subset:
@@ -968,8 +969,8 @@ stored pattern text differ).
 Then a third held-out set and a training batch on one theme, the rarer corners of a ward
 office's intake (graves and cremation permits, stray animals and carcasses, drones, vacant
 houses, pets at shelters, allotment gardens, ...). **h18** was written by a writer who never
-opened the corpus or the code: its reviewer kept 30 of 80 (50 near-copies) and changed two
-labels, and the shipped model got all 30 right. **b89**, by a writer who could grep the corpus to
+opened the corpus or the code: its reviewer kept 30 of 80 (50 near-copies), added one category
+and cleared one grievance flag, and the shipped model got all 30 right. **b89**, by a writer who could grep the corpus to
 pick thin topics (55 of 80 kept), was trained on: the validation threshold rose 0.617 → 0.631,
 test recall fell 0.926 → 0.918 (false flags 4 → 3 of 831), out-of-fold recall 0.879 → 0.869, and
 h2, h5, h7 and h8 lost a message each against h3's one gained. The shipped model, never trained
