@@ -292,3 +292,21 @@ def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads(monkeypatch):
     with threadpool_limits(limits=2):
         TriageClassifier(cv=3, n_jobs=1, bystander_head=True).fit(texts[:200], recs[:200])
     assert threads and set(threads) == {1}
+
+
+def test_grievance_others_weight_refits_the_grievance_head_alone():
+    """The grievance flag is decided for harassment only: a weight below 1 for the other messages
+    changes the grievance head and nothing else."""
+    recs = [r for r in corpus_records() if r["split"] == "train"][:300]
+    texts = [r["text"] for r in recs]
+    full = TriageClassifier(cv=3).fit(texts, recs)
+    lean = TriageClassifier(cv=3, grievance_others_weight=0.2).fit(texts, recs)
+    g = SCORE_NAMES.index("grievance")
+    others = [k for k in range(len(SCORE_NAMES)) if k != g]
+    assert np.array_equal(full.coef_[:, others], lean.coef_[:, others])
+    assert not np.allclose(full.coef_[:, g], lean.coef_[:, g])
+    assert lean.get_params()["grievance_others_weight"] == 0.2
+    # the score still tells complaints (always a grievance) from inquiries (never one)
+    p = lean.oof_proba_[:, g]
+    verdicts = np.array([r["verdict"] for r in recs])
+    assert p[verdicts == "complaint"].mean() > p[verdicts == "inquiry"].mean() + 0.3

@@ -104,7 +104,7 @@ class Targets:
 
 def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
                class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
-               bystander: bool = False) -> list[LogisticRegression | None]:
+               bystander: bool = False, grievance_others_weight: float = 1.0) -> list[LogisticRegression | None]:
     # One BLAS thread, wherever this runs: the solver's sums come out in an order that depends
     # on the number of threads, so folds fitted in this process (n_jobs=1, every core's thread)
     # and in joblib's workers (one thread each on two cores) gave other thresholds under the
@@ -116,8 +116,12 @@ def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: flo
             y = t.categories[:, k]
             lr = LogisticRegression(C=category_C, class_weight=class_weight, max_iter=max_iter)
             heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
+        gw = sample_weight
+        if grievance_others_weight != 1.0:
+            base = np.ones(len(t.verdict)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+            gw = base * np.where(t.verdict == _H, 1.0, grievance_others_weight)
         heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter)
-                     .fit(X, t.grievance, sample_weight=sample_weight))
+                     .fit(X, t.grievance, sample_weight=gw))
         if bystander:
             y = t.bystander_labels()
             # a fold without a bystander report (or of nothing else) gets an empty head (None)
@@ -192,6 +196,11 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         records, outside :data:`STAFF_NOTE_CHANNELS`), with ``category_C``; see the module
         docstring.  Its calibrated probability is
         column :data:`BYSTANDER_COLUMN` of :meth:`predict_scores`.
+    grievance_others_weight : float, default=1.0
+        Weight of the messages that are not harassment in the grievance head's fit (times
+        ``sample_weight``).  The grievance flag is only decided for harassment (a complaint
+        always carries a grievance, an inquiry never does), so a weight below 1 fits the head
+        mostly to the harassment it decides; above 0 its score still tells complaints from inquiries.
     """
 
     def __init__(
@@ -207,6 +216,7 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         n_jobs: int = 1,
         random_state: int = 0,
         bystander_head: bool = False,
+        grievance_others_weight: float = 1.0,
     ) -> None:
         self.featurizer = featurizer
         self.C = C
@@ -218,11 +228,13 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.bystander_head = bystander_head
+        self.grievance_others_weight = grievance_others_weight
 
     def _head_params(self) -> dict[str, Any]:
         return {"C": self.C, "category_C": self.category_C, "grievance_C": self.grievance_C,
                 "class_weight": self.class_weight, "max_iter": self.max_iter,
-                "bystander": bool(getattr(self, "bystander_head", False))}
+                "bystander": bool(getattr(self, "bystander_head", False)),
+                "grievance_others_weight": float(getattr(self, "grievance_others_weight", 1.0))}
 
     def fit(self, X: Sequence[str], y: Iterable[Mapping[str, Any]] | Targets, *,
             groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None) -> TriageClassifier:

@@ -59,6 +59,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "drop_pos": ["補助記号", "空白", "助詞", "助動詞"],
     "lemma_lookup": True,
     "bystander_head": True,
+    # the grievance flag is decided for harassment only (a complaint always carries one, an
+    # inquiry never): the other messages count a fifth in its head (out of fold, the share of
+    # harassment messages whose flag is right went 0.844 -> 0.853; 0 gave 0.855, but the score
+    # then no longer told complaints from inquiries)
+    "grievance_others_weight": 0.2,
 }
 
 
@@ -83,7 +88,8 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
     )
     return TriageClassifier(featurizer=feat, C=float(p["C"]), category_C=float(p["category_C"]),
                             grievance_C=float(p["grievance_C"]), n_jobs=n_jobs,
-                            bystander_head=bool(p.get("bystander_head", False)))
+                            bystander_head=bool(p.get("bystander_head", False)),
+                            grievance_others_weight=float(p.get("grievance_others_weight", 1.0)))
 
 
 def predict_decisions(
