@@ -294,6 +294,15 @@ def test_the_fit_does_not_depend_on_n_jobs_or_blas_threads(monkeypatch):
     assert threads and set(threads) == {1}
 
 
+def test_a_model_saved_before_a_parameter_existed_keeps_its_default():
+    """A loaded model carries the attributes it was saved with: one saved before
+    grievance_others_weight (or bystander_head) existed still answers get_params and clone."""
+    old = TriageClassifier()
+    del old.grievance_others_weight, old.bystander_head
+    assert old.get_params()["grievance_others_weight"] == 1.0 and old.get_params()["bystander_head"] is False
+    assert clone(old)._head_params()["grievance_others_weight"] == 1.0
+
+
 def test_grievance_others_weight_refits_the_grievance_head_alone():
     """The grievance flag is decided for harassment only: a weight below 1 for the other messages
     changes the grievance head and nothing else."""
@@ -305,7 +314,10 @@ def test_grievance_others_weight_refits_the_grievance_head_alone():
     others = [k for k in range(len(SCORE_NAMES)) if k != g]
     assert np.array_equal(full.coef_[:, others], lean.coef_[:, others])
     assert not np.allclose(full.coef_[:, g], lean.coef_[:, g])
-    assert lean.get_params()["grievance_others_weight"] == 0.2
+    # the out-of-fold fits (calibration, thresholds) take the weight too
+    assert np.array_equal(full.oof_proba_[:, others], lean.oof_proba_[:, others])
+    assert not np.allclose(full.oof_proba_[:, g], lean.oof_proba_[:, g])
+    assert clone(lean).get_params()["grievance_others_weight"] == 0.2
     # the score still tells complaints (always a grievance) from inquiries (never one)
     p = lean.oof_proba_[:, g]
     verdicts = np.array([r["verdict"] for r in recs])

@@ -203,6 +203,11 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         mostly to the harassment it decides; above 0 its score still tells complaints from inquiries.
     """
 
+    # (defaults for models saved before these parameters existed: a loaded model carries only
+    # the attributes it was saved with, and get_params and clone read every parameter)
+    bystander_head: bool = False
+    grievance_others_weight: float = 1.0
+
     def __init__(
         self,
         *,
@@ -233,8 +238,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
     def _head_params(self) -> dict[str, Any]:
         return {"C": self.C, "category_C": self.category_C, "grievance_C": self.grievance_C,
                 "class_weight": self.class_weight, "max_iter": self.max_iter,
-                "bystander": bool(getattr(self, "bystander_head", False)),
-                "grievance_others_weight": float(getattr(self, "grievance_others_weight", 1.0))}
+                "bystander": bool(self.bystander_head),
+                "grievance_others_weight": float(self.grievance_others_weight)}
 
     def fit(self, X: Sequence[str], y: Iterable[Mapping[str, Any]] | Targets, *,
             groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None) -> TriageClassifier:
