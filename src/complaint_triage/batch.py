@@ -866,21 +866,16 @@ def _eml_folder(src: _Source) -> _EmlFolder:
     return found
 
 
-def _iter_eml_folder(src: _Source, files: Sequence[tuple[str, Path]] | None) -> Iterator[tuple[str, Any]]:
-    """The parsed mails of an .eml folder: ``files`` as :func:`_scan` listed them, else listed now."""
-    from complaint_triage.email import iter_eml_files
-
-    return iter_eml_files(files if files is not None else _eml_folder(src).files)
-
-
-def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] | None = None) -> Iterator[Record]:
-    from complaint_triage.email import iter_mbox, parse_email
+def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] | None) -> Iterator[Record]:
+    """Records of an mbox, an .eml file or an .eml folder (its ``files`` as :func:`_scan` listed
+    them, else listed now)."""
+    from complaint_triage.email import iter_eml_files, iter_mbox, parse_email
     from complaint_triage.exceptions import EmailParseError
 
     if src.kind == "mbox":
         items: Iterable[tuple[str, Any]] = iter_mbox(src.path)
     elif src.path.is_dir():
-        items = _iter_eml_folder(src, files)
+        items = iter_eml_files(files if files is not None else _eml_folder(src).files)
     else:
         def one() -> Iterator[tuple[str, Any]]:
             try:
@@ -902,6 +897,11 @@ def _check_json_array(src: _Source) -> None:
         raise InputFormatError(
             f"{src.label} is a JSON array; convert it to JSON Lines (one object per line), e.g. jq -c '.[]'"
         )
+
+
+def _partial(path: Path) -> Path:
+    """Where an output is written before it replaces ``path`` (checked up front as well)."""
+    return path.with_name(path.name + ".partial")
 
 
 def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_Sheet]],
@@ -2530,7 +2530,7 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     """
     counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
     try:
-        return _dask_score(sources, scan, parts=parts, done=done, counts=counts, text_col=text_col,
+        return _dask_score(sources, scan, parts=parts, counts=counts, text_col=text_col,
                            model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
                            scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
     except ComplaintTriageError:
@@ -2541,7 +2541,7 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
             "same command with --resume once the cluster works") from e
 
 
-def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int],
+def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 counts: Mapping[int, tuple[int, int]], text_col: str, model_dir: Path, max_chars: int,
                 with_evidence: bool, jobs: int, scheduler: str | None, blocksize: str | int | None, timeout: float,
                 progress: _Progress) -> int:
@@ -2586,7 +2586,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: s
         def finish(k: int, src: _Source, names: list[str], df: pd.DataFrame) -> None:
             first = offsets.get(src.label, 0)
             offsets[src.label] = first + len(df)
-            if k in done:
+            if k in counts:  # (a part finished before)
                 return
             base = 2 if src.kind in ("csv", "tsv") else 1
             if src.kind == "parquet":
@@ -2610,7 +2610,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: s
             progress.update(len(rows))
 
         for k, (part, src, names) in enumerate(plan):
-            if k in done:
+            if k in counts:
                 # the row offsets of later partitions need how many input rows this one covered
                 n, recs = counts[k]
                 pending.append((k, src, names, n))
@@ -2785,7 +2785,7 @@ def run_batch(
     s_out = Path(sender_output) if sender_output is not None else out.with_name(f"{out.stem}.senders{out.suffix}")
     parts = out.with_name(out.name + _PARTS_SUFFIX)
     lock = _OutputLock(out)
-    out_files = {out: "the output", out.with_name(out.name + ".partial"): "the output being written",
+    out_files = {out: "the output", _partial(out): "the output being written",
                  parts: "the checkpoint folder", lock.path: "the lock file"}
     if sender_output is not None:
         s_fmt = _check_output_path(s_out, "the per-sender summary", "--sender-summary")
@@ -2796,7 +2796,7 @@ def run_batch(
     else:
         s_fmt = out_fmt
     own = {**out_files, s_out: "the per-sender summary",
-           s_out.with_name(s_out.name + ".partial"): "the per-sender summary"}
+           _partial(s_out): "the per-sender summary"}
     skipped: list[str] = []
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
     if engine == "dask":
@@ -2918,8 +2918,8 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
     ix = {c: i for i, c in enumerate(columns)}
     p0 = n_in + 2
     pi = {c: p0 + j for j, c in enumerate(PREDICTION_COLUMNS)}
-    tmp_out = out.with_name(out.name + ".partial")
-    s_tmp = s_out.with_name(s_out.name + ".partial")
+    tmp_out = _partial(out)
+    s_tmp = _partial(s_out)
     writer: _Writer | None = None
     writing = out
     try:

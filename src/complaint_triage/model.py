@@ -103,8 +103,8 @@ class Targets:
 
 
 def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: float,
-               class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None,
-               bystander: bool = False, grievance_others_weight: float = 1.0) -> list[LogisticRegression | None]:
+               class_weight: str | None, max_iter: int, sample_weight: np.ndarray | None, *,
+               bystander: bool, grievance_others_weight: float) -> list[LogisticRegression | None]:
     # One BLAS thread, wherever this runs: the solver's sums come out in an order that depends
     # on the number of threads, so folds fitted in this process (n_jobs=1, every core's thread)
     # and in joblib's workers (one thread each on two cores) gave other thresholds under the
@@ -118,7 +118,7 @@ def _fit_heads(X: Any, t: Targets, C: float, category_C: float, grievance_C: flo
             heads.append(lr.fit(X, y, sample_weight=sample_weight) if 0 < y.sum() < len(y) else _constant(y))
         gw = sample_weight
         if grievance_others_weight != 1.0:
-            base = np.ones(len(t.verdict)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+            base = np.ones(len(t.verdict)) if sample_weight is None else sample_weight  # (fit made it float)
             gw = base * np.where(t.verdict == _H, 1.0, grievance_others_weight)
         heads.append(LogisticRegression(C=grievance_C, class_weight=class_weight, max_iter=max_iter)
                      .fit(X, t.grievance, sample_weight=gw))

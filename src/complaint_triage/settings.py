@@ -24,8 +24,6 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from complaint_triage.api.remote import ANSWER_TIMEOUT_S
-
 __all__ = ["ENV_PREFIX", "Settings", "get_settings"]
 
 ENV_PREFIX = "COMPLAINT_TRIAGE_"
@@ -105,7 +103,7 @@ class Settings(BaseSettings):
         "on the next batch while the worker hands out the last one.",
     )
     scoring_timeout_s: float = Field(
-        default=ANSWER_TIMEOUT_S,
+        default=10.0,  # (api.remote.ANSWER_TIMEOUT_S repeats it: importing remote here cost every start 10-17 ms)
         ge=1,
         le=600,
         description="With scoring_process: seconds the scoring process may take over one batch (up to 32 "

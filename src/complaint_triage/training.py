@@ -88,8 +88,8 @@ def build_classifier(params: Mapping[str, Any], n_jobs: int = 1) -> TriageClassi
     )
     return TriageClassifier(featurizer=feat, C=float(p["C"]), category_C=float(p["category_C"]),
                             grievance_C=float(p["grievance_C"]), n_jobs=n_jobs,
-                            bystander_head=bool(p.get("bystander_head", False)),
-                            grievance_others_weight=float(p.get("grievance_others_weight", 1.0)))
+                            bystander_head=bool(p["bystander_head"]),
+                            grievance_others_weight=float(p["grievance_others_weight"]))
 
 
 def predict_decisions(

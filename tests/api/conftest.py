@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,3 +92,19 @@ def access_log() -> Iterator[list[logging.LogRecord]]:
         yield records
     finally:
         logger.removeHandler(handler)
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, poll: float = 0.02) -> None:
+    """Poll ``cond`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(poll)
+
+
+async def until(cond: Callable[[], bool], timeout: float, poll: float = 0.01) -> None:
+    """:func:`wait_until` inside an event loop (it sleeps with ``asyncio.sleep``)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(poll)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -20,7 +21,7 @@ from complaint_triage.exceptions import ScoringProcessError
 from complaint_triage.scoring import Triager
 from complaint_triage.settings import Settings
 
-from .conftest import ADMIN_KEY, AUTH, logged_fields
+from .conftest import ADMIN_KEY, AUTH, logged_fields, until
 
 
 @pytest.fixture()
@@ -30,13 +31,7 @@ def remote_events() -> Iterator[list[dict]]:
         yield seen
 
 
-async def _until(cond: Callable[[], bool], timeout: float = 30) -> None:
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+_until = functools.partial(until, timeout=30, poll=0.05)
 
 TEXTS = [
     "粗大ごみの収集日を教えてください。",

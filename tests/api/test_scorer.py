@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from typing import Any
 
 import pytest
 
 from complaint_triage.api.deps import BATCH_CHUNK, Scorer, ServiceOverloadedError
+
+from .conftest import until
 
 
 class FakeTriager:
@@ -33,11 +36,7 @@ class FakeTriager:
         return [f"{t}:{with_evidence}" for t in texts]
 
 
-async def _until(cond, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.005)
+_until = functools.partial(until, timeout=5.0, poll=0.005)
 
 
 def test_waiting_messages_are_coalesced_in_order() -> None:

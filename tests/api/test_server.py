@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 
 from complaint_triage.api.schemas import EXAMPLE_EMAIL, ScoreResult
 
-from .conftest import API_KEY, AUTH, sha256
+from .conftest import API_KEY, AUTH, sha256, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -181,13 +182,7 @@ def _events(log: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def _wait_for(cond, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+_wait_for = functools.partial(wait_until, timeout=120, poll=0.2)
 
 
 def test_two_workers_share_the_port_restart_and_stop_cleanly(small_model_dir: Path, tmp_path: Path) -> None:

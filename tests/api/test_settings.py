@@ -33,6 +33,9 @@ def test_defaults() -> None:
     assert s.max_concurrency >= 1 and s.log_level == "info"
     # every wait has a bound (docs/api.md): a stuck scoring process, a shutdown, a stalled client
     assert (s.scoring_timeout_s, s.graceful_shutdown_s, s.header_timeout_s, s.body_timeout_s) == (10, 20, 10, 30)
+    from complaint_triage.api.remote import ANSWER_TIMEOUT_S
+
+    assert s.scoring_timeout_s == ANSWER_TIMEOUT_S  # (the remote triager's own default repeats it)
 
 
 @pytest.mark.parametrize("value", [f"{A},{B}", f" {A} , {B.upper()} ,", f'["{A}", "{B}"]'])

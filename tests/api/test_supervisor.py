@@ -9,6 +9,7 @@ stops it with SIGTERM, as an operator would.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from complaint_triage.api import supervisor
 
-from .conftest import logged_fields
+from .conftest import logged_fields, wait_until
 
 # argv: ready_fd, folder, mode.  Modes: "ready" (ready at once, then stays), "die" (ready, then
 # exits 1 after 0.3 s), "early-exit" (exits 1 before it is ready), "wait-go" (ready once the file
@@ -93,12 +94,7 @@ def run(events: list[dict], script: Callable[[], None], workers: int = 2) -> int
     return status
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
+wait_for = functools.partial(wait_until, timeout=20, poll=0.02)
 
 
 def count(events: list[dict], name: str) -> int:

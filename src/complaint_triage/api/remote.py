@@ -46,6 +46,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from complaint_triage.api.backoff import backoff_s
 from complaint_triage.exceptions import ScoringProcessError
 from complaint_triage.results import Prediction, ScoringError
 
@@ -55,16 +56,13 @@ __all__ = ["RemoteTriager", "ScoringProcessError"]
 START_TIMEOUT = 300.0
 #: Waiting messages are coalesced into batches of at most this many (asynchronous relay).
 BATCH_TEXTS = 32
-#: After a failed restart of the child the next attempt waits 1, 2, 4 … up to this many seconds;
-#: calls meanwhile fail at once.
-MAX_RESTART_BACKOFF = 30.0
 #: Seconds :meth:`RemoteTriager.answering` waits for an idle child to answer an empty batch.
 PROBE_TIMEOUT = 2.0
 
 #: Default seconds the child may spend on one batch (``Settings.scoring_timeout_s``): the slowest
 #: batch it can be sent (32 messages of 20,000 characters) took 2.6–3.0 s with the shipped model
-#: on the 2-core development machine, up to 4.1 s with both cores busy (docs/api.md).  (Here, not
-#: in settings: the child imports this module and needs neither pydantic nor the settings.)
+#: on the 2-core development machine, up to 4.1 s with both cores busy (docs/api.md).  The
+#: settings repeat it (a test checks they agree): importing this module there cost every start.
 ANSWER_TIMEOUT_S = 10.0
 _LOG = logging.getLogger("complaint_triage.api.remote")
 
@@ -283,14 +281,14 @@ class RemoteTriager:
 
     async def _restart_once(self) -> None:
         """Restart the child off the loop.  It never raises: after a failure the next attempt is
-        scheduled after 1, 2, 4 … up to :data:`MAX_RESTART_BACKOFF` seconds, and calls fail at
+        scheduled after 1, 2, 4 … up to :data:`~complaint_triage.api.backoff.MAX_BACKOFF_S` seconds, and calls fail at
         once meanwhile instead of each waiting for another model load."""
         loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(self._restart)
         except Exception as e:
             self._failures += 1
-            delay = min(MAX_RESTART_BACKOFF, 2.0 ** (self._failures - 1))
+            delay = backoff_s(self._failures)
             self._retry_after = loop.time() + delay
             if isinstance(e, _StartFailed):
                 cause, detail = e.cause, e.detail

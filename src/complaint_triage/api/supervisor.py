@@ -56,6 +56,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from complaint_triage.api import reload_signal
+from complaint_triage.api.backoff import backoff_s
 from complaint_triage.api.logs import JsonLineFormatter
 
 if TYPE_CHECKING:  # (imported by the workers only: the supervisor stays lean)
@@ -189,8 +190,6 @@ def worker_config(log_level: str, graceful: int) -> uvicorn.Config:
 
 #: uvicorn's exit status when the application fails to start (the model does not load).
 STARTUP_FAILURE = 3
-#: Longest wait before restarting a worker that keeps dying (doubling from 1 s).
-MAX_BACKOFF_S = 30.0
 
 
 def worker_command(fd: int, ready_fd: int, log_level: str, graceful: int) -> list[str]:
@@ -236,7 +235,6 @@ class _Worker:
         finally:
             os.close(ready_w)  # the worker's copy is the only one: its exit is seen as end of file
         os.set_blocking(ready_r, False)
-        self._close_ready()
         self._ready_r = ready_r
         self.started = time.monotonic()
         _say("worker_started", pid=self.proc.pid)
@@ -309,7 +307,7 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
                         except OSError as e:  # cannot bind or fork now: try again later
                             w.close_socket()
                             w.failures += 1
-                            w.restart_at = now + min(MAX_BACKOFF_S, 2.0 ** w.failures)
+                            w.restart_at = now + backoff_s(w.failures + 1)
                             _say("worker_restart_failed", error=type(e).__name__, retry_in_s=w.restart_at - now)
                     continue
                 was_ready = w.ready
@@ -334,7 +332,7 @@ def _supervise(socks: Sequence[socket.socket], host: str, log_level: str, gracef
                     stop.set()
                     break
                 w.failures += 1
-                delay = min(MAX_BACKOFF_S, 2.0 ** (w.failures - 1))
+                delay = backoff_s(w.failures)
                 _say("worker_died", pid=w.proc.pid, exit_status=code, uptime_s=round(up, 1),
                      restart_in_s=delay)
                 w.proc, w.restart_at = None, now + delay
