@@ -1438,3 +1438,22 @@ def test_ctrl_c_stops_a_local_dask_cluster_without_worker_tracebacks(small_model
 
     _ctrl_c_batch(tmp_path, [str(src), "-o", str(tmp_path / "out.csv"), "--model", str(small_model_dir),
                              "--engine", "dask", "--blocksize", "4KB", "--jobs", "2"], scoring, "a scored chunk")
+
+
+def _dask_log_level() -> int:
+    import logging
+
+    return logging.getLogger("distributed.worker").getEffectiveLevel()
+
+
+def test_a_local_clusters_workers_log_only_critical_errors():
+    """At a Ctrl-C a Dask worker whose heartbeat met the closing scheduler printed a CommClosedError
+    traceback (silence_logs reaches the scheduler and nannies in the driver, not the workers)."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    before = os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    with contextlib.ExitStack() as stack:
+        client = B._dask_client(distributed, stack, scheduler=None, jobs=1, timeout=30)
+        assert set(client.run(_dask_log_level).values()) == {logging.CRITICAL}
+    assert os.environ.get("DASK_LOGGING__DISTRIBUTED") == before  # (the driver's environment is restored)

@@ -2449,7 +2449,7 @@ def _dask_client(distributed: Any, stack: contextlib.ExitStack, *, scheduler: st
     """A client of the cluster at ``scheduler`` (which must have a worker within ``timeout`` s), or of a new
     local cluster of ``jobs`` workers."""
     if not scheduler:
-        with _sigint_ignored():
+        with _sigint_ignored(), _workers_log_critical_only():
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
                 # (the scheduler serves HTTP even without a dashboard; by default on port 8787, with a
@@ -2487,6 +2487,27 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _workers_log_critical_only() -> Iterator[None]:
+    """Start a local cluster's worker processes with Dask's loggers at CRITICAL.
+
+    ``silence_logs`` reaches the scheduler and nannies in this process only.  The driver reports
+    a failed partition itself, so a worker's own error log is noise on the terminal; at a Ctrl-C
+    a worker whose heartbeat met the closing scheduler printed a CommClosedError traceback (one
+    clean-clone test run in six).  A new process reads Dask's logging levels from the environment
+    when it imports distributed; this process imported it already and keeps its own.
+    """
+    key, old = "DASK_LOGGING__DISTRIBUTED", os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    os.environ[key] = "critical"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 @contextlib.contextmanager
