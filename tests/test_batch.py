@@ -1245,7 +1245,7 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_ones(small_mode
 
     def fsync(fd):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:  # run.json, chunk 0, chunk 1
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd)
 
@@ -1255,6 +1255,25 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_ones(small_mode
             _run(small_model_dir, [src], out, chunk_rows=5)
     assert sorted(p.name for p in (tmp_path / "out.jsonl.parts").iterdir()) == ["chunk-000000.jsonl", "run.json"]
     assert _run(small_model_dir, [src], out, chunk_rows=5, resume=True).resumed_chunks == 1
+
+
+def test_a_full_disk_while_saving_the_run_description_says_what_to_do(small_model_dir, tmp_path, monkeypatch):
+    import errno
+
+    src = _write_csv(tmp_path / "in.csv", _rows(12))
+    out, ref = tmp_path / "out.jsonl", tmp_path / "ref.jsonl"
+    _run(small_model_dir, [src], ref, chunk_rows=5)
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        with pytest.raises(OSError, match=r"cannot save the checkpoint run\.json.*No space.*--resume"):
+            _run(small_model_dir, [src], out, chunk_rows=5)
+    assert list((tmp_path / "out.jsonl.parts").iterdir()) == []  # no run.json, no .tmp left behind
+    res = _run(small_model_dir, [src], out, chunk_rows=5, resume=True)  # nothing to resume: starts over
+    assert res.resumed_chunks == 0 and out.read_bytes() == ref.read_bytes()
 
 
 @pytest.fixture()

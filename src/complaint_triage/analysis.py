@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from complaint_triage.corpus import load_corpus
 from complaint_triage.explain import Evidence, explain
@@ -52,6 +53,7 @@ __all__ = [
     "thresholds_for_cap",
     "thresholds_frame",
     "tradeoff_curve",
+    "unfitted_copy",
     "validation_scores",
 ]
 
@@ -230,13 +232,11 @@ def validation_scores(model: LoadedModel | Path | str | None = None, *, data_dir
     which is deterministic, and returns the out-of-fold probabilities of the hand-written
     items with the model's thresholds applied: the data the model's thresholds were chosen on.
     """
-    from complaint_triage.training import build_classifier
-
     m = model if isinstance(model, LoadedModel) else load_model(model)
     records = load_corpus(None if data_dir is None else Path(data_dir))
     fit = [r for r in records if r["split"] in ("train", "dev")] + [dict(r) for r in extra_records]
     groups = _cv_groups(fit, records)
-    clf = build_classifier(m.manifest.get("params", {}), n_jobs=n_jobs)
+    clf = unfitted_copy(m, n_jobs=n_jobs)
     clf.fit([r["text"] for r in fit], Targets.from_records(fit), groups=groups)
     hand = np.asarray([r.get("source") != "augmented" for r in fit])
     proba = clf.oof_proba_[hand]
@@ -244,6 +244,16 @@ def validation_scores(model: LoadedModel | Path | str | None = None, *, data_dir
     dec = decide_all(proba, m.thresholds)
     return Scored(recs, proba, dict(m.thresholds), dec, m.version + " (out-of-fold)", None,
                   evaluate_decisions(recs, dec))
+
+
+def unfitted_copy(model: LoadedModel, *, n_jobs: int = 1) -> TriageClassifier:
+    """The model's classifier with the parameters it was fitted with, not fitted.
+
+    Cloned from the loaded classifier rather than rebuilt from the manifest's ``params`` with
+    today's defaults: a model saved before a parameter existed keeps the value it was fitted
+    with (e.g. ``grievance_others_weight`` 1.0, not the 0.2 that training uses now).
+    """
+    return clone(model.classifier).set_params(n_jobs=n_jobs)
 
 
 def _cv_groups(fit: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -2293,9 +2293,7 @@ def _prepare_parts(parts: Path, fp: dict[str, Any], resume: bool) -> set[int]:
             )
         shutil.rmtree(parts)
     parts.mkdir(parents=True)
-    tmp = parts / (_RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(fp, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, run_file)
+    _write_atomically(run_file, json.dumps(fp, ensure_ascii=False, indent=1))
     return set()
 
 
