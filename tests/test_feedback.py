@@ -7,7 +7,15 @@ import threading
 import pytest
 
 from complaint_triage.exceptions import InputFormatError, LabelError
-from complaint_triage.feedback import FEEDBACK_DB_ENV, Correction, FeedbackStore, default_db_path, parse_row
+from complaint_triage.feedback import (
+    FEEDBACK_DB_ENV,
+    Correction,
+    CorrectionsDatabaseError,
+    FeedbackStore,
+    MessageIdConflictError,
+    default_db_path,
+    parse_row,
+)
 from complaint_triage.model import Targets
 
 
@@ -500,3 +508,139 @@ def test_a_file_that_also_corrects_the_message_with_a_time_is_not_a_repeat(tmp_p
     res = store.import_file(_jsonl(tmp_path / "b.jsonl", d3, D1, D2))
     assert (res.imported, res.duplicates) == (3, 0)
     assert [c.verdict for c in store.latest()] == ["inquiry"]  # what the file says last
+
+
+# -- a message_id that names another text ------------------------------------------------------
+
+POOL = "区民プールの更衣室が不潔です。清掃してください。"
+THREAT_TEXT = "お前の顔は覚えたからな。帰り道、気をつけろよ。"
+SHEET_A = {"message_id": "1", "text": POOL, "verdict": "complaint", "corrected_by": "tanaka"}
+SHEET_B = {"message_id": "1", "text": THREAT_TEXT, "verdict": "harassment", "categories": ["threat"],
+           "grievance": False, "corrected_by": "suzuki"}
+OTHER_TR1 = {"message_id": "tr-1", "text": "全然違う本文です。", "verdict": "complaint", "corrected_by": "tanaka"}
+
+
+@pytest.mark.parametrize(
+    ("earlier", "file_rows", "rejected_row", "named_by"),
+    [
+        ([SHEET_A], [SHEET_B], 1, "stored correction"),                 # sheet A imported before sheet B
+        ([], [SHEET_A, SHEET_B], 2, "row 1"),                           # both in one file
+        ([], [OTHER_TR1], 1, "corpus record tr-1"),                     # a corpus id with another text
+    ],
+)
+def test_import_refuses_a_message_id_that_names_another_text(tmp_path, earlier, file_rows, rejected_row, named_by):
+    """Both rows imported and one message silently replaced the other in training."""
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    if earlier:
+        assert store.import_file(_jsonl(tmp_path / "a.jsonl", *earlier), corpus=SMALL_CORPUS).imported == 1
+    before = store.corrections()
+    res = store.import_file(_jsonl(tmp_path / "b.jsonl", *file_rows), corpus=SMALL_CORPUS)
+    assert res.imported == 0 and [r.row for r in res.rejected] == [rejected_row]  # all or nothing
+    reason = res.rejected[0].reason
+    assert "already names another message" in reason and named_by in reason and "new message_id" in reason
+    assert POOL not in reason and THREAT_TEXT not in reason  # no message text in reasons
+    assert store.corrections() == before
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {**SHEET_A, "text": " 区民プールの更衣室が不潔です。清掃してください。\u3000\r\n"},  # the same text, retyped
+        {"message_id": "1", "verdict": "inquiry", "corrected_by": "suzuki"},         # id only
+        {"message_id": "tr-1", "text": CORPUS_MSG, "verdict": "inquiry", "corrected_by": "suzuki"},
+    ],
+)
+def test_import_accepts_a_message_id_with_the_same_text(tmp_path, row):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.import_file(_jsonl(tmp_path / "a.jsonl", SHEET_A), corpus=SMALL_CORPUS)
+    res = store.import_file(_jsonl(tmp_path / "b.jsonl", row), corpus=SMALL_CORPUS)
+    assert (res.imported, res.rejected) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("stored", "ids"),
+    [
+        ([SHEET_A, SHEET_B], "'1'"),          # two corrections (recorded one by one, not through an import)
+        ([OTHER_TR1], "'tr-1'"),              # a correction and the corpus record of that id
+    ],
+)
+def test_training_refuses_a_message_id_that_names_two_texts(tmp_path, stored, ids):
+    """to_training_records kept only the latest and trained one text in place of the other."""
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    for row in stored:
+        store.add(row)
+    with pytest.raises(MessageIdConflictError, match=re.escape(ids)) as e:
+        store.to_training_records(SMALL_CORPUS)
+    assert POOL not in str(e.value) and "new message_id" in str(e.value)
+    assert isinstance(e.value, InputFormatError)
+
+
+# -- a file that is not a corrections database ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [len, FeedbackStore.corrections, FeedbackStore.latest,
+     lambda s: s.add(SHEET_A), lambda s: s.export_jsonl(s.path.with_name("out.jsonl"))],
+)
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path, operation):
+    db = tmp_path / "fb.sqlite3"
+    db.write_text(json.dumps(SHEET_A, ensure_ascii=False) + "\n", encoding="utf-8")  # an export written over it
+    with pytest.raises(CorrectionsDatabaseError, match="not a corrections database"):
+        operation(FeedbackStore(db))
+
+
+@pytest.mark.parametrize("name", ["c.sqlite3", "c.sqlite3-wal", "sub/../c.sqlite3", "link.sqlite3"])
+def test_export_refuses_to_write_over_the_database(tmp_path, name):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.add(SHEET_A)
+    (tmp_path / "link.sqlite3").symlink_to(tmp_path / "c.sqlite3")
+    with pytest.raises(InputFormatError, match="is the corrections database"):
+        store.export_jsonl(tmp_path / name)
+    assert len(FeedbackStore(tmp_path / "c.sqlite3")) == 1
+
+
+# -- rows of one message that disagree -----------------------------------------------------------
+
+
+def test_rows_of_one_message_that_disagree_are_imported_with_a_warning(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    second = {**SHEET_A, "verdict": "harassment", "categories": ["abusive_language"], "grievance": True,
+              "corrected_by": "suzuki"}
+    res = store.import_file(_jsonl(tmp_path / "r.jsonl", SHEET_A, D1, second))
+    assert (res.imported, res.rejected) == (3, [])
+    assert [c.verdict for c in store.latest() if c.message_id == "1"] == ["harassment"]  # the last row wins
+    assert len(res.warnings) == 1
+    assert "rows 1, 3" in res.warnings[0] and "'1'" in res.warnings[0] and "row 3, counts" in res.warnings[0]
+    assert POOL not in res.warnings[0] and "tanaka" not in res.warnings[0]
+
+
+def test_rows_of_one_message_that_agree_give_no_warning(tmp_path):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    res = store.import_file(_jsonl(tmp_path / "r.jsonl", SHEET_A, {**SHEET_A, "corrected_by": "suzuki"}))
+    assert res.ok and res.warnings == []
+
+
+# -- yes/no cells as evaluate reads them; why a row was rejected ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [("○", True), ("◯", True), ("はい", True), ("×", False), ("いいえ", False), ("Yes", True), ("0", False)],
+)
+def test_grievance_cells_as_spreadsheets_write_them(cell, expected):
+    c = parse_row({"message_id": "ex-3", "text": THREAT_TEXT, "verdict": "harassment", "categories": "threat",
+                   "grievance": cell, "corrected_by": "佐藤"})
+    assert c.grievance is expected
+
+
+@pytest.mark.parametrize(
+    ("row", "missing_analyst"),
+    [
+        ({"message_id": "ex-4", "verdict": "complaint"}, True),
+        ({"message_id": "ex-4", "verdict": "complaint", "corrected_by": "tanaka", "担当": "x"}, False),
+    ],
+)
+def test_rejected_row_says_whether_the_analyst_was_missing(tmp_path, row, missing_analyst):
+    res = FeedbackStore(tmp_path / "c.sqlite3").import_rows([(2, row)])
+    assert [r.missing_analyst for r in res.rejected] == [missing_analyst]

@@ -51,3 +51,40 @@ def test_report_lists_the_action_agreement():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="1 gold records but 0 predictions"):
         evaluate_decisions([rec("inquiry")], [])
+
+
+def test_a_file_of_complaints_only_has_no_harassment_figures():
+    """Figures with nothing to divide by are undefined, not 0: 14 complaints all right is a
+    macro-F1 of 1, and the report says n/a for harassment and the categories (acceptance defect)."""
+    gold = [rec("complaint")] * 14  # 収集日の変更が周知されていない、など
+    m = evaluate_decisions(gold, gold)
+    assert m["verdict_accuracy"] == 1.0 and m["verdict_macro_f1"] == 1.0
+    assert m["harassment"]["support"] == 0 and m["harassment"]["predicted"] == 0
+    text = format_report(m)
+    for line in ("harassment precision         n/a", "harassment recall            n/a",
+                 "harassment F1                n/a", "grievance acc. (harassment)  n/a"):
+        assert line in text
+    assert "threat" in text and "n/a" in text.split("threat", 1)[1].splitlines()[0]
+    assert "complaint false-flag rate    0.000%  (0 of 14" in text
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "macro", "cat_macro"),
+    [
+        # two harassment messages right, one inquiry right: no complaint anywhere
+        ([rec("harassment", ["threat"]), rec("harassment", ["threat"]), rec("inquiry")],
+         [rec("harassment", ["threat"]), rec("harassment", ["threat"]), rec("inquiry")], 1.0, 1.0),
+        # an inquiry called a complaint: complaint F1 0 counts (it was predicted), harassment absent
+        ([rec("inquiry"), rec("inquiry")], [rec("inquiry"), rec("complaint")], round((2 / 3 + 0) / 2, 4), 0.0),
+    ],
+)
+def test_macro_averages_cover_the_classes_that_occur(gold, pred, macro, cat_macro):
+    m = evaluate_decisions(gold, pred)
+    assert m["verdict_macro_f1"] == macro and m["category_macro_f1"] == cat_macro
+
+
+def test_a_report_of_metrics_saved_before_predicted_counts_existed_still_prints():
+    m = evaluate_decisions(GOLD, PRED)
+    for row in [m["harassment"], *m["per_verdict"].values(), *m["per_category"].values()]:
+        row.pop("predicted", None)  # (m["harassment"] is per_verdict["harassment"])
+    assert "harassment precision         0.667" in format_report(m)

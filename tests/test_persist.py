@@ -15,7 +15,15 @@ from complaint_triage.exceptions import (
     SignalsChangedWarning,
     UntrustedModelError,
 )
-from complaint_triage.persist import TRUSTED, list_versions, load_model, promote, promoted_version, save_model
+from complaint_triage.persist import (
+    TRUSTED,
+    list_versions,
+    load_model,
+    promote,
+    promoted_version,
+    save_model,
+    seal_manifest,
+)
 from complaint_triage.versions import copy_version
 
 
@@ -77,7 +85,7 @@ def test_corrupt_manifest(copy_dir):
 def test_other_label_set(copy_dir):
     m = json.loads((copy_dir / "manifest.json").read_text(encoding="utf-8"))
     m["label_set"] = "another-office:ok,ng"
-    (copy_dir / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (copy_dir / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
     with pytest.raises(LabelSetMismatchError, match="retrain"):
         load_model(copy_dir)
 
@@ -88,7 +96,7 @@ def _set_signals_digest(d, digest):
         m.pop("signals_sha256", None)
     else:
         m["signals_sha256"] = digest
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
 
 
 def test_current_signals_load_quietly(small_model_dir):
@@ -131,7 +139,7 @@ def _rewrite_sha(d):
 
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["model_sha256"] = hashlib.sha256((d / "model.skops").read_bytes()).hexdigest()
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
 
 
 # -- promotion verifies the version (acceptance defect: broken versions were promoted) ---------
@@ -153,7 +161,7 @@ def _zero_1000_bytes(d):
 def _other_label_set(d):
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["label_set"] = "another-office:ok,ng"
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
 
 
 def _manifest_only(d):
@@ -172,7 +180,7 @@ def _manifest_is_a_list(d):
 def _other_version_inside(d):
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["model_version"] = "m-somethingelse"
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
 
 
 def _unreadable_model_with_matching_checksum(d):
@@ -193,7 +201,7 @@ def _broken_copy(root, name, damage):
     shutil.copytree(root / promoted_version(root), d)
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["model_version"] = name
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
     damage(d)
     return d
 
@@ -288,6 +296,61 @@ def test_list_versions_marks_an_unreadable_manifest(scratch_registry, manifest, 
     with pytest.raises(ModelNotFoundError, match=f"no model version 'm-missing9999'.*{v}"):
         promote("m-missing9999", root)
     assert promote(v, root) == root / v
+
+
+def test_list_versions_marks_a_missing_manifest_and_a_missing_promoted_folder(scratch_registry):
+    """A model folder that lost its manifest, and a PROMOTED file naming a folder that is gone,
+    are listed as unreadable rather than left out (the listing is where an analyst looks)."""
+    root = scratch_registry
+    v = promoted_version(root)
+    shutil.copytree(root / v, root / "m-nomanifest1")
+    (root / "m-nomanifest1" / "manifest.json").unlink()
+    rows = {m["model_version"]: m for m in list_versions(root)}
+    assert rows["m-nomanifest1"]["_unreadable"] == "manifest.json is missing" and "_unreadable" not in rows[v]
+    (root / "PROMOTED").write_text("m-0000000000\n", encoding="utf-8")
+    rows = {m["model_version"]: m for m in list_versions(root)}
+    assert set(rows) == {v, "m-nomanifest1", "m-0000000000"}
+    assert rows["m-0000000000"]["_unreadable"].startswith("named in PROMOTED, but")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["thresholds"].update(harassment=0.05),  # flags far more, under the same name
+        lambda m: m["metrics"]["test"].update(complaint_false_flag_rate=0.0),  # a claimed figure
+        lambda m: m.update(model_version=m["model_version"]),  # rewritten, nothing changed: still fine
+    ],
+    ids=["threshold", "metric", "same content"],
+)
+def test_a_manifest_edited_after_saving_is_refused(scratch_registry, edit):
+    """A version's thresholds and metrics are fixed: a hand edit would be served, listed and
+    promoted under the old version's name (acceptance defect)."""
+    root = scratch_registry
+    v = promoted_version(root)
+    path = root / v / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    assert m["manifest_sha256"]  # save_model seals it
+    before = json.dumps(m, sort_keys=True)
+    edit(m)
+    path.write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
+    if json.dumps(m, sort_keys=True) == before:
+        assert load_model(root / v).version == v
+        return
+    with pytest.raises(ModelLoadError, match="was changed after it was saved.*write_threshold_variant"):
+        load_model(root / v)
+    [row] = [r for r in list_versions(root) if r["model_version"] == v]
+    assert "was changed after it was saved" in row["_unreadable"]
+    with pytest.raises(ModelLoadError, match="was changed after it was saved"):
+        promote(v, root)
+
+
+def test_a_manifest_saved_before_sealing_still_loads(scratch_registry):
+    v = promoted_version(scratch_registry)
+    path = scratch_registry / v / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    del m["manifest_sha256"]
+    path.write_text(json.dumps(m), encoding="utf-8")
+    assert load_model(scratch_registry / v).version == v
 
 
 # -- saving is atomic and leaves an intact version alone (acceptance defect: retraining rewrote

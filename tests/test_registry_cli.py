@@ -5,7 +5,7 @@ import typer
 from typer.testing import CliRunner
 
 from complaint_triage.feedback import FeedbackStore
-from complaint_triage.persist import promoted_version
+from complaint_triage.persist import promoted_version, seal_manifest
 from complaint_triage.registry_cli import feedback_app, models_app
 from complaint_triage.versions import copy_version, frozen_test_split, write_threshold_variant
 
@@ -100,7 +100,7 @@ def _copy_as(root, src, name, damage=None):
     shutil.copytree(root / src, d)
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     m["model_version"] = name
-    (d / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (d / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
     if damage is not None:
         damage(d)
     return d
@@ -177,6 +177,13 @@ REVIEW = (
 )
 
 
+@pytest.fixture
+def no_corpus(monkeypatch, tmp_path):
+    """No corpus to check message ids against: these tests use ids that the repository's corpus may hold."""
+    monkeypatch.setenv("COMPLAINT_TRIAGE_DATA_DIR", str(tmp_path / "no-data"))
+
+
+@pytest.mark.usefixtures("no_corpus")
 def test_feedback_import_rejects_invalid_rows(tmp_path):
     src = tmp_path / "review.csv"
     src.write_text(REVIEW, encoding="utf-8")
@@ -197,6 +204,7 @@ def test_feedback_import_rejects_invalid_rows(tmp_path):
     assert len(FeedbackStore(db)) == 2
 
 
+@pytest.mark.usefixtures("no_corpus")
 def test_feedback_export_and_reimport(tmp_path):
     src = tmp_path / "review.csv"
     src.write_text(REVIEW, encoding="utf-8")
@@ -220,6 +228,7 @@ def test_feedback_export_and_reimport(tmp_path):
     assert FeedbackStore(other).corrections() == FeedbackStore(db).corrections()
 
 
+@pytest.mark.usefixtures("no_corpus")
 def test_feedback_errors(tmp_path):
     r = runner.invoke(app, ["feedback", "export", "--db", str(tmp_path / "missing.sqlite3")])
     assert r.exit_code == 1 and "no corrections database" in r.stderr
@@ -236,3 +245,106 @@ def test_feedback_errors(tmp_path):
     bad.write_text("message_id,label\nm1,complaint\n", encoding="utf-8")
     r = runner.invoke(app, ["feedback", "import", str(bad), "--db", str(tmp_path / "c.db")])
     assert r.exit_code == 2 and "verdict" in r.stderr
+
+
+POOL = "区民プールの更衣室が不潔です。清掃してください。"
+THREAT_TEXT = "お前の顔は覚えたからな。帰り道、気をつけろよ。"
+
+
+def _jsonl(path, *rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_feedback_import_refuses_a_corpus_id_with_another_text(tmp_path, small_data_dir):
+    corpus_id = next(json.loads(line)["id"] for line in
+                     (small_data_dir / "corpus" / "handwritten.jsonl").read_text(encoding="utf-8").splitlines())
+    src = _jsonl(tmp_path / "r.jsonl", {"message_id": corpus_id, "text": "全然違う本文です。", "verdict": "complaint",
+                                        "corrected_by": "tanaka"})
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db), "--data-dir", str(small_data_dir)])
+    assert r.exit_code == 1 and json.loads(r.stdout)["imported"] == 0
+    assert f"row 1: message_id '{corpus_id}' already names another message" in r.stderr
+    assert f"corpus record {corpus_id}" in r.stderr and "new message_id" in r.stderr
+
+
+@pytest.mark.usefixtures("no_corpus")
+@pytest.mark.parametrize("output", ["c.sqlite3", "./c.sqlite3", "sub/../c.sqlite3", "link.sqlite3"])
+def test_feedback_export_refuses_to_overwrite_the_database(tmp_path, output, monkeypatch):
+    """`export --db fb.sqlite3 -o fb.sqlite3` replaced the database with JSONL (exit 0)."""
+    monkeypatch.chdir(tmp_path)  # (relative spellings of the path; the test does not depend on where it starts)
+    db = tmp_path / "c.sqlite3"
+    runner.invoke(app, ["feedback", "import", str(_jsonl(tmp_path / "a.jsonl", {"message_id": "1", "text": POOL,
+                  "verdict": "complaint", "corrected_by": "tanaka"})), "--db", str(db)])
+    (tmp_path / "link.sqlite3").symlink_to(db)
+    r = runner.invoke(app, ["feedback", "export", "--db", str(db), "-o", output])
+    assert r.exit_code == 2 and "is the corrections database" in r.stderr
+    assert len(FeedbackStore(db)) == 1
+
+
+@pytest.mark.usefixtures("no_corpus")
+@pytest.mark.parametrize("command", [["export"], ["import", "REVIEW"]])
+def test_feedback_commands_on_a_file_that_is_not_a_database(tmp_path, command):
+    """They crashed with a raw sqlite3.DatabaseError traceback."""
+    db = tmp_path / "c.sqlite3"
+    db.write_text(json.dumps({"message_id": "1", "text": POOL}, ensure_ascii=False) + "\n", encoding="utf-8")
+    review = _jsonl(tmp_path / "r.jsonl", {"message_id": "2", "verdict": "inquiry", "corrected_by": "tanaka"})
+    args = [str(review) if a == "REVIEW" else a for a in command]
+    r = runner.invoke(app, ["feedback", *args, "--db", str(db)])
+    assert r.exit_code in (1, 2) and "is not a corrections database" in r.stderr
+    assert "Traceback" not in r.output and not isinstance(r.exception, AssertionError)
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+@pytest.mark.usefixtures("no_corpus")
+def test_feedback_import_warns_about_rows_that_disagree(tmp_path):
+    rows = [{"message_id": "m-7", "text": POOL, "verdict": "complaint", "corrected_by": "tanaka"},
+            {"message_id": "m-7", "text": POOL, "verdict": "harassment", "categories": ["abusive_language"],
+             "grievance": True, "corrected_by": "suzuki"}]
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(_jsonl(tmp_path / "r.jsonl", *rows)), "--db", str(db)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["imported"] == 2
+    assert "warning:" in r.stderr and "rows 1, 2" in r.stderr and "'m-7'" in r.stderr and "different labels" in r.stderr
+    assert POOL not in r.stderr and "tanaka" not in r.stderr
+    assert FeedbackStore(db).latest()[0].verdict == "harassment"
+
+
+@pytest.mark.usefixtures("no_corpus")
+def test_feedback_import_reads_grievance_as_evaluate_does(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text("message_id,text,verdict,categories,grievance,corrected_by\n"
+                   f"g1,{THREAT_TEXT},harassment,threat,○,佐藤\n"
+                   "g2,窓口で怒鳴られた。,harassment,abusive_language,×,佐藤\n"
+                   "g3,,complaint,,はい,佐藤\n"
+                   "g4,,inquiry,,いいえ,佐藤\n", encoding="utf-8")
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db)])
+    assert r.exit_code == 0, r.stderr
+    assert [c.grievance for c in FeedbackStore(db).corrections()] == [True, False, True, False]
+
+
+@pytest.mark.usefixtures("no_corpus")
+def test_feedback_import_of_a_cp932_file_mentions_the_encoding_option(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_bytes(("message_id,text,verdict,categories,grievance,corrected_by\n"
+                     "m1,窓口の対応がひどい,complaint,,,佐藤\n").encode("cp932"))
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db)])
+    assert r.exit_code == 1 and "--encoding cp932" in r.stderr
+    r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db), "--encoding", "cp932"])
+    assert r.exit_code == 0 and "--encoding cp932" not in r.stderr
+
+
+@pytest.mark.usefixtures("no_corpus")
+@pytest.mark.parametrize(
+    ("row", "hint"),
+    [
+        ({"message_id": "m1", "verdict": "complaint"}, True),                                  # no corrected_by
+        ({"message_id": "m1", "verdict": "complaint", "corrected_by": "tanaka", "担当課": "区民課"}, False),
+    ],
+)
+def test_feedback_import_hints_at_by_only_for_a_missing_analyst(tmp_path, row, hint):
+    r = runner.invoke(app, ["feedback", "import", str(_jsonl(tmp_path / "r.jsonl", row)),
+                            "--db", str(tmp_path / "c.sqlite3")])
+    assert r.exit_code == 1
+    assert ("--by NAME" in r.stderr) is hint

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from complaint_triage import versions
-from complaint_triage.exceptions import ModelLoadError
-from complaint_triage.persist import list_versions, load_model, promote, promoted_version
+from complaint_triage.exceptions import ModelLoadError, ModelNotFoundError
+from complaint_triage.persist import list_versions, load_model, promote, promoted_version, seal_manifest
 from complaint_triage.scoring import Triager
 from complaint_triage.versions import (
     ModelHolder,
@@ -127,7 +127,7 @@ def test_failed_reload_keeps_serving_the_old_model(registry):
     manifest["model_version"] = "m-broken"
     target = registry / "m-broken"
     broken.rename(target)
-    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (target / "manifest.json").write_text(json.dumps(seal_manifest(manifest)), encoding="utf-8")
     with (target / "model.skops").open("r+b") as f:
         f.seek(100)
         f.write(b"garbage")
@@ -189,6 +189,16 @@ def test_promote_if_not_worse(registry, test_records):
     # a tolerance lets a worse rate through
     ok, _ = promote_if_not_worse(worse, registry, test_records, max_false_flag_increase=1.0)
     assert ok and promoted_version(registry) == worse
+
+
+def test_promote_if_not_worse_refuses_when_the_promoted_version_is_gone(registry, test_records):
+    """Nothing to compare against is not a reason to promote outright: the check was asked for."""
+    base = promoted_version(registry)
+    worse = _variant(registry, test_records, harassment=0.001, review_low=0.0).name
+    (registry / base / "manifest.json").rename(registry / "manifest.json.moved")
+    with pytest.raises(ModelNotFoundError, match=rf"promoted version {base} .* without --if-not-worse"):
+        promote_if_not_worse(worse, registry, test_records)
+    assert promoted_version(registry) == base
 
 
 def test_a_rewritten_card_keeps_the_reproduce_section(registry, test_records):
@@ -262,3 +272,10 @@ def test_card_without_previous_version(small_model_dir):
     card = model_card(manifest)
     assert card.startswith(f"# Model card: complaint-triage {manifest['model_version']}")
     assert manifest["training_data"]["sha256"] in card and "No previous version" in card
+
+
+@pytest.mark.parametrize(("rate", "shown"), [(0.0075, "0.75%"), (0.02, "2%"), (0.005, "0.5%"), (0.0125, "1.25%")])
+def test_card_shows_the_false_flag_cap_as_it_was_set(small_model_dir, rate, shown):
+    manifest = load_model(small_model_dir).manifest
+    manifest["thresholds"] = {**manifest["thresholds"], "max_false_flag_rate": rate}
+    assert f"(cap on complaints flagged in validation: {shown})" in model_card(manifest)

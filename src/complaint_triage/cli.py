@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+from complaint_triage.labels import NO_WORDS, YES_WORDS
 
 app = typer.Typer(
     name="complaint-triage",
@@ -355,8 +356,6 @@ def _scored_output_fields(records: Any) -> str:
 
 
 _CATEGORY_SEPARATORS = re.compile(r"[,;|、，；｜\s]+")
-_YES = frozenset({"true", "1", "yes", "y", "t", "はい", "○", "◯", "有"})
-_NO = frozenset({"false", "0", "no", "n", "f", "いいえ", "×", "✕", "無"})
 
 
 def _gold_grievance(value: object, verdict: object) -> object:
@@ -368,9 +367,9 @@ def _gold_grievance(value: object, verdict: object) -> object:
         return {"complaint": True, "inquiry": False}.get(verdict) if isinstance(verdict, str) else None
     if isinstance(value, str | int) and not isinstance(value, bool):
         word = str(value).strip().lower()
-        if word in _YES:
+        if word in YES_WORDS:
             return True
-        if word in _NO:
+        if word in NO_WORDS:
             return False
     # (the value itself is not repeated: a shifted column may hold a name or a phone number)
     raise ValueError("'grievance' is not a yes/no value (true/false, 1/0, yes/no, y/n, はい/いいえ, ○/×)")

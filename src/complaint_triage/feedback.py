@@ -63,7 +63,7 @@ from typing import IO, Any
 
 from complaint_triage.corpus import data_root
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError, LabelError
-from complaint_triage.labels import VERDICTS, Verdict, validate_labels
+from complaint_triage.labels import NO_WORDS, VERDICTS, YES_WORDS, Verdict, validate_labels
 from complaint_triage.normalize import fold_spaces
 
 __all__ = [
@@ -71,8 +71,10 @@ __all__ = [
     "FEEDBACK_DB_ENV",
     "FIELDS",
     "Correction",
+    "CorrectionsDatabaseError",
     "FeedbackStore",
     "ImportResult",
+    "MessageIdConflictError",
     "RejectedRow",
     "UnresolvedCorrectionsWarning",
     "default_db_path",
@@ -131,6 +133,18 @@ _COLUMNS = ", ".join(FIELDS)
 
 class UnresolvedCorrectionsWarning(UserWarning):
     """Corrections left out of training because the text of their message is unknown."""
+
+
+class CorrectionsDatabaseError(ComplaintTriageError, sqlite3.DatabaseError):
+    """The file given as the corrections database is not an SQLite database."""
+
+
+class MessageIdConflictError(InputFormatError):
+    """One ``message_id`` names two different texts, so one message would silently replace the other."""
+
+
+#: Start of the reason of a row rejected because it names no analyst.
+MISSING_ANALYST = "corrected_by (who made the correction) is required"
 
 
 def text_key(text: str) -> str:
@@ -224,9 +238,7 @@ class Correction:
             raise InputFormatError("a correction needs a message_id or the message text")
         who = _short("corrected_by", self.corrected_by)
         if who is None:
-            raise InputFormatError(
-                "corrected_by (who made the correction) is required; add it to the row or give a default"
-            )
+            raise InputFormatError(f"{MISSING_ANALYST}; add it to the row or give a default")
         put("corrected_by", who)
         predicted = (self.predicted_verdict, self.predicted_categories, self.predicted_grievance)
         if any(p is not None for p in predicted):
@@ -352,18 +364,15 @@ def _parse_categories(value: object, name: str) -> object:
     return value
 
 
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
-
 def _parse_bool(value: object, name: str, verdict: object = None) -> object:
+    # the yes/no words of `complaint-triage evaluate` (true/false, 1/0, yes/no, y/n, はい/いいえ, ○/×), one list
     if isinstance(value, str):
         text = value.strip().lower()
         if not text:
             value = None
-        elif text in _TRUE:
+        elif text in YES_WORDS:
             return True
-        elif text in _FALSE:
+        elif text in NO_WORDS:
             return False
         else:
             raise InputFormatError(f"{name} {value!r} is not true or false")
@@ -408,8 +417,9 @@ def parse_row(row: Mapping[str, Any], *, corrected_by: str | None = None, determ
     Accepted keys are those of :data:`FIELDS` (``id`` is read as ``message_id``; a nested
     ``predicted`` object with verdict/categories/grievance/model_version is also accepted).
     In CSV, categories may be separated by ``,``, ``;`` or ``|`` (or be a JSON list) and
-    booleans may be true/false/1/0/yes/no; an empty grievance means true for a complaint and
-    false for an inquiry.  ``corrected_by`` fills rows that do not name an analyst.
+    booleans may be true/false, 1/0, yes/no, y/n, はい/いいえ or ○/× (as ``evaluate`` reads
+    them); an empty grievance means true for a complaint and false for an inquiry.
+    ``corrected_by`` fills rows that do not name an analyst.
 
     Verdict and category codes may differ in case, width and surrounding blanks
     (``Complaint``, ``ＩＮＱＵＩＲＹ``); the verdict is checked first.
@@ -495,6 +505,28 @@ def _conflict(correction_id: str) -> str:
             "as a new correction, clear its correction_id and corrected_at cells (an edited export keeps them)")
 
 
+def _id_conflict(message_id: str, named_by: str) -> str:
+    return (f"message_id {message_id!r} already names another message with a different text ({named_by}); "
+            "if this is another message, give it a new message_id; if it is the same message, use the same "
+            "text (or leave the text cell empty)")
+
+
+def _texts_by_id(corpus: Iterable[Mapping[str, Any]], corrections: Iterable[Correction]
+                 ) -> dict[str, tuple[str, str]]:
+    """message_id -> (:func:`text_key` of its text, what gave it): corpus records first, then corrections."""
+    out: dict[str, tuple[str, str]] = {}
+    for r in corpus:
+        out.setdefault(str(r["id"]), (text_key(str(r["text"])), f"corpus record {r['id']}"))
+    for c in corrections:
+        if c.message_id is not None and c.text is not None:
+            out.setdefault(c.message_id, (text_key(c.text), f"stored correction {c.correction_id}"))
+    return out
+
+
+def _labels_of(c: Correction) -> tuple[str, tuple[str, ...], bool]:
+    return c.verdict, tuple(sorted(c.categories)), c.grievance
+
+
 # -- import results ---------------------------------------------------------------------
 
 
@@ -508,15 +540,25 @@ class RejectedRow:
     def __str__(self) -> str:
         return f"row {self.row}: {self.reason}"
 
+    @property
+    def missing_analyst(self) -> bool:
+        """Whether the row was rejected for naming no analyst (no ``corrected_by`` and no default)."""
+        return self.reason.startswith(MISSING_ANALYST)
+
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did.  ``imported`` is 0 when rows were rejected and ``skip_invalid`` was false."""
+    """What an import did.  ``imported`` is 0 when rows were rejected and ``skip_invalid`` was false.
+
+    ``warnings`` say what was imported but deserves a look (rows of one message that
+    disagree, of which the last one counts); they name row numbers and message ids only.
+    """
 
     imported: int
     duplicates: int
     rejected: list[RejectedRow] = field(default_factory=list)
     rows: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -558,14 +600,26 @@ class FeedbackStore:
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        if not self._ready:
-            with self._ready_lock:
-                if not self._ready:
-                    self._init_schema(conn)
-                    self._ready = True
-        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if not self._ready:
+                with self._ready_lock:
+                    if not self._ready:
+                        self._init_schema(conn)
+                        self._ready = True
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise self._not_a_database() from e
+            raise
         return conn
+
+    def _not_a_database(self) -> CorrectionsDatabaseError:
+        return CorrectionsDatabaseError(
+            f"{self.path} is not a corrections database (not an SQLite file); give the file that "
+            "`complaint-triage feedback import --db` writes, or restore it from a backup or an export"
+        )
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.timeout
@@ -605,6 +659,10 @@ class FeedbackStore:
         conn = self._open()
         try:
             yield conn
+        except sqlite3.DatabaseError as e:
+            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise self._not_a_database() from e
+            raise
         finally:
             conn.close()
 
@@ -691,12 +749,20 @@ class FeedbackStore:
             return self._insert(conn, items)
 
     def import_rows(self, rows: Iterable[tuple[int, Mapping[str, Any] | Exception | str]], *,
-                    corrected_by: str | None = None, skip_invalid: bool = False) -> ImportResult:
+                    corrected_by: str | None = None, skip_invalid: bool = False,
+                    corpus: Iterable[Mapping[str, Any]] = ()) -> ImportResult:
         """Import ``(row_number, row)`` pairs; a row may be an error (string or exception) already.
 
         All or nothing unless ``skip_invalid``; which rows are duplicates and which are
         rejected for reusing a stored ``correction_id``: see the module docstring.  Rows are
         taken in order, so a file may correct a message more than once.
+
+        A row whose ``message_id`` already names a different text (a record of ``corpus``,
+        a stored correction or an earlier row of the same rows) is rejected: the two
+        messages would otherwise count as one, and one of them would be lost in training.
+        Rows of one message, without ``correction_id`` and ``corrected_at``, that disagree
+        on the labels are imported (the last one counts) with an entry in
+        :attr:`ImportResult.warnings`.
         """
         parsed: list[tuple[int, Correction, bool, bool]] = []
         rejected: list[RejectedRow] = []
@@ -713,24 +779,57 @@ class FeedbackStore:
         if not parsed:  # nothing to store: leave the database as it is (or absent)
             return ImportResult(0, 0, rejected, n)
         with self._write() as conn:
-            new, duplicates, conflicts = self._plan(conn, parsed)
+            new, duplicates, conflicts, notes = self._plan(conn, parsed, corpus)
             rejected = sorted(rejected + conflicts, key=lambda r: r.row)
             if rejected and not skip_invalid:
-                return ImportResult(0, 0, rejected, n)
+                return ImportResult(0, 0, rejected, n, notes)
             inserted = self._insert_new(conn, new)
-        return ImportResult(inserted, duplicates, rejected, n)
+        return ImportResult(inserted, duplicates, rejected, n, notes)
 
-    def _plan(self, conn: sqlite3.Connection, parsed: Sequence[tuple[int, Correction, bool, bool]]
-              ) -> tuple[list[Correction], int, list[RejectedRow]]:
-        """Which parsed rows are new, how many are duplicates, which conflict with a stored correction_id."""
+    @staticmethod
+    def _disagreements(parsed: Sequence[tuple[int, Correction, bool, bool]]) -> list[str]:
+        """One line per message that rows without correction_id and corrected_at label differently."""
+        names = _Messages()
+        rows: dict[str, list[tuple[int, Correction]]] = {}
+        untimed = [(number, c) for number, c, given_id, given_time in parsed if not given_id and not given_time]
+        for _, c in untimed:
+            names.link(c.keys)
+        for number, c in untimed:
+            rows.setdefault(names.find(c.key), []).append((number, c))
+        out = []
+        for group in rows.values():
+            if len({_labels_of(c) for _, c in group}) < 2:
+                continue
+            mid = next((c.message_id for _, c in group if c.message_id is not None), None)
+            what = f"message {mid!r}" if mid is not None else "one message (the same text)"
+            out.append(f"rows {', '.join(str(number) for number, _ in group)} correct {what} with different labels "
+                       f"({', '.join(c.verdict for _, c in group)}); the last one, row {group[-1][0]}, counts")
+        return out
+
+    def _plan(self, conn: sqlite3.Connection, parsed: Sequence[tuple[int, Correction, bool, bool]],
+              corpus: Iterable[Mapping[str, Any]] = ()
+              ) -> tuple[list[Correction], int, list[RejectedRow], list[str]]:
+        """Which parsed rows are new, how many are duplicates, which are rejected (a stored correction_id with
+        other content, a message_id that names another text), and warnings about rows that disagree."""
         stored = [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
+        named = _texts_by_id(corpus, stored)
+        conflicts: list[RejectedRow] = []
+        kept = []
+        for number, c, given_id, given_time in parsed:
+            if c.message_id is not None and c.text is not None:
+                key, source = named.setdefault(c.message_id, (text_key(c.text), f"row {number}"))
+                if key != text_key(c.text):
+                    conflicts.append(RejectedRow(number, _id_conflict(c.message_id, source)))
+                    continue
+            kept.append((number, c, given_id, given_time))
+        parsed = kept
+        notes = self._disagreements(parsed)
         by_id = {str(c.correction_id): c for c in stored}
         messages = _Messages()
         for seq, c in enumerate(stored):
             messages.add(c, seq)
         repeated = self._repeated_sequences(stored, parsed)
         new: list[Correction] = []
-        conflicts: list[RejectedRow] = []
         duplicates = 0
         for i, (number, c, given_id, given_time) in enumerate(parsed):
             cid = str(c.correction_id)
@@ -759,7 +858,7 @@ class FeedbackStore:
             new.append(c)
             by_id[str(c.correction_id)] = c
             messages.add(c, len(stored) + len(new))
-        return new, duplicates, conflicts
+        return new, duplicates, conflicts, notes
 
     @staticmethod
     def _repeated_sequences(stored: Sequence[Correction], parsed: Sequence[tuple[int, Correction, bool, bool]]
@@ -811,12 +910,15 @@ class FeedbackStore:
         return out
 
     def import_file(self, path: Path | str, *, format: str | None = None, corrected_by: str | None = None,
-                    skip_invalid: bool = False, encoding: str = "utf-8-sig") -> ImportResult:
+                    skip_invalid: bool = False, encoding: str = "utf-8-sig",
+                    corpus: Iterable[Mapping[str, Any]] = ()) -> ImportResult:
         """Import a CSV, TSV or JSONL file of corrections (format from the file name unless given).
 
         Row numbers are spreadsheet rows for CSV (the header is row 1) and line numbers for
-        JSONL.  Raises :class:`InputFormatError` when the file as a whole is unreadable (no
-        such file, no ``verdict`` column).
+        JSONL.  With ``corpus``, a row whose ``message_id`` is a corpus record id with a
+        different text is rejected (see :meth:`import_rows`).  Raises
+        :class:`InputFormatError` when the file as a whole is unreadable (no such file, no
+        ``verdict`` column).
         """
         from complaint_triage.io import detect_format, read_csv, read_jsonl
 
@@ -842,7 +944,7 @@ class FeedbackStore:
                         f"inquiry (rename the column of corrected verdicts to verdict; accepted columns: "
                         f"{', '.join(FIELDS)})"
                     ) from e
-        return self.import_rows(rows, corrected_by=corrected_by, skip_invalid=skip_invalid)
+        return self.import_rows(rows, corrected_by=corrected_by, skip_invalid=skip_invalid, corpus=corpus)
 
     # reading --------------------------------------------------------------------------
 
@@ -894,8 +996,49 @@ class FeedbackStore:
         messages, groups = self._messages(corpus)
         return [messages.latest(root) for root in groups]
 
+    def is_database_file(self, path: Path | str) -> bool:
+        """Whether ``path`` is this database or one of its SQLite side files (``-wal``, ``-shm``, ``-journal``).
+
+        Compared as the files they lead to, so another spelling of the path or a link to
+        the database counts.
+        """
+        target = Path(path)
+        for name in (self.path, *(Path(f"{self.path}{s}") for s in ("-wal", "-shm", "-journal"))):
+            try:
+                if os.path.samefile(target, name):
+                    return True
+            except OSError:  # one of them does not exist: compare the resolved paths instead
+                if target.resolve() == name.resolve():
+                    return True
+        return False
+
+    def _check_message_ids(self, corpus: Sequence[Mapping[str, Any]]) -> None:
+        """Raise :class:`MessageIdConflictError` when a message_id names two different texts."""
+        texts: dict[str, set[str]] = {}
+        for r in corpus:
+            texts.setdefault(str(r["id"]), set()).add(text_key(str(r["text"])))
+        for c in self.corrections():
+            if c.message_id is not None and c.text is not None:
+                texts.setdefault(c.message_id, set()).add(text_key(c.text))
+        bad = [mid for mid, keys in texts.items() if len(keys) > 1]
+        if bad:
+            raise MessageIdConflictError(
+                f"message_id {', '.join(map(repr, bad[:5]))}{'…' if len(bad) > 5 else ''} name(s) more than one "
+                "text (in the corrections, or a correction and the corpus record of that id), so one message "
+                "would replace the other in training; export the corrections (`complaint-triage feedback "
+                "export`), give the rows of the other message a new message_id and clear their correction_id "
+                "and corrected_at, and import the file into a new database"
+            )
+
     def export_jsonl(self, out: Path | str | IO[str]) -> int:
-        """Write every correction as one JSON object per line (the import format); returns the count."""
+        """Write every correction as one JSON object per line (the import format); returns the count.
+
+        Raises :class:`InputFormatError` when ``out`` is the database itself (or one of its
+        side files), also through another path or a link: the export would replace it.
+        """
+        if isinstance(out, str | Path) and self.is_database_file(out):
+            raise InputFormatError(f"the export file {out} is the corrections database {self.path}; "
+                                   "give another file name for the export")
         items = self.corrections()
         if isinstance(out, str | Path):
             tmp = Path(str(out) + ".tmp")
@@ -957,11 +1100,15 @@ class FeedbackStore:
 
         Raises
         ------
+        MessageIdConflictError
+            A ``message_id`` names two different texts (two corrections, or a correction and
+            the corpus record of that id): one message would replace the other in training.
         InputFormatError
             With ``skip_missing=False``: some corrections give only a message id whose text
             is unknown.
         """
         excluded = set(exclude_splits)
+        self._check_message_ids(corpus)
         messages, groups = self._messages(corpus)
         in_corpus: dict[str, list[Mapping[str, Any]]] = {}
         for r in corpus:

@@ -23,7 +23,14 @@ __all__ = [
     "SCORE_NAMES",
     "action_for",
     "validate_labels",
+    "YES_WORDS",
+    "NO_WORDS",
 ]
+
+#: How spreadsheets and staff write a yes/no label (the grievance flag), lower-cased: read the
+#: same way by `complaint-triage evaluate` and by the corrections import.
+YES_WORDS = frozenset({"true", "1", "yes", "y", "t", "はい", "○", "◯", "有"})
+NO_WORDS = frozenset({"false", "0", "no", "n", "f", "いいえ", "×", "✕", "無"})
 
 
 class Verdict(StrEnum):

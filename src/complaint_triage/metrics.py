@@ -11,10 +11,20 @@ __all__ = ["evaluate_decisions", "format_report"]
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    # 0 where a ratio has no denominator (no message predicted, or none in the gold labels):
+    # ``support`` and ``predicted`` say when that is so, and format_report shows "n/a" there
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": tp + fn}
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": tp + fn,
+            "predicted": tp + fp}
+
+
+def _macro_f1(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Mean F1 over the classes that occur in the gold labels or the predictions (a class that
+    occurs in neither has no F1; counting it as 0 would mark a file without harassment down)."""
+    seen = [m["f1"] for m in rows if m["support"] or m.get("predicted", 1)]
+    return round(sum(seen) / len(seen), 4) if seen else 0.0
 
 
 def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -41,7 +51,7 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
         fn = sum(cm[k]) - tp
         per_verdict[v] = _prf(tp, fp, fn)
     acc = sum(cm[k][k] for k in range(len(VERDICTS))) / n if n else 0.0
-    macro = sum(m["f1"] for m in per_verdict.values()) / len(VERDICTS)
+    macro = _macro_f1(list(per_verdict.values()))
     ci, hi = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.HARASSMENT)
     n_comp = sum(cm[ci])
     per_cat = {}
@@ -63,44 +73,54 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
     return {
         "n": n,
         "verdict_accuracy": round(acc, 4),
-        "verdict_macro_f1": round(macro, 4),
+        "verdict_macro_f1": macro,
         "per_verdict": per_verdict,
         "harassment": per_verdict[Verdict.HARASSMENT],
         "complaint_false_flag_rate": round(cm[ci][hi] / n_comp, 4) if n_comp else 0.0,
         "complaint_false_flags": cm[ci][hi],
         "n_complaints": n_comp,
         "per_category": per_cat,
-        "category_macro_f1": round(sum(m["f1"] for m in per_cat.values()) / len(CATEGORIES), 4),
+        "category_macro_f1": _macro_f1(list(per_cat.values())),
         "harassment_grievance_accuracy": round(g_acc, 4),
         "action": action,
         "confusion_matrix": {"labels": list(VERDICTS), "rows_gold_cols_pred": cm},
     }
 
 
+def _num(value: float, denominator: int) -> str:
+    """``value`` with 3 decimals, or "n/a" when the ratio had nothing to divide by."""
+    return f"{value:.3f}" if denominator else "n/a"
+
+
 def format_report(m: Mapping[str, Any], title: str = "") -> str:
-    """A plain-text metrics table."""
+    """A plain-text metrics table ("n/a" where a figure is undefined: no harassment in the gold
+    labels has no recall, none predicted has no precision, no complaints no false-flag rate)."""
     lines = []
     if title:
         lines += [title, "=" * len(title)]
     h = m["harassment"]
     a = m["action"]
+    n_h = h["support"]
     lines += [
         f"messages                     {m['n']}",
-        f"verdict accuracy             {m['verdict_accuracy']:.3f}",
-        f"verdict macro-F1             {m['verdict_macro_f1']:.3f}",
-        f"harassment precision         {h['precision']:.3f}",
-        f"harassment recall            {h['recall']:.3f}",
-        f"harassment F1                {h['f1']:.3f}",
-        f"complaint false-flag rate    {m['complaint_false_flag_rate']:.3%}  "
-        f"({m['complaint_false_flags']} of {m['n_complaints']} complaints called harassment)",
-        f"grievance acc. (harassment)  {m['harassment_grievance_accuracy']:.3f}",
+        f"verdict accuracy             {_num(m['verdict_accuracy'], m['n'])}",
+        f"verdict macro-F1             {_num(m['verdict_macro_f1'], m['n'])}",
+        f"harassment precision         {_num(h['precision'], h.get('predicted', 1))}",
+        f"harassment recall            {_num(h['recall'], n_h)}",
+        f"harassment F1                {_num(h['f1'], n_h or h.get('predicted', 1))}",
+        "complaint false-flag rate    "
+        + (f"{m['complaint_false_flag_rate']:.3%}  " if m["n_complaints"] else "n/a  ")
+        + f"({m['complaint_false_flags']} of {m['n_complaints']} complaints called harassment)",
+        f"grievance acc. (harassment)  {_num(m['harassment_grievance_accuracy'], n_h)}",
         f"recommended action           same {a['same']:.3f}, more severe {a['more_severe']:.3f}, "
         f"less severe {a['less_severe']:.3f}",
         "",
         f"{'category':<20}{'precision':>10}{'recall':>10}{'F1':>8}{'support':>9}",
     ]
     for c, s in m["per_category"].items():
-        lines.append(f"{c:<20}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>9}")
+        pred = s.get("predicted", 1)
+        lines.append(f"{c:<20}{_num(s['precision'], pred):>10}{_num(s['recall'], s['support']):>10}"
+                     f"{_num(s['f1'], s['support'] or pred):>8}{s['support']:>9}")
     labels = m["confusion_matrix"]["labels"]
     lines += ["", "confusion matrix (rows: gold, columns: predicted)", " " * 12 + "".join(f"{x:>12}" for x in labels)]
     for lab, row in zip(labels, m["confusion_matrix"]["rows_gold_cols_pred"], strict=True):

@@ -67,6 +67,8 @@ __all__ = [
     "manifest_value",
     "library_versions",
     "MODEL_FILE",
+    "MANIFEST_DIGEST",
+    "seal_manifest",
     "MANIFEST_FILE",
     "CARD_FILE",
 ]
@@ -212,29 +214,72 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+#: Manifest key of the manifest's own digest (see :func:`seal_manifest`).
+MANIFEST_DIGEST = "manifest_sha256"
+
+
+def _manifest_digest(manifest: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``manifest`` with its own digest under :data:`MANIFEST_DIGEST` (keys starting with ``_``
+    left out), so that loading can tell a manifest edited after it was saved: thresholds or
+    metrics changed by hand would otherwise be served under the old version's name."""
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
+    return {**body, MANIFEST_DIGEST: _manifest_digest(body)}
+
+
+def _check_seal(manifest: Mapping[str, Any]) -> None:
+    """Raise :class:`_ManifestError` when a sealed manifest no longer matches its digest (a
+    manifest saved before manifests were sealed has none and passes)."""
+    want = manifest.get(MANIFEST_DIGEST)
+    if want is not None and want != _manifest_digest(manifest):
+        raise _ManifestError(
+            f"was changed after it was saved (its {MANIFEST_DIGEST} no longer matches): a version's thresholds "
+            "and metrics are fixed; restore the file, or save other thresholds as a new version "
+            "(complaint_triage.versions.write_threshold_variant, notebooks/03-thresholds.ipynb)"
+        )
+
+
 def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
     """Manifests of every model version in the registry, oldest first.
 
     Each manifest gets ``_dir``, its folder.  A folder whose manifest cannot be read (not
-    UTF-8, not JSON, not an object, no ``model_version``) is listed too, as
-    ``{"model_version": <folder name>, "_dir": ..., "_unreadable": <reason>}``, so one
-    damaged version neither hides the others nor stops the listing.  Model files are not
-    checked here (:func:`verify_version` does that).
+    UTF-8, not JSON, not an object, no ``model_version``) or is missing beside a model file
+    is listed too, as ``{"model_version": <folder name>, "_dir": ..., "_unreadable": <reason>}``,
+    and so is a version that ``PROMOTED`` names but that has no folder: one damaged version
+    neither hides the others nor stops the listing.  Model files are not checked here
+    (:func:`verify_version` does that).
     """
     root = models_root() if root is None else Path(root)
     out = []
-    dirs = ([p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST_FILE).is_file()]
+    dirs = ([p for p in root.iterdir() if not p.name.startswith(".")
+             and ((p / MANIFEST_FILE).is_file() or (p / MODEL_FILE).is_file())]
             if root.is_dir() else [])
     for d in sorted(dirs):
+        if not (d / MANIFEST_FILE).is_file():
+            out.append({"model_version": d.name, "_dir": str(d), "_unreadable": f"{MANIFEST_FILE} is missing"})
+            continue
         try:
             m = _read_manifest(d / MANIFEST_FILE)
             if not isinstance(m.get("model_version"), str) or not m["model_version"]:
                 raise _ManifestError("has no model_version")
+            _check_seal(m)
         except _ManifestError as e:
             out.append({"model_version": d.name, "_dir": str(d), "_unreadable": f"{MANIFEST_FILE} {e}"})
             continue
         m["_dir"] = str(d)
         out.append(m)
+    try:
+        promoted = promoted_version(root)
+    except (OSError, ValueError):  # none promoted, or a PROMOTED file that cannot be read or names no plain folder
+        promoted = None
+    if promoted is not None and not any(d.name == promoted for d in dirs):
+        out.append({"model_version": promoted, "_dir": str(root / promoted),
+                    "_unreadable": f"named in {PROMOTED_FILE}, but {root / promoted} does not exist"})
     return sorted(out, key=lambda m: (str(m.get("created") or ""), m["model_version"]))
 
 
@@ -461,7 +506,7 @@ def save_model(
             "model_bytes": model_path.stat().st_size,
             "library_versions": library_versions(),
         }
-        _write_file(tmp / MANIFEST_FILE, json.dumps(full, ensure_ascii=False, indent=2) + "\n")
+        _write_file(tmp / MANIFEST_FILE, json.dumps(seal_manifest(full), ensure_ascii=False, indent=2) + "\n")
         _write_file(tmp / CARD_FILE, card)
         _fsync_dir(tmp)
         _publish(tmp, directory, version, say)
@@ -566,6 +611,10 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
     for key in ("thresholds", "model_version", "model_sha256"):
         if key not in manifest:
             raise ModelLoadError(f"manifest {manifest_path} lacks {key!r}; retrain the model")
+    try:
+        _check_seal(manifest)
+    except _ManifestError as e:
+        raise ModelLoadError(f"manifest {manifest_path} {e}") from e
     if file_sha256(model_path) != manifest["model_sha256"]:
         raise ModelLoadError(
             f"{model_path} does not match the checksum in its manifest (corrupt or replaced); "

@@ -10,6 +10,7 @@ Data go to stdout, diagnostics to stderr; errors exit with a non-zero code.
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from pathlib import Path
@@ -48,6 +49,9 @@ ModelsDirOption = Annotated[
 ]
 
 
+_CP932 = "--encoding cp932"
+
+
 def _fail(msg: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
     return typer.Exit(code)
@@ -71,6 +75,9 @@ def export_corrections(
     store = FeedbackStore(db)
     if not store.path.is_file():
         raise _fail(f"no corrections database at {store.path}; record corrections first or pass --db")
+    if output != "-" and store.is_database_file(output):
+        raise _fail(f"--output {output} is the corrections database {store.path}; give another file name "
+                    "for the export", 2)
     try:
         if output == "-":
             n = store.export_jsonl(sys.stdout)
@@ -100,6 +107,10 @@ def import_corrections(
     = False,
     encoding: Annotated[str, typer.Option(help="Encoding of CSV/TSV files (e.g. cp932 for Excel on Japanese Windows).")]
     = "utf-8-sig",
+    data_dir: Annotated[Path | None, typer.Option(
+        file_okay=False, help="Data folder holding corpus/, whose record ids are checked: a row whose message_id "
+                              "is a corpus id with another text is refused (default: the repository's data/).")]
+    = None,
 ) -> None:
     """Import corrections; every invalid row is reported with its row number and reason.
 
@@ -109,9 +120,14 @@ def import_corrections(
     clear its correction_id and corrected_at cells to record a new correction), and a row
     without one is skipped only when it repeats the message's current latest correction;
     re-asserting an earlier label after a different one is a new correction.
+
+    A row whose message_id already names another text (a corpus record, a stored
+    correction or an earlier row) is refused.  Rows of one message that disagree are
+    imported, the last one counting, with a warning naming their row numbers.
     """
-    from complaint_triage.feedback import FeedbackStore
-    from complaint_triage.io import FORMATS
+    from complaint_triage.corpus import load_corpus
+    from complaint_triage.feedback import CorrectionsDatabaseError, FeedbackStore
+    from complaint_triage.io import FORMATS, detect_format
 
     if format is not None and format not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
@@ -121,14 +137,33 @@ def import_corrections(
         raise typer.BadParameter(f"unknown encoding {encoding!r}", param_hint="--encoding") from e
     store = FeedbackStore(db)
     try:
-        res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid, encoding=encoding)
+        corpus = load_corpus(data_dir)
+    except (ComplaintTriageError, OSError) as e:
+        corpus = []
+        err.print(f"note: message ids not checked against the corpus ({e}); training refuses a message_id "
+                  "that names two texts", highlight=False, markup=False)
+    try:  # (--encoding applies to CSV/TSV only; a JSONL file must be UTF-8)
+        utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") and detect_format(file.name, format) != "jsonl"
+    except ComplaintTriageError:
+        utf8 = False
+    try:
+        res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid, encoding=encoding,
+                                corpus=corpus)
+    except CorrectionsDatabaseError as e:
+        raise _fail(str(e), 2) from e
     except (ComplaintTriageError, OSError, UnicodeError) as e:
-        raise _fail(f"{file}: {e}", 2) from e
+        hint = f"; if Excel on Japanese Windows saved it, pass {_CP932}" if utf8 and "UTF-8" in str(e) else ""
+        raise _fail(f"{file}: {e}{hint}", 2) from e
     for r in res.rejected:
         err.print(f"{file}: {r}", highlight=False, markup=False)
+    for w in res.warnings:
+        err.print(f"warning: {file}: {w}", highlight=False, markup=False)
     _echo_json({"file": str(file), "database": str(store.path), **res.to_dict()})
-    if by is None and any("corrected_by" in r.reason for r in res.rejected):
+    if by is None and any(r.missing_analyst for r in res.rejected):
         err.print("hint: name the analyst for rows without corrected_by with --by NAME", highlight=False)
+    if utf8 and any("UTF-8" in r.reason for r in res.rejected):
+        err.print(f"hint: a CSV saved by Excel on Japanese Windows is CP932 (Shift_JIS): import it with {_CP932}, "
+                  "or re-save it as UTF-8", highlight=False, markup=False)
     if res.rejected and not skip_invalid:
         raise _fail(f"{len(res.rejected)} of {res.rows} rows are invalid; nothing was imported. "
                     "Fix them, or pass --skip-invalid to import the valid rows.")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from complaint_triage.corpus import load_corpus
+from complaint_triage.exceptions import ModelNotFoundError
 from complaint_triage.labels import CATEGORIES
 from complaint_triage.metrics import evaluate_decisions
 from complaint_triage.model import decide_all
@@ -40,6 +41,7 @@ from complaint_triage.persist import (
     CARD_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
+    PROMOTED_FILE,
     LoadedModel,
     file_sha256,
     load_model,
@@ -47,6 +49,7 @@ from complaint_triage.persist import (
     models_root,
     promote,
     promoted_version,
+    seal_manifest,
 )
 from complaint_triage.scoring import Triager
 
@@ -332,7 +335,15 @@ def promote_if_not_worse(
         current: str | None = promoted_version(root)
     except FileNotFoundError:
         current = None
-    if current is None or not (root / current / MANIFEST_FILE).is_file():
+    if current is not None and not (root / current / MANIFEST_FILE).is_file():
+        # PROMOTED names a version that is gone: there is nothing to compare against, and
+        # promoting outright would skip the very check that was asked for
+        raise ModelNotFoundError(
+            f"the promoted version {current} named in {root / PROMOTED_FILE} has no {MANIFEST_FILE} in "
+            f"{root / current}, so {new_version} cannot be compared with it: restore {current}, or promote "
+            f"{new_version} without --if-not-worse to replace it deliberately"
+        )
+    if current is None:
         metrics = evaluate_model(new, records)
         comparison: dict[str, Any] = {"n": len(records), "old": None,
                                       "new": {"model_version": new.version, "path": str(new.path), "metrics": metrics}}
@@ -487,7 +498,8 @@ def write_threshold_variant(
         comparison = _compare(base, new_model, records, old_pred, new_pred) if records else None
         (tmp / CARD_FILE).write_text(model_card(manifest, previous=base.manifest, comparison=comparison),
                                      encoding="utf-8")
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (tmp / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest), ensure_ascii=False, indent=2) + "\n",
+                                         encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -522,6 +534,11 @@ def _fmt(v: Any) -> str:
         text = f"{v:.4f}".rstrip("0").rstrip(".")
         return text if text not in ("", "-0") else "0"
     return str(v)
+
+
+def _percent(rate: float) -> str:
+    """A rate as a percentage with the digits it was set with (0.0075 -> "0.75%", not "0.8%")."""
+    return f"{round(rate * 100, 6):g}%"
 
 
 def model_card(manifest: Mapping[str, Any], *, previous: Mapping[str, Any] | None = None,
@@ -567,7 +584,7 @@ def model_card(manifest: Mapping[str, Any], *, previous: Mapping[str, Any] | Non
         "",
         "## Thresholds",
         f"- harassment: {_fmt(th['harassment'])} (cap on complaints flagged in validation: "
-        f"{'set by hand' if th.get('max_false_flag_rate') is None else format(th['max_false_flag_rate'], '.1%')})",
+        f"{'set by hand' if th.get('max_false_flag_rate') is None else _percent(th['max_false_flag_rate'])})",
         f"- review band: [{_fmt(th['review_low'])}, {_fmt(th['review_high'])})",
         f"- grievance (within harassment): {_fmt(th['grievance'])}",
         "",
