@@ -272,6 +272,47 @@ def _mail(frm: str, subject: str, body: str, day: int, *, charset: str = "iso-20
     return m
 
 
+FORWARD_ONLY = "\n".join([
+    "---------- Forwarded message ---------",
+    "From: 山田 <yamada@example.jp>",
+    "Subject: ゴミ",
+    "",
+    TEXTS[2],
+])
+REPLY_WITH_SIGNATURE = "\n".join([
+    TEXTS[0], "", "--", "山田 太郎", "TEL 03-1234-5678", "",
+    "2024年4月1日(月) 10:00 世田谷区 <koe@example.jp>:", "> 前回の回答です。",
+])
+
+
+@pytest.mark.parametrize(
+    ("body", "stripped", "error"),
+    [
+        (FORWARD_ONLY, "forwarded", "text is empty after removing quoted replies, forwarded messages and signatures "
+                                    "(stripped: forwarded); nothing to score"),
+        (REPLY_WITH_SIGNATURE, "quote, quote_header, signature", None),
+        (TEXTS[1], "", None),
+    ],
+    ids=["forward-only", "reply-with-signature", "plain"],
+)
+def test_email_rows_say_what_was_stripped(small_model_dir, tmp_path, body, stripped, error):
+    emls = tmp_path / "emls"
+    emls.mkdir()
+    (emls / "a.eml").write_bytes(bytes(_mail("yamada@example.jp", "Fw: ゴミ", body, 2, charset="utf-8")))
+    out = tmp_path / "mail.jsonl"
+    res = _run(small_model_dir, [emls], out)
+    [row] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert row["stripped"] == stripped
+    assert row.get("error") == error
+    assert row["quotes_reply"] == ("quote" in stripped)  # the existing columns are kept
+    assert {"attachments", "charset", "defects", "subject"} <= set(row)
+    if error is not None:
+        assert row.get("verdict") is None and res.by_error["empty"] == 1
+        assert row["subject"] == "Fw: ゴミ"  # what could be read is kept on the error row
+    else:
+        assert row["verdict"] is not None
+
+
 def test_mbox_and_eml_dir_to_parquet_with_senders(small_model_dir, tmp_path):
     import pyarrow.parquet as pq
 

@@ -1360,3 +1360,391 @@ def test_a_name_after_an_organisation_on_one_line_keeps_the_block(signature: str
     text = f"窓口の対応に抗議します。\n{signature}"
     body, blocks = split_reply(text)
     assert blocks == [] and body == text
+
+
+# ---------------------------------------------------------------------------
+# Crafted headers: bounded time, never a hang
+# ---------------------------------------------------------------------------
+
+
+def _parse_within(raw: bytes, seconds: float = 5.0) -> ParsedEmail | EmailParseError:
+    """Parse on a daemon thread; fail (instead of hanging the suite) if it does not return."""
+    import threading
+
+    out: list[ParsedEmail | EmailParseError] = []
+
+    def run() -> None:
+        try:
+            out.append(parse_email(raw))
+        except EmailParseError as exc:
+            out.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"parse_email did not return within {seconds} s"
+    return out[0]
+
+
+def _forward_with_inner_header(inner_header: str) -> bytes:
+    inner = (inner_header + "\r\nFrom: anon@example.jp\r\nSubject: 転送\r\n\r\nお前ら殺すぞ\r\n").encode()
+    return (
+        b"From: staff@example.jp\r\nTo: koe@city.setagaya.example.jp\r\nSubject: Fw\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "転送します。".encode() + b"\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n"
+    )
+
+
+@pytest.mark.parametrize("name_len", [5, 70, 80])
+def test_attached_message_with_a_long_parameter_name_does_not_hang(name_len: int) -> None:
+    """Measuring the attached message with ``as_bytes()`` refolded its Content-Type, and a long
+    parameter name before a non-ASCII value sent the stdlib folder into an endless loop."""
+    header = 'Content-Type: text/plain; charset="utf-8"; ' + "x" * name_len + '="日本"'
+    result = _parse_within(_forward_with_inner_header(header))
+    assert isinstance(result, ParsedEmail)
+    assert result.body == "転送します。"
+    [att] = result.attachments
+    assert att.content_type == "message/rfc822" and att.size > len("お前ら殺すぞ".encode())
+
+
+def _with_header(field: str) -> bytes:
+    return ("From: resident@example.jp\r\nSubject: 苦情\r\n" + field + "\r\n\r\n公園の件です。\r\n").encode()
+
+
+def _nested(field: str) -> bytes:
+    return (
+        "From: resident@example.jp\r\nSubject: 苦情\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n公園の件です。\r\n"
+        f"--b\r\n{field}\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    ).encode()
+
+
+CRAFTED_HEADERS = {
+    "16 KB of quotes in charset": (_with_header('Content-Type: text/plain; charset="' + '"' * 16_000), "over 8192"),
+    "quotes in charset": (_with_header('Content-Type: text/plain; charset="' + '"' * 1_500), "delimiters"),
+    "quotes in a nested part": (_nested('Content-Type: application/pdf; name="' + '"' * 1_500), "delimiters"),
+    "semicolons in a disposition": (_nested("Content-Disposition: attachment;" + ";" * 1_500), "delimiters"),
+    "long unfolded Content-Type line": (_nested("Content-Type: application/pdf; name=" + "a" * 3_000), "line over"),
+    "huge folded Content-Type": (_nested("Content-Type: application/pdf;" + "\r\n a=b;" * 2_000), "over 8192"),
+    "huge Subject": (_with_header("X-Note: " + "あ" * 6_000), "X-Note is over"),
+    "huge header section": (_with_header("\r\n".join(f"Received: from relay{i}.example.jp" for i in range(3_000))),
+                            "header section is over"),
+}
+
+
+@pytest.mark.parametrize("name", list(CRAFTED_HEADERS))
+def test_oversized_or_crafted_headers_are_refused_promptly(name: str) -> None:
+    import time
+
+    raw, expected = CRAFTED_HEADERS[name]
+    t0 = time.perf_counter()
+    result = _parse_within(raw)
+    assert time.perf_counter() - t0 < 1.0
+    assert isinstance(result, EmailParseError)
+    message = str(result)
+    assert expected in message and "mail client" in message  # says what is wrong and what to do
+    assert "公園" not in message and "resident" not in message
+
+
+def test_long_japanese_file_name_in_rfc2231_pieces_is_still_read() -> None:
+    """A real long file name folded the way Thunderbird does it stays far below the limits."""
+    name = "令和8年度 世田谷区北沢地区 公園遊具点検結果の報告書（第2回 修正版）" * 3
+    encoded = "".join(f"%{b:02X}" for b in name.encode())
+    pieces = [encoded[i : i + 60] for i in range(0, len(encoded), 60)]
+    disposition = "Content-Disposition: attachment;" + "".join(
+        f"\r\n filename*{i}*={'UTF-8' + chr(39) * 2 if i == 0 else ''}{piece};" for i, piece in enumerate(pieces)
+    )
+    p = parse_email(_nested("Content-Type: application/pdf\r\n" + disposition.rstrip(";")))
+    assert p.body == "公園の件です。"
+    assert [a.filename for a in p.attachments] == [name]
+
+
+# ---------------------------------------------------------------------------
+# Wrong charset labels
+# ---------------------------------------------------------------------------
+
+THREAT = "お前ら税金泥棒だな。今日中に担当者を出せ。出さないなら窓口に乗り込んで殴ってやるからな。"
+COMPLAINT = "①北沢公園の遊具が壊れたままです。㈱世田谷造園に早く直させてください。"
+
+WRONG_LABELS = [
+    (THREAT.encode("iso2022_jp"), "us-ascii", THREAT, "iso2022_jp_ms"),
+    (THREAT.encode("iso2022_jp"), "utf-8", THREAT, "iso2022_jp_ms"),
+    (to_iso2022jp_outlook(COMPLAINT), "US-ASCII", COMPLAINT, "iso2022_jp_ms"),
+    (THREAT.encode(), "iso-8859-1", THREAT, "utf-8"),
+    (COMPLAINT.encode(), "latin1", COMPLAINT, "utf-8"),
+    (THREAT.encode("cp932"), "iso-8859-1", THREAT, "cp932"),
+    (COMPLAINT.encode("cp932"), "iso-8859-1", COMPLAINT, "cp932"),
+    (THREAT.encode("euc_jp"), "iso-8859-1", THREAT, "euc_jp"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "expected", "codec"), WRONG_LABELS, ids=[f"{w[3]}-as-{w[1]}" for w in WRONG_LABELS]
+)
+def test_evidently_wrong_label_is_corrected_and_reported(data: bytes, declared: str, expected: str, codec: str) -> None:
+    decoded, used, defects = decode_japanese(data, declared)
+    assert decoded == expected
+    assert used == codec
+    assert any(d.startswith("CharsetMismatch") and declared.lower() in d and codec in d for d in defects)
+
+
+@pytest.mark.parametrize(
+    ("data", "declared"),
+    [
+        ("Café crème, Müller straße".encode("latin-1"), "iso-8859-1"),
+        ("Prix: 12 € TTC".encode("cp1252"), "windows-1252"),
+        (b"plain ascii text", "us-ascii"),
+        ("公園の件です。".encode(), "utf-8"),
+    ],
+    ids=["latin-1", "cp1252", "ascii", "utf-8"],
+)
+def test_right_labels_are_left_alone(data: bytes, declared: str) -> None:
+    decoded, _codec, defects = decode_japanese(data, declared)
+    assert decoded == data.decode(declared)
+    assert defects == []
+
+
+@pytest.mark.parametrize(
+    "footer", ["※このメールはウイルスチェック済みです。", "--\n世田谷区メールゲートウェイ"], ids=["notice", "signature"]
+)
+def test_iso2022jp_body_with_a_utf8_footer_from_a_relay(footer: str) -> None:
+    raw = (
+        b"From: r@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+        + to_iso2022jp_outlook(COMPLAINT) + b"\r\n" + THREAT.encode("iso2022_jp") + b"\r\n\r\n"
+        + footer.replace("\n", "\r\n").encode() + b"\r\n"
+    )
+    p = parse_email(raw)
+    assert p.full_text.split("\n")[:2] == [COMPLAINT, THREAT]
+    assert footer in p.full_text
+    assert "\x1b" not in p.full_text
+    assert any(d.startswith("MixedCharsets") for d in p.defects)
+
+
+@pytest.mark.parametrize("label", ["us-ascii", "utf-8", "iso-8859-1"])
+def test_wrongly_labelled_message_is_scored_as_japanese(label: str) -> None:
+    body = THREAT.encode("iso2022_jp") if label != "iso-8859-1" else THREAT.encode()
+    raw = f"From: r@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset={label}\r\n\r\n".encode() + body
+    p = parse_email(raw)
+    assert p.body == THREAT
+    assert any(d.startswith("CharsetMismatch") for d in p.defects)
+
+
+# ---------------------------------------------------------------------------
+# HTML: self-closed skipped elements, unclosed <head>
+# ---------------------------------------------------------------------------
+
+HTML_LOSING_TEXT = [
+    '<html><head><title/></head><body><p>{t}</p></body></html>',
+    '<html xmlns="http://www.w3.org/1999/xhtml"><head><title /><meta charset="utf-8"/></head>'
+    "<body><p>{t}</p></body></html>",
+    '<html><head><script src="https://example.jp/a.js"/></head><body><div>{t}</div></body></html>',
+    '<html><body><style/><p>{t}</p></body></html>',
+    '<html><head><meta charset=utf-8><body><p>{t}</p></body></html>',
+    '<html><head><meta charset=utf-8><title>区への意見</title><body><p>{t}</p></body></html>',
+    '<html><head><meta charset=utf-8><p>{t}</p></html>',
+    '<head><meta charset=utf-8>{t}',
+]
+
+
+@pytest.mark.parametrize("html", HTML_LOSING_TEXT, ids=[f"html{i}" for i in range(len(HTML_LOSING_TEXT))])
+def test_html_self_closed_or_unclosed_skipped_elements_keep_the_text(html: str) -> None:
+    assert html_to_text(html.format(t=THREAT)) == THREAT
+    raw = b"From: r@example.jp\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    assert parse_email(raw + html.format(t=THREAT).encode()).body == THREAT
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><head><title>件名</title><style>p {{color: red}}</style></head><body><p>{t}</p></body></html>",
+        "<p>{t}</p><script>var x = '隠し文字';</script>",
+        "<head><title>件名<body>",  # an unclosed title is not text
+    ],
+)
+def test_html_skipped_content_is_still_dropped(html: str) -> None:
+    text = html_to_text(html.format(t=THREAT))
+    assert "件名" not in text and "隠し文字" not in text and "color" not in text
+
+
+# ---------------------------------------------------------------------------
+# Masked view: attachment file names
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "masked"),
+    [
+        ("山田太郎_090-1234-5678.pdf", "山田太郎_0**-****-****.pdf"),
+        ("taro.yamada@example.jp_写真.jpg", "t***@example.jp_写真.jpg"),
+        ("連絡先（03-1234-5678）.docx", "連絡先（0*-****-****）.docx"),
+        ("現場写真_2026-11-01.jpg", "現場写真_2026-11-01.jpg"),
+    ],
+)
+def test_to_dict_masks_attachment_file_names(filename: str, masked: str) -> None:
+    msg = EmailMessage()
+    msg["From"] = "resident@example.jp"
+    msg["Subject"] = "写真を送ります"
+    msg.set_content("公園の遊具の写真です。\n")
+    msg.add_attachment(b"%PDF-1.4\n", maintype="application", subtype="pdf", filename=filename)
+    p = parse_email(msg.as_bytes())
+    assert [a.filename for a in p.attachments] == [filename]  # the parsed value stays as sent
+    assert [a["filename"] for a in p.to_dict()["attachments"]] == [masked]
+    assert [a["filename"] for a in p.to_dict(mask_contacts=False)["attachments"]] == [filename]
+    assert [a["size"] for a in p.to_dict()["attachments"]] == [9]
+
+
+# ---------------------------------------------------------------------------
+# Broken base64 and decoding defects
+# ---------------------------------------------------------------------------
+
+
+def _base64_mail(b64: str, charset: str = "utf-8") -> bytes:
+    return (
+        f"From: r@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset={charset}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + "\r\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)).encode() + b"\r\n"
+
+
+@pytest.mark.parametrize("text", [THREAT, COMPLAINT, "①" + THREAT], ids=["threat", "complaint", "circled"])
+@pytest.mark.parametrize("cut", [3, 7, 11])
+def test_truncated_base64_body_is_decoded_as_far_as_it_goes(text: str, cut: int) -> None:
+    full = base64.b64encode(text.encode()).decode()
+    truncated = full[: len(full) - cut]
+    truncated = truncated[:-1] if len(truncated) % 4 != 1 else truncated
+    truncated = truncated if len(truncated) % 4 == 1 else truncated[: len(truncated) // 4 * 4 + 1]
+    assert len(truncated) % 4 == 1  # no padding can fix it: the stdlib returns the base64 text
+    p = parse_email(_base64_mail(truncated))
+    assert len(p.body) > len(text) // 2
+    assert text.startswith(p.body.rstrip("\ufffd"))
+    assert "InvalidBase64LengthDefect" in p.defects
+
+
+@pytest.mark.parametrize(
+    ("b64", "defect"),
+    [
+        (base64.b64encode(THREAT.encode()).decode().rstrip("=")[:-2] + "x", "InvalidBase64PaddingDefect"),
+        (base64.b64encode(THREAT.encode()).decode().replace("4", "4!", 1), "InvalidBase64CharactersDefect"),
+    ],
+    ids=["padding", "characters"],
+)
+def test_base64_decoding_defects_are_reported(b64: str, defect: str) -> None:
+    p = parse_email(_base64_mail(b64))
+    assert defect in p.defects
+
+
+def test_truncated_base64_in_shift_jis_is_not_scored_as_base64() -> None:
+    full = base64.b64encode(COMPLAINT.encode("cp932")).decode()
+    truncated = full[: len(full) // 4 * 4 - 4] + "A"
+    p = parse_email(_base64_mail(truncated, "shift_jis"))
+    assert p.body and COMPLAINT.startswith(p.body[:10])
+    assert "InvalidBase64LengthDefect" in p.defects
+
+
+# ---------------------------------------------------------------------------
+# Telephone numbers with other separators
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("携帯 090ｰ1234ｰ5678 まで", "携帯 0**ｰ****ｰ**** まで"),
+        ("携帯 090–1234–5678 まで", "携帯 0**–****–**** まで"),
+        ("携帯 090—1234—5678 まで", "携帯 0**—****—**** まで"),
+        ("携帯 090/1234/5678 まで", "携帯 0**/****/**** まで"),
+        ("自宅 03/1234/5678 に電話しろ", "自宅 0*/****/**** に電話しろ"),
+        ("フリーダイヤル 0120–123–456", "フリーダイヤル 0***–***–***"),
+        ("今すぐ090ｰ1234ｰ5678に折り返せ", "今すぐ0**ｰ****ｰ****に折り返せ"),
+    ],
+)
+def test_mask_text_other_separators(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+    assert mask_text(text, keep_length=True) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026/11/27に申請しました",
+        "受付は04/01/2026から",
+        "期間 2026–2027年度、金額 10,000–20,000円",
+        "0/100/2000円の内訳",
+        "営業時間 08:30—17:15",
+        "第1/2/3回の説明会",
+    ],
+)
+def test_mask_text_leaves_dates_and_amounts_with_the_new_separators(text: str) -> None:
+    assert mask_text(text) == text
+    assert mask_text(text, keep_length=True) == text
+
+
+# ---------------------------------------------------------------------------
+# mbox: From escaping and text before the first From line
+# ---------------------------------------------------------------------------
+
+ENVELOPE = b"From resident@example.jp Mon Nov  2 09:00:00 2026\n"
+
+
+def _mbox_message(body: str) -> bytes:
+    return ENVELOPE + b"From: resident@example.jp\nSubject: x\nContent-Type: text/plain; charset=utf-8\n\n" + (
+        body.encode() + b"\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("escaped", "original"),
+    [
+        (">From now on I will call every day.", "From now on I will call every day."),
+        (">>From the quoted line", ">From the quoted line"),
+        (">From 来週から毎日窓口に行きます。", "From 来週から毎日窓口に行きます。"),
+    ],
+)
+def test_iter_mbox_undoes_from_escaping(tmp_path: Path, escaped: str, original: str) -> None:
+    path = tmp_path / "inbox.mbox"
+    path.write_bytes(_mbox_message(f"{COMPLAINT}\n{escaped}\n{THREAT}"))
+    [(key, p)] = list(iter_mbox(path))
+    assert key == "0" and isinstance(p, ParsedEmail)
+    assert p.full_text == f"{COMPLAINT}\n{original}\n{THREAT}"
+    if not original.startswith(">"):
+        assert p.body == p.full_text and p.stripped == []
+
+
+def test_iter_mbox_keeps_a_quote_that_is_not_an_escaped_from(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.mbox"
+    path.write_bytes(_mbox_message(f"{COMPLAINT}\n\n> From: koe@example.jp\n> 前回の回答"))
+    [(_key, p)] = list(iter_mbox(path))
+    assert isinstance(p, ParsedEmail) and p.body == COMPLAINT
+    assert [b.kind for b in p.stripped] == ["quote"]
+
+
+def test_iter_mbox_yields_a_message_before_the_first_from_line(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.mbox"
+    first = f"From: a@example.jp\nSubject: 一通目\nContent-Type: text/plain; charset=utf-8\n\n{THREAT}\n\n".encode()
+    path.write_bytes(first + _mbox_message(COMPLAINT))
+    results = list(iter_mbox(path))
+    assert [k for k, _ in results] == ["preamble", "0"]
+    pre = results[0][1]
+    assert isinstance(pre, ParsedEmail) and pre.body == THREAT and pre.subject == "一通目"
+    assert any(d.startswith("MboxPreamble") for d in pre.defects)
+    assert isinstance(results[1][1], ParsedEmail) and results[1][1].body == COMPLAINT
+
+
+@pytest.mark.parametrize("junk", [f"{THREAT}\n".encode(), b"\x89PNG\r\n\x1a\n binary\n"])
+def test_iter_mbox_reports_text_before_the_first_from_line(tmp_path: Path, junk: bytes) -> None:
+    path = tmp_path / "inbox.mbox"
+    path.write_bytes(junk + _mbox_message(COMPLAINT))
+    results = list(iter_mbox(path))
+    assert [k for k, _ in results] == ["preamble", "0"]
+    err = results[0][1]
+    assert isinstance(err, EmailParseError)
+    assert "does not start with a 'From ' line" in str(err) and f"{len(junk)} bytes" in str(err)
+    assert "税金" not in str(err)
+
+
+@pytest.mark.parametrize("lead", [b"", b"\n", b"\r\n\r\n"])
+def test_iter_mbox_without_a_preamble_yields_only_the_messages(tmp_path: Path, lead: bytes) -> None:
+    path = tmp_path / "inbox.mbox"
+    path.write_bytes(lead + _mbox_message(COMPLAINT))
+    assert [k for k, _ in iter_mbox(path)] == ["0"]

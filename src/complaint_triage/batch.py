@@ -225,7 +225,7 @@ _SOURCE_COLUMNS = ("source_file", "source_record")
 _WARNING_COLUMN = "warning"
 _RESERVED = frozenset({*PREDICTION_COLUMNS, *_SOURCE_COLUMNS, "sender_id", "scores", _WARNING_COLUMN})
 _EMAIL_BASE_COLUMNS = ("channel", "message_id", "from", "to", "cc", "subject", "date")
-_EMAIL_TAIL_COLUMNS = ("quotes_reply", "attachments", "charset", "defects")
+_EMAIL_TAIL_COLUMNS = ("quotes_reply", "stripped", "attachments", "charset", "defects")
 _INDEX_COL = re.compile(r"^__index_level_\d+__$")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
 _XLSX_MAX_ROWS = 1_048_576
@@ -814,6 +814,12 @@ def _email_columns(text_col: str) -> list[str]:
     return [*_EMAIL_BASE_COLUMNS, text_col, *_EMAIL_TAIL_COLUMNS]
 
 
+def _stripped_kinds(p: Any) -> str:
+    """The kinds of text removed from an e-mail before scoring, as the API's ``stripped`` names
+    them (``forwarded, quote, quote_header, signature``); ``""`` when nothing was removed."""
+    return ", ".join(sorted({b.kind for b in p.stripped}))
+
+
 def _email_values(p: Any, text_col: str) -> dict[str, Any]:
     return {
         "channel": "email",
@@ -825,6 +831,7 @@ def _email_values(p: Any, text_col: str) -> dict[str, Any]:
         "date": p.date,
         text_col: p.body,
         "quotes_reply": any(b.kind in ("quote", "quote_header") for b in p.stripped),
+        "stripped": _stripped_kinds(p),
         "attachments": "; ".join(a.filename or a.content_type for a in p.attachments),
         "charset": p.charset,
         "defects": "; ".join(p.defects),
@@ -886,6 +893,10 @@ def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] |
     for key, res in items:
         if isinstance(res, Exception):
             yield Record(src.label, key, None, str(res))
+        elif not res.body.strip():  # as the API's 422 empty_email_body says (counted as "empty")
+            yield Record(src.label, key, _email_values(res, text_col),
+                         "text is empty after removing quoted replies, forwarded messages and signatures "
+                         f"(stripped: {_stripped_kinds(res) or 'nothing'}); nothing to score")
         else:
             yield Record(src.label, key, _email_values(res, text_col))
 

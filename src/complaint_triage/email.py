@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import email.utils
 import mailbox
 import os
@@ -34,7 +35,7 @@ import quopri
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email import policy
+from email import errors, policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from html.parser import HTMLParser
@@ -102,7 +103,8 @@ class Attachment:
     content_type : str
         Lower-case MIME type, e.g. ``"application/pdf"``.
     size : int
-        Size in bytes after transfer decoding.
+        Size in bytes after transfer decoding; for an attached message or a multipart, its
+        raw header lines plus the sizes of its parts (never measured by re-serialising it).
     """
 
     filename: str | None
@@ -170,7 +172,8 @@ class ParsedEmail:
         mask_contacts : bool, default True
             Mask e-mail addresses and telephone numbers (see :func:`mask_text`)
             in every text field.  In the headers (``from``, ``to``, ``cc``,
-            ``subject``) ``taro.yamada@example.jp`` becomes ``t***@example.jp``;
+            ``subject``) and the attachments' file names
+            ``taro.yamada@example.jp`` becomes ``t***@example.jp``;
             in ``body``, ``full_text`` and the stripped blocks every masked
             character is replaced one for one (``t**********@example.jp``,
             ``0**-****-****``), so the masked ``body`` has the length of
@@ -202,7 +205,8 @@ class ParsedEmail:
             out["full_text"] = mt(self.full_text)
         out.update({
             "stripped": [{"kind": b.kind, "text": mt(b.text)} for b in self.stripped],
-            "attachments": [a.to_dict() for a in self.attachments],
+            "attachments": [{**a.to_dict(), "filename": m(a.filename) if a.filename else a.filename}
+                            for a in self.attachments],
             "charset": self.charset,
             "defects": list(self.defects),
         })
@@ -223,12 +227,14 @@ _AT_RE = re.compile("[@＠]")
 _LOCAL_RUN_RE = re.compile(rf"{_LOCAL_CHARS}+")  # matched on the reversed text before an @
 _DOMAIN_RE = re.compile(rf"{_DOMAIN_LABEL}(?:[.．]{_DOMAIN_LABEL})+")
 _DIGIT = "[0-9０-９]"
-# Between digit groups: nothing, spaces, or one of - ‐ － ー − ― . ． ( ) （ ） with spaces around it.
-_PHONE_SEP = r"[ \u3000]*(?:[-‐－ー−―.．()（）][ \u3000]*)?"
+# Between digit groups: nothing, spaces, or one of - ‐ － ー ｰ − ― – — / . ． ( ) （ ） with spaces around it.
+_PHONE_SEP = r"[ \u3000]*(?:[-‐－ーｰ−―–—/.．()（）][ \u3000]*)?"
 #: A telephone number: domestic (0 and 5 to 12 more digits in three groups: 03-1234-5678,
-#: 090.1234.5678, 080 - 1234 - 5678, (03)1234-5678) or international (+81-90-1234-5678,
-#: +81 (0)3 1234 5678, +819012345678).  Dates (2024-04-01), times and amounts do not start
-#: with 0 or + after a non-digit, so they are left alone.
+#: 090.1234.5678, 080 - 1234 - 5678, 090ｰ1234ｰ5678, 090–1234–5678, 090/1234/5678, (03)1234-5678)
+#: or international (+81-90-1234-5678, +81 (0)3 1234 5678, +819012345678).  Dates (2024-04-01,
+#: 2026/11/27), times and amounts do not start with 0 or + after a non-digit, so they are left
+#: alone; a match with ``/`` needs the 10 or more digits of a telephone number, so that a date
+#: written 04/01/2026 is left alone too (see :func:`mask_text`).
 _PHONE_RE = re.compile(
     rf"(?<![0-9０-９+＋])(?:[0０]|[+＋]{_DIGIT}{{1,3}}(?:{_PHONE_SEP}[(（][0０][)）])?{_PHONE_SEP})"
     rf"{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{1,4}}{_PHONE_SEP}{_DIGIT}{{3,4}}(?!{_DIGIT})"
@@ -277,6 +283,8 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
 
     def phone(mo: re.Match[str]) -> str:
         number = mo.group(0)
+        if "/" in number and len(_DIGIT_RE.findall(number)) < 10:  # 04/01/2026 is a date
+            return number
         return number[0] + _DIGIT_RE.sub("*", number[1:])
 
     pieces: list[str] = []
@@ -530,6 +538,96 @@ def _guess(data: bytes) -> tuple[str, str] | None:
     return best[1], best[2]
 
 
+#: An ISO-2022-JP escape sequence (JIS X 0208, JIS X 0212/0213, ASCII, JIS-Roman, katakana).
+_ESC_DESIGNATION = re.compile(rb"\x1b(?:\$[@B]|\$\([@BDOPQ]|\([BJIH])")
+#: Single-byte labels every byte string decodes under, so a wrong one never fails.
+_LATIN1_CODECS = frozenset({"iso8859-1", "cp1252", "iso8859-15"})
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _iso2022jp(data: bytes) -> tuple[str, str] | None:
+    for name, fn in _chain_for("iso-2022-jp"):
+        try:
+            return fn(data), name
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _relabel(data: bytes, text: str, declared: str) -> tuple[str, str] | None:
+    """The evidently right decoding when ``text`` (``data`` decoded as ``declared``) is garbage.
+
+    * ISO-2022-JP escape sequences left in the text of a non-ISO-2022-JP label (``us-ascii``,
+      ``utf-8``): decoded as ISO-2022-JP (line by line, when 8-bit lines are mixed in);
+    * a Latin-1 label (``iso-8859-1``, ``windows-1252``) on bytes that decode cleanly as UTF-8,
+      CP932 or EUC-JP into Japanese text (four non-ASCII characters in five Japanese): that decoding.
+    """
+    if _ESC_DESIGNATION.search(data) and not _chain_for(declared)[0][0].startswith("iso2022"):
+        if re.search(rb"[\x80-\xff]", data):
+            return _decode_mixed(data, declared), "iso2022_jp_ms"
+        return _iso2022jp(data)
+    try:
+        real = codecs.lookup(declared).name
+    except LookupError:
+        return None
+    if real not in _LATIN1_CODECS or not re.search(rb"[\x80-\xff]", data):
+        return None
+    guessed = _guess(data)
+    if guessed is None:
+        return None
+    other, name = guessed
+    non_ascii = _NON_ASCII.findall(other)
+    japanese = sum(1 for ch in non_ascii if _JA_CHAR.match(ch) or _HALFWIDTH_KANA.match(ch))
+    if name == "utf-8" and japanese or japanese >= 2 and 5 * japanese >= 4 * len(non_ascii):
+        return other, name
+    return None
+
+
+def _decode_mixed(data: bytes, declared: str) -> str:
+    """Decode line by line: ISO-2022-JP lines (a relay's UTF-8 footer under an ISO-2022-JP body)."""
+    chain = _chain_for(declared) if declared else []
+    out: list[str] = []
+    for line in data.splitlines(keepends=True):
+        if _ESC_DESIGNATION.search(line):
+            decoded = _iso2022jp(line)
+            if decoded is not None:
+                out.append(decoded[0])
+                continue
+        if not re.search(rb"[\x80-\xff]", line):
+            out.append(line.decode("ascii", "replace"))
+            continue
+        text = None
+        for _name, fn in chain:
+            if _name.startswith("iso2022"):
+                continue
+            try:
+                text = fn(line)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            guessed = _guess(line)
+            text = guessed[0] if guessed is not None else line.decode("utf-8", "replace")
+        out.append(text)
+    return "".join(out)
+
+
+def _truncated(data: bytes, chain: list[_Decoder]) -> tuple[str, str] | None:
+    """``(text, codec)`` when ``data`` is valid in a codec of ``chain`` but for an incomplete
+    character in its last three bytes (the end of a cut-off transfer); the character becomes U+FFFD."""
+    for name, fn in chain:
+        try:
+            fn(data)
+        except UnicodeDecodeError as exc:
+            if not 0 < len(data) - exc.start <= 3:
+                continue
+            try:
+                return fn(data[: exc.start]) + "\ufffd", name
+            except UnicodeDecodeError:
+                continue
+    return None
+
+
 def decode_japanese(data: bytes, charset: str | None) -> tuple[str, str, list[str]]:
     """Decode bytes from a Japanese mail part with a fallback chain.
 
@@ -567,11 +665,27 @@ def decode_japanese(data: bytes, charset: str | None) -> tuple[str, str, list[st
             defects.append(f"UnknownCharset: {declared[:40]}")
         for name, fn in chain:
             try:
-                return fn(data).lstrip("\ufeff"), name, defects
+                text = fn(data)
             except UnicodeDecodeError:
                 continue
+            relabelled = _relabel(data, text, declared)
+            if relabelled is not None:
+                text, name = relabelled
+                defects.append(
+                    f"CharsetMismatch: declared {declared[:40]}, but the bytes are {name}; decoded as {name}"
+                )
+            return text.lstrip("\ufeff"), name, defects
+        truncated = _truncated(data, chain)
+        if truncated is not None:  # a cut-off transfer (truncated base64) ends inside a character
+            text, name = truncated
+            defects.append(f"TruncatedText: the bytes end inside a {name} character; it is replaced by U+FFFD")
+            return text.lstrip("\ufeff"), name, defects
         if chain:
             defects.append(f"CharsetMismatch: bytes are not valid {declared[:40]}")
+    if _ESC_DESIGNATION.search(data) and re.search(rb"[\x80-\xff]", data):
+        text = _decode_mixed(data, declared)
+        defects.append("MixedCharsets: ISO-2022-JP lines mixed with 8-bit lines; decoded line by line")
+        return text.lstrip("\ufeff"), "iso2022_jp_ms", defects
     guessed = _guess(data)
     if guessed is not None:
         text, name = guessed
@@ -706,6 +820,10 @@ _BLOCK_TAGS = frozenset({
     "fieldset", "blockquote", "tbody", "thead", "caption", "nav", "aside", "main", "figure",
 })
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "object"})
+#: Elements that may stand in ``<head>``; any other tag ends a head left unclosed.
+_HEAD_TAGS = frozenset({
+    "title", "base", "link", "meta", "style", "script", "noscript", "template", "basefont", "bgsound",
+})
 
 
 class _HTMLToText(HTMLParser):
@@ -713,7 +831,7 @@ class _HTMLToText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.lines: list[tuple[int, str]] = []
         self._cur: list[str] = []
-        self._skip = 0
+        self._skip: list[str] = []  # open elements whose content is dropped (script, head, …)
         self._quote = 0
         self._pre = 0
 
@@ -731,8 +849,9 @@ class _HTMLToText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
-            self._skip += 1
+            self._skip.append(tag)
             return
+        self._leave_unclosed_head(tag)
         if tag == "br":
             self._newline(force=True)
         elif tag in _BLOCK_TAGS:
@@ -744,9 +863,16 @@ class _HTMLToText(HTMLParser):
         elif tag in ("td", "th") and self._cur:
             self._cur.append(" ")
 
+    def _leave_unclosed_head(self, tag: str | None) -> None:
+        """End a ``<head>`` left open at the first tag (``<body>``, ``<p>``…) or text that
+        cannot stand in a head, as browsers do (HTML5 "in head" insertion mode)."""
+        if self._skip and self._skip[-1] == "head" and tag not in _HEAD_TAGS:
+            self._skip.pop()
+
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
-            self._skip = max(0, self._skip - 1)
+            if tag in self._skip:  # close it and whatever was left open inside it
+                del self._skip[len(self._skip) - 1 - self._skip[::-1].index(tag) :]
             return
         if tag in _BLOCK_TAGS:
             self._newline()
@@ -756,11 +882,15 @@ class _HTMLToText(HTMLParser):
                 self._pre = max(0, self._pre - 1)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            return  # <title/>, <script src="…"/>: empty, nothing to skip
         self.handle_starttag(tag, attrs)
-        if tag != "br" and tag not in _SKIP_TAGS:
+        if tag != "br":
             self.handle_endtag(tag)
 
     def handle_data(self, data: str) -> None:
+        if data.strip(" \t\r\n\f"):
+            self._leave_unclosed_head(None)
         if self._skip:
             return
         if not self._pre:
@@ -779,7 +909,8 @@ class _HTMLToText(HTMLParser):
 def html_to_text(html: str) -> str:
     """Convert an HTML mail body to plain text.
 
-    ``script``/``style``/``head`` are dropped, ``<br>``, ``<p>``, ``<div>`` and
+    ``script``/``style``/``head`` are dropped (a ``<head>`` left open ends at ``<body>``;
+    a self-closed ``<title/>`` or ``<script …/>`` drops nothing), ``<br>``, ``<p>``, ``<div>`` and
     other block elements become line breaks, entities are unescaped and the
     content of ``<blockquote>`` is prefixed with ``"> "`` (one ``>`` per level) so
     quoted replies can be stripped like plain-text quotes.
@@ -1493,12 +1624,32 @@ def _filename(part: Message, defects: list[str]) -> str | None:
     return None
 
 
+def _base64_prefix(payload: str) -> bytes:
+    """Decode the complete base64 of a truncated payload (its length is 1 more than a multiple
+    of 4, which no padding can fix): white space and stray characters are skipped, and the
+    last, incomplete character is dropped."""
+    chars = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+    if len(chars) % 4 == 1:
+        chars = chars[:-1]
+    return base64.b64decode(chars + "=" * (-len(chars) % 4))
+
+
 def _payload_bytes(part: Message) -> bytes:
+    """The transfer-decoded payload.  A base64 payload the standard library cannot decode (it
+    then returns the base64 text itself) is decoded as far as it goes: its defect
+    (``InvalidBase64LengthDefect``) is on ``part.defects``, and base64 text is never scored."""
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001
         data = None
     if isinstance(data, bytes):
+        if any(isinstance(d, errors.InvalidBase64LengthDefect) for d in part.defects):
+            payload = part.get_payload()
+            if isinstance(payload, str):
+                try:
+                    return _base64_prefix(payload)
+                except (binascii.Error, ValueError):
+                    return b""
         return data
     payload = part.get_payload()
     if isinstance(payload, str):
@@ -1515,20 +1666,34 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_type() not in ("text/plain", "text/html")
 
 
+def _part_size(part: Message) -> int:
+    """Size of a part without re-serialising it: the decoded payload of a leaf part; for a
+    multipart or an attached message, its raw header lines plus the sizes of its parts.
+
+    (Serialising a parsed message with ``as_bytes()`` refolds its headers, and a crafted
+    parameter sends the standard library's folding code into an endless loop.)
+    """
+    size = 0
+    stack = [part]
+    while stack:
+        current = stack.pop()
+        inner = current.get_payload()
+        if isinstance(inner, list):
+            for sub in inner:
+                if isinstance(sub, Message):
+                    size += sum(len(k) + len(v) + 4 for k, v in _raw_headers(sub)) + 2
+                    stack.append(sub)
+        else:
+            size += len(_payload_bytes(current))
+    return size
+
+
 def _attachment(part: Message, defects: list[str]) -> Attachment:
     ctype = part.get_content_type()
-    if ctype == "message/rfc822" or part.is_multipart():
+    try:
+        size = _part_size(part)
+    except Exception:  # noqa: BLE001 - a size is informative only
         size = 0
-        try:
-            inner = part.get_payload()
-            if isinstance(inner, list):
-                size = sum(len(p.as_bytes()) for p in inner)
-            else:
-                size = len(_payload_bytes(part))
-        except Exception:  # noqa: BLE001
-            size = 0
-    else:
-        size = len(_payload_bytes(part))
     return Attachment(_filename(part, defects), ctype, size)
 
 
@@ -1623,6 +1788,83 @@ _KNOWN_HEADERS = frozenset({
 })
 
 
+#: Largest header section accepted, in bytes (folded lines included).  Real mail stays far
+#: below: a long Received/DKIM/ARC chain takes a few KiB.
+MAX_HEADER_BYTES = 64 * 1024
+#: Largest single field of the header section, in bytes, with its folded continuation lines.
+#: RFC 5322 limits a line to 998 characters; a field folded over many lines (References of a
+#: long thread) stays within a few KiB.
+MAX_HEADER_FIELD_BYTES = 16 * 1024
+#: Limits on each ``Content-*`` field anywhere in the message (the header section, nested parts,
+#: attached messages): the standard library parses these fields again on every look-up, in time
+#: that grows with the number of delimiters times the length of a line.  Real fields (charset,
+#: boundary, a long file name folded in RFC 2231 pieces) stay far below all four.
+MAX_MIME_FIELD_BYTES = 8 * 1024
+MAX_MIME_LINE_BYTES = 2048  # twice RFC 5322's 998 characters
+MAX_MIME_FIELD_DELIMITERS = 128  # of the bytes " ( ) ; , \ < > @ [ ] :
+MAX_MIME_HEADER_BYTES = 128 * 1024  # all Content-* fields together
+
+_CONTENT_FIELD = re.compile(rb"^content-[a-z0-9-]*[ \t]*:", re.I | re.M)
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # _HEADER_LINE without ^, to match at a position
+_FIELD_END = re.compile(rb"\n(?![ \t])")
+_LONG_LINE = re.compile(rb"[^\n]{%d}" % (MAX_MIME_LINE_BYTES + 1))
+_MIME_DELIMITERS = re.compile(rb'["();,\\<>@\[\]:]')
+_TOO_LARGE_ADVICE = "real mail clients stay far below this; have a person read the message in a mail client"
+
+
+def _field_end(data: bytes, start: int) -> int:
+    """End of the header field starting at ``start``: its last line end, continuation lines included."""
+    mo = _FIELD_END.search(data, start)
+    return mo.start() if mo else len(data)
+
+
+def _too_large(what: str) -> EmailParseError:
+    return EmailParseError(f"cannot parse e-mail: {what}; {_TOO_LARGE_ADVICE}")
+
+
+def _check_header_limits(data: bytes) -> None:
+    """Refuse a message whose headers are too large for the parser to read in bounded time.
+
+    Checked on the raw bytes, in linear time, before the standard library parser sees them:
+    the top-level header section (:data:`MAX_HEADER_BYTES`) and each of its fields
+    (:data:`MAX_HEADER_FIELD_BYTES`); every ``Content-*`` field anywhere in the message, in
+    nested parts and attached messages too (:data:`MAX_MIME_FIELD_BYTES`,
+    :data:`MAX_MIME_LINE_BYTES`, :data:`MAX_MIME_FIELD_DELIMITERS`), and all of them together
+    (:data:`MAX_MIME_HEADER_BYTES`).  A ``Content-*`` line of a body is counted too: harmless,
+    as a body line of that shape is never that long.
+
+    Raises
+    ------
+    EmailParseError
+        Naming the limit exceeded (never the content).
+    """
+    pos, n = 0, len(data)
+    while pos < n:  # the top-level header section: header lines and their continuations
+        mo = _FIELD_NAME.match(data, pos)
+        if mo is None:
+            break
+        end = _field_end(data, pos)
+        if end - pos > MAX_HEADER_FIELD_BYTES:
+            name = data[pos : mo.end() - 1].strip().decode("ascii", "replace")[:40]
+            raise _too_large(f"the header field {name} is over {MAX_HEADER_FIELD_BYTES} bytes (folded lines included)")
+        pos = end + 1
+        if pos > MAX_HEADER_BYTES:
+            raise _too_large(f"the header section is over {MAX_HEADER_BYTES} bytes")
+    total = 0
+    for mo in _CONTENT_FIELD.finditer(data):
+        start, end = mo.start(), _field_end(data, mo.start())
+        name = mo.group().rstrip(b": \t").decode("ascii")[:40]
+        total += end - start
+        if end - start > MAX_MIME_FIELD_BYTES:
+            raise _too_large(f"a {name} field is over {MAX_MIME_FIELD_BYTES} bytes (folded lines included)")
+        if _LONG_LINE.search(data, start, end):
+            raise _too_large(f"a {name} field has a line over {MAX_MIME_LINE_BYTES} bytes")
+        if len(_MIME_DELIMITERS.findall(data, start, end)) > MAX_MIME_FIELD_DELIMITERS:
+            raise _too_large(f"a {name} field holds over {MAX_MIME_FIELD_DELIMITERS} delimiters (quotes, semicolons…)")
+        if total > MAX_MIME_HEADER_BYTES:
+            raise _too_large(f"the Content-* fields together are over {MAX_MIME_HEADER_BYTES} bytes")
+
+
 def _check_raw(raw: object) -> bytes:
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "replace")
@@ -1637,7 +1879,9 @@ def _check_raw(raw: object) -> bytes:
             "cannot parse e-mail: the input is empty; expected an RFC 5322 message (headers, blank line, body)"
         )
     first = data.split(b"\n", 1)[0]
-    if first.startswith(b"From "):  # mbox envelope line
+    first_is_envelope = first.startswith(b"From ")
+    rest = data
+    if first_is_envelope:  # mbox envelope line
         rest = data.split(b"\n", 1)[1] if b"\n" in data else b""
         first = rest.split(b"\n", 1)[0]
     if not _HEADER_LINE.match(first):
@@ -1648,6 +1892,7 @@ def _check_raw(raw: object) -> bytes:
     header_block = re.split(rb"\r?\n\r?\n", data, maxsplit=1)[0]
     if b"\x00" in header_block:
         raise EmailParseError("cannot parse e-mail: NUL bytes in the header section (binary data?)")
+    _check_header_limits(rest)
     return data
 
 
@@ -1673,7 +1918,10 @@ def parse_email(raw: bytes | str) -> ParsedEmail:
         If ``raw`` is neither bytes nor str.
     EmailParseError
         If the input is empty or is not an e-mail message (no header lines,
-        e.g. a JPEG or plain text), or the parser fails on it.
+        e.g. a JPEG or plain text), its headers are larger than the parser can read
+        in bounded time (:data:`MAX_HEADER_BYTES`, :data:`MAX_HEADER_FIELD_BYTES`
+        and the ``MAX_MIME_*`` limits on ``Content-*`` fields, nested parts
+        included), or the parser fails on it.
 
     Examples
     --------
@@ -1702,8 +1950,6 @@ def parse_email(raw: bytes | str) -> ParsedEmail:
 
 def _build(msg: EmailMessage, headers: list[tuple[str, str]]) -> ParsedEmail:
     defects: list[str] = []
-    for part in msg.walk():
-        defects.extend(type(d).__name__ for d in part.defects)
     subject_values = _header(headers, "subject")
     subject = _decode_header(subject_values[0], defects) if subject_values else ""
     from_list = _addresses(_header(headers, "from"), defects)
@@ -1725,6 +1971,9 @@ def _build(msg: EmailMessage, headers: list[tuple[str, str]]) -> ParsedEmail:
         pieces.append(text)
     if not charset:
         charset = (msg.get_content_charset() or "us-ascii").lower()
+    # Parser defects, read after the payloads were decoded: decoding records its own
+    # (InvalidBase64PaddingDefect, InvalidBase64LengthDefect…) on the part.
+    defects[:0] = [type(d).__name__ for part in msg.walk() for d in part.defects]
     full_text = "\n\n".join(p.strip("\n") for p in pieces if p.strip())
     full_text = "\n".join(ln if ln == "-- " else ln.rstrip() for ln in full_text.split("\n")).strip("\n")
     body, stripped = split_reply(full_text)
@@ -1745,8 +1994,54 @@ def _build(msg: EmailMessage, headers: list[tuple[str, str]]) -> ParsedEmail:
     )
 
 
+_MBOX_ESCAPED_FROM = re.compile(rb"^>(>*From )", re.M)
+#: Most bytes read before an mbox file's first ``From `` line (that text is yielded as a record).
+MAX_MBOX_PREAMBLE_BYTES = 32 * 1024 * 1024
+
+
+def _unescape_mbox_from(raw: bytes) -> bytes:
+    """Undo mbox ``From `` escaping: ``>From `` → ``From ``, ``>>From `` → ``>From `` (mboxrd;
+    for mboxo, which escapes ``From `` alone, this is right for every line but an original
+    ``>From `` line, which mboxo cannot tell apart)."""
+    return _MBOX_ESCAPED_FROM.sub(rb"\1", raw)
+
+
+def _mbox_preamble(path: Path) -> bytes | None:
+    """The bytes of an mbox file before its first ``From `` line (None when there are none but
+    blank lines); at most :data:`MAX_MBOX_PREAMBLE_BYTES` + 1 of them."""
+    out = bytearray()
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.startswith(b"From "):
+                break
+            out += line
+            if len(out) > MAX_MBOX_PREAMBLE_BYTES:
+                break
+    return bytes(out) if out.strip() else None
+
+
+def _preamble_result(preamble: bytes) -> ParsedEmail | EmailParseError:
+    head = "the mbox file does not start with a 'From ' line:"
+    if len(preamble) > MAX_MBOX_PREAMBLE_BYTES:
+        return EmailParseError(f"{head} the over {MAX_MBOX_PREAMBLE_BYTES} bytes before its first message were not "
+                               "read; check that the file is an mbox export")
+    where = f"{head} the {len(preamble)} bytes before its first message"
+    try:
+        parsed = parse_email(_unescape_mbox_from(preamble))
+    except EmailParseError as exc:
+        return EmailParseError(f"{where} are not an e-mail ({exc}); check that the file is an mbox export")
+    note = "MboxPreamble: read from before the mbox file's first 'From ' line"
+    return dataclasses.replace(parsed, defects=[*parsed.defects, note])
+
+
 def iter_mbox(path: str | os.PathLike[str]) -> Iterator[tuple[str, ParsedEmail | EmailParseError]]:
     """Parse every message of an mbox file, yielding errors instead of raising.
+
+    ``>From `` lines are unescaped (mboxrd: one ``>`` is removed from ``>From ``,
+    ``>>From ``…), so a resident's own line starting with "From " is read as written, not as a
+    quote.  Text before the file's first ``From `` line is not dropped: it comes first, under
+    the key ``"preamble"``, parsed as a message (with an ``MboxPreamble`` defect) or as the
+    error saying the file does not start with a ``From `` line.
 
     Parameters
     ----------
@@ -1756,7 +2051,7 @@ def iter_mbox(path: str | os.PathLike[str]) -> Iterator[tuple[str, ParsedEmail |
     Yields
     ------
     key : str
-        The message's key in the mailbox (``"0"``, ``"1"``, …).
+        ``"preamble"`` (see above), then the message's key in the mailbox (``"0"``, ``"1"``, …).
     result : ParsedEmail or EmailParseError
         The parsed message, or the error for a message that could not be parsed.
 
@@ -1768,6 +2063,9 @@ def iter_mbox(path: str | os.PathLike[str]) -> Iterator[tuple[str, ParsedEmail |
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"mbox file not found: {p}")
+    preamble = _mbox_preamble(p)
+    if preamble is not None:
+        yield "preamble", _preamble_result(preamble)
     box = mailbox.mbox(str(p), create=False)
     try:
         for key in box.iterkeys():
@@ -1777,7 +2075,7 @@ def iter_mbox(path: str | os.PathLike[str]) -> Iterator[tuple[str, ParsedEmail |
                 yield str(key), EmailParseError(f"cannot read message {key} ({type(exc).__name__})")
                 continue
             try:
-                yield str(key), parse_email(raw)
+                yield str(key), parse_email(_unescape_mbox_from(raw))
             except EmailParseError as exc:
                 yield str(key), exc
     finally:
