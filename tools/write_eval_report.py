@@ -1013,7 +1013,7 @@ them bystander reports):
   of harassment, and senders' own threats wrapped in quotation marks or reported speech. Its
   reviewer changed no label and kept 71 of 80 (9 near-copies).
 
-The shipped model, unchanged: **h20 23 of 26** (every harassment found, no complaint flagged; the
+The session-start model m-d869269dd3: **h20 23 of 26** (every harassment found, no complaint flagged; the
 three misses are inquiries read as complaints: a caller who had misread a tax notice and was
 satisfied by the explanation, a question in Kansai dialect about furusato tax, an SNS question
 about the disaster app's alerts); **h21 70 of 71**: all 26 harassment messages found, none of its
@@ -1036,6 +1036,50 @@ verdict probabilities. Over the messages not read as harassment (errors / messag
 | mean of complaint share and grievance score (¾ : ¼) | 267 | 57 | 37 |
 
 None is better on all three; the rule stays.
+
+**Firm demands.** An acceptance tester noticed 「責任者の説明を求めます。」 called harassment
+(`other_illegal`). A probe of 20 one-line legitimate demands of my own (kept outside the
+repository) found 6 flagged: 謝罪を求めます, 納得のいく説明を求めます, 責任者からの説明を求めます,
+課長から電話をください, この件、上に報告してください, 責任者の説明を求めます. The corpus has
+「説明を求め」 in 40 harassment messages and 22 complaints: writers put it into harassing letters
+as the legitimate part. Written first, **h22** (60 demands, legitimate and not, by a writer who
+never opened the corpus or the code; 36 kept) got 34 of 36 from the shipped model, none of its 22
+complaints flagged: the longer and less formulaic demands are read well. Then **b90** (80 by a
+writer who could grep the corpus, the same theme; 49 kept, 31 near-copies dropped, 8 of them of
+h22) was trained on. On the same 2,130 test messages and 918 held-out ones:
+
+| model | threshold | accuracy | precision | recall | false flags | category macro-F1 | CV accuracy | held-out errors (h1–h22) | h22 | demand probe flagged |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-d869269dd3 (b1–b86) | 0.617 | 0.946 | 0.994 | 0.926 | 4 of 831 | 0.833 | 0.9203 | 57 | 34 of 36 | 6 of 20 |
+| **m-e0e441a95d (b1–b86, b90; shipped)** | 0.616 | 0.945 | 0.991 | 0.926 | 4 of 831 | 0.831 | 0.9209 | 54 | 34 of 36 | 4 of 20 |
+
+Held out, complaints and inquiries swapped 35 → 32, missed harassment 14 → 14, complaints and
+inquiries called harassment 8 → 8. On the test split two inquiries are now flagged (none
+before): a thank-you in Kansai dialect for a bus driver's kindness (its harassment score was
+already 0.77 before, against the threshold 0.62: a short remark about a member of staff) and a
+lawyer's notice quoting an ex-spouse; two harassment messages are found that were not, and two
+are lost (a muttered arson threat in a staff record, a sneer at a clerk). Outside toxicity subset:
+toxic posts flagged 16 → 15 of 67, ordinary 6 → 6 of 352. The probe still flags 謝罪を求めます,
+納得のいく説明を求めます, 責任者からの説明を求めます and この件、上に報告してください: one-line
+formal demands stay a weak spot (three of the four carry `review: true`; 納得のいく説明を求めます does not).
+
+**A known weakness: one harassing sentence inside a long legitimate message.** A probe (not
+kept in the repository; no model change came of it): the 83 held-out harassment messages of at
+most 60 characters are called harassment 96.4% of the time alone, but only 53.0% when appended
+to a long (≥ 250 characters) held-out complaint, and 50.6% when put before one (48.2% with a long
+inquiry). Explicit threats are among those lost (「庁舎ガソリンで丸焼けにしたる」 after a
+nursery complaint); 20 of the 42 lost carry `review: true`. The n-gram block of each message is
+L2-normalised, so a short threat's features weigh less in a long text; the threat signal
+(counted, not normalised) survives, the n-grams do not. Natural long harassment is read well
+(test split 254 of 275 harassment messages of 200 characters or more; held-out 82 of 86),
+because writers' long harassment messages are harassing throughout. Two remedies were tried and
+dropped: training on 186 joins of a long complaint or inquiry with a short harassment message of
+the same writer batch (the probe 53.0% → 55.4%, test recall 677 → 673, complaints flagged 4 → 7
+of 831), and scaling the n-gram block of long messages up by √(length / 150) in fitting and
+scoring (probe 48.2%, test recall 0.902, complaints flagged 7). Scoring each sentence as well
+and taking the highest would find most of them (test recall 0.926 → 0.938 with a sentence
+threshold of 0.9) but flags 23 of 831 test complaints instead of 4, mostly sentences that quote
+someone or name a harsh word; that is the costliest error, so it is not done.
 
 **Macro averages now cover the classes that occur.** An acceptance tester found `evaluate` giving
 a verdict macro-F1 of 0.333 for a file of 14 complaints all read right: a class absent from both
