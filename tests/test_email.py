@@ -1428,8 +1428,8 @@ CRAFTED_HEADERS = {
     "semicolons in a disposition": (_nested("Content-Disposition: attachment;" + ";" * 1_500), "delimiters"),
     "long unfolded Content-Type line": (_nested("Content-Type: application/pdf; name=" + "a" * 3_000), "line over"),
     "huge folded Content-Type": (_nested("Content-Type: application/pdf;" + "\r\n a=b;" * 2_000), "over 8192"),
-    "huge Subject": (_with_header("X-Note: " + "あ" * 6_000), "X-Note is over"),
-    "huge header section": (_with_header("\r\n".join(f"Received: from relay{i}.example.jp" for i in range(3_000))),
+    "huge Subject": (_with_header("X-Note: " + "あ" * 400_000), "X-Note is over"),
+    "huge header section": (_with_header("\r\n".join(f"Received: from relay{i}.example.jp" for i in range(40_000))),
                             "header section is over"),
 }
 
@@ -1446,6 +1446,52 @@ def test_oversized_or_crafted_headers_are_refused_promptly(name: str) -> None:
     message = str(result)
     assert expected in message and "mail client" in message  # says what is wrong and what to do
     assert "公園" not in message and "resident" not in message
+
+
+def _recipients(n: int) -> str:
+    name = "=?ISO-2022-JP?B?" + base64.b64encode("山田太郎".encode("iso2022_jp")).decode() + "?="
+    return "To: " + ",\r\n ".join(f"{name} <user{i:04d}@example.co.jp>" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected_to"),
+    [
+        (_with_header(_recipients(300)), 300),  # about 20 KB in one field
+        (_with_header(_recipients(300).replace("To:", "Cc:", 1) + "\r\n" + _recipients(300)), 300),
+        (_with_header("References: " + "\r\n ".join(f"<{i:020d}@mail.gmail.com>" for i in range(2_000))), 0),
+    ],
+    ids=["300-to", "300-to-and-cc", "2000-references"],
+)
+def test_large_real_address_and_reference_fields_are_read(raw: bytes, expected_to: int) -> None:
+    p = parse_email(raw)
+    assert p.body == "公園の件です。"
+    assert len(p.to) == expected_to
+    assert all(t.startswith("山田太郎 <user") for t in p.to)
+
+
+def _html_mail(css: str) -> bytes:
+    html = f"<html><head><style>\n{css}\n</style></head><body><p>公園の件です。</p></body></html>\n"
+    return (
+        "From: resident@example.jp\r\nSubject: 苦情\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + html
+    ).encode()
+
+
+_MINIFIED_CSS = ".a{color:red;margin:0 auto;font:12px/1.5 sans-serif}" * 60  # about 3 KB on one line
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        f"  .card {{\ncontent-visibility: auto;\n  {_MINIFIED_CSS}",  # the indented line continues it
+        f"content-visibility:auto;{_MINIFIED_CSS}",
+        f"Content-Language: ja;\n{_MINIFIED_CSS}",
+        f"content-box-sizing: x; {'(;)' * 400}",
+    ],
+    ids=["content-visibility", "one-line", "content-language", "delimiters"],
+)
+def test_css_lines_starting_with_content_are_not_header_fields(css: str) -> None:
+    assert parse_email(_html_mail(css)).body == "公園の件です。"
 
 
 def test_long_japanese_file_name_in_rfc2231_pieces_is_still_read() -> None:
@@ -1497,13 +1543,57 @@ def test_evidently_wrong_label_is_corrected_and_reported(data: bytes, declared: 
         ("Prix: 12 € TTC".encode("cp1252"), "windows-1252"),
         (b"plain ascii text", "us-ascii"),
         ("公園の件です。".encode(), "utf-8"),
+        # Latin-1 bytes that also decode as CP932 / EUC-JP kanji (no kana): not Japanese
+        ("Não recebi a minha encomenda, ação urgente.".encode("latin-1"), "iso-8859-1"),
+        ("Não recebi a minha encomenda, ação urgente.".encode("cp1252"), "windows-1252"),
+        ("Très élève".encode("latin-1"), "iso-8859-1"),
+        ("Très élève".encode("cp1252"), "windows-1252"),
+        ("Je suis très déçu de votre été.".encode("latin-1"), "iso-8859-1"),
+        ("Bonjour, j'ai reçu un colis abîmé.".encode("cp1252"), "windows-1252"),
     ],
-    ids=["latin-1", "cp1252", "ascii", "utf-8"],
+    ids=["latin-1", "cp1252", "ascii", "utf-8", "pt-latin-1", "pt-cp1252", "fr-latin-1", "fr-cp1252",
+         "fr-ete", "fr-abime"],
 )
 def test_right_labels_are_left_alone(data: bytes, declared: str) -> None:
     decoded, _codec, defects = decode_japanese(data, declared)
     assert decoded == data.decode(declared)
     assert defects == []
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "expected"),
+    [
+        ("Total 100€".encode(), "us-ascii", "Total 100€"),
+        ("Regards よ".encode(), "us-ascii", "Regards よ"),
+        ("Prix 100€".encode(), "ascii", "Prix 100€"),
+    ],
+    ids=["euro-as-ascii", "kana-as-ascii", "euro-as-ascii-alias"],
+)
+def test_utf8_ending_under_a_single_byte_label_is_not_a_truncated_transfer(
+    data: bytes, declared: str, expected: str
+) -> None:
+    """A character that fails a single-byte label in the last three bytes is a wrong label, not a
+    cut-off transfer: the bytes are decoded whole (as UTF-8), not cut and ended with U+FFFD."""
+    decoded, _codec, defects = decode_japanese(data, declared)
+    assert decoded == expected
+    assert not any(d.startswith("TruncatedText") for d in defects)
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "codec"),
+    [
+        (COMPLAINT.encode()[:-1], "utf-8", "utf-8"),
+        (COMPLAINT.encode("cp932")[:-1], "shift_jis", "cp932"),
+        (THREAT.encode("euc_jp")[:-1], "euc-jp", "euc_jp"),
+    ],
+    ids=["utf-8", "shift_jis", "euc-jp"],
+)
+def test_multibyte_text_cut_inside_its_last_character_is_truncated_text(
+    data: bytes, declared: str, codec: str
+) -> None:
+    decoded, used, defects = decode_japanese(data, declared)
+    assert decoded.endswith("\ufffd") and used == codec
+    assert any(d.startswith("TruncatedText") for d in defects)
 
 
 @pytest.mark.parametrize(
@@ -1673,6 +1763,12 @@ def test_mask_text_other_separators(text: str, expected: str) -> None:
         "0/100/2000円の内訳",
         "営業時間 08:30—17:15",
         "第1/2/3回の説明会",
+        "期間：2024/10/01–2025/03/31",
+        "期間: 2024/04/01–2024/05/31",
+        "期間 2024/04/01—2024/05/31",
+        "2024.10.01–2025.03.31",
+        "10/01—2025/3/31",
+        "2024.10.01ｰ2025.03.31",
     ],
 )
 def test_mask_text_leaves_dates_and_amounts_with_the_new_separators(text: str) -> None:

@@ -567,12 +567,26 @@ def test_import_accepts_a_message_id_with_the_same_text(tmp_path, row):
 def test_training_refuses_a_message_id_that_names_two_texts(tmp_path, stored, ids):
     """to_training_records kept only the latest and trained one text in place of the other."""
     store = FeedbackStore(tmp_path / "c.sqlite3")
-    for row in stored:
-        store.add(row)
+    with store._write() as conn:  # as a database written before add() refused such a pair
+        store._insert_new(conn, [parse_row(row, deterministic_id=False) for row in stored])
     with pytest.raises(MessageIdConflictError, match=re.escape(ids)) as e:
         store.to_training_records(SMALL_CORPUS)
     assert POOL not in str(e.value) and "new message_id" in str(e.value)
     assert isinstance(e.value, InputFormatError)
+
+
+def test_add_refuses_a_message_id_that_names_another_text(tmp_path):
+    """add() (and so POST /v1/feedback) stored what training then refused as a whole."""
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    store.add(SHEET_A)
+    with pytest.raises(MessageIdConflictError, match="already names another message.*stored correction"):
+        store.add(SHEET_B)
+    assert len(store) == 1
+    store.add({**SHEET_A, "verdict": "inquiry", "corrected_by": "suzuki"})  # the same text again: fine
+    fresh = FeedbackStore(tmp_path / "d.sqlite3")
+    with pytest.raises(MessageIdConflictError, match="an earlier correction of this call"):
+        fresh.add_many([parse_row(SHEET_A, deterministic_id=False), parse_row(SHEET_B, deterministic_id=False)])
+    assert len(fresh) == 0
 
 
 # -- a file that is not a corrections database ---------------------------------------------------

@@ -311,6 +311,10 @@ def test_list_versions_marks_a_missing_manifest_and_a_missing_promoted_folder(sc
     rows = {m["model_version"]: m for m in list_versions(root)}
     assert set(rows) == {v, "m-nomanifest1", "m-0000000000"}
     assert rows["m-0000000000"]["_unreadable"].startswith("named in PROMOTED, but")
+    assert rows["m-0000000000"]["_unreadable"].endswith("does not exist")
+    (root / "m-0000000000").mkdir()  # there, but empty
+    rows = {m["model_version"]: m for m in list_versions(root)}
+    assert rows["m-0000000000"]["_unreadable"].endswith("has no manifest.json")
 
 
 @pytest.mark.parametrize(

@@ -814,12 +814,6 @@ def _email_columns(text_col: str) -> list[str]:
     return [*_EMAIL_BASE_COLUMNS, text_col, *_EMAIL_TAIL_COLUMNS]
 
 
-def _stripped_kinds(p: Any) -> str:
-    """The kinds of text removed from an e-mail before scoring, as the API's ``stripped`` names
-    them (``forwarded, quote, quote_header, signature``); ``""`` when nothing was removed."""
-    return ", ".join(sorted({b.kind for b in p.stripped}))
-
-
 def _email_values(p: Any, text_col: str) -> dict[str, Any]:
     return {
         "channel": "email",
@@ -831,7 +825,7 @@ def _email_values(p: Any, text_col: str) -> dict[str, Any]:
         "date": p.date,
         text_col: p.body,
         "quotes_reply": any(b.kind in ("quote", "quote_header") for b in p.stripped),
-        "stripped": _stripped_kinds(p),
+        "stripped": p.stripped_kinds,
         "attachments": "; ".join(a.filename or a.content_type for a in p.attachments),
         "charset": p.charset,
         "defects": "; ".join(p.defects),
@@ -896,7 +890,7 @@ def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] |
         elif not res.body.strip():  # as the API's 422 empty_email_body says (counted as "empty")
             yield Record(src.label, key, _email_values(res, text_col),
                          "text is empty after removing quoted replies, forwarded messages and signatures "
-                         f"(stripped: {_stripped_kinds(res) or 'nothing'}); nothing to score")
+                         f"(stripped: {res.stripped_kinds or 'nothing'}); nothing to score")
         else:
             yield Record(src.label, key, _email_values(res, text_col))
 

@@ -703,9 +703,28 @@ class FeedbackStore:
                 out[str(c.correction_id)] = c
         return out
 
+    def _named_texts(self, conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """:func:`_texts_by_id` of the stored corrections of these message ids (only those are read)."""
+        ids = sorted(set(message_ids))
+        stored: list[Correction] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            stored += [self._from_db(r) for r in conn.execute(
+                f"SELECT {_COLUMNS} FROM corrections WHERE message_id IN ({', '.join('?' * len(chunk))}) ORDER BY seq",
+                chunk)]
+        return _texts_by_id((), stored)
+
     def _insert(self, conn: sqlite3.Connection, corrections: Iterable[Correction]) -> int:
-        """Insert the corrections not stored yet; raises on a stored ``correction_id`` with other content."""
+        """Insert the corrections not stored yet; raises on a stored ``correction_id`` with other content,
+        and (:class:`MessageIdConflictError`) on a ``message_id`` that already names another text, which
+        training would refuse (the check import makes per row, for ``add`` and the API)."""
         items = list(corrections)
+        named = self._named_texts(conn, (c.message_id for c in items if c.message_id is not None))
+        for c in items:
+            if c.message_id is not None and c.text is not None:
+                key = text_key(c.text)
+                if named.setdefault(c.message_id, (key, "an earlier correction of this call"))[0] != key:
+                    raise MessageIdConflictError(_id_conflict(c.message_id, named[c.message_id][1]))
         known = self._stored(conn, [str(c.correction_id) for c in items])
         new = []
         for c in items:
@@ -812,13 +831,16 @@ class FeedbackStore:
         """Which parsed rows are new, how many are duplicates, which are rejected (a stored correction_id with
         other content, a message_id that names another text), and warnings about rows that disagree."""
         stored = [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
-        named = _texts_by_id(corpus, stored)
+        ids = {c.message_id for _, c, _, _ in parsed if c.message_id is not None}
+        # (only the corpus records the rows name are hashed: the corpus has ~10,000 texts)
+        named = _texts_by_id([r for r in corpus if str(r["id"]) in ids], stored)
         conflicts: list[RejectedRow] = []
         kept = []
         for number, c, given_id, given_time in parsed:
             if c.message_id is not None and c.text is not None:
-                key, source = named.setdefault(c.message_id, (text_key(c.text), f"row {number}"))
-                if key != text_key(c.text):
+                own = text_key(c.text)
+                key, source = named.setdefault(c.message_id, (own, f"row {number}"))
+                if key != own:
                     conflicts.append(RejectedRow(number, _id_conflict(c.message_id, source)))
                     continue
             kept.append((number, c, given_id, given_time))

@@ -23,7 +23,7 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 def _macro_f1(rows: Sequence[Mapping[str, Any]]) -> float:
     """Mean F1 over the classes that occur in the gold labels or the predictions (a class that
     occurs in neither has no F1; counting it as 0 would mark a file without harassment down)."""
-    seen = [m["f1"] for m in rows if m["support"] or m.get("predicted", 1)]
+    seen = [m["f1"] for m in rows if m["support"] or m["predicted"]]
     return round(sum(seen) / len(seen), 4) if seen else 0.0
 
 

@@ -229,7 +229,7 @@ def seal_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     left out), so that loading can tell a manifest edited after it was saved: thresholds or
     metrics changed by hand would otherwise be served under the old version's name."""
     body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
-    return {**body, MANIFEST_DIGEST: _manifest_digest(body)}
+    return {**body, MANIFEST_DIGEST: _manifest_digest(manifest)}
 
 
 def _check_seal(manifest: Mapping[str, Any]) -> None:
@@ -278,8 +278,9 @@ def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
     except (OSError, ValueError):  # none promoted, or a PROMOTED file that cannot be read or names no plain folder
         promoted = None
     if promoted is not None and not any(d.name == promoted for d in dirs):
+        gone = "does not exist" if not (root / promoted).is_dir() else f"has no {MANIFEST_FILE}"
         out.append({"model_version": promoted, "_dir": str(root / promoted),
-                    "_unreadable": f"named in {PROMOTED_FILE}, but {root / promoted} does not exist"})
+                    "_unreadable": f"named in {PROMOTED_FILE}, but {root / promoted} {gone}"})
     return sorted(out, key=lambda m: (str(m.get("created") or ""), m["model_version"]))
 
 

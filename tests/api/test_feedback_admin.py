@@ -55,6 +55,21 @@ def test_invalid_labels_are_refused(app_client, labels, code):
     assert r.json()["error"] in ("invalid_correction", "validation_error")
 
 
+def test_a_message_id_that_names_another_text_is_refused(app_client, tmp_path):
+    """Stored, it would have made training refuse the whole corrections database."""
+    labels = {"verdict": "complaint", "categories": [], "grievance": True}
+    first = {"message_id": "mail-42", "text": "区民プールの更衣室が不潔です。清掃してください。", "labels": labels,
+             "analyst": "a"}
+    assert app_client.post("/v1/feedback", json=first, headers=AUTH).status_code == 201
+    other = {**first, "text": "図書館の返却ポストがいつも満杯です。"}
+    r = app_client.post("/v1/feedback", json=other, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_correction"
+    assert "already names another message" in r.json()["message"] and other["text"] not in r.text
+    from complaint_triage.feedback import FeedbackStore
+
+    assert len(FeedbackStore(tmp_path / "fb.sqlite3")) == 1
+
+
 def test_feedback_needs_a_message(app_client):
     r = app_client.post("/v1/feedback", headers=AUTH,
                         json={"labels": {"verdict": "inquiry", "categories": [], "grievance": False}, "analyst": "a"})

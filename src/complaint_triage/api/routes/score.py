@@ -196,7 +196,7 @@ async def score_email(request: Request) -> ApiJSONResponse:
         parsed, email = await slot.call(_parse_and_mask, raw)  # EmailParseError -> 422
         body = parsed.body
         if not body.strip():
-            kinds = ", ".join(sorted({b.kind for b in parsed.stripped})) or "nothing"
+            kinds = parsed.stripped_kinds or "nothing"
             raise ApiError(422, "empty_email_body", "the e-mail has no new text to score after removing quoted "
                            f"replies and signatures (stripped: {kinds}); nothing to score")
         _check_text(body, scorer.max_chars, "e-mail body")
