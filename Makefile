@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml hatch_build.py src/complaint_triage/_speedups.c | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt hatch_build.py src/complaint_triage/_speedups.c | cksum | cut -d' ' -f1)
 EXTRAS ?= api,batch,dask,notebooks,dev
+# the versions the tests last passed with (empty: newest within pyproject.toml's ranges)
+CONSTRAINTS ?= constraints.txt
 
 .PHONY: install demo test bench corpus train eval serve lint clean
 
-$(STAMP): pyproject.toml hatch_build.py src/complaint_triage/_speedups.c
+$(STAMP): pyproject.toml constraints.txt hatch_build.py src/complaint_triage/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]" $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
