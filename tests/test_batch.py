@@ -258,6 +258,31 @@ def test_xlsx_all_sheets_and_one_sheet(small_model_dir, tmp_path):
         _run(small_model_dir, [src], tmp_path / "none.jsonl", sheet="6月")
 
 
+AWARE_TIMES = (  # (received, with its offset; the same moment in Japan time, as every output shows it)
+    (pd.Timestamp("2025-06-30T15:00:00Z"), datetime(2025, 7, 1, 0, 0)),  # UTC: the next day, in July
+    (pd.Timestamp("2025-05-31T15:30:00Z"), datetime(2025, 6, 1, 0, 30)),
+    (pd.Timestamp("2025-04-01T09:00:00+09:00"), datetime(2025, 4, 1, 9, 0)),
+    (pd.Timestamp("2025-12-31T10:00:00-05:00"), datetime(2026, 1, 1, 0, 0)),
+)
+
+
+@pytest.mark.parametrize(("received", "japan_time"), AWARE_TIMES)
+def test_xlsx_output_shows_an_aware_time_in_japan_time(small_model_dir, tmp_path, received, japan_time):
+    """The offset was dropped without converting: 2025-06-30T15:00Z landed in June, not July."""
+    import openpyxl
+
+    src = tmp_path / "in.parquet"
+    pd.DataFrame({"受付日時": pd.Series([received]), "送信者": ["a@example.jp"],
+                  "text": ["窓口の対応が悪いので改善してください。"]}).to_parquet(src)
+    out = tmp_path / "scored.xlsx"
+    res = _run(small_model_dir, [src], out, sender_col="送信者", date_col="受付日時", keep_sender_ids=True,
+               sender_output=tmp_path / "senders.csv")
+    data = list(openpyxl.load_workbook(out)["scored"].iter_rows(values_only=True))
+    assert dict(zip(data[0], data[1], strict=True))["受付日時"] == japan_time
+    summary = list(csv.DictReader(io.StringIO(res.sender_output.read_text(encoding="utf-8-sig"))))
+    assert summary[0]["first_date"] == japan_time.isoformat(sep=" ")  # the summary agrees
+
+
 # -- e-mail -------------------------------------------------------------------------
 
 
@@ -406,6 +431,52 @@ def test_sender_aggregator_runs_and_repetition():
     assert list(rows) == ["C", "A", "B"]  # most harassment first
 
 
+COMPLAINTS = (
+    "公園のベンチが壊れています。修理をお願いします。",
+    "ゴミの収集日が変わったことを知りませんでした。周知が足りないと思います。",
+    "窓口の待ち時間が長すぎます。改善してください。",
+    "道路の白線が消えていて危険です。引き直してください。",
+)
+RULE = "―" * 15
+SIGNATURES = (  # (how a sender signs, as a CSV cell holds it)
+    f" {RULE} 東京都世田谷区北沢二丁目8番18号 ハイツ北沢203号室 山田太郎 電話 03-5432-1098 "
+    f"メール yamada.taro@example.co.jp {RULE} ",  # one line: a CSV cell written by a spreadsheet
+    f"\n{RULE}\n東京都世田谷区北沢二丁目8番18号 ハイツ北沢203号室\n山田太郎\n電話 03-5432-1098\n"
+    f"メール yamada.taro@example.co.jp\n{RULE}\n",  # several lines, as in a mail
+    "\n-- \n世田谷区民 山田 太郎\n〒155-0031 東京都世田谷区北沢二丁目8番18号\nTEL 03-5432-1098 / 携帯 090-1234-5678\n"
+    "Eメール yamada.taro@example.co.jp",
+    "　＝＝＝＝＝＝ 山田 花子 携帯 090-8765-4321 hanako.yamada@example.ne.jp ＝＝＝＝＝＝",
+)
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_different_complaints_sharing_a_signature_are_not_repetition(signature):
+    """A long signature made four unrelated weekly complaints near-duplicates (repeat_count 2)."""
+    agg = B.SenderAggregator(key=None)
+    for k, text in enumerate(COMPLAINTS):
+        agg.add("yamada.taro@example.co.jp", when=f"2025-05-{1 + 7 * k:02d}", text=text + signature,
+                verdict="complaint", grievance=True)
+    agg.add("same", when="2025-05-01", text=COMPLAINTS[0] + signature, verdict="complaint", grievance=True)
+    agg.add("same", when="2025-05-09", text="再度お願いします。" + COMPLAINTS[0] + signature, verdict="complaint",
+            grievance=True)
+    agg.add("same", when="2025-05-16", text=COMPLAINTS[0] + "至急。", verdict="complaint", grievance=True)
+    rows = {r["sender_id"]: r for r in agg.rows()}
+    assert (rows["yamada.taro@example.co.jp"]["repeat_count"], rows["yamada.taro@example.co.jp"]["repetition"]) == (
+        0, False)
+    assert (rows["same"]["repeat_count"], rows["same"]["repetition"]) == (2, True)  # the same complaint, resent
+
+
+@pytest.mark.parametrize(("text", "own"), [
+    ("公園のベンチが壊れています。" + SIGNATURES[0], "公園のベンチが壊れています。"),
+    ("公園のベンチが壊れています。" + SIGNATURES[2], "公園のベンチが壊れています。"),
+    ("折り返しは 090-1234-5678 までお願いします。", "折り返しは 0**-****-**** までお願いします。"),
+    (f"道路を直せ。{RULE}ふざけるな 殺すぞ", f"道路を直せ。{RULE}ふざけるな 殺すぞ"),  # not a signature
+    (f"{RULE} 山田 太郎 電話 03-5432-1098", f"{RULE} 山田 太郎 電話 0*-****-****"),  # nothing but one
+])
+def test_own_content_drops_the_signature_and_masks_contacts(text, own):
+    assert B._own_content(text) == own
+
+
 def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.delenv(B.SENDER_KEY_ENV)
     key_file = tmp_path / "k" / "sender.key"
@@ -419,6 +490,27 @@ def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.setenv(B.SENDER_KEY_ENV, "short")
     with pytest.raises(Exception, match="too short"):
         B.load_sender_key()
+
+
+SAME_PHONE = (  # (a way of writing one number, its canonical form)
+    ("090-1111-2222", "09011112222"),
+    ("+81 90-1111-2222", "09011112222"),
+    ("+81-90-1111-2222", "09011112222"),
+    ("+819011112222", "09011112222"),
+    ("＋８１ ９０－１１１１－２２２２", "09011112222"),
+    ("+81 (0)90-1111-2222", "09011112222"),
+    ("＋８１（０）９０‐１１１１‐２２２２", "09011112222"),
+    ("+81 3-5432-1098", "0354321098"),
+    ("03（5432）1098", "0354321098"),
+)
+
+
+@pytest.mark.parametrize(("phone", "canonical"), SAME_PHONE)
+def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canonical):
+    """090-1111-2222, +81 90-1111-2222 and +81-90-1111-2222 were 2 senders."""
+    key = b"k" * 16
+    assert B.SenderAggregator(key=None).sender_id(phone) == canonical
+    assert B.pseudonymise(phone, key) == B.pseudonymise(canonical, key)
 
 
 def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):

@@ -5,6 +5,9 @@ the position of CSV error records."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -291,3 +294,166 @@ def test_summary_reads_scored_rows_that_say_error_null(small_model_dir, tmp_path
     assert r.exit_code == 0, r.output
     assert "inquiry 1" in r.stdout and "error 1" in r.stdout
     assert r.stdout.count("inquiry") == 2 and "None" not in r.stdout  # its table row shows the verdict
+
+
+# -- 7. score's input and output, explain's terminal safety, diagnostics for logs --------------
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_score_from_stdin_refuses_an_output_that_is_the_stdin_file(small_model_dir, tmp_path, same):
+    """`score - -o victim.jsonl < victim.jsonl` emptied the file it read (exit 0)."""
+    content = "".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n"
+                      for i, (t, _) in enumerate(LABELLED))
+    src = tmp_path / "victim.jsonl"
+    src.write_text(content, encoding="utf-8")
+    out = src if same else tmp_path / "other.jsonl"
+    with src.open("rb") as stdin:
+        r = subprocess.run([sys.executable, "-m", "complaint_triage.cli", "score", "-", "-o", str(out),
+                            "--model", str(small_model_dir)], stdin=stdin, capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+    assert src.read_text(encoding="utf-8") == content
+    if same:
+        assert r.returncode == 2 and "is the input file" in r.stderr, r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        assert len(_lines(out.read_text(encoding="utf-8"))) == len(LABELLED)
+
+
+#: Messages carrying terminal escape sequences and other control characters (not \n, \t).
+CONTROL_TEXTS = [
+    "\x1b[2J\x1b]0;pwned\x07\x1b[31mお前ら殺すぞ",
+    "窓口の\x9b31m担当者を\x1b[8m晒して拡散してやる",
+    "お前\rら殺すぞ\x08\x0b\x0c\x7f\x00",
+]
+
+
+@pytest.mark.parametrize("text", CONTROL_TEXTS)
+@pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}, {"FORCE_COLOR": "1"}])
+def test_explain_shows_control_characters_instead_of_sending_them(small_model_dir, text, env):
+    r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir)], env=env)
+    assert r.exit_code == 0, r.output
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)  # (the console's own colours, with FORCE_COLOR)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", shown), repr(shown)
+    assert "␛" in shown or "␍" in shown or "\ufffd" in shown
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _highlighted(ansi: str) -> tuple[str, set[int]]:
+    """The line of ``ansi`` that holds highlighted characters, plain, and their indexes."""
+    for line in ansi.splitlines():
+        plain, marked, style = [], set(), ""
+        for i, part in enumerate(_SGR.split(line)):
+            if i % 2:
+                style = part
+                continue
+            for ch in part:
+                if "41" in style.split(";"):  # (on red: the evidence)
+                    marked.add(len(plain))
+                plain.append(ch)
+        if marked:
+            return "".join(plain), marked
+    return "", set()
+
+
+@pytest.mark.parametrize("text", [
+    "お前ら\r殺すぞ",
+    "\x07\x08\x0b\x0cお前らクビにしろ、殺すぞ",
+    "\x1b[31m\rお前ら殺すぞ",
+])
+def test_explain_highlights_exactly_the_evidence_after_control_characters(small_model_dir, small_triager, text):
+    """Rich dropped \\r (and BEL, BS, VT, FF) from the message, so the highlight shifted."""
+    evidence = small_triager.score(text).evidence
+    assert evidence
+    r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir)], env={"FORCE_COLOR": "1"})
+    body, marked = _highlighted(r.stdout)
+    assert len(body) == len(text)
+    assert marked == {i for ev in evidence for i in range(ev.start, ev.end)}
+    for ev in evidence:
+        assert body[ev.start:ev.end] == ev.text.translate({0x0D: "␍", 0x1B: "␛", 0x07: "␇", 0x08: "␈", 0x0B: "␋",
+                                                          0x0C: "␌"})
+
+
+def test_score_an_unreadable_input_is_a_clean_error(small_model_dir, tmp_path, monkeypatch):
+    """An unreadable file (chmod 000) ended score with a PermissionError traceback (exit 1)."""
+    src = _write_jsonl(tmp_path / "noperm.jsonl", [{"text": LABELLED[0][0]}])
+    real_open = Path.open
+
+    def open_(self: Path, *args: object, **kwargs: object):
+        if self == src:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 2, r.output
+    assert f"error: input file {src} is not readable: Permission denied" in r.stderr
+
+
+@pytest.mark.parametrize("charset", ["euc_jp", "cp932", "ascii"])
+def test_score_writes_utf8_to_stdout_whatever_the_locale(small_model_dir, tmp_path, charset):
+    """With PYTHONIOENCODING=euc_jp, an emoji stopped the run with UnicodeEncodeError mid-file."""
+    texts = ["ゴミ収集の日を教えてください🙏", "騒音がひどい😡 何度言えば対応するんですか", "図書館は何時までですか"]
+    src = _write_jsonl(tmp_path / "emo.jsonl", [{"id": str(i), "text": t} for i, t in enumerate(texts)])
+    r = CliRunner(charset=charset).invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(r.stdout_bytes.decode("utf-8"))
+    assert [x["text"] for x in rows] == texts and all("verdict" in x for x in rows)
+
+
+@pytest.mark.parametrize(("data", "kept", "error"), [
+    ("受付番号,内容,担当\nA-1,図書館は何時までですか\n", {"受付番号": "A-1", "内容": "図書館は何時までですか"},
+     "has 2 fields"),
+    ("受付番号,内容,担当\nA-2,騒音がひどい,総務課,余分\n",
+     {"受付番号": "A-2", "内容": "騒音がひどい", "担当": "総務課"}, "has 4 fields"),
+])
+def test_score_csv_error_records_keep_the_columns_they_have(small_model_dir, tmp_path, data, kept, error):
+    src = tmp_path / "in.csv"
+    src.write_text(data, encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--text-column", "内容", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    (row,) = _lines(r.stdout)
+    assert {k: row[k] for k in kept} == kept and error in row["error"] and row["line"] == 2
+
+
+def test_score_csv_keeps_a_row_with_a_bad_byte_outside_the_text(small_model_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes("受付番号,氏名,内容\nA-1,".encode() + b"\x8e\x52" + ",図書館は何時までですか\nA-2,山田,".encode()
+                    + b"\x8e\x52\n")
+    r = runner.invoke(app, ["score", str(src), "--text-column", "内容", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    scored, bad = _lines(r.stdout)
+    assert scored["受付番号"] == "A-1" and "\ufffd" in scored["氏名"] and "verdict" in scored
+    assert bad["受付番号"] == "A-2" and bad["氏名"] == "山田" and "not valid utf-8" in bad["error"]
+    assert "warning: line 2: bytes not valid utf-8 replaced with U+FFFD in column '氏名'" in r.stderr
+
+
+def test_score_reads_a_japanese_excel_csv_with_encoding_cp932(small_model_dir, tmp_path):
+    """A CP932 CSV with an ASCII-named text column was read with garbled names and no warning."""
+    src = tmp_path / "excel.csv"
+    src.write_bytes("受付番号,text\nA-1,図書館は何時までですか\n".encode("cp932"))
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert "warning: the header does not read as UTF-8" in r.stderr and "--encoding cp932" in r.stderr
+    r = runner.invoke(app, ["score", str(src), "--encoding", "cp932", "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    (row,) = _lines(r.stdout)
+    assert row["受付番号"] == "A-1" and row["text"] == "図書館は何時までですか" and "verdict" in row
+    assert "warning" not in r.stderr
+    r = runner.invoke(app, ["score", str(src), "--encoding", "shift-jiss", "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "unknown --encoding 'shift-jiss'" in r.stderr
+
+
+def test_diagnostics_are_one_line_each_for_logs(small_model_dir, tmp_path):
+    """Off a terminal, error lines were cut at 80 columns; input warnings came with a source line."""
+    folder = tmp_path / "very_long_directory_name_for_the_ward_office_exports_受付簿_令和6年度"
+    r = runner.invoke(app, ["score", str(folder / "missing.jsonl"), "--model", str(small_model_dir)])
+    assert r.exit_code == 2
+    assert r.stderr == f"error: input file {folder / 'missing.jsonl'} does not exist\n"
+    src = tmp_path / "dup.csv"
+    src.write_text("受付番号,備考,text,備考\n1,電話,図書館は何時までですか,要折返し\n", encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.splitlines()[0] == "warning: columns renamed to keep them apart: '備考' → '備考.1'"
+    assert "warnings.warn" not in r.stderr and "InputWarning" not in r.stderr

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.io import (
+    UNDECODABLE,
     CsvReader,
     InputRecordError,
     InputWarning,
@@ -202,3 +203,47 @@ def test_a_misdecoded_header_says_the_encoding_looks_wrong(header):
 def test_a_header_that_reads_but_lacks_the_column_lists_the_columns():
     with pytest.raises(InputFormatError, match=r"columns: 受付番号, 内容\); choose one with --text-column"):
         _read(_csv([["受付番号", "内容"], ["1", COMPLAINT]]), text_column="本文")
+
+
+@pytest.mark.parametrize(("rows", "values", "error"), [
+    ([["受付番号", "内容", "担当"], ["A-1", COMPLAINT]], {"受付番号": "A-1", "内容": COMPLAINT}, "has 2 fields"),
+    ([["受付番号", "内容"], ["A-2", THREAT, "余分"]], {"受付番号": "A-2", "内容": THREAT}, "has 3 fields"),
+])
+def test_a_row_with_the_wrong_number_of_fields_keeps_the_fields_it_has(rows, values, error):
+    ((n, rec),) = _read(_csv(rows))
+    assert isinstance(rec, InputRecordError) and error in rec.error and rec.values == values
+
+
+#: A CSV row with an undecodable byte (CP932 「山」) in the text or in another column.
+BAD_BYTE_ROWS = [
+    ("受付番号,氏名,内容\nA-1,".encode() + b"\x8eR" + f",{COMPLAINT}\n".encode(), "氏名"),
+    ("受付番号,氏名,内容\nA-2,山田,".encode() + b"\x8eR" + "への苦情です\n".encode(), "内容"),
+]
+
+
+@pytest.mark.parametrize(("data", "column"), BAD_BYTE_ROWS)
+@pytest.mark.parametrize("repair", [False, True])
+def test_a_bad_byte_costs_only_its_own_column(data, column, repair):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ((n, rec),) = list(read_csv(io.BytesIO(data), text_column="内容", repair_other_columns=repair))
+    if repair and column != "内容":  # the text is scored, the other column repaired and named
+        assert rec["受付番号"] == "A-1" and rec["氏名"] == "\ufffdR" and rec["内容"] == COMPLAINT
+        assert [str(w.message) for w in caught] == [
+            "line 2: bytes not valid utf-8 replaced with U+FFFD in column '氏名'; the record is kept"]
+    else:
+        assert isinstance(rec, InputRecordError) and "not valid utf-8" in rec.error
+        assert rec.values is not None and rec.values["受付番号"].startswith("A-")
+        assert "\ufffd" in rec.values[column] and not any(UNDECODABLE.search(v) for v in rec.values.values())
+
+
+@pytest.mark.parametrize("header", [["受付番号", "text"], ["text", "氏名", "担当課"]])
+def test_a_misdecoded_header_warns_even_when_the_text_column_is_found(header):
+    data = _csv([header, ["窓口の対応がひどかった。"] * len(header)], encoding="cp932")
+    with pytest.warns(InputWarning, match=r"does not read as UTF-8.*--encoding cp932"):
+        rows = list(read_csv(io.BytesIO(data), text_column="text", encoding_hint="pass --encoding cp932"))
+    assert len(rows) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ((_, rec),) = list(read_csv(io.BytesIO(data), text_column="text", encoding="cp932"))
+    assert list(rec) == header

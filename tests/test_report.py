@@ -539,3 +539,122 @@ def test_unreadable_parquet_or_workbook_is_refused(tmp_path, name, content):
     path.write_bytes(content)
     with pytest.raises(InputFormatError, match="cannot be read as"):
         build_report(path)
+
+
+# -- senders, months, axes and codes (acceptance defects) -------------------------------------------------------
+
+COMPLAINT_TEXTS = ("公園のベンチが壊れています。修理をお願いします。", "窓口の待ち時間が長すぎます。改善してください。",
+                   "お前らは税金泥棒だ。土下座しろ。", "道路の白線が消えていて危険です。引き直してください。")
+
+
+def _report_row(i: int, sender: str, date: str, text: str, verdict: str, **extra) -> dict:
+    return {"受付番号": f"R7-{i:05d}", "受付日": date, "送信者": sender, "内容": text, "verdict": verdict,
+            "categories": ["abusive_language"] if verdict == "harassment" else [], "grievance": verdict != "inquiry",
+            "review": False, "model_version": "m-test", **extra}
+
+
+def _busy_and_repeating_senders(busy: int) -> list[dict]:
+    """``busy`` senders with harassment and more contacts, and one repeating a complaint weekly without harassment."""
+    rows = [_report_row(10 * k + j, f"090-0000-{k:04d}", f"2025-05-{1 + j:02d}", COMPLAINT_TEXTS[j % 4],
+                        "harassment" if j < 2 else "complaint")
+            for k in range(busy) for j in range(4)]
+    rows += [_report_row(90_000 + j, "繰返し <again@example.jp>", f"2025-06-{1 + 7 * j:02d}",
+                         f"{REPEAT}（{j + 1}回目）", "complaint") for j in range(4)]
+    return rows
+
+
+# (busy senders, --max-senders, rows the table shows, senders it leaves out)
+SENDER_TABLES = [
+    (90, 50, 50, 41),
+    (60, 1, 1, 60),
+    (5, 50, 6, 0),
+    (3, 0, 1, 3),
+]
+
+
+@pytest.mark.parametrize(("busy", "max_senders", "shown", "left_out"), SENDER_TABLES)
+def test_repetition_flagged_senders_are_always_in_the_table(tmp_path, key_file, busy, max_senders, shown, left_out):
+    """The only flagged sender was row 91 of the sender table, cut at 50: no ⚑ and no count on the page."""
+    path = _write_scored(tmp_path / "senders.jsonl", _busy_and_repeating_senders(busy))
+    html, stats = build_report(path, max_senders=max_senders, sender_key_file=key_file)
+    assert (stats.senders, stats.repetition_senders) == (busy + 1, 1)
+    senders = html.split("per sender")[1]
+    assert senders.count("<tr>") == shown + 1 and senders.count("⚑") == 1
+    assert f"送信者 {busy + 1:,} 人 (繰返しフラグ 1 人)" in senders
+    assert f"{busy + 1:,} senders (1 with repetition)" in senders
+    assert (f"leaves out {left_out:,}" in senders) == bool(left_out)
+    assert senders.index("繰返しフラグ 1 人") < senders.index("<table>")  # said above the table
+
+
+# (dates of the records, the months both charts show)
+MONTH_SPANS = [
+    (["2025-05-01", "2025-06-08", "2025-09-01"], ["2025-05", "2025-06", "2025-07", "2025-08", "2025-09"]),
+    (["2024-12-31 23:00", "2025-03-01"], ["2024-12", "2025-01", "2025-02", "2025-03"]),
+    (["令和6年11月1日", "R7.1.5"], ["2024-11", "2024-12", "2025-01"]),
+    (["2025/4/1", "2025/4/30"], ["2025-04"]),
+]
+
+
+@pytest.mark.parametrize(("dates", "months"), MONTH_SPANS)
+def test_months_without_records_are_shown_with_zeros(tmp_path, key_file, dates, months):
+    """Months with no records vanished from both monthly charts (May, June, September: 3 columns, not 5)."""
+    rows = [_report_row(i, "", d, COMPLAINT_TEXTS[i % 4], "complaint") for i, d in enumerate(dates)]
+    html, stats = build_report(_write_scored(tmp_path / "gap.jsonl", rows), sender_key_file=key_file)
+    assert stats.months == len(months)
+    month_chart = html.split("messages per month")[1].split("share of complaints")[0]
+    share_chart = html.split("share of complaints")[1].split("by channel")[0]
+    for chart in (month_chart, share_chart):
+        assert re.findall(r"rotate\([^)]*\)\">([0-9-]+)</text>", chart) == months
+
+
+# (the tallest column, the count axis' labels from the bottom)
+AXES = [
+    (1, ["0", "1"]),
+    (2, ["0", "1", "2"]),
+    (3, ["0", "1", "2", "3"]),
+    (4, ["0", "1", "2", "3", "4"]),
+    (7, ["0", "2", "4", "6", "8"]),
+    (10, ["0", "5", "10"]),
+    (45, ["0", "20", "40", "60"]),
+    (1234, ["0", "500", "1,000", "1,500"]),
+]
+
+
+@pytest.mark.parametrize(("peak", "labels"), AXES)
+def test_month_chart_axis_labels_are_exact_whole_numbers(peak, labels):
+    """With a peak of 1 the gridlines read 0, 0, 0, 1, 1."""
+    from complaint_triage.report import svg_stacked_columns
+
+    svg = svg_stacked_columns(["2025-05", "2025-06"], {"complaint": [peak, 1], "inquiry": [0, 0]}, title="月別件数")
+    ticks = re.findall(r'text-anchor="end">([0-9,]+)</text>', svg)
+    assert ticks == labels
+    top = float(re.findall(r'<line [^>]*y1="([0-9.]+)"', svg)[-1])
+    bar = re.search(r'<rect x="[0-9.]+" y="([0-9.]+)"[^>]*><title>2025-05 complaint', svg)
+    assert bar is not None and (float(bar.group(1)) == top) == (str(peak) == labels[-1])  # the top is a gridline
+
+
+# (a channel / department cell, its name in the charts)
+CODES = [
+    (0, "0"),
+    (101, "101"),
+    (101.0, "101"),
+    (102.5, "102.5"),
+    ("0", "0"),
+    ("窓口", "窓口"),
+    (None, "(なし)"),
+    ("", "(なし)"),
+    ("　", "(なし)"),
+]
+
+
+@pytest.mark.parametrize(("code", "label"), CODES)
+def test_a_code_0_is_a_channel_and_department_not_none(tmp_path, key_file, code, label):
+    """A numeric code 0 in the channel or department column was counted as (なし)."""
+    rows = [_report_row(1, "", "2025-04-01", COMPLAINT_TEXTS[0], "complaint", チャネル=code, 担当課=code),
+            _report_row(2, "", "2025-04-02", COMPLAINT_TEXTS[1], "complaint", チャネル="電話", 担当課="道路公園課")]
+    html, stats = build_report(_write_scored(tmp_path / "codes.jsonl", rows), sender_key_file=key_file)
+    assert (stats.columns["channel"], stats.columns["topic"]) == ("チャネル", "担当課")
+    for section, end in (("by channel", "by topic / department"), ("by topic / department", "harassment by category")):
+        chart = html.split(section)[1].split(end)[0]
+        assert f"<title>{label} complaint: 1</title>" in chart
+        assert ("(なし)" in chart) == (label == "(なし)")

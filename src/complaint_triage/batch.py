@@ -1499,7 +1499,12 @@ class _XlsxWriter(_Writer):
         if v is None or isinstance(v, bool | int | float | date | dtime | timedelta):
             if isinstance(v, float) and math.isnan(v):
                 return None
-            if isinstance(v, datetime | dtime) and v.tzinfo is not None:
+            if isinstance(v, datetime) and v.tzinfo is not None:  # (Excel has no offsets: Japan time)
+                try:
+                    return _jst_naive(v)
+                except OverflowError:  # after 9999 in Japan time: the time as written
+                    return v.isoformat()
+            if isinstance(v, dtime) and v.tzinfo is not None:
                 return v.replace(tzinfo=None)
             return v
         s = _to_text(v) or ""
@@ -1692,6 +1697,8 @@ _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONEISH = re.compile(r"^[0-9+()\-‐－ー−\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
+#: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
+_JAPAN_PREFIX = re.compile(r"^\+\s*81[\s\-‐－ー−]*(?:\(\s*0\s*\)[\s\-‐－ー−]*)?")
 
 
 def _canonical_sender(value: object) -> str:
@@ -1702,6 +1709,10 @@ def _canonical_sender(value: object) -> str:
     if _EMAIL_ONLY.match(s):
         return s.lower()
     if _PHONEISH.match(s) and sum(ch.isdigit() for ch in s) >= 6:
+        m = _JAPAN_PREFIX.match(s)
+        if m:  # +81 90-…, +81 (0)90-…: the domestic number, 090…
+            digits = "".join(ch for ch in s[m.end():] if ch.isdigit())
+            return digits if digits.startswith("0") else "0" + digits
         return "".join(ch for ch in s if ch.isdigit())
     return s
 
@@ -1710,7 +1721,7 @@ def pseudonymise(value: object, key: bytes) -> str:
     """Keyed-hash pseudonym of a sender id: ``S-`` + 16 hex digits of HMAC-SHA256.
 
     E-mail addresses are compared case-insensitively without the display name; telephone
-    numbers by their digits.
+    numbers by their digits, ``+81`` numbers as the domestic number (``+81 90-…`` as ``090…``).
 
     >>> pseudonymise("Taro <TARO@example.jp>", b"k" * 16) == pseudonymise("taro@example.jp", b"k" * 16)
     True
@@ -1801,15 +1812,90 @@ def parse_date(value: object) -> datetime | None:
                 return None
     if dt.tzinfo is not None:
         try:
-            dt = (dt if dt.utcoffset() == _JST.utcoffset(None) else dt.astimezone(_JST)).replace(tzinfo=None)
+            dt = _jst_naive(dt)
         except OverflowError:  # before year 1 or after 9999 in Japan time (or in UTC, on the way)
             return None
     return dt
 
 
+def _jst_naive(dt: datetime) -> datetime:
+    """An aware time as naive Japan time (OverflowError when that falls outside years 1-9999)."""
+    return (dt if dt.utcoffset() == _JST.utcoffset(None) else dt.astimezone(_JST)).replace(tzinfo=None)
+
+
+#: A rule (5 or more of the characters :mod:`complaint_triage.email` takes for a signature
+#: separator line) inside a one-line cell.
+_INLINE_RULE = re.compile(r"[─━\-=＝*＊_＿~～〜―－ー═┅┉…・+]{5,}")
+_INLINE_SIG_WORDS = 40  # a one-line cell's signature is at most this many words
+
+
+def _inline_signature(words: Sequence[str]) -> bool:
+    """Whether ``words`` (a one-line cell's words after a rule) can be read as signature lines.
+
+    The words are grouped into at most ``_SIG_MAX_LINES`` lines, each classified as
+    :func:`complaint_triage.email.split_reply` classifies the lines of a signature, and the
+    lines together must make one (a single name, not only a kanji name or a title).
+    """
+    from complaint_triage.email import _SIG_MAX_LINES, _is_signature, _signature_line
+
+    n = len(words)
+    if not n or n > _INLINE_SIG_WORDS:
+        return False
+    kind: dict[tuple[int, int], str | None] = {}
+    failed: set[tuple[int, int, int, int, bool]] = set()  # (what _is_signature depends on)
+
+    def fits(i: int, kinds: list[str]) -> bool:
+        if i == n:
+            return _is_signature(list(kinds))
+        names = sum(k in ("name", "bare_name") for k in kinds)
+        state = (i, len(kinds), names, kinds.count("latin_name"), any(k not in ("bare_name", "title") for k in kinds))
+        if len(kinds) == _SIG_MAX_LINES or names > 1 or state[3] > 1 or state in failed:
+            return False
+        for j in range(min(n, i + 6), i, -1):  # longest lines first
+            if (i, j) not in kind:
+                kind[i, j] = _signature_line(" ".join(words[i:j]))
+            k = kind[i, j]
+            if k is not None and fits(j, [*kinds, k]):
+                return True
+        failed.add(state)
+        return False
+
+    return fits(0, [])
+
+
+def _own_content(text: str) -> str:
+    """The message's own words, for fingerprinting: without quotes, a trailing signature or contacts.
+
+    :func:`complaint_triage.email.split_reply` removes quoted replies and a signature block;
+    a one-line cell (a CSV or spreadsheet cell holding ``本文 ――― 住所 氏名 電話 … ―――``)
+    loses everything from a rule whose following words are all signature lines.  E-mail
+    addresses and telephone numbers left anywhere are masked
+    (:func:`complaint_triage.email.mask_text`), so that they do not make different
+    complaints look alike.  A text that is nothing but a signature is kept whole.
+
+    >>> _own_content("ベンチが壊れています。 ――――― 山田 太郎 電話 03-5432-1098 ―――――")
+    'ベンチが壊れています。'
+    """
+    from complaint_triage.email import mask_text, split_reply
+
+    body = split_reply(text)[0] or text
+    if "\n" not in body.strip():
+        for m in _INLINE_RULE.finditer(body):
+            head = body[: m.start()].strip()
+            words = [w for w in body[m.end():].split() if not _INLINE_RULE.fullmatch(w)]
+            if head and _inline_signature(words):
+                body = head
+                break
+    return mask_text(body)
+
+
 def _simhash(text: str) -> int:
-    """64-bit SimHash of a text's character 3-grams (near-duplicates differ in few bits)."""
-    s = "".join(ch for ch in unicodedata.normalize("NFKC", text) if not ch.isspace())
+    """64-bit SimHash of the character 3-grams of a text's own content (:func:`_own_content`).
+
+    Near-duplicates differ in few bits; a shared signature or contact details do not make
+    two texts near-duplicates.
+    """
+    s = "".join(ch for ch in unicodedata.normalize("NFKC", _own_content(text)) if not ch.isspace())
     grams = [s[i: i + 3] for i in range(max(1, len(s) - 2))]
     if not grams:
         return 0

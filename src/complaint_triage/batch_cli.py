@@ -144,7 +144,8 @@ def report(
     text_column: Annotated[str | None, typer.Option(help="Text column for excerpts (default: text…).")] = None,
     title: Annotated[str, typer.Option(help="Report title.")] = "苦情・カスタマーハラスメント 集計レポート",
     max_review: Annotated[int, typer.Option(min=0, help="Review-queue rows shown.")] = 200,
-    max_senders: Annotated[int, typer.Option(min=0, help="Sender rows shown.")] = 50,
+    max_senders: Annotated[int, typer.Option(
+        min=0, help="Sender rows shown (senders flagged for repetition are always shown, beyond it if need be).")] = 50,
     sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
 ) -> None:
     """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details,

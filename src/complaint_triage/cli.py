@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import codecs
+import io
 import itertools
 import json
 import os
 import re
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -25,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# (soft_wrap: an error line in a cron log is one line, never cut at 80 columns mid-path)
+err = Console(stderr=True, soft_wrap=True)
 
 BATCH_SIZE = 256
 
@@ -51,6 +56,53 @@ def _fail(msg: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def _input_warnings() -> Iterator[None]:
+    """Show warnings about the input (:class:`~complaint_triage.io.InputWarning`) as one
+    ``warning:`` line each on stderr, without Python's source line."""
+    from complaint_triage.io import InputWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        show = warnings.showwarning
+
+        def _show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, InputWarning):
+                err.print(Text.assemble(("warning:", "bold yellow"), " ", str(message)), highlight=False)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.showwarning = _show
+        yield
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError as e:
+        raise _fail(f"unknown --encoding {encoding!r}; use e.g. utf-8 or cp932 (Shift_JIS, as Japanese Excel "
+                    "saves CSV)", 2) from e
+
+
+#: What a CSV/TSV whose header does not decode should be done about.
+_ENCODING_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」) or pass --encoding cp932"
+
+
+def _same_file(input: str, output: str) -> bool:
+    """Whether the output path is the input file (``-``: stdin, when it is a file)."""
+    if output == "-":
+        return False
+    try:
+        out = os.stat(output)
+        if input != "-":
+            return os.path.samestat(os.stat(input), out)
+        fd = sys.stdin.fileno()
+    except (OSError, ValueError):  # (no output yet; a stdin without a descriptor: not a file)
+        return False
+    st = os.fstat(fd)
+    return os.path.samestat(st, out)
+
+
 def _load(model: Path | None) -> Any:
     from complaint_triage.scoring import Triager
 
@@ -74,12 +126,21 @@ def _check_in(path: str) -> None:
 
 def _open_in(path: str) -> IO[bytes]:
     """``path`` opened for reading (``-``: stdin); checked by :func:`_check_in` before."""
-    return sys.stdin.buffer if path == "-" else Path(path).open("rb")
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(path).open("rb")
+    except OSError as e:
+        raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
 
 
 def _open_out(path: str) -> IO[str]:
+    """``path`` opened for writing UTF-8 (``-``: stdout's bytes, whatever the locale's encoding;
+    detach it, never close it, when done)."""
     if path == "-":
-        return sys.stdout
+        sys.stdout.flush()
+        return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n",
+                                line_buffering=getattr(sys.stdout, "line_buffering", False))
     try:
         return Path(path).open("w", encoding="utf-8", newline="\n")
     except OSError as e:
@@ -88,6 +149,7 @@ def _open_out(path: str) -> IO[str]:
 
 
 @app.command()
+@_input_warnings()
 def score(
     input: Annotated[str, typer.Argument(help="JSONL or CSV file of messages, or - for stdin.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output JSONL file, or - for stdout.")] = "-",
@@ -97,6 +159,8 @@ def score(
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
     max_chars: Annotated[int, typer.Option(min=1, help="Texts longer than this get an error record.")] = 20_000,
     evidence: Annotated[bool, typer.Option(help="Add evidence spans for harassment.")] = True,
+    encoding: Annotated[str, typer.Option(help="Encoding of a CSV/TSV file (e.g. cp932 for one saved by "
+                                          "Japanese Excel).")] = "utf-8-sig",
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
     from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
@@ -106,9 +170,10 @@ def score(
         fmt = detect_format(input, format, strict=True)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
-    if input != "-" and output != "-" and Path(output).exists() and os.path.samefile(input, output):
-        raise _fail(f"the output file {output} is the input file: scoring would overwrite the messages "
-                    "it reads; write to another file", 2)
+    _check_encoding(encoding)
+    if _same_file(input, output):
+        raise _fail(f"the output file {output} is the input file{' (stdin)' if input == '-' else ''}: scoring "
+                    "would overwrite the messages it reads; write to another file", 2)
     triager = _load(model)
     triager.max_chars = max_chars
     src = _open_in(input)
@@ -118,7 +183,8 @@ def score(
         if fmt == "jsonl":
             records = read_jsonl(src)
         else:
-            records = read_csv(src, text_column=text_column, delimiter="," if fmt == "csv" else "\t")
+            records = read_csv(src, text_column=text_column, delimiter="," if fmt == "csv" else "\t",
+                               encoding=encoding, repair_other_columns=True, encoding_hint=_ENCODING_HINT)
         first = next(records, None)  # (a CSV without the text column fails here, before any output exists)
         out = sink = _open_out(output)
         batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
@@ -129,8 +195,10 @@ def score(
             results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
             res_by = dict(zip(idx, results, strict=True))
             for i, (n, rec) in enumerate(batch):
-                if isinstance(rec, InputRecordError):
-                    row: dict[str, Any] = {"line": n, "error": rec.error, "model_version": triager.version}
+                if isinstance(rec, InputRecordError):  # (with the input fields that could be read)
+                    row: dict[str, Any] = dict(rec.values or {})
+                    row.setdefault("line", n)
+                    row.update(error=rec.error, model_version=triager.version)
                 else:
                     row = dict(rec)
                     res_d = ({"error": f"record on line {n} has no {text_column!r} field",
@@ -152,8 +220,11 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     finally:
-        if out is sys.stdout:
-            out.flush()
+        if out is not None and output == "-":
+            try:
+                out.flush()
+            finally:
+                out.detach()  # (stdout itself stays open)
         elif out is not None:
             out.close()
         if src is not sys.stdin.buffer:
@@ -235,6 +306,7 @@ def _corrections(db: Path, data_dir: Path | None, log: Any) -> list[dict[str, An
 
 
 @app.command()
+@_input_warnings()
 def evaluate(
     data: Annotated[Path, typer.Argument(
         exists=True, dir_okay=False, help="Labelled JSONL or CSV (verdict, categories, grievance, text).")],
@@ -255,16 +327,14 @@ def evaluate(
 
     try:
         fmt = detect_format(data.name, format)
-        codecs.lookup(encoding)
-    except LookupError as e:
-        raise _fail(f"unknown --encoding {encoding!r}; use e.g. utf-8 or cp932 (Shift_JIS, as Japanese Excel "
-                    "saves CSV)", 2) from e
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
+    _check_encoding(encoding)
     records: list[tuple[int, dict[str, Any]]] = []
     with data.open("rb") as f:
         rows = read_jsonl(f) if fmt == "jsonl" else read_csv(f, text_column=text_column, encoding=encoding,
-                                                             delimiter="," if fmt == "csv" else "\t")
+                                                             delimiter="," if fmt == "csv" else "\t",
+                                                             encoding_hint=_ENCODING_HINT)
         try:
             for n, r in rows:
                 if isinstance(r, InputRecordError):
@@ -377,6 +447,16 @@ def _gold_grievance(value: object, verdict: object) -> object:
 
 _COLOURS = {"harassment": "bold red", "complaint": "bold yellow", "inquiry": "bold green"}
 
+#: C0 controls (but line feed and tab), DEL and C1 controls, shown one character for one so that
+#: evidence offsets still index the shown text: U+2400-U+241F, U+2421 (␛ for ESC, ␍ for CR), U+FFFD.
+_CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\n\t"}
+_CONTROL_PICTURES |= {0x7F: 0x2421, **dict.fromkeys(range(0x80, 0xA0), 0xFFFD)}
+
+
+def _visible(text: str) -> str:
+    """``text`` with its control characters shown, never sent to the terminal (same length)."""
+    return text.translate(_CONTROL_PICTURES)
+
 
 @app.command()
 def explain(
@@ -398,13 +478,13 @@ def explain(
     for name, v in p.scores.items():
         bar = "█" * round(v * 30)
         con.print(f"  {name:<18}{v:6.3f} {bar}", highlight=False)
-    body = Text(text)
+    body = Text(_visible(text))  # (a message's escape sequences are shown, not obeyed)
     for ev in p.evidence:
         body.stylize("bold white on red", ev.start, ev.end)
     con.print()
     con.print(body)
     for ev in p.evidence:  # (not rich markup: the message's own brackets are text)
-        con.print(f"  [{ev.category}] {ev.start}-{ev.end}: 「{ev.text}」", markup=False, highlight=False)
+        con.print(f"  [{ev.category}] {ev.start}-{ev.end}: 「{_visible(ev.text)}」", markup=False, highlight=False)
     con.print(f"\nmodel {p.model_version}", style="dim")
 
 

@@ -60,9 +60,14 @@ class InputWarning(UserWarning):
 
 @dataclass(frozen=True)
 class InputRecordError:
-    """A line that could not be read as a record."""
+    """A line that could not be read as a record.
+
+    ``values``: the fields that could be read (a CSV row with the wrong number of fields or
+    undecodable bytes), to keep on the error record; None when nothing could.
+    """
 
     error: str
+    values: dict[str, str] | None = None
 
 
 def json_line(obj: Any, **kwargs: Any) -> str:
@@ -380,6 +385,7 @@ class CsvReader:
         self._check_len = csv.field_size_limit() > field_limit
         self._reader = csv.reader(self._src, delimiter=delimiter)
         self.renamed: list[tuple[str, str]] = []
+        self.garbled = False  # the header holds bytes that did not decode: the encoding looks wrong
         self.header = self._read_header(text_column, encoding_hint)
 
     def _line_source(self) -> Iterator[str]:
@@ -439,7 +445,7 @@ class CsvReader:
             raise InputFormatError(f"cannot read the header of {self.source}: it {problem}")
         if raw and raw[0].startswith("\ufeff"):
             raw[0] = raw[0][1:]
-        garbled = any(map(_GARBLED.search, raw))
+        garbled = self.garbled = any(map(_GARBLED.search, raw))
         names = [f"column_{i + 1}" if not s.strip() else UNDECODABLE.sub("\ufffd", s) for i, s in enumerate(raw)]
         blanks = [i for i, s in enumerate(raw) if not s.strip()]
         names, dups = unique_names(names, last=blanks)
@@ -504,34 +510,54 @@ class CsvReader:
 
 def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encoding: str = "utf-8-sig",
              field_limit: int = FIELD_LIMIT, numbering: Literal["line", "row"] = "line",
+             repair_other_columns: bool = False, encoding_hint: str = _DEFAULT_HINT,
              ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """Read CSV rows as dicts of strings; rows that cannot be read whole become errors.
 
     Each item is ``(n, record)`` where ``n`` is the physical line where the record starts
     (``numbering="line"``, the default) or its spreadsheet row number, header = 1
     (``numbering="row"``).  A record with undecodable bytes, a field over ``field_limit``
-    characters or the wrong number of fields becomes an :class:`InputRecordError`; the
-    records after it are read normally.  All-blank rows are skipped.  Duplicate header
-    names are renamed (``備考``, ``備考.1``) with an :class:`InputWarning`.
+    characters or the wrong number of fields becomes an :class:`InputRecordError` whose
+    ``values`` keep the fields that could be read (undecodable bytes as U+FFFD); the records
+    after it are read normally.  With ``repair_other_columns``, undecodable bytes outside
+    ``text_column`` are replaced with U+FFFD (an :class:`InputWarning` says where) and the
+    record is kept.  All-blank rows are skipped.  Duplicate header names are renamed
+    (``備考``, ``備考.1``) with an :class:`InputWarning`, and a header that does not decode
+    gets one saying the encoding looks wrong (``encoding_hint``: what to do about it).
 
     Raises :class:`InputFormatError` when the header lacks ``text_column`` (the whole run
     cannot proceed); when the header does not decode, the message says the encoding looks
     wrong and to re-save the file as UTF-8.
     """
     reader = CsvReader(stream, text_column=text_column, delimiter=delimiter, encoding=encoding,
-                       field_limit=field_limit)
+                       field_limit=field_limit, encoding_hint=encoding_hint)
+    enc = encoding.replace("-sig", "")
+    if reader.garbled:
+        warnings.warn(f"the header does not read as {enc.upper()} (columns: {', '.join(reader.header or [])}), "
+                      f"so the file's encoding looks wrong; {encoding_hint}", InputWarning, stacklevel=2)
     if reader.renamed:
         warnings.warn(renamed_note(reader.renamed), InputWarning, stacklevel=2)
-    enc = encoding.replace("-sig", "")
     for rec in reader:
         n = rec.line if numbering == "line" else rec.row
         where = f"{numbering} {n}"
-        if rec.undecodable:
-            yield n, InputRecordError(f"{where} is not valid {enc} text; re-save the file as UTF-8")
+        values = _replaced(rec.values) if rec.undecodable else rec.values
+        if rec.undecodable and (not repair_other_columns or text_column in rec.undecodable):
+            yield n, InputRecordError(f"{where} is not valid {enc} text; re-save the file as UTF-8", values)
         elif rec.problem is not None:
-            yield n, InputRecordError(f"{where} {rec.problem}")
+            yield n, InputRecordError(f"{where} {rec.problem}", values)
         elif rec.truncated:
             what = "the text is" if text_column in rec.truncated else f"column {rec.truncated[0]!r} is"
-            yield n, InputRecordError(f"{where}: {what} over the limit of {field_limit:,} characters for one field")
+            yield n, InputRecordError(f"{where}: {what} over the limit of {field_limit:,} characters for one field",
+                                      values)
         else:
-            yield n, rec.values
+            if rec.undecodable:
+                warnings.warn(f"{where}: bytes not valid {enc} replaced with U+FFFD in column"
+                              f"{'s' if len(rec.undecodable) > 1 else ''} "
+                              f"{', '.join(map(repr, rec.undecodable))}; the record is kept", InputWarning,
+                              stacklevel=2)
+            yield n, values
+
+
+def _replaced(values: dict[str, str]) -> dict[str, str]:
+    """``values`` with undecodable bytes (surrogate escapes) replaced with U+FFFD."""
+    return {k: UNDECODABLE.sub("\ufffd", v) for k, v in values.items()}

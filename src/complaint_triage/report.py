@@ -316,22 +316,42 @@ def _legend(series: list[str], x: float, y: float) -> str:
     return "".join(out)
 
 
+def _tick_step(peak: int) -> int:
+    """The gridline spacing of a count axis: 1, 2 or 5 times a power of ten, at most 4 steps to ``peak``.
+
+    >>> [_tick_step(p) for p in (0, 1, 3, 4, 7, 10, 45, 1234)]
+    [1, 1, 1, 1, 2, 5, 20, 500]
+    """
+    scale = 1
+    while True:
+        for m in (1, 2, 5):
+            if 4 * m * scale >= peak:
+                return m * scale
+        scale *= 10
+
+
 def svg_stacked_columns(labels: list[str], data: dict[str, list[int]], *, title: str) -> str:
-    """Vertical stacked bars: one column per label, one colour per series."""
+    """Vertical stacked bars: one column per label, one colour per series.
+
+    The count axis has gridlines at whole numbers (every 1, 2 or 5 times a power of ten), its
+    top at the first gridline at or above the tallest column.
+    """
     if not labels:
         return _empty_svg()
     series = [s for s in data if any(data[s])]
     w, h, left, top, bottom = 900, 320, 50, 30, 60
     n = len(labels)
-    peak = max(sum(data[s][i] for s in series) for i in range(n)) or 1
+    tallest = max(sum(data[s][i] for s in series) for i in range(n))
+    tick = _tick_step(tallest)
+    ticks = -(-tallest // tick) or 1
+    peak = tick * ticks  # the axis' top, a gridline
     step = (w - left - 10) / n
     bw = max(2.0, step * 0.75)
     parts = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(title)}">']
-    for t in range(5):
-        v = peak * t / 4
-        y = top + (h - top - bottom) * (1 - t / 4)
+    for t in range(ticks + 1):
+        y = top + (h - top - bottom) * (1 - t / ticks)
         parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{v:,.0f}</text>')
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{t * tick:,}</text>')
     for i, lab in enumerate(labels):
         x = left + i * step + (step - bw) / 2
         y0 = h - bottom
@@ -427,6 +447,58 @@ class ReportStats:
     months: int
     senders: int
     columns: dict[str, str | None]
+    #: senders flagged for repetition (all of them are in the table)
+    repetition_senders: int = 0
+
+
+def _group_label(value: object) -> str:
+    """A channel or department as the charts name it: ``(なし)`` only for a missing or blank cell.
+
+    >>> [_group_label(v) for v in (0, 101.0, 102.5, "窓口", None, float("nan"), " ")]
+    ['0', '101', '102.5', '窓口', '(なし)', '(なし)', '(なし)']
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return "(なし)"
+    if isinstance(value, float) and value.is_integer():  # a code read as a float (101.0)
+        return str(int(value))
+    return str(value)
+
+
+#: The month chart fills months without records when the dates span at most this many months
+#: (a stray date centuries away would otherwise draw thousands of empty columns).
+_MAX_FILLED_MONTHS = 600
+
+
+def _months(present: set[str]) -> tuple[list[str], bool]:
+    """Every month (``YYYY-MM``) from the first to the last of ``present``, and whether gaps were filled.
+
+    >>> _months({"2025-11", "2026-02"})
+    (['2025-11', '2025-12', '2026-01', '2026-02'], True)
+    """
+    if not present:
+        return [], True
+    first, last = min(present), max(present)
+    lo, hi = int(first[:4]) * 12 + int(first[5:7]) - 1, int(last[:4]) * 12 + int(last[5:7]) - 1
+    if hi - lo >= _MAX_FILLED_MONTHS:
+        return sorted(present), False
+    return [f"{k // 12:04d}-{k % 12 + 1:02d}" for k in range(lo, hi + 1)], True
+
+
+def _shown_senders(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The senders the table shows: every repetition-flagged one, then the first others up to ``limit``.
+
+    The order stays that of ``rows`` (most harassment first); the flagged senders may take the
+    table past ``limit``.
+    """
+    room = max(0, limit - sum(r["repetition"] for r in rows))
+    shown = []
+    for r in rows:
+        if r["repetition"]:
+            shown.append(r)
+        elif room:
+            shown.append(r)
+            room -= 1
+    return shown
 
 
 def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
@@ -611,9 +683,9 @@ def build_report(
         else:
             undated += 1
         if cols["channel"]:
-            chan_v[(str(row.get(cols["channel"]) or "(なし)"), verdict)] += 1
+            chan_v[(_group_label(row.get(cols["channel"])), verdict)] += 1
         if cols["topic"]:
-            topic_v[(str(row.get(cols["topic"]) or "(なし)"), verdict)] += 1
+            topic_v[(_group_label(row.get(cols["topic"])), verdict)] += 1
         if verdict == "harassment":
             cats.update(row.get("categories") or [])
         evidence = [ev for ev in row.get("evidence") or []
@@ -647,7 +719,7 @@ def build_report(
             "scored records file that `complaint-triage batch -o` or `score -o` wrote")
 
     # ---- charts
-    months = sorted({m for m, _ in month_v})
+    months, filled = _months({m for m, _ in month_v})  # (months without records: zeros)
     month_chart = svg_stacked_columns(months, {s: [month_v[(m, s)] for m in months] for s in _SERIES},
                                       title="月別件数")
     shares: dict[str, list[float | None]] = {"complaint": [], "harassment": []}
@@ -703,12 +775,14 @@ def build_report(
         phrase_blocks.append(f"<div><h3 style='font-size:14px'>{_e(_CATEGORY_JA[c])} ({_e(c)})</h3>"
                              f"<ol>{items}</ol></div>")
     sender_rows = agg.rows() if agg is not None else []
+    shown_senders = _shown_senders(sender_rows, max_senders)
+    flagged = sum(s["repetition"] for s in sender_rows)
     sender_tbl = table(
         ["送信者 (仮名ID)", "件数", "初回", "最終", "カスハラ", "類型", "7日内最多", "繰返し", "繰返しフラグ"],
         [[_e(s["sender_id"]), f'{s["contacts"]:,}', _e((s["first_date"] or "")[:10]), _e((s["last_date"] or "")[:10]),
           f'{s["harassment_count"]:,}', _e(", ".join(s["harassment_categories"])), f'{s["longest_run_7d"]:,}',
           f'{s["repeat_count"]:,}', '<span class="flag">⚑ 繰返し</span>' if s["repetition"] else ""]
-         for s in sender_rows[:max_senders]],
+         for s in shown_senders],
         frozenset({1, 4, 6, 7}),
     ) if agg is not None else '<p class="note">送信者列なし (no sender column)</p>'
 
@@ -718,7 +792,15 @@ def build_report(
            ("要確認 review", f"{n_review:,}"), ("期間 period", period)]
     no_month = _empty_svg("日付列なし (no date column)" if not cols.get("date") else "日付なし (no dates)")
     shown = f", 先頭 {len(review):,} 件を表示" if n_review > len(review) else ""
-    top_senders = f": 上位 {min(max_senders, len(sender_rows)):,} / {len(sender_rows):,}" if sender_rows else ""
+    top_senders = f": {len(shown_senders):,} / {len(sender_rows):,}" if sender_rows else ""
+    left_out = len(sender_rows) - len(shown_senders)
+    sender_count = (
+        f'<p class="meta">送信者 {len(sender_rows):,} 人 (繰返しフラグ {flagged:,} 人)。'
+        + (f"表はカスハラ件数の多い順に {len(shown_senders):,} 人を表示し、{left_out:,} 人を省略 "
+           "(フラグのある送信者は常に表示)。" if left_out else "")
+        + f" ({len(sender_rows):,} senders ({flagged:,} with repetition)"
+        + (f"; the table leaves out {left_out:,}, never a flagged one" if left_out else "") + ")</p>"
+    ) if sender_rows else ""
     kpis = "".join(f"<div class=kpi><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in kpi)
     doc = f"""<!DOCTYPE html>
 <html lang="ja"><head><meta charset="utf-8">
@@ -742,6 +824,7 @@ other dates may remain. Record ids are shown as they are.)</p>
 <h2>月別件数 (messages per month, by verdict)</h2>
 {month_chart if months else no_month}
 {f'<p class="note">日付のない {undated:,} 件は月別に含まれません。</p>' if undated and months else ''}
+{'' if filled else '<p class="note">日付の範囲が広いため、件数のない月は省略しています。</p>'}
 <h2>苦情とカスハラの割合の推移 (share of complaints and harassment per month)</h2>
 {share_chart if months else _empty_svg()}
 <div class="grid">
@@ -755,13 +838,14 @@ other dates may remain. Record ids are shown as they are.)</p>
 <h2>類型別の主な根拠表現 (top evidence phrases per category)</h2>
 <div class="grid">{"".join(phrase_blocks) or '<p class="note">該当なし (none)</p>'}</div>
 <h2>送信者別 (per sender{top_senders})</h2>
+{sender_count}
 <p class="note">7日内最多 = 任意の7日間の最多件数。繰返し = 返信後に同じ内容 (近似重複) を再送した回数;
 2回以上でフラグ。</p>
 {sender_tbl}
 </body></html>
 """
     stats = ReportStats(rows=n, scored=n_scored, errors=n_err, review=n_review, months=len(months),
-                        senders=len(sender_rows), columns=cols)
+                        senders=len(sender_rows), columns=cols, repetition_senders=flagged)
     return doc, stats
 
 
