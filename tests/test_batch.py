@@ -472,6 +472,11 @@ def test_different_complaints_sharing_a_signature_are_not_repetition(signature):
     ("折り返しは 090-1234-5678 までお願いします。", "折り返しは 0**-****-**** までお願いします。"),
     (f"道路を直せ。{RULE}ふざけるな 殺すぞ", f"道路を直せ。{RULE}ふざけるな 殺すぞ"),  # not a signature
     (f"{RULE} 山田 太郎 電話 03-5432-1098", f"{RULE} 山田 太郎 電話 0*-****-****"),  # nothing but one
+    # offices or titles after a rule are what the complaint is about, not a signature
+    (f"以下の課の対応を改善してください {RULE} 公園緑地課 清掃事務所",
+     f"以下の課の対応を改善してください {RULE} 公園緑地課 清掃事務所"),
+    ("対応が遅い・・・・・ 総務課 部長", "対応が遅い・・・・・ 総務課 部長"),  # an ellipsis is not a rule
+    ("ずーーーーっと待ってます 山田 太郎", "ずーーーーっと待ってます 山田 太郎"),  # nor a long vowel
 ])
 def test_own_content_drops_the_signature_and_masks_contacts(text, own):
     assert B._own_content(text) == own
@@ -503,6 +508,15 @@ SAME_PHONE = (  # (a way of writing one number, its canonical form)
     ("+81 3-5432-1098", "0354321098"),
     ("03（5432）1098", "0354321098"),
 )
+
+
+@pytest.mark.parametrize(("value", "canonical"), [
+    ("+810001234", "810001234"),  # a customer id that starts with +81, not a telephone number
+    ("+1 202-555-0143", "12025550143"),
+    ("+44 20 7946 0958", "442079460958"),
+])
+def test_only_japanese_numbers_lose_their_plus_81(value, canonical):
+    assert B._canonical_sender(value) == canonical
 
 
 @pytest.mark.parametrize(("phone", "canonical"), SAME_PHONE)

@@ -457,3 +457,47 @@ def test_diagnostics_are_one_line_each_for_logs(small_model_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert r.stderr.splitlines()[0] == "warning: columns renamed to keep them apart: '備考' → '備考.1'"
     assert "warnings.warn" not in r.stderr and "InputWarning" not in r.stderr
+
+
+# -- re-read mends (session 19) ----------------------------------------------------------------
+
+
+def test_a_csv_error_record_carries_no_input_field_named_like_a_result(tmp_path, small_model_dir):
+    """A labelled CSV's 'verdict' column made an error row read (and count) as that verdict."""
+    src = tmp_path / "v.csv"
+    src.write_text("verdict,text\nharassment,図書館は何時までですか,余分\ninquiry,図書館は何時までですか\n",
+                   encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert "error" in rows[0] and "verdict" not in rows[0] and rows[0]["line"] == 2
+    assert "error 1" in r.stderr and "harassment 1" not in r.stderr
+
+
+def test_score_to_a_text_only_stdout_writes_it(monkeypatch):
+    import io
+
+    from complaint_triage import cli
+
+    fake = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", fake)
+    assert cli._open_out("-") is fake  # (no .buffer to wrap: redirect_stdout(StringIO()) worked before)
+
+
+def test_dev_null_in_and_out_is_not_the_same_file(monkeypatch):
+    from complaint_triage import cli
+
+    with open("/dev/null") as null:
+        monkeypatch.setattr(sys, "stdin", null)
+        assert not cli._same_file("-", "/dev/null")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("お前ら\r\n殺すぞ", "お前ら \n殺すぞ"),  # a CRLF line end: no ␍ at every line's end
+    ("a\rb", "a␍b"),                        # a lone CR still shows
+    ("全角\u3000空白\tタブ👨‍👩‍👧", "全角\u3000空白\tタブ👨‍👩‍👧"),
+])
+def test_visible_text_keeps_line_ends_and_ordinary_characters(text, shown):
+    from complaint_triage import cli
+
+    assert cli._visible(text) == shown and len(cli._visible(text)) == len(text)

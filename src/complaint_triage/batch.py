@@ -1710,9 +1710,9 @@ def _canonical_sender(value: object) -> str:
         return s.lower()
     if _PHONEISH.match(s) and sum(ch.isdigit() for ch in s) >= 6:
         m = _JAPAN_PREFIX.match(s)
-        if m:  # +81 90-…, +81 (0)90-…: the domestic number, 090…
-            digits = "".join(ch for ch in s[m.end():] if ch.isdigit())
-            return digits if digits.startswith("0") else "0" + digits
+        digits = "".join(ch for ch in s[m.end():] if ch.isdigit()) if m else ""
+        if m and 9 <= len(digits.lstrip("0")) <= 10:  # +81 90-…, +81 (0)90-…: the domestic 090…
+            return "0" + digits.lstrip("0")
         return "".join(ch for ch in s if ch.isdigit())
     return s
 
@@ -1825,8 +1825,13 @@ def _jst_naive(dt: datetime) -> datetime:
 
 #: A rule (5 or more of the characters :mod:`complaint_triage.email` takes for a signature
 #: separator line) inside a one-line cell.
-_INLINE_RULE = re.compile(r"[─━\-=＝*＊_＿~～〜―－ー═┅┉…・+]{5,}")
+#: (Not ・ … ー: five of those are an ordinary ellipsis or a long vowel in Japanese prose.)
+_INLINE_RULE = re.compile(r"[─━\-=＝*＊_＿~～〜―－═┅┉+]{5,}")
 _INLINE_SIG_WORDS = 40  # a one-line cell's signature is at most this many words
+_INLINE_RULES_TRIED = 4  # only the last few rules of a cell can open its signature
+#: Line kinds that make words after a rule somebody's signature: offices or titles alone
+#: (公園緑地課 清掃事務所, 総務課 部長) can be what the complaint is about.
+_PERSONAL_KINDS = frozenset({"name", "latin_name", "contact"})
 
 
 def _inline_signature(words: Sequence[str]) -> bool:
@@ -1846,7 +1851,7 @@ def _inline_signature(words: Sequence[str]) -> bool:
 
     def fits(i: int, kinds: list[str]) -> bool:
         if i == n:
-            return _is_signature(list(kinds))
+            return _is_signature(list(kinds)) and not _PERSONAL_KINDS.isdisjoint(kinds)
         names = sum(k in ("name", "bare_name") for k in kinds)
         state = (i, len(kinds), names, kinds.count("latin_name"), any(k not in ("bare_name", "title") for k in kinds))
         if len(kinds) == _SIG_MAX_LINES or names > 1 or state[3] > 1 or state in failed:
@@ -1880,7 +1885,7 @@ def _own_content(text: str) -> str:
 
     body = split_reply(text)[0] or text
     if "\n" not in body.strip():
-        for m in _INLINE_RULE.finditer(body):
+        for m in list(_INLINE_RULE.finditer(body))[-_INLINE_RULES_TRIED:]:  # (bounded work per row)
             head = body[: m.start()].strip()
             words = [w for w in body[m.end():].split() if not _INLINE_RULE.fullmatch(w)]
             if head and _inline_signature(words):

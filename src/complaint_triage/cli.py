@@ -8,8 +8,8 @@ import itertools
 import json
 import os
 import re
+import stat
 import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,19 +60,9 @@ def _fail(msg: str, code: int = 1) -> typer.Exit:
 def _input_warnings() -> Iterator[None]:
     """Show warnings about the input (:class:`~complaint_triage.io.InputWarning`) as one
     ``warning:`` line each on stderr, without Python's source line."""
-    from complaint_triage.io import InputWarning
+    from complaint_triage.io import input_warnings_to
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", InputWarning)
-        show = warnings.showwarning
-
-        def _show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-            if issubclass(category, InputWarning):
-                err.print(Text.assemble(("warning:", "bold yellow"), " ", str(message)), highlight=False)
-            else:
-                show(message, category, *args, **kwargs)
-
-        warnings.showwarning = _show
+    with input_warnings_to(lambda m: err.print(Text.assemble(("warning:", "bold yellow"), " ", m), highlight=False)):
         yield
 
 
@@ -95,12 +85,13 @@ def _same_file(input: str, output: str) -> bool:
     try:
         out = os.stat(output)
         if input != "-":
-            return os.path.samestat(os.stat(input), out)
+            return stat.S_ISREG(out.st_mode) and os.path.samestat(os.stat(input), out)
         fd = sys.stdin.fileno()
     except (OSError, ValueError):  # (no output yet; a stdin without a descriptor: not a file)
         return False
     st = os.fstat(fd)
-    return os.path.samestat(st, out)
+    # (only a regular file can be overwritten: `< /dev/null -o /dev/null` is not the input)
+    return stat.S_ISREG(out.st_mode) and os.path.samestat(st, out)
 
 
 def _load(model: Path | None) -> Any:
@@ -138,8 +129,11 @@ def _open_out(path: str) -> IO[str]:
     """``path`` opened for writing UTF-8 (``-``: stdout's bytes, whatever the locale's encoding;
     detach it, never close it, when done)."""
     if path == "-":
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text-only stdout (redirect_stdout(StringIO())): written as it is
+            return sys.stdout
         sys.stdout.flush()
-        return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n",
+        return io.TextIOWrapper(buffer, encoding="utf-8", newline="\n",
                                 line_buffering=getattr(sys.stdout, "line_buffering", False))
     try:
         return Path(path).open("w", encoding="utf-8", newline="\n")
@@ -164,6 +158,7 @@ def score(
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
     from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
+    from complaint_triage.results import OUTPUT_FIELDS
 
     _check_in(input)
     try:
@@ -195,10 +190,13 @@ def score(
             results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
             res_by = dict(zip(idx, results, strict=True))
             for i, (n, rec) in enumerate(batch):
-                if isinstance(rec, InputRecordError):  # (with the input fields that could be read)
-                    row: dict[str, Any] = dict(rec.values or {})
+                if isinstance(rec, InputRecordError):
+                    # the input fields that could be read, but none named like a result field (a
+                    # labelled file's 'verdict' must not read as this row's prediction)
+                    row: dict[str, Any] = {k: v for k, v in (rec.values or {}).items() if k not in OUTPUT_FIELDS}
                     row.setdefault("line", n)
                     row.update(error=rec.error, model_version=triager.version)
+                    key = "error"
                 else:
                     row = dict(rec)
                     res_d = ({"error": f"record on line {n} has no {text_column!r} field",
@@ -206,7 +204,7 @@ def score(
                     if "error" in res_d and "line" not in row:  # (an input field of that name is kept as it is)
                         row["line"] = n
                     row.update(res_d)
-                key = row.get("verdict") or "error"
+                    key = res_d.get("verdict") or "error"  # (not an input field of that name)
                 counts[key] = counts.get(key, 0) + 1
                 sink.write(json_line(row) + "\n")
             batch.clear()
@@ -220,11 +218,13 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     finally:
-        if out is not None and output == "-":
+        if out is not None and out is sys.stdout:
+            out.flush()
+        elif out is not None and output == "-":
             try:
                 out.flush()
             finally:
-                out.detach()  # (stdout itself stays open)
+                out.detach()  # (the wrapper built over stdout's bytes: stdout itself stays open)
         elif out is not None:
             out.close()
         if src is not sys.stdin.buffer:
@@ -454,8 +454,12 @@ _CONTROL_PICTURES |= {0x7F: 0x2421, **dict.fromkeys(range(0x80, 0xA0), 0xFFFD)}
 
 
 def _visible(text: str) -> str:
-    """``text`` with its control characters shown, never sent to the terminal (same length)."""
-    return text.translate(_CONTROL_PICTURES)
+    """``text`` with its control characters shown, never sent to the terminal (same length; the
+    CR of a CRLF line end becomes a space, a lone CR shows as ␍)."""
+    return _CR_BEFORE_LF.sub(" ", text).translate(_CONTROL_PICTURES)
+
+
+_CR_BEFORE_LF = re.compile("\r(?=\n)")
 
 
 @app.command()

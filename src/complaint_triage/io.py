@@ -13,12 +13,13 @@ record carries both its spreadsheet row number and the physical line where it st
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import json
 import re
 import warnings
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal, NamedTuple
 
@@ -33,6 +34,7 @@ __all__ = [
     "InputWarning",
     "UNDECODABLE",
     "detect_format",
+    "input_warnings_to",
     "raise_field_limit",
     "read_csv",
     "read_jsonl",
@@ -56,6 +58,25 @@ _DEFAULT_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」)"
 
 class InputWarning(UserWarning):
     """Something in an input file was repaired while reading it (e.g. duplicate column names)."""
+
+
+@contextlib.contextmanager
+def input_warnings_to(emit: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, each :class:`InputWarning` goes to ``emit`` as its message alone (a
+    command line tool prints it as one ``warning:`` line, not with Python's source line); other
+    warnings are shown as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        show = warnings.showwarning
+
+        def _show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, InputWarning):
+                emit(str(message))
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.showwarning = _show
+        yield
 
 
 @dataclass(frozen=True)

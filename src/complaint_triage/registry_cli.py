@@ -127,7 +127,7 @@ def import_corrections(
     """
     from complaint_triage.corpus import load_corpus
     from complaint_triage.feedback import CorrectionsDatabaseError, FeedbackStore
-    from complaint_triage.io import FORMATS, detect_format
+    from complaint_triage.io import FORMATS, detect_format, input_warnings_to
 
     if format is not None and format not in FORMATS:
         raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
@@ -147,8 +147,9 @@ def import_corrections(
     except ComplaintTriageError:
         utf8 = False
     try:
-        res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid, encoding=encoding,
-                                corpus=corpus)
+        with input_warnings_to(lambda m: err.print(f"warning: {file}: {m}", highlight=False, markup=False)):
+            res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid,
+                                    encoding=encoding, corpus=corpus)
     except CorrectionsDatabaseError as e:
         raise _fail(str(e), 2) from e
     except (ComplaintTriageError, OSError, UnicodeError) as e:

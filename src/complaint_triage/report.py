@@ -466,7 +466,7 @@ def _group_label(value: object) -> str:
 
 #: The month chart fills months without records when the dates span at most this many months
 #: (a stray date centuries away would otherwise draw thousands of empty columns).
-_MAX_FILLED_MONTHS = 600
+_MAX_FILLED_MONTHS = 240
 
 
 def _months(present: set[str]) -> tuple[list[str], bool]:
