@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+from complaint_triage.io import ENCODING_HINT
 from complaint_triage.labels import NO_WORDS, YES_WORDS
 
 app = typer.Typer(
@@ -75,7 +76,7 @@ def _check_encoding(encoding: str) -> None:
 
 
 #: What a CSV/TSV whose header does not decode should be done about.
-_ENCODING_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」) or pass --encoding cp932"
+_ENCODING_HINT = f"{ENCODING_HINT} or pass --encoding cp932"
 
 
 def _same_file(input: str, output: str) -> bool:

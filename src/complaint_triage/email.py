@@ -1647,11 +1647,14 @@ def _filename(part: Message, defects: list[str]) -> str | None:
     return None
 
 
+_NON_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+
+
 def _base64_prefix(payload: str) -> bytes:
     """Decode the complete base64 of a truncated payload (its length is 1 more than a multiple
     of 4, which no padding can fix): white space and stray characters are skipped, and the
     last, incomplete character is dropped."""
-    chars = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+    chars = _NON_BASE64.sub("", payload)
     if len(chars) % 4 == 1:
         chars = chars[:-1]
     return base64.b64decode(chars + "=" * (-len(chars) % 4))

@@ -833,7 +833,7 @@ class FeedbackStore:
         stored = [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
         ids = {c.message_id for _, c, _, _ in parsed if c.message_id is not None}
         # (only the corpus records the rows name are hashed: the corpus has ~10,000 texts)
-        named = _texts_by_id([r for r in corpus if str(r["id"]) in ids], stored)
+        named = _texts_by_id([r for r in corpus if str(r["id"]) in ids], [c for c in stored if c.message_id in ids])
         conflicts: list[RejectedRow] = []
         kept = []
         for number, c, given_id, given_time in parsed:
@@ -1037,11 +1037,13 @@ class FeedbackStore:
     def _check_message_ids(self, corpus: Sequence[Mapping[str, Any]]) -> None:
         """Raise :class:`MessageIdConflictError` when a message_id names two different texts."""
         texts: dict[str, set[str]] = {}
-        for r in corpus:
-            texts.setdefault(str(r["id"]), set()).add(text_key(str(r["text"])))
-        for c in self.corrections():
-            if c.message_id is not None and c.text is not None:
-                texts.setdefault(c.message_id, set()).add(text_key(c.text))
+        named = [c for c in self.corrections() if c.message_id is not None and c.text is not None]
+        ids = {c.message_id for c in named}
+        for r in corpus:  # (only the records a correction names: the corpus has ~10,000 texts)
+            if str(r["id"]) in ids:
+                texts.setdefault(str(r["id"]), set()).add(text_key(str(r["text"])))
+        for c in named:
+            texts.setdefault(str(c.message_id), set()).add(text_key(str(c.text)))
         bad = [mid for mid, keys in texts.items() if len(keys) > 1]
         if bad:
             raise MessageIdConflictError(

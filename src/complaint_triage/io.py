@@ -29,6 +29,7 @@ __all__ = [
     "CsvReader",
     "CsvRecord",
     "FIELD_LIMIT",
+    "ENCODING_HINT",
     "FORMATS",
     "InputRecordError",
     "InputWarning",
@@ -53,7 +54,8 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
-_DEFAULT_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」)"
+#: What to do about a CSV/TSV whose bytes are not UTF-8 (a tool with an encoding option adds it).
+ENCODING_HINT = "re-save it as UTF-8 (in Excel: 「CSV UTF-8」)"
 
 
 class InputWarning(UserWarning):
@@ -393,7 +395,7 @@ class CsvReader:
 
     def __init__(self, stream: IO[bytes], *, text_column: str | None, delimiter: str = ",",
                  encoding: str = "utf-8-sig", field_limit: int = FIELD_LIMIT, source: str = "the CSV file",
-                 encoding_hint: str = _DEFAULT_HINT) -> None:
+                 encoding_hint: str = ENCODING_HINT) -> None:
         self.delimiter = delimiter
         self.encoding = encoding
         self.field_limit = field_limit
@@ -531,7 +533,7 @@ class CsvReader:
 
 def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encoding: str = "utf-8-sig",
              field_limit: int = FIELD_LIMIT, numbering: Literal["line", "row"] = "line",
-             repair_other_columns: bool = False, encoding_hint: str = _DEFAULT_HINT,
+             repair_other_columns: bool = False, encoding_hint: str = ENCODING_HINT,
              ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """Read CSV rows as dicts of strings; rows that cannot be read whole become errors.
 

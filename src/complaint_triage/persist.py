@@ -218,9 +218,13 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 MANIFEST_DIGEST = "manifest_sha256"
 
 
+def _sealed_body(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What the digest covers: every key but the digest itself and the ``_`` ones."""
+    return {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
+
+
 def _manifest_digest(manifest: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(_sealed_body(manifest), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -228,8 +232,8 @@ def seal_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """``manifest`` with its own digest under :data:`MANIFEST_DIGEST` (keys starting with ``_``
     left out), so that loading can tell a manifest edited after it was saved: thresholds or
     metrics changed by hand would otherwise be served under the old version's name."""
-    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST and not k.startswith("_")}
-    return {**body, MANIFEST_DIGEST: _manifest_digest(manifest)}
+    body = _sealed_body(manifest)
+    return {**body, MANIFEST_DIGEST: _manifest_digest(body)}
 
 
 def _check_seal(manifest: Mapping[str, Any]) -> None:

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from complaint_triage.batch import SenderAggregator, _same_file, iter_scored, load_sender_key, parse_date
+from complaint_triage.batch import SenderAggregator, _partial, _same_file, iter_scored, load_sender_key, parse_date
 from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import CATEGORIES, VERDICTS
@@ -484,13 +484,14 @@ def _months(present: set[str]) -> tuple[list[str], bool]:
     return [f"{k // 12:04d}-{k % 12 + 1:02d}" for k in range(lo, hi + 1)], True
 
 
-def _shown_senders(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The senders the table shows: every repetition-flagged one, then the first others up to ``limit``.
+def _shown_senders(rows: list[dict[str, Any]], limit: int, flagged: int) -> list[dict[str, Any]]:
+    """The senders the table shows: every repetition-flagged one (``flagged`` of ``rows``), then
+    the first others up to ``limit``.
 
     The order stays that of ``rows`` (most harassment first); the flagged senders may take the
     table past ``limit``.
     """
-    room = max(0, limit - sum(r["repetition"] for r in rows))
+    room = max(0, limit - flagged)
     shown = []
     for r in rows:
         if r["repetition"]:
@@ -775,8 +776,8 @@ def build_report(
         phrase_blocks.append(f"<div><h3 style='font-size:14px'>{_e(_CATEGORY_JA[c])} ({_e(c)})</h3>"
                              f"<ol>{items}</ol></div>")
     sender_rows = agg.rows() if agg is not None else []
-    shown_senders = _shown_senders(sender_rows, max_senders)
     flagged = sum(s["repetition"] for s in sender_rows)
+    shown_senders = _shown_senders(sender_rows, max_senders, flagged)
     sender_tbl = table(
         ["送信者 (仮名ID)", "件数", "初回", "最終", "カスハラ", "類型", "7日内最多", "繰返し", "繰返しフラグ"],
         [[_e(s["sender_id"]), f'{s["contacts"]:,}', _e((s["first_date"] or "")[:10]), _e((s["last_date"] or "")[:10]),
@@ -851,7 +852,7 @@ other dates may remain. Record ids are shown as they are.)</p>
 
 def _check_output(scored: Path, out: Path) -> Path:
     """Refuse an output that would overwrite the scored file or is a folder; return the temporary file."""
-    tmp = out.with_name(out.name + ".partial")
+    tmp = _partial(out)
     if _same_file(scored, out):
         raise ReportOutputError(
             f"the output {out} is the scored file {scored}: writing the report would overwrite the scored records; "
