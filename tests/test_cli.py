@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from complaint_triage.cli import app
+from complaint_triage.labels import VERDICTS
 
 runner = CliRunner()
 CONTRACT = {"verdict", "categories", "grievance", "scores", "evidence", "action", "review", "model_version"}
@@ -237,6 +238,25 @@ def test_score_refuses_to_overwrite_its_input(small_model_dir, tmp_path):
     r = runner.invoke(app, ["score", str(src), "-o", str(src), "--model", str(small_model_dir)])
     assert r.exit_code == 2 and "is the input file" in " ".join(r.stderr.split())
     assert src.read_text(encoding="utf-8") == content
+
+
+@pytest.mark.parametrize("name", ["結果.csv", "out.TSV", "out.xlsx", "out.parquet"])
+def test_score_refuses_a_table_output_name_and_points_to_batch(small_model_dir, tmp_path, name):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "図書館の開館時間を教えてください"}\n', encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / name), "--model", str(small_model_dir)])
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "writes JSONL" in said and "complaint-triage batch" in said, r.output
+    assert not (tmp_path / name).exists()
+
+
+def test_score_writes_jsonl_to_any_other_name(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "図書館の開館時間を教えてください"}\n', encoding="utf-8")
+    for name in ("out.jsonl", "out.ndjson", "out.txt", "results"):
+        r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / name), "--model", str(small_model_dir)])
+        assert r.exit_code == 0, r.output
+        assert json.loads((tmp_path / name).read_text(encoding="utf-8"))["verdict"] in VERDICTS
 
 
 def test_score_leaves_an_existing_output_alone_when_the_input_is_unusable(small_model_dir, tmp_path):

@@ -64,6 +64,12 @@ BAD_JSONL_LINES = [
                  id="5000-digit-id"),
     pytest.param(b'{"text": "\xff\xfe"}', "UTF-8", id="invalid-utf8"),
     pytest.param(b'{"text": ', "not valid JSON", id="truncated"),
+    pytest.param('{"text": "窓口の対応", "受付": NaN}'.encode(), "NaN is not a JSON value", id="nan"),
+    pytest.param('{"text": "窓口の対応", "点数": -Infinity}'.encode(), "-Infinity is not a JSON value", id="-infinity"),
+    pytest.param('{"text": "窓口の対応", "点数": 1e999}'.encode(), "too large for a 64-bit float", id="overflow"),
+    pytest.param('{"text": "窓口の対応", "text": "道路に穴"}'.encode(), "'text' appears twice", id="text-twice"),
+    pytest.param('{"text": "窓口の対応", "meta": {"a": 1, "a": 2}}'.encode(), "'a' appears twice",
+                 id="nested-key-twice"),
 ]
 
 
@@ -247,3 +253,9 @@ def test_a_misdecoded_header_warns_even_when_the_text_column_is_found(header):
         warnings.simplefilter("error")
         ((_, rec),) = list(read_csv(io.BytesIO(data), text_column="text", encoding="cp932"))
     assert list(rec) == header
+
+
+def test_read_jsonl_drops_a_byte_order_mark_on_any_line():
+    """Files joined with cat carry the second file's BOM in the middle."""
+    data = b"\xef\xbb\xbf" + _jsonl({"text": COMPLAINT}) + b"\xef\xbb\xbf" + _jsonl({"text": THREAT, "n": 1.5})
+    assert [r for _, r in read_jsonl(io.BytesIO(data))] == [{"text": COMPLAINT}, {"text": THREAT, "n": 1.5}]

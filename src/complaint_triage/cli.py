@@ -126,6 +126,10 @@ def _open_in(path: str) -> IO[bytes]:
         raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
 
 
+#: Output names that promise a table: ``score`` writes JSONL, ``batch`` writes these.
+_TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".xlsx", ".xls", ".parquet")
+
+
 def _open_out(path: str) -> IO[str]:
     """``path`` opened for writing UTF-8 (``-``: stdout's bytes, whatever the locale's encoding;
     detach it, never close it, when done)."""
@@ -167,6 +171,10 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     _check_encoding(encoding)
+    table = Path(output).suffix.lower() if output != "-" else ""
+    if table in _TABLE_SUFFIXES:
+        raise _fail(f"score writes JSONL (one JSON object per line), not {table[1:].upper()}: name the output "
+                    f"file .jsonl, or write {table} with `complaint-triage batch {input} -o {output}`", 2)
     if _same_file(input, output):
         raise _fail(f"the output file {output} is the input file{' (stdin)' if input == '-' else ''}: scoring "
                     "would overwrite the messages it reads; write to another file", 2)

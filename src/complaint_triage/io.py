@@ -132,9 +132,45 @@ def detect_format(name: str, explicit: str | None = None, *, strict: bool = Fals
     return "jsonl"
 
 
+class _NotPlainJSON(ValueError):
+    """A line that Python's ``json`` reads but strict JSON does not: the reason, no input text."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotPlainJSON(f"{name} is not a JSON value; write it as null or as a string")
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if value in (float("inf"), float("-inf")):
+        raise _NotPlainJSON("a number too large for a 64-bit float; write it as a string")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _NotPlainJSON(f"the field {_shown_key(twice)} appears twice in one object; keep one")
+    return obj
+
+
+def _shown_key(key: str) -> str:
+    """A field name for a message: names are schema, not message text, but a long one is cut."""
+    return repr(key if len(key) <= 40 else key[:40] + "…")
+
+
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+    """``(line number, object)`` for each non-blank line, or an :class:`InputRecordError` saying why not.
+
+    Strict JSON: ``NaN``/``Infinity``, a number beyond a float's range and a field named twice in
+    one object are refused for that line (Python reads them, but the output would then carry a
+    value other JSON readers reject, or silently keep only one of two texts). A UTF-8 byte-order
+    mark is dropped at the start of any line (files joined with ``cat`` carry one in the middle).
+    """
     for n, raw in enumerate(stream, 1):
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if not raw.strip():
             continue
@@ -144,7 +180,11 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
             yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8")
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float,
+                             object_pairs_hook=_unique_keys)
+        except _NotPlainJSON as e:
+            yield n, InputRecordError(f"line {n} is not plain JSON: {e}")
+            continue
         except json.JSONDecodeError as e:
             yield n, InputRecordError(f"line {n} is not valid JSON ({e.msg} at column {e.colno})")
             continue
