@@ -368,6 +368,22 @@ def test_mbox_and_eml_dir_to_parquet_with_senders(small_model_dir, tmp_path):
     assert not any("@" in str(v) for s in senders for v in s.values())
 
 
+def test_progress_counts_the_text_before_an_mbox_first_message(small_model_dir, tmp_path):
+    """The preamble is a record of its own: the bar's total includes it, so it ends at n/n."""
+    path = tmp_path / "inbox.mbox"
+    box = mailbox.mbox(str(path))
+    box.add(_mail("yamada@example.jp", "ゴミ", TEXTS[0], 1))
+    box.add(_mail("other@example.jp", "質問", TEXTS[1], 2))
+    box.flush()
+    box.close()
+    path.write_bytes("エクスポート: 2024年4月分\n\n".encode() + path.read_bytes())
+    buf = io.StringIO()
+    res = _run(small_model_dir, [path], tmp_path / "o.jsonl", progress=True, progress_stream=buf)
+    rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["source_record"] for r in rows] == ["preamble", "0", "1"] and res.by_error["email"] == 1
+    assert "3/3 rows" in buf.getvalue() and "/2 rows" not in buf.getvalue()
+
+
 # -- several inputs, globs, Parquet round trip ------------------------------------------
 
 

@@ -1017,9 +1017,11 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
             if src.kind == "mbox":
                 import mailbox
 
+                from complaint_triage.email import has_mbox_preamble
+
                 box = mailbox.mbox(str(src.path), create=False)
                 try:
-                    n = len(box)
+                    n = len(box) + has_mbox_preamble(src.path)  # (the text before the first message: a record)
                 finally:
                     box.close()
             elif src.path.is_dir():

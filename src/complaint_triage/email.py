@@ -2053,6 +2053,12 @@ def _mbox_preamble(path: Path) -> bytes | None:
     return bytes(out) if out.strip() else None
 
 
+def has_mbox_preamble(path: Path | str) -> bool:
+    """Whether :func:`iter_mbox` yields a ``"preamble"`` record for ``path`` before its messages
+    (text before the first ``From `` line), so that a count of the mailbox's messages is one short."""
+    return _mbox_preamble(Path(path)) is not None
+
+
 def _preamble_result(preamble: bytes) -> ParsedEmail | EmailParseError:
     head = "the mbox file does not start with a 'From ' line:"
     if len(preamble) > MAX_MBOX_PREAMBLE_BYTES:
