@@ -1829,45 +1829,7 @@ def _jst_naive(dt: datetime) -> datetime:
 #: separator line) inside a one-line cell.
 #: (Not ・ … ー: five of those are an ordinary ellipsis or a long vowel in Japanese prose.)
 _INLINE_RULE = re.compile(r"[─━\-=＝*＊_＿~～〜―－═┅┉+]{5,}")
-_INLINE_SIG_WORDS = 40  # a one-line cell's signature is at most this many words
 _INLINE_RULES_TRIED = 4  # only the last few rules of a cell can open its signature
-#: Line kinds that make words after a rule somebody's signature: offices or titles alone
-#: (公園緑地課 清掃事務所, 総務課 部長) can be what the complaint is about.
-_PERSONAL_KINDS = frozenset({"name", "latin_name", "contact"})
-
-
-def _inline_signature(words: Sequence[str]) -> bool:
-    """Whether ``words`` (a one-line cell's words after a rule) can be read as signature lines.
-
-    The words are grouped into at most ``_SIG_MAX_LINES`` lines, each classified as
-    :func:`complaint_triage.email.split_reply` classifies the lines of a signature, and the
-    lines together must make one (a single name, not only a kanji name or a title).
-    """
-    from complaint_triage.email import _SIG_MAX_LINES, _is_signature, _signature_line
-
-    n = len(words)
-    if not n or n > _INLINE_SIG_WORDS:
-        return False
-    kind: dict[tuple[int, int], str | None] = {}
-    failed: set[tuple[int, int, int, int, bool]] = set()  # (what _is_signature depends on)
-
-    def fits(i: int, kinds: list[str]) -> bool:
-        if i == n:
-            return _is_signature(list(kinds)) and not _PERSONAL_KINDS.isdisjoint(kinds)
-        names = sum(k in ("name", "bare_name") for k in kinds)
-        state = (i, len(kinds), names, kinds.count("latin_name"), any(k not in ("bare_name", "title") for k in kinds))
-        if len(kinds) == _SIG_MAX_LINES or names > 1 or state[3] > 1 or state in failed:
-            return False
-        for j in range(min(n, i + 6), i, -1):  # longest lines first
-            if (i, j) not in kind:
-                kind[i, j] = _signature_line(" ".join(words[i:j]))
-            k = kind[i, j]
-            if k is not None and fits(j, [*kinds, k]):
-                return True
-        failed.add(state)
-        return False
-
-    return fits(0, [])
 
 
 def _own_content(text: str) -> str:
@@ -1883,14 +1845,14 @@ def _own_content(text: str) -> str:
     >>> _own_content("ベンチが壊れています。 ――――― 山田 太郎 電話 03-5432-1098 ―――――")
     'ベンチが壊れています。'
     """
-    from complaint_triage.email import mask_text, split_reply
+    from complaint_triage.email import inline_signature, mask_text, split_reply
 
     body = split_reply(text)[0] or text
     if "\n" not in body.strip():
         for m in list(_INLINE_RULE.finditer(body))[-_INLINE_RULES_TRIED:]:  # (bounded work per row)
             head = body[: m.start()].strip()
             words = [w for w in body[m.end():].split() if not _INLINE_RULE.fullmatch(w)]
-            if head and _inline_signature(words):
+            if head and inline_signature(words):
                 body = head
                 break
     return mask_text(body)

@@ -33,7 +33,7 @@ import mailbox
 import os
 import quopri
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email import errors, policy
 from email.message import EmailMessage, Message
@@ -52,6 +52,7 @@ __all__ = [
     "StrippedKind",
     "decode_japanese",
     "html_to_text",
+    "inline_signature",
     "iter_eml_dir",
     "iter_eml_files",
     "iter_addresses",
@@ -2165,3 +2166,41 @@ def iter_eml_files(
             yield key, parse_email(raw)
         except EmailParseError as exc:
             yield key, exc
+
+
+_INLINE_SIG_WORDS = 40  # a one-line cell's signature is at most this many words
+#: Line kinds that make words after a rule somebody's signature: offices or titles alone
+#: (公園緑地課 清掃事務所, 総務課 部長) can be what the complaint is about.
+_PERSONAL_KINDS = frozenset({"name", "latin_name", "contact"})
+
+
+def inline_signature(words: Sequence[str]) -> bool:
+    """Whether ``words`` (a one-line cell's words after a rule) can be read as signature lines.
+
+    The words are grouped into at most ``_SIG_MAX_LINES`` lines, each classified as
+    :func:`split_reply` classifies the lines of a signature, and the
+    lines together must make one (a single name, not only a kanji name or a title).
+    """
+    n = len(words)
+    if not n or n > _INLINE_SIG_WORDS:
+        return False
+    kind: dict[tuple[int, int], str | None] = {}
+    failed: set[tuple[int, int, int, int, bool]] = set()  # (what _is_signature depends on)
+
+    def fits(i: int, kinds: list[str]) -> bool:
+        if i == n:
+            return _is_signature(list(kinds)) and not _PERSONAL_KINDS.isdisjoint(kinds)
+        names = sum(k in ("name", "bare_name") for k in kinds)
+        state = (i, len(kinds), names, kinds.count("latin_name"), any(k not in ("bare_name", "title") for k in kinds))
+        if len(kinds) == _SIG_MAX_LINES or names > 1 or state[3] > 1 or state in failed:
+            return False
+        for j in range(min(n, i + 6), i, -1):  # longest lines first
+            if (i, j) not in kind:
+                kind[i, j] = _signature_line(" ".join(words[i:j]))
+            k = kind[i, j]
+            if k is not None and fits(j, [*kinds, k]):
+                return True
+        failed.add(state)
+        return False
+
+    return fits(0, [])
