@@ -105,15 +105,18 @@ def _load(model: Path | None) -> Any:
 
 
 def _check_in(path: str) -> None:
-    """Fail (exit 2) unless ``path`` is ``-`` or an existing file."""
+    """Fail (exit 2) unless ``path`` is ``-``, an existing file or a pipe (a named pipe, ``/dev/stdin``,
+    a shell's ``<(zcat log.jsonl.gz)``)."""
     if path == "-":
         return
     p = Path(path)
     if p.is_dir():
         raise _fail(f"input {path} is a folder, not a file; give one file (`complaint-triage batch` reads "
                     "folders of files)", 2)
-    if not p.is_file():
+    if not p.exists():
         raise _fail(f"input file {path} does not exist", 2)
+    if not (p.is_file() or p.is_fifo() or p.is_char_device()):
+        raise _fail(f"input {path} is not a file or a pipe; give a file, a pipe or - for stdin", 2)
 
 
 def _open_in(path: str) -> IO[bytes]:

@@ -33,9 +33,11 @@ __all__ = [
     "FORMATS",
     "InputRecordError",
     "InputWarning",
+    "NotPlainJSONError",
     "UNDECODABLE",
     "detect_format",
     "input_warnings_to",
+    "loads_strict",
     "raise_field_limit",
     "read_csv",
     "read_jsonl",
@@ -132,18 +134,19 @@ def detect_format(name: str, explicit: str | None = None, *, strict: bool = Fals
     return "jsonl"
 
 
-class _NotPlainJSON(ValueError):
-    """A line that Python's ``json`` reads but strict JSON does not: the reason, no input text."""
+class NotPlainJSONError(ValueError):
+    """JSON that Python's ``json`` reads but strict JSON does not (``NaN``, ``Infinity``, a number
+    beyond a float's range, a field named twice in one object): the reason, no input text."""
 
 
 def _no_constant(name: str) -> Any:
-    raise _NotPlainJSON(f"{name} is not a JSON value; write it as null or as a string")
+    raise NotPlainJSONError(f"{name} is not a JSON value; write it as null or as a string")
 
 
 def _finite_float(digits: str) -> float:
     value = float(digits)
     if value in (float("inf"), float("-inf")):
-        raise _NotPlainJSON("a number too large for a 64-bit float; write it as a string")
+        raise NotPlainJSONError("a number too large for a 64-bit float; write it as a string")
     return value
 
 
@@ -152,13 +155,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise _NotPlainJSON(f"the field {_shown_key(twice)} appears twice in one object; keep one")
+        raise NotPlainJSONError(f"the field {_shown_key(twice)} appears twice in one object; keep one")
     return obj
 
 
 def _shown_key(key: str) -> str:
     """A field name for a message: names are schema, not message text, but a long one is cut."""
     return repr(key if len(key) <= 40 else key[:40] + "…")
+
+
+def loads_strict(doc: str | bytes) -> Any:
+    """``json.loads(doc)``, refusing what strict JSON readers refuse (:class:`NotPlainJSONError`).
+
+    Other faults raise as ``json.loads`` raises them (``json.JSONDecodeError``,
+    ``UnicodeDecodeError``, ``RecursionError``, ``ValueError``).
+    """
+    return json.loads(doc, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
@@ -180,9 +192,8 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputR
             yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8")
             continue
         try:
-            obj = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float,
-                             object_pairs_hook=_unique_keys)
-        except _NotPlainJSON as e:
+            obj = loads_strict(line)
+        except NotPlainJSONError as e:
             yield n, InputRecordError(f"line {n} is not plain JSON: {e}")
             continue
         except json.JSONDecodeError as e:

@@ -100,7 +100,12 @@ class TestScore:
             (b'{"text": "\xff\xfe\xfa"}', "invalid_utf8", "not valid UTF-8"),
             ('{"text": "粗大ごみ"}'.encode("shift_jis"), "invalid_utf8", "not valid UTF-8"),
             (b'{"text": "\\ud800"}', "validation_error", "body.text"),
-            (b'{"text": NaN}', "validation_error", "body.text"),
+            (b'{"text": NaN}', "invalid_json", "NaN is not a JSON value"),
+            ('{"text": "ごみ", "metadata": {"点数": Infinity}}'.encode(), "invalid_json", "Infinity is not"),
+            ('{"text": "ごみ", "metadata": {"点数": 1e400}}'.encode(), "invalid_json", "too large for a 64-bit float"),
+            # Python keeps the last of two; the first text would go unscored without a word
+            ('{"text": "お前の家は知ってるぞ", "text": "ごみの日を教えて"}'.encode(), "invalid_json",
+             "the field 'text' appears twice"),
         ],
     )
     def test_malformed_bodies_get_a_precise_4xx(self, client: TestClient, raw: bytes, code: str, needle: str) -> None:

@@ -89,6 +89,34 @@ def check_json_content_type(content_type: str | None) -> None:
                        "send the body as application/json")
 
 
+class StrictJSONRequest(Request):
+    """A request whose JSON body is refused (400 ``invalid_json``) when it holds ``NaN``,
+    ``Infinity``, a number beyond a float's range or a field named twice in one object.
+
+    Python's ``json`` reads those, and then ``{"text": "…", "text": "…"}`` would be scored on
+    the second text without a word.  Other faults (not JSON, not UTF-8) are left to FastAPI's
+    own parsing, which answers them as before.
+    """
+
+    async def check_json(self) -> None:
+        from complaint_triage.io import NotPlainJSONError, loads_strict
+
+        body = await self.body()
+        if not body:
+            return
+        try:
+            self._strict_json = loads_strict(body)
+        except NotPlainJSONError as e:
+            raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {e}") from None
+        except (ValueError, RecursionError):  # (answered by FastAPI's parsing, with its position)
+            pass
+
+    async def json(self) -> Any:
+        if hasattr(self, "_strict_json"):
+            return self._strict_json
+        return await super().json()
+
+
 class KeyedRoute(APIRoute):
     """A route that needs an API key (or an admin key); JSON-body routes also need a JSON ``Content-Type``.
 
@@ -118,6 +146,8 @@ class KeyedRoute(APIRoute):
                 raise UnauthorizedError()
             if json_body:
                 check_json_content_type(request.headers.get("content-type"))
+                request = StrictJSONRequest(request.scope, request.receive)
+                await request.check_json()
             return await handler(request)
 
         return keyed
