@@ -1,4 +1,7 @@
 import json
+import os
+import socket
+import threading
 
 import pytest
 from typer.testing import CliRunner
@@ -257,6 +260,32 @@ def test_score_writes_jsonl_to_any_other_name(small_model_dir, tmp_path):
         r = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / name), "--model", str(small_model_dir)])
         assert r.exit_code == 0, r.output
         assert json.loads((tmp_path / name).read_text(encoding="utf-8"))["verdict"] in VERDICTS
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_score_reads_a_named_pipe(small_model_dir, tmp_path):
+    """`score <(zcat log.jsonl.gz)` and named pipes: an existing non-file that can be read."""
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=('{"text": "図書館の開館時間を教えてください"}\n',),
+                              kwargs={"encoding": "utf-8"})
+    writer.start()
+    try:
+        r = runner.invoke(app, ["score", str(fifo), "--model", str(small_model_dir)])
+    finally:
+        writer.join(timeout=30)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["verdict"] in VERDICTS
+
+
+def test_score_refuses_an_input_that_is_neither_file_nor_pipe(tmp_path):
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "s.jsonl"))
+        r = runner.invoke(app, ["score", str(tmp_path / "s.jsonl")])
+    finally:
+        sock.close()
+    assert r.exit_code == 2 and "not a file or a pipe" in r.stderr, r.output
 
 
 def test_score_leaves_an_existing_output_alone_when_the_input_is_unusable(small_model_dir, tmp_path):
