@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import json
 import mailbox
@@ -1639,3 +1640,27 @@ def test_a_local_clusters_workers_log_only_critical_errors():
         client = B._dask_client(distributed, stack, scheduler=None, jobs=1, timeout=30)
         assert set(client.run(_dask_log_level).values()) == {logging.CRITICAL}
     assert os.environ.get("DASK_LOGGING__DISTRIBUTED") == before  # (the driver's environment is restored)
+
+
+def test_after_ctrl_c_dask_objects_freed_half_built_print_nothing():
+    """A Ctrl-C inside distributed's Future.__init__ left a future whose __del__ failed as it was freed,
+    printed as an 'Exception ignored in' traceback after the resume hint; other objects' still print."""
+
+    def broken(module: str) -> object:
+        def __del__(self):  # noqa: N807  (like Future.__del__ with _client never set)
+            raise AttributeError("'Future' object has no attribute '_client'")
+        __del__.__module__ = module
+        return type("Future", (), {"__module__": module, "__del__": __del__})()
+
+    reported: list[str] = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: reported.append(u.object.__module__)
+    try:
+        B._silence_dask_teardown()
+        for module in ("distributed.client", "dask.base", "myapp.things"):
+            obj = broken(module)
+            del obj
+            gc.collect()
+    finally:
+        sys.unraisablehook = old
+    assert reported == ["myapp.things"]

@@ -2630,7 +2630,39 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
     cols = scan.columns
     field_limit = _field_limit(max_chars)
+    try:
+        return _dask_run(dask, dd, distributed, pa, sources, cols, field_limit, parts=parts, counts=counts,
+                         text_col=text_col, model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence,
+                         jobs=jobs, scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+    except KeyboardInterrupt:
+        _silence_dask_teardown()
+        raise
 
+
+def _silence_dask_teardown() -> None:
+    """After a Ctrl-C, drop the errors Dask objects raise as they are garbage-collected.
+
+    An interrupt that lands inside ``distributed``'s ``Future.__init__`` leaves a half-built future
+    whose ``__del__`` fails (``AttributeError: … '_client'``); Python prints that as an "Exception
+    ignored in" traceback when the future is freed, after the run has already said how to resume
+    (one clean-clone test run of several).  Other objects' unraisable errors are still printed.
+    """
+    previous = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        # (for a failing __del__ the object is the method itself, whose module is its class's)
+        module = getattr(u.object, "__module__", None) or getattr(type(u.object), "__module__", "") or ""
+        if module.split(".")[0] in ("distributed", "dask") or u.exc_type is KeyboardInterrupt:
+            return
+        previous(u)
+
+    sys.unraisablehook = hook
+
+
+def _dask_run(dask: Any, dd: Any, distributed: Any, pa: Any, sources: Sequence[_Source], cols: list[str],
+              field_limit: int, *, parts: Path, counts: Mapping[int, tuple[int, int]], text_col: str,
+              model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
+              blocksize: str | int | None, timeout: float, progress: _Progress) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
         # (a lost scheduler makes the client log a traceback of its reconnection attempt as it is
