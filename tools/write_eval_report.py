@@ -1091,6 +1091,52 @@ control flagged, but on the test split it flags 23 of 831 complaints instead of 
 only to set `review` (never the verdict) would cost a second tagging of every multi-sentence
 message, against the unmet speed goal. Neither is done in this session.
 
+### Session 20: an ordinary week held out, four training batches, fuel and firebomb threats
+
+Written first, by a writer who never opened the corpus or the code: **h24**, 80 messages of an
+ordinary week's intake in all channels (dialects, elderly and young writers, foreign residents'
+simple Japanese, voice-recognition errors). The session-start model m-e0e441a95d called all 80
+as written right; its reviewer changed no label and kept 26 (54 near-copies dropped). The
+everyday intake is read well; the errors are in the corners below.
+
+Then four training batches by writers who could grep the corpus, each reviewed against the
+corpus and every held-out set (data/README.md): b91 (regional speech, 43 of 80 kept), b92
+(sit-ins, floods of calls and forms against legitimate persistence, 58 kept), b93 (long messages
+with one crossing sentence, 9 kept: the rest retold scenes already written, 25 of them
+held-out ones) and b94 (belittling, sarcasm and sexual remarks at staff, 39 kept). The themes
+of b92 and b91 were chosen after reading the held-out misses (a sit-in until a date is stamped,
+dialect threats), so h4, h6 and h8 measure those two themes less independently from now on.
+
+A probe of 20 short explicit threats of my own (kept outside the repository) found the session-
+start model calling 「区役所に灯油まいたる」 and 「窓口に火炎瓶投げ込むぞ」 inquiries (harassment
+scores 0.15 and 0.12), and the held-out h8-0042 「手当止めた奴の家に灯油まいたる」 was lost once
+the batches were added (0.667 → 0.582). The threat signal had 火をつける and 燃やす but not fuel
+or acid poured on an office or a person, a firebomb, fuel poured over oneself at the counter, or
+a home 「突き止めた」 (tracked down). Those entries were added (`features.py`, with look-alikes
+in the tests: 灯油をまいてしまった, 除草剤をまいたら, 原因を突き止めて). A third round (violent wishes
+「殴ってやりたい」, 皆殺し, 「生きて帰れると思うな」, a child's school) caught the rest of a second
+probe but raised the threshold to 0.629 and cost on every measure (test false flags 5, out-of-fold
+accuracy 0.9181, held-out errors 68, toxic posts found 12 of 67); it was not kept.
+
+On the same 2,139 test messages (the new batches' test items left out) and the 992 held-out
+messages of h1–h24:
+
+| model | threshold | accuracy | precision | recall | false flags | category macro-F1 | CV accuracy | held-out errors | h23 found | toxic / ordinary posts flagged |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-e0e441a95d (session start) | 0.616 | 0.945 | 0.991 | 0.926 | 4 of 837 | 0.832 | 0.9209 | 68 | 16 of 30 | 15 / 6 |
+| m-128c53af78 (+ b91–b94) | 0.617 | 0.945 | 0.993 | 0.925 | 4 of 837 | 0.836 | 0.9192 | 67 | 16 of 30 | 16 / 4 |
+| **m-fdd0d1ce4e (+ b91–b94, fuel and firebomb threats; shipped)** | 0.615 | 0.946 | 0.996 | 0.925 | 3 of 837 | 0.833 | 0.9198 | 66 | 17 of 30 | 15 / 4 |
+
+(CV accuracy is out of fold over the training messages of each model: 8,648 messages for the
+first, 8,762 with the new batches, so the first column is not the same set.) Held out, the
+shipped model newly finds a sit-in 「帰りません」, a 「区長出せ」 repeated for 90 minutes, a chat
+asking for photos of a female clerk, and a long complaint with a shove admitted in it (h8-0042's
+fuel threat is found by both), and newly misses a polite request for four months of child
+allowance (excessive demand) and reads an SNS post about failing convenience-store printing
+(「マルチコピー機を殴りたい」) as an inquiry where the reviewer said complaint. Still missed in the probes: 「車に傷つけといたから見とけ」,
+「刃物持ってるけど何か？」, 「事務所にダンプで突っ込んだろか」 (0.56, review), 「明日バット
+持って行きます」 (0.41, review), and one-line formal demands are still flagged as before (4 of 20).
+
 **Macro averages now cover the classes that occur.** An acceptance tester found `evaluate` giving
 a verdict macro-F1 of 0.333 for a file of 14 complaints all read right: a class absent from both
 the gold labels and the predictions counted as an F1 of 0. Verdict and category macro-F1 now
