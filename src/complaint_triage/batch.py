@@ -170,6 +170,7 @@ from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
+    OUTPUT_FORMATS,
     UNDECODABLE,
     CsvReader,
     json_line,
@@ -210,9 +211,6 @@ __all__ = [
 
 #: Input formats (``--format``); by default chosen from the file extension.
 INPUT_FORMATS = ("csv", "tsv", "xlsx", "jsonl", "parquet", "mbox", "eml")
-#: Output formats, chosen from the output file's extension.
-OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
-                  ".ndjson": "jsonl", ".xlsx": "xlsx"}
 #: One probability column per entry of the ``scores`` object of the output schema.
 SCORE_COLUMNS: tuple[str, ...] = tuple(f"score_{n}" for n in SCORE_NAMES)
 #: Columns :func:`score_frame` adds, in order.
@@ -2591,6 +2589,26 @@ def _dask_failure(e: BaseException) -> str:
     return f"{type(e).__name__} on a worker; see the worker's log"
 
 
+def _silence_dask_teardown() -> None:
+    """After a Ctrl-C, drop the errors Dask objects raise as they are garbage-collected.
+
+    An interrupt that lands inside ``distributed``'s ``Future.__init__`` leaves a half-built future
+    whose ``__del__`` fails (``AttributeError: … '_client'``); Python prints that as an "Exception
+    ignored in" traceback when the future is freed, after the run has already said how to resume
+    (seen once in a local run of the test suite).  Other objects' unraisable errors are still printed.
+    """
+    previous = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        # (for a failing __del__ the object is the method itself, whose module is its class's)
+        module = getattr(u.object, "__module__", None) or getattr(type(u.object), "__module__", "") or ""
+        if module.split(".")[0] in ("distributed", "dask") or u.exc_type is KeyboardInterrupt:
+            return
+        previous(u)
+
+    sys.unraisablehook = hook
+
+
 def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int], text_col: str,
                  model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
                  blocksize: str | int | None, timeout: float, progress: _Progress) -> int:
@@ -2612,6 +2630,9 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
         return _dask_score(sources, scan, parts=parts, counts=counts, text_col=text_col,
                            model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
                            scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+    except KeyboardInterrupt:
+        _silence_dask_teardown()
+        raise
     except ComplaintTriageError:
         raise
     except Exception as e:  # (the cluster's and the workers' errors come in every type)
@@ -2630,39 +2651,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
     cols = scan.columns
     field_limit = _field_limit(max_chars)
-    try:
-        return _dask_run(dask, dd, distributed, pa, sources, cols, field_limit, parts=parts, counts=counts,
-                         text_col=text_col, model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence,
-                         jobs=jobs, scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
-    except KeyboardInterrupt:
-        _silence_dask_teardown()
-        raise
 
-
-def _silence_dask_teardown() -> None:
-    """After a Ctrl-C, drop the errors Dask objects raise as they are garbage-collected.
-
-    An interrupt that lands inside ``distributed``'s ``Future.__init__`` leaves a half-built future
-    whose ``__del__`` fails (``AttributeError: … '_client'``); Python prints that as an "Exception
-    ignored in" traceback when the future is freed, after the run has already said how to resume
-    (one clean-clone test run of several).  Other objects' unraisable errors are still printed.
-    """
-    previous = sys.unraisablehook
-
-    def hook(u: Any) -> None:
-        # (for a failing __del__ the object is the method itself, whose module is its class's)
-        module = getattr(u.object, "__module__", None) or getattr(type(u.object), "__module__", "") or ""
-        if module.split(".")[0] in ("distributed", "dask") or u.exc_type is KeyboardInterrupt:
-            return
-        previous(u)
-
-    sys.unraisablehook = hook
-
-
-def _dask_run(dask: Any, dd: Any, distributed: Any, pa: Any, sources: Sequence[_Source], cols: list[str],
-              field_limit: int, *, parts: Path, counts: Mapping[int, tuple[int, int]], text_col: str,
-              model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
-              blocksize: str | int | None, timeout: float, progress: _Progress) -> int:
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
         # (a lost scheduler makes the client log a traceback of its reconnection attempt as it is

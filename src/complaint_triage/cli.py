@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import ENCODING_HINT
+from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS
 from complaint_triage.labels import NO_WORDS, YES_WORDS
 
 app = typer.Typer(
@@ -129,8 +129,8 @@ def _open_in(path: str) -> IO[bytes]:
         raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
 
 
-#: Output names that promise a table: ``score`` writes JSONL, ``batch`` writes these.
-_TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".xlsx", ".xls", ".parquet")
+#: Output names that promise a table: ``score`` writes JSONL; ``batch`` writes those of ``OUTPUT_FORMATS``.
+_TABLE_SUFFIXES = frozenset({*(s for s, f in OUTPUT_FORMATS.items() if f != "jsonl"), ".tsv", ".tab", ".xls"})
 
 
 def _open_out(path: str) -> IO[str]:
@@ -174,10 +174,12 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     _check_encoding(encoding)
-    table = Path(output).suffix.lower() if output != "-" else ""
-    if table in _TABLE_SUFFIXES:
-        raise _fail(f"score writes JSONL (one JSON object per line), not {table[1:].upper()}: name the output "
-                    f"file .jsonl, or write {table} with `complaint-triage batch {input} -o {output}`", 2)
+    suffix = Path(output).suffix.lower() if output != "-" else ""
+    if suffix in _TABLE_SUFFIXES:
+        written_by_batch = OUTPUT_FORMATS.get(suffix, "jsonl") != "jsonl"
+        raise _fail(f"score writes JSONL (one JSON object per line), not {suffix[1:].upper()}: name the output "
+                    "file .jsonl" + (f", or write {suffix} with `complaint-triage batch {input} -o {output}`"
+                                     if written_by_batch else ""), 2)
     if _same_file(input, output):
         raise _fail(f"the output file {output} is the input file{' (stdin)' if input == '-' else ''}: scoring "
                     "would overwrite the messages it reads; write to another file", 2)

@@ -34,6 +34,7 @@ __all__ = [
     "InputRecordError",
     "InputWarning",
     "NotPlainJSONError",
+    "OUTPUT_FORMATS",
     "UNDECODABLE",
     "detect_format",
     "input_warnings_to",
@@ -108,6 +109,10 @@ def json_line(obj: Any, **kwargs: Any) -> str:
         line = json.dumps(obj, ensure_ascii=True, **kwargs)
     return line
 
+
+#: Output file name endings ``batch`` writes, and the format each means (``score`` writes JSONL only).
+OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
+                                  ".ndjson": "jsonl", ".xlsx": "xlsx"}
 
 #: File name endings and the format each means (``batch`` adds the formats only it reads).
 EXTENSIONS: dict[str, str] = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",

@@ -25,6 +25,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from complaint_triage.api.deps import ApiError
+from complaint_triage.io import NotPlainJSONError, loads_strict
 
 __all__ = [
     "SECURITY_SCHEME",
@@ -99,8 +100,6 @@ class StrictJSONRequest(Request):
     """
 
     async def check_json(self) -> None:
-        from complaint_triage.io import NotPlainJSONError, loads_strict
-
         body = await self.body()
         if not body:
             return
