@@ -1657,6 +1657,9 @@ def test_after_ctrl_c_dask_objects_freed_half_built_print_nothing():
     sys.unraisablehook = lambda u: reported.append(u.object.__module__)
     try:
         B._silence_dask_teardown()
+        installed = sys.unraisablehook
+        B._silence_dask_teardown()  # a second Ctrl-C in the same process: no second wrapper
+        assert sys.unraisablehook is installed
         for module in ("distributed.client", "dask.base", "myapp.things"):
             obj = broken(module)
             del obj
@@ -1664,3 +1667,14 @@ def test_after_ctrl_c_dask_objects_freed_half_built_print_nothing():
     finally:
         sys.unraisablehook = old
     assert reported == ["myapp.things"]
+
+
+def test_progress_total_skips_lines_that_hold_only_a_byte_order_mark(small_model_dir, tmp_path):
+    """The reader drops a BOM on any line (files joined with cat), so a BOM-only line is blank to both."""
+    bom = b"\xef\xbb\xbf"
+    src = tmp_path / "joined.jsonl"
+    src.write_bytes(bom + "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in TEXTS[:3]).encode()
+                    + bom + b"\n" + bom + json.dumps({"text": TEXTS[3]}, ensure_ascii=False).encode() + b"\n")
+    buf = io.StringIO()
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", progress=True, progress_stream=buf)
+    assert res.rows == 4 and "4/4 rows" in buf.getvalue()

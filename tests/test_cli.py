@@ -281,6 +281,19 @@ def test_score_reads_a_named_pipe(small_model_dir, tmp_path):
     assert json.loads(r.stdout)["verdict"] in VERDICTS
 
 
+def test_score_refuses_a_device_that_never_ends():
+    r = runner.invoke(app, ["score", "/dev/zero", "--format", "jsonl"])
+    assert r.exit_code == 2 and "not a file or a pipe" in r.stderr, r.output
+
+
+def test_score_from_stdin_to_a_table_name_points_to_batch_with_a_file(small_model_dir, tmp_path):
+    """batch reads files, not stdin: the hint must not be `batch - -o out.csv`."""
+    r = runner.invoke(app, ["score", "-", "-o", str(tmp_path / "out.csv"), "--model", str(small_model_dir)],
+                      input='{"text": "図書館の開館時間"}\n')
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "complaint-triage batch FILE -o" in said, r.output
+
+
 def test_score_refuses_an_input_that_is_neither_file_nor_pipe(tmp_path):
     sock = socket.socket(socket.AF_UNIX)
     try:

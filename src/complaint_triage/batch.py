@@ -979,7 +979,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
             _check_json_array(src)
             with open(src.path, "rb") as f:
                 for raw in f:
-                    if not raw.strip():
+                    if not raw.removeprefix(b"\xef\xbb\xbf").strip():  # (as the reader: a BOM on any line)
                         continue
                     n += 1
                     try:
@@ -2596,16 +2596,19 @@ def _silence_dask_teardown() -> None:
     whose ``__del__`` fails (``AttributeError: … '_client'``); Python prints that as an "Exception
     ignored in" traceback when the future is freed, after the run has already said how to resume
     (seen once in a local run of the test suite).  Other objects' unraisable errors are still printed.
+    The filter stays for the life of the process: such a future can be freed at any later time.
     """
     previous = sys.unraisablehook
+    if getattr(previous, "_drops_dask", False):  # (one filter per process, however many interrupts)
+        return
 
     def hook(u: Any) -> None:
         # (for a failing __del__ the object is the method itself, whose module is its class's)
         module = getattr(u.object, "__module__", None) or getattr(type(u.object), "__module__", "") or ""
-        if module.split(".")[0] in ("distributed", "dask") or u.exc_type is KeyboardInterrupt:
-            return
-        previous(u)
+        if module.split(".")[0] not in ("distributed", "dask"):
+            previous(u)
 
+    hook._drops_dask = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
 
 

@@ -105,8 +105,8 @@ def _load(model: Path | None) -> Any:
 
 
 def _check_in(path: str) -> None:
-    """Fail (exit 2) unless ``path`` is ``-``, an existing file or a pipe (a named pipe, ``/dev/stdin``,
-    a shell's ``<(zcat log.jsonl.gz)``)."""
+    """Fail (exit 2) unless ``path`` is ``-``, an existing file or a pipe (a named pipe, a shell's
+    ``<(zcat log.jsonl.gz)``, ``/dev/stdin`` when stdin is one)."""
     if path == "-":
         return
     p = Path(path)
@@ -115,7 +115,7 @@ def _check_in(path: str) -> None:
                     "folders of files)", 2)
     if not p.exists():
         raise _fail(f"input file {path} does not exist", 2)
-    if not (p.is_file() or p.is_fifo() or p.is_char_device()):
+    if not (p.is_file() or p.is_fifo()):  # (not a device: /dev/zero never ends; a terminal: use -)
         raise _fail(f"input {path} is not a file or a pipe; give a file, a pipe or - for stdin", 2)
 
 
@@ -177,8 +177,9 @@ def score(
     suffix = Path(output).suffix.lower() if output != "-" else ""
     if suffix in _TABLE_SUFFIXES:
         written_by_batch = OUTPUT_FORMATS.get(suffix, "jsonl") != "jsonl"
+        source = "FILE" if input == "-" else input  # (batch reads files, not stdin)
         raise _fail(f"score writes JSONL (one JSON object per line), not {suffix[1:].upper()}: name the output "
-                    "file .jsonl" + (f", or write {suffix} with `complaint-triage batch {input} -o {output}`"
+                    "file .jsonl" + (f", or write {suffix} with `complaint-triage batch {source} -o {output}`"
                                      if written_by_batch else ""), 2)
     if _same_file(input, output):
         raise _fail(f"the output file {output} is the input file{' (stdin)' if input == '-' else ''}: scoring "
