@@ -1091,7 +1091,7 @@ control flagged, but on the test split it flags 23 of 831 complaints instead of 
 only to set `review` (never the verdict) would cost a second tagging of every multi-sentence
 message, against the unmet speed goal. Neither is done in this session.
 
-### Session 20: an ordinary week held out, four training batches, fuel and firebomb threats
+### Session 20: an ordinary week and short demands held out, five training batches, fuel and firebomb threats
 
 Written first, by a writer who never opened the corpus or the code: **h24**, 80 messages of an
 ordinary week's intake in all channels (dialects, elderly and young writers, foreign residents'
@@ -1111,31 +1111,51 @@ A probe of 20 short explicit threats of my own (kept outside the repository) fou
 start model calling 「区役所に灯油まいたる」 and 「窓口に火炎瓶投げ込むぞ」 inquiries (harassment
 scores 0.15 and 0.12), and the held-out h8-0042 「手当止めた奴の家に灯油まいたる」 was lost once
 the batches were added (0.667 → 0.582). The threat signal had 火をつける and 燃やす but not fuel
-or acid poured on an office or a person, a firebomb, fuel poured over oneself at the counter, or
-a home 「突き止めた」 (tracked down). Those entries were added (`features.py`, with look-alikes
-in the tests: 灯油をまいてしまった, 除草剤をまいたら, 原因を突き止めて). A third round (violent wishes
-「殴ってやりたい」, 皆殺し, 「生きて帰れると思うな」, a child's school) caught the rest of a second
-probe but raised the threshold to 0.629 and cost on every measure (test false flags 5, out-of-fold
-accuracy 0.9181, held-out errors 68, toxic posts found 12 of 67); it was not kept.
+or acid poured on an office or a person, or a firebomb thrown. Those entries were added
+(`features.py`), each needing the same intent ending as the other everyday verbs (「まいたる」
+「かけるぞ」「投げ込むぞ」), with look-alikes in the tests (灯油をまいてしまった, 除草剤をまいたら,
+火炎瓶が投げ込まれる事件, 灯油をかぶってしまいました). A first version also matched fuel poured
+over oneself and a home 「突き止め」 without an intent ending, and an acceptance tester found
+two ordinary complaints it turned into harassment with action `police` (「給油中に灯油をかぶって
+しまいました…」, 「騒音の発生源の家を突き止めました」): the first is gone and the second needs a
+menacing ending (「突き止めたから」「突き止めたで」). A broader round (violent wishes
+「殴ってやりたい」, 皆殺し, 「生きて帰れると思うな」, a child's school) raised the threshold to
+0.629 and cost on every measure (test false flags 5, out-of-fold accuracy 0.9181, toxic posts
+found 12 of 67); it was not kept.
 
-On the same 2,139 test messages (the new batches' test items left out) and the 992 held-out
-messages of h1–h24:
+Last, **short demands**, written twice at once from one brief (5–70 characters: legitimate
+demands for an apology, an explanation, a call-back or a correction, often with no detail,
+against short demands that cross the line): **h25** by a writer who never opened the corpus
+or the code (55 of 80 kept, no label changed) and **b95** by one who could grep it (36 kept: 44
+dropped, 23 of them as near-copies of h25 or other held-out items). Every short demand of h25
+that is a complaint was already left alone by the models; their h25 errors are complaints and
+inquiries swapped (staff one-liners such as 「返金を求める。口調穏やか。」 read as inquiries).
 
-| model | threshold | accuracy | precision | recall | false flags | category macro-F1 | CV accuracy | held-out errors | h23 found | toxic / ordinary posts flagged |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| m-e0e441a95d (session start) | 0.616 | 0.945 | 0.991 | 0.926 | 4 of 837 | 0.832 | 0.9209 | 68 | 16 of 30 | 15 / 6 |
-| m-128c53af78 (+ b91–b94) | 0.617 | 0.945 | 0.993 | 0.925 | 4 of 837 | 0.836 | 0.9192 | 67 | 16 of 30 | 16 / 4 |
-| **m-fdd0d1ce4e (+ b91–b94, fuel and firebomb threats; shipped)** | 0.615 | 0.946 | 0.996 | 0.925 | 3 of 837 | 0.833 | 0.9198 | 66 | 17 of 30 | 15 / 4 |
+On the same 2,139 test messages (the new batches' test items left out) and the 1,047 held-out
+messages of h1–h25, each model scored by the code it was trained with:
 
-(CV accuracy is out of fold over the training messages of each model: 8,648 messages for the
-first, 8,762 with the new batches, so the first column is not the same set.) Held out, the
-shipped model newly finds a sit-in 「帰りません」, a 「区長出せ」 repeated for 90 minutes, a chat
-asking for photos of a female clerk, and a long complaint with a shove admitted in it (h8-0042's
-fuel threat is found by both), and newly misses a polite request for four months of child
-allowance (excessive demand) and reads an SNS post about failing convenience-store printing
-(「マルチコピー機を殴りたい」) as an inquiry where the reviewer said complaint. Still missed in the probes: 「車に傷つけといたから見とけ」,
-「刃物持ってるけど何か？」, 「事務所にダンプで突っ込んだろか」 (0.56, review), 「明日バット
-持って行きます」 (0.41, review), and one-line formal demands are still flagged as before (4 of 20).
+| model | threshold | accuracy | precision | recall | false flags | category macro-F1 | CV accuracy | held-out errors | h23 found | h25 accuracy | toxic / ordinary posts flagged | own demand probe flagged |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| m-e0e441a95d (session start) | 0.616 | 0.945 | 0.991 | 0.926 | 4 of 837 | 0.832 | 0.9209 | 73 | 16 of 30 | 0.909 | 15 / 6 | 4 of 20 |
+| m-fdd0d1ce4e (+ b91–b94, first threat entries; commit b715456) | 0.615 | 0.946 | 0.996 | 0.925 | 3 of 837 | 0.833 | 0.9198 | 72 | 17 of 30 | 0.891 | 15 / 4 | 4 of 20 |
+| m-c7807a305f (+ b91–b94, narrowed entries; not shipped) | 0.624 | 0.943 | 0.996 | 0.922 | 3 of 837 | 0.834 | 0.9187 | 72 | 16 of 30 | 0.909 | 15 / 4 | 4 of 20 |
+| **m-3535fd6fb4 (+ b91–b95, narrowed entries; shipped)** | 0.636 | 0.943 | 0.996 | 0.920 | 3 of 837 | 0.836 | 0.9173 | 69 | 16 of 30 | 0.946 | 13 / 4 | 3 of 20 |
+
+(CV accuracy is out of fold over each model's own training messages, 8,648, 8,762 and 8,789 of
+them, the later ones with the new and harder batches inside, so that column does not compare
+like with like.) The shipped model trades a little recall on the test split (680 → 677 of 734
+harassment messages, the threshold having risen with b95's short legitimate demands in
+validation) for fewer errors on the messages nobody trained on (73 → 69) and one fewer
+complaint flagged on the test split. Against the narrowed model without b95 it newly gets right,
+held out, a demand for a year of special loan privileges as an apology, a veiled threat in a
+long voicemail, a web form dwelling on a clerk's voice and asking whether she is married, and three short staff records
+of complaints (two of them h25's, read as inquiries before), and newly misses a long complaint
+with a shove admitted in it, 「区長出せ」 repeated for 90 minutes, and an SNS post
+(「マルチコピー機を殴りたい」) read as an inquiry where the reviewer said complaint.
+Still missed in my probes: 「車に傷つけといたから見とけ」, 「刃物持ってるけど何か？」,
+「事務所にダンプで突っ込んだろか」, 「明日バット持って行きます」, 「灯油かぶって窓口で死んでやる」;
+one-line formal demands 納得のいく説明を求めます, 責任者からの説明を求めます and この件、上に報告
+してください are still flagged.
 
 **Macro averages now cover the classes that occur.** An acceptance tester found `evaluate` giving
 a verdict macro-F1 of 0.333 for a file of 14 complaints all read right: a class absent from both
