@@ -268,7 +268,7 @@ def test_score_writes_jsonl_to_any_other_name(small_model_dir, tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
 def test_score_reads_a_named_pipe(small_model_dir, tmp_path):
     """`score <(zcat log.jsonl.gz)` and named pipes: an existing non-file that can be read."""
-    fifo = tmp_path / "in.jsonl"
+    fifo = tmp_path / "in"  # (like /dev/fd/63 from <(zcat …): no extension, read as JSONL as stdin is)
     os.mkfifo(fifo)
     writer = threading.Thread(target=fifo.write_text, args=('{"text": "図書館の開館時間を教えてください"}\n',),
                               kwargs={"encoding": "utf-8"})

@@ -259,3 +259,19 @@ def test_read_jsonl_drops_a_byte_order_mark_on_any_line():
     """Files joined with cat carry the second file's BOM in the middle."""
     data = b"\xef\xbb\xbf" + _jsonl({"text": COMPLAINT}) + b"\xef\xbb\xbf" + _jsonl({"text": THREAT, "n": 1.5})
     assert [r for _, r in read_jsonl(io.BytesIO(data))] == [{"text": COMPLAINT}, {"text": THREAT, "n": 1.5}]
+
+
+def test_read_jsonl_reads_past_a_line_over_the_limit_without_holding_it():
+    """One endless line (from a pipe, say) is an error record; the lines after it are read."""
+    big = b'{"text": "' + "窓".encode() * 400 + b'"}'
+    data = _jsonl({"text": COMPLAINT}) + big + b"\n" + _jsonl({"text": THREAT})
+    got = list(read_jsonl(io.BytesIO(data), line_limit=1000))
+    assert [n for n, _ in got] == [1, 2, 3]
+    assert got[0][1] == {"text": COMPLAINT} and got[2][1] == {"text": THREAT}
+    err = got[1][1]
+    assert isinstance(err, InputRecordError) and err.error.startswith("line 2 is longer than 1,000 bytes")
+    assert "窓" not in err.error
+    last = list(read_jsonl(io.BytesIO(_jsonl({"text": COMPLAINT}) + big), line_limit=1000))  # no final newline
+    assert isinstance(last[-1][1], InputRecordError) and len(last) == 2
+    exact = b'{"text": "' + b"a" * 988 + b'"}\n'  # 1,001 bytes with its newline: the line itself fits
+    assert list(read_jsonl(io.BytesIO(exact), line_limit=1000)) == [(1, {"text": "a" * 988})]

@@ -170,7 +170,8 @@ def score(
 
     _check_in(input)
     try:
-        fmt = detect_format(input, format, strict=True)
+        # (a pipe, like stdin, is JSONL unless --format says otherwise: <(zcat …) has no extension)
+        fmt = detect_format(input, format, strict=input != "-" and not Path(input).is_fifo())
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     _check_encoding(encoding)

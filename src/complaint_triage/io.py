@@ -31,6 +31,7 @@ __all__ = [
     "FIELD_LIMIT",
     "ENCODING_HINT",
     "FORMATS",
+    "JSONL_LINE_LIMIT",
     "InputRecordError",
     "InputWarning",
     "NotPlainJSONError",
@@ -178,15 +179,38 @@ def loads_strict(doc: str | bytes) -> Any:
     return json.loads(doc, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
 
 
-def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
+#: A JSONL line longer than this is an error record, read past without being held in memory (a
+#: record is a message of at most ``--max-chars`` characters and its fields: far less).
+JSONL_LINE_LIMIT = 64 << 20
+
+
+def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
+    """The lines of ``stream``, each at most ``limit`` bytes; ``None`` for a longer one, skipped in
+    pieces so that one endless line from a pipe cannot fill the memory."""
+    while raw := stream.readline(limit + 1):
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while (more := stream.readline(1 << 20)) and not more.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield raw
+
+
+def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
+               ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """``(line number, object)`` for each non-blank line, or an :class:`InputRecordError` saying why not.
 
     Strict JSON: ``NaN``/``Infinity``, a number beyond a float's range and a field named twice in
     one object are refused for that line (Python reads them, but the output would then carry a
     value other JSON readers reject, or silently keep only one of two texts). A UTF-8 byte-order
     mark is dropped at the start of any line (files joined with ``cat`` carry one in the middle).
+    A line over ``line_limit`` bytes is an error record.
     """
-    for n, raw in enumerate(stream, 1):
+    for n, raw in enumerate(_lines(stream, line_limit), 1):
+        if raw is None:
+            yield n, InputRecordError(f"line {n} is longer than {line_limit:,} bytes; split the record or "
+                                      "shorten its text")
+            continue
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if not raw.strip():
