@@ -174,6 +174,7 @@ from complaint_triage.io import (
     UNDECODABLE,
     CsvReader,
     json_line,
+    jsonl_lines,
     raise_field_limit,
     renamed_note,
     unique_names,
@@ -978,7 +979,10 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         elif src.kind == "jsonl":
             _check_json_array(src)
             with open(src.path, "rb") as f:
-                for raw in f:
+                for raw in jsonl_lines(f):  # (as the reader: an over-long line is one record, not held)
+                    if raw is None:
+                        n += 1
+                        continue
                     if not raw.removeprefix(b"\xef\xbb\xbf").strip():  # (as the reader: a BOM on any line)
                         continue
                     n += 1

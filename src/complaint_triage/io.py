@@ -39,6 +39,7 @@ __all__ = [
     "UNDECODABLE",
     "detect_format",
     "input_warnings_to",
+    "jsonl_lines",
     "loads_strict",
     "raise_field_limit",
     "read_csv",
@@ -184,7 +185,7 @@ def loads_strict(doc: str | bytes) -> Any:
 JSONL_LINE_LIMIT = 64 << 20
 
 
-def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
+def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[bytes | None]:
     """The lines of ``stream``, each at most ``limit`` bytes; ``None`` for a longer one, skipped in
     pieces so that one endless line from a pipe cannot fill the memory."""
     while raw := stream.readline(limit + 1):
@@ -206,7 +207,7 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
     mark is dropped at the start of any line (files joined with ``cat`` carry one in the middle).
     A line over ``line_limit`` bytes is an error record.
     """
-    for n, raw in enumerate(_lines(stream, line_limit), 1):
+    for n, raw in enumerate(jsonl_lines(stream, line_limit), 1):
         if raw is None:
             yield n, InputRecordError(f"line {n} is longer than {line_limit:,} bytes; split the record or "
                                       "shorten its text")
