@@ -1152,6 +1152,11 @@ long voicemail, a web form dwelling on a clerk's voice and asking whether she is
 of complaints (two of them h25's, read as inquiries before), and newly misses a long complaint
 with a shove admitted in it, 「区長出せ」 repeated for 90 minutes, and an SNS post
 (「マルチコピー機を殴りたい」) read as an inquiry where the reviewer said complaint.
+Tried afterwards and not kept: threat entries read off h23's misses (slapping verbs
+ひっぱたく and ぶっ叩く, 転がしてやろう, the endings 「からね」 and 「てやります」 on violent
+verbs, the insult 老害). h23 went 16 → 19 of 30 and h14 gained one, but those are the sets the
+entries came from; on the other held-out sets it made 3 more errors, out of fold +0.001, test
+category macro-F1 0.836 → 0.830. Gains only where the entries were read from are not evidence.
 Still missed in my probes: 「車に傷つけといたから見とけ」, 「刃物持ってるけど何か？」,
 「事務所にダンプで突っ込んだろか」, 「明日バット持って行きます」, 「灯油かぶって窓口で死んでやる」;
 one-line formal demands 納得のいく説明を求めます, 責任者からの説明を求めます and この件、上に報告
