@@ -279,6 +279,10 @@ def test_score_reads_a_named_pipe(small_model_dir, tmp_path):
         writer.join(timeout=30)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["verdict"] in VERDICTS
+    # a pipe cannot be handed to batch (read more than once; gone with this process): FILE instead
+    os.mkfifo(tmp_path / "p2")
+    r = runner.invoke(app, ["score", str(tmp_path / "p2"), "-o", str(tmp_path / "o.csv")])
+    assert r.exit_code == 2 and "complaint-triage batch FILE -o" in " ".join(r.stderr.split()), r.output
 
 
 def test_score_refuses_a_device_that_never_ends():

@@ -979,13 +979,12 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         elif src.kind == "jsonl":
             _check_json_array(src)
             with open(src.path, "rb") as f:
-                for raw in jsonl_lines(f):  # (as the reader: an over-long line is one record, not held)
-                    if raw is None:
-                        n += 1
-                        continue
-                    if not raw.removeprefix(b"\xef\xbb\xbf").strip():  # (as the reader: a BOM on any line)
+                for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
+                    if raw is not None and not raw.strip():
                         continue
                     n += 1
+                    if raw is None:
+                        continue
                     try:
                         obj = json.loads(raw)
                     except (ValueError, RecursionError):  # (the reader makes them error rows)

@@ -169,16 +169,17 @@ def score(
     from complaint_triage.results import OUTPUT_FIELDS
 
     _check_in(input)
+    piped = input == "-" or Path(input).is_fifo()
     try:
         # (a pipe, like stdin, is JSONL unless --format says otherwise: <(zcat …) has no extension)
-        fmt = detect_format(input, format, strict=input != "-" and not Path(input).is_fifo())
+        fmt = detect_format(input, format, strict=not piped)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     _check_encoding(encoding)
     suffix = Path(output).suffix.lower() if output != "-" else ""
     if suffix in _TABLE_SUFFIXES:
         written_by_batch = OUTPUT_FORMATS.get(suffix, "jsonl") != "jsonl"
-        source = "FILE" if input == "-" else input  # (batch reads files, not stdin)
+        source = "FILE" if piped else input  # (batch reads files, more than once: not stdin or a pipe)
         raise _fail(f"score writes JSONL (one JSON object per line), not {suffix[1:].upper()}: name the output "
                     "file .jsonl" + (f", or write {suffix} with `complaint-triage batch {source} -o {output}`"
                                      if written_by_batch else ""), 2)

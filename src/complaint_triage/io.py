@@ -186,7 +186,8 @@ JSONL_LINE_LIMIT = 64 << 20
 
 
 def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[bytes | None]:
-    """The lines of ``stream``, each at most ``limit`` bytes; ``None`` for a longer one, skipped in
+    """The lines of ``stream``, each at most ``limit`` bytes and without a leading UTF-8 byte-order
+    mark (files joined with ``cat`` carry one in the middle); ``None`` for a longer line, skipped in
     pieces so that one endless line from a pipe cannot fill the memory."""
     while raw := stream.readline(limit + 1):
         if len(raw) > limit and not raw.endswith(b"\n"):
@@ -194,7 +195,7 @@ def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[by
                 pass
             yield None
         else:
-            yield raw
+            yield raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
 
 
 def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
@@ -212,8 +213,6 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
             yield n, InputRecordError(f"line {n} is longer than {line_limit:,} bytes; split the record or "
                                       "shorten its text")
             continue
-        if raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
         if not raw.strip():
             continue
         try:
