@@ -1152,6 +1152,15 @@ long voicemail, a web form dwelling on a clerk's voice and asking whether she is
 of complaints (two of them h25's, read as inquiries before), and newly misses a long complaint
 with a shove admitted in it, 「区長出せ」 repeated for 90 minutes, and an SNS post
 (「マルチコピー機を殴りたい」) read as an inquiry where the reviewer said complaint.
+Measured after the model was shipped (no change came of it): **h26**, posting in public
+(exposing, targeting or defaming staff online, against sharp public criticism of the ward and
+questions to its official account), by a writer who never opened the corpus or the code; its
+reviewer changed no label and kept 44 of 80. The shipped model found all 17 harassment messages,
+flagged none of the 12 complaints and read one inquiry (is a viral claim about a new allowance
+true?) as a complaint; category macro-F1 0.691, most of the misses being `threat` added to
+exposure that had already happened, where the writer and the GUIDELINES give `sns_harassment`
+alone.
+
 Tried afterwards and not kept: threat entries read off h23's misses (slapping verbs
 ひっぱたく and ぶっ叩く, 転がしてやろう, the endings 「からね」 and 「てやります」 on violent
 verbs, the insult 老害). h23 went 16 → 19 of 30 and h14 gained one, but those are the sets the
