@@ -331,7 +331,14 @@ def test_feedback_import_of_a_cp932_file_mentions_the_encoding_option(tmp_path):
     db = tmp_path / "c.sqlite3"
     r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db)])
     assert r.exit_code == 1 and "--encoding cp932" in r.stderr
-    # the garbled header's warning is one plain line, without Python's source line
+    # a header with a Japanese column name (an unknown field: its row is rejected) gets a warning that
+    # is one plain line, without Python's source line
+    noted = tmp_path / "noted.csv"
+    noted.write_bytes(("message_id,text,verdict,categories,grievance,corrected_by,備考\n"
+                       "m1,窓口の対応がひどい,complaint,,,佐藤,メモ\n").encode("cp932"))
+    r = runner.invoke(app, ["feedback", "import", str(noted), "--db", str(db)])
+    assert r.exit_code == 1 and "--encoding cp932" in r.stderr
+    assert f"warning: {noted}: the header does not read as UTF-8" in " ".join(r.stderr.split())
     assert "InputWarning" not in r.stderr and "rows = list(" not in r.stderr
     r = runner.invoke(app, ["feedback", "import", str(src), "--db", str(db), "--encoding", "cp932"])
     assert r.exit_code == 0 and "--encoding cp932" not in r.stderr

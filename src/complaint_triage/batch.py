@@ -173,6 +173,7 @@ from complaint_triage.io import (
     OUTPUT_FORMATS,
     UNDECODABLE,
     CsvReader,
+    column_names,
     json_line,
     jsonl_lines,
     raise_field_limit,
@@ -744,17 +745,13 @@ def _read_xlsx(src: _Source, sheets: Sequence[_Sheet]) -> Iterator[Record]:
         wb.close()
 
 
-def _names(cols: Sequence[str]) -> str:
-    return ("column " if len(cols) == 1 else "columns ") + ", ".join(map(repr, cols))
-
-
 def _cell_warning(undecodable: Sequence[str], truncated: Sequence[str], limit: int) -> str | None:
     """The ``warning`` of a record whose cells (other than the text) were repaired."""
     notes = []
     if undecodable:
-        notes.append(f"bytes not valid in the file's encoding replaced with U+FFFD in {_names(undecodable)}")
+        notes.append(f"bytes not valid in the file's encoding replaced with U+FFFD in {column_names(undecodable)}")
     if truncated:
-        notes.append(f"{_names(truncated)} cut to the first {limit:,} characters")
+        notes.append(f"{column_names(truncated)} cut to the first {limit:,} characters")
     return "; ".join(notes) or None
 
 
@@ -1826,13 +1823,6 @@ def _jst_naive(dt: datetime) -> datetime:
     return (dt if dt.utcoffset() == _JST.utcoffset(None) else dt.astimezone(_JST)).replace(tzinfo=None)
 
 
-#: A rule (5 or more of the characters :mod:`complaint_triage.email` takes for a signature
-#: separator line) inside a one-line cell.
-#: (Not ・ … ー: five of those are an ordinary ellipsis or a long vowel in Japanese prose.)
-_INLINE_RULE = re.compile(r"[─━\-=＝*＊_＿~～〜―－═┅┉+]{5,}")
-_INLINE_RULES_TRIED = 4  # only the last few rules of a cell can open its signature
-
-
 def _own_content(text: str) -> str:
     """The message's own words, for fingerprinting: without quotes, a trailing signature or contacts.
 
@@ -1846,17 +1836,9 @@ def _own_content(text: str) -> str:
     >>> _own_content("ベンチが壊れています。 ――――― 山田 太郎 電話 03-5432-1098 ―――――")
     'ベンチが壊れています。'
     """
-    from complaint_triage.email import inline_signature, mask_text, split_reply
+    from complaint_triage.email import cut_inline_signature, mask_text, split_reply
 
-    body = split_reply(text)[0] or text
-    if "\n" not in body.strip():
-        for m in list(_INLINE_RULE.finditer(body))[-_INLINE_RULES_TRIED:]:  # (bounded work per row)
-            head = body[: m.start()].strip()
-            words = [w for w in body[m.end():].split() if not _INLINE_RULE.fullmatch(w)]
-            if head and inline_signature(words):
-                body = head
-                break
-    return mask_text(body)
+    return mask_text(cut_inline_signature(split_reply(text)[0] or text))
 
 
 def _simhash(text: str) -> int:

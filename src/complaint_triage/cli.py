@@ -178,7 +178,7 @@ def score(
     _check_encoding(encoding)
     suffix = Path(output).suffix.lower() if output != "-" else ""
     if suffix in _TABLE_SUFFIXES:
-        written_by_batch = OUTPUT_FORMATS.get(suffix, "jsonl") != "jsonl"
+        written_by_batch = suffix in OUTPUT_FORMATS  # (the table formats batch writes)
         source = "FILE" if piped else input  # (batch reads files, more than once: not stdin or a pipe)
         raise _fail(f"score writes JSONL (one JSON object per line), not {suffix[1:].upper()}: name the output "
                     "file .jsonl" + (f", or write {suffix} with `complaint-triage batch {source} -o {output}`"
@@ -235,7 +235,7 @@ def score(
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     finally:
-        if out is not None and out is sys.stdout:
+        if out is sys.stdout:
             out.flush()
         elif out is not None and output == "-":
             try:

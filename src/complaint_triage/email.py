@@ -51,8 +51,8 @@ __all__ = [
     "StrippedBlock",
     "StrippedKind",
     "decode_japanese",
+    "cut_inline_signature",
     "html_to_text",
-    "inline_signature",
     "iter_eml_dir",
     "iter_eml_files",
     "iter_addresses",
@@ -521,14 +521,22 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _8BIT = re.compile(rb"[\x80-\xff]")
 
 
-def _iso2022jp(data: bytes) -> tuple[str, str] | None:
-    """``(text, codec)`` from the first ISO-2022-JP decoder that takes ``data``, or None."""
-    for name, fn in _chain_for("iso-2022-jp"):
+def _first_decoding(data: bytes, decoders: Sequence[_Decoder]) -> tuple[str, str] | None:
+    """``(text, codec)`` from the first of ``decoders`` that takes ``data``, or None."""
+    for name, fn in decoders:
         try:
             return fn(data), name
         except UnicodeDecodeError:
             continue
     return None
+
+
+_ISO2022JP_CHAIN = _chain_for("iso-2022-jp")
+
+
+def _iso2022jp(data: bytes) -> tuple[str, str] | None:
+    """``(text, codec)`` from the first ISO-2022-JP decoder that takes ``data``, or None."""
+    return _first_decoding(data, _ISO2022JP_CHAIN)
 
 
 def _guess(data: bytes) -> tuple[str, str] | None:
@@ -565,8 +573,9 @@ _LATIN1_CODECS = frozenset({"iso8859-1", "cp1252", "iso8859-15"})
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def _relabel(data: bytes, text: str, declared: str) -> tuple[str, str] | None:
-    """The evidently right decoding when ``text`` (``data`` decoded as ``declared``) is garbage.
+def _relabel(data: bytes, name: str, declared: str) -> tuple[str, str] | None:
+    """The evidently right decoding when ``data``, decoded by codec ``name`` for the label
+    ``declared``, gave garbage.
 
     * ISO-2022-JP escape sequences left in the text of a non-ISO-2022-JP label (``us-ascii``,
       ``utf-8``): decoded as ISO-2022-JP (line by line, when 8-bit lines are mixed in);
@@ -575,15 +584,11 @@ def _relabel(data: bytes, text: str, declared: str) -> tuple[str, str] | None:
       CP932 / EUC-JP, at least two kana, which Japanese prose always has and Latin-1 text
       almost never produces: ``Não`` and ``ação`` decode as CP932 kanji, never kana): that decoding.
     """
-    if _ESC_DESIGNATION.search(data) and not _chain_for(declared)[0][0].startswith("iso2022"):
+    if _ESC_DESIGNATION.search(data) and not name.startswith("iso2022"):
         if _8BIT.search(data):
             return _decode_mixed(data, declared), "iso2022_jp_ms"
         return _iso2022jp(data)
-    try:
-        real = codecs.lookup(declared).name
-    except LookupError:
-        return None
-    if real not in _LATIN1_CODECS or not _8BIT.search(data):
+    if name not in _LATIN1_CODECS or not _8BIT.search(data):
         return None
     guessed = _guess(data)
     if guessed is None:
@@ -600,7 +605,7 @@ def _relabel(data: bytes, text: str, declared: str) -> tuple[str, str] | None:
 
 def _decode_mixed(data: bytes, declared: str) -> str:
     """Decode line by line: ISO-2022-JP lines (a relay's UTF-8 footer under an ISO-2022-JP body)."""
-    chain = _chain_for(declared) if declared else []
+    chain = [d for d in _chain_for(declared) if not d[0].startswith("iso2022")] if declared else []
     out: list[str] = []
     for line in data.splitlines(keepends=True):
         if _ESC_DESIGNATION.search(line):
@@ -611,15 +616,7 @@ def _decode_mixed(data: bytes, declared: str) -> str:
         if not _8BIT.search(line):
             out.append(line.decode("ascii", "replace"))
             continue
-        text = None
-        for _name, fn in chain:
-            if _name.startswith("iso2022"):
-                continue
-            try:
-                text = fn(line)
-                break
-            except UnicodeDecodeError:
-                continue
+        text = (_first_decoding(line, chain) or (None,))[0]
         if text is None:
             guessed = _guess(line)
             text = guessed[0] if guessed is not None else line.decode("utf-8", "replace")
@@ -692,7 +689,7 @@ def decode_japanese(data: bytes, charset: str | None) -> tuple[str, str, list[st
             except UnicodeDecodeError as exc:
                 failed.append(((name, fn), exc))
                 continue
-            relabelled = _relabel(data, text, declared)
+            relabelled = _relabel(data, name, declared)
             if relabelled is not None:
                 text, name = relabelled
                 defects.append(
@@ -1000,7 +997,13 @@ _HDR_CC = re.compile(_HF.format(names="Cc|Bcc|CC"), re.I)
 _HDR_SUBJ = re.compile(_HF.format(names="Subject|件名|Betreff|Objet"), re.I)
 _OUTLOOK_RULE = re.compile(r"^[ \t]*[_\-─━]{10,}[ \t]*$")
 
-_RULE_LINE = re.compile(r"^[ \t]*[─━\-=＝*＊_＿~～〜―－ー═┅┉…・+]{5,}[ \t]*$")
+#: Characters a signature's separator rule is drawn with; a line of 5 or more opens a signature.
+_RULE_CHARS = "─━\\-=＝*＊_＿~～〜―－═┅┉+"
+_RULE_LINE = re.compile(rf"^[ \t]*[{_RULE_CHARS}ー…・]{{5,}}[ \t]*$")
+#: A rule inside a one-line cell (not ー … ・: five of those are an ordinary long vowel or ellipsis
+#: in Japanese prose).
+_INLINE_RULE = re.compile(rf"[{_RULE_CHARS}]{{5,}}")
+_INLINE_RULES_TRIED = 4  # only the last few rules of a cell can open its signature
 _MOBILE_SIG = re.compile(
     r"^[ \t]*(?:(?:iPhone|iPad|iPod|Android|Galaxy|Xperia|AQUOS|arrows|Pixel|Mac|Outlook|"
     r"Yahoo!?\s*メール|Gmail|au|docomo|ドコモ|ソフトバンク|SoftBank|Y!mobile|楽天モバイル|"
@@ -1806,7 +1809,7 @@ def _decode_text_part(part: Message, defects: list[str]) -> tuple[str, str]:
 # Entry points
 # ---------------------------------------------------------------------------
 
-_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # (used with .match: at a position)
 _KNOWN_HEADERS = frozenset({
     "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type",
     "content-transfer-encoding", "received", "return-path", "reply-to", "sender", "x-mailer",
@@ -1837,7 +1840,6 @@ MAX_MIME_HEADER_BYTES = 128 * 1024  # all those fields together
 #: The MIME fields whose parameters the standard library parses (not ``Content-Transfer-Encoding``
 #: or ``Content-ID``, nor a CSS ``content-visibility:`` line of an HTML body).
 _CONTENT_FIELD = re.compile(rb"^content-(?:type|disposition)[ \t]*:", re.I | re.M)
-_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # _HEADER_LINE without ^, to match at a position
 _FIELD_END = re.compile(rb"\n(?![ \t])")
 _LONG_LINE = re.compile(rb"[^\n]{%d}" % (MAX_MIME_LINE_BYTES + 1))
 _MIME_DELIMITERS = re.compile(rb'["();,\\<>@\[\]:]')
@@ -1873,7 +1875,7 @@ def _check_header_limits(data: bytes) -> None:
     """
     pos, n = 0, len(data)
     while pos < n:  # the top-level header section: header lines and their continuations
-        mo = _FIELD_NAME.match(data, pos)
+        mo = _HEADER_LINE.match(data, pos)
         if mo is None:
             break
         end = _field_end(data, pos)
@@ -2174,7 +2176,26 @@ _INLINE_SIG_WORDS = 40  # a one-line cell's signature is at most this many words
 _PERSONAL_KINDS = frozenset({"name", "latin_name", "contact"})
 
 
-def inline_signature(words: Sequence[str]) -> bool:
+def cut_inline_signature(body: str) -> str:
+    """``body`` without a signature that follows a rule on one line (a CSV or spreadsheet cell holding
+    ``本文 ――― 住所 氏名 電話 … ―――``): everything from the first of the last few rules whose
+    following words are all signature lines (:func:`_inline_signature`).  A body of more than one line,
+    or one with nothing before the rule, is returned as it is.
+
+    >>> cut_inline_signature("ベンチが壊れています。 ――――― 山田 太郎 電話 03-5432-1098 ―――――")
+    'ベンチが壊れています。'
+    """
+    if "\n" in body.strip():
+        return body
+    for m in list(_INLINE_RULE.finditer(body))[-_INLINE_RULES_TRIED:]:  # (bounded work per row)
+        head = body[: m.start()].strip()
+        words = [w for w in body[m.end():].split() if not _INLINE_RULE.fullmatch(w)]
+        if head and _inline_signature(words):
+            return head
+    return body
+
+
+def _inline_signature(words: Sequence[str]) -> bool:
     """Whether ``words`` (a one-line cell's words after a rule) can be read as signature lines.
 
     The words are grouped into at most ``_SIG_MAX_LINES`` lines, each classified as

@@ -610,10 +610,14 @@ class FeedbackStore:
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as e:
             conn.close()
-            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-                raise self._not_a_database() from e
+            self._raise_if_not_a_database(e)
             raise
         return conn
+
+    def _raise_if_not_a_database(self, e: sqlite3.DatabaseError) -> None:
+        """A file that is not SQLite, or is corrupt, says so plainly (:class:`CorrectionsDatabaseError`)."""
+        if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise self._not_a_database() from e
 
     def _not_a_database(self) -> CorrectionsDatabaseError:
         return CorrectionsDatabaseError(
@@ -660,8 +664,7 @@ class FeedbackStore:
         try:
             yield conn
         except sqlite3.DatabaseError as e:
-            if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-                raise self._not_a_database() from e
+            self._raise_if_not_a_database(e)
             raise
         finally:
             conn.close()
@@ -990,14 +993,17 @@ class FeedbackStore:
         with self._read() as conn:
             return [self._from_db(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM corrections ORDER BY seq")]
 
-    def _messages(self, corpus: Sequence[Mapping[str, Any]]) -> tuple[_Messages, dict[str, list[Correction]]]:
-        """The corrections grouped by message: root name -> its corrections in recording order.
+    def _messages(self, corpus: Sequence[Mapping[str, Any]], items: Sequence[Correction] | None = None
+                  ) -> tuple[_Messages, dict[str, list[Correction]]]:
+        """The corrections (``items``, else all stored) grouped by message: root name -> its
+        corrections in recording order.
 
         The groups are in the order their latest correction was recorded.
         """
         messages = _Messages()
         messages.link_corpus(corpus)
-        items = self.corrections()
+        if items is None:
+            items = self.corrections()
         for seq, c in enumerate(items):
             messages.add(c, seq)
         groups: dict[str, list[Correction]] = {}
@@ -1034,10 +1040,11 @@ class FeedbackStore:
                     return True
         return False
 
-    def _check_message_ids(self, corpus: Sequence[Mapping[str, Any]]) -> None:
+    @staticmethod
+    def _check_message_ids(corpus: Sequence[Mapping[str, Any]], items: Sequence[Correction]) -> None:
         """Raise :class:`MessageIdConflictError` when a message_id names two different texts."""
         texts: dict[str, set[str]] = {}
-        named = [c for c in self.corrections() if c.message_id is not None and c.text is not None]
+        named = [c for c in items if c.message_id is not None and c.text is not None]
         ids = {c.message_id for c in named}
         for r in corpus:  # (only the records a correction names: the corpus has ~10,000 texts)
             if str(r["id"]) in ids:
@@ -1132,8 +1139,9 @@ class FeedbackStore:
             is unknown.
         """
         excluded = set(exclude_splits)
-        self._check_message_ids(corpus)
-        messages, groups = self._messages(corpus)
+        items = self.corrections()  # (read once: both steps see the same corrections)
+        self._check_message_ids(corpus, items)
+        messages, groups = self._messages(corpus, items)
         in_corpus: dict[str, list[Mapping[str, Any]]] = {}
         for r in corpus:
             root = messages.find("id:" + str(r["id"]))

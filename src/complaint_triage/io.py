@@ -37,6 +37,7 @@ __all__ = [
     "NotPlainJSONError",
     "OUTPUT_FORMATS",
     "UNDECODABLE",
+    "column_names",
     "detect_format",
     "input_warnings_to",
     "jsonl_lines",
@@ -183,6 +184,11 @@ def loads_strict(doc: str | bytes) -> Any:
 #: A JSONL line longer than this is an error record, read past without being held in memory (a
 #: record is a message of at most ``--max-chars`` characters and its fields: far less).
 JSONL_LINE_LIMIT = 64 << 20
+
+
+def column_names(cols: Sequence[str]) -> str:
+    """``column 'a'`` or ``columns 'a', 'b'``, for messages."""
+    return ("column " if len(cols) == 1 else "columns ") + ", ".join(map(repr, cols))
 
 
 def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[bytes | None]:
@@ -654,10 +660,8 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
                                       values)
         else:
             if rec.undecodable:
-                warnings.warn(f"{where}: bytes not valid {enc} replaced with U+FFFD in column"
-                              f"{'s' if len(rec.undecodable) > 1 else ''} "
-                              f"{', '.join(map(repr, rec.undecodable))}; the record is kept", InputWarning,
-                              stacklevel=2)
+                warnings.warn(f"{where}: bytes not valid {enc} replaced with U+FFFD in "
+                              f"{column_names(rec.undecodable)}; the record is kept", InputWarning, stacklevel=2)
             yield n, values
 
 
