@@ -320,3 +320,38 @@ def test_grievance_others_weight_refits_the_grievance_head_alone():
     p = lean.oof_proba_[:, g]
     verdicts = np.array([r["verdict"] for r in recs])
     assert p[verdicts == "complaint"].mean() > p[verdicts == "inquiry"].mean() + 0.3
+
+
+def _fold_sets(folds, grp):
+    return [frozenset(grp[te]) for _, te in folds]
+
+
+def test_folds_are_decided_by_the_split_mask_and_copies_follow_their_group():
+    """Copies (split_mask False) neither vote in the split nor move a group: the hand-written
+    texts' folds are the same with any set of copies, and each copy lands with its group."""
+    rng = np.random.default_rng(0)
+    n = 400
+    grp = np.asarray([f"b{i % 40}" for i in range(n)])
+    strat = rng.integers(0, 6, n)
+    clf = TriageClassifier(cv=5)
+    alone = clf._folds(strat, grp, [True] * n)
+    for extra in (30, 300):
+        cg = grp[rng.integers(0, n, extra)]  # copies of random hand-written texts, in their groups
+        cs = rng.integers(0, 6, extra)  # with labels of their own (an inserted threat)
+        folds = clf._folds(np.concatenate([strat, cs]), np.concatenate([grp, cg]), [True] * n + [False] * extra)
+        assert [sorted(te[te < n]) for _, te in folds] == [sorted(te) for _, te in alone]
+        assert _fold_sets(folds, np.concatenate([grp, cg])) == _fold_sets(alone, grp)
+    # without the mask the copies vote and the groups move (the behaviour this replaced)
+    voted = clf._folds(np.concatenate([strat, cs]), np.concatenate([grp, cg]), None)
+    assert _fold_sets(voted, np.concatenate([grp, cg])) != _fold_sets(alone, grp)
+
+
+def test_a_group_without_hand_written_texts_gets_a_stable_fold():
+    clf = TriageClassifier(cv=2)
+    grp = np.asarray(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "orphan"])
+    strat = np.asarray([0, 1] * 5 + [0])
+    folds = clf._folds(strat, grp, [True] * 10 + [False])
+    where = [k for k, (_, te) in enumerate(folds) if 10 in te]
+    assert len(where) == 1 and all(len(te) for _, te in folds)
+    again = clf._folds(strat[[0, 1, 2, 3, 10]], grp[[0, 1, 2, 3, 10]], [True] * 4 + [False])
+    assert [k for k, (_, te) in enumerate(again) if 4 in te] == where  # by its name, not by the others

@@ -1,10 +1,14 @@
 """Reproducible augmentation of the hand-written TRAIN split (items marked `augmented`).
 
     python tools/augment.py          # writes data/corpus/augmented.jsonl
+    AUGMENT_SEED=7 python tools/augment.py   # another draw: retrain with a few to see the noise
 
 Every augmented item keeps `split: "train"`, `source: "augmented"`, an `augmentation` name
 and the `group` of the item it came from (so cross-validation keeps them together).
-Nothing from dev or test is ever used.  Kinds:
+Nothing from dev or test is ever used.  Each item's copies come from a random generator seeded
+by the item's id, so adding or dropping a batch changes no other item's copies (with one
+generator for the whole corpus, it reshuffled them all, and that alone moved the retrained
+model's held-out errors by as much as the batch did).  Kinds:
 
 - obfuscate: insults and threats disguised (死ね → 氏ね/ﾀﾋね/し ね, 殺す → コ○ス/殺.す …)
 - width: katakana to half width, ASCII to full width
@@ -17,13 +21,14 @@ Nothing from dev or test is ever used.  Kinds:
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = 20261125
+SEED = int(os.environ.get("AUGMENT_SEED", "20261125"))
 
 OBFUSCATIONS = {
     "死ね": ["氏ね", "ﾀﾋね", "し ね", "4ね", "市ね", "死 ね", "ｼﾈ", "○ね"],
@@ -117,11 +122,8 @@ def typo(text: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def main() -> int:
-    src = ROOT / "data" / "corpus" / "handwritten.jsonl"
-    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
-    train = [r for r in recs if r["split"] == "train"]
-    rng = random.Random(SEED)
+def augment(train: list[dict], *, seed: int = SEED) -> list[dict]:
+    """The augmented copies of the hand-written ``train`` records, sorted by id."""
     out: list[dict] = []
 
     def emit(base: dict, aug: str, text: str, **labels: object) -> None:
@@ -135,6 +137,9 @@ def main() -> int:
 
     for r in train:
         t = r["text"]
+        # one generator per item, seeded by the item's id: an item's copies do not depend on
+        # which other items exist, so adding a batch adds its own copies and changes no others
+        rng = random.Random(f"{seed}:{r['id']}")
         # obfuscation of every insult/threat present (any verdict: bystanders quote them too)
         hits = [w for w in OBFUSCATIONS if w in t]
         if hits:
@@ -162,6 +167,14 @@ def main() -> int:
             emit(r, "insert_harassment", "。".join(sentences), verdict="harassment", categories=list(cats),
                  grievance=True, kind="standard", difficulty="medium")
     out.sort(key=lambda x: x["id"])
+    return out
+
+
+def main() -> int:
+    src = ROOT / "data" / "corpus" / "handwritten.jsonl"
+    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
+    out = augment([r for r in recs if r["split"] == "train"], seed=SEED)
+
     dst = ROOT / "data" / "corpus" / "augmented.jsonl"
     with dst.open("w", encoding="utf-8", newline="\n") as f:
         for item in out:

@@ -1139,7 +1139,7 @@ messages of h1–h25, each model scored by the code it was trained with:
 | m-e0e441a95d (session start) | 0.616 | 0.945 | 0.991 | 0.926 | 4 of 837 | 0.832 | 0.9209 | 73 | 16 of 30 | 0.909 | 15 / 6 | 4 of 20 |
 | m-fdd0d1ce4e (+ b91–b94, first threat entries; commit b715456) | 0.615 | 0.946 | 0.996 | 0.925 | 3 of 837 | 0.833 | 0.9198 | 72 | 17 of 30 | 0.891 | 15 / 4 | 4 of 20 |
 | m-c7807a305f (+ b91–b94, narrowed entries; not shipped) | 0.624 | 0.943 | 0.996 | 0.922 | 3 of 837 | 0.834 | 0.9187 | 72 | 16 of 30 | 0.909 | 15 / 4 | 4 of 20 |
-| **m-3535fd6fb4 (+ b91–b95, narrowed entries; shipped)** | 0.636 | 0.943 | 0.996 | 0.920 | 3 of 837 | 0.836 | 0.9173 | 69 | 16 of 30 | 0.946 | 13 / 4 | 3 of 20 |
+| m-3535fd6fb4 (+ b91–b95, narrowed entries; shipped in session 20) | 0.636 | 0.943 | 0.996 | 0.920 | 3 of 837 | 0.836 | 0.9173 | 69 | 16 of 30 | 0.946 | 13 / 4 | 3 of 20 |
 
 (CV accuracy is out of fold over each model's own training messages, 8,648, 8,762 and 8,789 of
 them, the later ones with the new and harder batches inside, so that column does not compare
@@ -1180,6 +1180,96 @@ moved; the per-set category macro-F1 of the smaller held-out sets in the table b
 0.215 → 0.302, h9 0.381 → 0.889, h20 0.667 → 0.933: the same predictions, no longer marked down
 for categories they do not contain).
 
+
+### Session 21: how much a retrained model moves by chance, stable folds, three batches
+
+Written first, by a writer who never opened the corpus or the code: **h27**, 80 long messages
+(511–1,322 characters) in every channel, in which one or two sentences decide: harassment
+buried in an ordinary complaint, long heated complaints that stay legitimate, long inquiries.
+Its reviewer changed no label and dropped 70 as retellings of corpus or held-out scenes (the
+grievance and often the crossing act were already written), so 10 are kept.
+
+**Buried harassment by splicing: tried, not kept.** Two helpers wrote 160 sentences each that
+cross the line on their own (veiled threats, exposure, coercion, sexual remarks …) and 160
+heated sentences that do not (lawful steps, own experience online, bystander quotes, innocent
+殺/死/晒); a third reviewed them (16 dropped, 4 relabelled). The augmentation pasted them into
+train-split complaints at a sentence boundary away from the end, as pairs (one copy harassment,
+one still a complaint). On the same test split and the 1,091 held-out messages of h1–h26
+(one model each, old folds):
+
+| variant | threshold | accuracy | recall | test false flags | category macro-F1 | held-out errors | h23 errors (of 48) |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| shipped then (m-3535fd6fb4) | 0.636 | 0.943 | 0.917 | 3 of 855 | 0.835 | 70 | 14 |
+| pairs, 12% of complaints (30% of long ones) | 0.726 | 0.934 | 0.893 | 5 | 0.824 | 90 | 16 |
+| the harassment half only | 0.723 | 0.937 | 0.905 | 4 | 0.830 | 91 | 16 |
+| pairs, 4% (10% of long ones) | 0.635 | 0.942 | 0.923 | 4 | 0.834 | 79 | 15 |
+| no inserted sentences at all (the 21 old seeds gone too) | 0.578 | 0.948 | 0.936 | 5 | 0.835 | 76 | 16 |
+| the old insertion, the reviewed 144 seeds instead of the 21 | 0.680 | 0.939 | 0.904 | 1 | 0.825 | 85 | 19 |
+
+Spliced copies raised the threshold (long complaints scored higher) and lost harassment on
+writers never trained on, h23 included; the seeds were dropped and the old augmentation kept.
+
+**One model is one draw.** Training batches b96–b98 (below) were then added, and every model
+with them did worse on the held-out sets than the shipped one (78 and 79 errors against 71),
+whichever batch was added. Retraining the unchanged corpus with two other augmentation seeds
+gave 70 and 78: the draw alone moved the held-out errors as much as any batch. Two causes,
+both mended:
+
+- `tools/augment.py` ran one random generator through the whole train split, so a new batch
+  reshuffled every other item's copies. Each item now has a generator seeded by its id (a test
+  checks that adding records changes no other record's copies, and that the committed file is
+  what the tool writes).
+- The cross-validation folds that calibrate the model and choose its thresholds were
+  stratified over every fitted text, copies included: with another draw 60 and 71 of 90 writer
+  batches moved to another fold. The hand-written texts now decide the folds and each copy goes
+  to its source's batch (`TriageClassifier.fit(split_mask=…)`; the fold rule is part of the
+  model version). Folds by a hash of the batch name (stable when batches are added) were tried
+  too: the folds came out unequal (1,218 to 2,050 texts) and held-out errors rose (mean 79.7).
+
+`python tools/seed_spread.py` measures the spread: it trains with three draws in a temporary
+folder and scores the test split and every held-out message (1,101 with h27). Means over seeds
+20261125, 1 and 2 (test split without b96–b98's items, 2,183 messages):
+
+| corpus, folds | threshold | accuracy | recall | test false flags | category macro-F1 | held-out errors (spread) | held-out complaints flagged |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| without b96–b98, copies vote | 0.612 | 0.947 | 0.931 | 4.0 | 0.841 | 76.7 (9) | 5.0 |
+| with b96–b98, copies vote | 0.612 | 0.947 | 0.929 | 4.7 | 0.837 | 74.3 (9) | 5.3 |
+| without b96–b98, hand-written folds | 0.581 | 0.949 | 0.938 | 5.3 | 0.840 | 72.7 (4) | 6.3 |
+| **with b96–b98, hand-written folds (shipped)** | 0.602 | 0.946 | 0.929 | 5.3 | 0.838 | 74.0 (5) | 6.3 |
+| with b96–b98, 3 draws pooled at weight ⅓, copies vote | 0.626 | 0.947 | 0.929 | 4.7 | 0.837 | 77.0 (8) | 5.3 |
+
+With the folds fixed the held-out spread halves (9 → 4–5 errors) and the threshold's spread
+falls from 0.060 to 0.032; pooling three draws in one fit did not help and was not kept. Scored at
+one fixed threshold (0.612) and bystander discount (0.75), the three draws of each of the first
+two rows differ by 2 held-out errors at most (75–77 without the batches, 72–74 with them): most
+of the chance is in the threshold chosen out of fold. Against
+that spread, b96–b98 change nothing measurable on the test split or the held-out sets (−2.3
+and +1.3 held-out errors in the two fold settings), and the hand-written folds give a lower
+threshold on average (more recall, about one more complaint flagged of 855 and of 438): both
+inside the spread. Single-model comparisons in earlier sessions' tables (73 → 69 held-out
+errors, say) were inside it too.
+
+Training batches, by writers who could grep the corpus but not the held-out sets, reviewed
+like the others (data/README.md): b96 (complaint or inquiry, 21 of 80 kept; the brief's
+examples came from held-out complaint/inquiry misses, so those sets now measure that boundary
+less independently), b97 (long messages where one or two sentences decide, 31 of 70) and b98
+(short legitimate demands in the words harassers also use, 説明を求めます, 謝罪を求めます,
+担当を変えて, against the same demands with one improper element; 23 of 80). My probe of 20
+one-line legitimate demands went from 5 flagged (「納得のいく説明を求めます」 at 0.97,
+「担当者からの謝罪を求めます」 0.99, 「担当を変えてください」 0.92) to 1 (「この件、上に報告
+してください」 0.68), but b98's brief named those words, so the probe is no longer independent;
+the independent short-demand set h25 went from 3 errors to 2.
+
+The shipped model, m-f3114f9b79 (b1–b86, b90–b98, hand-written folds, default seed), against
+m-3535fd6fb4 on the same 2,183 test messages and 1,101 held-out messages (h1–h27): threshold
+0.636 → 0.607, accuracy 0.943 → 0.946, harassment precision 0.996 → 0.993, recall 0.917 →
+0.925, complaints flagged 3 → 4 of 855, category macro-F1 0.835 → 0.841, out-of-fold accuracy
+0.917 → 0.920 (8,789 → 8,844 messages); held-out errors 71 → 73, held-out complaints flagged 4
+→ 6 (newly h3-0007, an interpreter's report of a caller's abuse, and h12-0011, 「早口で何言って
+るか分からん。もっとゆっくり話してくれ」, both with `review`), h23 14 errors of 48 both, h27 1 → 2
+of 10; toxic posts of the outside subset flagged 13 → 15 of 67, ordinary ones 4 of 352 both.
+The two complaints flagged more are the costly direction; by the table above they are within
+what a different draw gives either model.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

@@ -24,6 +24,7 @@ manifest (see :mod:`complaint_triage.persist`), never in code.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -242,11 +243,16 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
                 "grievance_others_weight": float(self.grievance_others_weight)}
 
     def fit(self, X: Sequence[str], y: Iterable[Mapping[str, Any]] | Targets, *,
-            groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None) -> TriageClassifier:
+            groups: Sequence[Any] | None = None, sample_weight: np.ndarray | None = None,
+            split_mask: Sequence[bool] | None = None) -> TriageClassifier:
         """Fit on raw texts ``X`` and label records ``y`` (verdict, categories, grievance).
 
         ``groups`` keeps related texts (an augmented copy and its source) in the same
-        cross-validation fold.
+        cross-validation fold.  ``split_mask`` marks the texts that decide the folds (the
+        hand-written ones); the others go to the fold of their group.  Without it every text
+        votes in the stratified split, and a new draw of augmented copies moved most writer
+        batches to another fold (60 and 71 of 90 for two other draws), which moved the
+        out-of-fold scores, and with them the thresholds, more than the copies themselves did.
         """
         t = y if isinstance(y, Targets) else Targets.from_records(y)
         texts = list(X)
@@ -261,9 +267,9 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         # out-of-fold decision values for calibration and threshold choice
         grp = np.arange(len(texts)) if groups is None else np.asarray(groups)
         strat = t.verdict * 2 + t.grievance
-        folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         jobs = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fold_decisions)(F, t, tr, te, params, sw) for tr, te in folds.split(F, strat, grp)
+            delayed(_fold_decisions)(F, t, tr, te, params, sw)
+            for tr, te in self._folds(strat, grp, split_mask)
         )
         oof = np.zeros((len(texts), len(SCORE_NAMES) + int(params["bystander"])))
         for te, dec in jobs:
@@ -296,6 +302,23 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         self.platt_ = platt
         self.oof_proba_ = self._calibrate(oof)
         return self
+
+    def _folds(self, strat: np.ndarray, grp: np.ndarray,
+               split_mask: Sequence[bool] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(train, test) indices of each fold: whole groups, stratified on the texts of ``split_mask``."""
+        folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        if split_mask is None:
+            return list(folds.split(strat, strat, grp))
+        voters = np.flatnonzero(np.asarray(split_mask, dtype=bool))
+        if len(voters) == 0:
+            raise ValueError("split_mask marks no text to decide the folds")
+        fold_of: dict[Any, int] = {}
+        for k, (_, te) in enumerate(folds.split(voters, strat[voters], grp[voters])):
+            fold_of.update((g, k) for g in grp[voters][te])
+        # a group with no text in split_mask (a copy whose source a correction replaced, say)
+        # goes to a fold by a hash of its name: the same fold whatever else is in the fit
+        k_of = np.asarray([fold_of[g] if g in fold_of else zlib.crc32(str(g).encode()) % self.cv for g in grp])
+        return [(np.flatnonzero(k_of != k), np.flatnonzero(k_of == k)) for k in range(self.cv)]
 
     def _calibrate(self, dec: np.ndarray) -> np.ndarray:
         out = np.empty_like(dec, dtype=np.float64)

@@ -362,7 +362,8 @@ def train(
 
     clf = build_classifier(params, n_jobs=n_jobs)
     t = Targets.from_records(fit)
-    clf.fit([r["text"] for r in fit], t, groups=groups)
+    # the folds are decided by the hand-written items alone; augmented copies follow their source's batch
+    clf.fit([r["text"] for r in fit], t, groups=groups, split_mask=[r.get("source") != "augmented" for r in fit])
 
     # thresholds on out-of-fold probabilities of the hand-written items only
     hand = np.asarray([r.get("source") != "augmented" for r in fit])
@@ -387,7 +388,10 @@ def train(
     # and so are the signal definitions (session 11: a new regex under the same data and settings
     # made a different model under the old name)
     policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative",
-              "signals": signals_digest()}
+              "signals": signals_digest(),
+              # (session 21: the same data and settings with folds decided by the hand-written
+              # items alone chose other thresholds under the old name)
+              "folds": "stratified on hand-written items; copies follow their batch"}
     if params.get("bystander_head"):
         # (session 12: the discount's form is a decision rule too)
         policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander * (1 - p_h); "
