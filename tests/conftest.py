@@ -11,6 +11,18 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "corpus" / "handwritten.jsonl"
 
 
+def load_tool(name: str):
+    """A script of tools/ (not a package) imported as a module, e.g. ``load_tool("augment")``."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def corpus_records() -> list[dict]:
     return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
 

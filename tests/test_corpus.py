@@ -11,6 +11,8 @@ import pytest
 from complaint_triage.corpus import REQUIRED_FIELDS, load_corpus
 from complaint_triage.labels import CATEGORIES
 
+from .conftest import load_tool
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 HARD_NEGATIVE_KINDS = {
     "angry", "lawful_escalation", "own_experience_online", "compensation", "bystander", "staff_rudeness",
@@ -177,22 +179,10 @@ def test_evidence_gold_marks_test_split_harassment_only(records) -> None:
         assert 1 <= len(g["spans"]) <= 3 and all(s and s in texts[g["id"]]["text"] for s in g["spans"])
 
 
-def _augment_tool():
-    import importlib.util
-
-    path = DATA.parent / "tools" / "augment.py"
-    spec = importlib.util.spec_from_file_location("augment_tool", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_augmented_file_is_what_the_tool_writes(hand):
     """data/corpus/augmented.jsonl is tools/augment.py's output for the committed train split
     (a stale file would train the shipped model on copies of a corpus that no longer exists)."""
-    tool = _augment_tool()
-    expected = tool.augment([r for r in hand if r["split"] == "train"])
+    expected = load_tool("augment").augment(hand)
     lines = (DATA / "corpus" / "augmented.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(x) for x in lines if x.strip()] == expected
 
@@ -201,13 +191,14 @@ def test_adding_records_changes_no_other_records_copies(hand):
     """Each record's copies come from its own generator: a new batch adds copies of its own and
     leaves every other record's copies as they were (one generator for the whole corpus used to
     reshuffle them all, which moved the retrained model as much as the batch did)."""
-    tool = _augment_tool()
+    tool = load_tool("augment")
     train = [r for r in hand if r["split"] == "train"][:400]
     new = [dict(r, id=f"zz-{i:04d}", batch="zz") for i, r in enumerate(train[:60])]
     before = tool.augment(train)
     after = tool.augment(new[:30] + train + new[30:])
     assert [a for a in after if not a["augmented_from"].startswith("zz-")] == before
     assert any(a["augmented_from"].startswith("zz-") for a in after)
-    # and another seed is another draw
+    # and another seed is another draw; only the train split is copied
     assert tool.augment(train, seed=tool.SEED + 1) != before
+    assert tool.augment([dict(r, split="test") for r in train]) == []
 

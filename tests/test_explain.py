@@ -135,13 +135,9 @@ def test_spans_grow_to_their_clause(text, span, grown):
 
 
 def test_evidence_figures_of_the_evaluation_tool():
-    import importlib.util
-    from pathlib import Path
+    from .conftest import load_tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "eval_evidence.py"
-    spec = importlib.util.spec_from_file_location("eval_evidence", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("eval_evidence")
     assert tool.gold_spans("殺すぞ、殺すぞ", ["殺す"]) == [(0, 2), (4, 6)]
     # pair 1: two spans shown, the second on gold; pair 2: one span shown, off gold
     pairs = [([(0, 2), (10, 14)], [(12, 16)]), ([(0, 4)], [(5, 7), (8, 9)])]

@@ -335,23 +335,45 @@ def test_folds_are_decided_by_the_split_mask_and_copies_follow_their_group():
     strat = rng.integers(0, 6, n)
     clf = TriageClassifier(cv=5)
     alone = clf._folds(strat, grp, [True] * n)
+    # a mask marking every text is the plain stratified group split
+    assert _fold_sets(alone, grp) == _fold_sets(clf._folds(strat, grp, None), grp)
     for extra in (30, 300):
-        cg = grp[rng.integers(0, n, extra)]  # copies of random hand-written texts, in their groups
-        cs = rng.integers(0, 6, extra)  # with labels of their own (an inserted threat)
-        folds = clf._folds(np.concatenate([strat, cs]), np.concatenate([grp, cg]), [True] * n + [False] * extra)
+        copy_groups = grp[rng.integers(0, n, extra)]  # copies of random hand-written texts, in their groups
+        copy_strat = rng.integers(0, 6, extra)  # with labels of their own (an inserted threat)
+        all_groups = np.concatenate([grp, copy_groups])
+        folds = clf._folds(np.concatenate([strat, copy_strat]), all_groups, [True] * n + [False] * extra)
         assert [sorted(te[te < n]) for _, te in folds] == [sorted(te) for _, te in alone]
-        assert _fold_sets(folds, np.concatenate([grp, cg])) == _fold_sets(alone, grp)
-    # without the mask the copies vote and the groups move (the behaviour this replaced)
-    voted = clf._folds(np.concatenate([strat, cs]), np.concatenate([grp, cg]), None)
-    assert _fold_sets(voted, np.concatenate([grp, cg])) != _fold_sets(alone, grp)
+        assert _fold_sets(folds, all_groups) == _fold_sets(alone, grp)
+        # without the mask the copies vote and the groups move (the behaviour this replaced)
+        voted = clf._folds(np.concatenate([strat, copy_strat]), all_groups, None)
+        assert _fold_sets(voted, all_groups) != _fold_sets(alone, grp)
 
 
-def test_a_group_without_hand_written_texts_gets_a_stable_fold():
-    clf = TriageClassifier(cv=2)
-    grp = np.asarray(["a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "orphan"])
-    strat = np.asarray([0, 1] * 5 + [0])
-    folds = clf._folds(strat, grp, [True] * 10 + [False])
-    where = [k for k, (_, te) in enumerate(folds) if 10 in te]
-    assert len(where) == 1 and all(len(te) for _, te in folds)
-    again = clf._folds(strat[[0, 1, 2, 3, 10]], grp[[0, 1, 2, 3, 10]], [True] * 4 + [False])
-    assert [k for k, (_, te) in enumerate(again) if 4 in te] == where  # by its name, not by the others
+def test_a_group_without_marked_texts_goes_to_the_fold_of_its_name():
+    import zlib
+
+    clf = TriageClassifier(cv=5)
+    grp = np.asarray([f"b{i % 10}" for i in range(40)] + ["orphan", "stray", "x-1", "x-2", "x-3"])
+    strat = np.asarray([0, 1, 2, 3] * 10 + [0] * 5)
+    folds = clf._folds(strat, grp, [True] * 40 + [False] * 5)
+    names = grp[40:]
+    got = {name: k for k, (_, te) in enumerate(folds) for i in te if i >= 40 for name in [grp[i]]}
+    assert got == {name: zlib.crc32(name.encode()) % 5 for name in names}
+    assert len(set(got.values())) > 1  # the names land in more than one fold
+
+
+@pytest.mark.parametrize(("mask", "groups", "message"), [
+    ([True] * 5, None, "split_mask needs groups"),
+    ([True] * 4, list("abcde"), "split_mask must be 5 booleans"),
+    (["True"] * 5, list("abcde"), "split_mask must be 5 booleans"),
+    ([False] * 5, list("abcde"), "marks no text"),
+    ([True, True, False, False, False], list("abcde"), "fall in 2 groups, fewer than cv=3"),
+])
+def test_a_bad_split_mask_is_refused_before_any_fit(mask, groups, message):
+    texts = ["ゴミが回収されていません。", "窓口の対応が悪い。", "殺すぞ。", "開庁時間を教えて。",
+             "ありがとうございました。"]
+    labels = [{"verdict": v, "categories": c, "grievance": g} for v, c, g in (
+        ("complaint", [], True), ("complaint", [], True), ("harassment", ["threat"], True),
+        ("inquiry", [], False), ("inquiry", [], False))]
+    with pytest.raises(ValueError, match=message):
+        TriageClassifier(cv=3).fit(texts, labels, groups=groups, split_mask=mask)

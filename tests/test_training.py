@@ -139,3 +139,41 @@ def test_card_of_a_model_trained_with_corrections(shipped_manifest, n_extra, n_c
     assert "notebooks/05-corrections-and-retrain.ipynb" in card
     assert "FeedbackStore(DB).to_training_records(load_corpus(DATA_DIR))" in card
     assert 'train(data_dir=DATA_DIR, extra_records=extra, params={"max_features": 20000})' in card
+
+
+class _StopFit(Exception):
+    pass
+
+
+def test_training_lets_only_the_corpus_hand_written_texts_decide_the_folds(tmp_path, monkeypatch):
+    """Augmented copies and analysts' corrections are fitted, but only the corpus's hand-written
+    texts vote in the fold split (one correction voting moved most writer batches)."""
+    from complaint_triage import training
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # (copies carry their source's near-duplicate group, as tools/augment.py writes them)
+    recs = [dict(r, channel="email", topic="gomi", difficulty="easy", group=r.get("augmented_from") or r["id"])
+            for r in CORPUS]
+    for name, part in (("handwritten.jsonl", recs[:3]), ("augmented.jsonl", recs[3:])):
+        (corpus / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part),
+                                   encoding="utf-8")
+    seen = {}
+
+    class Probe:
+        def fit(self, texts, targets, **kw):
+            seen["texts"] = list(texts)
+            seen.update(kw)
+            raise _StopFit
+
+    monkeypatch.setattr(training, "build_classifier", lambda params, n_jobs=1: Probe())
+    extra = [_extra(COMPLAINT, "公園のベンチが壊れています。直してください。")]
+    with pytest.raises(_StopFit):
+        training.train(data_dir=tmp_path, models_dir=tmp_path / "models", do_promote=False, extra_records=extra)
+    texts = [GOMI, MADO, GOMI.replace("3", "３"), GOMI + "次は刺すぞ。", extra[0]["text"]]
+    assert sorted(seen["texts"]) == sorted(texts)
+    mask = dict(zip(seen["texts"], seen["split_mask"], strict=True))
+    assert mask == {GOMI: True, MADO: True, GOMI.replace("3", "３"): False, GOMI + "次は刺すぞ。": False,
+                    extra[0]["text"]: False}
+    group = dict(zip(seen["texts"], seen["groups"], strict=True))
+    assert group[GOMI + "次は刺すぞ。"] == group[GOMI]  # a copy follows its source

@@ -1,7 +1,8 @@
 """Reproducible augmentation of the hand-written TRAIN split (items marked `augmented`).
 
     python tools/augment.py          # writes data/corpus/augmented.jsonl
-    AUGMENT_SEED=7 python tools/augment.py   # another draw: retrain with a few to see the noise
+
+(Other draws, to see how far retraining moves the figures by chance: tools/seed_spread.py.)
 
 Every augmented item keeps `split: "train"`, `source: "augmented"`, an `augmentation` name
 and the `group` of the item it came from (so cross-validation keeps them together).
@@ -21,14 +22,13 @@ model's held-out errors by as much as the batch did).  Kinds:
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = int(os.environ.get("AUGMENT_SEED", "20261125"))
+SEED = 20261125
 
 OBFUSCATIONS = {
     "死ね": ["氏ね", "ﾀﾋね", "し ね", "4ね", "市ね", "死 ね", "ｼﾈ", "○ね"],
@@ -122,9 +122,10 @@ def typo(text: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def augment(train: list[dict], *, seed: int = SEED) -> list[dict]:
-    """The augmented copies of the hand-written ``train`` records, sorted by id."""
+def augment(records: list[dict], *, seed: int = SEED) -> list[dict]:
+    """The augmented copies of the hand-written records of the train split, sorted by id."""
     out: list[dict] = []
+    train = [r for r in records if r["split"] == "train" and r.get("source", "handwritten") == "handwritten"]
 
     def emit(base: dict, aug: str, text: str, **labels: object) -> None:
         if text == base["text"]:
@@ -173,7 +174,7 @@ def augment(train: list[dict], *, seed: int = SEED) -> list[dict]:
 def main() -> int:
     src = ROOT / "data" / "corpus" / "handwritten.jsonl"
     recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines() if x.strip()]
-    out = augment([r for r in recs if r["split"] == "train"], seed=SEED)
+    out = augment(recs)
 
     dst = ROOT / "data" / "corpus" / "augmented.jsonl"
     with dst.open("w", encoding="utf-8", newline="\n") as f:

@@ -153,6 +153,16 @@ def read_batches(raw: Path) -> tuple[dict[str, dict], int]:
     return records, problems
 
 
+def held_out_records(corpus: list[dict]) -> tuple[list[dict], list[dict]]:
+    """data/holdout's reviewed records, by id: those to score, and those left out because they
+    nearly copy a text of ``corpus`` (a score on them would measure memory, not generalisation)."""
+    records, _ = read_batches(ROOT / "data" / "holdout")
+    recs = sorted(records.values(), key=lambda r: r["id"])
+    near = near_copies([r["text"] for r in recs], [r["text"] for r in corpus])
+    return ([r for r, n in zip(recs, near, strict=True) if not n],
+            [r for r, n in zip(recs, near, strict=True) if n])
+
+
 def main() -> int:
     records, problems = read_batches(ROOT / "data" / "raw")
     recs = sorted(records.values(), key=lambda r: r["id"])

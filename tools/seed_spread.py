@@ -5,10 +5,11 @@
 The augmented copies (tools/augment.py) are a random draw from the train split.  Retraining
 on the same hand-written corpus with another draw moves the harassment threshold, the test
 figures and the held-out errors; a change to the data or the model is evidence only when it
-moves them by more than that.  For each seed (``AUGMENT_SEED`` of tools/augment.py: 20261125,
-1, 2, …) this writes the corpus and that draw to a temporary folder, trains a model there
-(nothing under data/ or models/ changes), and scores the test split and data/holdout.  It
-prints one row per seed and the mean and spread (max - min) of each column.
+moves them by more than that.  For each seed (tools/augment.py's ``SEED``, then 1, 2, …)
+this writes the corpus and that draw to a temporary folder, trains a model there (nothing
+under data/ or models/ changes), and scores the test split and data/holdout (as ``make eval``
+does: near-copies of corpus texts left out).  It prints one row per seed and the mean and
+spread (max - min) of each column.
 
 Since session 21 the cross-validation folds are decided by the hand-written items alone (before,
 the copies voted in the stratified split and each draw moved most writer batches to another
@@ -41,17 +42,6 @@ def _batches(arg: str) -> set[str]:
     return {b.strip() for b in arg.split(",") if b.strip()}
 
 
-def _held_out() -> list[dict[str, Any]]:
-    import contextlib
-    import io
-
-    from build_corpus import read_batches
-
-    with contextlib.redirect_stderr(io.StringIO()):  # schema notes are build_corpus's business
-        records, _ = read_batches(ROOT / "data" / "holdout")
-    return sorted(records.values(), key=lambda r: r["id"])
-
-
 def one_seed(seed: int, hand: list[dict[str, Any]], drop: set[str], test_without: set[str],
              held: list[dict[str, Any]]) -> dict[str, float]:
     """Train on ``hand`` (minus ``drop``) plus the augmentation draw ``seed``; score test and held-out."""
@@ -65,9 +55,7 @@ def one_seed(seed: int, hand: list[dict[str, Any]], drop: set[str], test_without
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "data" / "corpus"
         corpus.mkdir(parents=True)
-        for name, recs in (("handwritten.jsonl", kept),
-                           ("augmented.jsonl", augment.augment([r for r in kept if r["split"] == "train"],
-                                                               seed=seed))):
+        for name, recs in (("handwritten.jsonl", kept), ("augmented.jsonl", augment.augment(kept, seed=seed))):
             with (corpus / name).open("w", encoding="utf-8", newline="\n") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
         result = train(data_dir=corpus.parent, models_dir=Path(tmp) / "models", do_promote=False)
@@ -105,7 +93,11 @@ def main() -> int:
     unknown = (drop | test_without) - {r.get("batch") for r in hand}
     if unknown:
         ap.error(f"no such batch in the corpus: {', '.join(sorted(unknown))}")
-    held = _held_out()
+    from build_corpus import held_out_records
+
+    held, copies = held_out_records(hand)
+    if copies:
+        print(f"{len(copies)} held-out near-copies of corpus texts left out", file=sys.stderr)
     seeds = [augment.SEED, *range(1, a.seeds)]
     rows = []
     print("| seed | " + " | ".join(COLUMNS) + " |")

@@ -54,6 +54,7 @@ __all__ = [
     "harassment_score",
     "Decision",
     "BYSTANDER_COLUMN",
+    "FOLD_RULE",
 ]
 
 _NV = len(VERDICTS)
@@ -66,6 +67,9 @@ BYSTANDER_COLUMN = len(SCORE_NAMES)
 #: taken down by staff reads like a note of the caller's own conduct, so the bystander head
 #: learns reports written by the public only (see :class:`Targets`).
 STAFF_NOTE_CHANNELS = frozenset({"phone_note", "counter_note"})
+#: How the cross-validation folds are drawn when training passes ``split_mask`` (see
+#: :meth:`TriageClassifier.fit`); part of a trained model's version.
+FOLD_RULE = "stratified on hand-written items; copies follow their batch"
 #: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`).
 BYSTANDER_DISCOUNT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -248,16 +252,24 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         """Fit on raw texts ``X`` and label records ``y`` (verdict, categories, grievance).
 
         ``groups`` keeps related texts (an augmented copy and its source) in the same
-        cross-validation fold.  ``split_mask`` marks the texts that decide the folds (the
-        hand-written ones); the others go to the fold of their group.  Without it every text
-        votes in the stratified split, and a new draw of augmented copies moved most writer
-        batches to another fold (60 and 71 of 90 for two other draws), which moved the
-        out-of-fold scores, and with them the thresholds, more than the copies themselves did.
+        cross-validation fold.  ``split_mask`` (needs ``groups``) marks the texts that decide the
+        folds, the hand-written ones (:data:`FOLD_RULE`); every other text goes to the fold of its
+        group, or, when no marked text shares its group, to a fold by a hash of the group's name.
+        Without it every text votes in the stratified split, and a new draw of augmented copies
+        moved most writer batches to another fold (docs/evaluation.md, "Session 21"), which moved
+        the out-of-fold scores, and with them the thresholds, more than the copies themselves did.
         """
         t = y if isinstance(y, Targets) else Targets.from_records(y)
         texts = list(X)
         if len(texts) != len(t.verdict):
             raise ValueError(f"{len(texts)} texts but {len(t.verdict)} label records")
+        if split_mask is not None:
+            if groups is None:
+                raise ValueError("split_mask needs groups: pass groups= so that each other text follows its own")
+            split_mask = np.asarray(split_mask)
+            if split_mask.dtype != bool or split_mask.shape != (len(texts),):
+                raise ValueError(f"split_mask must be {len(texts)} booleans, one per text "
+                                 f"(got {split_mask.shape[0] if split_mask.ndim else 0} of {split_mask.dtype})")
         feat = clone(self.featurizer) if self.featurizer is not None else TextFeaturizer()
         self.featurizer_ = feat.fit(texts)
         F = self.featurizer_.transform(texts)
@@ -305,18 +317,25 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
 
     def _folds(self, strat: np.ndarray, grp: np.ndarray,
                split_mask: Sequence[bool] | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(train, test) indices of each fold: whole groups, stratified on the texts of ``split_mask``."""
+        """(train, test) indices of each fold: whole groups, stratified on the texts of ``split_mask``
+        (all texts when it is ``None``); a group without such a text goes to fold crc32(name) % cv."""
         folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         if split_mask is None:
             return list(folds.split(strat, strat, grp))
         voters = np.flatnonzero(np.asarray(split_mask, dtype=bool))
         if len(voters) == 0:
-            raise ValueError("split_mask marks no text to decide the folds")
+            raise ValueError("split_mask marks no text to decide the folds; mark the hand-written texts True, "
+                             "or pass split_mask=None")
+        vg = grp[voters]
+        n_groups = len(set(vg.tolist()))
+        if n_groups < self.cv:
+            raise ValueError(f"the texts in split_mask fall in {n_groups} groups, fewer than cv={self.cv}; "
+                             "mark more texts or lower cv")
         fold_of: dict[Any, int] = {}
-        for k, (_, te) in enumerate(folds.split(voters, strat[voters], grp[voters])):
-            fold_of.update((g, k) for g in grp[voters][te])
-        # a group with no text in split_mask (a copy whose source a correction replaced, say)
-        # goes to a fold by a hash of its name: the same fold whatever else is in the fit
+        for k, (_, te) in enumerate(folds.split(voters, strat[voters], vg)):
+            fold_of.update((g, k) for g in vg[te])
+        # a group with no marked text (the copies of a record no longer in the corpus, say) goes
+        # to a fold by a hash of its name: the same fold whatever else is in the fit
         k_of = np.asarray([fold_of[g] if g in fold_of else zlib.crc32(str(g).encode()) % self.cv for g in grp])
         return [(np.flatnonzero(k_of != k), np.flatnonzero(k_of == k)) for k in range(self.cv)]
 
