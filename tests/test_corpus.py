@@ -201,4 +201,5 @@ def test_adding_records_changes_no_other_records_copies(hand):
     # and another seed is another draw; only the train split is copied
     assert tool.augment(train, seed=tool.SEED + 1) != before
     assert tool.augment([dict(r, split="test") for r in train]) == []
+    assert tool.augment([dict(r, source="augmented") for r in train]) == []  # copies are not copied
 

@@ -337,6 +337,10 @@ def test_folds_are_decided_by_the_split_mask_and_copies_follow_their_group():
     alone = clf._folds(strat, grp, [True] * n)
     # a mask marking every text is the plain stratified group split
     assert _fold_sets(alone, grp) == _fold_sets(clf._folds(strat, grp, None), grp)
+    # and it is stratified: each fold holds each label in about its overall share
+    for _, te in alone:
+        for label in range(6):
+            assert abs((strat[te] == label).mean() - (strat == label).mean()) < 0.06
     for extra in (30, 300):
         copy_groups = grp[rng.integers(0, n, extra)]  # copies of random hand-written texts, in their groups
         copy_strat = rng.integers(0, 6, extra)  # with labels of their own (an inserted threat)
@@ -365,6 +369,8 @@ def test_a_group_without_marked_texts_goes_to_the_fold_of_its_name():
 @pytest.mark.parametrize(("mask", "groups", "message"), [
     ([True] * 5, None, "split_mask needs groups"),
     ([True] * 4, list("abcde"), "split_mask must be 5 booleans"),
+    ([[True]] * 5, list("abcde"), r"got shape \(5, 1\)"),
+    ([True] * 5, list("abcd"), "and 4 groups"),
     (["True"] * 5, list("abcde"), "split_mask must be 5 booleans"),
     ([False] * 5, list("abcde"), "marks no text"),
     ([True, True, False, False, False], list("abcde"), "fall in 2 groups, fewer than cv=3"),
@@ -375,5 +381,7 @@ def test_a_bad_split_mask_is_refused_before_any_fit(mask, groups, message):
     labels = [{"verdict": v, "categories": c, "grievance": g} for v, c, g in (
         ("complaint", [], True), ("complaint", [], True), ("harassment", ["threat"], True),
         ("inquiry", [], False), ("inquiry", [], False))]
+    clf = TriageClassifier(cv=3)
     with pytest.raises(ValueError, match=message):
-        TriageClassifier(cv=3).fit(texts, labels, groups=groups, split_mask=mask)
+        clf.fit(texts, labels, groups=groups, split_mask=mask)
+    assert not hasattr(clf, "featurizer_")  # refused before anything was fitted

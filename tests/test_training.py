@@ -177,3 +177,20 @@ def test_training_lets_only_the_corpus_hand_written_texts_decide_the_folds(tmp_p
                     extra[0]["text"]: False}
     group = dict(zip(seen["texts"], seen["groups"], strict=True))
     assert group[GOMI + "次は刺すぞ。"] == group[GOMI]  # a copy follows its source
+
+
+def test_the_shipped_name_is_the_data_and_the_corpus_only_policy(shipped_manifest):
+    """A corpus-only model is named by its data and version_policy; corrections name it apart
+    (they follow their group in the fold split since session 21, a rule of their own)."""
+    from complaint_triage.training import version_policy
+
+    params = shipped_manifest["params"]
+    rate = shipped_manifest["thresholds"]["max_false_flag_rate"]
+    dhash = shipped_manifest["training_data"]["sha256"]
+
+    def name(policy):
+        return "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
+
+    assert name(version_policy(params, rate)) == shipped_manifest["model_version"]
+    assert name(version_policy(params, rate, with_corrections=True)) != shipped_manifest["model_version"]
+    assert "correction_folds" not in version_policy(params, rate)

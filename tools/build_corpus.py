@@ -155,8 +155,12 @@ def read_batches(raw: Path) -> tuple[dict[str, dict], int]:
 
 def held_out_records(corpus: list[dict]) -> tuple[list[dict], list[dict]]:
     """data/holdout's reviewed records, by id: those to score, and those left out because they
-    nearly copy a text of ``corpus`` (a score on them would measure memory, not generalisation)."""
-    records, _ = read_batches(ROOT / "data" / "holdout")
+    nearly copy a text of ``corpus`` (a score on them would measure memory, not generalisation).
+    Raises ValueError when a held-out record breaks the schema (``read_batches`` lists them)."""
+    records, problems = read_batches(ROOT / "data" / "holdout")
+    if problems:
+        raise ValueError(f"{problems} held-out records break the schema (listed above); "
+                         "fix them in data/holdout before scoring, or every figure leaves them out")
     recs = sorted(records.values(), key=lambda r: r["id"])
     near = near_copies([r["text"] for r in recs], [r["text"] for r in corpus])
     return ([r for r, n in zip(recs, near, strict=True) if not n],

@@ -252,8 +252,8 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         """Fit on raw texts ``X`` and label records ``y`` (verdict, categories, grievance).
 
         ``groups`` keeps related texts (an augmented copy and its source) in the same
-        cross-validation fold.  ``split_mask`` (needs ``groups``) marks the texts that decide the
-        folds, the hand-written ones (:data:`FOLD_RULE`); every other text goes to the fold of its
+        cross-validation fold.  ``split_mask`` (booleans, one per text; needs ``groups``) marks the
+        texts that decide the folds, the hand-written ones (:data:`FOLD_RULE`); every other text goes to the fold of its
         group, or, when no marked text shares its group, to a fold by a hash of the group's name.
         Without it every text votes in the stratified split, and a new draw of augmented copies
         moved most writer batches to another fold (docs/evaluation.md, "Session 21"), which moved
@@ -264,12 +264,7 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         if len(texts) != len(t.verdict):
             raise ValueError(f"{len(texts)} texts but {len(t.verdict)} label records")
         if split_mask is not None:
-            if groups is None:
-                raise ValueError("split_mask needs groups: pass groups= so that each other text follows its own")
-            split_mask = np.asarray(split_mask)
-            if split_mask.dtype != bool or split_mask.shape != (len(texts),):
-                raise ValueError(f"split_mask must be {len(texts)} booleans, one per text "
-                                 f"(got {split_mask.shape[0] if split_mask.ndim else 0} of {split_mask.dtype})")
+            split_mask = self._check_split_mask(split_mask, groups, len(texts))
         feat = clone(self.featurizer) if self.featurizer is not None else TextFeaturizer()
         self.featurizer_ = feat.fit(texts)
         F = self.featurizer_.transform(texts)
@@ -322,22 +317,33 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
         folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         if split_mask is None:
             return list(folds.split(strat, strat, grp))
-        voters = np.flatnonzero(np.asarray(split_mask, dtype=bool))
-        if len(voters) == 0:
-            raise ValueError("split_mask marks no text to decide the folds; mark the hand-written texts True, "
-                             "or pass split_mask=None")
+        voters = np.flatnonzero(self._check_split_mask(split_mask, grp, len(grp)))
         vg = grp[voters]
-        n_groups = len(set(vg.tolist()))
-        if n_groups < self.cv:
-            raise ValueError(f"the texts in split_mask fall in {n_groups} groups, fewer than cv={self.cv}; "
-                             "mark more texts or lower cv")
         fold_of: dict[Any, int] = {}
         for k, (_, te) in enumerate(folds.split(voters, strat[voters], vg)):
             fold_of.update((g, k) for g in vg[te])
-        # a group with no marked text (the copies of a record no longer in the corpus, say) goes
-        # to a fold by a hash of its name: the same fold whatever else is in the fit
+        # a group with no marked text (analysts' corrections of new messages, or the copies of a
+        # record no longer in the corpus) goes to a fold by a hash of its name: the same fold
+        # whatever else is in the fit
         k_of = np.asarray([fold_of[g] if g in fold_of else zlib.crc32(str(g).encode()) % self.cv for g in grp])
         return [(np.flatnonzero(k_of != k), np.flatnonzero(k_of == k)) for k in range(self.cv)]
+
+    def _check_split_mask(self, split_mask: Sequence[bool], groups: Sequence[Any] | None, n: int) -> np.ndarray:
+        """``split_mask`` as a boolean array, or ValueError saying what is wrong (before any fitting)."""
+        if groups is None:
+            raise ValueError("split_mask needs groups: pass groups= so that each other text follows its own")
+        mask = np.asarray(split_mask)
+        if mask.dtype != bool or mask.shape != (n,) or len(groups) != n:
+            raise ValueError(f"split_mask must be {n} booleans, one per text, like groups (got shape "
+                             f"{mask.shape} of {mask.dtype}, and {len(groups)} groups)")
+        if not mask.any():
+            raise ValueError("split_mask marks no text to decide the folds; mark the hand-written texts True, "
+                             "or pass split_mask=None")
+        n_groups = len(set(np.asarray(groups)[mask].tolist()))
+        if n_groups < self.cv:
+            raise ValueError(f"the texts in split_mask fall in {n_groups} groups, fewer than cv={self.cv}; "
+                             "mark more texts or lower cv")
+        return mask
 
     def _calibrate(self, dec: np.ndarray) -> np.ndarray:
         out = np.empty_like(dec, dtype=np.float64)

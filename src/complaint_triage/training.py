@@ -26,7 +26,7 @@ from complaint_triage.persist import models_root, promote, save_model
 from complaint_triage.tokenizer import JapaneseTokenizer
 
 __all__ = ["DEFAULT_MAX_FALSE_FLAG_RATE", "DEFAULT_PARAMS", "TrainResult", "train", "predict_decisions",
-           "build_classifier", "fit_records"]
+           "build_classifier", "fit_records", "version_policy"]
 
 #: Cap on the share of validation complaints called harassment when the threshold is chosen.
 #: The goal is 2% on messages from unseen writers.  The writer-held-out validation rate has
@@ -321,6 +321,31 @@ def _bystander_note(manifest: Mapping[str, Any]) -> str:
     )
 
 
+def version_policy(params: Mapping[str, Any], max_false_flag_rate: float, *,
+                   with_corrections: bool = False) -> dict[str, Any]:
+    """Everything besides the data that names a trained model (``m-`` + a hash of the data's
+    hash and this): the same data and settings under other rules must not reuse a name."""
+    # the decision rules are part of the version (session 7: categories relative to the
+    # strongest one), and so are the signal definitions (session 11: a new regex under the same
+    # data and settings made a different model under the old name)
+    policy: dict[str, Any] = {
+        "params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative",
+        "signals": signals_digest(),
+        # (session 21: the same data and settings with folds decided by the hand-written items
+        # alone chose other thresholds under the old name)
+        "folds": FOLD_RULE,
+    }
+    if with_corrections:
+        # (session 21: corrections stopped voting in the fold split, which moved the folds of a
+        # model trained with them; a corpus-only model's folds and name did not change)
+        policy["correction_folds"] = "corrections follow their group; only the corpus's hand-written items vote"
+    if params.get("bystander_head"):
+        # (session 12: the discount's form is a decision rule too)
+        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander * (1 - p_h); "
+                                    "bystander = kind bystander outside phone and counter notes")
+    return policy
+
+
 def train(
     *,
     data_dir: Path | None = None,
@@ -368,7 +393,7 @@ def train(
             split_mask=[r.get("source") == "handwritten" for r in fit])
 
     # thresholds on out-of-fold probabilities of the items that are not augmented copies
-    # (the corpus's and the analysts' corrections)
+    # (the corpus's hand-written items and the analysts' corrections)
     hand = np.asarray([r.get("source") != "augmented" for r in fit])
     oof = clf.oof_proba_[hand]
     t_hand = t.subset(hand)
@@ -386,19 +411,7 @@ def train(
                     if test else {})
     log(format_report(test_metrics, "test split") if test else "no test split")
 
-    # the decision rules are part of the version: the same data and settings under new rules
-    # (session 7: categories relative to the strongest one) must not reuse a version name
-    # and so are the signal definitions (session 11: a new regex under the same data and settings
-    # made a different model under the old name)
-    policy = {"params": params, "max_false_flag_rate": max_false_flag_rate, "category_rule": "relative",
-              "signals": signals_digest(),
-              # (session 21: the same data and settings with folds decided by the hand-written
-              # items alone chose other thresholds under the old name)
-              "folds": FOLD_RULE}
-    if params.get("bystander_head"):
-        # (session 12: the discount's form is a decision rule too)
-        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander * (1 - p_h); "
-                                    "bystander = kind bystander outside phone and counter notes")
+    policy = version_policy(params, max_false_flag_rate, with_corrections=bool(extra_records))
     version = "m-" + hashlib.sha256((dhash + json.dumps(policy, sort_keys=True)).encode()).hexdigest()[:10]
     manifest = {
         "model_version": version,

@@ -33,6 +33,13 @@ def remote_events() -> Iterator[list[dict]]:
 
 _until = functools.partial(until, timeout=30, poll=0.05)
 
+
+def _restart_done(remote: RemoteTriager) -> bool:
+    """The restart task has ended: the thread logs ``scoring_process_restarted`` before the task
+    returns, and until then ``answering()`` says no (a CI run under load lost that race once)."""
+    task = remote._restart_task
+    return task is None or task.done()
+
 TEXTS = [
     "粗大ごみの収集日を教えてください。",
     "昨日窓口で男性が「殺すぞ」と叫んでいて怖かったです。職員の方は大丈夫でしたか。",
@@ -268,6 +275,7 @@ def test_async_relay_gives_up_on_a_child_that_stops_answering(small_model_dir: P
         assert not await remote.answering()  # (being restarted)
         # replaced without waiting for a request
         await _until(lambda: any(e["event"] == "scoring_process_restarted" for e in remote_events))
+        await _until(lambda: _restart_done(remote))  # (the event is logged before the restart task ends)
         assert await remote.answering()
         assert [p.verdict for p in await remote.score_async([TEXTS[2]])] == ["harassment"]
         assert remote._proc is not None and remote._proc.pid != stuck.pid
@@ -317,6 +325,7 @@ def test_a_failed_restart_is_logged_with_its_cause_retried_and_not_ready(small_m
         assert time.monotonic() - t0 < 0.5
         (model / "model.skops").write_bytes(good)  # repaired: the next attempt succeeds by itself
         await _until(lambda: any(e["event"] == "scoring_process_restarted" for e in remote_events))
+        await _until(lambda: _restart_done(remote))
         assert await remote.answering()
         assert [p.verdict for p in await remote.score_async([TEXTS[0]])] == ["inquiry"]
         await remote.aclose()
