@@ -1274,6 +1274,24 @@ the corpus or the code; its reviewer changed no label and kept 31 of 80 (25 comp
 inquiries, 1 harassment). The shipped model and m-3535fd6fb4 both get all 31 right: no complaint
 about a clerk is flagged.
 
+Last, one more batch and a model change. A probe of my own, written before the batch and never
+shown to its writer (15 short messages naming a clerk by gender or age: thanks, questions,
+complaints), found m-f3114f9b79 flagging 「保育課の若い女の職員さん、こちらの事情をよく聞いてくれて
+ありがとう。」 as `other_improper` (0.85), as m-3535fd6fb4 did, and giving 0.56–0.71 to two more;
+the held-out h12-0011 above (「…女の方ね。早口で…」) was flagged on 「女の方ね」. **b99** (a clerk
+named by gender or age in thanks, questions and complaints, against sexual remarks, following
+and sexist insults in the same words; 31 of 70 kept, 11 dropped as near-copies of h28) was
+added. Means over three draws (`python tools/seed_spread.py --test-without b99`, against the
+corpus without it; 2,203 test and 1,132 held-out messages): threshold 0.602 → 0.589, accuracy
+0.947 → 0.947, recall 0.929 → 0.933, test complaints flagged 5.3 → 5.7, category macro-F1
+0.838 → 0.837, held-out errors 74.0 → 73.7, held-out complaints flagged 6.3 → 5.7: nothing
+beyond the spread. On the probe the thank-you is no longer flagged (an inquiry at 0.78, with
+`review`) and none of the 15 is. The shipped model is **m-a20d8c9300** (b1–b86, b90–b99, default
+seed): against m-f3114f9b79 on the same test and held-out messages, threshold 0.607 → 0.597,
+accuracy 0.9464 → 0.9460, recall 0.9245 → 0.9258, complaints flagged 4 → 4 of 862,
+category macro-F1 0.8404 → 0.8395, held-out errors 73 → 72, held-out complaints flagged 6 → 6, h12-0011
+still flagged; toxic posts flagged 15 → 16 of 67, ordinary 4 of 352 both.
+
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
 ## Evidence spans against hand-marked spans
