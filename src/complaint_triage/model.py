@@ -68,7 +68,9 @@ BYSTANDER_COLUMN = len(SCORE_NAMES)
 #: learns reports written by the public only (see :class:`Targets`).
 STAFF_NOTE_CHANNELS = frozenset({"phone_note", "counter_note"})
 #: How the cross-validation folds are drawn when training passes ``split_mask`` (see
-#: :meth:`TriageClassifier.fit`); part of a trained model's version.
+#: :meth:`TriageClassifier.fit`); part of a trained model's version, so its words stay as the
+#: shipped models were named with them ("copies" covers analysts' corrections too, which follow
+#: their group: :func:`complaint_triage.training.version_policy` names such models apart).
 FOLD_RULE = "stratified on hand-written items; copies follow their batch"
 #: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`).
 BYSTANDER_DISCOUNT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -313,11 +315,12 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
     def _folds(self, strat: np.ndarray, grp: np.ndarray,
                split_mask: Sequence[bool] | None) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train, test) indices of each fold: whole groups, stratified on the texts of ``split_mask``
-        (all texts when it is ``None``); a group without such a text goes to fold crc32(name) % cv."""
+        (all texts when it is ``None``); a group without such a text goes to fold crc32(name) % cv.
+        ``split_mask`` is taken as valid (:meth:`fit` checks it before fitting anything)."""
         folds = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         if split_mask is None:
             return list(folds.split(strat, strat, grp))
-        voters = np.flatnonzero(self._check_split_mask(split_mask, grp, len(grp)))
+        voters = np.flatnonzero(np.asarray(split_mask, dtype=bool))  # (fit checked it: _check_split_mask)
         vg = grp[voters]
         fold_of: dict[Any, int] = {}
         for k, (_, te) in enumerate(folds.split(voters, strat[voters], vg)):
