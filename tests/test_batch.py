@@ -314,8 +314,8 @@ REPLY_WITH_SIGNATURE = "\n".join([
 @pytest.mark.parametrize(
     ("body", "stripped", "error"),
     [
-        (FORWARD_ONLY, "forwarded", "text is empty after removing quoted replies, forwarded messages and signatures "
-                                    "(stripped: forwarded); nothing to score"),
+        (FORWARD_ONLY, "forwarded", "the e-mail has no new text after removing quoted replies, forwarded messages "
+                                    "and signatures (stripped: forwarded); nothing to score"),
         (REPLY_WITH_SIGNATURE, "quote, quote_header, signature", None),
         (TEXTS[1], "", None),
     ],
@@ -1678,3 +1678,31 @@ def test_progress_total_skips_lines_that_hold_only_a_byte_order_mark(small_model
     buf = io.StringIO()
     res = _run(small_model_dir, [src], tmp_path / "o.jsonl", progress=True, progress_stream=buf)
     assert res.rows == 4 and "4/4 rows" in buf.getvalue()
+
+
+@pytest.mark.parametrize(("raw", "kind"), [
+    (b"Subject: x\r\n\r\n   \r\n", "empty"),
+    (b"Content-Type: text/plain\r\n\r\n> old quoted\r\n", "empty"),
+    (b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\nContent-Type: application/pdf\r\n'
+     b'Content-Disposition: attachment; filename="a.pdf"\r\n\r\nJVBERi0=\r\n--B--\r\n', "empty"),
+    (b'Content-Type: multipart/alternative; boundary="BB"\r\n\r\n--CC\r\nContent-Type: text/plain\r\n\r\nhi\r\n--CC--\r\n',
+     "email"),
+])
+def test_an_email_with_nothing_to_score_is_counted_by_why(raw, kind):
+    from complaint_triage.batch import _error_kind
+    from complaint_triage.email import parse_email
+
+    reason = parse_email(raw).empty_reason()
+    assert reason is not None
+    assert _error_kind(reason) == kind
+
+
+@pytest.mark.parametrize("text", ["", "  \n", "\x00\u200b"])
+def test_blank_and_invisible_texts_are_counted_as_empty(text):
+    from complaint_triage.batch import _error_kind
+    from complaint_triage.exceptions import InvalidTextError
+    from complaint_triage.results import check_text
+
+    with pytest.raises(InvalidTextError) as e:
+        check_text(text)
+    assert _error_kind(str(e.value)) == "empty"

@@ -868,6 +868,39 @@ def test_lines_near_the_new_signature_shapes_are_new_text(line: str) -> None:
     assert body == text
 
 
+#: Signatures Outlook and webmail insert with no separator line: the last paragraph, all
+#: signature lines, with a contact or an address and a name or an organisation.
+SIGNATURES_WITHOUT_SEPARATOR = [
+    "山田 太郎\nTEL 090-1234-5678",
+    "山田 太郎\n〒154-0001 東京都世田谷区池尻1-2-3",
+    "株式会社サンプル 総務部\n山田 太郎\n〒154-0001 東京都世田谷区池尻1-2-3\nTEL 03-1234-5678\nMail: taro@example.jp",
+    "NPO法人 せたがやの森\n理事長 北沢 みどり\nmidori@example.org",
+    "Taro Yamada\ntaro.yamada@example.com",
+]
+
+
+@pytest.mark.parametrize("signature", SIGNATURES_WITHOUT_SEPARATOR)
+def test_a_last_paragraph_of_signature_lines_is_a_signature_without_a_separator(signature: str) -> None:
+    new = "粗大ごみの収集がまだ来ません。\nいつ来るのですか。"
+    body, blocks = split_reply(f"{new}\n\n{signature}\n")
+    assert body == new
+    assert [(b.kind, b.text) for b in blocks] == [("signature", signature)]
+
+
+@pytest.mark.parametrize("text", [
+    "粗大ごみの収集がまだ来ません。\n\n山田 太郎",  # the writer signing: no contact
+    "折り返しお願いします。\n\n090-1234-5678",  # a contact alone: no name
+    "山田 太郎\nTEL 090-1234-5678",  # nothing before it
+    "ふざけるな。\n\n家は知ってるぞ\nTEL 090-1234-5678",  # a threat in the paragraph
+    "ふざけるな。\n\n山田 太郎\nTEL 090-1234-5678\n明日窓口に行くからな",
+    "回答を待っています。\n\n山田 太郎\n鈴木 花子\nTEL 090-1234-5678",  # two names: not one signer
+])
+def test_a_last_paragraph_that_is_not_one_signature_stays_in_the_body(text: str) -> None:
+    body, blocks = split_reply(text)
+    assert blocks == []
+    assert body == text
+
+
 def test_threats_above_a_real_signature_are_kept_and_the_signature_stripped() -> None:
     text = "ごみの収集について何度もお願いしています。\n担当者をぶっ殺すぞ\n\n──────────\n山田 太郎\nTEL 03-1234-5678"
     body, blocks = split_reply(text)
@@ -1849,3 +1882,19 @@ def test_iter_mbox_without_a_preamble_yields_only_the_messages(tmp_path: Path, l
     path = tmp_path / "inbox.mbox"
     path.write_bytes(lead + _mbox_message(COMPLAINT))
     assert [k for k, _ in iter_mbox(path)] == ["0"]
+
+
+@pytest.mark.parametrize(("header", "unmasked", "masked"), [
+    # the whole "name <address>" in one B-encoded word (Python's compat32 writes a non-ASCII From so)
+    ("=?UTF-8?B?" + base64.b64encode("山田 太郎 <taro.yamada@example.jp>".encode()).decode() + "?=",
+     "山田 太郎 <taro.yamada@example.jp>", "山田 太郎 <t***@example.jp>"),
+    # a Q-encoded address, its @ written =40
+    ("=?ISO-2022-JP?Q?taro.yamada=40example.jp?=", "taro.yamada@example.jp", "t***@example.jp"),
+])
+def test_an_address_inside_an_encoded_word_is_decoded_and_masked(header: str, unmasked: str, masked: str) -> None:
+    raw = (f"From: {header}\r\nTo: kuyakusho@example.jp\r\nSubject: x\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n").encode() + "粗大ごみの件です。".encode()
+    p = parse_email(raw)
+    assert p.from_ == unmasked
+    assert p.to_dict()["from"] == masked
+    assert "EncodedWordInAddress" in p.defects

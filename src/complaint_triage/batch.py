@@ -883,10 +883,8 @@ def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] |
     for key, res in items:
         if isinstance(res, Exception):
             yield Record(src.label, key, None, str(res))
-        elif not res.body.strip():  # as the API's 422 empty_email_body says (counted as "empty")
-            yield Record(src.label, key, _email_values(res, text_col),
-                         "text is empty after removing quoted replies, forwarded messages and signatures "
-                         f"(stripped: {res.stripped_kinds or 'nothing'}); nothing to score")
+        elif (empty := res.empty_reason()) is not None:  # as the API's 422 empty_email_body says (counted as "empty")
+            yield Record(src.label, key, _email_values(res, text_col), empty)
         else:
             yield Record(src.label, key, _email_values(res, text_col))
 
@@ -2046,6 +2044,8 @@ def _error_kind(msg: str) -> str:
         return "malformed"
     if "not valid" in m or "encoding" in m or "undecodable" in m:
         return "undecodable"
+    if "nothing to score" in m:  # blank or invisible text, or an e-mail with no new text or no text part
+        return "empty"
     if "e-mail" in m or m.startswith("cannot read"):
         return "email"
     if "empty" in m:

@@ -117,6 +117,14 @@ class Attachment:
         return {"filename": self.filename, "content_type": self.content_type, "size": self.size}
 
 
+#: Parser defects that mean the MIME structure could not be read, with what each one says.
+_BROKEN_MIME_DEFECTS = {
+    "StartBoundaryNotFoundDefect": "the boundary its Content-Type names never starts a part",
+    "NoBoundaryInMultipartDefect": "a multipart Content-Type without a boundary",
+    "CloseBoundaryNotFoundDefect": "a part that is never closed",
+}
+
+
 @dataclass(frozen=True)
 class ParsedEmail:
     """The result of :func:`parse_email`.
@@ -170,6 +178,29 @@ class ParsedEmail:
         """The kinds of text removed before scoring, sorted and comma-separated
         (``"forwarded, quote, quote_header, signature"``); ``""`` when nothing was removed."""
         return ", ".join(sorted({b.kind for b in self.stripped}))
+
+    def empty_reason(self) -> str | None:
+        """Why :attr:`body` holds nothing to score, in words for the sender; ``None`` when it does.
+
+        Tells apart a MIME structure the parser could not read (a boundary that is missing or
+        never found), a message with attachments but no text part, one with no text at all, and
+        new text that was all quotes, forwards or signatures.
+        """
+        if self.body.strip():
+            return None
+        if self.full_text.strip():
+            return ("the e-mail has no new text after removing quoted replies, forwarded messages and signatures "
+                    f"(stripped: {self.stripped_kinds or 'nothing'}); nothing to score")
+        broken = [d for d in self.defects if d in _BROKEN_MIME_DEFECTS]
+        if broken:
+            return (f"the e-mail's MIME structure is broken ({', '.join(_BROKEN_MIME_DEFECTS[d] for d in broken)}), "
+                    "so no text part could be read; check how the message was exported")
+        named = [a.filename for a in self.attachments if a.filename]
+        if self.attachments:
+            listed = f" ({', '.join(named[:5])}{', …' if len(named) > 5 else ''})" if named else ""
+            return (f"the e-mail has no text part, only {len(self.attachments)} attachment(s){listed}, "
+                    "which are listed, not scored; nothing to score")
+        return "the e-mail has no text; nothing to score"
 
     def to_dict(self, mask_contacts: bool = True, *, include_full_text: bool = True) -> dict[str, Any]:
         """Return a JSON-serialisable dict.
@@ -812,6 +843,24 @@ def _addresses(values: list[str], defects: list[str]) -> list[str]:
                 defects.append("InvalidAddressHeader")
             continue
         for name, addr in pairs:
+            if addr and _ENCODED_WORD.search(addr):
+                # RFC 2047 forbids encoded words in an address, but some senders encode the
+                # whole "name <address>" as one word (so does the stdlib's compat32 policy for
+                # a non-ASCII From): decode it and read the address from the decoded text, so
+                # that it is masked like any other
+                defects.append("EncodedWordInAddress")
+                decoded = _decode_header(addr, defects)
+                try:
+                    inner = [(n, a) for n, a in email.utils.getaddresses([decoded]) if n or a]
+                except Exception:  # noqa: BLE001 - the stdlib parser is not total
+                    inner = []
+                if len(inner) == 1 and "@" in inner[0][1]:
+                    inner_name = inner[0][0].strip().strip('"').strip()
+                    name = (_decode_header(name, defects).strip().strip('"').strip() if name else "") or inner_name
+                    out.append(f"{name} <{inner[0][1]}>" if name else inner[0][1])
+                else:
+                    out.append(decoded)
+                continue
             name = _decode_header(name, defects).strip().strip('"').strip() if name else ""
             out.append(f"{name} <{addr}>" if name and addr else (addr or name))
     return out
@@ -1375,6 +1424,23 @@ def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, 
                 kinds[j] = _signature_line(lines[j])
         if _is_signature([kinds[j] for j in below]):
             return [(k, end)]
+    # No separator (Outlook, and many webmail settings, insert the signature as plain lines): the
+    # last paragraph, when new text comes before it and it is all signature lines, among them a
+    # contact or an address and a name or an organisation (a name alone at the end of a letter
+    # stays: it is the writer signing, and nothing in it is a contact).
+    para = end
+    while para > start and lines[para - 1].strip():
+        para -= 1
+    if para >= first and any(ln.strip() for ln in lines[start:para]):
+        block = [j for j in range(para, end) if not rule[j] and not mobile[j]]
+        if 2 <= len(block) <= _SIG_MAX_LINES:
+            for j in block:
+                if j not in kinds:
+                    kinds[j] = _signature_line(lines[j])
+            found = [kinds[j] for j in block]
+            if (_is_signature(found) and any(k in ("contact", "address") for k in found)
+                    and any(k in ("name", "latin_name", "org") for k in found)):
+                return [(para, end)]
     return [(k, k + 1) for k in range(max(start, end - 4), end) if mobile[k]]
 
 

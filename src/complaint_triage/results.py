@@ -13,7 +13,7 @@ from typing import Any
 
 from complaint_triage.exceptions import InvalidTextError
 
-__all__ = ["DEFAULT_MAX_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError", "check_text"]
+__all__ = ["DEFAULT_MAX_CHARS", "INVISIBLE_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError", "check_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,22 @@ class Evidence:
 
 
 DEFAULT_MAX_CHARS = 20_000
+
+#: Characters that show nothing: every white-space character, the control characters (Cc), the
+#: format characters (Cf: zero-width space and joiners, direction marks, the BOM, soft hyphen,
+#: invisible operators, tags) and the variation selectors.  A text made of these alone is as empty
+#: as a blank one (tests check the list against :mod:`unicodedata`).
+INVISIBLE_CHARS = "".join(
+    chr(c)
+    for lo, hi in (
+        (0x00, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x70F, 0x70F),
+        (0x890, 0x891), (0x8E2, 0x8E2), (0x1680, 0x1680), (0x180B, 0x180F), (0x2000, 0x200F), (0x2028, 0x202F),
+        (0x205F, 0x2064), (0x2066, 0x206F), (0x3000, 0x3000), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F), (0xE0100, 0xE01EF),
+    )
+    for c in range(lo, hi + 1)
+)
 OUTPUT_FIELDS = ("verdict", "categories", "grievance", "scores", "evidence", "action", "review", "model_version")
 
 
@@ -76,7 +92,12 @@ def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     if not isinstance(value, str):
         kind = "missing (null)" if value is None else f"a {type(value).__name__}, not a string"
         raise InvalidTextError(f"text is {kind}; give the message text as a string")
-    if not value.strip():
+    if not value.strip(INVISIBLE_CHARS):
+        if value.strip():
+            raise InvalidTextError(
+                "text has no visible character (only control, zero-width or other invisible characters); "
+                "nothing to score"
+            )
         raise InvalidTextError("text is empty or whitespace only; nothing to score")
     if len(value) > max_chars:
         raise InvalidTextError(

@@ -16,7 +16,9 @@ module-level instance; tests build their own :class:`Settings` and pass it to
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,7 +26,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ENV_PREFIX", "Settings", "get_settings"]
+__all__ = ["ENV_PREFIX", "OTHER_VARIABLES", "Settings", "get_settings", "unknown_variables"]
 
 ENV_PREFIX = "COMPLAINT_TRIAGE_"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -181,3 +183,22 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once from the environment (``get_settings.cache_clear()`` to re-read)."""
     return Settings()
+
+
+#: Variables with the same prefix that other parts of the package read (not service settings).
+OTHER_VARIABLES = frozenset(ENV_PREFIX + v for v in ("MODEL", "MODELS_DIR", "DATA_DIR", "FEEDBACK_DB", "SENDER_KEY"))
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``(name, the closest known name or None)`` for each variable with the settings' prefix that
+    nothing reads: a misspelt limit (``COMPLAINT_TRIAGE_MAX_TXT_CHARS``) would otherwise leave the
+    default in force without a word."""
+    known = {ENV_PREFIX + f.upper() for f in Settings.model_fields} | OTHER_VARIABLES
+    out = []
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            # compared without the shared prefix, which would make every name look alike
+            close = difflib.get_close_matches(name.upper()[len(ENV_PREFIX):],
+                                              sorted(k[len(ENV_PREFIX):] for k in known), n=1, cutoff=0.75)
+            out.append((name, ENV_PREFIX + close[0] if close else None))
+    return out

@@ -162,3 +162,25 @@ def test_the_worker_entry_keeps_unused_libraries_out_and_still_scores(small_mode
     access = [json.loads(x) for x in out.stderr.splitlines() if '"event": "request"' in x]
     assert len(access) == 1 and access[0]["route"] == "/v1/score" and access[0]["status"] == 200
     assert access[0]["verdict"] in ("harassment", "complaint", "inquiry") and "model_version" in access[0]
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(calls: list[list[str]]) -> None:
+    os.environ["COMPLAINT_TRIAGE_MAX_TXT_CHARS"] = "5000"
+    os.environ["COMPLAINT_TRIAGE_SOMETHING_ELSE"] = "1"
+    os.environ["COMPLAINT_TRIAGE_MODEL"] = "x"  # read by the library, not a service setting
+    result = CliRunner().invoke(cli(), [])
+    assert result.exit_code == 0 and calls  # a warning, not a refusal
+    assert ("warning: COMPLAINT_TRIAGE_MAX_TXT_CHARS is not a setting of complaint-triage "
+            "(did you mean COMPLAINT_TRIAGE_MAX_TEXT_CHARS?); it is ignored") in result.output
+    assert "warning: COMPLAINT_TRIAGE_SOMETHING_ELSE is not a setting of complaint-triage; it is ignored" in result.output
+    assert "COMPLAINT_TRIAGE_MODEL " not in result.output and "5000" not in result.output
+
+
+def test_every_documented_variable_is_known() -> None:
+    from complaint_triage.settings import unknown_variables
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    import re
+
+    named = set(re.findall(r"COMPLAINT_TRIAGE_[A-Z0-9_]+", docs)) - {"COMPLAINT_TRIAGE_MAX_TXT_CHARS"}  # the typo shown
+    assert named and unknown_variables(dict.fromkeys(named, "x")) == []

@@ -95,6 +95,25 @@ class TestEmail:
         err = ErrorResponse.model_validate(r.json())
         assert err.error == "empty_email_body" and "no new text" in err.message and "quote" in err.message
 
+    @pytest.mark.parametrize(("raw", "says"), [
+        # the boundary in Content-Type never starts a part; a multipart type without a boundary
+        (b'From: a@example.jp\r\nContent-Type: multipart/alternative; boundary="BB"\r\n\r\n--CC\r\n'
+         b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "粗大ごみが来ません。".encode() + b"\r\n--CC--\r\n",
+         "MIME structure is broken (the boundary"),
+        (b"From: a@example.jp\r\nContent-Type: multipart/mixed\r\n\r\n--CC\r\nContent-Type: text/plain\r\n\r\n"
+         b"hello\r\n--CC--\r\n", "MIME structure is broken (a multipart Content-Type without a boundary)"),
+        # attachments only
+        (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+         b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="shinsei.pdf"\r\n'
+         b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n", "only 1 attachment(s) (shinsei.pdf)"),
+    ])
+    def test_a_mail_without_a_readable_text_part_says_why(self, client: TestClient, raw: bytes, says: str) -> None:
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and says in err.message
+        assert "removing quoted replies" not in err.message
+
     def test_empty_request_and_wrong_media_type(self, client: TestClient) -> None:
         r = client.post("/v1/score/email", content=b"", headers=RFC822)
         assert r.status_code == 400 and r.json()["error"] == "empty_body"
@@ -198,7 +217,7 @@ class TestForm:
         body = FormResponse.model_validate(r.json())
         for value in (*CONTACT.values(), "midori", "kitazawa", "1234-5678", "みどり"):
             assert value not in r.text
-        assert r.json()["contact"] == {"name": "北* ***", "email": "m***@example.jp", "phone": "0**-****-****"}
+        assert r.json()["contact"] == {"name": "** ***", "email": "m***@example.jp", "phone": "0**-****-****"}
         assert body.result.id == "form-9" and body.category == "子ども・子育て"
 
     def test_contact_fields_are_not_scored(self, client: TestClient) -> None:
@@ -280,9 +299,11 @@ def test_compose_form_text_fits_the_limit(
 
 @pytest.mark.parametrize(
     ("value", "kind", "masked"),
-    [("taro@example.jp", "email", "t***@example.jp"), ("not-an-address", "email", "n*************"),
-     ("@example.jp", "email", "@**********"), ("03-1234-5678", "phone", "0*-****-****"),
-     ("+81 90 1234 5678", "phone", "+** ** **** ****"), ("山田 太郎", "name", "山* **"), ("A", "name", "A")],
+    [("taro@example.jp", "email", "t***@example.jp"), ("ab@example.jp", "email", "***@example.jp"),
+     ("not-an-address", "email", "**************"), ("@example.jp", "email", "***********"),
+     ("03-1234-5678", "phone", "0*-****-****"), ("+81 90 1234 5678", "phone", "+** ** **** ****"),
+     ("1", "phone", "*"), ("110", "phone", "***"), ("12-34", "phone", "**-**"),
+     ("山田 太郎", "name", "** **"), ("山", "name", "*"), ("林 花子", "name", "* **"), ("A", "name", "*")],
 )
 def test_mask_contact(value: str, kind: str, masked: str) -> None:
     assert mask_contact(value, kind) == masked

@@ -38,6 +38,10 @@ def test_model_info(client: TestClient, small_triager) -> None:
 def test_health_and_readiness(client: TestClient, small_triager) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready", "model_version": small_triager.version}
+    # load balancers check with HEAD: the same status, no body
+    for path in ("/healthz", "/readyz"):
+        r = client.head(path)
+        assert r.status_code == 200 and r.content == b""
 
 
 def test_not_ready_before_the_lifespan_runs(make_settings: Callable[..., Settings]) -> None:

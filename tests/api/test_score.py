@@ -106,6 +106,10 @@ class TestScore:
             # Python keeps the last of two; the first text would go unscored without a word
             ('{"text": "お前の家は知ってるぞ", "text": "ごみの日を教えて"}'.encode(), "invalid_json",
              "the field 'text' appears twice"),
+            # too deep for the JSON reader, and an integer too long for Python to convert
+            (b'{"text": "a", "metadata": {"x": ' + b"[" * 5000 + b"]" * 5000 + b"}}", "invalid_json",
+             "nests arrays or objects too deeply"),
+            (b'{"text": "a", "metadata": {"x": ' + b"1" * 5000 + b"}}", "invalid_json", "4300 digits"),
         ],
     )
     def test_malformed_bodies_get_a_precise_4xx(self, client: TestClient, raw: bytes, code: str, needle: str) -> None:

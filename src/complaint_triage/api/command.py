@@ -26,7 +26,7 @@ import typer
 
 from complaint_triage.api import reload_signal
 from complaint_triage.api.supervisor import APP_FACTORY, HTTP_PROTOCOL
-from complaint_triage.settings import ENV_PREFIX, get_settings
+from complaint_triage.settings import ENV_PREFIX, get_settings, unknown_variables
 
 __all__ = ["serve", "APP_FACTORY"]
 
@@ -86,6 +86,9 @@ def serve(
     except ValidationError as e:
         typer.echo(f"error: invalid settings ({ENV_PREFIX}*):\n{settings_errors(e)}", err=True)
         raise typer.Exit(code=2) from e
+    for name, close in unknown_variables(os.environ):
+        hint = f" (did you mean {close}?)" if close else ""
+        typer.echo(f"warning: {name} is not a setting of complaint-triage{hint}; it is ignored", err=True)
     level = settings.log_level
     graceful = str(settings.graceful_shutdown_s)
     # Replace this process, which has already imported the model libraries (~150 MB, pandas

@@ -352,7 +352,7 @@ class EmailResponse(BaseModel):
 class ContactOut(BaseModel):
     """Contact fields of a form, masked; null when not given."""
 
-    name: str | None = Field(default=None, examples=["北* **"])
+    name: str | None = Field(default=None, examples=["** **"])
     email: str | None = Field(default=None, examples=["m***@example.jp"])
     phone: str | None = Field(default=None, examples=["0**-****-****"])
 
@@ -363,7 +363,7 @@ class FormResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "result": {**EXAMPLE_INQUIRY_RESULT, "verdict": "complaint", "grievance": True},
         "category": "子ども・子育て",
-        "contact": {"name": "北* ***", "email": "m***@example.jp", "phone": "0**-****-****"},
+        "contact": {"name": "** ***", "email": "m***@example.jp", "phone": "0**-****-****"},
     }]})
 
     result: ScoreResult

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -107,8 +108,13 @@ class StrictJSONRequest(Request):
             self._strict_json = loads_strict(body)
         except NotPlainJSONError as e:
             raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {e}") from None
-        except (ValueError, RecursionError):  # (answered by FastAPI's parsing, with its position)
+        except (json.JSONDecodeError, UnicodeDecodeError):  # (answered by FastAPI's parsing, with its position)
             pass
+        except RecursionError:
+            raise ApiError(400, "invalid_json", "the request body's JSON nests arrays or objects too deeply to "
+                           "read (about a thousand levels); send flatter metadata") from None
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits
+            raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {e}") from None
 
     async def json(self) -> Any:
         if hasattr(self, "_strict_json"):

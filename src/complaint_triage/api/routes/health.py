@@ -44,6 +44,12 @@ async def readyz(request: Request) -> ApiJSONResponse:
     return ApiJSONResponse({"status": "ready", "model_version": scorer.version})
 
 
+# HEAD for load balancers' health checks: the same status, no body (left out of the OpenAPI
+# document, where a second operation on the same function would repeat its operation id)
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

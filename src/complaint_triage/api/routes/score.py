@@ -195,10 +195,9 @@ async def score_email(request: Request) -> ApiJSONResponse:
     async with scorer.admit() as slot:
         parsed, email = await slot.call(_parse_and_mask, raw)  # EmailParseError -> 422
         body = parsed.body
-        if not body.strip():
-            kinds = parsed.stripped_kinds or "nothing"
-            raise ApiError(422, "empty_email_body", "the e-mail has no new text to score after removing quoted "
-                           f"replies and signatures (stripped: {kinds}); nothing to score")
+        empty = parsed.empty_reason()
+        if empty is not None:
+            raise ApiError(422, "empty_email_body", empty)
         _check_text(body, scorer.max_chars, "e-mail body")
         [res] = await slot.score([body])
     if isinstance(res, ScoringError):  # pragma: no cover - check_text above refuses what score_many would
@@ -276,17 +275,19 @@ def _form_evidence(ev: list[dict[str, Any]], subject: str | None, subj_at: int, 
 def mask_contact(value: str, kind: str) -> str:
     """Mask a contact field whatever its shape.
 
-    ``taro@example.jp`` → ``t***@example.jp``; ``090-1234-5678`` → ``0**-****-****``;
-    ``世田谷 花子`` → ``世** **``.  Only the first character and separators survive (and an
-    e-mail's domain).
+    ``taro@example.jp`` → ``t***@example.jp`` (a local part of one or two characters: ``***@example.jp``);
+    ``090-1234-5678`` → ``0**-****-****`` (a number of fewer than six digits loses its first one
+    too); a name, or anything else, keeps only its spaces: ``世田谷 花子`` → ``*** **``.  A single
+    kanji is a whole surname (林, 森), so no character of a name survives.
     """
     value = value.strip()
     if kind == "email" and value.count("@") == 1 and value.index("@") > 0:
         local, domain = value.split("@")
-        return f"{local[0]}***@{domain}"
+        return f"{local[0] if len(local) >= 3 else ''}***@{domain}"
     if kind == "phone":
-        return "".join(c if (i == 0 or not c.isalnum()) else "*" for i, c in enumerate(value))
-    return "".join(c if (i == 0 or c.isspace()) else "*" for i, c in enumerate(value))
+        keep_first = sum(c.isalnum() for c in value) >= 6
+        return "".join(c if ((i == 0 and keep_first) or not c.isalnum()) else "*" for i, c in enumerate(value))
+    return "".join(c if c.isspace() else "*" for c in value)
 
 
 @router.post(

@@ -1,0 +1,48 @@
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from complaint_triage.exceptions import InvalidTextError
+from complaint_triage.results import INVISIBLE_CHARS, check_text
+
+
+def test_the_invisible_characters_are_whitespace_controls_format_characters_and_variation_selectors():
+    def invisible(c: str) -> bool:
+        o = ord(c)
+        return (c.isspace() or unicodedata.category(c) in ("Cc", "Cf")
+                or 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF or 0x180B <= o <= 0x180F)
+
+    every = {chr(c) for c in range(sys.maxunicode + 1)}
+    assert {c for c in every if invisible(c)} <= set(INVISIBLE_CHARS)
+    # the rest are format characters newer than this Python's Unicode tables (unassigned here)
+    assert all(unicodedata.category(c) == "Cn" for c in set(INVISIBLE_CHARS) if not invisible(c))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty or whitespace only"),
+    ("   \n\t\u3000", "empty or whitespace only"),
+    ("\x00\x00", "no visible character"),
+    ("\u200b\u200b\ufeff", "no visible character"),
+    ("\u3000\u200d\u2060\r\n", "no visible character"),
+    ("\ufe0f\U000e0067", "no visible character"),
+])
+def test_a_text_with_nothing_to_read_is_refused(text, message):
+    with pytest.raises(InvalidTextError, match=message):
+        check_text(text)
+
+
+@pytest.mark.parametrize("text", ["\u200b死ね\u200b", "\x00窓口の対応がひどい", "ok", "🙇", "\u3000。"])
+def test_a_text_with_one_visible_character_is_kept_as_it_is(text):
+    assert check_text(text) == text
+
+
+@given(invisible=st.text(alphabet=INVISIBLE_CHARS, max_size=20), visible=st.characters(
+    blacklist_characters=INVISIBLE_CHARS, blacklist_categories=("Cs", "Cn")))
+def test_one_visible_character_among_invisible_ones_makes_a_text(invisible, visible):
+    with pytest.raises(InvalidTextError):
+        check_text(invisible)
+    text = invisible[: len(invisible) // 2] + visible + invisible[len(invisible) // 2 :]
+    assert check_text(text) == text
