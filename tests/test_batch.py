@@ -1685,8 +1685,8 @@ def test_progress_total_skips_lines_that_hold_only_a_byte_order_mark(small_model
     (b"Content-Type: text/plain\r\n\r\n> old quoted\r\n", "empty"),
     (b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\nContent-Type: application/pdf\r\n'
      b'Content-Disposition: attachment; filename="a.pdf"\r\n\r\nJVBERi0=\r\n--B--\r\n', "empty"),
-    (b'Content-Type: multipart/alternative; boundary="BB"\r\n\r\n--CC\r\nContent-Type: text/plain\r\n\r\nhi\r\n--CC--\r\n',
-     "email"),
+    (b'Content-Type: multipart/alternative; boundary="BB"\r\n\r\n--CC\r\nContent-Type: text/plain\r\n\r\n'
+     b"hi\r\n--CC--\r\n", "email"),
 ])
 def test_an_email_with_nothing_to_score_is_counted_by_why(raw, kind):
     from complaint_triage.batch import _error_kind

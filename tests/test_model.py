@@ -204,20 +204,44 @@ def test_bystander_target_is_a_public_report_not_a_staff_note():
 
 @settings(max_examples=300, deadline=None)
 @given(p=st.lists(st.floats(0, 1), min_size=len(SCORE_NAMES) + 1, max_size=len(SCORE_NAMES) + 1),
-       discount=st.sampled_from(BYSTANDER_DISCOUNT_GRID))
-def test_bystander_discount_only_lowers_the_score_and_spares_what_the_verdict_head_is_sure_of(p, discount):
+       discount=st.sampled_from([*BYSTANDER_DISCOUNT_GRID, 0.25, 0.75]))
+def test_bystander_discount_only_lowers_the_score_by_the_report_probability(p, discount):
     row = np.array(p)
     plain = harassment_score(row[: len(SCORE_NAMES)])
     assert harassment_score(row[: len(SCORE_NAMES)], discount) == plain  # no column: no discount
     got = harassment_score(row, discount)
-    expected = plain - discount * row[BYSTANDER_COLUMN] * (1 - row[0])
-    assert got == pytest.approx(expected)
+    assert got == pytest.approx(plain - discount * row[BYSTANDER_COLUMN])
     assert got <= plain + 1e-12
+    # the legacy rule (manifests without bystander_rule) also scales by the verdict head's doubt,
+    # so it never lowers the score more than the current one and spares what that head is sure of
+    legacy = harassment_score(row, discount, "doubt")
+    assert legacy == pytest.approx(plain - discount * row[BYSTANDER_COLUMN] * (1 - row[0]))
+    assert got - 1e-12 <= legacy <= plain + 1e-12
     sure = row.copy()
     sure[0] = 1.0
-    assert harassment_score(sure, discount) == pytest.approx(harassment_score(sure[: len(SCORE_NAMES)]))
+    assert harassment_score(sure, discount, "doubt") == pytest.approx(harassment_score(sure[: len(SCORE_NAMES)]))
     # the matrix form agrees with the row form
     assert harassment_score(np.stack([row, row]), discount) == pytest.approx([got, got])
+    assert harassment_score(np.stack([row, row]), discount, "doubt") == pytest.approx([legacy, legacy])
+
+
+def test_harassment_score_refuses_a_rule_it_does_not_know():
+    with pytest.raises(ValueError, match="unknown bystander_rule 'gated'"):
+        harassment_score(np.full(len(SCORE_NAMES) + 1, 0.5), 1.0, "gated")
+
+
+def test_decide_rows_applies_the_rule_the_thresholds_were_chosen_under():
+    # a report the verdict head is sure of: the current rule discounts it, a manifest written
+    # before bystander_rule existed (the legacy rule) does not
+    row = np.zeros(len(SCORE_NAMES) + 1)
+    row[0], row[1] = 0.95, 0.05
+    row[len(VERDICTS)] = 0.9  # violence
+    row[BYSTANDER_COLUMN] = 0.9
+    th = {"harassment": 0.6, "review_low": 0.1, "review_high": 0.8, "category_relative": 0.0, "grievance": 0.5,
+          "categories": dict.fromkeys(CATEGORIES, 0.5), "bystander_discount": 1.0}
+    assert decide_rows(row[None, :], th)[0].verdict == "harassment"
+    assert decide_rows(row[None, :], {**th, "bystander_rule": "doubt"})[0].verdict == "harassment"
+    assert decide_rows(row[None, :], {**th, "bystander_rule": "flat"})[0].verdict == "complaint"
 
 
 def test_choose_thresholds_takes_the_discount_that_recovers_the_most_harassment():
@@ -237,6 +261,7 @@ def test_choose_thresholds_takes_the_discount_that_recovers_the_most_harassment(
     t = Targets(verdict, cats, (verdict == 1).astype(int))
     th = choose_thresholds(P, t, max_false_flag_rate=0.01)
     assert th["bystander_discount"] > 0
+    assert th["bystander_rule"] == "flat"
     plain = choose_thresholds(P[:, : len(SCORE_NAMES)], t, max_false_flag_rate=0.01)
     assert plain["bystander_discount"] == 0.0
     recall = lambda th_, Q: np.mean(np.asarray(harassment_score(Q, th_["bystander_discount"]))[verdict == 0]  # noqa: E731

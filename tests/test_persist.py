@@ -90,6 +90,25 @@ def test_other_label_set(copy_dir):
         load_model(copy_dir)
 
 
+@pytest.mark.parametrize("rule", ["gated", None, 3])
+def test_a_bystander_rule_this_version_does_not_know_is_refused(copy_dir, rule):
+    m = json.loads((copy_dir / "manifest.json").read_text(encoding="utf-8"))
+    m["thresholds"]["bystander_rule"] = rule
+    (copy_dir / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="bystander_rule .* upgrade complaint-triage or retrain"):
+        load_model(copy_dir)
+
+
+@pytest.mark.parametrize("rule", ["flat", "doubt", "absent"])
+def test_a_known_or_absent_bystander_rule_loads(copy_dir, rule):
+    m = json.loads((copy_dir / "manifest.json").read_text(encoding="utf-8"))
+    m["thresholds"].pop("bystander_rule", None)
+    if rule != "absent":
+        m["thresholds"]["bystander_rule"] = rule
+    (copy_dir / "manifest.json").write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
+    assert load_model(copy_dir).thresholds.get("bystander_rule", "absent") == rule
+
+
 def _set_signals_digest(d, digest):
     m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     if digest is None:

@@ -260,6 +260,7 @@ def test_threshold_variant(registry, test_records):
         ({"grievance": 1.5}, "outside"),
         ({"categories": {"threat": -0.1}}, "outside"),
         ({"harassment": 0.5, "review_low": 0.6}, "review band"),
+        ({"bystander_rule": "gated"}, "bystander_rule 'gated' is not one of"),
     ],
 )
 def test_merge_thresholds_refuses_bad_values(small_model_dir, changes, match):
@@ -279,3 +280,11 @@ def test_card_shows_the_false_flag_cap_as_it_was_set(small_model_dir, rate, show
     manifest = load_model(small_model_dir).manifest
     manifest["thresholds"] = {**manifest["thresholds"], "max_false_flag_rate": rate}
     assert f"(cap on complaints flagged in validation: {shown})" in model_card(manifest)
+
+
+@pytest.mark.parametrize("rule", ["flat", "doubt"])
+def test_merge_thresholds_keeps_the_bystander_rule_as_a_word(small_model_dir, rule):
+    # thresholds chosen again (notebooks/03) carry the rule they were chosen under
+    base = load_model(small_model_dir).thresholds
+    merged = merge_thresholds(base, {"bystander_rule": rule, "bystander_discount": 0.5})
+    assert merged["bystander_rule"] == rule and merged["bystander_discount"] == 0.5

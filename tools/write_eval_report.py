@@ -1286,11 +1286,72 @@ corpus without it; 2,203 test and 1,132 held-out messages): threshold 0.602 → 
 0.947 → 0.947, recall 0.929 → 0.933, test complaints flagged 5.3 → 5.7, category macro-F1
 0.838 → 0.837, held-out errors 74.0 → 73.7, held-out complaints flagged 6.3 → 5.7: nothing
 beyond the spread. On the probe the thank-you is no longer flagged (an inquiry at 0.78, with
-`review`) and none of the 15 is. The shipped model is **m-a20d8c9300** (b1–b86, b90–b99, default
+`review`) and none of the 15 is. The model shipped at the end of session 21 was **m-a20d8c9300** (b1–b86, b90–b99, default
 seed): against m-f3114f9b79 on the same test and held-out messages, threshold 0.607 → 0.597,
 accuracy 0.9464 → 0.9460, recall 0.9245 → 0.9258, complaints flagged 4 → 4 of 862,
 category macro-F1 0.8404 → 0.8395, held-out errors 73 → 72, held-out complaints flagged 6 → 6, h12-0011
 still flagged; toxic posts flagged 15 → 16 of 67, ordinary 4 of 352 both.
+
+
+### Session 22: bystander reports were most of the wrong flags
+
+Of the ten held-out messages m-a20d8c9300 wrongly called harassment (h1–h28), nine were bystander
+reports: a barber, a sign-language interpreter, a library visitor, a parent at a playground
+reporting someone else's abuse of staff, often quoting it. The model has a head that recognises
+such reports, and it did (0.70–0.97 on four of them), but the harassment score subtracted
+`bystander_discount` × that probability × (1 − the verdict head's harassment probability): the
+"doubt" factor, meant to spare a message the verdict head is sure of. A report quoting a threat
+is exactly such a message (verdict head 0.87–0.97), so the factor cancelled the discount where
+it was needed. The rule is now "flat": the score less `bystander_discount` × the report
+probability, the discount chosen on the out-of-fold scores from 0 and 0.5 (it took 0.5 in every
+draw). The rule is recorded in each manifest (`thresholds.bystander_rule`); a manifest without it
+is still decided under the old rule, and an unknown rule is refused at load.
+
+Before choosing, the same out-of-fold scores gave three rules to compare (three draws each,
+`complaint-triage train` on the corpus with b100, augmentation seeds 20261125, 1 and 2; the
+thresholds chosen on each draw's out-of-fold scores; 2,211 test and 1,147 held-out messages,
+h1–h29):
+
+| rule | test recall | test complaints flagged (of 866) | held-out errors | held-out legitimate messages flagged (of 750) |
+|---|---:|---:|---:|---:|
+| doubt (before), discount 0–1 | 0.933 | 7.0 | 75.0 | 10.7 |
+| **flat, discount 0 or 0.5 (shipped)** | 0.934 | 5.0 | 72.3 | 6.7 |
+| flat, discount 1 | 0.933 | 5.0 | 69.3 | 5.0 |
+
+A discount of 1 gained most on the held-out sets, but it lost one case of the regression table
+in `tests/test_shipped_model.py`, a threat relayed to menace the clerk
+(「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」: report head 0.66,
+score 0.98 → 0.32), and it flagged more ordinary posts of the outside SNS subset (4, 5, 3 of 352
+under the old rule; 5, 6, 4 at 0.5; 7, 7, 6 at 1, on the three draws without b100). Session 12
+had rejected a discount without the doubt factor for those two reasons; at 0.5 both stay as they
+were, and most of the gain remains. Out-of-fold recall rises with the discount up to about 0.4
+and is flat beyond, so the grid has two values only.
+
+Measured on a set written for it: **h29** (someone else's conduct: bystander reports that quote
+abuse of staff, residents quoting abuse aimed at themselves, against harassment whose writer
+relays threats or insults "from others"), by a writer who never opened the corpus or the code,
+written before the rule changed. Its reviewer dropped 65 of 80 as near-copies (every bystander
+report retold a corpus scene) and kept 15, 13 of them harassment; every rule and draw got 13 of
+the 15 right. On all 80 as written (for information only, since most retell the corpus), the
+three draws flagged 7, 7 and 7 of the 45 legitimate messages under the old rule, 3, 3 and 3 at
+0.5 and 1, 1 and 2 at 1, and missed 2, 2 and 1 of the 35 harassment messages under the old rule,
+the same at 0.5, and 4, 3 and 2 at 1.
+
+**b100** (whose words are they: relayed threats against bystander reports quoting the same
+words; 7 of 80 kept, 73 dropped as near-copies) was added; it moves nothing beyond the spread
+(held-out errors 72.0 → 72.3 at 0.5, over the same three seeds without and with it).
+
+The shipped model is **m-19f6bedfe2** (b1–b86, b90–b100, flat rule, discount 0.5, default seed).
+Against m-a20d8c9300 on the same 2,210 test messages (b100's one test item left out) and 1,147
+held-out ones: threshold 0.597 → 0.596, accuracy 0.9457 → 0.9466, precision 0.9943 → 0.9971,
+recall 0.9258 → 0.9258, complaints flagged 4 → 2 of 866, category macro-F1 0.8395 → 0.8381,
+held-out errors 74 → 72, held-out legitimate messages flagged 10 → 6 (complaints 6 → 4: h3-0007,
+an interpreter's report, and h3-0034, a parent's SNS post about a father filming a play leader,
+are no longer flagged; inquiries 4 → 2), h23 14 → 15 errors of 48, toxic / ordinary posts of
+the outside subset flagged 16 / 4 both. Two held-out harassment messages are lost: h21-0015, a
+caller quoting his own veiled threat back to the clerk (「『出るとこ出たら困るのはそっちだ』って言ったよな。
+あれね、弁護士とかそういう意味じゃないから」), and h23-0032, one crossing sentence in a long
+letter; both carry `review`. One is found: h8-0009, a threat in Kagoshima dialect.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 

@@ -9,13 +9,18 @@ An optional extra head (``bystander_head=True``) learns which messages are bysta
 (the corpus's ``kind == "bystander"`` outside staff notes: a member of the public reports
 another person's abuse of staff and asks the ward to act).  Its probability is an internal
 column after :data:`SCORE_NAMES` (never in the ``scores`` output).  :func:`harassment_score`
-subtracts ``bystander_discount`` × that probability × the verdict head's doubt (1 - its
-harassment probability), the discount being chosen on validation with the thresholds.  A
-linear model adds the weight of quoted abuse to that of the report's framing, and the category
-heads see the quoted threat whoever said it; the discount lets a confident "this is a report"
-outweigh the quote, which no single set of n-gram weights could.  The doubt factor leaves a
-message the verdict head itself calls harassment alone: a staff note quoting the caller's
-threat (「来庁者が『殺すぞ』と怒鳴り…」) reads like a report too.
+subtracts ``bystander_discount`` × that probability, the discount being 0 or 0.5 as validation
+chooses (:data:`BYSTANDER_DISCOUNT_GRID`).  A linear model adds the weight of quoted abuse to
+that of the report's framing, and the category heads see the quoted threat whoever said it; the
+discount lets a confident "this is a report" outweigh the quote, which no single set of n-gram
+weights could.  Staff notes are not reports in that head's training labels, so a staff note
+quoting the caller's own threat (「来庁者が『殺すぞ』と怒鳴り…」) keeps its score.
+
+Models trained before session 22 used the ``"doubt"`` rule: the discount was also multiplied by
+the verdict head's doubt (1 - its harassment probability).  That left alone the very reports
+the verdict head was sure of, and on writers held out nine of ten messages wrongly flagged were
+bystander reports.  A manifest records its rule as ``thresholds["bystander_rule"]``; one without
+that key was chosen under ``"doubt"`` and is still decided under it.
 
 Decisions are taken by :func:`decide` from the probabilities and a thresholds mapping that
 is chosen on validation data by :func:`choose_thresholds` and stored in the model's
@@ -72,8 +77,21 @@ STAFF_NOTE_CHANNELS = frozenset({"phone_note", "counter_note"})
 #: shipped models were named with them ("copies" covers analysts' corrections too, which follow
 #: their group: :func:`complaint_triage.training.version_policy` names such models apart).
 FOLD_RULE = "stratified on hand-written items; copies follow their batch"
-#: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`).
-BYSTANDER_DISCOUNT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`): none, or half the
+#: bystander-report probability.  Under the "flat" rule, out-of-fold recall rises with the discount
+#: up to about 0.4 and is flat beyond (within a few messages), so a fine grid would choose by
+#: chance.  On writers held out (three draws), 0.5 and 1 both cut the messages wrongly flagged
+#: (10 → 5–6 and 4–6 of about 700), 1 a little more; but at 1 a relayed threat the report head
+#: half believes (「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」,
+#: p_bystander 0.66) was lost, and ordinary posts of the outside SNS subset flagged rose 4 → 7 of 352
+#: (5 at 0.5).
+BYSTANDER_DISCOUNT_GRID = (0.0, 0.5)
+#: How the discount applies (:func:`harassment_score`), recorded in every new manifest as
+#: ``thresholds["bystander_rule"]``: ``"flat"`` subtracts discount × p_bystander; ``"doubt"`` (models
+#: trained before session 22, whose manifests have no such key) multiplies that by (1 - p_h) too.
+BYSTANDER_RULES = ("flat", "doubt")
+BYSTANDER_RULE = "flat"
+LEGACY_BYSTANDER_RULE = "doubt"
 
 
 @dataclass(frozen=True)
@@ -381,22 +399,32 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
 # -- decision policy -------------------------------------------------------------------
 
 
-def harassment_score(p: np.ndarray, bystander_discount: float = 0.0) -> np.ndarray | float:
+def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, rule: str = BYSTANDER_RULE) -> np.ndarray | float:
     """The score the harassment threshold applies to: the mean of the verdict head's
     harassment probability and the strongest category probability, less
-    ``bystander_discount`` × the bystander-report probability × (1 - the verdict head's
-    harassment probability) when ``p`` has the bystander column (see the module docstring).
+    ``bystander_discount`` × the bystander-report probability when ``p`` has the bystander
+    column (under the legacy ``rule="doubt"``, × (1 - the verdict head's harassment probability)
+    as well; see the module docstring).
 
     Two views of the same question (the verdict head, and the seven category heads that
     are trained against every non-harassment message) agree on clear cases; averaging them
     recovered harassment that the verdict head alone scored low (short threats, 殺すぞ)
     at the same complaint false-flag rate in writer-held-out validation.
     Works on one row or on a matrix of rows.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` is not one of :data:`BYSTANDER_RULES` (a manifest written by a newer version).
     """
+    if rule not in BYSTANDER_RULES:
+        raise ValueError(f"unknown bystander_rule {rule!r} in the thresholds (expected one of "
+                         f"{', '.join(BYSTANDER_RULES)}); this model needs a newer complaint-triage")
     q = np.asarray(p, dtype=np.float64)
     s = (q[..., _H] + q[..., _NV : _NV + _NC].max(axis=-1)) / 2  # one row or every row
     if bystander_discount and q.shape[-1] > BYSTANDER_COLUMN:
-        s = s - bystander_discount * q[..., BYSTANDER_COLUMN] * (1.0 - q[..., _H])
+        d = bystander_discount * q[..., BYSTANDER_COLUMN]
+        s = s - (d * (1.0 - q[..., _H]) if rule == "doubt" else d)
     return float(s) if q.ndim == 1 else s
 
 
@@ -427,7 +455,8 @@ def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decisi
     q = np.asarray(proba)  # compared in its own dtype, as one row always was
     if q.ndim != 2:
         raise ValueError(f"decide_rows needs a 2-D array of probability rows, not {q.ndim}-D")
-    ph = harassment_score(q, thresholds.get("bystander_discount", 0.0))
+    ph = harassment_score(q, thresholds.get("bystander_discount", 0.0),
+                          thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE))
     is_h = ph >= thresholds["harassment"]
     ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
     is_c = ~is_h & (q[:, ci] >= q[:, ii])
@@ -533,8 +562,9 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
     of :data:`CATEGORY_RELATIVE_GRID` with the best category macro-F1 among true harassment
     (the smaller on ties).  The grievance threshold maximises F1 of the grievance flag among
     true harassment.  When ``proba`` has the bystander-report column, ``bystander_discount`` is
-    the value of :data:`BYSTANDER_DISCOUNT_GRID` whose harassment score reaches the most true
-    harassment under the cap (the smaller on ties); the thresholds are then set on that score.
+    the value of :data:`BYSTANDER_DISCOUNT_GRID` whose harassment score (under
+    :data:`BYSTANDER_RULE`, recorded as ``bystander_rule``) reaches the most true harassment under
+    the cap (the smaller on ties); the thresholds are then set on that score.
     """
     is_c = targets.verdict == VERDICTS.index(Verdict.COMPLAINT)
     is_h = targets.verdict == _H
@@ -573,4 +603,5 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
         "max_false_flag_rate": max_false_flag_rate,
         "review_false_flag_rate": review_false_flag_rate,
         "bystander_discount": discount,
+        "bystander_rule": BYSTANDER_RULE,
     }

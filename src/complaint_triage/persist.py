@@ -50,7 +50,7 @@ from complaint_triage.exceptions import (
 )
 from complaint_triage.features import signals_digest
 from complaint_triage.labels import CATEGORIES, LABEL_SET_ID, VERDICTS
-from complaint_triage.model import SCORE_NAMES, TriageClassifier
+from complaint_triage.model import BYSTANDER_RULES, LEGACY_BYSTANDER_RULE, SCORE_NAMES, TriageClassifier
 
 __all__ = [
     "TRUSTED",
@@ -620,6 +620,13 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
         _check_seal(manifest)
     except _ManifestError as e:
         raise ModelLoadError(f"manifest {manifest_path} {e}") from e
+    rule = (manifest["thresholds"].get("bystander_rule", LEGACY_BYSTANDER_RULE)
+            if isinstance(manifest["thresholds"], dict) else None)
+    if rule not in BYSTANDER_RULES:
+        raise ModelLoadError(
+            f"manifest {manifest_path} has bystander_rule {rule!r}, which this version of complaint-triage "
+            f"does not know (it knows {', '.join(BYSTANDER_RULES)}); upgrade complaint-triage or retrain the model"
+        )
     if file_sha256(model_path) != manifest["model_sha256"]:
         raise ModelLoadError(
             f"{model_path} does not match the checksum in its manifest (corrupt or replaced); "

@@ -13,7 +13,8 @@ from typing import Any
 
 from complaint_triage.exceptions import InvalidTextError
 
-__all__ = ["DEFAULT_MAX_CHARS", "INVISIBLE_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError", "check_text"]
+__all__ = ["DEFAULT_MAX_CHARS", "INVISIBLE_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError",
+           "check_text"]
 
 
 @dataclass(frozen=True, slots=True)

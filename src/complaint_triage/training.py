@@ -21,7 +21,15 @@ from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer, signals_digest
 from complaint_triage.feedback import text_key
 from complaint_triage.metrics import evaluate_decisions, format_report
-from complaint_triage.model import FOLD_RULE, Targets, TriageClassifier, choose_thresholds, decide, decide_all
+from complaint_triage.model import (
+    FOLD_RULE,
+    LEGACY_BYSTANDER_RULE,
+    Targets,
+    TriageClassifier,
+    choose_thresholds,
+    decide,
+    decide_all,
+)
 from complaint_triage.persist import models_root, promote, save_model
 from complaint_triage.tokenizer import JapaneseTokenizer
 
@@ -312,11 +320,15 @@ model. Then {evaluate}."""
 def _bystander_note(manifest: Mapping[str, Any]) -> str:
     if not manifest.get("params", {}).get("bystander_head"):
         return ""
-    d = manifest["thresholds"].get("bystander_discount", 0.0)
+    th = manifest["thresholds"]
+    d = th.get("bystander_discount", 0.0)
+    doubt = " × (1 − the verdict head's harassment probability)"
+    if th.get("bystander_rule", LEGACY_BYSTANDER_RULE) != "doubt":
+        doubt = ""
     return (
         "\nAn internal head recognises bystander reports (a resident reporting someone else's abuse of"
         "\nstaff); the harassment score is lowered by"
-        f"\n{d:g} × its probability × (1 − the verdict head's harassment probability), so a quoted threat"
+        f"\n{d:g} × its probability{doubt}, so a quoted threat"
         "\nis not scored like the threat itself."
     )
 
@@ -341,7 +353,8 @@ def version_policy(params: Mapping[str, Any], max_false_flag_rate: float, *,
         policy["correction_folds"] = "corrections follow their group; only the corpus's hand-written items vote"
     if params.get("bystander_head"):
         # (session 12: the discount's form is a decision rule too)
-        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander * (1 - p_h); "
+        # (session 22: the discount no longer scaled by the verdict head's doubt)
+        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander; discount 0 or 0.5; "
                                     "bystander = kind bystander outside phone and counter notes")
     return policy
 

@@ -36,7 +36,7 @@ from complaint_triage.corpus import load_corpus
 from complaint_triage.exceptions import ModelNotFoundError
 from complaint_triage.labels import CATEGORIES
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import decide_all
+from complaint_triage.model import BYSTANDER_RULES, decide_all
 from complaint_triage.persist import (
     CARD_FILE,
     MANIFEST_FILE,
@@ -381,7 +381,7 @@ def promote_if_not_worse(
 # -- threshold variants ---------------------------------------------------------------------
 
 _THRESHOLD_KEYS = {"harassment", "review_low", "review_high", "categories", "category_relative", "grievance",
-                   "max_false_flag_rate", "review_false_flag_rate", "bystander_discount"}
+                   "max_false_flag_rate", "review_false_flag_rate", "bystander_discount", "bystander_rule"}
 
 
 def merge_thresholds(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,8 +395,8 @@ def merge_thresholds(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
     Raises
     ------
     ValueError
-        Unknown keys or categories, values outside [0, 1], or a review band that does not
-        contain the harassment threshold.
+        Unknown keys or categories, values outside [0, 1], an unknown ``bystander_rule``, or a
+        review band that does not contain the harassment threshold.
     """
     unknown = set(changes) - _THRESHOLD_KEYS
     if unknown:
@@ -408,7 +408,11 @@ def merge_thresholds(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
     out = deepcopy(dict(base))
     out["categories"] = {**base["categories"], **{c: float(v) for c, v in cats.items()}}
     for k, v in changes.items():
-        if k != "categories":
+        if k == "bystander_rule":  # how the discount applies (complaint_triage.model.harassment_score)
+            if v not in BYSTANDER_RULES:
+                raise ValueError(f"bystander_rule {v!r} is not one of {', '.join(BYSTANDER_RULES)}")
+            out[k] = v
+        elif k != "categories":
             out[k] = None if v is None else float(v)
     if "harassment" in changes and changes["harassment"] != base["harassment"]:
         h = float(changes["harassment"])

@@ -172,7 +172,8 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_resembles(calls: list[
     assert result.exit_code == 0 and calls  # a warning, not a refusal
     assert ("warning: COMPLAINT_TRIAGE_MAX_TXT_CHARS is not a setting of complaint-triage "
             "(did you mean COMPLAINT_TRIAGE_MAX_TEXT_CHARS?); it is ignored") in result.output
-    assert "warning: COMPLAINT_TRIAGE_SOMETHING_ELSE is not a setting of complaint-triage; it is ignored" in result.output
+    assert ("warning: COMPLAINT_TRIAGE_SOMETHING_ELSE is not a setting of complaint-triage; "
+            "it is ignored") in result.output
     assert "COMPLAINT_TRIAGE_MODEL " not in result.output and "5000" not in result.output
 
 
