@@ -25,3 +25,35 @@ def test_a_model_saved_before_a_parameter_existed_is_refitted_with_the_value_it_
     assert model.manifest["params"].get("grievance_others_weight") == 0.2
     del model.classifier.grievance_others_weight  # as loaded from a file saved before it existed
     assert unfitted_copy(model).get_params()["grievance_others_weight"] == 1.0
+
+
+def test_the_tradeoff_curve_and_the_pr_curve_at_the_models_threshold_give_its_own_figures(small_model_dir):
+    # the harassment threshold applies to the decision score (with the bystander discount), not to
+    # the verdict head's probability: at the threshold the curves must agree with the verdicts
+    import numpy as np
+    from tests.conftest import corpus_records
+
+    from complaint_triage.analysis import pr_curves, score_records, tradeoff_curve
+
+    recs = [r for r in corpus_records() if r["split"] == "test"][:600]
+    scored = score_records(load_model(small_model_dir), recs)
+    th = scored.thresholds["harassment"]
+    row = tradeoff_curve(scored).set_index("threshold").loc[th]
+    flagged = np.array([d["verdict"] == "harassment" for d in scored.decisions])
+    gold = np.array([r["verdict"] for r in recs])
+    assert row["flagged"] == flagged.sum()
+    assert row["complaint_false_flag_rate"] == flagged[gold == "complaint"].mean()
+    assert row["harassment_recall"] == flagged[gold == "harassment"].mean()
+    pr = pr_curves(scored, ["harassment"])["harassment"]
+    k = np.searchsorted(pr["thresholds"], th)  # the first curve point at or above the threshold
+    assert pr["recall"][k] == flagged[gold == "harassment"].mean()
+
+
+def test_the_thresholds_frame_shows_the_bystander_rule_a_legacy_manifest_was_decided_under(small_model_dir):
+    from complaint_triage.analysis import thresholds_frame
+
+    chosen = load_model(small_model_dir).thresholds
+    legacy = {k: v for k, v in chosen.items() if k != "bystander_rule"}
+    df = thresholds_frame(legacy, chosen)
+    assert df.loc["bystander_rule", "current"] == "doubt" and df.loc["bystander_rule", "chosen"] == "flat"
+    assert bool(df.loc["bystander_rule", "changed"])

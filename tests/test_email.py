@@ -1898,3 +1898,50 @@ def test_an_address_inside_an_encoded_word_is_decoded_and_masked(header: str, un
     assert p.from_ == unmasked
     assert p.to_dict()["from"] == masked
     assert "EncodedWordInAddress" in p.defects
+
+
+@pytest.mark.parametrize("charset", ["iso-2022-jp", "utf-8"])
+@pytest.mark.parametrize(("value", "masked"), [
+    ("世田谷区 清掃課 担当 山田 太郎 様 <taro.yamada.longaddress@example.jp>",
+     "世田谷区 清掃課 担当 山田 太郎 様 <t***@example.jp>"),
+    ("世田谷区清掃課担当山田太郎様 <taro.yamada@example.jp>", "世田谷区清掃課担当山田太郎様 <t***@example.jp>"),
+])
+def test_a_long_encoded_address_folded_into_several_words_is_read_whole(charset: str, value: str, masked: str) -> None:
+    from email.header import Header
+
+    raw = (f"From: {Header(value, charset).encode()}\r\nSubject: x\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n").encode() + "粗大ごみの件です。".encode()
+    p = parse_email(raw)
+    assert p.from_ == value and p.to_dict()["from"] == masked
+
+
+def test_an_empty_mail_names_its_attachments_masked_and_counts_invisible_new_text_as_nothing() -> None:
+    raw = (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           b'Content-Type: application/pdf\r\n'
+           b'Content-Disposition: attachment; filename="taro.yamada@example.jp_090-1234-5678.pdf"\r\n\r\nJVBERi0=\r\n'
+           b"--B--\r\n")
+    reason = parse_email(raw).empty_reason()
+    assert reason is not None and "taro.yamada" not in reason and "1234" not in reason
+    assert "t***@example.jp_0**-****-****.pdf" in reason
+    zwsp = b"From: a@example.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n> quoted\r\n" + "\u200b".encode()
+    assert "no new text" in (parse_email(zwsp).empty_reason() or "")
+
+
+@pytest.mark.parametrize("text", [
+    "いい加減にしろ。\n\n家族 誘拐\nTEL 090-1234-5678",  # two kanji words that are no name
+    "いい加減にしろ。\n\n天罰 覿面\n山田商事株式会社\nTEL 090-1234-5678",
+    "ふざけるな。\n\nお前 無能\nTEL 090-1234-5678",  # what the threat and insult signals see
+    "回答をください。\n\n山田太郎\nTEL 090-1234-5678",  # a kanji-only name is not enough without a separator
+    "回答をください。\n\n山田 太郎\n株式会社サンプル 総務部",  # a name and an organisation, but no contact
+    "回答をください。\n\nTEL 090-1234-5678\nMail: taro@example.jp",  # contacts, but no one signing
+])
+def test_without_a_separator_a_doubtful_last_paragraph_stays_in_the_body(text: str) -> None:
+    body, blocks = split_reply(text)
+    assert blocks == [] and body == text
+
+
+def test_a_long_last_paragraph_is_read_without_error() -> None:
+    lines = "\n".join(f"{i}行目の説明です" for i in range(20))
+    text = f"回答をください。\n\n{lines}\n山田 太郎\nTEL 090-1234-5678"
+    body, blocks = split_reply(text)
+    assert body == text and blocks == []

@@ -278,7 +278,7 @@ def test_threat_signals_see_every_threat(text):
     # match of the threat pattern (which the prescan in signal_counts relies on)
     import re
 
-    from complaint_triage.features import _THREAT
+    from complaint_triage.signals import _THREAT
 
     own, quoted = SIGNALS["threat_phrase"].findall(text), SIGNALS["quoted_threat"].findall(text)
     assert bool(own or quoted) == bool(re.search(_THREAT, text))

@@ -10,10 +10,16 @@ from complaint_triage.results import INVISIBLE_CHARS, check_text
 
 
 def test_the_invisible_characters_are_whitespace_controls_format_characters_and_variation_selectors():
+    # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), which unicodedata lacks
+    ignorable = [(0xAD, 0xAD), (0x34F, 0x34F), (0x61C, 0x61C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+                 (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+                 (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                 (0xE0000, 0xE0FFF)]
+
     def invisible(c: str) -> bool:
         o = ord(c)
-        return (c.isspace() or unicodedata.category(c) in ("Cc", "Cf")
-                or 0xFE00 <= o <= 0xFE0F or 0xE0100 <= o <= 0xE01EF or 0x180B <= o <= 0x180F)
+        return (c.isspace() or unicodedata.category(c) in ("Cc", "Cf") or o == 0x2800
+                or any(lo <= o <= hi for lo, hi in ignorable))
 
     every = {chr(c) for c in range(sys.maxunicode + 1)}
     assert {c for c in every if invisible(c)} <= set(INVISIBLE_CHARS)
@@ -28,6 +34,8 @@ def test_the_invisible_characters_are_whitespace_controls_format_characters_and_
     ("\u200b\u200b\ufeff", "no visible character"),
     ("\u3000\u200d\u2060\r\n", "no visible character"),
     ("\ufe0f\U000e0067", "no visible character"),
+    ("\u3164\u3164", "no visible character"),  # the Hangul filler chat apps use for a blank message
+    ("\u2800", "no visible character"),
 ])
 def test_a_text_with_nothing_to_read_is_refused(text, message):
     with pytest.raises(InvalidTextError, match=message):

@@ -111,6 +111,17 @@ def test_card_of_a_corpus_only_model(shipped_manifest):
     assert "`complaint-triage train` (deterministic)" in card and "correction" not in card
 
 
+@pytest.mark.parametrize(("rule", "doubt"), [("flat", False), ("doubt", True), (None, True)])
+def test_the_card_states_the_bystander_rule_the_model_is_decided_under(shipped_manifest, rule, doubt):
+    m = json.loads(json.dumps(shipped_manifest))
+    m["thresholds"].pop("bystander_rule", None)
+    if rule is not None:
+        m["thresholds"]["bystander_rule"] = rule
+    card = _card(m)
+    assert f"\n{m['thresholds']['bystander_discount']:g} × its probability" in card
+    assert ("(1 − the verdict head's harassment probability)" in card) == doubt
+
+
 @pytest.mark.parametrize(
     ("n_extra", "n_corrections", "says"),
     [

@@ -10,6 +10,7 @@ from complaint_triage.persist import list_versions, load_model, promote, promote
 from complaint_triage.scoring import Triager
 from complaint_triage.versions import (
     ModelHolder,
+    _thresholds_diff,
     compare_models,
     copy_version,
     evaluate_model,
@@ -282,9 +283,20 @@ def test_card_shows_the_false_flag_cap_as_it_was_set(small_model_dir, rate, show
     assert f"(cap on complaints flagged in validation: {shown})" in model_card(manifest)
 
 
-@pytest.mark.parametrize("rule", ["flat", "doubt"])
-def test_merge_thresholds_keeps_the_bystander_rule_as_a_word(small_model_dir, rule):
-    # thresholds chosen again (notebooks/03) carry the rule they were chosen under
+def test_merge_thresholds_keeps_the_bystander_rule_and_drops_the_cap_when_the_score_moves(small_model_dir):
     base = load_model(small_model_dir).thresholds
-    merged = merge_thresholds(base, {"bystander_rule": rule, "bystander_discount": 0.5})
-    assert merged["bystander_rule"] == rule and merged["bystander_discount"] == 0.5
+    assert base["bystander_rule"] == "flat" and base["max_false_flag_rate"] is not None
+    # the rule alone: the threshold was chosen on another score, so its validation cap no longer holds
+    merged = merge_thresholds(base, {"bystander_rule": "doubt"})
+    assert merged["bystander_rule"] == "doubt" and merged["max_false_flag_rate"] is None
+    merged = merge_thresholds(base, {"bystander_discount": base["bystander_discount"] + 0.25})
+    assert merged["max_false_flag_rate"] is None
+    # a whole set chosen again (notebooks/03 passes everything choose_thresholds returns) keeps its cap
+    whole = {**base, "bystander_rule": "flat", "max_false_flag_rate": 0.01}
+    assert merge_thresholds(base, whole)["max_false_flag_rate"] == 0.01
+    # the same rule and discount again change nothing
+    assert merge_thresholds(base, {"bystander_rule": "flat"})["max_false_flag_rate"] == base["max_false_flag_rate"]
+    # a legacy manifest (no rule) compared with its variant shows the rule it was decided under
+    legacy = {k: v for k, v in base.items() if k != "bystander_rule"}
+    assert _thresholds_diff(legacy, merge_thresholds(legacy, {"bystander_rule": "flat"}))["bystander_rule"] == {
+        "old": "doubt", "new": "flat"}

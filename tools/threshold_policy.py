@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("--caps", type=float, nargs="+", default=[0.005, 0.0075, 0.01, 0.015])
     a = ap.parse_args()
     from complaint_triage.corpus import load_corpus
-    from complaint_triage.model import Targets, choose_thresholds, harassment_score, harassment_threshold
+    from complaint_triage.model import Targets, choose_thresholds, harassment_score_for, harassment_threshold
     from complaint_triage.training import DEFAULT_PARAMS, build_classifier
 
     recs = load_corpus(None)
@@ -37,8 +37,8 @@ def main() -> int:
     hand = np.array([r["source"] != "augmented" for r in fit])
     kept = [r for r, k in zip(fit, hand, strict=True) if k]
     # the bystander discount `train` would choose on these scores (0 without that head)
-    discount = choose_thresholds(clf.oof_proba_[hand], Targets.from_records(kept))["bystander_discount"]
-    s = harassment_score(clf.oof_proba_[hand], discount)
+    chosen = choose_thresholds(clf.oof_proba_[hand], Targets.from_records(kept))
+    s = harassment_score_for(clf.oof_proba_[hand], chosen)
     verdict = np.array([r["verdict"] for r in kept])
     batch = np.array([r.get("batch") or "?" for r in kept])
     is_c, is_h = verdict == "complaint", verdict == "harassment"

@@ -608,7 +608,7 @@ came from failures:
   カウンターを拳で叩く。」 was lost too: 139 of the 410 bystander reports in train and dev are phone or
   counter notes, which read like a note of the caller's own conduct. The head now learns
   reports written by the public only (`STAFF_NOTE_CHANNELS` are negatives).
-- *The verdict head's doubt gates the discount*, so a message it is itself sure of is left
+- *The verdict head's doubt gates the discount* (until session 22, below), so a message it is itself sure of is left
   alone, whatever the new head says about an unfamiliar style. Without the gate (discount 1.0)
   cross-validation was a little better (verdict accuracy 0.9313 against 0.9269; test the same),
   but 9 of 352 ordinary SNS posts were flagged against 5, and a wrong "this is a report" would
@@ -1320,8 +1320,9 @@ h1–h29):
 
 A discount of 1 gained most on the held-out sets, but it lost one case of the regression table
 in `tests/test_shipped_model.py`, a threat relayed to menace the clerk
-(「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」: report head 0.66,
-score 0.98 → 0.32), and it flagged more ordinary posts of the outside SNS subset (4, 5, 3 of 352
+(「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」: in the default
+draw without b100, report head 0.66, score 0.98 → 0.32; the shipped model gives it 0.23 and flags
+it), and it flagged more ordinary posts of the outside SNS subset (4, 5, 3 of 352
 under the old rule; 5, 6, 4 at 0.5; 7, 7, 6 at 1, on the three draws without b100). Session 12
 had rejected a discount without the doubt factor for those two reasons; at 0.5 both stay as they
 were, and most of the gain remains. Out-of-fold recall rises with the discount up to about 0.4

@@ -24,7 +24,15 @@ from complaint_triage.corpus import load_corpus
 from complaint_triage.explain import Evidence, explain
 from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import SCORE_NAMES, Targets, TriageClassifier, choose_thresholds, decide_all
+from complaint_triage.model import (
+    LEGACY_BYSTANDER_RULE,
+    SCORE_NAMES,
+    Targets,
+    TriageClassifier,
+    choose_thresholds,
+    decide_all,
+    harassment_score_for,
+)
 from complaint_triage.persist import LoadedModel, load_model
 
 __all__ = [
@@ -282,7 +290,11 @@ def thresholds_for_cap(validation: Scored, max_false_flag_rate: float,
 
 def thresholds_frame(current: Mapping[str, Any], chosen: Mapping[str, Any]) -> pd.DataFrame:
     """Two sets of thresholds side by side (harassment, review band, grievance, each category)."""
-    names = ["harassment", "review_low", "review_high", "grievance", "max_false_flag_rate"]
+    names = ["harassment", "review_low", "review_high", "grievance", "max_false_flag_rate", "bystander_discount",
+             "bystander_rule"]
+    # thresholds without a bystander_rule were chosen (and are decided) under the legacy rule
+    current, chosen = ({**t, "bystander_rule": t.get("bystander_rule", LEGACY_BYSTANDER_RULE)}
+                       for t in (current, chosen))
     rows = {n: {"current": current.get(n), "chosen": chosen.get(n)} for n in names}
     rows.update({f"category {c}": {"current": current["categories"][c], "chosen": chosen["categories"][c]}
                  for c in CATEGORIES})
@@ -367,8 +379,11 @@ def pr_curves(scored: Scored, names: Sequence[str] | None = None) -> dict[str, d
     names = ["harassment", *CATEGORIES] if names is None else list(names)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        col = SCORE_NAMES.index(name)
-        yt, p = y[name], scored.proba[:, col]
+        yt = y[name]
+        # harassment: the decision score its threshold applies to (the verdict head's probability
+        # averaged with the strongest category, less the bystander discount), not the head alone
+        p = (np.asarray(harassment_score_for(scored.proba, scored.thresholds)) if name == "harassment"
+             else scored.proba[:, SCORE_NAMES.index(name)])
         if yt.sum() == 0:
             continue
         prec, rec, th = precision_recall_curve(yt, p)
@@ -396,9 +411,14 @@ def reliability_curves(scored: Scored, names: Sequence[str] | None = None, n_bin
 
 
 def tradeoff_curve(scored: Scored, n_points: int = 101) -> pd.DataFrame:
-    """For harassment thresholds from 0 to 1: complaint false-flag rate, harassment recall and precision."""
+    """For harassment thresholds from 0 to 1: complaint false-flag rate, harassment recall and precision.
+
+    The thresholds apply to the decision score (:func:`~complaint_triage.model.harassment_score_for`
+    with the model's own discount and rule), as the verdicts do: at the model's threshold the curve
+    gives the model's own figures.
+    """
     t = Targets.from_records(scored.records)
-    ph = scored.proba[:, _H]
+    ph = np.asarray(harassment_score_for(scored.proba, scored.thresholds))
     is_c = t.verdict == VERDICTS.index(Verdict.COMPLAINT)
     is_h = t.verdict == _H
     rows = []

@@ -2040,12 +2040,12 @@ class _Progress:
 
 def _error_kind(msg: str) -> str:
     m = msg.lower()
+    if m.endswith("nothing to score"):  # blank or invisible text, an e-mail with no new text or no text part
+        return "empty"  # (first: such a message may name an attachment, export.json say)
     if "json" in m or " csv" in m or "fields, the header has" in m:
         return "malformed"
     if "not valid" in m or "encoding" in m or "undecodable" in m:
         return "undecodable"
-    if "nothing to score" in m:  # blank or invisible text, or an e-mail with no new text or no text part
-        return "empty"
     if "e-mail" in m or m.startswith("cannot read"):
         return "email"
     if "empty" in m:

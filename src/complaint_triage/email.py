@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from complaint_triage.exceptions import EmailParseError
-from complaint_triage.normalize import fold_spaces
+from complaint_triage.normalize import fold_spaces, normalize_text
+from complaint_triage.results import INVISIBLE_CHARS
+from complaint_triage.signals import SIGNALS
 
 __all__ = [
     "Attachment",
@@ -186,16 +188,16 @@ class ParsedEmail:
         never found), a message with attachments but no text part, one with no text at all, and
         new text that was all quotes, forwards or signatures.
         """
-        if self.body.strip():
+        if self.body.strip(INVISIBLE_CHARS):
             return None
-        if self.full_text.strip():
+        if self.full_text.strip(INVISIBLE_CHARS):
             return ("the e-mail has no new text after removing quoted replies, forwarded messages and signatures "
                     f"(stripped: {self.stripped_kinds or 'nothing'}); nothing to score")
         broken = [d for d in self.defects if d in _BROKEN_MIME_DEFECTS]
         if broken:
             return (f"the e-mail's MIME structure is broken ({', '.join(_BROKEN_MIME_DEFECTS[d] for d in broken)}), "
                     "so no text part could be read; check how the message was exported")
-        named = [a.filename for a in self.attachments if a.filename]
+        named = [mask_text(a.filename) for a in self.attachments if a.filename]
         if self.attachments:
             listed = f" ({', '.join(named[:5])}{', …' if len(named) > 5 else ''})" if named else ""
             return (f"the e-mail has no text part, only {len(self.attachments)} attachment(s){listed}, "
@@ -842,25 +844,25 @@ def _addresses(values: list[str], defects: list[str]) -> list[str]:
                 out.append(decoded)
                 defects.append("InvalidAddressHeader")
             continue
+        if any(addr and _ENCODED_WORD.search(addr) for _name, addr in pairs):
+            # RFC 2047 forbids encoded words in an address, but some senders encode the whole
+            # "name <address>" (so does the stdlib's compat32 policy for a non-ASCII From), folded
+            # into several words when it is long: decode the whole value and read the addresses
+            # from the decoded text, so that they are masked like any other
+            defects.append("EncodedWordInAddress")
+            decoded = _decode_header(raw, defects)
+            try:
+                inner = [(n, a) for n, a in email.utils.getaddresses([decoded]) if n or a]
+            except Exception:  # noqa: BLE001 - the stdlib parser is not total
+                inner = []
+            if inner and all("@" in a for _n, a in inner):
+                for n, a in inner:
+                    n = n.strip().strip('"').strip()
+                    out.append(f"{n} <{a}>" if n else a)
+            elif decoded:
+                out.append(decoded)
+            continue
         for name, addr in pairs:
-            if addr and _ENCODED_WORD.search(addr):
-                # RFC 2047 forbids encoded words in an address, but some senders encode the
-                # whole "name <address>" as one word (so does the stdlib's compat32 policy for
-                # a non-ASCII From): decode it and read the address from the decoded text, so
-                # that it is masked like any other
-                defects.append("EncodedWordInAddress")
-                decoded = _decode_header(addr, defects)
-                try:
-                    inner = [(n, a) for n, a in email.utils.getaddresses([decoded]) if n or a]
-                except Exception:  # noqa: BLE001 - the stdlib parser is not total
-                    inner = []
-                if len(inner) == 1 and "@" in inner[0][1]:
-                    inner_name = inner[0][0].strip().strip('"').strip()
-                    name = (_decode_header(name, defects).strip().strip('"').strip() if name else "") or inner_name
-                    out.append(f"{name} <{inner[0][1]}>" if name else inner[0][1])
-                else:
-                    out.append(decoded)
-                continue
             name = _decode_header(name, defects).strip().strip('"').strip() if name else ""
             out.append(f"{name} <{addr}>" if name and addr else (addr or name))
     return out
@@ -1170,7 +1172,7 @@ _NOT_SIGNATURE = re.compile(
     r"晒|さらす|さらし|拡散|炎上|夜道|覚えて|覚悟|土下座|念書|クビ|くび|辞め|辞職|辞任|処分|懲戒|解雇|免職|"
     r"謝罪|謝れ|泥棒|馬鹿|バカ|ばか|アホ|あほ|クズ(?![ァ-ヺー])|くず|カス(?![ァ-ヺー])|ボケ|無能|許さ|ゆるさ|ふざけ|"
     r"てめ|お前|おまえ|貴様|ぶっ|ぶち|包丁|刃物|ナイフ|ガソリン|灯油|硫酸|銃|血祭|実力行使|報復|復讐|仕返|待ち伏|"
-    r"押しかけ|押し掛け|乗り込|思い知|痛い目|容赦|後悔|"
+    r"押しかけ|押し掛け|乗り込|思い知|痛い目|容赦|後悔|誘拐|拉致|監禁|天罰|制裁|粛清|地獄|"
     r"(?i:\b(?:kill|die|dead|death|murder|shoot|bomb|burn|knife|gun|stab|hurt|revenge)\b)"
 )
 _TIME = re.compile(r"[0-9０-９]{1,2}\s*[:：]\s*[0-9０-９]{2}")
@@ -1396,6 +1398,17 @@ def _is_mobile_footer(line: str) -> bool:
     return len(s) <= 120 and _MOBILE_SIG.match(s) is not None
 
 
+def _carries_a_signal(text: str) -> bool:
+    """Whether the scoring features would see a threat, an insult, a target or exposure in ``text``:
+    such lines are never taken for a signature without a separator line above them."""
+    norm = normalize_text(text)
+    return any(SIGNALS[name].search(norm) for name in _GUARD_SIGNALS)
+
+
+_GUARD_SIGNALS = ("threat_phrase", "quoted_threat", "insult", "quoted_insult", "personal_target", "exposure",
+                  "second_person")
+
+
 def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, int]]:
     """Find the signature lines inside ``lines[start:end]`` (new text only), as ``(from, to)`` ranges.
 
@@ -1438,8 +1451,10 @@ def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, 
                 if j not in kinds:
                     kinds[j] = _signature_line(lines[j])
             found = [kinds[j] for j in block]
-            if (_is_signature(found) and any(k in ("contact", "address") for k in found)
-                    and any(k in ("name", "latin_name", "org") for k in found)):
+            if (_is_signature(found) and "bare_name" not in found
+                    and any(k in ("contact", "address") for k in found)
+                    and any(k in ("name", "latin_name", "org") for k in found)
+                    and not _carries_a_signal("\n".join(lines[j] for j in block))):
                 return [(para, end)]
     return [(k, k + 1) for k in range(max(start, end - 4), end) if mobile[k]]
 

@@ -57,6 +57,7 @@ __all__ = [
     "decide_rows",
     "decide_all",
     "harassment_score",
+    "harassment_score_for",
     "Decision",
     "BYSTANDER_COLUMN",
     "FOLD_RULE",
@@ -80,11 +81,11 @@ FOLD_RULE = "stratified on hand-written items; copies follow their batch"
 #: Candidates for ``bystander_discount`` (see :func:`choose_thresholds`): none, or half the
 #: bystander-report probability.  Under the "flat" rule, out-of-fold recall rises with the discount
 #: up to about 0.4 and is flat beyond (within a few messages), so a fine grid would choose by
-#: chance.  On writers held out (three draws), 0.5 and 1 both cut the messages wrongly flagged
-#: (10 → 5–6 and 4–6 of about 700), 1 a little more; but at 1 a relayed threat the report head
-#: half believes (「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」,
-#: p_bystander 0.66) was lost, and ordinary posts of the outside SNS subset flagged rose 4 → 7 of 352
-#: (5 at 0.5).
+#: chance.  Means of three draws on writers held out (session 22): legitimate messages flagged
+#: 10.7 of 750 under the old rule, 6.7 at 0.5, 5.0 at 1; but at 1 a relayed threat of the
+#: regression table (「知り合いが『あの職員、帰り道で刺してやる』って言ってたぞ。俺は止めないけどな。」,
+#: p_bystander 0.66 in the draw without b100) was lost, and ordinary posts of the outside SNS
+#: subset flagged rose from 4 to 7 of 352 (5 at 0.5).
 BYSTANDER_DISCOUNT_GRID = (0.0, 0.5)
 #: How the discount applies (:func:`harassment_score`), recorded in every new manifest as
 #: ``thresholds["bystander_rule"]``: ``"flat"`` subtracts discount × p_bystander; ``"doubt"`` (models
@@ -399,12 +400,13 @@ class TriageClassifier(ClassifierMixin, BaseEstimator):
 # -- decision policy -------------------------------------------------------------------
 
 
-def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, rule: str = BYSTANDER_RULE) -> np.ndarray | float:
+def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, *, rule: str | None = None) -> np.ndarray | float:
     """The score the harassment threshold applies to: the mean of the verdict head's
     harassment probability and the strongest category probability, less
     ``bystander_discount`` × the bystander-report probability when ``p`` has the bystander
     column (under the legacy ``rule="doubt"``, × (1 - the verdict head's harassment probability)
-    as well; see the module docstring).
+    as well; see the module docstring).  ``rule`` must be given whenever a discount applies:
+    :func:`harassment_score_for` reads both from a model's thresholds.
 
     Two views of the same question (the verdict head, and the seven category heads that
     are trained against every non-harassment message) agree on clear cases; averaging them
@@ -415,17 +417,28 @@ def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, rule: str =
     Raises
     ------
     ValueError
-        ``rule`` is not one of :data:`BYSTANDER_RULES` (a manifest written by a newer version).
+        ``rule`` is not one of :data:`BYSTANDER_RULES` (a manifest written by a newer version),
+        or is missing while a discount applies.
     """
-    if rule not in BYSTANDER_RULES:
+    if rule is not None and rule not in BYSTANDER_RULES:
         raise ValueError(f"unknown bystander_rule {rule!r} in the thresholds (expected one of "
                          f"{', '.join(BYSTANDER_RULES)}); this model needs a newer complaint-triage")
     q = np.asarray(p, dtype=np.float64)
     s = (q[..., _H] + q[..., _NV : _NV + _NC].max(axis=-1)) / 2  # one row or every row
     if bystander_discount and q.shape[-1] > BYSTANDER_COLUMN:
+        if rule is None:
+            raise ValueError("a bystander discount needs its rule (rule='flat' or 'doubt'); score with "
+                             "harassment_score_for(p, thresholds) to take both from a model's thresholds")
         d = bystander_discount * q[..., BYSTANDER_COLUMN]
         s = s - (d * (1.0 - q[..., _H]) if rule == "doubt" else d)
     return float(s) if q.ndim == 1 else s
+
+
+def harassment_score_for(p: np.ndarray, thresholds: Mapping[str, Any]) -> np.ndarray | float:
+    """:func:`harassment_score` as a model's ``thresholds`` define it (its discount and rule; a
+    manifest without ``bystander_rule`` was chosen under the legacy rule)."""
+    return harassment_score(p, thresholds.get("bystander_discount", 0.0),
+                            rule=thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,8 +468,7 @@ def decide_rows(proba: np.ndarray, thresholds: Mapping[str, Any]) -> list[Decisi
     q = np.asarray(proba)  # compared in its own dtype, as one row always was
     if q.ndim != 2:
         raise ValueError(f"decide_rows needs a 2-D array of probability rows, not {q.ndim}-D")
-    ph = harassment_score(q, thresholds.get("bystander_discount", 0.0),
-                          thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE))
+    ph = harassment_score_for(q, thresholds)
     is_h = ph >= thresholds["harassment"]
     ci, ii = VERDICTS.index(Verdict.COMPLAINT), VERDICTS.index(Verdict.INQUIRY)
     is_c = ~is_h & (q[:, ci] >= q[:, ii])
@@ -572,13 +584,13 @@ def choose_thresholds(proba: np.ndarray, targets: Targets, *, max_false_flag_rat
         raise ValueError("threshold choice needs both complaints and harassment in the validation data")
 
     def recall_under_cap(d: float) -> tuple[float, float]:
-        s = np.asarray(harassment_score(proba, d))
+        s = np.asarray(harassment_score(proba, d, rule=BYSTANDER_RULE))
         return round(float((s[is_h] >= _clamped_cap(s[is_c], max_false_flag_rate)).mean()), 6), -d
 
     # with a bystander head: the discount with the best harassment recall under the cap (the smaller on ties)
     grid = BYSTANDER_DISCOUNT_GRID if proba.shape[1] > BYSTANDER_COLUMN else (0.0,)
     discount = max(grid, key=recall_under_cap)
-    ph = np.asarray(harassment_score(proba, discount))
+    ph = np.asarray(harassment_score(proba, discount, rule=BYSTANDER_RULE))
     t_h = _clamped_cap(ph[is_c], max_false_flag_rate)  # the band below uses it unrounded
     review_low = min(_cap_threshold(ph[is_c], review_false_flag_rate), t_h)
     review_high = t_h + (1.0 - t_h) / 2

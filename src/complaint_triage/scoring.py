@@ -32,6 +32,11 @@ from complaint_triage.results import (
 __all__ = ["Prediction", "ScoringError", "Triager", "check_text", "DEFAULT_MAX_CHARS", "OUTPUT_FIELDS", "Evidence"]
 
 
+#: Most messages featurised at once by :meth:`Triager.score_many` (larger calls go in slices):
+#: at most half of the tokenizer's cache of morphemes, which evidence reads again.
+SLICE = 256
+
+
 class Triager:
     """Score messages with a loaded model.
 
@@ -66,6 +71,12 @@ class Triager:
 
     def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
         """Score many messages; each invalid one yields a :class:`ScoringError` in its place."""
+        if len(texts) > SLICE:
+            # in slices, so that the evidence of a slice finds its texts' morphemes still in the
+            # tokenizer's small cache (see complaint_triage.tokenizer._surfaces); every text is
+            # scored on its own, so the slices change no result
+            return [r for i in range(0, len(texts), SLICE)
+                    for r in self.score_many(texts[i : i + SLICE], with_evidence=with_evidence)]
         out: list[Prediction | ScoringError | None] = [None] * len(texts)
         ok_idx: list[int] = []
         ok_txt: list[str] = []

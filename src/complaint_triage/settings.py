@@ -186,7 +186,8 @@ def get_settings() -> Settings:
 
 
 #: Variables with the same prefix that other parts of the package read (not service settings).
-OTHER_VARIABLES = frozenset(ENV_PREFIX + v for v in ("MODEL", "MODELS_DIR", "DATA_DIR", "FEEDBACK_DB", "SENDER_KEY"))
+OTHER_VARIABLES = frozenset(ENV_PREFIX + v for v in ("MODEL", "MODELS_DIR", "DATA_DIR", "FEEDBACK_DB", "SENDER_KEY",
+                                                     "REQUIRE_SPEEDUPS"))
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:

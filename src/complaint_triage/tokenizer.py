@@ -104,7 +104,13 @@ class Token(tuple[str, str, str]):
         return self[2]
 
 
-@functools.lru_cache(maxsize=2048)
+#: Texts whose morphemes are cached: evidence spans re-read those of a text the featuriser just
+#: tagged, and Triager.score_many featurises at most 256 at a time.  (2,048 held up to 18 MiB
+#: of a long-running server's memory.)
+_CACHED_TEXTS = 512
+
+
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _tagged(text: str) -> str:
     # Cached: evidence spans re-read the morphemes of a text the featuriser just tagged.
     # UniDic lemmas of loanwords carry an English gloss with spaces (エアコン-air conditioner);
@@ -118,7 +124,7 @@ _UNKNOWN_NODE = 1
 _ALL_FIELDS = re.compile(r"^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _surfaces(text: str) -> tuple[str, ...]:
     # Cached for the same reason as _tagged.  Surfaces never contain whitespace: MeCab splits
     # on it (a full-width space is its own 空白 morpheme, dropped here with the separators).

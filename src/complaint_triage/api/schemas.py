@@ -408,7 +408,8 @@ class ModelInfo(BaseModel):
     thresholds: dict[str, Any] = Field(
         description="Decision thresholds chosen on validation data: harassment, the review band, per-category "
                     "thresholds, category_relative, grievance and, for a model with a bystander-report head, "
-                    "bystander_discount (see the model card).")
+                    "bystander_discount and bystander_rule (how the discount applies; absent: the rule of models "
+                    "trained before it was recorded; see the model card).")
     metrics: dict[str, Any] = Field(
         description="Evaluation recorded at training time (held-out test, cross-validation).")
     training_data: dict[str, Any] | None = None

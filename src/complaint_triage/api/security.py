@@ -113,8 +113,9 @@ class StrictJSONRequest(Request):
         except RecursionError:
             raise ApiError(400, "invalid_json", "the request body's JSON nests arrays or objects too deeply to "
                            "read (about a thousand levels); send flatter metadata") from None
-        except ValueError as e:  # e.g. an integer of more than 4,300 digits
-            raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {e}") from None
+        except ValueError:  # an integer of more than 4,300 digits (Python's limit on reading them)
+            raise ApiError(400, "invalid_json", "the request body holds a number too long to read (more than "
+                           "4,300 digits); send it as a string") from None
 
     async def json(self) -> Any:
         if hasattr(self, "_strict_json"):
