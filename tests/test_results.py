@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.results import INVISIBLE_CHARS, check_text
+from complaint_triage.results import INVISIBLE_CHARS, check_text, has_visible
 
 
 def test_the_invisible_characters_are_whitespace_controls_format_characters_and_variation_selectors():
@@ -54,3 +54,9 @@ def test_one_visible_character_among_invisible_ones_makes_a_text(invisible, visi
         check_text(invisible)
     text = invisible[: len(invisible) // 2] + visible + invisible[len(invisible) // 2 :]
     assert check_text(text) == text
+
+
+@given(st.text(alphabet=st.one_of(st.sampled_from(INVISIBLE_CHARS), st.characters(blacklist_categories=("Cs",))),
+               max_size=30))
+def test_has_visible_says_what_stripping_the_invisible_characters_says(text):
+    assert has_visible(text) == bool(text.strip(INVISIBLE_CHARS))

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from complaint_triage.exceptions import EmailParseError
 from complaint_triage.normalize import fold_spaces, normalize_text
-from complaint_triage.results import INVISIBLE_CHARS
+from complaint_triage.results import has_visible
 from complaint_triage.signals import SIGNALS
 
 __all__ = [
@@ -188,9 +188,9 @@ class ParsedEmail:
         never found), a message with attachments but no text part, one with no text at all, and
         new text that was all quotes, forwards or signatures.
         """
-        if self.body.strip(INVISIBLE_CHARS):
+        if has_visible(self.body):
             return None
-        if self.full_text.strip(INVISIBLE_CHARS):
+        if has_visible(self.full_text):
             return ("the e-mail has no new text after removing quoted replies, forwarded messages and signatures "
                     f"(stripped: {self.stripped_kinds or 'nothing'}); nothing to score")
         broken = [d for d in self.defects if d in _BROKEN_MIME_DEFECTS]

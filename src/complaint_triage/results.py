@@ -8,13 +8,14 @@ scikit-learn or MeCab.  :mod:`complaint_triage.scoring` re-exports everything he
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from complaint_triage.exceptions import InvalidTextError
 
 __all__ = ["DEFAULT_MAX_CHARS", "INVISIBLE_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError",
-           "check_text"]
+           "check_text", "has_visible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +39,25 @@ DEFAULT_MAX_CHARS = 20_000
 #: the Hangul fillers chat apps use for "blank" messages, the combining grapheme joiner) and the
 #: blank Braille pattern U+2800.  A text made of these alone is as empty as a blank one (tests
 #: check the list against :mod:`unicodedata`).
-INVISIBLE_CHARS = "".join(
-    chr(c)
-    for lo, hi in (
-        (0x00, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x34F, 0x34F), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
-        (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x115F, 0x1160), (0x1680, 0x1680), (0x17B4, 0x17B5),
-        (0x180B, 0x180F), (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x206F), (0x2800, 0x2800),
-        (0x3000, 0x3000), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
-        (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
-        (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
-    )
-    for c in range(lo, hi + 1)
+_INVISIBLE_RANGES = (
+    (0x00, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x34F, 0x34F), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
+    (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x115F, 0x1160), (0x1680, 0x1680), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x206F), (0x2800, 0x2800),
+    (0x3000, 0x3000), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
+INVISIBLE_CHARS = "".join(chr(c) for lo, hi in _INVISIBLE_RANGES for c in range(lo, hi + 1))
+#: A character that shows something.  (A regex class of ranges: ``str.strip(INVISIBLE_CHARS)`` builds
+#: a filter over all 4,400 characters on every call, 5% of scoring's instructions per message.)
+_VISIBLE = re.compile("[^" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _INVISIBLE_RANGES) + "]")
+
+
+def has_visible(text: str) -> bool:
+    """Whether ``text`` has a character outside :data:`INVISIBLE_CHARS` (stops at the first one)."""
+    return _VISIBLE.search(text) is not None
+
+
 OUTPUT_FIELDS = ("verdict", "categories", "grievance", "scores", "evidence", "action", "review", "model_version")
 
 
@@ -96,7 +104,7 @@ def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     if not isinstance(value, str):
         kind = "missing (null)" if value is None else f"a {type(value).__name__}, not a string"
         raise InvalidTextError(f"text is {kind}; give the message text as a string")
-    if not value.strip(INVISIBLE_CHARS):
+    if not has_visible(value):
         if value.strip():
             raise InvalidTextError(
                 "text has no visible character (only control, zero-width or other invisible characters); "
