@@ -724,6 +724,27 @@ def test_dask_engine_numbers_rows_after_empty_lines_as_the_local_engine(small_mo
     assert numbers["local"] == numbers["dask"] == expected
 
 
+@pytest.mark.parametrize(("lines", "row", "problem"), [
+    (["1,ゴミの日はいつですか", "2,ふざけるな殺すぞ,extra", "3,道路の穴を直してください"], 3,
+     "has 3 fields, the header has 2"),
+    # first: pandas would take the first column for the index and shift every column
+    (["1,ふざけるな殺すぞ,extra", "2,ゴミの日はいつですか"], 2, "has 3 fields, the header has 2"),
+    (["1,ゴミの日はいつですか", "2"], 3, "has 1 fields, the header has 2"),
+])
+def test_the_dask_engine_refuses_a_csv_with_a_misshapen_record_before_scoring(small_model_dir, tmp_path,
+                                                                              dask_scheduler, lines, row, problem):
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *lines, ""]), encoding="utf-8")
+    with pytest.raises(InputFormatError, match=rf"in\.csv: row {row} {problem}; the Dask engine .* --engine local"):
+        _run(small_model_dir, [src], tmp_path / "dask.jsonl", engine="dask", scheduler=dask_scheduler)
+    assert not (tmp_path / "dask.jsonl").exists()
+    # the local engine keeps the record as an error row in its place
+    out = tmp_path / "local.jsonl"
+    _run(small_model_dir, [src], out, with_evidence=False)
+    rows = list(B.iter_scored(out))
+    assert [r["source_record"] for r in rows if r.get("error")] == [str(row)]
+
+
 def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,
                                                                                  dask_scheduler, monkeypatch):
     texts = [f"ゴミが回収されていません（{i}回目）" for i in range(1, 4)]
@@ -1706,3 +1727,60 @@ def test_blank_and_invisible_texts_are_counted_as_empty(text):
     with pytest.raises(InvalidTextError) as e:
         check_text(text)
     assert _error_kind(str(e.value)) == "empty"
+
+
+def test_a_jsonl_input_without_the_text_field_in_any_record_is_refused(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "body": "ゴミの日はいつですか"}\n{"id": 2, "body": "道路の穴"}\n', encoding="utf-8")
+    with pytest.raises(InputFormatError, match=r"no record of .*in\.jsonl has the field 'text' \(fields: id, body\)"):
+        _run(small_model_dir, [src], tmp_path / "out.jsonl")
+    # some records without it are error rows, as before
+    src.write_text('{"id": 1, "text": "ゴミの日はいつですか"}\n{"id": 2, "body": "道路の穴"}\n', encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "out2.jsonl", with_evidence=False)
+    assert res.by_error == {"missing": 1}
+
+
+def test_cp932_bytes_that_python_maps_to_private_use_characters_count_as_undecodable(small_model_dir, tmp_path):
+    # Python's cp932 codec turns 0xA0 and 0xFD-0xFF into U+F8F0-U+F8F3 without an error
+    src = tmp_path / "in.csv"
+    src.write_bytes("id,text,備考\r\n".encode("cp932")
+                    + "1,ゴミの日は".encode("cp932") + b"\xff\xa0" + "いつですか,なし\r\n".encode("cp932")
+                    + "2,道路の穴を直してください,メモ".encode("cp932") + b"\xfd" + b"\r\n")
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, with_evidence=False)
+    rows = list(B.iter_scored(out))
+    assert res.by_error == {"undecodable": 1} and rows[0]["error"]
+    assert rows[1]["verdict"] and "備考" in (rows[1]["warning"] or "")
+    assert not any("\uf8f0" <= ch <= "\uf8f3" for r in rows for v in r.values() if isinstance(v, str) for ch in v)
+
+
+def test_an_xlsx_output_says_which_cells_it_cut_to_excels_limit(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,memo\n1,ゴミの日はいつですか," + "あ" * 40_000 + "\n2,道路の穴,短い\n", encoding="utf-8")
+    out = tmp_path / "out.xlsx"
+    _run(small_model_dir, [src], out, with_evidence=False)
+    ws = openpyxl.load_workbook(out, read_only=True)["scored"]
+    rows = list(ws.iter_rows(values_only=True))
+    head = list(rows[0])
+    memo, warning = head.index("memo"), head.index("warning")
+    assert rows[1][memo].endswith("…[truncated]") and len(rows[1][memo]) <= 32_767
+    assert "column 'memo' cut to 32,747 characters here (an Excel cell's limit)" in rows[1][warning]
+    assert len(rows[2]) <= warning or rows[2][warning] is None  # (read-only rows end at their last value)
+
+
+def test_xlsx_sheets_without_records_are_named_in_the_warnings(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "A"
+    ws.append(["id", "text"])
+    ws.append([1, "ゴミの日はいつですか"])
+    wb.create_sheet("headeronly").append(["id", "text"])
+    wb.create_sheet("blank")
+    wb.save(src)
+    res = _run(small_model_dir, [src], tmp_path / "out.jsonl", with_evidence=False)
+    assert res.rows == 1
+    assert f"{src}: sheet 'headeronly' has a header but no data rows" in res.warnings
+    assert f"{src}: sheet 'blank' skipped: it is empty" in res.warnings

@@ -147,6 +147,13 @@ def test_batch_refuses_a_scheduler_that_is_not_an_address_with_exit_2(tmp_path, 
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
+def test_batch_refuses_a_scheduler_without_the_dask_engine_with_exit_2(tmp_path, small_model_dir):
+    r = _batch(_csv(tmp_path / "in.csv"), "-o", tmp_path / "o.csv", "--scheduler", "tcp://127.0.0.1:8786",
+               "--model", small_model_dir, "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "add --engine dask" in _stderr(r) and not (tmp_path / "o.csv").exists()
+
+
 def test_batch_help_says_the_raw_sender_column_is_kept_unless_masked():
     """--keep-sender-ids' help ("instead of keyed-hash pseudonyms") implied raw senders were not kept."""
     import typer

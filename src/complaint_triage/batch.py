@@ -100,8 +100,10 @@ Workers need the same environment (``pip install 'complaint-triage[dask]'``), th
 files and the model directory at the same paths (a shared file system), and one thread
 each (a MeCab tagger is per thread; scoring is CPU-bound).  For well-formed files the rows
 are those of the local engine, with the same ``source_record`` (empty lines and all-blank
-rows are skipped but keep their numbers, also in a resumed run); a record with the wrong
-number of fields or a field over the field limit is read by pandas' rules instead.  Each worker loads the model
+rows are skipped but keep their numbers, also in a resumed run).  A CSV file with a record of
+the wrong number of fields (or that is not valid CSV) is refused before any partition runs: pandas
+would stop on it or shift every column; score it with the local engine, which writes that record
+as an error row.  A field over the field limit is read by pandas' rules.  Each worker loads the model
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
@@ -699,7 +701,8 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
             row, columns, renamed, first, first_names = _xlsx_find_header(ws, text_col, want)
             if row is None:
                 if first is None:
-                    continue  # an empty sheet
+                    warn(f"{src.label}: sheet {name!r} skipped: it is empty")
+                    continue
                 if sheet is not None:
                     raise InputFormatError(
                         f"{src.label}: sheet {name!r} has no column {text_col!r} in its first {_XLSX_HEADER_ROWS} "
@@ -973,6 +976,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 why = "a header but no records"
         elif src.kind == "jsonl":
             _check_json_array(src)
+            seen: dict[str, None] = {}
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
@@ -986,6 +990,11 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                         continue
                     if isinstance(obj, dict):
                         add(obj.keys())
+                        seen.update(dict.fromkeys(obj))
+            if seen and text_col not in seen:  # (as a CSV header without the column: a typo, not bad records)
+                shown = ", ".join(list(seen)[:12]) + (", …" if len(seen) > 12 else "")
+                raise InputFormatError(f"no record of {src.label} has the field {text_col!r} (fields: {shown}); "
+                                       "choose one with --text-column")
         elif src.kind == "xlsx":
             sheets[src.label] = layout = _xlsx_layout(src, text_col, sheet_names, want, warnings.append)
             wb = _open_workbook(src.path, src.label, _INPUT_HINT)
@@ -994,12 +1003,15 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     add(sh.columns)
                     extra: set[int] = set()
                     width = len(sh.columns)
+                    before = n
                     for row in wb[sh.name].iter_rows(min_row=sh.header_row + 1, values_only=True):
                         if _blank(row):
                             continue
                         n += 1
                         extra.update(i for i in range(width, len(row)) if row[i] is not None)
                     add(f"column_{i + 1}" for i in sorted(extra))
+                    if n == before and len(layout) > 1:  # (one sheet without rows: the input has no records)
+                        warnings.append(f"{src.label}: sheet {sh.name!r} has a header but no data rows")
             finally:
                 wb.close()
         elif src.kind == "parquet":
@@ -1479,6 +1491,8 @@ class _XlsxWriter(_Writer):
         self.cols = cols
         self.wb = self.openpyxl.Workbook(write_only=True)
         self.n_sheets = 0
+        self._cut: list[str] = []  # the columns of the row being written cut to Excel's cell limit
+        self._warning = next((i for i, c in enumerate(cols) if c.name == _WARNING_COLUMN), None)
         self._new_sheet()
 
     def _new_sheet(self) -> None:
@@ -1509,6 +1523,7 @@ class _XlsxWriter(_Writer):
         s = self.illegal.sub("", s)
         if len(s) > _XLSX_MAX_CELL:
             s = s[: _XLSX_MAX_CELL - 20] + "…[truncated]"
+            self._cut.append(c.name)
         if s.startswith("="):  # a text, never a formula
             cell = self.Cell(self.ws, value=s)
             cell.data_type = "s"
@@ -1519,7 +1534,13 @@ class _XlsxWriter(_Writer):
         for row in rows:
             if self.rows_in_sheet >= _XLSX_MAX_ROWS:
                 self._new_sheet()
-            self.ws.append([self._cell(c, v) for c, v in zip(self.cols, row, strict=True)])
+            self._cut.clear()
+            cells = [self._cell(c, v) for c, v in zip(self.cols, row, strict=True)]
+            if self._cut and self._warning is not None:  # (the row says so, as for cut input fields)
+                note = (f"{column_names(self._cut)} cut to {_XLSX_MAX_CELL - 20:,} characters here "
+                        "(an Excel cell's limit)")
+                cells[self._warning] = "; ".join(x for x in (cells[self._warning], note) if x)
+            self.ws.append(cells)
             self.rows_in_sheet += 1
 
     def close(self) -> None:
@@ -2604,9 +2625,9 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
 
     The rows are those of the local engine for well-formed files (same column names, the
     same ``warning``, all-blank rows and empty lines skipped but counted in ``source_record``);
-    a record with the wrong number of fields, or a field over the field limit, is read by
-    pandas' rules instead.  Each partition's checkpoint records how many input rows it
-    covered, blank ones included, so that a resumed run numbers the rows after it as an
+    a CSV file with a record of the wrong number of fields is refused (:class:`InputFormatError`),
+    and a field over the field limit is read by pandas' rules.  Each partition's checkpoint records
+    how many input rows it covered, blank ones included, so that a resumed run numbers the rows after it as an
     uninterrupted run does.
 
     A scheduler that does not answer, or has no worker, within ``timeout`` seconds, and any
@@ -2657,7 +2678,17 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                       split_row_groups=True)  # one partition per row group
             else:
                 with open(src.path, "rb") as f:
-                    names = _csv_reader(src, f, text_col, field_limit).header or []
+                    reader = _csv_reader(src, f, text_col, field_limit)
+                    names = reader.header or []
+                    # pandas stops on a record with more fields than the header, shifts every column
+                    # when that record is the first, and pads one with fewer: refuse the file before
+                    # any partition runs, rather than lose or misalign rows
+                    bad = reader.first_misshapen()
+                if bad is not None:
+                    raise InputFormatError(
+                        f"{src.label}: row {bad[0]} {bad[1]}; the Dask engine reads CSV with pandas, which cannot "
+                        "keep such a record in its place: fix the row, or score the file with --engine local, "
+                        "which writes it as an error row")
                 ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
                                   keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,

@@ -103,6 +103,9 @@ def batch(
     """Score archived records in bulk: many formats in, one scored file out (resumable)."""
     from complaint_triage.batch import run_batch
 
+    if scheduler is not None and engine.value != "dask":
+        raise _fail("--scheduler names a Dask cluster but the engine is local: add --engine dask to score on that "
+                    "cluster, or leave out --scheduler", 2)
     try:
         res = run_batch(
             inputs, output, text_col=text_column, id_col=id_column, sender_col=sender_column, date_col=date_column,

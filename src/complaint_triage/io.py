@@ -13,6 +13,7 @@ record carries both its spreadsheet row number and the physical line where it st
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io as _io
@@ -57,6 +58,11 @@ FIELD_LIMIT = 1 << 20
 
 #: An undecodable byte, as ``surrogateescape`` decoding leaves it (U+DC80-U+DCFF).
 UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: Python's cp932 codec decodes the bytes 0xA0, 0xFD, 0xFE and 0xFF, which no Shift_JIS character
+#: uses, to private-use characters (U+F8F0-U+F8F3) without an error: they are made the undecodable
+#: bytes they are, as ``surrogateescape`` would leave them.
+_SINGLE_BYTE_PUA = {0xF8F0: 0xDCA0, 0xF8F1: 0xDCFD, 0xF8F2: 0xDCFE, 0xF8F3: 0xDCFF}
+_MS_JAPANESE = frozenset({"cp932"})
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
@@ -499,8 +505,11 @@ class CsvReader:
 
     def _line_source(self) -> Iterator[str]:
         buf = self._buf
+        pua = _SINGLE_BYTE_PUA if codecs.lookup(self.encoding).name in _MS_JAPANESE else None
         for s in self._text:
             self.lines += 1
+            if pua is not None:
+                s = s.translate(pua)
             buf.append(s)
             yield s
 
@@ -606,6 +615,24 @@ class CsvReader:
 
     def __iter__(self) -> Iterator[CsvRecord]:
         return self.records()
+
+    def first_misshapen(self) -> tuple[int, str] | None:
+        """``(spreadsheet row, problem)`` of the first non-blank record with the wrong number of
+        fields or that is not valid CSV (what :meth:`records` reports as its ``problem``); None
+        when there is none.  Reads the rest of the file without building records."""
+        if self.header is None:
+            return None
+        width, row = len(self.header), 1
+        while (got := self._next_fields()) is not None:
+            fields, _cut, problem = got
+            row += 1
+            if not any(map(str.strip, fields)):
+                continue
+            if problem is None and len(fields) != width:
+                problem = f"has {len(fields)} fields, the header has {width}"
+            if problem is not None:
+                return row, problem
+        return None
 
     def count(self) -> int:
         """How many records :meth:`records` yields, without building them."""
