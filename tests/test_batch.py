@@ -1784,3 +1784,50 @@ def test_xlsx_sheets_without_records_are_named_in_the_warnings(small_model_dir, 
     assert res.rows == 1
     assert f"{src}: sheet 'headeronly' has a header but no data rows" in res.warnings
     assert f"{src}: sheet 'blank' skipped: it is empty" in res.warnings
+
+
+@pytest.mark.parametrize("lines", [["1,ゴミの日はいつですか", ",,", "2,道路の穴"], [",,", "1,ゴミの日はいつですか"]])
+def test_the_dask_engine_refuses_a_blank_record_wider_than_the_header(small_model_dir, tmp_path, dask_scheduler,
+                                                                      lines):
+    # pandas trips on it (or, first, shifts every column), though the local engine skips a blank record
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *lines, ""]), encoding="utf-8")
+    row = 2 + lines.index(",,")
+    with pytest.raises(InputFormatError, match=rf"row {row} has 3 fields, the header has 2"):
+        _run(small_model_dir, [src], tmp_path / "dask.jsonl", engine="dask", scheduler=dask_scheduler)
+
+
+def test_the_dask_engine_reads_cp932_single_bytes_as_undecodable_like_the_local_engine(small_model_dir, tmp_path,
+                                                                                          dask_scheduler):
+    src = tmp_path / "in.csv"
+    src.write_bytes("id,text,備考\r\n".encode("cp932")
+                    + "1,ゴミの日は".encode("cp932") + b"\xff\xa0" + "いつですか,なし\r\n".encode("cp932")
+                    + "2,道路の穴を直してください,メモ".encode("cp932") + b"\xfd" + b"\r\n")
+    got = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.jsonl"
+        res = _run(small_model_dir, [src], out, engine=engine, scheduler=dask_scheduler if engine == "dask" else None,
+                   with_evidence=False)
+        got[engine] = (res.by_error, [(r.get("error") is not None, r.get("warning")) for r in B.iter_scored(out)])
+    assert got["local"] == got["dask"] and got["local"][0] == {"undecodable": 1}
+
+
+def test_a_jsonl_line_too_long_to_read_may_hold_the_text_field(small_model_dir, tmp_path, monkeypatch):
+    from complaint_triage import io as cio
+
+    monkeypatch.setattr(cio.jsonl_lines, "__defaults__", (200,))  # (the real limit is 64 MiB)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": "あ" * 300}, ensure_ascii=False) + '\n{"id": 2, "memo": "x"}\n',
+                   encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "out.jsonl", with_evidence=False)  # not refused
+    assert res.rows == 2 and res.by_error["missing"] == 1
+
+
+def test_a_single_sheet_without_rows_is_not_warned_about_twice(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "text"])
+    wb.save(src)
+    scan = B._scan(B.expand_inputs([str(src)]), "text", None)
+    assert scan.total == 0 and not any("has a header but no data rows" in w for w in scan.warnings)

@@ -172,7 +172,9 @@ from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
+    MS_JAPANESE,
     OUTPUT_FORMATS,
+    SINGLE_BYTE_PUA,
     UNDECODABLE,
     CsvReader,
     column_names,
@@ -317,6 +319,7 @@ def score_frame(
     triager: Triager | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     with_evidence: bool = True,
+    cp932_singles: bool = False,
 ) -> pd.DataFrame:
     """Score the texts of one frame; return a copy with :data:`PREDICTION_COLUMNS` appended.
 
@@ -340,6 +343,9 @@ def score_frame(
         Longer texts get an error (only used when the model is loaded from ``model``).
     with_evidence : bool, default=True
         Add evidence spans for harassment.
+    cp932_singles : bool, default=False
+        The frame was decoded as cp932: the private-use characters that codec reads the bytes
+        0xA0 and 0xFD-0xFF as count as undecodable bytes too (as the local engine's reader makes them).
 
     Returns
     -------
@@ -360,6 +366,8 @@ def score_frame(
     if n:
         tr = triager if triager is not None else _get_triager(model, max_chars)
         raw = [None if _is_missing(v) else v for v in df[text_col].tolist()]
+        if cp932_singles:
+            raw = [v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for v in raw]
         bad = {i for i, v in enumerate(raw) if isinstance(v, str) and _SURROGATE.search(v)}
         idx = [i for i in range(n) if i not in bad]
         results = tr.score_many([raw[i] for i in idx], with_evidence=with_evidence) if idx else []
@@ -977,12 +985,14 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         elif src.kind == "jsonl":
             _check_json_array(src)
             seen: dict[str, None] = {}
+            unread = 0  # lines too long to parse here: they may hold the text field
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
                         continue
                     n += 1
                     if raw is None:
+                        unread += 1
                         continue
                     try:
                         obj = json.loads(raw)
@@ -991,7 +1001,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     if isinstance(obj, dict):
                         add(obj.keys())
                         seen.update(dict.fromkeys(obj))
-            if seen and text_col not in seen:  # (as a CSV header without the column: a typo, not bad records)
+            if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 shown = ", ".join(list(seen)[:12]) + (", …" if len(seen) > 12 else "")
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} (fields: {shown}); "
                                        "choose one with --text-column")
@@ -2694,9 +2704,10 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
                                   names=names,  # (the local engine's names: duplicates, blanks renamed)
                                   skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
+            cp932 = src.kind != "parquet" and codecs.lookup(src.encoding or "utf-8").name in MS_JAPANESE
             meta = score_frame(ddf._meta, text_col=text_col)
             scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
-                                        with_evidence=with_evidence, meta=meta)
+                                        with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
             plan.extend((part, src, names) for part in scored.to_delayed())
 
         offsets: dict[str, int] = {}
@@ -2713,6 +2724,9 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 in_rows = table.to_pylist()
             else:
                 in_rows = df[names].to_dict(orient="records")
+                if codecs.lookup(src.encoding or "utf-8").name in MS_JAPANESE:  # (see score_frame's cp932_singles)
+                    in_rows = [{k: v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for k, v in r.items()}
+                               for r in in_rows]
             preds = _pred_rows({c: df[c].tolist() for c in PREDICTION_COLUMNS}, len(df))
             rows = []
             for i, (vals, pr) in enumerate(zip(in_rows, preds, strict=True)):

@@ -61,8 +61,8 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: Python's cp932 codec decodes the bytes 0xA0, 0xFD, 0xFE and 0xFF, which no Shift_JIS character
 #: uses, to private-use characters (U+F8F0-U+F8F3) without an error: they are made the undecodable
 #: bytes they are, as ``surrogateescape`` would leave them.
-_SINGLE_BYTE_PUA = {0xF8F0: 0xDCA0, 0xF8F1: 0xDCFD, 0xF8F2: 0xDCFE, 0xF8F3: 0xDCFF}
-_MS_JAPANESE = frozenset({"cp932"})
+SINGLE_BYTE_PUA = {0xF8F0: 0xDCA0, 0xF8F1: 0xDCFD, 0xF8F2: 0xDCFE, 0xF8F3: 0xDCFF}
+MS_JAPANESE = frozenset({"cp932"})
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
@@ -505,7 +505,7 @@ class CsvReader:
 
     def _line_source(self) -> Iterator[str]:
         buf = self._buf
-        pua = _SINGLE_BYTE_PUA if codecs.lookup(self.encoding).name in _MS_JAPANESE else None
+        pua = SINGLE_BYTE_PUA if codecs.lookup(self.encoding).name in MS_JAPANESE else None
         for s in self._text:
             self.lines += 1
             if pua is not None:
@@ -617,16 +617,17 @@ class CsvReader:
         return self.records()
 
     def first_misshapen(self) -> tuple[int, str] | None:
-        """``(spreadsheet row, problem)`` of the first non-blank record with the wrong number of
-        fields or that is not valid CSV (what :meth:`records` reports as its ``problem``); None
-        when there is none.  Reads the rest of the file without building records."""
+        """``(spreadsheet row, problem)`` of the first record with the wrong number of fields or that
+        is not valid CSV (what :meth:`records` reports as its ``problem``; an all-blank record is
+        skipped, as there, unless it has more fields than the header); None when there is none.
+        Reads the rest of the file without building records."""
         if self.header is None:
             return None
         width, row = len(self.header), 1
         while (got := self._next_fields()) is not None:
             fields, _cut, problem = got
             row += 1
-            if not any(map(str.strip, fields)):
+            if not any(map(str.strip, fields)) and len(fields) <= width:  # (pandas trips on a wider one)
                 continue
             if problem is None and len(fields) != width:
                 problem = f"has {len(fields)} fields, the header has {width}"
