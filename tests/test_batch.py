@@ -1831,3 +1831,45 @@ def test_a_single_sheet_without_rows_is_not_warned_about_twice(tmp_path):
     wb.save(src)
     scan = B._scan(B.expand_inputs([str(src)]), "text", None)
     assert scan.total == 0 and not any("has a header but no data rows" in w for w in scan.warnings)
+
+
+def test_a_cell_merged_down_several_records_gives_each_its_value(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "text", "担当課"])
+    ws.append([1, "ゴミの日はいつですか", "清掃課"])
+    ws.append([2, "税金の納付書が届きません", "税務課"])
+    ws.append([3, "督促状の金額が違います", None])
+    ws.append([4, "窓口の案内が分かりにくい", None])
+    ws.merge_cells("C3:C5")  # 税務課 for records 2-4
+    ws.append(["■ 5月分", None, None])
+    ws.merge_cells("A6:C6")  # a title row across the columns: no record's value
+    ws.append([5, "保育園の申込みについて", "保育課"])
+    ws.append([6, None, "保育課"])
+    ws.merge_cells("B7:B8")  # a message merged down its follow-up row: scored once, never copied
+    wb.save(src)
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out, with_evidence=False)
+    rows = list(B.iter_scored(out))
+    assert [r["担当課"] for r in rows[:4]] == ["清掃課", "税務課", "税務課", "税務課"]
+    title = next(r for r in rows if r["id"] == "■ 5月分")
+    assert title["error"] and not title["text"]
+    assert rows[-2]["text"] == "保育園の申込みについて" and rows[-2]["verdict"]
+    assert not rows[-1]["text"] and rows[-1]["error"]
+
+
+def test_merged_ranges_are_read_from_the_sheet_xml(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i in range(30):
+        ws.append([i, f"text {i}", None])
+    ws.merge_cells("C2:C4")
+    ws.merge_cells("AA10:AB12")
+    wb.save(src)
+    ro = openpyxl.load_workbook(src, read_only=True)
+    assert B._merged_ranges(ro, ro.active) == [(2, 3, 4, 3), (10, 27, 12, 28)]
+    ro.close()

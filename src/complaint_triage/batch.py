@@ -735,16 +735,67 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
         wb.close()
 
 
-def _read_xlsx(src: _Source, sheets: Sequence[_Sheet]) -> Iterator[Record]:
+#: A merged range in a sheet's XML (``<mergeCell ref="E4:E6"/>``, after the rows).
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
+    """``(first row, first column, last row, last column)`` (1-based) of each merged range of a
+    read-only worksheet, read from its XML part (openpyxl's read-only mode does not parse them);
+    none when openpyxl keeps that part elsewhere than this version does."""
+    from openpyxl.utils import column_index_from_string
+
+    path, archive = getattr(ws, "_worksheet_path", None), getattr(wb, "_archive", None)
+    if not isinstance(path, str) or archive is None:
+        return []
+    found: set[tuple[int, int, int, int]] = set()
+    tail = b""
+    with archive.open(path) as f:  # (in pieces: a sheet's XML can be hundreds of megabytes)
+        while chunk := f.read(1 << 20):
+            buf = tail + chunk
+            for m in _MERGE_REF.finditer(buf):
+                c1, r1, c2, r2 = m.groups()
+                found.add((int(r1), column_index_from_string(c1.decode()), int(r2),
+                           column_index_from_string(c2.decode())))
+            tail = buf[-256:]  # (a tag cut between two pieces is found whole in the next buffer)
+    return sorted(r for r in found if (r[0], r[1]) != (r[2], r[3]))
+
+
+def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -> Iterator[Record]:
     wb = _open_workbook(src.path, src.label, _INPUT_HINT)
     try:
         for sh in sheets:
             header = sh.columns
             width = len(header)
             start = sh.header_row + 1
-            for r, row in enumerate(wb[sh.name].iter_rows(min_row=start, values_only=True), start):
+            ws = wb[sh.name]
+            # A cell merged down several rows (担当課 or 受付日 for a block of records) shows its
+            # value on each of them: those records get it too.  Not the text column (a message
+            # merged down the rows of its follow-up entries is one message, scored once), and not
+            # a merge within one row (a title row across the columns is no record's value).
+            text_at = header.index(text_col) + 1 if text_col in header else 0
+            by_row: dict[int, list[tuple[int, int, int, int]]] = {}  # rows below a range's first
+            starts: dict[int, list[tuple[int, int, int, int]]] = {}  # ranges by their first row
+            for rng in _merged_ranges(wb, ws):
+                if rng[0] >= start and rng[2] > rng[0] and not rng[1] <= text_at <= rng[3]:
+                    starts.setdefault(rng[0], []).append(rng)
+                    for rr in range(rng[0] + 1, rng[2] + 1):
+                        by_row.setdefault(rr, []).append(rng)
+            anchors: dict[tuple[int, int, int, int], Any] = {}
+            for r, row in enumerate(ws.iter_rows(min_row=start, values_only=True), start):
+                for rng in starts.get(r, ()):  # (the first row of a merged range holds its value)
+                    anchors[rng] = row[rng[1] - 1] if rng[1] - 1 < len(row) else None
                 if _blank(row):
                     continue
+                if r in by_row:
+                    cells = list(row) + [None] * max(0, max(g[3] for g in by_row[r]) - len(row))
+                    for rng in by_row[r]:
+                        v = anchors.get(rng)
+                        if v is not None:
+                            for c in range(rng[1] - 1, rng[3]):
+                                if cells[c] is None:
+                                    cells[c] = v
+                    row = tuple(cells)
                 values: dict[str, Any] = {}
                 for i, v in enumerate(row):
                     if i < width:
@@ -923,7 +974,7 @@ def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_She
         _check_json_array(src)
         yield from _read_jsonl(src)
     elif src.kind == "xlsx":
-        yield from _read_xlsx(src, sheets[src.label])
+        yield from _read_xlsx(src, sheets[src.label], text_col)
     elif src.kind == "parquet":
         yield from _read_parquet(src, text_col)
     else:
