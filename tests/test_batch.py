@@ -1873,3 +1873,46 @@ def test_merged_ranges_are_read_from_the_sheet_xml(tmp_path):
     ro = openpyxl.load_workbook(src, read_only=True)
     assert B._merged_ranges(ro, ro.active) == [(2, 3, 4, 3), (10, 27, 12, 28)]
     ro.close()
+
+
+def test_a_merge_wider_than_one_column_or_taller_than_the_sheet_is_handled(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "text", "担当課", "sender", "date"])
+    ws.append([1, "ゴミの日はいつですか", "X課", None, None])
+    ws.append([2, "道路の穴を直して", None, None, None])
+    ws.merge_cells("C2:F3")  # several columns: left alone (it would make up senders and dates)
+    ws.append([3, "公園の草刈り", "Y課", None, None])
+    ws.append([4, "図書館の開館時間", None, None, None])
+    ws.merge_cells("C4:C1048576")  # down to Excel's last row: costs nothing for rows that do not exist
+    wb.save(src)
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out, with_evidence=False, sender_col="sender")
+    rows = list(B.iter_scored(out))
+    assert [(r["担当課"], r["sender"]) for r in rows] == [("X課", None), (None, None), ("Y課", None), ("Y課", None)]
+    assert "column_6" not in rows[0]
+
+
+@pytest.mark.parametrize("ref", ['ref="c2:c4"', "ref='C2:C4'", 'ref = "C2:C4"', 'ref="$C$2:$C$4"'])
+def test_merged_ranges_are_read_in_every_spelling_of_ref(tmp_path, ref):
+    import zipfile
+
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    for i in range(5):
+        wb.active.append([i, f"text {i}", None])
+    wb.active.merge_cells("C2:C4")
+    wb.save(src)
+    with zipfile.ZipFile(src) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = next(n for n in parts if n.startswith("xl/worksheets/sheet"))
+    parts[sheet] = parts[sheet].replace(b'ref="C2:C4"', ref.encode())
+    with zipfile.ZipFile(src, "w") as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+    ro = openpyxl.load_workbook(src, read_only=True)
+    assert B._merged_ranges(ro, ro.active) == [(2, 3, 4, 3)]
+    ro.close()

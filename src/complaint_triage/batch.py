@@ -736,7 +736,8 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
 
 
 #: A merged range in a sheet's XML (``<mergeCell ref="E4:E6"/>``, after the rows).
-_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref\s*=\s*["\']\$?([A-Za-z]{1,3})\$?([0-9]{1,7}):'
+                        rb'\$?([A-Za-z]{1,3})\$?([0-9]{1,7})["\']')
 
 
 def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
@@ -755,9 +756,9 @@ def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
             buf = tail + chunk
             for m in _MERGE_REF.finditer(buf):
                 c1, r1, c2, r2 = m.groups()
-                found.add((int(r1), column_index_from_string(c1.decode()), int(r2),
-                           column_index_from_string(c2.decode())))
-            tail = buf[-256:]  # (a tag cut between two pieces is found whole in the next buffer)
+                found.add((int(r1), column_index_from_string(c1.decode().upper()), int(r2),
+                           column_index_from_string(c2.decode().upper())))
+            tail = buf[-4096:]  # (a tag cut between two pieces is found whole in the next buffer)
     return sorted(r for r in found if (r[0], r[1]) != (r[2], r[3]))
 
 
@@ -770,31 +771,30 @@ def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -
             start = sh.header_row + 1
             ws = wb[sh.name]
             # A cell merged down several rows (担当課 or 受付日 for a block of records) shows its
-            # value on each of them: those records get it too.  Not the text column (a message
-            # merged down the rows of its follow-up entries is one message, scored once), and not
-            # a merge within one row (a title row across the columns is no record's value).
+            # value on each of them: those records get it too.  Only a merge one column wide
+            # within the header's columns, not the text column (a message merged down the rows
+            # of its follow-up entries is one message, scored once), and not a merge within one
+            # row (a title row across the columns is no record's value).
             text_at = header.index(text_col) + 1 if text_col in header else 0
-            by_row: dict[int, list[tuple[int, int, int, int]]] = {}  # rows below a range's first
-            starts: dict[int, list[tuple[int, int, int, int]]] = {}  # ranges by their first row
+            starts: dict[int, list[tuple[int, int, int, int]]] = {}  # merges by their first row
             for rng in _merged_ranges(wb, ws):
-                if rng[0] >= start and rng[2] > rng[0] and not rng[1] <= text_at <= rng[3]:
+                if rng[0] >= start and rng[2] > rng[0] and rng[1] == rng[3] and rng[1] != text_at \
+                        and rng[1] <= width:
                     starts.setdefault(rng[0], []).append(rng)
-                    for rr in range(rng[0] + 1, rng[2] + 1):
-                        by_row.setdefault(rr, []).append(rng)
-            anchors: dict[tuple[int, int, int, int], Any] = {}
+            active: list[tuple[tuple[int, int, int, int], Any]] = []  # (merge, value) covering later rows
             for r, row in enumerate(ws.iter_rows(min_row=start, values_only=True), start):
-                for rng in starts.get(r, ()):  # (the first row of a merged range holds its value)
-                    anchors[rng] = row[rng[1] - 1] if rng[1] - 1 < len(row) else None
+                if active:
+                    active = [a for a in active if a[0][2] >= r]
+                fill = active
+                if r in starts:  # (the first row of a merged range holds its value)
+                    active = active + [(g, row[g[1] - 1] if g[1] - 1 < len(row) else None) for g in starts[r]]
                 if _blank(row):
                     continue
-                if r in by_row:
-                    cells = list(row) + [None] * max(0, max(g[3] for g in by_row[r]) - len(row))
-                    for rng in by_row[r]:
-                        v = anchors.get(rng)
-                        if v is not None:
-                            for c in range(rng[1] - 1, rng[3]):
-                                if cells[c] is None:
-                                    cells[c] = v
+                if fill:
+                    cells = list(row) + [None] * max(0, width - len(row))
+                    for g, v in fill:
+                        if v is not None and cells[g[1] - 1] is None:
+                            cells[g[1] - 1] = v
                     row = tuple(cells)
                 values: dict[str, Any] = {}
                 for i, v in enumerate(row):
