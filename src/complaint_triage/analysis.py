@@ -25,10 +25,10 @@ from complaint_triage.explain import Evidence, explain
 from complaint_triage.labels import CATEGORIES, VERDICTS, Verdict
 from complaint_triage.metrics import evaluate_decisions
 from complaint_triage.model import (
-    LEGACY_BYSTANDER_RULE,
     SCORE_NAMES,
     Targets,
     TriageClassifier,
+    bystander_rule,
     choose_thresholds,
     decide_all,
     harassment_score_for,
@@ -293,8 +293,7 @@ def thresholds_frame(current: Mapping[str, Any], chosen: Mapping[str, Any]) -> p
     names = ["harassment", "review_low", "review_high", "grievance", "max_false_flag_rate", "bystander_discount",
              "bystander_rule"]
     # thresholds without a bystander_rule were chosen (and are decided) under the legacy rule
-    current, chosen = ({**t, "bystander_rule": t.get("bystander_rule", LEGACY_BYSTANDER_RULE)}
-                       for t in (current, chosen))
+    current, chosen = ({**t, "bystander_rule": bystander_rule(t)} for t in (current, chosen))
     rows = {n: {"current": current.get(n), "chosen": chosen.get(n)} for n in names}
     rows.update({f"category {c}": {"current": current["categories"][c], "chosen": chosen["categories"][c]}
                  for c in CATEGORIES})

@@ -172,7 +172,6 @@ from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
-    MS_JAPANESE,
     OUTPUT_FORMATS,
     SINGLE_BYTE_PUA,
     UNDECODABLE,
@@ -181,6 +180,7 @@ from complaint_triage.io import (
     json_line,
     jsonl_lines,
     raise_field_limit,
+    reads_singles_as_pua,
     renamed_note,
     unique_names,
 )
@@ -2755,7 +2755,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
                                   names=names,  # (the local engine's names: duplicates, blanks renamed)
                                   skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
-            cp932 = src.kind != "parquet" and codecs.lookup(src.encoding or "utf-8").name in MS_JAPANESE
+            cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
             meta = score_frame(ddf._meta, text_col=text_col)
             scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
                                         with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
@@ -2775,7 +2775,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 in_rows = table.to_pylist()
             else:
                 in_rows = df[names].to_dict(orient="records")
-                if codecs.lookup(src.encoding or "utf-8").name in MS_JAPANESE:  # (see score_frame's cp932_singles)
+                if reads_singles_as_pua(src.encoding):  # (see score_frame's cp932_singles)
                     in_rows = [{k: v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for k, v in r.items()}
                                for r in in_rows]
             preds = _pred_rows({c: df[c].tolist() for c in PREDICTION_COLUMNS}, len(df))

@@ -62,7 +62,17 @@ UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: uses, to private-use characters (U+F8F0-U+F8F3) without an error: they are made the undecodable
 #: bytes they are, as ``surrogateescape`` would leave them.
 SINGLE_BYTE_PUA = {0xF8F0: 0xDCA0, 0xF8F1: 0xDCFD, 0xF8F2: 0xDCFE, 0xF8F3: 0xDCFF}
-MS_JAPANESE = frozenset({"cp932"})
+
+
+def reads_singles_as_pua(encoding: str | None) -> bool:
+    """Whether ``encoding`` is Python's cp932 under any of its names (ms932, mskanji, 932 …), whose
+    private-use readings of single bytes :data:`SINGLE_BYTE_PUA` undoes."""
+    return codecs.lookup(encoding or "utf-8").name == "cp932"
+
+
+def _field_count_problem(fields: list[str], width: int) -> str | None:
+    """What :meth:`CsvReader.records` reports about a record with other than ``width`` fields."""
+    return None if len(fields) == width else f"has {len(fields)} fields, the header has {width}"
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
@@ -505,7 +515,7 @@ class CsvReader:
 
     def _line_source(self) -> Iterator[str]:
         buf = self._buf
-        pua = SINGLE_BYTE_PUA if codecs.lookup(self.encoding).name in MS_JAPANESE else None
+        pua = SINGLE_BYTE_PUA if reads_singles_as_pua(self.encoding) else None
         for s in self._text:
             self.lines += 1
             if pua is not None:
@@ -605,8 +615,7 @@ class CsvReader:
             row += 1
             if not any(map(str.strip, fields)):
                 continue
-            if problem is None and len(fields) != width:
-                problem = f"has {len(fields)} fields, the header has {width}"
+            problem = problem or _field_count_problem(fields, width)
             bad: tuple[str, ...] = ()
             if any(map(search, fields)):  # (a search per cell, not a Python step per character)
                 bad = tuple(header[i] for i, f in enumerate(fields[:width]) if search(f))
@@ -629,8 +638,7 @@ class CsvReader:
             row += 1
             if not any(map(str.strip, fields)) and len(fields) <= width:  # (pandas trips on a wider one)
                 continue
-            if problem is None and len(fields) != width:
-                problem = f"has {len(fields)} fields, the header has {width}"
+            problem = problem or _field_count_problem(fields, width)
             if problem is not None:
                 return row, problem
         return None

@@ -58,6 +58,7 @@ __all__ = [
     "decide_all",
     "harassment_score",
     "harassment_score_for",
+    "bystander_rule",
     "Decision",
     "BYSTANDER_COLUMN",
     "FOLD_RULE",
@@ -434,11 +435,16 @@ def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, *, rule: st
     return float(s) if q.ndim == 1 else s
 
 
+def bystander_rule(thresholds: Mapping[str, Any]) -> Any:
+    """The rule a model's ``thresholds`` are decided under: their ``bystander_rule``, or the legacy
+    rule for a manifest written before the key existed (returned as found: callers check it)."""
+    return thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE)
+
+
 def harassment_score_for(p: np.ndarray, thresholds: Mapping[str, Any]) -> np.ndarray | float:
-    """:func:`harassment_score` as a model's ``thresholds`` define it (its discount and rule; a
-    manifest without ``bystander_rule`` was chosen under the legacy rule)."""
-    return harassment_score(p, thresholds.get("bystander_discount", 0.0),
-                            rule=thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE))
+    """:func:`harassment_score` as a model's ``thresholds`` define it (its discount and
+    :func:`bystander_rule`)."""
+    return harassment_score(p, thresholds.get("bystander_discount", 0.0), rule=bystander_rule(thresholds))
 
 
 @dataclass(frozen=True, slots=True)

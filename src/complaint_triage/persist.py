@@ -50,7 +50,7 @@ from complaint_triage.exceptions import (
 )
 from complaint_triage.features import signals_digest
 from complaint_triage.labels import CATEGORIES, LABEL_SET_ID, VERDICTS
-from complaint_triage.model import BYSTANDER_RULES, LEGACY_BYSTANDER_RULE, SCORE_NAMES, TriageClassifier
+from complaint_triage.model import BYSTANDER_RULES, SCORE_NAMES, TriageClassifier, bystander_rule
 
 __all__ = [
     "TRUSTED",
@@ -620,8 +620,7 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
         _check_seal(manifest)
     except _ManifestError as e:
         raise ModelLoadError(f"manifest {manifest_path} {e}") from e
-    rule = (manifest["thresholds"].get("bystander_rule", LEGACY_BYSTANDER_RULE)
-            if isinstance(manifest["thresholds"], dict) else None)
+    rule = bystander_rule(manifest["thresholds"]) if isinstance(manifest["thresholds"], dict) else None
     if rule not in BYSTANDER_RULES:
         raise ModelLoadError(
             f"manifest {manifest_path} has bystander_rule {rule!r}, which this version of complaint-triage "

@@ -194,12 +194,12 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     """``(name, the closest known name or None)`` for each variable with the settings' prefix that
     nothing reads: a misspelt limit (``COMPLAINT_TRIAGE_MAX_TXT_CHARS``) would otherwise leave the
     default in force without a word."""
-    known = {ENV_PREFIX + f.upper() for f in Settings.model_fields} | OTHER_VARIABLES
+    # compared without the shared prefix, which would make every name look alike
+    known = sorted({f.upper() for f in Settings.model_fields} | {v.removeprefix(ENV_PREFIX) for v in OTHER_VARIABLES})
     out = []
     for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
-            # compared without the shared prefix, which would make every name look alike
-            close = difflib.get_close_matches(name.upper()[len(ENV_PREFIX):],
-                                              sorted(k[len(ENV_PREFIX):] for k in known), n=1, cutoff=0.75)
+        rest = name.upper().removeprefix(ENV_PREFIX)
+        if rest != name.upper() and rest not in known:
+            close = difflib.get_close_matches(rest, known, n=1, cutoff=0.75)
             out.append((name, ENV_PREFIX + close[0] if close else None))
     return out

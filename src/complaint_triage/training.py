@@ -23,9 +23,9 @@ from complaint_triage.feedback import text_key
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import (
     FOLD_RULE,
-    LEGACY_BYSTANDER_RULE,
     Targets,
     TriageClassifier,
+    bystander_rule,
     choose_thresholds,
     decide,
     decide_all,
@@ -323,7 +323,7 @@ def _bystander_note(manifest: Mapping[str, Any]) -> str:
     th = manifest["thresholds"]
     d = th.get("bystander_discount", 0.0)
     doubt = " × (1 − the verdict head's harassment probability)"
-    if th.get("bystander_rule", LEGACY_BYSTANDER_RULE) != "doubt":
+    if bystander_rule(th) != "doubt":
         doubt = ""
     return (
         "\nAn internal head recognises bystander reports (a resident reporting someone else's abuse of"

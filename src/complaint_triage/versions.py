@@ -36,7 +36,7 @@ from complaint_triage.corpus import load_corpus
 from complaint_triage.exceptions import ModelNotFoundError
 from complaint_triage.labels import CATEGORIES
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import BYSTANDER_RULES, LEGACY_BYSTANDER_RULE, decide_all
+from complaint_triage.model import BYSTANDER_RULES, bystander_rule, decide_all
 from complaint_triage.persist import (
     CARD_FILE,
     MANIFEST_FILE,
@@ -248,7 +248,7 @@ def _metric_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 def _thresholds_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     # thresholds without a bystander_rule were chosen (and are decided) under the legacy rule
-    old, new = ({**t, "bystander_rule": t.get("bystander_rule", LEGACY_BYSTANDER_RULE)} for t in (old, new))
+    old, new = ({**t, "bystander_rule": bystander_rule(t)} for t in (old, new))
     for k in sorted(set(old) | set(new)):
         if k == "categories":
             continue
@@ -416,8 +416,7 @@ def merge_thresholds(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
             out[k] = v
         elif k != "categories":
             out[k] = None if v is None else float(v)
-    rule_before = base.get("bystander_rule", LEGACY_BYSTANDER_RULE)
-    moved_score = (out.get("bystander_rule", rule_before) != rule_before
+    moved_score = (bystander_rule(out) != bystander_rule(base)
                    or out.get("bystander_discount", 0.0) != base.get("bystander_discount", 0.0))
     if moved_score and "harassment" not in changes and "max_false_flag_rate" not in changes:
         # the score the threshold applies to changed under it: the threshold no longer keeps the
