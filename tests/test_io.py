@@ -220,6 +220,60 @@ def test_a_row_with_the_wrong_number_of_fields_keeps_the_fields_it_has(rows, val
     assert isinstance(rec, InputRecordError) and error in rec.error and rec.values == values
 
 
+# -- CSV: an unclosed quote ---------------------------------------------------------------------
+
+STRAY = '"至急 公園のトイレが汚い'
+
+#: Office exports with one stray quote: the field it opens swallows the lines after it, up to the
+#: end of the file or to the next quote.  (file, the spreadsheet row of the stray quote)
+RUNAWAY_QUOTES = [
+    pytest.param("受付番号,送信者,内容\n" + "".join(
+        f"{i},u{i}@example.jp,{STRAY if i == 3 else COMPLAINT}\n" for i in range(1, 9)),
+        4, id="to-the-end-of-the-file"),
+    pytest.param("受付番号,送信者,内容\n1,a,ゴミの日を教えて\n2,b,\"閉じ忘れ 道路を直して\n3,c,ゴミの日\n"
+                 "4,d,騒音がひどい\n5,e,\"前半, 後半\"\n6,f,最後の行\n", 3, id="closed-by-a-later-quoted-field"),
+    pytest.param("内容,受付番号,担当\n\"閉じ忘れの苦情です,R1,土木\nゴミの日,R2,清掃\n騒音です,R3,環境\n"
+                 "段差があります,R4,土木\n", 2, id="the-text-column-first"),
+]
+
+
+@pytest.mark.parametrize(("data", "opener"), RUNAWAY_QUOTES)
+def test_an_unclosed_quote_is_one_error_and_the_lines_it_swallowed_are_read_as_records(data, opener):
+    raw = data.encode()
+    width = len(data.split("\n", 1)[0].split(","))
+    records = len([ln for ln in data.split("\n")[1:] if ln])  # one a line: no legitimate line breaks
+    recs = list(CsvReader(io.BytesIO(raw), text_column="内容"))
+    assert len(recs) == records and CsvReader(io.BytesIO(raw), text_column="内容").count() == records
+    bad = [r for r in recs if r.problem]
+    assert [r.row for r in bad] == [opener] and "never closed" in bad[0].problem
+    assert all(len(r.values) == width for r in recs if not r.problem)
+    assert [r.line for r in recs] == list(range(2, records + 2)) == [r.row for r in recs]
+    got = _read(raw)
+    assert len(got) == records and sum(isinstance(rec, InputRecordError) for _, rec in got) == 1
+    row, problem = CsvReader(io.BytesIO(raw), text_column="内容").first_misshapen()
+    assert row == bad[0].row and "never closed" in problem
+
+
+#: Multi-line fields that are not runaway quotes: letters whose lines hold commas, and records
+#: that look alike but are inside one legitimately quoted field of a two-column file.
+LEGIT_MULTILINE = [
+    pytest.param(_csv([["受付番号", "内容"], ["1", "拝啓, 先日の件です。\nはい, そうです。\nでは, よろしく。"],
+                       ["2", COMPLAINT]]),
+                 id="a-letter-with-a-comma-on-each-line"),
+    pytest.param(_csv([["受付番号", "氏名", "内容"], ["1", "山田", "一行目\n二, 三\n四, 五\n六"],
+                       ["2", "田中", THREAT]]),
+                 id="lines-of-the-wrong-width"),
+    pytest.param(_csv([["受付番号", "内容"], ["1", "引用します:\n2,前回の件\n本文の続き\n結び"], ["2", COMPLAINT]]),
+                 id="one-lookalike-line-of-four"),
+]
+
+
+@pytest.mark.parametrize("data", LEGIT_MULTILINE)
+def test_a_multiline_field_that_closes_is_read_whole(data):
+    recs = list(CsvReader(io.BytesIO(data), text_column="内容"))
+    assert len(recs) == 2 and not any(r.problem for r in recs)
+
+
 #: A CSV row with an undecodable byte (CP932 「山」) in the text or in another column.
 BAD_BYTE_ROWS = [
     ("受付番号,氏名,内容\nA-1,".encode() + b"\x8eR" + f",{COMPLAINT}\n".encode(), "氏名"),

@@ -20,6 +20,7 @@ import io as _io
 import json
 import re
 import warnings
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal, NamedTuple
@@ -47,6 +48,7 @@ __all__ = [
     "read_csv",
     "read_jsonl",
     "renamed_note",
+    "runaway_quote",
     "unique_names",
 ]
 
@@ -68,6 +70,41 @@ def reads_singles_as_pua(encoding: str | None) -> bool:
     """Whether ``encoding`` is Python's cp932 under any of its names (ms932, mskanji, 932 …), whose
     private-use readings of single bytes :data:`SINGLE_BYTE_PUA` undoes."""
     return codecs.lookup(encoding or "utf-8").name == "cp932"
+
+
+#: A value's shape: runs of digits, of ASCII letters and of other characters, each as one symbol
+#: (ids ``R0006`` and ``R0123`` have one shape, a sentence another).
+_SHAPE_RUNS = re.compile(r"[0-9]+|[A-Za-z]+|[^\x00-\x7f]+")
+
+
+def _shape(value: str) -> str:
+    return _SHAPE_RUNS.sub(lambda m: "9" if m[0][0].isdigit() else ("a" if m[0][0].isascii() else "\u3042"),
+                           value.strip())
+
+
+def runaway_quote(lines: Sequence[str], delimiter: str, width: int) -> int:
+    """How many of a record's lines after its first read as records of their own: the mark of
+    a quote opened and never closed (``6,"引用の閉じ忘れ`` swallows the lines up to the next
+    quote, or to the end of the file, into one field).  0 when the record is not such a one.
+
+    A continuation line counts when it splits into ``width`` fields and, if the open field is
+    not the first, its first field has the shape of the record's own first field (an id, a
+    date).  It takes at least two of them and at least half of the continuation lines, so
+    that a long letter whose lines hold a comma or two is left alone.
+    """
+    if width < 2 or len(lines) < 3:
+        return 0
+    first = next(csv.reader(lines[:1], delimiter=delimiter), [])
+    opened = len(first) - 1  # the field the quote opens is the first line's last
+    if opened < 0 or (opened == 0 and width < 3):
+        return 0
+    shape = _shape(first[0]) if opened > 0 else None
+    whole = 0
+    for s in lines[1:]:
+        f = next(csv.reader([s], delimiter=delimiter), [])
+        if len(f) == width and (shape is None or _shape(f[0]) == shape):
+            whole += 1
+    return whole if whole >= 2 and 2 * whole >= len(lines) - 1 else 0
 
 
 def _field_count_problem(fields: list[str], width: int) -> str | None:
@@ -504,6 +541,8 @@ class CsvReader:
         self.source = source
         self.lines = 0  # physical lines read so far
         self._buf: list[str] = []  # the lines of the record being read
+        self._pending: deque[str] = deque()  # lines to read again (after an unclosed quote)
+        self._width = 0  # the header's, once read (0: no runaway-quote check)
         self._text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
         self._src = self._line_source()
         raise_field_limit(field_limit)
@@ -514,30 +553,67 @@ class CsvReader:
         self.header = self._read_header(text_column, encoding_hint)
 
     def _line_source(self) -> Iterator[str]:
-        buf = self._buf
+        buf, pending = self._buf, self._pending
         pua = SINGLE_BYTE_PUA if reads_singles_as_pua(self.encoding) else None
-        for s in self._text:
+        text = iter(self._text)
+        while True:
+            if pending:
+                s = pending.popleft()
+            else:
+                s = next(text, None)
+                if s is None:
+                    return
+                if pua is not None:
+                    s = s.translate(pua)
             self.lines += 1
-            if pua is not None:
-                s = s.translate(pua)
             buf.append(s)
             yield s
+
+    def _runaway(self, start: int) -> tuple[list[str], str] | None:
+        """When the record just read (its lines in ``_buf``, the first at physical line ``start``)
+        opened a quote it never closed: its first line's fields and the problem, with the lines
+        after the first put back to be read again as records.  None otherwise."""
+        lines = self._buf
+        if len(lines) < 3 or not self._width:
+            return None
+        n = runaway_quote(lines, self.delimiter, self._width)
+        if not n:
+            return None
+        first = next(csv.reader(lines[:1], delimiter=self.delimiter), [])
+        if first:
+            first[-1] = first[-1].rstrip("\r\n")
+        swallowed = len(lines) - 1
+        self._pending.extendleft(reversed(lines[1:]))
+        self.lines = start
+        lines.clear()
+        # (a new line source too: the old one has ended if the field ran to the end of the file)
+        self._src = self._line_source()
+        self._reader = csv.reader(self._src, delimiter=self.delimiter)
+        return first, (f"opens a quoted field that is never closed where it should be (a stray \" in it?): "
+                       f"the {swallowed:,} lines after it were read into that field, {n:,} of them "
+                       "records of their own, so they were read again as records; check the quotes of this row")
 
     def _next_fields(self) -> tuple[list[str], list[int], str | None] | None:
         """The next record's fields, the indexes of cut fields and a problem; None at the end."""
         self._buf.clear()
+        start = self.lines + 1
         try:
             fields = next(self._reader)
         except StopIteration:
             return None
         except csv.Error as e:
-            return self._after_error(e)
+            return self._after_error(e, start)
+        if len(self._buf) > 2 and (run := self._runaway(start)) is not None:
+            return run[0], [], run[1]
         if self._check_len and fields and max(map(len, fields)) > self.field_limit:
             return (*self._cut(fields), None)
         return fields, [], None
 
-    def _after_error(self, e: csv.Error) -> tuple[list[str], list[int], str | None]:
-        """csv.reader failed on the current record and cannot go on mid-record: read it again."""
+    def _after_error(self, e: csv.Error, start: int) -> tuple[list[str], list[int], str | None]:
+        """csv.reader failed on the current record and cannot go on mid-record: read it again
+        (or, when it opened a quote it never closed, read the lines after its first again)."""
+        if (run := self._runaway(start)) is not None:
+            return run[0], [], run[1]
         fields, cut = self._recover()
         limit = str(e).startswith("field larger than field limit")
         return fields, cut, None if limit else f"is not valid CSV ({e})"
@@ -579,6 +655,7 @@ class CsvReader:
         names, dups = unique_names(names, last=blanks)
         blank = [(raw[i], names[i]) for i in blanks]
         self.renamed = blank + dups
+        self._width = len(names)
         if text_column is not None and text_column not in names:
             if garbled:
                 raise InputFormatError(
@@ -597,20 +674,22 @@ class CsvReader:
             return
         width = len(header)
         row = 1
-        reader, clear, check_len, search = self._reader, self._buf.clear, self._check_len, UNDECODABLE.search
+        buf, clear, check_len, search = self._buf, self._buf.clear, self._check_len, UNDECODABLE.search
         while True:
             line = self.lines + 1
             clear()
             cut: list[int] = []
             problem = None
             try:  # (the common case inline: this loop runs once per record)
-                fields = next(reader)
+                fields = next(self._reader)
             except StopIteration:
                 return
             except csv.Error as e:
-                fields, cut, problem = self._after_error(e)
+                fields, cut, problem = self._after_error(e, line)
             else:
-                if check_len and fields and max(map(len, fields)) > self.field_limit:
+                if len(buf) > 2 and (run := self._runaway(line)) is not None:
+                    fields, problem = run
+                elif check_len and fields and max(map(len, fields)) > self.field_limit:
                     fields, cut = self._cut(fields)
             row += 1
             if not any(map(str.strip, fields)):
