@@ -321,3 +321,46 @@ def test_formatted_tagger_is_one_per_format_and_thread():
     t.start()
     t.join()
     assert other[0] is not a
+
+
+# -- long texts: MeCab is given pieces --------------------------------------------------------
+
+
+@given(st.text(alphabet=st.sampled_from("あア漢x 。\n!"), max_size=400), st.integers(min_value=4, max_value=60))
+def test_parse_pieces_cover_the_text_in_order_within_the_limit(text, limit):
+    from complaint_triage.tokenizer import _parse_pieces
+
+    pieces = _parse_pieces(text, limit)
+    assert "".join(pieces) == text
+    assert all(len(p) <= limit for p in pieces)
+    assert all(pieces[:-1]) and (len(pieces) == 1) == (len(text) <= limit)
+
+
+def test_a_piece_ends_at_a_line_break_before_a_sentence_end_or_a_space():
+    from complaint_triage.tokenizer import _parse_pieces
+
+    assert _parse_pieces("あいう。えお\nかきく けこ", 10) == ["あいう。えお\n", "かきく けこ"]
+    assert _parse_pieces("あいうえ。お かきく", 8) == ["あいうえ。", "お かきく"]
+    assert _parse_pieces("あいう。えお かきく", 8) == ["あいう。えお ", "かきく"]  # (the 。 is in the first half)
+    assert _parse_pieces("あいうえおかきくけこ", 4) == ["あいうえ", "おかきく", "けこ"]
+
+
+@pytest.mark.parametrize("lookup", [True, False])
+def test_a_text_too_long_for_one_mecab_call_is_tokenized_in_a_child_process(lookup, tmp_path):
+    # MeCab crashed the whole process (SIGSEGV) on 300,000 ASCII letters; run in a child so that
+    # a crash fails this test instead of the test run
+    import subprocess
+    import sys
+
+    code = (
+        "from complaint_triage.tokenizer import JapaneseTokenizer\n"
+        f"tok = JapaneseTokenizer(lemma_lookup={lookup})\n"
+        "tok.fit(['騒音がひどいです。'])\n"
+        "text = 'x' * 300_000 + '騒音がひどい。' * 20_000\n"
+        "toks = tok(text)\n"
+        "assert toks.count('騒音') == 20_000, toks.count('騒音')\n"
+        "print(len(toks))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) > 60_000

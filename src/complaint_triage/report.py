@@ -202,12 +202,12 @@ _NAME_FORMAT = r'-O "" -F%m\\t%f[3]\\n -U%m\\t\\n -E\\n'
 
 def _dictionary_names(text: str) -> list[tuple[int, int]]:
     """Spans of person names the UniDic dictionary knows (姓, and 名 right after a 姓)."""
-    from complaint_triage.tokenizer import get_formatted_tagger
+    from complaint_triage.tokenizer import get_formatted_tagger, parse_in_pieces
 
     spans: list[tuple[int, int]] = []
     pos = 0
     placed: list[tuple[int, int, str, str]] = []  # start, end, surface, 姓/名/""
-    for line in get_formatted_tagger(_NAME_FORMAT).parse(text).splitlines():
+    for line in parse_in_pieces(get_formatted_tagger(_NAME_FORMAT), text).splitlines():
         surface, _, kind = line.partition("\t")
         start = text.find(surface, pos)
         if not surface or start < 0:

@@ -37,7 +37,8 @@ from typing import Any
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-__all__ = ["JapaneseTokenizer", "Token", "get_formatted_tagger", "get_tagger", "get_wakati_tagger"]
+__all__ = ["JapaneseTokenizer", "Token", "get_formatted_tagger", "get_tagger", "get_wakati_tagger",
+           "parse_in_pieces"]
 
 # One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
 _NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
@@ -110,12 +111,47 @@ class Token(tuple[str, str, str]):
 _CACHED_TEXTS = 512
 
 
+#: Longest text given to MeCab in one call.  MeCab crashes the process (a segmentation fault,
+#: no exception) on a long enough input: 300,000 ASCII letters or 1,000,000 characters of
+#: Japanese did on this machine, 160,000 and 600,000 did not.  A longer text is cut into pieces
+#: of at most this many characters, at a line break (else a sentence end, else a space) in the
+#: second half of a piece: a text within the default length limit (20,000) is parsed whole.
+_PARSE_PIECE = 20_000
+_PIECE_ENDS = (("\n", "\r"), ("。", "！", "？", "!", "?", "．"), (" ", "\u3000", "\t"))
+
+
+def _parse_pieces(text: str, limit: int = _PARSE_PIECE) -> list[str]:
+    """``text`` cut into consecutive pieces of at most ``limit`` characters (one piece when it fits)."""
+    pieces, start, n = [], 0, len(text)
+    while n - start > limit:
+        end = start + limit
+        cut = -1
+        for ends in _PIECE_ENDS:
+            cut = max(text.rfind(c, start + limit // 2, end) for c in ends)
+            if cut >= 0:
+                break
+        end = cut + 1 if cut >= 0 else end
+        pieces.append(text[start:end])
+        start = end
+    pieces.append(text[start:])
+    return pieces
+
+
+def parse_in_pieces(tagger: Any, text: str) -> str:
+    """``tagger.parse(text)``, in pieces of at most :data:`_PARSE_PIECE` characters when the text is
+    longer (MeCab crashes the process on a long enough input)."""
+    if len(text) <= _PARSE_PIECE:
+        return tagger.parse(text)
+    # (a line break between the pieces: the output of one need not end with one)
+    return "\n".join(tagger.parse(piece) for piece in _parse_pieces(text))
+
+
 @functools.lru_cache(maxsize=_CACHED_TEXTS)
 def _tagged(text: str) -> str:
     # Cached: evidence spans re-read the morphemes of a text the featuriser just tagged.
     # UniDic lemmas of loanwords carry an English gloss with spaces (エアコン-air conditioner);
     # surfaces never contain spaces, so spaces are made underscores once for the whole output.
-    return get_tagger().parse(text).replace(" ", "_")
+    return parse_in_pieces(get_tagger(), text).replace(" ", "_")
 
 
 #: ``Node.stat`` of a word not in the dictionary (MeCab's MECAB_UNK_NODE)
@@ -128,7 +164,7 @@ _ALL_FIELDS = re.compile(r"^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)$", re.M)
 def _surfaces(text: str) -> tuple[str, ...]:
     # Cached for the same reason as _tagged.  Surfaces never contain whitespace: MeCab splits
     # on it (a full-width space is its own 空白 morpheme, dropped here with the separators).
-    return tuple(get_wakati_tagger().parse(text).split())
+    return tuple(parse_in_pieces(get_wakati_tagger(), text).split())
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -252,7 +288,7 @@ class JapaneseTokenizer(BaseEstimator):
         for text in texts:
             if not isinstance(text, str) or not text:
                 continue
-            for pos, lemma, surface in _ALL_FIELDS.findall(get_tagger().parse(text).replace(" ", "_")):
+            for pos, lemma, surface in _ALL_FIELDS.findall(parse_in_pieces(get_tagger(), text).replace(" ", "_")):
                 seen.setdefault(surface, Counter())[(pos, lemma if lemma and lemma != "*" else surface)] += 1
         self.lemma_table_ = {
             s: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for s, c in sorted(seen.items())
