@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -367,13 +368,41 @@ def test_a_manifest_edited_after_saving_is_refused(scratch_registry, edit):
         promote(v, root)
 
 
-def test_a_manifest_saved_before_sealing_still_loads(scratch_registry):
+def test_a_manifest_without_its_digest_is_refused(scratch_registry):
+    """Deleting the digest let a hand-edited threshold load under the old name (acceptance defect)."""
     v = promoted_version(scratch_registry)
     path = scratch_registry / v / "manifest.json"
     m = json.loads(path.read_text(encoding="utf-8"))
     del m["manifest_sha256"]
+    m["thresholds"]["harassment"] = 0.0001
     path.write_text(json.dumps(m), encoding="utf-8")
-    assert load_model(scratch_registry / v).version == v
+    with pytest.raises(ModelLoadError, match="has no manifest_sha256.*restore the file, or retrain"):
+        load_model(scratch_registry / v)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["thresholds"].pop("categories"), "lacks thresholds.categories"),
+        (lambda m: m["thresholds"]["categories"].pop("threat"), "thresholds.categories.threat None, not a number"),
+        (lambda m: m["thresholds"].update(harassment="high"), "thresholds.harassment 'high', not a number"),
+        (lambda m: m["thresholds"].update(review_low=True), "thresholds.review_low True, not a number"),
+        (lambda m: m["thresholds"].update(bystander_discount=None), "thresholds.bystander_discount None"),
+        (lambda m: m.update(thresholds=[0.5]), "thresholds of type list"),
+        (lambda m: m.update(model_version=None), "model_version None, not a version name"),
+        (lambda m: m.update(model_version=" "), "model_version ' ', not a version name"),
+    ],
+    ids=["no-categories", "a-category-missing", "a-string", "a-bool", "null-discount", "a-list", "null-version",
+         "blank-version"],
+)
+def test_a_resealed_manifest_with_unusable_thresholds_is_refused_with_a_message(scratch_registry, edit, message):
+    v = promoted_version(scratch_registry)
+    path = scratch_registry / v / "manifest.json"
+    m = json.loads(path.read_text(encoding="utf-8"))
+    edit(m)
+    path.write_text(json.dumps(seal_manifest(m)), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=re.escape(message)):
+        load_model(scratch_registry / v)
 
 
 # -- saving is atomic and leaves an intact version alone (acceptance defect: retraining rewrote

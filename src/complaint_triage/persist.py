@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -237,15 +238,48 @@ def seal_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_seal(manifest: Mapping[str, Any]) -> None:
-    """Raise :class:`_ManifestError` when a sealed manifest no longer matches its digest (a
-    manifest saved before manifests were sealed has none and passes)."""
+    """Raise :class:`_ManifestError` when a manifest has no digest or no longer matches it.  (One
+    without a digest was once let through as saved before manifests were sealed; deleting the
+    digest then let a hand-edited threshold load under the old version's name.)"""
     want = manifest.get(MANIFEST_DIGEST)
-    if want is not None and want != _manifest_digest(manifest):
+    if want is None:
+        raise _ManifestError(
+            f"has no {MANIFEST_DIGEST}, so whether it was changed after saving cannot be told (it was removed, "
+            "or the file predates sealed manifests): restore the file, or retrain (complaint-triage train)"
+        )
+    if want != _manifest_digest(manifest):
         raise _ManifestError(
             f"was changed after it was saved (its {MANIFEST_DIGEST} no longer matches): a version's thresholds "
             "and metrics are fixed; restore the file, or save other thresholds as a new version "
             "(complaint_triage.versions.write_threshold_variant, notebooks/03-thresholds.ipynb)"
         )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
+    """What is wrong with the version name or the thresholds a model is scored with, or None."""
+    version = manifest.get("model_version")
+    if not isinstance(version, str) or not version.strip():
+        return f"has model_version {version!r}, not a version name"
+    th = manifest.get("thresholds")
+    if not isinstance(th, dict):
+        return f"has thresholds of type {type(th).__name__}, not an object"
+    for key in ("harassment", "review_low", "review_high", "grievance"):
+        if not _is_number(th.get(key)):
+            return f"has thresholds.{key} {th.get(key)!r}, not a number" if key in th else f"lacks thresholds.{key}"
+    for key in ("category_relative", "bystander_discount"):
+        if key in th and not _is_number(th[key]):
+            return f"has thresholds.{key} {th[key]!r}, not a number"
+    cats = th.get("categories")
+    if not isinstance(cats, dict):
+        return "lacks thresholds.categories (an object with a threshold for each category)"
+    for c in CATEGORIES:
+        if not _is_number(cats.get(c)):
+            return f"has thresholds.categories.{c} {cats.get(c)!r}, not a number"
+    return None
 
 
 def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
@@ -620,7 +654,10 @@ def load_model(path: Path | str | None = None) -> LoadedModel:
         _check_seal(manifest)
     except _ManifestError as e:
         raise ModelLoadError(f"manifest {manifest_path} {e}") from e
-    rule = bystander_rule(manifest["thresholds"]) if isinstance(manifest["thresholds"], dict) else None
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        raise ModelLoadError(f"manifest {manifest_path} {problem}; retrain the model or restore the file")
+    rule = bystander_rule(manifest["thresholds"])
     if rule not in BYSTANDER_RULES:
         raise ModelLoadError(
             f"manifest {manifest_path} has bystander_rule {rule!r}, which this version of complaint-triage "
