@@ -23,6 +23,22 @@ def test_action_is_most_severe(verdict, cats, action):
     assert action_for(verdict, cats) == action
 
 
+#: A threat of another kind than to life or body (the caller says so) no longer calls the police.
+OTHER_THREAT_TABLE = [
+    (["threat"], "supervisor_report"),
+    (["threat", "sns_harassment"], "preserve_online_evidence"),
+    (["threat", "excessive_demand"], "warn_or_end_contact"),
+    (["threat", "violence"], "police"),
+    (["threat", "other_illegal"], "remove_or_ban"),
+]
+
+
+@pytest.mark.parametrize(("cats", "action"), OTHER_THREAT_TABLE)
+def test_a_threat_not_to_life_or_body_calls_for_what_the_other_categories_call_for(cats, action):
+    assert action_for("harassment", cats, bodily_threat=False) == action
+    assert action_for("harassment", cats) == "police"
+
+
 def test_actions_are_ordered_mild_to_severe():
     assert ACTIONS[0] == "normal_reply" and ACTIONS[-1] == "police"
 

@@ -85,13 +85,20 @@ CATEGORY_ACTIONS: dict[str, str] = {
 }
 
 
-def action_for(verdict: str, categories: Iterable[str]) -> str:
+def action_for(verdict: str, categories: Iterable[str], *, bodily_threat: bool = True) -> str:
     """Return the most severe recommended action for a verdict and its categories.
+
+    The taxonomy calls the police for violence and for a threat *to life or body*.  With
+    ``bodily_threat=False`` (the caller knows the threat is of another kind, such as posting a
+    clerk's name to force a demand) ``threat`` calls for a report to the section head only, and
+    the other categories decide.
 
     >>> action_for("complaint", [])
     'normal_reply'
     >>> action_for("harassment", ["abusive_language", "threat"])
     'police'
+    >>> action_for("harassment", ["threat", "sns_harassment"], bodily_threat=False)
+    'preserve_online_evidence'
     """
     if verdict != Verdict.HARASSMENT:
         return Action.NORMAL_REPLY.value
@@ -99,7 +106,8 @@ def action_for(verdict: str, categories: Iterable[str]) -> str:
     for cat in categories:
         if cat not in CATEGORY_ACTIONS:
             raise LabelError(f"unknown category {cat!r}; expected one of {', '.join(CATEGORIES)}")
-        best = max(best, ACTIONS.index(CATEGORY_ACTIONS[cat]))
+        action = Action.SUPERVISOR_REPORT if cat == Category.THREAT and not bodily_threat else CATEGORY_ACTIONS[cat]
+        best = max(best, ACTIONS.index(action))
     return ACTIONS[best]
 
 

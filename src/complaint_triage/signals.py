@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
-__all__ = ["SIGNALS", "SIGNAL_GATES", "signal_counts", "signal_spans", "signals_digest"]
+__all__ = ["SIGNALS", "SIGNAL_GATES", "names_a_bodily_threat", "signal_counts", "signal_spans", "signals_digest"]
 
 #: (a number is taken whole, never from inside a run of digits, and possessively: it is always
 #: followed by a unit that starts with neither kind of digit, so no match is lost, and a long
@@ -257,6 +257,12 @@ def _counts(text: str, gated: Sequence[_Gated]) -> list[int]:
                 continue
         out.append(len(pattern.findall(text)))
     return out
+
+
+def names_a_bodily_threat(text: str) -> bool:
+    """Whether normalised ``text`` holds a threat phrase (violence announced, a stock menace such as
+    「夜道に気をつけろ」), in the writer's words or quoted."""
+    return _THREAT_RE.search(text) is not None
 
 
 def signals_digest() -> str:
