@@ -276,3 +276,56 @@ def test_capped_span_ends_at_a_sentence_end():
     assert end <= MAX_SPAN_CHARS and text[end] == "。"
     assert _capped_end(text, 0, 10) == 10
     assert _capped_end("あ" * 500, 0, 500) == MAX_SPAN_CHARS
+
+
+# -- spans end at word and character boundaries ------------------------------------------------
+
+from complaint_triage.explain import _whole_characters, _whole_words  # noqa: E402
+
+
+@pytest.mark.parametrize(("bounds", "span", "grown"), [
+    ([0, 2, 4, 7, 9], (3, 8), (2, 9)),   # both ends inside a word: out to its edges
+    ([0, 2, 4, 7, 9], (2, 7), (2, 7)),   # already on boundaries
+    ([0, 20], (8, 12), (8, 12)),         # the word's edges are too far away: left as it is
+    ([0, 3, 30], (2, 10), (0, 10)),
+])
+def test_a_span_grows_to_the_words_it_cuts(bounds, span, grown):
+    assert _whole_words(bounds, *span) == grown
+
+
+FLAG, FAMILY, THUMB = "\U0001F1EF\U0001F1F5", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F44D\U0001F3FD"
+
+
+@pytest.mark.parametrize(("text", "span", "grown"), [
+    (f"あ{FLAG}い", (1, 2), (1, 3)),          # half a flag: the whole flag
+    (f"あ{FLAG}い", (2, 4), (1, 4)),
+    (f"{FLAG}{FLAG}", (1, 3), (0, 4)),        # across two flags: both whole
+    (f"{FLAG}{FLAG}", (2, 4), (2, 4)),        # the second flag exactly
+    (f"死ね{FAMILY}", (0, 3), (0, 7)),        # cut at a joiner: the whole family
+    (f"{FAMILY}死ね", (2, 7), (0, 7)),
+    (f"最高{THUMB}", (0, 3), (0, 4)),         # skin-tone modifier stays with its hand
+    ("か\u3099き", (0, 1), (0, 2)),           # combining voiced mark
+    ("殺すぞ", (0, 3), (0, 3)),
+])
+def test_a_span_never_splits_a_visible_character(text, span, grown):
+    assert _whole_characters(text, *span) == grown
+
+
+@given(st.text(alphabet=st.sampled_from(["あ", "\U0001F1EF", "\U0001F1F5", "\u200d", "\U0001F468", "\ufe0f", "\u3099",
+                                          "\U0001F3FD", " "]), max_size=30), st.data())
+def test_whole_characters_only_grows_and_stays_in_the_text(text, data):
+    s = data.draw(st.integers(0, len(text)))
+    e = data.draw(st.integers(s, len(text)))
+    a, b = _whole_characters(text, s, e)
+    assert 0 <= a <= s <= e <= b <= len(text)
+    assert _whole_characters(text, a, b) == (a, b)  # idempotent
+
+
+def test_explained_spans_are_readable_and_cut_no_word(small_triager):
+    text = f"{FLAG}ーーーー　受付の対応で精神的苦痛を受けたので慰謝料100万円払え{FAMILY}。払わないなら毎日行くぞ"
+    p = small_triager.score(text)
+    assert p.verdict == "harassment" and p.evidence
+    for ev in p.evidence:
+        assert text[ev.start:ev.end] == ev.text and any(ch.isalnum() for ch in ev.text)
+        assert "神的苦痛" not in ev.text or "精神的苦痛" in ev.text
+        assert _whole_characters(text, ev.start, ev.end) == (ev.start, ev.end)

@@ -5,15 +5,20 @@ For each predicted category, every feature present in the message contributes
 normalised text (lemma n-grams through the tokenizer's offsets, character n-grams and
 signals directly), overlapping occurrences are merged, the strongest merged spans are trimmed
 of weakly supported edges and grown to the clause around them (up to :data:`CLAUSE_REACH`
-characters each way, never across 。、!?「」 or a line break), and mapped back to the ORIGINAL
-input string through the normaliser's offset map.  A span is at most :data:`MAX_SPAN_CHARS`
-characters long.
+characters each way, never across 。、!?「」 or a line break) and then to the edges of the words
+they cut (:data:`WORD_REACH`), and mapped back to the ORIGINAL input string through the
+normaliser's offset map, never splitting a visible character (a flag, an emoji sequence, a
+character and its combining marks).  A span of symbols and spaces only is dropped.  A span is
+at most :data:`MAX_SPAN_CHARS` characters long.
 
 ``tools/eval_evidence.py`` measures the spans against spans an annotator marked by hand.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+import unicodedata
 import weakref
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,6 +32,7 @@ from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
 from complaint_triage.normalize import normalize_with_map
 from complaint_triage.results import Evidence
+from complaint_triage.tokenizer import word_bounds
 
 __all__ = ["Evidence", "FeatureRow", "explain"]
 
@@ -336,8 +342,14 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
     x = features if features is not None else model.featurizer_.transform([text])
     rows = [CATEGORIES.index(c) for c in categories]
     placed: list[tuple[int, int, int]] = []  # (k, start, end) in the original text
+    bounds: list[int] | None = None
     for k, a, b in _spans(model, nt.text, x.indices, x.data, rows, max_spans=max_spans, top_features=top_features):
-        s, e = nt.to_original(a, b)
+        if bounds is None:
+            bounds = word_bounds(nt.text)
+        a, b = _whole_words(bounds, a, b)
+        s, e = _whole_characters(text, *nt.to_original(a, b))
+        if not _READABLE.search(text, s, e):
+            continue  # only symbols, spaces or punctuation: nothing a reader can check
         # spans apart in the normalised text can meet in the original, where the normaliser
         # rewrote the characters between them (an undone obfuscation such as ｺ○ｽ, a collapsed
         # run): spans of one category that meet become one, where the first of them was
@@ -353,6 +365,61 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
         e = _capped_end(text, s, e)
         out.append(Evidence(categories[k], s, e, text[s:e]))
     return out
+
+
+#: How far a span grows, at most, to reach the edge of the word it cuts.
+WORD_REACH = 6
+#: A character a reader can check a span by (a letter, kana, kanji or digit).
+_READABLE = re.compile(r"[^\W_]")
+
+
+def _whole_words(bounds: Sequence[int], a: int, b: int, reach: int = WORD_REACH) -> tuple[int, int]:
+    """Grow ``[a, b)`` to the morpheme boundaries around it (each end moves at most ``reach``
+    characters): a span grown to a fixed number of characters cut 精神的 to 神的 and 1時間 to 1時."""
+    i = bisect.bisect_right(bounds, a) - 1
+    if i >= 0 and a - bounds[i] <= reach:
+        a = bounds[i]
+    j = bisect.bisect_left(bounds, b)
+    if j < len(bounds) and bounds[j] - b <= reach:
+        b = bounds[j]
+    return a, b
+
+
+def _joins_previous(ch: str) -> bool:
+    """Whether ``ch`` belongs to the character before it (a combining mark, a variation selector,
+    a skin-tone modifier, a tag or keycap character, a zero-width joiner)."""
+    o = ord(ch)
+    return (unicodedata.category(ch) in ("Mn", "Me") or o == 0x200D or 0xFE00 <= o <= 0xFE0F
+            or 0x1F3FB <= o <= 0x1F3FF or 0xE0020 <= o <= 0xE007F or 0xE0100 <= o <= 0xE01EF)
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _whole_characters(text: str, s: int, e: int) -> tuple[int, int]:
+    """``[s, e)`` grown so that it splits no user-perceived character of ``text``: not a flag (a
+    pair of regional indicators), not an emoji sequence joined by U+200D, not a character from
+    its combining marks or variation selector."""
+    n = len(text)
+    while True:  # (until nothing moves: a flag completed may be followed by a joiner)
+        before = (s, e)
+        while 0 < s < n and (_joins_previous(text[s]) or text[s - 1] == "\u200d"):
+            s -= 1
+        if s < n and _regional(text[s]):
+            run = s
+            while run > 0 and _regional(text[run - 1]):
+                run -= 1
+            s -= (s - run) % 2  # an odd number of indicators before: this one closes a flag
+        while 0 < e < n and (_joins_previous(text[e]) or text[e - 1] == "\u200d"):
+            e += 1
+        if 0 < e < n and _regional(text[e - 1]) and _regional(text[e]):
+            run = e - 1
+            while run > 0 and _regional(text[run - 1]):
+                run -= 1
+            e += (e - run) % 2  # an odd number in the span's run: the next one completes its flag
+        if (s, e) == before:
+            return s, e
 
 
 #: Longest evidence span, in characters of the original text.  Spans are a clause or a few

@@ -38,7 +38,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 __all__ = ["JapaneseTokenizer", "Token", "get_formatted_tagger", "get_tagger", "get_wakati_tagger",
-           "parse_in_pieces"]
+           "parse_in_pieces", "word_bounds"]
 
 # One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
 _NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
@@ -397,6 +397,14 @@ class JapaneseTokenizer(BaseEstimator):
             forms = ["" if p in drop else (lem if (lemma and lem and lem != "*") else surface)
                      for p, lem, surface in fields]
         return _offsets(text, surfaces, forms)
+
+
+def word_bounds(text: str) -> list[int]:
+    """Sorted offsets in ``text`` where a morpheme starts or ends (0 and ``len(text)`` included):
+    where a span may begin or end without cutting a word.  Reads the cached segmentation."""
+    surfaces = _surfaces(text) if text else ()
+    _, starts, ends = _offsets(text, surfaces, list(surfaces))
+    return sorted({0, len(text), *starts, *ends})
 
 
 def _offsets(text: str, surfaces: Sequence[str], forms: list[str]) -> tuple[list[str], list[int], list[int]]:
