@@ -952,12 +952,11 @@ def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] |
 
 
 def _check_json_array(src: _Source) -> None:
+    from complaint_triage.io import JSON_ARRAY_HINT, starts_json_array
+
     with open(src.path, "rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):
-        raise InputFormatError(
-            f"{src.label} is a JSON array; convert it to JSON Lines (one object per line), e.g. jq -c '.[]'"
-        )
+        if starts_json_array(f):
+            raise InputFormatError(f"{src.label} is a JSON array; {JSON_ARRAY_HINT}")
 
 
 def _partial(path: Path) -> Path:
