@@ -1,3 +1,5 @@
+import pytest
+
 from complaint_triage import tokenizer
 from complaint_triage.scoring import SLICE
 
@@ -20,3 +22,9 @@ def test_a_large_call_is_scored_in_slices_with_the_same_results_and_no_second_ta
 
 def test_the_morpheme_cache_holds_at_least_two_slices():
     assert tokenizer._surfaces.cache_info().maxsize >= 2 * SLICE
+
+
+def test_score_many_refuses_a_single_string(small_triager):
+    """score_many("abc") scored each character as a message."""
+    with pytest.raises(TypeError, match="score_many"):
+        small_triager.score_many("図書館はどこですか")
