@@ -1937,7 +1937,8 @@ def test_csv_output_leaves_plain_numbers_unquoted(cell, written):
 
 def test_csv_output_of_signed_numbers_reads_back_as_written(small_model_dir, tmp_path):
     src = _raw_csv(tmp_path / "neg.csv", ["id", "金額", "電話", "text"],
-                   [["1", "-500", "+81-3-1234-5678", "道路の穴を直してください。"], ["2", "+20", "-", "ゴミの日を教えて"]])
+                   [["1", "-500", "+81-3-1234-5678", "道路の穴を直してください。"],
+                    ["2", "+20", "-", "ゴミの日を教えて"]])
     out = tmp_path / "out.csv"
     _run(small_model_dir, [src], out)
     got = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline="")))
@@ -1984,3 +1985,32 @@ def test_xlsx_output_wider_than_excel_is_refused_before_scoring(small_model_dir,
         _run(small_model_dir, [src], tmp_path / "wide.xlsx")
     assert not (tmp_path / "wide.xlsx").exists()
     B._check_xlsx_width("xlsx", B._XLSX_MAX_COLUMNS)  # exactly Excel's width is fine
+
+
+def test_an_input_that_vanishes_mid_run_says_to_resume(small_model_dir, tmp_path, monkeypatch):
+    """An input removed while the run read it gave a bare "[Errno 2] No such file or directory"."""
+    first = _write_csv(tmp_path / "a.csv", _rows(6))
+    gone = _write_csv(tmp_path / "vanish.csv", _rows(4))
+    read_csv = B._read_csv
+
+    def vanishing(src, *a, **k):
+        if src.path.name == "vanish.csv":
+            src.path.unlink()
+        return read_csv(src, *a, **k)
+
+    monkeypatch.setattr(B, "_read_csv", vanishing)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(InputFormatError, match="disappeared during the run") as e:
+        _run(small_model_dir, [first, gone], out, chunk_rows=3, jobs=1)
+    assert "vanish.csv" in str(e.value) and "--resume" in str(e.value)
+    assert (tmp_path / "out.jsonl.parts").is_dir() and not out.exists()
+
+
+def test_a_jsonl_record_without_the_text_field_says_it_is_missing(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1}\n{"id": 2, "text": "図書館はどこですか"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, jobs=1)
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert first["error"] == "line 1: the field 'text' is missing" and "null" not in first["error"]
+    assert res.by_error == {"missing": 1}

@@ -176,6 +176,7 @@ from complaint_triage.io import (
     SINGLE_BYTE_PUA,
     UNDECODABLE,
     CsvReader,
+    binary_format,
     column_names,
     json_line,
     jsonl_lines,
@@ -847,19 +848,25 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
             yield Record(src.label, str(rec.row), rec.values, error, warning)
 
 
-def _read_jsonl(src: _Source) -> Iterator[Record]:
+def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
     from complaint_triage.io import InputRecordError, read_jsonl
 
     with open(src.path, "rb") as f:
         for n, rec in read_jsonl(f):
             if isinstance(rec, InputRecordError):
                 yield Record(src.label, str(n), None, rec.error)
+            elif text_col not in rec:  # (not "missing (null)": the field is not there at all)
+                yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing")
             else:
                 yield Record(src.label, str(n), rec)
 
 
+_PARQUET_HINT = ("check that the file is a whole Parquet file (not cut short by a copy or still being written), "
+                 "or write it again")
+
+
 def _parquet_file(src: _Source, text_col: str) -> Any:
-    pf = _open_parquet(src.path, src.label, _INPUT_HINT)
+    pf = _open_parquet(src.path, src.label, _PARQUET_HINT)
     if text_col not in pf.schema_arrow.names:
         raise InputFormatError(f"{src.label}: no column {text_col!r} (columns: {', '.join(pf.schema_arrow.names)}); "
                                "choose one with --text-column")
@@ -979,7 +986,7 @@ def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_She
         yield from _read_csv(src, text_col, field_limit)
     elif src.kind == "jsonl":
         _check_json_array(src)
-        yield from _read_jsonl(src)
+        yield from _read_jsonl(src, text_col)
     elif src.kind == "xlsx":
         yield from _read_xlsx(src, sheets[src.label], text_col)
     elif src.kind == "parquet":
@@ -1031,6 +1038,9 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         why = "no records"
         if src.kind in ("csv", "tsv"):
             with open(src.path, "rb") as f:
+                if (binary := binary_format(f.read(8))) is not None:
+                    raise InputFormatError(f"{src.label} is not {src.kind.upper()} text: it looks like {binary}")
+                f.seek(0)
                 reader = _csv_reader(src, f, text_col, field_limit)
                 if reader.header is None:
                     empty.append(f"{src.label}: empty file")
@@ -3108,6 +3118,13 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             n_chunks = _dask_engine(sources, scan, parts=parts, done=done, text_col=text_col, model_dir=model_dir,
                                     max_chars=max_chars, with_evidence=with_evidence, jobs=jobs, scheduler=scheduler,
                                     blocksize=dask_blocksize, timeout=scheduler_timeout, progress=bar)
+    except FileNotFoundError as e:  # (an input removed or renamed while the run read it)
+        if not e.filename or str(e.filename).startswith(str(parts)):
+            raise
+        raise InputFormatError(
+            f"input {e.filename} disappeared during the run ({e.strerror}); the finished chunks are kept in {parts}: "
+            "put the file back unchanged (e.g. move it back, keeping its modification time) and rerun the same "
+            "command with --resume, or rerun without --resume") from e
     finally:
         bar.close()
 
@@ -3197,9 +3214,11 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             result.sender_output, result.senders = s_out, len(s_rows)
             result.repetition_senders = sum(r["repetition"] for r in s_rows)
         writing = out
+        replaced = [p for p in ((out, s_out) if aggregator is not None else (out,)) if p.exists()]
         os.replace(tmp_out, out)
         if aggregator is not None:
             os.replace(s_tmp, s_out)
+        result.warnings.extend(f"{p} existed and was replaced" for p in replaced)
     except BaseException as e:
         if writer is not None:
             with contextlib.suppress(Exception):  # (closing flushes, and fails again on a full disk)

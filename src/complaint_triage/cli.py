@@ -210,6 +210,8 @@ def score(
         _check_jsonl_encoding(encoding)
         if not piped:  # (a file can be read twice; a pipe is checked as it streams, below)
             _check_jsonl_file(input, text_column)
+    elif not piped:
+        _check_text_file(input, fmt)
     triager = _load(model)
     triager.max_chars = max_chars
     src = _open_in(input)
@@ -324,6 +326,21 @@ def _check_jsonl_encoding(encoding: str) -> None:
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         raise _fail(f"--encoding {encoding} applies to CSV/TSV files; JSON Lines are read as UTF-8: convert the "
                     f"file first (e.g. iconv -f {encoding} -t utf-8 IN > OUT)", 2)
+
+
+def _check_text_file(path: str, fmt: str) -> None:
+    """Refuse (exit 2) a CSV/TSV file that is a binary format (a workbook read with --format csv)."""
+    from complaint_triage.io import binary_format
+
+    try:
+        with open(path, "rb") as f:
+            binary = binary_format(f.read(8))
+    except OSError as e:
+        raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
+    if binary is not None:
+        raise _fail(f"input {path} is not {fmt.upper()} text: it looks like {binary.split(';')[0]}; score reads "
+                    "JSONL, CSV and TSV: use `complaint-triage batch` for workbooks and Parquet, or save it as "
+                    "CSV UTF-8", 2)
 
 
 def _check_jsonl_file(path: str, text_column: str) -> None:

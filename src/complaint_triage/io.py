@@ -40,6 +40,7 @@ __all__ = [
     "NotPlainJSONError",
     "OUTPUT_FORMATS",
     "UNDECODABLE",
+    "binary_format",
     "column_names",
     "detect_format",
     "input_warnings_to",
@@ -331,6 +332,22 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_fi
 JSON_ARRAY_HINT = "convert it to JSON Lines (one object per line), e.g. jq -c '.[]' FILE"
 
 _ARRAY_NOTE = f"; the file looks like one JSON array: {JSON_ARRAY_HINT}"
+
+
+#: The first bytes of binary files that get read as text by mistake (``--format csv`` on a workbook).
+_MAGIC = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive", "xlsx"),
+          (b"PAR1", "a Parquet file", "parquet"),
+          (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another OLE file", None))
+
+
+def binary_format(head: bytes) -> str | None:
+    """What a file starting with ``head`` looks like when it is a binary format, not text: the words
+    for a message, with ``--format NAME`` when ``batch`` reads it (None: no such format)."""
+    for magic, what, fmt in _MAGIC:
+        if head.startswith(magic):
+            return what + (f"; read it with --format {fmt}, or leave out --format" if fmt else
+                           "; save it from Excel as .xlsx or as CSV UTF-8")
+    return None
 
 
 def starts_json_array(stream: IO[bytes]) -> bool:
