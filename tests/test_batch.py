@@ -1916,3 +1916,101 @@ def test_merged_ranges_are_read_in_every_spelling_of_ref(tmp_path, ref):
     ro = openpyxl.load_workbook(src, read_only=True)
     assert B._merged_ranges(ro, ro.active) == [(2, 3, 4, 3)]
     ro.close()
+
+
+# -- acceptance findings (session 23): output fidelity ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("-500", "-500"), ("+20", "+20"), ("-1.5e3", "-1.5e3"), ("+.5", "+.5"), ("1.5e3", "1.5e3"),
+        ("+81-3-1234-5678", "'+81-3-1234-5678"),  # Excel computes it: still protected
+        ("-", "'-"), ("-500円", "'-500円"), ("+1+1", "'+1+1"), ("-1e3)", "'-1e3)"), ("=1", "'=1"),
+        ("'-500", "''-500"),  # already quoted: one more, so that reading it back restores it
+    ],
+)
+def test_csv_output_leaves_plain_numbers_unquoted(cell, written):
+    """Plain numbers from a CSV input were written '-500, '+20."""
+    assert B._defuse(cell) == written and B._undefuse(written) == cell
+
+
+def test_csv_output_of_signed_numbers_reads_back_as_written(small_model_dir, tmp_path):
+    src = _raw_csv(tmp_path / "neg.csv", ["id", "金額", "電話", "text"],
+                   [["1", "-500", "+81-3-1234-5678", "道路の穴を直してください。"],
+                    ["2", "+20", "-", "ゴミの日を教えて"]])
+    out = tmp_path / "out.csv"
+    _run(small_model_dir, [src], out)
+    got = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"), newline="")))
+    assert [(r["金額"], r["電話"]) for r in got] == [("-500", "'+81-3-1234-5678"), ("+20", "'-")]
+    assert [(r["金額"], r["電話"]) for r in B.iter_scored(out)] == [("-500", "+81-3-1234-5678"), ("+20", "-")]
+
+
+def test_xlsx_output_writes_integers_excel_cannot_hold_as_text(small_model_dir, tmp_path):
+    """int64 ids 1234567890123456789 read back as 1.234567890123457e+18 (and 2**53 + 1 as 2**53)."""
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.jsonl"
+    ids = [1234567890123456789, 2**53 + 1, -(10**15), 999_999_999_999_999, 7]
+    src.write_text("".join(json.dumps({"id": i, "text": "ゴミの日は？"}) + "\n" for i in ids), encoding="utf-8")
+    out = tmp_path / "out.xlsx"
+    _run(small_model_dir, [src], out, with_evidence=False)
+    got = [r[0] for r in openpyxl.load_workbook(out, read_only=True)["scored"].iter_rows(min_row=2, values_only=True)]
+    assert got == ["1234567890123456789", "9007199254740993", "-1000000000000000", 999_999_999_999_999, 7]
+
+
+def test_xlsx_output_replaces_control_characters_one_for_one_and_says_so(small_model_dir, tmp_path):
+    """Control characters (FileMaker's \\x0b line break) were stripped: evidence offsets pointed elsewhere."""
+    openpyxl = pytest.importorskip("openpyxl")
+    text = "前回の件\x0b\x0bまだ直っていない\x01担当者を出せ。土下座しろ。殺すぞ。"
+    src = tmp_path / "ctl.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": text, "memo": "ok"}) + "\n", encoding="utf-8")
+    out = tmp_path / "ctl.xlsx"
+    _run(small_model_dir, [src], out)
+    ws = openpyxl.load_workbook(out, read_only=True)["scored"]
+    head, row = (list(r) for r in ws.iter_rows(values_only=True))
+    got = dict(zip(head, row, strict=False))
+    assert got["text"] == "前回の件\n\nまだ直っていない\ufffd担当者を出せ。土下座しろ。殺すぞ。"
+    assert "control characters" in got["warning"] and "column 'text'" in got["warning"]
+    evidence = json.loads(got["evidence"])
+    assert evidence and all(text[e["start"]:e["end"]] == e["text"] for e in evidence)
+    assert all(len(got["text"][e["start"]:e["end"]]) == len(e["text"]) for e in evidence)
+
+
+def test_xlsx_output_wider_than_excel_is_refused_before_scoring(small_model_dir, tmp_path, monkeypatch):
+    width = B._XLSX_MAX_COLUMNS - len(B.PREDICTION_COLUMNS) - 3 + 1  # one column too many with the predictions
+    src = _raw_csv(tmp_path / "wide.csv", ["text", *(f"c{i}" for i in range(width - 1))],
+                   [["ゴミの日は？", *["x"] * (width - 1)]])
+    monkeypatch.setattr(B, "_get_triager", lambda *a, **k: pytest.fail("scored before refusing"))
+    with pytest.raises(InputFormatError, match="16,384 of an Excel sheet: write .csv or .parquet"):
+        _run(small_model_dir, [src], tmp_path / "wide.xlsx")
+    assert not (tmp_path / "wide.xlsx").exists()
+    B._check_xlsx_width("xlsx", B._XLSX_MAX_COLUMNS)  # exactly Excel's width is fine
+
+
+def test_an_input_that_vanishes_mid_run_says_to_resume(small_model_dir, tmp_path, monkeypatch):
+    """An input removed while the run read it gave a bare "[Errno 2] No such file or directory"."""
+    first = _write_csv(tmp_path / "a.csv", _rows(6))
+    gone = _write_csv(tmp_path / "vanish.csv", _rows(4))
+    read_csv = B._read_csv
+
+    def vanishing(src, *a, **k):
+        if src.path.name == "vanish.csv":
+            src.path.unlink()
+        return read_csv(src, *a, **k)
+
+    monkeypatch.setattr(B, "_read_csv", vanishing)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(InputFormatError, match="disappeared during the run") as e:
+        _run(small_model_dir, [first, gone], out, chunk_rows=3, jobs=1)
+    assert "vanish.csv" in str(e.value) and "--resume" in str(e.value)
+    assert (tmp_path / "out.jsonl.parts").is_dir() and not out.exists()
+
+
+def test_a_jsonl_record_without_the_text_field_says_it_is_missing(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1}\n{"id": 2, "text": "図書館はどこですか"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, jobs=1)
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert first["error"] == "line 1: the field 'text' is missing" and "null" not in first["error"]
+    assert res.by_error == {"missing": 1}

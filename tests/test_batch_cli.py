@@ -163,3 +163,48 @@ def test_batch_help_says_the_raw_sender_column_is_kept_unless_masked():
     assert "mask_sender_column" in params and "sender_id" in params["mask_sender_column"].help
     assert "canonical sender ids" in params["keep_sender_ids"].help
     assert "scheduler_timeout" in params
+
+
+# -- acceptance findings (session 23): messages ------------------------------------------------------
+
+
+def test_batch_names_a_workbook_read_as_csv_and_a_damaged_parquet_aright(tmp_path):
+    """--format csv on an .xlsx said it "does not read as CP932"; a damaged Parquet file got the
+    hint to save a workbook again from Excel."""
+    pytest.importorskip("openpyxl")
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "text"])
+    wb.active.append([1, "図書館の開館時間を教えてください。"])
+    book = tmp_path / "受付簿.xlsx"
+    wb.save(book)
+    r = _batch(book, "--format", "csv", "-o", tmp_path / "out.jsonl")
+    assert r.exit_code == 2 and "looks like an Excel workbook" in _stderr(r) and "--format xlsx" in _stderr(r)
+    assert "CP932" not in r.stderr
+    r = runner.invoke(app, ["score", str(book), "--format", "csv"])
+    assert r.exit_code == 2 and "looks like an Excel workbook" in _stderr(r) and "batch" in _stderr(r)
+    bad = tmp_path / "cut.parquet"
+    bad.write_bytes(b"PAR1" + b"\0" * 100)
+    r = _batch(bad, "-o", tmp_path / "out.jsonl")
+    assert r.exit_code == 2 and "whole Parquet file" in _stderr(r) and "Excel" not in r.stderr
+
+
+def test_batch_quiet_hides_the_progress_not_the_data_warnings(tmp_path, small_model_dir):
+    src = tmp_path / "in.csv"
+    src.write_text("id,備考,備考,text\n1,a,b,図書館の開館時間を教えてください。\n", encoding="utf-8")
+    r = _batch(src, "-o", tmp_path / "out.jsonl", "--model", small_model_dir, "--jobs", "1", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "in.csv: columns renamed to keep them apart: '備考' → '備考.1'" in _stderr(r) and "warning:" in r.stderr
+
+
+def test_batch_says_when_it_replaced_an_existing_output(tmp_path, small_model_dir):
+    out, senders = tmp_path / "out.csv", tmp_path / "out.senders.csv"
+    args = (_csv(tmp_path / "in.csv"), "-o", out, "--sender-column", "sender", "--model", small_model_dir,
+            "--jobs", "1", "--quiet")
+    r = _batch(*args)
+    assert r.exit_code == 0 and "replaced" not in r.stderr, r.output
+    r = _batch(*args)
+    assert r.exit_code == 0, r.output
+    assert f"warning: {out} existed and was replaced" in _stderr(r)
+    assert f"warning: {senders} existed and was replaced" in _stderr(r)

@@ -345,3 +345,119 @@ def test_evaluate_refuses_a_grievance_it_cannot_read_without_echoing_it(small_mo
     f.write_text(_harassment_rows("090-1234-5678"), encoding="utf-8")
     r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
     assert r.exit_code == 2 and "yes/no" in " ".join(r.stderr.split()) and "090-1234" not in r.stderr
+
+
+# -- acceptance findings (session 23) ----------------------------------------------------------------
+
+
+def _jsonl_file(path, *records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_input_fields_named_like_output_fields_are_renamed_once(small_model_dir, tmp_path):
+    """An input 'error' survived on scored records, and an input 'line' hid where an error was."""
+    src = _jsonl_file(tmp_path / "in.jsonl",
+                      {"text": "粗大ごみの出し方を教えて", "error": "previous failure", "line": 7,
+                       "verdict": "complaint"},
+                      {"text": "", "error": "old", "line": "受付簿12行目", "input_line": "x"})
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    ok, bad = _lines(r.stdout)
+    assert "error" not in ok and "line" not in ok and ok["verdict"] in VERDICTS
+    assert (ok["input_error"], ok["input_line"], ok["input_verdict"]) == ("previous failure", 7, "complaint")
+    assert bad["line"] == 2 and "empty" in bad["error"]
+    assert (bad["input_error"], bad["input_input_line"], bad["input_line"]) == ("old", "受付簿12行目", "x")
+    assert r.stderr.count("renamed 'input_error'") == 1 and r.stderr.count("warning: input field 'line'") == 1
+
+
+def test_a_text_column_no_record_has_is_refused(small_model_dir, tmp_path):
+    """Wrong --text-column on JSONL: all error records, exit 0 (CSV and batch exit 2)."""
+    src = _jsonl_file(tmp_path / "in.jsonl", {"id": 1, "本文": "図書館はどこですか"}, {"id": 2, "本文": "殺すぞ"})
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["score", str(src), "--text-column", "body", "-o", str(out),
+                            "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "no record of" in r.stderr and "(fields: id, 本文)" in r.stderr
+    assert not out.exists()  # a file: refused before any output
+    r = runner.invoke(app, ["score", "-", "--text-column", "body", "--model", str(small_model_dir)],
+                      input=src.read_text(encoding="utf-8"))
+    assert r.exit_code == 2 and "(fields: id, 本文)" in r.stderr
+    assert [x["error"] for x in _lines(r.stdout)] == [f"record on line {n} has no 'body' field" for n in (1, 2)]
+
+
+def test_a_json_array_file_is_refused_with_a_hint(small_model_dir, tmp_path):
+    src = tmp_path / "arr.json"
+    src.write_text(json.dumps([{"id": 1, "text": "教えて"}, {"id": 2, "text": "殺すぞ"}], indent=2), encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "JSON array" in r.stderr and "jq -c" in r.stderr and not r.stdout
+
+
+def test_a_jsonl_bad_byte_outside_the_text_keeps_the_record(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": 1, "name": "\xff\xfe", "text": "' + "粗大ごみの出し方を教えて".encode() + b'"}\n'
+                    + b'{"id": 2, "text": "' + "粗大ごみ".encode() + b'\xff"}\n')
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    ok, bad = _lines(r.stdout)
+    assert ok["id"] == 1 and ok["name"] == "\ufffd\ufffd" and ok["verdict"] in VERDICTS
+    assert bad["id"] == 2 and bad["text"] == "粗大ごみ\ufffd" and "not valid UTF-8" in bad["error"]
+    assert "warning: line 1: bytes not valid UTF-8 replaced with U+FFFD in field 'name'" in r.stderr
+
+
+def test_an_encoding_for_jsonl_is_refused_not_ignored(small_model_dir, tmp_path):
+    src = _jsonl_file(tmp_path / "in.jsonl", {"text": "図書館はどこですか"})
+    r = runner.invoke(app, ["score", str(src), "--encoding", "cp932", "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "JSON Lines are read as UTF-8" in r.stderr
+    r = runner.invoke(app, ["score", str(src), "--encoding", "utf-8", "--model", str(small_model_dir)])
+    assert r.exit_code == 0
+
+
+@pytest.mark.parametrize(("data", "says"), [(b"", "empty"), (b"\n\n", "first line is blank")])
+def test_a_csv_without_a_header_exits_2(small_model_dir, tmp_path, data, says):
+    """A 0-byte CSV exited 0 ("scored 0 records: ") while one of blank lines exited 2."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and says in r.stderr and not r.stdout
+
+
+def test_an_empty_jsonl_says_it_scored_nothing(small_model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0 and r.stderr.strip() == "scored 0 records"
+
+
+def test_a_non_string_text_is_named_with_its_article(small_model_dir, tmp_path):
+    src = _jsonl_file(tmp_path / "in.jsonl", {"text": 3}, {"text": ["a"]})
+    rows = _lines(runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)]).stdout)
+    assert [x["error"].split(";")[0] for x in rows] == ["text is an int, not a string",
+                                                        "text is a list, not a string"]
+
+
+def test_evaluate_says_a_missing_verdict_is_missing(small_model_dir, tmp_path):
+    f = _jsonl_file(tmp_path / "g.jsonl", {"text": "図書館はどこですか", "categories": [], "grievance": False})
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    assert r.exit_code == 2 and "the verdict is missing" in r.stderr and "None" not in r.stderr
+
+
+@pytest.mark.parametrize("command", ["explain", "summary"])
+def test_explain_and_summary_write_utf8_whatever_the_locale(small_model_dir, tmp_path, monkeypatch, command):
+    """They crashed with UnicodeEncodeError when stdout was cp932 (PYTHONIOENCODING=cp932 … > f)."""
+    import io as _io
+
+    from complaint_triage import cli
+
+    text = "殺すぞ😡"
+    buf = _io.BytesIO()
+    monkeypatch.setattr("sys.stdout", _io.TextIOWrapper(buf, encoding="cp932"))
+    if command == "explain":
+        cli.explain(text=text, model=small_model_dir)
+    else:
+        scored = _jsonl_file(tmp_path / "s.jsonl", {"id": 1, "text": text, **cli._load(small_model_dir).score(text)
+                                                    .to_dict()})
+        cli.summary(scored=scored, width=38)
+    import sys
+
+    sys.stdout.flush()
+    assert text in buf.getvalue().decode("utf-8")

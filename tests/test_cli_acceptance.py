@@ -259,7 +259,9 @@ def test_csv_error_records_carry_their_line(small_model_dir, tmp_path):
     assert rows[2]["line"] == 5 and "over the limit" in rows[2]["error"]
 
 
-def test_jsonl_error_records_carry_their_line_and_keep_an_input_line_field(small_model_dir, tmp_path):
+def test_jsonl_error_records_carry_their_line_and_rename_an_input_line_field(small_model_dir, tmp_path):
+    """(Session 23: an input 'line' field was kept as it was, hiding where the error is; it is now
+    renamed 'input_line', as batch renames input columns named like output columns.)"""
     src = _write_jsonl(tmp_path / "in.jsonl", [
         {"id": "a", "text": LABELLED[0][0]},
         {"id": "b", "text": "   "},
@@ -269,7 +271,7 @@ def test_jsonl_error_records_carry_their_line_and_keep_an_input_line_field(small
     r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
     rows = _lines(r.stdout)
     assert "line" not in rows[0]
-    assert [x.get("line") for x in rows[1:]] == [2, 3, "受付簿12行目"]
+    assert [x.get("line") for x in rows[1:]] == [2, 3, 4] and rows[3]["input_line"] == "受付簿12行目"
     assert all("error" in x for x in rows[1:])
 
 

@@ -19,8 +19,10 @@ from complaint_triage.io import (
     InputRecordError,
     InputWarning,
     _RecordParser,
+    jsonl_fields_without,
     read_csv,
     read_jsonl,
+    starts_json_array,
     unique_names,
 )
 
@@ -329,3 +331,80 @@ def test_read_jsonl_reads_past_a_line_over_the_limit_without_holding_it():
     assert isinstance(last[-1][1], InputRecordError) and len(last) == 2
     exact = b'{"text": "' + b"a" * 988 + b'"}\n'  # 1,001 bytes with its newline: the line itself fits
     assert list(read_jsonl(io.BytesIO(exact), line_limit=1000)) == [(1, {"text": "a" * 988})]
+
+
+# -- JSONL: bad bytes, messages, arrays (acceptance findings, session 23) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "scored"),
+    [
+        pytest.param(b'{"id": 1, "name": "\xff\xfe' + "太郎".encode() + b'", "text": "' + COMPLAINT.encode() + b'"}',
+                     "name", True, id="bad-byte-in-name"),
+        pytest.param(b'{"id": 1, "meta": {"tag": "\x93\xfa"}, "text": "' + COMPLAINT.encode() + b'"}',
+                     "meta", True, id="cp932-bytes-nested"),
+        pytest.param(b'{"id": 1, "text": "' + "粗大ごみ".encode() + b'\xff"}', "text", False, id="bad-byte-in-text"),
+    ],
+)
+def test_a_jsonl_bad_byte_costs_only_its_own_field(line, field, scored):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        (n, rec), = list(read_jsonl(io.BytesIO(line + b"\n"), text_field="text"))
+    values = rec if scored else rec.values
+    assert n == 1 and values["id"] == 1  # every field kept
+    assert "\ufffd" in json.dumps(values[field], ensure_ascii=False)
+    assert not UNDECODABLE.search(json.dumps(values, ensure_ascii=False))
+    if scored:
+        assert isinstance(rec, dict) and rec["text"] == COMPLAINT
+        assert [str(w.message) for w in caught] == [
+            f"line 1: bytes not valid UTF-8 replaced with U+FFFD in field {field!r}; the record is kept"]
+    else:
+        assert isinstance(rec, InputRecordError) and "not valid UTF-8" in rec.error and "in the text" in rec.error
+        assert not caught
+
+
+def test_a_jsonl_bad_byte_outside_any_string_is_an_error_record():
+    (_, rec), = list(read_jsonl(io.BytesIO(b'{"id": 1\xff, "text": "abc"}\n'), text_field="text"))
+    assert isinstance(rec, InputRecordError) and "not valid UTF-8" in rec.error and rec.values is None
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        pytest.param(b'{"text":"abc"', "Expecting ',' delimiter at the end of the line, column 14", id="cut-short"),
+        pytest.param(b'{"text":"abc"\r', "at the end of the line, column 14", id="cut-short-crlf"),
+        pytest.param(b'{"text":"a\x01b"}', "(Invalid control character at column 11)", id="control-char"),
+        pytest.param(b'{"text": "a" "b"}', "Expecting ',' delimiter at column 14)", id="missing-comma"),
+    ],
+)
+def test_jsonl_syntax_errors_say_where_once(line, says):
+    (_, rec), = list(read_jsonl(io.BytesIO(line + b"\n")))
+    assert says in rec.error and "at at" not in rec.error and "column 1)" not in rec.error
+
+
+@pytest.mark.parametrize("data", [b'[\n  {"text": "abc"}\n]\n', b'[{"text": "abc"}]\n'])
+def test_a_json_array_is_named_on_its_first_line(data):
+    got = list(read_jsonl(io.BytesIO(data)))
+    assert "JSON array" in got[0][1].error and "jq -c" in got[0][1].error
+    assert all(isinstance(r, dict) or "JSON array" not in r.error for _, r in got[1:])
+    assert starts_json_array(io.BytesIO(b"\xef\xbb\xbf \n" + data))
+    assert not starts_json_array(io.BytesIO(b'{"text": "[abc]"}\n'))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_jsonl({"id": 1, "本文": "a"}, {"id": 2, "本文": "b", "日付": "2024-04-01"}), "id, 本文, 日付"),
+        (_jsonl({"id": 1, "本文": "a"}, {"id": 2, "text": "b"}), None),  # one record has it
+        (_jsonl([1, 2], b"not json"), None),  # no object at all: the reader's errors say why
+        (b"", None),
+    ],
+)
+def test_jsonl_fields_without_names_the_fields_when_no_record_has_the_text(data, expected):
+    assert jsonl_fields_without(io.BytesIO(data), "text") == expected
+
+
+@pytest.mark.parametrize(("data", "says"), [(b"", "is empty"), (b"\n\n\r\n", "first line is blank")])
+def test_a_csv_without_a_header_line_is_refused(data, says):
+    with pytest.raises(InputFormatError, match=says):
+        _read(data, text_column="text")

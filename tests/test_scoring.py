@@ -41,3 +41,9 @@ def test_a_threat_calls_the_police_unless_it_is_a_posting_threat_without_menace(
     from complaint_triage.scoring import _bodily
 
     assert _bodily(text, cats) is bodily
+
+
+def test_score_many_refuses_a_single_string(small_triager):
+    """score_many("abc") scored each character as a message."""
+    with pytest.raises(TypeError, match="score_many"):
+        small_triager.score_many("図書館はどこですか")

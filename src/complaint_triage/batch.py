@@ -176,6 +176,7 @@ from complaint_triage.io import (
     SINGLE_BYTE_PUA,
     UNDECODABLE,
     CsvReader,
+    binary_format,
     column_names,
     json_line,
     jsonl_lines,
@@ -234,6 +235,14 @@ _INDEX_COL = re.compile(r"^__index_level_\d+__$")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
+_XLSX_MAX_COLUMNS = 16_384
+#: Digits of the longest integer an .xlsx cell holds exactly (Excel keeps 15 significant digits):
+#: a longer one (an id such as 1234567890123456789) is written as text.
+_XLSX_DIGITS = 15
+#: The control characters an .xlsx cell cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE), each
+#: replaced by one character: vertical tab (FileMaker's line break in a field) and form feed by a
+#: line break, the others by U+FFFD.
+_XLSX_CONTROLS = dict.fromkeys((*range(0x00, 0x09), *range(0x0E, 0x20)), "\ufffd") | {0x0B: "\n", 0x0C: "\n"}
 _PARTS_SUFFIX = ".parts"
 _LOCK_SUFFIX = ".lock"
 _RUN_FILE = "run.json"
@@ -839,19 +848,25 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
             yield Record(src.label, str(rec.row), rec.values, error, warning)
 
 
-def _read_jsonl(src: _Source) -> Iterator[Record]:
+def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
     from complaint_triage.io import InputRecordError, read_jsonl
 
     with open(src.path, "rb") as f:
         for n, rec in read_jsonl(f):
             if isinstance(rec, InputRecordError):
                 yield Record(src.label, str(n), None, rec.error)
+            elif text_col not in rec:  # (not "missing (null)": the field is not there at all)
+                yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing")
             else:
                 yield Record(src.label, str(n), rec)
 
 
+_PARQUET_HINT = ("check that the file is a whole Parquet file (not cut short by a copy or still being written), "
+                 "or write it again")
+
+
 def _parquet_file(src: _Source, text_col: str) -> Any:
-    pf = _open_parquet(src.path, src.label, _INPUT_HINT)
+    pf = _open_parquet(src.path, src.label, _PARQUET_HINT)
     if text_col not in pf.schema_arrow.names:
         raise InputFormatError(f"{src.label}: no column {text_col!r} (columns: {', '.join(pf.schema_arrow.names)}); "
                                "choose one with --text-column")
@@ -952,12 +967,11 @@ def _read_email(src: _Source, text_col: str, files: Sequence[tuple[str, Path]] |
 
 
 def _check_json_array(src: _Source) -> None:
+    from complaint_triage.io import JSON_ARRAY_HINT, starts_json_array
+
     with open(src.path, "rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"["):
-        raise InputFormatError(
-            f"{src.label} is a JSON array; convert it to JSON Lines (one object per line), e.g. jq -c '.[]'"
-        )
+        if starts_json_array(f):
+            raise InputFormatError(f"{src.label} is a JSON array; {JSON_ARRAY_HINT}")
 
 
 def _partial(path: Path) -> Path:
@@ -972,7 +986,7 @@ def _iter_source(src: _Source, text_col: str, sheets: Mapping[str, Sequence[_She
         yield from _read_csv(src, text_col, field_limit)
     elif src.kind == "jsonl":
         _check_json_array(src)
-        yield from _read_jsonl(src)
+        yield from _read_jsonl(src, text_col)
     elif src.kind == "xlsx":
         yield from _read_xlsx(src, sheets[src.label], text_col)
     elif src.kind == "parquet":
@@ -1024,6 +1038,9 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         why = "no records"
         if src.kind in ("csv", "tsv"):
             with open(src.path, "rb") as f:
+                if (binary := binary_format(f.read(8))) is not None:
+                    raise InputFormatError(f"{src.label} is not {src.kind.upper()} text: it looks like {binary}")
+                f.seek(0)
                 reader = _csv_reader(src, f, text_col, field_limit)
                 if reader.header is None:
                     empty.append(f"{src.label}: empty file")
@@ -1378,16 +1395,23 @@ _FORMULA_START = frozenset("=+-@\t\r")
 _DEFUSE_FIRST = _FORMULA_START | {"'"}
 
 
+#: A plain signed number (``-500``, ``+20``, ``-1.5e3``): a spreadsheet reads it as that number, never
+#: as a formula, so it is written as it is.  ``+81-3-1234-5678`` is not one (Excel computes it).
+_PLAIN_NUMBER = re.compile(r"[+-](?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _defuse(s: str) -> str:
     """A CSV string cell that a spreadsheet would run as a formula, made text with a leading ``'``.
 
-    A cell that is already quotes followed by such a character gets one more quote, so that
-    :func:`_undefuse` restores every cell exactly.
+    A plain signed number is left as it is.  A cell that is already quotes followed by such a
+    character gets one more quote, so that :func:`_undefuse` restores every cell exactly.
 
-    >>> _defuse("=SUM(1,2)"), _defuse("-5"), _defuse("'=1"), _defuse("'ok"), _defuse("苦情")
-    ("'=SUM(1,2)", "'-5", "''=1", "'ok", '苦情')
+    >>> _defuse("=SUM(1,2)"), _defuse("-5"), _defuse("+81-3-1234-5678"), _defuse("'=1"), _defuse("'ok")
+    ("'=SUM(1,2)", '-5', "'+81-3-1234-5678", "''=1", "'ok")
     """
-    if s[:1] in _FORMULA_START or (s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START):
+    if s[:1] in _FORMULA_START:
+        return s if s[:1] in "+-" and _PLAIN_NUMBER.fullmatch(s) else "'" + s
+    if s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START:
         return "'" + s
     return s
 
@@ -1553,6 +1577,7 @@ class _XlsxWriter(_Writer):
         self.wb = self.openpyxl.Workbook(write_only=True)
         self.n_sheets = 0
         self._cut: list[str] = []  # the columns of the row being written cut to Excel's cell limit
+        self._controls: list[str] = []  # … and those whose control characters were replaced
         self._warning = next((i for i, c in enumerate(cols) if c.name == _WARNING_COLUMN), None)
         self._new_sheet()
 
@@ -1569,6 +1594,10 @@ class _XlsxWriter(_Writer):
 
     def _cell(self, c: _Col, v: Any) -> Any:
         v = _tabular(c, v)
+        if type(v) is int and len(str(abs(v))) > _XLSX_DIGITS:  # (a float in Excel: its last digits lost)
+            cell = self.Cell(self.ws, value=str(v))
+            cell.data_type = "s"
+            return cell
         if v is None or isinstance(v, bool | int | float | date | dtime | timedelta):
             if isinstance(v, float) and math.isnan(v):
                 return None
@@ -1581,7 +1610,9 @@ class _XlsxWriter(_Writer):
                 return v.replace(tzinfo=None)
             return v
         s = _to_text(v) or ""
-        s = self.illegal.sub("", s)
+        if self.illegal.search(s):  # one for one, so that evidence offsets still index the text
+            s = s.translate(_XLSX_CONTROLS)
+            self._controls.append(c.name)
         if len(s) > _XLSX_MAX_CELL:
             s = s[: _XLSX_MAX_CELL - 20] + "…[truncated]"
             self._cut.append(c.name)
@@ -1596,11 +1627,18 @@ class _XlsxWriter(_Writer):
             if self.rows_in_sheet >= _XLSX_MAX_ROWS:
                 self._new_sheet()
             self._cut.clear()
+            self._controls.clear()
             cells = [self._cell(c, v) for c, v in zip(self.cols, row, strict=True)]
-            if self._cut and self._warning is not None:  # (the row says so, as for cut input fields)
-                note = (f"{column_names(self._cut)} cut to {_XLSX_MAX_CELL - 20:,} characters here "
-                        "(an Excel cell's limit)")
-                cells[self._warning] = "; ".join(x for x in (cells[self._warning], note) if x)
+            if (self._cut or self._controls) and self._warning is not None:  # (the row says so)
+                notes = [cells[self._warning]]
+                if self._controls:
+                    notes.append(f"control characters an Excel cell cannot hold replaced one for one in "
+                                 f"{column_names(self._controls)} here (vertical tab and form feed by a line "
+                                 "break, others by U+FFFD)")
+                if self._cut:
+                    notes.append(f"{column_names(self._cut)} cut to {_XLSX_MAX_CELL - 20:,} characters here "
+                                 "(an Excel cell's limit)")
+                cells[self._warning] = "; ".join(x for x in notes if x)
             self.ws.append(cells)
             self.rows_in_sheet += 1
 
@@ -2842,6 +2880,14 @@ def _check_output_path(path: Path, what: str, option: str) -> str:
     return _output_format(path)
 
 
+def _check_xlsx_width(out_fmt: str, n_columns: int) -> None:
+    """Refuse (before scoring) an .xlsx output wider than Excel's 16,384 columns: Excel would
+    "repair" the file and drop the columns beyond, the predictions among them."""
+    if out_fmt == "xlsx" and n_columns > _XLSX_MAX_COLUMNS:
+        raise InputFormatError(f"the output would have {n_columns:,} columns (the input's and the predictions), "
+                               f"over the {_XLSX_MAX_COLUMNS:,} of an Excel sheet: write .csv or .parquet instead")
+
+
 def _wide_encoding(encoding: str | None) -> bool:
     """UTF-16/UTF-32: a line break is not one byte, so a file cannot be cut at byte offsets."""
     try:
@@ -3005,6 +3051,7 @@ def run_batch(
     if scan.total == 0:
         raise InputFormatError("nothing to score: the inputs hold no records (" + "; ".join(scan.empty) + ")")
     columns = scan.columns
+    _check_xlsx_width(out_fmt, len(columns) + 2 + (sender_col is not None) + len(PREDICTION_COLUMNS) + 1)
     if all(s.kind in ("mbox", "eml") for s in sources):
         sender_col = sender_col or "from"
         date_col = date_col or "date"
@@ -3071,6 +3118,13 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             n_chunks = _dask_engine(sources, scan, parts=parts, done=done, text_col=text_col, model_dir=model_dir,
                                     max_chars=max_chars, with_evidence=with_evidence, jobs=jobs, scheduler=scheduler,
                                     blocksize=dask_blocksize, timeout=scheduler_timeout, progress=bar)
+    except FileNotFoundError as e:  # (an input removed or renamed while the run read it)
+        if not e.filename or str(e.filename).startswith(str(parts)):
+            raise
+        raise InputFormatError(
+            f"input {e.filename} disappeared during the run ({e.strerror}); the finished chunks are kept in {parts}: "
+            "put the file back unchanged (e.g. move it back, keeping its modification time) and rerun the same "
+            "command with --resume, or rerun without --resume") from e
     finally:
         bar.close()
 
@@ -3160,9 +3214,11 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             result.sender_output, result.senders = s_out, len(s_rows)
             result.repetition_senders = sum(r["repetition"] for r in s_rows)
         writing = out
+        replaced = [p for p in ((out, s_out) if aggregator is not None else (out,)) if p.exists()]
         os.replace(tmp_out, out)
         if aggregator is not None:
             os.replace(s_tmp, s_out)
+        result.warnings.extend(f"{p} existed and was replaced" for p in replaced)
     except BaseException as e:
         if writer is not None:
             with contextlib.suppress(Exception):  # (closing flushes, and fails again on a full disk)

@@ -1,7 +1,7 @@
 """The ``batch`` and ``report`` commands (registered on the main app by :mod:`complaint_triage.cli`).
 
 Diagnostics, the progress bar and the end-of-run summary go to stderr; nothing is printed
-on stdout (``--quiet`` hides the progress bar and warnings, never the summary).  Exit codes:
+on stdout (``--quiet`` hides the progress bar, never the warnings about the data or the summary).  Exit codes:
 0 done (records that could not be scored are rows with an ``error``), 1 model or run
 failure (also: another run is writing the same output, the output or a checkpoint cannot
 be written, the Dask scheduler does not answer or has no worker, the cluster failed), 2 bad
@@ -22,12 +22,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 
 __all__ = ["Engine", "batch", "report", "main"]
 
-err = Console(stderr=True)
+# (soft_wrap: a message in a cron log is one line, never cut at 80 columns)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Engine(StrEnum):
@@ -98,7 +100,8 @@ def batch(
     sender_key_file: Annotated[Path | None, typer.Option(
         help="Pseudonym key file (default: $COMPLAINT_TRIAGE_SENDER_KEY, else "
              "~/.config/complaint-triage/sender.key, created on first use).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (warnings about the data and the summary are still shown).")] = False,
 ) -> None:
     """Score archived records in bulk: many formats in, one scored file out (resumable)."""
     from complaint_triage.batch import run_batch
@@ -127,9 +130,8 @@ def batch(
         raise _fail(str(e), 2) from e
     except OSError as e:
         raise _fail(str(e), 1) from e
-    if not quiet:
-        for w in res.warnings:
-            err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for w in res.warnings:  # (also with --quiet: they are about the data)
+        err.print(Text.assemble(("warning:", "yellow"), " ", w), highlight=False)  # (a name may hold [brackets])
     err.print(res.format(), highlight=False, markup=False, soft_wrap=True)
 
 

@@ -22,6 +22,7 @@ from rich.text import Text
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS
 from complaint_triage.labels import NO_WORDS, YES_WORDS
+from complaint_triage.results import OUTPUT_FIELDS as _OUTPUT_FIELDS
 
 app = typer.Typer(
     name="complaint-triage",
@@ -150,6 +151,27 @@ def _open_out(path: str) -> IO[str]:
                     "and is writable", 2) from e
 
 
+@contextmanager
+def _utf8_stdout() -> Iterator[IO[str]]:
+    """stdout as a UTF-8 text stream whatever the locale's encoding (``PYTHONIOENCODING=cp932``
+    cannot hold an emoji), as ``score`` writes; left open (detached) when done."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    if buffer is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        yield sys.stdout  # (a text-only stdout, or one that is UTF-8 already)
+        return
+    sys.stdout.flush()
+    out = io.TextIOWrapper(buffer, encoding="utf-8", newline=None,
+                           line_buffering=getattr(sys.stdout, "line_buffering", False))
+    try:
+        yield out
+    finally:
+        try:
+            out.flush()
+        finally:
+            out.detach()
+
+
 @app.command()
 @_input_warnings()
 def score(
@@ -166,8 +188,6 @@ def score(
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
     from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
-    from complaint_triage.results import OUTPUT_FIELDS
-
     _check_in(input)
     piped = input == "-" or Path(input).is_fifo()
     try:
@@ -186,14 +206,40 @@ def score(
     if _same_file(input, output):
         raise _fail(f"the output file {output} is the input file{' (stdin)' if input == '-' else ''}: scoring "
                     "would overwrite the messages it reads; write to another file", 2)
+    if fmt == "jsonl":
+        _check_jsonl_encoding(encoding)
+        if not piped:  # (a file can be read twice; a pipe is checked as it streams, below)
+            _check_jsonl_file(input, text_column)
+    elif not piped:
+        _check_text_file(input, fmt)
     triager = _load(model)
     triager.max_chars = max_chars
     src = _open_in(input)
     out: IO[str] | None = None  # opened once the input has been found readable (its header checked)
     counts: dict[str, int] = {}
+    objects = with_text = 0  # (JSONL records read as objects, and those with the text field)
+    fields_seen: dict[str, None] = {}
+    renamed: set[str] = set()
+
+    def kept(values: dict[str, Any]) -> dict[str, Any]:
+        """The input fields, those named like an output field renamed ``input_…`` (warned once each)."""
+        if _CLASHING.isdisjoint(values):
+            return dict(values)
+        row = {}
+        for k, v in values.items():
+            if k in _CLASHING:
+                new = _input_name(k, values)
+                if k not in renamed:
+                    renamed.add(k)
+                    err.print(Text.assemble(("warning:", "bold yellow"), f" input field {k!r} renamed {new!r} in "
+                                            "the output (score writes a field of that name)"), highlight=False)
+                k = new
+            row[k] = v
+        return row
+
     try:
         if fmt == "jsonl":
-            records = read_jsonl(src)
+            records = read_jsonl(src, text_field=text_column)
         else:
             records = read_csv(src, text_column=text_column, delimiter="," if fmt == "csv" else "\t",
                                encoding=encoding, repair_other_columns=True, encoding_hint=_ENCODING_HINT)
@@ -202,6 +248,7 @@ def score(
         batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
 
         def flush() -> None:
+            nonlocal objects, with_text
             texts = [r.get(text_column) if isinstance(r, dict) else None for _, r in batch]
             idx = [i for i, (_, r) in enumerate(batch) if isinstance(r, dict)]
             results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
@@ -210,15 +257,18 @@ def score(
                 if isinstance(rec, InputRecordError):
                     # the input fields that could be read, but none named like a result field (a
                     # labelled file's 'verdict' must not read as this row's prediction)
-                    row: dict[str, Any] = {k: v for k, v in (rec.values or {}).items() if k not in OUTPUT_FIELDS}
-                    row.setdefault("line", n)
-                    row.update(error=rec.error, model_version=triager.version)
+                    row: dict[str, Any] = kept(rec.values or {})
+                    row.update(line=n, error=rec.error, model_version=triager.version)
                     key = "error"
                 else:
-                    row = dict(rec)
+                    objects += 1
+                    with_text += text_column in rec
+                    if not with_text and len(fields_seen) < 13:
+                        fields_seen.update(dict.fromkeys(rec))
+                    row = kept(rec)
                     res_d = ({"error": f"record on line {n} has no {text_column!r} field",
                               "model_version": triager.version} if text_column not in rec else res_by[i].to_dict())
-                    if "error" in res_d and "line" not in row:  # (an input field of that name is kept as it is)
+                    if "error" in res_d:
                         row["line"] = n
                     row.update(res_d)
                     key = res_d.get("verdict") or "error"  # (not an input field of that name)
@@ -247,7 +297,68 @@ def score(
         if src is not sys.stdin.buffer:
             src.close()
     total = sum(counts.values())
-    err.print(f"scored {total} records: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    err.print(f"scored {total} records" + "".join(f"{', ' if i else ': '}{k} {v}"
+                                                 for i, (k, v) in enumerate(sorted(counts.items()))), highlight=False)
+    if fmt == "jsonl" and objects and not with_text:  # (from a pipe: a file was refused before scoring)
+        raise _fail(f"no record has the field {text_column!r} (fields: {_shown_fields(fields_seen)}), so every "
+                    "record is an error record; choose the text field with --text-column", 2)
+
+
+#: Input fields that ``score`` renames ``input_…``: its own output fields (a labelled or an already
+#: scored file's ``verdict`` or ``error`` must not read as this run's).
+_CLASHING = frozenset({*_OUTPUT_FIELDS, "error", "line"})
+
+
+def _input_name(name: str, taken: Any) -> str:
+    """``input_NAME`` (``input_input_NAME`` … when the record has a field of that name too), as batch renames."""
+    new = f"input_{name}"
+    while new in taken:
+        new = f"input_{new}"
+    return new
+
+
+def _shown_fields(fields: dict[str, None], shown: int = 12) -> str:
+    return ", ".join(list(fields)[:shown]) + (", …" if len(fields) > shown else "") or "none"
+
+
+def _check_jsonl_encoding(encoding: str) -> None:
+    """JSONL is UTF-8 (JSON's encoding): another --encoding is refused rather than ignored."""
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        raise _fail(f"--encoding {encoding} applies to CSV/TSV files; JSON Lines are read as UTF-8: convert the "
+                    f"file first (e.g. iconv -f {encoding} -t utf-8 IN > OUT)", 2)
+
+
+def _check_text_file(path: str, fmt: str) -> None:
+    """Refuse (exit 2) a CSV/TSV file that is a binary format (a workbook read with --format csv)."""
+    from complaint_triage.io import binary_format
+
+    try:
+        with open(path, "rb") as f:
+            binary = binary_format(f.read(8))
+    except OSError as e:
+        raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
+    if binary is not None:
+        raise _fail(f"input {path} is not {fmt.upper()} text: it looks like {binary.split(';')[0]}; score reads "
+                    "JSONL, CSV and TSV: use `complaint-triage batch` for workbooks and Parquet, or save it as "
+                    "CSV UTF-8", 2)
+
+
+def _check_jsonl_file(path: str, text_column: str) -> None:
+    """Refuse (exit 2) a JSONL file that is one JSON array, or in which no record has the text field."""
+    from complaint_triage.io import JSON_ARRAY_HINT, jsonl_fields_without, starts_json_array
+
+    try:
+        with open(path, "rb") as f:
+            if starts_json_array(f):
+                raise _fail(f"input {path} is one JSON array, not JSON Lines (one object per line): "
+                            f"{JSON_ARRAY_HINT}", 2)
+            f.seek(0)
+            missing = jsonl_fields_without(f, text_column)
+    except OSError as e:
+        raise _fail(f"input file {path} is not readable: {e.strerror or e}", 2) from e
+    if missing is not None:
+        raise _fail(f"no record of {path} has the field {text_column!r} (fields: {missing}); choose the text field "
+                    "with --text-column", 2)
 
 
 @app.command()
@@ -490,7 +601,11 @@ def explain(
         p = triager.score(text)
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
-    con = Console()
+    with _utf8_stdout() as stdout:
+        _show_explanation(Console(file=stdout), text, p)
+
+
+def _show_explanation(con: Console, text: str, p: Any) -> None:
     con.print(Text.assemble("verdict  ", (p.verdict, _COLOURS[p.verdict]),
                             f"   grievance {'yes' if p.grievance else 'no'}   action {p.action}"
                             f"{'   [needs human review]' if p.review else ''}"))
@@ -516,10 +631,6 @@ def summary(
     width: Annotated[int, typer.Option(min=10, max=200, help="Characters of each message to show.")] = 38,
 ) -> None:
     """A readable summary of scored messages: counts, actions and one line per message."""
-    from collections import Counter
-
-    from rich.table import Table
-
     rows = []
     with scored.open("rb") as f:
         for n, raw in enumerate(f, 1):
@@ -537,7 +648,15 @@ def summary(
                                 f"writes: run `complaint-triage score {scored} -o scored.jsonl` first, then "
                                 "`complaint-triage summary scored.jsonl`", 2)
             rows.append(row)
-    con = Console(width=None if sys.stdout.isatty() else 160)
+    with _utf8_stdout() as stdout:
+        _show_summary(Console(file=stdout, width=None if stdout.isatty() else 160), rows, width)
+
+
+def _show_summary(con: Console, rows: list[dict[str, Any]], width: int) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
     verdicts = Counter(r.get("verdict", "error") for r in rows)
     cats = Counter(c for r in rows for c in r.get("categories", []))
     actions = Counter(r["action"] for r in rows if "action" in r)

@@ -36,12 +36,15 @@ __all__ = [
     "JSONL_LINE_LIMIT",
     "InputRecordError",
     "InputWarning",
+    "JSON_ARRAY_HINT",
     "NotPlainJSONError",
     "OUTPUT_FORMATS",
     "UNDECODABLE",
+    "binary_format",
     "column_names",
     "detect_format",
     "input_warnings_to",
+    "jsonl_fields_without",
     "jsonl_lines",
     "loads_strict",
     "raise_field_limit",
@@ -49,6 +52,7 @@ __all__ = [
     "read_jsonl",
     "renamed_note",
     "runaway_quote",
+    "starts_json_array",
     "unique_names",
 ]
 
@@ -257,7 +261,7 @@ def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[by
             yield raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
 
 
-def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
+def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_field: str | None = None
                ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """``(line number, object)`` for each non-blank line, or an :class:`InputRecordError` saying why not.
 
@@ -266,26 +270,40 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
     value other JSON readers reject, or silently keep only one of two texts). A UTF-8 byte-order
     mark is dropped at the start of any line (files joined with ``cat`` carry one in the middle).
     A line over ``line_limit`` bytes is an error record.
+
+    A line with bytes that are not UTF-8 inside its strings is still read, those bytes as U+FFFD:
+    when they are outside ``text_field`` the object is yielded (an :class:`InputWarning` names the
+    fields), otherwise (or without ``text_field``) it is an error record whose ``values`` keep the
+    fields.  Bad bytes outside a string (in the JSON itself) make the line an error record.
     """
+    first = True
     for n, raw in enumerate(jsonl_lines(stream, line_limit), 1):
         if raw is None:
+            first = False
             yield n, InputRecordError(f"line {n} is longer than {line_limit:,} bytes; split the record or "
                                       "shorten its text")
             continue
         if not raw.strip():
             continue
+        was_first, first = first, False
+        bad_byte: int | None = None
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8")
-            continue
+            bad_byte = e.start
+            line = raw.decode("utf-8", errors="surrogateescape")
+        line = line.rstrip("\r\n")  # (an error at the end of a line is placed there, not on the next)
         try:
             obj = loads_strict(line)
         except NotPlainJSONError as e:
             yield n, InputRecordError(f"line {n} is not plain JSON: {e}")
             continue
         except json.JSONDecodeError as e:
-            yield n, InputRecordError(f"line {n} is not valid JSON ({e.msg} at column {e.colno})")
+            if bad_byte is not None:
+                yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {bad_byte}); re-save the file as UTF-8")
+                continue
+            yield n, InputRecordError(f"line {n} is not valid JSON ({_json_problem(e, line)})"
+                                      + (_ARRAY_NOTE if was_first and line.lstrip().startswith("[") else ""))
             continue
         except RecursionError:
             yield n, InputRecordError(f"line {n} is not valid JSON for scoring (nested too deeply)")
@@ -295,9 +313,101 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT
             continue
         if not isinstance(obj, dict):
             yield n, InputRecordError(
-                f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field")
+                f"line {n} is a JSON {type(obj).__name__}, expected an object with a 'text' field"
+                + (_ARRAY_NOTE if was_first and isinstance(obj, list) else ""))
             continue
+        if bad_byte is not None:
+            obj, fields = _undecodable_replaced(obj)
+            if text_field is None or text_field in fields:
+                yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {bad_byte}) in the text; "
+                                          "re-save the file as UTF-8", obj)
+                continue
+            warnings.warn(f"line {n}: bytes not valid UTF-8 replaced with U+FFFD in "
+                          f"{column_names(fields).replace('column', 'field')}; the record is kept",
+                          InputWarning, stacklevel=2)
         yield n, obj
+
+
+#: Said of a JSONL file whose first line opens a JSON array.
+JSON_ARRAY_HINT = "convert it to JSON Lines (one object per line), e.g. jq -c '.[]' FILE"
+
+_ARRAY_NOTE = f"; the file looks like one JSON array: {JSON_ARRAY_HINT}"
+
+
+#: The first bytes of binary files that get read as text by mistake (``--format csv`` on a workbook).
+_MAGIC = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive", "xlsx"),
+          (b"PAR1", "a Parquet file", "parquet"),
+          (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another OLE file", None))
+
+
+def binary_format(head: bytes) -> str | None:
+    """What a file starting with ``head`` looks like when it is a binary format, not text: the words
+    for a message, with ``--format NAME`` when ``batch`` reads it (None: no such format)."""
+    for magic, what, fmt in _MAGIC:
+        if head.startswith(magic):
+            return what + (f"; read it with --format {fmt}, or leave out --format" if fmt else
+                           "; save it from Excel as .xlsx or as CSV UTF-8")
+    return None
+
+
+def starts_json_array(stream: IO[bytes]) -> bool:
+    """Whether the start of ``stream`` (read, not rewound) opens a JSON array: a ``.json`` export
+    that is one array of records, not JSON Lines."""
+    return stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
+def jsonl_fields_without(stream: IO[bytes], field: str, *, shown: int = 12) -> str | None:
+    """When no object of the JSONL ``stream`` has ``field`` (a mistyped ``--text-column``): the
+    field names its objects do have, for the message (the first ``shown``); None when one has it,
+    when there is no object, or when a line too long to read might hold it.  Stops reading at the
+    first object that has the field."""
+    seen: dict[str, None] = {}
+    for raw in jsonl_lines(stream):
+        if raw is None:
+            return None
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            if field in obj:
+                return None
+            seen.update(dict.fromkeys(obj))
+    if not seen:
+        return None
+    return ", ".join(list(seen)[:shown]) + (", …" if len(seen) > shown else "")
+
+
+def _json_problem(e: json.JSONDecodeError, line: str) -> str:
+    """``Expecting ',' delimiter at column 14`` (at the end of the line: said so)."""
+    msg = re.sub(r"\s+at$", "", e.msg)  # ("Invalid control character at" already ends with it)
+    if e.pos >= len(line):
+        return f"{msg} at the end of the line, column {e.colno}: is the line cut short?"
+    return f"{msg} at column {e.colno}"
+
+
+def _undecodable_replaced(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``obj`` with undecodable bytes (surrogate escapes) as U+FFFD, in names and values at any
+    depth, and the top-level fields where there were some."""
+    def fix(v: Any) -> Any:
+        if isinstance(v, str):
+            return UNDECODABLE.sub("\ufffd", v)
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        if isinstance(v, dict):
+            return {fix(k): fix(x) for k, x in v.items()}
+        return v
+
+    out: dict[str, Any] = {}
+    fields = []
+    for k, v in obj.items():
+        new_k, new_v = fix(k), fix(v)
+        if new_k != k or new_v != v:
+            fields.append(new_k)
+        out[new_k] = new_v
+    return out, fields
 
 
 def _first_clause(e: BaseException) -> str:
@@ -649,6 +759,9 @@ class CsvReader:
             raise InputFormatError(f"cannot read the header of {self.source}: it {problem}")
         if raw and raw[0].startswith("\ufeff"):
             raw[0] = raw[0][1:]
+        if text_column is not None and not any(map(str.strip, raw)):
+            raise InputFormatError(f"{self.source} has no header: its first line is blank, so no column "
+                                   f"{text_column!r} can be found; the first line must name the columns")
         garbled = self.garbled = any(map(_GARBLED.search, raw))
         names = [f"column_{i + 1}" if not s.strip() else UNDECODABLE.sub("\ufffd", s) for i, s in enumerate(raw)]
         blanks = [i for i, s in enumerate(raw) if not s.strip()]
@@ -756,6 +869,8 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
     reader = CsvReader(stream, text_column=text_column, delimiter=delimiter, encoding=encoding,
                        field_limit=field_limit, encoding_hint=encoding_hint)
     enc = encoding.replace("-sig", "")
+    if reader.header is None:
+        raise InputFormatError(f"the CSV file is empty: it has no header line naming the column {text_column!r}")
     if reader.garbled:
         warnings.warn(f"the header does not read as {enc.upper()} (columns: {', '.join(reader.header or [])}), "
                       f"so the file's encoding looks wrong; {encoding_hint}", InputWarning, stacklevel=2)

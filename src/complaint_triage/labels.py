@@ -118,6 +118,8 @@ def validate_labels(verdict: object, categories: object, grievance: object) -> N
     and non-empty exactly when the verdict is harassment; grievance is a bool, true for
     every complaint and false for every inquiry.
     """
+    if verdict is None or (isinstance(verdict, str) and not verdict.strip()):
+        raise LabelError(f"the verdict is missing; give one of {', '.join(VERDICTS)}")
     if verdict not in VERDICTS:
         raise LabelError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
     if not isinstance(categories, list | tuple) or any(c not in CATEGORIES for c in categories):

@@ -102,7 +102,8 @@ class ScoringError:
 def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Return ``value`` if it is a scoreable text, else raise :class:`InvalidTextError`."""
     if not isinstance(value, str):
-        kind = "missing (null)" if value is None else f"a {type(value).__name__}, not a string"
+        name = type(value).__name__
+        kind = "missing (null)" if value is None else f"{'an' if name[:1] in 'aeiou' else 'a'} {name}, not a string"
         raise InvalidTextError(f"text is {kind}; give the message text as a string")
     if not has_visible(value):
         if value.strip():

@@ -72,7 +72,14 @@ class Triager:
         return result
 
     def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
-        """Score many messages; each invalid one yields a :class:`ScoringError` in its place."""
+        """Score many messages; each invalid one yields a :class:`ScoringError` in its place.
+
+        Raises :class:`TypeError` for a single string (it would be scored character by character):
+        pass a list of texts, or use :meth:`score`.
+        """
+        if isinstance(texts, str | bytes):
+            raise TypeError("score_many takes a sequence of texts, not one string; use score(text) for one "
+                            "message, or score_many([text])")
         if len(texts) > SLICE:
             # in slices, so that the evidence of a slice finds its texts' morphemes still in the
             # tokenizer's small cache (see complaint_triage.tokenizer._surfaces); every text is
