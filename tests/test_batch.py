@@ -1157,6 +1157,20 @@ DATES = [
     (pd.NaT, None),
     ("9999-12-31T23:00-01:00", None),  # after year 9999 in Japan time
     ("0001-01-01T00:00-01:00", datetime(1, 1, 1, 10)),
+    # the time of Japanese forms and of mail exports (these were read as midnight or not at all)
+    ("2024年4月1日(月) 10時30分", datetime(2024, 4, 1, 10, 30)),
+    ("2024年4月1日（月曜日）10時", datetime(2024, 4, 1, 10)),
+    ("2024/04/01 午前10:00", datetime(2024, 4, 1, 10)),
+    ("2024/04/01 午後3時", datetime(2024, 4, 1, 15)),
+    ("令和6年4月1日（月）午後3時15分", datetime(2024, 4, 1, 15, 15)),
+    ("2024年4月1日 午前12時", datetime(2024, 4, 1, 0)),
+    ("2024/4/1 3:05 PM", datetime(2024, 4, 1, 15, 5)),
+    ("2024年4月1日 10時30分15秒", datetime(2024, 4, 1, 10, 30, 15)),
+    ("2024年4月1日 25時", None),
+    ("Mon, 1 Apr 2024 10:00:00 +0900", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00:00 +0000", datetime(2024, 4, 1, 10)),
+    ("Mon, 31 Feb 2024 10:00:00 +0900", None),
+    ("04/01/2024", None),  # month and day order unknown: not guessed
 ]
 
 

@@ -69,7 +69,8 @@ Reading the inputs
   record key is the path inside the folder); hidden files are ignored and other files are
   counted in a warning.
 * Dates (``date_col``): ISO, ``2024/5/1``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
-  ``R6.4.1``, ``H31.4.30``, ``元年``) and Excel serial numbers (1950-2099); the summary counts
+  ``R6.4.1``, ``H31.4.30``, ``元年``), RFC 2822 mail dates and Excel serial numbers (1950-2099),
+  with a time as ``10:30``, ``10時30分``, ``午前10:00`` or ``午後3時`` (see :func:`parse_date`); the summary counts
   non-empty dates that could not be read (treated as undated), among them numbers out of
   that range, however large, NaN and infinity.
 
@@ -159,7 +160,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -1809,14 +1810,20 @@ def pseudonymise(value: object, key: bytes) -> str:
     return "S-" + hmac.new(key, _canonical_sender(value).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-_JA_DATE = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?"
-                      r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+_JA_DATE = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?")
 #: Japanese eras: the Gregorian year of each era's first year (元年).
 _ERAS = {"令和": 2019, "平成": 1989, "昭和": 1926, "大正": 1912, "明治": 1868}
 _ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和", "T": "大正", "M": "明治"}
 _ERA_DATE = re.compile(r"(令和|平成|昭和|大正|明治|(?<![A-Za-z])[RHSTMrhstm])\s*(元|\d{1,2})\s*[年/\-.]\s*(\d{1,2})\s*"
-                       r"[月/\-.]\s*(\d{1,2})\s*日?"
-                       r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+                       r"[月/\-.]\s*(\d{1,2})\s*日?")
+#: The time after a date: ``10:30``, ``10:30:15``, ``10時``, ``10時30分15秒``, with 午前/午後 or AM/PM before
+#: or after it, and a weekday in brackets (``(月)``, ``（月曜日）``) between the date and the time.
+_TIME = re.compile(r"\s*(?:[(（]\s*[月火水木金土日](?:曜日?)?\s*[)）])?[\sT]*"
+                   r"(?:(午前|午後|AM|PM|A\.M\.|P\.M\.)\s*)?(\d{1,2})\s*"
+                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?)?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?)"
+                   r"(?:\s*(AM|PM|A\.M\.|P\.M\.)(?![A-Za-z]))?", re.IGNORECASE)
+#: RFC 2822 dates as mail exports write them (``Mon, 1 Apr 2024 10:00:00 +0900``).
+_RFC2822 = re.compile(r"^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
 _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
@@ -1835,7 +1842,10 @@ def parse_date(value: object) -> datetime | None:
     """Parse a date/time cell; None when it is empty or not understood.
 
     Understood: ISO 8601, ``2024/05/01 10:00``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
-    ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits,
+    ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits, a
+    time after the date as ``10:30``, ``10時30分``, ``午前10:00``, ``午後3時`` or ``3:05 PM`` (a weekday
+    in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
+    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000`` is taken as UTC),
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
     converted to Japan time and made naive.  Never raises: a number out of that range
@@ -1876,26 +1886,58 @@ def parse_date(value: object) -> datetime | None:
         try:
             dt = datetime.fromisoformat(s.replace("/", "-").replace("Z", "+00:00"))
         except ValueError:
-            m = _ERA_DATE.search(s)
-            if m:
-                era = _ERA_LETTERS.get(m.group(1).upper(), m.group(1))
-                year = _ERAS[era] + (1 if m.group(2) == "元" else int(m.group(2))) - 1
-                parts = [year, *(int(g) for g in m.groups()[2:] if g is not None)]
-            else:
-                m = _JA_DATE.search(s)
-                if not m:
+            if _RFC2822.match(s):  # a mail header's date
+                rfc = _rfc2822(s)
+                if rfc is None:
                     return None
-                parts = [int(g) for g in m.groups() if g is not None]
-            try:
-                dt = datetime(*parts)
-            except (TypeError, ValueError):
-                return None
+                dt = rfc
+            else:
+                m = _ERA_DATE.search(s)
+                if m:
+                    era = _ERA_LETTERS.get(m.group(1).upper(), m.group(1))
+                    year = _ERAS[era] + (1 if m.group(2) == "元" else int(m.group(2))) - 1
+                    parts = [year, int(m.group(3)), int(m.group(4))]
+                else:
+                    m = _JA_DATE.search(s)
+                    if not m:
+                        return None
+                    parts = [int(g) for g in m.groups()]
+                t = _TIME.match(s, m.end())
+                if t:
+                    parts += _clock(t)
+                try:
+                    dt = datetime(*parts)
+                except (TypeError, ValueError):
+                    return None
     if dt.tzinfo is not None:
         try:
             dt = _jst_naive(dt)
         except OverflowError:  # before year 1 or after 9999 in Japan time (or in UTC, on the way)
             return None
     return dt
+
+
+def _clock(t: re.Match[str]) -> list[int]:
+    """Hour, minute and second of a :data:`_TIME` match (an hour of 24 or more is left for datetime to refuse)."""
+    ampm = (t.group(1) or t.group(7) or "").upper().replace(".", "")
+    hour = int(t.group(2))
+    minute, second = t.group(3) or t.group(5), t.group(4) or t.group(6)
+    if ampm in ("午後", "PM") and hour < 12:
+        hour += 12
+    elif ampm in ("午前", "AM") and hour == 12:  # 午前12時: midnight
+        hour = 0
+    return [hour, int(minute or 0), int(second or 0)]
+
+
+def _rfc2822(s: str) -> datetime | None:
+    """A date as mail headers write it, or None."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        dt = parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)  # (-0000: UTC, place unknown)
 
 
 def _jst_naive(dt: datetime) -> datetime:

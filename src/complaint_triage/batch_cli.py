@@ -57,8 +57,8 @@ def batch(
              "summary. The scored output still keeps every input column, this raw column included, unless "
              "--mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
-        help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日, 令和6年4月1日, R6.4.1, Excel "
-             "serials; the summary counts values it cannot read).")] = None,
+        help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
+             "RFC 2822 mail dates, Excel serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
                          "(default: from each file's extension).")] = None,
