@@ -433,8 +433,9 @@ def test_sender_aggregator_runs_and_repetition():
     for day, extra in ((1, ""), (4, "再度"), (6, "三度目です"), (20, "")):
         agg.add("A", when=f"2024-05-{day:02d} 10:00", text=extra + base, verdict="complaint", grievance=True)
     agg.add("A", when="2024-05-06 11:00", text="図書館は何時までですか。", verdict="inquiry", grievance=False)
-    agg.add("B", when="2024-05-01", text=base, verdict="complaint", grievance=True)
-    agg.add("B", when="2024-05-01 12:00", text=base, verdict="complaint", grievance=True)  # same day: no reply yet
+    agg.add("B", when="2024-05-01 09:00", text=base, verdict="complaint", grievance=True)
+    agg.add("B", when="2024-05-01 09:04", text=base, verdict="complaint", grievance=True)  # sent twice: not a repeat
+    agg.add("B", when="2024-05-01 12:00", text=base, verdict="complaint", grievance=True)  # hours later: a repeat
     agg.add("C", when=None, text=base, verdict="harassment", categories=["threat"], grievance=True)
     agg.add("C", when=None, text=base + "。", verdict="harassment", categories=["threat", "abusive_language"],
             grievance=True, quotes_reply=True)  # quoting the office's reply
@@ -443,9 +444,67 @@ def test_sender_aggregator_runs_and_repetition():
     a, b, c = rows["A"], rows["B"], rows["C"]
     assert a["contacts"] == 5 and a["longest_run_7d"] == 4 and a["repeat_count"] == 3 and a["repetition"]
     assert a["first_date"] == "2024-05-01 10:00:00" and a["last_date"] == "2024-05-20 10:00:00"
-    assert b["repeat_count"] == 0 and not b["repetition"] and b["longest_run_7d"] == 2
+    # (before finding 2 of issue 5 a copy on the same day never counted: "no reply yet"; ten copies an hour
+    # apart were no repetition at all)
+    assert b["repeat_count"] == 1 and not b["repetition"] and b["longest_run_7d"] == 3
     assert c["repeat_count"] == 1 and c["harassment_count"] == 2 and c["harassment_categories"][0] == "threat"
     assert list(rows) == ["C", "A", "B"]  # most harassment first
+
+
+BURST = ("前回も言ったが、お前のところの担当者の態度が許せない。今すぐ担当者に謝罪させろ。"
+         "対応しないなら何度でも電話するからな。")
+DOG = ("隣の家の犬がうるさい。何とかしてほしい。", "隣の家の犬がうるさい。早く何とかしてほしい。",
+       "隣の家の犬がまだうるさい。何とかしてほしい。", "隣の家の犬が毎晩うるさい。何とかしてほしい。",
+       "隣の家の犬がうるさい！何とかしてほしい！")
+OPENING = ("市民として一言申し上げます。市役所の対応はいつも遅く、私たち住民の声をきちんと聞いていないと感じています。"
+           "税金で働いているのですから、もっと誠実に仕事をしてください。今回の件は、")
+TOPICS = ("集会所の屋根の雨漏りが放置されていることです。", "通学路の信号が短すぎて子どもが危険なことです。",
+          "公園の草が伸び放題で迷惑していることです。", "ゴミ置き場がカラスに荒らされていることです。",
+          "街灯が切れたままで夜道が暗いことです。")
+CHOKAI = ("いつもお世話になっております。私は緑が丘三丁目町内会の会長を務めております者で、町内の皆様から寄せられた"
+          "声を取りまとめて、毎月市役所にご報告しております。今月もどうぞよろしくお願い申し上げます。"
+          "今月の要望は次のとおりです。")
+CHOKAI_TOPICS = ("集会所の雨漏りを修理してほしい。", "通学路の信号が短すぎて危ない。",
+                 "公園の草が伸び放題になっている。", "バス停にベンチを置いてほしい。")
+
+
+@pytest.mark.parametrize(("contacts", "repeats", "flagged"), [
+    pytest.param([(f"2024-05-20 {9 + k}:00", BURST) for k in range(10)], 9, True, id="ten-copies-an-hour-apart"),
+    pytest.param([(f"2024-04-{1 + 7 * k:02d}", t) for k, t in enumerate(DOG)], 4, True,
+                 id="short-complaint-reworded-weekly"),
+    pytest.param([(f"2024-{4 + k:02d}-10", OPENING + t + "早急に対応してください。") for k, t in enumerate(TOPICS)], 0,
+                 False, id="different-requests-after-one-opening"),
+    pytest.param([(f"2024-{4 + k:02d}-10", CHOKAI + t) for k, t in enumerate(CHOKAI_TOPICS)], 0, False,
+                 id="neighbourhood-association-monthly-requests"),
+    pytest.param([(f"2024-05-20 09:0{k}", BURST) for k in range(3)], 0, False, id="sent-thrice-within-minutes"),
+    pytest.param([("2024-05-20", BURST)] * 3, 2, True, id="three-copies-dated-without-a-time"),
+])
+def test_repetition_counts_resent_grievances_not_shared_openings(contacts, repeats, flagged):
+    """Finding 2 of issue 5: a burst of copies was 0 repeats (24-hour rule), short reworded complaints 1
+    (SimHash bits), five different requests after one long opening were flagged."""
+    agg = B.SenderAggregator(key=None)
+    for when, text in contacts:
+        agg.add("03-9999-0000", when=when, text=text, verdict="complaint", grievance=True)
+    (row,) = agg.rows()
+    assert (row["repeat_count"], row["repetition"]) == (repeats, flagged)
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("公園のベンチが壊れています。", "公園のトイレが壊れています。", False),  # another thing broken
+    ("公園のベンチが壊れています。", "再度お願いします。公園のベンチが壊れています。", True),
+    ("道路の穴を直してください。", "道路の穴を直してください。至急！", True),
+    ("対応してください。", "ゴミ置き場がカラスに荒らされています。対応してください。", False),  # a short ending shared
+    ("", "", False),
+])
+def test_near_duplicates(a, b, same):
+    assert B.near_duplicates(B._letters(a), B._letters(b)) is same
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.text(max_size=60))
+def test_near_duplicates_is_symmetric_and_a_text_is_its_own_duplicate(a, b):
+    assert B.near_duplicates(a, b) is B.near_duplicates(b, a)
+    assert B.near_duplicates(a, a)
 
 
 COMPLAINTS = (

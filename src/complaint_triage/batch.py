@@ -139,6 +139,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import difflib
 import functools
 import glob
 import hashlib
@@ -156,7 +157,6 @@ import threading
 import time
 import unicodedata
 import zipfile
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1963,30 +1963,56 @@ def _own_content(text: str) -> str:
     return mask_text(cut_inline_signature(split_reply(text)[0] or text))
 
 
-def _simhash(text: str) -> int:
-    """64-bit SimHash of the character 3-grams of a text's own content (:func:`_own_content`).
+#: Letters and digits compared for repetition, at most: a longer message is compared by its beginning.
+_REPEAT_CHARS = 2000
 
-    Near-duplicates differ in few bits; a shared signature or contact details do not make
-    two texts near-duplicates.
+
+def _letters(text: str) -> str:
+    """What repetition compares: a message's own content (:func:`_own_content`), NFKC, letters and digits only.
+
+    Punctuation, symbols and spaces are left out, so 「うるさい！」 and 「うるさい。」 are the same words.
+
+    >>> _letters("隣の家の犬がうるさい！ 何とかしてほしい！")
+    '隣の家の犬がうるさい何とかしてほしい'
     """
-    s = "".join(ch for ch in unicodedata.normalize("NFKC", _own_content(text)) if not ch.isspace())
-    grams = [s[i: i + 3] for i in range(max(1, len(s) - 2))]
-    if not grams:
-        return 0
-    h = np.fromiter(((zlib.crc32(g.encode()) << 32) | zlib.crc32(g.encode(), 0x9E3779B9) for g in grams),
-                    dtype=np.uint64, count=len(grams))
-    bits = np.unpackbits(h.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    votes = bits.sum(axis=0, dtype=np.int64) * 2 > len(grams)
-    return int(np.packbits(votes, bitorder="little").view(np.uint64)[0])
+    s = unicodedata.normalize("NFKC", _own_content(text))
+    return "".join(ch for ch in s if unicodedata.category(ch)[0] in "LN")[:_REPEAT_CHARS]
 
 
-@dataclass
+def near_duplicates(a: str, b: str, *, changed: float = 0.05, changed_min: int = 2, added: float = 0.5) -> bool:
+    """Whether two messages' letters (:func:`_letters`) raise the same grievance again.
+
+    True when the shorter text reappears in the longer, in order, with at most ``changed_min``
+    characters or ``changed`` of its length (whichever is more) changed or missing, and the
+    longer adds at most ``added`` times the shorter's length.  So a resent complaint with
+    再度/至急 or a word or two changed is a near-duplicate, and so is an identical one; two
+    requests that share a long opening but differ in what they ask for are not (their own
+    sentences are more than 5% of the text), nor are short ones that differ in a noun
+    (公園のベンチ/公園のトイレが壊れています).
+
+    >>> near_duplicates("隣の家の犬がうるさい何とかしてほしい", "隣の家の犬が毎晩うるさい何とかしてほしい")
+    True
+    >>> near_duplicates("公園のベンチが壊れています", "公園のトイレが壊れています")
+    False
+    """
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    if not short:
+        return False
+    may_change = max(changed_min, int(changed * len(short)))
+    if len(long_) - len(short) > added * len(short) + may_change:
+        return False
+    sm = difflib.SequenceMatcher(None, short, long_, autojunk=False)
+    same = sum(block.size for block in sm.get_matching_blocks())
+    return len(short) - same <= may_change and len(long_) - same <= added * len(short) + may_change
+
+
+@dataclass(slots=True)
 class _Contact:
     when: datetime | None
     verdict: str | None
     categories: tuple[str, ...]
     grievance: bool
-    sim: int | None
+    letters: str | None
     quotes_reply: bool
 
 
@@ -1999,30 +2025,38 @@ class SenderAggregator:
         Pseudonymise sender ids with this key (:func:`pseudonymise`); None shows their
         canonical form instead (e-mail address lower-cased without the display name, phone
         number as digits), grouped exactly as the pseudonyms are.
+    dated : bool, default=True
+        Whether the contacts carry dates (a date column was given).  Without, ``first_date``,
+        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed.
     window_days : int, default=7
         ``longest_run_7d`` is the most contacts falling within any window of this many days.
-    near_dup_bits : int, default=10
-        Texts whose 64-bit SimHashes differ in at most this many bits are near-duplicates.
-    repeat_gap_hours : float, default=24
-        A near-duplicate counts as a repeat *after a reply* when it quotes an earlier reply
-        (e-mail) or comes at least this long after the earlier message (time to reply).
+    resubmit_minutes : float, default=10
+        A near-duplicate sent within this many minutes of the earlier message is the same
+        message sent twice (a double click, a mail sent again), not a repeat.
     repeat_min : int, default=2
         ``repetition`` is set when a sender has at least this many repeats.
 
-    Only messages carrying a grievance (complaints, harassment with a grievance) count as
-    raising "the same grievance"; inquiries and error rows do not.
+    A message is a *repeat* when it carries a grievance and is a near-duplicate
+    (:func:`near_duplicates`) of one of the sender's 100 previous grievance messages, sent
+    at least ``resubmit_minutes`` after it (or at an unknown time, such as two dates without a
+    time, or quoting a reply).  So ten
+    copies of one complaint an hour apart are nine repeats.  Inquiries and error rows are
+    never repeats.  Records without a sender (blank) are counted in :attr:`no_sender` and left out.
     """
 
     COLUMNS = ("sender_id", "contacts", "first_date", "last_date", "harassment_count", "complaint_count",
                "inquiry_count", "error_count", "harassment_categories", "longest_run_7d", "repeat_count", "repetition")
+    #: earlier grievance messages of a sender that a new one is compared with
+    LOOKBACK = 100
 
-    def __init__(self, *, key: bytes | None, window_days: int = 7, near_dup_bits: int = 10,
-                 repeat_gap_hours: float = 24.0, repeat_min: int = 2) -> None:
+    def __init__(self, *, key: bytes | None, dated: bool = True, window_days: int = 7,
+                 resubmit_minutes: float = 10.0, repeat_min: int = 2) -> None:
         self.key = key
+        self.dated = dated
         self.window = timedelta(days=window_days)
-        self.near_dup_bits = near_dup_bits
-        self.repeat_gap = timedelta(hours=repeat_gap_hours)
+        self.resubmit = timedelta(minutes=resubmit_minutes)
         self.repeat_min = repeat_min
+        self.no_sender = 0
         self._by: dict[str, list[_Contact]] = {}
 
     def sender_id(self, value: object) -> str | None:
@@ -2045,14 +2079,15 @@ class SenderAggregator:
 
     def add(self, sender: object, *, when: object = None, text: object = None, verdict: str | None = None,
             categories: Sequence[str] = (), grievance: bool | None = None, quotes_reply: object = False) -> str | None:
-        """Record one contact; return the sender's id (None when the sender is blank)."""
+        """Record one contact; return the sender's id (None when there is no sender: counted in :attr:`no_sender`)."""
         sid = self.sender_id(sender)
         if sid is None:
+            self.no_sender += 1
             return None
         g = bool(grievance) if grievance is not None else verdict in ("complaint", "harassment")
-        sim = _simhash(text) if (g and verdict is not None and isinstance(text, str) and text.strip()) else None
-        self._by.setdefault(sid, []).append(_Contact(parse_date(when), verdict, tuple(categories or ()), g, sim,
-                                                     _parse_bool(quotes_reply) or False))
+        letters = _letters(text) if (g and verdict is not None and isinstance(text, str) and text.strip()) else None
+        self._by.setdefault(sid, []).append(_Contact(parse_date(when), verdict, tuple(categories or ()), g,
+                                                     letters or None, _parse_bool(quotes_reply) or False))
         return sid
 
     def __len__(self) -> int:
@@ -2062,16 +2097,16 @@ class SenderAggregator:
         n = 0
         earlier: list[_Contact] = []
         for c in contacts:
-            if c.sim is not None:
-                for e in earlier[-200:]:
-                    if (c.sim ^ e.sim).bit_count() > self.near_dup_bits:  # type: ignore[operator]
-                        continue
-                    after_reply = c.quotes_reply or (
-                        c.when is not None and e.when is not None and c.when - e.when >= self.repeat_gap)
-                    if after_reply:
-                        n += 1
-                        break
-                earlier.append(c)
+            if c.letters is None:
+                continue
+            for e in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
+                resubmitted = (not c.quotes_reply and c.when is not None and e.when is not None
+                               and abs(c.when - e.when) < self.resubmit
+                               and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
+                if not resubmitted and near_duplicates(e.letters, c.letters):  # type: ignore[arg-type]
+                    n += 1
+                    break
+            earlier.append(c)
         return n
 
     def rows(self) -> list[dict[str, Any]]:
@@ -2098,7 +2133,7 @@ class SenderAggregator:
                 "inquiry_count": verdicts.get("inquiry", 0),
                 "error_count": verdicts.get(None, 0),
                 "harassment_categories": [c for c, _ in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))],
-                "longest_run_7d": run,
+                "longest_run_7d": run if self.dated else None,
                 "repeat_count": repeats,
                 "repetition": repeats >= self.repeat_min,
             })
@@ -2206,6 +2241,8 @@ class BatchResult:
     warnings: list[str] = field(default_factory=list)
     row_warnings: int = 0
     date_column: str | None = None
+    #: records left out of the per-sender summary: no sender (blank, absent or a placeholder such as 非通知)
+    no_sender: int = 0
     dates: int = 0
     unparsed_dates: int = 0
 
@@ -2237,7 +2274,9 @@ class BatchResult:
                          "are not dates this tool reads (treated as undated)")
         if self.sender_output is not None:
             lines.append(f"senders:    {self.senders:,} → {self.sender_output} "
-                         f"({self.repetition_senders:,} with repetition)")
+                         f"({self.repetition_senders:,} with repetition)"
+                         + (f"; {_count(self.no_sender, 'record')} without a sender (blank, missing or a "
+                            "placeholder such as 非通知) not in it" if self.no_sender else ""))
         if self.model_version:
             lines.append(f"model:      {self.model_version}")
         return "\n".join(lines)
@@ -3131,7 +3170,12 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
     out_cols += [_Col("source_file", "str"), _Col("source_record", "str")]
     aggregator: SenderAggregator | None = None
     if sender_col is not None:
-        aggregator = SenderAggregator(key=key)
+        aggregator = SenderAggregator(key=key, dated=date_col is not None)
+        if date_col is None:
+            result.warnings.append(
+                "no --date-column: the per-sender summary has no first/last dates or longest_run_7d (left empty), "
+                "and repeats cannot be told from the same message sent twice within minutes; "
+                "pass --date-column with the column holding when each record was received")
         out_cols.append(_Col("sender_id", "str"))
         if mask_sender_column:  # (it then holds sender ids: text, whatever the input's type)
             i = columns.index(sender_col)
@@ -3201,6 +3245,7 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             w.close()
             result.sender_output, result.senders = s_out, len(s_rows)
             result.repetition_senders = sum(r["repetition"] for r in s_rows)
+            result.no_sender = aggregator.no_sender
         writing = out
         os.replace(tmp_out, out)
         if aggregator is not None:
