@@ -603,6 +603,72 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     assert B.pseudonymise(phone, key) == B.pseudonymise(canonical, key)
 
 
+@pytest.mark.parametrize(("spellings", "canonical"), [
+    (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
+      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0], "09012345678"),
+    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
+    ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
+    (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
+    (["123.45"], "123.45"),  # not a dotted telephone number
+])
+def test_a_senders_spellings_are_one_sender(spellings, canonical):
+    """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a
+    number (the leading 0 lost) were senders of their own."""
+    agg = B.SenderAggregator(key=None)
+    assert {agg.sender_id(v) for v in spellings} == {canonical}
+    key = b"k" * 16
+    assert len({B.SenderAggregator(key=key).sender_id(v) for v in spellings}) == 1
+
+
+NO_SENDERS = ["非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "-", "ー", "―", "N/A", "n/a", "none",
+              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0]
+
+
+@pytest.mark.parametrize("value", NO_SENDERS)
+def test_placeholders_name_no_sender(value):
+    """Finding 9: 非通知, 匿名, '-' were each one sender, who then had every withheld caller's contacts."""
+    agg = B.SenderAggregator(key=b"k" * 16)
+    assert agg.add(value, when="2024-04-01", text=TEXTS[0], verdict="complaint") is None
+    assert (len(agg), agg.no_sender) == (0, 1)
+
+
+@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000"])
+def test_real_senders_are_not_placeholders(value):
+    assert not B.is_no_sender(value)
+
+
+def test_records_without_a_sender_are_counted_in_the_summary(small_model_dir, tmp_path):
+    """Finding 8: blank and placeholder senders, and a JSONL input without the sender field, dropped out
+    of the per-sender summary without a word."""
+    src = _raw_csv(tmp_path / "anon.csv", ["id", "電話", "date", "text"], [
+        ["1", "非通知", "2024/04/01", TEXTS[0]], ["2", "非通知", "2024/04/02", TEXTS[2]],
+        ["3", "匿名", "2024/04/03", TEXTS[1]], ["4", "-", "2024/04/04", TEXTS[4]], ["5", "", "2024/04/04", TEXTS[5]],
+        ["6", "03-1111-2222", "2024/04/05", TEXTS[4]], ["7", "０３－１１１１－２２２２", "2024/04/06", TEXTS[5]]])
+    extra = tmp_path / "crm.jsonl"
+    extra.write_text(json.dumps({"id": "8", "date": "2024/04/07", "text": TEXTS[3]}, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    res = _run(small_model_dir, [src, extra], tmp_path / "o.jsonl", sender_col="電話", date_col="date",
+               keep_sender_ids=True)
+    assert (res.rows, res.senders, res.no_sender) == (8, 1, 6)
+    assert "6 records without a sender" in res.format()
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["sender_id"] for r in rows] == [None] * 5 + ["0311112222"] * 2 + [None]
+
+
+def test_without_a_date_column_dates_and_runs_are_empty_and_a_warning_says_why(small_model_dir, tmp_path):
+    """Finding 3: without --date-column the summary said longest_run_7d 0 and nothing warned."""
+    src = _raw_csv(tmp_path / "s.csv", ["sender", "text"], [["a@example.jp", TEXTS[4]]] * 3)
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender", keep_sender_ids=True)
+    (row,) = [json.loads(line) for line in res.sender_output.read_text(encoding="utf-8").splitlines()]
+    assert (row["contacts"], row["first_date"], row["longest_run_7d"]) == (3, None, None)
+    assert row["repeat_count"] == 2 and row["repetition"]  # the same text three times, time unknown
+    assert any("no --date-column" in w and "longest_run_7d" in w for w in res.warnings)
+    res = _run(small_model_dir, [src], tmp_path / "o2.jsonl", sender_col="sender", date_col=None,
+               keep_sender_ids=True, sender_output=tmp_path / "o2.senders.csv")
+    summary = list(csv.DictReader(io.StringIO((tmp_path / "o2.senders.csv").read_text(encoding="utf-8-sig"))))
+    assert summary[0]["longest_run_7d"] == "" and summary[0]["first_date"] == ""
+
+
 def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):
     rows = [{"id": str(i), "sender": ("a@example.jp", "090-1111-2222", "")[i % 3], "date": f"2024-06-{1 + i:02d}",
              "text": TEXTS[i % 3]} for i in range(9)]

@@ -1776,25 +1776,62 @@ def load_sender_key(key_file: str | os.PathLike[str] | None = None) -> bytes:
 
 _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONEISH = re.compile(r"^[0-9+()\-‐－ー−\s]+$")
+_PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
 _JAPAN_PREFIX = re.compile(r"^\+\s*81[\s\-‐－ー−]*(?:\(\s*0\s*\)[\s\-‐－ー−]*)?")
+#: Words around a telephone number that say what kind it is (``TEL 090-…``, ``090-…（携帯）``, ``電話：03-…``).
+_PHONE_LABEL = re.compile(r"(?i)\(\s*(?:携帯|自宅|固定|勤務先|会社|職場|代表)\s*\)"
+                          r"|\b(?:tel|phone|mobile|mob|cell)\b\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
+#: A number that lost its leading 0 in a spreadsheet: 10 digits starting 50, 70, 80 or 90 is 050/070/080/090-….
+_MOBILE_WITHOUT_0 = re.compile(r"^[5789]0\d{8}$")
+#: Sender values that name nobody: a withheld or unknown caller, a blank filled in with a dash or zeros.
+NO_SENDER = frozenset({
+    "非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "不詳", "未記入", "記載なし", "表示圏外",
+    "n/a", "na", "none", "null", "nil", "unknown", "anonymous", "withheld", "private",
+})
+_NO_SENDER_MARKS = re.compile(r"^[\s\-‐‑‒–—―－ー−_.・*＊?？/]*$|^0+$")
+_BRACKETS = "()（）[]［］「」【】<>〈〉《》"
+
+
+def is_no_sender(value: object) -> bool:
+    """Whether a sender cell names nobody: blank, or a placeholder such as 非通知 or 匿名.
+
+    Placeholders (after NFKC, in any case, in brackets or not): :data:`NO_SENDER` (非通知, 通知不可,
+    公衆電話, 匿名, 不明, なし, 無し, N/A, none, unknown, anonymous, …), and values made only of
+    dashes, dots or other marks (``-``, ``ー``, ``―``, ``***``) or only of zeros (``0``, ``000``).
+
+    >>> [is_no_sender(v) for v in ("非通知", "（匿名）", "N/A", "―", "0000", 0, "090-1234-5678", "山田")]
+    [True, True, True, True, True, True, False, False]
+    """
+    if _is_missing(value):
+        return True
+    s = unicodedata.normalize("NFKC", str(value)).strip().strip(_BRACKETS).strip().lower()
+    return s in NO_SENDER or bool(_NO_SENDER_MARKS.match(s))
 
 
 def _canonical_sender(value: object) -> str:
+    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():  # 123.0 from Parquet or JSON is the CSV's 123
+        value = int(value)
     s = unicodedata.normalize("NFKC", str(value)).strip()
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
     if _EMAIL_ONLY.match(s):
         return s.lower()
-    if _PHONEISH.match(s) and sum(ch.isdigit() for ch in s) >= 6:
-        m = _JAPAN_PREFIX.match(s)
-        digits = "".join(ch for ch in s[m.end():] if ch.isdigit()) if m else ""
+    if _MOBILE_WITHOUT_0.match(s):
+        return "0" + s
+    p = _PHONE_LABEL.sub(" ", s).strip()
+    n_digits = sum(ch.isdigit() for ch in p)
+    if _PHONEISH.match(p) and n_digits >= (9 if "." in p else 6):  # (dotted: 090.1234.5678, not a decimal 123.45)
+        m = _JAPAN_PREFIX.match(p)
+        digits = "".join(ch for ch in p[m.end():] if ch.isdigit()) if m else ""
         if m and 9 <= len(digits.lstrip("0")) <= 10:  # +81 90-…, +81 (0)90-…: the domestic 090…
             return "0" + digits.lstrip("0")
-        return "".join(ch for ch in s if ch.isdigit())
+        return "".join(ch for ch in p if ch.isdigit())
     return s
 
 
@@ -2041,7 +2078,8 @@ class SenderAggregator:
     at least ``resubmit_minutes`` after it (or at an unknown time, such as two dates without a
     time, or quoting a reply).  So ten
     copies of one complaint an hour apart are nine repeats.  Inquiries and error rows are
-    never repeats.  Records without a sender (blank) are counted in :attr:`no_sender` and left out.
+    never repeats.  Records without a sender (blank or a placeholder, :func:`is_no_sender`)
+    are counted in :attr:`no_sender` and left out.
     """
 
     COLUMNS = ("sender_id", "contacts", "first_date", "last_date", "harassment_count", "complaint_count",
@@ -2063,13 +2101,14 @@ class SenderAggregator:
         """The id shown for a raw sender value: its pseudonym, or without a key its canonical form.
 
         Both group a sender's spellings alike: an e-mail address in any case, with or without
-        a display name, and a phone number however it is punctuated.
+        a display name, and a phone number however it is punctuated or labelled.  None for a
+        value that names nobody (:func:`is_no_sender`: blank, 非通知, 匿名, ``-`` …).
 
         >>> agg = SenderAggregator(key=None)
-        >>> agg.sender_id("山田太郎 <TARO@example.jp>"), agg.sender_id("090 1234 5678")
-        ('taro@example.jp', '09012345678')
+        >>> agg.sender_id("山田太郎 <TARO@example.jp>"), agg.sender_id("090 1234 5678"), agg.sender_id("非通知")
+        ('taro@example.jp', '09012345678', None)
         """
-        if _is_missing(value) or str(value).strip() == "":
+        if is_no_sender(value):
             return None
         if self.key is None:
             return _canonical_sender(value) or None

@@ -54,10 +54,12 @@ def batch(
     id_column: Annotated[str | None, typer.Option(help="Record id column (named in the error summary).")] = None,
     sender_column: Annotated[str | None, typer.Option(
         help="Sender column (e-mail, customer id, phone): adds sender_id (a keyed-hash pseudonym) and a per-sender "
-             "summary. The scored output still keeps every input column, this raw column included, unless "
-             "--mask-sender-column.")] = None,
+             "summary. Blank cells and placeholders (非通知, 匿名, 不明, -, N/A, 0 …) are no sender: counted in the "
+             "summary, not grouped. The scored output still keeps every input column, this raw column included, "
+             "unless --mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
-        help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
+        help="Date column, for the per-sender summary's dates and 7-day runs (without it they are empty; ISO, "
+             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
              "RFC 2822 mail dates, Excel serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
