@@ -560,9 +560,9 @@ def test_own_content_drops_the_signature_and_masks_contacts(text, own):
 
 def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.delenv(B.SENDER_KEY_ENV)
-    key_file = tmp_path / "k" / "sender.key"
-    key = B.load_sender_key(key_file)
-    assert key_file.stat().st_mode & 0o777 == 0o600 and B.load_sender_key(key_file) == key
+    key_file = tmp_path / "config" / "complaint-triage" / "sender.key"  # the default, made on first use
+    key = B.load_sender_key()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and B.load_sender_key(key_file) == key == B.load_sender_key()
     p = B.pseudonymise("Taro <Taro@Example.jp>", key)
     assert p.startswith("S-") and len(p) == 18 and p == B.pseudonymise("taro@example.jp", key)
     assert B.pseudonymise("03-1234-5678", key) == B.pseudonymise("０３（１２３４）５６７８", key)
@@ -571,6 +571,39 @@ def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.setenv(B.SENDER_KEY_ENV, "short")
     with pytest.raises(Exception, match="too short"):
         B.load_sender_key()
+
+
+def test_an_explicit_key_file_wins_over_the_environment_and_must_exist(tmp_path, monkeypatch):
+    """Finding 4 of issue 5: the variable overrode --sender-key-file, a mistyped key file was created with a
+    new random key, and a key generated on first use went unmentioned: pseudonyms silently stopped linking."""
+    key_file = tmp_path / "office.key"
+    key_file.write_text("office-key-0123456789abcdef\n", encoding="ascii")
+    assert B.load_sender_key(key_file) == b"office-key-0123456789abcdef"  # (the variable is set: autouse fixture)
+    assert B.load_sender_key() == b"test-key-0123456789abcdef"
+    typo = tmp_path / "ofice.key"
+    with pytest.raises(InputFormatError, match="no sender key file .*ofice.key.*check the path"):
+        B.load_sender_key(typo)
+    assert not typo.exists()
+    monkeypatch.delenv(B.SENDER_KEY_ENV)
+    notes: list[str] = []
+    first = B.load_sender_key(notes=notes)
+    assert len(notes) == 1 and "generated a new sender key" in notes[0] and str(B.default_sender_key_file()) in notes[0]
+    assert B.load_sender_key(notes=notes) == first and len(notes) == 1  # said once, when it is made
+
+
+def test_batch_says_when_it_generates_a_key_and_refuses_a_missing_key_file(small_model_dir, tmp_path, monkeypatch,
+                                                                            cli_app):
+    monkeypatch.delenv(B.SENDER_KEY_ENV)
+    src = _write_csv(tmp_path / "s.csv", [{"sender": "a@example.jp", "text": TEXTS[0]}])
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender")
+    assert any("generated a new sender key" in w for w in res.warnings)
+    res = _run(small_model_dir, [src], tmp_path / "o2.jsonl", sender_col="sender")
+    assert not any("generated" in w for w in res.warnings)
+    r = CliRunner().invoke(cli_app, ["batch", str(src), "-o", str(tmp_path / "o3.jsonl"), "--sender-column", "sender",
+                                     "--model", str(small_model_dir), "--sender-key-file", str(tmp_path / "typo.key"),
+                                     "-j", "1", "-q"])
+    assert r.exit_code == 2 and "no sender key file" in r.output and not (tmp_path / "typo.key").exists()
+    assert not (tmp_path / "o3.jsonl").exists()
 
 
 SAME_PHONE = (  # (a way of writing one number, its canonical form)

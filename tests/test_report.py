@@ -76,7 +76,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("key") / "sender.key"
+    path = tmp_path_factory.mktemp("key") / "sender.key"
+    path.write_text("report-test-key-0123456789abcdef\n", encoding="ascii")  # (a key file given must exist)
+    return path
 
 
 @pytest.mark.parametrize(("text", "hidden", "kept"), [
@@ -282,6 +284,7 @@ def batch_outputs(small_model_dir, tmp_path_factory) -> dict[str, Path]:
             w.writerow([r["id"], f"2024/{1 + i % 6}/{1 + i % 28} 10:00", r["channel"], r["topic"],
                         f"03-1234-{i % 4:04d}", r["text"]])
     outs = {}
+    (d / "k").write_text("report-test-key-0123456789abcdef\n", encoding="ascii")
     for ext in ("parquet", "csv", "jsonl", "xlsx"):
         outs[ext] = d / f"scored.{ext}"
         run_batch([src], outs[ext], model=small_model_dir, jobs=1, progress=False, sender_col="電話",

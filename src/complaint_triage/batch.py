@@ -127,10 +127,11 @@ as in the report.  Pseudonyms apply to ``sender_id`` and the summary only: the s
 keeps every input column, the raw sender column included, unless ``mask_sender_column=True``
 (``--mask-sender-column``) replaces that column's values by their ``sender_id``.
 
-The key is taken from the environment variable ``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16
-characters) if set; otherwise from a key file, by default
-``$XDG_CONFIG_HOME/complaint-triage/sender.key`` (``~/.config/…``), which is generated (32
-random bytes, mode 0600) on first use.  Keep the key to get the same
+The key is read from ``sender_key_file`` (``--sender-key-file``) when one is given, which must
+exist; otherwise from the environment variable ``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16
+characters) if set; otherwise from ``$XDG_CONFIG_HOME/complaint-triage/sender.key``
+(``~/.config/…``), which is generated (32 random bytes, mode 0600) on first use, with a
+warning that says so.  Keep the key to get the same
 pseudonyms in later runs; delete it to make old pseudonyms unlinkable.
 """
 
@@ -1749,25 +1750,46 @@ def default_sender_key_file() -> Path:
     return Path(base) / "complaint-triage" / "sender.key"
 
 
-def load_sender_key(key_file: str | os.PathLike[str] | None = None) -> bytes:
+def load_sender_key(key_file: str | os.PathLike[str] | None = None, *, notes: list[str] | None = None) -> bytes:
     """The secret key for sender pseudonyms.
 
-    From ``$COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16 characters) if set, else from
-    ``key_file`` (default :func:`default_sender_key_file`), which is created with 32 random
-    bytes (hex, mode 0600) when it does not exist.
+    An explicit ``key_file`` wins: it must exist (a mistyped path would otherwise start a new
+    key, and pseudonyms would silently stop linking to earlier runs' ones).  Without it, the
+    key comes from ``$COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16 characters) if set, else from
+    :func:`default_sender_key_file`, which is created with 32 random bytes (hex, mode 0600)
+    on first use; ``notes`` (if given) then gets a line saying so.
+
+    Raises
+    ------
+    InputFormatError
+        ``key_file`` does not exist.
+    ComplaintTriageError
+        The key is too short.
     """
-    env = os.environ.get(SENDER_KEY_ENV)
-    if env:
-        if len(env) < 16:
-            raise ComplaintTriageError(f"${SENDER_KEY_ENV} is too short: use at least 16 random characters")
-        return env.encode("utf-8")
-    path = Path(key_file) if key_file is not None else default_sender_key_file()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
+    if key_file is not None:
+        path = Path(key_file)
+        if not path.is_file():
+            raise InputFormatError(
+                f"no sender key file {path}: check the path (a new key would make pseudonyms that match no earlier "
+                f"run's); to start a key there, write 64 random hex digits to it (python -c \"import secrets; "
+                f"print(secrets.token_hex(32))\" > {path}), or leave out --sender-key-file to use "
+                f"${SENDER_KEY_ENV} or {default_sender_key_file()}")
+    else:
+        env = os.environ.get(SENDER_KEY_ENV)
+        if env:
+            if len(env) < 16:
+                raise ComplaintTriageError(f"${SENDER_KEY_ENV} is too short: use at least 16 random characters")
+            return env.encode("utf-8")
+        path = default_sender_key_file()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(secrets.token_hex(32) + "\n")
+                if notes is not None:
+                    notes.append(f"generated a new sender key in {path}: keep it (and back it up) to get the same "
+                                 "pseudonyms in later runs; with another key no pseudonym links to this run's")
     key = path.read_text(encoding="ascii").strip()
     if len(key) < 16:
         raise ComplaintTriageError(f"sender key file {path} is too short; delete it to generate a new one")
@@ -3147,7 +3169,7 @@ def run_batch(
     except (OSError, ValueError, KeyError):
         _get_triager(model_dir, max_chars)  # raises the library's precise error
         raise
-    key = None if sender_col is None or keep_sender_ids else load_sender_key(sender_key_file)
+    key = None if sender_col is None or keep_sender_ids else load_sender_key(sender_key_file, notes=scan.warnings)
     opts = {"text_col": text_col, "sheet": sheet, "columns": columns, "model_dir": str(model_dir),
             "model_version": model_version, "max_chars": max_chars, "with_evidence": with_evidence,
             "engine": engine, "chunk_rows": chunk_rows if engine == "local" else None,

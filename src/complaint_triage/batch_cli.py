@@ -98,8 +98,8 @@ def batch(
         help="Replace the raw values of the --sender-column in the scored output by their sender_id (by default "
              "every input column is kept as it was).")] = False,
     sender_key_file: Annotated[Path | None, typer.Option(
-        help="Pseudonym key file (default: $COMPLAINT_TRIAGE_SENDER_KEY, else "
-             "~/.config/complaint-triage/sender.key, created on first use).")] = None,
+        help="Pseudonym key file; it must exist, and wins over $COMPLAINT_TRIAGE_SENDER_KEY (default: that "
+             "variable, else ~/.config/complaint-triage/sender.key, created on first use with a warning).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")] = False,
 ) -> None:
     """Score archived records in bulk: many formats in, one scored file out (resumable)."""
@@ -151,7 +151,8 @@ def report(
     max_review: Annotated[int, typer.Option(min=0, help="Review-queue rows shown.")] = 200,
     max_senders: Annotated[int, typer.Option(
         min=0, help="Sender rows shown (senders flagged for repetition are always shown, beyond it if need be).")] = 50,
-    sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
+    sender_key_file: Annotated[Path | None, typer.Option(
+        help="Pseudonym key file (as for batch: it must exist, and wins over $COMPLAINT_TRIAGE_SENDER_KEY).")] = None,
 ) -> None:
     """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details,
     addresses and known names masked by pattern)."""
@@ -165,6 +166,8 @@ def report(
         raise _fail(str(e), 2) from e
     except (ComplaintTriageError, OSError) as e:
         raise _fail(str(e), 1) from e
+    for w in stats.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
     err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
               highlight=False, markup=False)
 

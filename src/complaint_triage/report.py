@@ -34,7 +34,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -449,6 +449,8 @@ class ReportStats:
     columns: dict[str, str | None]
     #: senders flagged for repetition (all of them are in the table)
     repetition_senders: int = 0
+    #: what the reader should know (a sender key generated, a value that cannot be computed), one line each
+    warnings: list[str] = field(default_factory=list)
 
 
 def _group_label(value: object) -> str:
@@ -644,6 +646,7 @@ def build_report(
     """
     path = Path(scored)
     rows = iter_scored(path)
+    notes: list[str] = []
     cols: dict[str, str | None] = {}
     month_v: Counter[tuple[str, str]] = Counter()
     chan_v: Counter[tuple[str, str]] = Counter()
@@ -666,7 +669,7 @@ def build_report(
                                                      ("topic", topic_col), ("sender", sender_col),
                                                      ("id", id_col), ("text", text_col))}
             if cols["sender"] is not None:
-                agg = SenderAggregator(key=load_sender_key(sender_key_file))
+                agg = SenderAggregator(key=load_sender_key(sender_key_file, notes=notes))
         n += 1
         err = row.get("error")
         verdict = "error" if err else (row.get("verdict") or "error")
@@ -846,7 +849,7 @@ other dates may remain. Record ids are shown as they are.)</p>
 </body></html>
 """
     stats = ReportStats(rows=n, scored=n_scored, errors=n_err, review=n_review, months=len(months),
-                        senders=len(sender_rows), columns=cols, repetition_senders=flagged)
+                        senders=len(sender_rows), columns=cols, repetition_senders=flagged, warnings=notes)
     return doc, stats
 
 
