@@ -139,7 +139,9 @@ def report(
     scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File written by `batch` (or `score`).")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="HTML file to write (not the scored file, not a folder).")] = Path("report.html"),
-    date_column: Annotated[str | None, typer.Option(help="Date column (default: date, received, 受付日…).")] = None,
+    date_column: Annotated[str | None, typer.Option(
+        help="Date column (default: date, received, 受付日…, else a column named …年月日, …日付, …日時, "
+             "…date).")] = None,
     channel_column: Annotated[str | None, typer.Option(help="Channel column (default: channel…).")] = None,
     topic_column: Annotated[str | None, typer.Option(
         help="Topic/department column (default: topic, department…).")] = None,
@@ -148,7 +150,8 @@ def report(
     id_column: Annotated[str | None, typer.Option(help="Record id column (default: id…).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column for excerpts (default: text…).")] = None,
     title: Annotated[str, typer.Option(help="Report title.")] = "苦情・カスタマーハラスメント 集計レポート",
-    max_review: Annotated[int, typer.Option(min=0, help="Review-queue rows shown.")] = 200,
+    max_review: Annotated[int, typer.Option(
+        min=0, help="Review-queue rows shown, the most severe (action, then harassment score, then oldest).")] = 200,
     max_senders: Annotated[int, typer.Option(
         min=0, help="Sender rows shown (senders flagged for repetition are always shown, beyond it if need be).")] = 50,
     sender_key_file: Annotated[Path | None, typer.Option(
