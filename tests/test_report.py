@@ -727,3 +727,20 @@ def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, k
             for i, s in enumerate(["非通知", "", "匿名", "-", "090-1111-2222"])]
     html, stats = build_report(_write_scored(tmp_path / "anon.jsonl", rows), sender_key_file=key_file)
     assert stats.senders == 1 and "4 records without a sender" in html.split("per sender")[1]
+
+
+@pytest.mark.parametrize("text", ["許さんぞ", "お前ら絶対に許さんぞ。", "家に帰さんからな", "逃がさんぞ",
+                                  "これで済まさんぞ", "金は出さんぞ", "書類は渡さんぞ！", "許さん！覚えておけ"])
+def test_a_dialect_negative_is_not_a_name(text):
+    """Finding 17 of issue 5: 「許さんぞ」 became 「＊＊さんぞ」 in the queue, hiding the threat's wording."""
+    assert mask_personal(text) == text
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("小出さんに伝えてください", "＊＊さんに伝えてください"),
+    ("許さんぞ、山田さんにも言っておけ", "許さんぞ、＊＊さんにも言っておけ"),
+    ("井出さんが担当でした", "＊＊さんが担当でした"),
+    ("許さんが担当です", "＊＊さんが担当です"),  # 許 as a family name, followed by が
+])
+def test_names_before_san_are_still_masked(text, masked):
+    assert mask_personal(text) == masked

@@ -179,6 +179,45 @@ def _name(m: re.Match[str], rest: str = "") -> str | None:
     return None if _not_name(m.group(1)) else _MASK + rest
 
 
+# one line per morpheme: surface, then its part of speech
+_POS_FORMAT = r'-O "" -F%m\\t%f[0]\\n -U%m\\t\\n -E\\n'
+
+
+def _verb_before(text: str, at: int) -> bool:
+    """Whether the dictionary reads ``text[at]`` (the さ of さん) as the end of a verb: the dialect negative
+    許さん, 帰さん, 逃がさん, 済まさん, 出さん, 渡さん (``Vさ`` + ``ん``), not a name and its honorific."""
+    from complaint_triage.tokenizer import get_formatted_tagger
+
+    lo = max(0, at - 8)
+    window = text[lo:at + 4]
+    pos = 0
+    for line in get_formatted_tagger(_POS_FORMAT).parse(window).splitlines():
+        surface, _, kind = line.partition("\t")
+        start = window.find(surface, pos) if surface else -1
+        if start < 0:
+            continue
+        pos = start + len(surface)
+        if start <= at - lo < pos:
+            return kind == "動詞" and pos == at - lo + 1
+    return False
+
+
+#: Verb stems whose dialect negative (許さん) the dictionary may read as a surname and さん at the start of a
+#: sentence; with nothing before them and a sentence ending after (ぞ, から, 。 …) they are not names.
+_NEGATIVE_STEMS = frozenset(("許", "帰", "逃が", "済ま", "出", "渡", "返", "離", "逃", "貸", "殺", "放", "戻", "残",
+                             "通"))
+_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?…]|\s|$)")
+
+
+def _honorific(m: re.Match[str]) -> str | None:
+    """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな)."""
+    if m.group(2) == "さん" and (
+            (m.group(1) in _NEGATIVE_STEMS and _SENTENCE_END.match(m.string, m.end()))
+            or _verb_before(m.string, m.start(2))):
+        return None
+    return _name(m, m.group(2))
+
+
 def _possessive(m: re.Match[str]) -> str | None:
     name = m.group(1)
     return None if _not_name(name) or name.endswith(_PLACE_END) else _MASK
@@ -192,7 +231,7 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (_BANCHI, lambda m: "＊番地＊" if "番地" in m.group(0) else "＊番＊号"),
     (_BLOCK, lambda m: re.sub(f"[{_D}]+", "＊", m.group(0))),
     (_ROOM, lambda m: "＊" + m.group(0)[-2:]),
-    (_HONORIFIC, lambda m: _name(m, m.group(2))),
+    (_HONORIFIC, _honorific),
     (_POSSESSIVE, _possessive),
     (_LABELLED, lambda m: m.group(1) + _MASK),
     (_SELF_INTRO, lambda m: _name(m)),
