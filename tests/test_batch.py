@@ -507,6 +507,21 @@ def test_near_duplicates_is_symmetric_and_a_text_is_its_own_duplicate(a, b):
     assert B.near_duplicates(a, a)
 
 
+_KANA_TEXT = st.text(alphabet="あいうかきくさしすたちつ道路穴公園", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_KANA_TEXT, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), _KANA_TEXT.map(lambda t: t[:3])),
+                            max_size=3))
+def test_the_bigram_shortcut_never_changes_the_answer(a, edits):
+    """_repeats rules pairs out by their bigrams before comparing them: it must agree with the comparison."""
+    b = a
+    for at, cut, insert in edits:
+        b = b[:at] + insert + b[at + cut:]
+    for x, y in ((a, b), (b, a)):
+        assert B._near_duplicates(x, y, B._bigrams(x), B._bigrams(y)) is B.near_duplicates(x, y)
+
+
 COMPLAINTS = (
     "公園のベンチが壊れています。修理をお願いします。",
     "ゴミの収集日が変わったことを知りませんでした。周知が足りないと思います。",

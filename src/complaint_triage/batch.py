@@ -2054,12 +2054,30 @@ def near_duplicates(a: str, b: str, *, changed: float = 0.05, changed_min: int =
     >>> near_duplicates("公園のベンチが壊れています", "公園のトイレが壊れています")
     False
     """
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return _near_duplicates(a, b, None, None, changed=changed, changed_min=changed_min, added=added)
+
+
+def _bigrams(s: str) -> frozenset[str]:
+    return frozenset(s[i:i + 2] for i in range(len(s) - 1))
+
+
+def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *, changed: float = 0.05,
+                     changed_min: int = 2, added: float = 0.5) -> bool:
+    """:func:`near_duplicates`, with the texts' character bigrams (when known) to rule out most pairs cheaply."""
+    if len(a) > len(b):
+        a, b, a2, b2 = b, a, b2, a2
+    short, long_ = a, b
     if not short:
         return False
     may_change = max(changed_min, int(changed * len(short)))
-    if len(long_) - len(short) > added * len(short) + may_change:
+    may_add = added * len(short) + may_change
+    if len(long_) - len(short) > may_add:
         return False
+    if a2 is not None and b2 is not None:
+        # each changed or missing character of the shorter text loses at most 2 of its bigrams, each place the
+        # longer adds something at most 1: more missing bigrams than that and the texts cannot be near-duplicates
+        if len(a2 - b2) > 2 * may_change + may_add:
+            return False
     sm = difflib.SequenceMatcher(None, short, long_, autojunk=False)
     same = sum(block.size for block in sm.get_matching_blocks())
     return len(short) - same <= may_change and len(long_) - same <= added * len(short) + may_change
@@ -2156,18 +2174,19 @@ class SenderAggregator:
 
     def _repeats(self, contacts: list[_Contact]) -> int:
         n = 0
-        earlier: list[_Contact] = []
+        earlier: list[tuple[_Contact, frozenset[str]]] = []
         for c in contacts:
             if c.letters is None:
                 continue
-            for e in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
+            grams = _bigrams(c.letters)
+            for e, e_grams in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
                 resubmitted = (not c.quotes_reply and c.when is not None and e.when is not None
                                and abs(c.when - e.when) < self.resubmit
                                and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
-                if not resubmitted and near_duplicates(e.letters, c.letters):  # type: ignore[arg-type]
+                if not resubmitted and _near_duplicates(e.letters, c.letters, e_grams, grams):  # type: ignore[arg-type]
                     n += 1
                     break
-            earlier.append(c)
+            earlier.append((c, grams))
         return n
 
     def rows(self) -> list[dict[str, Any]]:
