@@ -433,8 +433,9 @@ def test_sender_aggregator_runs_and_repetition():
     for day, extra in ((1, ""), (4, "再度"), (6, "三度目です"), (20, "")):
         agg.add("A", when=f"2024-05-{day:02d} 10:00", text=extra + base, verdict="complaint", grievance=True)
     agg.add("A", when="2024-05-06 11:00", text="図書館は何時までですか。", verdict="inquiry", grievance=False)
-    agg.add("B", when="2024-05-01", text=base, verdict="complaint", grievance=True)
-    agg.add("B", when="2024-05-01 12:00", text=base, verdict="complaint", grievance=True)  # same day: no reply yet
+    agg.add("B", when="2024-05-01 09:00", text=base, verdict="complaint", grievance=True)
+    agg.add("B", when="2024-05-01 09:04", text=base, verdict="complaint", grievance=True)  # sent twice: not a repeat
+    agg.add("B", when="2024-05-01 12:00", text=base, verdict="complaint", grievance=True)  # hours later: a repeat
     agg.add("C", when=None, text=base, verdict="harassment", categories=["threat"], grievance=True)
     agg.add("C", when=None, text=base + "。", verdict="harassment", categories=["threat", "abusive_language"],
             grievance=True, quotes_reply=True)  # quoting the office's reply
@@ -443,9 +444,82 @@ def test_sender_aggregator_runs_and_repetition():
     a, b, c = rows["A"], rows["B"], rows["C"]
     assert a["contacts"] == 5 and a["longest_run_7d"] == 4 and a["repeat_count"] == 3 and a["repetition"]
     assert a["first_date"] == "2024-05-01 10:00:00" and a["last_date"] == "2024-05-20 10:00:00"
-    assert b["repeat_count"] == 0 and not b["repetition"] and b["longest_run_7d"] == 2
+    # (before finding 2 of issue 5 a copy on the same day never counted: "no reply yet"; ten copies an hour
+    # apart were no repetition at all)
+    assert b["repeat_count"] == 1 and not b["repetition"] and b["longest_run_7d"] == 3
     assert c["repeat_count"] == 1 and c["harassment_count"] == 2 and c["harassment_categories"][0] == "threat"
     assert list(rows) == ["C", "A", "B"]  # most harassment first
+
+
+BURST = ("前回も言ったが、お前のところの担当者の態度が許せない。今すぐ担当者に謝罪させろ。"
+         "対応しないなら何度でも電話するからな。")
+DOG = ("隣の家の犬がうるさい。何とかしてほしい。", "隣の家の犬がうるさい。早く何とかしてほしい。",
+       "隣の家の犬がまだうるさい。何とかしてほしい。", "隣の家の犬が毎晩うるさい。何とかしてほしい。",
+       "隣の家の犬がうるさい！何とかしてほしい！")
+OPENING = ("市民として一言申し上げます。市役所の対応はいつも遅く、私たち住民の声をきちんと聞いていないと感じています。"
+           "税金で働いているのですから、もっと誠実に仕事をしてください。今回の件は、")
+TOPICS = ("集会所の屋根の雨漏りが放置されていることです。", "通学路の信号が短すぎて子どもが危険なことです。",
+          "公園の草が伸び放題で迷惑していることです。", "ゴミ置き場がカラスに荒らされていることです。",
+          "街灯が切れたままで夜道が暗いことです。")
+CHOKAI = ("いつもお世話になっております。私は緑が丘三丁目町内会の会長を務めております者で、町内の皆様から寄せられた"
+          "声を取りまとめて、毎月市役所にご報告しております。今月もどうぞよろしくお願い申し上げます。"
+          "今月の要望は次のとおりです。")
+CHOKAI_TOPICS = ("集会所の雨漏りを修理してほしい。", "通学路の信号が短すぎて危ない。",
+                 "公園の草が伸び放題になっている。", "バス停にベンチを置いてほしい。")
+
+
+@pytest.mark.parametrize(("contacts", "repeats", "flagged"), [
+    pytest.param([(f"2024-05-20 {9 + k}:00", BURST) for k in range(10)], 9, True, id="ten-copies-an-hour-apart"),
+    pytest.param([(f"2024-04-{1 + 7 * k:02d}", t) for k, t in enumerate(DOG)], 4, True,
+                 id="short-complaint-reworded-weekly"),
+    pytest.param([(f"2024-{4 + k:02d}-10", OPENING + t + "早急に対応してください。") for k, t in enumerate(TOPICS)], 0,
+                 False, id="different-requests-after-one-opening"),
+    pytest.param([(f"2024-{4 + k:02d}-10", CHOKAI + t) for k, t in enumerate(CHOKAI_TOPICS)], 0, False,
+                 id="neighbourhood-association-monthly-requests"),
+    pytest.param([(f"2024-05-20 09:0{k}", BURST) for k in range(3)], 0, False, id="sent-thrice-within-minutes"),
+    pytest.param([("2024-05-20", BURST)] * 3, 2, True, id="three-copies-dated-without-a-time"),
+])
+def test_repetition_counts_resent_grievances_not_shared_openings(contacts, repeats, flagged):
+    """Finding 2 of issue 5: a burst of copies was 0 repeats (24-hour rule), short reworded complaints 1
+    (SimHash bits), five different requests after one long opening were flagged."""
+    agg = B.SenderAggregator(key=None)
+    for when, text in contacts:
+        agg.add("03-9999-0000", when=when, text=text, verdict="complaint", grievance=True)
+    (row,) = agg.rows()
+    assert (row["repeat_count"], row["repetition"]) == (repeats, flagged)
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("公園のベンチが壊れています。", "公園のトイレが壊れています。", False),  # another thing broken
+    ("公園のベンチが壊れています。", "再度お願いします。公園のベンチが壊れています。", True),
+    ("道路の穴を直してください。", "道路の穴を直してください。至急！", True),
+    ("対応してください。", "ゴミ置き場がカラスに荒らされています。対応してください。", False),  # a short ending shared
+    ("", "", False),
+])
+def test_near_duplicates(a, b, same):
+    assert B.near_duplicates(B._letters(a), B._letters(b)) is same
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.text(max_size=60))
+def test_near_duplicates_is_symmetric_and_a_text_is_its_own_duplicate(a, b):
+    assert B.near_duplicates(a, b) is B.near_duplicates(b, a)
+    assert B.near_duplicates(a, a)
+
+
+_KANA_TEXT = st.text(alphabet="あいうかきくさしすたちつ道路穴公園", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_KANA_TEXT, st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3), _KANA_TEXT.map(lambda t: t[:3])),
+                            max_size=3))
+def test_the_bigram_shortcut_never_changes_the_answer(a, edits):
+    """_repeats rules pairs out by their bigrams before comparing them: it must agree with the comparison."""
+    b = a
+    for at, cut, insert in edits:
+        b = b[:at] + insert + b[at + cut:]
+    for x, y in ((a, b), (b, a)):
+        assert B._near_duplicates(x, y, B._bigrams(x), B._bigrams(y)) is B.near_duplicates(x, y)
 
 
 COMPLAINTS = (
@@ -501,9 +575,9 @@ def test_own_content_drops_the_signature_and_masks_contacts(text, own):
 
 def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.delenv(B.SENDER_KEY_ENV)
-    key_file = tmp_path / "k" / "sender.key"
-    key = B.load_sender_key(key_file)
-    assert key_file.stat().st_mode & 0o777 == 0o600 and B.load_sender_key(key_file) == key
+    key_file = tmp_path / "config" / "complaint-triage" / "sender.key"  # the default, made on first use
+    key = B.load_sender_key()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and B.load_sender_key(key_file) == key == B.load_sender_key()
     p = B.pseudonymise("Taro <Taro@Example.jp>", key)
     assert p.startswith("S-") and len(p) == 18 and p == B.pseudonymise("taro@example.jp", key)
     assert B.pseudonymise("03-1234-5678", key) == B.pseudonymise("０３（１２３４）５６７８", key)
@@ -512,6 +586,39 @@ def test_pseudonyms_and_key_file(tmp_path, monkeypatch):
     monkeypatch.setenv(B.SENDER_KEY_ENV, "short")
     with pytest.raises(Exception, match="too short"):
         B.load_sender_key()
+
+
+def test_an_explicit_key_file_wins_over_the_environment_and_must_exist(tmp_path, monkeypatch):
+    """Finding 4 of issue 5: the variable overrode --sender-key-file, a mistyped key file was created with a
+    new random key, and a key generated on first use went unmentioned: pseudonyms silently stopped linking."""
+    key_file = tmp_path / "office.key"
+    key_file.write_text("office-key-0123456789abcdef\n", encoding="ascii")
+    assert B.load_sender_key(key_file) == b"office-key-0123456789abcdef"  # (the variable is set: autouse fixture)
+    assert B.load_sender_key() == b"test-key-0123456789abcdef"
+    typo = tmp_path / "ofice.key"
+    with pytest.raises(InputFormatError, match="no sender key file .*ofice.key.*check the path"):
+        B.load_sender_key(typo)
+    assert not typo.exists()
+    monkeypatch.delenv(B.SENDER_KEY_ENV)
+    notes: list[str] = []
+    first = B.load_sender_key(notes=notes)
+    assert len(notes) == 1 and "generated a new sender key" in notes[0] and str(B.default_sender_key_file()) in notes[0]
+    assert B.load_sender_key(notes=notes) == first and len(notes) == 1  # said once, when it is made
+
+
+def test_batch_says_when_it_generates_a_key_and_refuses_a_missing_key_file(small_model_dir, tmp_path, monkeypatch,
+                                                                            cli_app):
+    monkeypatch.delenv(B.SENDER_KEY_ENV)
+    src = _write_csv(tmp_path / "s.csv", [{"sender": "a@example.jp", "text": TEXTS[0]}])
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender")
+    assert any("generated a new sender key" in w for w in res.warnings)
+    res = _run(small_model_dir, [src], tmp_path / "o2.jsonl", sender_col="sender")
+    assert not any("generated" in w for w in res.warnings)
+    r = CliRunner().invoke(cli_app, ["batch", str(src), "-o", str(tmp_path / "o3.jsonl"), "--sender-column", "sender",
+                                     "--model", str(small_model_dir), "--sender-key-file", str(tmp_path / "typo.key"),
+                                     "-j", "1", "-q"])
+    assert r.exit_code == 2 and "no sender key file" in r.output and not (tmp_path / "typo.key").exists()
+    assert not (tmp_path / "o3.jsonl").exists()
 
 
 SAME_PHONE = (  # (a way of writing one number, its canonical form)
@@ -542,6 +649,72 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     key = b"k" * 16
     assert B.SenderAggregator(key=None).sender_id(phone) == canonical
     assert B.pseudonymise(phone, key) == B.pseudonymise(canonical, key)
+
+
+@pytest.mark.parametrize(("spellings", "canonical"), [
+    (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
+      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0], "09012345678"),
+    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
+    ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
+    (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
+    (["123.45"], "123.45"),  # not a dotted telephone number
+])
+def test_a_senders_spellings_are_one_sender(spellings, canonical):
+    """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a
+    number (the leading 0 lost) were senders of their own."""
+    agg = B.SenderAggregator(key=None)
+    assert {agg.sender_id(v) for v in spellings} == {canonical}
+    key = b"k" * 16
+    assert len({B.SenderAggregator(key=key).sender_id(v) for v in spellings}) == 1
+
+
+NO_SENDERS = ["非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "-", "ー", "―", "N/A", "n/a", "none",
+              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0]
+
+
+@pytest.mark.parametrize("value", NO_SENDERS)
+def test_placeholders_name_no_sender(value):
+    """Finding 9: 非通知, 匿名, '-' were each one sender, who then had every withheld caller's contacts."""
+    agg = B.SenderAggregator(key=b"k" * 16)
+    assert agg.add(value, when="2024-04-01", text=TEXTS[0], verdict="complaint") is None
+    assert (len(agg), agg.no_sender) == (0, 1)
+
+
+@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000"])
+def test_real_senders_are_not_placeholders(value):
+    assert not B.is_no_sender(value)
+
+
+def test_records_without_a_sender_are_counted_in_the_summary(small_model_dir, tmp_path):
+    """Finding 8: blank and placeholder senders, and a JSONL input without the sender field, dropped out
+    of the per-sender summary without a word."""
+    src = _raw_csv(tmp_path / "anon.csv", ["id", "電話", "date", "text"], [
+        ["1", "非通知", "2024/04/01", TEXTS[0]], ["2", "非通知", "2024/04/02", TEXTS[2]],
+        ["3", "匿名", "2024/04/03", TEXTS[1]], ["4", "-", "2024/04/04", TEXTS[4]], ["5", "", "2024/04/04", TEXTS[5]],
+        ["6", "03-1111-2222", "2024/04/05", TEXTS[4]], ["7", "０３－１１１１－２２２２", "2024/04/06", TEXTS[5]]])
+    extra = tmp_path / "crm.jsonl"
+    extra.write_text(json.dumps({"id": "8", "date": "2024/04/07", "text": TEXTS[3]}, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    res = _run(small_model_dir, [src, extra], tmp_path / "o.jsonl", sender_col="電話", date_col="date",
+               keep_sender_ids=True)
+    assert (res.rows, res.senders, res.no_sender) == (8, 1, 6)
+    assert "6 records without a sender" in res.format()
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["sender_id"] for r in rows] == [None] * 5 + ["0311112222"] * 2 + [None]
+
+
+def test_without_a_date_column_dates_and_runs_are_empty_and_a_warning_says_why(small_model_dir, tmp_path):
+    """Finding 3: without --date-column the summary said longest_run_7d 0 and nothing warned."""
+    src = _raw_csv(tmp_path / "s.csv", ["sender", "text"], [["a@example.jp", TEXTS[4]]] * 3)
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender", keep_sender_ids=True)
+    (row,) = [json.loads(line) for line in res.sender_output.read_text(encoding="utf-8").splitlines()]
+    assert (row["contacts"], row["first_date"], row["longest_run_7d"]) == (3, None, None)
+    assert row["repeat_count"] == 2 and row["repetition"]  # the same text three times, time unknown
+    assert any("no --date-column" in w and "longest_run_7d" in w for w in res.warnings)
+    res = _run(small_model_dir, [src], tmp_path / "o2.jsonl", sender_col="sender", date_col=None,
+               keep_sender_ids=True, sender_output=tmp_path / "o2.senders.csv")
+    summary = list(csv.DictReader(io.StringIO((tmp_path / "o2.senders.csv").read_text(encoding="utf-8-sig"))))
+    assert summary[0]["longest_run_7d"] == "" and summary[0]["first_date"] == ""
 
 
 def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):
@@ -1157,6 +1330,20 @@ DATES = [
     (pd.NaT, None),
     ("9999-12-31T23:00-01:00", None),  # after year 9999 in Japan time
     ("0001-01-01T00:00-01:00", datetime(1, 1, 1, 10)),
+    # the time of Japanese forms and of mail exports (these were read as midnight or not at all)
+    ("2024年4月1日(月) 10時30分", datetime(2024, 4, 1, 10, 30)),
+    ("2024年4月1日（月曜日）10時", datetime(2024, 4, 1, 10)),
+    ("2024/04/01 午前10:00", datetime(2024, 4, 1, 10)),
+    ("2024/04/01 午後3時", datetime(2024, 4, 1, 15)),
+    ("令和6年4月1日（月）午後3時15分", datetime(2024, 4, 1, 15, 15)),
+    ("2024年4月1日 午前12時", datetime(2024, 4, 1, 0)),
+    ("2024/4/1 3:05 PM", datetime(2024, 4, 1, 15, 5)),
+    ("2024年4月1日 10時30分15秒", datetime(2024, 4, 1, 10, 30, 15)),
+    ("2024年4月1日 25時", None),
+    ("Mon, 1 Apr 2024 10:00:00 +0900", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00:00 +0000", datetime(2024, 4, 1, 10)),
+    ("Mon, 31 Feb 2024 10:00:00 +0900", None),
+    ("04/01/2024", None),  # month and day order unknown: not guessed
 ]
 
 

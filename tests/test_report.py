@@ -7,11 +7,13 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from complaint_triage import report
 from complaint_triage.batch import SENDER_KEY_ENV, SenderAggregator, iter_scored, run_batch
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.report import (
@@ -76,7 +78,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("key") / "sender.key"
+    path = tmp_path_factory.mktemp("key") / "sender.key"
+    path.write_text("report-test-key-0123456789abcdef\n", encoding="ascii")  # (a key file given must exist)
+    return path
 
 
 @pytest.mark.parametrize(("text", "hidden", "kept"), [
@@ -282,6 +286,7 @@ def batch_outputs(small_model_dir, tmp_path_factory) -> dict[str, Path]:
             w.writerow([r["id"], f"2024/{1 + i % 6}/{1 + i % 28} 10:00", r["channel"], r["topic"],
                         f"03-1234-{i % 4:04d}", r["text"]])
     outs = {}
+    (d / "k").write_text("report-test-key-0123456789abcdef\n", encoding="ascii")
     for ext in ("parquet", "csv", "jsonl", "xlsx"):
         outs[ext] = d / f"scored.{ext}"
         run_batch([src], outs[ext], model=small_model_dir, jobs=1, progress=False, sender_col="電話",
@@ -659,3 +664,83 @@ def test_a_code_0_is_a_channel_and_department_not_none(tmp_path, key_file, code,
         chart = html.split(section)[1].split(end)[0]
         assert f"<title>{label} complaint: 1</title>" in chart
         assert ("(なし)" in chart) == (label == "(なし)")
+
+
+def _queue_ids(html: str, section: str, end: str) -> list[str]:
+    return re.findall(r"<tr><td>([^<]*)</td>", html.split(section)[1].split(end)[0])
+
+
+def test_the_review_queue_is_in_order_of_severity_and_its_cut_keeps_the_most_severe(tmp_path, key_file):
+    """Finding 11 of issue 5: a threat scored police at p=1.00 appeared only in the counts, and the queue kept
+    the first rows of the file, not the most severe."""
+    rows = [_report_row(i, "", f"2025-05-{1 + i:02d}", COMPLAINT_TEXTS[i % 4], "complaint", review=True,
+                        action="normal_reply", scores={"harassment": 0.3 + i / 100}) for i in range(6)]
+    rows.append(_report_row(10, "", "2025-05-20", "殺すぞ。夜道に気をつけろよ。", "harassment", review=True,
+                            action="police", scores={"harassment": 0.55}))
+    rows.append(_report_row(11, "", "2025-05-21", "お前みたいな無能はクビにしろ。", "harassment", review=True,
+                            action="warn_or_end_contact", scores={"harassment": 0.6}))
+    rows.append(_report_row(12, "", "2025-05-22", "今から行って刺してやる。", "harassment", review=False,
+                            action="police", scores={"harassment": 1.0}))
+    html, stats = build_report(_write_scored(tmp_path / "queue.jsonl", rows), max_review=3, sender_key_file=key_file)
+    assert stats.review == 8
+    assert _queue_ids(html, "review queue", "top evidence phrases") == ["R7-00010", "R7-00011", "R7-00005"]
+    assert "重大な順に先頭 3 件を表示" in html
+    # the most severe list: police, flagged for review or not, the higher score first
+    assert _queue_ids(html, "most severe", "review queue") == ["R7-00012", "R7-00010"]
+
+
+def test_same_severity_is_queued_oldest_first():
+    key = [report._severity("police", 0.9, datetime(2025, 5, d)) for d in (1, 2)]
+    assert key[0] > key[1] > report._severity("police", 0.9, None)
+    assert report._severity("police", 0.9, None) > report._severity("police", 0.8, datetime(2025, 1, 1))
+    assert report._severity("police", 0.1, None) > report._severity("remove_or_ban", 1.0, datetime(2025, 1, 1))
+
+
+@pytest.mark.parametrize(("date_column", "found"), [("受付年月日", True), ("received_date", True), ("申出日時", True),
+                                                    ("生年月日", False), ("memo", False)])
+def test_a_date_column_of_another_name_is_found_and_the_sender_table_agrees_with_batch(tmp_path, key_file,
+                                                                                       date_column, found):
+    """Finding 3: with the dates in 受付年月日 batch flagged the sender and the report said 繰返しフラグ 0 人
+    and 7日内最多 0: it looked for the dates under other names only."""
+    text = "家の前の道路に大きな穴が開いています。先月も連絡しましたが、まだ直っていません。早急に補修してください。"
+    dates = ["2024/04/01", "2024-04-03 10:00", "令和6年4月5日", "2024/04/07"]
+    rows = [{k: v for k, v in _report_row(i, "taro@example.jp", "", text, "complaint").items() if k != "受付日"}
+            | {date_column: d} for i, d in enumerate(dates)]
+    html, stats = build_report(_write_scored(tmp_path / "sj.jsonl", rows), sender_key_file=key_file)
+    agg = SenderAggregator(key=b"k" * 16, dated=found)
+    for d in dates:
+        agg.add("taro@example.jp", when=d if found else None, text=text, verdict="complaint", grievance=True)
+    (batch_row,) = agg.rows()
+    senders = html.split("per sender")[1]
+    assert stats.columns["date"] == (date_column if found else None)
+    assert stats.repetition_senders == int(batch_row["repetition"])
+    run = re.findall(r"<td class=n>([^<]*)</td>", senders)[2]  # 件数, カスハラ, 7日内最多, 繰返し
+    if found:
+        assert batch_row["longest_run_7d"] == 4 and run == "4" and "繰返しフラグ 1 人" in senders
+    else:
+        assert batch_row["longest_run_7d"] is None and run == "—"
+        assert any("no date column" in w for w in stats.warnings)
+
+
+def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, key_file):
+    rows = [_report_row(i, s, "2025-05-01", COMPLAINT_TEXTS[i % 4], "complaint")
+            for i, s in enumerate(["非通知", "", "匿名", "-", "090-1111-2222"])]
+    html, stats = build_report(_write_scored(tmp_path / "anon.jsonl", rows), sender_key_file=key_file)
+    assert stats.senders == 1 and "4 records without a sender" in html.split("per sender")[1]
+
+
+@pytest.mark.parametrize("text", ["許さんぞ", "お前ら絶対に許さんぞ。", "家に帰さんからな", "逃がさんぞ",
+                                  "これで済まさんぞ", "金は出さんぞ", "書類は渡さんぞ！", "許さん！覚えておけ"])
+def test_a_dialect_negative_is_not_a_name(text):
+    """Finding 17 of issue 5: 「許さんぞ」 became 「＊＊さんぞ」 in the queue, hiding the threat's wording."""
+    assert mask_personal(text) == text
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("小出さんに伝えてください", "＊＊さんに伝えてください"),
+    ("許さんぞ、山田さんにも言っておけ", "許さんぞ、＊＊さんにも言っておけ"),
+    ("井出さんが担当でした", "＊＊さんが担当でした"),
+    ("許さんが担当です", "＊＊さんが担当です"),  # 許 as a family name, followed by が
+])
+def test_names_before_san_are_still_masked(text, masked):
+    assert mask_personal(text) == masked

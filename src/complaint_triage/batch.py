@@ -69,7 +69,8 @@ Reading the inputs
   record key is the path inside the folder); hidden files are ignored and other files are
   counted in a warning.
 * Dates (``date_col``): ISO, ``2024/5/1``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
-  ``R6.4.1``, ``H31.4.30``, ``元年``) and Excel serial numbers (1950-2099); the summary counts
+  ``R6.4.1``, ``H31.4.30``, ``元年``), RFC 2822 mail dates and Excel serial numbers (1950-2099),
+  with a time as ``10:30``, ``10時30分``, ``午前10:00`` or ``午後3時`` (see :func:`parse_date`); the summary counts
   non-empty dates that could not be read (treated as undated), among them numbers out of
   that range, however large, NaN and infinity.
 
@@ -126,10 +127,11 @@ as in the report.  Pseudonyms apply to ``sender_id`` and the summary only: the s
 keeps every input column, the raw sender column included, unless ``mask_sender_column=True``
 (``--mask-sender-column``) replaces that column's values by their ``sender_id``.
 
-The key is taken from the environment variable ``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16
-characters) if set; otherwise from a key file, by default
-``$XDG_CONFIG_HOME/complaint-triage/sender.key`` (``~/.config/…``), which is generated (32
-random bytes, mode 0600) on first use.  Keep the key to get the same
+The key is read from ``sender_key_file`` (``--sender-key-file``) when one is given, which must
+exist; otherwise from the environment variable ``COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16
+characters) if set; otherwise from ``$XDG_CONFIG_HOME/complaint-triage/sender.key``
+(``~/.config/…``), which is generated (32 random bytes, mode 0600) on first use, with a
+warning that says so.  Keep the key to get the same
 pseudonyms in later runs; delete it to make old pseudonyms unlinkable.
 """
 
@@ -138,6 +140,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import difflib
 import functools
 import glob
 import hashlib
@@ -155,11 +158,10 @@ import threading
 import time
 import unicodedata
 import zipfile
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -1786,25 +1788,46 @@ def default_sender_key_file() -> Path:
     return Path(base) / "complaint-triage" / "sender.key"
 
 
-def load_sender_key(key_file: str | os.PathLike[str] | None = None) -> bytes:
+def load_sender_key(key_file: str | os.PathLike[str] | None = None, *, notes: list[str] | None = None) -> bytes:
     """The secret key for sender pseudonyms.
 
-    From ``$COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16 characters) if set, else from
-    ``key_file`` (default :func:`default_sender_key_file`), which is created with 32 random
-    bytes (hex, mode 0600) when it does not exist.
+    An explicit ``key_file`` wins: it must exist (a mistyped path would otherwise start a new
+    key, and pseudonyms would silently stop linking to earlier runs' ones).  Without it, the
+    key comes from ``$COMPLAINT_TRIAGE_SENDER_KEY`` (at least 16 characters) if set, else from
+    :func:`default_sender_key_file`, which is created with 32 random bytes (hex, mode 0600)
+    on first use; ``notes`` (if given) then gets a line saying so.
+
+    Raises
+    ------
+    InputFormatError
+        ``key_file`` does not exist.
+    ComplaintTriageError
+        The key is too short.
     """
-    env = os.environ.get(SENDER_KEY_ENV)
-    if env:
-        if len(env) < 16:
-            raise ComplaintTriageError(f"${SENDER_KEY_ENV} is too short: use at least 16 random characters")
-        return env.encode("utf-8")
-    path = Path(key_file) if key_file is not None else default_sender_key_file()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
+    if key_file is not None:
+        path = Path(key_file)
+        if not path.is_file():
+            raise InputFormatError(
+                f"no sender key file {path}: check the path (a new key would make pseudonyms that match no earlier "
+                f"run's); to start a key there, write 64 random hex digits to it (python -c \"import secrets; "
+                f"print(secrets.token_hex(32))\" > {path}), or leave out --sender-key-file to use "
+                f"${SENDER_KEY_ENV} or {default_sender_key_file()}")
+    else:
+        env = os.environ.get(SENDER_KEY_ENV)
+        if env:
+            if len(env) < 16:
+                raise ComplaintTriageError(f"${SENDER_KEY_ENV} is too short: use at least 16 random characters")
+            return env.encode("utf-8")
+        path = default_sender_key_file()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(secrets.token_hex(32) + "\n")
+                if notes is not None:
+                    notes.append(f"generated a new sender key in {path}: keep it (and back it up) to get the same "
+                                 "pseudonyms in later runs; with another key no pseudonym links to this run's")
     key = path.read_text(encoding="ascii").strip()
     if len(key) < 16:
         raise ComplaintTriageError(f"sender key file {path} is too short; delete it to generate a new one")
@@ -1813,25 +1836,62 @@ def load_sender_key(key_file: str | os.PathLike[str] | None = None) -> bytes:
 
 _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONEISH = re.compile(r"^[0-9+()\-‐－ー−\s]+$")
+_PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
 _JAPAN_PREFIX = re.compile(r"^\+\s*81[\s\-‐－ー−]*(?:\(\s*0\s*\)[\s\-‐－ー−]*)?")
+#: Words around a telephone number that say what kind it is (``TEL 090-…``, ``090-…（携帯）``, ``電話：03-…``).
+_PHONE_LABEL = re.compile(r"(?i)\(\s*(?:携帯|自宅|固定|勤務先|会社|職場|代表)\s*\)"
+                          r"|\b(?:tel|phone|mobile|mob|cell)\b\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
+#: A number that lost its leading 0 in a spreadsheet: 10 digits starting 50, 70, 80 or 90 is 050/070/080/090-….
+_MOBILE_WITHOUT_0 = re.compile(r"^[5789]0\d{8}$")
+#: Sender values that name nobody: a withheld or unknown caller, a blank filled in with a dash or zeros.
+NO_SENDER = frozenset({
+    "非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "不詳", "未記入", "記載なし", "表示圏外",
+    "n/a", "na", "none", "null", "nil", "unknown", "anonymous", "withheld", "private",
+})
+_NO_SENDER_MARKS = re.compile(r"^[\s\-‐‑‒–—―－ー−_.・*＊?？/]*$|^0+$")
+_BRACKETS = "()（）[]［］「」【】<>〈〉《》"
+
+
+def is_no_sender(value: object) -> bool:
+    """Whether a sender cell names nobody: blank, or a placeholder such as 非通知 or 匿名.
+
+    Placeholders (after NFKC, in any case, in brackets or not): :data:`NO_SENDER` (非通知, 通知不可,
+    公衆電話, 匿名, 不明, なし, 無し, N/A, none, unknown, anonymous, …), and values made only of
+    dashes, dots or other marks (``-``, ``ー``, ``―``, ``***``) or only of zeros (``0``, ``000``).
+
+    >>> [is_no_sender(v) for v in ("非通知", "（匿名）", "N/A", "―", "0000", 0, "090-1234-5678", "山田")]
+    [True, True, True, True, True, True, False, False]
+    """
+    if _is_missing(value):
+        return True
+    s = unicodedata.normalize("NFKC", str(value)).strip().strip(_BRACKETS).strip().lower()
+    return s in NO_SENDER or bool(_NO_SENDER_MARKS.match(s))
 
 
 def _canonical_sender(value: object) -> str:
+    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():  # 123.0 from Parquet or JSON is the CSV's 123
+        value = int(value)
     s = unicodedata.normalize("NFKC", str(value)).strip()
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
     if _EMAIL_ONLY.match(s):
         return s.lower()
-    if _PHONEISH.match(s) and sum(ch.isdigit() for ch in s) >= 6:
-        m = _JAPAN_PREFIX.match(s)
-        digits = "".join(ch for ch in s[m.end():] if ch.isdigit()) if m else ""
+    if _MOBILE_WITHOUT_0.match(s):
+        return "0" + s
+    p = _PHONE_LABEL.sub(" ", s).strip()
+    n_digits = sum(ch.isdigit() for ch in p)
+    if _PHONEISH.match(p) and n_digits >= (9 if "." in p else 6):  # (dotted: 090.1234.5678, not a decimal 123.45)
+        m = _JAPAN_PREFIX.match(p)
+        digits = "".join(ch for ch in p[m.end():] if ch.isdigit()) if m else ""
         if m and 9 <= len(digits.lstrip("0")) <= 10:  # +81 90-…, +81 (0)90-…: the domestic 090…
             return "0" + digits.lstrip("0")
-        return "".join(ch for ch in s if ch.isdigit())
+        return "".join(ch for ch in p if ch.isdigit())
     return s
 
 
@@ -1847,14 +1907,20 @@ def pseudonymise(value: object, key: bytes) -> str:
     return "S-" + hmac.new(key, _canonical_sender(value).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-_JA_DATE = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?"
-                      r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+_JA_DATE = re.compile(r"(\d{4})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]\s*(\d{1,2})\s*日?")
 #: Japanese eras: the Gregorian year of each era's first year (元年).
 _ERAS = {"令和": 2019, "平成": 1989, "昭和": 1926, "大正": 1912, "明治": 1868}
 _ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和", "T": "大正", "M": "明治"}
 _ERA_DATE = re.compile(r"(令和|平成|昭和|大正|明治|(?<![A-Za-z])[RHSTMrhstm])\s*(元|\d{1,2})\s*[年/\-.]\s*(\d{1,2})\s*"
-                       r"[月/\-.]\s*(\d{1,2})\s*日?"
-                       r"(?:\s*(\d{1,2})\s*[:時]\s*(\d{1,2})\s*分?(?:\s*[:]?\s*(\d{1,2})\s*秒?)?)?")
+                       r"[月/\-.]\s*(\d{1,2})\s*日?")
+#: The time after a date: ``10:30``, ``10:30:15``, ``10時``, ``10時30分15秒``, with 午前/午後 or AM/PM before
+#: or after it, and a weekday in brackets (``(月)``, ``（月曜日）``) between the date and the time.
+_TIME = re.compile(r"\s*(?:[(（]\s*[月火水木金土日](?:曜日?)?\s*[)）])?[\sT]*"
+                   r"(?:(午前|午後|AM|PM|A\.M\.|P\.M\.)\s*)?(\d{1,2})\s*"
+                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?)?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?)"
+                   r"(?:\s*(AM|PM|A\.M\.|P\.M\.)(?![A-Za-z]))?", re.IGNORECASE)
+#: RFC 2822 dates as mail exports write them (``Mon, 1 Apr 2024 10:00:00 +0900``).
+_RFC2822 = re.compile(r"^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
 _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
@@ -1873,7 +1939,10 @@ def parse_date(value: object) -> datetime | None:
     """Parse a date/time cell; None when it is empty or not understood.
 
     Understood: ISO 8601, ``2024/05/01 10:00``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
-    ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits,
+    ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits, a
+    time after the date as ``10:30``, ``10時30分``, ``午前10:00``, ``午後3時`` or ``3:05 PM`` (a weekday
+    in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
+    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000`` is taken as UTC),
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
     converted to Japan time and made naive.  Never raises: a number out of that range
@@ -1914,26 +1983,58 @@ def parse_date(value: object) -> datetime | None:
         try:
             dt = datetime.fromisoformat(s.replace("/", "-").replace("Z", "+00:00"))
         except ValueError:
-            m = _ERA_DATE.search(s)
-            if m:
-                era = _ERA_LETTERS.get(m.group(1).upper(), m.group(1))
-                year = _ERAS[era] + (1 if m.group(2) == "元" else int(m.group(2))) - 1
-                parts = [year, *(int(g) for g in m.groups()[2:] if g is not None)]
-            else:
-                m = _JA_DATE.search(s)
-                if not m:
+            if _RFC2822.match(s):  # a mail header's date
+                rfc = _rfc2822(s)
+                if rfc is None:
                     return None
-                parts = [int(g) for g in m.groups() if g is not None]
-            try:
-                dt = datetime(*parts)
-            except (TypeError, ValueError):
-                return None
+                dt = rfc
+            else:
+                m = _ERA_DATE.search(s)
+                if m:
+                    era = _ERA_LETTERS.get(m.group(1).upper(), m.group(1))
+                    year = _ERAS[era] + (1 if m.group(2) == "元" else int(m.group(2))) - 1
+                    parts = [year, int(m.group(3)), int(m.group(4))]
+                else:
+                    m = _JA_DATE.search(s)
+                    if not m:
+                        return None
+                    parts = [int(g) for g in m.groups()]
+                t = _TIME.match(s, m.end())
+                if t:
+                    parts += _clock(t)
+                try:
+                    dt = datetime(*parts)
+                except (TypeError, ValueError):
+                    return None
     if dt.tzinfo is not None:
         try:
             dt = _jst_naive(dt)
         except OverflowError:  # before year 1 or after 9999 in Japan time (or in UTC, on the way)
             return None
     return dt
+
+
+def _clock(t: re.Match[str]) -> list[int]:
+    """Hour, minute and second of a :data:`_TIME` match (an hour of 24 or more is left for datetime to refuse)."""
+    ampm = (t.group(1) or t.group(7) or "").upper().replace(".", "")
+    hour = int(t.group(2))
+    minute, second = t.group(3) or t.group(5), t.group(4) or t.group(6)
+    if ampm in ("午後", "PM") and hour < 12:
+        hour += 12
+    elif ampm in ("午前", "AM") and hour == 12:  # 午前12時: midnight
+        hour = 0
+    return [hour, int(minute or 0), int(second or 0)]
+
+
+def _rfc2822(s: str) -> datetime | None:
+    """A date as mail headers write it, or None."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        dt = parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)  # (-0000: UTC, place unknown)
 
 
 def _jst_naive(dt: datetime) -> datetime:
@@ -1959,30 +2060,74 @@ def _own_content(text: str) -> str:
     return mask_text(cut_inline_signature(split_reply(text)[0] or text))
 
 
-def _simhash(text: str) -> int:
-    """64-bit SimHash of the character 3-grams of a text's own content (:func:`_own_content`).
+#: Letters and digits compared for repetition, at most: a longer message is compared by its beginning.
+_REPEAT_CHARS = 2000
 
-    Near-duplicates differ in few bits; a shared signature or contact details do not make
-    two texts near-duplicates.
+
+def _letters(text: str) -> str:
+    """What repetition compares: a message's own content (:func:`_own_content`), NFKC, letters and digits only.
+
+    Punctuation, symbols and spaces are left out, so 「うるさい！」 and 「うるさい。」 are the same words.
+
+    >>> _letters("隣の家の犬がうるさい！ 何とかしてほしい！")
+    '隣の家の犬がうるさい何とかしてほしい'
     """
-    s = "".join(ch for ch in unicodedata.normalize("NFKC", _own_content(text)) if not ch.isspace())
-    grams = [s[i: i + 3] for i in range(max(1, len(s) - 2))]
-    if not grams:
-        return 0
-    h = np.fromiter(((zlib.crc32(g.encode()) << 32) | zlib.crc32(g.encode(), 0x9E3779B9) for g in grams),
-                    dtype=np.uint64, count=len(grams))
-    bits = np.unpackbits(h.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    votes = bits.sum(axis=0, dtype=np.int64) * 2 > len(grams)
-    return int(np.packbits(votes, bitorder="little").view(np.uint64)[0])
+    s = unicodedata.normalize("NFKC", _own_content(text))
+    return "".join(ch for ch in s if unicodedata.category(ch)[0] in "LN")[:_REPEAT_CHARS]
 
 
-@dataclass
+def near_duplicates(a: str, b: str, *, changed: float = 0.05, changed_min: int = 2, added: float = 0.5) -> bool:
+    """Whether two messages' letters (:func:`_letters`) raise the same grievance again.
+
+    True when the shorter text reappears in the longer, in order, with at most ``changed_min``
+    characters or ``changed`` of its length (whichever is more) changed or missing, and the
+    longer adds at most ``added`` times the shorter's length.  So a resent complaint with
+    再度/至急 or a word or two changed is a near-duplicate, and so is an identical one; two
+    requests that share a long opening but differ in what they ask for are not (their own
+    sentences are more than 5% of the text), nor are short ones that differ in a noun
+    (公園のベンチ/公園のトイレが壊れています).
+
+    >>> near_duplicates("隣の家の犬がうるさい何とかしてほしい", "隣の家の犬が毎晩うるさい何とかしてほしい")
+    True
+    >>> near_duplicates("公園のベンチが壊れています", "公園のトイレが壊れています")
+    False
+    """
+    return _near_duplicates(a, b, None, None, changed=changed, changed_min=changed_min, added=added)
+
+
+def _bigrams(s: str) -> frozenset[str]:
+    return frozenset(s[i:i + 2] for i in range(len(s) - 1))
+
+
+def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *, changed: float = 0.05,
+                     changed_min: int = 2, added: float = 0.5) -> bool:
+    """:func:`near_duplicates`, with the texts' character bigrams (when known) to rule out most pairs cheaply."""
+    if len(a) > len(b):
+        a, b, a2, b2 = b, a, b2, a2
+    short, long_ = a, b
+    if not short:
+        return False
+    may_change = max(changed_min, int(changed * len(short)))
+    may_add = added * len(short) + may_change
+    if len(long_) - len(short) > may_add:
+        return False
+    if a2 is not None and b2 is not None:
+        # each changed or missing character of the shorter text loses at most 2 of its bigrams, each place the
+        # longer adds something at most 1: more missing bigrams than that and the texts cannot be near-duplicates
+        if len(a2 - b2) > 2 * may_change + may_add:
+            return False
+    sm = difflib.SequenceMatcher(None, short, long_, autojunk=False)
+    same = sum(block.size for block in sm.get_matching_blocks())
+    return len(short) - same <= may_change and len(long_) - same <= added * len(short) + may_change
+
+
+@dataclass(slots=True)
 class _Contact:
     when: datetime | None
     verdict: str | None
     categories: tuple[str, ...]
     grievance: bool
-    sim: int | None
+    letters: str | None
     quotes_reply: bool
 
 
@@ -1995,43 +2140,53 @@ class SenderAggregator:
         Pseudonymise sender ids with this key (:func:`pseudonymise`); None shows their
         canonical form instead (e-mail address lower-cased without the display name, phone
         number as digits), grouped exactly as the pseudonyms are.
+    dated : bool, default=True
+        Whether the contacts carry dates (a date column was given).  Without, ``first_date``,
+        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed.
     window_days : int, default=7
         ``longest_run_7d`` is the most contacts falling within any window of this many days.
-    near_dup_bits : int, default=10
-        Texts whose 64-bit SimHashes differ in at most this many bits are near-duplicates.
-    repeat_gap_hours : float, default=24
-        A near-duplicate counts as a repeat *after a reply* when it quotes an earlier reply
-        (e-mail) or comes at least this long after the earlier message (time to reply).
+    resubmit_minutes : float, default=10
+        A near-duplicate sent within this many minutes of the earlier message is the same
+        message sent twice (a double click, a mail sent again), not a repeat.
     repeat_min : int, default=2
         ``repetition`` is set when a sender has at least this many repeats.
 
-    Only messages carrying a grievance (complaints, harassment with a grievance) count as
-    raising "the same grievance"; inquiries and error rows do not.
+    A message is a *repeat* when it carries a grievance and is a near-duplicate
+    (:func:`near_duplicates`) of one of the sender's 100 previous grievance messages, sent
+    at least ``resubmit_minutes`` after it (or at an unknown time, such as two dates without a
+    time, or quoting a reply).  So ten
+    copies of one complaint an hour apart are nine repeats.  Inquiries and error rows are
+    never repeats.  Records without a sender (blank or a placeholder, :func:`is_no_sender`)
+    are counted in :attr:`no_sender` and left out.
     """
 
     COLUMNS = ("sender_id", "contacts", "first_date", "last_date", "harassment_count", "complaint_count",
                "inquiry_count", "error_count", "harassment_categories", "longest_run_7d", "repeat_count", "repetition")
+    #: earlier grievance messages of a sender that a new one is compared with
+    LOOKBACK = 100
 
-    def __init__(self, *, key: bytes | None, window_days: int = 7, near_dup_bits: int = 10,
-                 repeat_gap_hours: float = 24.0, repeat_min: int = 2) -> None:
+    def __init__(self, *, key: bytes | None, dated: bool = True, window_days: int = 7,
+                 resubmit_minutes: float = 10.0, repeat_min: int = 2) -> None:
         self.key = key
+        self.dated = dated
         self.window = timedelta(days=window_days)
-        self.near_dup_bits = near_dup_bits
-        self.repeat_gap = timedelta(hours=repeat_gap_hours)
+        self.resubmit = timedelta(minutes=resubmit_minutes)
         self.repeat_min = repeat_min
+        self.no_sender = 0
         self._by: dict[str, list[_Contact]] = {}
 
     def sender_id(self, value: object) -> str | None:
         """The id shown for a raw sender value: its pseudonym, or without a key its canonical form.
 
         Both group a sender's spellings alike: an e-mail address in any case, with or without
-        a display name, and a phone number however it is punctuated.
+        a display name, and a phone number however it is punctuated or labelled.  None for a
+        value that names nobody (:func:`is_no_sender`: blank, 非通知, 匿名, ``-`` …).
 
         >>> agg = SenderAggregator(key=None)
-        >>> agg.sender_id("山田太郎 <TARO@example.jp>"), agg.sender_id("090 1234 5678")
-        ('taro@example.jp', '09012345678')
+        >>> agg.sender_id("山田太郎 <TARO@example.jp>"), agg.sender_id("090 1234 5678"), agg.sender_id("非通知")
+        ('taro@example.jp', '09012345678', None)
         """
-        if _is_missing(value) or str(value).strip() == "":
+        if is_no_sender(value):
             return None
         if self.key is None:
             return _canonical_sender(value) or None
@@ -2041,14 +2196,15 @@ class SenderAggregator:
 
     def add(self, sender: object, *, when: object = None, text: object = None, verdict: str | None = None,
             categories: Sequence[str] = (), grievance: bool | None = None, quotes_reply: object = False) -> str | None:
-        """Record one contact; return the sender's id (None when the sender is blank)."""
+        """Record one contact; return the sender's id (None when there is no sender: counted in :attr:`no_sender`)."""
         sid = self.sender_id(sender)
         if sid is None:
+            self.no_sender += 1
             return None
         g = bool(grievance) if grievance is not None else verdict in ("complaint", "harassment")
-        sim = _simhash(text) if (g and verdict is not None and isinstance(text, str) and text.strip()) else None
-        self._by.setdefault(sid, []).append(_Contact(parse_date(when), verdict, tuple(categories or ()), g, sim,
-                                                     _parse_bool(quotes_reply) or False))
+        letters = _letters(text) if (g and verdict is not None and isinstance(text, str) and text.strip()) else None
+        self._by.setdefault(sid, []).append(_Contact(parse_date(when), verdict, tuple(categories or ()), g,
+                                                     letters or None, _parse_bool(quotes_reply) or False))
         return sid
 
     def __len__(self) -> int:
@@ -2056,18 +2212,19 @@ class SenderAggregator:
 
     def _repeats(self, contacts: list[_Contact]) -> int:
         n = 0
-        earlier: list[_Contact] = []
+        earlier: list[tuple[_Contact, frozenset[str]]] = []
         for c in contacts:
-            if c.sim is not None:
-                for e in earlier[-200:]:
-                    if (c.sim ^ e.sim).bit_count() > self.near_dup_bits:  # type: ignore[operator]
-                        continue
-                    after_reply = c.quotes_reply or (
-                        c.when is not None and e.when is not None and c.when - e.when >= self.repeat_gap)
-                    if after_reply:
-                        n += 1
-                        break
-                earlier.append(c)
+            if c.letters is None:
+                continue
+            grams = _bigrams(c.letters)
+            for e, e_grams in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
+                resubmitted = (not c.quotes_reply and c.when is not None and e.when is not None
+                               and abs(c.when - e.when) < self.resubmit
+                               and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
+                if not resubmitted and _near_duplicates(e.letters, c.letters, e_grams, grams):  # type: ignore[arg-type]
+                    n += 1
+                    break
+            earlier.append((c, grams))
         return n
 
     def rows(self) -> list[dict[str, Any]]:
@@ -2094,7 +2251,7 @@ class SenderAggregator:
                 "inquiry_count": verdicts.get("inquiry", 0),
                 "error_count": verdicts.get(None, 0),
                 "harassment_categories": [c for c, _ in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))],
-                "longest_run_7d": run,
+                "longest_run_7d": run if self.dated else None,
                 "repeat_count": repeats,
                 "repetition": repeats >= self.repeat_min,
             })
@@ -2202,6 +2359,8 @@ class BatchResult:
     warnings: list[str] = field(default_factory=list)
     row_warnings: int = 0
     date_column: str | None = None
+    #: records left out of the per-sender summary: no sender (blank, absent or a placeholder such as 非通知)
+    no_sender: int = 0
     dates: int = 0
     unparsed_dates: int = 0
 
@@ -2233,7 +2392,9 @@ class BatchResult:
                          "are not dates this tool reads (treated as undated)")
         if self.sender_output is not None:
             lines.append(f"senders:    {self.senders:,} → {self.sender_output} "
-                         f"({self.repetition_senders:,} with repetition)")
+                         f"({self.repetition_senders:,} with repetition)"
+                         + (f"; {_count(self.no_sender, 'record')} without a sender (blank, missing or a "
+                            "placeholder such as 非通知) not in it" if self.no_sender else ""))
         if self.model_version:
             lines.append(f"model:      {self.model_version}")
         return "\n".join(lines)
@@ -3074,7 +3235,7 @@ def run_batch(
     except (OSError, ValueError, KeyError):
         _get_triager(model_dir, max_chars)  # raises the library's precise error
         raise
-    key = None if sender_col is None or keep_sender_ids else load_sender_key(sender_key_file)
+    key = None if sender_col is None or keep_sender_ids else load_sender_key(sender_key_file, notes=scan.warnings)
     opts = {"text_col": text_col, "sheet": sheet, "columns": columns, "model_dir": str(model_dir),
             "model_version": model_version, "max_chars": max_chars, "with_evidence": with_evidence,
             "engine": engine, "chunk_rows": chunk_rows if engine == "local" else None,
@@ -3143,7 +3304,12 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
     out_cols += [_Col("source_file", "str"), _Col("source_record", "str")]
     aggregator: SenderAggregator | None = None
     if sender_col is not None:
-        aggregator = SenderAggregator(key=key)
+        aggregator = SenderAggregator(key=key, dated=date_col is not None)
+        if date_col is None:
+            result.warnings.append(
+                "no --date-column: the per-sender summary has no first/last dates or longest_run_7d (left empty), "
+                "and repeats cannot be told from the same message sent twice within minutes; "
+                "pass --date-column with the column holding when each record was received")
         out_cols.append(_Col("sender_id", "str"))
         if mask_sender_column:  # (it then holds sender ids: text, whatever the input's type)
             i = columns.index(sender_col)
@@ -3213,6 +3379,7 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
             w.close()
             result.sender_output, result.senders = s_out, len(s_rows)
             result.repetition_senders = sum(r["repetition"] for r in s_rows)
+            result.no_sender = aggregator.no_sender
         writing = out
         replaced = [p for p in ((out, s_out) if aggregator is not None else (out,)) if p.exists()]
         os.replace(tmp_out, out)

@@ -56,11 +56,13 @@ def batch(
     id_column: Annotated[str | None, typer.Option(help="Record id column (named in the error summary).")] = None,
     sender_column: Annotated[str | None, typer.Option(
         help="Sender column (e-mail, customer id, phone): adds sender_id (a keyed-hash pseudonym) and a per-sender "
-             "summary. The scored output still keeps every input column, this raw column included, unless "
-             "--mask-sender-column.")] = None,
+             "summary. Blank cells and placeholders (非通知, 匿名, 不明, -, N/A, 0 …) are no sender: counted in the "
+             "summary, not grouped. The scored output still keeps every input column, this raw column included, "
+             "unless --mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
-        help="Date column, for the per-sender summary (ISO, 2024/5/1, 2024年5月1日, 令和6年4月1日, R6.4.1, Excel "
-             "serials; the summary counts values it cannot read).")] = None,
+        help="Date column, for the per-sender summary's dates and 7-day runs (without it they are empty; ISO, "
+             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
+             "RFC 2822 mail dates, Excel serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
                          "(default: from each file's extension).")] = None,
@@ -98,8 +100,8 @@ def batch(
         help="Replace the raw values of the --sender-column in the scored output by their sender_id (by default "
              "every input column is kept as it was).")] = False,
     sender_key_file: Annotated[Path | None, typer.Option(
-        help="Pseudonym key file (default: $COMPLAINT_TRIAGE_SENDER_KEY, else "
-             "~/.config/complaint-triage/sender.key, created on first use).")] = None,
+        help="Pseudonym key file; it must exist, and wins over $COMPLAINT_TRIAGE_SENDER_KEY (default: that "
+             "variable, else ~/.config/complaint-triage/sender.key, created on first use with a warning).")] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar (warnings about the data and the summary are still shown).")] = False,
 ) -> None:
@@ -139,7 +141,9 @@ def report(
     scored: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File written by `batch` (or `score`).")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="HTML file to write (not the scored file, not a folder).")] = Path("report.html"),
-    date_column: Annotated[str | None, typer.Option(help="Date column (default: date, received, 受付日…).")] = None,
+    date_column: Annotated[str | None, typer.Option(
+        help="Date column (default: date, received, 受付日…, else a column named …年月日, …日付, …日時, "
+             "…date).")] = None,
     channel_column: Annotated[str | None, typer.Option(help="Channel column (default: channel…).")] = None,
     topic_column: Annotated[str | None, typer.Option(
         help="Topic/department column (default: topic, department…).")] = None,
@@ -148,10 +152,12 @@ def report(
     id_column: Annotated[str | None, typer.Option(help="Record id column (default: id…).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text column for excerpts (default: text…).")] = None,
     title: Annotated[str, typer.Option(help="Report title.")] = "苦情・カスタマーハラスメント 集計レポート",
-    max_review: Annotated[int, typer.Option(min=0, help="Review-queue rows shown.")] = 200,
+    max_review: Annotated[int, typer.Option(
+        min=0, help="Review-queue rows shown, the most severe (action, then harassment score, then oldest).")] = 200,
     max_senders: Annotated[int, typer.Option(
         min=0, help="Sender rows shown (senders flagged for repetition are always shown, beyond it if need be).")] = 50,
-    sender_key_file: Annotated[Path | None, typer.Option(help="Pseudonym key file (as for batch).")] = None,
+    sender_key_file: Annotated[Path | None, typer.Option(
+        help="Pseudonym key file (as for batch: it must exist, and wins over $COMPLAINT_TRIAGE_SENDER_KEY).")] = None,
 ) -> None:
     """Write a self-contained HTML report (charts, review queue, evidence, senders; contact details,
     addresses and known names masked by pattern)."""
@@ -165,6 +171,8 @@ def report(
         raise _fail(str(e), 2) from e
     except (ComplaintTriageError, OSError) as e:
         raise _fail(str(e), 1) from e
+    for w in stats.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
     err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
               highlight=False, markup=False)
 

@@ -7,7 +7,9 @@ and a Content-Security-Policy forbids any network access):
 
 * counts by month (stacked by verdict), channel, topic/department and harassment category;
 * the share of complaints and of harassment per month;
-* the review queue (messages flagged ``review``), the top evidence phrases per category;
+* the review queue (messages flagged ``review``, most severe first: action, harassment score, oldest
+  date; the cut keeps the most severe), a "most severe" list of harassment calling for the police or a
+  removal/ban whether flagged or not, the top evidence phrases per category;
 * the per-sender table (pseudonymised ids, 7-day runs, repetition flags).
 
 Personal data is masked by patterns (see :func:`mask_personal` for exactly what is and is
@@ -28,13 +30,14 @@ that is the scored file itself (or its temporary ``.partial`` file) or a folder
 from __future__ import annotations
 
 import contextlib
+import heapq
 import html
 import math
 import os
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from typing import Any
 from complaint_triage.batch import SenderAggregator, _partial, _same_file, iter_scored, load_sender_key, parse_date
 from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
-from complaint_triage.labels import CATEGORIES, VERDICTS
+from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
 
 __all__ = ["ReportOutputError", "ReportStats", "UnscoredFileError", "build_report", "mask_personal", "write_report",
            "COLOURS"]
@@ -176,6 +179,45 @@ def _name(m: re.Match[str], rest: str = "") -> str | None:
     return None if _not_name(m.group(1)) else _MASK + rest
 
 
+# one line per morpheme: surface, then its part of speech
+_POS_FORMAT = r'-O "" -F%m\\t%f[0]\\n -U%m\\t\\n -E\\n'
+
+
+def _verb_before(text: str, at: int) -> bool:
+    """Whether the dictionary reads ``text[at]`` (the さ of さん) as the end of a verb: the dialect negative
+    許さん, 帰さん, 逃がさん, 済まさん, 出さん, 渡さん (``Vさ`` + ``ん``), not a name and its honorific."""
+    from complaint_triage.tokenizer import get_formatted_tagger
+
+    lo = max(0, at - 8)
+    window = text[lo:at + 4]
+    pos = 0
+    for line in get_formatted_tagger(_POS_FORMAT).parse(window).splitlines():
+        surface, _, kind = line.partition("\t")
+        start = window.find(surface, pos) if surface else -1
+        if start < 0:
+            continue
+        pos = start + len(surface)
+        if start <= at - lo < pos:
+            return kind == "動詞" and pos == at - lo + 1
+    return False
+
+
+#: Verb stems whose dialect negative (許さん) the dictionary may read as a surname and さん at the start of a
+#: sentence; with nothing before them and a sentence ending after (ぞ, から, 。 …) they are not names.
+_NEGATIVE_STEMS = frozenset(("許", "帰", "逃が", "済ま", "出", "渡", "返", "離", "逃", "貸", "殺", "放", "戻", "残",
+                             "通"))
+_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?…]|\s|$)")
+
+
+def _honorific(m: re.Match[str]) -> str | None:
+    """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな)."""
+    if m.group(2) == "さん" and (
+            (m.group(1) in _NEGATIVE_STEMS and _SENTENCE_END.match(m.string, m.end()))
+            or _verb_before(m.string, m.start(2))):
+        return None
+    return _name(m, m.group(2))
+
+
 def _possessive(m: re.Match[str]) -> str | None:
     name = m.group(1)
     return None if _not_name(name) or name.endswith(_PLACE_END) else _MASK
@@ -189,7 +231,7 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (_BANCHI, lambda m: "＊番地＊" if "番地" in m.group(0) else "＊番＊号"),
     (_BLOCK, lambda m: re.sub(f"[{_D}]+", "＊", m.group(0))),
     (_ROOM, lambda m: "＊" + m.group(0)[-2:]),
-    (_HONORIFIC, lambda m: _name(m, m.group(2))),
+    (_HONORIFIC, _honorific),
     (_POSSESSIVE, _possessive),
     (_LABELLED, lambda m: m.group(1) + _MASK),
     (_SELF_INTRO, lambda m: _name(m)),
@@ -449,6 +491,8 @@ class ReportStats:
     columns: dict[str, str | None]
     #: senders flagged for repetition (all of them are in the table)
     repetition_senders: int = 0
+    #: what the reader should know (a sender key generated, a value that cannot be computed), one line each
+    warnings: list[str] = field(default_factory=list)
 
 
 def _group_label(value: object) -> str:
@@ -502,6 +546,12 @@ def _shown_senders(rows: list[dict[str, Any]], limit: int, flagged: int) -> list
     return shown
 
 
+#: A column named with one of these is taken for the date column when none has a usual name (受付年月日,
+#: 申出日時, received_date), unless it is a birth date.
+_DATE_WORDS = ("年月日", "日付", "日時", "受付日", "date", "time")
+_NOT_DATE_WORDS = ("生年月日", "誕生日", "birth")
+
+
 def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
     if given is not None:
         if given not in keys:
@@ -511,7 +561,25 @@ def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
     for c in _CANDIDATES[kind]:
         if c.lower() in lower:
             return lower[c.lower()]
+    if kind == "date":
+        for k in keys:
+            name = k.lower()
+            if any(w in name for w in _DATE_WORDS) and not any(w in name for w in _NOT_DATE_WORDS):
+                return k
     return None
+
+
+#: How severe a recommended action is (the order of :data:`complaint_triage.labels.ACTIONS`).
+_SEVERITY = {a: i for i, a in enumerate(ACTIONS)}
+#: Actions of the "most severe" list, shown whether or not the record is flagged for review.
+_GRAVE_ACTIONS = ("police", "remove_or_ban")
+
+
+def _severity(action: object, p: object, when: datetime | None) -> tuple[int, float, float]:
+    """Sort key of a queued record, most severe greatest: action, then harassment score, then the earlier date
+    (a queue: the longest waiting first; undated records after dated ones)."""
+    return (_SEVERITY.get(str(action), -1), float(p) if isinstance(p, int | float) and p == p else -1.0,
+            -(when - datetime.min).total_seconds() if when is not None else -math.inf)
 
 
 def _check_scored(path: Path, row: dict[str, Any]) -> None:
@@ -622,6 +690,7 @@ def build_report(
     text_col: str | None = None,
     title: str = "苦情・カスタマーハラスメント 集計レポート",
     max_review: int = 200,
+    max_grave: int = 20,
     top_phrases: int = 8,
     max_senders: int = 50,
     max_topics: int = 20,
@@ -644,13 +713,16 @@ def build_report(
     """
     path = Path(scored)
     rows = iter_scored(path)
+    notes: list[str] = []
     cols: dict[str, str | None] = {}
     month_v: Counter[tuple[str, str]] = Counter()
     chan_v: Counter[tuple[str, str]] = Counter()
     topic_v: Counter[tuple[str, str]] = Counter()
     cats: Counter[str] = Counter()
     phrases: dict[str, Counter[str]] = {c: Counter() for c in CATEGORIES}
-    review: list[dict[str, Any]] = []
+    review: list[tuple[Any, ...]] = []  # a heap of the most severe max_review: (severity, -n, entry)
+    grave: list[tuple[Any, ...]] = []  # likewise for the max_grave most severe police / remove_or_ban records
+    n_grave = 0
     n = n_scored = n_err = n_review = 0
     undated = 0
     versions: Counter[str] = Counter()
@@ -666,7 +738,11 @@ def build_report(
                                                      ("topic", topic_col), ("sender", sender_col),
                                                      ("id", id_col), ("text", text_col))}
             if cols["sender"] is not None:
-                agg = SenderAggregator(key=load_sender_key(sender_key_file))
+                agg = SenderAggregator(key=load_sender_key(sender_key_file, notes=notes),
+                                       dated=cols["date"] is not None)
+                if cols["date"] is None:
+                    notes.append("no date column found: the sender table has no 7-day runs or first/last dates (shown "
+                                 "as —); pass --date-column with the column batch was given as --date-column")
         n += 1
         err = row.get("error")
         verdict = "error" if err else (row.get("verdict") or "error")
@@ -694,21 +770,28 @@ def build_report(
         if evidence:
             for cat, phrase in _evidence_phrases(evidence, row.get(cols["text"]) if cols["text"] else None):
                 phrases[cat][phrase] += 1
-        if row.get("review") and not err:
-            n_review += 1
-            if len(review) < max_review:
-                review.append({
-                    "id": (_record_id(row.get(cols["id"]), is_sender=cols["id"] == cols["sender"], agg=agg)
-                           if cols["id"] else str(n)),
-                    "date": when.strftime("%Y-%m-%d %H:%M") if when else "",
-                    "channel": row.get(cols["channel"]) if cols["channel"] else "",
-                    "topic": row.get(cols["topic"]) if cols["topic"] else "",
-                    "verdict": verdict,
-                    "p": (row.get("scores") or {}).get("harassment"),
-                    "categories": row.get("categories") or [],
-                    "action": row.get("action") or "",
-                    "excerpt": _excerpt(row.get(cols["text"])) if cols["text"] else "",
-                })
+        queued = bool(row.get("review")) and not err
+        is_grave = verdict == "harassment" and row.get("action") in _GRAVE_ACTIONS
+        n_review += queued
+        n_grave += is_grave
+        if queued or is_grave:
+            p = (row.get("scores") or {}).get("harassment")
+            key = (_severity(row.get("action"), p, when), -n)  # (ties: the earlier record first)
+            for heap, limit, wanted in ((review, max_review, queued), (grave, max_grave, is_grave)):
+                if wanted and limit and (len(heap) < limit or key > heap[0][:2]):
+                    entry = (*key, {
+                        "id": (_record_id(row.get(cols["id"]), is_sender=cols["id"] == cols["sender"], agg=agg)
+                               if cols["id"] else str(n)),
+                        "date": when.strftime("%Y-%m-%d %H:%M") if when else "",
+                        "channel": row.get(cols["channel"]) if cols["channel"] else "",
+                        "topic": row.get(cols["topic"]) if cols["topic"] else "",
+                        "verdict": verdict,
+                        "p": p,
+                        "categories": row.get("categories") or [],
+                        "action": row.get("action") or "",
+                        "excerpt": _excerpt(row.get(cols["text"])) if cols["text"] else "",
+                    })
+                    (heapq.heappush if len(heap) < limit else heapq.heapreplace)(heap, entry)
         if agg is not None:
             agg.add(row.get(cols["sender"]), when=when, text=row.get(cols["text"]) if cols["text"] else None,
                     verdict=None if err else verdict, categories=row.get("categories") or (),
@@ -760,13 +843,18 @@ def build_report(
                       + "</tr>" for r in body)
         return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
-    review_tbl = table(
-        ["ID", "日時", "チャネル", "所管", "判定", "p(カスハラ)", "類型", "対応", "本文 (抜粋・自動マスク)"],
-        [[_e(r["id"]), _e(r["date"]), _e(r["channel"] or ""), _e(r["topic"] or ""),
-          _e(_VERDICT_JA.get(r["verdict"], r["verdict"])), f'{r["p"]:.2f}' if isinstance(r["p"], float) else "",
-          _e(", ".join(r["categories"])), _e(r["action"]), _e(r["excerpt"])] for r in review],
-        frozenset({5}),
-    )
+    def queue_table(heap: list[tuple[Any, ...]]) -> str:
+        entries = [e[-1] for e in sorted(heap, reverse=True)]  # most severe first
+        return table(
+            ["ID", "日時", "チャネル", "所管", "判定", "p(カスハラ)", "類型", "対応", "本文 (抜粋・自動マスク)"],
+            [[_e(r["id"]), _e(r["date"]), _e(r["channel"] or ""), _e(r["topic"] or ""),
+              _e(_VERDICT_JA.get(r["verdict"], r["verdict"])), f'{r["p"]:.2f}' if isinstance(r["p"], float) else "",
+              _e(", ".join(r["categories"])), _e(r["action"]), _e(r["excerpt"])] for r in entries],
+            frozenset({5}),
+        )
+
+    review_tbl = queue_table(review)
+    grave_tbl = queue_table(grave)
     phrase_blocks = []
     for c in CATEGORIES:
         top = phrases[c].most_common(top_phrases)
@@ -780,8 +868,9 @@ def build_report(
     shown_senders = _shown_senders(sender_rows, max_senders, flagged)
     sender_tbl = table(
         ["送信者 (仮名ID)", "件数", "初回", "最終", "カスハラ", "類型", "7日内最多", "繰返し", "繰返しフラグ"],
-        [[_e(s["sender_id"]), f'{s["contacts"]:,}', _e((s["first_date"] or "")[:10]), _e((s["last_date"] or "")[:10]),
-          f'{s["harassment_count"]:,}', _e(", ".join(s["harassment_categories"])), f'{s["longest_run_7d"]:,}',
+        [[_e(s["sender_id"]), f'{s["contacts"]:,}', _e((s["first_date"] or "—")[:10]), _e((s["last_date"] or "—")[:10]),
+          f'{s["harassment_count"]:,}', _e(", ".join(s["harassment_categories"])),
+          "—" if s["longest_run_7d"] is None else f'{s["longest_run_7d"]:,}',
           f'{s["repeat_count"]:,}', '<span class="flag">⚑ 繰返し</span>' if s["repetition"] else ""]
          for s in shown_senders],
         frozenset({1, 4, 6, 7}),
@@ -792,7 +881,9 @@ def build_report(
     kpi = [("件数 messages", f"{n:,}"), ("判定済 scored", f"{n_scored:,}"), ("エラー errors", f"{n_err:,}"),
            ("要確認 review", f"{n_review:,}"), ("期間 period", period)]
     no_month = _empty_svg("日付列なし (no date column)" if not cols.get("date") else "日付なし (no dates)")
-    shown = f", 先頭 {len(review):,} 件を表示" if n_review > len(review) else ""
+    shown = f", 重大な順に先頭 {len(review):,} 件を表示" if n_review > len(review) else ""
+    grave_shown = f", 先頭 {len(grave):,} 件を表示" if n_grave > len(grave) else ""
+    no_sender = agg.no_sender if agg is not None else 0
     top_senders = f": {len(shown_senders):,} / {len(sender_rows):,}" if sender_rows else ""
     left_out = len(sender_rows) - len(shown_senders)
     sender_count = (
@@ -800,7 +891,11 @@ def build_report(
         + (f"表はカスハラ件数の多い順に {len(shown_senders):,} 人を表示し、{left_out:,} 人を省略 "
            "(フラグのある送信者は常に表示)。" if left_out else "")
         + f" ({len(sender_rows):,} senders ({flagged:,} with repetition)"
-        + (f"; the table leaves out {left_out:,}, never a flagged one" if left_out else "") + ")</p>"
+        + (f"; the table leaves out {left_out:,}, never a flagged one" if left_out else "") + ")"
+        + (f" 送信者のない記録 {no_sender:,} 件 (空欄・非通知・匿名など) は表に含みません "
+           f"({no_sender:,} records without a sender are not in the table)." if no_sender else "")
+        + (f" 日付列 {cols['date']}。" if cols.get("date") else " 日付列がないため7日内最多・初回・最終は — です。")
+        + "</p>"
     ) if sender_rows else ""
     kpis = "".join(f"<div class=kpi><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in kpi)
     doc = f"""<!DOCTYPE html>
@@ -834,19 +929,25 @@ other dates may remain. Record ids are shown as they are.)</p>
 </div>
 <h2>カスハラ類型別 (harassment by category)</h2>
 {cat_chart}
+<h2>最重大: 警察対応・削除/出入禁止が推奨されるカスハラ (most severe: harassment calling for the police or a
+removal/ban: {n_grave:,} 件{grave_shown})</h2>
+<p class="note">要確認フラグの有無にかかわらず表示。対応の重さ、カスハラ確率、日付の古い順。</p>
+{grave_tbl}
 <h2>要確認キュー (review queue: {n_review:,} 件{shown})</h2>
+<p class="note">対応の重さ (警察対応が最上位)、カスハラ確率、日付の古い順
+(most severe first; the cut keeps the most severe).</p>
 {review_tbl}
 <h2>類型別の主な根拠表現 (top evidence phrases per category)</h2>
 <div class="grid">{"".join(phrase_blocks) or '<p class="note">該当なし (none)</p>'}</div>
 <h2>送信者別 (per sender{top_senders})</h2>
 {sender_count}
-<p class="note">7日内最多 = 任意の7日間の最多件数。繰返し = 返信後に同じ内容 (近似重複) を再送した回数;
-2回以上でフラグ。</p>
+<p class="note">7日内最多 = 任意の7日間の最多件数。繰返し = 同じ内容 (近似重複: 句読点を除き、違う文字が
+短い方の5%以下かつ2文字以下を超えない) の苦情を再び送った回数 (10分以内の再送信は除く); 2回以上でフラグ。</p>
 {sender_tbl}
 </body></html>
 """
     stats = ReportStats(rows=n, scored=n_scored, errors=n_err, review=n_review, months=len(months),
-                        senders=len(sender_rows), columns=cols, repetition_senders=flagged)
+                        senders=len(sender_rows), columns=cols, repetition_senders=flagged, warnings=notes)
     return doc, stats
 
 
