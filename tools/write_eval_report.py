@@ -1354,6 +1354,46 @@ caller quoting his own veiled threat back to the clerk (「『出るとこ出た
 あれね、弁護士とかそういう意味じゃないから」), and h23-0032, one crossing sentence in a long
 letter; both carry `review`. One is found: h8-0009, a threat in Kagoshima dialect.
 
+### Session 23: short lawful escalation
+
+An acceptance tester found the shipped model m-19f6bedfe2 calling short legitimate complaints
+harassment when they say what the writer will do next: 8 of 8 of theirs (「改善されないなら、この件を
+SNSに投稿して皆さんに知ってもらいます」, 「課長から直接説明してください」, 「区のミスなんだから謝罪文を
+ください」, 「担当を替えてください」 …), and 6 of 29 in a probe of my own (kept outside the repository;
+「区議の先生にこの件を伝えておきます」 at 0.96). The taxonomy keeps all of these complaints. The corpus
+leans the other way on their words: 謝罪文 is in 89 harassment messages and 1 complaint, 拡散 in 96
+and 9, 課長 in 415 and 173.
+
+**b101** (short escalation, legitimate and not: a lawful next step, a supervisor asked for once,
+an apology for the ward's mistake, against the same steps used as weapons) was written by a writer
+who could grep the corpus; its reviewer kept 40 of 80 (27 complaints, 3 inquiries, 10 harassment).
+**h30** (the same theme, 80 messages, by a writer who never opened the corpus or the code, written
+before any model change of the session) is held out; its reviewer dropped 46 as near-copies and
+added one category, and kept 34 (15 harassment).
+
+Three draws each (augmentation seeds 20261125, 1, 2), the same 2,211 test messages (b101's test
+items left out) and 1,147 held-out messages of h1–h29:
+
+| corpus | test complaints flagged (of 866) | recall | held-out errors | held-out legitimate flagged | held-out harassment missed | h30 errors (of 34) | own probe flagged (of 29) |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| without b101 | 2 / 6 / 7 | 0.926 / 0.941 / 0.937 | 72 / 73 / 72 | 6 / 8 / 6 | 28 / 26 / 26 | 2 / 3 / 2 | 6 / 7 / 7 |
+| with b101 (shipped: the first draw) | 4 / 6 / 5 | 0.937 / 0.935 / 0.930 | 69 / 67 / 74 | 6 / 5 / 7 | 25 / 25 / 29 | 3 / 3 / 2 | 4 / 6 / 5 |
+| with b101 and appended escalations (not kept) | 3 / 6 / 9 | 0.933 / 0.938 / 0.938 | 73 / 70 / 74 | 6 / 7 / 7 | 27 / 25 / 28 | 2 / 2 / 2 | 3 / 3 / 2 |
+
+The third row added an augmentation: 150 lawful next steps written for it (a writer who saw
+neither the test split nor the held-out sets) appended to 15% of the train split's complaints,
+which stay complaints (404 copies). It halved the probe's flags but moved nothing on the held-out
+sets and flagged 9 test complaints in one draw, so it was dropped. No variant clears the tester's
+8 messages (7 of 8 at best): short legitimate escalation stays a weak spot.
+
+The shipped model is **m-0e9ff8837d** (b1–b86, b90–b101, default seed). Against m-19f6bedfe2 on
+the same messages: threshold 0.596 → 0.572, accuracy 0.9466 → 0.9493, precision 0.9972 → 0.9944,
+recall 0.9259 → 0.9365, complaints flagged 2 → 4 of 866 (the old draw was the luckiest of its
+three; their mean and the new three's are both 5.0), category macro-F1 0.8380 → 0.8409, held-out
+errors 72 → 69 (legitimate messages flagged 6 → 6, harassment missed 28 → 25), h30 2 → 3 errors
+(h30-0028, a staff note of a caller who announced he would record the call, is now flagged),
+toxic / ordinary posts of the outside subset flagged 16 / 4 → 16 / 6.
+
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
 ## Evidence spans against hand-marked spans
