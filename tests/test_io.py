@@ -267,6 +267,10 @@ LEGIT_MULTILINE = [
                  id="lines-of-the-wrong-width"),
     pytest.param(_csv([["受付番号", "内容"], ["1", "引用します:\n2,前回の件\n本文の続き\n結び"], ["2", COMPLAINT]]),
                  id="one-lookalike-line-of-four"),
+    # every line after the first looks like a record (「2,3日」「3,4回」), but the quote closes
+    pytest.param("id,内容\n1,\"隣の工事の騒音がひどい。\n2,3日前から朝7時に始まる。\n3,4回注意したが止まらない。\n"
+                 "何とかしてほしい。\"\n2,ゴミの日を教えてください\n".encode(),
+                 id="numbers-with-commas-in-a-closed-field"),
 ]
 
 
@@ -274,6 +278,7 @@ LEGIT_MULTILINE = [
 def test_a_multiline_field_that_closes_is_read_whole(data):
     recs = list(CsvReader(io.BytesIO(data), text_column="内容"))
     assert len(recs) == 2 and not any(r.problem for r in recs)
+    assert CsvReader(io.BytesIO(data), text_column="内容").first_misshapen() is None  # Dask does not refuse it
 
 
 #: A CSV row with an undecodable byte (CP932 「山」) in the text or in another column.

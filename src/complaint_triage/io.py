@@ -111,6 +111,17 @@ def runaway_quote(lines: Sequence[str], delimiter: str, width: int) -> int:
     return whole if whole >= 2 and 2 * whole >= len(lines) - 1 else 0
 
 
+def _closes_cleanly(lines: Sequence[str], delimiter: str) -> bool:
+    """Whether ``lines`` read as CSV in strict mode: every quote that opens a field closes, and
+    is followed by a delimiter or the end of a line (not text, as after a stray quote)."""
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
 def _field_count_problem(fields: list[str], width: int) -> str | None:
     """What :meth:`CsvReader.records` reports about a record with other than ``width`` fields."""
     return None if len(fields) == width else f"has {len(fields)} fields, the header has {width}"
@@ -679,12 +690,17 @@ class CsvReader:
             buf.append(s)
             yield s
 
-    def _runaway(self, start: int) -> tuple[list[str], str] | None:
-        """When the record just read (its lines in ``_buf``, the first at physical line ``start``)
-        opened a quote it never closed: its first line's fields and the problem, with the lines
-        after the first put back to be read again as records.  None otherwise."""
+    def _runaway(self, start: int, fields: list[str] | None = None) -> tuple[list[str], str] | None:
+        """When the record just read (its lines in ``_buf``, the first at physical line ``start``;
+        ``fields``, when it was read whole) opened a quote it never closed: its first line's fields
+        and the problem, with the lines after the first put back to be read again as records.
+        None otherwise.  A record whose quotes close properly, each followed by a delimiter or the
+        end of a line, and that has the header's number of fields is never one, whatever its
+        lines look like (「2,3日前から」 on a line of its own is text, not a record)."""
         lines = self._buf
         if len(lines) < 3 or not self._width:
+            return None
+        if fields is not None and len(fields) == self._width and _closes_cleanly(lines, self.delimiter):
             return None
         n = runaway_quote(lines, self.delimiter, self._width)
         if not n:
@@ -713,7 +729,7 @@ class CsvReader:
             return None
         except csv.Error as e:
             return self._after_error(e, start)
-        if len(self._buf) > 2 and (run := self._runaway(start)) is not None:
+        if len(self._buf) > 2 and (run := self._runaway(start, fields)) is not None:
             return run[0], [], run[1]
         if self._check_len and fields and max(map(len, fields)) > self.field_limit:
             return (*self._cut(fields), None)
@@ -800,7 +816,7 @@ class CsvReader:
             except csv.Error as e:
                 fields, cut, problem = self._after_error(e, line)
             else:
-                if len(buf) > 2 and (run := self._runaway(line)) is not None:
+                if len(buf) > 2 and (run := self._runaway(line, fields)) is not None:
                     fields, problem = run
                 elif check_len and fields and max(map(len, fields)) > self.field_limit:
                     fields, cut = self._cut(fields)
