@@ -741,6 +741,14 @@ def test_a_dialect_negative_is_not_a_name(text):
     ("許さんぞ、山田さんにも言っておけ", "許さんぞ、＊＊さんにも言っておけ"),
     ("井出さんが担当でした", "＊＊さんが担当でした"),
     ("許さんが担当です", "＊＊さんが担当です"),  # 許 as a family name, followed by が
+    # names whose ending a dialect negative can have too (re-read finding: these were shown)
+    ("担当の渡さんから電話がありました", "担当の＊＊さんから電話がありました"),
+    ("窓口の許さんから説明を受けた", "窓口の＊＊さんから説明を受けた"),
+    ("渡さん、よろしく", "＊＊さん、よろしく"),
+    ("担当の出さんから", "担当の＊＊さんから"),
+    ("離さんが担当", "＊＊さんが担当"),
+    ("担当は渡さん。", "担当は＊＊さん。"),
+    ("窓口の許さんで", "窓口の＊＊さんで"),
 ])
 def test_names_before_san_are_still_masked(text, masked):
     assert mask_personal(text) == masked

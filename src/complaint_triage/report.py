@@ -206,14 +206,16 @@ def _verb_before(text: str, at: int) -> bool:
 #: sentence; with nothing before them and a sentence ending after (ぞ, から, 。 …) they are not names.
 _NEGATIVE_STEMS = frozenset(("許", "帰", "逃が", "済ま", "出", "渡", "返", "離", "逃", "貸", "殺", "放", "戻", "残",
                              "通"))
-_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?…]|\s|$)")
+#: What follows a verb's dialect negative and never a name: a threat's ending (許さんぞ, 帰さんからな,
+#: 許さん！).  Endings a name can have too (から, 、, で, よ, 。, the end of the text: 「担当の渡さんから
+#: 電話」「担当は渡さん。」) keep the mask: a name shown costs more than a threat's wording masked.
+_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|からな|[！!])")
 
 
 def _honorific(m: re.Match[str]) -> str | None:
     """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな)."""
-    if m.group(2) == "さん" and (
-            (m.group(1) in _NEGATIVE_STEMS and _SENTENCE_END.match(m.string, m.end()))
-            or _verb_before(m.string, m.start(2))):
+    if m.group(2) == "さん" and _SENTENCE_END.match(m.string, m.end()) and (
+            m.group(1) in _NEGATIVE_STEMS or _verb_before(m.string, m.start(2))):
         return None
     return _name(m, m.group(2))
 
