@@ -8,7 +8,7 @@ of weakly supported edges and grown to the clause around them (up to :data:`CLAU
 characters each way, never across 。、!?「」 or a line break) and then to the edges of the words
 they cut (:data:`WORD_REACH`), and mapped back to the ORIGINAL input string through the
 normaliser's offset map, never splitting a visible character (a flag, an emoji sequence, a
-character and its combining marks).  A span of symbols and spaces only is dropped.  A span is
+character and its combining marks).  A span of dashes, punctuation and spaces only is dropped.  A span is
 at most :data:`MAX_SPAN_CHARS` characters long.
 
 ``tools/eval_evidence.py`` measures the spans against spans an annotator marked by hand.
@@ -17,7 +17,6 @@ at most :data:`MAX_SPAN_CHARS` characters long.
 from __future__ import annotations
 
 import bisect
-import re
 import unicodedata
 import weakref
 from collections import defaultdict
@@ -348,8 +347,8 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
             bounds = word_bounds(nt.text)
         a, b = _whole_words(bounds, a, b)
         s, e = _whole_characters(text, *nt.to_original(a, b))
-        if not _READABLE.search(text, s, e):
-            continue  # only symbols, spaces or punctuation: nothing a reader can check
+        if not _readable(text[s:e]):
+            continue  # only dashes, spaces or punctuation: nothing a reader can check
         # spans apart in the normalised text can meet in the original, where the normaliser
         # rewrote the characters between them (an undone obfuscation such as ｺ○ｽ, a collapsed
         # run): spans of one category that meet become one, where the first of them was
@@ -362,15 +361,22 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
             del placed[i]
     out = []
     for k, s, e in placed:
-        e = _capped_end(text, s, e)
+        s, e = _whole_characters(text, s, _capped_end(text, s, e))  # (a cut at 200 may split one)
         out.append(Evidence(categories[k], s, e, text[s:e]))
     return out
 
 
 #: How far a span grows, at most, to reach the edge of the word it cuts.
 WORD_REACH = 6
-#: A character a reader can check a span by (a letter, kana, kanji or digit).
-_READABLE = re.compile(r"[^\W_]")
+#: Characters that show nothing a reader can check a span by: punctuation, spaces, controls and
+#: format characters (by Unicode category), and dashes and long-vowel marks (ーーーー).  A symbol
+#: such as 🔪 is evidence (the threat signal counts it).
+_MARKS = frozenset("ー―－‐-〜～_")
+
+
+def _readable(text: str) -> bool:
+    """Whether ``text`` has a character other than :data:`_MARKS`, punctuation, spaces and controls."""
+    return any(ch not in _MARKS and unicodedata.category(ch)[0] not in "PZC" for ch in text)
 
 
 def _whole_words(bounds: Sequence[int], a: int, b: int, reach: int = WORD_REACH) -> tuple[int, int]:
