@@ -24,25 +24,6 @@ def test_the_morpheme_cache_holds_at_least_two_slices():
     assert tokenizer._surfaces.cache_info().maxsize >= 2 * SLICE
 
 
-#: (text, predicted categories, whether its threat calls the police): only a threat with
-#: sns_harassment and no threat phrase is taken as not to life or body.
-BODILY = [
-    ("返金に応じないなら、担当者の名前と顔写真をSNSに晒します。", ["threat", "sns_harassment"], False),
-    ("窓口の職員の顔写真をネットに晒してやる。夜道に気をつけろよ", ["threat", "sns_harassment"], True),
-    ("窓口の職員、ネットに晒す。家も知ってるからな", ["threat", "sns_harassment"], True),
-    ("区の対応がひどすぎる。ツイッターで拡散してやる。", ["threat"], True),
-    ("担当者の名前をSNSに晒す。ぶっ殺すぞ", ["threat", "sns_harassment"], True),
-    ("職員の名前をネットに書く", ["sns_harassment"], True),
-]
-
-
-@pytest.mark.parametrize(("text", "cats", "bodily"), BODILY)
-def test_a_threat_calls_the_police_unless_it_is_a_posting_threat_without_menace(text, cats, bodily):
-    from complaint_triage.scoring import _bodily
-
-    assert _bodily(text, cats) is bodily
-
-
 def test_score_many_refuses_a_single_string(small_triager):
     """score_many("abc") scored each character as a message."""
     with pytest.raises(TypeError, match="score_many"):

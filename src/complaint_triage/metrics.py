@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS, Verdict, action_for
+from complaint_triage.signals import served_action
 
 __all__ = ["evaluate_decisions", "format_report"]
 
@@ -33,7 +34,8 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
     Returns verdict accuracy and macro-F1, per-verdict P/R/F1, the complaint false-flag
     rate (true complaints called harassment), per-category P/R/F1 over all messages, the
     grievance accuracy among true harassment, the shares of messages whose recommended action
-    (:func:`~complaint_triage.labels.action_for`) is the same as, more severe or less severe
+    (:func:`~complaint_triage.signals.served_action`, from the gold record's ``text`` when it has
+    one) is the same as, more severe or less severe
     than the one the gold labels call for, and the confusion matrix (rows gold, columns
     predicted, in :data:`VERDICTS` order).  Categories must be known codes (validate gold
     records with :func:`~complaint_triage.labels.validate_labels` first).
@@ -61,8 +63,13 @@ def evaluate_decisions(gold: Sequence[Mapping[str, Any]], pred: Sequence[Mapping
         fn = sum(1 for g, p in zip(gold, pred, strict=True) if c in g["categories"] and c not in p["categories"])
         per_cat[c] = _prf(tp, fp, fn)
     # the recommended action of the prediction against the one the gold labels call for
-    steps = [ACTIONS.index(action_for(p["verdict"], p["categories"]))
-             - ACTIONS.index(action_for(g["verdict"], g["categories"])) for g, p in zip(gold, pred, strict=True)]
+    # (as served: with the message's text, a threat to post a clerk's face is not sent to the police)
+    def served(r: Mapping[str, Any], text: object) -> int:
+        if isinstance(text, str):
+            return ACTIONS.index(served_action(r["verdict"], r["categories"], text))
+        return ACTIONS.index(action_for(r["verdict"], r["categories"]))
+
+    steps = [served(p, g.get("text")) - served(g, g.get("text")) for g, p in zip(gold, pred, strict=True)]
     def share(count: int) -> float:
         return round(count / n, 4) if n else 0.0
 

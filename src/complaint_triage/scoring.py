@@ -17,9 +17,7 @@ import numpy as np
 
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.explain import FeatureRow, explain
-from complaint_triage.labels import action_for
 from complaint_triage.model import SCORE_NAMES, decide_rows
-from complaint_triage.normalize import normalize_text
 from complaint_triage.persist import LoadedModel, load_model
 from complaint_triage.results import (
     DEFAULT_MAX_CHARS,
@@ -29,7 +27,7 @@ from complaint_triage.results import (
     ScoringError,
     check_text,
 )
-from complaint_triage.signals import names_a_bodily_threat
+from complaint_triage.signals import served_action
 
 __all__ = ["Prediction", "ScoringError", "Triager", "check_text", "DEFAULT_MAX_CHARS", "OUTPUT_FIELDS", "Evidence"]
 
@@ -114,21 +112,11 @@ class Triager:
                     grievance=d.grievance,
                     scores=dict(zip(SCORE_NAMES, p, strict=True)),
                     evidence=ev,
-                    action=action_for(d.verdict, d.categories, bodily_threat=_bodily(text, d.categories)),
+                    action=served_action(d.verdict, d.categories, text),
                     review=d.review,
                     model_version=self.version,
                 )
         return [o for o in out if o is not None]
-
-
-def _bodily(text: str, categories: Sequence[str]) -> bool:
-    """Whether a ``threat`` calls the police (the taxonomy: a threat to life or body).  Only a
-    threat that comes with ``sns_harassment`` and no threat phrase in the text (posting a clerk's
-    name or face to force a demand) is taken as of another kind; any other stays one, since
-    missing a threat to a clerk's safety costs more than one call too many."""
-    if "threat" not in categories or "sns_harassment" not in categories:
-        return True
-    return names_a_bodily_threat(normalize_text(text))
 
 
 _default: Triager | None = None

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
-__all__ = ["SIGNALS", "SIGNAL_GATES", "names_a_bodily_threat", "signal_counts", "signal_spans", "signals_digest"]
+__all__ = ["SIGNALS", "SIGNAL_GATES", "served_action", "signal_counts", "signal_spans", "signals_digest"]
 
 #: (a number is taken whole, never from inside a run of digits, and possessively: it is always
 #: followed by a unit that starts with neither kind of digit, so no match is lost, and a long
@@ -259,10 +259,28 @@ def _counts(text: str, gated: Sequence[_Gated]) -> list[int]:
     return out
 
 
-def names_a_bodily_threat(text: str) -> bool:
-    """Whether normalised ``text`` holds a threat phrase (violence announced, a stock menace such as
-    「夜道に気をつけろ」), in the writer's words or quoted."""
-    return _THREAT_RE.search(text) is not None
+#: A visit or a search for a clerk's home announced (「住所は特定した」「今から行く」「家まで押しかける」):
+#: a threat to the person, though no threat phrase names violence.
+_VISIT_RE = re.compile(
+    r"(?:住所|自宅|家)(?:は|を|も)?(?:特定|調べ|突き止め|知って|わかって|分かって)|今から(?:行く|いく|向かう)"
+    r"|(?:家|自宅)(?:まで|に)(?:行|い|押しかけ|乗り込)|待ち伏せ"
+)
+
+
+def served_action(verdict: str, categories: Sequence[str], text: str) -> str:
+    """The recommended action for a message, as served: :func:`~complaint_triage.labels.action_for`,
+    with a ``threat`` taken as one to life or body (police) unless it comes with
+    ``sns_harassment`` and the text (normalised here) holds no threat phrase and announces no
+    visit: a threat to post a clerk's name or face to force a demand.  Leaning towards safety:
+    missing the police for a threat to a clerk's person costs more than one call too many."""
+    from complaint_triage.labels import action_for
+    from complaint_triage.normalize import normalize_text
+
+    bodily = True
+    if verdict == "harassment" and "threat" in categories and "sns_harassment" in categories:
+        norm = normalize_text(text)
+        bodily = _THREAT_RE.search(norm) is not None or _VISIT_RE.search(norm) is not None
+    return action_for(verdict, categories, bodily_threat=bodily)
 
 
 def signals_digest() -> str:
