@@ -2,7 +2,6 @@
 
 import pytest
 
-
 #: (text, predicted categories, action served): only a threat with sns_harassment and neither a threat
 #: phrase nor an announced visit is taken as not to life or body.
 SERVED = [
