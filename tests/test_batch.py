@@ -2201,3 +2201,21 @@ def test_a_jsonl_record_without_the_text_field_says_it_is_missing(small_model_di
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
     assert first["error"] == "line 1: the field 'text' is missing" and "null" not in first["error"]
     assert res.by_error == {"missing": 1}
+
+
+@pytest.mark.parametrize("first_bad", [True, False], ids=["bad-line-first", "bad-line-second"])
+def test_a_jsonl_bad_byte_outside_the_text_keeps_every_field_and_is_a_warning(small_model_dir, tmp_path, first_bad):
+    """Re-read finding: batch made such a line an error ("in the text", though the byte was in
+    another field), and a first line it could not parse for the column scan lost its fields."""
+    bad = '{"id": 1, "氏名": "'.encode() + b"\xff" + '", "text": "ゴミの日を教えてください"}\n'.encode()
+    good = '{"id": 2, "氏名": "佐藤", "text": "騒音がひどい、何とかしてほしい"}\n'.encode()
+    broken = '{"id": 3, "氏名": "鈴木", "text": "'.encode() + b"\xff" + '壊れた本文"}\n'.encode()
+    src = tmp_path / "in.jsonl"
+    src.write_bytes((bad + good if first_bad else good + bad) + broken)
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out)
+    rows = {r["id"]: r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert set(rows) == {1, 2, 3}
+    assert rows[1]["氏名"] == "\ufffd" and "verdict" in rows[1] and "field '氏名'" in rows[1]["warning"]
+    assert "error" not in rows[1] or rows[1]["error"] is None
+    assert rows[3]["氏名"] == "鈴木" and "in the text" in rows[3]["error"]

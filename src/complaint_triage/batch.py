@@ -157,6 +157,7 @@ import sys
 import threading
 import time
 import unicodedata
+import warnings
 import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -851,16 +852,27 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
 
 
 def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
-    from complaint_triage.io import InputRecordError, read_jsonl
+    from complaint_triage.io import JSONL_REPAIRED, InputRecordError, InputWarning, read_jsonl
 
     with open(src.path, "rb") as f:
-        for n, rec in read_jsonl(f):
+        lines = read_jsonl(f, text_field=text_col)
+        while True:
+            # a line whose bad bytes lie outside the text is kept and scored; read_jsonl's warning
+            # about it becomes the row's warning, as for a repaired CSV cell
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", InputWarning)
+                got = next(lines, None)
+            if got is None:
+                return
+            n, rec = got
+            repaired = [str(w.message).split(": ", 1)[-1].removesuffix("; the record is kept") for w in said
+                        if issubclass(w.category, InputWarning) and JSONL_REPAIRED in str(w.message)]
             if isinstance(rec, InputRecordError):
-                yield Record(src.label, str(n), None, rec.error)
+                yield Record(src.label, str(n), rec.values or None, rec.error)
             elif text_col not in rec:  # (not "missing (null)": the field is not there at all)
                 yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing")
             else:
-                yield Record(src.label, str(n), rec)
+                yield Record(src.label, str(n), rec, None, "; ".join(repaired) or None)
 
 
 _PARQUET_HINT = ("check that the file is a whole Parquet file (not cut short by a copy or still being written), "
@@ -1064,13 +1076,14 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     if raw is None:
                         unread += 1
                         continue
-                    try:
-                        obj = json.loads(raw)
+                    try:  # (bytes not UTF-8 as the reader takes them: the line keeps its fields)
+                        obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
-                        add(obj.keys())
-                        seen.update(dict.fromkeys(obj))
+                        keys = [UNDECODABLE.sub("\ufffd", k) for k in obj]
+                        add(keys)
+                        seen.update(dict.fromkeys(keys))
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 shown = ", ".join(list(seen)[:12]) + (", …" if len(seen) > 12 else "")
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} (fields: {shown}); "

@@ -254,9 +254,9 @@ def loads_strict(doc: str | bytes) -> Any:
 JSONL_LINE_LIMIT = 64 << 20
 
 
-def column_names(cols: Sequence[str]) -> str:
-    """``column 'a'`` or ``columns 'a', 'b'``, for messages."""
-    return ("column " if len(cols) == 1 else "columns ") + ", ".join(map(repr, cols))
+def column_names(cols: Sequence[str], noun: str = "column") -> str:
+    """``column 'a'`` or ``columns 'a', 'b'`` (or another ``noun``), for messages."""
+    return (noun if len(cols) == 1 else noun + "s") + " " + ", ".join(map(repr, cols))
 
 
 def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[bytes | None]:
@@ -330,14 +330,17 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_fi
         if bad_byte is not None:
             obj, fields = _undecodable_replaced(obj)
             if text_field is None or text_field in fields:
-                yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {bad_byte}) in the text; "
+                where = "the text" if text_field is not None else column_names(fields, "field")
+                yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {bad_byte}) in {where}; "
                                           "re-save the file as UTF-8", obj)
                 continue
-            warnings.warn(f"line {n}: bytes not valid UTF-8 replaced with U+FFFD in "
-                          f"{column_names(fields).replace('column', 'field')}; the record is kept",
+            warnings.warn(f"line {n}: {JSONL_REPAIRED} {column_names(fields, 'field')}; the record is kept",
                           InputWarning, stacklevel=2)
         yield n, obj
 
+
+#: What read_jsonl's warning says was done to a line with bad bytes outside the text field.
+JSONL_REPAIRED = "bytes not valid UTF-8 replaced with U+FFFD in"
 
 #: Said of a JSONL file whose first line opens a JSON array.
 JSON_ARRAY_HINT = "convert it to JSON Lines (one object per line), e.g. jq -c '.[]' FILE"
