@@ -40,8 +40,13 @@ class Engine(StrEnum):
 
 
 def _fail(msg: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
     return typer.Exit(code)
+
+
+def _warn(msg: str) -> None:
+    """Print one warning on stderr, never reading it as Rich markup (a path or column name may hold [brackets])."""
+    err.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)
 
 
 def batch(
@@ -133,7 +138,7 @@ def batch(
     except OSError as e:
         raise _fail(str(e), 1) from e
     for w in res.warnings:  # (also with --quiet: they are about the data)
-        err.print(Text.assemble(("warning:", "yellow"), " ", w), highlight=False)  # (a name may hold [brackets])
+        _warn(w)
     err.print(res.format(), highlight=False, markup=False, soft_wrap=True)
 
 
@@ -172,7 +177,7 @@ def report(
     except (ComplaintTriageError, OSError) as e:
         raise _fail(str(e), 1) from e
     for w in stats.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        _warn(w)
     err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
               highlight=False, markup=False)
 
