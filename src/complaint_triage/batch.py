@@ -2211,21 +2211,34 @@ class SenderAggregator:
         return len(self._by)
 
     def _repeats(self, contacts: list[_Contact]) -> int:
+        """How many of ``contacts`` (dated ones in time order) repeat one of the :attr:`LOOKBACK` messages before.
+
+        A near-duplicate within the resubmit window of an earlier message is that message sent again
+        (a double click): it counts nothing and is not compared with later ones, so a burst of copies
+        an hour after the original is one repeat, not one per copy.  Only the last :attr:`LOOKBACK`
+        messages' bigrams are held, so memory does not grow with a sender's contacts.
+        """
         n = 0
-        earlier: list[tuple[_Contact, frozenset[str]]] = []
+        earlier: deque[tuple[_Contact, frozenset[str]]] = deque(maxlen=self.LOOKBACK)
         for c in contacts:
             if c.letters is None:
                 continue
             grams = _bigrams(c.letters)
-            for e, e_grams in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
-                resubmitted = (not c.quotes_reply and c.when is not None and e.when is not None
-                               and abs(c.when - e.when) < self.resubmit
-                               and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
-                if not resubmitted and _near_duplicates(e.letters, c.letters, e_grams, grams):  # type: ignore[arg-type]
-                    n += 1
-                    break
+            close = [self._resubmitted(c, e) for e, _ in earlier]
+            if any(_near_duplicates(e.letters, c.letters, e_grams, grams)  # type: ignore[arg-type]
+                   for (e, e_grams), cl in zip(earlier, close, strict=True) if cl):
+                continue
+            n += any(_near_duplicates(e.letters, c.letters, e_grams, grams)  # type: ignore[arg-type]
+                     for (e, e_grams), cl in zip(reversed(earlier), reversed(close), strict=True)
+                     if not cl)  # (the latest first: a resend is usually of it)
             earlier.append((c, grams))
         return n
+
+    def _resubmitted(self, c: _Contact, e: _Contact) -> bool:
+        """Whether ``c`` is ``e`` sent again (within the resubmit window; not a reply quoting the office's answer)."""
+        return (not c.quotes_reply and c.when is not None and e.when is not None
+                and abs(c.when - e.when) < self.resubmit
+                and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per sender (keys :attr:`COLUMNS`), most harassment / contacts first."""
