@@ -701,7 +701,8 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
 
 @pytest.mark.parametrize(("spellings", "canonical"), [
     (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
-      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0], "09012345678"),
+      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0, "TEL090-1234-5678",
+      "tel:090-1234-5678", "Mobile090 1234 5678", np.float64(9012345678.0)], "09012345678"),
     (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
@@ -717,7 +718,8 @@ def test_a_senders_spellings_are_one_sender(spellings, canonical):
 
 
 NO_SENDERS = ["非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "-", "ー", "―", "N/A", "n/a", "none",
-              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0]
+              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0,
+              0.0, np.float64(0), np.int64(0), np.float32(0)]  # (0.0: a blank 0 read from Parquet or JSON)
 
 
 @pytest.mark.parametrize("value", NO_SENDERS)
@@ -726,9 +728,11 @@ def test_placeholders_name_no_sender(value):
     agg = B.SenderAggregator(key=b"k" * 16)
     assert agg.add(value, when="2024-04-01", text=TEXTS[0], verdict="complaint") is None
     assert (len(agg), agg.no_sender) == (0, 1)
+    assert B.is_no_sender(value) and B.SenderAggregator(key=None).sender_id(value) is None
 
 
-@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000"])
+@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000", 1.0,
+                                   np.float64(7), "0.5", "ホテル新宿"])
 def test_real_senders_are_not_placeholders(value):
     assert not B.is_no_sender(value)
 

@@ -1842,7 +1842,7 @@ _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 _JAPAN_PREFIX = re.compile(r"^\+\s*81[\s\-‐－ー−]*(?:\(\s*0\s*\)[\s\-‐－ー−]*)?")
 #: Words around a telephone number that say what kind it is (``TEL 090-…``, ``090-…（携帯）``, ``電話：03-…``).
 _PHONE_LABEL = re.compile(r"(?i)\(\s*(?:携帯|自宅|固定|勤務先|会社|職場|代表)\s*\)"
-                          r"|\b(?:tel|phone|mobile|mob|cell)\b\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
+                          r"|(?<![a-z])(?:tel|phone|mobile|mob|cell)(?![a-z])\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
 #: A number that lost its leading 0 in a spreadsheet: 10 digits starting 50, 70, 80 or 90 is 050/070/080/090-….
 _MOBILE_WITHOUT_0 = re.compile(r"^[5789]0\d{8}$")
 #: Sender values that name nobody: a withheld or unknown caller, a blank filled in with a dash or zeros.
@@ -1866,17 +1866,26 @@ def is_no_sender(value: object) -> bool:
     """
     if _is_missing(value):
         return True
-    s = unicodedata.normalize("NFKC", str(value)).strip().strip(_BRACKETS).strip().lower()
+    s = unicodedata.normalize("NFKC", str(_sender_value(value))).strip().strip(_BRACKETS).strip().lower()
     return s in NO_SENDER or bool(_NO_SENDER_MARKS.match(s))
 
 
-def _canonical_sender(value: object) -> str:
-    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+def _sender_value(value: object) -> object:
+    """A sender cell as the CSV would hold it: a NumPy scalar as Python's, an integral float as an int.
+
+    >>> _sender_value(123.0), _sender_value(np.float64(0)), _sender_value(12.5), _sender_value("0.0")
+    (123, 0, 12.5, '0.0')
+    """
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value.is_integer():  # 123.0 from Parquet or JSON is the CSV's 123
         value = int(value)
-    s = unicodedata.normalize("NFKC", str(value)).strip()
+    return value
+
+
+def _canonical_sender(value: object) -> str:
+    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+    s = unicodedata.normalize("NFKC", str(_sender_value(value))).strip()
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
