@@ -1396,6 +1396,18 @@ DATES = [
     ("1 Apr 2024 01:00:00 +0000", datetime(2024, 4, 1, 10)),
     ("Mon, 31 Feb 2024 10:00:00 +0900", None),
     ("04/01/2024", None),  # month and day order unknown: not guessed
+    # re-read finding 10: no zone in an export is Japan time (was read as UTC: 19:00); 10時半; an hour with PM alone
+    ("Mon, 1 Apr 2024 10:00:00", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 10:00", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 10:00 JST", datetime(2024, 4, 1, 10)),
+    ("Mon, 1 Apr 2024 01:00:00 -0000", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00 GMT", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00 UT", datetime(2024, 4, 1, 10)),
+    ("2024年4月1日 10時半", datetime(2024, 4, 1, 10, 30)),
+    ("令和6年4月1日（月）午後3時半", datetime(2024, 4, 1, 15, 30)),
+    ("2024/4/1 12 PM", datetime(2024, 4, 1, 12)),
+    ("2024/4/1 9am", datetime(2024, 4, 1, 9)),
+    ("2024/4/1 12 AM", datetime(2024, 4, 1, 0)),
 ]
 
 

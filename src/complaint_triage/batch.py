@@ -1926,10 +1926,13 @@ _ERA_DATE = re.compile(r"(令和|平成|昭和|大正|明治|(?<![A-Za-z])[RHSTM
 #: or after it, and a weekday in brackets (``(月)``, ``（月曜日）``) between the date and the time.
 _TIME = re.compile(r"\s*(?:[(（]\s*[月火水木金土日](?:曜日?)?\s*[)）])?[\sT]*"
                    r"(?:(午前|午後|AM|PM|A\.M\.|P\.M\.)\s*)?(\d{1,2})\s*"
-                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?)?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?)"
+                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?|\s*(半))?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?"
+                   r"|(?=(?:AM|PM|A\.M\.|P\.M\.)(?![A-Za-z])))"
                    r"(?:\s*(AM|PM|A\.M\.|P\.M\.)(?![A-Za-z]))?", re.IGNORECASE)
 #: RFC 2822 dates as mail exports write them (``Mon, 1 Apr 2024 10:00:00 +0900``).
 _RFC2822 = re.compile(r"^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
+#: The zone ``-0000`` after an RFC 2822 time (email.utils reads it, like a missing zone, as naive).
+_RFC2822_MINUS_0000 = re.compile(r"\d:\d{2}(?::\d{2})?\s*-0000(?!\d)")
 _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
@@ -1949,9 +1952,10 @@ def parse_date(value: object) -> datetime | None:
 
     Understood: ISO 8601, ``2024/05/01 10:00``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
     ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits, a
-    time after the date as ``10:30``, ``10時30分``, ``午前10:00``, ``午後3時`` or ``3:05 PM`` (a weekday
-    in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
-    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000`` is taken as UTC),
+    time after the date as ``10:30``, ``10時30分``, ``10時半``, ``午前10:00``, ``午後3時``, ``3:05 PM``
+    or ``12 PM`` (a weekday in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
+    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000``, ``+0000``, ``GMT`` and ``UT`` are UTC, and no zone
+    or an unknown one such as ``JST`` is Japan time),
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
     converted to Japan time and made naive.  Never raises: a number out of that range
@@ -2025,9 +2029,9 @@ def parse_date(value: object) -> datetime | None:
 
 def _clock(t: re.Match[str]) -> list[int]:
     """Hour, minute and second of a :data:`_TIME` match (an hour of 24 or more is left for datetime to refuse)."""
-    ampm = (t.group(1) or t.group(7) or "").upper().replace(".", "")
+    ampm = (t.group(1) or t.group(8) or "").upper().replace(".", "")
     hour = int(t.group(2))
-    minute, second = t.group(3) or t.group(5), t.group(4) or t.group(6)
+    minute, second = t.group(3) or t.group(6) or (30 if t.group(5) else 0), t.group(4) or t.group(7)
     if ampm in ("午後", "PM") and hour < 12:
         hour += 12
     elif ampm in ("午前", "AM") and hour == 12:  # 午前12時: midnight
@@ -2040,10 +2044,12 @@ def _rfc2822(s: str) -> datetime | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        dt = parsedate_to_datetime(s)
+        dt = parsedate_to_datetime(s)  # (aware for +0000, GMT, UT, +0900, EST …; naive for -0000 and no zone)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)  # (-0000: UTC, place unknown)
+    if dt.tzinfo is None and _RFC2822_MINUS_0000.search(s):  # -0000: UTC, place unknown
+        return dt.replace(tzinfo=UTC)
+    return dt  # (no zone, or one it does not know such as JST: an export's local time, Japan time)
 
 
 def _jst_naive(dt: datetime) -> datetime:

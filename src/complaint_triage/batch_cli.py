@@ -66,8 +66,8 @@ def batch(
              "unless --mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
         help="Date column, for the per-sender summary's dates and 7-day runs (without it they are empty; ISO, "
-             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
-             "RFC 2822 mail dates, Excel serials; the summary counts values it cannot read).")] = None,
+             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, RFC 2822 mail dates (no zone: Japan time), "
+             "Excel serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
                          "(default: from each file's extension).")] = None,
