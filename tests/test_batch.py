@@ -478,15 +478,63 @@ CHOKAI_TOPICS = ("集会所の雨漏りを修理してほしい。", "通学路�
                  id="neighbourhood-association-monthly-requests"),
     pytest.param([(f"2024-05-20 09:0{k}", BURST) for k in range(3)], 0, False, id="sent-thrice-within-minutes"),
     pytest.param([("2024-05-20", BURST)] * 3, 2, True, id="three-copies-dated-without-a-time"),
+    pytest.param([("2024-05-20 09:00:00", DOG[0])] + [(f"2024-05-20 10:00:{20 * k:02d}", DOG[0]) for k in range(3)]
+                 + [("2024-05-20 10:01:20", DOG[1]), ("2024-05-20 10:01:40", DOG[0])], 1, False,
+                 id="original-and-burst-an-hour-later"),
+    pytest.param([(f"2024-05-{20 + d} 09:0{k}", BURST) for d in range(3) for k in range(3)], 2, True,
+                 id="a-burst-a-day-for-three-days"),
+    pytest.param([(f"2024-05-20 09:{5 * k:02d}", BURST) for k in range(4)], 1, False,
+                 id="copies-five-minutes-apart-for-fifteen-minutes"),
 ])
 def test_repetition_counts_resent_grievances_not_shared_openings(contacts, repeats, flagged):
     """Finding 2 of issue 5: a burst of copies was 0 repeats (24-hour rule), short reworded complaints 1
-    (SimHash bits), five different requests after one long opening were flagged."""
+    (SimHash bits), five different requests after one long opening were flagged.  Re-read finding 3: each copy
+    of a double-click burst an hour after the original counted as a repeat of the original (5 copies: 5)."""
     agg = B.SenderAggregator(key=None)
     for when, text in contacts:
         agg.add("03-9999-0000", when=when, text=text, verdict="complaint", grievance=True)
     (row,) = agg.rows()
     assert (row["repeat_count"], row["repetition"]) == (repeats, flagged)
+
+
+@settings(max_examples=25, deadline=None)
+@given(texts=st.lists(st.sampled_from((BURST, *DOG[:3], TOPICS[0])), min_size=1, max_size=6),
+       clicks=st.lists(st.integers(0, 3), min_size=6, max_size=6))
+def test_double_clicks_do_not_change_the_repeat_count(texts, clicks):
+    """Sending each message again a few seconds later (0-3 extra copies) leaves repeat_count as it was."""
+    def count(copies: list[int]) -> int:
+        agg = B.SenderAggregator(key=None)
+        t0 = datetime(2024, 5, 20, 9)
+        for i, text in enumerate(texts):
+            for k in range(1 + copies[i]):
+                agg.add("03-9999-0000", when=t0 + timedelta(hours=i, seconds=15 * k), text=text,
+                        verdict="complaint", grievance=True)
+        (row,) = agg.rows()
+        return row["repeat_count"]
+
+    assert count(clicks) == count([0] * 6)
+
+
+def test_repetition_holds_only_the_lookback_of_a_sender(monkeypatch):
+    """Re-read finding 4: every contact's bigrams were kept (2,000 contacts of 1,500 characters: 504 MB)."""
+    import random
+    import tracemalloc
+
+    monkeypatch.setattr(B.SenderAggregator, "LOOKBACK", 5)
+    rng = random.Random(1)
+    kanji = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    agg = B.SenderAggregator(key=None)
+    t0 = datetime(2024, 1, 1)
+    for i in range(200):
+        agg._by.setdefault("web", []).append(B._Contact(t0 + timedelta(hours=i), "complaint", (), True,
+                                                        "".join(rng.choices(kanji, k=1500)), False))
+    tracemalloc.start()
+    try:
+        agg.rows()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # (all 200: some 30 MB; the last 5: about 1 MB)
 
 
 @pytest.mark.parametrize(("a", "b", "same"), [
@@ -653,7 +701,8 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
 
 @pytest.mark.parametrize(("spellings", "canonical"), [
     (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
-      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0], "09012345678"),
+      "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0, "TEL090-1234-5678",
+      "tel:090-1234-5678", "Mobile090 1234 5678", np.float64(9012345678.0)], "09012345678"),
     (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
@@ -669,7 +718,8 @@ def test_a_senders_spellings_are_one_sender(spellings, canonical):
 
 
 NO_SENDERS = ["非通知", "通知不可", "公衆電話", "匿名", "不明", "なし", "無し", "-", "ー", "―", "N/A", "n/a", "none",
-              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0]
+              "unknown", "Anonymous", "0", "000", "０００", "（非通知）", "", "  ", None, float("nan"), 0,
+              0.0, np.float64(0), np.int64(0), np.float32(0)]  # (0.0: a blank 0 read from Parquet or JSON)
 
 
 @pytest.mark.parametrize("value", NO_SENDERS)
@@ -678,9 +728,11 @@ def test_placeholders_name_no_sender(value):
     agg = B.SenderAggregator(key=b"k" * 16)
     assert agg.add(value, when="2024-04-01", text=TEXTS[0], verdict="complaint") is None
     assert (len(agg), agg.no_sender) == (0, 1)
+    assert B.is_no_sender(value) and B.SenderAggregator(key=None).sender_id(value) is None
 
 
-@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000"])
+@pytest.mark.parametrize("value", ["山田太郎", "a@example.jp", "090-1234-5678", "C-0001", "1", "0120-00-0000", 1.0,
+                                   np.float64(7), "0.5", "ホテル新宿"])
 def test_real_senders_are_not_placeholders(value):
     assert not B.is_no_sender(value)
 
@@ -1344,6 +1396,18 @@ DATES = [
     ("1 Apr 2024 01:00:00 +0000", datetime(2024, 4, 1, 10)),
     ("Mon, 31 Feb 2024 10:00:00 +0900", None),
     ("04/01/2024", None),  # month and day order unknown: not guessed
+    # re-read finding 10: no zone in an export is Japan time (was read as UTC: 19:00); 10時半; an hour with PM alone
+    ("Mon, 1 Apr 2024 10:00:00", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 10:00", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 10:00 JST", datetime(2024, 4, 1, 10)),
+    ("Mon, 1 Apr 2024 01:00:00 -0000", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00 GMT", datetime(2024, 4, 1, 10)),
+    ("1 Apr 2024 01:00 UT", datetime(2024, 4, 1, 10)),
+    ("2024年4月1日 10時半", datetime(2024, 4, 1, 10, 30)),
+    ("令和6年4月1日（月）午後3時半", datetime(2024, 4, 1, 15, 30)),
+    ("2024/4/1 12 PM", datetime(2024, 4, 1, 12)),
+    ("2024/4/1 9am", datetime(2024, 4, 1, 9)),
+    ("2024/4/1 12 AM", datetime(2024, 4, 1, 0)),
 ]
 
 

@@ -208,3 +208,26 @@ def test_batch_says_when_it_replaced_an_existing_output(tmp_path, small_model_di
     assert r.exit_code == 0, r.output
     assert f"warning: {out} existed and was replaced" in _stderr(r)
     assert f"warning: {senders} existed and was replaced" in _stderr(r)
+
+
+@pytest.mark.parametrize("folder", ["[old]", "[/tmp]", "鍵[bold]"])
+def test_report_prints_a_key_path_with_brackets_as_it_is(tmp_path, monkeypatch, folder):
+    monkeypatch.delenv("COMPLAINT_TRIAGE_SENDER_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / folder))
+    rows = [dict(r, sender="a@example.jp") for r in ROWS]
+    scored = _jsonl(tmp_path / "scored.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
+    r = _invoke(scored, "-o", tmp_path / "r.html")
+    assert r.exit_code == 0, r.output
+    key = tmp_path / folder / "complaint-triage" / "sender.key"
+    assert key.is_file()
+    assert f"warning: generated a new sender key in {key}" in _stderr(r)
+
+
+@pytest.mark.parametrize("folder", ["[old]", "[/tmp]"])
+def test_report_error_names_a_key_path_with_brackets_as_it_is(tmp_path, folder):
+    key = tmp_path / folder / "sender.key"
+    rows = [dict(r, sender="a@example.jp") for r in ROWS]
+    scored = _jsonl(tmp_path / "scored.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
+    r = _invoke(scored, "-o", tmp_path / "r.html", "--sender-key-file", key)
+    assert r.exit_code == 2, r.output
+    assert f"error: no sender key file {key}" in _stderr(r)

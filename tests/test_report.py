@@ -722,6 +722,56 @@ def test_a_date_column_of_another_name_is_found_and_the_sender_table_agrees_with
         assert any("no date column" in w for w in stats.warnings)
 
 
+# (columns of a scored file, the date column the report should take from them)
+DATE_PICKS = [
+    pytest.param(["id", "text", "updated_by", "受付年月日"], "受付年月日", id="updated_by-is-not-a-date"),
+    pytest.param(["candidate_no", "text", "受付年月日"], "受付年月日", id="candidate_no-is-not-a-date"),
+    pytest.param(["response_time_min", "text", "申出日時"], "申出日時", id="response_time_min-is-not-a-date"),
+    pytest.param(["更新日時", "text", "受付日時"], "受付日時", id="受付日時-before-another-日時"),
+    pytest.param(["text", "received_date"], "received_date", id="received_date"),
+    pytest.param(["text", "Date Received"], "Date Received", id="date-received-with-a-space"),
+    pytest.param(["text", "receivedDate"], "receivedDate", id="camel-case"),
+    pytest.param(["text", "相談日付", "生年月日"], "相談日付", id="not-the-birth-date"),
+    pytest.param(["text", "update", "candidate"], None, id="no-date-word"),
+]
+
+
+@pytest.mark.parametrize(("keys", "expected"), DATE_PICKS)
+def test_the_date_column_is_found_by_whole_words_and_endings(keys, expected):
+    """Re-read finding 5: any name holding date or time was taken, the first in the file: updated_by,
+    candidate_no, response_time_min, and every record was then undated with no warning."""
+    sample = [{k: ("2024/04/01 10:00" if k == expected else "x") for k in keys}]
+    assert report._pick_date(keys, None, sample) == (expected, None)
+
+
+def test_a_column_named_like_a_date_that_holds_no_dates_is_passed_over_with_a_warning(tmp_path, key_file):
+    text = "家の前の道路に大きな穴が開いています。先月も連絡しましたが、まだ直っていません。早急に補修してください。"
+    dates = ["2024/04/01", "2024-04-03 10:00", "令和6年4月5日", "2024/04/07"]
+    rows = [{k: v for k, v in _report_row(i, "taro@example.jp", "", text, "complaint").items() if k != "受付日"}
+            | {"処理日時": "済", "受付年月日": d} for i, d in enumerate(dates)]
+    html, stats = build_report(_write_scored(tmp_path / "sj.jsonl", rows), sender_key_file=key_file)
+    assert stats.columns["date"] == "受付年月日" and "繰返しフラグ 1 人" in html.split("per sender")[1]
+    rows = [{k: v for k, v in r.items() if k != "受付年月日"} for r in rows]
+    html, stats = build_report(_write_scored(tmp_path / "nd.jsonl", rows), sender_key_file=key_file)
+    assert stats.columns["date"] is None
+    assert any("'処理日時' looks like a date by name but none of the first 4 values reads as a date" in w
+               for w in stats.warnings)
+    html, stats = build_report(_write_scored(tmp_path / "nd.jsonl", rows), sender_key_file=key_file,
+                               date_col="処理日時")
+    assert stats.columns["date"] == "処理日時"
+    assert any("none of the first 4 values of the date column '処理日時' reads as a date" in w for w in stats.warnings)
+
+
+def test_report_help_names_the_date_column_rules():
+    from typer.testing import CliRunner
+
+    from complaint_triage.cli import app
+
+    r = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    help_text = " ".join(r.output.replace("│", " ").split())
+    assert "受付年月日, 受付日時, 日付, 日時 or 年月日" in help_text and "passed over with a warning" in help_text
+
+
 def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, key_file):
     rows = [_report_row(i, s, "2025-05-01", COMPLAINT_TEXTS[i % 4], "complaint")
             for i, s in enumerate(["非通知", "", "匿名", "-", "090-1111-2222"])]

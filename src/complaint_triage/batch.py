@@ -1855,7 +1855,7 @@ _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 _JAPAN_PREFIX = re.compile(r"^\+\s*81[\s\-‐－ー−]*(?:\(\s*0\s*\)[\s\-‐－ー−]*)?")
 #: Words around a telephone number that say what kind it is (``TEL 090-…``, ``090-…（携帯）``, ``電話：03-…``).
 _PHONE_LABEL = re.compile(r"(?i)\(\s*(?:携帯|自宅|固定|勤務先|会社|職場|代表)\s*\)"
-                          r"|\b(?:tel|phone|mobile|mob|cell)\b\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
+                          r"|(?<![a-z])(?:tel|phone|mobile|mob|cell)(?![a-z])\.?|電話番号|携帯電話|電話|携帯|自宅|固定|連絡先|[:：]")
 #: A number that lost its leading 0 in a spreadsheet: 10 digits starting 50, 70, 80 or 90 is 050/070/080/090-….
 _MOBILE_WITHOUT_0 = re.compile(r"^[5789]0\d{8}$")
 #: Sender values that name nobody: a withheld or unknown caller, a blank filled in with a dash or zeros.
@@ -1879,17 +1879,26 @@ def is_no_sender(value: object) -> bool:
     """
     if _is_missing(value):
         return True
-    s = unicodedata.normalize("NFKC", str(value)).strip().strip(_BRACKETS).strip().lower()
+    s = unicodedata.normalize("NFKC", str(_sender_value(value))).strip().strip(_BRACKETS).strip().lower()
     return s in NO_SENDER or bool(_NO_SENDER_MARKS.match(s))
 
 
-def _canonical_sender(value: object) -> str:
-    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+def _sender_value(value: object) -> object:
+    """A sender cell as the CSV would hold it: a NumPy scalar as Python's, an integral float as an int.
+
+    >>> _sender_value(123.0), _sender_value(np.float64(0)), _sender_value(12.5), _sender_value("0.0")
+    (123, 0, 12.5, '0.0')
+    """
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value.is_integer():  # 123.0 from Parquet or JSON is the CSV's 123
         value = int(value)
-    s = unicodedata.normalize("NFKC", str(value)).strip()
+    return value
+
+
+def _canonical_sender(value: object) -> str:
+    """A sender id in the form that groups its spellings (see :meth:`SenderAggregator.sender_id`)."""
+    s = unicodedata.normalize("NFKC", str(_sender_value(value))).strip()
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
@@ -1930,10 +1939,13 @@ _ERA_DATE = re.compile(r"(令和|平成|昭和|大正|明治|(?<![A-Za-z])[RHSTM
 #: or after it, and a weekday in brackets (``(月)``, ``（月曜日）``) between the date and the time.
 _TIME = re.compile(r"\s*(?:[(（]\s*[月火水木金土日](?:曜日?)?\s*[)）])?[\sT]*"
                    r"(?:(午前|午後|AM|PM|A\.M\.|P\.M\.)\s*)?(\d{1,2})\s*"
-                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?)?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?)"
+                   r"(?:時(?:\s*(\d{1,2})\s*分(?:\s*(\d{1,2})\s*秒)?|\s*(半))?|:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?"
+                   r"|(?=(?:AM|PM|A\.M\.|P\.M\.)(?![A-Za-z])))"
                    r"(?:\s*(AM|PM|A\.M\.|P\.M\.)(?![A-Za-z]))?", re.IGNORECASE)
 #: RFC 2822 dates as mail exports write them (``Mon, 1 Apr 2024 10:00:00 +0900``).
 _RFC2822 = re.compile(r"^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
+#: The zone ``-0000`` after an RFC 2822 time (email.utils reads it, like a missing zone, as naive).
+_RFC2822_MINUS_0000 = re.compile(r"\d:\d{2}(?::\d{2})?\s*-0000(?!\d)")
 _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
@@ -1953,9 +1965,10 @@ def parse_date(value: object) -> datetime | None:
 
     Understood: ISO 8601, ``2024/05/01 10:00``, ``2024年5月1日``, Japanese eras (``令和6年4月1日``,
     ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits, a
-    time after the date as ``10:30``, ``10時30分``, ``午前10:00``, ``午後3時`` or ``3:05 PM`` (a weekday
-    in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
-    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000`` is taken as UTC),
+    time after the date as ``10:30``, ``10時30分``, ``10時半``, ``午前10:00``, ``午後3時``, ``3:05 PM``
+    or ``12 PM`` (a weekday in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
+    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000``, ``+0000``, ``GMT`` and ``UT`` are UTC, and no zone
+    or an unknown one such as ``JST`` is Japan time),
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
     converted to Japan time and made naive.  Never raises: a number out of that range
@@ -2029,9 +2042,9 @@ def parse_date(value: object) -> datetime | None:
 
 def _clock(t: re.Match[str]) -> list[int]:
     """Hour, minute and second of a :data:`_TIME` match (an hour of 24 or more is left for datetime to refuse)."""
-    ampm = (t.group(1) or t.group(7) or "").upper().replace(".", "")
+    ampm = (t.group(1) or t.group(8) or "").upper().replace(".", "")
     hour = int(t.group(2))
-    minute, second = t.group(3) or t.group(5), t.group(4) or t.group(6)
+    minute, second = t.group(3) or t.group(6) or (30 if t.group(5) else 0), t.group(4) or t.group(7)
     if ampm in ("午後", "PM") and hour < 12:
         hour += 12
     elif ampm in ("午前", "AM") and hour == 12:  # 午前12時: midnight
@@ -2044,10 +2057,12 @@ def _rfc2822(s: str) -> datetime | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        dt = parsedate_to_datetime(s)
+        dt = parsedate_to_datetime(s)  # (aware for +0000, GMT, UT, +0900, EST …; naive for -0000 and no zone)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)  # (-0000: UTC, place unknown)
+    if dt.tzinfo is None and _RFC2822_MINUS_0000.search(s):  # -0000: UTC, place unknown
+        return dt.replace(tzinfo=UTC)
+    return dt  # (no zone, or one it does not know such as JST: an export's local time, Japan time)
 
 
 def _jst_naive(dt: datetime) -> datetime:
@@ -2224,21 +2239,34 @@ class SenderAggregator:
         return len(self._by)
 
     def _repeats(self, contacts: list[_Contact]) -> int:
+        """How many of ``contacts`` (dated ones in time order) repeat one of the :attr:`LOOKBACK` messages before.
+
+        A near-duplicate within the resubmit window of an earlier message is that message sent again
+        (a double click): it counts nothing and is not compared with later ones, so a burst of copies
+        an hour after the original is one repeat, not one per copy.  Only the last :attr:`LOOKBACK`
+        messages' bigrams are held, so memory does not grow with a sender's contacts.
+        """
         n = 0
-        earlier: list[tuple[_Contact, frozenset[str]]] = []
+        earlier: deque[tuple[_Contact, frozenset[str]]] = deque(maxlen=self.LOOKBACK)
         for c in contacts:
             if c.letters is None:
                 continue
             grams = _bigrams(c.letters)
-            for e, e_grams in reversed(earlier[-self.LOOKBACK:]):  # (the latest first: a resend is usually of it)
-                resubmitted = (not c.quotes_reply and c.when is not None and e.when is not None
-                               and abs(c.when - e.when) < self.resubmit
-                               and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
-                if not resubmitted and _near_duplicates(e.letters, c.letters, e_grams, grams):  # type: ignore[arg-type]
-                    n += 1
-                    break
+            close = [self._resubmitted(c, e) for e, _ in earlier]
+            if any(_near_duplicates(e.letters, c.letters, e_grams, grams)  # type: ignore[arg-type]
+                   for (e, e_grams), cl in zip(earlier, close, strict=True) if cl):
+                continue
+            n += any(_near_duplicates(e.letters, c.letters, e_grams, grams)  # type: ignore[arg-type]
+                     for (e, e_grams), cl in zip(reversed(earlier), reversed(close), strict=True)
+                     if not cl)  # (the latest first: a resend is usually of it)
             earlier.append((c, grams))
         return n
+
+    def _resubmitted(self, c: _Contact, e: _Contact) -> bool:
+        """Whether ``c`` is ``e`` sent again (within the resubmit window; not a reply quoting the office's answer)."""
+        return (not c.quotes_reply and c.when is not None and e.when is not None
+                and abs(c.when - e.when) < self.resubmit
+                and not (c.when.time() == e.when.time() == dtime()))  # (dates alone: time unknown)
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per sender (keys :attr:`COLUMNS`), most harassment / contacts first."""

@@ -40,8 +40,13 @@ class Engine(StrEnum):
 
 
 def _fail(msg: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
     return typer.Exit(code)
+
+
+def _warn(msg: str) -> None:
+    """Print one warning on stderr, never reading it as Rich markup (a path or column name may hold [brackets])."""
+    err.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)
 
 
 def batch(
@@ -61,8 +66,8 @@ def batch(
              "unless --mask-sender-column.")] = None,
     date_column: Annotated[str | None, typer.Option(
         help="Date column, for the per-sender summary's dates and 7-day runs (without it they are empty; ISO, "
-             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, "
-             "RFC 2822 mail dates, Excel serials; the summary counts values it cannot read).")] = None,
+             "2024/5/1, 2024年5月1日(月) 午後3時, 令和6年4月1日, R6.4.1, RFC 2822 mail dates (no zone: Japan time), "
+             "Excel serials; the summary counts values it cannot read).")] = None,
     format: Annotated[str | None, typer.Option(
         "--format", help="Input format for every input: csv, tsv, xlsx, jsonl, parquet, mbox or eml "
                          "(default: from each file's extension).")] = None,
@@ -133,7 +138,7 @@ def batch(
     except OSError as e:
         raise _fail(str(e), 1) from e
     for w in res.warnings:  # (also with --quiet: they are about the data)
-        err.print(Text.assemble(("warning:", "yellow"), " ", w), highlight=False)  # (a name may hold [brackets])
+        _warn(w)
     err.print(res.format(), highlight=False, markup=False, soft_wrap=True)
 
 
@@ -142,8 +147,9 @@ def report(
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="HTML file to write (not the scored file, not a folder).")] = Path("report.html"),
     date_column: Annotated[str | None, typer.Option(
-        help="Date column (default: date, received, 受付日…, else a column named …年月日, …日付, …日時, "
-             "…date).")] = None,
+        help="Date column (default: date, received, 受付日…, else a column whose name ends in 受付年月日, 受付日時, "
+             "日付, 日時 or 年月日, else one with the word date in its name, as received_date; a column whose first "
+             "100 values hold no date is passed over with a warning).")] = None,
     channel_column: Annotated[str | None, typer.Option(help="Channel column (default: channel…).")] = None,
     topic_column: Annotated[str | None, typer.Option(
         help="Topic/department column (default: topic, department…).")] = None,
@@ -172,7 +178,7 @@ def report(
     except (ComplaintTriageError, OSError) as e:
         raise _fail(str(e), 1) from e
     for w in stats.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        _warn(w)
     err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
               highlight=False, markup=False)
 

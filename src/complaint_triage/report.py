@@ -548,10 +548,55 @@ def _shown_senders(rows: list[dict[str, Any]], limit: int, flagged: int) -> list
     return shown
 
 
-#: A column named with one of these is taken for the date column when none has a usual name (受付年月日,
-#: 申出日時, received_date), unless it is a birth date.
-_DATE_WORDS = ("年月日", "日付", "日時", "受付日", "date", "time")
+#: A column whose name ends with one of these (the first of them first) is taken for the date column when none has
+#: a usual name (受付年月日, 申出日時, 相談日付), unless it is a birth date.
+_DATE_ENDINGS = ("受付年月日", "受付日時", "日付", "日時", "年月日", "受付日")
+#: Then a column with one of these as a whole word of its name (received_date, Date Received, receivedDate), not as
+#: part of one (updated_by, candidate_no, response_time_min are not dates).
+_DATE_TOKENS = frozenset({"date", "datetime", "timestamp"})
 _NOT_DATE_WORDS = ("生年月日", "誕生日", "birth")
+#: Records read ahead to check that a date column holds dates.
+_DATE_SAMPLE = 100
+
+
+def _date_candidates(keys: list[str]) -> list[str]:
+    """Columns that may hold the records' dates, by name, the likeliest first (see :data:`_DATE_ENDINGS`)."""
+    lower = {k.lower(): k for k in keys}
+    usual = [lower[c.lower()] for c in _CANDIDATES["date"] if c.lower() in lower]
+    endings = [k for e in _DATE_ENDINGS for k in keys if k.strip().endswith(e)]
+    words = [k for k in keys
+             if _DATE_TOKENS & set(re.split(r"[\s_\-.]+", re.sub(r"(?<=[a-z])(?=[A-Z])", "_", k).strip().lower()))]
+    out: list[str] = []
+    for k in usual + endings + words:
+        if k not in out and not any(w in k.lower() for w in _NOT_DATE_WORDS):
+            out.append(k)
+    return out
+
+
+def _reads_as_dates(sample: list[dict[str, Any]], col: str) -> bool:
+    """Whether any value of ``col`` in ``sample`` reads as a date (:func:`~complaint_triage.batch.parse_date`)."""
+    return any(parse_date(r.get(col)) is not None for r in sample)
+
+
+def _pick_date(keys: list[str], given: str | None, sample: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The date column and a warning (or None): the given one, else the first candidate whose sampled values
+    hold a date (:func:`_date_candidates`); columns named like dates that hold none are passed over."""
+    n = len(sample)
+    if given is not None:
+        col = _pick(keys, given, "date")
+        if col is not None and not _reads_as_dates(sample, col):
+            return col, (f"none of the first {n:,} values of the date column {col!r} reads as a date: the sender "
+                         "table has no 7-day runs or first/last dates; check --date-column")
+        return col, None
+    names = _date_candidates(keys)
+    for col in names:
+        if _reads_as_dates(sample, col):
+            return col, None
+    if names:
+        which = f"column {names[0]!r} looks" if len(names) == 1 else f"columns {', '.join(map(repr, names))} look"
+        return None, (f"{which} like a date by name but none of the first {n:,} values reads as a date, so no "
+                      "date column is used; pass --date-column with the column that holds the dates")
+    return None, None
 
 
 def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
@@ -563,11 +608,6 @@ def _pick(keys: list[str], given: str | None, kind: str) -> str | None:
     for c in _CANDIDATES[kind]:
         if c.lower() in lower:
             return lower[c.lower()]
-    if kind == "date":
-        for k in keys:
-            name = k.lower()
-            if any(w in name for w in _DATE_WORDS) and not any(w in name for w in _NOT_DATE_WORDS):
-                return k
     return None
 
 
@@ -713,8 +753,14 @@ def build_report(
     InputFormatError
         A column given by name is not in the file, or the file cannot be read.
     """
+    from itertools import chain, islice
+
     path = Path(scored)
     rows = iter_scored(path)
+    first = next(rows, None)
+    if first is not None:
+        _check_scored(path, first)
+    sample = [first, *islice(rows, _DATE_SAMPLE - 1)] if first is not None else []  # (to check the date column)
     notes: list[str] = []
     cols: dict[str, str | None] = {}
     month_v: Counter[tuple[str, str]] = Counter()
@@ -732,13 +778,14 @@ def build_report(
     first_date: datetime | None = None
     last_date: datetime | None = None
 
-    for row in rows:
+    for row in chain(sample, rows):
         if not cols:
-            _check_scored(path, row)
             keys = list(row)
-            cols = {k: _pick(keys, g, k) for k, g in (("date", date_col), ("channel", channel_col),
-                                                     ("topic", topic_col), ("sender", sender_col),
-                                                     ("id", id_col), ("text", text_col))}
+            cols = {k: _pick(keys, g, k) for k, g in (("channel", channel_col), ("topic", topic_col),
+                                                     ("sender", sender_col), ("id", id_col), ("text", text_col))}
+            cols["date"], date_note = _pick_date(keys, date_col, sample)
+            if date_note:
+                notes.append(date_note)
             if cols["sender"] is not None:
                 agg = SenderAggregator(key=load_sender_key(sender_key_file, notes=notes),
                                        dated=cols["date"] is not None)
