@@ -181,6 +181,7 @@ from complaint_triage.io import (
     CsvReader,
     binary_format,
     column_names,
+    input_name,
     json_line,
     jsonl_lines,
     raise_field_limit,
@@ -3056,13 +3057,6 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
     return len(plan)
 
 
-def _free_name(name: str, taken: set[str]) -> str:
-    new = f"input_{name}"
-    while new in taken:
-        new = f"input_{new}"
-    return new
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` are one file: the same path once resolved (also when neither
     exists yet), or one inode (a hard link)."""
@@ -3253,10 +3247,11 @@ def run_batch(
     if scan.total == 0:
         raise InputFormatError("nothing to score: the inputs hold no records (" + "; ".join(scan.empty) + ")")
     columns = scan.columns
-    _check_xlsx_width(out_fmt, len(columns) + 2 + (sender_col is not None) + len(PREDICTION_COLUMNS) + 1)
     if all(s.kind in ("mbox", "eml") for s in sources):
         sender_col = sender_col or "from"
         date_col = date_col or "date"
+    # (after the mail inputs' sender column is known: it adds the sender_id column)
+    _check_xlsx_width(out_fmt, len(columns) + 2 + (sender_col is not None) + len(PREDICTION_COLUMNS) + 1)
     for opt, name in (("--id-column", id_col), ("--sender-column", sender_col), ("--date-column", date_col)):
         if name is not None and name not in columns:
             if any("\ufffd" in c for c in columns):
@@ -3333,7 +3328,7 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
     # ---- assemble the output from the checkpoints (same bytes whether resumed or not)
     columns = scan.columns
     taken = set(columns)
-    out_names = [(_free_name(c, taken) if c in _RESERVED else c) for c in columns]
+    out_names = [(input_name(c, taken) if c in _RESERVED else c) for c in columns]
     result = BatchResult(output=out, warnings=list(scan.warnings), resumed_chunks=len(done & set(range(n_chunks))),
                          chunks=n_chunks, model_version=model_version, date_column=date_col,
                          newly_scored_rows=bar.done - bar.base)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS
+from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS, input_name
 from complaint_triage.labels import NO_WORDS, YES_WORDS
 from complaint_triage.results import OUTPUT_FIELDS as _OUTPUT_FIELDS
 
@@ -228,7 +228,7 @@ def score(
         row = {}
         for k, v in values.items():
             if k in _CLASHING:
-                new = _input_name(k, values)
+                new = input_name(k, values)
                 if k not in renamed:
                     renamed.add(k)
                     err.print(Text.assemble(("warning:", "bold yellow"), f" input field {k!r} renamed {new!r} in "
@@ -307,14 +307,6 @@ def score(
 #: Input fields that ``score`` renames ``input_…``: its own output fields (a labelled or an already
 #: scored file's ``verdict`` or ``error`` must not read as this run's).
 _CLASHING = frozenset({*_OUTPUT_FIELDS, "error", "line"})
-
-
-def _input_name(name: str, taken: Any) -> str:
-    """``input_NAME`` (``input_input_NAME`` … when the record has a field of that name too), as batch renames."""
-    new = f"input_{name}"
-    while new in taken:
-        new = f"input_{new}"
-    return new
 
 
 def _shown_fields(fields: dict[str, None], shown: int = 12) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "binary_format",
     "column_names",
     "detect_format",
+    "input_name",
     "input_warnings_to",
     "jsonl_fields_without",
     "jsonl_lines",
@@ -252,6 +253,15 @@ def loads_strict(doc: str | bytes) -> Any:
 #: A JSONL line longer than this is an error record, read past without being held in memory (a
 #: record is a message of at most ``--max-chars`` characters and its fields: far less).
 JSONL_LINE_LIMIT = 64 << 20
+
+
+def input_name(name: str, taken: Collection[str]) -> str:
+    """``input_NAME`` (``input_input_NAME`` … while that is taken too): what ``score`` and ``batch``
+    rename an input field or column to when the output needs its name."""
+    new = f"input_{name}"
+    while new in taken:
+        new = f"input_{new}"
+    return new
 
 
 def column_names(cols: Sequence[str], noun: str = "column") -> str:
