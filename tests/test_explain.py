@@ -280,7 +280,8 @@ def test_capped_span_ends_at_a_sentence_end():
 
 # -- spans end at word and character boundaries ------------------------------------------------
 
-from complaint_triage.explain import _readable, _whole_characters, _whole_words  # noqa: E402
+from complaint_triage.explain import _readable, _whole_characters  # noqa: E402
+from complaint_triage.tokenizer import _grown  # noqa: E402
 
 
 @pytest.mark.parametrize(("bounds", "span", "grown"), [
@@ -290,7 +291,7 @@ from complaint_triage.explain import _readable, _whole_characters, _whole_words 
     ([0, 3, 30], (2, 10), (0, 10)),
 ])
 def test_a_span_grows_to_the_words_it_cuts(bounds, span, grown):
-    assert _whole_words(bounds, *span) == grown
+    assert _grown(bounds, *span, 6) == grown
 
 
 FLAG, FAMILY, THUMB = "\U0001F1EF\U0001F1F5", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F44D\U0001F3FD"
@@ -347,3 +348,4 @@ def test_explained_spans_are_readable_and_cut_no_word(small_triager):
         assert text[ev.start:ev.end] == ev.text and _readable(ev.text)
         assert "神的苦痛" not in ev.text or "精神的苦痛" in ev.text
         assert _whole_characters(text, ev.start, ev.end) == (ev.start, ev.end)
+

@@ -364,3 +364,17 @@ def test_a_text_too_long_for_one_mecab_call_is_tokenized_in_a_child_process(look
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout) > 60_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("あい漢字カナ。、 !7x😡\n\t") + ["精神的", "苦痛", "ﾃｽﾄ", "　"]), max_size=40)
+       .map("".join), st.data())
+def test_whole_words_finds_the_edges_word_bounds_lists(text, data):
+    from complaint_triage.normalize import normalize_text
+    from complaint_triage.tokenizer import _grown, whole_words, word_bounds
+
+    norm = normalize_text(text)
+    a = data.draw(st.integers(0, len(norm)))
+    b = data.draw(st.integers(a, len(norm)))
+    reach = data.draw(st.integers(0, 8))
+    assert whole_words(norm, a, b, reach) == _grown(word_bounds(norm), a, b, reach)

@@ -16,7 +16,6 @@ at most :data:`MAX_SPAN_CHARS` characters long.
 
 from __future__ import annotations
 
-import bisect
 import unicodedata
 import weakref
 from collections import defaultdict
@@ -31,7 +30,7 @@ from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import TriageClassifier
 from complaint_triage.normalize import normalize_with_map
 from complaint_triage.results import Evidence
-from complaint_triage.tokenizer import word_bounds
+from complaint_triage.tokenizer import whole_words
 
 __all__ = ["Evidence", "FeatureRow", "explain"]
 
@@ -341,11 +340,9 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
     x = features if features is not None else model.featurizer_.transform([text])
     rows = [CATEGORIES.index(c) for c in categories]
     placed: list[tuple[int, int, int]] = []  # (k, start, end) in the original text
-    bounds: list[int] | None = None
     for k, a, b in _spans(model, nt.text, x.indices, x.data, rows, max_spans=max_spans, top_features=top_features):
-        if bounds is None:
-            bounds = word_bounds(nt.text)
-        a, b = _whole_words(bounds, a, b)
+        if not (_at_clause_edge(nt.text, a) and _at_clause_edge(nt.text, b)):
+            a, b = whole_words(nt.text, a, b, WORD_REACH)  # (one that stopped at CLAUSE_REACH)
         s, e = _whole_characters(text, *nt.to_original(a, b))
         if not _readable(text[s:e]):
             continue  # only dashes, spaces or punctuation: nothing a reader can check
@@ -361,8 +358,10 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
             del placed[i]
     out = []
     for k, s, e in placed:
-        s, e = _whole_characters(text, s, _capped_end(text, s, e))  # (a cut at 200 may split one)
-        out.append(Evidence(categories[k], s, e, text[s:e]))
+        cut = _capped_end(text, s, e)
+        if cut != e:
+            s, cut = _whole_characters(text, s, cut)  # (a cut at 200 may split one)
+        out.append(Evidence(categories[k], s, cut, text[s:cut]))
     return out
 
 
@@ -379,16 +378,9 @@ def _readable(text: str) -> bool:
     return any(ch not in _MARKS and unicodedata.category(ch)[0] not in "PZC" for ch in text)
 
 
-def _whole_words(bounds: Sequence[int], a: int, b: int, reach: int = WORD_REACH) -> tuple[int, int]:
-    """Grow ``[a, b)`` to the morpheme boundaries around it (each end moves at most ``reach``
-    characters): a span grown to a fixed number of characters cut 精神的 to 神的 and 1時間 to 1時."""
-    i = bisect.bisect_right(bounds, a) - 1
-    if i >= 0 and a - bounds[i] <= reach:
-        a = bounds[i]
-    j = bisect.bisect_left(bounds, b)
-    if j < len(bounds) and bounds[j] - b <= reach:
-        b = bounds[j]
-    return a, b
+def _at_clause_edge(text: str, i: int) -> bool:
+    """Whether offset ``i`` of ``text`` is a text end or next to a clause end (so on a word edge)."""
+    return i <= 0 or i >= len(text) or text[i - 1] in _CLAUSE_ENDS or text[i] in _CLAUSE_ENDS
 
 
 def _joins_previous(ch: str) -> bool:

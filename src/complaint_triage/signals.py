@@ -13,6 +13,9 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 
+from complaint_triage.labels import action_for
+from complaint_triage.normalize import normalize_text
+
 __all__ = ["SIGNALS", "SIGNAL_GATES", "served_action", "signal_counts", "signal_spans", "signals_digest"]
 
 #: (a number is taken whole, never from inside a run of digits, and possessively: it is always
@@ -273,9 +276,6 @@ def served_action(verdict: str, categories: Sequence[str], text: str) -> str:
     ``sns_harassment`` and the text (normalised here) holds no threat phrase and announces no
     visit: a threat to post a clerk's name or face to force a demand.  Leaning towards safety:
     missing the police for a threat to a clerk's person costs more than one call too many."""
-    from complaint_triage.labels import action_for
-    from complaint_triage.normalize import normalize_text
-
     bodily = True
     if verdict == "harassment" and "threat" in categories and "sns_harassment" in categories:
         norm = normalize_text(text)

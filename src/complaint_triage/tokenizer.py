@@ -38,7 +38,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 __all__ = ["JapaneseTokenizer", "Token", "get_formatted_tagger", "get_tagger", "get_wakati_tagger",
-           "parse_in_pieces", "word_bounds"]
+           "parse_in_pieces", "whole_words", "word_bounds"]
 
 # One line per morpheme: POS level 1, lemma, surface.  Unknown words use the surface as lemma.
 _NODE_FORMAT = r"-F%f[0]\\t%f[7]\\t%m\\n -U%f[0]\\t%m\\t%m\\n -E\\n"
@@ -405,6 +405,58 @@ def word_bounds(text: str) -> list[int]:
     surfaces = _surfaces(text) if text else ()
     _, starts, ends = _offsets(text, surfaces, list(surfaces))
     return sorted({0, len(text), *starts, *ends})
+
+
+def whole_words(text: str, a: int, b: int, reach: int) -> tuple[int, int]:
+    """``[a, b)`` of ``text`` grown to the morpheme edges around it, each end by at most ``reach``
+    characters (what :func:`word_bounds` gives, found by bisection over the morphemes' lengths
+    instead of listing every offset: a few µs instead of about 20 for a message of 90 morphemes)."""
+    surfaces = _surfaces(text) if text else ()
+    if " " not in text:
+        q: list[int] = []
+        if "".join(surfaces) != text:  # (MeCab skipped something other than a plain space)
+            return _grown(word_bounds(text), a, b, reach)
+    else:
+        if "".join(surfaces) != text.replace(" ", ""):
+            return _grown(word_bounds(text), a, b, reach)
+        q = []  # for each space, how many other characters come before it (as in _offsets)
+        p = text.find(" ")
+        while p >= 0:
+            q.append(p - len(q))
+            p = text.find(" ", p + 1)
+    # morpheme edges counted without the spaces; an edge k is at k + (spaces before it) in the text,
+    # before the spaces there as an end (e) or after them as a start (s): word_bounds lists both
+    edges = [0, *itertools.accumulate(map(len, surfaces))]
+    n = len(text)
+    sa = a - text.count(" ", 0, a)
+    k = edges[bisect.bisect_right(edges, sa) - 1]
+    e, s = k + bisect.bisect_left(q, k), k + bisect.bisect_right(q, k)
+    start = s if s <= a else e
+    if a - start <= reach:
+        a = start
+    sb = b - text.count(" ", 0, b)
+    j = bisect.bisect_left(edges, sb)
+    end = n
+    while j < len(edges):
+        k = edges[j]
+        e, s = k + bisect.bisect_left(q, k), k + bisect.bisect_right(q, k)
+        if e >= b or s >= b:
+            end = e if e >= b else s
+            break
+        j += 1
+    if end - b <= reach:
+        b = end
+    return a, b
+
+
+def _grown(bounds: Sequence[int], a: int, b: int, reach: int) -> tuple[int, int]:
+    i = bisect.bisect_right(bounds, a) - 1
+    if i >= 0 and a - bounds[i] <= reach:
+        a = bounds[i]
+    j = bisect.bisect_left(bounds, b)
+    if j < len(bounds) and bounds[j] - b <= reach:
+        b = bounds[j]
+    return a, b
 
 
 def _offsets(text: str, surfaces: Sequence[str], forms: list[str]) -> tuple[list[str], list[int], list[int]]:
