@@ -780,7 +780,10 @@ def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, k
 
 
 @pytest.mark.parametrize("text", ["許さんぞ", "お前ら絶対に許さんぞ。", "家に帰さんからな", "逃がさんぞ",
-                                  "これで済まさんぞ", "金は出さんぞ", "書類は渡さんぞ！", "許さん！覚えておけ"])
+                                  "これで済まさんぞ", "金は出さんぞ", "書類は渡さんぞ！", "許さん！覚えておけ",
+                                  # (re-read: these were masked by the first narrowing)
+                                  "ただでは済まさん", "絶対に逃がさん", "今日は帰さん", "家に帰さん、覚悟しろ",
+                                  "お前を許さん", "絶対に許さん。", "金は返さん", "逃がさんからね", "済まさんよ"])
 def test_a_dialect_negative_is_not_a_name(text):
     """Finding 17 of issue 5: 「許さんぞ」 became 「＊＊さんぞ」 in the queue, hiding the threat's wording."""
     assert mask_personal(text) == text

@@ -203,20 +203,28 @@ def _verb_before(text: str, at: int) -> bool:
 
 
 #: Verb stems whose dialect negative (許さん) the dictionary may read as a surname and さん at the start of a
-#: sentence; with nothing before them and a sentence ending after (ぞ, から, 。 …) they are not names.
+#: sentence; with a sentence ending after them (ぞ, から, 。 …) they are not names.
 _NEGATIVE_STEMS = frozenset(("許", "帰", "逃が", "済ま", "出", "渡", "返", "離", "逃", "貸", "殺", "放", "戻", "残",
                              "通"))
-#: What follows a verb's dialect negative and never a name: a threat's ending (許さんぞ, 帰さんからな,
-#: 許さん！).  Endings a name can have too (から, 、, で, よ, 。, the end of the text: 「担当の渡さんから
-#: 電話」「担当は渡さん。」) keep the mask: a name shown costs more than a threat's wording masked.
-_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|からな|[！!])")
+#: Those stems that are family names too (許, 渡, 出, 通): 「担当の渡さんから電話」「担当は渡さん。」 are names.
+_SURNAME_STEMS = frozenset(("許", "渡", "出", "通"))
+#: What may follow a verb's dialect negative: a sentence ending (許さんぞ, 帰さんからな, 済まさんよ, 逃がさん。).
+_SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?…]|\s|$)")
+#: What follows it and never a name: a threat's ending.  A family-name stem needs one, or an object
+#: particle before it (お前を許さん, 絶対に許さん): a name shown costs more than a threat's wording masked.
+_THREAT_END = re.compile(r"(?:ぞ|ぜ|からな|[！!])")
 
 
 def _honorific(m: re.Match[str]) -> str | None:
     """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな)."""
-    if m.group(2) == "さん" and _SENTENCE_END.match(m.string, m.end()) and (
-            m.group(1) in _NEGATIVE_STEMS or _verb_before(m.string, m.start(2))):
-        return None
+    if m.group(2) == "さん" and _SENTENCE_END.match(m.string, m.end()):
+        stem, text, at = m.group(1), m.string, m.start(1)
+        if stem in _SURNAME_STEMS:
+            verb = _THREAT_END.match(text, m.end()) or (at > 0 and text[at - 1] in "をもに")
+        else:
+            verb = stem in _NEGATIVE_STEMS or _verb_before(text, m.start(2))
+        if verb:
+            return None
     return _name(m, m.group(2))
 
 
