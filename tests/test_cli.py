@@ -461,3 +461,12 @@ def test_explain_and_summary_write_utf8_whatever_the_locale(small_model_dir, tmp
 
     sys.stdout.flush()
     assert text in buf.getvalue().decode("utf-8")
+
+
+@pytest.mark.parametrize("folder", ["[old]", "[/tmp]", "鍵[bold]"])
+def test_an_error_names_a_path_with_brackets_as_it_is(tmp_path, folder):
+    """Re-read finding: the error line was read as Rich markup ([old] vanished, [/tmp] crashed)."""
+    missing = tmp_path / folder / "in.jsonl"
+    r = runner.invoke(app, ["score", str(missing), "-o", str(tmp_path / "out.jsonl")])
+    assert r.exit_code != 0 and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
+    assert str(missing) in r.output

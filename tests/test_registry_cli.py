@@ -357,3 +357,11 @@ def test_feedback_import_hints_at_by_only_for_a_missing_analyst(tmp_path, row, h
                             "--db", str(tmp_path / "c.sqlite3")])
     assert r.exit_code == 1
     assert ("--by NAME" in r.stderr) is hint
+
+
+@pytest.mark.parametrize("folder", ["[old]", "[/tmp]"])
+def test_a_registry_error_names_a_path_with_brackets_as_it_is(tmp_path, folder):
+    root = tmp_path / folder / "models"
+    r = runner.invoke(app, ["models", "promote", "m-0000000000", "--models-dir", str(root)])
+    assert r.exit_code != 0 and isinstance(r.exception, SystemExit), r.output
+    assert folder in r.output

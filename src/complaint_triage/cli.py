@@ -54,7 +54,7 @@ def main(
 
 
 def _fail(msg: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
     return typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from complaint_triage.exceptions import ComplaintTriageError
 
@@ -35,7 +36,8 @@ models_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
+# (markup off: paths and error messages may hold [brackets])
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 DbOption = Annotated[
     Path | None,
@@ -53,7 +55,7 @@ _CP932 = "--encoding cp932"
 
 
 def _fail(msg: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
     return typer.Exit(code)
 
 
