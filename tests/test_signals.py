@@ -11,6 +11,13 @@ SERVED = [
     ("担当者の名前をSNSに晒す。ぶっ殺すぞ", ["threat", "sns_harassment"], "police"),
     ("住所は特定した。今から行くからな。晒してやる", ["threat", "sns_harassment"], "police"),
     ("職員の家まで押しかけて、動画をネットに上げる", ["threat", "sns_harassment"], "police"),
+    ("これから行くからな。担当をSNSで晒す", ["threat", "sns_harassment"], "police"),
+    ("職場まで行ってやる、顔はSNSに晒す", ["threat", "sns_harassment"], "police"),
+    ("区役所に乗り込んで、担当の顔をネットに晒す", ["threat", "sns_harassment"], "police"),
+    ("担当者の自宅の住所をネットに書き込んでやる", ["threat", "sns_harassment"], "police"),
+    # (not a visit: 家にいても, 専門家にいう)
+    ("家にいても腹が立つ。担当の名前をSNSに晒す", ["threat", "sns_harassment"], "preserve_online_evidence"),
+    ("専門家にいうし、担当者の名前もネットに出す", ["threat", "sns_harassment"], "preserve_online_evidence"),
     ("区の対応がひどすぎる。ツイッターで拡散してやる。", ["threat"], "police"),
     ("職員の名前をネットに書く", ["sns_harassment"], "preserve_online_evidence"),
     ("職員の名前をネットに書く", [], "normal_reply"),
