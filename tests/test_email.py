@@ -1938,3 +1938,16 @@ def test_a_long_last_paragraph_is_read_without_error() -> None:
     text = f"回答をください。\n\n{lines}\n山田 太郎\nTEL 090-1234-5678"
     body, blocks = split_reply(text)
     assert body == text and blocks == []
+
+
+@pytest.mark.parametrize(("header", "iso"), [
+    ("Mon, 1 Apr 2024 01:00:00 -0000", "2024-04-01T01:00:00+00:00"),  # UTC, the place unknown
+    ("Mon, 1 Apr 2024 01:00:00 -00:00", "2024-04-01T01:00:00+00:00"),
+    ("Mon, 1 Apr 2024 10:00:00 +0900", "2024-04-01T10:00:00+09:00"),
+    ("Mon, 1 Apr 2024 10:00:00", "2024-04-01T10:00:00"),  # no zone: local time
+])
+def test_the_date_header_keeps_its_zone_and_minus_0000_is_utc(header, iso):
+    """Re-read finding: -0000 came out naive, and batch then read it as Japan time (9 hours off the
+    same string in a CSV column)."""
+    msg = f"From: a@example.jp\nTo: b@example.jp\nSubject: test\nDate: {header}\n\n粗大ごみの収集日を教えてください。\n"
+    assert parse_email(msg.encode()).date == iso

@@ -162,7 +162,7 @@ import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
@@ -1945,8 +1945,6 @@ _TIME = re.compile(r"\s*(?:[(（]\s*[月火水木金土日](?:曜日?)?\s*[)）]
                    r"(?:\s*(AM|PM|A\.M\.|P\.M\.)(?![A-Za-z]))?", re.IGNORECASE)
 #: RFC 2822 dates as mail exports write them (``Mon, 1 Apr 2024 10:00:00 +0900``).
 _RFC2822 = re.compile(r"^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
-#: The zone ``-0000`` after an RFC 2822 time (email.utils reads it, like a missing zone, as naive).
-_RFC2822_MINUS_0000 = re.compile(r"\d:\d{2}(?::\d{2})?\s*-0000(?!\d)")
 _SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
 #: Excel serial day numbers taken for dates (1900 date system): 1950-01-01 to 2099-12-31.
 _SERIAL_RANGE = (18_264, 73_050)
@@ -1968,8 +1966,8 @@ def parse_date(value: object) -> datetime | None:
     ``R6.4.1``, ``H31.4.30``, ``平成元年…``, ``昭和64年1月7日``, ``㋿6年…``), full-width digits, a
     time after the date as ``10:30``, ``10時30分``, ``10時半``, ``午前10:00``, ``午後3時``, ``3:05 PM``
     or ``12 PM`` (a weekday in brackets, ``(月)``, may come between), RFC 2822 dates of mail exports
-    (``Mon, 1 Apr 2024 10:00:00 +0900``; ``-0000``, ``+0000``, ``GMT`` and ``UT`` are UTC, and no zone
-    or an unknown one such as ``JST`` is Japan time),
+    (``Mon, 1 Apr 2024 10:00:00 +0900``; a zone is honoured, ``-0000`` and ``-00:00`` as UTC, and no
+    zone or an unknown one such as ``JST`` is Japan time; :func:`complaint_triage.email.mail_date`),
     Excel dates and Excel serial day numbers (``45383``, ``45383.5``; 1900 date system, only
     from 1950 to 2099 so that other numbers are not taken for dates).  Aware times are
     converted to Japan time and made naive.  Never raises: a number out of that range
@@ -2054,16 +2052,11 @@ def _clock(t: re.Match[str]) -> list[int]:
 
 
 def _rfc2822(s: str) -> datetime | None:
-    """A date as mail headers write it, or None."""
-    from email.utils import parsedate_to_datetime
+    """A date as mail headers write it, or None (naive: no zone, or JST: an export's local time,
+    Japan time); the same reading as the e-mail parser's Date header (email.mail_date)."""
+    from complaint_triage.email import mail_date
 
-    try:
-        dt = parsedate_to_datetime(s)  # (aware for +0000, GMT, UT, +0900, EST …; naive for -0000 and no zone)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if dt.tzinfo is None and _RFC2822_MINUS_0000.search(s):  # -0000: UTC, place unknown
-        return dt.replace(tzinfo=UTC)
-    return dt  # (no zone, or one it does not know such as JST: an export's local time, Japan time)
+    return mail_date(s)
 
 
 def _jst_naive(dt: datetime) -> datetime:

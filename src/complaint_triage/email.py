@@ -28,6 +28,7 @@ import base64
 import binascii
 import codecs
 import dataclasses
+import datetime
 import email.utils
 import mailbox
 import os
@@ -868,14 +869,26 @@ def _addresses(values: list[str], defects: list[str]) -> list[str]:
     return out
 
 
-def _iso_date(values: list[str], defects: list[str]) -> str | None:
-    if not values:
-        return None
-    raw = re.sub(r"\s+", " ", values[0]).strip()
+#: The zone -0000 (RFC 2822: UTC, the place unknown), which parsedate_to_datetime leaves naive like no zone.
+_MINUS_0000 = re.compile(r"\d:\d{2}(?::\d{2})?\s*-00:?00(?!\d)")
+
+
+def mail_date(raw: str) -> datetime.datetime | None:
+    """A date as mail headers write it, or None: aware for a known zone (+0900, GMT, UT, EST …)
+    and for -0000 (UTC); naive for none, or one Python does not know such as JST (local time)."""
     try:
         dt = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
-        dt = None
+        return None
+    if dt is not None and dt.tzinfo is None and _MINUS_0000.search(raw):
+        return dt.replace(tzinfo=datetime.UTC)
+    return dt
+
+
+def _iso_date(values: list[str], defects: list[str]) -> str | None:
+    if not values:
+        return None
+    dt = mail_date(re.sub(r"\s+", " ", values[0]).strip())
     if dt is None:
         defects.append("InvalidDateHeader")
         return None
