@@ -485,6 +485,8 @@ CHOKAI_TOPICS = ("集会所の雨漏りを修理してほしい。", "通学路�
                  id="a-burst-a-day-for-three-days"),
     pytest.param([(f"2024-05-20 09:{5 * k:02d}", BURST) for k in range(4)], 1, False,
                  id="copies-five-minutes-apart-for-fifteen-minutes"),
+    pytest.param([(f"2024-05-20 09:{9 * k:02d}", BURST) for k in range(3)], 1, False,
+                 id="copies-at-0-9-and-18-minutes"),  # (the rule the README states)
 ])
 def test_repetition_counts_resent_grievances_not_shared_openings(contacts, repeats, flagged):
     """Finding 2 of issue 5: a burst of copies was 0 repeats (24-hour rule), short reworded complaints 1

@@ -2176,8 +2176,10 @@ class SenderAggregator:
     A message is a *repeat* when it carries a grievance and is a near-duplicate
     (:func:`near_duplicates`) of one of the sender's 100 previous grievance messages, sent
     at least ``resubmit_minutes`` after it (or at an unknown time, such as two dates without a
-    time, or quoting a reply).  So ten
-    copies of one complaint an hour apart are nine repeats.  Inquiries and error rows are
+    time, or quoting a reply).  One sent sooner after the message it copies (the last one that
+    counted) is that message resent: it counts nothing and no later message is compared with it.
+    So ten copies of one complaint an hour apart are nine repeats, and copies at 0, 9 and 18
+    minutes one.  Inquiries and error rows are
     never repeats.  Records without a sender (blank or a placeholder, :func:`is_no_sender`)
     are counted in :attr:`no_sender` and left out.
     """
