@@ -759,7 +759,8 @@ def test_a_column_named_like_a_date_that_holds_no_dates_is_passed_over_with_a_wa
     html, stats = build_report(_write_scored(tmp_path / "nd.jsonl", rows), sender_key_file=key_file,
                                date_col="処理日時")
     assert stats.columns["date"] == "処理日時"
-    assert any("none of the first 4 values of the date column '処理日時' reads as a date" in w for w in stats.warnings)
+    assert any("none of the values in the first 4 rows of the date column '処理日時' reads as a date" in w
+               for w in stats.warnings)
 
 
 def test_report_help_names_the_date_column_rules():
@@ -805,3 +806,14 @@ def test_a_dialect_negative_is_not_a_name(text):
 ])
 def test_names_before_san_are_still_masked(text, masked):
     assert mask_personal(text) == masked
+
+
+def test_a_date_column_blank_in_its_first_rows_is_still_the_date_column(tmp_path, key_file):
+    """Re-read round 2: a real date column empty in the sampled rows was passed over."""
+    text = "家の前の道路に大きな穴が開いています。先月も連絡しましたが、まだ直っていません。早急に補修してください。"
+    rows = [{k: v for k, v in _report_row(i, "taro@example.jp", "", text, "complaint").items() if k != "受付日"}
+            | {"受付年月日": "" if i < 3 else f"2024/04/0{i}"} for i in range(6)]
+    html, stats = build_report(_write_scored(tmp_path / "blank.jsonl", rows[:3]), sender_key_file=key_file)
+    assert stats.columns["date"] == "受付年月日" and not any("looks like a date" in w for w in stats.warnings)
+    html, stats = build_report(_write_scored(tmp_path / "late.jsonl", rows), sender_key_file=key_file)
+    assert stats.columns["date"] == "受付年月日"

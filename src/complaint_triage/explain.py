@@ -9,7 +9,7 @@ characters each way, never across 。、!?「」 or a line break) and then to th
 they cut (:data:`WORD_REACH`), and mapped back to the ORIGINAL input string through the
 normaliser's offset map, never splitting a visible character (a flag, an emoji sequence, a
 character and its combining marks).  A span of dashes, punctuation and spaces only is dropped.  A span is
-at most :data:`MAX_SPAN_CHARS` characters long.
+at most :data:`MAX_SPAN_CHARS` characters long (and what completes a character cut at that length).
 
 ``tools/eval_evidence.py`` measures the spans against spans an annotator marked by hand.
 """
@@ -379,7 +379,8 @@ def _readable(text: str) -> bool:
 
 
 def _at_clause_edge(text: str, i: int) -> bool:
-    """Whether offset ``i`` of ``text`` is a text end or next to a clause end (so on a word edge)."""
+    """Whether offset ``i`` of ``text`` is a text end or next to a clause end (taken as a word edge:
+    MeCab seldom joins a clause end to a word, 三、四 being one of the few places it does)."""
     return i <= 0 or i >= len(text) or text[i - 1] in _CLAUSE_ENDS or text[i] in _CLAUSE_ENDS
 
 

@@ -582,8 +582,11 @@ def _date_candidates(keys: list[str]) -> list[str]:
 
 
 def _reads_as_dates(sample: list[dict[str, Any]], col: str) -> bool:
-    """Whether any value of ``col`` in ``sample`` reads as a date (:func:`~complaint_triage.batch.parse_date`)."""
-    return any(parse_date(r.get(col)) is not None for r in sample)
+    """Whether a non-empty value of ``col`` in ``sample`` reads as a date
+    (:func:`~complaint_triage.batch.parse_date`), or none is non-empty (nothing to judge by: a
+    date column may start with blank rows)."""
+    filled = [v for v in (r.get(col) for r in sample) if v is not None and str(v).strip() not in ("", "nan", "NaT")]
+    return not filled or any(parse_date(v) is not None for v in filled)
 
 
 def _pick_date(keys: list[str], given: str | None, sample: list[dict[str, Any]]) -> tuple[str | None, str | None]:
@@ -593,8 +596,8 @@ def _pick_date(keys: list[str], given: str | None, sample: list[dict[str, Any]])
     if given is not None:
         col = _pick(keys, given, "date")
         if col is not None and not _reads_as_dates(sample, col):
-            return col, (f"none of the first {n:,} values of the date column {col!r} reads as a date: the sender "
-                         "table has no 7-day runs or first/last dates; check --date-column")
+            return col, (f"none of the values in the first {n:,} rows of the date column {col!r} reads as a date: "
+                         "the sender table has no 7-day runs or first/last dates; check --date-column")
         return col, None
     names = _date_candidates(keys)
     for col in names:

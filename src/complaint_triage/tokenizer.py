@@ -408,7 +408,8 @@ def word_bounds(text: str) -> list[int]:
 
 
 def whole_words(text: str, a: int, b: int, reach: int) -> tuple[int, int]:
-    """``[a, b)`` of ``text`` grown to the morpheme edges around it, each end by at most ``reach``
+    """``[a, b)`` of ``text`` (a normalised text, as the featuriser segments it; others fall back to
+    :func:`word_bounds`) grown to the morpheme edges around it, each end by at most ``reach``
     characters (what :func:`word_bounds` gives, found by bisection over the morphemes' lengths
     instead of listing every offset: a few µs instead of about 20 for a message of 90 morphemes)."""
     surfaces = _surfaces(text) if text else ()
