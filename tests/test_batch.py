@@ -2285,3 +2285,10 @@ def test_a_jsonl_bad_byte_outside_the_text_keeps_every_field_and_is_a_warning(sm
     assert rows[1]["氏名"] == "\ufffd" and "verdict" in rows[1] and "field '氏名'" in rows[1]["warning"]
     assert "error" not in rows[1] or rows[1]["error"] is None
     assert rows[3]["氏名"] == "鈴木" and "in the text" in rows[3]["error"]
+
+
+@pytest.mark.parametrize(("value", "canonical"), [("MOB123456", "MOB123456"), ("TEL 12345", "TEL 12345"),
+                                                  ("123456", "123456"), ("TEL090-1234-5678", "09012345678")])
+def test_a_label_glued_to_a_short_number_is_not_a_phone_label(value, canonical):
+    """Re-read round 2: MOB123456 lost its label and grouped with the customer id 123456."""
+    assert B.SenderAggregator(key=None).sender_id(value) == canonical

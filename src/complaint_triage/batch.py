@@ -1909,7 +1909,8 @@ def _canonical_sender(value: object) -> str:
         return "0" + s
     p = _PHONE_LABEL.sub(" ", s).strip()
     n_digits = sum(ch.isdigit() for ch in p)
-    if _PHONEISH.match(p) and n_digits >= (9 if "." in p else 6):  # (dotted: 090.1234.5678, not a decimal 123.45)
+    # (dotted: 090.1234.5678, not a decimal 123.45; labelled: TEL090-…, not a customer id MOB123456)
+    if _PHONEISH.match(p) and n_digits >= (9 if "." in p or p != s else 6):
         m = _JAPAN_PREFIX.match(p)
         digits = "".join(ch for ch in p[m.end():] if ch.isdigit()) if m else ""
         if m and 9 <= len(digits.lstrip("0")) <= 10:  # +81 90-…, +81 (0)90-…: the domestic 090…
