@@ -157,7 +157,6 @@ import sys
 import threading
 import time
 import unicodedata
-import warnings
 import zipfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -853,27 +852,20 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
 
 
 def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
-    from complaint_triage.io import JSONL_REPAIRED, InputRecordError, InputWarning, read_jsonl
+    from complaint_triage.io import InputRecordError, read_jsonl
 
+    repaired: dict[int, list[str]] = {}  # a line whose bad bytes lie outside the text: kept, and its row says so
     with open(src.path, "rb") as f:
-        lines = read_jsonl(f, text_field=text_col)
-        while True:
-            # a line whose bad bytes lie outside the text is kept and scored; read_jsonl's warning
-            # about it becomes the row's warning, as for a repaired CSV cell
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always", InputWarning)
-                got = next(lines, None)
-            if got is None:
-                return
-            n, rec = got
-            repaired = [str(w.message).split(": ", 1)[-1].removesuffix("; the record is kept") for w in said
-                        if issubclass(w.category, InputWarning) and JSONL_REPAIRED in str(w.message)]
+        for n, rec in read_jsonl(f, text_field=text_col, on_repair=repaired.__setitem__):
             if isinstance(rec, InputRecordError):
                 yield Record(src.label, str(n), rec.values or None, rec.error)
             elif text_col not in rec:  # (not "missing (null)": the field is not there at all)
                 yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing")
             else:
-                yield Record(src.label, str(n), rec, None, "; ".join(repaired) or None)
+                fields = repaired.pop(n, None)
+                note = (f"bytes not valid UTF-8 replaced with U+FFFD in {column_names(fields, 'field')}"
+                        if fields else None)
+                yield Record(src.label, str(n), rec, None, note)
 
 
 _PARQUET_HINT = ("check that the file is a whole Parquet file (not cut short by a copy or still being written), "

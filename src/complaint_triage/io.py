@@ -282,7 +282,8 @@ def jsonl_lines(stream: IO[bytes], limit: int = JSONL_LINE_LIMIT) -> Iterator[by
             yield raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
 
 
-def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_field: str | None = None
+def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_field: str | None = None,
+               on_repair: Callable[[int, list[str]], None] | None = None,
                ) -> Iterator[tuple[int, dict[str, Any] | InputRecordError]]:
     """``(line number, object)`` for each non-blank line, or an :class:`InputRecordError` saying why not.
 
@@ -294,7 +295,8 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_fi
 
     A line with bytes that are not UTF-8 inside its strings is still read, those bytes as U+FFFD:
     when they are outside ``text_field`` the object is yielded (an :class:`InputWarning` names the
-    fields), otherwise (or without ``text_field``) it is an error record whose ``values`` keep the
+    fields, or ``on_repair(line number, fields)`` is called instead, before the object is yielded),
+    otherwise (or without ``text_field``) it is an error record whose ``values`` keep the
     fields.  Bad bytes outside a string (in the JSON itself) make the line an error record.
     """
     first = True
@@ -344,13 +346,13 @@ def read_jsonl(stream: IO[bytes], *, line_limit: int = JSONL_LINE_LIMIT, text_fi
                 yield n, InputRecordError(f"line {n} is not valid UTF-8 (byte {bad_byte}) in {where}; "
                                           "re-save the file as UTF-8", obj)
                 continue
-            warnings.warn(f"line {n}: {JSONL_REPAIRED} {column_names(fields, 'field')}; the record is kept",
-                          InputWarning, stacklevel=2)
+            if on_repair is not None:
+                on_repair(n, fields)
+            else:
+                warnings.warn(f"line {n}: bytes not valid UTF-8 replaced with U+FFFD in "
+                              f"{column_names(fields, 'field')}; the record is kept", InputWarning, stacklevel=2)
         yield n, obj
 
-
-#: What read_jsonl's warning says was done to a line with bad bytes outside the text field.
-JSONL_REPAIRED = "bytes not valid UTF-8 replaced with U+FFFD in"
 
 #: Said of a JSONL file whose first line opens a JSON array.
 JSON_ARRAY_HINT = "convert it to JSON Lines (one object per line), e.g. jq -c '.[]' FILE"
