@@ -327,17 +327,15 @@ def test_whole_characters_only_grows_and_stays_in_the_text(text, data):
     ("🔪🔪🔪", True), ("殺すぞ", True), ("ＡＢＣ", True), ("7", True),
 ])
 def test_a_span_of_dashes_and_punctuation_is_not_shown_but_a_symbol_is(text, readable):
-    from complaint_triage.explain import _readable
-
     assert _readable(text) is readable
 
 
 def test_a_span_cut_at_the_length_cap_keeps_its_characters_whole():
-    from complaint_triage.explain import MAX_SPAN_CHARS, _capped_end
+    from complaint_triage.explain import MAX_SPAN_CHARS, _capped
 
     text = "あ" * (MAX_SPAN_CHARS - 1) + FLAG + "い"
-    cut = _capped_end(text, 0, len(text))
-    assert cut == MAX_SPAN_CHARS and _whole_characters(text, 0, cut) == (0, MAX_SPAN_CHARS + 1)
+    assert _capped(text, 0, len(text)) == (0, MAX_SPAN_CHARS + 1)  # the flag whole, one past the cap
+    assert _capped(text, 0, 10) == (0, 10)
 
 
 def test_explained_spans_are_readable_and_cut_no_word(small_triager):

@@ -682,4 +682,3 @@ def test_signal_cost_grows_linearly_with_a_repeated_phrase(unit):
 )
 def test_numbers_are_taken_whole(text, signal, count):
     assert len(SIGNALS[signal].findall(normalize_text(text))) == count
-

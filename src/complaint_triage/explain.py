@@ -358,10 +358,8 @@ def explain(model: TriageClassifier, text: str, categories: Sequence[str], *, ma
             del placed[i]
     out = []
     for k, s, e in placed:
-        cut = _capped_end(text, s, e)
-        if cut != e:
-            s, cut = _whole_characters(text, s, cut)  # (a cut at 200 may split one)
-        out.append(Evidence(categories[k], s, cut, text[s:cut]))
+        s, e = _capped(text, s, e)
+        out.append(Evidence(categories[k], s, e, text[s:e]))
     return out
 
 
@@ -427,6 +425,13 @@ def _whole_characters(text: str, s: int, e: int) -> tuple[int, int]:
 #: whole message, which helps no reader and makes the answer large.
 MAX_SPAN_CHARS = 200
 _SENTENCE_ENDS = "。!?！？\n"
+
+
+def _capped(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` cut to :data:`MAX_SPAN_CHARS` (:func:`_capped_end`), a character the cut
+    splits made whole again."""
+    cut = _capped_end(text, start, end)
+    return (start, end) if cut == end else _whole_characters(text, start, cut)
 
 
 def _capped_end(text: str, start: int, end: int) -> int:
