@@ -346,4 +346,3 @@ def test_explained_spans_are_readable_and_cut_no_word(small_triager):
         assert text[ev.start:ev.end] == ev.text and _readable(ev.text)
         assert "神的苦痛" not in ev.text or "精神的苦痛" in ev.text
         assert _whole_characters(text, ev.start, ev.end) == (ev.start, ev.end)
-
