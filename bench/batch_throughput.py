@@ -123,10 +123,13 @@ def _proc_rss(pid: int) -> int:
     return 0
 
 
-def run_batch(src: Path, out: Path, *, model: str | None, jobs: int, chunk_rows: int, evidence: bool) -> dict[str, Any]:
+def run_batch(src: Path, out: Path, *, model: str | None, jobs: int, chunk_rows: int, evidence: bool,
+              per_sender: bool = False) -> dict[str, Any]:
     """Run the batch command in a subprocess: wall and CPU time, peak memory of the process tree."""
     cmd = [sys.executable, "-m", "complaint_triage.batch_cli", "batch", str(src), "-o", str(out), "--jobs", str(jobs),
            "--chunk-rows", str(chunk_rows), "--quiet"]
+    if per_sender:  # (the per-sender view: the one part of a run whose memory grows with the input)
+        cmd += ["--sender-column", "sender", "--date-column", "date"]
     if model:
         cmd += ["--model", model]
     if not evidence:
@@ -221,6 +224,8 @@ def main() -> None:
     ap.add_argument("--chunk-rows", type=int, default=1000)
     ap.add_argument("--model", default=None, help="Model directory (default: the promoted model).")
     ap.add_argument("--no-evidence", action="store_true", help="Score without evidence spans.")
+    ap.add_argument("--per-sender", action="store_true",
+                    help="Also write the per-sender summary (--sender-column sender --date-column date).")
     ap.add_argument("--tokenise-max", type=int, default=100_000, help="Largest size also tokenised with bare fugashi.")
     ap.add_argument("--ceiling-sample", type=int, default=2000, help="Texts for the single-process model ceiling.")
     ap.add_argument("--workdir", type=Path, default=None, help="Where to write the CSVs (default: a temp dir).")
@@ -244,7 +249,7 @@ def main() -> None:
                 f"{ceiling[1]:,.0f} docs per CPU-second")
         load0 = os.getloadavg()[0]
         res = run_batch(src, work / f"scored-{n}.parquet", model=args.model, jobs=args.jobs,
-                        chunk_rows=args.chunk_rows, evidence=evidence)
+                        chunk_rows=args.chunk_rows, evidence=evidence, per_sender=args.per_sender)
         res.update(rows=n, mean_chars=round(mean_len, 1), docs_per_s=n / res["wall_s"],
                    docs_per_cpu_s=n / res["cpu_s"], load_avg=[load0, os.getloadavg()[0]])
         if n <= args.tokenise_max:
