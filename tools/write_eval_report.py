@@ -1394,6 +1394,16 @@ errors 72 → 69 (legitimate messages flagged 6 → 6, harassment missed 28 → 
 (h30-0028, a staff note of a caller who announced he would record the call, is now flagged),
 toxic / ordinary posts of the outside subset flagged 16 / 4 → 16 / 6.
 
+Tried afterwards and not kept: **b102**, 80 ordinary requests using the words the corpus mostly gives
+to harassment (a written apology for the ward's mistake, a supervisor or another person in charge asked
+for once, 拡散 of the ward's handling), against the same words crossing the line; its reviewer kept 57.
+Three draws against the shipped corpus's three (h1–h30, 1,181 held-out messages; b102's test items
+left out): threshold 0.572 / 0.581 / 0.588 → 0.604 / 0.625 / 0.605, test recall 0.937 / 0.935 / 0.930 →
+0.920 / 0.921 / 0.926, test complaints flagged 4 / 6 / 5 → 2 / 3 / 6 of 873, held-out errors
+72 / 70 / 76 → 76 / 80 / 80 (legitimate messages flagged 8 / 7 / 8 → 6 / 6 / 7, harassment missed
+25 / 25 / 29 → 31 / 36 / 33), own probe flagged 4 / 6 / 5 → 3 / 2 / 3 of 29. The validation threshold
+rose with the new legitimate requests, and harassment written by others was lost: the batch was dropped.
+
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
 ## Evidence spans against hand-marked spans
