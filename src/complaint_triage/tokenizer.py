@@ -413,41 +413,38 @@ def whole_words(text: str, a: int, b: int, reach: int) -> tuple[int, int]:
     characters (what :func:`word_bounds` gives, found by bisection over the morphemes' lengths
     instead of listing every offset: a few µs instead of about 20 for a message of 90 morphemes)."""
     surfaces = _surfaces(text) if text else ()
-    if " " not in text:
-        q: list[int] = []
-        if "".join(surfaces) != text:  # (MeCab skipped something other than a plain space)
-            return _grown(word_bounds(text), a, b, reach)
-    else:
-        if "".join(surfaces) != text.replace(" ", ""):
-            return _grown(word_bounds(text), a, b, reach)
-        q = []  # for each space, how many other characters come before it (as in _offsets)
-        p = text.find(" ")
-        while p >= 0:
-            q.append(p - len(q))
-            p = text.find(" ", p + 1)
+    if "".join(surfaces) != text.replace(" ", ""):  # (MeCab skipped something other than a plain space)
+        return _grown(word_bounds(text), a, b, reach)
+    q = _space_shifts(text)
     # morpheme edges counted without the spaces; an edge k is at k + (spaces before it) in the text,
     # before the spaces there as an end (e) or after them as a start (s): word_bounds lists both
     edges = [0, *itertools.accumulate(map(len, surfaces))]
-    n = len(text)
-    sa = a - text.count(" ", 0, a)
-    k = edges[bisect.bisect_right(edges, sa) - 1]
+    k = edges[bisect.bisect_right(edges, a - text.count(" ", 0, a)) - 1]
     e, s = k + bisect.bisect_left(q, k), k + bisect.bisect_right(q, k)
     start = s if s <= a else e
     if a - start <= reach:
         a = start
-    sb = b - text.count(" ", 0, b)
-    j = bisect.bisect_left(edges, sb)
-    end = n
-    while j < len(edges):
+    j = bisect.bisect_left(edges, b - text.count(" ", 0, b))
+    if j < len(edges):  # (the first edge at or after b's stripped offset: its start side is at or after b)
         k = edges[j]
         e, s = k + bisect.bisect_left(q, k), k + bisect.bisect_right(q, k)
-        if e >= b or s >= b:
-            end = e if e >= b else s
-            break
-        j += 1
+        end = e if e >= b else s
+    else:
+        end = len(text)
     if end - b <= reach:
         b = end
     return a, b
+
+
+def _space_shifts(text: str) -> list[int]:
+    """For each plain space of ``text``, how many other characters come before it (the offset
+    MeCab's morphemes, which skip spaces, give the place where it was)."""
+    q: list[int] = []
+    p = text.find(" ")
+    while p >= 0:
+        q.append(p - len(q))
+        p = text.find(" ", p + 1)
+    return q
 
 
 def _grown(bounds: Sequence[int], a: int, b: int, reach: int) -> tuple[int, int]:
@@ -469,12 +466,7 @@ def _offsets(text: str, surfaces: Sequence[str], forms: list[str]) -> tuple[list
         ends = list(itertools.compress(itertools.accumulate(map(len, surfaces)), forms))
         starts = list(map(operator.sub, ends, map(len, itertools.compress(surfaces, forms))))
         if joined != text:
-            # q: for each space, how many other characters come before it
-            q: list[int] = []
-            p = text.find(" ")
-            while p >= 0:
-                q.append(p - len(q))
-                p = text.find(" ", p + 1)
+            q = _space_shifts(text)
             # a morpheme starting at stripped offset a starts after the spaces with q <= a;
             # one ending at b (exclusive) ends after those with q < b
             before = functools.partial(bisect.bisect_right, q)
