@@ -28,10 +28,10 @@ from complaint_triage.model import (
     SCORE_NAMES,
     Targets,
     TriageClassifier,
-    bystander_rule,
     choose_thresholds,
     decide_all,
     harassment_score_for,
+    with_bystander_rule,
 )
 from complaint_triage.persist import LoadedModel, load_model
 
@@ -293,7 +293,7 @@ def thresholds_frame(current: Mapping[str, Any], chosen: Mapping[str, Any]) -> p
     names = ["harassment", "review_low", "review_high", "grievance", "max_false_flag_rate", "bystander_discount",
              "bystander_rule"]
     # thresholds without a bystander_rule were chosen (and are decided) under the legacy rule
-    current, chosen = ({**t, "bystander_rule": bystander_rule(t)} for t in (current, chosen))
+    current, chosen = with_bystander_rule(current), with_bystander_rule(chosen)
     rows = {n: {"current": current.get(n), "chosen": chosen.get(n)} for n in names}
     rows.update({f"category {c}": {"current": current["categories"][c], "chosen": chosen["categories"][c]}
                  for c in CATEGORIES})

@@ -186,6 +186,7 @@ from complaint_triage.io import (
     raise_field_limit,
     reads_singles_as_pua,
     renamed_note,
+    shown_names,
     unique_names,
 )
 from complaint_triage.labels import CATEGORIES, VERDICTS
@@ -1078,8 +1079,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                         add(keys)
                         seen.update(dict.fromkeys(keys))
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
-                shown = ", ".join(list(seen)[:12]) + (", …" if len(seen) > 12 else "")
-                raise InputFormatError(f"no record of {src.label} has the field {text_col!r} (fields: {shown}); "
+                raise InputFormatError(f"no record of {src.label} has the field {text_col!r} "
+                                       f"(fields: {shown_names(seen)}); "
                                        "choose one with --text-column")
         elif src.kind == "xlsx":
             sheets[src.label] = layout = _xlsx_layout(src, text_col, sheet_names, want, warnings.append)
@@ -2001,8 +2002,10 @@ def parse_date(value: object) -> datetime | None:
         try:
             dt = datetime.fromisoformat(s.replace("/", "-").replace("Z", "+00:00"))
         except ValueError:
-            if _RFC2822.match(s):  # a mail header's date
-                rfc = _rfc2822(s)
+            if _RFC2822.match(s):  # a mail header's date, read as the e-mail parser reads the Date header
+                from complaint_triage.email import mail_date
+
+                rfc = mail_date(s)
                 if rfc is None:
                     return None
                 dt = rfc
@@ -2042,14 +2045,6 @@ def _clock(t: re.Match[str]) -> list[int]:
     elif ampm in ("午前", "AM") and hour == 12:  # 午前12時: midnight
         hour = 0
     return [hour, int(minute or 0), int(second or 0)]
-
-
-def _rfc2822(s: str) -> datetime | None:
-    """A date as mail headers write it, or None (naive: no zone, or JST: an export's local time,
-    Japan time); the same reading as the e-mail parser's Date header (email.mail_date)."""
-    from complaint_triage.email import mail_date
-
-    return mail_date(s)
 
 
 def _jst_naive(dt: datetime) -> datetime:
@@ -2133,7 +2128,7 @@ def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[st
             return False
     sm = difflib.SequenceMatcher(None, short, long_, autojunk=False)
     same = sum(block.size for block in sm.get_matching_blocks())
-    return len(short) - same <= may_change and len(long_) - same <= added * len(short) + may_change
+    return len(short) - same <= may_change and len(long_) - same <= may_add
 
 
 @dataclass(slots=True)

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
+from complaint_triage.cli_output import err
+from complaint_triage.cli_output import fail as _fail
+from complaint_triage.cli_output import warn as _warn
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
 
 __all__ = ["Engine", "batch", "report", "main"]
 
-# (soft_wrap: a message in a cron log is one line, never cut at 80 columns)
-err = Console(stderr=True, soft_wrap=True)
 
 
 class Engine(StrEnum):
@@ -37,16 +36,6 @@ class Engine(StrEnum):
 
     LOCAL = "local"
     DASK = "dask"
-
-
-def _fail(msg: str, code: int) -> typer.Exit:
-    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
-    return typer.Exit(code)
-
-
-def _warn(msg: str) -> None:
-    """Print one warning on stderr, never reading it as Rich markup (a path or column name may hold [brackets])."""
-    err.print(Text.assemble(("warning:", "yellow"), " ", msg), highlight=False)
 
 
 def batch(
@@ -139,7 +128,7 @@ def batch(
         raise _fail(str(e), 1) from e
     for w in res.warnings:  # (also with --quiet: they are about the data)
         _warn(w)
-    err.print(res.format(), highlight=False, markup=False, soft_wrap=True)
+    err.print(res.format(), highlight=False, soft_wrap=True)
 
 
 def report(
@@ -180,7 +169,7 @@ def report(
     for w in stats.warnings:
         _warn(w)
     err.print(f"report of {stats.rows:,} records ({stats.review:,} for review, {stats.senders:,} senders) → {output}",
-              highlight=False, markup=False)
+              highlight=False)
 
 
 def main() -> None:

@@ -19,8 +19,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from complaint_triage.cli_output import err, warn
+from complaint_triage.cli_output import fail as _fail
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
-from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS, input_name
+from complaint_triage.io import ENCODING_HINT, OUTPUT_FORMATS, SHOWN_NAMES, input_name, shown_names
 from complaint_triage.labels import NO_WORDS, YES_WORDS
 from complaint_triage.results import OUTPUT_FIELDS as _OUTPUT_FIELDS
 
@@ -31,8 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# (soft_wrap: an error line in a cron log is one line, never cut at 80 columns mid-path)
-err = Console(stderr=True, soft_wrap=True)
 
 BATCH_SIZE = 256
 
@@ -53,10 +53,6 @@ def main(
     """Triage Japanese messages to a ward office."""
 
 
-def _fail(msg: str, code: int = 1) -> typer.Exit:
-    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
-    return typer.Exit(code)
-
 
 @contextmanager
 def _input_warnings() -> Iterator[None]:
@@ -64,7 +60,7 @@ def _input_warnings() -> Iterator[None]:
     ``warning:`` line each on stderr, without Python's source line."""
     from complaint_triage.io import input_warnings_to
 
-    with input_warnings_to(lambda m: err.print(Text.assemble(("warning:", "bold yellow"), " ", m), highlight=False)):
+    with input_warnings_to(warn):
         yield
 
 
@@ -231,8 +227,7 @@ def score(
                 new = input_name(k, values)
                 if k not in renamed:
                     renamed.add(k)
-                    err.print(Text.assemble(("warning:", "bold yellow"), f" input field {k!r} renamed {new!r} in "
-                                            "the output (score writes a field of that name)"), highlight=False)
+                    warn(f"input field {k!r} renamed {new!r} in the output (score writes a field of that name)")
                 k = new
             row[k] = v
         return row
@@ -263,7 +258,7 @@ def score(
                 else:
                     objects += 1
                     with_text += text_column in rec
-                    if not with_text and len(fields_seen) < 13:
+                    if not with_text and len(fields_seen) <= SHOWN_NAMES:
                         fields_seen.update(dict.fromkeys(rec))
                     row = kept(rec)
                     res_d = ({"error": f"record on line {n} has no {text_column!r} field",
@@ -309,8 +304,8 @@ def score(
 _CLASHING = frozenset({*_OUTPUT_FIELDS, "error", "line"})
 
 
-def _shown_fields(fields: dict[str, None], shown: int = 12) -> str:
-    return ", ".join(list(fields)[:shown]) + (", …" if len(fields) > shown else "") or "none"
+def _shown_fields(fields: dict[str, None]) -> str:
+    return shown_names(fields) or "none"
 
 
 def _check_jsonl_encoding(encoding: str) -> None:
@@ -379,7 +374,7 @@ def train(
         feedback_db = default_db
 
     def log(line: str) -> None:
-        err.print(line, highlight=False, markup=False)
+        err.print(line, highlight=False)
 
     if max_false_flag_rate is None:
         max_false_flag_rate = DEFAULT_MAX_FALSE_FLAG_RATE

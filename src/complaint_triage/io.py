@@ -44,6 +44,7 @@ __all__ = [
     "column_names",
     "detect_format",
     "input_name",
+    "shown_names",
     "input_warnings_to",
     "jsonl_fields_without",
     "jsonl_lines",
@@ -382,7 +383,16 @@ def starts_json_array(stream: IO[bytes]) -> bool:
     return stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
 
 
-def jsonl_fields_without(stream: IO[bytes], field: str, *, shown: int = 12) -> str | None:
+#: How many field or column names a message lists before "…".
+SHOWN_NAMES = 12
+
+
+def shown_names(names: Collection[str], shown: int = SHOWN_NAMES) -> str:
+    """The first ``shown`` of ``names``, comma-separated, with ", …" when there are more (for messages)."""
+    return ", ".join(list(names)[:shown]) + (", …" if len(names) > shown else "")
+
+
+def jsonl_fields_without(stream: IO[bytes], field: str, *, shown: int = SHOWN_NAMES) -> str | None:
     """When no object of the JSONL ``stream`` has ``field`` (a mistyped ``--text-column``): the
     field names its objects do have, for the message (the first ``shown``); None when one has it,
     when there is no object, or when a line too long to read might hold it.  Stops reading at the
@@ -403,7 +413,7 @@ def jsonl_fields_without(stream: IO[bytes], field: str, *, shown: int = 12) -> s
             seen.update(dict.fromkeys(obj))
     if not seen:
         return None
-    return ", ".join(list(seen)[:shown]) + (", …" if len(seen) > shown else "")
+    return shown_names(seen, shown)
 
 
 def _json_problem(e: json.JSONDecodeError, line: str) -> str:
@@ -838,7 +848,8 @@ class CsvReader:
             row += 1
             if not any(map(str.strip, fields)):
                 continue
-            problem = problem or _field_count_problem(fields, width)
+            if problem is None and len(fields) != width:
+                problem = _field_count_problem(fields, width)
             bad: tuple[str, ...] = ()
             if any(map(search, fields)):  # (a search per cell, not a Python step per character)
                 bad = tuple(header[i] for i, f in enumerate(fields[:width]) if search(f))
@@ -903,7 +914,7 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
     if reader.header is None:
         raise InputFormatError(f"the CSV file is empty: it has no header line naming the column {text_column!r}")
     if reader.garbled:
-        warnings.warn(f"the header does not read as {enc.upper()} (columns: {', '.join(reader.header or [])}), "
+        warnings.warn(f"the header does not read as {enc.upper()} (columns: {', '.join(reader.header)}), "
                       f"so the file's encoding looks wrong; {encoding_hint}", InputWarning, stacklevel=2)
     if reader.renamed:
         warnings.warn(renamed_note(reader.renamed), InputWarning, stacklevel=2)

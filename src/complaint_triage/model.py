@@ -59,6 +59,7 @@ __all__ = [
     "harassment_score",
     "harassment_score_for",
     "bystander_rule",
+    "with_bystander_rule",
     "Decision",
     "BYSTANDER_COLUMN",
     "FOLD_RULE",
@@ -431,7 +432,7 @@ def harassment_score(p: np.ndarray, bystander_discount: float = 0.0, *, rule: st
             raise ValueError("a bystander discount needs its rule (rule='flat' or 'doubt'); score with "
                              "harassment_score_for(p, thresholds) to take both from a model's thresholds")
         d = bystander_discount * q[..., BYSTANDER_COLUMN]
-        s = s - (d * (1.0 - q[..., _H]) if rule == "doubt" else d)
+        s = s - (d * (1.0 - q[..., _H]) if rule == LEGACY_BYSTANDER_RULE else d)
     return float(s) if q.ndim == 1 else s
 
 
@@ -439,6 +440,12 @@ def bystander_rule(thresholds: Mapping[str, Any]) -> Any:
     """The rule a model's ``thresholds`` are decided under: their ``bystander_rule``, or the legacy
     rule for a manifest written before the key existed (returned as found: callers check it)."""
     return thresholds.get("bystander_rule", LEGACY_BYSTANDER_RULE)
+
+
+def with_bystander_rule(thresholds: Mapping[str, Any]) -> dict[str, Any]:
+    """``thresholds`` with their rule written out (:func:`bystander_rule`), so that two sets compare
+    and show alike whether or not the manifest named it."""
+    return {**thresholds, "bystander_rule": bystander_rule(thresholds)}
 
 
 def harassment_score_for(p: np.ndarray, thresholds: Mapping[str, Any]) -> np.ndarray | float:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
+from complaint_triage.cli_output import err
+from complaint_triage.cli_output import fail as _fail
 from complaint_triage.exceptions import ComplaintTriageError
 
 __all__ = ["feedback_app", "models_app"]
@@ -36,8 +36,6 @@ models_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# (markup off: paths and error messages may hold [brackets])
-err = Console(stderr=True, soft_wrap=True, markup=False)
 
 DbOption = Annotated[
     Path | None,
@@ -52,11 +50,6 @@ ModelsDirOption = Annotated[
 
 
 _CP932 = "--encoding cp932"
-
-
-def _fail(msg: str, code: int = 1) -> typer.Exit:
-    err.print(Text.assemble(("error:", "bold red"), " ", msg), highlight=False)  # (a path may hold [brackets])
-    return typer.Exit(code)
 
 
 def _echo_json(data: Any) -> None:
@@ -143,13 +136,13 @@ def import_corrections(
     except (ComplaintTriageError, OSError) as e:
         corpus = []
         err.print(f"note: message ids not checked against the corpus ({e}); training refuses a message_id "
-                  "that names two texts", highlight=False, markup=False)
+                  "that names two texts", highlight=False)
     try:  # (--encoding applies to CSV/TSV only; a JSONL file must be UTF-8)
         utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") and detect_format(file.name, format) != "jsonl"
     except ComplaintTriageError:
         utf8 = False
     try:
-        with input_warnings_to(lambda m: err.print(f"warning: {file}: {m}", highlight=False, markup=False)):
+        with input_warnings_to(lambda m: err.print(f"warning: {file}: {m}", highlight=False)):
             res = store.import_file(file, format=format, corrected_by=by, skip_invalid=skip_invalid,
                                     encoding=encoding, corpus=corpus)
     except CorrectionsDatabaseError as e:
@@ -158,15 +151,15 @@ def import_corrections(
         hint = f"; if Excel on Japanese Windows saved it, pass {_CP932}" if utf8 and "UTF-8" in str(e) else ""
         raise _fail(f"{file}: {e}{hint}", 2) from e
     for r in res.rejected:
-        err.print(f"{file}: {r}", highlight=False, markup=False)
+        err.print(f"{file}: {r}", highlight=False)
     for w in res.warnings:
-        err.print(f"warning: {file}: {w}", highlight=False, markup=False)
+        err.print(f"warning: {file}: {w}", highlight=False)
     _echo_json({"file": str(file), "database": str(store.path), **res.to_dict()})
     if by is None and any(r.missing_analyst for r in res.rejected):
         err.print("hint: name the analyst for rows without corrected_by with --by NAME", highlight=False)
     if utf8 and any("UTF-8" in r.reason for r in res.rejected):
         err.print(f"hint: a CSV saved by Excel on Japanese Windows is CP932 (Shift_JIS): import it with {_CP932}, "
-                  "or re-save it as UTF-8", highlight=False, markup=False)
+                  "or re-save it as UTF-8", highlight=False)
     if res.rejected and not skip_invalid:
         raise _fail(f"{len(res.rejected)} of {res.rows} rows are invalid; nothing was imported. "
                     "Fix them, or pass --skip-invalid to import the valid rows.")

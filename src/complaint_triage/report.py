@@ -202,11 +202,10 @@ def _verb_before(text: str, at: int) -> bool:
     return False
 
 
-#: Verb stems whose dialect negative (許さん) the dictionary may read as a surname and さん at the start of a
+#: Verb stems whose dialect negative (帰さん, 済まさん) the dictionary may read as a surname and さん at the start of a
 #: sentence; with a sentence ending after them (ぞ, から, 。 …) they are not names.
-_NEGATIVE_STEMS = frozenset(("許", "帰", "逃が", "済ま", "出", "渡", "返", "離", "逃", "貸", "殺", "放", "戻", "残",
-                             "通"))
-#: Those stems that are family names too (許, 渡, 出, 通): 「担当の渡さんから電話」「担当は渡さん。」 are names.
+_NEGATIVE_STEMS = frozenset(("帰", "逃が", "済ま", "返", "離", "逃", "貸", "殺", "放", "戻", "残"))
+#: Such stems that are family names too: 「担当の渡さんから電話」「担当は渡さん。」 are names.
 _SURNAME_STEMS = frozenset(("許", "渡", "出", "通"))
 #: What may follow a verb's dialect negative: a sentence ending (許さんぞ, 帰さんからな, 済まさんよ, 逃がさん。).
 _SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?…]|\s|$)")

@@ -23,6 +23,7 @@ from complaint_triage.feedback import text_key
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import (
     FOLD_RULE,
+    LEGACY_BYSTANDER_RULE,
     Targets,
     TriageClassifier,
     bystander_rule,
@@ -323,7 +324,7 @@ def _bystander_note(manifest: Mapping[str, Any]) -> str:
     th = manifest["thresholds"]
     d = th.get("bystander_discount", 0.0)
     doubt = " × (1 − the verdict head's harassment probability)"
-    if bystander_rule(th) != "doubt":
+    if bystander_rule(th) != LEGACY_BYSTANDER_RULE:
         doubt = ""
     return (
         "\nAn internal head recognises bystander reports (a resident reporting someone else's abuse of"

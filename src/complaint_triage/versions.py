@@ -36,7 +36,7 @@ from complaint_triage.corpus import load_corpus
 from complaint_triage.exceptions import ModelNotFoundError
 from complaint_triage.labels import CATEGORIES
 from complaint_triage.metrics import evaluate_decisions
-from complaint_triage.model import BYSTANDER_RULES, bystander_rule, decide_all
+from complaint_triage.model import BYSTANDER_RULES, bystander_rule, decide_all, with_bystander_rule
 from complaint_triage.persist import (
     CARD_FILE,
     MANIFEST_FILE,
@@ -248,7 +248,7 @@ def _metric_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 def _thresholds_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     # thresholds without a bystander_rule were chosen (and are decided) under the legacy rule
-    old, new = ({**t, "bystander_rule": bystander_rule(t)} for t in (old, new))
+    old, new = with_bystander_rule(old), with_bystander_rule(new)
     for k in sorted(set(old) | set(new)):
         if k == "categories":
             continue
