@@ -22,6 +22,7 @@ from complaint_triage.features import TextFeaturizer, signals_digest
 from complaint_triage.feedback import text_key
 from complaint_triage.metrics import evaluate_decisions, format_report
 from complaint_triage.model import (
+    BYSTANDER_DISCOUNT_GRID,
     FOLD_RULE,
     LEGACY_BYSTANDER_RULE,
     Targets,
@@ -355,7 +356,8 @@ def version_policy(params: Mapping[str, Any], max_false_flag_rate: float, *,
     if params.get("bystander_head"):
         # (session 12: the discount's form is a decision rule too)
         # (session 22: the discount no longer scaled by the verdict head's doubt)
-        policy["bystander_rule"] = ("mean(p_h, max p_cat) - discount * p_bystander; discount 0 or 0.5; "
+        grid = " or ".join(f"{d:g}" for d in BYSTANDER_DISCOUNT_GRID)  # (part of the version name: "0 or 0.5")
+        policy["bystander_rule"] = (f"mean(p_h, max p_cat) - discount * p_bystander; discount {grid}; "
                                     "bystander = kind bystander outside phone and counter notes")
     return policy
 
