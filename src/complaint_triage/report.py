@@ -179,8 +179,10 @@ def _name(m: re.Match[str], rest: str = "") -> str | None:
     return None if _not_name(m.group(1)) else _MASK + rest
 
 
-# one line per morpheme: surface, then its part of speech
-_POS_FORMAT = r'-O "" -F%m\\t%f[0]\\n -U%m\\t\\n -E\\n'
+# One line per morpheme: surface, part of speech, then 姓 or 名 for a person name (blank
+# otherwise).  One format serves both name checks: each MeCab output format is a tagger of its
+# own, which maps the dictionary once more (about 50 MB of resident pages).
+_MORPH_FORMAT = r'-O "" -F%m\\t%f[0]\\t%f[3]\\n -U%m\\t\\t\\n -E\\n'
 
 
 def _verb_before(text: str, at: int) -> bool:
@@ -191,8 +193,9 @@ def _verb_before(text: str, at: int) -> bool:
     lo = max(0, at - 8)
     window = text[lo:at + 4]
     pos = 0
-    for line in get_formatted_tagger(_POS_FORMAT).parse(window).splitlines():
-        surface, _, kind = line.partition("\t")
+    for line in get_formatted_tagger(_MORPH_FORMAT).parse(window).splitlines():
+        surface, _, rest = line.partition("\t")
+        kind = rest.partition("\t")[0]
         start = window.find(surface, pos) if surface else -1
         if start < 0:
             continue
@@ -247,10 +250,6 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
 )
 
 
-# one line per morpheme: surface, then 姓 or 名 for a person name (blank otherwise)
-_NAME_FORMAT = r'-O "" -F%m\\t%f[3]\\n -U%m\\t\\n -E\\n'
-
-
 def _dictionary_names(text: str) -> list[tuple[int, int]]:
     """Spans of person names the UniDic dictionary knows (姓, and 名 right after a 姓)."""
     from complaint_triage.tokenizer import get_formatted_tagger, parse_in_pieces
@@ -258,8 +257,9 @@ def _dictionary_names(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     pos = 0
     placed: list[tuple[int, int, str, str]] = []  # start, end, surface, 姓/名/""
-    for line in parse_in_pieces(get_formatted_tagger(_NAME_FORMAT), text).splitlines():
-        surface, _, kind = line.partition("\t")
+    for line in parse_in_pieces(get_formatted_tagger(_MORPH_FORMAT), text).splitlines():
+        surface, _, rest = line.partition("\t")
+        kind = rest.partition("\t")[2]
         start = text.find(surface, pos)
         if not surface or start < 0:
             continue
