@@ -470,3 +470,48 @@ def test_an_error_names_a_path_with_brackets_as_it_is(tmp_path, folder):
     r = runner.invoke(app, ["score", str(missing), "-o", str(tmp_path / "out.jsonl")])
     assert r.exit_code != 0 and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
     assert str(missing) in r.output
+
+
+# -- acceptance 2 (session 24): CSV records, a full disk, explain's limit, summary's ids ----------------
+
+
+#: (CSV, ids of the scored records, ids of the error records, what the error says)
+SCORE_CSV_RECORDS = [
+    pytest.param("id,text\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n3,死ね\n", ["1", "3"], ["2"], "never closed",
+                 id="quote-left-open-before-the-last-record"),
+    pytest.param("id,text,channel\r\n1,住民票の取り方,web\r\n2,\"窓口の職員の対応が悪い,web\r\n3,死ね,tel",
+                 ["1", "3"], ["2"], "never closed", id="quote-left-open-in-a-middle-column"),
+    pytest.param("id,text\n1,\"隣の工事の騒音がひどい。\n2,3日前から朝7時に始まる。\"\n2,ゴミの日を教えてください\n",
+                 ["1", "2"], [], "", id="multiline-text-that-closes"),
+    pytest.param('text\n"   "\n"\u3000"\n\nこんにちは\n', [None], [None, None], "empty or whitespace only",
+                 id="text-only-spaces"),
+]
+
+
+@pytest.mark.parametrize(("data", "scored", "errors", "says"), SCORE_CSV_RECORDS)
+def test_every_csv_record_yields_its_own_output_record(small_model_dir, tmp_path, data, scored, errors, says):
+    """Findings 8 and 10: a quote left open merged the last record into its row (scored under the wrong
+    id); a text of only spaces in a text-only CSV was skipped without a word."""
+    src = tmp_path / "in.csv"
+    src.write_text(data, encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(r.stdout)
+    assert [x.get("id") for x in rows if "error" not in x] == scored
+    assert [x.get("id") for x in rows if "error" in x] == errors
+    assert all(says in x["error"] and "line" in x for x in rows if "error" in x)
+    assert all(x.get("text") != "死ね" or x.get("id") == "3" for x in rows)
+
+
+def test_rows_that_do_not_decode_point_to_the_encoding_option_once(small_model_dir, tmp_path):
+    """Finding 11: a CP932 file with an ASCII header failed every row with 're-save as UTF-8' only."""
+    src = tmp_path / "sjis.csv"
+    src.write_bytes("id,text\r\n1,窓口の職員はバカだ、死ね\r\n2,住民票はどこで取れますか\r\n3,ゴミの日はいつ\r\n"
+                    .encode("cp932"))
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0 and len(_lines(r.stdout)) == 3
+    hints = [x for x in r.stderr.splitlines() if "--encoding cp932" in x]
+    assert len(hints) == 1 and hints[0].startswith("warning: line 2 ")
+    r = runner.invoke(app, ["score", str(src), "--encoding", "cp932", "--model", str(small_model_dir)])
+    assert "warning" not in r.stderr and all("verdict" in x for x in _lines(r.stdout))
+
