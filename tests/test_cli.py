@@ -515,3 +515,76 @@ def test_rows_that_do_not_decode_point_to_the_encoding_option_once(small_model_d
     r = runner.invoke(app, ["score", str(src), "--encoding", "cp932", "--model", str(small_model_dir)])
     assert "warning" not in r.stderr and all("verdict" in x for x in _lines(r.stdout))
 
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("records", [2, 400])  # (the error comes at the last flush, or while writing)
+def test_score_to_a_full_disk_is_one_error_line(small_model_dir, tmp_path, records):
+    """Finding 9: a traceback ending in 'OSError: [Errno 28] No space left on device'."""
+    src = _jsonl_file(tmp_path / "in.jsonl", *({"id": i, "text": "道路の穴を直してください"} for i in range(records)))
+    r = runner.invoke(app, ["score", str(src), "-o", "/dev/full", "--model", str(small_model_dir)])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.stderr.splitlines() == [
+        "error: cannot write the output to /dev/full (No space left on device); the output is incomplete: free disk "
+        "space (or write elsewhere) and run the command again"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_score_to_stdout_on_a_full_disk_is_one_error_line(small_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    src = _jsonl_file(tmp_path / "in.jsonl", {"id": 1, "text": "道路の穴を直してください"})
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "complaint_triage.cli", "score", str(src), "--model",
+                            str(small_model_dir)], stdout=full, stderr=subprocess.PIPE, timeout=300)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "Traceback" not in err
+    assert err.splitlines() == ["error: cannot write the output to stdout (No space left on device); the output is "
+                                "incomplete: free disk space (or write elsewhere) and run the command again"]
+
+
+@pytest.mark.parametrize(("text", "options", "exit_code"), [
+    pytest.param("窓口の対応が悪い" * 3, ["--max-chars", "10"], 2, id="24-chars-over-10"),
+    pytest.param("窓口の対応が悪い" * 3, ["--max-chars", "24"], 0, id="24-chars-at-24"),
+    pytest.param("あ" * 20_001, [], 2, id="20001-chars-over-the-default"),
+    pytest.param("あ" * 20_001, ["--max-chars", "30000"], 0, id="20001-chars-limit-raised"),
+])
+def test_explain_takes_the_length_limit_its_error_says_to_raise(small_model_dir, text, options, exit_code):
+    """Finding 13: 'raise the limit', but explain had no option to raise it."""
+    r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir), *options])
+    assert r.exit_code == exit_code, r.output
+    if exit_code:
+        assert "over the limit" in r.stderr and "raise the limit" in r.stderr
+    else:
+        assert r.stdout.startswith("verdict ")
+
+
+def test_summary_marks_a_missing_id_so_that_it_never_reads_as_another_records_id(small_model_dir, tmp_path):
+    """Finding 17: the row position stood in for a missing id (1, 2, 3, 4, 4 for ids 1, 2, -, 4 and an error)."""
+    src = tmp_path / "ids.jsonl"
+    src.write_text('{"id":1,"text":"住民票"}\n{"id":2,"text":"死ね"}\n{"text":"ゴミが来ない、早く回収して"}\n'
+                   '{"id":3 "text":"bad"}\n{"id":4,"text":"ありがとう"}\n{"id":null,"text":"道路の穴"}\n',
+                   encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    assert runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)]).exit_code == 0
+    r = runner.invoke(app, ["summary", str(out)])
+    assert r.exit_code == 0, r.output
+    ids = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
+    assert ids == ["1", "2", "(record 3)", "(line 4)", "4", "(record 6)"]
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    pytest.param("verdict,text,categories,grievance\ncomplaint,\"窓口で待たされた\",,true\n"
+                 "世田谷区桜1-2-3 山田花子 090-1234-5678 窓口の対応が遅い,complaint,,true\n",
+                 "line 3: verdict (a text of 38 characters) is not one of", id="columns-shifted"),
+    pytest.param("text,verdict,categories,grievance\n窓口で待たされた,harassment,\"threat,山田花子\",true\n",
+                 "line 2: categories ['threat', (a text of 4 characters)] must be a list of", id="name-as-category"),
+])
+def test_evaluate_names_the_line_and_column_of_a_bad_label_not_its_value(small_model_dir, tmp_path, data, says):
+    """Finding 16: evaluate's errors echoed whole cells (a resident's address, name and phone number)."""
+    f = tmp_path / "labels.csv"
+    f.write_text(data, encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    err = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and says in err, r.output
+    assert not any(piece in err for piece in ("山田", "090", "世田谷", "窓口"))
