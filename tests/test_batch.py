@@ -951,6 +951,34 @@ def test_dask_engine_numbers_rows_after_empty_lines_as_the_local_engine(small_mo
     assert numbers["local"] == numbers["dask"] == expected
 
 
+#: CSV files with a quote opened and never closed, and multi-line texts whose quotes close: (lines
+#: after the header "id,text,channel", ids of the rows scored, ids of the error rows)
+QUOTED_FILES = [
+    pytest.param(["1,住民票の取り方,web", '2,"窓口の職員の対応が悪い,web', "3,死ね,tel"], ["1", "3"], ["2"],
+                 id="unclosed-quote-one-record-before-the-end"),
+    pytest.param(["1,住民票の取り方,web", '2,"窓口の職員の対応が悪い,web'], ["1"], ["2"],
+                 id="unclosed-quote-last-line"),
+    pytest.param(['1,"隣の工事の騒音がひどい。', '2,3日前から朝7時に始まる。",tel', "2,ゴミの日を教えてください,web"],
+                 ["1", "2"], [], id="closed-multiline-text"),
+    pytest.param(["2,ゴミの日を教えてください,web", '1,"隣の工事の騒音がひどい。', '2,3日前から朝7時に始まる。",tel'],
+                 ["2", "1"], [], id="closed-multiline-text-last"),
+]
+
+
+@pytest.mark.parametrize(("lines", "scored", "errors"), QUOTED_FILES)
+def test_an_unclosed_quote_costs_batch_only_its_own_row(small_model_dir, tmp_path, lines, scored, errors):
+    """Finding 8 (acceptance 2): a quote left open before the last record merged that record into it."""
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text,channel", *lines, ""]), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out, id_col="id", with_evidence=False)
+    rows = list(B.iter_scored(out))
+    assert [r["id"] for r in rows if not r.get("error")] == scored
+    assert [r["id"] for r in rows if r.get("error")] == errors
+    assert all("never closed" in r["error"] for r in rows if r.get("error"))
+    assert all("死ね" not in (r["text"] or "") for r in rows if r["id"] != "3")  # no record swallowed
+
+
 @pytest.mark.parametrize(("lines", "row", "problem"), [
     (["1,ゴミの日はいつですか", "2,ふざけるな殺すぞ,extra", "3,道路の穴を直してください"], 3,
      "has 3 fields, the header has 2"),
@@ -1279,14 +1307,16 @@ def test_a_bad_cell_does_not_cost_the_record(small_model_dir, tmp_path):
         b"R-2," + "鈴木".encode("cp932") + f",{TEXTS[2]},\r\n".encode(),           # a bad byte in 氏名
         "R-3,佐藤,".encode() + "窓口".encode("cp932") + ",要折返し\r\n".encode(),  # a bad byte in 内容
         f"R-4,高橋,{TEXTS[4]},備考,余分\r\n".encode(),                           # 5 fields for 4
-        ",,,\r\n , ,\u3000,\r\n".encode(),                                          # blank rows: skipped
+        b",,,\r\n",                                                         # an empty row: skipped
+        " , ,\u3000,\r\n".encode(),                                                 # spaces: a record
         ",伊藤,,\r\n".encode(),                                                      # no id, empty text
     ]))
     out = tmp_path / "out.csv"
     res = _run(small_model_dir, [src], out, text_col="内容", id_col="受付番号", encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
-    assert [r["source_record"] for r in rows] == ["2", "3", "4", "5", "8"]
-    ok, bad_name, bad_text, extra, no_id = rows
+    assert [r["source_record"] for r in rows] == ["2", "3", "4", "5", "7", "8"]
+    ok, bad_name, bad_text, extra, spaces, no_id = rows
+    assert "empty" in spaces["error"] and not spaces["verdict"]
     assert ok["verdict"] and not ok["warning"] and not ok["error"]
     assert bad_name["verdict"] == "harassment" and bad_name["氏名"] == "\ufffd\ufffd\ufffd\ufffd"
     assert bad_name["warning"] == "bytes not valid in the file's encoding replaced with U+FFFD in column '氏名'"
@@ -2037,6 +2067,19 @@ def test_xlsx_sheets_without_records_are_named_in_the_warnings(small_model_dir, 
     assert res.rows == 1
     assert f"{src}: sheet 'headeronly' has a header but no data rows" in res.warnings
     assert f"{src}: sheet 'blank' skipped: it is empty" in res.warnings
+
+
+def test_rows_of_spaces_are_records_in_both_engines(small_model_dir, tmp_path, dask_scheduler):
+    """Finding 10 (acceptance 2): a text of only spaces in a text-only CSV was skipped as a blank row."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(f'text\n"   "\n"\u3000"\n\n{TEXTS[1]}\n'.encode())
+    got = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.jsonl"
+        _run(small_model_dir, [src], out, engine=engine, scheduler=dask_scheduler if engine == "dask" else None,
+             with_evidence=False)
+        got[engine] = [(r["source_record"], bool(r.get("error")) and "empty" in r["error"]) for r in B.iter_scored(out)]
+    assert got["local"] == got["dask"] == [("2", True), ("3", True), ("5", False)]
 
 
 @pytest.mark.parametrize("lines", [["1,ゴミの日はいつですか", ",,", "2,道路の穴"], [",,", "1,ゴミの日はいつですか"]])

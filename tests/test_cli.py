@@ -470,3 +470,121 @@ def test_an_error_names_a_path_with_brackets_as_it_is(tmp_path, folder):
     r = runner.invoke(app, ["score", str(missing), "-o", str(tmp_path / "out.jsonl")])
     assert r.exit_code != 0 and (r.exception is None or isinstance(r.exception, SystemExit)), r.output
     assert str(missing) in r.output
+
+
+# -- acceptance 2 (session 24): CSV records, a full disk, explain's limit, summary's ids ----------------
+
+
+#: (CSV, ids of the scored records, ids of the error records, what the error says)
+SCORE_CSV_RECORDS = [
+    pytest.param("id,text\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n3,死ね\n", ["1", "3"], ["2"], "never closed",
+                 id="quote-left-open-before-the-last-record"),
+    pytest.param("id,text,channel\r\n1,住民票の取り方,web\r\n2,\"窓口の職員の対応が悪い,web\r\n3,死ね,tel",
+                 ["1", "3"], ["2"], "never closed", id="quote-left-open-in-a-middle-column"),
+    pytest.param("id,text\n1,\"隣の工事の騒音がひどい。\n2,3日前から朝7時に始まる。\"\n2,ゴミの日を教えてください\n",
+                 ["1", "2"], [], "", id="multiline-text-that-closes"),
+    pytest.param('text\n"   "\n"\u3000"\n\nこんにちは\n', [None], [None, None], "empty or whitespace only",
+                 id="text-only-spaces"),
+]
+
+
+@pytest.mark.parametrize(("data", "scored", "errors", "says"), SCORE_CSV_RECORDS)
+def test_every_csv_record_yields_its_own_output_record(small_model_dir, tmp_path, data, scored, errors, says):
+    """Findings 8 and 10: a quote left open merged the last record into its row (scored under the wrong
+    id); a text of only spaces in a text-only CSV was skipped without a word."""
+    src = tmp_path / "in.csv"
+    src.write_text(data, encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = _lines(r.stdout)
+    assert [x.get("id") for x in rows if "error" not in x] == scored
+    assert [x.get("id") for x in rows if "error" in x] == errors
+    assert all(says in x["error"] and "line" in x for x in rows if "error" in x)
+    assert all(x.get("text") != "死ね" or x.get("id") == "3" for x in rows)
+
+
+def test_rows_that_do_not_decode_point_to_the_encoding_option_once(small_model_dir, tmp_path):
+    """Finding 11: a CP932 file with an ASCII header failed every row with 're-save as UTF-8' only."""
+    src = tmp_path / "sjis.csv"
+    src.write_bytes("id,text\r\n1,窓口の職員はバカだ、死ね\r\n2,住民票はどこで取れますか\r\n3,ゴミの日はいつ\r\n"
+                    .encode("cp932"))
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir)])
+    assert r.exit_code == 0 and len(_lines(r.stdout)) == 3
+    hints = [x for x in r.stderr.splitlines() if "--encoding cp932" in x]
+    assert len(hints) == 1 and hints[0].startswith("warning: line 2 ")
+    r = runner.invoke(app, ["score", str(src), "--encoding", "cp932", "--model", str(small_model_dir)])
+    assert "warning" not in r.stderr and all("verdict" in x for x in _lines(r.stdout))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("records", [2, 400])  # (the error comes at the last flush, or while writing)
+def test_score_to_a_full_disk_is_one_error_line(small_model_dir, tmp_path, records):
+    """Finding 9: a traceback ending in 'OSError: [Errno 28] No space left on device'."""
+    src = _jsonl_file(tmp_path / "in.jsonl", *({"id": i, "text": "道路の穴を直してください"} for i in range(records)))
+    r = runner.invoke(app, ["score", str(src), "-o", "/dev/full", "--model", str(small_model_dir)])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.output
+    assert r.stderr.splitlines() == [
+        "error: cannot write the output to /dev/full (No space left on device); the output is incomplete: free disk "
+        "space (or write elsewhere) and run the command again"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_score_to_stdout_on_a_full_disk_is_one_error_line(small_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    src = _jsonl_file(tmp_path / "in.jsonl", {"id": 1, "text": "道路の穴を直してください"})
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sys.executable, "-m", "complaint_triage.cli", "score", str(src), "--model",
+                            str(small_model_dir)], stdout=full, stderr=subprocess.PIPE, timeout=300)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "Traceback" not in err
+    assert err.splitlines() == ["error: cannot write the output to stdout (No space left on device); the output is "
+                                "incomplete: free disk space (or write elsewhere) and run the command again"]
+
+
+@pytest.mark.parametrize(("text", "options", "exit_code"), [
+    pytest.param("窓口の対応が悪い" * 3, ["--max-chars", "10"], 2, id="24-chars-over-10"),
+    pytest.param("窓口の対応が悪い" * 3, ["--max-chars", "24"], 0, id="24-chars-at-24"),
+    pytest.param("あ" * 20_001, [], 2, id="20001-chars-over-the-default"),
+    pytest.param("あ" * 20_001, ["--max-chars", "30000"], 0, id="20001-chars-limit-raised"),
+])
+def test_explain_takes_the_length_limit_its_error_says_to_raise(small_model_dir, text, options, exit_code):
+    """Finding 13: 'raise the limit', but explain had no option to raise it."""
+    r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir), *options])
+    assert r.exit_code == exit_code, r.output
+    if exit_code:
+        assert "over the limit" in r.stderr and "raise the limit" in r.stderr
+    else:
+        assert r.stdout.startswith("verdict ")
+
+
+def test_summary_marks_a_missing_id_so_that_it_never_reads_as_another_records_id(small_model_dir, tmp_path):
+    """Finding 17: the row position stood in for a missing id (1, 2, 3, 4, 4 for ids 1, 2, -, 4 and an error)."""
+    src = tmp_path / "ids.jsonl"
+    src.write_text('{"id":1,"text":"住民票"}\n{"id":2,"text":"死ね"}\n{"text":"ゴミが来ない、早く回収して"}\n'
+                   '{"id":3 "text":"bad"}\n{"id":4,"text":"ありがとう"}\n{"id":null,"text":"道路の穴"}\n',
+                   encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    assert runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)]).exit_code == 0
+    r = runner.invoke(app, ["summary", str(out)])
+    assert r.exit_code == 0, r.output
+    ids = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
+    assert ids == ["1", "2", "(record 3)", "(line 4)", "4", "(record 6)"]
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    pytest.param("verdict,text,categories,grievance\ncomplaint,\"窓口で待たされた\",,true\n"
+                 "世田谷区桜1-2-3 山田花子 090-1234-5678 窓口の対応が遅い,complaint,,true\n",
+                 "line 3: verdict (a text of 38 characters) is not one of", id="columns-shifted"),
+    pytest.param("text,verdict,categories,grievance\n窓口で待たされた,harassment,\"threat,山田花子\",true\n",
+                 "line 2: categories ['threat', (a text of 4 characters)] must be a list of", id="name-as-category"),
+])
+def test_evaluate_names_the_line_and_column_of_a_bad_label_not_its_value(small_model_dir, tmp_path, data, says):
+    """Finding 16: evaluate's errors echoed whole cells (a resident's address, name and phone number)."""
+    f = tmp_path / "labels.csv"
+    f.write_text(data, encoding="utf-8")
+    r = runner.invoke(app, ["evaluate", str(f), "--model", str(small_model_dir)])
+    err = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and says in err, r.output
+    assert not any(piece in err for piece in ("山田", "090", "世田谷", "窓口"))

@@ -101,10 +101,29 @@ def test_read_csv_numbers_records_by_the_line_where_they_start():
     assert [n for n, _ in rows] == [2, 3, 4, 5, 6] and rows[2][1].error.startswith("row 4 ")
 
 
-def test_all_blank_rows_are_skipped_but_keep_their_numbers():
-    data = "受付番号,内容,備考\n1,{}\n,,\n , ,\u3000\n\n2,{},\n".format(COMPLAINT + ",", THREAT).encode()
+def test_empty_rows_are_skipped_but_keep_their_numbers():
+    data = "受付番号,内容,備考\n1,{}\n,,\n\n2,{},\n".format(COMPLAINT + ",", THREAT).encode()
     recs = list(CsvReader(io.BytesIO(data), text_column="内容"))
-    assert [(r.row, r.line, r.values["受付番号"]) for r in recs] == [(2, 2, "1"), (6, 6, "2")]
+    assert [(r.row, r.line, r.values["受付番号"]) for r in recs] == [(2, 2, "1"), (5, 5, "2")]
+
+
+#: Rows whose cells hold only spaces: records (their text is an error for the scorer), never
+#: skipped as blank, also when the text is the only column.  (file, the texts read)
+WHITESPACE_ROWS = [
+    pytest.param(f'内容\n"   "\n"\u3000"\n\u3000\n{COMPLAINT}\n', ["   ", "\u3000", "\u3000", COMPLAINT],
+                 id="text-only-quoted-spaces-and-ideographic-space"),
+    pytest.param(f"内容\r\n  \r\n{THREAT}\r\n", ["  ", THREAT], id="text-only-unquoted-crlf"),
+    pytest.param(f"受付番号,内容,備考\n , ,\u3000\n,\u3000,\n2,{THREAT},\n", [" ", "\u3000", THREAT],
+                 id="cells-of-spaces"),
+]
+
+
+@pytest.mark.parametrize(("data", "texts"), WHITESPACE_ROWS)
+def test_a_row_of_spaces_is_a_record_not_a_blank_row(data, texts):
+    raw = data.encode()
+    assert [r.values["内容"] for r in CsvReader(io.BytesIO(raw), text_column="内容")] == texts
+    assert CsvReader(io.BytesIO(raw), text_column="内容").count() == len(texts)
+    assert [rec["内容"] for _, rec in _read(raw)] == texts
 
 
 # -- CSV: long fields -------------------------------------------------------------------------
@@ -220,6 +239,15 @@ def test_a_header_that_reads_but_lacks_the_column_lists_the_columns():
 def test_a_row_with_the_wrong_number_of_fields_keeps_the_fields_it_has(rows, values, error):
     ((n, rec),) = _read(_csv(rows))
     assert isinstance(rec, InputRecordError) and error in rec.error and rec.values == values
+    assert "quote" not in rec.error  # (one line: no quoted field ran over line breaks)
+
+
+def test_a_record_of_several_lines_with_the_wrong_number_of_fields_mentions_its_quotes():
+    data = f"受付番号,内容,受付方法\n1,\"窓口の対応が悪い\n二行目\"\n2,{COMPLAINT},web\n".encode()
+    (n, rec), (_, ok) = _read(data)
+    assert isinstance(rec, InputRecordError) and rec.error.startswith("line 2 has 2 fields, the header has 3; ")
+    assert "runs over 2 lines" in rec.error and "quotes close" in rec.error and "窓口" not in rec.error
+    assert ok == {"受付番号": "2", "内容": COMPLAINT, "受付方法": "web"}
 
 
 # -- CSV: an unclosed quote ---------------------------------------------------------------------
@@ -236,6 +264,17 @@ RUNAWAY_QUOTES = [
                  "4,d,騒音がひどい\n5,e,\"前半, 後半\"\n6,f,最後の行\n", 3, id="closed-by-a-later-quoted-field"),
     pytest.param("内容,受付番号,担当\n\"閉じ忘れの苦情です,R1,土木\nゴミの日,R2,清掃\n騒音です,R3,環境\n"
                  "段差があります,R4,土木\n", 2, id="the-text-column-first"),
+    # the quote is still open at the end of the file: one line (or none) after it is enough
+    pytest.param("受付番号,内容\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n3,死ね\n", 3,
+                 id="one-record-after-it-to-the-end"),
+    pytest.param("受付番号,内容\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n3,死ね", 3,
+                 id="one-record-after-it-no-final-newline"),
+    pytest.param("受付番号,内容\r\n1,住民票の取り方\r\n2,\"窓口の職員の対応が悪い\r\n3,死ね\r\n", 3,
+                 id="one-record-after-it-crlf"),
+    pytest.param("受付番号,内容,受付方法\n1,住民票の取り方,web\n2,\"窓口の職員の対応が悪い,web\n3,死ね,tel\n", 3,
+                 id="in-a-middle-column"),
+    pytest.param("内容\n住民票の取り方\n\"窓口の職員の対応が悪い\n死ね\n", 3, id="the-text-the-only-column"),
+    pytest.param("受付番号,内容\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n", 3, id="on-the-last-line"),
 ]
 
 
@@ -271,6 +310,13 @@ LEGIT_MULTILINE = [
     pytest.param("id,内容\n1,\"隣の工事の騒音がひどい。\n2,3日前から朝7時に始まる。\n3,4回注意したが止まらない。\n"
                  "何とかしてほしい。\"\n2,ゴミの日を教えてください\n".encode(),
                  id="numbers-with-commas-in-a-closed-field"),
+    # the same as the file's last record, with and without a final line break
+    pytest.param("id,内容\n2,ゴミの日を教えてください\n1,\"隣の工事の騒音がひどい。\n2,3日前から朝7時に始まる。\"\n".encode(),
+                 id="closed-multiline-field-last"),
+    pytest.param("id,内容\r\n2,ゴミの日を教えてください\r\n1,\"隣の工事の騒音がひどい。\r\n2,3日前から。\"".encode(),
+                 id="closed-multiline-field-last-no-final-newline"),
+    pytest.param("内容\n\"騒音がひどい。\n2,3日前から朝7時に始まる。\"\n\"改行\nあり\"\n".encode(),
+                 id="text-only-column"),
 ]
 
 
@@ -296,7 +342,7 @@ def test_a_bad_byte_costs_only_its_own_column(data, column, repair):
         ((n, rec),) = list(read_csv(io.BytesIO(data), text_column="内容", repair_other_columns=repair))
     if repair and column != "内容":  # the text is scored, the other column repaired and named
         assert rec["受付番号"] == "A-1" and rec["氏名"] == "\ufffdR" and rec["内容"] == COMPLAINT
-        assert [str(w.message) for w in caught] == [
+        assert [str(w.message) for w in caught if "replaced" in str(w.message)] == [
             "line 2: bytes not valid utf-8 replaced with U+FFFD in column '氏名'; the record is kept"]
     else:
         assert isinstance(rec, InputRecordError) and "not valid utf-8" in rec.error
@@ -314,6 +360,27 @@ def test_a_misdecoded_header_warns_even_when_the_text_column_is_found(header):
         warnings.simplefilter("error")
         ((_, rec),) = list(read_csv(io.BytesIO(data), text_column="text", encoding="cp932"))
     assert list(rec) == header
+
+
+@pytest.mark.parametrize("header", [["id", "text"], ["id", "text", "channel"]])
+@pytest.mark.parametrize("repair", [False, True])
+def test_rows_that_do_not_decode_under_an_ascii_header_point_to_the_encoding_once(header, repair):
+    """A CP932 file (Japanese Excel) with an ASCII header: every row failed with 're-save as UTF-8'."""
+    rows = [["1", "窓口の職員はバカだ、死ね", "電話"], ["2", "住民票はどこで取れますか", "窓口"],
+            ["3", "ゴミが回収されていません", "web"]]
+    data = _csv([header, *(r[: len(header)] for r in rows)], encoding="cp932")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = list(read_csv(io.BytesIO(data), text_column="text", repair_other_columns=repair,
+                            encoding_hint="re-save it as UTF-8 or pass --encoding cp932"))
+    assert len(got) == 3 and all(isinstance(rec, InputRecordError) for _, rec in got)
+    hints = [str(w.message) for w in caught if "--encoding cp932" in str(w.message)]
+    assert hints == ["line 2 holds bytes that are not valid UTF-8 (and later rows may too), so the file's "
+                     "encoding looks wrong; re-save it as UTF-8 or pass --encoding cp932"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read with the right encoding: no warning, every row a record
+        assert [r["text"] for _, r in read_csv(io.BytesIO(data), text_column="text", encoding="cp932")] == [
+            r[1] for r in rows]
 
 
 def test_read_jsonl_drops_a_byte_order_mark_on_any_line():

@@ -1,7 +1,17 @@
+import re
+
 import pytest
 
 from complaint_triage.exceptions import LabelError
-from complaint_triage.labels import ACTIONS, CATEGORIES, LABEL_SET_ID, VERDICTS, action_for, validate_labels
+from complaint_triage.labels import (
+    ACTIONS,
+    CATEGORIES,
+    LABEL_SET_ID,
+    VERDICTS,
+    action_for,
+    shown_value,
+    validate_labels,
+)
 
 ACTION_TABLE = [
     ("inquiry", [], "normal_reply"),
@@ -77,6 +87,44 @@ def test_validate_labels_rejects(verdict, cats, grievance, message):
 )
 def test_validate_labels_accepts(verdict, cats, grievance):
     validate_labels(verdict, cats, grievance)
+
+
+PII = "世田谷区桜1-2-3 山田花子 090-1234-5678 窓口の対応が遅い"
+
+#: Label cells holding a message, a name or a phone number (a shifted column): the error names the
+#: field and the kind of value, never the value.  (verdict, categories, grievance, the error)
+PERSONAL_VALUES = [
+    pytest.param(PII, [], True, "verdict (a text of 38 characters) is not one of", id="message-as-verdict"),
+    pytest.param("山田", [], True, "verdict (a text of 2 characters) is not one of", id="name-as-verdict"),
+    pytest.param("090-1234-5678", [], True, "verdict (a text of 13 characters)", id="phone-as-verdict"),
+    pytest.param(9012345678, [], True, "verdict (a number) is not one of", id="phone-number-as-verdict"),
+    pytest.param("harassment", ["threat", "山田太郎 090-1234-5678"], True,
+                 "categories ['threat', (a text of 18 characters)] must be a list of", id="name-as-category"),
+    pytest.param("harassment", ["threat", PII, "threat"], True, "must be a list of", id="message-among-repeats"),
+    pytest.param("harassment", PII, True, "categories (a text of 38 characters) must be",
+                 id="categories-a-string"),
+    pytest.param("harassment", ["threat"], PII, "got (a text of 38 characters)", id="message-as-grievance"),
+    pytest.param("harassment", ["threat"], {"name": "山田花子"}, "got (an object of 1 field)",
+                 id="object-as-grievance"),
+]
+
+
+@pytest.mark.parametrize(("verdict", "cats", "grievance", "message"), PERSONAL_VALUES)
+def test_validate_labels_never_repeats_a_value_that_may_be_personal_data(verdict, cats, grievance, message):
+    """Finding 16 (acceptance 2): evaluate's errors printed a resident's address and phone number."""
+    with pytest.raises(LabelError, match=re.escape(message)) as e:
+        validate_labels(verdict, cats, grievance)
+    assert not any(piece in str(e.value) for piece in ("山田", "090", "1234", "世田谷", "窓口"))
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("complain", "'complain'"), ("abusive-language", "'abusive-language'"), ("b102", "'b102'"), (None, "None"),
+    (False, "False"), ("", "(an empty text)"), ("苦情", "(a text of 2 characters)"),
+    ("a b", "(a text of 3 characters)"), ("taro@example.jp", "(a text of 15 characters)"), (1.5, "(a number)"),
+    (list("abcdefghij"), "['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', …]"),
+])
+def test_shown_value_quotes_only_short_code_like_words(value, shown):
+    assert shown_value(value) == shown
 
 
 def test_unknown_category_in_action():

@@ -88,3 +88,18 @@ def test_a_report_of_metrics_saved_before_predicted_counts_existed_still_prints(
     for row in [m["harassment"], *m["per_verdict"].values(), *m["per_category"].values()]:
         row.pop("predicted", None)  # (m["harassment"] is per_verdict["harassment"])
     assert "harassment precision         0.667" in format_report(m)
+
+
+@pytest.mark.parametrize(("flagged", "complaints", "shown"), [
+    pytest.param(4, 873, "0.458%", id="4-of-873-not-0.460"),     # the shipped model's test split
+    pytest.param(2, 3, "66.667%", id="2-of-3-not-66.670"),
+    pytest.param(26, 3526, "0.737%", id="26-of-3526-not-0.740"),  # its cross-validation
+    pytest.param(1, 8, "12.500%", id="exact"),
+])
+def test_the_false_flag_rate_is_printed_from_its_counts_not_the_rounded_fraction(flagged, complaints, shown):
+    """Finding 14 (acceptance 2): the fraction was rounded to 4 places, then printed with 3 decimals of a percent."""
+    gold = [rec("complaint")] * complaints  # 窓口で長時間待たされた、など
+    pred = [rec("harassment", ["excessive_demand"], True)] * flagged + [rec("complaint")] * (complaints - flagged)
+    m = evaluate_decisions(gold, pred)
+    assert m["complaint_false_flag_rate"] == round(flagged / complaints, 4)  # (the JSON figure stays as it was)
+    assert f"complaint false-flag rate    {shown}  ({flagged} of {complaints} complaints" in format_report(m)

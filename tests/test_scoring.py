@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from complaint_triage import tokenizer
@@ -28,3 +30,31 @@ def test_score_many_refuses_a_single_string(small_triager):
     """score_many("abc") scored each character as a message."""
     with pytest.raises(TypeError, match="score_many"):
         small_triager.score_many("図書館はどこですか")
+
+
+@pytest.mark.parametrize(("texts", "says"), [
+    pytest.param({"r1": "図書館はどこですか"}, "not a mapping (dict): it would score the keys; pass list(d.values())",
+                 id="dict"),
+    pytest.param({"図書館はどこですか", "死ね"}, "not a set: a set has no order", id="set"),
+    pytest.param(frozenset({"図書館はどこですか"}), "not a frozenset", id="frozenset"),
+    pytest.param(42, "a sequence of texts (e.g. a list); got int", id="not-iterable"),
+])
+def test_score_many_refuses_what_would_score_the_wrong_texts_or_lose_their_order(small_triager, texts, says):
+    """Finding 18 (acceptance 2): a dict's keys were scored, a set in hash order."""
+    with pytest.raises(TypeError, match=re.escape(says)):
+        small_triager.score_many(texts)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda ts: (t for t in ts), id="generator"),
+    pytest.param(lambda ts: iter(ts), id="iterator"),
+    pytest.param(lambda ts: dict(enumerate(ts)).values(), id="dict-values"),
+    pytest.param(lambda ts: dict.fromkeys(ts).keys(), id="dict-keys-in-insertion-order"),
+    pytest.param(tuple, id="tuple"),
+    pytest.param(lambda ts: __import__("pandas").Series(ts), id="pandas-series"),
+    pytest.param(lambda ts: __import__("numpy").array(ts, dtype=object), id="numpy-array"),
+])
+def test_score_many_takes_any_ordered_iterable(small_triager, make):
+    texts = ["図書館の開館時間を教えてください。", "お前みたいな無能はクビにしろ、死ね。", "   "]
+    want = [r.to_dict() for r in small_triager.score_many(texts)]
+    assert [r.to_dict() for r in small_triager.score_many(make(texts))] == want

@@ -55,9 +55,11 @@ Reading the inputs
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
-  row that keeps the fields it has; all-blank rows (``,,,,``) are skipped like blank Excel
-  rows.  ``source_record`` is the spreadsheet row (header = 1); error messages also give the
-  line where the record starts.
+  row that keeps the fields it has; empty rows (``,,,,`` or an empty line) are skipped like
+  blank Excel rows, but a row whose cells hold only spaces is a record.  A quote opened and
+  never closed makes its row an error row, and the lines it swallowed are read as rows.
+  ``source_record`` is the spreadsheet row (header = 1); error messages also give the line
+  where the record starts.
 * Duplicate column names (CSV and Excel) are kept apart as pandas does: ``備考``, ``備考.1``;
   blank ones are named ``column_N``.  A warning says so.
 * Excel: a sheet's header is the first of its first 20 rows that names the text column (and
@@ -100,7 +102,7 @@ single-threaded worker processes is started.  To use an existing cluster::
 Workers need the same environment (``pip install 'complaint-triage[dask]'``), the input
 files and the model directory at the same paths (a shared file system), and one thread
 each (a MeCab tagger is per thread; scoring is CPU-bound).  For well-formed files the rows
-are those of the local engine, with the same ``source_record`` (empty lines and all-blank
+are those of the local engine, with the same ``source_record`` (empty lines and empty
 rows are skipped but keep their numbers, also in a resumed run).  A CSV file with a record of
 the wrong number of fields (or that is not valid CSV) is refused before any partition runs: pandas
 would stop on it or shift every column; score it with the local engine, which writes that record
@@ -2909,7 +2911,7 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     """Score CSV/TSV/Parquet inputs on a Dask cluster, partition by partition.
 
     The rows are those of the local engine for well-formed files (same column names, the
-    same ``warning``, all-blank rows and empty lines skipped but counted in ``source_record``);
+    same ``warning``, empty rows and empty lines skipped but counted in ``source_record``);
     a CSV file with a record of the wrong number of fields is refused (:class:`InputFormatError`),
     and a field over the field limit is read by pandas' rules.  Each partition's checkpoint records
     how many input rows it covered, blank ones included, so that a resumed run numbers the rows after it as an
@@ -3007,8 +3009,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             for i, (vals, pr) in enumerate(zip(in_rows, preds, strict=True)):
                 warning = None
                 if src.kind != "parquet":
-                    if not any(isinstance(v, str) and v.strip() for v in vals.values()):
-                        continue  # an all-blank row or empty line: skipped as by the local engine, keeping its number
+                    if not any(isinstance(v, str) and v for v in vals.values()):
+                        continue  # an empty row or line: skipped as by the local engine, keeping its number
                     bad = [c for c in names if c != text_col and isinstance(vals.get(c), str)
                            and UNDECODABLE.search(vals[c])]
                     warning = _cell_warning(bad, (), field_limit)

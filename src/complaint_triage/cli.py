@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import itertools
 import json
@@ -147,6 +148,29 @@ def _open_out(path: str) -> IO[str]:
                     "and is writable", 2) from e
 
 
+def _close_out(out: IO[str] | None, output: str) -> None:
+    """Flush ``out`` (from :func:`_open_out`) and close it, or detach it when it wraps stdout."""
+    if out is sys.stdout:
+        out.flush()
+    elif out is not None and output == "-":
+        try:
+            out.flush()
+        finally:
+            out.detach()  # (the wrapper built over stdout's bytes: stdout itself stays open)
+    elif out is not None:
+        out.close()
+
+
+def _write_failed(output: str, e: OSError) -> BaseException:
+    """What to raise when writing the output failed: one ``error:`` line (exit 1) for a full disk or
+    another device error; a closed pipe (``| head``) is left to click, which ends the run quietly."""
+    if e.errno == errno.EPIPE:
+        return e
+    where = "stdout" if output == "-" else output
+    return _fail(f"cannot write the output to {where} ({e.strerror or type(e).__name__}); the output is "
+                 "incomplete: free disk space (or write elsewhere) and run the command again")
+
+
 @contextmanager
 def _utf8_stdout() -> Iterator[IO[str]]:
     """stdout as a UTF-8 text stream whatever the locale's encoding (``PYTHONIOENCODING=cp932``
@@ -216,6 +240,7 @@ def score(
     objects = with_text = 0  # (JSONL records read as objects, and those with the text field)
     fields_seen: dict[str, None] = {}
     renamed: set[str] = set()
+    written = False  # every record reached the output stream (it is still to be flushed)
 
     def kept(values: dict[str, Any]) -> dict[str, Any]:
         """The input fields, those named like an output field renamed ``input_…`` (warned once each)."""
@@ -268,7 +293,10 @@ def score(
                     row.update(res_d)
                     key = res_d.get("verdict") or "error"  # (not an input field of that name)
                 counts[key] = counts.get(key, 0) + 1
-                sink.write(json_line(row) + "\n")
+                try:
+                    sink.write(json_line(row) + "\n")
+                except OSError as e:  # (a full disk: one error line, not a traceback)
+                    raise _write_failed(output, e) from e
             batch.clear()
 
         for item in itertools.chain(() if first is None else (first,), records):
@@ -277,20 +305,17 @@ def score(
                 flush()
         if batch:
             flush()
+        written = True
     except ComplaintTriageError as e:
         raise _fail(str(e), 2) from e
     finally:
-        if out is sys.stdout:
-            out.flush()
-        elif out is not None and output == "-":
-            try:
-                out.flush()
-            finally:
-                out.detach()  # (the wrapper built over stdout's bytes: stdout itself stays open)
-        elif out is not None:
-            out.close()
         if src is not sys.stdin.buffer:
             src.close()
+        try:  # (the last lines reach the disk here: a full disk may show only now)
+            _close_out(out, output)
+        except OSError as e:
+            if written:  # (else the run is failing already: that error is the one to show)
+                raise _write_failed(output, e) from e
     total = sum(counts.values())
     err.print(f"scored {total} records" + "".join(f"{', ' if i else ': '}{k} {v}"
                                                  for i, (k, v) in enumerate(sorted(counts.items()))), highlight=False)
@@ -581,9 +606,12 @@ _CR_BEFORE_LF = re.compile("\r(?=\n)")
 def explain(
     text: Annotated[str, typer.Argument(help="The message to explain.")],
     model: Annotated[Path | None, typer.Option(help="Model directory (default: the promoted model).")] = None,
+    max_chars: Annotated[int, typer.Option(min=1, help="A text longer than this is refused (as score refuses "
+                                           "it).")] = 20_000,
 ) -> None:
     """Show a message's verdict, scores and highlighted evidence in the terminal."""
     triager = _load(model)
+    triager.max_chars = max_chars
     try:
         p = triager.score(text)
     except ComplaintTriageError as e:
@@ -661,11 +689,11 @@ def _show_summary(con: Console, rows: list[dict[str, Any]], width: int) -> None:
     for n, r in enumerate(rows, 1):
         # (values from the file are Text, never rich markup: a message may contain [/x])
         if r.get("error"):
-            table.add_row(Text(str(r.get("id", n))), "[magenta]error[/]", "", "", "", Text(str(r["error"])))
+            table.add_row(_shown_id(r, n), "[magenta]error[/]", "", "", "", Text(str(r["error"])))
             continue
         text = " ".join(str(r.get("text", "")).split())
         table.add_row(
-            Text(str(r.get("id", n))),
+            _shown_id(r, n),
             f"[{_COLOURS[r['verdict']]}]{r['verdict']}[/]" + (" ⚑" if r.get("review") else ""),
             f"{r['scores']['harassment']:.2f}",
             ", ".join(r["categories"]),
@@ -673,6 +701,16 @@ def _show_summary(con: Console, rows: list[dict[str, Any]], width: int) -> None:
             Text(text[:width]),
         )
     con.print(table)
+
+
+def _shown_id(row: dict[str, Any], n: int) -> Text:
+    """The record's ``id``; without one, where it is, marked so that it never reads as an id:
+    ``line N`` of the input (an error record of score carries it), else ``record N`` of the file."""
+    if row.get("id") is not None:
+        return Text(str(row["id"]))
+    line = row.get("line")
+    where = f"line {line}" if isinstance(line, int) and not isinstance(line, bool) else f"record {n}"
+    return Text(f"({where})", style="dim")
 
 
 def _not_scored(row: dict[str, Any]) -> str:

@@ -7,8 +7,9 @@ records that say why, so every input line yields exactly one output line.
 CSV/TSV files are read by :class:`CsvReader`, which :func:`read_csv` and the batch reader
 share: fields of up to :data:`FIELD_LIMIT` characters are read whole (longer ones are cut
 there and reported, and the records after them are read normally), duplicate or blank
-header names are renamed so that no column is lost, all-blank rows are skipped, and each
-record carries both its spreadsheet row number and the physical line where it starts.
+header names are renamed so that no column is lost, empty rows (no character in any cell:
+an empty line, or only delimiters) are skipped, and each record carries both its
+spreadsheet row number and the physical line where it starts.
 """
 
 from __future__ import annotations
@@ -124,9 +125,16 @@ def _closes_cleanly(lines: Sequence[str], delimiter: str) -> bool:
     return True
 
 
-def _field_count_problem(fields: list[str], width: int) -> str | None:
-    """What :meth:`CsvReader.records` reports about a record with other than ``width`` fields."""
-    return None if len(fields) == width else f"has {len(fields)} fields, the header has {width}"
+def _field_count_problem(fields: list[str], width: int, lines: int = 1) -> str | None:
+    """What :meth:`CsvReader.records` reports about a record with other than ``width`` fields
+    (``lines``: the physical lines it was read from; a quoted field ran over them)."""
+    if len(fields) == width:
+        return None
+    problem = f"has {len(fields)} fields, the header has {width}"
+    if lines > 1:
+        problem += (f"; a quoted field in it runs over {lines:,} lines: check that its quotes close where they "
+                    "should (a stray \" opens a field that swallows the lines after it)")
+    return problem
 #: A header name that did not decode: surrogate escapes, or U+FFFD from an earlier decoder.
 _GARBLED = re.compile("[\udc80-\udcff\ufffd]")
 
@@ -642,10 +650,12 @@ class CsvReader:
     """Read a CSV/TSV byte stream record by record, never losing a column or a record.
 
     The header is read on construction.  Iterating yields one :class:`CsvRecord` per
-    non-blank record (rows whose cells are all empty or whitespace are skipped, like blank
-    Excel rows).  Undecodable bytes are kept as surrogate escapes and named per record;
-    a field over ``field_limit`` characters is cut there and named, and the next record is
-    read normally; a record with the wrong number of fields keeps the fields it has.
+    record that is not empty (an empty line, or one of delimiters only, as a spreadsheet saves
+    a blank row, is skipped; a cell holding only spaces makes a record).  Undecodable bytes
+    are kept as surrogate escapes and named per record; a field over ``field_limit``
+    characters is cut there and named, and the next record is read normally; a record with
+    the wrong number of fields keeps the fields it has; a quote opened and never closed makes
+    its record an error and the lines it swallowed are read again as records.
 
     Parameters
     ----------
@@ -688,6 +698,7 @@ class CsvReader:
         self.lines = 0  # physical lines read so far
         self._buf: list[str] = []  # the lines of the record being read
         self._pending: deque[str] = deque()  # lines to read again (after an unclosed quote)
+        self._eof = False  # the line source has ended (a record read then ran into it in an open quote)
         self._width = 0  # the header's, once read (0: no runaway-quote check)
         self._text = _io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
         self._src = self._line_source()
@@ -708,6 +719,7 @@ class CsvReader:
             else:
                 s = next(text, None)
                 if s is None:
+                    self._eof = True
                     return
                 if pua is not None:
                     s = s.translate(pua)
@@ -721,25 +733,39 @@ class CsvReader:
         and the problem, with the lines after the first put back to be read again as records.
         None otherwise.  A record whose quotes close properly, each followed by a delimiter or the
         end of a line, and that has the header's number of fields is never one, whatever its
-        lines look like (「2,3日前から」 on a line of its own is text, not a record)."""
+        lines look like (「2,3日前から」 on a line of its own is text, not a record).
+
+        A record read whole that ran into the end of the file (the reader asked for a line after
+        its first and got none) is one in every case: only an open quote reads past a line's end,
+        so its quote is never closed, and each line after its first is read again as a record."""
         lines = self._buf
-        if len(lines) < 3 or not self._width:
+        at_end = fields is not None and self._eof
+        if not self._width or (len(lines) < 3 and not at_end):
             return None
-        if fields is not None and len(fields) == self._width and _closes_cleanly(lines, self.delimiter):
-            return None
-        n = runaway_quote(lines, self.delimiter, self._width)
-        if not n:
-            return None
+        if at_end:
+            n = 0
+        else:
+            if fields is not None and len(fields) == self._width and _closes_cleanly(lines, self.delimiter):
+                return None
+            n = runaway_quote(lines, self.delimiter, self._width)
+            if not n:
+                return None
         first = next(csv.reader(lines[:1], delimiter=self.delimiter), [])
         if first:
             first[-1] = first[-1].rstrip("\r\n")
         swallowed = len(lines) - 1
         self._pending.extendleft(reversed(lines[1:]))
+        self._eof = False
         self.lines = start
         lines.clear()
         # (a new line source too: the old one has ended if the field ran to the end of the file)
         self._src = self._line_source()
         self._reader = csv.reader(self._src, delimiter=self.delimiter)
+        if at_end:
+            again = ("" if not swallowed else ", so the line after it was read again as a record" if swallowed == 1
+                     else f", so the {swallowed:,} lines after it were read again as records")
+            return first, ("opens a quoted field that is never closed (a stray \" in it?): the file ends inside "
+                           f"that field{again}; check the quotes of this row")
         return first, (f"opens a quoted field that is never closed where it should be (a stray \" in it?): "
                        f"the {swallowed:,} lines after it were read into that field, {n:,} of them "
                        "records of their own, so they were read again as records; check the quotes of this row")
@@ -754,7 +780,7 @@ class CsvReader:
             return None
         except csv.Error as e:
             return self._after_error(e, start)
-        if len(self._buf) > 2 and (run := self._runaway(start, fields)) is not None:
+        if (len(self._buf) > 2 or self._eof) and (run := self._runaway(start, fields)) is not None:
             return run[0], [], run[1]
         if self._check_len and fields and max(map(len, fields)) > self.field_limit:
             return (*self._cut(fields), None)
@@ -822,7 +848,7 @@ class CsvReader:
         return names
 
     def records(self) -> Iterator[CsvRecord]:
-        """Every non-blank record, in order."""
+        """Every record that is not empty (no character in any cell), in order."""
         header = self.header
         if header is None:
             return
@@ -841,15 +867,15 @@ class CsvReader:
             except csv.Error as e:
                 fields, cut, problem = self._after_error(e, line)
             else:
-                if len(buf) > 2 and (run := self._runaway(line, fields)) is not None:
+                if (len(buf) > 2 or self._eof) and (run := self._runaway(line, fields)) is not None:
                     fields, problem = run
                 elif check_len and fields and max(map(len, fields)) > self.field_limit:
                     fields, cut = self._cut(fields)
             row += 1
-            if not any(map(str.strip, fields)):
+            if not any(fields):  # (an empty line, or only delimiters: a cell of spaces is a record)
                 continue
             if problem is None and len(fields) != width:
-                problem = _field_count_problem(fields, width)
+                problem = _field_count_problem(fields, width, len(buf))
             bad: tuple[str, ...] = ()
             if any(map(search, fields)):  # (a search per cell, not a Python step per character)
                 bad = tuple(header[i] for i, f in enumerate(fields[:width]) if search(f))
@@ -861,7 +887,7 @@ class CsvReader:
 
     def first_misshapen(self) -> tuple[int, str] | None:
         """``(spreadsheet row, problem)`` of the first record with the wrong number of fields or that
-        is not valid CSV (what :meth:`records` reports as its ``problem``; an all-blank record is
+        is not valid CSV (what :meth:`records` reports as its ``problem``; an empty record is
         skipped, as there, unless it has more fields than the header); None when there is none.
         Reads the rest of the file without building records."""
         if self.header is None:
@@ -870,9 +896,9 @@ class CsvReader:
         while (got := self._next_fields()) is not None:
             fields, _cut, problem = got
             row += 1
-            if not any(map(str.strip, fields)) and len(fields) <= width:  # (pandas trips on a wider one)
+            if not any(fields) and len(fields) <= width:  # (pandas trips on a wider one)
                 continue
-            problem = problem or _field_count_problem(fields, width)
+            problem = problem or _field_count_problem(fields, width, len(self._buf))
             if problem is not None:
                 return row, problem
         return None
@@ -883,7 +909,7 @@ class CsvReader:
             return 0
         n = 0
         while (got := self._next_fields()) is not None:
-            n += any(map(str.strip, got[0]))
+            n += any(got[0])
         return n
 
 
@@ -900,9 +926,12 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
     ``values`` keep the fields that could be read (undecodable bytes as U+FFFD); the records
     after it are read normally.  With ``repair_other_columns``, undecodable bytes outside
     ``text_column`` are replaced with U+FFFD (an :class:`InputWarning` says where) and the
-    record is kept.  All-blank rows are skipped.  Duplicate header names are renamed
+    record is kept.  Empty rows (no character in any cell) are skipped; a row whose cells
+    hold only spaces is a record.  Duplicate header names are renamed
     (``備考``, ``備考.1``) with an :class:`InputWarning`, and a header that does not decode
-    gets one saying the encoding looks wrong (``encoding_hint``: what to do about it).
+    gets one saying the encoding looks wrong (``encoding_hint``: what to do about it).  When
+    the header reads but a row does not decode as UTF-8 (a CP932 file whose header is ASCII),
+    one :class:`InputWarning` at the first such row says the same, not one per row.
 
     Raises :class:`InputFormatError` when the header lacks ``text_column`` (the whole run
     cannot proceed); when the header does not decode, the message says the encoding looks
@@ -918,10 +947,16 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
                       f"so the file's encoding looks wrong; {encoding_hint}", InputWarning, stacklevel=2)
     if reader.renamed:
         warnings.warn(renamed_note(reader.renamed), InputWarning, stacklevel=2)
+    # (said once, at the first row that does not decode: every row of a CP932 file would repeat it)
+    hint_rows = not reader.garbled and codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     for rec in reader:
         n = rec.line if numbering == "line" else rec.row
         where = f"{numbering} {n}"
         values = _replaced(rec.values) if rec.undecodable else rec.values
+        if rec.undecodable and hint_rows:
+            hint_rows = False
+            warnings.warn(f"{where} holds bytes that are not valid {enc.upper()} (and later rows may too), so the "
+                          f"file's encoding looks wrong; {encoding_hint}", InputWarning, stacklevel=2)
         if rec.undecodable and (not repair_other_columns or text_column in rec.undecodable):
             yield n, InputRecordError(f"{where} is not valid {enc} text; re-save the file as UTF-8", values)
         elif rec.problem is not None:

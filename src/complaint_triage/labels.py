@@ -6,6 +6,7 @@ the CLI, the API and the notebooks (see docs/taxonomy.md).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -22,6 +23,7 @@ __all__ = [
     "LABEL_SET_ID",
     "SCORE_NAMES",
     "action_for",
+    "shown_value",
     "validate_labels",
     "YES_WORDS",
     "NO_WORDS",
@@ -111,27 +113,59 @@ def action_for(verdict: str, categories: Iterable[str], *, bodily_threat: bool =
     return ACTIONS[best]
 
 
+#: A label value an error may quote as it is: a short code-like word (``complain``, ``b102``,
+#: ``abusive-language``), not a sentence, a name in kanji, a phone number or an address.
+_CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,23}")
+
+#: How many items of a list :func:`shown_value` shows before "…".
+_SHOWN_ITEMS = 8
+
+
+def shown_value(value: object) -> str:
+    """A value from a labelled file as an error message may show it: a code-like word, a bool or
+    None as written, anything else by its kind and length only (a column shifted in a spreadsheet
+    puts a resident's message, name or phone number in the label's place, and error lines end up
+    in job logs)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, str):
+        if _CODE_LIKE.fullmatch(value):
+            return repr(value)
+        if not value:
+            return "(an empty text)"
+        return f"(a text of {len(value):,} character{'s' if len(value) > 1 else ''})"
+    if isinstance(value, int | float):
+        return "(a number)"
+    if isinstance(value, list | tuple):
+        items = [shown_value(v) for v in value[:_SHOWN_ITEMS]]
+        return "[" + ", ".join(items + (["…"] if len(value) > _SHOWN_ITEMS else [])) + "]"
+    if isinstance(value, dict):
+        return f"(an object of {len(value):,} field{'s' if len(value) != 1 else ''})"
+    return f"(a {type(value).__name__})"
+
+
 def validate_labels(verdict: object, categories: object, grievance: object) -> None:
     """Check one message's labels against the contract; raise :class:`LabelError` if broken.
 
     Rules: verdict is one of :data:`VERDICTS`; categories are known codes without repeats
     and non-empty exactly when the verdict is harassment; grievance is a bool, true for
-    every complaint and false for every inquiry.
+    every complaint and false for every inquiry.  A message shows a value only as
+    :func:`shown_value` does (never a text that may be a message or personal data).
     """
     if verdict is None or (isinstance(verdict, str) and not verdict.strip()):
         raise LabelError(f"the verdict is missing; give one of {', '.join(VERDICTS)}")
     if verdict not in VERDICTS:
-        raise LabelError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+        raise LabelError(f"verdict {shown_value(verdict)} is not one of {', '.join(VERDICTS)}")
     if not isinstance(categories, list | tuple) or any(c not in CATEGORIES for c in categories):
-        raise LabelError(f"categories {categories!r} must be a list of: {', '.join(CATEGORIES)}")
+        raise LabelError(f"categories {shown_value(categories)} must be a list of: {', '.join(CATEGORIES)}")
     if len(set(categories)) != len(categories):
-        raise LabelError(f"categories {categories!r} contain a repeat")
+        raise LabelError(f"categories {shown_value(categories)} contain a repeat")
     if verdict == Verdict.HARASSMENT and not categories:
         raise LabelError("a harassment verdict needs at least one category")
     if verdict != Verdict.HARASSMENT and categories:
         raise LabelError(f"categories must be empty for verdict {verdict!r}")
     if not isinstance(grievance, bool):
-        raise LabelError(f"grievance must be true or false, got {grievance!r}")
+        raise LabelError(f"grievance must be true or false, got {shown_value(grievance)}")
     if verdict == Verdict.COMPLAINT and not grievance:
         raise LabelError("grievance must be true for a complaint")
     if verdict == Verdict.INQUIRY and grievance:

@@ -9,7 +9,7 @@ output schema::
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +69,31 @@ class Triager:
             raise InvalidTextError(result.error)
         return result
 
-    def score_many(self, texts: Sequence[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
-        """Score many messages; each invalid one yields a :class:`ScoringError` in its place.
+    def score_many(self, texts: Iterable[object], *, with_evidence: bool = True) -> list[Prediction | ScoringError]:
+        """Score many messages, in order; each invalid one yields a :class:`ScoringError` in its place.
 
-        Raises :class:`TypeError` for a single string (it would be scored character by character):
-        pass a list of texts, or use :meth:`score`.
+        ``texts``: a list, a tuple or any other iterable of texts in a fixed order (a generator, a
+        pandas Series, ``dict.values()``), read once; the results are in the same order.
+
+        Raises :class:`TypeError` for a single string (it would be scored character by character:
+        pass a list of texts, or use :meth:`score`), for a mapping (iterating a dict gives its keys:
+        pass ``list(d.values())``, and keep the keys to match the results), for a set (its order is
+        arbitrary, so the results could not be matched to the texts: pass a list) and for what is
+        not iterable.
         """
         if isinstance(texts, str | bytes):
             raise TypeError("score_many takes a sequence of texts, not one string; use score(text) for one "
                             "message, or score_many([text])")
+        if isinstance(texts, Mapping):
+            raise TypeError(f"score_many takes a sequence of texts, not a mapping ({type(texts).__name__}): it would "
+                            "score the keys; pass list(d.values()) and keep list(d) to match the results to the keys")
+        if isinstance(texts, set | frozenset):
+            raise TypeError(f"score_many takes a sequence of texts, not a {type(texts).__name__}: a set has no order, "
+                            "so the results could not be matched to the texts; pass a list (e.g. sorted(texts))")
+        if not isinstance(texts, Sequence):
+            if not isinstance(texts, Iterable):
+                raise TypeError(f"score_many takes a sequence of texts (e.g. a list); got {type(texts).__name__}")
+            texts = list(texts)  # (a generator, a Series, dict.values(): read once, in their order)
         if len(texts) > SLICE:
             # in slices, so that the evidence of a slice finds its texts' morphemes still in the
             # tokenizer's small cache (see complaint_triage.tokenizer._surfaces); every text is

@@ -20,7 +20,7 @@ import numpy as np
 from complaint_triage.corpus import corpus_files, data_hash, load_corpus
 from complaint_triage.features import TextFeaturizer, signals_digest
 from complaint_triage.feedback import text_key
-from complaint_triage.metrics import evaluate_decisions, format_report
+from complaint_triage.metrics import evaluate_decisions, false_flag_percent, format_report
 from complaint_triage.model import (
     BYSTANDER_DISCOUNT_GRID,
     FOLD_RULE,
@@ -219,7 +219,7 @@ grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 | harassment precision | {test['harassment']['precision']:.3f} |
 | harassment recall | {test['harassment']['recall']:.3f} |
 | harassment F1 | {test['harassment']['f1']:.3f} |
-| complaint false-flag rate | {test['complaint_false_flag_rate']:.3%} \
+| complaint false-flag rate | {false_flag_percent(test)} \
 ({test['complaint_false_flags']} of {test['n_complaints']}) |
 | category macro-F1 | {test['category_macro_f1']:.3f} |
 
@@ -229,7 +229,7 @@ grievance flag, with calibrated probabilities.{_bystander_note(manifest)}
 
 Cross-validated (out-of-fold with whole writer batches held out, train+dev, hand-written only): verdict macro-F1
 {cv['verdict_macro_f1']:.3f}, harassment recall {cv['harassment']['recall']:.3f}, complaint
-false-flag rate {cv['complaint_false_flag_rate']:.3%}.
+false-flag rate {false_flag_percent(cv)}.
 
 ## Reproduce
 {_reproduce(manifest)}
