@@ -38,6 +38,14 @@ CASES = [
     ("しね", "死ね"),
     ("しね！！😡", "死ね!😡"),
     ("　ころす。", "殺す。"),
+    # しね in running text where only the curse fits (found by an acceptance tester: the unspaced
+    # form is the commonest spelling, and only the spaced one was undone)
+    ("区役所の職員全員しね", "区役所の職員全員死ね"),
+    ("しね。区役所の職員全員しね。", "死ね。区役所の職員全員死ね。"),
+    ("お前らみんなしねばいい", "お前らみんな死ねばいい"),
+    ("しねしねしね", "死ね死ね死ね"),
+    ("戸籍係のやつ しね!", "戸籍係のやつ 死ね!"),
+    ("あいつらしねよ", "あいつら死ねよ"),
 ]
 
 # innocent text must come through unchanged (apart from width/space normalisation)
@@ -57,6 +65,11 @@ INNOCENT = [
     "市役所ねえ",
     "まあ仕方ないしね",
     "しねんど(市年度)の確認",
+    "もう少しね、待ってください",
+    "そんなことしね",  # a dialect negative (しない)
+    "もうしねえよ",
+    "明日からしね。",
+    "少しね。",
     "ころすけ",
     "ころすぞって言われた",
 ]

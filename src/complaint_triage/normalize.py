@@ -66,6 +66,14 @@ _SPLIT_RULES: list[tuple[re.Pattern[str], _Repl]] = [
 _KANJI = r"\u4e00-\u9fff\u3400-\u4dbf々"
 _KATA = r"\u30a1-\u30fa\u30fc"
 
+#: しね that can only be 死ね: after the start of the text, a separator or a word that names the
+#: target of a curse (全員, お前ら, 職員 …), and before the end, a separator, ばいい, よ, や or another しね
+_CURSE_SHINE = (
+    r"(?:^|(?<=[\s、。!?,.w])|(?<=しね)|(?<=全員)|(?<=みんな)|(?<=みな)|(?<=ども)|(?<=たち)|(?<=達)|(?<=お前)"
+    r"|(?<=おまえ)|(?<=[前つ]ら)|(?<=職員)|(?<=役人)|(?<=公務員)|(?<=さっさと)|(?<=とっとと)|(?<=はよ)|(?<=早く)"
+    r"|(?<=まじで))しね(?=[\s、。!?,.w]|\W*$|ばいい|ばええ|よ|や|しね)"
+)
+
 _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # whitespace (NFKC already turned the ideographic space into a plain one)
     # (a lone space is left alone: replacing it by itself would change neither text nor map)
@@ -95,9 +103,11 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     (re.compile(r"[コこ][○〇◯●x×\*][スす]"), "殺す"),
     (re.compile(rf"(?<![{_KATA}])キエロ(?![{_KATA}])"), "消えろ"),
     (re.compile(r"無脳"), "無能"),
-    # a whole message that is only しね or ころす (and punctuation or emoji): in running text
-    # the plain forms are ordinary words (少しね), alone they can only be the curse
-    (re.compile(r"^しね(?=\W*$)"), "死ね"),
+    # しね as the curse: a whole message (and punctuation or emoji), or in running text where only
+    # the curse fits (「職員全員しね」「お前らみんなしねばいい」「しねしねしね」); elsewhere the plain form is
+    # an ordinary word (少しね) or a dialect negative (そんなことしね, しねえ)
+    (re.compile(_CURSE_SHINE), "死ね"),
+    # a whole message that is only ころす: in running text it may be an ordinary word
     (re.compile(r"^ころす(?=\W*$)"), "殺す"),
     *_SPLIT_RULES,
 ]
@@ -131,7 +141,8 @@ def _any_run(s: str) -> bool:
 # harassment and would send most of it through every rule for nothing).
 _SPLIT_LETTERS = "".join(sorted({ch for forms in _SPLIT_WORDS.values() for form in forms for ch in form[:-1]}))
 _ANY_OBFUSCATION = re.compile(
-    r"[氏市4○〇◯●x×]ね|氏ん|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|^(?:しね|ころす)(?=\W*$)|"
+    r"[氏市4○〇◯●x×]ね|氏ん|タヒ|シネ|shine|[コこ][○〇◯●x×\*][スす]|キエロ|無脳|^ころす(?=\W*$)|"
+    + _CURSE_SHINE + "|"
     + "|".join(map(re.escape, sorted(_DISGUISES)))
     + f"|[{re.escape(_SPLIT_LETTERS)}]{_SEP}"
 )
