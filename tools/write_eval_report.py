@@ -1404,6 +1404,64 @@ left out): threshold 0.572 / 0.581 / 0.588 → 0.604 / 0.625 / 0.605, test recal
 25 / 25 / 29 → 31 / 36 / 33), own probe flagged 4 / 6 / 5 → 3 / 2 / 3 of 29. The validation threshold
 rose with the new legitimate requests, and harassment written by others was lost: the batch was dropped.
 
+### Session 24: what two acceptance testers found
+
+Two acceptance testers wrote short messages the taxonomy decides plainly and scored them with
+m-0e9ff8837d. Of their 26 (kept outside the repository), 7 harassment messages were missed and
+19 legitimate ones were called harassment or inquiry:
+
+* missed: the unspaced curse しね (「区役所の職員全員しね」, 「お前らみんなしねばいい」, 「しねしねしね」: only the
+  spaced 「し ね」 and a message of nothing else were undone), 「家に火をつけるぞ」 (the threat-phrase
+  verb needed an intent ending straight after 火をつけ; 「火つけたろか」 matched, 「火をつけるぞ」 did not),
+  and 「お前の子どもがどこの学校に通ってるか知ってるぞ」. These were code faults, now fixed: しね is
+  undone where only the curse fits (after a separator, 全員, お前ら, 職員 …, and before a separator,
+  ばいい, よ, や; 少しね, そんなことしね and しねえ stay), 火をつける takes its る, and "where X is, I
+  know it" said as a menace (ending ぞ, からな …) is a threat phrase. All 7 are harassment with the new
+  model, in each of three draws.
+* called harassment: a polite apology-and-refund request after a clerk's wrong explanation, an
+  announced SNS post that says no clerk will be named, 「課長から説明してもらえませんか」, 「今回の件は
+  口コミサイトに書かせてもらいます」, two angry complaints that say お前ら, and the 8 short lawful
+  escalations of session 23's tester; called inquiry: 「責任取れよ。書類なくしたのはそっちだろ」, a
+  rude-clerk complaint, and three opinions on policy. None of these 19 moves with any variant
+  below.
+
+**h31** (held out; session 24, written before any model change of the session, by a writer who
+never opened the corpus or the code): 80 one- and two-line messages asking who should handle a
+matter or saying what the writer will do next, in every channel and many voices (the elderly,
+dialects, foreign residents, phone typing), lawful steps against the same steps used as weapons;
+its reviewer dropped 48 as near-copies and added one category, and kept 32 (21 complaints, 5
+inquiries, 6 harassment).
+
+Variants tried, three draws each (augmentation seeds 20261125, 1, 2) on the same 2,220 test
+messages and 1,181 held-out messages of h1–h30, then h31:
+
+| variant | threshold | test complaints flagged (of 873) | held-out errors | held-out legitimate flagged | held-out harassment missed | h31 errors (of 32) |
+|---|---|---:|---:|---:|---:|---:|
+| shipped corpus and code (m-0e9ff8837d first) | 0.572 / 0.581 / 0.588 | 4 / 6 / 5 | 72 / 70 / 76 | 8 / 7 / 8 | 25 / 25 / 29 | 4 / 6 / 4 |
+| lawful_escalation also matches 区議, 都議, 区長への, 投書, 記者, 報道 … (not kept) | 0.585 / 0.584 / 0.585 | 3 / 6 / 9 | 71 / 75 / 78 | 6 / 8 / 8 | 26 / 25 / 28 | 4 / 5 / 4 |
+| a counter-signal for posting or recording announced in a text that names no member of staff (not kept) | 0.593 / 0.574 / 0.578 | 1 / 7 / 8 | 76 / 72 / 74 | 8 / 8 / 8 | 26 / 24 / 27 | 4 / 6 / 5 |
+| the しね, 火をつける and "I know where" fixes (shipped: the first draw) | 0.590 / 0.572 / 0.591 | 1 / 7 / 8 | 73 / 73 / 76 | 8 / 9 / 8 | 27 / 25 / 28 | 4 / 6 / 5 |
+| the same with the verdict head's C 4 instead of 8 (not kept) | 0.589 / 0.568 / 0.579 | 3 / 6 / 7 | 73 / 73 / 79 | 8 / 9 / 9 | 28 / 26 / 30 | 5 / 6 / 6 |
+
+The two counter-signals were meant for the legitimate escalations; they cleared none of the
+testers' 19 and moved the held-out sets within the spread of the draws, so they were not kept. The
+fixes were kept because they are right (the 7 missed messages, and every corpus or held-out
+message they newly match is harassment or a quotation of it), at no cost beyond the spread.
+What the testers' legitimate messages have in common is words the corpus gives mostly to
+harassment (担当, 話, この件, 口コミ, 謝罪, 返金) in a short text where nothing else speaks: the words'
+weights decide. Lowering C did not change that. On held-out sets, short legitimate messages are
+flagged rarely (none of 60 under 30 characters, 2 of 160 of 30–59, with m-0e9ff8837d), but the
+testers' probes show the boundary is still thin for this kind of message.
+
+The shipped model is **m-a0ef861eb5** (b1–b86, b90–b101, default seed; the corpus did not change).
+Against m-0e9ff8837d on the same messages: threshold 0.572 → 0.590, accuracy 0.9491 → 0.9468,
+precision 0.9944 → 0.9986, recall 0.9367 → 0.9274, complaints flagged 4 → 1 of 873, category
+macro-F1 0.8398 → 0.8391, held-out errors 72 → 73 (legitimate messages flagged 8 → 8, harassment
+missed 25 → 27), h31 4 → 4 errors of 32 (two complaints flagged, both with `review`: a caller
+announcing he records the call for his lawyer, and a resident who will post a photo of a
+pothole daily until it is fixed; two complaints read as inquiries), toxic / ordinary posts of
+the outside subset flagged 16 / 6 → 14 / 4.
+
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
 ## Evidence spans against hand-marked spans
