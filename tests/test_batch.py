@@ -2292,3 +2292,85 @@ def test_a_jsonl_bad_byte_outside_the_text_keeps_every_field_and_is_a_warning(sm
 def test_a_label_glued_to_a_short_number_is_not_a_phone_label(value, canonical):
     """Re-read round 2: MOB123456 lost its label and grouped with the customer id 123456."""
     assert B.SenderAggregator(key=None).sender_id(value) == canonical
+
+
+# -- acceptance findings (acc5): batch reading its own CSV, two-row xlsx headers, uncomputed formulas ----
+
+GUARDED = [  # (sender, text): cells batch's CSV output guards with a leading '
+    ("+81-90-1234-5678", "-職員はクズだ。死ね。"),
+    ("=1+1", "@区役所 道路を直してください。"),
+    ("-500", "=HYPERLINK(\"http://x\",\"詳細\") 職員の対応がひどい。"),
+    ("'=既に引用符つき", "'-既に引用符つきの苦情です。ふざけるな、殺すぞ。"),
+]
+
+
+def _guarded_source(tmp_path: Path) -> Path:
+    """GUARDED as a JSONL file (its cells as they are: a CSV input would lose the quote of '=既に…)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "sender": s, "text": t}, ensure_ascii=False) + "\n"
+                           for i, (s, t) in enumerate(GUARDED, 1)), encoding="utf-8")
+    return src
+
+
+@pytest.mark.parametrize("second", ["csv", "jsonl", "xlsx"])
+def test_batch_reads_its_own_csv_output_without_the_formula_guard(small_model_dir, tmp_path, second):
+    """Batch kept the ' its CSV output adds: texts and senders gained a quote each round trip,
+    evidence spans took it in and the sender's pseudonym changed."""
+    src = _guarded_source(tmp_path)
+    first = tmp_path / "r1.csv"
+    _run(small_model_dir, [src], first, sender_col="sender")
+    again = tmp_path / "r2.csv"
+    _run(small_model_dir, [first], again, sender_col="sender")
+    last = tmp_path / f"r3.{second}"
+    _run(small_model_dir, [again], last, sender_col="sender")
+    rounds = [list(B.iter_scored(p)) for p in (first, again, last)]
+    for rows in rounds:
+        assert [(r["sender"], r["text"]) for r in rows] == GUARDED
+    kept = [[(r["sender_id"], r["evidence"]) for r in rows] for rows in rounds]
+    assert kept[0] == kept[1] == kept[2]
+    assert any(e["start"] == 0 and e["text"].startswith("-職員") for e in rounds[2][0]["evidence"])
+    raw = list(csv.DictReader(io.StringIO(again.read_text(encoding="utf-8-sig"), newline="")))
+    assert [(r["sender"], r["text"][:2]) for r in raw] == [
+        ("'+81-90-1234-5678", "'-"), ("'=1+1", "'@"), ("-500", "'="), ("''=既に引用符つき", "''")]
+
+
+@pytest.mark.parametrize(("cell", "read"), [
+    ("'=1", "=1"), ("''=1", "'=1"), ("'+81-3-1234-5678", "+81-3-1234-5678"), ("'\t=1", "\t=1"),
+    ("'-500", "'-500"),  # the guard never quotes a plain number: a genuine quote, kept
+    ("'普通の引用符", "'普通の引用符"), ("'", "'"), ("''", "''"), ("-5", "-5"), ("=1", "=1"),
+])
+def test_only_the_quote_the_formula_guard_adds_is_removed(cell, read):
+    assert B._undefuse(cell) == read and B._unguarded({"text": cell, "n": 5}) == {"text": read, "n": 5}
+
+
+def test_a_csv_from_another_program_loses_a_quote_only_where_the_guard_would_have_put_one(small_model_dir, tmp_path):
+    """The documented cost: batch cannot tell its own guard from a genuine quote before = + - @."""
+    src = _raw_csv(tmp_path / "in.csv", ["id", "備考", "text"],
+                   [["1", "'=既に引用符つき", "'-職員はクズだ。"], ["2", "'-500", "'ゴミの日を教えてください"]])
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out)
+    assert [(r["備考"], r["text"]) for r in B.iter_scored(out)] == [
+        ("=既に引用符つき", "-職員はクズだ。"), ("'-500", "'ゴミの日を教えてください")]
+
+
+def test_a_tsv_input_keeps_its_leading_quotes(small_model_dir, tmp_path):
+    """Batch writes no TSV, so a TSV's quotes are data."""
+    src = _raw_csv(tmp_path / "in.csv", ["id", "text"], [["1", "'-職員はクズだ。"]])
+    tsv = tmp_path / "in.tsv"
+    tsv.write_text(src.read_text(encoding="utf-8").replace(",", "\t"), encoding="utf-8")
+    for path, text in ((src, "-職員はクズだ。"), (tsv, "'-職員はクズだ。")):
+        out = tmp_path / f"{path.suffix[1:]}.jsonl"
+        _run(small_model_dir, [path], out)
+        assert [r["text"] for r in B.iter_scored(out)] == [text]
+
+
+
+def test_the_dask_engine_reads_a_guarded_csv_as_the_local_engine(small_model_dir, tmp_path, dask_scheduler):
+    first = tmp_path / "r1.csv"
+    _run(small_model_dir, [_guarded_source(tmp_path)], first, sender_col="sender")
+    got = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.jsonl"
+        _run(small_model_dir, [first], out, engine=engine, scheduler=dask_scheduler, sender_col="sender")
+        got[engine] = [(r["sender"], r["text"], r["sender_id"], r["evidence"]) for r in B.iter_scored(out)]
+    assert got["local"] == got["dask"] and [g[:2] for g in got["dask"]] == GUARDED

@@ -65,6 +65,11 @@ Reading the inputs
   warning names the row taken).  A sheet that holds rows but no text column is an error,
   since its records would be lost: pick the sheets with ``sheet=``/``--sheet`` (repeatable).
   A sheet without data rows is skipped with a warning.
+* CSV (not TSV) cells lose the formula guard batch's CSV output adds (a leading ``'`` before
+  ``=``, ``+``, ``-``, ``@``, a tab or a CR, not before a plain signed number; see
+  :func:`_undefuse`), as :func:`iter_scored` and the report read them, so a scored CSV scored
+  again keeps its texts, sender pseudonyms and evidence offsets.  A genuine leading ``'`` in
+  such a place (a CSV from another program) is lost the same way.
 * Folders of ``.eml`` files are read with their sub-folders, in sorted path order (the
   record key is the path inside the folder); hidden files are ignored and other files are
   counted in a warning.
@@ -80,7 +85,7 @@ CSV output is UTF-8 with a BOM, for Excel.  A string cell starting with ``=``, `
 ``@``, a tab or a carriage return gets a leading ``'`` so that a spreadsheet shows it as text
 instead of running it as a formula (OWASP's advice against CSV injection; a cell that is
 quotes followed by one of those characters gets one quote more, and :func:`iter_scored`
-removes the added quote).  Numbers are written as they are.  The .xlsx writer stores such
+and the CSV input reader remove the added quote).  Numbers are written as they are.  The .xlsx writer stores such
 strings as text cells; JSONL and Parquet are written unchanged.  The ``warning`` key of a
 JSONL row is only present when set.
 
@@ -837,7 +842,11 @@ def _csv_reader(src: _Source, f: IO[bytes], text_col: str, field_limit: int) -> 
 
 
 def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
-    """The records of a CSV/TSV file; every readable column is kept, also on error rows."""
+    """The records of a CSV/TSV file; every readable column is kept, also on error rows.
+
+    A CSV (not TSV) cell loses the formula guard batch's CSV output adds (see :func:`_unguarded`).
+    """
+    unguard = src.kind == "csv"
     with open(src.path, "rb") as f:
         for rec in _csv_reader(src, f, text_col, field_limit):
             error = None
@@ -849,7 +858,8 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
             if rec.undecodable or rec.truncated:  # (rarely: most records have neither)
                 warning = _cell_warning([c for c in rec.undecodable if c != text_col],
                                         [c for c in rec.truncated if c != text_col], field_limit)
-            yield Record(src.label, str(rec.row), rec.values, error, warning)
+            values = _unguarded(rec.values) if unguard and rec.values else rec.values
+            yield Record(src.label, str(rec.row), values, error, warning)
 
 
 def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
@@ -1426,10 +1436,36 @@ def _defuse(s: str) -> str:
 
 
 def _undefuse(s: str) -> str:
-    """Undo :func:`_defuse`."""
-    if s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START:
+    """Undo :func:`_defuse`: drop a leading ``'`` that it adds, and no other.
+
+    A quote before a plain signed number (``'-500``) or before a cell the guard leaves alone
+    (``'ok``) is kept, since :func:`_defuse` never writes one there.
+
+    >>> _undefuse("'=SUM(1,2)"), _undefuse("''=1"), _undefuse("'-500"), _undefuse("'ok"), _undefuse("-5")
+    ('=SUM(1,2)', "'=1", "'-500", "'ok", '-5')
+    """
+    if s[:1] == "'" and _defuse(s[1:]) == s:
         return s[1:]
     return s
+
+
+def _unguarded(values: dict[str, Any]) -> dict[str, Any]:
+    """A CSV record's cells without the formula guard that batch's CSV output adds (:func:`_undefuse`),
+    so that a scored CSV read back by ``batch`` gives the texts and senders it was made from."""
+    if not any(isinstance(v, str) and v[:1] == "'" for v in values.values()):
+        return values
+    return {k: _undefuse(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def _unguarded_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_unguarded` for a partition of the Dask engine's CSV input (its dtypes kept)."""
+    out = df.copy(deep=False)
+    for c in df.columns:
+        vals = df[c].tolist()
+        if any(isinstance(v, str) and v[:1] == "'" for v in vals):
+            out[c] = pd.Series([_undefuse(v) if isinstance(v, str) else v for v in vals], index=df.index,
+                               dtype=df[c].dtype)
+    return out
 
 
 def _csv_cell(c: _Col, v: Any) -> str:
@@ -2979,6 +3015,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
                                   names=names,  # (the local engine's names: duplicates, blanks renamed)
                                   skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
+                if src.kind == "csv":  # (as the local engine reads it: without batch's formula guard)
+                    ddf = ddf.map_partitions(_unguarded_frame, meta=ddf._meta)
             cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
             meta = score_frame(ddf._meta, text_col=text_col)
             scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
