@@ -2368,9 +2368,32 @@ def test_a_tsv_input_keeps_its_leading_quotes(small_model_dir, tmp_path):
 def test_the_dask_engine_reads_a_guarded_csv_as_the_local_engine(small_model_dir, tmp_path, dask_scheduler):
     first = tmp_path / "r1.csv"
     _run(small_model_dir, [_guarded_source(tmp_path)], first, sender_col="sender")
-    got = {}
+    outs = {}
     for engine in ("local", "dask"):
-        out = tmp_path / f"{engine}.jsonl"
-        _run(small_model_dir, [first], out, engine=engine, scheduler=dask_scheduler, sender_col="sender")
-        got[engine] = [(r["sender"], r["text"], r["sender_id"], r["evidence"]) for r in B.iter_scored(out)]
-    assert got["local"] == got["dask"] and [g[:2] for g in got["dask"]] == GUARDED
+        outs[engine] = tmp_path / f"{engine}.csv"
+        _run(small_model_dir, [first], outs[engine], engine=engine, scheduler=dask_scheduler, sender_col="sender")
+    assert outs["local"].read_bytes() == outs["dask"].read_bytes()
+    assert [(r["sender"], r["text"]) for r in B.iter_scored(outs["dask"])] == GUARDED
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_dask_engine_keeps_input_columns_named_like_prediction_columns(small_model_dir, tmp_path,
+                                                                           dask_scheduler, kind):
+    """Found with acc5 #1: on Dask, score_frame's columns replaced an input's verdict, categories or
+    error (a labelled or scored file read again), so input_verdict held the new verdict."""
+    rows = [{"id": "1", "verdict": "complaint", "categories": "", "error": "手入力",
+             "text": "ふざけるな、殺すぞ。"},
+            {"id": "2", "verdict": "inquiry", "categories": "x", "error": "", "text": "ゴミの日はいつですか。"}]
+    if kind == "csv":
+        src = _write_csv(tmp_path / "in.csv", rows)
+    else:
+        src = tmp_path / "in.parquet"
+        pd.DataFrame(rows).to_parquet(src, index=False)
+    outs = {}
+    for engine in ("local", "dask"):
+        outs[engine] = tmp_path / f"{engine}.csv"
+        _run(small_model_dir, [src], outs[engine], engine=engine, scheduler=dask_scheduler)
+    assert outs["local"].read_bytes() == outs["dask"].read_bytes()
+    got = list(B.iter_scored(outs["dask"]))
+    assert [(r["input_verdict"], r["input_categories"], r["input_error"]) for r in got] == [
+        ("complaint", "", "手入力"), ("inquiry", "x", "")]

@@ -2971,6 +2971,12 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
             "same command with --resume once the cluster works") from e
 
 
+def _held_name(column: str) -> str:
+    """The Dask engine's name for an input column named like a prediction column (a scored file
+    read again), so that :func:`score_frame` adds its own column beside it rather than over it."""
+    return f"\0input:{column}"
+
+
 def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 counts: Mapping[int, tuple[int, int]], text_col: str, model_dir: Path, max_chars: int,
                 with_evidence: bool, jobs: int, scheduler: str | None, blocksize: str | int | None, timeout: float,
@@ -3017,9 +3023,13 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                   skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
                 if src.kind == "csv":  # (as the local engine reads it: without batch's formula guard)
                     ddf = ddf.map_partitions(_unguarded_frame, meta=ddf._meta)
+            held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
+            if held:  # (score_frame would replace those input columns with its own)
+                ddf = ddf.rename(columns=held)
+            text_in = held.get(text_col, text_col)
             cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
-            meta = score_frame(ddf._meta, text_col=text_col)
-            scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
+            meta = score_frame(ddf._meta, text_col=text_in)
+            scored = ddf.map_partitions(score_frame, text_col=text_in, model=str(model_dir), max_chars=max_chars,
                                         with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
             plan.extend((part, src, names) for part in scored.to_delayed())
 
@@ -3032,11 +3042,13 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             if k in counts:  # (a part finished before)
                 return
             base = 2 if src.kind in ("csv", "tsv") else 1
+            inputs = df[[_held_name(c) if c in PREDICTION_COLUMNS else c for c in names]]
+            inputs.columns = names
             if src.kind == "parquet":
-                table = pa.Table.from_pandas(df[names], preserve_index=False)
+                table = pa.Table.from_pandas(inputs, preserve_index=False)
                 in_rows = table.to_pylist()
             else:
-                in_rows = df[names].to_dict(orient="records")
+                in_rows = inputs.to_dict(orient="records")
                 if reads_singles_as_pua(src.encoding):  # (see score_frame's cp932_singles)
                     in_rows = [{k: v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for k, v in r.items()}
                                for r in in_rows]
