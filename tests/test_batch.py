@@ -2397,3 +2397,125 @@ def test_the_dask_engine_keeps_input_columns_named_like_prediction_columns(small
     got = list(B.iter_scored(outs["dask"]))
     assert [(r["input_verdict"], r["input_categories"], r["input_error"]) for r in got] == [
         ("complaint", "", "手入力"), ("inquiry", "x", "")]
+
+
+def _ledger(path: Path, *, title: bool = False, formulas: bool = False) -> Path:
+    """A 台帳 with a two-row header: 番号 and text merged down, 受付 across 日付 and 担当課."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "台帳"
+    top = 1
+    if title:
+        ws.append(["苦情受付台帳（令和6年度）"])
+        ws.merge_cells("A1:D1")
+        top = 2
+    ws.append(["番号", "受付", None, "text"])
+    ws.append([None, "日付", "担当課", None])
+    ws.merge_cells(f"A{top}:A{top + 1}")
+    ws.merge_cells(f"B{top}:C{top}")
+    ws.merge_cells(f"D{top}:D{top + 1}")
+    ws.append([1, datetime(2024, 4, 1), "道路課", "道路の陥没を直してください。"])
+    ws.append([2, datetime(2024, 4, 2), "保育課", "保育園の入園結果に納得できません。説明してください。"])
+    if formulas:
+        ws.append([3, f"=B{top + 3}+1", "保育課", '="職員を"&"クビにしろ"'])
+        ws.append([4, f"=B{top + 3}+2", "清掃課", "ゴミの日はいつですか。"])
+        ws.append([None, f"=B{top + 3}+3", None, '="税金を"&"返せ"'])  # nothing but formulas: still a record
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("title", [False, True], ids=["header-on-row-1", "below-a-title-row"])
+def test_a_two_row_xlsx_header_is_read_as_one_header(small_model_dir, tmp_path, title):
+    """A merged two-row header gave columns 受付, column_3 and made the sub-header row an error record."""
+    src = _ledger(tmp_path / "ledger.xlsx", title=title)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, date_col="日付", sender_col="担当課")
+    rows = list(B.iter_scored(out))
+    top = 2 if title else 1
+    assert [(r["番号"], r["担当課"], r["source_record"]) for r in rows] == [
+        (1, "道路課", f"台帳!{top + 2}"), (2, "保育課", f"台帳!{top + 3}")]
+    assert not res.errors and all(r["日付"] for r in rows)
+    assert (f"{src}: sheet '台帳': rows {top}-{top + 1} read as one header, each column named by its cell in row "
+            f"{top + 1}, else row {top}: 番号, 日付, 担当課, text") in res.warnings
+    assert any("header taken from row 2" in w for w in res.warnings) == title
+
+
+@pytest.mark.parametrize(("header", "below", "names"), [
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], ["番号", "日付", "担当課", "text"]),
+    (["番号", "text", "受付", None], [None, None, "日付", "担当課"], ["番号", "text", "日付", "担当課"]),
+    # rows that are records, not a second header:
+    (["id", "text", "担当課"], ["x1", None, "清掃課"], None),  # no blank header cell to fill
+    (["id", "text", None], ["x1", None, "至急"], None),  # x1 is under id, which heads no group
+    (["id", "text", None], [None, None, "至急"], None),  # the cell right of the text column
+    (["番号", "受付", None, "text"], [None, datetime(2024, 4, 1), "道路課", None], None),  # a date: data
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", "道路の陥没"], None),  # a text
+    ([None, "受付", "text"], ["区分", None, None], None),  # a blank first cell heads no group
+])
+def test_a_second_header_row_is_told_from_a_record(header, below, names):
+    assert B._sub_header(header, below, header.index("text")) == names
+
+
+def test_a_record_under_the_header_is_not_taken_for_a_second_header(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "text", None, "担当課"])
+    ws.append(["x1", None, "至急", "清掃課"])  # no text: an error record, as before
+    ws.append(["x2", "ゴミの日はいつですか。", None, "清掃課"])
+    wb.save(src)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out)
+    rows = list(B.iter_scored(out))
+    assert [(r["id"], r["column_3"]) for r in rows] == [("x1", "至急"), ("x2", None)] and res.by_error == {"missing": 1}
+    assert f"{src}: sheet 'Sheet': columns renamed to keep them apart: '' → 'column_3'" in res.warnings
+
+
+def _xml_part(path: Path, edit: Callable[[str], str]) -> None:
+    """Rewrite the first sheet's XML of a workbook (as a program other than openpyxl would write it)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    name = "xl/worksheets/sheet1.xml"
+    parts[name] = edit(parts[name].decode("utf-8")).encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+
+
+def test_an_xlsx_formula_never_computed_is_named_in_the_error(small_model_dir, tmp_path):
+    """A formula without a stored result (a workbook written by a script) was "text is missing (null)"."""
+    src = _ledger(tmp_path / "ledger.xlsx", formulas=True)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out)
+    rows = list(B.iter_scored(out))
+    assert [r["source_record"] for r in rows] == [f"台帳!{n}" for n in range(3, 8)]  # the formula-only row too
+    assert rows[2]["error"] == rows[4]["error"] == B._UNCOMPUTED_TEXT and "Excel" in B._UNCOMPUTED_TEXT
+    assert rows[3]["verdict"] and not rows[3]["error"]  # its text is a value: scored
+    assert all(r["warning"] == "column '日付' read as empty: a formula never computed (open the workbook in Excel "
+               "and save it)" for r in rows[2:])
+    assert res.by_error == {"formula": 2} and res.rows == 5
+
+
+@pytest.mark.parametrize(("cell", "found"), [
+    ('<c r="D5"><f>"職員を"&amp;"クビにしろ"</f><v /></c>', True),  # openpyxl, pandas
+    ('<c r="D5"><f>"職員を"&amp;"クビにしろ"</f></c>', True),
+    ('<c r="D5" t="str"><f>"職員を"&amp;"クビにしろ"</f><v>職員をクビにしろ</v></c>', False),  # saved by Excel
+    ('<c r="D5" t="str"><f>IF(A5="","",A5)</f><v></v></c>', False),  # an empty string is a result
+    ('<x:c r="D5"><x:f t="shared" si="0"/></x:c>', True),
+    ('<c r="D5" t="inlineStr"><is><t>=1+1 と書いた</t></is></c>', False),  # a text, no formula
+])
+def test_formula_cells_without_a_stored_result_are_found_in_the_sheet_xml(tmp_path, cell, found):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "text"])
+    wb.save(src)
+    _xml_part(src, lambda x: x.replace("</sheetData>", f'<row r="5">{cell}</row></sheetData>').replace(
+        "<sheetData/>", f'<sheetData><row r="5">{cell}</row></sheetData>'))
+    ro = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    assert list(B._uncomputed_formulas(ro, ro.active)) == ([(5, frozenset({4}))] if found else [])
+    ro.close()
