@@ -817,3 +817,28 @@ def test_a_date_column_blank_in_its_first_rows_is_still_the_date_column(tmp_path
     assert stats.columns["date"] == "受付年月日" and not any("looks like a date" in w for w in stats.warnings)
     html, stats = build_report(_write_scored(tmp_path / "late.jsonl", rows), sender_key_file=key_file)
     assert stats.columns["date"] == "受付年月日"
+
+
+# -- acceptance findings (acc5) ---------------------------------------------------------------------------
+
+LONG_COMPLAINT = ("先月から自宅前の道路に大きな穴があいていて自転車で通るたびに転びそうになります区役所には三回電話"
+                  "しましたがまだ直っていません子どもの通学路でもあるので危険です早急に補修してください対応の予定日を"
+                  "文書で知らせてください")
+
+
+@pytest.mark.parametrize("length", [20, 100])
+def test_the_repetition_note_states_the_rule_near_duplicates_applies(tmp_path, key_file, length):
+    """The note said 「5%以下かつ2文字以下」 (the stricter of the two); the rule allows the larger."""
+    from complaint_triage.batch import NEAR_CHANGED, NEAR_CHANGED_MIN, near_duplicates
+
+    path = _write_scored(tmp_path / "s.jsonl", _busy_and_repeating_senders(1))
+    html, _ = build_report(path, sender_key_file=key_file)
+    assert (f"違う・欠ける文字が{NEAR_CHANGED_MIN}文字か短い方の{NEAR_CHANGED:.0%}の多い方まで" in html
+            and "かつ" not in html.split("per sender")[1])
+    text = LONG_COMPLAINT[:length]
+    allowed = max(NEAR_CHANGED_MIN, int(NEAR_CHANGED * length))  # what the note says: 2 of 20, 5 of 100
+
+    def changed(k: int) -> str:
+        return "".join("ぬ" if i % (length // k) == 1 and i // (length // k) < k else c for i, c in enumerate(text))
+
+    assert near_duplicates(text, changed(allowed)) and not near_duplicates(text, changed(allowed + 1))

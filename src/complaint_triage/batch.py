@@ -2262,7 +2262,20 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in s if unicodedata.category(ch)[0] in "LN")[:_REPEAT_CHARS]
 
 
-def near_duplicates(a: str, b: str, *, changed: float = 0.05, changed_min: int = 2, added: float = 0.5) -> bool:
+#: The near-duplicate rule's limits (:func:`near_duplicates`; the report's note is written from them):
+#: changed or missing characters, at most this share of the shorter text's length or ...
+NEAR_CHANGED = 0.05
+#: ... this many, whichever is more; and characters the longer adds, this share of the shorter's length.
+NEAR_CHANGED_MIN = 2
+NEAR_ADDED = 0.5
+#: A near-duplicate sent within this many minutes is the same message sent again; and a sender is
+#: flagged for repetition from this many repeats (:class:`SenderAggregator`'s defaults).
+RESUBMIT_MINUTES = 10.0
+REPEAT_MIN = 2
+
+
+def near_duplicates(a: str, b: str, *, changed: float = NEAR_CHANGED, changed_min: int = NEAR_CHANGED_MIN,
+                    added: float = NEAR_ADDED) -> bool:
     """Whether two messages' letters (:func:`_letters`) raise the same grievance again.
 
     True when the shorter text reappears in the longer, in order, with at most ``changed_min``
@@ -2285,8 +2298,9 @@ def _bigrams(s: str) -> frozenset[str]:
     return frozenset(s[i:i + 2] for i in range(len(s) - 1))
 
 
-def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *, changed: float = 0.05,
-                     changed_min: int = 2, added: float = 0.5) -> bool:
+def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *,
+                     changed: float = NEAR_CHANGED, changed_min: int = NEAR_CHANGED_MIN, added: float = NEAR_ADDED
+                     ) -> bool:
     """:func:`near_duplicates`, with the texts' character bigrams (when known) to rule out most pairs cheaply."""
     if len(a) > len(b):
         a, b, a2, b2 = b, a, b2, a2
@@ -2354,7 +2368,7 @@ class SenderAggregator:
     LOOKBACK = 100
 
     def __init__(self, *, key: bytes | None, dated: bool = True, window_days: int = 7,
-                 resubmit_minutes: float = 10.0, repeat_min: int = 2) -> None:
+                 resubmit_minutes: float = RESUBMIT_MINUTES, repeat_min: int = REPEAT_MIN) -> None:
         self.key = key
         self.dated = dated
         self.window = timedelta(days=window_days)

@@ -42,7 +42,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from complaint_triage.batch import SenderAggregator, _partial, _same_file, iter_scored, load_sender_key, parse_date
+from complaint_triage.batch import (
+    NEAR_ADDED,
+    NEAR_CHANGED,
+    NEAR_CHANGED_MIN,
+    REPEAT_MIN,
+    RESUBMIT_MINUTES,
+    SenderAggregator,
+    _partial,
+    _same_file,
+    iter_scored,
+    load_sender_key,
+    parse_date,
+)
 from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
@@ -70,6 +82,13 @@ class ReportOutputError(InputFormatError):
 
 
 _SENDER_SUMMARY_COLUMNS = frozenset(SenderAggregator.COLUMNS)
+#: The sender table's note on repetition, written from the rule's constants (batch.near_duplicates).
+_REPETITION_NOTE = (
+    f"7日内最多 = 任意の7日間の最多件数。繰返し = 同じ内容の苦情を再び送った回数 (近似重複: 文字と数字だけで比べ、"
+    f"短い方が長い方に順に現れ、違う・欠ける文字が{NEAR_CHANGED_MIN}文字か短い方の{NEAR_CHANGED:.0%}の多い方まで、"
+    f"長い方で増える文字が短い方の{NEAR_ADDED:.0%}まで。{RESUBMIT_MINUTES:g}分以内の再送信は除く); "
+    f"{REPEAT_MIN}回以上でフラグ。"
+)
 
 _CANDIDATES = {
     "date": ("date", "received", "received_at", "created_at", "datetime", "timestamp",
@@ -1000,8 +1019,7 @@ removal/ban: {n_grave:,} 件{grave_shown})</h2>
 <div class="grid">{"".join(phrase_blocks) or '<p class="note">該当なし (none)</p>'}</div>
 <h2>送信者別 (per sender{top_senders})</h2>
 {sender_count}
-<p class="note">7日内最多 = 任意の7日間の最多件数。繰返し = 同じ内容 (近似重複: 句読点を除き、違う文字が
-短い方の5%以下かつ2文字以下を超えない) の苦情を再び送った回数 (10分以内の再送信は除く); 2回以上でフラグ。</p>
+<p class="note">{html.escape(_REPETITION_NOTE)}</p>
 {sender_tbl}
 </body></html>
 """
