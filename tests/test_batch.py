@@ -2335,3 +2335,230 @@ def test_a_jsonl_bad_byte_outside_the_text_keeps_every_field_and_is_a_warning(sm
 def test_a_label_glued_to_a_short_number_is_not_a_phone_label(value, canonical):
     """Re-read round 2: MOB123456 lost its label and grouped with the customer id 123456."""
     assert B.SenderAggregator(key=None).sender_id(value) == canonical
+
+
+# -- acceptance findings (acc5): batch reading its own CSV, two-row xlsx headers, uncomputed formulas ----
+
+GUARDED = [  # (sender, text): cells batch's CSV output guards with a leading '
+    ("+81-90-1234-5678", "-職員はクズだ。死ね。"),
+    ("=1+1", "@区役所 道路を直してください。"),
+    ("-500", "=HYPERLINK(\"http://x\",\"詳細\") 職員の対応がひどい。"),
+    ("'=既に引用符つき", "'-既に引用符つきの苦情です。ふざけるな、殺すぞ。"),
+]
+
+
+def _guarded_source(tmp_path: Path) -> Path:
+    """GUARDED as a JSONL file (its cells as they are: a CSV input would lose the quote of '=既に…)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "sender": s, "text": t}, ensure_ascii=False) + "\n"
+                           for i, (s, t) in enumerate(GUARDED, 1)), encoding="utf-8")
+    return src
+
+
+@pytest.mark.parametrize("second", ["csv", "jsonl", "xlsx"])
+def test_batch_reads_its_own_csv_output_without_the_formula_guard(small_model_dir, tmp_path, second):
+    """Batch kept the ' its CSV output adds: texts and senders gained a quote each round trip,
+    evidence spans took it in and the sender's pseudonym changed."""
+    src = _guarded_source(tmp_path)
+    first = tmp_path / "r1.csv"
+    _run(small_model_dir, [src], first, sender_col="sender")
+    again = tmp_path / "r2.csv"
+    _run(small_model_dir, [first], again, sender_col="sender")
+    last = tmp_path / f"r3.{second}"
+    _run(small_model_dir, [again], last, sender_col="sender")
+    rounds = [list(B.iter_scored(p)) for p in (first, again, last)]
+    for rows in rounds:
+        assert [(r["sender"], r["text"]) for r in rows] == GUARDED
+    kept = [[(r["sender_id"], r["evidence"]) for r in rows] for rows in rounds]
+    assert kept[0] == kept[1] == kept[2]
+    assert any(e["start"] == 0 and e["text"].startswith("-職員") for e in rounds[2][0]["evidence"])
+    raw = list(csv.DictReader(io.StringIO(again.read_text(encoding="utf-8-sig"), newline="")))
+    assert [(r["sender"], r["text"][:2]) for r in raw] == [
+        ("'+81-90-1234-5678", "'-"), ("'=1+1", "'@"), ("-500", "'="), ("''=既に引用符つき", "''")]
+
+
+@pytest.mark.parametrize(("cell", "read"), [
+    ("'=1", "=1"), ("''=1", "'=1"), ("'+81-3-1234-5678", "+81-3-1234-5678"), ("'\t=1", "\t=1"),
+    ("'-500", "'-500"),  # the guard never quotes a plain number: a genuine quote, kept
+    ("'普通の引用符", "'普通の引用符"), ("'", "'"), ("''", "''"), ("-5", "-5"), ("=1", "=1"),
+])
+def test_only_the_quote_the_formula_guard_adds_is_removed(cell, read):
+    assert B._undefuse(cell) == read and B._unguarded({"text": cell, "n": 5}) == {"text": read, "n": 5}
+
+
+def test_a_csv_from_another_program_loses_a_quote_only_where_the_guard_would_have_put_one(small_model_dir, tmp_path):
+    """The documented cost: batch cannot tell its own guard from a genuine quote before = + - @."""
+    src = _raw_csv(tmp_path / "in.csv", ["id", "備考", "text"],
+                   [["1", "'=既に引用符つき", "'-職員はクズだ。"], ["2", "'-500", "'ゴミの日を教えてください"]])
+    out = tmp_path / "out.jsonl"
+    _run(small_model_dir, [src], out)
+    assert [(r["備考"], r["text"]) for r in B.iter_scored(out)] == [
+        ("=既に引用符つき", "-職員はクズだ。"), ("'-500", "'ゴミの日を教えてください")]
+
+
+def test_a_tsv_input_keeps_its_leading_quotes(small_model_dir, tmp_path):
+    """Batch writes no TSV, so a TSV's quotes are data."""
+    src = _raw_csv(tmp_path / "in.csv", ["id", "text"], [["1", "'-職員はクズだ。"]])
+    tsv = tmp_path / "in.tsv"
+    tsv.write_text(src.read_text(encoding="utf-8").replace(",", "\t"), encoding="utf-8")
+    for path, text in ((src, "-職員はクズだ。"), (tsv, "'-職員はクズだ。")):
+        out = tmp_path / f"{path.suffix[1:]}.jsonl"
+        _run(small_model_dir, [path], out)
+        assert [r["text"] for r in B.iter_scored(out)] == [text]
+
+
+
+def test_the_dask_engine_reads_a_guarded_csv_as_the_local_engine(small_model_dir, tmp_path, dask_scheduler):
+    first = tmp_path / "r1.csv"
+    _run(small_model_dir, [_guarded_source(tmp_path)], first, sender_col="sender")
+    outs = {}
+    for engine in ("local", "dask"):
+        outs[engine] = tmp_path / f"{engine}.csv"
+        _run(small_model_dir, [first], outs[engine], engine=engine, scheduler=dask_scheduler, sender_col="sender")
+    assert outs["local"].read_bytes() == outs["dask"].read_bytes()
+    assert [(r["sender"], r["text"]) for r in B.iter_scored(outs["dask"])] == GUARDED
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_dask_engine_keeps_input_columns_named_like_prediction_columns(small_model_dir, tmp_path,
+                                                                           dask_scheduler, kind):
+    """Found with acc5 #1: on Dask, score_frame's columns replaced an input's verdict, categories or
+    error (a labelled or scored file read again), so input_verdict held the new verdict."""
+    rows = [{"id": "1", "verdict": "complaint", "categories": "", "error": "手入力",
+             "text": "ふざけるな、殺すぞ。"},
+            {"id": "2", "verdict": "inquiry", "categories": "x", "error": "", "text": "ゴミの日はいつですか。"}]
+    if kind == "csv":
+        src = _write_csv(tmp_path / "in.csv", rows)
+    else:
+        src = tmp_path / "in.parquet"
+        pd.DataFrame(rows).to_parquet(src, index=False)
+    outs = {}
+    for engine in ("local", "dask"):
+        outs[engine] = tmp_path / f"{engine}.csv"
+        _run(small_model_dir, [src], outs[engine], engine=engine, scheduler=dask_scheduler)
+    assert outs["local"].read_bytes() == outs["dask"].read_bytes()
+    got = list(B.iter_scored(outs["dask"]))
+    assert [(r["input_verdict"], r["input_categories"], r["input_error"]) for r in got] == [
+        ("complaint", "", "手入力"), ("inquiry", "x", "")]
+
+
+def _ledger(path: Path, *, title: bool = False, formulas: bool = False) -> Path:
+    """A 台帳 with a two-row header: 番号 and text merged down, 受付 across 日付 and 担当課."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "台帳"
+    top = 1
+    if title:
+        ws.append(["苦情受付台帳（令和6年度）"])
+        ws.merge_cells("A1:D1")
+        top = 2
+    ws.append(["番号", "受付", None, "text"])
+    ws.append([None, "日付", "担当課", None])
+    ws.merge_cells(f"A{top}:A{top + 1}")
+    ws.merge_cells(f"B{top}:C{top}")
+    ws.merge_cells(f"D{top}:D{top + 1}")
+    ws.append([1, datetime(2024, 4, 1), "道路課", "道路の陥没を直してください。"])
+    ws.append([2, datetime(2024, 4, 2), "保育課", "保育園の入園結果に納得できません。説明してください。"])
+    if formulas:
+        ws.append([3, f"=B{top + 3}+1", "保育課", '="職員を"&"クビにしろ"'])
+        ws.append([4, f"=B{top + 3}+2", "清掃課", "ゴミの日はいつですか。"])
+        ws.append([None, f"=B{top + 3}+3", None, '="税金を"&"返せ"'])  # nothing but formulas: still a record
+    wb.save(path)
+    return path
+
+
+@pytest.mark.parametrize("title", [False, True], ids=["header-on-row-1", "below-a-title-row"])
+def test_a_two_row_xlsx_header_is_read_as_one_header(small_model_dir, tmp_path, title):
+    """A merged two-row header gave columns 受付, column_3 and made the sub-header row an error record."""
+    src = _ledger(tmp_path / "ledger.xlsx", title=title)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, date_col="日付", sender_col="担当課")
+    rows = list(B.iter_scored(out))
+    top = 2 if title else 1
+    assert [(r["番号"], r["担当課"], r["source_record"]) for r in rows] == [
+        (1, "道路課", f"台帳!{top + 2}"), (2, "保育課", f"台帳!{top + 3}")]
+    assert not res.errors and all(r["日付"] for r in rows)
+    assert (f"{src}: sheet '台帳': rows {top}-{top + 1} read as one header, each column named by its cell in row "
+            f"{top + 1}, else row {top}: 番号, 日付, 担当課, text") in res.warnings
+    assert any("header taken from row 2" in w for w in res.warnings) == title
+
+
+@pytest.mark.parametrize(("header", "below", "names"), [
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], ["番号", "日付", "担当課", "text"]),
+    (["番号", "text", "受付", None], [None, None, "日付", "担当課"], ["番号", "text", "日付", "担当課"]),
+    # rows that are records, not a second header:
+    (["id", "text", "担当課"], ["x1", None, "清掃課"], None),  # no blank header cell to fill
+    (["id", "text", None], ["x1", None, "至急"], None),  # x1 is under id, which heads no group
+    (["id", "text", None], [None, None, "至急"], None),  # the cell right of the text column
+    (["番号", "受付", None, "text"], [None, datetime(2024, 4, 1), "道路課", None], None),  # a date: data
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", "道路の陥没"], None),  # a text
+    ([None, "受付", "text"], ["区分", None, None], None),  # a blank first cell heads no group
+])
+def test_a_second_header_row_is_told_from_a_record(header, below, names):
+    assert B._sub_header(header, below, header.index("text")) == names
+
+
+def test_a_record_under_the_header_is_not_taken_for_a_second_header(small_model_dir, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["id", "text", None, "担当課"])
+    ws.append(["x1", None, "至急", "清掃課"])  # no text: an error record, as before
+    ws.append(["x2", "ゴミの日はいつですか。", None, "清掃課"])
+    wb.save(src)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out)
+    rows = list(B.iter_scored(out))
+    assert [(r["id"], r["column_3"]) for r in rows] == [("x1", "至急"), ("x2", None)] and res.by_error == {"missing": 1}
+    assert f"{src}: sheet 'Sheet': columns renamed to keep them apart: '' → 'column_3'" in res.warnings
+
+
+def _xml_part(path: Path, edit: Callable[[str], str]) -> None:
+    """Rewrite the first sheet's XML of a workbook (as a program other than openpyxl would write it)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    name = "xl/worksheets/sheet1.xml"
+    parts[name] = edit(parts[name].decode("utf-8")).encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+
+
+def test_an_xlsx_formula_never_computed_is_named_in_the_error(small_model_dir, tmp_path):
+    """A formula without a stored result (a workbook written by a script) was "text is missing (null)"."""
+    src = _ledger(tmp_path / "ledger.xlsx", formulas=True)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out)
+    rows = list(B.iter_scored(out))
+    assert [r["source_record"] for r in rows] == [f"台帳!{n}" for n in range(3, 8)]  # the formula-only row too
+    assert rows[2]["error"] == rows[4]["error"] == B._UNCOMPUTED_TEXT and "Excel" in B._UNCOMPUTED_TEXT
+    assert rows[3]["verdict"] and not rows[3]["error"]  # its text is a value: scored
+    assert all(r["warning"] == "column '日付' read as empty: a formula never computed (open the workbook in Excel "
+               "and save it)" for r in rows[2:])
+    assert res.by_error == {"formula": 2} and res.rows == 5
+
+
+@pytest.mark.parametrize(("cell", "found"), [
+    ('<c r="D5"><f>"職員を"&amp;"クビにしろ"</f><v /></c>', True),  # openpyxl, pandas
+    ('<c r="D5"><f>"職員を"&amp;"クビにしろ"</f></c>', True),
+    ('<c r="D5" t="str"><f>"職員を"&amp;"クビにしろ"</f><v>職員をクビにしろ</v></c>', False),  # saved by Excel
+    ('<c r="D5" t="str"><f>IF(A5="","",A5)</f><v></v></c>', False),  # an empty string is a result
+    ('<x:c r="D5"><x:f t="shared" si="0"/></x:c>', True),
+    ('<c r="D5" t="inlineStr"><is><t>=1+1 と書いた</t></is></c>', False),  # a text, no formula
+])
+def test_formula_cells_without_a_stored_result_are_found_in_the_sheet_xml(tmp_path, cell, found):
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["id", "text"])
+    wb.save(src)
+    _xml_part(src, lambda x: x.replace("</sheetData>", f'<row r="5">{cell}</row></sheetData>').replace(
+        "<sheetData/>", f'<sheetData><row r="5">{cell}</row></sheetData>'))
+    ro = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    assert list(B._uncomputed_formulas(ro, ro.active)) == ([(5, frozenset({4}))] if found else [])
+    ro.close()

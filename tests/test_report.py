@@ -817,3 +817,71 @@ def test_a_date_column_blank_in_its_first_rows_is_still_the_date_column(tmp_path
     assert stats.columns["date"] == "受付年月日" and not any("looks like a date" in w for w in stats.warnings)
     html, stats = build_report(_write_scored(tmp_path / "late.jsonl", rows), sender_key_file=key_file)
     assert stats.columns["date"] == "受付年月日"
+
+
+# -- acceptance findings (acc5) ---------------------------------------------------------------------------
+
+LONG_COMPLAINT = ("先月から自宅前の道路に大きな穴があいていて自転車で通るたびに転びそうになります区役所には三回電話"
+                  "しましたがまだ直っていません子どもの通学路でもあるので危険です早急に補修してください対応の予定日を"
+                  "文書で知らせてください")
+
+
+@pytest.mark.parametrize("length", [20, 100])
+def test_the_repetition_note_states_the_rule_near_duplicates_applies(tmp_path, key_file, length):
+    """The note said 「5%以下かつ2文字以下」 (the stricter of the two); the rule allows the larger."""
+    from complaint_triage.batch import NEAR_CHANGED, NEAR_CHANGED_MIN, near_duplicates
+
+    path = _write_scored(tmp_path / "s.jsonl", _busy_and_repeating_senders(1))
+    html, _ = build_report(path, sender_key_file=key_file)
+    assert (f"違う・欠ける文字が{NEAR_CHANGED_MIN}文字か短い方の{NEAR_CHANGED:.0%}の多い方まで" in html
+            and "かつ" not in html.split("per sender")[1])
+    text = LONG_COMPLAINT[:length]
+    allowed = max(NEAR_CHANGED_MIN, int(NEAR_CHANGED * length))  # what the note says: 2 of 20, 5 of 100
+
+    def changed(k: int) -> str:
+        return "".join("ぬ" if i % (length // k) == 1 and i // (length // k) < k else c for i, c in enumerate(text))
+
+    assert near_duplicates(text, changed(allowed)) and not near_duplicates(text, changed(allowed + 1))
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("娘の名前はゆいちゃんだな", "娘の名前は＊＊ちゃんだな"),  # 名前は was masked with the name
+    ("下の名前はみさきさん", "下の名前は＊＊さん"),
+    ("お名前ゆいちゃん", "お名前＊＊ちゃん"),
+    ("担当のゆみさんっていうんだ", "担当の＊＊さんっていうんだ"),
+    ("娘はゆいちゃんです", "娘は＊＊ちゃんです"),
+    ("相談員の氏家氏の即時異動を求めます", "相談員の＊＊＊＊氏の即時異動を求めます"),
+    ("氏名は山田太郎様です", "氏名は＊＊様です"),
+    # a family name with a kana given name is still one name: masked whole
+    ("山田はるかさんに伝えて", "＊＊さんに伝えて"),
+    ("佐藤のりこさんが担当", "＊＊さんが担当"),
+    # no name after the particle: nothing masked
+    ("次の委員会で君らの課の運営を取り上げる", "次の委員会で君らの課の運営を取り上げる"),
+    ("私の氏の「邊」の字が違う", "私の氏の「邊」の字が違う"),
+])
+def test_a_label_or_a_word_before_a_name_stays_readable(text, masked):
+    """Acc5 #7: the honorific rule took 名前は (a kanji word and a kana tail) for the name."""
+    assert mask_personal(text) == masked
+
+
+TOP_PHRASES = [  # (message, evidence phrase, phrase shown or None: nothing readable once masked)
+    ("電話は03(3333)4444だな。", "03(3333)4444だな。", None),
+    ("職員の高橋、覚えてろ。", "高橋", None),
+    ("担当の高橋さんだな。", "高橋さんだな。", None),
+    ("〒154-0001 世田谷区池尻1-2-3に住んでるな", "154-0001", None),
+    ("娘の名前はゆいちゃんだな。", "娘の名前はゆいちゃんだな", "娘の名前は＊＊ちゃんだな"),
+    ("殺すぞ。高橋の家は知ってる。", "高橋の家は知ってる", "＊＊の家は知ってる"),
+    ("お前を殺すぞ", "殺すぞ", "殺すぞ"),
+]
+
+
+@pytest.mark.parametrize("located", [True, False], ids=["in-its-message", "on-its-own"])
+def test_evidence_phrases_with_no_word_left_once_masked_are_not_ranked(tmp_path, key_file, located):
+    """Acc5 #7: 「＊」×3 and 「＊だな。」 were among the top threat phrases."""
+    rows = []
+    for i, (text, phrase, _shown) in enumerate(TOP_PHRASES):
+        span = _span(text, phrase)
+        rows.append(_pii_row(i, text if located else "", [span] if located else [{**span, "start": None}]))
+    html, _ = build_report(_write_scored(tmp_path / "top.jsonl", rows), sender_key_file=key_file)
+    phrases = re.findall(r"<li>「(.*?)」", html.split("top evidence phrases")[1].split("per sender")[0])
+    assert sorted(phrases) == sorted(shown for _t, _p, shown in TOP_PHRASES if shown)

@@ -66,7 +66,16 @@ Reading the inputs
   the id, sender and date columns when given), so a title row above the header is ignored (a
   warning names the row taken).  A sheet that holds rows but no text column is an error,
   since its records would be lost: pick the sheets with ``sheet=``/``--sheet`` (repeatable).
-  A sheet without data rows is skipped with a warning.
+  A sheet without data rows is skipped with a warning.  A second header row under the header
+  (受付 merged across 日付 and 担当課) completes its names, with a warning (see
+  :func:`_sub_header`).  A formula cell without a stored result (a workbook written by a
+  program) reads as empty: in the text column the record is an error that says so, in
+  another its ``warning`` does (:func:`_uncomputed_formulas`).
+* CSV (not TSV) cells lose the formula guard batch's CSV output adds (a leading ``'`` before
+  ``=``, ``+``, ``-``, ``@``, a tab or a CR, not before a plain signed number; see
+  :func:`_undefuse`), as :func:`iter_scored` and the report read them, so a scored CSV scored
+  again keeps its texts, sender pseudonyms and evidence offsets.  A genuine leading ``'`` in
+  such a place (a CSV from another program) is lost the same way.
 * Folders of ``.eml`` files are read with their sub-folders, in sorted path order (the
   record key is the path inside the folder); hidden files are ignored and other files are
   counted in a warning.
@@ -82,7 +91,7 @@ CSV output is UTF-8 with a BOM, for Excel.  A string cell starting with ``=``, `
 ``@``, a tab or a carriage return gets a leading ``'`` so that a spreadsheet shows it as text
 instead of running it as a formula (OWASP's advice against CSV injection; a cell that is
 quotes followed by one of those characters gets one quote more, and :func:`iter_scored`
-removes the added quote).  Numbers are written as they are.  The .xlsx writer stores such
+and the CSV input reader remove the added quote).  Numbers are written as they are.  The .xlsx writer stores such
 strings as text cells; JSONL and Parquet are written unchanged.  The ``warning`` key of a
 JSONL row is only present when set.
 
@@ -629,51 +638,110 @@ def _blank(row: Sequence[object]) -> bool:
 
 
 def _sheet_header(cells: Sequence[object]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Column names of a header row (trailing blanks dropped, blanks ``column_N``, duplicates ``NAME.1``)."""
+    """Column names of a header row (trailing blanks dropped, blanks ``column_N``, duplicates ``NAME.1``)
+    and the names renamed, ``(old, new)``: blanks first, as the CSV reader lists them."""
     cells = list(cells)
-    while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+    while cells and _blank_cell(cells[-1]):
         cells.pop()
-    return unique_names(_header_names(cells))
+    blanks = [i for i, c in enumerate(cells) if _blank_cell(c)]
+    names, dups = unique_names(_header_names(cells), last=blanks)
+    return names, [("" if cells[i] is None else str(cells[i]), names[i]) for i in blanks] + dups
+
+
+def _blank_cell(c: object) -> bool:
+    return c is None or str(c).strip() == ""
 
 
 def _header_names(cells: Sequence[object]) -> list[str]:
-    return [f"column_{i + 1}" if c is None or str(c).strip() == "" else str(c).strip() for i, c in enumerate(cells)]
+    return [f"column_{i + 1}" if _blank_cell(c) else str(c).strip() for i, c in enumerate(cells)]
+
+
+def _sub_header(header: Sequence[object], below: Sequence[object], text_at: int) -> list[object] | None:
+    """The header's cells named by a second header row ``below`` it, or None when ``below`` is not one.
+
+    A 台帳 often heads a group of columns with one name merged across them (受付 over 日付 and 担当課)
+    and merges the other names down both rows.  ``below`` is such a second row when it has no text
+    (nothing at ``text_at``), holds only strings, and each of them sits in a group: under a name of
+    ``header`` (not the text column's) or in the blank cells right of one, at least one of them in a
+    blank cell.  A column is then named by its cell in ``below``, else by its cell in ``header``.
+
+    >>> _sub_header(["番号", "受付", None, "text"], [None, "日付", "担当課", None], 3)
+    ['番号', '日付', '担当課', 'text']
+    >>> _sub_header(["id", "text", None], ["x1", None, "至急"], 1) is None  # a data row without text
+    True
+    """
+    width = max(len(header), len(below))
+    head = list(header) + [None] * (width - len(header))
+    sub = list(below) + [None] * (width - len(below))
+    if _blank(sub) or not _blank_cell(sub[text_at]) or not all(isinstance(v, str) for v in sub if not _blank_cell(v)):
+        return None
+    group = -1  # the column naming the group a cell lies in (-1: none)
+    fills_blank = False
+    for i, (h, v) in enumerate(zip(head, sub, strict=True)):
+        if not _blank_cell(h):
+            group = i if i != text_at and i + 1 < width and _blank_cell(head[i + 1]) else -1
+        if _blank_cell(v):
+            continue
+        if group < 0:
+            return None
+        fills_blank = fills_blank or _blank_cell(h)
+    return [h if _blank_cell(v) else v for h, v in zip(head, sub, strict=True)] if fills_blank else None
 
 
 @dataclass(frozen=True)
 class _Sheet:
-    """A sheet to read: its header row and column names."""
+    """A sheet to read: its header row (the first, when the header has two), column names and
+    how many rows the header takes."""
 
     name: str
     header_row: int
     columns: tuple[str, ...]
+    header_rows: int = 1
+
+    @property
+    def data_row(self) -> int:
+        return self.header_row + self.header_rows
 
 
-def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]
-                      ) -> tuple[int | None, list[str], list[tuple[str, str]], int | None, list[str]]:
+@dataclass
+class _Header:
+    """Where :func:`_xlsx_find_header` found a sheet's header."""
+
+    row: int | None  # None: no row names the text column
+    rows: int  # 2: the header's names are completed by a second header row below it
+    names: list[str]
+    renamed: list[tuple[str, str]]
+    first: int | None  # the first non-blank row
+    first_names: list[str]
+
+
+def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]) -> _Header:
     """Find a sheet's header row among its first rows.
 
     The header is the first row naming ``text_col`` and every column of ``want`` (else the
-    first naming ``text_col``).  Returns (header row or None, its names, renamed names, first
-    non-blank row or None, that row's names).
+    first naming ``text_col``), with the names of a second header row below it (see
+    :func:`_sub_header`).
     """
-    first: int | None = None
-    first_names: list[str] = []
-    fallback: tuple[int, list[str], list[tuple[str, str]]] | None = None
-    for r, row in enumerate(ws.iter_rows(max_row=_XLSX_HEADER_ROWS, values_only=True), 1):
+    rows = list(ws.iter_rows(max_row=_XLSX_HEADER_ROWS + 1, values_only=True))
+    found = _Header(None, 1, [], [], None, [])
+    fallback: _Header | None = None
+    for r, row in enumerate(rows[:_XLSX_HEADER_ROWS], 1):
         if _blank(row):
             continue
         names, renamed = _sheet_header(row)
-        if first is None:
-            first, first_names = r, names
+        if found.first is None:
+            found.first, found.first_names = r, names
         if text_col in names:
+            cells, n = row, 1
+            if r < len(rows) and (two := _sub_header(row, rows[r], names.index(text_col))) is not None:
+                cells, n = two, 2
+                names, renamed = _sheet_header(cells)
+            here = _Header(r, n, names, renamed, found.first, found.first_names)
             if all(c in names for c in want):
-                return r, names, renamed, first, first_names
+                return here
             if fallback is None:
-                fallback = (r, names, renamed)
-    if fallback is not None:
-        return (*fallback, first, first_names)
-    return None, [], [], first, first_names
+                fallback = here
+    return fallback if fallback is not None else found
 
 
 def _open_workbook(path: Path, label: object, hint: str) -> Any:
@@ -721,16 +789,16 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
         keep = []
         for name in names:
             ws = wb[name]
-            row, columns, renamed, first, first_names = _xlsx_find_header(ws, text_col, want)
-            if row is None:
-                if first is None:
+            h = _xlsx_find_header(ws, text_col, want)
+            if h.row is None:
+                if h.first is None:
                     warn(f"{src.label}: sheet {name!r} skipped: it is empty")
                     continue
                 if sheet is not None:
                     raise InputFormatError(
                         f"{src.label}: sheet {name!r} has no column {text_col!r} in its first {_XLSX_HEADER_ROWS} "
-                        f"rows (columns: {', '.join(first_names)}); choose one with --text-column")
-                data = sum(1 for r in ws.iter_rows(min_row=first + 1, values_only=True) if not _blank(r))
+                        f"rows (columns: {', '.join(h.first_names)}); choose one with --text-column")
+                data = sum(1 for r in ws.iter_rows(min_row=h.first + 1, values_only=True) if not _blank(r))
                 if data:
                     raise InputFormatError(
                         f"{src.label}: sheet {name!r} holds {_count(data, 'row')} but no column {text_col!r} in its "
@@ -738,11 +806,14 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
                         "--sheet (repeatable), or the text column with --text-column")
                 warn(f"{src.label}: sheet {name!r} skipped: no column {text_col!r} and no data rows")
                 continue
-            if row != first:
-                warn(f"{src.label}: sheet {name!r}: header taken from row {row}; the rows above it are ignored")
-            if renamed:
-                warn(f"{src.label}: sheet {name!r}: {renamed_note(renamed)}")
-            keep.append(_Sheet(name, row, tuple(columns)))
+            if h.row != h.first:
+                warn(f"{src.label}: sheet {name!r}: header taken from row {h.row}; the rows above it are ignored")
+            if h.rows == 2:
+                warn(f"{src.label}: sheet {name!r}: rows {h.row}-{h.row + 1} read as one header, each column named "
+                     f"by its cell in row {h.row + 1}, else row {h.row}: {', '.join(h.names)}")
+            if h.renamed:
+                warn(f"{src.label}: sheet {name!r}: {renamed_note(h.renamed)}")
+            keep.append(_Sheet(name, h.row, tuple(h.names), h.rows))
         if not keep:
             raise InputFormatError(f"{src.label}: no sheet has a column {text_col!r}; choose one with --text-column")
         return keep
@@ -777,13 +848,82 @@ def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
     return sorted(r for r in found if (r[0], r[1]) != (r[2], r[3]))
 
 
+#: A cell holding a formula, in a sheet's XML: the cell's attributes, its ``<v>`` (the result
+#: Excel stored, if any) and that value.  (Every ``<`` of the XML starts a tag: text escapes it.)
+_FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b(?:[^>]*/>|[^>]*>[^<]*</(?:\w+:)?f\s*>)\s*'
+                           rb'(<(?:\w+:)?v\s*/>|<(?:\w+:)?v\s*>([^<]*)</(?:\w+:)?v\s*>)?')
+_CELL_START = re.compile(rb'<(?:\w+:)?c[\s/>]')
+_CELL_REF = re.compile(rb'\br\s*=\s*["\']\$?([A-Za-z]{1,3})\$?([0-9]{1,7})["\']')
+_STRING_RESULT = re.compile(rb'\bt\s*=\s*["\']str["\']')
+
+
+def _uncomputed_formulas(wb: Any, ws: Any) -> Iterator[tuple[int, frozenset[int]]]:
+    """``(row, columns)`` (1-based), in row order, of the cells of a read-only worksheet that hold a
+    formula without a stored result, which openpyxl reads as empty.  Excel stores each formula's
+    result; a workbook written by a program (openpyxl, pandas) often does not.  Read from the
+    sheet's XML in pieces, as :func:`_merged_ranges` reads it; nothing when that part is elsewhere.
+    (An empty result of a string formula, ``t="str"`` with ``<v></v>``, is a result.)"""
+    from openpyxl.utils import column_index_from_string
+
+    path, archive = getattr(ws, "_worksheet_path", None), getattr(wb, "_archive", None)
+    if not isinstance(path, str) or archive is None:
+        return
+    row, cols = 0, set[int]()
+    tail = b""
+    with archive.open(path) as f:
+        while True:
+            chunk = f.read(1 << 20)
+            buf = tail + chunk
+            cut = len(buf)
+            if chunk:  # (keep the last cell, which may go on in the next piece, for the next buffer)
+                while (cut := buf.rfind(b"<", 0, cut)) > 0 and not _CELL_START.match(buf, cut):
+                    pass
+                cut = max(cut, 0)
+            for m in _FORMULA_CELL.finditer(buf, 0, cut):
+                attrs, v, value = m.groups()
+                if v is not None and ((value or b"").strip() or _STRING_RESULT.search(attrs)):
+                    continue
+                if (ref := _CELL_REF.search(attrs)) is None:
+                    continue
+                r, c = int(ref[2]), column_index_from_string(ref[1].decode().upper())
+                if r != row and cols:
+                    yield row, frozenset(cols)
+                    cols = set()
+                row = r
+                cols.add(c)
+            if not chunk:
+                break
+            tail = buf[cut:]
+    if cols:
+        yield row, frozenset(cols)
+
+
+def _xlsx_rows(wb: Any, ws: Any, start: int) -> Iterator[tuple[int, tuple[Any, ...], frozenset[int]]]:
+    """A sheet's rows from ``start`` on: ``(row number, cells, columns holding a formula without a
+    stored result)``; rows that are blank and hold no such formula are left out."""
+    with contextlib.closing(_uncomputed_formulas(wb, ws)) as formulas:
+        pending = next(formulas, None)
+        for r, row in enumerate(ws.iter_rows(min_row=start, values_only=True), start):
+            while pending is not None and pending[0] < r:
+                pending = next(formulas, None)
+            uncomputed = pending[1] if pending is not None and pending[0] == r else frozenset()
+            if not uncomputed and _blank(row):
+                continue
+            yield r, row, uncomputed
+
+
+#: The error of a record whose text cell holds a formula without a stored result.
+_UNCOMPUTED_TEXT = ("the text cell holds a formula that was never computed (the workbook was written by a program, "
+                   "not saved by Excel); open the workbook in Excel, save it and run again")
+
+
 def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -> Iterator[Record]:
     wb = _open_workbook(src.path, src.label, _INPUT_HINT)
     try:
         for sh in sheets:
             header = sh.columns
             width = len(header)
-            start = sh.header_row + 1
+            start = sh.data_row
             ws = wb[sh.name]
             # A cell merged down several rows (担当課 or 受付日 for a block of records) shows its
             # value on each of them: those records get it too.  Only a merge one column wide
@@ -797,14 +937,12 @@ def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -
                         and rng[1] <= width:
                     starts.setdefault(rng[0], []).append(rng)
             active: list[tuple[tuple[int, int, int, int], Any]] = []  # (merge, value) covering later rows
-            for r, row in enumerate(ws.iter_rows(min_row=start, values_only=True), start):
+            for r, row, uncomputed in _xlsx_rows(wb, ws, start):
                 if active:
                     active = [a for a in active if a[0][2] >= r]
                 fill = active
                 if r in starts:  # (the first row of a merged range holds its value)
                     active = active + [(g, row[g[1] - 1] if g[1] - 1 < len(row) else None) for g in starts[r]]
-                if _blank(row):
-                    continue
                 if fill:
                     cells = list(row) + [None] * max(0, width - len(row))
                     for g, v in fill:
@@ -817,7 +955,16 @@ def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -
                         values[header[i]] = v
                     elif v is not None:
                         values[f"column_{i + 1}"] = v
-                yield Record(src.label, f"{sh.name}!{r}", values)
+                error = warning = None
+                if uncomputed:  # (cells read as empty that are not)
+                    if text_at in uncomputed and values.get(text_col) is None:
+                        error = _UNCOMPUTED_TEXT
+                    names = [header[c - 1] if c <= width else f"column_{c}" for c in sorted(uncomputed)
+                             if c != text_at and (c > len(row) or row[c - 1] is None)]
+                    if names:
+                        warning = (f"{column_names(names)} read as empty: a formula never computed (open the "
+                                   "workbook in Excel and save it)")
+                yield Record(src.label, f"{sh.name}!{r}", values, error, warning)
     finally:
         wb.close()
 
@@ -839,7 +986,11 @@ def _csv_reader(src: _Source, f: IO[bytes], text_col: str, field_limit: int) -> 
 
 
 def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
-    """The records of a CSV/TSV file; every readable column is kept, also on error rows."""
+    """The records of a CSV/TSV file; every readable column is kept, also on error rows.
+
+    A CSV (not TSV) cell loses the formula guard batch's CSV output adds (see :func:`_unguarded`).
+    """
+    unguard = src.kind == "csv"
     with open(src.path, "rb") as f:
         for rec in _csv_reader(src, f, text_col, field_limit):
             error = None
@@ -851,7 +1002,8 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
             if rec.undecodable or rec.truncated:  # (rarely: most records have neither)
                 warning = _cell_warning([c for c in rec.undecodable if c != text_col],
                                         [c for c in rec.truncated if c != text_col], field_limit)
-            yield Record(src.label, str(rec.row), rec.values, error, warning)
+            values = _unguarded(rec.values) if unguard and rec.values else rec.values
+            yield Record(src.label, str(rec.row), values, error, warning)
 
 
 def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
@@ -1093,9 +1245,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     extra: set[int] = set()
                     width = len(sh.columns)
                     before = n
-                    for row in wb[sh.name].iter_rows(min_row=sh.header_row + 1, values_only=True):
-                        if _blank(row):
-                            continue
+                    for _r, row, _f in _xlsx_rows(wb, wb[sh.name], sh.data_row):
                         n += 1
                         extra.update(i for i in range(width, len(row)) if row[i] is not None)
                     add(f"column_{i + 1}" for i in sorted(extra))
@@ -1428,10 +1578,36 @@ def _defuse(s: str) -> str:
 
 
 def _undefuse(s: str) -> str:
-    """Undo :func:`_defuse`."""
-    if s[:1] == "'" and s.lstrip("'")[:1] in _FORMULA_START:
+    """Undo :func:`_defuse`: drop a leading ``'`` that it adds, and no other.
+
+    A quote before a plain signed number (``'-500``) or before a cell the guard leaves alone
+    (``'ok``) is kept, since :func:`_defuse` never writes one there.
+
+    >>> _undefuse("'=SUM(1,2)"), _undefuse("''=1"), _undefuse("'-500"), _undefuse("'ok"), _undefuse("-5")
+    ('=SUM(1,2)', "'=1", "'-500", "'ok", '-5')
+    """
+    if s[:1] == "'" and _defuse(s[1:]) == s:
         return s[1:]
     return s
+
+
+def _unguarded(values: dict[str, Any]) -> dict[str, Any]:
+    """A CSV record's cells without the formula guard that batch's CSV output adds (:func:`_undefuse`),
+    so that a scored CSV read back by ``batch`` gives the texts and senders it was made from."""
+    if not any(isinstance(v, str) and v[:1] == "'" for v in values.values()):
+        return values
+    return {k: _undefuse(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def _unguarded_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_unguarded` for a partition of the Dask engine's CSV input (its dtypes kept)."""
+    out = df.copy(deep=False)
+    for c in df.columns:
+        vals = df[c].tolist()
+        if any(isinstance(v, str) and v[:1] == "'" for v in vals):
+            out[c] = pd.Series([_undefuse(v) if isinstance(v, str) else v for v in vals], index=df.index,
+                               dtype=df[c].dtype)
+    return out
 
 
 def _csv_cell(c: _Col, v: Any) -> str:
@@ -2088,7 +2264,20 @@ def _letters(text: str) -> str:
     return "".join(ch for ch in s if unicodedata.category(ch)[0] in "LN")[:_REPEAT_CHARS]
 
 
-def near_duplicates(a: str, b: str, *, changed: float = 0.05, changed_min: int = 2, added: float = 0.5) -> bool:
+#: The near-duplicate rule's limits (:func:`near_duplicates`; the report's note is written from them):
+#: changed or missing characters, at most this share of the shorter text's length or ...
+NEAR_CHANGED = 0.05
+#: ... this many, whichever is more; and characters the longer adds, this share of the shorter's length.
+NEAR_CHANGED_MIN = 2
+NEAR_ADDED = 0.5
+#: A near-duplicate sent within this many minutes is the same message sent again; and a sender is
+#: flagged for repetition from this many repeats (:class:`SenderAggregator`'s defaults).
+RESUBMIT_MINUTES = 10.0
+REPEAT_MIN = 2
+
+
+def near_duplicates(a: str, b: str, *, changed: float = NEAR_CHANGED, changed_min: int = NEAR_CHANGED_MIN,
+                    added: float = NEAR_ADDED) -> bool:
     """Whether two messages' letters (:func:`_letters`) raise the same grievance again.
 
     True when the shorter text reappears in the longer, in order, with at most ``changed_min``
@@ -2111,8 +2300,9 @@ def _bigrams(s: str) -> frozenset[str]:
     return frozenset(s[i:i + 2] for i in range(len(s) - 1))
 
 
-def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *, changed: float = 0.05,
-                     changed_min: int = 2, added: float = 0.5) -> bool:
+def _near_duplicates(a: str, b: str, a2: frozenset[str] | None, b2: frozenset[str] | None, *,
+                     changed: float = NEAR_CHANGED, changed_min: int = NEAR_CHANGED_MIN, added: float = NEAR_ADDED
+                     ) -> bool:
     """:func:`near_duplicates`, with the texts' character bigrams (when known) to rule out most pairs cheaply."""
     if len(a) > len(b):
         a, b, a2, b2 = b, a, b2, a2
@@ -2180,7 +2370,7 @@ class SenderAggregator:
     LOOKBACK = 100
 
     def __init__(self, *, key: bytes | None, dated: bool = True, window_days: int = 7,
-                 resubmit_minutes: float = 10.0, repeat_min: int = 2) -> None:
+                 resubmit_minutes: float = RESUBMIT_MINUTES, repeat_min: int = REPEAT_MIN) -> None:
         self.key = key
         self.dated = dated
         self.window = timedelta(days=window_days)
@@ -2356,6 +2546,8 @@ def _error_kind(msg: str) -> str:
         return "empty"
     if "over the limit" in m:
         return "too_long"
+    if "formula" in m:  # (an .xlsx text cell holding a formula never computed: not missing)
+        return "formula"
     if "missing" in m:
         return "missing"
     if "not a string" in m:
@@ -2937,6 +3129,12 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
             "same command with --resume once the cluster works") from e
 
 
+def _held_name(column: str) -> str:
+    """The Dask engine's name for an input column named like a prediction column (a scored file
+    read again), so that :func:`score_frame` adds its own column beside it rather than over it."""
+    return f"\0input:{column}"
+
+
 def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 counts: Mapping[int, tuple[int, int]], text_col: str, model_dir: Path, max_chars: int,
                 with_evidence: bool, jobs: int, scheduler: str | None, blocksize: str | int | None, timeout: float,
@@ -2981,9 +3179,15 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                   encoding_errors="surrogateescape", blocksize=blocksize, header=0,
                                   names=names,  # (the local engine's names: duplicates, blanks renamed)
                                   skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
+                if src.kind == "csv":  # (as the local engine reads it: without batch's formula guard)
+                    ddf = ddf.map_partitions(_unguarded_frame, meta=ddf._meta)
+            held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
+            if held:  # (score_frame would replace those input columns with its own)
+                ddf = ddf.rename(columns=held)
+            text_in = held.get(text_col, text_col)
             cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
-            meta = score_frame(ddf._meta, text_col=text_col)
-            scored = ddf.map_partitions(score_frame, text_col=text_col, model=str(model_dir), max_chars=max_chars,
+            meta = score_frame(ddf._meta, text_col=text_in)
+            scored = ddf.map_partitions(score_frame, text_col=text_in, model=str(model_dir), max_chars=max_chars,
                                         with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
             plan.extend((part, src, names) for part in scored.to_delayed())
 
@@ -2996,11 +3200,13 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             if k in counts:  # (a part finished before)
                 return
             base = 2 if src.kind in ("csv", "tsv") else 1
+            inputs = df[[_held_name(c) if c in PREDICTION_COLUMNS else c for c in names]]
+            inputs.columns = names
             if src.kind == "parquet":
-                table = pa.Table.from_pandas(df[names], preserve_index=False)
+                table = pa.Table.from_pandas(inputs, preserve_index=False)
                 in_rows = table.to_pylist()
             else:
-                in_rows = df[names].to_dict(orient="records")
+                in_rows = inputs.to_dict(orient="records")
                 if reads_singles_as_pua(src.encoding):  # (see score_frame's cp932_singles)
                     in_rows = [{k: v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for k, v in r.items()}
                                for r in in_rows]

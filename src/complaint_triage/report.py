@@ -9,7 +9,8 @@ and a Content-Security-Policy forbids any network access):
 * the share of complaints and of harassment per month;
 * the review queue (messages flagged ``review``, most severe first: action, harassment score, oldest
   date; the cut keeps the most severe), a "most severe" list of harassment calling for the police or a
-  removal/ban whether flagged or not, the top evidence phrases per category;
+  removal/ban whether flagged or not, the top evidence phrases per category (leaving out those
+  with no word left once masked: 「＊」, 「＊だな。」);
 * the per-sender table (pseudonymised ids, 7-day runs, repetition flags).
 
 Personal data is masked by patterns (see :func:`mask_personal` for exactly what is and is
@@ -30,6 +31,7 @@ that is the scored file itself (or its temporary ``.partial`` file) or a folder
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import html
 import math
@@ -42,7 +44,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from complaint_triage.batch import SenderAggregator, _partial, _same_file, iter_scored, load_sender_key, parse_date
+from complaint_triage.batch import (
+    NEAR_ADDED,
+    NEAR_CHANGED,
+    NEAR_CHANGED_MIN,
+    REPEAT_MIN,
+    RESUBMIT_MINUTES,
+    SenderAggregator,
+    _partial,
+    _same_file,
+    iter_scored,
+    load_sender_key,
+    parse_date,
+)
 from complaint_triage.email import iter_addresses
 from complaint_triage.exceptions import InputFormatError
 from complaint_triage.labels import ACTIONS, CATEGORIES, VERDICTS
@@ -70,6 +84,13 @@ class ReportOutputError(InputFormatError):
 
 
 _SENDER_SUMMARY_COLUMNS = frozenset(SenderAggregator.COLUMNS)
+#: The sender table's note on repetition, written from the rule's constants (batch.near_duplicates).
+_REPETITION_NOTE = (
+    f"7日内最多 = 任意の7日間の最多件数。繰返し = 同じ内容の苦情を再び送った回数 (近似重複: 文字と数字だけで比べ、"
+    f"短い方が長い方に順に現れ、違う・欠ける文字が{NEAR_CHANGED_MIN}文字か短い方の{NEAR_CHANGED:.0%}の多い方まで、"
+    f"長い方で増える文字が短い方の{NEAR_ADDED:.0%}まで。{RESUBMIT_MINUTES:g}分以内の再送信は除く); "
+    f"{REPEAT_MIN}回以上でフラグ。"
+)
 
 _CANDIDATES = {
     "date": ("date", "received", "received_at", "created_at", "datetime", "timestamp",
@@ -217,8 +238,30 @@ _SENTENCE_END = re.compile(r"(?:ぞ|ぜ|から|わ|よ|な|で|[。、！!？?�
 _THREAT_END = re.compile(r"(?:ぞ|ぜ|からな|[！!])")
 
 
-def _honorific(m: re.Match[str]) -> str | None:
-    """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな)."""
+#: Words a name follows that the honorific pattern takes for a name's kanji (名前はゆいちゃん): shown.
+_NAME_LABELS = ("氏名", "名前")
+#: Particles after which the kana before an honorific are a name of their own (娘はゆいちゃん, 名前はゆいちゃん).
+_PARTICLES = "はがをにのでもとへや"
+_LEADING_KANJI = re.compile(f"[{_KANJI}]+")
+
+
+def _shown_before_name(candidate: str) -> int:
+    """How many leading characters of an honorific's name ``candidate`` are no part of the name: a label
+    (名前, 氏名) with its particle, or a word that is no name and its particle (娘は of 娘はゆい); else 0."""
+    kanji = _LEADING_KANJI.match(candidate)
+    if kanji is None or kanji.end() == len(candidate):
+        return 0
+    k = kanji.end()
+    if candidate[:k].endswith(_NAME_LABELS):
+        return k + (candidate[k] in _PARTICLES)
+    if candidate[k] in _PARTICLES and _not_name(candidate[:k]):
+        return k + 1
+    return 0
+
+
+def _honorific(m: re.Match[str]) -> str | tuple[int, str] | None:
+    """A name before an honorific, unless the さん is the negative ん after a verb (許さんぞ, 帰さんからな).
+    A label or a word that is no name before a particle stays readable: 名前は＊＊ちゃん, 娘は＊＊ちゃん."""
     if m.group(2) == "さん" and _SENTENCE_END.match(m.string, m.end()):
         stem, text, at = m.group(1), m.string, m.start(1)
         if stem in _SURNAME_STEMS:
@@ -227,6 +270,9 @@ def _honorific(m: re.Match[str]) -> str | None:
             verb = stem in _NEGATIVE_STEMS or _verb_before(text, m.start(2))
         if verb:
             return None
+    if shown := _shown_before_name(m.group(1)):
+        name = m.group(1)[shown:]
+        return None if not name or _not_name(name) else (m.start(1) + shown, _MASK + m.group(2))
     return _name(m, m.group(2))
 
 
@@ -235,9 +281,11 @@ def _possessive(m: re.Match[str]) -> str | None:
     return None if _not_name(name) or name.endswith(_PLACE_END) else _MASK
 
 
+#: Each rule's pattern and what replaces a match: a string, ``(start, string)`` when the match's
+#: beginning before ``start`` is a label left as it is (生年月日, 氏名は, 名前は), or None (no personal data).
 _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (_POSTAL, lambda m: re.sub(f"[{_D}]", "*", m.group(0))),
-    (_BIRTH, lambda m: m.group(1) + "＊＊＊＊年＊月＊日"),
+    (_BIRTH, lambda m: (m.start(2), "＊＊＊＊年＊月＊日")),
     (_NUMBER, _number),
     (_CHOME, lambda m: "＊丁目＊"),
     (_BANCHI, lambda m: "＊番地＊" if "番地" in m.group(0) else "＊番＊号"),
@@ -245,7 +293,7 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (_ROOM, lambda m: "＊" + m.group(0)[-2:]),
     (_HONORIFIC, _honorific),
     (_POSSESSIVE, _possessive),
-    (_LABELLED, lambda m: m.group(1) + _MASK),
+    (_LABELLED, lambda m: (m.start(2), _MASK)),
     (_SELF_INTRO, lambda m: _name(m)),
 )
 
@@ -304,7 +352,9 @@ def _pii_spans(text: str) -> list[tuple[int, int, str]]:
     for pattern, replace in _RULES:
         for m in pattern.finditer(text):
             rep = replace(m)
-            if rep is not None:
+            if isinstance(rep, tuple):
+                claim(rep[0], m.end(), rep[1])
+            elif rep is not None:
                 claim(m.start(), m.end(), rep)
     if _HAS_KANJI_OR_KATA.search(text):
         for start, end in _dictionary_names(text):
@@ -336,9 +386,10 @@ def mask_personal(text: str) -> str:
     (``2-8-18`` after a place name, ``二丁目8番18号``, ``8番地``, ``203号室``), birth dates after
     生年月日/誕生日, and person names: before an honorific (``山田様``, ``鈴木さん``, ``佐藤氏``),
     before の自宅/の家, after 氏名/名前, before と申します, and family names (with the
-    given name that follows) that the UniDic dictionary knows.  Not masked: names written in
-    hiragana or unknown to the dictionary without such a marker, ages, dates other than birth
-    dates, and anything the patterns above do not describe.
+    given name that follows) that the UniDic dictionary knows.  A label or a word that names
+    no one before a name and its particle stays readable (娘の名前は＊＊ちゃん, 担当の＊＊さん).
+    Not masked: names written in hiragana or unknown to the dictionary without such a marker,
+    ages, dates other than birth dates, and anything the patterns above do not describe.
 
     >>> mask_personal("山田様 taro@example.jp 03-1234-5678 〒154-0001 番号123456")
     '＊＊様 t***@example.jp 0*-****-**** 〒***-**** 番号＊＊＊'
@@ -661,16 +712,40 @@ def _excerpt(text: object, n: int = 120) -> str:
     return masked[:n] + ("…" if len(masked) > n or upto < len(flat) else "")
 
 
+#: Parts of speech that are no word of their own (particles, endings, honorifics, marks).
+_FUNCTION_POS = frozenset(("助詞", "助動詞", "接尾辞", "接頭辞", "補助記号", "記号", "空白"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_word(text: str) -> bool:
+    """Whether ``text`` holds a word with a letter that is not a particle, an ending, an honorific or
+    a mark, by the dictionary: 「の家に行くぞ」 does, 「だな。」「さん」「-」 do not."""
+    if not any(unicodedata.category(ch)[0] == "L" for ch in text):
+        return False
+    from complaint_triage.tokenizer import get_formatted_tagger, parse_in_pieces
+
+    for line in parse_in_pieces(get_formatted_tagger(_MORPH_FORMAT), text).splitlines():
+        surface, _, rest = line.partition("\t")
+        if rest.partition("\t")[0] not in _FUNCTION_POS and any(unicodedata.category(ch)[0] == "L" for ch in surface):
+            return True
+    return False
+
+
+def _blanked(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``spans`` replaced by a space: :func:`_apply` then gives what masking leaves of a text."""
+    return [(s, e, " ") for s, e, _rep in spans]
+
+
 def _evidence_phrases(evidence: list[dict[str, Any]], text: object) -> list[tuple[str, str]]:
-    """``(category, masked phrase)`` per evidence span.
+    """``(category, masked phrase)`` per evidence span that keeps a word once masked (:func:`_has_word`):
+    one that was all a name, an address or a number, with at most a particle or an ending left
+    (「＊」, 「＊だな。」), says nothing and is left out.
 
     A span that indexes ``text`` is masked from its context in the whole message; one that
     does not (no text column, edited text) is masked on its own.
     """
-    if not isinstance(text, str):
-        return [(ev["category"], " ".join(mask_personal(str(ev["text"])).split())) for ev in evidence]
     located = [ev for ev in evidence
-               if type(ev.get("start")) is int and type(ev.get("end")) is int
+               if isinstance(text, str) and type(ev.get("start")) is int and type(ev.get("end")) is int
                and 0 <= ev["start"] < ev["end"] <= len(text) and text[ev["start"]:ev["end"]] == ev["text"]]
     spans: list[tuple[int, int, str]] = []
     if located:
@@ -686,10 +761,12 @@ def _evidence_phrases(evidence: list[dict[str, Any]], text: object) -> list[tupl
     out = []
     for ev in evidence:
         if any(ev is x for x in located):
-            phrase = _apply(text, spans, ev["start"], ev["end"])
+            source, own, lo, hi = text, spans, ev["start"], ev["end"]
         else:
-            phrase = mask_personal(str(ev["text"]))
-        out.append((ev["category"], " ".join(phrase.split())))
+            source = str(ev["text"])
+            own, lo, hi = _pii_spans(source), 0, len(source)
+        if _has_word(_apply(source, _blanked(own), lo, hi)):
+            out.append((ev["category"], " ".join(_apply(source, own, lo, hi).split())))
     return out
 
 
@@ -1000,8 +1077,7 @@ removal/ban: {n_grave:,} 件{grave_shown})</h2>
 <div class="grid">{"".join(phrase_blocks) or '<p class="note">該当なし (none)</p>'}</div>
 <h2>送信者別 (per sender{top_senders})</h2>
 {sender_count}
-<p class="note">7日内最多 = 任意の7日間の最多件数。繰返し = 同じ内容 (近似重複: 句読点を除き、違う文字が
-短い方の5%以下かつ2文字以下を超えない) の苦情を再び送った回数 (10分以内の再送信は除く); 2回以上でフラグ。</p>
+<p class="note">{html.escape(_REPETITION_NOTE)}</p>
 {sender_tbl}
 </body></html>
 """
