@@ -67,11 +67,15 @@ _KANJI = r"\u4e00-\u9fff\u3400-\u4dbf々"
 _KATA = r"\u30a1-\u30fa\u30fc"
 
 #: しね that can only be 死ね: after the start of the text, a separator or a word that names the
-#: target of a curse (全員, お前ら, 職員 …), and before the end, a separator, ばいい, よ, や or another しね
+#: target of a curse (全員, お前ら, 職員 …), and before the end, a separator, ばいい, よ, や or another
+#: しね.  The pattern starts with the literal and looks back from there: a pattern that starts with
+#: look-behinds is tried at every position of every text (normalising took 3x as long).
+_CURSE_BEFORE = ("全員", "みんな", "みな", "ども", "たち", "達", "お前", "おまえ", "前ら", "つら", "職員", "役人",
+                 "公務員", "さっさと", "とっとと", "はよ", "早く", "まじで", "しね")
 _CURSE_SHINE = (
-    r"(?:^|(?<=[\s、。!?,.w])|(?<=しね)|(?<=全員)|(?<=みんな)|(?<=みな)|(?<=ども)|(?<=たち)|(?<=達)|(?<=お前)"
-    r"|(?<=おまえ)|(?<=[前つ]ら)|(?<=職員)|(?<=役人)|(?<=公務員)|(?<=さっさと)|(?<=とっとと)|(?<=はよ)|(?<=早く)"
-    r"|(?<=まじで))しね(?=[\s、。!?,.w]|\W*$|ばいい|ばええ|よ|や|しね)"
+    "しね(?:(?<=^しね)|(?<=[\\s、。!?,.w]しね)|"
+    + "|".join(f"(?<={w}しね)" for w in _CURSE_BEFORE)
+    + ")(?=[\\s、。!?,.w]|\\W*$|ばいい|ばええ|よ|や|しね)"
 )
 
 _RULES: list[tuple[re.Pattern[str], _Repl]] = [
