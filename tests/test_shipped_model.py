@@ -113,6 +113,12 @@ POSITIVES = [
     ("はよ書類出さんかいカス", "abusive_language"),
     ("完全予約制とか考えた奴、氏んでください", "abusive_language"),
     ("通用口で待っとくわ。何時上がり？", "other_improper"),
+    # session 24 (acceptance test): the unspaced curse in running text, 火をつけるぞ, and a clerk's
+    # family tracked down (these were inquiries)
+    ("区役所の職員全員しね", "abusive_language"),
+    ("お前らみんなしねばいい", "abusive_language"),
+    ("家に火をつけるぞ。職員の田中の住所は世田谷区池尻1-2-3だ。", "threat"),
+    ("お前の子どもがどこの学校に通ってるか知ってるぞ", "threat"),
 ]
 
 
