@@ -1453,7 +1453,14 @@ weights decide. Lowering C did not change that. On held-out sets, short legitima
 flagged rarely (none of 60 under 30 characters, 2 of 160 of 30–59, with m-0e9ff8837d), but the
 testers' probes show the boundary is still thin for this kind of message.
 
-The shipped model is **m-a0ef861eb5** (b1–b86, b90–b101, default seed; the corpus did not change).
+The session's re-read found the first "I know where" phrase too broad: it took complaints that
+know where a fault lies (「どこが悪いか全部わかってるからな」, 「どこに訴えればいいか分かってるんだぞ」) for
+threats to the police. It now needs a home, a school or a way home named (「どこの学校に通ってるか」,
+「家がどこか」), and those complaints are tests. Neither version matches any corpus text the older
+phrases did not already count, so the retrained model's thresholds and metrics are those of the
+first (m-a0ef861eb5), and so are the draws above.
+
+The shipped model is **m-3afc379c5c** (b1–b86, b90–b101, default seed; the corpus did not change).
 Against m-0e9ff8837d on the same messages: threshold 0.572 → 0.590, accuracy 0.9491 → 0.9468,
 precision 0.9944 → 0.9986, recall 0.9367 → 0.9274, complaints flagged 4 → 1 of 873, category
 macro-F1 0.8398 → 0.8391, held-out errors 72 → 73 (legitimate messages flagged 8 → 8, harassment
