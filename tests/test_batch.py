@@ -979,6 +979,20 @@ def test_an_unclosed_quote_costs_batch_only_its_own_row(small_model_dir, tmp_pat
     assert all("死ね" not in (r["text"] or "") for r in rows if r["id"] != "3")  # no record swallowed
 
 
+@pytest.mark.parametrize("data", [
+    pytest.param("id,text\n1,住民票の取り方\n2,\"窓口の職員の対応が悪い\n3,死ね\n",
+                 id="the-file-ends-inside-the-field"),
+    pytest.param("id,sender,text\n1,a,ゴミの日を教えて\n2,b,\"閉じ忘れ 道路を直して\n3,c,ゴミの日\n4,d,騒音がひどい\n"
+                 "5,e,\"前半, 後半\"\n6,f,最後の行\n", id="closed-by-a-later-quoted-field"),
+])
+def test_an_unclosed_quote_is_counted_as_malformed(small_model_dir, tmp_path, data):
+    """Reread #5: both messages of a quote never closed were counted as 'other'."""
+    src = tmp_path / "in.csv"
+    src.write_text(data, encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "out.jsonl", with_evidence=False)
+    assert res.by_error == {"malformed": 1} and "errors:     malformed 1 " in res.format()
+
+
 @pytest.mark.parametrize(("lines", "row", "problem"), [
     (["1,ゴミの日はいつですか", "2,ふざけるな殺すぞ,extra", "3,道路の穴を直してください"], 3,
      "has 3 fields, the header has 2"),
@@ -2069,17 +2083,42 @@ def test_xlsx_sheets_without_records_are_named_in_the_warnings(small_model_dir, 
     assert f"{src}: sheet 'blank' skipped: it is empty" in res.warnings
 
 
-def test_rows_of_spaces_are_records_in_both_engines(small_model_dir, tmp_path, dask_scheduler):
-    """Finding 10 (acceptance 2): a text of only spaces in a text-only CSV was skipped as a blank row."""
+@pytest.mark.parametrize(("data", "read"), [
+    # finding 10 (acceptance 2): a text of only spaces in a text-only CSV was skipped as a blank row
+    pytest.param(f'text\n"   "\n"\u3000"\n\n{TEXTS[1]}\n', [("2", True), ("3", True), ("5", False)], id="text-only"),
+    # reread #3: a stray line of spaces (fewer fields than the header) was an error row, and Dask
+    # refused the file; a row of spaces with the header's width is a record
+    pytest.param(f"id,text\n1,{TEXTS[1]}\n2,{TEXTS[2]}\n \n", [("2", False), ("3", False)], id="stray-line-at-the-end"),
+    pytest.param(f"id,text\r\n1,{TEXTS[1]}\r\n \r\n , \r\n2,{TEXTS[2]}\r\n\u3000\r\n",
+                 [("2", False), ("4", True), ("5", False)], id="stray-lines-and-a-row-of-spaces"),
+])
+def test_rows_of_spaces_are_records_in_both_engines(small_model_dir, tmp_path, dask_scheduler, data, read):
     src = tmp_path / "in.csv"
-    src.write_bytes(f'text\n"   "\n"\u3000"\n\n{TEXTS[1]}\n'.encode())
+    src.write_bytes(data.encode())
     got = {}
     for engine in ("local", "dask"):
         out = tmp_path / f"{engine}.jsonl"
-        _run(small_model_dir, [src], out, engine=engine, scheduler=dask_scheduler if engine == "dask" else None,
-             with_evidence=False)
+        res = _run(small_model_dir, [src], out, engine=engine, scheduler=dask_scheduler if engine == "dask" else None,
+                   with_evidence=False)
         got[engine] = [(r["source_record"], bool(r.get("error")) and "empty" in r["error"]) for r in B.iter_scored(out)]
-    assert got["local"] == got["dask"] == [("2", True), ("3", True), ("5", False)]
+        assert res.by_error.get("malformed", 0) == 0
+    assert got["local"] == got["dask"] == read
+
+
+def test_xlsx_rows_of_spaces_are_records_as_in_a_csv(small_model_dir, tmp_path):
+    """Reread #4: a sheet row whose cells held only spaces was skipped without a word."""
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["id", "text"], [1, "   "], [None, "\u3000"], [None, None], ["\u3000", None], [3, TEXTS[1]]):
+        ws.append(row)
+    wb.save(src)
+    out = tmp_path / "out.jsonl"
+    res = _run(small_model_dir, [src], out, with_evidence=False)
+    assert [(r["source_record"], r["text"]) for r in B.iter_scored(out)] == [
+        ("Sheet!2", "   "), ("Sheet!3", "\u3000"), ("Sheet!5", None), ("Sheet!6", TEXTS[1])]
+    assert res.by_error == {"empty": 2, "missing": 1}
 
 
 @pytest.mark.parametrize("lines", [["1,ゴミの日はいつですか", ",,", "2,道路の穴"], [",,", "1,ゴミの日はいつですか"]])
@@ -2485,19 +2524,30 @@ def test_a_two_row_xlsx_header_is_read_as_one_header(small_model_dir, tmp_path, 
     assert any("header taken from row 2" in w for w in res.warnings) == title
 
 
-@pytest.mark.parametrize(("header", "below", "names"), [
-    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], ["番号", "日付", "担当課", "text"]),
-    (["番号", "text", "受付", None], [None, None, "日付", "担当課"], ["番号", "text", "日付", "担当課"]),
+@pytest.mark.parametrize(("header", "below", "down", "names"), [
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], {0, 3}, ["番号", "日付", "担当課", "text"]),
+    (["番号", "text", "受付", None], [None, None, "日付", "担当課"], {0, 1}, ["番号", "text", "日付", "担当課"]),
+    (["text", "受付", None], [None, "第1回", "1次対応"], {0}, ["text", "第1回", "1次対応"]),  # one digit: a name
     # rows that are records, not a second header:
-    (["id", "text", "担当課"], ["x1", None, "清掃課"], None),  # no blank header cell to fill
-    (["id", "text", None], ["x1", None, "至急"], None),  # x1 is under id, which heads no group
-    (["id", "text", None], [None, None, "至急"], None),  # the cell right of the text column
-    (["番号", "受付", None, "text"], [None, datetime(2024, 4, 1), "道路課", None], None),  # a date: data
-    (["番号", "受付", None, "text"], [None, "日付", "担当課", "道路の陥没"], None),  # a text
-    ([None, "受付", "text"], ["区分", None, None], None),  # a blank first cell heads no group
+    (["id", "text", "担当課"], ["x1", None, "清掃課"], {0, 1}, None),  # no blank header cell to fill
+    (["id", "text", None], ["x1", None, "至急"], {0, 1}, None),  # x1 is under id, which heads no group
+    (["id", "text", None], [None, None, "至急"], {0, 1}, None),  # the cell right of the text column
+    (["番号", "受付", None, "text"], [None, datetime(2024, 4, 1), "道路課", None], {0, 3}, None),  # a date: data
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", "道路の陥没"], {0, 3}, None),  # a text
+    ([None, "受付", "text"], ["区分", None, None], {2}, None),  # a blank first cell heads no group
+    # reread #2: nothing shows it is a header (the names with nothing under them are not merged down)
+    (["text", "相談者", None], [None, "山田花子", "090-1234-5678"], set(), None),
+    (["text", "担当", None], [None, "福祉課", "メモ"], set(), None),
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], {3}, None),  # 番号 not merged down
+    (["番号", "受付", None, "text"], [None, "日付", "担当課", None], {0}, None),  # nor the text column's
+    # ... or its cells are values, though the names are merged down
+    (["text", "相談者", None], [None, "山田花子", "090-1234-5678"], {0}, None),
+    (["text", "相談者", None], [None, "山田花子", "ｈａｎａｋｏ＠ｅｘａｍｐｌｅ．ｊｐ"], {0}, None),
+    (["text", "受付", None], [None, "令和6年4月1日", "福祉課"], {0}, None),
+    (["text", "受付", None], [None, "第３", "１２"], {0}, None),
 ])
-def test_a_second_header_row_is_told_from_a_record(header, below, names):
-    assert B._sub_header(header, below, header.index("text")) == names
+def test_a_second_header_row_is_told_from_a_record(header, below, down, names):
+    assert B._sub_header(header, below, header.index("text"), lambda: frozenset(down)) == names
 
 
 def test_a_record_under_the_header_is_not_taken_for_a_second_header(small_model_dir, tmp_path):
@@ -2514,6 +2564,47 @@ def test_a_record_under_the_header_is_not_taken_for_a_second_header(small_model_
     rows = list(B.iter_scored(out))
     assert [(r["id"], r["column_3"]) for r in rows] == [("x1", "至急"), ("x2", None)] and res.by_error == {"missing": 1}
     assert f"{src}: sheet 'Sheet': columns renamed to keep them apart: '' → 'column_3'" in res.warnings
+
+
+@pytest.mark.parametrize("rows", [
+    [["text", "相談者", None], [None, "山田花子", "090-1234-5678"]],
+    [["text", "担当", None], [None, "福祉課", "メモ"]],
+], ids=["a-name-and-a-phone-number", "a-section-and-a-note"])
+def test_a_record_without_text_under_a_merged_name_is_not_a_second_header(small_model_dir, tmp_path, rows):
+    """Reread #2: the row was read as the header's second row: the record vanished, its cells (a
+    resident's name and phone number) were printed in the warning and became column names."""
+    openpyxl = pytest.importorskip("openpyxl")
+    src = tmp_path / "in.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in rows:
+        ws.append(row)
+    ws.merge_cells("B1:C1")
+    ws.append(["窓口の対応がひどい。", "佐藤", None])
+    wb.save(src)
+    out = tmp_path / "out.csv"
+    res = _run(small_model_dir, [src], out)
+    got = list(B.iter_scored(out))
+    name = rows[0][1]
+    assert [(r["source_record"], r[name], r["column_3"]) for r in got] == [
+        ("Sheet!2", rows[1][1], rows[1][2]), ("Sheet!3", "佐藤", "")]
+    assert res.by_error == {"missing": 1} and not any("one header" in w for w in res.warnings)
+    assert not any(v in w for w in res.warnings for v in rows[1][1:])
+    assert out.read_text(encoding="utf-8-sig").startswith(f"text,{name},column_3,")
+
+
+def test_the_ledger_header_is_told_by_its_merges_in_a_read_only_workbook(tmp_path):
+    """The merges are read from the sheet's XML: openpyxl's read-only mode does not parse them."""
+    src = _ledger(tmp_path / "ledger.xlsx")
+    wb = B._open_workbook(src, src, "")
+    try:
+        ws = wb["台帳"]
+        h = B._xlsx_find_header(ws, "text", (), lambda: B._merged_ranges(wb, ws))
+        assert (h.row, h.rows, h.names) == (1, 2, ["番号", "日付", "担当課", "text"])
+        h = B._xlsx_find_header(ws, "text", (), list)  # the same sheet without its merges
+        assert (h.row, h.rows, h.names) == (1, 1, ["番号", "受付", "column_3", "text"])
+    finally:
+        wb.close()
 
 
 def _xml_part(path: Path, edit: Callable[[str], str]) -> None:
@@ -2541,6 +2632,17 @@ def test_an_xlsx_formula_never_computed_is_named_in_the_error(small_model_dir, t
     assert all(r["warning"] == "column '日付' read as empty: a formula never computed (open the workbook in Excel "
                "and save it)" for r in rows[2:])
     assert res.by_error == {"formula": 2} and res.rows == 5
+
+
+def test_the_summary_counts_formula_warnings_apart_from_repaired_cells(small_model_dir, tmp_path):
+    """Reread #6: rows with formulas never computed were "rows with cells repaired while reading"."""
+    src = _ledger(tmp_path / "ledger.xlsx", formulas=True)
+    res = _run(small_model_dir, [src], tmp_path / "out.jsonl")
+    assert (res.formula_warnings, res.row_warnings) == (3, 0)
+    summary = res.format()
+    assert "repaired" not in summary
+    assert ("formulas:   3 rows with formula cells never computed, read as empty (see the warning column; open "
+            "the workbook in Excel and save it)") in summary
 
 
 @pytest.mark.parametrize(("cell", "found"), [

@@ -550,13 +550,28 @@ def test_score_to_stdout_on_a_full_disk_is_one_error_line(small_model_dir, tmp_p
     pytest.param("あ" * 20_001, ["--max-chars", "30000"], 0, id="20001-chars-limit-raised"),
 ])
 def test_explain_takes_the_length_limit_its_error_says_to_raise(small_model_dir, text, options, exit_code):
-    """Finding 13: 'raise the limit', but explain had no option to raise it."""
+    """Finding 13: 'raise the limit', but explain had no option to raise it; reread #8: the error
+    did not name the option."""
     r = runner.invoke(app, ["explain", text, "--model", str(small_model_dir), *options])
     assert r.exit_code == exit_code, r.output
     if exit_code:
-        assert "over the limit" in r.stderr and "raise the limit" in r.stderr
+        assert "over the limit" in r.stderr and "split the message or raise the limit with --max-chars" in r.stderr
     else:
         assert r.stdout.startswith("verdict ")
+
+
+@pytest.mark.parametrize("options", [["--max-chars", "10"], []], ids=["over-10", "over-the-default"])
+def test_score_names_the_option_that_raises_the_length_limit(small_model_dir, tmp_path, options):
+    """Reread #8: score's error record said "raise the limit" without naming --max-chars."""
+    src = tmp_path / "in.jsonl"
+    text = "窓口の対応が悪い" * 3 if options else "あ" * 20_001
+    src.write_text(json.dumps({"id": 1, "text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = runner.invoke(app, ["score", str(src), "--model", str(small_model_dir), *options])
+    assert r.exit_code == 0, r.output
+    [row] = _lines(r.stdout)
+    limit = int(options[1]) if options else 20_000
+    assert row["error"] == (f"text has {len(text):,} characters, over the limit of {limit:,}; "
+                            "split the message or raise the limit with --max-chars")
 
 
 def test_summary_marks_a_missing_id_so_that_it_never_reads_as_another_records_id(small_model_dir, tmp_path):
@@ -571,6 +586,21 @@ def test_summary_marks_a_missing_id_so_that_it_never_reads_as_another_records_id
     assert r.exit_code == 0, r.output
     ids = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
     assert ids == ["1", "2", "(record 3)", "(line 4)", "4", "(record 6)"]
+
+
+def test_summary_takes_line_for_a_place_only_on_an_error_record(small_model_dir, tmp_path):
+    """Reread #9: a scored record's own field named line (an input column) was shown as (line N)."""
+    src = tmp_path / "ids.jsonl"
+    src.write_text('{"text":"住民票の写しがほしい"}\n{"id":2 "text":"bad"}\n', encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    assert runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)]).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    rows[0]["line"] = 7  # (as an input column named line, written back by another tool)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    r = runner.invoke(app, ["summary", str(out)])
+    assert r.exit_code == 0, r.output
+    ids = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
+    assert ids == ["(record 1)", "(line 2)"]
 
 
 @pytest.mark.parametrize(("data", "says"), [

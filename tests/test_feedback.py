@@ -142,9 +142,9 @@ def test_import_csv_rejects_invalid_rows_with_row_number_and_reason(tmp_path):
     assert [(r.row, r.reason) for r in res.rejected] == [
         (3, "a correction needs a message_id or the message text"),
         (4, "a harassment verdict needs at least one category"),
-        (5, "categories ['threat', 'bogus'] must be a list of: violence, threat, other_illegal, excessive_demand, "
-            "abusive_language, sns_harassment, other_improper"),
-        (6, "grievance 'maybe' is not true or false"),
+        (5, "categories ['threat', (a text of 5 characters)] must be a list of: violence, threat, other_illegal, "
+            "excessive_demand, abusive_language, sns_harassment, other_improper"),
+        (6, "grievance (a text of 5 characters) is not true or false"),
     ]
     assert str(res.rejected[0]).startswith("row 3: ")
 
@@ -472,17 +472,35 @@ def test_verdict_and_category_codes_ignore_case_and_width(verdict, categories, e
 @pytest.mark.parametrize(
     ("verdict", "grievance", "match"),
     [
-        ("苦情", "", "verdict '苦情' is not one of harassment"),
-        ("カスハラ", "false", "verdict 'カスハラ' is not one of"),
+        ("苦情", "", "verdict (a text of 2 characters) is not one of harassment"),
+        ("カスハラ", "false", "verdict (a text of 4 characters) is not one of"),
         ("complain", "", "verdict 'complain' is not one of harassment, complaint, inquiry"),
+        (" harrasment ", "", "verdict 'harrasment' is not one of"),
         ("harassment", "", "grievance (true or false) is required"),
-        # a message in the verdict column (columns shifted): its text is not repeated in the reason
-        ("窓口の田中さんの対応がひどかった。電話番号は03-1234-5678です。", "", "verdict (a 37-character text) is not"),
+        # a message, a name or a phone number in the verdict column (columns shifted): not repeated
+        ("窓口の田中さんの対応がひどかった。電話番号は03-1234-5678です。", "",
+         "verdict (a text of 37 characters) is not"),
+        ("山田花子 090-1234-5678", "", "verdict (a text of 18 characters) is not"),
+        ("Tanaka", "", "verdict (a text of 6 characters) is not"),
+        ("yamada-taro", "", "verdict (a text of 11 characters) is not"),
     ],
 )
 def test_unknown_verdict_is_reported_before_grievance(verdict, grievance, match):
-    with pytest.raises(LabelError, match=re.escape(match)):
+    with pytest.raises(LabelError, match=re.escape(match)) as e:
         parse_row({"message_id": "ex-2", "verdict": verdict, "grievance": grievance, "corrected_by": "a"})
+    assert not any(piece in str(e.value) for piece in ("田中", "山田", "090", "Tanaka", "yamada"))
+
+
+@pytest.mark.parametrize(("row", "match"), [
+    ({"verdict": "complaint", "grievance": "山田花子 090-1234-5678"}, "grievance (a text of 18 characters) is not"),
+    ({"verdict": "harassment", "categories": "[山田花子 090-1234-5678", "grievance": "false"},
+     "categories (a text of 19 characters) is not a valid JSON list"),
+])
+def test_label_cells_that_may_be_personal_data_are_never_quoted(row, match):
+    """Reread #7: a name and a phone number in a label cell were printed in the import's reasons."""
+    with pytest.raises(InputFormatError, match=re.escape(match)) as e:
+        parse_row({"message_id": "ex-3", "corrected_by": "a", **row})
+    assert "山田" not in str(e.value) and "090" not in str(e.value)
 
 
 def test_import_without_verdict_column_says_what_the_file_needs(tmp_path):

@@ -115,6 +115,11 @@ WHITESPACE_ROWS = [
     pytest.param(f"内容\r\n  \r\n{THREAT}\r\n", ["  ", THREAT], id="text-only-unquoted-crlf"),
     pytest.param(f"受付番号,内容,備考\n , ,\u3000\n,\u3000,\n2,{THREAT},\n", [" ", "\u3000", THREAT],
                  id="cells-of-spaces"),
+    # reread #3: a stray line of spaces, with fewer fields than the header, is no record (as before)
+    pytest.param(f"受付番号,内容\n1,{COMPLAINT}\n2,{THREAT}\n \n", [COMPLAINT, THREAT], id="a-stray-line-at-the-end"),
+    pytest.param(f"受付番号,内容,備考\r\n1,{COMPLAINT},\r\n\u3000\r\n , \r\n \t \r\n2,{THREAT},\r\n",
+                 [COMPLAINT, THREAT], id="stray-lines-in-a-file-of-three-columns"),
+    pytest.param(f"受付番号,内容\n \n , \n2,{THREAT}\n", [" ", THREAT], id="a-stray-line-and-a-row-of-spaces"),
 ]
 
 
@@ -124,6 +129,13 @@ def test_a_row_of_spaces_is_a_record_not_a_blank_row(data, texts):
     assert [r.values["内容"] for r in CsvReader(io.BytesIO(raw), text_column="内容")] == texts
     assert CsvReader(io.BytesIO(raw), text_column="内容").count() == len(texts)
     assert [rec["内容"] for _, rec in _read(raw)] == texts
+    assert CsvReader(io.BytesIO(raw), text_column="内容").first_misshapen() is None
+
+
+def test_the_rows_of_stray_lines_of_spaces_are_kept_for_the_dask_engine():
+    """pandas reads a stray line of spaces as a row (`` `` and `` , `` alike): the engine drops it by its row."""
+    reader = CsvReader(io.BytesIO(f"受付番号,内容\n1,{COMPLAINT}\n \n , \n\n\u3000\n".encode()), text_column="内容")
+    assert reader.first_misshapen() is None and reader.stray_rows == [3, 6]
 
 
 # -- CSV: long fields -------------------------------------------------------------------------

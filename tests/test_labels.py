@@ -118,12 +118,20 @@ def test_validate_labels_never_repeats_a_value_that_may_be_personal_data(verdict
 
 
 @pytest.mark.parametrize(("value", "shown"), [
-    ("complain", "'complain'"), ("abusive-language", "'abusive-language'"), ("b102", "'b102'"), (None, "None"),
-    (False, "False"), ("", "(an empty text)"), ("苦情", "(a text of 2 characters)"),
+    # a mistyped code: quoted
+    ("complain", "'complain'"), ("abusive-language", "'abusive-language'"), ("threats", "'threats'"),
+    ("harrasment", "'harrasment'"), ("Complaint", "'Complaint'"), ("Abusive Language", "'Abusive Language'"),
+    ("ＰＯＬＩＣＥ", "'ＰＯＬＩＣＥ'"), (None, "None"), (False, "False"),
+    # anything else by its kind and length: romanised names too (reread #7)
+    ("Tanaka", "(a text of 6 characters)"), ("yamada-taro", "(a text of 11 characters)"),
+    ("hanako", "(a text of 6 characters)"), ("b102", "(a text of 4 characters)"),
+    ("", "(an empty text)"), ("苦情", "(a text of 2 characters)"),
+    ("山田花子 090-1234-5678", "(a text of 18 characters)"),
     ("a b", "(a text of 3 characters)"), ("taro@example.jp", "(a text of 15 characters)"), (1.5, "(a number)"),
-    (list("abcdefghij"), "['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', …]"),
+    (["threat"] * 10, "[" + ", ".join(["'threat'"] * 8) + ", …]"),
+    (["threat", "Sato"], "['threat', (a text of 4 characters)]"),
 ])
-def test_shown_value_quotes_only_short_code_like_words(value, shown):
+def test_shown_value_quotes_only_values_near_a_code(value, shown):
     assert shown_value(value) == shown
 
 

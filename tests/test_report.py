@@ -876,6 +876,19 @@ TOP_PHRASES = [  # (message, evidence phrase, phrase shown or None: nothing read
 
 
 @pytest.mark.parametrize("located", [True, False], ids=["in-its-message", "on-its-own"])
+def test_an_evidence_phrase_no_mask_touches_is_kept_without_the_dictionary(monkeypatch, located):
+    """Reread #9: every phrase went through MeCab, and a phrase of particles only, unmasked, was dropped."""
+    asked: list[str] = []
+    monkeypatch.setattr(report, "_has_word", lambda text: asked.append(text) or False)
+    text = "お前はだからな。職員の高橋、覚えてろ。"
+    spans = [{**_span(text, "だからな。"), "category": "abusive_language"}, _span(text, "高橋")]
+    if not located:
+        spans = [{**sp, "start": None} for sp in spans]
+    assert report._evidence_phrases(spans, text) == [("abusive_language", "だからな。")]
+    assert len(asked) == 1  # the masked name only
+
+
+@pytest.mark.parametrize("located", [True, False], ids=["in-its-message", "on-its-own"])
 def test_evidence_phrases_with_no_word_left_once_masked_are_not_ranked(tmp_path, key_file, located):
     """Acc5 #7: 「＊」×3 and 「＊だな。」 were among the top threat phrases."""
     rows = []

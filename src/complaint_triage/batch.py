@@ -56,8 +56,10 @@ Reading the inputs
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
   row that keeps the fields it has; empty rows (``,,,,`` or an empty line) are skipped like
-  blank Excel rows, but a row whose cells hold only spaces is a record.  A quote opened and
-  never closed makes its row an error row, and the lines it swallowed are read as rows.
+  blank Excel rows, as is a stray line of spaces with fewer fields than the header, but a row
+  whose cells hold only spaces is a record (in Excel too: a text of spaces is an error row).
+  A quote opened and never closed makes its row an error row, and the lines it swallowed are
+  read as rows.
   ``source_record`` is the spreadsheet row (header = 1); error messages also give the line
   where the record starts.
 * Duplicate column names (CSV and Excel) are kept apart as pandas does: ``備考``, ``備考.1``;
@@ -67,10 +69,11 @@ Reading the inputs
   warning names the row taken).  A sheet that holds rows but no text column is an error,
   since its records would be lost: pick the sheets with ``sheet=``/``--sheet`` (repeatable).
   A sheet without data rows is skipped with a warning.  A second header row under the header
-  (受付 merged across 日付 and 担当課) completes its names, with a warning (see
-  :func:`_sub_header`).  A formula cell without a stored result (a workbook written by a
-  program) reads as empty: in the text column the record is an error that says so, in
-  another its ``warning`` does (:func:`_uncomputed_formulas`).
+  (受付 merged across 日付 and 担当課, the other names merged down into it) completes its names,
+  with a warning (see :func:`_sub_header`); a row holding a date, a number, a phone number or
+  an e-mail address is never taken for one.  A formula cell without a stored result (a
+  workbook written by a program) reads as empty: in the text column the record is an error
+  that says so, in another its ``warning`` does (:func:`_uncomputed_formulas`).
 * CSV (not TSV) cells lose the formula guard batch's CSV output adds (a leading ``'`` before
   ``=``, ``+``, ``-``, ``@``, a tab or a CR, not before a plain signed number; see
   :func:`_undefuse`), as :func:`iter_scored` and the report read them, so a scored CSV scored
@@ -634,7 +637,10 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None
 
 
 def _blank(row: Sequence[object]) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+    """Whether a sheet row holds nothing (no cell, or only empty strings): skipped, as an empty CSV
+    row is.  A cell holding only spaces makes the row a record, as in a CSV (a text of spaces is
+    then an error record, "empty or whitespace only")."""
+    return all(v is None or v == "" for v in row)
 
 
 def _sheet_header(cells: Sequence[object]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -656,26 +662,40 @@ def _header_names(cells: Sequence[object]) -> list[str]:
     return [f"column_{i + 1}" if _blank_cell(c) else str(c).strip() for i, c in enumerate(cells)]
 
 
-def _sub_header(header: Sequence[object], below: Sequence[object], text_at: int) -> list[object] | None:
+#: A cell of a row under the header that is a record's value, not a column's name (after NFKC):
+#: two digits or more (a date, 令和6年4月1日 too, a phone number, a postcode, an amount), a lone
+#: number, an e-mail address.  (「第1回」「1次対応」 may be names.)
+_DATA_CELL = re.compile(r"\d\D*\d|@|^\W*\d\W*$")
+
+
+def _sub_header(header: Sequence[object], below: Sequence[object], text_at: int,
+                merged_down: Callable[[], frozenset[int]]) -> list[object] | None:
     """The header's cells named by a second header row ``below`` it, or None when ``below`` is not one.
 
     A 台帳 often heads a group of columns with one name merged across them (受付 over 日付 and 担当課)
-    and merges the other names down both rows.  ``below`` is such a second row when it has no text
-    (nothing at ``text_at``), holds only strings, and each of them sits in a group: under a name of
-    ``header`` (not the text column's) or in the blank cells right of one, at least one of them in a
-    blank cell.  A column is then named by its cell in ``below``, else by its cell in ``header``.
+    and merges the other names down both rows.  ``below`` is such a second row only when the sheet
+    shows it: it has no text (nothing at ``text_at``) and holds only strings, none of which looks
+    like a record's value (:data:`_DATA_CELL`: a date, a phone number, an amount, an e-mail
+    address); each of them sits in a group (under a name of ``header`` other than the text
+    column's, or in the blank cells right of one), at least one of them in a blank cell; and every
+    name of ``header`` with nothing under it (the text column's, 番号) is merged down into
+    ``below``.  ``merged_down()`` gives the (0-based) columns whose header cell is merged into the
+    row below; it is called only when the rest holds (it reads the sheet's XML).  A column is then
+    named by its cell in ``below``, else by its cell in ``header``.
 
-    >>> _sub_header(["番号", "受付", None, "text"], [None, "日付", "担当課", None], 3)
+    >>> _sub_header(["番号", "受付", None, "text"], [None, "日付", "担当課", None], 3, lambda: frozenset({0, 3}))
     ['番号', '日付', '担当課', 'text']
-    >>> _sub_header(["id", "text", None], ["x1", None, "至急"], 1) is None  # a data row without text
-    True
+    >>> _sub_header(["text", "相談者", None], [None, "山田花子", "090-1234-5678"], 0, frozenset)  # a record
     """
     width = max(len(header), len(below))
     head = list(header) + [None] * (width - len(header))
     sub = list(below) + [None] * (width - len(below))
-    if _blank(sub) or not _blank_cell(sub[text_at]) or not all(isinstance(v, str) for v in sub if not _blank_cell(v)):
+    values = [v for v in sub if not _blank_cell(v)]
+    if not values or not _blank_cell(sub[text_at]) or not all(
+            isinstance(v, str) and not _DATA_CELL.search(unicodedata.normalize("NFKC", v)) for v in values):
         return None
     group = -1  # the column naming the group a cell lies in (-1: none)
+    groups: set[int] = set()  # the columns naming a group with a cell of ``below`` in it
     fills_blank = False
     for i, (h, v) in enumerate(zip(head, sub, strict=True)):
         if not _blank_cell(h):
@@ -684,8 +704,20 @@ def _sub_header(header: Sequence[object], below: Sequence[object], text_at: int)
             continue
         if group < 0:
             return None
+        groups.add(group)
         fills_blank = fills_blank or _blank_cell(h)
-    return [h if _blank_cell(v) else v for h, v in zip(head, sub, strict=True)] if fills_blank else None
+    if not fills_blank:
+        return None
+    down = merged_down()
+    if any(not _blank_cell(h) and i not in groups and i not in down for i, h in enumerate(head)):
+        return None
+    return [h if _blank_cell(v) else v for h, v in zip(head, sub, strict=True)]
+
+
+def _merged_down(merges: Callable[[], Iterable[tuple[int, int, int, int]]], row: int) -> frozenset[int]:
+    """The (0-based) columns whose cell in ``row`` (1-based) is merged into the row below it, of
+    the merged ranges ``merges()`` gives (:func:`_merged_ranges`)."""
+    return frozenset(c - 1 for r1, c1, r2, c2 in merges() if r1 <= row < r2 for c in range(c1, c2 + 1))
 
 
 @dataclass(frozen=True)
@@ -715,25 +747,27 @@ class _Header:
     first_names: list[str]
 
 
-def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str]) -> _Header:
+def _xlsx_find_header(ws: Any, text_col: str, want: Sequence[str],
+                      merges: Callable[[], Sequence[tuple[int, int, int, int]]]) -> _Header:
     """Find a sheet's header row among its first rows.
 
     The header is the first row naming ``text_col`` and every column of ``want`` (else the
     first naming ``text_col``), with the names of a second header row below it (see
-    :func:`_sub_header`).
+    :func:`_sub_header`; ``merges()``: the sheet's merged ranges, as :func:`_merged_ranges` gives).
     """
     rows = list(ws.iter_rows(max_row=_XLSX_HEADER_ROWS + 1, values_only=True))
     found = _Header(None, 1, [], [], None, [])
     fallback: _Header | None = None
     for r, row in enumerate(rows[:_XLSX_HEADER_ROWS], 1):
-        if _blank(row):
+        if all(map(_blank_cell, row)):  # (a row of spaces above the header is no header)
             continue
         names, renamed = _sheet_header(row)
         if found.first is None:
             found.first, found.first_names = r, names
         if text_col in names:
             cells, n = row, 1
-            if r < len(rows) and (two := _sub_header(row, rows[r], names.index(text_col))) is not None:
+            if r < len(rows) and (two := _sub_header(row, rows[r], names.index(text_col),
+                                                     functools.partial(_merged_down, merges, r))) is not None:
                 cells, n = two, 2
                 names, renamed = _sheet_header(cells)
             here = _Header(r, n, names, renamed, found.first, found.first_names)
@@ -789,7 +823,7 @@ def _xlsx_layout(src: _Source, text_col: str, sheet: Sequence[str] | None, want:
         keep = []
         for name in names:
             ws = wb[name]
-            h = _xlsx_find_header(ws, text_col, want)
+            h = _xlsx_find_header(ws, text_col, want, functools.cache(functools.partial(_merged_ranges, wb, ws)))
             if h.row is None:
                 if h.first is None:
                     warn(f"{src.label}: sheet {name!r} skipped: it is empty")
@@ -912,6 +946,10 @@ def _xlsx_rows(wb: Any, ws: Any, start: int) -> Iterator[tuple[int, tuple[Any, .
             yield r, row, uncomputed
 
 
+#: The end of the ``warning`` of a record with cells outside the text that hold a formula without
+#: a stored result (the summary counts those rows apart from rows with cells repaired).
+_UNCOMPUTED_NOTE = "read as empty: a formula never computed (open the workbook in Excel and save it)"
+
 #: The error of a record whose text cell holds a formula without a stored result.
 _UNCOMPUTED_TEXT = ("the text cell holds a formula that was never computed (the workbook was written by a program, "
                    "not saved by Excel); open the workbook in Excel, save it and run again")
@@ -962,8 +1000,7 @@ def _read_xlsx(src: _Source, sheets: Sequence[_Sheet], text_col: str = "text") -
                     names = [header[c - 1] if c <= width else f"column_{c}" for c in sorted(uncomputed)
                              if c != text_at and (c > len(row) or row[c - 1] is None)]
                     if names:
-                        warning = (f"{column_names(names)} read as empty: a formula never computed (open the "
-                                   "workbook in Excel and save it)")
+                        warning = f"{column_names(names)} {_UNCOMPUTED_NOTE}"
                 yield Record(src.label, f"{sh.name}!{r}", values, error, warning)
     finally:
         wb.close()
@@ -2536,7 +2573,7 @@ def _error_kind(msg: str) -> str:
     m = msg.lower()
     if m.endswith("nothing to score"):  # blank or invisible text, an e-mail with no new text or no text part
         return "empty"  # (first: such a message may name an attachment, export.json say)
-    if "json" in m or " csv" in m or "fields, the header has" in m:
+    if "json" in m or " csv" in m or "fields, the header has" in m or "quoted field" in m:
         return "malformed"
     if "not valid" in m or "encoding" in m or "undecodable" in m:
         return "undecodable"
@@ -2576,7 +2613,10 @@ class BatchResult:
     senders: int = 0
     repetition_senders: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: rows with cells repaired while reading (bytes not valid in the encoding, a field cut short)
     row_warnings: int = 0
+    #: rows with cells read as empty: a formula never computed (an .xlsx written by a program)
+    formula_warnings: int = 0
     date_column: str | None = None
     #: records left out of the per-sender summary: no sender (blank, absent or a placeholder such as 非通知)
     no_sender: int = 0
@@ -2606,6 +2646,9 @@ class BatchResult:
         if self.row_warnings:
             lines.append(f"repaired:   {_count(self.row_warnings, 'row')} with cells repaired while reading "
                          "(see the warning column)")
+        if self.formula_warnings:
+            lines.append(f"formulas:   {_count(self.formula_warnings, 'row')} with formula cells never computed, "
+                         "read as empty (see the warning column; open the workbook in Excel and save it)")
         if self.unparsed_dates:
             lines.append(f"dates:      {self.unparsed_dates:,} of {self.dates:,} non-empty {self.date_column!r} values "
                          "are not dates this tool reads (treated as undated)")
@@ -3155,6 +3198,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
         n_workers = max(1, len(client.nthreads()))
         # (partition, source, is_parquet, input columns of that source)
         plan: list[tuple[Any, _Source, list[str]]] = []
+        stray: dict[str, frozenset[int]] = {}  # rows of stray lines of spaces, which pandas reads as rows
         for src in sources:
             if src.kind == "parquet":
                 pf = _parquet_file(src, text_col)
@@ -3169,6 +3213,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                     # when that record is the first, and pads one with fewer: refuse the file before
                     # any partition runs, rather than lose or misalign rows
                     bad = reader.first_misshapen()
+                    stray[src.label] = frozenset(reader.stray_rows)
                 if bad is not None:
                     raise InputFormatError(
                         f"{src.label}: row {bad[0]} {bad[1]}; the Dask engine reads CSV with pandas, which cannot "
@@ -3212,11 +3257,12 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                for r in in_rows]
             preds = _pred_rows({c: df[c].tolist() for c in PREDICTION_COLUMNS}, len(df))
             rows = []
+            skip = stray.get(src.label, frozenset())
             for i, (vals, pr) in enumerate(zip(in_rows, preds, strict=True)):
                 warning = None
                 if src.kind != "parquet":
-                    if not any(isinstance(v, str) and v for v in vals.values()):
-                        continue  # an empty row or line: skipped as by the local engine, keeping its number
+                    if not any(isinstance(v, str) and v for v in vals.values()) or first + i + base in skip:
+                        continue  # an empty row or line, a stray line of spaces: skipped as by the local engine
                     bad = [c for c in names if c != text_col and isinstance(vals.get(c), str)
                            and UNDECODABLE.search(vals[c])]
                     warning = _cell_warning(bad, (), field_limit)
@@ -3590,7 +3636,10 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
                     result.by_category.update(row[pi["categories"]] or ())
                     result.review += bool(row[pi["review"]])
                 if row[-1] is not None:
-                    result.row_warnings += 1
+                    if row[-1].endswith(_UNCOMPUTED_NOTE):
+                        result.formula_warnings += 1
+                    else:
+                        result.row_warnings += 1
                 if aggregator is not None:
                     row.insert(p0, sid)
             writer.write(rows)

@@ -93,11 +93,12 @@ def _same_file(input: str, output: str) -> bool:
     return stat.S_ISREG(out.st_mode) and os.path.samestat(st, out)
 
 
-def _load(model: Path | None) -> Any:
+def _load(model: Path | None, **options: Any) -> Any:
+    """The model (default: the promoted one) in a Triager made with ``options``; fails with its error."""
     from complaint_triage.scoring import Triager
 
     try:
-        return Triager.load(model)
+        return Triager.load(model, **options)
     except ComplaintTriageError as e:
         raise _fail(str(e)) from e
 
@@ -232,8 +233,7 @@ def score(
             _check_jsonl_file(input, text_column)
     elif not piped:
         _check_text_file(input, fmt)
-    triager = _load(model)
-    triager.max_chars = max_chars
+    triager = _load(model, max_chars=max_chars, limit_option="--max-chars")
     src = _open_in(input)
     out: IO[str] | None = None  # opened once the input has been found readable (its header checked)
     counts: dict[str, int] = {}
@@ -610,8 +610,7 @@ def explain(
                                            "it).")] = 20_000,
 ) -> None:
     """Show a message's verdict, scores and highlighted evidence in the terminal."""
-    triager = _load(model)
-    triager.max_chars = max_chars
+    triager = _load(model, max_chars=max_chars, limit_option="--max-chars")
     try:
         p = triager.score(text)
     except ComplaintTriageError as e:
@@ -705,10 +704,11 @@ def _show_summary(con: Console, rows: list[dict[str, Any]], width: int) -> None:
 
 def _shown_id(row: dict[str, Any], n: int) -> Text:
     """The record's ``id``; without one, where it is, marked so that it never reads as an id:
-    ``line N`` of the input (an error record of score carries it), else ``record N`` of the file."""
+    ``line N`` of the input (an error record of score carries it; a scored record's ``line`` is an
+    input field), else ``record N`` of the file."""
     if row.get("id") is not None:
         return Text(str(row["id"]))
-    line = row.get("line")
+    line = row.get("line") if row.get("error") else None
     where = f"line {line}" if isinstance(line, int) and not isinstance(line, bool) else f"record {n}"
     return Text(f"({where})", style="dim")
 

@@ -63,7 +63,7 @@ from typing import IO, Any
 
 from complaint_triage.corpus import data_root
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError, LabelError
-from complaint_triage.labels import NO_WORDS, VERDICTS, YES_WORDS, Verdict, validate_labels
+from complaint_triage.labels import NO_WORDS, VERDICTS, YES_WORDS, Verdict, shown_value, validate_labels
 from complaint_triage.normalize import fold_spaces
 
 __all__ = [
@@ -357,7 +357,7 @@ def _parse_categories(value: object, name: str) -> object:
             try:
                 return json.loads(text)
             except json.JSONDecodeError as e:
-                raise InputFormatError(f"{name} {value!r} is not a valid JSON list ({e.msg})") from e
+                raise InputFormatError(f"{name} {shown_value(value)} is not a valid JSON list ({e.msg})") from e
         for sep in (";", "|", "、", " "):
             text = text.replace(sep, ",")
         return [c.strip() for c in text.split(",") if c.strip()]
@@ -375,7 +375,7 @@ def _parse_bool(value: object, name: str, verdict: object = None) -> object:
         elif text in NO_WORDS:
             return False
         else:
-            raise InputFormatError(f"{name} {value!r} is not true or false")
+            raise InputFormatError(f"{name} {shown_value(value)} is not true or false")
     if value is None and name == "grievance":
         # the taxonomy fixes the grievance of complaints (true) and inquiries (false)
         if verdict == Verdict.COMPLAINT:
@@ -402,10 +402,8 @@ def _codes(value: object) -> object:
 def _verdict(value: object, name: str) -> object:
     code = _code(value)
     if code not in VERDICTS:
-        shown = repr(value.strip() if isinstance(value, str) else value)
-        if isinstance(value, str) and len(value.strip()) > 20:
-            # likely a message or a name in the wrong column: not repeated in the reason
-            shown = f"(a {len(value.strip())}-character text)"
+        # (a mistyped code is quoted; a message, a name or a phone number in the wrong column is not)
+        shown = shown_value(value.strip() if isinstance(value, str) else value)
         raise LabelError(f"{name} {shown} is not one of {', '.join(VERDICTS)} "
                          "(write the code: 苦情 is complaint, 問い合わせ is inquiry, カスハラ is harassment)")
     return code

@@ -8,8 +8,9 @@ CSV/TSV files are read by :class:`CsvReader`, which :func:`read_csv` and the bat
 share: fields of up to :data:`FIELD_LIMIT` characters are read whole (longer ones are cut
 there and reported, and the records after them are read normally), duplicate or blank
 header names are renamed so that no column is lost, empty rows (no character in any cell:
-an empty line, or only delimiters) are skipped, and each record carries both its
-spreadsheet row number and the physical line where it starts.
+an empty line, or only delimiters) and stray lines of spaces (fewer fields than the header)
+are skipped, and each record carries both its spreadsheet row number and the physical line
+where it starts.
 """
 
 from __future__ import annotations
@@ -123,6 +124,14 @@ def _closes_cleanly(lines: Sequence[str], delimiter: str) -> bool:
     except csv.Error:
         return False
     return True
+
+
+def _no_record(fields: list[str], width: int) -> bool:
+    """Whether a row of a CSV whose header has ``width`` columns is skipped: an empty row (an empty
+    line, or delimiters only, as a spreadsheet saves a blank row) or a stray line of spaces with
+    fewer fields than the header (`` `` in a file of several columns).  A row of spaces with the
+    header's width (`` , ``), or in a one-column file, is a record: its text is an error."""
+    return not any(fields) or (len(fields) < width and not any(map(str.strip, fields)))
 
 
 def _field_count_problem(fields: list[str], width: int, lines: int = 1) -> str | None:
@@ -651,7 +660,8 @@ class CsvReader:
 
     The header is read on construction.  Iterating yields one :class:`CsvRecord` per
     record that is not empty (an empty line, or one of delimiters only, as a spreadsheet saves
-    a blank row, is skipped; a cell holding only spaces makes a record).  Undecodable bytes
+    a blank row, is skipped, as is a stray line of spaces with fewer fields than the header; a
+    row of spaces with the header's width makes a record: see :func:`_no_record`).  Undecodable bytes
     are kept as surrogate escapes and named per record; a field over ``field_limit``
     characters is cut there and named, and the next record is read normally; a record with
     the wrong number of fields keeps the fields it has; a quote opened and never closed makes
@@ -680,6 +690,9 @@ class CsvReader:
         empty file.
     renamed : list of (str, str)
         Header names that were renamed, ``(old, new)``.
+    stray_rows : list of int
+        The spreadsheet rows of the stray lines of spaces :meth:`first_misshapen` skipped
+        (pandas reads each as a row, which the caller drops by its number).
 
     Raises
     ------
@@ -696,6 +709,7 @@ class CsvReader:
         self.field_limit = field_limit
         self.source = source
         self.lines = 0  # physical lines read so far
+        self.stray_rows: list[int] = []
         self._buf: list[str] = []  # the lines of the record being read
         self._pending: deque[str] = deque()  # lines to read again (after an unclosed quote)
         self._eof = False  # the line source has ended (a record read then ran into it in an open quote)
@@ -848,7 +862,7 @@ class CsvReader:
         return names
 
     def records(self) -> Iterator[CsvRecord]:
-        """Every record that is not empty (no character in any cell), in order."""
+        """Every record that is not empty or a stray line of spaces (:func:`_no_record`), in order."""
         header = self.header
         if header is None:
             return
@@ -872,7 +886,7 @@ class CsvReader:
                 elif check_len and fields and max(map(len, fields)) > self.field_limit:
                     fields, cut = self._cut(fields)
             row += 1
-            if not any(fields):  # (an empty line, or only delimiters: a cell of spaces is a record)
+            if _no_record(fields, width):  # (a cell of spaces is a record, but for a stray line of spaces)
                 continue
             if problem is None and len(fields) != width:
                 problem = _field_count_problem(fields, width, len(buf))
@@ -887,16 +901,19 @@ class CsvReader:
 
     def first_misshapen(self) -> tuple[int, str] | None:
         """``(spreadsheet row, problem)`` of the first record with the wrong number of fields or that
-        is not valid CSV (what :meth:`records` reports as its ``problem``; an empty record is
-        skipped, as there, unless it has more fields than the header); None when there is none.
-        Reads the rest of the file without building records."""
+        is not valid CSV (what :meth:`records` reports as its ``problem``; an empty record or a
+        stray line of spaces is skipped, as there, unless it has more fields than the header, and
+        the stray lines' rows are kept in :attr:`stray_rows`); None when there is none.  Reads the
+        rest of the file without building records."""
         if self.header is None:
             return None
         width, row = len(self.header), 1
         while (got := self._next_fields()) is not None:
             fields, _cut, problem = got
             row += 1
-            if not any(fields) and len(fields) <= width:  # (pandas trips on a wider one)
+            if len(fields) <= width and _no_record(fields, width):  # (pandas trips on a wider one)
+                if any(fields):
+                    self.stray_rows.append(row)
                 continue
             problem = problem or _field_count_problem(fields, width, len(self._buf))
             if problem is not None:
@@ -907,9 +924,9 @@ class CsvReader:
         """How many records :meth:`records` yields, without building them."""
         if self.header is None:
             return 0
-        n = 0
+        n, width = 0, len(self.header)
         while (got := self._next_fields()) is not None:
-            n += any(got[0])
+            n += not _no_record(got[0], width)
         return n
 
 
@@ -926,8 +943,9 @@ def read_csv(stream: IO[bytes], *, text_column: str, delimiter: str = ",", encod
     ``values`` keep the fields that could be read (undecodable bytes as U+FFFD); the records
     after it are read normally.  With ``repair_other_columns``, undecodable bytes outside
     ``text_column`` are replaced with U+FFFD (an :class:`InputWarning` says where) and the
-    record is kept.  Empty rows (no character in any cell) are skipped; a row whose cells
-    hold only spaces is a record.  Duplicate header names are renamed
+    record is kept.  Empty rows (no character in any cell) and stray lines of spaces (fewer
+    fields than the header) are skipped; a row whose cells hold only spaces is otherwise a
+    record.  Duplicate header names are renamed
     (``備考``, ``備考.1``) with an :class:`InputWarning`, and a header that does not decode
     gets one saying the encoding looks wrong (``encoding_hint``: what to do about it).  When
     the header reads but a row does not decode as UTF-8 (a CP932 file whose header is ASCII),

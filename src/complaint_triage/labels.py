@@ -6,7 +6,9 @@ the CLI, the API and the notebooks (see docs/taxonomy.md).
 
 from __future__ import annotations
 
+import difflib
 import re
+import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -113,23 +115,42 @@ def action_for(verdict: str, categories: Iterable[str], *, bodily_threat: bool =
     return ACTIONS[best]
 
 
-#: A label value an error may quote as it is: a short code-like word (``complain``, ``b102``,
-#: ``abusive-language``), not a sentence, a name in kanji, a phone number or an address.
-_CODE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,23}")
+#: The shape of a label value an error may quote, when it is also near a known code (see
+#: :func:`_near_code`): a short word in ASCII, not a sentence, a name in kanji, a phone number or an address.
+_CODE_LIKE = re.compile(r"[a-z][a-z0-9_\-]{0,23}")
+
+#: The codes a label value is compared with: a value near one is a mistyped code.
+_KNOWN_CODES: tuple[str, ...] = (*VERDICTS, *CATEGORIES, *ACTIONS)
+
+
+def _near_code(value: str) -> bool:
+    """Whether ``value`` is a code typed otherwise: the same but for case, width and spacing
+    (``Complaint``, ``abusive language``), or a lower-case word close to one (``complain``,
+    ``threats``, ``abusive-language``).  Never a name (``Tanaka``, ``yamada-taro``), a sentence or
+    a number, which may be personal data."""
+    key = re.sub(r"[\s\-]+", "_", unicodedata.normalize("NFKC", value).strip().lower())
+    if key in _KNOWN_CODES:
+        return True
+    # (0.75: a typo or a plural of a code; no romanised name of the usual ones comes near one)
+    return _CODE_LIKE.fullmatch(value) is not None and bool(difflib.get_close_matches(value, _KNOWN_CODES, 1, 0.75))
 
 #: How many items of a list :func:`shown_value` shows before "…".
 _SHOWN_ITEMS = 8
 
 
 def shown_value(value: object) -> str:
-    """A value from a labelled file as an error message may show it: a code-like word, a bool or
-    None as written, anything else by its kind and length only (a column shifted in a spreadsheet
-    puts a resident's message, name or phone number in the label's place, and error lines end up
-    in job logs)."""
+    """A value from a labelled file as an error message may show it: a mistyped code (close to a
+    verdict, category or action code: :func:`_near_code`), a bool or None as written, anything else
+    by its kind and length only (a column shifted in a spreadsheet puts a resident's message,
+    name or phone number in the label's place, and error lines end up in job logs).
+
+    >>> shown_value("complain"), shown_value("Tanaka"), shown_value("山田花子 090-1234-5678")
+    ("'complain'", '(a text of 6 characters)', '(a text of 18 characters)')
+    """
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, str):
-        if _CODE_LIKE.fullmatch(value):
+        if _near_code(value):
             return repr(value)
         if not value:
             return "(an empty text)"

@@ -739,7 +739,8 @@ def _blanked(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 def _evidence_phrases(evidence: list[dict[str, Any]], text: object) -> list[tuple[str, str]]:
     """``(category, masked phrase)`` per evidence span that keeps a word once masked (:func:`_has_word`):
     one that was all a name, an address or a number, with at most a particle or an ending left
-    (「＊」, 「＊だな。」), says nothing and is left out.
+    (「＊」, 「＊だな。」), says nothing and is left out.  A phrase no mask touches is always kept
+    (the dictionary is asked only about a masked one).
 
     A span that indexes ``text`` is masked from its context in the whole message; one that
     does not (no text column, edited text) is masked on its own.
@@ -765,7 +766,7 @@ def _evidence_phrases(evidence: list[dict[str, Any]], text: object) -> list[tupl
         else:
             source = str(ev["text"])
             own, lo, hi = _pii_spans(source), 0, len(source)
-        if _has_word(_apply(source, _blanked(own), lo, hi)):
+        if not any(s < hi and e > lo for s, e, _rep in own) or _has_word(_apply(source, _blanked(own), lo, hi)):
             out.append((ev["category"], " ".join(_apply(source, own, lo, hi).split())))
     return out
 

@@ -99,8 +99,11 @@ class ScoringError:
         return {"error": self.error, "model_version": self.model_version}
 
 
-def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """Return ``value`` if it is a scoreable text, else raise :class:`InvalidTextError`."""
+def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS, *, limit_option: str | None = None) -> str:
+    """Return ``value`` if it is a scoreable text, else raise :class:`InvalidTextError`.
+
+    ``limit_option``: the option that sets ``max_chars`` (the CLI's ``--max-chars``), named in the
+    error of a text over the limit."""
     if not isinstance(value, str):
         name = type(value).__name__
         kind = "missing (null)" if value is None else f"{'an' if name[:1] in 'aeiou' else 'a'} {name}, not a string"
@@ -115,7 +118,7 @@ def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     if len(value) > max_chars:
         raise InvalidTextError(
             f"text has {len(value):,} characters, over the limit of {max_chars:,}; "
-            "split the message or raise the limit"
+            "split the message or raise the limit" + (f" with {limit_option}" if limit_option else "")
         )
     if not value.isascii():
         try:

@@ -46,11 +46,15 @@ class Triager:
         From :func:`complaint_triage.persist.load_model`.
     max_chars : int
         Longer texts are refused with an error record.
+    limit_option : str or None
+        The option that sets ``max_chars`` (the CLI's ``--max-chars``), named in that error.
     """
 
-    def __init__(self, model: LoadedModel, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, model: LoadedModel, *, max_chars: int = DEFAULT_MAX_CHARS,
+                 limit_option: str | None = None) -> None:
         self.model = model
         self.max_chars = max_chars
+        self.limit_option = limit_option
         self._thresholds = model.thresholds
 
     @classmethod
@@ -105,7 +109,7 @@ class Triager:
         ok_txt: list[str] = []
         for i, t in enumerate(texts):
             try:
-                ok_txt.append(check_text(t, self.max_chars))
+                ok_txt.append(check_text(t, self.max_chars, limit_option=self.limit_option))
                 ok_idx.append(i)
             except InvalidTextError as e:
                 out[i] = ScoringError(str(e), self.version)
