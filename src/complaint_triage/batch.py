@@ -3157,6 +3157,42 @@ def _silence_dask_teardown() -> None:
     sys.unraisablehook = hook
 
 
+class _InterruptLatch:
+    """While entered (in the main thread, under Python's own Ctrl-C handler), remember every SIGINT
+    before raising KeyboardInterrupt as usual.
+
+    A KeyboardInterrupt raised while the interpreter runs a ``__del__`` (``distributed``'s futures are
+    freed all through a run) is dropped: Python prints it as "Exception ignored in" and goes on, so a
+    Ctrl-C at that moment was lost and the run finished (seen once in CI).  :attr:`seen` lets the
+    caller raise it again where it cannot be dropped; :func:`_silence_dask_teardown` keeps the
+    dropped one from being printed.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        _silence_dask_teardown()
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _InterruptLatch:
+        import signal
+
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int], text_col: str,
                  model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, scheduler: str | None,
                  blocksize: str | int | None, timeout: float, progress: _Progress) -> int:
@@ -3174,10 +3210,15 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     finished partitions are kept for ``resume``).
     """
     counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
+    interrupted = _InterruptLatch()
     try:
-        return _dask_score(sources, scan, parts=parts, counts=counts, text_col=text_col,
-                           model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
-                           scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+        with interrupted:
+            n = _dask_score(sources, scan, parts=parts, counts=counts, text_col=text_col,
+                            model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
+                            scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+            if interrupted.seen:  # (raised where Python drops it, in a Dask object's __del__: honoured here)
+                raise KeyboardInterrupt
+            return n
     except KeyboardInterrupt:
         _silence_dask_teardown()
         raise
