@@ -2693,3 +2693,34 @@ def test_a_ctrl_c_dropped_inside_a_dask_objects_del_is_still_seen():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # (restored)
     finally:
         sys.unraisablehook = old_hook
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals to oneself as on a terminal")
+def test_the_dask_engine_stops_on_a_ctrl_c_python_dropped(monkeypatch, tmp_path):
+    """The latch alone is not enough: the engine must raise the dropped Ctrl-C again (re-read finding:
+    deleting that raise passed every test)."""
+    import signal
+
+    def __del__(self):  # noqa: N807  (a Dask future being freed)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):
+            pass
+    __del__.__module__ = "distributed.client"
+    future = type("Future", (), {"__module__": "distributed.client", "__del__": __del__})
+    scored: list[int] = []
+
+    def fake_score(*args, interrupted=None, **kwargs):
+        f = future()
+        del f  # (the Ctrl-C lands in __del__ and Python drops it)
+        scored.append(1)
+        return 3
+
+    monkeypatch.setattr(B, "_dask_score", fake_score)
+    old_hook = sys.unraisablehook
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            B._dask_engine([], None, parts=tmp_path, done=set(), text_col="text", model_dir=tmp_path, max_chars=10,
+                           with_evidence=False, jobs=1, scheduler=None, blocksize=None, timeout=1.0, progress=None)
+    finally:
+        sys.unraisablehook = old_hook
+    assert scored == [1] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -676,3 +676,16 @@ def test_grievance_cells_as_spreadsheets_write_them(cell, expected):
 def test_rejected_row_says_whether_the_analyst_was_missing(tmp_path, row, missing_analyst):
     res = FeedbackStore(tmp_path / "c.sqlite3").import_rows([(2, row)])
     assert [r.missing_analyst for r in res.rejected] == [missing_analyst]
+
+
+@pytest.mark.parametrize("value", ["山田花子 090-1234-5678", "2025-10-01 09:30", 20251001])
+def test_a_bad_corrected_at_is_never_quoted(value):
+    """Re-read finding: a shifted column puts a resident's message or phone number in corrected_at."""
+    from complaint_triage.exceptions import InputFormatError
+    from complaint_triage.feedback import _utc_timestamp
+
+    with pytest.raises(InputFormatError) as e:
+        _utc_timestamp(value)
+    message = str(e.value)
+    assert str(value) not in message and "山田" not in message and "090" not in message
+    assert "ISO 8601" in message or "time zone" in message

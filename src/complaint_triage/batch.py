@@ -2986,6 +2986,13 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
             # exit); waiting for the pool's thread to finish spares it a race at exit.
             for w in list((getattr(pool, "_processes", None) or {}).values()):
                 w.terminate()
+            # A worker killed halfway through sending a result leaves the pool's thread reading the
+            # rest for ever (the parent holds the pipe's write end too: seen as a hang after Ctrl-C,
+            # 2 runs of 11); with the parent's copy closed, that read ends and the thread stops.
+            writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return n_chunks
@@ -3164,8 +3171,8 @@ class _InterruptLatch:
     A KeyboardInterrupt raised while the interpreter runs a ``__del__`` (``distributed``'s futures are
     freed all through a run) is dropped: Python prints it as "Exception ignored in" and goes on, so a
     Ctrl-C at that moment was lost and the run finished (seen once in CI).  :attr:`seen` lets the
-    caller raise it again where it cannot be dropped; :func:`_silence_dask_teardown` keeps the
-    dropped one from being printed.
+    Dask engine raise it again where it cannot be dropped, at the next partition; and
+    :func:`_silence_dask_teardown` keeps the dropped one from being printed.
     """
 
     def __init__(self) -> None:
@@ -3215,7 +3222,8 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
         with interrupted:
             n = _dask_score(sources, scan, parts=parts, counts=counts, text_col=text_col,
                             model_dir=model_dir, max_chars=max_chars, with_evidence=with_evidence, jobs=jobs,
-                            scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress)
+                            scheduler=scheduler, blocksize=blocksize, timeout=timeout, progress=progress,
+                            interrupted=interrupted)
             if interrupted.seen:  # (raised where Python drops it, in a Dask object's __del__: honoured here)
                 raise KeyboardInterrupt
             return n
@@ -3225,6 +3233,9 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     except ComplaintTriageError:
         raise
     except Exception as e:  # (the cluster's and the workers' errors come in every type)
+        if interrupted.seen:  # (the cluster's error came of the Ctrl-C)
+            _silence_dask_teardown()
+            raise KeyboardInterrupt from None
         raise DaskEngineError(
             f"the Dask run failed ({_dask_failure(e)}); the finished partitions are saved in {parts}: rerun the "
             "same command with --resume once the cluster works") from e
@@ -3239,7 +3250,7 @@ def _held_name(column: str) -> str:
 def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 counts: Mapping[int, tuple[int, int]], text_col: str, model_dir: Path, max_chars: int,
                 with_evidence: bool, jobs: int, scheduler: str | None, blocksize: str | int | None, timeout: float,
-                progress: _Progress) -> int:
+                progress: _Progress, interrupted: _InterruptLatch | None = None) -> int:
     dask = import_or_raise("dask", "Dask batch scoring (--engine dask)")
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
@@ -3329,7 +3340,13 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             _write_part(parts, k, rows)
             progress.update(len(rows))
 
+        def stop_if_interrupted() -> None:
+            # (a Ctrl-C Python dropped in a Dask object's __del__: honoured at the next partition)
+            if interrupted is not None and interrupted.seen:
+                raise KeyboardInterrupt
+
         for k, (part, src, names) in enumerate(plan):
+            stop_if_interrupted()
             if k in counts:
                 # the row offsets of later partitions need how many input rows this one covered
                 n, recs = counts[k]
@@ -3343,12 +3360,14 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                     offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
                 else:
                     finish(pk, psrc, pnames, fut.result())
+                stop_if_interrupted()
         while pending:
             pk, psrc, pnames, fut = pending.popleft()
             if isinstance(fut, int):
                 offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
             else:
                 finish(pk, psrc, pnames, fut.result())
+            stop_if_interrupted()
     return len(plan)
 
 
@@ -3711,7 +3730,10 @@ def _score_and_assemble(sources: Sequence[_Source], scan: _Scan, *, out: Path, o
     asm: _Assembly | None = None
     # (not Parquet: pyarrow's writer already keeps both cores busy after the scoring, and beside the
     # workers it only adds its memory; measured: the same wall time, +90 MB peak RSS at 100,000 rows)
-    streaming = engine == "local" and out_fmt != "parquet"
+    # (nor xlsx: abandoning a workbook saves it first, which grows with the rows written; nor with a
+    # sender column: the per-sender summary would grow in the parent while the workers hold their
+    # memory, and 1,000,000 rows must stay under 1.5 GB in all)
+    streaming = engine == "local" and out_fmt in ("csv", "jsonl") and sender_col is None
 
     def drop_streamed() -> None:
         nonlocal asm

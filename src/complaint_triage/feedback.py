@@ -176,12 +176,12 @@ def _utc_timestamp(value: object) -> str:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as e:
             raise InputFormatError(
-                f"corrected_at {value!r} is not an ISO 8601 time (e.g. 2025-10-01T09:30:00+09:00)"
+                f"corrected_at {shown_value(value)} is not an ISO 8601 time (e.g. 2025-10-01T09:30:00+09:00)"
             ) from e
     else:
-        raise InputFormatError(f"corrected_at must be an ISO 8601 time string, got {value!r}")
+        raise InputFormatError(f"corrected_at must be an ISO 8601 time string, got {shown_value(value)}")
     if dt.tzinfo is None:
-        raise InputFormatError(f"corrected_at {value!r} has no time zone; add one (e.g. +09:00 or Z)")
+        raise InputFormatError(f"corrected_at {shown_value(value)} has no time zone; add one (e.g. +09:00 or Z)")
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
