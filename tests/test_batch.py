@@ -2666,11 +2666,9 @@ def test_formula_cells_without_a_stored_result_are_found_in_the_sheet_xml(tmp_pa
     ro.close()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals to oneself as on a terminal")
-def test_a_ctrl_c_dropped_inside_a_dask_objects_del_is_still_seen():
-    """CI once saw a Ctrl-C land in distributed's Future.__del__: Python dropped the KeyboardInterrupt
-    ("Exception ignored in") and the run finished with exit 0.  The latch remembers it so that the Dask
-    engine raises it again, and the dropped one is not printed."""
+def _future_that_gets_a_ctrl_c() -> type:
+    """A class like distributed's Future whose ``__del__`` receives a Ctrl-C (SIGINT to this process):
+    Python drops the KeyboardInterrupt raised there, as it did in CI."""
     import signal
 
     def __del__(self):  # noqa: N807  (a Dask future being freed)
@@ -2678,8 +2676,17 @@ def test_a_ctrl_c_dropped_inside_a_dask_objects_del_is_still_seen():
         for _ in range(1000):  # (the handler runs between bytecodes, still inside __del__)
             pass
     __del__.__module__ = "distributed.client"
-    future = type("Future", (), {"__module__": "distributed.client", "__del__": __del__})
+    return type("Future", (), {"__module__": "distributed.client", "__del__": __del__})
 
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals to oneself as on a terminal")
+def test_a_ctrl_c_dropped_inside_a_dask_objects_del_is_still_seen():
+    """CI once saw a Ctrl-C land in distributed's Future.__del__: Python dropped the KeyboardInterrupt
+    ("Exception ignored in") and the run finished with exit 0.  The latch remembers it so that the Dask
+    engine raises it again, and the dropped one is not printed."""
+    import signal
+
+    future = _future_that_gets_a_ctrl_c()
     reported: list[object] = []
     old_hook = sys.unraisablehook
     sys.unraisablehook = lambda u: reported.append(u.exc_type)
@@ -2701,12 +2708,7 @@ def test_the_dask_engine_stops_on_a_ctrl_c_python_dropped(monkeypatch, tmp_path)
     deleting that raise passed every test)."""
     import signal
 
-    def __del__(self):  # noqa: N807  (a Dask future being freed)
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):
-            pass
-    __del__.__module__ = "distributed.client"
-    future = type("Future", (), {"__module__": "distributed.client", "__del__": __del__})
+    future = _future_that_gets_a_ctrl_c()
     scored: list[int] = []
 
     def fake_score(*args, interrupted=None, **kwargs):

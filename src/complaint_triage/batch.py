@@ -2885,7 +2885,7 @@ def _prepare_parts(parts: Path, fp: dict[str, Any], resume: bool) -> set[int]:
 
 def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: set[int], text_col: str,
                   model_dir: Path, max_chars: int, with_evidence: bool, jobs: int, chunk_rows: int,
-                  progress: _Progress, emit: Callable[[int], None] | None = None) -> int:
+                  progress: _Progress, emit: Callable[[int], None] = lambda k: None) -> int:
     """Score every chunk not in ``done``; return the number of chunks.
 
     ``emit(k)`` is called for every chunk, in order, once it is saved (or, in ``done``, reached),
@@ -2917,8 +2917,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                         + [rec.source_file, rec.source_record] + pr + [rec.warning])
         _write_part(parts, k, rows)
         progress.update(len(recs))
-        if emit is not None:
-            emit(k)
+        emit(k)
 
     def texts(recs: list[Record]) -> list[Any]:  # (a record that could not be read is not scored)
         return [r.values.get(text_col) if r.values is not None and r.error is None else None for r in recs]
@@ -2930,8 +2929,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
             n_chunks = k + 1
             if k in done:
                 progress.skip(len(recs))
-                if emit is not None:
-                    emit(k)
+                emit(k)
                 continue
             df = pd.DataFrame({text_col: pd.Series(texts(recs), dtype=object)})
             out = score_frame(df, text_col=text_col, triager=triager, with_evidence=with_evidence)
@@ -2953,8 +2951,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
     def finish_first() -> None:
         pk, precs, fut = pending.popleft()
         if fut is None:
-            if emit is not None:
-                emit(pk)
+            emit(pk)
         else:
             finish(pk, precs, fut.result())
 
