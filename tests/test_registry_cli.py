@@ -310,6 +310,24 @@ def test_feedback_import_warns_about_rows_that_disagree(tmp_path):
 
 
 @pytest.mark.usefixtures("no_corpus")
+def test_feedback_import_warns_about_timed_rows_that_disagree_and_its_help_says_which_counts(tmp_path):
+    # acceptance 2b, finding 5: rows with corrected_at were imported silently, and the help said "the last one"
+    rows = [{"message_id": "m-9", "text": POOL, "verdict": "harassment", "categories": ["excessive_demand"],
+             "grievance": True, "corrected_by": "sato", "corrected_at": "2025-02-01T10:00:00+09:00"},
+            {"message_id": "m-9", "text": POOL, "verdict": "complaint", "corrected_by": "suzuki",
+             "corrected_at": "2025-01-01T10:00:00+09:00"}]
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(_jsonl(tmp_path / "r.jsonl", *rows)), "--db", str(db)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["imported"] == 2
+    assert "warning:" in r.stderr and "rows 1, 2 correct message 'm-9'" in r.stderr and "row 1 counts" in r.stderr
+    assert FeedbackStore(db).latest()[0].verdict == "harassment"
+    r = runner.invoke(app, ["feedback", "import", "--help"], terminal_width=200)
+    help_text = " ".join(r.stdout.replace("│", " ").split())
+    assert "the last one counting" not in help_text
+    assert "the one that counts: the row with the latest corrected_at" in help_text
+
+
+@pytest.mark.usefixtures("no_corpus")
 def test_feedback_import_reads_grievance_as_evaluate_does(tmp_path):
     src = tmp_path / "r.csv"
     src.write_text("message_id,text,verdict,categories,grievance,corrected_by\n"

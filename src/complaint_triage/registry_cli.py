@@ -118,7 +118,11 @@ def import_corrections(
 
     A row whose message_id already names another text (a corpus record, a stored
     correction or an earlier row) is refused.  Rows of one message that disagree are
-    imported, the last one counting, with a warning naming their row numbers.
+    imported with a warning naming their row numbers and the one that counts: the row
+    with the latest corrected_at (a row without one is dated at the import, so of such
+    rows the last one), of equal times the later row; a correction already stored with a
+    later corrected_at counts over them (the warning says so).  Rows with a correction_id
+    (an export's: a message's recorded history) are not compared.
     """
     from complaint_triage.corpus import load_corpus
     from complaint_triage.feedback import CorrectionsDatabaseError, FeedbackStore
