@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import typer
@@ -164,6 +165,38 @@ def test_models_commands_survive_an_unreadable_manifest(registry):
     assert r.exit_code == 0 and r.stdout.startswith(f"# Model card: complaint-triage {worse}")
     r = runner.invoke(app, ["models", "promote", worse, "--models-dir", str(root)])
     assert r.exit_code == 0 and promoted_version(root) == worse
+
+
+@pytest.mark.parametrize("promoted", ["original", "copy"])
+def test_models_list_and_show_flag_a_renamed_or_copied_folder(registry, promoted):
+    # acceptance 2b, finding 4: a copied folder was listed as a second, identical promoted row of the
+    # version its manifest names, and `models show COPY` printed that version's card with exit 0
+    root, base, worse = registry
+    shutil.copytree(root / base, root / "m-renamed")
+    if promoted == "copy":
+        (root / "PROMOTED").write_text("m-renamed\n", encoding="utf-8")
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()[1:]
+    assert len(lines) == 3 and sum(line.startswith("*") for line in lines) == 1
+    [copy] = [line for line in lines if "m-renamed" in line]
+    assert copy[2:].startswith("m-renamed") and f"unreadable: manifest.json names version {base!r}" in copy
+    assert copy.startswith("*") == (promoted == "copy")
+    assert [line for line in lines if base in line.split()[:2]][0].startswith("*") == (promoted == "original")
+    assert f"m-renamed (names {base})" in r.stderr and "could not be read" not in r.stderr
+
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root), "--json"])
+    rows = {x["model_version"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == {base, worse, "m-renamed"}
+    assert "a renamed or copied folder" in rows["m-renamed"]["unreadable"] and "unreadable" not in rows[base]
+    assert [v for v, x in rows.items() if x["promoted"]] == ["m-renamed" if promoted == "copy" else base]
+
+    for extra in ([], ["--manifest"]):
+        r = runner.invoke(app, ["models", "show", "m-renamed", "--models-dir", str(root), *extra])
+        assert r.exit_code == 1 and r.stdout == ""
+        assert "refused to show m-renamed" in r.stderr and f"names version {base!r}, not 'm-renamed'" in r.stderr
+    r = runner.invoke(app, ["models", "show", base, "--models-dir", str(root)])
+    assert r.exit_code == 0 and r.stdout.startswith(f"# Model card: complaint-triage {base}")
 
 
 # -- feedback -------------------------------------------------------------------------------
