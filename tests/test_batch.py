@@ -1087,6 +1087,30 @@ def test_lone_surrogate_escape_is_an_error_row_in_every_format(small_model_dir, 
     assert out.is_file()
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".xlsx"])
+def test_lone_surrogate_escapes_outside_the_text_are_repaired_with_a_warning(small_model_dir, tmp_path, suffix):
+    # acceptance 2b, finding 6: a "\ud800" escape outside the text became U+FFFD without the row's warning, and
+    # one in the text made an error saying the file's bytes were not valid in its encoding
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "t", "text": "\\ud83d \\u6bba\\u3059\\u305e", "note": "\\ud800"}\n'
+                    b'{"id": "n", "text": "ok", "note": "\\ud800"}\n'
+                    b'{"id": "d", "text": "ok", "meta": {"a": ["\\udc80"]}, "\\ud800x": 1}\n'
+                    b'{"id": "b", "text": "ok", "note": "\xff"}\n'  # a bad byte outside the text, as before
+                    b'{"id": "p", "text": "\\u516c\\u5712\\ud83d\\ude00"}\n')
+    out = tmp_path / f"out{suffix}"
+    res = _run(small_model_dir, [src], out)
+    assert res.rows == 5 and res.scored == 4 and res.by_error == {"undecodable": 1} and res.row_warnings == 4
+    rows = {r["id"]: r for r in B.iter_scored(out)}
+    assert rows["t"]["error"].startswith("text contains an unpaired surrogate (U+D83D) at character 0; ")
+    assert "bytes" not in rows["t"]["error"] and rows["t"]["text"] == "\ufffd 殺すぞ"
+    escaped = "unpaired UTF-16 surrogates (JSON escapes such as \\ud800 without their pair) replaced with U+FFFD in "
+    assert rows["t"]["warning"] == rows["n"]["warning"] == escaped + "field 'note'"
+    assert rows["n"]["note"] == "\ufffd" and not rows["n"].get("error") and rows["n"]["verdict"] == "inquiry"
+    assert rows["d"]["warning"] == escaped + "fields 'meta', '\ufffdx'" and rows["d"]["\ufffdx"] in (1, "1")
+    assert rows["b"]["warning"] == "bytes not valid UTF-8 replaced with U+FFFD in field 'note'"
+    assert not rows["p"].get("warning") and rows["p"]["text"] == "公園😀" and rows["p"]["verdict"]
+
+
 # -- the driver's column-wise helpers agree with the cell-by-cell definitions ----------------
 
 _CELL_VALUES = st.one_of(

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import socket
 import threading
 
@@ -113,6 +114,60 @@ def test_bad_records_yield_error_records(small_model_dir, tmp_path):
     assert rows[9]["verdict"] in ("complaint", "inquiry")
     assert "surrogate" in errors[10]
     assert "error 10" in r.stderr
+
+
+def _strict_json(line: str) -> dict:
+    """One line as a strict reader (jq, serde_json) takes it: no lone surrogate, escaped or not."""
+    assert not re.search(r"\\u[dD][89a-fA-F]", line)
+    line.encode("utf-8")  # (raises on a raw lone surrogate)
+    return json.loads(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # the text: an error record, its text written back with U+FFFD
+        (rb'{"id": "s1", "text": "\ud83d \u6bba\u3059\u305e"}',
+         {"text": "\ufffd 殺すぞ", "error": "text contains an unpaired surrogate (U+D83D) at character 0"}),
+        (rb'{"id": "s2", "text": "\u6bba\u3059\u305e\ud83d\ude00\udc00"}', {"text": "殺すぞ😀\ufffd"}),
+        # outside the text: the record is scored
+        (rb'{"id": "s3", "text": "ok", "note": "\ud800"}', {"note": "\ufffd", "verdict": "inquiry"}),
+        (rb'{"id": "s4", "text": "ok", "meta": {"tags": ["a\udc00", 1], "\udfff": true}}',
+         {"meta": {"tags": ["a\ufffd", 1], "\ufffd": True}}),
+        (rb'{"id": "s5", "text": "ok", "\ud800x": 1}', {"\ufffdx": 1}),
+        # an error record for another reason keeps its fields, repaired too
+        (rb'{"id": "s6", "text": "", "note": "\ud800"}', {"note": "\ufffd", "error": "text is empty"}),
+        (rb'{"id": "s7", "body": "ok", "note": "\ud800"}', {"note": "\ufffd", "error": "has no 'text' field"}),
+    ],
+    ids=["text", "text-after-a-pair", "field", "nested-and-name", "field-name", "empty-text", "no-text"],
+)
+def test_score_writes_lone_surrogates_as_replacement_characters(small_model_dir, tmp_path, line, expected):
+    # acceptance 2b, finding 1: "\ud800" escapes were written back as they came, and jq refused the file
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(line + b"\n" + '{"id": "plain", "text": "公園の遊具が壊れています"}\n'.encode())
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(small_model_dir)])
+    assert r.exit_code == 0, r.output
+    rows = [_strict_json(x) for x in out.read_bytes().decode("utf-8").splitlines()]
+    assert len(rows) == 2 and rows[1]["id"] == "plain" and "error" not in rows[1]
+    for k, v in expected.items():
+        assert rows[0][k] == v if k != "error" else v in rows[0][k]
+    warnings = [x for x in r.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1 and "1 record held unpaired UTF-16 surrogates" in warnings[0]
+    assert "U+FFFD" in warnings[0] and "殺" not in warnings[0] and "\ufffd" not in r.stderr.replace("'\ufffdx'", "")
+
+
+def test_score_warns_once_per_run_about_lone_surrogates(small_model_dir, tmp_path):
+    lines = [rb'{"id": %d, "text": "ok", "note": "\ud800"}' % i for i in range(600)]  # (several batches)
+    lines += [rb'{"id": "t", "text": "\udc00", "other": "\ud800"}', b'{"id": "u", "text": "ok"}']
+    r = runner.invoke(app, ["score", "-", "--model", str(small_model_dir)], input=b"\n".join(lines) + b"\n")
+    assert r.exit_code == 0, r.output
+    rows = [_strict_json(x) for x in r.stdout_bytes.decode("utf-8").splitlines()]
+    assert len(rows) == 602 and rows[600]["text"] == "\ufffd" and "surrogate" in rows[600]["error"]
+    warnings = [x for x in r.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "601 records held unpaired UTF-16 surrogates" in warnings[0]
+    assert "fields 'note', 'text', 'other'" in warnings[0]
 
 
 def test_csv_invalid_utf8_row(small_model_dir, tmp_path):

@@ -653,6 +653,52 @@ def test_rows_of_one_message_that_agree_give_no_warning(tmp_path):
     assert res.ok and res.warnings == []
 
 
+_HARASS = {**SHEET_A, "verdict": "harassment", "categories": ["abusive_language"], "grievance": True,
+           "corrected_by": "suzuki"}
+_JAN, _FEB = "2025-01-01T10:00:00+09:00", "2025-02-01T10:00:00+09:00"
+
+
+@pytest.mark.parametrize(
+    ("rows", "stored", "winner", "says"),
+    [
+        # acceptance 2b, finding 5: timed rows that disagree were imported silently; the row counting is
+        # the one with the latest corrected_at, not the last one
+        ([{**_HARASS, "corrected_at": _FEB}, {**SHEET_A, "corrected_at": _JAN}], [], "harassment", "row 1 counts"),
+        ([{**SHEET_A, "corrected_at": _JAN}, {**_HARASS, "corrected_at": _FEB}], [], "harassment", "row 2 counts"),
+        # of equal times, the later row
+        ([{**_HARASS, "corrected_at": _JAN}, {**SHEET_A, "corrected_at": _JAN}], [], "complaint", "row 2 counts"),
+        # a row without corrected_at is dated at the import: later than January 2025
+        ([SHEET_A, {**_HARASS, "corrected_at": _JAN}], [], "complaint", "row 1 counts"),
+        ([SHEET_A, _HARASS], [], "harassment", "the last one, row 2, counts"),
+        # a stored correction dated later than every row still counts, and the warning says so
+        ([{**_HARASS, "corrected_at": _JAN}, {**SHEET_A, "corrected_at": "2025-01-02T10:00:00+09:00"}],
+         [{**_HARASS, "corrected_at": _FEB}], "harassment", "row 2 counts (the latest corrected_at"),
+    ],
+    ids=["timed-first-is-newer", "timed-last-is-newer", "equal-times", "untimed-is-newer", "untimed",
+         "stored-is-newer"],
+)
+def test_rows_that_disagree_name_the_row_that_counts(tmp_path, rows, stored, winner, says):
+    store = FeedbackStore(tmp_path / "c.sqlite3")
+    if stored:
+        store.import_file(_jsonl(tmp_path / "before.jsonl", *stored))
+    res = store.import_file(_jsonl(tmp_path / "r.jsonl", *rows))
+    assert (res.imported, res.rejected) == (2, [])
+    assert [c.verdict for c in store.latest() if c.message_id == "1"] == [winner]
+    assert len(res.warnings) == 1
+    warning = res.warnings[0]
+    assert "rows 1, 2 correct message '1' with different labels" in warning and says in warning
+    assert ("a stored correction with a later corrected_at counts over them all" in warning) == bool(stored)
+    assert POOL not in warning and "tanaka" not in warning and "suzuki" not in warning and "2025" not in warning
+
+
+def test_rows_with_a_correction_id_are_not_compared(tmp_path):
+    # an export holds every correction of a message, the superseded ones too: its history is no conflict
+    rows = [{**SHEET_A, "corrected_at": _JAN, "correction_id": "c-1"},
+            {**_HARASS, "corrected_at": _FEB, "correction_id": "c-2"}]
+    res = FeedbackStore(tmp_path / "c.sqlite3").import_file(_jsonl(tmp_path / "export.jsonl", *rows))
+    assert res.imported == 2 and res.warnings == []
+
+
 # -- yes/no cells as evaluate reads them; why a row was rejected ----------------------------------
 
 

@@ -23,6 +23,7 @@ from complaint_triage.io import (
     read_csv,
     read_jsonl,
     starts_json_array,
+    surrogates_replaced,
     unique_names,
 )
 
@@ -492,3 +493,18 @@ def test_jsonl_fields_without_names_the_fields_when_no_record_has_the_text(data,
 def test_a_csv_without_a_header_line_is_refused(data, says):
     with pytest.raises(InputFormatError, match=says):
         _read(data, text_column="text")
+
+
+@pytest.mark.parametrize(("obj", "keep", "expected", "fields"), [
+    ({"text": "ok", "n": 1}, (), {"text": "ok", "n": 1}, []),
+    ({"text": "\ud83d殺", "note": "a\ud800b"}, (), {"text": "\ufffd殺", "note": "a\ufffdb"}, ["text", "note"]),
+    ({"text": "\ud83d殺", "note": "a\ud800b"}, ("text",), {"text": "\ud83d殺", "note": "a\ufffdb"}, ["note"]),
+    ({"meta": {"tags": ["\udc80", 2], "\udfff": None}}, (), {"meta": {"tags": ["\ufffd", 2], "\ufffd": None}},
+     ["meta"]),
+    ({"\ud800x": 1, "ok": "😀"}, (), {"\ufffdx": 1, "ok": "😀"}, ["\ufffdx"]),
+])
+def test_surrogates_replaced_names_the_fields_it_repaired(obj, keep, expected, fields):
+    out, got = surrogates_replaced(obj, keep)
+    assert out == expected and got == fields
+    if not fields:
+        assert out is obj

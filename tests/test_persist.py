@@ -18,6 +18,7 @@ from complaint_triage.exceptions import (
 )
 from complaint_triage.persist import (
     TRUSTED,
+    check_folder_name,
     list_versions,
     load_model,
     promote,
@@ -290,6 +291,30 @@ def test_promoted_marker_naming_no_version_folder(scratch_registry, content):
 
 
 # -- one unreadable manifest does not break the registry --------------------------------------
+
+
+@pytest.mark.parametrize("promoted", ["original", "copy"])
+def test_list_versions_marks_a_renamed_or_copied_folder_under_its_own_name(scratch_registry, promoted):
+    """Acceptance 2b, finding 4: a copied folder was listed as a second row of the version its manifest
+    names (promoted twice), and `models show` printed that version's card under the copy's name."""
+    root = scratch_registry
+    v = promoted_version(root)
+    shutil.copytree(root / v, root / "m-renamed")
+    if promoted == "copy":
+        (root / "PROMOTED").write_text("m-renamed\n", encoding="utf-8")
+    rows = list_versions(root)
+    assert sorted(m["model_version"] for m in rows) == sorted([v, "m-renamed"])
+    [copy] = [m for m in rows if m["model_version"] == "m-renamed"]
+    assert copy["_dir"] == str(root / "m-renamed") and copy["_manifest_version"] == v
+    assert copy["_unreadable"] == (f"manifest.json names version {v!r}, not 'm-renamed' (a renamed or copied "
+                                   "folder); give the folder its manifest's name or retrain")
+    assert "_unreadable" not in next(m for m in rows if m["model_version"] == v)
+    with pytest.raises(ModelLoadError, match=f"names version '{v}', not 'm-renamed'"):
+        check_folder_name(root / "m-renamed")
+    check_folder_name(root / v)  # its own folder: nothing to say
+    (root / "m-badjson0001").mkdir()
+    (root / "m-badjson0001" / "manifest.json").write_bytes(b"{")
+    check_folder_name(root / "m-badjson0001")  # unreadable: list_versions and load_model say why
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import typer
@@ -166,6 +167,38 @@ def test_models_commands_survive_an_unreadable_manifest(registry):
     assert r.exit_code == 0 and promoted_version(root) == worse
 
 
+@pytest.mark.parametrize("promoted", ["original", "copy"])
+def test_models_list_and_show_flag_a_renamed_or_copied_folder(registry, promoted):
+    # acceptance 2b, finding 4: a copied folder was listed as a second, identical promoted row of the
+    # version its manifest names, and `models show COPY` printed that version's card with exit 0
+    root, base, worse = registry
+    shutil.copytree(root / base, root / "m-renamed")
+    if promoted == "copy":
+        (root / "PROMOTED").write_text("m-renamed\n", encoding="utf-8")
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()[1:]
+    assert len(lines) == 3 and sum(line.startswith("*") for line in lines) == 1
+    [copy] = [line for line in lines if "m-renamed" in line]
+    assert copy[2:].startswith("m-renamed") and f"unreadable: manifest.json names version {base!r}" in copy
+    assert copy.startswith("*") == (promoted == "copy")
+    assert [line for line in lines if base in line.split()[:2]][0].startswith("*") == (promoted == "original")
+    assert f"m-renamed (names {base})" in r.stderr and "could not be read" not in r.stderr
+
+    r = runner.invoke(app, ["models", "list", "--models-dir", str(root), "--json"])
+    rows = {x["model_version"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == {base, worse, "m-renamed"}
+    assert "a renamed or copied folder" in rows["m-renamed"]["unreadable"] and "unreadable" not in rows[base]
+    assert [v for v, x in rows.items() if x["promoted"]] == ["m-renamed" if promoted == "copy" else base]
+
+    for extra in ([], ["--manifest"]):
+        r = runner.invoke(app, ["models", "show", "m-renamed", "--models-dir", str(root), *extra])
+        assert r.exit_code == 1 and r.stdout == ""
+        assert "refused to show m-renamed" in r.stderr and f"names version {base!r}, not 'm-renamed'" in r.stderr
+    r = runner.invoke(app, ["models", "show", base, "--models-dir", str(root)])
+    assert r.exit_code == 0 and r.stdout.startswith(f"# Model card: complaint-triage {base}")
+
+
 # -- feedback -------------------------------------------------------------------------------
 
 REVIEW = (
@@ -307,6 +340,24 @@ def test_feedback_import_warns_about_rows_that_disagree(tmp_path):
     assert "warning:" in r.stderr and "rows 1, 2" in r.stderr and "'m-7'" in r.stderr and "different labels" in r.stderr
     assert POOL not in r.stderr and "tanaka" not in r.stderr
     assert FeedbackStore(db).latest()[0].verdict == "harassment"
+
+
+@pytest.mark.usefixtures("no_corpus")
+def test_feedback_import_warns_about_timed_rows_that_disagree_and_its_help_says_which_counts(tmp_path):
+    # acceptance 2b, finding 5: rows with corrected_at were imported silently, and the help said "the last one"
+    rows = [{"message_id": "m-9", "text": POOL, "verdict": "harassment", "categories": ["excessive_demand"],
+             "grievance": True, "corrected_by": "sato", "corrected_at": "2025-02-01T10:00:00+09:00"},
+            {"message_id": "m-9", "text": POOL, "verdict": "complaint", "corrected_by": "suzuki",
+             "corrected_at": "2025-01-01T10:00:00+09:00"}]
+    db = tmp_path / "c.sqlite3"
+    r = runner.invoke(app, ["feedback", "import", str(_jsonl(tmp_path / "r.jsonl", *rows)), "--db", str(db)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["imported"] == 2
+    assert "warning:" in r.stderr and "rows 1, 2 correct message 'm-9'" in r.stderr and "row 1 counts" in r.stderr
+    assert FeedbackStore(db).latest()[0].verdict == "harassment"
+    r = runner.invoke(app, ["feedback", "import", "--help"], terminal_width=200)
+    help_text = " ".join(r.stdout.replace("│", " ").split())
+    assert "the last one counting" not in help_text
+    assert "the one that counts: the row with the latest corrected_at" in help_text
 
 
 @pytest.mark.usefixtures("no_corpus")

@@ -1,3 +1,4 @@
+import re
 import sys
 import unicodedata
 
@@ -6,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.results import INVISIBLE_CHARS, check_text, has_visible
+from complaint_triage.results import INVISIBLE_CHARS, check_text, has_visible, unpaired_surrogate
 
 
 def test_the_invisible_characters_are_whitespace_controls_format_characters_and_variation_selectors():
@@ -62,3 +63,21 @@ def test_has_visible_says_what_stripping_the_invisible_characters_says():
     for c in map(chr, range(sys.maxunicode + 1)):
         assert has_visible(c) == bool(c.strip(INVISIBLE_CHARS)), hex(ord(c))
     assert not has_visible("") and has_visible("\u200bあ\u3000")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("\ud83d 殺すぞ", "text contains an unpaired surrogate (U+D83D) at character 0; it is not valid Unicode text"),
+    ("死ね\udc00無能", "(U+DC00) at character 2"),
+    ("殺すぞ😀\ud83d", "(U+D83D) at character 4"),
+    ("ok", None),
+    ("殺すぞ😀", None),
+])
+def test_unpaired_surrogate_says_which_and_where_never_the_text(text, message):
+    # (batch and score give the same error for it: acceptance 2b, finding 6)
+    got = unpaired_surrogate(text)
+    if message is None:
+        assert got is None and check_text(text) == text
+    else:
+        assert message in got and "殺" not in got and "死" not in got
+        with pytest.raises(InvalidTextError, match=re.escape(got)):
+            check_text(text)

@@ -52,6 +52,10 @@ Reading the inputs
   the encoding: in the text column the row is an error row; in another column the bytes
   become U+FFFD, the row is scored and its ``warning`` says so.  When the header itself does
   not decode and lacks the text column, the error says the encoding looks wrong.
+* JSONL: bytes that are not UTF-8 inside a string, and lone UTF-16 surrogates (JSON escapes
+  such as ``\\ud800`` without their pair), are treated alike: outside the text (a value or a
+  field name, at any depth) they become U+FFFD and the row's ``warning`` says so; in the text
+  the row is an error row saying which of the two it holds.
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
@@ -201,10 +205,12 @@ from complaint_triage.io import (
     reads_singles_as_pua,
     renamed_note,
     shown_names,
+    surrogates_replaced,
     unique_names,
 )
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
+from complaint_triage.results import unpaired_surrogate
 from complaint_triage.scoring import DEFAULT_MAX_CHARS, Prediction, Triager
 
 __all__ = [
@@ -1044,6 +1050,9 @@ def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> It
 
 
 def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
+    """The records of a JSONL file.  Bytes not valid UTF-8 and lone UTF-16 surrogates (JSON escapes
+    such as ``\\ud800`` without their pair) outside the text become U+FFFD, the row's ``warning``
+    saying so; in the text they make the row an error that says which of the two it is."""
     from complaint_triage.io import InputRecordError, read_jsonl
 
     repaired: dict[int, list[str]] = {}  # a line whose bad bytes lie outside the text: kept, and its row says so
@@ -1051,12 +1060,21 @@ def _read_jsonl(src: _Source, text_col: str = "text") -> Iterator[Record]:
         for n, rec in read_jsonl(f, text_field=text_col, on_repair=repaired.__setitem__):
             if isinstance(rec, InputRecordError):
                 yield Record(src.label, str(n), rec.values or None, rec.error)
-            elif text_col not in rec:  # (not "missing (null)": the field is not there at all)
-                yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing")
+                continue
+            notes = []
+            if fields := repaired.pop(n, None):
+                notes.append(f"bytes not valid UTF-8 replaced with U+FFFD in {column_names(fields, 'field')}")
+            rec, escaped = surrogates_replaced(rec, keep=(text_col,))
+            if escaped:
+                notes.append("unpaired UTF-16 surrogates (JSON escapes such as \\ud800 without their pair) replaced "
+                             f"with U+FFFD in {column_names(escaped, 'field')}")
+            note = "; ".join(notes) or None
+            text = rec.get(text_col)
+            if text_col not in rec:  # (not "missing (null)": the field is not there at all)
+                yield Record(src.label, str(n), rec, f"line {n}: the field {text_col!r} is missing", note)
+            elif isinstance(text, str) and (problem := unpaired_surrogate(text)) is not None:
+                yield Record(src.label, str(n), rec, problem, note)  # (the text gets U+FFFD when the chunk is saved)
             else:
-                fields = repaired.pop(n, None)
-                note = (f"bytes not valid UTF-8 replaced with U+FFFD in {column_names(fields, 'field')}"
-                        if fields else None)
                 yield Record(src.label, str(n), rec, None, note)
 
 
@@ -1266,7 +1284,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
-                        keys = [UNDECODABLE.sub("\ufffd", k) for k in obj]
+                        # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
+                        keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)

@@ -208,7 +208,15 @@ def score(
                                           "Japanese Excel).")] = "utf-8-sig",
 ) -> None:
     """Score messages; every input record yields one output line (the input plus predictions, or an error)."""
-    from complaint_triage.io import InputRecordError, detect_format, json_line, read_csv, read_jsonl
+    from complaint_triage.io import (
+        InputRecordError,
+        column_names,
+        detect_format,
+        json_line,
+        read_csv,
+        read_jsonl,
+        surrogates_replaced,
+    )
     _check_in(input)
     piped = input == "-" or Path(input).is_fifo()
     try:
@@ -241,6 +249,8 @@ def score(
     fields_seen: dict[str, None] = {}
     renamed: set[str] = set()
     written = False  # every record reached the output stream (it is still to be flushed)
+    repaired = 0  # records written with their lone surrogates (JSON escapes without a pair) as U+FFFD
+    repaired_fields: dict[str, None] = {}
 
     def kept(values: dict[str, Any]) -> dict[str, Any]:
         """The input fields, those named like an output field renamed ``input_…`` (warned once each)."""
@@ -268,7 +278,7 @@ def score(
         batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
 
         def flush() -> None:
-            nonlocal objects, with_text
+            nonlocal objects, with_text, repaired
             texts = [r.get(text_column) if isinstance(r, dict) else None for _, r in batch]
             idx = [i for i, (_, r) in enumerate(batch) if isinstance(r, dict)]
             results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
@@ -293,6 +303,11 @@ def score(
                     row.update(res_d)
                     key = res_d.get("verdict") or "error"  # (not an input field of that name)
                 counts[key] = counts.get(key, 0) + 1
+                # (a "\ud800" escape read back as it came would be refused by strict JSON readers)
+                row, fields = surrogates_replaced(row)
+                if fields:
+                    repaired += 1
+                    repaired_fields.update(dict.fromkeys(fields))
                 try:
                     sink.write(json_line(row) + "\n")
                 except OSError as e:  # (a full disk: one error line, not a traceback)
@@ -316,6 +331,12 @@ def score(
         except OSError as e:
             if written:  # (else the run is failing already: that error is the one to show)
                 raise _write_failed(output, e) from e
+    if repaired:
+        names = list(repaired_fields)
+        warn(f"{repaired} record{'s' if repaired > 1 else ''} held unpaired UTF-16 surrogates (JSON escapes such as "
+             f"\\ud800 without their pair) in {column_names(names[:SHOWN_NAMES], 'field')}"
+             f"{', …' if len(names) > SHOWN_NAMES else ''}; written as U+FFFD, so that every JSON reader accepts the "
+             "output (a text holding one is an error record)")
     total = sum(counts.values())
     err.print(f"scored {total} records" + "".join(f"{', ' if i else ': '}{k} {v}"
                                                  for i, (k, v) in enumerate(sorted(counts.items()))), highlight=False)

@@ -549,7 +549,7 @@ class ImportResult:
     """What an import did.  ``imported`` is 0 when rows were rejected and ``skip_invalid`` was false.
 
     ``warnings`` say what was imported but deserves a look (rows of one message that
-    disagree, of which the last one counts); they name row numbers and message ids only.
+    disagree, and which of them counts); they name row numbers and message ids only.
     """
 
     imported: int
@@ -780,9 +780,10 @@ class FeedbackStore:
         A row whose ``message_id`` already names a different text (a record of ``corpus``,
         a stored correction or an earlier row of the same rows) is rejected: the two
         messages would otherwise count as one, and one of them would be lost in training.
-        Rows of one message, without ``correction_id`` and ``corrected_at``, that disagree
-        on the labels are imported (the last one counts) with an entry in
-        :attr:`ImportResult.warnings`.
+        Rows of one message (other than rows with a ``correction_id``) that disagree on the
+        labels are imported with an entry in :attr:`ImportResult.warnings` naming them and the
+        one that counts: the latest ``corrected_at`` (a row without one is dated at the import,
+        so of such rows the last one), of equal times the later row, as for every correction.
         """
         parsed: list[tuple[int, Correction, bool, bool]] = []
         rejected: list[RejectedRow] = []
@@ -807,23 +808,43 @@ class FeedbackStore:
         return ImportResult(inserted, duplicates, rejected, n, notes)
 
     @staticmethod
-    def _disagreements(parsed: Sequence[tuple[int, Correction, bool, bool]]) -> list[str]:
-        """One line per message that rows without correction_id and corrected_at label differently."""
+    def _disagreements(parsed: Sequence[tuple[int, Correction, bool, bool]],
+                       stored: Sequence[Correction] = ()) -> list[str]:
+        """One line per message that rows of the file label differently, naming the row that counts.
+
+        Rows with a ``correction_id`` (an export's: a message's recorded history) are left out.  The
+        row that counts is the one :meth:`latest` takes: the latest ``corrected_at`` (a row without one
+        is dated at the import, so of such rows the last one), of equal times the later row; a
+        correction already ``stored`` with a later ``corrected_at`` counts over all of them (said so).
+        """
         names = _Messages()
-        rows: dict[str, list[tuple[int, Correction]]] = {}
-        untimed = [(number, c) for number, c, given_id, given_time in parsed if not given_id and not given_time]
-        for _, c in untimed:
+        rows: dict[str, list[tuple[int, int, Correction, bool]]] = {}
+        own = [(i, number, c, given_time) for i, (number, c, given_id, given_time) in enumerate(parsed)
+               if not given_id]
+        for c in stored:
             names.link(c.keys)
-        for number, c in untimed:
-            rows.setdefault(names.find(c.key), []).append((number, c))
+        for _, _, c, _ in own:
+            names.link(c.keys)
+        for row in own:
+            rows.setdefault(names.find(row[2].key), []).append(row)
         out = []
-        for group in rows.values():
-            if len({_labels_of(c) for _, c in group}) < 2:
+        for root, group in rows.items():
+            if len({_labels_of(c) for _, _, c, _ in group}) < 2:
                 continue
-            mid = next((c.message_id for _, c in group if c.message_id is not None), None)
+            mid = next((c.message_id for _, _, c, _ in group if c.message_id is not None), None)
             what = f"message {mid!r}" if mid is not None else "one message (the same text)"
-            out.append(f"rows {', '.join(str(number) for number, _ in group)} correct {what} with different labels "
-                       f"({', '.join(c.verdict for _, c in group)}); the last one, row {group[-1][0]}, counts")
+            _, winner, best, _ = max(group, key=lambda r: (r[2].corrected_at or "", r[0]))
+            if any(given_time for *_, given_time in group):
+                counts = (f"row {winner} counts (the latest corrected_at counts, a row without one dated at the "
+                          "import; of equal times the later row)")
+            else:
+                counts = f"the last one, row {winner}, counts"
+            ids = {c.correction_id for _, _, c, _ in group}
+            if any(s.correction_id not in ids and (s.corrected_at or "") > (best.corrected_at or "")
+                   and names.find(s.key) == root for s in stored):
+                counts += ", but a stored correction with a later corrected_at counts over them all"
+            out.append(f"rows {', '.join(str(number) for _, number, _, _ in group)} correct {what} with different "
+                       f"labels ({', '.join(c.verdict for _, _, c, _ in group)}); {counts}")
         return out
 
     def _plan(self, conn: sqlite3.Connection, parsed: Sequence[tuple[int, Correction, bool, bool]],
@@ -846,7 +867,7 @@ class FeedbackStore:
                     continue
             kept.append((number, c, given_id, given_time))
         parsed = kept
-        notes = self._disagreements(parsed)
+        notes = self._disagreements(parsed, stored)
         by_id = {str(c.correction_id): c for c in stored}
         messages = _Messages()
         for seq, c in enumerate(stored):

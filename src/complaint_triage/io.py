@@ -39,6 +39,7 @@ __all__ = [
     "InputRecordError",
     "InputWarning",
     "JSON_ARRAY_HINT",
+    "LONE_SURROGATE",
     "NotPlainJSONError",
     "OUTPUT_FORMATS",
     "UNDECODABLE",
@@ -57,6 +58,7 @@ __all__ = [
     "renamed_note",
     "runaway_quote",
     "starts_json_array",
+    "surrogates_replaced",
     "unique_names",
 ]
 
@@ -68,6 +70,11 @@ FIELD_LIMIT = 1 << 20
 
 #: An undecodable byte, as ``surrogateescape`` decoding leaves it (U+DC80-U+DCFF).
 UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: A UTF-16 surrogate code point.  In a string that ``json.loads`` read (it joins an escaped pair
+#: into one character) or that was decoded with ``surrogateescape``, one stands alone: a JSON escape
+#: without its pair (``\ud83d``) or an undecodable byte.  No UTF-8 text can hold it, and strict
+#: JSON readers (jq, serde_json) refuse its escape.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Python's cp932 codec decodes the bytes 0xA0, 0xFD, 0xFE and 0xFF, which no Shift_JIS character
 #: uses, to private-use characters (U+F8F0-U+F8F3) without an error: they are made the undecodable
 #: bytes they are, as ``surrogateescape`` would leave them.
@@ -441,12 +448,14 @@ def _json_problem(e: json.JSONDecodeError, line: str) -> str:
     return f"{msg} at column {e.colno}"
 
 
-def _undecodable_replaced(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``obj`` with undecodable bytes (surrogate escapes) as U+FFFD, in names and values at any
-    depth, and the top-level fields where there were some."""
+def _undecodable_replaced(obj: dict[str, Any], pattern: re.Pattern[str] = UNDECODABLE,
+                          keep: Collection[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """``obj`` with undecodable bytes (surrogate escapes; or what ``pattern`` matches) as U+FFFD, in
+    names and values at any depth, but not in the values of the fields in ``keep``, and the top-level
+    fields where there were some (their new names)."""
     def fix(v: Any) -> Any:
         if isinstance(v, str):
-            return UNDECODABLE.sub("\ufffd", v)
+            return pattern.sub("\ufffd", v) if not v.isascii() else v
         if isinstance(v, list):
             return [fix(x) for x in v]
         if isinstance(v, dict):
@@ -456,11 +465,20 @@ def _undecodable_replaced(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str
     out: dict[str, Any] = {}
     fields = []
     for k, v in obj.items():
-        new_k, new_v = fix(k), fix(v)
+        new_k, new_v = fix(k), (v if k in keep else fix(v))
         if new_k != k or new_v != v:
             fields.append(new_k)
         out[new_k] = new_v
     return out, fields
+
+
+def surrogates_replaced(obj: dict[str, Any], keep: Collection[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """``obj`` with every :data:`LONE_SURROGATE` as U+FFFD, in names and values at any depth (but
+    not in the values of the fields in ``keep``), and the top-level fields that held one (by their
+    new names): a record that can be written as UTF-8 JSON every reader accepts.  ``obj`` itself
+    is returned when there is nothing to replace."""
+    out, fields = _undecodable_replaced(obj, LONE_SURROGATE, keep)
+    return (out, fields) if fields else (obj, [])
 
 
 def _first_clause(e: BaseException) -> str:

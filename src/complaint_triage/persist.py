@@ -65,6 +65,7 @@ __all__ = [
     "promote",
     "version_dir",
     "verify_version",
+    "check_folder_name",
     "manifest_value",
     "library_versions",
     "MODEL_FILE",
@@ -288,7 +289,9 @@ def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
     Each manifest gets ``_dir``, its folder.  A folder whose manifest cannot be read (not
     UTF-8, not JSON, not an object, no ``model_version``) or is missing beside a model file
     is listed too, as ``{"model_version": <folder name>, "_dir": ..., "_unreadable": <reason>}``,
-    and so is a version that ``PROMOTED`` names but that has no folder: one damaged version
+    and so is a folder whose manifest names another version (a renamed or copied folder, which
+    cannot be served under its name; also ``"_manifest_version"``: the name its manifest gives)
+    and a version that ``PROMOTED`` names but that has no folder: one damaged version
     neither hides the others nor stops the listing.  Model files are not checked here
     (:func:`verify_version` does that).
     """
@@ -308,6 +311,10 @@ def list_versions(root: Path | None = None) -> list[dict[str, Any]]:
             _check_seal(m)
         except _ManifestError as e:
             out.append({"model_version": d.name, "_dir": str(d), "_unreadable": f"{MANIFEST_FILE} {e}"})
+            continue
+        if m["model_version"] != d.name:  # (a renamed or copied folder: it cannot be served under its name)
+            out.append({"model_version": d.name, "_dir": str(d), "_manifest_version": m["model_version"],
+                        "_unreadable": f"{MANIFEST_FILE} {_names_another(m['model_version'], d.name)}"})
             continue
         m["_dir"] = str(d)
         out.append(m)
@@ -362,15 +369,34 @@ def verify_version(version: str, root: Path | None = None) -> LoadedModel:
     return _verify_dir(version_dir(version, root), version)
 
 
+def _names_another(named: str, version: str) -> str:
+    """What is wrong with a manifest naming version ``named`` in the folder ``version`` (said after its path)."""
+    return (f"names version {named!r}, not {version!r} (a renamed or copied folder); give the folder its "
+            "manifest's name or retrain")
+
+
 def _verify_dir(d: Path, version: str) -> LoadedModel:
     """:func:`verify_version` of the version folder ``d``, already resolved."""
     loaded = load_model(d)
     if loaded.version != version:
-        raise ModelLoadError(
-            f"{d / MANIFEST_FILE} names version {loaded.version!r}, not {version!r} (a renamed or copied "
-            "folder); give the folder its manifest's name or retrain"
-        )
+        raise ModelLoadError(f"{d / MANIFEST_FILE} {_names_another(loaded.version, version)}")
     return loaded
+
+
+def check_folder_name(d: Path | str) -> None:
+    """Raise :class:`ModelLoadError` when the version folder ``d`` holds a manifest naming another
+    version (a renamed or copied folder: its card and thresholds are another version's).
+
+    A manifest that cannot be read, or names no version, is left to the callers that read it
+    (:func:`list_versions` says why, :func:`load_model` refuses it).
+    """
+    d = Path(d)
+    try:
+        named = _read_manifest(d / MANIFEST_FILE).get("model_version")
+    except _ManifestError:
+        return
+    if isinstance(named, str) and named and named != d.name:
+        raise ModelLoadError(f"{d / MANIFEST_FILE} {_names_another(named, d.name)}")
 
 
 def manifest_value(manifest: Mapping[str, Any], dotted: str) -> Any:

@@ -118,7 +118,11 @@ def import_corrections(
 
     A row whose message_id already names another text (a corpus record, a stored
     correction or an earlier row) is refused.  Rows of one message that disagree are
-    imported, the last one counting, with a warning naming their row numbers.
+    imported with a warning naming their row numbers and the one that counts: the row
+    with the latest corrected_at (a row without one is dated at the import, so of such
+    rows the last one), of equal times the later row; a correction already stored with a
+    later corrected_at counts over them (the warning says so).  Rows with a correction_id
+    (an export's: a message's recorded history) are not compared.
     """
     from complaint_triage.corpus import load_corpus
     from complaint_triage.feedback import CorrectionsDatabaseError, FeedbackStore
@@ -187,7 +191,8 @@ def list_models(
     """List model versions, oldest first; the promoted one is marked with *.
 
     A version whose manifest cannot be read is listed as unreadable, with the reason
-    (``"unreadable"`` in the JSON rows), and the listing carries on.
+    (``"unreadable"`` in the JSON rows), and the listing carries on; so is a folder whose
+    manifest names another version (a renamed or copied folder), under the folder's name.
     """
     from complaint_triage.persist import list_versions, manifest_value, promoted_version
 
@@ -197,7 +202,8 @@ def list_models(
     except FileNotFoundError:
         current = None
     rows = []
-    for m in list_versions(root):
+    versions = list_versions(root)
+    for m in versions:
         test = manifest_value(m, "metrics.test") or {}
         row = {
             "model_version": m["model_version"],
@@ -234,10 +240,16 @@ def list_models(
                 f"{r['corrections']:>7}{'' if th is None else f'{th:.3f}':>9}"
                 f"{'' if f1 is None else f'{f1:.3f}':>12}{'' if ffr is None else f'{ffr:.2%}':>12}"
             )
-    bad = [r["model_version"] for r in rows if "unreadable" in r]
+    renamed = {Path(m["_dir"]).name: m["_manifest_version"] for m in versions if "_manifest_version" in m}
+    bad = [r["model_version"] for r in rows if "unreadable" in r and r["model_version"] not in renamed]
     if bad:
         err.print(f"{len(bad)} version{'s' if len(bad) > 1 else ''} could not be read: {', '.join(bad)}; "
                   "restore or remove the damaged folder(s) (`models promote` refuses them)", highlight=False)
+    if renamed:
+        err.print(f"{len(renamed)} folder{'s hold' if len(renamed) > 1 else ' holds'} another version's manifest: "
+                  + ", ".join(f"{k} (names {v})" for k, v in renamed.items())
+                  + "; give each its manifest's name or remove it (`models promote` and `models show` refuse them)",
+                  highlight=False)
     if current is None:
         err.print(f"no version of {root} is promoted", highlight=False)
 
@@ -249,14 +261,22 @@ def show_model(
     manifest: Annotated[bool, typer.Option("--manifest", help="Print the manifest (JSON) instead of the card.")]
     = False,
 ) -> None:
-    """Print a version's model card (training data hash, test metrics, thresholds, diff)."""
-    from complaint_triage.persist import CARD_FILE, MANIFEST_FILE, list_versions
+    """Print a version's model card (training data hash, test metrics, thresholds, diff).
+
+    A folder whose manifest names another version (a renamed or copied folder) is refused
+    (exit code 1), as `models promote` refuses it: its card is the other version's.
+    """
+    from complaint_triage.persist import CARD_FILE, MANIFEST_FILE, check_folder_name, list_versions
 
     root = _root(models_dir)
     d = root / version
     if not (d / MANIFEST_FILE).is_file() or Path(version).name != version:
         known = ", ".join(m["model_version"] for m in list_versions(root)) or "none"
         raise _fail(f"no model version {version!r} in {root}; known versions: {known}")
+    try:
+        check_folder_name(d)
+    except ComplaintTriageError as e:
+        raise _fail(f"refused to show {version}: {e}") from e
     path = d / (MANIFEST_FILE if manifest else CARD_FILE)
     if not path.is_file():
         raise _fail(f"{path} is missing")

@@ -15,7 +15,7 @@ from typing import Any
 from complaint_triage.exceptions import InvalidTextError
 
 __all__ = ["DEFAULT_MAX_CHARS", "INVISIBLE_CHARS", "OUTPUT_FIELDS", "Evidence", "Prediction", "ScoringError",
-           "check_text", "has_visible"]
+           "check_text", "has_visible", "unpaired_surrogate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +120,20 @@ def check_text(value: object, max_chars: int = DEFAULT_MAX_CHARS, *, limit_optio
             f"text has {len(value):,} characters, over the limit of {max_chars:,}; "
             "split the message or raise the limit" + (f" with {limit_option}" if limit_option else "")
         )
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as e:  # a lone UTF-16 surrogate, e.g. from a "\ud800" JSON escape
-            raise InvalidTextError(
-                f"text contains an unpaired surrogate (U+{ord(value[e.start]):04X}) at character {e.start}; "
-                "it is not valid Unicode text — fix the encoding of the source"
-            ) from None
+    problem = unpaired_surrogate(value)
+    if problem is not None:
+        raise InvalidTextError(problem)
     return value
+
+
+def unpaired_surrogate(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode text when it holds a lone UTF-16 surrogate (e.g. from a
+    ``"\\ud800"`` JSON escape), naming the code point and where it is (never the text); else None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (f"text contains an unpaired surrogate (U+{ord(text[e.start]):04X}) at character {e.start}; "
+                "it is not valid Unicode text — fix the encoding of the source")
+    return None
