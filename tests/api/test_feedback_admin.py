@@ -76,6 +76,26 @@ def test_feedback_needs_a_message(app_client):
     assert r.status_code == 422 and "message_id" in r.text
 
 
+@pytest.mark.parametrize("text", ["   ", "\u0000\u200b", "\u200b\u200d\ufeff"])
+def test_a_text_of_only_invisible_characters_is_no_text(app_client, tmp_path, text):
+    """acc4b finding 10: a NUL and a zero-width space were stored as a training correction, where a
+    whitespace-only text was refused."""
+    from complaint_triage.feedback import FeedbackStore
+
+    labels = {"verdict": "complaint", "categories": [], "grievance": True}
+    r = app_client.post("/v1/feedback", json={"text": text, "labels": labels, "analyst": "a"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"] == "missing_message", r.text
+    assert r.json()["message"].startswith("give the message_id or the text of the corrected message")
+    assert ("no visible character" in r.json()["message"]) == bool(text.strip())
+    assert not (tmp_path / "fb.sqlite3").exists() or len(FeedbackStore(tmp_path / "fb.sqlite3")) == 0
+    # with a message id the correction is stored, without the text (as a whitespace-only one is)
+    r = app_client.post("/v1/feedback", json={"message_id": "m-9", "text": text, "labels": labels, "analyst": "a"},
+                        headers=AUTH)
+    assert r.status_code == 201, r.text
+    [row] = FeedbackStore(tmp_path / "fb.sqlite3").corrections()
+    assert row.message_id == "m-9" and row.text is None
+
+
 def test_feedback_needs_a_key(app_client):
     r = app_client.post("/v1/feedback", json={})
     assert r.status_code == 401

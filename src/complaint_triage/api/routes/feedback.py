@@ -13,6 +13,7 @@ from complaint_triage.api.routes.score import _COMMON_ERRORS
 from complaint_triage.api.schemas import ErrorResponse
 from complaint_triage.api.security import AdminRoute, KeyedRoute
 from complaint_triage.exceptions import ComplaintTriageError
+from complaint_triage.results import has_visible
 
 __all__ = ["router", "admin_router", "reload_model"]
 
@@ -87,8 +88,16 @@ async def post_feedback(
     scorer: ScorerDep,
 ) -> dict[str, Any]:
     """Store a correction (validated against the label contract) in the corrections database."""
-    if not body.message_id and not (body.text and body.text.strip()):
-        raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message")
+    # a text that is empty, whitespace or only invisible characters (NUL, zero-width space) is no
+    # text: /v1/score refuses it, and a correction must not carry it into training
+    blank = body.text is not None and not has_visible(body.text)
+    if not body.message_id and (body.text is None or blank):
+        invisible = blank and body.text is not None and body.text.strip() != ""
+        raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message" + (
+            " (the text has no visible character: only control, zero-width or other invisible characters)"
+            if invisible else ""))
+    if blank:  # with a message_id: stored without the text (the library drops a whitespace-only one)
+        body = body.model_copy(update={"text": None})
     try:
         return await asyncio.to_thread(_store_one, body, scorer.version)
     except ComplaintTriageError as e:  # LabelError, InputFormatError

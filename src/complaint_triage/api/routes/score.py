@@ -23,7 +23,7 @@ from complaint_triage.api.schemas import (
 from complaint_triage.api.security import KeyedRoute
 from complaint_triage.email import ParsedEmail, parse_email
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.results import Prediction, ScoringError, check_text
+from complaint_triage.results import Prediction, ScoringError, check_text, has_visible
 
 __all__ = ["router", "EMAIL_MEDIA_TYPES", "compose_form_text", "mask_contact"]
 
@@ -311,8 +311,10 @@ async def score_form(
                   "value": {"body": "税金泥棒ども全員やめちまえ。担当者の名前をSNSにさらしてやる。"}},
     })],
 ) -> ApiJSONResponse:
-    if not form.body.strip():
-        raise ApiError(422, "invalid_text", "body is empty or whitespace only; nothing to score")
+    if not has_visible(form.body):  # (else the subject alone would be scored as the message)
+        raise ApiError(422, "invalid_text", "body has no visible character (only control, zero-width or other "
+                       "invisible characters); nothing to score" if form.body.strip()
+                       else "body is empty or whitespace only; nothing to score")
     scorer = app_scorer(request)
     n = _form_chars(form.subject, form.body)
     if n > scorer.max_chars:
