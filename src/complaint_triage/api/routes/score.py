@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter, ValidationError
 
 from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, app_scorer, record_verdicts
+from complaint_triage.api.errors import validation_summary
 from complaint_triage.api.schemas import (
     EXAMPLE_EMAIL,
     EXAMPLE_TEXTS,
@@ -152,14 +153,11 @@ async def score_batch(
 
 
 def _item_message(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors(include_url=False, include_input=False)[:5]:
-        if not err["loc"]:
-            parts.append("an item must be an object with a \"text\" string")
-            continue
-        loc = ".".join(str(x) for x in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid item: " + "; ".join(parts)
+    """Why an item was not scored, naming no field or key of the item's own (api.errors)."""
+    errors = e.errors(include_url=False, include_input=False)
+    if any(not err["loc"] for err in errors):
+        return "invalid item: an item must be an object with a \"text\" string"
+    return "invalid item: " + validation_summary(errors, ScoreRequest)
 
 
 @router.post(
