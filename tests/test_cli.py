@@ -673,3 +673,49 @@ def test_evaluate_names_the_line_and_column_of_a_bad_label_not_its_value(small_m
     err = " ".join(r.stderr.split())
     assert r.exit_code == 2 and says in err, r.output
     assert not any(piece in err for piece in ("山田", "090", "世田谷", "窓口"))
+
+
+#: Run the CLI in a fresh interpreter in which the modules of the ``api`` extra cannot be imported,
+#: as after a plain ``pip install complaint-triage`` (a meta-path finder refuses them; not pydantic,
+#: which Typer itself needs).
+_WITHOUT_API_EXTRA = """\
+import importlib.abc, sys
+BLOCKED = {"fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic_settings", "prometheus_client"}
+class NoApiExtra(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, NoApiExtra())
+from complaint_triage.cli import app
+sys.argv[0] = "complaint-triage"
+app()
+"""
+
+
+def _without_api_extra(tmp_path, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _WITHOUT_API_EXTRA, *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_core_cli_works_without_the_api_extra(small_model_dir, tmp_path):
+    """acc4b finding 6: without the [api] extra every command, --version included, died on a
+    ModuleNotFoundError for pydantic_settings (cli.py imports the serve command when it loads)."""
+    version = _without_api_extra(tmp_path, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("complaint-triage "), version.stderr
+    src = _jsonl_file(tmp_path / "in.jsonl", {"id": 1, "text": "道路に穴があります。直してください。"})
+    scored = _without_api_extra(tmp_path, "score", str(src), "--model", str(small_model_dir))
+    assert scored.returncode == 0, scored.stderr
+    [row] = _lines(scored.stdout)
+    assert row["id"] == 1 and row["verdict"] in VERDICTS
+
+
+def test_serve_without_the_api_extra_names_the_extra_to_install(tmp_path):
+    r = _without_api_extra(tmp_path, "serve", "--port", "8799")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    [line] = r.stderr.splitlines()  # one line, naming what is missing and what installs it
+    assert line.startswith("error: complaint-triage serve needs the optional packages of the 'api' extra")
+    assert "pydantic_settings" in line and line.endswith("install them with: pip install 'complaint-triage[api]'")

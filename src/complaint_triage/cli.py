@@ -748,7 +748,12 @@ def _not_scored(row: dict[str, Any]) -> str:
 
 
 def _register_command_groups() -> None:
-    """Attach the edge command groups (model registry and analysts' corrections)."""
+    """Attach the edge command groups (model registry and analysts' corrections).
+
+    ``serve`` is attached on every install: :mod:`complaint_triage.api.command` imports nothing of the
+    ``api`` extra until it runs, and then says which extra to install when it is missing (every
+    command, ``--version`` included, failed on a missing ``pydantic_settings`` before).
+    """
     from complaint_triage.api.command import serve
     from complaint_triage.batch_cli import batch, report
     from complaint_triage.registry_cli import feedback_app, models_app

@@ -238,7 +238,15 @@ def detect_format(name: str, explicit: str | None = None, *, strict: bool = Fals
 
 class NotPlainJSONError(ValueError):
     """JSON that Python's ``json`` reads but strict JSON does not (``NaN``, ``Infinity``, a number
-    beyond a float's range, a field named twice in one object): the reason, no input text."""
+    beyond a float's range, a field named twice in one object): the reason, no input text.
+
+    ``key``: the name given twice (None for the other faults), for a caller that must not repeat
+    it (the API names only its schema's fields).
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _no_constant(name: str) -> Any:
@@ -257,7 +265,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise NotPlainJSONError(f"the field {_shown_key(twice)} appears twice in one object; keep one")
+        raise NotPlainJSONError(f"the field {_shown_key(twice)} appears twice in one object; keep one", key=twice)
     return obj
 
 

@@ -185,3 +185,15 @@ def test_every_documented_variable_is_known() -> None:
 
     named = set(re.findall(r"COMPLAINT_TRIAGE_[A-Z0-9_]+", docs)) - {"COMPLAINT_TRIAGE_MAX_TXT_CHARS"}  # the typo shown
     assert named and unknown_variables(dict.fromkeys(named, "x")) == []
+
+
+def test_with_the_api_extra_installed_nothing_is_missing() -> None:
+    """The check that stops `serve` without the extra (tests/test_cli.py) must never refuse an install
+    that has it: every module it looks for is one the extra installs."""
+    import tomllib
+
+    from complaint_triage.api.command import API_EXTRA_INSTALL, missing_api_modules
+
+    assert missing_api_modules() == []
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "api" in pyproject["project"]["optional-dependencies"] and "complaint-triage[api]" in API_EXTRA_INSTALL

@@ -253,6 +253,16 @@ class TestForm:
         assert r.json()["error"] == code
         assert "世田谷区" not in r.text
 
+    @pytest.mark.parametrize("body", ["\u0000\u200b", "\u200b", "\ufeff\u2060 \u00ad", "\x00"])
+    def test_a_body_of_only_invisible_characters_is_refused_as_a_blank_one(self, client: TestClient,
+                                                                           body: str) -> None:
+        """acc4b finding 10: the subject alone was scored (200, complaint) as if it were the message."""
+        r = client.post("/v1/score/form", json={"subject": "件名", "body": body}, headers=AUTH)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "invalid_text"
+        assert r.json()["message"] == ("body has no visible character (only control, zero-width or other invisible "
+                                       "characters); nothing to score")
+
 
 class TestFormLimit:
     """The limit counts the characters the client sent (subject + body), not the 件名：/内容： labels."""

@@ -76,6 +76,26 @@ def test_feedback_needs_a_message(app_client):
     assert r.status_code == 422 and "message_id" in r.text
 
 
+@pytest.mark.parametrize("text", ["   ", "\u0000\u200b", "\u200b\u200d\ufeff"])
+def test_a_text_of_only_invisible_characters_is_no_text(app_client, tmp_path, text):
+    """acc4b finding 10: a NUL and a zero-width space were stored as a training correction, where a
+    whitespace-only text was refused."""
+    from complaint_triage.feedback import FeedbackStore
+
+    labels = {"verdict": "complaint", "categories": [], "grievance": True}
+    r = app_client.post("/v1/feedback", json={"text": text, "labels": labels, "analyst": "a"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"] == "missing_message", r.text
+    assert r.json()["message"].startswith("give the message_id or the text of the corrected message")
+    assert ("no visible character" in r.json()["message"]) == bool(text.strip())
+    assert not (tmp_path / "fb.sqlite3").exists() or len(FeedbackStore(tmp_path / "fb.sqlite3")) == 0
+    # with a message id the correction is stored, without the text (as a whitespace-only one is)
+    r = app_client.post("/v1/feedback", json={"message_id": "m-9", "text": text, "labels": labels, "analyst": "a"},
+                        headers=AUTH)
+    assert r.status_code == 201, r.text
+    [row] = FeedbackStore(tmp_path / "fb.sqlite3").corrections()
+    assert row.message_id == "m-9" and row.text is None
+
+
 def test_feedback_needs_a_key(app_client):
     r = app_client.post("/v1/feedback", json={})
     assert r.status_code == 401
@@ -98,4 +118,69 @@ def test_reload_failure_keeps_the_old_model(make_settings, tmp_path):
         settings.model_path = tmp_path / "missing"
         r = c.post("/v1/admin/reload", headers=ADMIN)
         assert r.status_code == 409 and "keeps serving" in r.text
+        assert c.post("/v1/score", json={"text": "ゴミの日はいつですか"}, headers=AUTH).status_code == 200
+
+
+class _Spy:
+    """A loaded model whose scoring calls are recorded: on an event loop's thread or not, and
+    whether the app was already serving it."""
+
+    def __init__(self, triager, app, fail: bool = False) -> None:
+        self._triager, self._app, self._fail = triager, app, fail
+        self.calls: list[tuple[bool, bool]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._triager, name)
+
+    def score_many(self, texts, **kwargs):
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        self.calls.append((on_loop, self._app.state.scorer.triager is self))
+        if self._fail:
+            raise RuntimeError("cannot score")
+        return self._triager.score_many(texts, **kwargs)
+
+
+def _spy_on_reloads(monkeypatch, app, fail: bool = False) -> list[_Spy]:
+    from complaint_triage.api.routes import feedback
+
+    loaded: list[_Spy] = []
+    real = feedback.load_triager
+
+    def load(settings):
+        loaded.append(_Spy(real(settings), app, fail))
+        return loaded[-1]
+
+    monkeypatch.setattr(feedback, "load_triager", load)
+    return loaded
+
+
+def test_reload_warms_the_new_model_up_before_swapping_it_in(make_settings, monkeypatch):
+    """acc4b finding 9: the new model was swapped in cold, and the first request after a reload
+    waited 0.6-1.4 s while it built its tables."""
+    app = create_app(make_settings())
+    with TestClient(app) as c:
+        loaded = _spy_on_reloads(monkeypatch, app)
+        assert c.post("/v1/admin/reload", headers=ADMIN).status_code == 200
+        [new] = loaded
+        # scored once before the swap, off the event loop; the app serves it now
+        assert new.calls == [(False, False)] and app.state.scorer.triager is new
+        assert c.post("/v1/score", json={"text": "ゴミの日はいつですか"}, headers=AUTH).status_code == 200
+        assert new.calls[1:] == [(False, True)]  # (the first request: on a scoring thread, the new model)
+
+
+def test_a_model_that_loads_but_cannot_score_is_not_swapped_in(make_settings, monkeypatch):
+    app = create_app(make_settings())
+    with TestClient(app) as c:
+        old = app.state.scorer.triager
+        loaded = _spy_on_reloads(monkeypatch, app, fail=True)
+        r = c.post("/v1/admin/reload", headers=ADMIN)
+        assert r.status_code == 409 and r.json()["error"] == "reload_failed", r.text
+        assert "keeps serving" in r.text and "RuntimeError" in r.text and "cannot score" not in r.text
+        assert len(loaded) == 1 and app.state.scorer.triager is old
         assert c.post("/v1/score", json={"text": "ゴミの日はいつですか"}, headers=AUTH).status_code == 200

@@ -44,6 +44,7 @@ from complaint_triage.api.deps import (
     error_payload,
     load_triager,
 )
+from complaint_triage.api.errors import body_model, safe_details, validation_summary
 from complaint_triage.api.logs import JsonLineFormatter
 from complaint_triage.api.metrics import UNMATCHED_ROUTE, Metrics
 from complaint_triage.api.routes import feedback, health, model, score
@@ -423,15 +424,6 @@ def _error(request: Request, status: int, code: str, message: str, *, headers: d
                            headers=headers)
 
 
-def _clean_details(errors: Any) -> list[dict[str, Any]]:
-    """Validation errors without the offending input (it may be message text)."""
-    out = []
-    for e in list(errors)[:20]:
-        out.append({"loc": [x if isinstance(x, int) else str(x) for x in e.get("loc", ())],
-                    "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
-    return out
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> ApiJSONResponse:
@@ -446,12 +438,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
             return _error(request, 400, "invalid_json", f"the request body is not valid JSON: {reason} "
                           f"(at character {pos})")
-        details = _clean_details(errors)
-        summary = "; ".join(f"{'.'.join(str(x) for x in d['loc'])}: {d['msg']}" for d in details[:5])
-        if len(details) > 5:
-            summary += f"; and {len(details) - 5} more"
+        # without the input (it may be message text) and without the request's own names (an
+        # unexpected field, a metadata key: they may be an address or a person's name)
+        model = body_model(request.scope.get("route"))
+        summary = validation_summary(errors, model)
         return _error(request, 422, "validation_error", summary or "the request does not match the schema",
-                      details=details)
+                      details=safe_details(errors, model))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> ApiJSONResponse:

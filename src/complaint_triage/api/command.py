@@ -9,6 +9,10 @@ one: with one worker, uvicorn itself; with several, :mod:`complaint_triage.api.s
 which gives each worker its own listening socket on the port (``SO_REUSEPORT``) so that
 connections are spread over the workers instead of piling up on whichever accepts first.
 
+This module imports nothing of the ``api`` extra at import time: the main CLI registers ``serve``
+on every install, and without the extra ``serve`` says which extra to install
+(:func:`missing_api_modules`) instead of every command failing on a missing ``pydantic_settings``.
+
 Either way uvicorn runs with a bounded graceful shutdown (``Settings.graceful_shutdown_s``) and a
 time limit on request headers (:mod:`complaint_triage.api.protocol`), and the server process
 starts with SIGHUP blocked, so that a SIGHUP cannot kill it while it loads its model
@@ -17,6 +21,7 @@ starts with SIGHUP blocked, so that a SIGHUP cannot kill it while it loads its m
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -24,19 +29,44 @@ from typing import Annotated, Any
 
 import typer
 
+# (neither imports the api extra: the reload signal and the supervisor use the standard library only)
 from complaint_triage.api import reload_signal
 from complaint_triage.api.supervisor import APP_FACTORY, HTTP_PROTOCOL
-from complaint_triage.settings import ENV_PREFIX, get_settings, unknown_variables
 
-__all__ = ["serve", "APP_FACTORY"]
+__all__ = ["serve", "APP_FACTORY", "API_EXTRA_INSTALL", "missing_api_modules"]
 
 _LEVELS = ("critical", "error", "warning", "info", "debug")
 _execv = os.execv  # a seam for tests
+
+#: What installs the packages ``serve`` needs (the ``api`` extra of pyproject.toml).
+API_EXTRA_INSTALL = "pip install 'complaint-triage[api]'"
+#: The modules of the ``api`` extra that the server imports (``uvicorn[standard]`` brings uvloop
+#: and httptools, which ``serve`` asks uvicorn for).
+API_EXTRA_MODULES = ("fastapi", "uvicorn", "uvloop", "httptools", "pydantic", "pydantic_settings",
+                     "prometheus_client")
+
+
+def missing_api_modules() -> list[str]:
+    """The modules of the ``api`` extra that cannot be found (none when the extra is installed).
+
+    Looked up, not imported: the server process that ``serve`` starts imports them.
+    """
+    missing = []
+    for name in API_EXTRA_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # (a finder that refuses it; a module without a spec)
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def settings_errors(e: Any) -> str:
     """The settings' validation errors, one per line, WITHOUT the values: a value may be a
     secret (an API key put where its SHA-256 belongs) and this message goes to the service log."""
+    from complaint_triage.settings import ENV_PREFIX
+
     lines = []
     for err in e.errors(include_url=False, include_input=False):
         field = ".".join(str(x) for x in err.get("loc", ())) or "settings"
@@ -63,6 +93,11 @@ def serve(
         show_default=False)] = None,
 ) -> None:
     """Serve the scoring API over HTTP (API keys: COMPLAINT_TRIAGE_API_KEYS_SHA256)."""
+    missing = missing_api_modules()
+    if missing:  # a plain `pip install complaint-triage`: one line saying what to install, no traceback
+        typer.echo(f"error: complaint-triage serve needs the optional packages of the 'api' extra (not installed: "
+                   f"{', '.join(missing)}); install them with: {API_EXTRA_INSTALL}", err=True)
+        raise typer.Exit(code=1)
     supervised = workers > 1 and sys.platform.startswith("linux")  # SO_REUSEPORT spreads connections on Linux
     if workers == 1 or supervised:
         # From here on SIGHUP waits (blocked, inherited by the exec below) until the server process
@@ -70,6 +105,8 @@ def serve(
         # uvicorn's own workers (not Linux) handle SIGHUP in uvicorn's parent, which never would.
         reload_signal.block()
     from pydantic import ValidationError
+
+    from complaint_triage.settings import ENV_PREFIX, get_settings, unknown_variables
 
     if log_level is not None:  # the option overrides the environment; without it the variable decides
         level = log_level.strip().lower()

@@ -67,6 +67,11 @@ BATCH_CHUNK = 32
 #: ``Retry-After`` of a ``model_unavailable`` answer when no better estimate is known.
 MODEL_RETRY_AFTER_S = 5
 
+#: What a model scores before it serves (at start-up and after a reload): a plain inquiry and an
+#: abusive message, so that every code path, evidence spans included, has run once.  A model's
+#: first scoring call builds the featuriser's lookup tables (about a second with the shipped model).
+WARM_UP_TEXTS = ("粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。")
+
 _LOG = logging.getLogger("complaint_triage.api")
 
 
@@ -383,7 +388,7 @@ class Scorer:
         Each thread takes exactly one warm-up job: a thread that has scored its own waits at a
         barrier until every thread has one.
         """
-        texts = ["粗大ごみの収集日を教えてください。", "ふざけるな、お前ら税金泥棒だ。今すぐ責任者を出せ。"]
+        texts = list(WARM_UP_TEXTS)
         if hasattr(self.triager, "score_async"):  # the threads only run calls: check the relay
             await self.triager.score_async(texts)
             return

@@ -130,7 +130,9 @@ EXAMPLE_EMAIL = (
 class ErrorDetail(BaseModel):
     """One validation problem: where (``loc``) and what (``msg``)."""
 
-    loc: list[str | int] = Field(description="Path to the offending value, e.g. [\"body\", \"text\"].")
+    loc: list[str | int] = Field(description="Path to the offending value, e.g. [\"body\", \"text\"]; a name that "
+                                 "is not the schema's (an unexpected field, a metadata key) is given as what it is, "
+                                 "e.g. [\"body\", \"(an unexpected field)\"], never repeated.")
     msg: str
     type: str
 

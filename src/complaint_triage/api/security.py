@@ -26,6 +26,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from complaint_triage.api.deps import ApiError
+from complaint_triage.api.errors import body_model, schema_names
 from complaint_triage.io import NotPlainJSONError, loads_strict
 
 __all__ = [
@@ -100,14 +101,20 @@ class StrictJSONRequest(Request):
     own parsing, which answers them as before.
     """
 
-    async def check_json(self) -> None:
+    async def check_json(self, schema: frozenset[str] = frozenset()) -> None:
+        """Read the body as strict JSON; ``schema``: the field names a message may repeat (a name
+        given twice that is not one of them is not: it may be an address or a person's name)."""
         body = await self.body()
         if not body:
             return
         try:
             self._strict_json = loads_strict(body)
         except NotPlainJSONError as e:
-            raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {e}") from None
+            reason = str(e)
+            if e.key is not None and e.key not in schema:
+                reason = ("a field or key that is not one of the schema's fields (its name is not repeated) appears "
+                          "twice in one object; keep one")
+            raise ApiError(400, "invalid_json", f"the request body is not plain JSON: {reason}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):  # (answered by FastAPI's parsing, with its position)
             pass
         except RecursionError:
@@ -142,6 +149,7 @@ class KeyedRoute(APIRoute):
         handler = super().get_route_handler()
         admin_only = self.admin_only
         json_body = self.body_field is not None
+        schema = schema_names(body_model(self)) if json_body else frozenset()
 
         async def keyed(request: Request) -> Response:
             settings = request.app.state.settings
@@ -153,7 +161,7 @@ class KeyedRoute(APIRoute):
             if json_body:
                 check_json_content_type(request.headers.get("content-type"))
                 request = StrictJSONRequest(request.scope, request.receive)
-                await request.check_json()
+                await request.check_json(schema)
             return await handler(request)
 
         return keyed

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaint_triage.api.deps import ApiError, ScorerDep, SettingsDep, load_triager
+from complaint_triage.api.deps import WARM_UP_TEXTS, ApiError, ScorerDep, SettingsDep, load_triager
 from complaint_triage.api.routes.score import _COMMON_ERRORS
 from complaint_triage.api.schemas import ErrorResponse
 from complaint_triage.api.security import AdminRoute, KeyedRoute
-from complaint_triage.exceptions import ComplaintTriageError
+from complaint_triage.exceptions import ComplaintTriageError, ModelLoadError
+from complaint_triage.results import has_visible
 
-__all__ = ["router", "admin_router", "reload_model"]
+__all__ = ["router", "admin_router", "load_warm_triager", "reload_model"]
 
 router = APIRouter(prefix="/v1", tags=["feedback"], route_class=KeyedRoute)
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=AdminRoute)
@@ -87,22 +88,51 @@ async def post_feedback(
     scorer: ScorerDep,
 ) -> dict[str, Any]:
     """Store a correction (validated against the label contract) in the corrections database."""
-    if not body.message_id and not (body.text and body.text.strip()):
-        raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message")
+    # a text that is empty, whitespace or only invisible characters (NUL, zero-width space) is no
+    # text: /v1/score refuses it, and a correction must not carry it into training
+    blank = body.text is not None and not has_visible(body.text)
+    if not body.message_id and (body.text is None or blank):
+        invisible = blank and body.text is not None and body.text.strip() != ""
+        raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message" + (
+            " (the text has no visible character: only control, zero-width or other invisible characters)"
+            if invisible else ""))
+    if blank:  # with a message_id: stored without the text (the library drops a whitespace-only one)
+        body = body.model_copy(update={"text": None})
     try:
         return await asyncio.to_thread(_store_one, body, scorer.version)
     except ComplaintTriageError as e:  # LabelError, InputFormatError
         raise ApiError(422, "invalid_correction", str(e)) from e
 
 
-async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
-    """Load the promoted (or configured) model off the event loop, then swap it in.
+def load_warm_triager(settings: Any) -> Any:
+    """:func:`~complaint_triage.api.deps.load_triager`, warmed up: in this process the new model
+    scores :data:`~complaint_triage.api.deps.WARM_UP_TEXTS` first (a scoring process's child does
+    that itself before it answers).  Blocking: run it off the event loop.
 
-    Requests already running finish on the model they started with; a failed load keeps
-    the old model serving.
+    A model's first scoring call builds its featuriser's tables (0.6–1.4 s with the shipped model,
+    acc4b finding 9): swapped in cold, the first request after a reload paid for it, and every
+    request waiting behind it.  A model that loads but fails to score raises
+    :class:`~complaint_triage.exceptions.ModelLoadError`, so it is never swapped in.
+    """
+    new = load_triager(settings)
+    if not hasattr(new, "score_async"):
+        try:
+            new.score_many(list(WARM_UP_TEXTS))
+        except Exception as e:  # (its type only: the message could be anything)
+            raise ModelLoadError(f"the model {new.version} loaded but failed to score a test message "
+                                 f"({type(e).__name__})") from e
+    return new
+
+
+async def reload_model(scorer: Any, settings: Any) -> dict[str, str]:
+    """Load the promoted (or configured) model and warm it up off the event loop, then swap it in.
+
+    Requests already running finish on the model they started with; requests arriving meanwhile
+    are scored by the old model, never kept waiting for the new one's warm-up; a failed load (or
+    warm-up) keeps the old model serving.
     """
     old = scorer.version
-    new = await asyncio.to_thread(load_triager, settings)
+    new = await asyncio.to_thread(load_warm_triager, settings)
     replaced, scorer.triager = scorer.triager, new
     if hasattr(replaced, "aclose"):  # a scoring process: stopped after the calls in flight on it
         await replaced.aclose()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter, ValidationError
 
 from complaint_triage.api.deps import ApiError, ApiJSONResponse, Scorer, app_scorer, record_verdicts
+from complaint_triage.api.errors import validation_summary
 from complaint_triage.api.schemas import (
     EXAMPLE_EMAIL,
     EXAMPLE_TEXTS,
@@ -23,7 +24,7 @@ from complaint_triage.api.schemas import (
 from complaint_triage.api.security import KeyedRoute
 from complaint_triage.email import ParsedEmail, parse_email
 from complaint_triage.exceptions import InvalidTextError
-from complaint_triage.results import Prediction, ScoringError, check_text
+from complaint_triage.results import Prediction, ScoringError, check_text, has_visible
 
 __all__ = ["router", "EMAIL_MEDIA_TYPES", "compose_form_text", "mask_contact"]
 
@@ -152,14 +153,11 @@ async def score_batch(
 
 
 def _item_message(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors(include_url=False, include_input=False)[:5]:
-        if not err["loc"]:
-            parts.append("an item must be an object with a \"text\" string")
-            continue
-        loc = ".".join(str(x) for x in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid item: " + "; ".join(parts)
+    """Why an item was not scored, naming no field or key of the item's own (api.errors)."""
+    errors = e.errors(include_url=False, include_input=False)
+    if any(not err["loc"] for err in errors):
+        return "invalid item: an item must be an object with a \"text\" string"
+    return "invalid item: " + validation_summary(errors, ScoreRequest)
 
 
 @router.post(
@@ -311,8 +309,10 @@ async def score_form(
                   "value": {"body": "税金泥棒ども全員やめちまえ。担当者の名前をSNSにさらしてやる。"}},
     })],
 ) -> ApiJSONResponse:
-    if not form.body.strip():
-        raise ApiError(422, "invalid_text", "body is empty or whitespace only; nothing to score")
+    if not has_visible(form.body):  # (else the subject alone would be scored as the message)
+        raise ApiError(422, "invalid_text", "body has no visible character (only control, zero-width or other "
+                       "invisible characters); nothing to score" if form.body.strip()
+                       else "body is empty or whitespace only; nothing to score")
     scorer = app_scorer(request)
     n = _form_chars(form.subject, form.body)
     if n > scorer.max_chars:
