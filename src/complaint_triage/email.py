@@ -1029,6 +1029,10 @@ def html_to_text(html: str) -> str:
 # ---------------------------------------------------------------------------
 
 _QUOTE_LINE = re.compile(r"^[ \t]*>")
+#: A line quoted by hand with a full-width mark (＞ …, ＞＞ …, ≫ …), as Japanese writers often
+#: quote.  Unlike a ``>`` line, such a line is a quote only in a quote's setting (see
+#: :func:`_wide_runs_quoted`): in running text 「＞」 can be an arrow or a bullet.
+_WIDE_QUOTE_LINE = re.compile(r"^[ \t\u3000]*[＞≫]")
 _COLON = r"[:：]"
 _QUOTE_HEADER_RES = (
     re.compile(r"^On\s.+\b(?:wrote|writes|said)\s*" + _COLON + r"\s*$", re.I),
@@ -1191,16 +1195,21 @@ _NOT_SIGNATURE = re.compile(
 _TIME = re.compile(r"[0-9０-９]{1,2}\s*[:：]\s*[0-9０-９]{2}")
 
 
+def _is_quoted(line: str) -> bool:
+    """Whether ``line`` starts with a quote mark: ``>``, or a full-width ``＞`` or ``≫``."""
+    return _QUOTE_LINE.match(line) is not None or _WIDE_QUOTE_LINE.match(line) is not None
+
+
 def _is_quote_header(lines: list[str], i: int) -> int:
     """Return how many lines (1 or 2) starting at ``i`` form a quote header, else 0."""
     line = lines[i].strip()
-    if not line or _QUOTE_LINE.match(lines[i]) or len(line) > 300:
+    if not line or _is_quoted(lines[i]) or len(line) > 300:
         return 0
     if any(r.match(line) for r in _QUOTE_HEADER_RES):
         return 1
     if i + 1 < len(lines):
         nxt = lines[i + 1].strip()
-        if nxt and not _QUOTE_LINE.match(lines[i + 1]):
+        if nxt and not _is_quoted(lines[i + 1]):
             for joiner in (" ", ""):
                 joined = line + joiner + nxt
                 if len(joined) <= 300 and any(r.match(joined) for r in _QUOTE_HEADER_RES):
@@ -1270,7 +1279,72 @@ def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bo
     if "@" in fold_spaces(lines[i]) and any(_HDR_SENT.match(ln) and _TIME.search(ln) for ln in block):
         return True
     below = next((ln for ln in lines[last + 1 :] if ln.strip()), "")
-    return bool(_QUOTE_LINE.match(below))
+    return _is_quoted(below)
+
+
+def _header_above(lines: list[str], label: list[str | None], i: int) -> range | None:
+    """The quote header (1 or 2 unlabelled lines) right above line ``i``, blank lines between
+    skipped, or None."""
+    h = i - 1
+    while h >= 0 and label[h] is None and not lines[h].strip():
+        h -= 1
+    for start in (h - 1, h):
+        if (
+            start >= 0
+            and label[start] is None
+            and label[h] is None
+            and _is_quote_header(lines, start) == h - start + 1
+        ):
+            return range(start, h + 1)
+    return None
+
+
+def _quote_runs(lines: list[str], cut: int) -> list[tuple[int, int]]:
+    """``(first, last)`` of each run of quoted lines before ``cut`` (blank lines between quoted
+    lines join one run; the run starts and ends on a quoted line)."""
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while i < cut:
+        if not _is_quoted(lines[i]):
+            i += 1
+            continue
+        j = last = i
+        while j < cut and (_is_quoted(lines[j]) or not lines[j].strip()):
+            if _is_quoted(lines[j]):
+                last = j
+            j += 1
+        runs.append((i, last))
+        i = last + 1
+    return runs
+
+
+def _wide_runs_quoted(lines: list[str], runs: list[tuple[int, int]], headers: list[range | None],
+                      cut: int) -> list[bool]:
+    """Which ``runs`` (:func:`_quote_runs`) are quotes.
+
+    A run with a ``>`` line always is.  A run of lines marked only with a full-width ``＞`` or
+    ``≫`` is one in a quote's setting, as a reply quotes by hand: two or more such lines (a
+    block), a quote header right above it (「…さんは書きました：」, 「2026年11月1日(日) 10:00
+    区民の声係 <…>:」, "On … wrote:"), or the end of the new text, set apart from the writer's
+    own words above it by a blank line (nothing but blank lines below it, up to an Outlook block
+    or a forward).  Once a run marked with ``＞`` (or ``≫``) is a quote, the writer quotes with
+    that mark, so every line it marks is a quote (a single quoted line in an inline reply).  A
+    lone 「＞」 or 「≫」 line inside running text, an arrow or a bullet, stays in the body.
+    """
+
+    def marks(a: int, b: int) -> set[str]:
+        return {mo.group()[-1] for k in range(a, b + 1) if (mo := _WIDE_QUOTE_LINE.match(lines[k]))}
+
+    last_text = max((k for k in range(cut) if lines[k].strip()), default=-1)  # (once: linear in all)
+    first_own = next((k for k in range(cut) if lines[k].strip() and not _is_quoted(lines[k])), cut)
+    quoted = []
+    for (a, b), header in zip(runs, headers, strict=True):
+        ascii_quote = any(_QUOTE_LINE.match(lines[k]) for k in range(a, b + 1))
+        block = sum(1 for k in range(a, b + 1) if lines[k].strip()) >= 2
+        at_end = b == last_text and first_own < a and not lines[a - 1].strip()
+        quoted.append(ascii_quote or block or header is not None or at_end)
+    used = set().union(*(marks(a, b) for (a, b), q in zip(runs, quoted, strict=True) if q))
+    return [q or not used.isdisjoint(marks(a, b)) for (a, b), q in zip(runs, quoted, strict=True)]
 
 
 def _contact_line(s: str) -> bool:
@@ -1506,7 +1580,12 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
     * ``>`` lines (``quote``) and the header line above them
       (「2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:」,
       「2026/11/01 10:00、山田 太郎 <…>のメール:」, "On … wrote:",
-      「… さんが書きました:」) (``quote_header``);
+      「… さんが書きました:」) (``quote_header``); lines quoted by hand with a
+      full-width 「＞」, 「＞＞」 or 「≫」 likewise, when they stand in a quote's
+      setting: two or more such lines, a quote header above them, or the end of
+      the new text set apart by a blank line; once one is a quote, every line
+      marked the same way is (see :func:`_wide_runs_quoted`).  A lone 「＞」
+      line in running text stays;
     * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
       (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
       what is below is short (at most 10 lines) and every line of it, as a
@@ -1567,49 +1646,20 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
             cut = first
             break
 
-    # 2. '>' quotes and the header line above each of them.
-    i = 0
-    while i < cut:
-        if _QUOTE_LINE.match(lines[i]):
-            j = i
-            last_q = i
-            while j < cut and (_QUOTE_LINE.match(lines[j]) or not lines[j].strip()):
-                if _QUOTE_LINE.match(lines[j]):
-                    last_q = j
-                j += 1
-            for k in range(i, last_q + 1):
-                label[k] = "quote"
-            # header above (skipping blank lines)
-            h = i - 1
-            while h >= 0 and label[h] is None and not lines[h].strip():
-                h -= 1
-            for start in (h - 1, h):
-                if (
-                    start >= 0
-                    and label[start] is None
-                    and label[h] is None
-                    and _is_quote_header(lines, start) == h - start + 1
-                ):
-                    for k in range(start, h + 1):
-                        label[k] = "quote_header"
-                    break
-            i = last_q + 1
-        else:
-            i += 1
+    # 2. '>' quotes (and '＞', '≫' quotes in a quote's setting) and the header line above each.
+    runs = _quote_runs(lines, cut)
+    headers = [_header_above(lines, label, first) for first, _last in runs]
+    for (first, last), header, quoted in zip(runs, headers, _wide_runs_quoted(lines, runs, headers, cut),
+                                             strict=True):
+        if not quoted:
+            continue
+        for k in range(first, last + 1):
+            label[k] = "quote"
+        for k in header or ():
+            label[k] = "quote_header"
     # A quote header right before the cut (or the end) with no '>' lines left.
-    h = cut - 1
-    while h >= 0 and label[h] is None and not lines[h].strip():
-        h -= 1
-    for start in (h - 1, h):
-        if (
-            start >= 0
-            and label[start] is None
-            and label[h] is None
-            and _is_quote_header(lines, start) == h - start + 1
-        ):
-            for k in range(start, h + 1):
-                label[k] = "quote_header"
-            break
+    for k in _header_above(lines, label, cut) or ():
+        label[k] = "quote_header"
 
     # 3. Signatures, in every run of unlabelled lines.
     i = 0

@@ -204,6 +204,38 @@ class TestEmail:
         assert "e-mail body" in r.json()["message"]
 
 
+REPLY = "そのような発言はしていません。一方的に対応を打ち切るのは納得できません。当日の記録の開示を求めます。"
+WARD_LETTER = ("先日の窓口において「殺すぞ」「税金泥棒」などの発言がありましたので、\n"
+               "今後のご対応は書面のみとさせていただきます。")
+
+
+def _mail(body: bytes, head: str = "", charset: str = "utf-8", sender: str = "resident@example.jp") -> bytes:
+    return (f"From: {sender}\r\nTo: koe@city.example.lg.jp\r\nSubject: Re: ご回答\r\n{head}"
+            f"Content-Type: text/plain; charset={charset}\r\n").encode() + b"\r\n" + body
+
+
+class TestEmailFullWidthQuotes:
+    @pytest.mark.parametrize(("mark", "header"), [
+        ("＞ ", ""),
+        ("＞", "2026/11/20 10:00、世田谷区 区民の声係 さんは書きました："),
+        ("≫ ", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp>:"),
+    ], ids=["fw", "kakimashita", "gmail-ja"])
+    def test_the_wards_quoted_letter_is_stripped_not_scored(
+        self, client: TestClient, small_triager, mark: str, header: str
+    ) -> None:
+        """Acceptance finding: with 「＞」 quotes the ward's letter stayed in the body and the reply was
+        scored harassment on the ward's own words (税金泥棒, 区民の声係 as evidence)."""
+        quote = "".join(f"{mark}{line}\r\n" for line in WARD_LETTER.split("\n"))
+        text = f"{REPLY}\r\n\r\n" + (f"{header}\r\n" if header else "") + quote
+        r = client.post("/v1/score/email", content=_mail(text.encode()), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert email["body"] == REPLY
+        assert [b["kind"] for b in email["stripped"]] == (["quote_header", "quote"] if header else ["quote"])
+        assert result["scores"] == small_triager.score(REPLY).scores
+        assert all(REPLY[ev["start"] : ev["end"]] == ev["text"] for ev in result["evidence"])
+
+
 CONTACT = {"name": "北沢 みどり", "email": "midori.kitazawa@example.jp", "phone": "090-1234-5678"}
 
 

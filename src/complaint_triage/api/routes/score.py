@@ -172,9 +172,10 @@ def _item_message(e: ValidationError) -> str:
                          "and signatures, or the text is longer than max_text_chars.")},
     summary="Score a raw e-mail",
     description="Send the message exactly as the mail gateway received it (RFC 5322 bytes, any Japanese charset) "
-    "with `Content-Type: message/rfc822`. Quoted earlier replies, their header lines (「…のメール:」, "
-    "\"On … wrote:\") and signatures are removed before scoring and reported in `email.stripped`; attachments are "
-    "listed, not scored. Addresses and phone numbers in the answer are masked; in `email.body` every masked "
+    "with `Content-Type: message/rfc822`. Quoted earlier replies (`>` lines, and lines quoted by hand with 「＞」 or "
+    "「≫」 in a quote's setting), their header lines (「…のメール:」, 「…さんは書きました：」, \"On … wrote:\") and "
+    "signatures are removed before scoring and reported in `email.stripped`; attachments are listed, not scored. "
+    "Addresses and phone numbers in the answer are masked; in `email.body` every masked "
     "character is replaced one for one, so evidence `start`/`end` index `email.body` and evidence `text` is "
     "`email.body[start:end]`, masked the same way.",
     openapi_extra={"requestBody": {"required": True, "content": {
