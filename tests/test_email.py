@@ -2052,3 +2052,42 @@ def test_a_lone_full_width_mark_in_running_text_is_kept(text: str) -> None:
     """A single 「＞」/「≫」 line with no quote setting (no block, no header, not set apart at the end)
     is the writer's own text: an arrow, a bullet, a heading."""
     assert split_reply(text) == (text, [])
+
+
+# ---------------------------------------------------------------------------
+# Short local parts: masked whole, as docs/api.md says and the form route does
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "masked_keep_length"),
+    [
+        ("連絡は x@example.jp まで", "連絡は ***@example.jp まで", "連絡は *@example.jp まで"),
+        ("連絡は ab@example.jp まで", "連絡は ***@example.jp まで", "連絡は **@example.jp まで"),
+        ("連絡は abc@example.jp まで", "連絡は a***@example.jp まで", "連絡は a**@example.jp まで"),
+        ("ｘ＠ｅｘａｍｐｌｅ．ｊｐ へ", "***＠ｅｘａｍｐｌｅ．ｊｐ へ", "*＠ｅｘａｍｐｌｅ．ｊｐ へ"),
+        ("区民 <a@example.jp>, 係 <bc@city.example.lg.jp>", "区民 <***@example.jp>, 係 <***@city.example.lg.jp>",
+         "区民 <*@example.jp>, 係 <**@city.example.lg.jp>"),
+    ],
+    ids=["one", "two", "three", "full-width", "two-addresses"],
+)
+def test_a_local_part_shorter_than_three_characters_keeps_none_of_them(
+    text: str, masked: str, masked_keep_length: str
+) -> None:
+    """Acceptance finding: x@example.jp came back unmasked in the body, From a@… as a***@…"""
+    assert mask_text(text) == masked
+    assert mask_text(text, keep_length=True) == masked_keep_length
+
+
+def test_short_addresses_are_masked_in_the_headers_body_and_stripped_blocks() -> None:
+    raw = ("From: a@example.jp\r\nTo: ab@city.example.lg.jp\r\nCc: 山田 <y@example.jp>\r\n"
+           "Subject: 連絡先 q@example.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "連絡は x@example.jp か ab@example.jp まで。窓口の対応を改善してください。\r\n\r\n"
+           "> 返信先 z@city.example.lg.jp\r\n").encode()
+    p = parse_email(raw)
+    d = p.to_dict()
+    assert (d["from"], d["to"], d["cc"], d["subject"]) == (
+        "***@example.jp", ["***@city.example.lg.jp"], ["山田 <***@example.jp>"], "連絡先 ***@example.jp")
+    assert d["body"] == "連絡は *@example.jp か **@example.jp まで。窓口の対応を改善してください。"
+    assert len(d["body"]) == len(p.body)
+    assert d["stripped"] == [{"kind": "quote", "text": "> 返信先 *@city.example.lg.jp"}]

@@ -214,10 +214,12 @@ class ParsedEmail:
             Mask e-mail addresses and telephone numbers (see :func:`mask_text`)
             in every text field.  In the headers (``from``, ``to``, ``cc``,
             ``subject``) and the attachments' file names
-            ``taro.yamada@example.jp`` becomes ``t***@example.jp``;
+            ``taro.yamada@example.jp`` becomes ``t***@example.jp`` (and
+            ``ab@example.jp`` ``***@example.jp``: a local part of one or two
+            characters keeps none of them);
             in ``body``, ``full_text`` and the stripped blocks every masked
             character is replaced one for one (``t**********@example.jp``,
-            ``0**-****-****``), so the masked ``body`` has the length of
+            ``**@example.jp``, ``0**-****-****``), so the masked ``body`` has the length of
             :attr:`body` and offsets into the scored text (evidence spans) index
             it too.  ``message_id`` is never masked.
         include_full_text : bool, default True
@@ -286,6 +288,11 @@ _DIGIT_RE = re.compile(_DIGIT)
 _DATE_LIKE_SEP = re.compile("[/–—ｰ]")
 
 
+#: A local part keeps its first character when masked only from this length on (the API's
+#: documented rule, shared with the form route's e-mail field).
+_LOCAL_KEEPS_FIRST_FROM = 3
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -311,9 +318,13 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     -------
     str
         ``taro@example.jp`` becomes ``t***@example.jp`` (full-width ``＠`` is
-        recognised and kept); ``03-1234-5678`` becomes ``0*-****-****`` and
-        ``+81 90 1234 5678`` becomes ``+** ** **** ****``: the first character,
-        separators and the address's domain survive, every digit is masked.
+        recognised and kept): the domain survives, and the first character of the
+        local part only when the local part has three characters or more, so
+        ``ab@example.jp`` and ``a@example.jp`` become ``***@example.jp``
+        (``**@example.jp`` and ``*@example.jp`` with ``keep_length``), as the API's
+        form route masks its e-mail field.  ``03-1234-5678`` becomes
+        ``0*-****-****`` and ``+81 90 1234 5678`` becomes ``+** ** **** ****``:
+        the first character and the separators survive, every digit is masked.
 
     Examples
     --------
@@ -321,6 +332,8 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     '山田 <t***@example.jp> TEL 0*-****-****'
     >>> mask_text("taro.yamada＠example.jp", keep_length=True)
     't**********＠example.jp'
+    >>> mask_text("x@example.jp か ab@example.jp", keep_length=True)
+    '*@example.jp か **@example.jp'
     >>> mask_text("携帯 +81-90-1234-5678、受付 2024-04-01 10:30")
     '携帯 +**-**-****-****、受付 2024-04-01 10:30'
     """
@@ -334,8 +347,9 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     pieces: list[str] = []
     pos = 0
     for start, at, _end in iter_addresses(text):
-        stars = "*" * (at - start - 1) if keep_length else "***"
-        pieces += (text[pos : start + 1], stars)
+        kept = 1 if at - start >= _LOCAL_KEEPS_FIRST_FROM else 0  # a or ab would be shown whole or half
+        stars = "*" * (at - start - kept) if keep_length else "***"
+        pieces += (text[pos : start + kept], stars)
         pos = at  # the @ and the domain are kept
     if pieces:
         text = "".join(pieces) + text[pos:]

@@ -236,6 +236,23 @@ class TestEmailFullWidthQuotes:
         assert all(REPLY[ev["start"] : ev["end"]] == ev["text"] for ev in result["evidence"])
 
 
+class TestEmailShortAddresses:
+    @pytest.mark.parametrize("address", ["a@example.jp", "ab@example.jp", "abc@example.jp", "taro.yamada@example.jp"])
+    def test_addresses_are_masked_by_the_form_routes_rule(self, client: TestClient, address: str) -> None:
+        """Acceptance finding: x@example.jp came back unmasked in the body and From a@… as a***@…; the
+        documented rule keeps the first character only of a local part of three characters or more."""
+        text = f"連絡は {address} まで。窓口の対応を改善してください。"
+        r = client.post("/v1/score/email", content=_mail(text.encode(), sender=address), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email = r.json()["email"]
+        masked = mask_contact(address, "email")
+        assert email["from"] == masked
+        local, domain = address.split("@")
+        kept = masked[0] if masked[0] != "*" else ""
+        assert email["body"] == text.replace(address, f"{kept}{'*' * (len(local) - len(kept))}@{domain}")
+        assert address not in r.text
+
+
 CONTACT = {"name": "北沢 みどり", "email": "midori.kitazawa@example.jp", "phone": "090-1234-5678"}
 
 

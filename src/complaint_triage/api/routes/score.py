@@ -175,7 +175,8 @@ def _item_message(e: ValidationError) -> str:
     "with `Content-Type: message/rfc822`. Quoted earlier replies (`>` lines, and lines quoted by hand with 「＞」 or "
     "「≫」 in a quote's setting), their header lines (「…のメール:」, 「…さんは書きました：」, \"On … wrote:\") and "
     "signatures are removed before scoring and reported in `email.stripped`; attachments are listed, not scored. "
-    "Addresses and phone numbers in the answer are masked; in `email.body` every masked "
+    "Addresses and phone numbers in the answer are masked (a local part keeps its first character only when it has "
+    "three or more: `t***@example.jp`, `***@example.jp`); in `email.body` every masked "
     "character is replaced one for one, so evidence `start`/`end` index `email.body` and evidence `text` is "
     "`email.body[start:end]`, masked the same way.",
     openapi_extra={"requestBody": {"required": True, "content": {
