@@ -34,6 +34,7 @@ from complaint_triage.email import (
     split_reply,
 )
 from complaint_triage.exceptions import ComplaintTriageError, EmailParseError
+from complaint_triage.results import has_visible
 
 # ---------------------------------------------------------------------------
 # Encoders that behave like the clients (Python has no CP50220/CP51932 encoder)
@@ -2091,3 +2092,83 @@ def test_short_addresses_are_masked_in_the_headers_body_and_stripped_blocks() ->
     assert d["body"] == "連絡は *@example.jp か **@example.jp まで。窓口の対応を改善してください。"
     assert len(d["body"]) == len(p.body)
     assert d["stripped"] == [{"kind": "quote", "text": "> 返信先 *@city.example.lg.jp"}]
+
+
+# ---------------------------------------------------------------------------
+# A text part that could not be decoded as declared
+# ---------------------------------------------------------------------------
+
+
+def test_corrupt_base64_that_gives_no_valid_text_is_unreadable_not_scored() -> None:
+    """Acceptance finding: a body of "!!!!not base64@@@@" (base64, UTF-8) was decoded by a CP932 guess
+    into '梛[jﾇｺ' and scored as a confident inquiry."""
+    p = parse_email(_base64_mail("!!!!not base64@@@@"))
+    assert p.body == p.full_text == ""
+    assert p.text_in_doubt
+    assert any(d.startswith("UnreadableText:") for d in p.defects)
+    assert not any(d.startswith("CharsetFallback") for d in p.defects)  # that guess is not kept
+    reason = p.empty_reason()
+    assert reason is not None and "could not be decoded" in reason and "base64" in reason
+
+
+def test_corrupt_base64_keeps_only_the_start_its_charset_takes() -> None:
+    good = base64.b64encode(COMPLAINT.encode()).decode()
+    p = parse_email(_base64_mail(good[:40] + "A!" + good[40:]))  # one stray base64 letter: the rest is shifted
+    assert p.body[:10] == COMPLAINT[:10] and len(p.body) < len(COMPLAINT) // 2  # the 30 bytes before it, and a
+    # byte or two of the shifted rest that happen to be valid
+    assert any(d.startswith("UndecodedText:") and "are valid utf-8" in d for d in p.defects)
+    assert p.text_in_doubt and p.empty_reason() is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "defect"),
+    [
+        # base64 cut off in transfer: decoded as far as it goes
+        (_base64_mail(base64.b64encode(COMPLAINT.encode()).decode()[:45]), "InvalidBase64LengthDefect"),
+        # a stray character in base64: skipped
+        (_base64_mail(base64.b64encode(THREAT.encode()).decode().replace("4", "4!", 1)),
+         "InvalidBase64CharactersDefect"),
+        # Shift_JIS labelled ISO-2022-JP: decoded by a guess
+        (b"From: r@example.jp\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n" + COMPLAINT.encode("cp932"),
+         "CharsetFallback"),
+        # bytes no charset takes: replacement characters
+        (b"From: r@example.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+         + "職員の対応を".encode() + b"\xff\xfe" + "改善してください".encode(), "UndecodableBytes"),
+    ],
+    ids=["truncated-base64", "stray-character", "wrong-label-guessed", "replacement-characters"],
+)
+def test_a_text_not_decoded_as_declared_is_in_doubt(raw: bytes, defect: str) -> None:
+    p = parse_email(raw)
+    assert has_visible(p.body)
+    assert any(d.startswith(defect) for d in p.defects)
+    assert p.text_in_doubt
+    assert any(d.startswith("UndecodedText:") and "a person should read the message" in d for d in p.defects)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _base64_mail(base64.b64encode(COMPLAINT.encode()).decode()),
+        _base64_mail(base64.b64encode(THREAT.encode()).decode().rstrip("=")),  # padding only: decoded whole
+        b"From: r@example.jp\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+        + to_iso2022jp_outlook(COMPLAINT),
+        # ISO-2022-JP under a us-ascii label: relabelled on evidence (its escape sequences), not guessed
+        b"From: r@example.jp\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + THREAT.encode("iso2022_jp"),
+        "From: r@example.jp\r\n\r\n粗大ごみの収集日を教えてください。".encode(),  # no charset declared
+    ],
+    ids=["base64", "base64-no-padding", "iso-2022-jp", "relabelled", "undeclared"],
+)
+def test_a_text_decoded_as_declared_is_not_in_doubt(raw: bytes) -> None:
+    p = parse_email(raw)
+    assert has_visible(p.body)
+    assert not p.text_in_doubt
+    assert not any(d.startswith(("UndecodedText", "UnreadableText")) for d in p.defects)
+
+
+def test_an_attachment_with_corrupt_base64_leaves_the_text_alone() -> None:
+    raw = (b'From: r@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + COMPLAINT.encode() + b"\r\n--B\r\n"
+           b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\n!!!!not base64@@@@\r\n--B--\r\n")
+    p = parse_email(raw)
+    assert p.body == COMPLAINT and not p.text_in_doubt

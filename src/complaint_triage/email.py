@@ -160,7 +160,8 @@ class ParsedEmail:
         one when none was declared).
     defects : list of str
         Parser defects and decoding fallbacks (class names / short notes, never
-        message content).
+        message content).  ``UndecodedText`` and ``UnreadableText`` say a text
+        part could not be decoded as declared (see :attr:`text_in_doubt`).
     """
 
     from_: str
@@ -177,6 +178,13 @@ class ParsedEmail:
     defects: list[str]
 
     @property
+    def text_in_doubt(self) -> bool:
+        """Whether a text part could not be decoded as declared (an ``UndecodedText`` or
+        ``UnreadableText`` defect: corrupt base64, or bytes its charset rejects), so that what was
+        scored may be cut off or garbled, or left out: a person should read the message."""
+        return any(d.startswith((f"{UNDECODED_TEXT}:", f"{UNREADABLE_TEXT}:")) for d in self.defects)
+
+    @property
     def stripped_kinds(self) -> str:
         """The kinds of text removed before scoring, sorted and comma-separated
         (``"forwarded, quote, quote_header, signature"``); ``""`` when nothing was removed."""
@@ -186,8 +194,9 @@ class ParsedEmail:
         """Why :attr:`body` holds nothing to score, in words for the sender; ``None`` when it does.
 
         Tells apart a MIME structure the parser could not read (a boundary that is missing or
-        never found), a message with attachments but no text part, one with no text at all, and
-        new text that was all quotes, forwards or signatures.
+        never found), a text part it could not decode (corrupt base64 whose bytes are not valid in
+        the declared charset), a message with attachments but no text part, one with no text at
+        all, and new text that was all quotes, forwards or signatures.
         """
         if has_visible(self.body):
             return None
@@ -198,6 +207,10 @@ class ParsedEmail:
         if broken:
             return (f"the e-mail's MIME structure is broken ({', '.join(_BROKEN_MIME_DEFECTS[d] for d in broken)}), "
                     "so no text part could be read; check how the message was exported")
+        if any(d.startswith(f"{UNREADABLE_TEXT}:") for d in self.defects):
+            return ("the e-mail's text could not be decoded (its base64 transfer encoding is corrupt and the bytes "
+                    "it gives are not text in its declared charset), so nothing readable is left to score; "
+                    "have a person read the message in a mail client")
         named = [mask_text(a.filename) for a in self.attachments if a.filename]
         if self.attachments:
             listed = f" ({', '.join(named[:5])}{', …' if len(named) > 5 else ''})" if named else ""
@@ -1940,9 +1953,75 @@ def _collect(part: Message, texts: list[Message], attachments: list[Attachment],
     texts.append(part)
 
 
+#: Transfer-decoding defects after which the bytes are not those that were sent (a padding defect
+#: alone is not one of them: the standard library decodes such base64 whole).
+_CORRUPT_TRANSFER = (errors.InvalidBase64CharactersDefect, errors.InvalidBase64LengthDefect)
+#: :func:`decode_japanese` defects saying the declared charset did not take the bytes, so a guess
+#: or replacement characters did.
+_GUESSED = ("CharsetFallback:", "UndecodableBytes:")
+#: Defects (their names) of a text part that could not be decoded as declared: what was scored may
+#: be cut off or garbled (``UndecodedText``), or nothing of it could be read (``UnreadableText``).
+UNDECODED_TEXT = "UndecodedText"
+UNREADABLE_TEXT = "UnreadableText"
+
+
+def _declared_prefix(data: bytes, declared: str) -> tuple[str, int]:
+    """``(text, bytes)``: the longest start of ``data`` that a decoder of the ``declared`` charset's
+    chain decodes, for bytes the whole chain rejects."""
+    best = ("", 0)
+    for _name, fn in _chain_for(declared):
+        try:
+            return fn(data), len(data)
+        except UnicodeDecodeError as exc:
+            end = exc.start
+        try:
+            text = fn(data[:end])
+        except UnicodeDecodeError:
+            continue
+        if end > best[1]:
+            best = (text, end)
+    return best
+
+
+def _undecoded_notes(data: bytes, declared: str | None, corrupt: bool, text: str,
+                     more: list[str]) -> tuple[str, list[str]]:
+    """The text of a part and its decoding defects, with a note when it was not decoded as declared.
+
+    * base64 that is corrupt and gives bytes the declared charset rejects: what was decoded by a
+      guess is not the text that was sent, so only the start the declared charset takes is kept
+      (``UndecodedText``), and nothing when that start has no visible character (``UnreadableText``);
+    * other corrupt base64 (cut off, stray characters): the text may be cut off or garbled;
+    * bytes the declared charset rejects, decoded by a guess or with replacement characters: the
+      text may be garbled.
+    """
+    guessed = any(d.startswith(_GUESSED) for d in more)
+    cs = (declared or "").strip().strip('"').lower()[:40]
+    if corrupt and guessed and cs and _chain_for(cs):
+        kept = [d for d in more if not d.startswith(_GUESSED)]
+        prefix, n = _declared_prefix(data, cs)
+        if not has_visible(prefix):
+            return "", [*kept, f"{UNREADABLE_TEXT}: the text part's base64 transfer encoding is corrupt and the "
+                                f"bytes it gives are not valid {cs}; nothing of it could be read"]
+        return prefix, [*kept, f"{UNDECODED_TEXT}: the text part's base64 transfer encoding is corrupt and only "
+                               f"its first {n:,} of {len(data):,} bytes are valid {cs}; the rest was left out, "
+                               "so a person should read the message"]
+    if corrupt:
+        return text, [*more, f"{UNDECODED_TEXT}: the text part's base64 transfer encoding is corrupt, so its text "
+                             "may be cut off or garbled; a person should read the message"]
+    if guessed:
+        return text, [*more, f"{UNDECODED_TEXT}: the text part could not be decoded as "
+                             f"{cs or 'its charset'}, so its text may be garbled; a person should read the message"]
+    return text, more
+
+
 def _decode_text_part(part: Message, defects: list[str]) -> tuple[str, str]:
-    """Return ``(plain text, charset)`` of a text/plain or text/html part."""
+    """Return ``(plain text, charset)`` of a text/plain or text/html part.
+
+    A part that could not be decoded as declared gets an ``UndecodedText`` or ``UnreadableText``
+    defect (see :func:`_undecoded_notes`); an unreadable one's text is ``""``.
+    """
     data = _payload_bytes(part)
+    corrupt = any(isinstance(d, _CORRUPT_TRANSFER) for d in part.defects)
     declared = None
     try:
         declared = part.get_content_charset()
@@ -1954,6 +2033,7 @@ def _decode_text_part(part: Message, defects: list[str]) -> tuple[str, str]:
         if mo:
             declared = mo.group(1).decode("ascii").lower()
     text, codec_name, more = decode_japanese(data, declared)
+    text, more = _undecoded_notes(data, declared, corrupt, text, more)
     defects.extend(more)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not is_html and (_param(part, "format") or "").lower() == "flowed":

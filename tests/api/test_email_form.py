@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from complaint_triage.api.routes.score import compose_form_text, mask_contact
-from complaint_triage.api.schemas import EXAMPLE_EMAIL, EmailResponse, ErrorResponse, FormResponse
+from complaint_triage.api.schemas import EXAMPLE_EMAIL, EmailResponse, ErrorResponse, FormResponse, ScoreResult
 
 from .conftest import AUTH
 
@@ -251,6 +251,45 @@ class TestEmailShortAddresses:
         kept = masked[0] if masked[0] != "*" else ""
         assert email["body"] == text.replace(address, f"{kept}{'*' * (len(local) - len(kept))}@{domain}")
         assert address not in r.text
+
+
+class TestEmailUndecodable:
+    def test_corrupt_base64_with_nothing_readable_is_refused(self, client: TestClient) -> None:
+        """Acceptance finding: a body of "!!!!not base64@@@@" was decoded by a guess into '梛[jﾇｺ' and
+        scored a confident inquiry (review false)."""
+        raw = _mail(b"!!!!not base64@@@@\r\n", head="Content-Transfer-Encoding: base64\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and "could not be decoded" in err.message
+        assert "removing quoted replies" not in err.message and "not base64" not in err.message
+
+    @pytest.mark.parametrize(("body", "head", "charset", "defect"), [
+        (base64.b64encode("粗大ごみの収集日を教えてください。来週の月曜日でしょうか。".encode()).decode()[:45].encode(),
+         "Content-Transfer-Encoding: base64\r\n", "utf-8", "InvalidBase64LengthDefect"),
+        ("窓口で職員に怒鳴られました。改善してください。".encode("cp932"), "", "ISO-2022-JP", "CharsetFallback"),
+        ("窓口で職員に怒鳴られました。".encode() + b"\xff\xfe" + "改善してください。".encode(), "", "utf-8",
+         "UndecodableBytes"),
+    ], ids=["truncated-base64", "wrong-label", "invalid-utf-8"])
+    def test_a_body_not_decoded_as_declared_is_marked_for_review(
+        self, client: TestClient, small_triager, body: bytes, head: str, charset: str, defect: str
+    ) -> None:
+        r = client.post("/v1/score/email", content=_mail(body, head, charset), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert small_triager.score(email["body"]).review is False  # the model alone would not ask for a person
+        assert result["review"] is True
+        assert any(d.startswith(defect) for d in email["defects"])
+        assert any(d.startswith("UndecodedText:") for d in email["defects"])
+        assert set(r.json()) == {"email", "result"} and set(result) == set(ScoreResult.model_fields)  # no new fields
+
+    def test_a_body_decoded_as_declared_keeps_the_models_review(self, client: TestClient, small_triager) -> None:
+        text = "粗大ごみの収集日を教えてください。来週の月曜日でしょうか。"
+        raw = _mail(base64.b64encode(text.encode()), "Content-Transfer-Encoding: base64\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"]["review"] is small_triager.score(text).review is False
+        assert r.json()["email"]["defects"] == []
 
 
 CONTACT = {"name": "北沢 みどり", "email": "midori.kitazawa@example.jp", "phone": "090-1234-5678"}
