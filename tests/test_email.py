@@ -34,6 +34,7 @@ from complaint_triage.email import (
     split_reply,
 )
 from complaint_triage.exceptions import ComplaintTriageError, EmailParseError
+from complaint_triage.results import has_visible
 
 # ---------------------------------------------------------------------------
 # Encoders that behave like the clients (Python has no CP50220/CP51932 encoder)
@@ -1305,6 +1306,9 @@ LONG_RUNS = {
     "rule then a long line": lambda n: "苦情です\n-----\n山田 太郎\n" + "a" * n,
     "mobile footer then spaces": lambda n: "苦情です\nSent from my " + " " * n + "x",
     "quote header shape": lambda n: "苦情です\n2024年4月1日 " + "<" * n + ":",
+    "full-width quotes between lines": lambda n: "苦\n＞引\n" * (n // 6),
+    "quotes between lines": lambda n: "苦\n> 引\n" * (n // 6),
+    "a long quote, then one-line ones": lambda n: "＞引\n" * (n // 8) + "苦\n＞引\n" * (n // 12),
 }
 
 
@@ -1951,3 +1955,220 @@ def test_the_date_header_keeps_its_zone_and_minus_0000_is_utc(header, iso):
     same string in a CSV column)."""
     msg = f"From: a@example.jp\nTo: b@example.jp\nSubject: test\nDate: {header}\n\n粗大ごみの収集日を教えてください。\n"
     assert parse_email(msg.encode()).date == iso
+
+
+# ---------------------------------------------------------------------------
+# Replies quoted by hand with a full-width ＞ or ≫
+# ---------------------------------------------------------------------------
+
+REPLY = "そのような発言はしていません。一方的に対応を打ち切るのは納得できません。当日の記録の開示を求めます。"
+WARD_LETTER = [
+    "先日の窓口において「殺すぞ」「税金泥棒」などの発言がありましたので、",
+    "今後のご対応は書面のみとさせていただきます。",
+    "世田谷区 区民の声係",
+]
+
+
+def _quoted_reply(mark: str, header: str = "", letter: list[str] = WARD_LETTER) -> str:
+    head = f"{header}\n" if header else ""
+    return f"{REPLY}\n\n{head}" + "".join(f"{mark}{line}\n" for line in letter)
+
+
+@pytest.mark.parametrize(
+    ("mark", "header"),
+    [
+        ("＞ ", ""),
+        ("＞", ""),
+        ("＞＞ ", ""),
+        ("≫ ", ""),
+        ("　＞ ", ""),
+        ("＞", "2026/11/20 10:00、世田谷区 区民の声係 さんは書きました："),
+        ("＞ ", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp> さんは書きました："),
+        ("＞ ", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp>:"),
+        ("≫ ", "2025/06/01 10:00、区民の声係 <koe@city.example.lg.jp>のメール："),
+        ("＞ ", "On Sun, Jun 1, 2025 at 10:00 AM 区民の声係 <koe@city.example.lg.jp> wrote:"),
+        ("＞ ", "区民の声係 wrote:"),
+    ],
+    ids=["fw-space", "fw", "fw-double", "much-greater", "ideographic-space", "kakimashita", "kakimashita-address",
+         "gmail-ja", "no-mail", "on-wrote", "wrote"],
+)
+def test_a_reply_quoted_with_a_full_width_mark_is_stripped_like_a_gt_quote(mark: str, header: str) -> None:
+    """Acceptance finding: 「＞」 quotes stayed in the body, and the ward's own letter (quoting the
+    「殺すぞ」「税金泥棒」 it attributed to the writer) was scored as the writer's words."""
+    body, blocks = split_reply(_quoted_reply(mark, header))
+    assert body == REPLY
+    gt_body, gt_blocks = split_reply(_quoted_reply("> ", header))
+    assert (body, [b.kind for b in blocks]) == (gt_body, [b.kind for b in gt_blocks])
+    assert [b.kind for b in blocks] == (["quote_header", "quote"] if header else ["quote"])
+    assert blocks[-1].text == "\n".join(mark + line for line in WARD_LETTER)
+
+
+def test_a_full_width_quote_in_a_parsed_mail_is_reported_and_masked() -> None:
+    raw = ("From: resident@example.jp\r\nTo: koe@city.example.lg.jp\r\nSubject: Re: ご回答\r\n"
+           "Content-Type: text/plain; charset=ISO-2022-JP\r\n\r\n").encode() + to_iso2022jp_outlook(crlf(
+               _quoted_reply("＞", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp> さんは書きました：")))
+    d = parse_email(raw).to_dict()
+    assert d["body"] == REPLY
+    assert [b["kind"] for b in d["stripped"]] == ["quote_header", "quote"]
+    assert "koe@" not in d["stripped"][0]["text"] and "k**@city.example.lg.jp" in d["stripped"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        # an inline reply: once a ＞ block is a quote, a single ＞ line above is one too
+        ("＞ 収集日は来週の水曜日です。\n来週では遅すぎます。\n\n"
+         "＞ ご理解のほどお願いいたします。\n＞ 世田谷区 清掃課\n理解できません。",
+         ["＞ 収集日は来週の水曜日です。", "＞ ご理解のほどお願いいたします。\n＞ 世田谷区 清掃課"]),
+        # one quoted line at the end of the reply, set apart by a blank line
+        ("納得できません。再回答を求めます。\n\n＞ 今後は書面のみで対応いたします。",
+         ["＞ 今後は書面のみで対応いたします。"]),
+        # nested: the ward's quote of the writer's earlier mail
+        ("事実と違います。\n\n＞＞ 殺すぞと言われたとの件\n＞ 確認いたしました",
+         ["＞＞ 殺すぞと言われたとの件\n＞ 確認いたしました"]),
+        # a > quote and a ＞ quote in one block
+        ("納得できません。\n\n>> 以前のメール\n＞ 区からの回答", [">> 以前のメール\n＞ 区からの回答"]),
+    ],
+    ids=["inline", "one-line-at-end", "nested", "mixed"],
+)
+def test_full_width_quotes_in_a_quote_setting(text: str, quoted: list[str]) -> None:
+    body, blocks = split_reply(text)
+    assert [b.text for b in blocks if b.kind == "quote"] == quoted
+    assert "＞" not in body and ">" not in body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "区のホームページ＞くらし＞ごみ・リサイクル を見ましたが、粗大ごみの出し方が分かりません。",
+        "≫ 件名：北沢公園の遊具について\nブランコの鎖が切れています。早く直してください。",
+        "ブランコの鎖が切れています。\n≫詳しくは添付の写真をご覧ください。",
+        "＞ 収集日は来週の水曜日です、とのことですが、\n来週では遅すぎます。",
+        "＞窓口の職員の対応が悪すぎる。改善しろ。",
+        "窓口の待ち時間について。\n＞ 予約制にしてほしい\nご検討をお願いします。",
+    ],
+    ids=["breadcrumb", "heading-on-top", "last-line-no-blank", "quote-then-answer", "whole-mail", "bullet-in-text"],
+)
+def test_a_lone_full_width_mark_in_running_text_is_kept(text: str) -> None:
+    """A single 「＞」/「≫」 line with no quote setting (no block, no header, not set apart at the end)
+    is the writer's own text: an arrow, a bullet, a heading."""
+    assert split_reply(text) == (text, [])
+
+
+# ---------------------------------------------------------------------------
+# Short local parts: masked whole, as docs/api.md says and the form route does
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "masked_keep_length"),
+    [
+        ("連絡は x@example.jp まで", "連絡は ***@example.jp まで", "連絡は *@example.jp まで"),
+        ("連絡は ab@example.jp まで", "連絡は ***@example.jp まで", "連絡は **@example.jp まで"),
+        ("連絡は abc@example.jp まで", "連絡は a***@example.jp まで", "連絡は a**@example.jp まで"),
+        ("ｘ＠ｅｘａｍｐｌｅ．ｊｐ へ", "***＠ｅｘａｍｐｌｅ．ｊｐ へ", "*＠ｅｘａｍｐｌｅ．ｊｐ へ"),
+        ("区民 <a@example.jp>, 係 <bc@city.example.lg.jp>", "区民 <***@example.jp>, 係 <***@city.example.lg.jp>",
+         "区民 <*@example.jp>, 係 <**@city.example.lg.jp>"),
+    ],
+    ids=["one", "two", "three", "full-width", "two-addresses"],
+)
+def test_a_local_part_shorter_than_three_characters_keeps_none_of_them(
+    text: str, masked: str, masked_keep_length: str
+) -> None:
+    """Acceptance finding: x@example.jp came back unmasked in the body, From a@… as a***@…"""
+    assert mask_text(text) == masked
+    assert mask_text(text, keep_length=True) == masked_keep_length
+
+
+def test_short_addresses_are_masked_in_the_headers_body_and_stripped_blocks() -> None:
+    raw = ("From: a@example.jp\r\nTo: ab@city.example.lg.jp\r\nCc: 山田 <y@example.jp>\r\n"
+           "Subject: 連絡先 q@example.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "連絡は x@example.jp か ab@example.jp まで。窓口の対応を改善してください。\r\n\r\n"
+           "> 返信先 z@city.example.lg.jp\r\n").encode()
+    p = parse_email(raw)
+    d = p.to_dict()
+    assert (d["from"], d["to"], d["cc"], d["subject"]) == (
+        "***@example.jp", ["***@city.example.lg.jp"], ["山田 <***@example.jp>"], "連絡先 ***@example.jp")
+    assert d["body"] == "連絡は *@example.jp か **@example.jp まで。窓口の対応を改善してください。"
+    assert len(d["body"]) == len(p.body)
+    assert d["stripped"] == [{"kind": "quote", "text": "> 返信先 *@city.example.lg.jp"}]
+
+
+# ---------------------------------------------------------------------------
+# A text part that could not be decoded as declared
+# ---------------------------------------------------------------------------
+
+
+def test_corrupt_base64_that_gives_no_valid_text_is_unreadable_not_scored() -> None:
+    """Acceptance finding: a body of "!!!!not base64@@@@" (base64, UTF-8) was decoded by a CP932 guess
+    into '梛[jﾇｺ' and scored as a confident inquiry."""
+    p = parse_email(_base64_mail("!!!!not base64@@@@"))
+    assert p.body == p.full_text == ""
+    assert p.text_in_doubt
+    assert any(d.startswith("UnreadableText:") for d in p.defects)
+    assert not any(d.startswith("CharsetFallback") for d in p.defects)  # that guess is not kept
+    reason = p.empty_reason()
+    assert reason is not None and "could not be decoded" in reason and "base64" in reason
+
+
+def test_corrupt_base64_keeps_only_the_start_its_charset_takes() -> None:
+    good = base64.b64encode(COMPLAINT.encode()).decode()
+    p = parse_email(_base64_mail(good[:40] + "A!" + good[40:]))  # one stray base64 letter: the rest is shifted
+    assert p.body[:10] == COMPLAINT[:10] and len(p.body) < len(COMPLAINT) // 2  # the 30 bytes before it, and a
+    # byte or two of the shifted rest that happen to be valid
+    assert any(d.startswith("UndecodedText:") and "are valid utf-8" in d for d in p.defects)
+    assert p.text_in_doubt and p.empty_reason() is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "defect"),
+    [
+        # base64 cut off in transfer: decoded as far as it goes
+        (_base64_mail(base64.b64encode(COMPLAINT.encode()).decode()[:45]), "InvalidBase64LengthDefect"),
+        # a stray character in base64: skipped
+        (_base64_mail(base64.b64encode(THREAT.encode()).decode().replace("4", "4!", 1)),
+         "InvalidBase64CharactersDefect"),
+        # Shift_JIS labelled ISO-2022-JP: decoded by a guess
+        (b"From: r@example.jp\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n" + COMPLAINT.encode("cp932"),
+         "CharsetFallback"),
+        # bytes no charset takes: replacement characters
+        (b"From: r@example.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+         + "職員の対応を".encode() + b"\xff\xfe" + "改善してください".encode(), "UndecodableBytes"),
+    ],
+    ids=["truncated-base64", "stray-character", "wrong-label-guessed", "replacement-characters"],
+)
+def test_a_text_not_decoded_as_declared_is_in_doubt(raw: bytes, defect: str) -> None:
+    p = parse_email(raw)
+    assert has_visible(p.body)
+    assert any(d.startswith(defect) for d in p.defects)
+    assert p.text_in_doubt
+    assert any(d.startswith("UndecodedText:") and "a person should read the message" in d for d in p.defects)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _base64_mail(base64.b64encode(COMPLAINT.encode()).decode()),
+        _base64_mail(base64.b64encode(THREAT.encode()).decode().rstrip("=")),  # padding only: decoded whole
+        b"From: r@example.jp\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+        + to_iso2022jp_outlook(COMPLAINT),
+        # ISO-2022-JP under a us-ascii label: relabelled on evidence (its escape sequences), not guessed
+        b"From: r@example.jp\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + THREAT.encode("iso2022_jp"),
+        "From: r@example.jp\r\n\r\n粗大ごみの収集日を教えてください。".encode(),  # no charset declared
+    ],
+    ids=["base64", "base64-no-padding", "iso-2022-jp", "relabelled", "undeclared"],
+)
+def test_a_text_decoded_as_declared_is_not_in_doubt(raw: bytes) -> None:
+    p = parse_email(raw)
+    assert has_visible(p.body)
+    assert not p.text_in_doubt
+    assert not any(d.startswith(("UndecodedText", "UnreadableText")) for d in p.defects)
+
+
+def test_an_attachment_with_corrupt_base64_leaves_the_text_alone() -> None:
+    raw = (b'From: r@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + COMPLAINT.encode() + b"\r\n--B\r\n"
+           b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\n!!!!not base64@@@@\r\n--B--\r\n")
+    p = parse_email(raw)
+    assert p.body == COMPLAINT and not p.text_in_doubt

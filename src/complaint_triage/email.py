@@ -160,7 +160,8 @@ class ParsedEmail:
         one when none was declared).
     defects : list of str
         Parser defects and decoding fallbacks (class names / short notes, never
-        message content).
+        message content).  ``UndecodedText`` and ``UnreadableText`` say a text
+        part could not be decoded as declared (see :attr:`text_in_doubt`).
     """
 
     from_: str
@@ -177,6 +178,13 @@ class ParsedEmail:
     defects: list[str]
 
     @property
+    def text_in_doubt(self) -> bool:
+        """Whether a text part could not be decoded as declared (an ``UndecodedText`` or
+        ``UnreadableText`` defect: corrupt base64, or bytes its charset rejects), so that what was
+        scored may be cut off or garbled, or left out: a person should read the message."""
+        return any(d.startswith((f"{UNDECODED_TEXT}:", f"{UNREADABLE_TEXT}:")) for d in self.defects)
+
+    @property
     def stripped_kinds(self) -> str:
         """The kinds of text removed before scoring, sorted and comma-separated
         (``"forwarded, quote, quote_header, signature"``); ``""`` when nothing was removed."""
@@ -186,8 +194,9 @@ class ParsedEmail:
         """Why :attr:`body` holds nothing to score, in words for the sender; ``None`` when it does.
 
         Tells apart a MIME structure the parser could not read (a boundary that is missing or
-        never found), a message with attachments but no text part, one with no text at all, and
-        new text that was all quotes, forwards or signatures.
+        never found), a text part it could not decode (corrupt base64 whose bytes are not valid in
+        the declared charset), a message with attachments but no text part, one with no text at
+        all, and new text that was all quotes, forwards or signatures.
         """
         if has_visible(self.body):
             return None
@@ -198,6 +207,10 @@ class ParsedEmail:
         if broken:
             return (f"the e-mail's MIME structure is broken ({', '.join(_BROKEN_MIME_DEFECTS[d] for d in broken)}), "
                     "so no text part could be read; check how the message was exported")
+        if any(d.startswith(f"{UNREADABLE_TEXT}:") for d in self.defects):
+            return ("the e-mail's text could not be decoded (its base64 transfer encoding is corrupt and the bytes "
+                    "it gives are not text in its declared charset), so nothing readable is left to score; "
+                    "have a person read the message in a mail client")
         named = [mask_text(a.filename) for a in self.attachments if a.filename]
         if self.attachments:
             listed = f" ({', '.join(named[:5])}{', …' if len(named) > 5 else ''})" if named else ""
@@ -214,10 +227,12 @@ class ParsedEmail:
             Mask e-mail addresses and telephone numbers (see :func:`mask_text`)
             in every text field.  In the headers (``from``, ``to``, ``cc``,
             ``subject``) and the attachments' file names
-            ``taro.yamada@example.jp`` becomes ``t***@example.jp``;
+            ``taro.yamada@example.jp`` becomes ``t***@example.jp`` (and
+            ``ab@example.jp`` ``***@example.jp``: a local part of one or two
+            characters keeps none of them);
             in ``body``, ``full_text`` and the stripped blocks every masked
             character is replaced one for one (``t**********@example.jp``,
-            ``0**-****-****``), so the masked ``body`` has the length of
+            ``**@example.jp``, ``0**-****-****``), so the masked ``body`` has the length of
             :attr:`body` and offsets into the scored text (evidence spans) index
             it too.  ``message_id`` is never masked.
         include_full_text : bool, default True
@@ -286,6 +301,11 @@ _DIGIT_RE = re.compile(_DIGIT)
 _DATE_LIKE_SEP = re.compile("[/–—ｰ]")
 
 
+#: A local part keeps its first character when masked only from this length on (the API's
+#: documented rule, shared with the form route's e-mail field).
+_LOCAL_KEEPS_FIRST_FROM = 3
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -311,9 +331,13 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     -------
     str
         ``taro@example.jp`` becomes ``t***@example.jp`` (full-width ``＠`` is
-        recognised and kept); ``03-1234-5678`` becomes ``0*-****-****`` and
-        ``+81 90 1234 5678`` becomes ``+** ** **** ****``: the first character,
-        separators and the address's domain survive, every digit is masked.
+        recognised and kept): the domain survives, and the first character of the
+        local part only when the local part has three characters or more, so
+        ``ab@example.jp`` and ``a@example.jp`` become ``***@example.jp``
+        (``**@example.jp`` and ``*@example.jp`` with ``keep_length``), as the API's
+        form route masks its e-mail field.  ``03-1234-5678`` becomes
+        ``0*-****-****`` and ``+81 90 1234 5678`` becomes ``+** ** **** ****``:
+        the first character and the separators survive, every digit is masked.
 
     Examples
     --------
@@ -321,6 +345,8 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     '山田 <t***@example.jp> TEL 0*-****-****'
     >>> mask_text("taro.yamada＠example.jp", keep_length=True)
     't**********＠example.jp'
+    >>> mask_text("x@example.jp か ab@example.jp", keep_length=True)
+    '*@example.jp か **@example.jp'
     >>> mask_text("携帯 +81-90-1234-5678、受付 2024-04-01 10:30")
     '携帯 +**-**-****-****、受付 2024-04-01 10:30'
     """
@@ -334,8 +360,9 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     pieces: list[str] = []
     pos = 0
     for start, at, _end in iter_addresses(text):
-        stars = "*" * (at - start - 1) if keep_length else "***"
-        pieces += (text[pos : start + 1], stars)
+        kept = 1 if at - start >= _LOCAL_KEEPS_FIRST_FROM else 0  # a or ab would be shown whole or half
+        stars = "*" * (at - start - kept) if keep_length else "***"
+        pieces += (text[pos : start + kept], stars)
         pos = at  # the @ and the domain are kept
     if pieces:
         text = "".join(pieces) + text[pos:]
@@ -1029,6 +1056,10 @@ def html_to_text(html: str) -> str:
 # ---------------------------------------------------------------------------
 
 _QUOTE_LINE = re.compile(r"^[ \t]*>")
+#: A line quoted by hand with a full-width mark (＞ …, ＞＞ …, ≫ …), as Japanese writers often
+#: quote.  Unlike a ``>`` line, such a line is a quote only in a quote's setting (see
+#: :func:`_wide_runs_quoted`): in running text 「＞」 can be an arrow or a bullet.
+_WIDE_QUOTE_LINE = re.compile(r"^[ \t\u3000]*[＞≫]")
 _COLON = r"[:：]"
 _QUOTE_HEADER_RES = (
     re.compile(r"^On\s.+\b(?:wrote|writes|said)\s*" + _COLON + r"\s*$", re.I),
@@ -1191,16 +1222,21 @@ _NOT_SIGNATURE = re.compile(
 _TIME = re.compile(r"[0-9０-９]{1,2}\s*[:：]\s*[0-9０-９]{2}")
 
 
+def _is_quoted(line: str) -> bool:
+    """Whether ``line`` starts with a quote mark: ``>``, or a full-width ``＞`` or ``≫``."""
+    return _QUOTE_LINE.match(line) is not None or _WIDE_QUOTE_LINE.match(line) is not None
+
+
 def _is_quote_header(lines: list[str], i: int) -> int:
     """Return how many lines (1 or 2) starting at ``i`` form a quote header, else 0."""
     line = lines[i].strip()
-    if not line or _QUOTE_LINE.match(lines[i]) or len(line) > 300:
+    if not line or _is_quoted(lines[i]) or len(line) > 300:
         return 0
     if any(r.match(line) for r in _QUOTE_HEADER_RES):
         return 1
     if i + 1 < len(lines):
         nxt = lines[i + 1].strip()
-        if nxt and not _QUOTE_LINE.match(lines[i + 1]):
+        if nxt and not _is_quoted(lines[i + 1]):
             for joiner in (" ", ""):
                 joined = line + joiner + nxt
                 if len(joined) <= 300 and any(r.match(joined) for r in _QUOTE_HEADER_RES):
@@ -1270,7 +1306,72 @@ def _opens_quoted_message(lines: list[str], first: int, i: int, last: int) -> bo
     if "@" in fold_spaces(lines[i]) and any(_HDR_SENT.match(ln) and _TIME.search(ln) for ln in block):
         return True
     below = next((ln for ln in lines[last + 1 :] if ln.strip()), "")
-    return bool(_QUOTE_LINE.match(below))
+    return _is_quoted(below)
+
+
+def _header_above(lines: list[str], label: list[str | None], i: int) -> range | None:
+    """The quote header (1 or 2 unlabelled lines) right above line ``i``, blank lines between
+    skipped, or None."""
+    h = i - 1
+    while h >= 0 and label[h] is None and not lines[h].strip():
+        h -= 1
+    for start in (h - 1, h):
+        if (
+            start >= 0
+            and label[start] is None
+            and label[h] is None
+            and _is_quote_header(lines, start) == h - start + 1
+        ):
+            return range(start, h + 1)
+    return None
+
+
+def _quote_runs(lines: list[str], cut: int) -> list[tuple[int, int]]:
+    """``(first, last)`` of each run of quoted lines before ``cut`` (blank lines between quoted
+    lines join one run; the run starts and ends on a quoted line)."""
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while i < cut:
+        if not _is_quoted(lines[i]):
+            i += 1
+            continue
+        j = last = i
+        while j < cut and (_is_quoted(lines[j]) or not lines[j].strip()):
+            if _is_quoted(lines[j]):
+                last = j
+            j += 1
+        runs.append((i, last))
+        i = last + 1
+    return runs
+
+
+def _wide_runs_quoted(lines: list[str], runs: list[tuple[int, int]], headers: list[range | None],
+                      cut: int) -> list[bool]:
+    """Which ``runs`` (:func:`_quote_runs`) are quotes.
+
+    A run with a ``>`` line always is.  A run of lines marked only with a full-width ``＞`` or
+    ``≫`` is one in a quote's setting, as a reply quotes by hand: two or more such lines (a
+    block), a quote header right above it (「…さんは書きました：」, 「2026年11月1日(日) 10:00
+    区民の声係 <…>:」, "On … wrote:"), or the end of the new text, set apart from the writer's
+    own words above it by a blank line (nothing but blank lines below it, up to an Outlook block
+    or a forward).  Once a run marked with ``＞`` (or ``≫``) is a quote, the writer quotes with
+    that mark, so every line it marks is a quote (a single quoted line in an inline reply).  A
+    lone 「＞」 or 「≫」 line inside running text, an arrow or a bullet, stays in the body.
+    """
+
+    def marks(a: int, b: int) -> set[str]:
+        return {mo.group()[-1] for k in range(a, b + 1) if (mo := _WIDE_QUOTE_LINE.match(lines[k]))}
+
+    last_text = max((k for k in range(cut) if lines[k].strip()), default=-1)  # (once: linear in all)
+    first_own = next((k for k in range(cut) if lines[k].strip() and not _is_quoted(lines[k])), cut)
+    quoted = []
+    for (a, b), header in zip(runs, headers, strict=True):
+        ascii_quote = any(_QUOTE_LINE.match(lines[k]) for k in range(a, b + 1))
+        block = sum(1 for k in range(a, b + 1) if lines[k].strip()) >= 2
+        at_end = b == last_text and first_own < a and not lines[a - 1].strip()
+        quoted.append(ascii_quote or block or header is not None or at_end)
+    used = set().union(*(marks(a, b) for (a, b), q in zip(runs, quoted, strict=True) if q))
+    return [q or not used.isdisjoint(marks(a, b)) for (a, b), q in zip(runs, quoted, strict=True)]
 
 
 def _contact_line(s: str) -> bool:
@@ -1506,7 +1607,12 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
     * ``>`` lines (``quote``) and the header line above them
       (「2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:」,
       「2026/11/01 10:00、山田 太郎 <…>のメール:」, "On … wrote:",
-      「… さんが書きました:」) (``quote_header``);
+      「… さんが書きました:」) (``quote_header``); lines quoted by hand with a
+      full-width 「＞」, 「＞＞」 or 「≫」 likewise, when they stand in a quote's
+      setting: two or more such lines, a quote header above them, or the end of
+      the new text set apart by a blank line; once one is a quote, every line
+      marked the same way is (see :func:`_wide_runs_quoted`).  A lone 「＞」
+      line in running text stays;
     * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
       (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
       what is below is short (at most 10 lines) and every line of it, as a
@@ -1567,49 +1673,20 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
             cut = first
             break
 
-    # 2. '>' quotes and the header line above each of them.
-    i = 0
-    while i < cut:
-        if _QUOTE_LINE.match(lines[i]):
-            j = i
-            last_q = i
-            while j < cut and (_QUOTE_LINE.match(lines[j]) or not lines[j].strip()):
-                if _QUOTE_LINE.match(lines[j]):
-                    last_q = j
-                j += 1
-            for k in range(i, last_q + 1):
-                label[k] = "quote"
-            # header above (skipping blank lines)
-            h = i - 1
-            while h >= 0 and label[h] is None and not lines[h].strip():
-                h -= 1
-            for start in (h - 1, h):
-                if (
-                    start >= 0
-                    and label[start] is None
-                    and label[h] is None
-                    and _is_quote_header(lines, start) == h - start + 1
-                ):
-                    for k in range(start, h + 1):
-                        label[k] = "quote_header"
-                    break
-            i = last_q + 1
-        else:
-            i += 1
+    # 2. '>' quotes (and '＞', '≫' quotes in a quote's setting) and the header line above each.
+    runs = _quote_runs(lines, cut)
+    headers = [_header_above(lines, label, first) for first, _last in runs]
+    for (first, last), header, quoted in zip(runs, headers, _wide_runs_quoted(lines, runs, headers, cut),
+                                             strict=True):
+        if not quoted:
+            continue
+        for k in range(first, last + 1):
+            label[k] = "quote"
+        for k in header or ():
+            label[k] = "quote_header"
     # A quote header right before the cut (or the end) with no '>' lines left.
-    h = cut - 1
-    while h >= 0 and label[h] is None and not lines[h].strip():
-        h -= 1
-    for start in (h - 1, h):
-        if (
-            start >= 0
-            and label[start] is None
-            and label[h] is None
-            and _is_quote_header(lines, start) == h - start + 1
-        ):
-            for k in range(start, h + 1):
-                label[k] = "quote_header"
-            break
+    for k in _header_above(lines, label, cut) or ():
+        label[k] = "quote_header"
 
     # 3. Signatures, in every run of unlabelled lines.
     i = 0
@@ -1876,9 +1953,75 @@ def _collect(part: Message, texts: list[Message], attachments: list[Attachment],
     texts.append(part)
 
 
+#: Transfer-decoding defects after which the bytes are not those that were sent (a padding defect
+#: alone is not one of them: the standard library decodes such base64 whole).
+_CORRUPT_TRANSFER = (errors.InvalidBase64CharactersDefect, errors.InvalidBase64LengthDefect)
+#: :func:`decode_japanese` defects saying the declared charset did not take the bytes, so a guess
+#: or replacement characters did.
+_GUESSED = ("CharsetFallback:", "UndecodableBytes:")
+#: Defects (their names) of a text part that could not be decoded as declared: what was scored may
+#: be cut off or garbled (``UndecodedText``), or nothing of it could be read (``UnreadableText``).
+UNDECODED_TEXT = "UndecodedText"
+UNREADABLE_TEXT = "UnreadableText"
+
+
+def _declared_prefix(data: bytes, declared: str) -> tuple[str, int]:
+    """``(text, bytes)``: the longest start of ``data`` that a decoder of the ``declared`` charset's
+    chain decodes, for bytes the whole chain rejects."""
+    best = ("", 0)
+    for _name, fn in _chain_for(declared):
+        try:
+            return fn(data), len(data)
+        except UnicodeDecodeError as exc:
+            end = exc.start
+        try:
+            text = fn(data[:end])
+        except UnicodeDecodeError:
+            continue
+        if end > best[1]:
+            best = (text, end)
+    return best
+
+
+def _undecoded_notes(data: bytes, declared: str | None, corrupt: bool, text: str,
+                     more: list[str]) -> tuple[str, list[str]]:
+    """The text of a part and its decoding defects, with a note when it was not decoded as declared.
+
+    * base64 that is corrupt and gives bytes the declared charset rejects: what was decoded by a
+      guess is not the text that was sent, so only the start the declared charset takes is kept
+      (``UndecodedText``), and nothing when that start has no visible character (``UnreadableText``);
+    * other corrupt base64 (cut off, stray characters): the text may be cut off or garbled;
+    * bytes the declared charset rejects, decoded by a guess or with replacement characters: the
+      text may be garbled.
+    """
+    guessed = any(d.startswith(_GUESSED) for d in more)
+    cs = (declared or "").strip().strip('"').lower()[:40]
+    if corrupt and guessed and cs and _chain_for(cs):
+        kept = [d for d in more if not d.startswith(_GUESSED)]
+        prefix, n = _declared_prefix(data, cs)
+        if not has_visible(prefix):
+            return "", [*kept, f"{UNREADABLE_TEXT}: the text part's base64 transfer encoding is corrupt and the "
+                                f"bytes it gives are not valid {cs}; nothing of it could be read"]
+        return prefix, [*kept, f"{UNDECODED_TEXT}: the text part's base64 transfer encoding is corrupt and only "
+                               f"its first {n:,} of {len(data):,} bytes are valid {cs}; the rest was left out, "
+                               "so a person should read the message"]
+    if corrupt:
+        return text, [*more, f"{UNDECODED_TEXT}: the text part's base64 transfer encoding is corrupt, so its text "
+                             "may be cut off or garbled; a person should read the message"]
+    if guessed:
+        return text, [*more, f"{UNDECODED_TEXT}: the text part could not be decoded as "
+                             f"{cs or 'its charset'}, so its text may be garbled; a person should read the message"]
+    return text, more
+
+
 def _decode_text_part(part: Message, defects: list[str]) -> tuple[str, str]:
-    """Return ``(plain text, charset)`` of a text/plain or text/html part."""
+    """Return ``(plain text, charset)`` of a text/plain or text/html part.
+
+    A part that could not be decoded as declared gets an ``UndecodedText`` or ``UnreadableText``
+    defect (see :func:`_undecoded_notes`); an unreadable one's text is ``""``.
+    """
     data = _payload_bytes(part)
+    corrupt = any(isinstance(d, _CORRUPT_TRANSFER) for d in part.defects)
     declared = None
     try:
         declared = part.get_content_charset()
@@ -1890,6 +2033,7 @@ def _decode_text_part(part: Message, defects: list[str]) -> tuple[str, str]:
         if mo:
             declared = mo.group(1).decode("ascii").lower()
     text, codec_name, more = decode_japanese(data, declared)
+    text, more = _undecoded_notes(data, declared, corrupt, text, more)
     defects.extend(more)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not is_html and (_param(part, "format") or "").lower() == "flowed":

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from complaint_triage.api.routes.score import compose_form_text, mask_contact
-from complaint_triage.api.schemas import EXAMPLE_EMAIL, EmailResponse, ErrorResponse, FormResponse
+from complaint_triage.api.schemas import EXAMPLE_EMAIL, EmailResponse, ErrorResponse, FormResponse, ScoreResult
 
 from .conftest import AUTH
 
@@ -202,6 +202,94 @@ class TestEmail:
         r = client.post("/v1/score/email", content=raw, headers=RFC822)
         assert r.status_code == 422 and r.json()["error"] == "text_too_long"
         assert "e-mail body" in r.json()["message"]
+
+
+REPLY = "そのような発言はしていません。一方的に対応を打ち切るのは納得できません。当日の記録の開示を求めます。"
+WARD_LETTER = ("先日の窓口において「殺すぞ」「税金泥棒」などの発言がありましたので、\n"
+               "今後のご対応は書面のみとさせていただきます。")
+
+
+def _mail(body: bytes, head: str = "", charset: str = "utf-8", sender: str = "resident@example.jp") -> bytes:
+    return (f"From: {sender}\r\nTo: koe@city.example.lg.jp\r\nSubject: Re: ご回答\r\n{head}"
+            f"Content-Type: text/plain; charset={charset}\r\n").encode() + b"\r\n" + body
+
+
+class TestEmailFullWidthQuotes:
+    @pytest.mark.parametrize(("mark", "header"), [
+        ("＞ ", ""),
+        ("＞", "2026/11/20 10:00、世田谷区 区民の声係 さんは書きました："),
+        ("≫ ", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp>:"),
+    ], ids=["fw", "kakimashita", "gmail-ja"])
+    def test_the_wards_quoted_letter_is_stripped_not_scored(
+        self, client: TestClient, small_triager, mark: str, header: str
+    ) -> None:
+        """Acceptance finding: with 「＞」 quotes the ward's letter stayed in the body and the reply was
+        scored harassment on the ward's own words (税金泥棒, 区民の声係 as evidence)."""
+        quote = "".join(f"{mark}{line}\r\n" for line in WARD_LETTER.split("\n"))
+        text = f"{REPLY}\r\n\r\n" + (f"{header}\r\n" if header else "") + quote
+        r = client.post("/v1/score/email", content=_mail(text.encode()), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert email["body"] == REPLY
+        assert [b["kind"] for b in email["stripped"]] == (["quote_header", "quote"] if header else ["quote"])
+        assert result["scores"] == small_triager.score(REPLY).scores
+        assert all(REPLY[ev["start"] : ev["end"]] == ev["text"] for ev in result["evidence"])
+
+
+class TestEmailShortAddresses:
+    @pytest.mark.parametrize("address", ["a@example.jp", "ab@example.jp", "abc@example.jp", "taro.yamada@example.jp"])
+    def test_addresses_are_masked_by_the_form_routes_rule(self, client: TestClient, address: str) -> None:
+        """Acceptance finding: x@example.jp came back unmasked in the body and From a@… as a***@…; the
+        documented rule keeps the first character only of a local part of three characters or more."""
+        text = f"連絡は {address} まで。窓口の対応を改善してください。"
+        r = client.post("/v1/score/email", content=_mail(text.encode(), sender=address), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email = r.json()["email"]
+        masked = mask_contact(address, "email")
+        assert email["from"] == masked
+        local, domain = address.split("@")
+        kept = masked[0] if masked[0] != "*" else ""
+        assert email["body"] == text.replace(address, f"{kept}{'*' * (len(local) - len(kept))}@{domain}")
+        assert address not in r.text
+
+
+class TestEmailUndecodable:
+    def test_corrupt_base64_with_nothing_readable_is_refused(self, client: TestClient) -> None:
+        """Acceptance finding: a body of "!!!!not base64@@@@" was decoded by a guess into '梛[jﾇｺ' and
+        scored a confident inquiry (review false)."""
+        raw = _mail(b"!!!!not base64@@@@\r\n", head="Content-Transfer-Encoding: base64\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and "could not be decoded" in err.message
+        assert "removing quoted replies" not in err.message and "not base64" not in err.message
+
+    @pytest.mark.parametrize(("body", "head", "charset", "defect"), [
+        (base64.b64encode("粗大ごみの収集日を教えてください。来週の月曜日でしょうか。".encode()).decode()[:45].encode(),
+         "Content-Transfer-Encoding: base64\r\n", "utf-8", "InvalidBase64LengthDefect"),
+        ("窓口で職員に怒鳴られました。改善してください。".encode("cp932"), "", "ISO-2022-JP", "CharsetFallback"),
+        ("窓口で職員に怒鳴られました。".encode() + b"\xff\xfe" + "改善してください。".encode(), "", "utf-8",
+         "UndecodableBytes"),
+    ], ids=["truncated-base64", "wrong-label", "invalid-utf-8"])
+    def test_a_body_not_decoded_as_declared_is_marked_for_review(
+        self, client: TestClient, small_triager, body: bytes, head: str, charset: str, defect: str
+    ) -> None:
+        r = client.post("/v1/score/email", content=_mail(body, head, charset), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert small_triager.score(email["body"]).review is False  # the model alone would not ask for a person
+        assert result["review"] is True
+        assert any(d.startswith(defect) for d in email["defects"])
+        assert any(d.startswith("UndecodedText:") for d in email["defects"])
+        assert set(r.json()) == {"email", "result"} and set(result) == set(ScoreResult.model_fields)  # no new fields
+
+    def test_a_body_decoded_as_declared_keeps_the_models_review(self, client: TestClient, small_triager) -> None:
+        text = "粗大ごみの収集日を教えてください。来週の月曜日でしょうか。"
+        raw = _mail(base64.b64encode(text.encode()), "Content-Transfer-Encoding: base64\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"]["review"] is small_triager.score(text).review is False
+        assert r.json()["email"]["defects"] == []
 
 
 CONTACT = {"name": "北沢 みどり", "email": "midori.kitazawa@example.jp", "phone": "090-1234-5678"}

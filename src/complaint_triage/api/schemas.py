@@ -324,7 +324,8 @@ class EmailOut(BaseModel):
         description="Quoted replies, quote headers and signatures removed before scoring.")
     attachments: list[AttachmentOut] = Field(description="Listed, never scored.")
     charset: str
-    defects: list[str]
+    defects: list[str] = Field(description="Parser defects and decoding notes (never message content). "
+                               "`UndecodedText`: the body was not decoded as declared, and `result.review` is true.")
 
 
 class EmailResponse(BaseModel):

@@ -167,14 +167,17 @@ def _item_message(e: ValidationError) -> str:
                400: _err("The body is empty."),
                415: _err("The Content-Type is not message/rfc822."),
                422: _err("The body is not an e-mail, or it has no new text to score after removing quotes "
-                         "and signatures, or the text is longer than max_text_chars.")},
+                         "and signatures, or no text part it could read, or the text is longer than max_text_chars.")},
     summary="Score a raw e-mail",
     description="Send the message exactly as the mail gateway received it (RFC 5322 bytes, any Japanese charset) "
-    "with `Content-Type: message/rfc822`. Quoted earlier replies, their header lines (「…のメール:」, "
-    "\"On … wrote:\") and signatures are removed before scoring and reported in `email.stripped`; attachments are "
-    "listed, not scored. Addresses and phone numbers in the answer are masked; in `email.body` every masked "
+    "with `Content-Type: message/rfc822`. Quoted earlier replies (`>` lines, and lines quoted by hand with 「＞」 or "
+    "「≫」 in a quote's setting), their header lines (「…のメール:」, 「…さんは書きました：」, \"On … wrote:\") and "
+    "signatures are removed before scoring and reported in `email.stripped`; attachments are listed, not scored. "
+    "Addresses and phone numbers in the answer are masked (a local part keeps its first character only when it has "
+    "three or more: `t***@example.jp`, `***@example.jp`); in `email.body` every masked "
     "character is replaced one for one, so evidence `start`/`end` index `email.body` and evidence `text` is "
-    "`email.body[start:end]`, masked the same way.",
+    "`email.body[start:end]`, masked the same way. A body that could not be decoded as declared (corrupt base64, "
+    "bytes its charset rejects) is scored with `review` true, and `email.defects` says why (`UndecodedText`).",
     openapi_extra={"requestBody": {"required": True, "content": {
         "message/rfc822": {"schema": {"type": "string", "format": "binary"},
                            "examples": {"reply": {"summary": "引用つきの返信メール", "value": EXAMPLE_EMAIL}}},
@@ -202,6 +205,8 @@ async def score_email(request: Request) -> ApiJSONResponse:
         raise ApiError(422, "invalid_text", res.error)
     record_verdicts(request, [res.verdict])
     result = _result(res, None)
+    if parsed.text_in_doubt:  # the body was not decoded as declared: email.defects says why (UndecodedText …)
+        result["review"] = True
     masked = email["body"]
     result["evidence"] = [{**e, "text": masked[e["start"] : e["end"]]} for e in result["evidence"]]
     return ApiJSONResponse({"email": email, "result": result})
