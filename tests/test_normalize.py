@@ -54,10 +54,23 @@ CASES = [
     ("死\ufe0fね", "死ね"),
     ("バ\u0301カ", "バカ"),
     ("殺\u00adす\u2060ぞ", "殺すぞ"),
+    ("殺\x00す\x00ぞ", "殺すぞ"),
+    ("死\x1bね\x7f", "死ね"),
     ("\ufeff死ね", "死ね"),
     ("殺\u200b\u3000す", "殺す"),
     ("こ\u200bろ\u200bす", "殺す"),
     ("👨\u200d👩\u200d👧 ❤\ufe0f", "👨👩👧 ❤"),
+    # the sender's contact details, one placeholder each (found by an acceptance tester: a phone
+    # number and an address in front of 殺すぞ took its threat away)
+    ("電話０９０－１２３４－５６７８まで。メール ｉｃｈｉｒｏ＠ｅｘａｍｐｌｅ．ｊｐ。殺すぞ",
+     "電話☎まで。メール ✉。殺すぞ"),
+    ("TEL 03-3412-1111(平日9時〜17時)", "tel ☎(平日9時〜17時)"),
+    ("携帯09012345678 固定0334121111", "携帯☎ 固定☎"),
+    ("+81-3-3412-1111 / 03(3412)1111", "☎ / ☎"),
+    ("〒154-0004 世田谷区太子堂1-2-3", "〒 世田谷区太子堂1-2-3"),
+    ("連絡先 0**-****-**** t***@example.jp", "連絡先 ☎ ✉"),
+    # (numbers that are not telephone numbers stay)
+    ("2024-01-15に3,000円、受付番号12345、110番、平成4年", "2024-01-15に3,000円、受付番号12345、110番、平成4年"),
     # (not where the neighbours would then compose: the text stays NFKC)
     ("\u1100\u200b\u1161", "\u1100\u200b\u1161"),
 ]
@@ -276,6 +289,7 @@ _MAP_ALPHABET = list(
     "e\u0301か\u3099税金ドロボークズバカ無脳キエロ"
     "ＩⅠI\u0307"  # Ｉ + U+0307 composes to İ only before lower-casing
     "\u200b\u200d\ufe0f\ufeff\u00ad\u0301\u1100\u1161\u3099"  # invisible characters, and what they may separate
+    "0011-(@.〒"  # contact details
 )
 
 
