@@ -18,10 +18,13 @@ model's held-out errors by as much as the batch did).  Kinds:
 - insert_harassment: a harassment sentence inserted into a legitimate complaint; the labels
   become harassment with the sentence's categories and grievance true
 - contact: the sender's name, telephone number, e-mail address or address written before or
-  after a harassment message in a channel residents write themselves (e-mail, web form, chat,
-  letter, voicemail).  Hand-written complaints and inquiries carry contact details three times
-  as often as harassment does (15% against 6%), so the model had learnt them as a sign of a
-  legitimate message; these copies bring harassment to the same share.
+  after a message.  In the hand-written train split, harassment carries contact details far
+  less often than complaints and inquiries do in the same channel (e-mail 12% against 27% and
+  37%, letters 2% against 13% and 24%, voicemail 3% against 29% and 34%), so the model had
+  learnt them as a sign of a legitimate message: a phone number added to a threat took its
+  threat away.  These copies bring each verdict of those channels to the same share
+  (CONTACT_RATES); channels where residents seldom leave contacts (chat, SNS, staff notes,
+  web forms, whose form fields hold them) get none.
 """
 
 from __future__ import annotations
@@ -78,6 +81,15 @@ SALUTATIONS = ["世田谷区 ご担当者様\n\n", "担当者様\n\nお世話に
 SIGNATURES = [
     "\n\n--\n世田谷 太郎\nTEL 03-0000-0000", "\n\n以上、よろしくお願いいたします。\n山田", "\n\niPhoneから送信", ""
 ]
+#: (channel, verdict) → chance of a contact copy: (R - r) / (1 - R), with r the share of that
+#: verdict's hand-written train items of the channel that carry contact details and R the largest
+#: such share of the channel, so that with the copies every verdict has about R (measured on the
+#: train split of b1-b101; fixed here, so that adding a batch changes no other item's copies)
+CONTACT_RATES = {
+    ("email", "harassment"): 0.40, ("email", "complaint"): 0.16,
+    ("letter", "harassment"): 0.29, ("letter", "complaint"): 0.14,
+    ("voicemail", "harassment"): 0.47, ("voicemail", "complaint"): 0.07,
+}
 #: contact details as residents give them (fictitious numbers and example.jp addresses)
 CONTACT_NAMES = ["世田谷 太郎", "山田", "佐藤花子", "たなか", "鈴木一郎（代沢）", "匿名希望", "Kenji Mori"]
 CONTACT_LINES = [
@@ -198,8 +210,8 @@ def augment(records: list[dict], *, seed: int = SEED) -> list[dict]:
             emit(r, "insert_harassment", "。".join(sentences), verdict="harassment", categories=list(cats),
                  grievance=True, kind="standard", difficulty="medium")
         # (drawn last, so that adding it changed none of the copies above)
-        if (r["verdict"] == "harassment" and r["channel"] in ("email", "web_form", "chat", "letter", "voicemail")
-                and rng.random() < 0.2):
+        rate = CONTACT_RATES.get((r["channel"], r["verdict"]), 0.0)
+        if rate and rng.random() < rate:
             block = contact_block(rng)
             emit(r, "contact", f"{block}\n\n{t}" if rng.random() < 0.4 else f"{t}\n\n{block}")
     out.sort(key=lambda x: x["id"])
