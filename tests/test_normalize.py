@@ -46,6 +46,33 @@ CASES = [
     ("しねしねしね", "死ね死ね死ね"),
     ("戸籍係のやつ しね!", "戸籍係のやつ 死ね!"),
     ("あいつらしねよ", "あいつら死ねよ"),
+    # invisible characters between the letters (found by an acceptance tester: zero-width spaces
+    # hid 殺すぞ and 死ね from every signal, while the same words split by spaces were caught)
+    ("殺\u200bすぞ", "殺すぞ"),
+    ("死\u200bね", "死ね"),
+    ("窓口の\u200b職\u200b員はバ\u200bカ。殺\u200bす\u200bぞ。", "窓口の職員はバカ。殺すぞ。"),
+    ("死\ufe0fね", "死ね"),
+    ("バ\u0301カ", "バカ"),
+    ("殺\u00adす\u2060ぞ", "殺すぞ"),
+    ("殺\x00す\x00ぞ", "殺すぞ"),
+    ("死\x1bね\x7f", "死ね"),
+    ("\ufeff死ね", "死ね"),
+    ("殺\u200b\u3000す", "殺す"),
+    ("こ\u200bろ\u200bす", "殺す"),
+    ("👨\u200d👩\u200d👧 ❤\ufe0f", "👨👩👧 ❤"),
+    # the sender's contact details, one placeholder each (found by an acceptance tester: a phone
+    # number and an address in front of 殺すぞ took its threat away)
+    ("電話０９０－１２３４－５６７８まで。メール ｉｃｈｉｒｏ＠ｅｘａｍｐｌｅ．ｊｐ。殺すぞ",
+     "電話☎まで。メール ✉。殺すぞ"),
+    ("TEL 03-3412-1111(平日9時〜17時)", "tel ☎(平日9時〜17時)"),
+    ("携帯09012345678 固定0334121111", "携帯☎ 固定☎"),
+    ("+81-3-3412-1111 / 03(3412)1111", "☎ / ☎"),
+    ("〒154-0004 世田谷区太子堂1-2-3", "〒 世田谷区太子堂1-2-3"),
+    ("連絡先 0**-****-**** t***@example.jp", "連絡先 ☎ ✉"),
+    # (numbers that are not telephone numbers stay)
+    ("2024-01-15に3,000円、受付番号12345、110番、平成4年", "2024-01-15に3,000円、受付番号12345、110番、平成4年"),
+    # (not where the neighbours would then compose: the text stays NFKC)
+    ("\u1100\u200b\u1161", "\u1100\u200b\u1161"),
 ]
 
 # innocent text must come through unchanged (apart from width/space normalisation)
@@ -261,6 +288,8 @@ _MAP_ALPHABET = list(
     "あいカｶﾞﾊﾟ　 \n\t！!？?ーー〜~。、.wｗ笑氏市4ね死タヒシネshine○コこス殺・*_-+/|ＡＢa①㈱ﬁ…"
     "e\u0301か\u3099税金ドロボークズバカ無脳キエロ"
     "ＩⅠI\u0307"  # Ｉ + U+0307 composes to İ only before lower-casing
+    "\u200b\u200d\ufe0f\ufeff\u00ad\u0301\u1100\u1161\u3099"  # invisible characters, and what they may separate
+    "0011-(@.〒"  # contact details
 )
 
 
@@ -333,3 +362,13 @@ def test_long_runs_are_not_kept_as_cache_keys():
     _kept_ends_cached.cache_clear()
     normalize_with_map("死ね" + "ー" * 5000 + "!" * 4000 + "  " + "\n" * 3000)
     assert _kept_ends_cached.cache_info().currsize == 1  # the trailing space dropped; no long run kept
+
+
+def test_invisible_precheck_finds_every_character_the_rule_removes():
+    from complaint_triage.normalize import _INVISIBLE, _any_invisible
+
+    removed = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and _INVISIBLE.fullmatch(chr(c))]
+    assert len(removed) > 500  # (the class is not empty by mistake)
+    assert all(_any_invisible(f"あ{ch}い") for ch in removed)
+    assert not _any_invisible("区役所の窓口で😀 ３時間 待たされた")
+

@@ -119,6 +119,10 @@ POSITIVES = [
     ("お前らみんなしねばいい", "abusive_language"),
     ("家に火をつけるぞ。職員の田中の住所は世田谷区池尻1-2-3だ。", "threat"),
     ("お前の子どもがどこの学校に通ってるか知ってるぞ", "threat"),
+    # session 25 (acceptance test): zero-width characters between the letters (these were inquiries)
+    ("窓口の職員、殺\u200bすぞ", "threat"),
+    ("死\u200bね", "abusive_language"),
+    ("窓口の\u200b職\u200b員はバ\u200bカ。殺\u200bす\u200bぞ。", "threat"),
 ]
 
 

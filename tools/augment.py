@@ -17,6 +17,14 @@ model's held-out errors by as much as the batch did).  Kinds:
 - email_wrap: subject, salutation, signature and a quoted earlier reply from the ward
 - insert_harassment: a harassment sentence inserted into a legitimate complaint; the labels
   become harassment with the sentence's categories and grievance true
+- contact: the sender's name, telephone number, e-mail address or address written before or
+  after a message.  In the hand-written train split, harassment carries contact details far
+  less often than complaints and inquiries do in the same channel (e-mail 12% against 27% and
+  37%, letters 2% against 13% and 24%, voicemail 3% against 29% and 34%), so the model had
+  learnt them as a sign of a legitimate message: a phone number added to a threat took its
+  threat away.  These copies bring each verdict of those channels to the same share
+  (CONTACT_RATES); channels where residents seldom leave contacts (chat, SNS, staff notes,
+  web forms, whose form fields hold them) get none.
 """
 
 from __future__ import annotations
@@ -73,6 +81,40 @@ SALUTATIONS = ["世田谷区 ご担当者様\n\n", "担当者様\n\nお世話に
 SIGNATURES = [
     "\n\n--\n世田谷 太郎\nTEL 03-0000-0000", "\n\n以上、よろしくお願いいたします。\n山田", "\n\niPhoneから送信", ""
 ]
+#: (channel, verdict) → chance of a contact copy: (R - r) / (1 - R), with r the share of that
+#: verdict's hand-written train items of the channel that carry contact details and R the largest
+#: such share of the channel, so that with the copies every verdict has about R (measured on the
+#: train split of b1-b101; fixed here, so that adding a batch changes no other item's copies)
+CONTACT_RATES = {
+    ("email", "harassment"): 0.40, ("email", "complaint"): 0.16,
+    ("letter", "harassment"): 0.29, ("letter", "complaint"): 0.14,
+    ("voicemail", "harassment"): 0.47, ("voicemail", "complaint"): 0.07,
+}
+#: contact details as residents give them (fictitious numbers and example.jp addresses)
+CONTACT_NAMES = ["世田谷 太郎", "山田", "佐藤花子", "たなか", "鈴木一郎（代沢）", "匿名希望", "Kenji Mori"]
+CONTACT_LINES = [
+    "電話 03-0000-{n4}", "TEL：090-0000-{n4}", "携帯 080{n4}{n4}", "連絡先 070-0000-{n4}（平日9時〜17時）",
+    "メール taro{n2}@example.jp", "mail: h.yamada{n2}@example.ne.jp", "返信はこちらへ k{n2}@example.com",
+    "〒154-00{n2} 世田谷区太子堂{d}-{d}-{d}", "世田谷区北沢{d}丁目 電話 03-0000-{n4}",
+    "電話０９０－００００－{w4}", "連絡先：０３（００００）{w4}",
+]
+
+
+_FULL_WIDTH_DIGITS = {ord(c): ord(c) + 0xFEE0 for c in "0123456789"}
+
+
+def contact_block(rng: random.Random) -> str:
+    """One to three lines of a sender's contact details."""
+    def fill(line: str) -> str:
+        n4 = f"{rng.randrange(10_000):04d}"
+        wide = n4.translate(_FULL_WIDTH_DIGITS)
+        return line.format(n4=n4, n2=f"{rng.randrange(100):02d}", d=rng.randrange(1, 10), w4=wide)
+    lines = [fill(x) for x in rng.sample(CONTACT_LINES, rng.randint(1, 2))]
+    if rng.random() < 0.6:
+        lines.insert(0, ("氏名：" if rng.random() < 0.5 else "") + rng.choice(CONTACT_NAMES))
+    return "\n".join(lines)
+
+
 QUOTED = [
     "\n\n2026年10月3日(金) 9:12 世田谷区 <koe@example.jp>:\n> お問い合わせありがとうございます。"
     "\n> 担当課で確認のうえ、改めてご連絡いたします。",
@@ -167,6 +209,11 @@ def augment(records: list[dict], *, seed: int = SEED) -> list[dict]:
             sentences.insert(pos, sent.rstrip("。"))
             emit(r, "insert_harassment", "。".join(sentences), verdict="harassment", categories=list(cats),
                  grievance=True, kind="standard", difficulty="medium")
+        # (drawn last, so that adding it changed none of the copies above)
+        rate = CONTACT_RATES.get((r["channel"], r["verdict"]), 0.0)
+        if rate and rng.random() < rate:
+            block = contact_block(rng)
+            emit(r, "contact", f"{block}\n\n{t}" if rng.random() < 0.4 else f"{t}\n\n{block}")
     out.sort(key=lambda x: x["id"])
     return out
 

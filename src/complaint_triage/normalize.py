@@ -78,11 +78,66 @@ _CURSE_SHINE = (
     + ")(?=[\\s、。!?,.w]|\\W*$|ばいい|ばええ|よ|や|しね)"
 )
 
+#: Characters that show nothing, or only a mark on the character before, put between the letters
+#: of a word to hide it from a filter (「殺\u200bすぞ」, 「死\ufe0fね」, 「バ\u0301カ」): control characters
+#: other than whitespace (a NUL also ends MeCab's input), format characters
+#: (zero-width space and joiners, word joiner, soft hyphen, byte-order mark, direction marks,
+#: tag characters), variation selectors, and combining marks of the Latin block and of kana that
+#: NFKC left uncomposed.  Removed, unless the characters on either side would then compose
+#: (Hangul jamo, a combining mark of another script): the text stays in NFKC, and normalising
+#: stays idempotent.
+_INVISIBLE_BMP = (
+    "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"  # control characters that are not whitespace (NUL, ESC, DEL …)
+    "\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
+    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u3099\u309a"
+)
+_INVISIBLE_ASTRAL = "\U000e0000-\U000e007f\U000e0100-\U000e01ef"  # tags, variation selectors 17-256
+_INVISIBLE = re.compile(f"[{_INVISIBLE_BMP}{_INVISIBLE_ASTRAL}]+")
+#: the precheck: one astral range instead of two (the two ranges made the scan twice as long)
+_ANY_INVISIBLE = re.compile(f"[{_INVISIBLE_BMP}\U000e0000-\U000e01ef]")
+
+
+def _any_invisible(s: str) -> bool:
+    return _ANY_INVISIBLE.search(s) is not None
+
+
+def _drop_invisible(m: re.Match[str]) -> str:
+    s, a, b = m.string, m.start(), m.end()
+    if a and b < len(s) and not unicodedata.is_normalized("NFKC", s[a - 1] + s[b]):
+        return m.group()  # the neighbours would compose: keep the text as NFKC made it
+    return ""
+
+
+#: The sender's contact details become one placeholder character each: a telephone number ☎, an
+#: e-mail address ✉, a postcode 〒.  Their digits and letters are a dozen character n-grams that
+#: say nothing about the message, yet they diluted everything else in it: an acceptance tester
+#: found that a phone number and an address in front of 「殺すぞ」 lost its threat (0.94 → 0.25).
+#: Masked forms (0**-****-****, t***@example.jp, as the API and the form route mask them) count.
+#: Every pattern starts with its literal (0, +, @ or 〒), so the regex engine skips to it.
+_D = r"[\d*]"
+_TEL_SEP = "[-‐−]"  # (not ー: a run rule shortens ーー, and normalising must stay idempotent)
+_TEL = re.compile(
+    rf"(?:0(?<!{_D}0){_D}{{1,4}}(?:{_TEL_SEP}|\(){_D}{{1,4}}(?:{_TEL_SEP}|\)){_D}{{3,4}}"
+    rf"|0(?<!{_D}0){_D}{{9,10}}"
+    rf"|\+(?<!{_D}\+)81{_TEL_SEP}?\(?0?\)?{_D}{{1,4}}{_TEL_SEP}?{_D}{{1,4}}{_TEL_SEP}?{_D}{{3,4}})(?!{_D})"
+)
+#: (the local part is taken whole and possessively, from its first character: a long run of
+#: letters before an @ costs one pass, not one per position)
+_MAIL = re.compile(r"(?<![a-z0-9._%+*-])[a-z0-9._%+*-]++@[a-z0-9*-]+(?:\.[a-z0-9*-]+)+")
+_POSTCODE = re.compile(rf"〒 ?{_D}{{3}}{_TEL_SEP}?{_D}{{4}}")
+
+
 _RULES: list[tuple[re.Pattern[str], _Repl]] = [
+    # invisible characters (before the whitespace rules: 「殺\u200b す」 is then 「殺 す」)
+    (_INVISIBLE, _drop_invisible),
     # whitespace (NFKC already turned the ideographic space into a plain one)
     # (a lone space is left alone: replacing it by itself would change neither text nor map)
     (re.compile(r"\s{2,}|[^\S ]"), " "),
     (re.compile(r"^ | $"), ""),
+    # contact details (see _TEL)
+    (_MAIL, "✉"),
+    (_POSTCODE, "〒"),
+    (_TEL, "☎"),
     # runs of long-vowel marks and punctuation
     (re.compile(r"ー{2,}"), "ー"),
     (re.compile(r"[~〜]{2,}"), "~"),
@@ -118,10 +173,16 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
 
 # The fast path skips a group of rules when none of its patterns matches anywhere (a rule can
 # only change the text, and so enable a later rule, by matching).
-_N_WHITESPACE_RULES = 2
+_N_WHITESPACE_RULES = 2  # (after the invisible-character rule, _RULES[0])
+_CONTACT_RULES = _RULES[1 + _N_WHITESPACE_RULES : 4 + _N_WHITESPACE_RULES]  # e-mail, postcode, telephone
 _N_RUN_RULES = 10
-_RUN_RULES = _RULES[_N_WHITESPACE_RULES : _N_WHITESPACE_RULES + _N_RUN_RULES]
-_OBFUSCATION_RULES = _RULES[_N_WHITESPACE_RULES + _N_RUN_RULES :]
+_RUN_RULES = _RULES[4 + _N_WHITESPACE_RULES : 4 + _N_WHITESPACE_RULES + _N_RUN_RULES]
+_OBFUSCATION_RULES = _RULES[4 + _N_WHITESPACE_RULES + _N_RUN_RULES :]
+#: each contact rule runs only when its precheck finds its literal (the telephone pattern's own
+#: scan is the cheapest test for it)
+_CONTACT_PRECHECKS: tuple[Callable[[str], object], ...] = (
+    lambda s: "@" in s, lambda s: "〒" in s, _TEL.search,
+)
 # Prechecks: each group of rules is skipped when its precheck shows that no rule of the group
 # can change the text (a rule can only change the text, and so enable a later rule, by matching).
 #: (the run rules' precheck is plain substrings, which str's fast search finds much sooner
@@ -291,8 +352,14 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("ﾀﾋね！！！　ｶｽ")
     '死ね! カス'
     """
+    s = _nfkc(text)
+    if _any_invisible(s):
+        s = _INVISIBLE.sub(_drop_invisible, s)
     # str.split() and re's \s agree on what whitespace is: collapse runs, strip both ends
-    s = " ".join(_nfkc(text).split())
+    s = " ".join(s.split())
+    for precheck, (pattern, repl) in zip(_CONTACT_PRECHECKS, _CONTACT_RULES, strict=True):
+        if precheck(s):
+            s = pattern.sub(repl, s)
     if _any_run(s):
         for pattern, repl in _RUN_RULES:
             s = pattern.sub(repl, s)
@@ -437,7 +504,7 @@ _WS_RUN = re.compile(r"\s{2,}")
 
 
 def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
-    """The first whitespace rule (``_RULES[0]``: a run becomes one space, any other whitespace
+    """The first whitespace rule (``_RULES[1]``: a run becomes one space, any other whitespace
     character a space) and its edits.  A single character made a space keeps its place in the
     map, so only the runs are recorded: the same map as recording every match, built without a
     Python step per line break."""
@@ -445,7 +512,7 @@ def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
         # no whitespace but single spaces (every other whitespace character is unprintable):
         # the rule matches nothing (the two tests are C scans, much cheaper than the regex's)
         return s, None
-    out = _RULES[0][0].sub(" ", s)
+    out = _RULES[1][0].sub(" ", s)
     if len(out) == len(s):  # no run (a run always shortens the text)
         return out, None
     outs: list[int] = []
@@ -489,11 +556,16 @@ def normalize_with_map(text: str) -> NormalizedText:
         if layer is not None:
             layers.append(layer)
 
+    if _any_invisible(s):
+        step(*_RULES[0])
     s, layer = _whitespace_recording(s)
     if layer is not None:
         layers.append(layer)
-    for pattern, repl in _RULES[1:_N_WHITESPACE_RULES]:
+    for pattern, repl in _RULES[2 : 1 + _N_WHITESPACE_RULES]:
         step(pattern, repl)
+    for precheck, (pattern, repl) in zip(_CONTACT_PRECHECKS, _CONTACT_RULES, strict=True):
+        if precheck(s):
+            step(pattern, repl)
     for precheck, rules in ((_any_run, _RUN_RULES), (_ANY_OBFUSCATION.search, _OBFUSCATION_RULES)):
         if precheck(s):
             for pattern, repl in rules:
