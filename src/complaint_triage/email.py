@@ -128,6 +128,12 @@ _BROKEN_MIME_DEFECTS = {
 }
 
 
+def _attachment_kind(a: Attachment) -> str:
+    """A file's kind for a message: its extension when it has a short plain one, else its MIME type."""
+    ext = (a.filename or "").rpartition(".")[2].lower() if a.filename and "." in a.filename else ""
+    return ext if ext.isascii() and ext.isalnum() and len(ext) <= 5 else a.content_type
+
+
 @dataclass(frozen=True)
 class ParsedEmail:
     """The result of :func:`parse_email`.
@@ -211,9 +217,11 @@ class ParsedEmail:
             return ("the e-mail's text could not be decoded (its base64 transfer encoding is corrupt and the bytes "
                     "it gives are not text in its declared charset), so nothing readable is left to score; "
                     "have a person read the message in a mail client")
-        named = [mask_text(a.filename) for a in self.attachments if a.filename]
         if self.attachments:
-            listed = f" ({', '.join(named[:5])}{', …' if len(named) > 5 else ''})" if named else ""
+            # by type only: a file name can hold a person's name (世田谷花子_申請書.pdf), and error
+            # bodies are what gateways log
+            kinds = list(dict.fromkeys(_attachment_kind(a) for a in self.attachments))
+            listed = f" ({', '.join(kinds[:5])}{', …' if len(kinds) > 5 else ''})"
             return (f"the e-mail has no text part, only {len(self.attachments)} attachment(s){listed}, "
                     "which are listed, not scored; nothing to score")
         return "the e-mail has no text; nothing to score"
