@@ -78,6 +78,9 @@ HARD_NEGATIVES = [
     "窓口で馬鹿にされたような気がして悲しかったです",
     "母がボケてきたので介護認定の申請をしたい",
     "台風で看板が吹き飛ばされた。危ないので撤去してほしい",
+    # session 25 (acceptance test): the writer's anger measured in a violent verb, aimed at mosquitoes
+    "ぶっ殺したくなるほど腹が立つ蚊の多さです。公園の水たまりを何とかしてください。",
+    "公園の蚊がひどい。全部ぶっ殺したいくらいです。水たまりを何とかしてください。",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.
@@ -123,6 +126,15 @@ POSITIVES = [
     ("窓口の職員、殺\u200bすぞ", "threat"),
     ("死\u200bね", "abusive_language"),
     ("窓口の\u200b職\u200b員はバ\u200bカ。殺\u200bす\u200bぞ。", "threat"),
+    ("殺\x00す\x00ぞ", "threat"),
+    ("お前みたいな無能は死ね。家を知っているぞ。", "threat"),
+    ("私の知り合いには怖い人たちもいるので、その人たちに相談してもいいんですよ。よく考えて返事を。", "threat"),
+    # the sender's contact details around a threat (they took its threat away; 4b #4)
+    ("電話０９０－１２３４－５６７８まで。メール ｉｃｈｉｒｏ＠ｅｘａｍｐｌｅ．ｊｐ。\nお前ら無能の給料泥棒。殺すぞ。",
+     "threat"),
+    ("連絡先 hanako@example.jp 090-1111-2222。お前ら給料泥棒。殺すぞ。", "threat"),
+    ("次に同じ対応をされたら、自分でも何をするかわかりません。灯油ならいつでも手に入りますから。\n"
+     "電話 03-3412-1111（平日9時〜17時）", "threat"),
 ]
 
 
