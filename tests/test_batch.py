@@ -709,6 +709,9 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
     (["123.45"], "123.45"),  # not a dotted telephone number
+    # acceptance 5b, finding 6: RFC 822's comment form kept the name in the id and split the sender
+    (["taro@example.jp", "taro@example.jp (山田太郎)", "TARO@example.jp（山田 太郎）", "(山田太郎) taro@example.jp",
+      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)"], "taro@example.jp"),
 ])
 def test_a_senders_spellings_are_one_sender(spellings, canonical):
     """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a
@@ -769,6 +772,42 @@ def test_without_a_date_column_dates_and_runs_are_empty_and_a_warning_says_why(s
                keep_sender_ids=True, sender_output=tmp_path / "o2.senders.csv")
     summary = list(csv.DictReader(io.StringIO((tmp_path / "o2.senders.csv").read_text(encoding="utf-8-sig"))))
     assert summary[0]["longest_run_7d"] == "" and summary[0]["first_date"] == ""
+
+
+def test_a_sender_none_of_whose_dates_can_be_read_has_no_7_day_run(small_model_dir, tmp_path):
+    """Acceptance 5b, finding 7: a sender whose two contacts were undated had longest_run_7d 0 ("at most
+    0 contacts in any 7 days"), where the run is unknown, as without --date-column."""
+    src = _raw_csv(tmp_path / "u.csv", ["id", "sender", "date", "text"], [
+        ["1", "u1@example.jp", "不明", TEXTS[4]], ["2", "u1@example.jp", "", TEXTS[5]],
+        ["3", "u2@example.jp", "2024-04-01", TEXTS[1]], ["4", "u2@example.jp", "令和6年4月3日", TEXTS[3]],
+        ["5", "u3@example.jp", "2024-04-20", TEXTS[0]], ["6", "u3@example.jp", "そのうち", TEXTS[4]]])
+    for summary in (tmp_path / "who.csv", tmp_path / "who.jsonl"):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender", date_col="date",
+             keep_sender_ids=True, sender_output=summary, with_evidence=False)
+        if summary.suffix == ".csv":
+            rows = list(csv.DictReader(io.StringIO(summary.read_text(encoding="utf-8-sig"))))
+            empty = ""
+        else:
+            rows = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()]
+            empty = None
+        got = {r["sender_id"]: (r["contacts"], r["first_date"], r["longest_run_7d"]) for r in rows}
+        assert got["u1@example.jp"] == (2 if empty is None else "2", empty, empty)
+        assert got["u2@example.jp"][2] in (2, "2") and got["u3@example.jp"][2] in (1, "1")  # (dated contacts only)
+    agg = B.SenderAggregator(key=None)
+    agg.add("u1@example.jp", when="不明", text=TEXTS[4], verdict="complaint")
+    assert agg.rows()[0]["longest_run_7d"] is None
+
+
+def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path):
+    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word."""
+    src = _write_csv(tmp_path / "in.csv", _rows(4))
+    with pytest.raises(InputFormatError, match="--sender-summary needs --sender-column"):
+        _run(small_model_dir, [src], tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.parts").exists()
+    # mail inputs have a sender column of their own (From)
+    res = _run(small_model_dir, [_eml_tree(tmp_path / "mail")], tmp_path / "m.csv", sender_output=tmp_path / "who.csv",
+               with_evidence=False)
+    assert res.sender_output == tmp_path / "who.csv" and res.senders == 4
 
 
 def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):
@@ -877,6 +916,74 @@ def test_resume_after_sigkill_matches_uninterrupted_run(small_model_dir, tmp_pat
     _run(small_model_dir, [src], ref, chunk_rows=5)
     assert out.read_bytes() == ref.read_bytes()
     assert not parts.exists()
+
+
+# -- inputs that are not files of their format ------------------------------------------
+
+
+def test_a_pipe_or_a_device_as_input_is_refused_at_once(tmp_path):
+    """Acceptance 5b, finding 4: a named pipe blocked for ever (opened a second time after its writer had
+    finished), and <(…) failed with "File or stream is not seekable"."""
+    import threading
+
+    fifo = tmp_path / "受付.csv"
+    os.mkfifo(fifo)
+    got: dict[str, str] = {}
+
+    def expand(pattern: str) -> None:
+        try:
+            B.expand_inputs([pattern])
+        except InputFormatError as e:
+            got[pattern] = str(e)
+
+    for pattern in (str(fifo), str(tmp_path / "*.csv")):
+        t = threading.Thread(target=expand, args=(pattern,), daemon=True)
+        t.start()
+        t.join(20)
+        if t.is_alive():  # (blocked opening the pipe: a writer lets it go)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            t.join(20)
+            pytest.fail(f"reading the named pipe {pattern} blocked")
+        assert f"the input {fifo} is a pipe" in got[pattern] and "save the data to a file" in got[pattern]
+    with pytest.raises(InputFormatError, match="/dev/null is not a regular file"):
+        B.expand_inputs(["/dev/null"], fmt="csv")
+
+
+#: (file name, what it holds, --format, what the error says): given as JSONL, a file of another format
+#: became a file of error rows (a 6-row Parquet file 45 "records") and the run exited 0
+NOT_JSONL = [
+    pytest.param("受付.csv", "受付番号,内容\n1,ゴミが回収されていません。\n2,道路に穴があいています。\n".encode(),
+                 "jsonl",
+                 r"受付\.csv is not JSONL: none of its 3 lines is a JSON object; its name says csv: read it with "
+                 r"--format csv, or leave out --format", id="csv-given-as-jsonl"),
+    pytest.param("crm.jsonl", "id,text\n1,図書館の開館時間を教えてください。\n".encode("cp932"), None,
+                 r"crm\.jsonl is not JSONL: none of its 2 lines is a JSON object; each line of a JSONL file is one "
+                 r"JSON object", id="csv-named-jsonl"),
+    pytest.param("scored.parquet", b"PAR1" + b"\0" * 64 + b"PAR1", "jsonl",
+                 r"scored\.parquet is not JSONL text: it looks like a Parquet file; read it with --format parquet",
+                 id="parquet-given-as-jsonl"),
+    pytest.param("台帳.xlsx", b"PK\x03\x04" + b"\0" * 64, "jsonl",
+                 r"台帳\.xlsx is not JSONL text: it looks like an Excel workbook .*--format xlsx",
+                 id="workbook-given-as-jsonl"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "fmt", "says"), NOT_JSONL)
+def test_a_file_read_as_jsonl_that_is_not_jsonl_is_refused_before_scoring(small_model_dir, tmp_path, name,
+                                                                            content, fmt, says):
+    src = tmp_path / name
+    src.write_bytes(content)
+    with pytest.raises(InputFormatError, match=says):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", fmt=fmt)
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "o.jsonl.parts").exists()
+
+
+def test_a_jsonl_file_with_some_bad_lines_is_still_read(small_model_dir, tmp_path):
+    src = tmp_path / "crm.jsonl"
+    src.write_text("受付番号,内容\n" + json.dumps({"id": "1", "text": TEXTS[1]}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", with_evidence=False)
+    assert (res.rows, res.scored, dict(res.by_error)) == (2, 1, {"malformed": 1})
 
 
 # -- Dask --------------------------------------------------------------------------------

@@ -773,6 +773,20 @@ def test_report_help_names_the_date_column_rules():
     assert "受付年月日, 受付日時, 日付, 日時 or 年月日" in help_text and "passed over with a warning" in help_text
 
 
+def test_a_sender_none_of_whose_dates_can_be_read_shows_no_7_day_run(tmp_path, key_file):
+    """Acceptance 5b, finding 7: a sender with two undated contacts showed 0 as its longest 7-day run."""
+    rows = [_report_row(1, "u1@example.jp", "不明", COMPLAINT_TEXTS[0], "complaint"),
+            _report_row(2, "u1@example.jp", "", COMPLAINT_TEXTS[1], "complaint"),
+            _report_row(3, "u2@example.jp", "2025-04-01", COMPLAINT_TEXTS[3], "complaint")]
+    html, stats = build_report(_write_scored(tmp_path / "undated.jsonl", rows), sender_key_file=key_file)
+    assert stats.columns["date"] == "受付日" and stats.senders == 2
+    table = html.split("per sender")[1]
+    cells = {c[1]: c for c in (re.findall(r"<td[^>]*>([^<]*)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", table))
+             if c}
+    assert (cells["2"][2], cells["2"][3], cells["2"][6]) == ("—", "—", "—")  # first, last, 7-day run
+    assert (cells["1"][2], cells["1"][6]) == ("2025-04-01", "1")
+
+
 def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, key_file):
     rows = [_report_row(i, s, "2025-05-01", COMPLAINT_TEXTS[i % 4], "complaint")
             for i, s in enumerate(["非通知", "", "匿名", "-", "090-1111-2222"])]

@@ -39,6 +39,8 @@ Design
 * Nothing is lost: an empty, non-text, over-long, undecodable or malformed record yields an
   output row whose ``error`` column says why, with every column that could be read.
 * A run whose inputs hold no record at all is an error (``InputFormatError``), as is an
+  input that is a named pipe, ``<(…)`` or a device (a run reads each input more than once:
+  opening a pipe again would wait for ever), and an
   input that is one of the run's own files (the output, the per-sender summary, the
   checkpoints): given by name it is refused, matched by a glob or inside a folder it is
   skipped with a warning, so running the same glob twice does not read the last output.
@@ -55,7 +57,9 @@ Reading the inputs
 * JSONL: bytes that are not UTF-8 inside a string, and lone UTF-16 surrogates (JSON escapes
   such as ``\\ud800`` without their pair), are treated alike: outside the text (a value or a
   field name, at any depth) they become U+FFFD and the row's ``warning`` says so; in the text
-  the row is an error row saying which of the two it holds.
+  the row is an error row saying which of the two it holds.  A file read as JSONL that is a
+  workbook or a Parquet file (by its first bytes), or none of whose lines is a JSON object (a CSV
+  file), is refused (``InputFormatError``) rather than read as a file of error rows.
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
@@ -580,6 +584,27 @@ def _sheet_list(sheet: str | Sequence[str] | None) -> list[str] | None:
     return [sheet] if isinstance(sheet, str) else list(dict.fromkeys(sheet))
 
 
+def _check_regular(path: Path, label: str) -> None:
+    """Refuse (:class:`InputFormatError`) an input that is neither a file nor a folder: a named pipe
+    (also ``<(…)``, process substitution), a device or a socket.  A run reads each input several times
+    (its format and encoding, its columns and records, a fingerprint for ``--resume``), and opening a
+    pipe a second time waits for a writer for ever."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # (missing, or a broken link: refused as matching nothing)
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    what = ("a pipe (a named pipe, or <(…) process substitution)" if stat.S_ISFIFO(mode)
+            else "not a regular file (a device or a socket)")
+    raise InputFormatError(
+        f"the input {label} is {what}, which batch cannot read: it reads each input more than once (its "
+        "encoding, its records, a fingerprint for --resume); save the data to a file first (e.g. "
+        "zcat log.csv.gz > log.csv) and give that file")
+
+
 def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
                   encoding: str | None = None, exclude: Mapping[str | os.PathLike[str], str] | None = None,
                   notes: list[str] | None = None) -> list[_Source]:
@@ -600,8 +625,8 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None
     Raises
     ------
     InputFormatError
-        A pattern matches nothing, a format cannot be told, or an input is one of the run's
-        own files.
+        A pattern matches nothing, a format cannot be told, an input is a pipe or a device,
+        or an input is one of the run's own files.
     """
     own = {Path(p).resolve(): d for p, d in (exclude or {}).items()}
     out: list[_Source] = []
@@ -615,6 +640,7 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None
             raise InputFormatError(f"no input matches {s!r}")
         for m in matches:
             p = Path(m)
+            _check_regular(p, m)
             rp = p.resolve()
             what = _own_file(rp, own)
             if what is not None:
@@ -1268,9 +1294,13 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 n = reader.count()
                 why = "a header but no records"
         elif src.kind == "jsonl":
+            with open(src.path, "rb") as f:
+                if (binary := binary_format(f.read(8))) is not None:
+                    raise InputFormatError(f"{src.label} is not JSONL text: it looks like {binary}")
             _check_json_array(src)
             seen: dict[str, None] = {}
             unread = 0  # lines too long to parse here: they may hold the text field
+            objects = 0
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
@@ -1284,10 +1314,18 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
+                        objects += 1
                         # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
                         keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
+            if n and not objects and not unread:  # (a CSV or other text file given as JSONL: only error rows)
+                named = _EXT_KINDS.get(src.path.suffix.lower())
+                hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
+                        if named is not None and named != "jsonl" else
+                        "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
+                raise InputFormatError(f"{src.label} is not JSONL: none of its {_count(n, 'line')} is a JSON object; "
+                                       f"{hint}")
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} "
                                        f"(fields: {shown_names(seen)}); "
@@ -2077,6 +2115,8 @@ def load_sender_key(key_file: str | os.PathLike[str] | None = None, *, notes: li
 
 _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
+#: An RFC 822 comment, ``taro@example.jp (山田太郎)``: the display name of an older mail form.
+_COMMENT = re.compile(r"\([^()]*\)")
 _PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
@@ -2130,6 +2170,8 @@ def _canonical_sender(value: object) -> str:
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
+    if "(" in s and _EMAIL_ONLY.match(bare := _COMMENT.sub(" ", s).strip()):  # addr (Name), RFC 822's comment
+        return bare.lower()
     if _EMAIL_ONLY.match(s):
         return s.lower()
     if _MOBILE_WITHOUT_0.match(s):
@@ -2400,7 +2442,8 @@ class SenderAggregator:
         number as digits), grouped exactly as the pseudonyms are.
     dated : bool, default=True
         Whether the contacts carry dates (a date column was given).  Without, ``first_date``,
-        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed.
+        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed; so
+        are they for a sender none of whose contacts has a date that could be read.
     window_days : int, default=7
         ``longest_run_7d`` is the most contacts falling within any window of this many days.
     resubmit_minutes : float, default=10
@@ -2524,7 +2567,7 @@ class SenderAggregator:
                 "inquiry_count": verdicts.get("inquiry", 0),
                 "error_count": verdicts.get(None, 0),
                 "harassment_categories": [c for c, _ in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))],
-                "longest_run_7d": run if self.dated else None,
+                "longest_run_7d": run if self.dated and dated else None,  # (no date read: unknown, not 0)
                 "repeat_count": repeats,
                 "repetition": repeats >= self.repeat_min,
             })
@@ -3495,7 +3538,7 @@ def run_batch(
         code) differ from the interrupted run's.
     sender_output : path-like or None
         Where to write the per-sender summary (default ``<output stem>.senders<ext>``); must
-        be neither the output nor an input.
+        be neither the output nor an input, and needs ``sender_col``.
     keep_sender_ids : bool, default=False
         Show canonical sender ids (e-mail address lower-cased without the display name,
         phone number as digits) in ``sender_id`` and the summary instead of keyed-hash
@@ -3590,6 +3633,9 @@ def run_batch(
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
     if mask_sender_column and sender_col is None:
         raise InputFormatError("--mask-sender-column needs --sender-column (the column to replace)")
+    if sender_output is not None and sender_col is None:
+        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
+                               "by that column's senders; without it none is written)")
     if sender_col is not None and sender_output is None:
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
 

@@ -42,7 +42,8 @@ def batch(
     inputs: Annotated[list[str], typer.Argument(
         metavar="INPUT...",
         help="CSV/TSV (UTF-8, UTF-8 BOM, CP932 or EUC-JP, detected), .xlsx, JSONL, Parquet, mbox files, folders "
-             "of .eml files (sub-folders too); globs allowed (quote them; the run's own output is skipped).")],
+             "of .eml files (sub-folders too); globs allowed (quote them; the run's own output is skipped). Files, "
+             "not pipes: each input is read more than once.")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="Output file: .parquet, .csv (UTF-8 with BOM; cells that a spreadsheet would take "
                                "for a formula get a leading '), .jsonl or .xlsx. Must not be an input.")],
@@ -85,7 +86,8 @@ def batch(
         help="Dask: split CSV files into partitions of this size, e.g. 64MB (only if no quoted field holds a "
              "line break; not for UTF-16 files; default: one partition per CSV file).")] = None,
     sender_summary: Annotated[Path | None, typer.Option(
-        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input.")] = None,
+        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input; "
+             "needs --sender-column.")] = None,
     keep_sender_ids: Annotated[bool, typer.Option(
         help="In sender_id and the per-sender summary, show canonical sender ids (e-mail address in lower case "
              "without the display name, phone number as digits) instead of keyed-hash pseudonyms; senders are "
