@@ -1058,6 +1058,61 @@ def test_dask_engine_numbers_rows_after_empty_lines_as_the_local_engine(small_mo
     assert numbers["local"] == numbers["dask"] == expected
 
 
+SECRET = "窓口の山田花子さん（090-1234-5678）の説明が違っていました"
+
+
+def _bad_byte_file(path: Path, encoding: str, bad_row: int, bad: bytes, column: str = "text") -> Path:
+    """A CSV file of 15 records (id, channel, text) in ``encoding`` whose record ``bad_row`` (from 1) holds
+    the bytes ``bad`` at the end of ``column``."""
+    out = ["id,channel,text\r\n".encode(encoding)]
+    for i in range(1, 16):
+        text = SECRET if i == bad_row else f"{TEXTS[i % len(TEXTS)]}（{i}）"
+        channel = "窓口" if i == bad_row else ("電話", "メール")[i % 2]
+        cells = {"channel": channel.encode(encoding), "text": text.encode(encoding)}
+        if i == bad_row:
+            cells[column] += bad
+        out.append(f"{i},".encode(encoding) + cells["channel"] + b"," + cells["text"] + b"\r\n")
+    path.write_bytes(b"".join(out))
+    return path
+
+
+#: (encoding, record holding the bad bytes, the bytes, the column): the first 10 records are the head
+#: sample Dask reads on the driver, the others are read on a worker only
+BAD_BYTE_FILES = [
+    pytest.param("utf-8", 2, b"\xff", "text", id="utf8-in-the-head-sample"),
+    pytest.param("utf-8", 14, b"\xff", "text", id="utf8-on-a-worker-only"),
+    pytest.param("utf-8", 13, b"\xe3\x81", "channel", id="utf8-cut-character-outside-the-text"),
+    pytest.param("cp932", 12, b"\x85\x40", "text", id="cp932-unassigned-character"),
+    pytest.param("cp932", 3, b"\xff\xfe", "text", id="cp932-bytes-read-as-private-use"),
+]
+
+
+@pytest.mark.parametrize(("encoding", "bad_row", "bad", "column"), BAD_BYTE_FILES)
+def test_a_bad_byte_gives_the_dask_engine_the_local_engines_output(small_model_dir, tmp_path, dask_scheduler,
+                                                                   encoding, bad_row, bad, column):
+    """Acceptance 5b, finding 1: one undecodable byte stopped every Dask run ("the Dask run failed
+    (UnicodeEncodeError on a worker …): rerun … with --resume", which failed again), and the worker's log
+    held the record's text (a name, a phone number) in the exception."""
+    src = _bad_byte_file(tmp_path / "in.csv", encoding, bad_row, bad, column)
+    assert B.detect_encoding(src) == encoding
+    outs = {}
+    for engine in ("local", "dask"):
+        outs[engine] = tmp_path / f"{engine}.jsonl"
+        res = _run(small_model_dir, [src], outs[engine], engine=engine, scheduler=dask_scheduler,
+                   with_evidence=False)
+        assert res.rows == 15
+        if column == "text":
+            assert (res.scored, dict(res.by_error)) == (14, {"undecodable": 1}), engine
+        else:
+            assert (res.scored, res.row_warnings) == (15, 1), engine
+    assert outs["dask"].read_bytes() == outs["local"].read_bytes()
+    (row,) = [r for r in B.iter_scored(outs["dask"]) if r["source_record"] == str(bad_row + 1)]
+    if column == "text":
+        assert "not valid in the file's encoding" in row["error"] and row.get("verdict") is None
+    else:
+        assert "channel" in row["warning"] and row["channel"].endswith("\ufffd") and row["verdict"]
+
+
 #: CSV files with a quote opened and never closed, and multi-line texts whose quotes close: (lines
 #: after the header "id,text,channel", ids of the rows scored, ids of the error rows)
 QUOTED_FILES = [
@@ -1119,6 +1174,35 @@ def test_the_dask_engine_refuses_a_csv_with_a_misshapen_record_before_scoring(sm
     _run(small_model_dir, [src], out, with_evidence=False)
     rows = list(B.iter_scored(out))
     assert [r["source_record"] for r in rows if r.get("error")] == [str(row)]
+
+
+#: (file name, encoding, its bytes, the line where the record with a quoted line break starts)
+QUOTED_LINE_BREAKS = [
+    pytest.param("in.csv", "utf-8", 'id,text\n1,ゴミの日はいつですか\n2,"隣の工事の騒音がひどい。\n朝7時からです。"\n',
+                 3, id="utf8-lf"),
+    pytest.param("in.csv", "cp932", '受付番号,内容\r\n1,"道路の穴を直してください。\r\n危険です。"\r\n2,騒音\r\n', 2,
+                 id="cp932-crlf"),
+    pytest.param("in.tsv", "utf-8", 'id\ttext\n1\t図書館\n2\t住民票\n3\t"公園の遊具が壊れています。\n"\n', 4,
+                 id="tsv-line-break-at-the-end-of-the-field"),
+]
+
+
+@pytest.mark.parametrize(("name", "encoding", "data", "line"), QUOTED_LINE_BREAKS)
+def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path, name,
+                                                                                  encoding, data, line):
+    """Acceptance 5b, finding 3: --blocksize on such a file failed on a worker with a ParserError reported as
+    a cluster failure, with advice to --resume that could only fail again."""
+    pytest.importorskip("distributed")
+    src = tmp_path / name
+    src.write_bytes(data.encode(encoding))
+    text_col = "内容" if encoding == "cp932" else "text"
+    with pytest.raises(InputFormatError, match=rf"--blocksize cannot split .*{re.escape(name)}: the record on line "
+                                               rf"{line} holds a line break inside a quoted field.*drop --blocksize"):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", dask_blocksize="1KB", text_col=text_col)
+    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before any cluster is started)
+    one_line = src.with_name("one-line" + src.suffix)
+    one_line.write_bytes(data.replace("\r\n", "\n").replace('\n"', '"').replace('。\n', '。').encode(encoding))
+    assert B._quoted_line_break(B.expand_inputs([one_line])[0], 1 << 20) is None
 
 
 def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,
@@ -1958,9 +2042,49 @@ def test_a_scheduler_without_workers_and_a_bad_address_are_errors(small_model_di
                  scheduler_timeout=1)
 
 
+@contextlib.contextmanager
+def _dask_logs() -> Iterator[list[str]]:
+    """The records Dask's loggers (a worker's "Compute Failed" among them) emit in this process, formatted
+    with their tracebacks."""
+    import logging
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(logging.Formatter().format(record))
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in ("distributed", "distributed.worker", "distributed.scheduler")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+
+def _messages(e: BaseException) -> str:
+    """Every message of an exception and of the exceptions chained to it."""
+    out = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(f"{type(x).__name__}: {x} {x.args!r}")
+        todo += [x.__cause__, x.__context__]
+    return "\n".join(out)
+
+
 def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_complete(small_model_dir, tmp_path,
                                                                                        monkeypatch):
-    """A lost scheduler or a worker's error ended in a raw traceback without the hint to resume."""
+    """A lost scheduler or a worker's error ended in a raw traceback without the hint to resume; and
+    (acceptance 5b, finding 1) a worker's error quoting a record went into the worker's log and the
+    driver's error as it was."""
     distributed = pytest.importorskip("distributed")
     src = tmp_path / "in.csv"
     src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(12))]) + "\n", encoding="utf-8")
@@ -1968,9 +2092,9 @@ def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_com
     _run(small_model_dir, [src], ref, with_evidence=False)
     real = B.score_frame
 
-    def flaky(df, *, partition_info=None, **kw):
-        if partition_info is not None and partition_info["number"] == 1:
-            raise UnicodeError("a worker failed")
+    def flaky(df, **kw):
+        if any("（11）" in t for t in df["text"]):  # (the last partition: the first ones are saved)
+            raise UnicodeError(f"a worker failed on {SECRET}")
         return real(df, **kw)
 
     opts = {"engine": "dask", "dask_blocksize": 200, "with_evidence": False}
@@ -1978,14 +2102,51 @@ def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_com
     with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
         opts["scheduler"] = cluster.scheduler_address
-        with monkeypatch.context() as m:
+        with monkeypatch.context() as m, _dask_logs() as logs:
             m.setattr(B, "score_frame", flaky)
-            with pytest.raises(ComplaintTriageError, match=r"the Dask run failed \(UnicodeError on a worker.*"
-                                                            r"out\.jsonl\.parts: rerun the same command with --resume"):
+            with pytest.raises(ComplaintTriageError, match=r"the Dask run failed \(UnicodeError while scoring a "
+                                                            r"partition on a worker.*"
+                                                            r"out\.jsonl\.parts: rerun the same command with --resume"
+                               ) as e:
                 _run(small_model_dir, [src], out, **opts)
+        assert any("Compute Failed" in line for line in logs)  # (the worker logged its error: without the record)
+        for secret in ("山田花子", "090-1234-5678"):
+            assert secret not in _messages(e.value) and not any(secret in line for line in logs), secret
         assert "chunk-000000.jsonl" in {p.name for p in (tmp_path / "out.jsonl.parts").iterdir()}
         res = _run(small_model_dir, [src], out, resume=True, **opts)
     assert res.resumed_chunks >= 1 and res.chunks >= 3 and out.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("blocksize", [None, 200])
+def test_a_file_pandas_cannot_read_on_the_cluster_is_an_input_error_that_quotes_nothing(small_model_dir, tmp_path,
+                                                                                        monkeypatch, blocksize):
+    """Acceptance 5b, findings 1 and 3: pandas' error on a worker, which may quote the file, was logged
+    and raised as it was, and reported as a cluster failure to --resume."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(11)), f"11,{SECRET}"]) + "\n",
+                   encoding="utf-8")
+    real = pd.read_csv
+
+    def failing(data, *args, **kw):  # (the head sample, read on the driver with nrows, is read)
+        if kw.get("nrows") is None and SECRET.encode() in data.getvalue():
+            raise ValueError(f"cannot parse {SECRET!r}")
+        return real(data, *args, **kw)
+
+    out = tmp_path / "out.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs() as logs:
+            m.setattr(pd, "read_csv", failing)
+            hint = "drop --blocksize" if blocksize else "score it with --engine local"
+            with pytest.raises(InputFormatError, match=r"in\.csv: the Dask engine cannot read it \(pandas' CSV "
+                                                       rf"reader failed with ValueError\); {hint}") as e:
+                _run(small_model_dir, [src], out, engine="dask", scheduler=cluster.scheduler_address,
+                     dask_blocksize=blocksize, with_evidence=False)
+    assert "--resume" not in str(e.value)
+    for secret in ("山田花子", "090-1234-5678"):
+        assert secret not in _messages(e.value) and not any(secret in line for line in logs), secret
+    assert not out.exists() and not (tmp_path / "out.jsonl.parts").exists()  # (no checkpoint to resume)
 
 
 def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(small_model_dir, tmp_path):

@@ -303,3 +303,14 @@ def test_batch_refuses_format_jsonl_for_another_format_with_exit_2(tmp_path, sma
     assert r.exit_code == 2, r.output
     assert says in _stderr(r) and not (tmp_path / "out.jsonl").exists()
 
+
+def test_batch_refuses_blocksize_for_a_quoted_line_break_with_exit_2(tmp_path, small_model_dir):
+    """Finding 3: exit 1 as a cluster failure, with advice to --resume that could only fail again."""
+    pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,"隣の工事の騒音がひどい。\n朝7時からです。"\n', encoding="utf-8")
+    r = _batch(src, "-o", tmp_path / "out.jsonl", "--engine", "dask", "--blocksize", "64MB", "--model",
+               small_model_dir, "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "holds a line break inside a quoted field" in _stderr(r) and "drop --blocksize" in _stderr(r)
+    assert "--resume" not in r.stderr

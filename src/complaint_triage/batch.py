@@ -130,13 +130,19 @@ as an error row.  A field over the field limit is read by pandas' rules.  Each w
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
-of some 10,000–100,000 rows.  A UTF-16 file cannot be split (``--blocksize`` is refused for it).
+of some 10,000–100,000 rows.  A UTF-16 file cannot be split (``--blocksize`` is refused for it), nor can
+a file with a line break inside a quoted field (``--blocksize`` is refused for it before scoring).  A bad
+byte is read as the local engine reads it (the columns are read as Python strings holding the surrogate
+escapes, not as pandas' default string columns, which cannot hold them).
 
 A scheduler that does not answer within ``scheduler_timeout`` seconds (``--scheduler-timeout``,
 default 30; e.g. the dashboard's port 8787 given instead of 8786), or that has no worker
 joined by then, stops the run with :class:`DaskEngineError` before any scoring; so does a
 failure of the cluster during the run (scheduler lost, a worker's error), which keeps the
-finished partitions for ``--resume``.  A local cluster serves no dashboard.
+finished partitions for ``--resume``; a CSV file pandas cannot read is an ``InputFormatError``
+instead (resuming cannot help).  The functions the workers run raise errors that name the original
+error's type but never its message, which could quote a record into the workers' logs.  A local
+cluster serves no dashboard.
 
 Sender pseudonyms
 -----------------
@@ -3189,11 +3195,57 @@ def _logger_level(name: str, level: int) -> Iterator[None]:
         logger.setLevel(old)
 
 
+class _PartitionFailure(Exception):
+    """A Dask task's failure to read or score a partition: the original error's type and the stage,
+    never its message, which may quote a record (a name, a phone number).
+
+    A worker logs the error of each task that fails and the driver raises it again, so the
+    functions the workers run (:func:`_read_csv_block`, :func:`_score_partition`) raise this one
+    instead, with no exception chained to it.
+    """
+
+    def __init__(self, stage: str, kind: str) -> None:
+        super().__init__(stage, kind)  # (the arguments, as pickled from the worker to the driver)
+        self.stage, self.kind = stage, kind
+
+    def __str__(self) -> str:
+        return f"{self.kind} while {self.stage} a partition (its message is left out: it may quote a record)"
+
+
+def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`pandas.read_csv` for Dask's CSV reader (the sample read on the driver, the partitions on
+    the workers), raising :class:`_PartitionFailure` instead of an error that may quote the file."""
+    try:
+        return pd.read_csv(*args, **kwargs)
+    except Exception as e:  # (pandas' and pyarrow's errors come in every type)
+        kind = type(e).__name__
+    raise _PartitionFailure("reading", kind)  # (outside the handler: nothing chained to it)
+
+
+_read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
+
+
+def _score_partition(df: pd.DataFrame, *, unguard: bool, text_col: str, model: str, max_chars: int,
+                     with_evidence: bool, cp932_singles: bool) -> pd.DataFrame:
+    """:func:`score_frame` for a partition on a Dask worker (after :func:`_unguarded_frame` for a CSV),
+    raising :class:`_PartitionFailure` instead of an error that may quote a record."""
+    try:
+        if unguard:
+            df = _unguarded_frame(df)
+        return score_frame(df, text_col=text_col, model=model, max_chars=max_chars, with_evidence=with_evidence,
+                           cp932_singles=cp932_singles)
+    except Exception as e:
+        kind = type(e).__name__
+    raise _PartitionFailure("scoring", kind)
+
+
 def _dask_failure(e: BaseException) -> str:
     """What went wrong on the cluster, for a message: the error's type, and its text only for the
     connection errors of the cluster itself (a worker's error text may quote a record)."""
     from concurrent.futures import CancelledError
 
+    if isinstance(e, _PartitionFailure):
+        return f"{e.kind} while {e.stage} a partition on a worker; see the worker's log"
     if isinstance(e, OSError | TimeoutError | CancelledError) or type(e).__module__.startswith("distributed"):
         first = str(e).strip().split("\n")[0][:200]
         return f"{type(e).__name__}: {first}" if first else type(e).__name__
@@ -3289,6 +3341,9 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     except KeyboardInterrupt:
         _silence_dask_teardown()
         raise
+    except _UnreadableInput:  # (its checkpoints can never be resumed: the file must be read otherwise)
+        shutil.rmtree(parts, ignore_errors=True)
+        raise
     except ComplaintTriageError:
         raise
     except Exception as e:  # (the cluster's and the workers' errors come in every type)
@@ -3298,6 +3353,37 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
         raise DaskEngineError(
             f"the Dask run failed ({_dask_failure(e)}); the finished partitions are saved in {parts}: rerun the "
             "same command with --resume once the cluster works") from e
+
+
+class _UnreadableInput(InputFormatError):
+    """A CSV/TSV file that pandas could not read on the Dask engine: an input error, not a failure of the
+    cluster (the same command, resumed or not, would fail again)."""
+
+
+def _unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> _UnreadableInput:
+    how = ("drop --blocksize, so that each file is read whole (a quoted field that holds a line break cannot be "
+           "split), or score it with --engine local" if blocksize is not None else
+           "score it with --engine local, which writes a record it cannot read as an error row")
+    return _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
+                            f"{e.kind}); {how}")
+
+
+def _quoted_line_break(src: _Source, field_limit: int) -> int | None:
+    """The line where the first record of a CSV/TSV file with a line break inside a quoted field starts
+    (a file Dask cannot cut at line breaks, as ``--blocksize`` does), or None: there is none, or the
+    file is not CSV that the ``csv`` module reads."""
+    raise_field_limit(field_limit)
+    with open(src.path, encoding=src.encoding or "utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter="\t" if src.kind == "tsv" else ",")
+        start = 1
+        try:
+            for fields in reader:
+                if any("\n" in v for v in fields):
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:  # (a field over the limit: left to pandas' rules, as on the workers)
+            return None
+    return None
 
 
 def _held_name(column: str) -> str:
@@ -3314,6 +3400,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
+    from dask.dataframe.io.csv import read_pandas  # (dd.read_csv is this with pandas.read_csv as the reader)
+
     cols = scan.columns
     field_limit = _field_limit(max_chars)
 
@@ -3347,21 +3435,27 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                         f"{src.label}: row {bad[0]} {bad[1]}; the Dask engine reads CSV with pandas, which cannot "
                         "keep such a record in its place: fix the row, or score the file with --engine local, "
                         "which writes it as an error row")
-                ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
-                                  keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
-                                  encoding_errors="surrogateescape", blocksize=blocksize, header=0,
-                                  names=names,  # (the local engine's names: duplicates, blanks renamed)
-                                  skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
-                if src.kind == "csv":  # (as the local engine reads it: without batch's formula guard)
-                    ddf = ddf.map_partitions(_unguarded_frame, meta=ddf._meta)
+                try:
+                    # (dd.read_csv with a reader whose errors never quote the file; object columns, since
+                    # pandas' default str columns cannot hold the surrogate escapes of undecodable bytes)
+                    ddf = read_pandas(_read_csv_block, str(src.path), sep="\t" if src.kind == "tsv" else ",",
+                                      dtype=object, keep_default_na=False, na_filter=False,
+                                      encoding=src.encoding or "utf-8", encoding_errors="surrogateescape",
+                                      blocksize=blocksize, header=0,
+                                      names=names,  # (the local engine's names: duplicates, blanks renamed)
+                                      skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
+                except _PartitionFailure as e:  # (the sample of the file's head is read here)
+                    raise _unreadable(src, e, blocksize) from None
             held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
             if held:  # (score_frame would replace those input columns with its own)
                 ddf = ddf.rename(columns=held)
             text_in = held.get(text_col, text_col)
             cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
             meta = score_frame(ddf._meta, text_col=text_in)
-            scored = ddf.map_partitions(score_frame, text_col=text_in, model=str(model_dir), max_chars=max_chars,
-                                        with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
+            scored = ddf.map_partitions(_score_partition, text_col=text_in, model=str(model_dir), max_chars=max_chars,
+                                        with_evidence=with_evidence, cp932_singles=cp932,
+                                        unguard=src.kind == "csv",  # (as the local engine reads it: without
+                                        meta=meta)                  # batch's formula guard)
             plan.extend((part, src, names) for part in scored.to_delayed())
 
         offsets: dict[str, int] = {}
@@ -3399,6 +3493,14 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             _write_part(parts, k, rows)
             progress.update(len(rows))
 
+        def result(fut: Any, src: _Source) -> pd.DataFrame:
+            try:
+                return fut.result()
+            except _PartitionFailure as e:
+                if e.stage == "reading" and e.kind != "MemoryError":  # (the file's fault, not the cluster's)
+                    raise _unreadable(src, e, blocksize) from None
+                raise
+
         def stop_if_interrupted() -> None:
             # (a Ctrl-C Python dropped in a Dask object's __del__: honoured at the next partition)
             if interrupted is not None and interrupted.seen:
@@ -3418,14 +3520,14 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 if isinstance(fut, int):
                     offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
                 else:
-                    finish(pk, psrc, pnames, fut.result())
+                    finish(pk, psrc, pnames, result(fut, psrc))
                 stop_if_interrupted()
         while pending:
             pk, psrc, pnames, fut = pending.popleft()
             if isinstance(fut, int):
                 offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
             else:
-                finish(pk, psrc, pnames, fut.result())
+                finish(pk, psrc, pnames, result(fut, psrc))
             stop_if_interrupted()
     return len(plan)
 
@@ -3525,8 +3627,8 @@ def run_batch(
         Seconds to wait for the scheduler at ``scheduler`` to answer, and then for a worker
         to join it (:class:`DaskEngineError` after that).
     dask_blocksize : str, int or None, default=None
-        Split CSV files into partitions of this size (only safe when no quoted field holds a
-        line break; refused for UTF-16 files); by default one partition per CSV file.
+        Split CSV files into partitions of this size (refused for a file where a quoted field
+        holds a line break, and for UTF-16 files); by default one partition per CSV file.
     jobs : int, default=2
         Worker processes (each loads the model once).
     chunk_rows : int, default=1000
@@ -3562,8 +3664,10 @@ def run_batch(
     ------
     InputFormatError
         Bad inputs or options: nothing matches, a missing column, an input that is one of
-        the run's own output files, a per-sender summary that is the output, inputs that
-        hold no records at all, checkpoints that cannot be resumed.
+        the run's own output files or a pipe, a file that is not of its format, a per-sender
+        summary that is the output or without ``sender_col``, inputs that hold no records at
+        all, checkpoints that cannot be resumed, ``dask_blocksize`` for a file that cannot be
+        split, a CSV file that pandas cannot read on the Dask engine.
     OutputInUseError
         Another run is writing ``output``.
     OutputWriteError
@@ -3638,6 +3742,13 @@ def run_batch(
                                "by that column's senders; without it none is written)")
     if sender_col is not None and sender_output is None:
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
+    if engine == "dask" and dask_blocksize is not None:
+        for src in sources:
+            if src.kind in ("csv", "tsv") and (line := _quoted_line_break(src, _field_limit(max_chars))) is not None:
+                raise InputFormatError(
+                    f"--blocksize cannot split {src.label}: the record on line {line:,} holds a line break inside a "
+                    "quoted field, and Dask cuts a file at line breaks; drop --blocksize (one partition per file), "
+                    "or score it with --engine local")
 
     model_dir = _model_dir(model)
     from complaint_triage.persist import MANIFEST_FILE
