@@ -709,6 +709,9 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
     (["123.45"], "123.45"),  # not a dotted telephone number
+    # acceptance 5b, finding 6: RFC 822's comment form kept the name in the id and split the sender
+    (["taro@example.jp", "taro@example.jp (山田太郎)", "TARO@example.jp（山田 太郎）", "(山田太郎) taro@example.jp",
+      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)"], "taro@example.jp"),
 ])
 def test_a_senders_spellings_are_one_sender(spellings, canonical):
     """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a
@@ -769,6 +772,42 @@ def test_without_a_date_column_dates_and_runs_are_empty_and_a_warning_says_why(s
                keep_sender_ids=True, sender_output=tmp_path / "o2.senders.csv")
     summary = list(csv.DictReader(io.StringIO((tmp_path / "o2.senders.csv").read_text(encoding="utf-8-sig"))))
     assert summary[0]["longest_run_7d"] == "" and summary[0]["first_date"] == ""
+
+
+def test_a_sender_none_of_whose_dates_can_be_read_has_no_7_day_run(small_model_dir, tmp_path):
+    """Acceptance 5b, finding 7: a sender whose two contacts were undated had longest_run_7d 0 ("at most
+    0 contacts in any 7 days"), where the run is unknown, as without --date-column."""
+    src = _raw_csv(tmp_path / "u.csv", ["id", "sender", "date", "text"], [
+        ["1", "u1@example.jp", "不明", TEXTS[4]], ["2", "u1@example.jp", "", TEXTS[5]],
+        ["3", "u2@example.jp", "2024-04-01", TEXTS[1]], ["4", "u2@example.jp", "令和6年4月3日", TEXTS[3]],
+        ["5", "u3@example.jp", "2024-04-20", TEXTS[0]], ["6", "u3@example.jp", "そのうち", TEXTS[4]]])
+    for summary in (tmp_path / "who.csv", tmp_path / "who.jsonl"):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", sender_col="sender", date_col="date",
+             keep_sender_ids=True, sender_output=summary, with_evidence=False)
+        if summary.suffix == ".csv":
+            rows = list(csv.DictReader(io.StringIO(summary.read_text(encoding="utf-8-sig"))))
+            empty = ""
+        else:
+            rows = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()]
+            empty = None
+        got = {r["sender_id"]: (r["contacts"], r["first_date"], r["longest_run_7d"]) for r in rows}
+        assert got["u1@example.jp"] == (2 if empty is None else "2", empty, empty)
+        assert got["u2@example.jp"][2] in (2, "2") and got["u3@example.jp"][2] in (1, "1")  # (dated contacts only)
+    agg = B.SenderAggregator(key=None)
+    agg.add("u1@example.jp", when="不明", text=TEXTS[4], verdict="complaint")
+    assert agg.rows()[0]["longest_run_7d"] is None
+
+
+def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path):
+    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word."""
+    src = _write_csv(tmp_path / "in.csv", _rows(4))
+    with pytest.raises(InputFormatError, match="--sender-summary needs --sender-column"):
+        _run(small_model_dir, [src], tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.parts").exists()
+    # mail inputs have a sender column of their own (From)
+    res = _run(small_model_dir, [_eml_tree(tmp_path / "mail")], tmp_path / "m.csv", sender_output=tmp_path / "who.csv",
+               with_evidence=False)
+    assert res.sender_output == tmp_path / "who.csv" and res.senders == 4
 
 
 def test_sender_summary_file_and_keep_ids(small_model_dir, tmp_path):
@@ -879,6 +918,74 @@ def test_resume_after_sigkill_matches_uninterrupted_run(small_model_dir, tmp_pat
     assert not parts.exists()
 
 
+# -- inputs that are not files of their format ------------------------------------------
+
+
+def test_a_pipe_or_a_device_as_input_is_refused_at_once(tmp_path):
+    """Acceptance 5b, finding 4: a named pipe blocked for ever (opened a second time after its writer had
+    finished), and <(…) failed with "File or stream is not seekable"."""
+    import threading
+
+    fifo = tmp_path / "受付.csv"
+    os.mkfifo(fifo)
+    got: dict[str, str] = {}
+
+    def expand(pattern: str) -> None:
+        try:
+            B.expand_inputs([pattern])
+        except InputFormatError as e:
+            got[pattern] = str(e)
+
+    for pattern in (str(fifo), str(tmp_path / "*.csv")):
+        t = threading.Thread(target=expand, args=(pattern,), daemon=True)
+        t.start()
+        t.join(20)
+        if t.is_alive():  # (blocked opening the pipe: a writer lets it go)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            t.join(20)
+            pytest.fail(f"reading the named pipe {pattern} blocked")
+        assert f"the input {fifo} is a pipe" in got[pattern] and "save the data to a file" in got[pattern]
+    with pytest.raises(InputFormatError, match="/dev/null is not a regular file"):
+        B.expand_inputs(["/dev/null"], fmt="csv")
+
+
+#: (file name, what it holds, --format, what the error says): given as JSONL, a file of another format
+#: became a file of error rows (a 6-row Parquet file 45 "records") and the run exited 0
+NOT_JSONL = [
+    pytest.param("受付.csv", "受付番号,内容\n1,ゴミが回収されていません。\n2,道路に穴があいています。\n".encode(),
+                 "jsonl",
+                 r"受付\.csv is not JSONL: none of its 3 lines is a JSON object; its name says csv: read it with "
+                 r"--format csv, or leave out --format", id="csv-given-as-jsonl"),
+    pytest.param("crm.jsonl", "id,text\n1,図書館の開館時間を教えてください。\n".encode("cp932"), None,
+                 r"crm\.jsonl is not JSONL: none of its 2 lines is a JSON object; each line of a JSONL file is one "
+                 r"JSON object", id="csv-named-jsonl"),
+    pytest.param("scored.parquet", b"PAR1" + b"\0" * 64 + b"PAR1", "jsonl",
+                 r"scored\.parquet is not JSONL text: it looks like a Parquet file; read it with --format parquet",
+                 id="parquet-given-as-jsonl"),
+    pytest.param("台帳.xlsx", b"PK\x03\x04" + b"\0" * 64, "jsonl",
+                 r"台帳\.xlsx is not JSONL text: it looks like an Excel workbook .*--format xlsx",
+                 id="workbook-given-as-jsonl"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "fmt", "says"), NOT_JSONL)
+def test_a_file_read_as_jsonl_that_is_not_jsonl_is_refused_before_scoring(small_model_dir, tmp_path, name,
+                                                                            content, fmt, says):
+    src = tmp_path / name
+    src.write_bytes(content)
+    with pytest.raises(InputFormatError, match=says):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", fmt=fmt)
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "o.jsonl.parts").exists()
+
+
+def test_a_jsonl_file_with_some_bad_lines_is_still_read(small_model_dir, tmp_path):
+    src = tmp_path / "crm.jsonl"
+    src.write_text("受付番号,内容\n" + json.dumps({"id": "1", "text": TEXTS[1]}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    res = _run(small_model_dir, [src], tmp_path / "o.jsonl", with_evidence=False)
+    assert (res.rows, res.scored, dict(res.by_error)) == (2, 1, {"malformed": 1})
+
+
 # -- Dask --------------------------------------------------------------------------------
 
 
@@ -951,6 +1058,61 @@ def test_dask_engine_numbers_rows_after_empty_lines_as_the_local_engine(small_mo
     assert numbers["local"] == numbers["dask"] == expected
 
 
+SECRET = "窓口の山田花子さん（090-1234-5678）の説明が違っていました"
+
+
+def _bad_byte_file(path: Path, encoding: str, bad_row: int, bad: bytes, column: str = "text") -> Path:
+    """A CSV file of 15 records (id, channel, text) in ``encoding`` whose record ``bad_row`` (from 1) holds
+    the bytes ``bad`` at the end of ``column``."""
+    out = ["id,channel,text\r\n".encode(encoding)]
+    for i in range(1, 16):
+        text = SECRET if i == bad_row else f"{TEXTS[i % len(TEXTS)]}（{i}）"
+        channel = "窓口" if i == bad_row else ("電話", "メール")[i % 2]
+        cells = {"channel": channel.encode(encoding), "text": text.encode(encoding)}
+        if i == bad_row:
+            cells[column] += bad
+        out.append(f"{i},".encode(encoding) + cells["channel"] + b"," + cells["text"] + b"\r\n")
+    path.write_bytes(b"".join(out))
+    return path
+
+
+#: (encoding, record holding the bad bytes, the bytes, the column): the first 10 records are the head
+#: sample Dask reads on the driver, the others are read on a worker only
+BAD_BYTE_FILES = [
+    pytest.param("utf-8", 2, b"\xff", "text", id="utf8-in-the-head-sample"),
+    pytest.param("utf-8", 14, b"\xff", "text", id="utf8-on-a-worker-only"),
+    pytest.param("utf-8", 13, b"\xe3\x81", "channel", id="utf8-cut-character-outside-the-text"),
+    pytest.param("cp932", 12, b"\x85\x40", "text", id="cp932-unassigned-character"),
+    pytest.param("cp932", 3, b"\xff\xfe", "text", id="cp932-bytes-read-as-private-use"),
+]
+
+
+@pytest.mark.parametrize(("encoding", "bad_row", "bad", "column"), BAD_BYTE_FILES)
+def test_a_bad_byte_gives_the_dask_engine_the_local_engines_output(small_model_dir, tmp_path, dask_scheduler,
+                                                                   encoding, bad_row, bad, column):
+    """Acceptance 5b, finding 1: one undecodable byte stopped every Dask run ("the Dask run failed
+    (UnicodeEncodeError on a worker …): rerun … with --resume", which failed again), and the worker's log
+    held the record's text (a name, a phone number) in the exception."""
+    src = _bad_byte_file(tmp_path / "in.csv", encoding, bad_row, bad, column)
+    assert B.detect_encoding(src) == encoding
+    outs = {}
+    for engine in ("local", "dask"):
+        outs[engine] = tmp_path / f"{engine}.jsonl"
+        res = _run(small_model_dir, [src], outs[engine], engine=engine, scheduler=dask_scheduler,
+                   with_evidence=False)
+        assert res.rows == 15
+        if column == "text":
+            assert (res.scored, dict(res.by_error)) == (14, {"undecodable": 1}), engine
+        else:
+            assert (res.scored, res.row_warnings) == (15, 1), engine
+    assert outs["dask"].read_bytes() == outs["local"].read_bytes()
+    (row,) = [r for r in B.iter_scored(outs["dask"]) if r["source_record"] == str(bad_row + 1)]
+    if column == "text":
+        assert "not valid in the file's encoding" in row["error"] and row.get("verdict") is None
+    else:
+        assert "channel" in row["warning"] and row["channel"].endswith("\ufffd") and row["verdict"]
+
+
 #: CSV files with a quote opened and never closed, and multi-line texts whose quotes close: (lines
 #: after the header "id,text,channel", ids of the rows scored, ids of the error rows)
 QUOTED_FILES = [
@@ -1012,6 +1174,35 @@ def test_the_dask_engine_refuses_a_csv_with_a_misshapen_record_before_scoring(sm
     _run(small_model_dir, [src], out, with_evidence=False)
     rows = list(B.iter_scored(out))
     assert [r["source_record"] for r in rows if r.get("error")] == [str(row)]
+
+
+#: (file name, encoding, its bytes, the line where the record with a quoted line break starts)
+QUOTED_LINE_BREAKS = [
+    pytest.param("in.csv", "utf-8", 'id,text\n1,ゴミの日はいつですか\n2,"隣の工事の騒音がひどい。\n朝7時からです。"\n',
+                 3, id="utf8-lf"),
+    pytest.param("in.csv", "cp932", '受付番号,内容\r\n1,"道路の穴を直してください。\r\n危険です。"\r\n2,騒音\r\n', 2,
+                 id="cp932-crlf"),
+    pytest.param("in.tsv", "utf-8", 'id\ttext\n1\t図書館\n2\t住民票\n3\t"公園の遊具が壊れています。\n"\n', 4,
+                 id="tsv-line-break-at-the-end-of-the-field"),
+]
+
+
+@pytest.mark.parametrize(("name", "encoding", "data", "line"), QUOTED_LINE_BREAKS)
+def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path, name,
+                                                                                  encoding, data, line):
+    """Acceptance 5b, finding 3: --blocksize on such a file failed on a worker with a ParserError reported as
+    a cluster failure, with advice to --resume that could only fail again."""
+    pytest.importorskip("distributed")
+    src = tmp_path / name
+    src.write_bytes(data.encode(encoding))
+    text_col = "内容" if encoding == "cp932" else "text"
+    with pytest.raises(InputFormatError, match=rf"--blocksize cannot split .*{re.escape(name)}: the record on line "
+                                               rf"{line} holds a line break inside a quoted field.*drop --blocksize"):
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", dask_blocksize="1KB", text_col=text_col)
+    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before any cluster is started)
+    one_line = src.with_name("one-line" + src.suffix)
+    one_line.write_bytes(data.replace("\r\n", "\n").replace('\n"', '"').replace('。\n', '。').encode(encoding))
+    assert B._quoted_line_break(B.expand_inputs([one_line])[0], 1 << 20) is None
 
 
 def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,
@@ -1851,9 +2042,49 @@ def test_a_scheduler_without_workers_and_a_bad_address_are_errors(small_model_di
                  scheduler_timeout=1)
 
 
+@contextlib.contextmanager
+def _dask_logs() -> Iterator[list[str]]:
+    """The records Dask's loggers (a worker's "Compute Failed" among them) emit in this process, formatted
+    with their tracebacks."""
+    import logging
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(logging.Formatter().format(record))
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(n) for n in ("distributed", "distributed.worker", "distributed.scheduler")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+
+def _messages(e: BaseException) -> str:
+    """Every message of an exception and of the exceptions chained to it."""
+    out = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(f"{type(x).__name__}: {x} {x.args!r}")
+        todo += [x.__cause__, x.__context__]
+    return "\n".join(out)
+
+
 def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_complete(small_model_dir, tmp_path,
                                                                                        monkeypatch):
-    """A lost scheduler or a worker's error ended in a raw traceback without the hint to resume."""
+    """A lost scheduler or a worker's error ended in a raw traceback without the hint to resume; and
+    (acceptance 5b, finding 1) a worker's error quoting a record went into the worker's log and the
+    driver's error as it was."""
     distributed = pytest.importorskip("distributed")
     src = tmp_path / "in.csv"
     src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(12))]) + "\n", encoding="utf-8")
@@ -1861,9 +2092,9 @@ def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_com
     _run(small_model_dir, [src], ref, with_evidence=False)
     real = B.score_frame
 
-    def flaky(df, *, partition_info=None, **kw):
-        if partition_info is not None and partition_info["number"] == 1:
-            raise UnicodeError("a worker failed")
+    def flaky(df, **kw):
+        if any("（11）" in t for t in df["text"]):  # (the last partition: the first ones are saved)
+            raise UnicodeError(f"a worker failed on {SECRET}")
         return real(df, **kw)
 
     opts = {"engine": "dask", "dask_blocksize": 200, "with_evidence": False}
@@ -1871,14 +2102,51 @@ def test_a_failure_on_the_dask_cluster_says_to_resume_and_the_resumed_run_is_com
     with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
         opts["scheduler"] = cluster.scheduler_address
-        with monkeypatch.context() as m:
+        with monkeypatch.context() as m, _dask_logs() as logs:
             m.setattr(B, "score_frame", flaky)
-            with pytest.raises(ComplaintTriageError, match=r"the Dask run failed \(UnicodeError on a worker.*"
-                                                            r"out\.jsonl\.parts: rerun the same command with --resume"):
+            with pytest.raises(ComplaintTriageError, match=r"the Dask run failed \(UnicodeError while scoring a "
+                                                            r"partition on a worker.*"
+                                                            r"out\.jsonl\.parts: rerun the same command with --resume"
+                               ) as e:
                 _run(small_model_dir, [src], out, **opts)
+        assert any("Compute Failed" in line for line in logs)  # (the worker logged its error: without the record)
+        for secret in ("山田花子", "090-1234-5678"):
+            assert secret not in _messages(e.value) and not any(secret in line for line in logs), secret
         assert "chunk-000000.jsonl" in {p.name for p in (tmp_path / "out.jsonl.parts").iterdir()}
         res = _run(small_model_dir, [src], out, resume=True, **opts)
     assert res.resumed_chunks >= 1 and res.chunks >= 3 and out.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("blocksize", [None, 200])
+def test_a_file_pandas_cannot_read_on_the_cluster_is_an_input_error_that_quotes_nothing(small_model_dir, tmp_path,
+                                                                                        monkeypatch, blocksize):
+    """Acceptance 5b, findings 1 and 3: pandas' error on a worker, which may quote the file, was logged
+    and raised as it was, and reported as a cluster failure to --resume."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(11)), f"11,{SECRET}"]) + "\n",
+                   encoding="utf-8")
+    real = pd.read_csv
+
+    def failing(data, *args, **kw):  # (the head sample, read on the driver with nrows, is read)
+        if kw.get("nrows") is None and SECRET.encode() in data.getvalue():
+            raise ValueError(f"cannot parse {SECRET!r}")
+        return real(data, *args, **kw)
+
+    out = tmp_path / "out.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs() as logs:
+            m.setattr(pd, "read_csv", failing)
+            hint = "drop --blocksize" if blocksize else "score it with --engine local"
+            with pytest.raises(InputFormatError, match=r"in\.csv: the Dask engine cannot read it \(pandas' CSV "
+                                                       rf"reader failed with ValueError\); {hint}") as e:
+                _run(small_model_dir, [src], out, engine="dask", scheduler=cluster.scheduler_address,
+                     dask_blocksize=blocksize, with_evidence=False)
+    assert "--resume" not in str(e.value)
+    for secret in ("山田花子", "090-1234-5678"):
+        assert secret not in _messages(e.value) and not any(secret in line for line in logs), secret
+    assert not out.exists() and not (tmp_path / "out.jsonl.parts").exists()  # (no checkpoint to resume)
 
 
 def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(small_model_dir, tmp_path):

@@ -4,6 +4,9 @@ they refuse, option help (the ``batch`` command runs end to end in test_batch.py
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -231,3 +234,83 @@ def test_report_error_names_a_key_path_with_brackets_as_it_is(tmp_path, folder):
     r = _invoke(scored, "-o", tmp_path / "r.html", "--sender-key-file", key)
     assert r.exit_code == 2, r.output
     assert f"error: no sender key file {key}" in _stderr(r)
+
+
+# -- acceptance 5b: refusals with exit 2 --------------------------------------------------------------
+
+
+def _batch_process(args: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    """``python -m complaint_triage.batch_cli batch ARGS`` in a process of its own (a pipe that blocked
+    the run would block the test process too), stopped after 60 s."""
+    return subprocess.run([sys.executable, "-m", "complaint_triage.batch_cli", "batch", *args, "--quiet"],
+                          capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_batch_refuses_a_named_pipe_at_once_with_exit_2(tmp_path, small_model_dir):
+    """Finding 4: a named pipe hung for ever (the run opens each input more than once)."""
+    fifo = tmp_path / "受付.csv"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat > '{fifo}'"], stdin=subprocess.PIPE)  # (a writer, as a shell has)
+    try:
+        writer.stdin.write("id,text\n1,図書館の開館時間を教えてください。\n".encode())
+        writer.stdin.close()
+        r = _batch_process([str(fifo), "-o", str(tmp_path / "out.csv"), "--model", str(small_model_dir)])
+    finally:
+        writer.kill()
+        writer.wait()
+    assert r.returncode == 2, r.stderr
+    assert f"the input {fifo} is a pipe" in " ".join(r.stderr.split()) and "save the data to a file" in r.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="process substitution reads /dev/fd/N")
+def test_batch_refuses_a_process_substitution_with_exit_2(tmp_path, small_model_dir):
+    """Finding 4: batch <(cat small.csv) failed with exit 1 and "File or stream is not seekable", naming
+    neither the input nor the fix."""
+    read, write = os.pipe()
+    os.write(write, "id,text\n1,図書館の開館時間を教えてください。\n".encode())
+    os.close(write)
+    try:
+        r = _batch_process([f"/dev/fd/{read}", "-o", str(tmp_path / "out.csv"), "--format", "csv", "--model",
+                            str(small_model_dir)], pass_fds=(read,))
+    finally:
+        os.close(read)
+    assert r.returncode == 2, r.stderr
+    assert f"/dev/fd/{read} is a pipe" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_batch_refuses_a_sender_summary_without_a_sender_column_with_exit_2(tmp_path, small_model_dir):
+    """Finding 5: the summary asked for was silently not written (exit 0)."""
+    out = tmp_path / "scored.csv"
+    r = _batch(_csv(tmp_path / "in.csv"), "-o", out, "--sender-summary", tmp_path / "senders.csv", "--model",
+               small_model_dir, "--jobs", "1", "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "--sender-summary needs --sender-column" in _stderr(r)
+    assert not out.exists() and not (tmp_path / "senders.csv").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("受付.csv", "id,text\n1,ゴミが回収されていません。\n".encode(),
+     "is not JSONL: none of its 2 lines is a JSON object"),
+    ("scored.parquet", b"PAR1" + b"\0" * 32, "is not JSONL text: it looks like a Parquet file"),
+])
+def test_batch_refuses_format_jsonl_for_another_format_with_exit_2(tmp_path, small_model_dir, name, content, says):
+    """Finding 9: --format jsonl on a CSV or a Parquet file wrote only error rows and exited 0."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    r = _batch(src, "-o", tmp_path / "out.jsonl", "--format", "jsonl", "--model", small_model_dir, "--quiet")
+    assert r.exit_code == 2, r.output
+    assert says in _stderr(r) and not (tmp_path / "out.jsonl").exists()
+
+
+def test_batch_refuses_blocksize_for_a_quoted_line_break_with_exit_2(tmp_path, small_model_dir):
+    """Finding 3: exit 1 as a cluster failure, with advice to --resume that could only fail again."""
+    pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,"隣の工事の騒音がひどい。\n朝7時からです。"\n', encoding="utf-8")
+    r = _batch(src, "-o", tmp_path / "out.jsonl", "--engine", "dask", "--blocksize", "64MB", "--model",
+               small_model_dir, "--quiet")
+    assert r.exit_code == 2, r.output
+    assert "holds a line break inside a quoted field" in _stderr(r) and "drop --blocksize" in _stderr(r)
+    assert "--resume" not in r.stderr

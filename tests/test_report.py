@@ -666,6 +666,48 @@ def test_a_code_0_is_a_channel_and_department_not_none(tmp_path, key_file, code,
         assert ("(なし)" in chart) == (label == "(なし)")
 
 
+# (channel cell, department cell, what must not show anywhere, the channel and the department as shown)
+LABELS_WITH_PERSONAL_DATA = [
+    ("電話 090-1234-5678", "保育課 鈴木一郎 090-9999-8888", ("1234-5678", "9999-8888", "鈴木一郎"),
+     ("電話 0**-****-****", "保育課 ＊＊ 0**-****-****")),
+    ("メール taro.yamada@example.jp", "保育課（担当：鈴木 内線1234）", ("taro.yamada@", "鈴木"),
+     ("メール t***@example.jp", "保育課（担当：＊＊ 内線1234）")),
+    ("ＴＥＬ ０３－５４３２－１１１１", "道路公園課 山田様", ("５４３２", "山田"),
+     ("ＴＥＬ ０*－****－****", "道路公園課 ＊＊様")),
+]
+
+
+@pytest.mark.parametrize(("channel", "department", "hidden", "shown"), LABELS_WITH_PERSONAL_DATA)
+def test_channel_and_department_values_are_masked_in_labels_tooltips_and_tables(tmp_path, key_file, channel,
+                                                                                  department, hidden, shown):
+    """Acceptance 5b, finding 2: a department cell naming the staff member and a mobile number showed as
+    written in the chart's bar label and tooltip and in the review tables, though excerpts were masked."""
+    rows = [_report_row(1, "", "2025-04-01", "殺すぞ。夜道に気をつけろよ。", "harassment", review=True, action="police",
+                        scores={"harassment": 0.9}, チャネル=channel, 担当課=department),
+            _report_row(2, "", "2025-04-02", COMPLAINT_TEXTS[0], "complaint", チャネル=channel, 担当課=department)]
+    html, stats = build_report(_write_scored(tmp_path / "labels.jsonl", rows), sender_key_file=key_file)
+    assert (stats.columns["channel"], stats.columns["topic"]) == ("チャネル", "担当課")
+    for secret in hidden:
+        assert secret not in html, secret
+    masked_channel, masked_department = (report._e(v) for v in shown)
+    for section, end, label in (("by channel", "by topic / department", masked_channel),
+                                ("by topic / department", "harassment by category", masked_department)):
+        chart = html.split(section)[1].split(end)[0]
+        assert f'text-anchor="end">{label}</text>' in chart  # the bar's label
+        assert f"<title>{label} harassment: 1</title>" in chart and f"<title>{label} complaint: 1</title>" in chart
+    for section, end in (("most severe", "review queue"), ("review queue", "top evidence phrases")):
+        table = html.split(section)[1].split(end)[0]
+        assert f"<td>{masked_channel}</td><td>{masked_department}</td>" in table
+
+
+def test_channel_values_that_read_alike_once_masked_are_one_group(tmp_path, key_file):
+    rows = [_report_row(i, "", "2025-04-01", COMPLAINT_TEXTS[0], "complaint", チャネル=f"電話 090-1234-{i:04d}")
+            for i in range(3)]
+    html, _ = build_report(_write_scored(tmp_path / "phones.jsonl", rows), sender_key_file=key_file)
+    chart = html.split("by channel")[1].split("by topic / department")[0]
+    assert chart.count("<title>") == 1 and "<title>電話 0**-****-**** complaint: 3</title>" in chart
+
+
 def _queue_ids(html: str, section: str, end: str) -> list[str]:
     return re.findall(r"<tr><td>([^<]*)</td>", html.split(section)[1].split(end)[0])
 
@@ -771,6 +813,20 @@ def test_report_help_names_the_date_column_rules():
     r = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     help_text = " ".join(r.output.replace("│", " ").split())
     assert "受付年月日, 受付日時, 日付, 日時 or 年月日" in help_text and "passed over with a warning" in help_text
+
+
+def test_a_sender_none_of_whose_dates_can_be_read_shows_no_7_day_run(tmp_path, key_file):
+    """Acceptance 5b, finding 7: a sender with two undated contacts showed 0 as its longest 7-day run."""
+    rows = [_report_row(1, "u1@example.jp", "不明", COMPLAINT_TEXTS[0], "complaint"),
+            _report_row(2, "u1@example.jp", "", COMPLAINT_TEXTS[1], "complaint"),
+            _report_row(3, "u2@example.jp", "2025-04-01", COMPLAINT_TEXTS[3], "complaint")]
+    html, stats = build_report(_write_scored(tmp_path / "undated.jsonl", rows), sender_key_file=key_file)
+    assert stats.columns["date"] == "受付日" and stats.senders == 2
+    table = html.split("per sender")[1]
+    cells = {c[1]: c for c in (re.findall(r"<td[^>]*>([^<]*)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", table))
+             if c}
+    assert (cells["2"][2], cells["2"][3], cells["2"][6]) == ("—", "—", "—")  # first, last, 7-day run
+    assert (cells["1"][2], cells["1"][6]) == ("2025-04-01", "1")
 
 
 def test_records_without_a_sender_are_counted_above_the_sender_table(tmp_path, key_file):

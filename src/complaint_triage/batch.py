@@ -39,6 +39,8 @@ Design
 * Nothing is lost: an empty, non-text, over-long, undecodable or malformed record yields an
   output row whose ``error`` column says why, with every column that could be read.
 * A run whose inputs hold no record at all is an error (``InputFormatError``), as is an
+  input that is a named pipe, ``<(…)`` or a device (a run reads each input more than once:
+  opening a pipe again would wait for ever), and an
   input that is one of the run's own files (the output, the per-sender summary, the
   checkpoints): given by name it is refused, matched by a glob or inside a folder it is
   skipped with a warning, so running the same glob twice does not read the last output.
@@ -55,7 +57,9 @@ Reading the inputs
 * JSONL: bytes that are not UTF-8 inside a string, and lone UTF-16 surrogates (JSON escapes
   such as ``\\ud800`` without their pair), are treated alike: outside the text (a value or a
   field name, at any depth) they become U+FFFD and the row's ``warning`` says so; in the text
-  the row is an error row saying which of the two it holds.
+  the row is an error row saying which of the two it holds.  A file read as JSONL that is a
+  workbook or a Parquet file (by its first bytes), or none of whose lines is a JSON object (a CSV
+  file), is refused (``InputFormatError``) rather than read as a file of error rows.
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
@@ -126,13 +130,19 @@ as an error row.  A field over the field limit is read by pandas' rules.  Each w
 once and keeps it.  A CSV file is one partition (Dask cannot split files whose quoted
 fields hold line breaks; pass ``--blocksize 64MB`` only for files without them); a Parquet
 file gives one partition per row group, so write big archives as Parquet with row groups
-of some 10,000–100,000 rows.  A UTF-16 file cannot be split (``--blocksize`` is refused for it).
+of some 10,000–100,000 rows.  A UTF-16 file cannot be split (``--blocksize`` is refused for it), nor can
+a file with a line break inside a quoted field (``--blocksize`` is refused for it before scoring).  A bad
+byte is read as the local engine reads it (the columns are read as Python strings holding the surrogate
+escapes, not as pandas' default string columns, which cannot hold them).
 
 A scheduler that does not answer within ``scheduler_timeout`` seconds (``--scheduler-timeout``,
 default 30; e.g. the dashboard's port 8787 given instead of 8786), or that has no worker
 joined by then, stops the run with :class:`DaskEngineError` before any scoring; so does a
 failure of the cluster during the run (scheduler lost, a worker's error), which keeps the
-finished partitions for ``--resume``.  A local cluster serves no dashboard.
+finished partitions for ``--resume``; a CSV file pandas cannot read is an ``InputFormatError``
+instead (resuming cannot help).  The functions the workers run raise errors that name the original
+error's type but never its message, which could quote a record into the workers' logs.  A local
+cluster serves no dashboard.
 
 Sender pseudonyms
 -----------------
@@ -580,6 +590,27 @@ def _sheet_list(sheet: str | Sequence[str] | None) -> list[str] | None:
     return [sheet] if isinstance(sheet, str) else list(dict.fromkeys(sheet))
 
 
+def _check_regular(path: Path, label: str) -> None:
+    """Refuse (:class:`InputFormatError`) an input that is neither a file nor a folder: a named pipe
+    (also ``<(…)``, process substitution), a device or a socket.  A run reads each input several times
+    (its format and encoding, its columns and records, a fingerprint for ``--resume``), and opening a
+    pipe a second time waits for a writer for ever."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # (missing, or a broken link: refused as matching nothing)
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    what = ("a pipe (a named pipe, or <(…) process substitution)" if stat.S_ISFIFO(mode)
+            else "not a regular file (a device or a socket)")
+    raise InputFormatError(
+        f"the input {label} is {what}, which batch cannot read: it reads each input more than once (its "
+        "encoding, its records, a fingerprint for --resume); save the data to a file first (e.g. "
+        "zcat log.csv.gz > log.csv) and give that file")
+
+
 def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
                   encoding: str | None = None, exclude: Mapping[str | os.PathLike[str], str] | None = None,
                   notes: list[str] | None = None) -> list[_Source]:
@@ -600,8 +631,8 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None
     Raises
     ------
     InputFormatError
-        A pattern matches nothing, a format cannot be told, or an input is one of the run's
-        own files.
+        A pattern matches nothing, a format cannot be told, an input is a pipe or a device,
+        or an input is one of the run's own files.
     """
     own = {Path(p).resolve(): d for p, d in (exclude or {}).items()}
     out: list[_Source] = []
@@ -615,6 +646,7 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None
             raise InputFormatError(f"no input matches {s!r}")
         for m in matches:
             p = Path(m)
+            _check_regular(p, m)
             rp = p.resolve()
             what = _own_file(rp, own)
             if what is not None:
@@ -1268,9 +1300,13 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 n = reader.count()
                 why = "a header but no records"
         elif src.kind == "jsonl":
+            with open(src.path, "rb") as f:
+                if (binary := binary_format(f.read(8))) is not None:
+                    raise InputFormatError(f"{src.label} is not JSONL text: it looks like {binary}")
             _check_json_array(src)
             seen: dict[str, None] = {}
             unread = 0  # lines too long to parse here: they may hold the text field
+            objects = 0
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
@@ -1284,10 +1320,18 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
+                        objects += 1
                         # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
                         keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
+            if n and not objects and not unread:  # (a CSV or other text file given as JSONL: only error rows)
+                named = _EXT_KINDS.get(src.path.suffix.lower())
+                hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
+                        if named is not None and named != "jsonl" else
+                        "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
+                raise InputFormatError(f"{src.label} is not JSONL: none of its {_count(n, 'line')} is a JSON object; "
+                                       f"{hint}")
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} "
                                        f"(fields: {shown_names(seen)}); "
@@ -2077,6 +2121,8 @@ def load_sender_key(key_file: str | os.PathLike[str] | None = None, *, notes: li
 
 _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
+#: An RFC 822 comment, ``taro@example.jp (山田太郎)``: the display name of an older mail form.
+_COMMENT = re.compile(r"\([^()]*\)")
 _PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
@@ -2130,6 +2176,8 @@ def _canonical_sender(value: object) -> str:
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
+    if "(" in s and _EMAIL_ONLY.match(bare := _COMMENT.sub(" ", s).strip()):  # addr (Name), RFC 822's comment
+        return bare.lower()
     if _EMAIL_ONLY.match(s):
         return s.lower()
     if _MOBILE_WITHOUT_0.match(s):
@@ -2400,7 +2448,8 @@ class SenderAggregator:
         number as digits), grouped exactly as the pseudonyms are.
     dated : bool, default=True
         Whether the contacts carry dates (a date column was given).  Without, ``first_date``,
-        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed.
+        ``last_date`` and ``longest_run_7d`` are empty (None), not 0: they cannot be computed; so
+        are they for a sender none of whose contacts has a date that could be read.
     window_days : int, default=7
         ``longest_run_7d`` is the most contacts falling within any window of this many days.
     resubmit_minutes : float, default=10
@@ -2524,7 +2573,7 @@ class SenderAggregator:
                 "inquiry_count": verdicts.get("inquiry", 0),
                 "error_count": verdicts.get(None, 0),
                 "harassment_categories": [c for c, _ in sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))],
-                "longest_run_7d": run if self.dated else None,
+                "longest_run_7d": run if self.dated and dated else None,  # (no date read: unknown, not 0)
                 "repeat_count": repeats,
                 "repetition": repeats >= self.repeat_min,
             })
@@ -3146,11 +3195,57 @@ def _logger_level(name: str, level: int) -> Iterator[None]:
         logger.setLevel(old)
 
 
+class _PartitionFailure(Exception):
+    """A Dask task's failure to read or score a partition: the original error's type and the stage,
+    never its message, which may quote a record (a name, a phone number).
+
+    A worker logs the error of each task that fails and the driver raises it again, so the
+    functions the workers run (:func:`_read_csv_block`, :func:`_score_partition`) raise this one
+    instead, with no exception chained to it.
+    """
+
+    def __init__(self, stage: str, kind: str) -> None:
+        super().__init__(stage, kind)  # (the arguments, as pickled from the worker to the driver)
+        self.stage, self.kind = stage, kind
+
+    def __str__(self) -> str:
+        return f"{self.kind} while {self.stage} a partition (its message is left out: it may quote a record)"
+
+
+def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`pandas.read_csv` for Dask's CSV reader (the sample read on the driver, the partitions on
+    the workers), raising :class:`_PartitionFailure` instead of an error that may quote the file."""
+    try:
+        return pd.read_csv(*args, **kwargs)
+    except Exception as e:  # (pandas' and pyarrow's errors come in every type)
+        kind = type(e).__name__
+    raise _PartitionFailure("reading", kind)  # (outside the handler: nothing chained to it)
+
+
+_read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
+
+
+def _score_partition(df: pd.DataFrame, *, unguard: bool, text_col: str, model: str, max_chars: int,
+                     with_evidence: bool, cp932_singles: bool) -> pd.DataFrame:
+    """:func:`score_frame` for a partition on a Dask worker (after :func:`_unguarded_frame` for a CSV),
+    raising :class:`_PartitionFailure` instead of an error that may quote a record."""
+    try:
+        if unguard:
+            df = _unguarded_frame(df)
+        return score_frame(df, text_col=text_col, model=model, max_chars=max_chars, with_evidence=with_evidence,
+                           cp932_singles=cp932_singles)
+    except Exception as e:
+        kind = type(e).__name__
+    raise _PartitionFailure("scoring", kind)
+
+
 def _dask_failure(e: BaseException) -> str:
     """What went wrong on the cluster, for a message: the error's type, and its text only for the
     connection errors of the cluster itself (a worker's error text may quote a record)."""
     from concurrent.futures import CancelledError
 
+    if isinstance(e, _PartitionFailure):
+        return f"{e.kind} while {e.stage} a partition on a worker; see the worker's log"
     if isinstance(e, OSError | TimeoutError | CancelledError) or type(e).__module__.startswith("distributed"):
         first = str(e).strip().split("\n")[0][:200]
         return f"{type(e).__name__}: {first}" if first else type(e).__name__
@@ -3246,6 +3341,9 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     except KeyboardInterrupt:
         _silence_dask_teardown()
         raise
+    except _UnreadableInput:  # (its checkpoints can never be resumed: the file must be read otherwise)
+        shutil.rmtree(parts, ignore_errors=True)
+        raise
     except ComplaintTriageError:
         raise
     except Exception as e:  # (the cluster's and the workers' errors come in every type)
@@ -3255,6 +3353,37 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
         raise DaskEngineError(
             f"the Dask run failed ({_dask_failure(e)}); the finished partitions are saved in {parts}: rerun the "
             "same command with --resume once the cluster works") from e
+
+
+class _UnreadableInput(InputFormatError):
+    """A CSV/TSV file that pandas could not read on the Dask engine: an input error, not a failure of the
+    cluster (the same command, resumed or not, would fail again)."""
+
+
+def _unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> _UnreadableInput:
+    how = ("drop --blocksize, so that each file is read whole (a quoted field that holds a line break cannot be "
+           "split), or score it with --engine local" if blocksize is not None else
+           "score it with --engine local, which writes a record it cannot read as an error row")
+    return _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
+                            f"{e.kind}); {how}")
+
+
+def _quoted_line_break(src: _Source, field_limit: int) -> int | None:
+    """The line where the first record of a CSV/TSV file with a line break inside a quoted field starts
+    (a file Dask cannot cut at line breaks, as ``--blocksize`` does), or None: there is none, or the
+    file is not CSV that the ``csv`` module reads."""
+    raise_field_limit(field_limit)
+    with open(src.path, encoding=src.encoding or "utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter="\t" if src.kind == "tsv" else ",")
+        start = 1
+        try:
+            for fields in reader:
+                if any("\n" in v for v in fields):
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:  # (a field over the limit: left to pandas' rules, as on the workers)
+            return None
+    return None
 
 
 def _held_name(column: str) -> str:
@@ -3271,6 +3400,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
     dd = import_or_raise("dask.dataframe", "Dask batch scoring (--engine dask)")
     distributed = import_or_raise("distributed", "Dask batch scoring (--engine dask)")
     pa = import_or_raise("pyarrow", "Dask batch scoring (--engine dask)")
+    from dask.dataframe.io.csv import read_pandas  # (dd.read_csv is this with pandas.read_csv as the reader)
+
     cols = scan.columns
     field_limit = _field_limit(max_chars)
 
@@ -3304,21 +3435,27 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                         f"{src.label}: row {bad[0]} {bad[1]}; the Dask engine reads CSV with pandas, which cannot "
                         "keep such a record in its place: fix the row, or score the file with --engine local, "
                         "which writes it as an error row")
-                ddf = dd.read_csv(str(src.path), sep="\t" if src.kind == "tsv" else ",", dtype=str,
-                                  keep_default_na=False, na_filter=False, encoding=src.encoding or "utf-8",
-                                  encoding_errors="surrogateescape", blocksize=blocksize, header=0,
-                                  names=names,  # (the local engine's names: duplicates, blanks renamed)
-                                  skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
-                if src.kind == "csv":  # (as the local engine reads it: without batch's formula guard)
-                    ddf = ddf.map_partitions(_unguarded_frame, meta=ddf._meta)
+                try:
+                    # (dd.read_csv with a reader whose errors never quote the file; object columns, since
+                    # pandas' default str columns cannot hold the surrogate escapes of undecodable bytes)
+                    ddf = read_pandas(_read_csv_block, str(src.path), sep="\t" if src.kind == "tsv" else ",",
+                                      dtype=object, keep_default_na=False, na_filter=False,
+                                      encoding=src.encoding or "utf-8", encoding_errors="surrogateescape",
+                                      blocksize=blocksize, header=0,
+                                      names=names,  # (the local engine's names: duplicates, blanks renamed)
+                                      skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
+                except _PartitionFailure as e:  # (the sample of the file's head is read here)
+                    raise _unreadable(src, e, blocksize) from None
             held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
             if held:  # (score_frame would replace those input columns with its own)
                 ddf = ddf.rename(columns=held)
             text_in = held.get(text_col, text_col)
             cp932 = src.kind != "parquet" and reads_singles_as_pua(src.encoding)
             meta = score_frame(ddf._meta, text_col=text_in)
-            scored = ddf.map_partitions(score_frame, text_col=text_in, model=str(model_dir), max_chars=max_chars,
-                                        with_evidence=with_evidence, cp932_singles=cp932, meta=meta)
+            scored = ddf.map_partitions(_score_partition, text_col=text_in, model=str(model_dir), max_chars=max_chars,
+                                        with_evidence=with_evidence, cp932_singles=cp932,
+                                        unguard=src.kind == "csv",  # (as the local engine reads it: without
+                                        meta=meta)                  # batch's formula guard)
             plan.extend((part, src, names) for part in scored.to_delayed())
 
         offsets: dict[str, int] = {}
@@ -3356,6 +3493,14 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             _write_part(parts, k, rows)
             progress.update(len(rows))
 
+        def result(fut: Any, src: _Source) -> pd.DataFrame:
+            try:
+                return fut.result()
+            except _PartitionFailure as e:
+                if e.stage == "reading" and e.kind != "MemoryError":  # (the file's fault, not the cluster's)
+                    raise _unreadable(src, e, blocksize) from None
+                raise
+
         def stop_if_interrupted() -> None:
             # (a Ctrl-C Python dropped in a Dask object's __del__: honoured at the next partition)
             if interrupted is not None and interrupted.seen:
@@ -3375,14 +3520,14 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                 if isinstance(fut, int):
                     offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
                 else:
-                    finish(pk, psrc, pnames, fut.result())
+                    finish(pk, psrc, pnames, result(fut, psrc))
                 stop_if_interrupted()
         while pending:
             pk, psrc, pnames, fut = pending.popleft()
             if isinstance(fut, int):
                 offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
             else:
-                finish(pk, psrc, pnames, fut.result())
+                finish(pk, psrc, pnames, result(fut, psrc))
             stop_if_interrupted()
     return len(plan)
 
@@ -3482,8 +3627,8 @@ def run_batch(
         Seconds to wait for the scheduler at ``scheduler`` to answer, and then for a worker
         to join it (:class:`DaskEngineError` after that).
     dask_blocksize : str, int or None, default=None
-        Split CSV files into partitions of this size (only safe when no quoted field holds a
-        line break; refused for UTF-16 files); by default one partition per CSV file.
+        Split CSV files into partitions of this size (refused for a file where a quoted field
+        holds a line break, and for UTF-16 files); by default one partition per CSV file.
     jobs : int, default=2
         Worker processes (each loads the model once).
     chunk_rows : int, default=1000
@@ -3495,7 +3640,7 @@ def run_batch(
         code) differ from the interrupted run's.
     sender_output : path-like or None
         Where to write the per-sender summary (default ``<output stem>.senders<ext>``); must
-        be neither the output nor an input.
+        be neither the output nor an input, and needs ``sender_col``.
     keep_sender_ids : bool, default=False
         Show canonical sender ids (e-mail address lower-cased without the display name,
         phone number as digits) in ``sender_id`` and the summary instead of keyed-hash
@@ -3519,8 +3664,10 @@ def run_batch(
     ------
     InputFormatError
         Bad inputs or options: nothing matches, a missing column, an input that is one of
-        the run's own output files, a per-sender summary that is the output, inputs that
-        hold no records at all, checkpoints that cannot be resumed.
+        the run's own output files or a pipe, a file that is not of its format, a per-sender
+        summary that is the output or without ``sender_col``, inputs that hold no records at
+        all, checkpoints that cannot be resumed, ``dask_blocksize`` for a file that cannot be
+        split, a CSV file that pandas cannot read on the Dask engine.
     OutputInUseError
         Another run is writing ``output``.
     OutputWriteError
@@ -3590,8 +3737,18 @@ def run_batch(
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
     if mask_sender_column and sender_col is None:
         raise InputFormatError("--mask-sender-column needs --sender-column (the column to replace)")
+    if sender_output is not None and sender_col is None:
+        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
+                               "by that column's senders; without it none is written)")
     if sender_col is not None and sender_output is None:
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
+    if engine == "dask" and dask_blocksize is not None:
+        for src in sources:
+            if src.kind in ("csv", "tsv") and (line := _quoted_line_break(src, _field_limit(max_chars))) is not None:
+                raise InputFormatError(
+                    f"--blocksize cannot split {src.label}: the record on line {line:,} holds a line break inside a "
+                    "quoted field, and Dask cuts a file at line breaks; drop --blocksize (one partition per file), "
+                    "or score it with --engine local")
 
     model_dir = _model_dir(model)
     from complaint_triage.persist import MANIFEST_FILE

@@ -6,9 +6,11 @@ on stdout (``--quiet`` hides the progress bar, never the warnings about the data
 failure (also: another run is writing the same output, the output or a checkpoint cannot
 be written, the Dask scheduler does not answer or has no worker, the cluster failed), 2 bad
 input or options (also: an input or the per-sender summary that is the run's own output,
-inputs that hold no records, a workbook sheet that holds rows but no text column, a
-``--scheduler`` that is not an address; for ``report``: a file that is not scored records or
-holds none, an output that is the scored file or a folder), 130 interrupted (the finished
+an input that is a pipe, inputs that hold no records, a file that is not of its format, a
+workbook sheet that holds rows but no text column, a ``--scheduler`` that is not an address,
+``--sender-summary`` without ``--sender-column``, ``--blocksize`` for a CSV file with a line break
+in a quoted field, a CSV file pandas cannot read on the Dask engine; for ``report``: a file that
+is not scored records or holds none, an output that is the scored file or a folder), 130 interrupted (the finished
 chunks are kept: rerun with ``--resume``).
 
 Run standalone with ``python -m complaint_triage.batch_cli batch …``.
@@ -42,7 +44,8 @@ def batch(
     inputs: Annotated[list[str], typer.Argument(
         metavar="INPUT...",
         help="CSV/TSV (UTF-8, UTF-8 BOM, CP932 or EUC-JP, detected), .xlsx, JSONL, Parquet, mbox files, folders "
-             "of .eml files (sub-folders too); globs allowed (quote them; the run's own output is skipped).")],
+             "of .eml files (sub-folders too); globs allowed (quote them; the run's own output is skipped). Files, "
+             "not pipes: each input is read more than once.")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="Output file: .parquet, .csv (UTF-8 with BOM; cells that a spreadsheet would take "
                                "for a formula get a leading '), .jsonl or .xlsx. Must not be an input.")],
@@ -82,10 +85,11 @@ def batch(
         min=0.1, metavar="SECONDS",
         help="Dask: how long to wait for the --scheduler to answer, then for a worker to join it.")] = 30.0,
     blocksize: Annotated[str | None, typer.Option(
-        help="Dask: split CSV files into partitions of this size, e.g. 64MB (only if no quoted field holds a "
-             "line break; not for UTF-16 files; default: one partition per CSV file).")] = None,
+        help="Dask: split CSV files into partitions of this size, e.g. 64MB (refused for a file where a quoted "
+             "field holds a line break, and for UTF-16 files; default: one partition per CSV file).")] = None,
     sender_summary: Annotated[Path | None, typer.Option(
-        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input.")] = None,
+        help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input; "
+             "needs --sender-column.")] = None,
     keep_sender_ids: Annotated[bool, typer.Option(
         help="In sender_id and the per-sender summary, show canonical sender ids (e-mail address in lower case "
              "without the display name, phone number as digits) instead of keyed-hash pseudonyms; senders are "

@@ -16,7 +16,10 @@ and a Content-Security-Policy forbids any network access):
 Personal data is masked by patterns (see :func:`mask_personal` for exactly what is and is
 not) in every message text shown: excerpts in the review queue and evidence phrases, which
 are masked from their whole message so that a number cut by the phrase's edge is still
-found.  Sender ids are shown as keyed-hash pseudonyms (see :mod:`complaint_triage.batch`).
+found; and in every channel and topic/department value shown (chart labels and their
+tooltips, the review tables), since such a cell may name a staff member or hold a phone
+number (「保育課 鈴木 090-…」); values that read alike once masked are one group.  Sender ids
+are shown as keyed-hash pseudonyms (see :mod:`complaint_triage.batch`).
 Record ids are the office's own reference numbers and are shown as they are, unless the id
 column is the sender column (shown as the pseudonym) or a value looks like an e-mail address
 or a telephone number (masked).
@@ -555,14 +558,23 @@ class ReportStats:
     warnings: list[str] = field(default_factory=list)
 
 
+#: How the charts name the group of records whose channel or department cell is empty.
+_NO_GROUP = "(なし)"
+
+
+def _blank_value(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
 def _group_label(value: object) -> str:
-    """A channel or department as the charts name it: ``(なし)`` only for a missing or blank cell.
+    """A channel or department as the charts name it (before masking): ``(なし)`` only for a missing or
+    blank cell.
 
     >>> [_group_label(v) for v in (0, 101.0, 102.5, "窓口", None, float("nan"), " ")]
     ['0', '101', '102.5', '窓口', '(なし)', '(なし)', '(なし)']
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
-        return "(なし)"
+    if _blank_value(value):
+        return _NO_GROUP
     if isinstance(value, float) and value.is_integer():  # a code read as a float (101.0)
         return str(int(value))
     return str(value)
@@ -865,6 +877,20 @@ def build_report(
     agg: SenderAggregator | None = None
     first_date: datetime | None = None
     last_date: datetime | None = None
+    masked_labels: dict[str, str] = {}  # a channel or department as written -> as shown (masked), each once
+
+    def label(value: object) -> str:
+        """A channel or department as the charts and tables show it: :func:`_group_label`, masked as an
+        excerpt is (a cell may name the staff member or hold a phone number: 「保育課 鈴木 090-…」)."""
+        raw = _group_label(value)
+        shown = masked_labels.get(raw)
+        if shown is None:
+            shown = masked_labels[raw] = raw if raw == _NO_GROUP else mask_personal(raw)
+        return shown
+
+    def cell_label(value: object) -> str:
+        """:func:`label` for a table cell, empty for an empty cell."""
+        return "" if _blank_value(value) else label(value)
 
     for row in chain(sample, rows):
         if not cols:
@@ -897,9 +923,9 @@ def build_report(
         else:
             undated += 1
         if cols["channel"]:
-            chan_v[(_group_label(row.get(cols["channel"])), verdict)] += 1
+            chan_v[(label(row.get(cols["channel"])), verdict)] += 1
         if cols["topic"]:
-            topic_v[(_group_label(row.get(cols["topic"])), verdict)] += 1
+            topic_v[(label(row.get(cols["topic"])), verdict)] += 1
         if verdict == "harassment":
             cats.update(row.get("categories") or [])
         evidence = [ev for ev in row.get("evidence") or []
@@ -920,8 +946,8 @@ def build_report(
                         "id": (_record_id(row.get(cols["id"]), is_sender=cols["id"] == cols["sender"], agg=agg)
                                if cols["id"] else str(n)),
                         "date": when.strftime("%Y-%m-%d %H:%M") if when else "",
-                        "channel": row.get(cols["channel"]) if cols["channel"] else "",
-                        "topic": row.get(cols["topic"]) if cols["topic"] else "",
+                        "channel": cell_label(row.get(cols["channel"])) if cols["channel"] else "",
+                        "topic": cell_label(row.get(cols["topic"])) if cols["topic"] else "",
                         "verdict": verdict,
                         "p": p,
                         "categories": row.get("categories") or [],
@@ -984,7 +1010,7 @@ def build_report(
         entries = [e[-1] for e in sorted(heap, reverse=True)]  # most severe first
         return table(
             ["ID", "日時", "チャネル", "所管", "判定", "p(カスハラ)", "類型", "対応", "本文 (抜粋・自動マスク)"],
-            [[_e(r["id"]), _e(r["date"]), _e(r["channel"] or ""), _e(r["topic"] or ""),
+            [[_e(r["id"]), _e(r["date"]), _e(r["channel"]), _e(r["topic"]),
               _e(_VERDICT_JA.get(r["verdict"], r["verdict"])), f'{r["p"]:.2f}' if isinstance(r["p"], float) else "",
               _e(", ".join(r["categories"])), _e(r["action"]), _e(r["excerpt"])] for r in entries],
             frozenset({5}),
@@ -1044,15 +1070,16 @@ def build_report(
 <h1>{_e(title)}</h1>
 <p class="meta">ファイル {_e(path.name)} ・ 作成 {_e(gen)} ・ モデル {_e(", ".join(versions) or "—")}
  ・ 個人情報は自動マスク (personal data masked by pattern; sender ids are pseudonyms)</p>
-<p class="note">マスク対象: 本文の抜粋と根拠表現のメールアドレス・電話番号・郵便番号・番地・部屋番号・
-5桁以上の番号とマイナンバー等の番号・生年月日、敬称 (様・さん・氏など) や「の自宅」「の家」が付いた氏名、
-「氏名」「名前」の後や「と申します」の前の氏名、辞書にある姓 (と続く名)。
+<p class="note">マスク対象: 本文の抜粋・根拠表現・チャネル名・所管名の
+メールアドレス・電話番号・郵便番号・番地・部屋番号・5桁以上の番号とマイナンバー等の番号・生年月日、
+敬称 (様・さん・氏など) や「の自宅」「の家」が付いた氏名、「氏名」「名前」の後や「と申します」の前の氏名、
+辞書にある姓 (と続く名)。
 ひらがな書きや辞書にない氏名で目印のないもの、年齢、生年月日以外の日付などは残ることがあります。
 受付番号などの記録IDはそのまま表示します。
-(Masked in excerpts and evidence: e-mail addresses, phone numbers, postal codes, street and room numbers, numbers of
-5+ digits and grouped numbers such as My Number, birth dates, names marked by an honorific, の自宅/の家, 氏名/名前 or
-と申します, and family names the dictionary knows. Unmarked names in hiragana or unknown to the dictionary, ages and
-other dates may remain. Record ids are shown as they are.)</p>
+(Masked in excerpts, evidence, and channel and department names: e-mail addresses, phone numbers, postal codes,
+street and room numbers, numbers of 5+ digits and grouped numbers such as My Number, birth dates, names marked by
+an honorific, の自宅/の家, 氏名/名前 or と申します, and family names the dictionary knows. Unmarked names in hiragana
+or unknown to the dictionary, ages and other dates may remain. Record ids are shown as they are.)</p>
 <div class="kpis">{kpis}</div>
 <h2>月別件数 (messages per month, by verdict)</h2>
 {month_chart if months else no_month}
