@@ -67,12 +67,23 @@ CASES = [
     ("TEL 03-3412-1111(平日9時〜17時)", "tel ☎(平日9時〜17時)"),
     ("携帯09012345678 固定0334121111", "携帯☎ 固定☎"),
     ("+81-3-3412-1111 / 03(3412)1111", "☎ / ☎"),
-    ("〒154-0004 世田谷区太子堂1-2-3", "〒 世田谷区太子堂1-2-3"),
+    ("〒154-0004 世田谷区太子堂1-2-3", "⌂ 世田谷区太子堂1-2-3"),
+    ("〒154 0004", "⌂"),
     ("連絡先 0**-****-**** t***@example.jp", "連絡先 ☎ ✉"),
+    # the reviewer's other ways to write a phone number (session 25)
+    ("(03)1234-5678 / 03 1234 5678 / 090ー1234ー5678 / 090ーー1234ーー5678", "☎ / ☎ / ☎ / ☎"),
+    ("090–1234–5678 090―1234―5678 090.1234.5678 +81 90 1234 5678 +81(0)3-1234-5678", "☎ ☎ ☎ ☎ ☎"),
     # (numbers that are not telephone numbers stay)
+    *((x, x) for x in ("受付番号0012345678", "01-02-2025", "09-12-1800", "0120-12-34")),
     ("2024-01-15に3,000円、受付番号12345、110番、平成4年", "2024-01-15に3,000円、受付番号12345、110番、平成4年"),
     # (not where the neighbours would then compose: the text stays NFKC)
     ("\u1100\u200b\u1161", "\u1100\u200b\u1161"),
+    # the reviewer's other blanks and marks of other scripts (session 25)
+    ("窓口の職員、殺\u2800す\u2800ぞ。", "窓口の職員、殺すぞ。"),
+    ("殺\u3164す\u3164ぞ", "殺すぞ"),
+    ("殺\U0001d173す\U0001d173ぞ", "殺すぞ"),
+    ("殺\u064bす\u05b4ぞ\u0e49\u093c", "殺すぞ"),
+    ("1\ufe0f\u20e3", "1\u20e3"),  # (the keycap stays)
 ]
 
 # innocent text must come through unchanged (apart from width/space normalisation)
@@ -289,7 +300,7 @@ _MAP_ALPHABET = list(
     "e\u0301か\u3099税金ドロボークズバカ無脳キエロ"
     "ＩⅠI\u0307"  # Ｉ + U+0307 composes to İ only before lower-casing
     "\u200b\u200d\ufe0f\ufeff\u00ad\u0301\u1100\u1161\u3099"  # invisible characters, and what they may separate
-    "0011-(@.〒"  # contact details
+    "0011-(@.〒ー ）"  # contact details
 )
 
 
@@ -370,5 +381,18 @@ def test_invisible_precheck_finds_every_character_the_rule_removes():
     removed = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and _INVISIBLE.fullmatch(chr(c))]
     assert len(removed) > 500  # (the class is not empty by mistake)
     assert all(_any_invisible(f"あ{ch}い") for ch in removed)
-    assert not _any_invisible("区役所の窓口で😀 ３時間 待たされた")
+    assert not _any_invisible("区役所の窓口で ３時間 待たされた。\n職員の方は親切でした")
+    assert _any_invisible("😀")  # (every astral character goes on to the full search, which finds nothing)
+    assert normalize_text("区役所の窓口で😀 ３時間") == "区役所の窓口で😀 3時間"
+
+
+@pytest.mark.parametrize(("text", "contact"), [
+    ("住所は〒154-0004です", "〒154-0004"), ("電話090-1234-5678まで", "090-1234-5678"),
+    ("メール taro@example.jp へ", "taro@example.jp"), ("(03)1234-5678", "(03)1234-5678"),
+])
+def test_a_contact_placeholder_maps_back_to_the_whole_contact(text, contact):
+    n = normalize_with_map(text)
+    i = next(k for k, ch in enumerate(n.text) if ch in "☎✉⌂")
+    a, b = n.to_original(i, i + 1)
+    assert text[a:b] == contact
 

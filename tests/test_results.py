@@ -20,7 +20,8 @@ def test_the_invisible_characters_are_whitespace_controls_format_characters_and_
     def invisible(c: str) -> bool:
         o = ord(c)
         return (c.isspace() or unicodedata.category(c) in ("Cc", "Cf") or o == 0x2800
-                or any(lo <= o <= hi for lo, hi in ignorable))
+                or any(lo <= o <= hi for lo, hi in ignorable)
+                or (o < 0x10000 and unicodedata.category(c) in ("Mn", "Me")))  # a mark without its base
 
     every = {chr(c) for c in range(sys.maxunicode + 1)}
     assert {c for c in every if invisible(c)} <= set(INVISIBLE_CHARS)
@@ -37,13 +38,15 @@ def test_the_invisible_characters_are_whitespace_controls_format_characters_and_
     ("\ufe0f\U000e0067", "no visible character"),
     ("\u3164\u3164", "no visible character"),  # the Hangul filler chat apps use for a blank message
     ("\u2800", "no visible character"),
+    ("\u0301\u0301\u0301", "no visible character"),  # marks with no base (found by the session-25 re-read)
 ])
 def test_a_text_with_nothing_to_read_is_refused(text, message):
     with pytest.raises(InvalidTextError, match=message):
         check_text(text)
 
 
-@pytest.mark.parametrize("text", ["\u200b死ね\u200b", "\x00窓口の対応がひどい", "ok", "🙇", "\u3000。"])
+@pytest.mark.parametrize("text", ["\u200b死ね\u200b", "\x00窓口の対応がひどい", "ok", "🙇", "\u3000。", "e\u0301",
+                                  "1\ufe0f\u20e3"])
 def test_a_text_with_one_visible_character_is_kept_as_it_is(text):
     assert check_text(text) == text
 

@@ -81,6 +81,11 @@ HARD_NEGATIVES = [
     # session 25 (acceptance test): the writer's anger measured in a violent verb, aimed at mosquitoes
     "ぶっ殺したくなるほど腹が立つ蚊の多さです。公園の水たまりを何とかしてください。",
     "公園の蚊がひどい。全部ぶっ殺したいくらいです。水たまりを何とかしてください。",
+    # the re-read's look-alikes of the session-25 threat phrases
+    "知り合いに怖い話を聞いたので、夜道の街灯を増やしてほしい",
+    "その筋の方に聞いたところ、この工事は違法だそうです。調べてください",
+    "区は私の住所を知っているからなおさら腹が立つ",
+    "自治会の組の若い衆が祭りの準備で騒いでうるさい",
 ]
 
 # Obfuscated and indirect harassment: must be flagged.

@@ -1,4 +1,5 @@
-"""Text normalisation: width, runs, whitespace and de-obfuscation, with an offset map.
+"""Text normalisation: width, invisible characters, whitespace, contact details, runs and
+de-obfuscation, with an offset map.
 
 :func:`normalize_text` is the fast path used for features.  :func:`normalize_with_map`
 returns the same string plus, for every normalised character, the span of the original
@@ -16,7 +17,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["normalize_text", "normalize_with_map", "NormalizedText", "fold_spaces"]
+__all__ = ["COMBINING_MARKS", "INVISIBLE_RANGES", "NormalizedText", "class_of", "fold_spaces", "normalize_text",
+           "normalize_with_map"]
 
 _Repl = str | Callable[[re.Match[str]], str]
 
@@ -78,23 +80,52 @@ _CURSE_SHINE = (
     + ")(?=[\\s、。!?,.w]|\\W*$|ばいい|ばええ|よ|や|しね)"
 )
 
-#: Characters that show nothing, or only a mark on the character before, put between the letters
-#: of a word to hide it from a filter (「殺\u200bすぞ」, 「死\ufe0fね」, 「バ\u0301カ」): control characters
-#: other than whitespace (a NUL also ends MeCab's input), format characters
-#: (zero-width space and joiners, word joiner, soft hyphen, byte-order mark, direction marks,
-#: tag characters), variation selectors, and combining marks of the Latin block and of kana that
-#: NFKC left uncomposed.  Removed, unless the characters on either side would then compose
-#: (Hangul jamo, a combining mark of another script): the text stays in NFKC, and normalising
-#: stays idempotent.
-_INVISIBLE_BMP = (
-    "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"  # control characters that are not whitespace (NUL, ESC, DEL …)
-    "\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
-    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u3099\u309a"
+#: Code points that show nothing: controls, blanks, format characters (zero-width space and
+#: joiners, word joiner, soft hyphen, byte-order mark, direction marks, tags), fillers (Hangul
+#: fillers, the blank Braille pattern) and variation selectors.  The one list of them:
+#: :func:`complaint_triage.results.has_visible` uses it too.
+INVISIBLE_RANGES = (
+    (0x00, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x34F, 0x34F), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
+    (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x115F, 0x1160), (0x1680, 0x1680), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x206F), (0x2800, 0x2800),
+    (0x3000, 0x3000), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
-_INVISIBLE_ASTRAL = "\U000e0000-\U000e007f\U000e0100-\U000e01ef"  # tags, variation selectors 17-256
-_INVISIBLE = re.compile(f"[{_INVISIBLE_BMP}{_INVISIBLE_ASTRAL}]+")
-#: the precheck: one astral range instead of two (the two ranges made the scan twice as long)
-_ANY_INVISIBLE = re.compile(f"[{_INVISIBLE_BMP}\U000e0000-\U000e01ef]")
+
+
+def class_of(codes: list[int]) -> str:
+    """A regex class body for ``codes`` (sorted), as ranges."""
+    out, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        out.append(f"\\U{codes[i]:08x}" + (f"-\\U{codes[j]:08x}" if j > i else ""))
+        i = j + 1
+    return "".join(out)
+
+
+#: What the normaliser removes, put between the letters of a word to hide it from a filter
+#: (「殺\u200bすぞ」, 「死\ufe0fね」, 「バ\u0301カ」, a NUL, which also ends MeCab's input): the invisible
+#: characters above that are not whitespace (the whitespace rule has those), and the combining
+#: marks of the Basic Multilingual Plane that NFKC left uncomposed (a mark has no base of its own
+#: to show).  Not the enclosing keycap U+20E3 (1️⃣ stays 1⃣).  Intended side effects: emoji joined
+#: by ZWJ come apart, and kaomoji lose their ﾟ (a combining mark once NFKC has made it one).
+#: Removed, unless the characters on either side would then compose (Hangul jamo): the text stays
+#: NFKC, and normalising stays idempotent.  (Built once at import: about 5 ms.)
+#: the combining marks (Mn, Me) of the Basic Multilingual Plane
+COMBINING_MARKS = tuple(c for c in range(0x300, 0x10000)
+                        if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) in ("Mn", "Me"))
+_REMOVED_CODES = sorted(
+    {c for lo, hi in INVISIBLE_RANGES for c in range(lo, hi + 1) if not chr(c).isspace()}
+    | {c for c in COMBINING_MARKS if c != 0x20E3}
+)
+_INVISIBLE = re.compile(f"[{class_of(_REMOVED_CODES)}]+")
+#: the precheck: the characters of the Basic Multilingual Plane, and one range for every astral
+#: one from the first (a class of many astral ranges is scanned range by range, three times as long)
+_ANY_INVISIBLE = re.compile(f"[{class_of([c for c in _REMOVED_CODES if c < 0x10000])}"
+                            f"\\U{min(c for c in _REMOVED_CODES if c >= 0x10000):08x}-\\U{0xE0FFF:08x}]")
 
 
 def _any_invisible(s: str) -> bool:
@@ -109,35 +140,64 @@ def _drop_invisible(m: re.Match[str]) -> str:
 
 
 #: The sender's contact details become one placeholder character each: a telephone number ☎, an
-#: e-mail address ✉, a postcode 〒.  Their digits and letters are a dozen character n-grams that
-#: say nothing about the message, yet they diluted everything else in it: an acceptance tester
-#: found that a phone number and an address in front of 「殺すぞ」 lost its threat (0.94 → 0.25).
-#: Masked forms (0**-****-****, t***@example.jp, as the API and the form route mask them) count.
-#: Every pattern starts with its literal (0, +, @ or 〒), so the regex engine skips to it.
+#: e-mail address ✉, a postcode ⌂ (a placeholder that shares no character with what it replaces,
+#: so the map sends it back to the whole contact).  Their digits and letters are a dozen character
+#: n-grams that say nothing about the message, yet they diluted everything else in it: an
+#: acceptance tester found that a phone number and an address in front of 「殺すぞ」 lost its threat
+#: (0.94 → 0.25).  Masked forms (0**-****-****, t***@example.jp, as the API and the form route mask
+#: them) count.  The telephone and postcode patterns start with their literal (0, (, + or 〒), so the
+#: regex engine skips to it; the e-mail rule runs only on a text with an @ in it.
 _D = r"[\d*]"
-_TEL_SEP = "[-‐−]"  # (not ー: a run rule shortens ーー, and normalising must stay idempotent)
+#: separators people type in a phone number: hyphens and dashes, a dot, a space, and the long-vowel
+#: mark an IME gives for a hyphen (any run of it: a run rule later shortens ーー, and a match that
+#: needed the shorter run would make normalising not idempotent)
+_TEL_SEP = "(?:[-‐−–—―. ]|ー+)"
 _TEL = re.compile(
-    rf"(?:0(?<!{_D}0){_D}{{1,4}}(?:{_TEL_SEP}|\(){_D}{{1,4}}(?:{_TEL_SEP}|\)){_D}{{3,4}}"
+    rf"(?:\((?<!{_D}\()0{_D}{{1,4}}\) ?{_D}{{1,4}}{_TEL_SEP}{_D}{{3,4}}"
+    rf"|0(?<!{_D}0){_D}{{1,4}}(?:{_TEL_SEP}|\(){_D}{{1,4}}(?:{_TEL_SEP}|\)){_D}{{3,4}}"
     rf"|0(?<!{_D}0){_D}{{9,10}}"
-    rf"|\+(?<!{_D}\+)81{_TEL_SEP}?\(?0?\)?{_D}{{1,4}}{_TEL_SEP}?{_D}{{1,4}}{_TEL_SEP}?{_D}{{3,4}})(?!{_D})"
+    rf"|\+(?<!{_D}\+)81{_TEL_SEP}?(?:\(0\))?{_D}{{1,4}}{_TEL_SEP}?{_D}{{1,4}}{_TEL_SEP}?{_D}{{3,4}})(?!{_D})"
 )
+
+
+def _telephone(m: re.Match[str]) -> str:
+    """☎ for a Japanese telephone number: ten or eleven digits from a 0 (not 00, which begins no
+    number here: 受付番号0012345678), or nine or ten after +81; else the text as it was (a date
+    such as 01-02-2025 has the shape but eight digits)."""
+    text = m.group()
+    digits = sum(ch.isdigit() or ch == "*" for ch in text)
+    if text.startswith("+"):
+        national = digits - 2 - text.count("(0)")
+        return "☎" if 9 <= national <= 10 else text
+    first = text.lstrip("(")
+    return "☎" if digits in (10, 11) and not first.startswith("00") else text
+
+
 #: (the local part is taken whole and possessively, from its first character: a long run of
 #: letters before an @ costs one pass, not one per position)
 _MAIL = re.compile(r"(?<![a-z0-9._%+*-])[a-z0-9._%+*-]++@[a-z0-9*-]+(?:\.[a-z0-9*-]+)+")
-_POSTCODE = re.compile(rf"〒 ?{_D}{{3}}{_TEL_SEP}?{_D}{{4}}")
+_POSTCODE = re.compile(rf"〒 ?{_D}{{3}}(?:{_TEL_SEP})?{_D}{{4}}(?!{_D})")
 
-
-_RULES: list[tuple[re.Pattern[str], _Repl]] = [
+#: The rules, in order, by group: each group is skipped when its precheck shows that none of its
+#: rules can change the text (a rule can only change the text, and so enable a later rule, by
+#: matching).
+_INVISIBLE_RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # invisible characters (before the whitespace rules: 「殺\u200b す」 is then 「殺 す」)
     (_INVISIBLE, _drop_invisible),
+]
+_WHITESPACE_RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # whitespace (NFKC already turned the ideographic space into a plain one)
     # (a lone space is left alone: replacing it by itself would change neither text nor map)
     (re.compile(r"\s{2,}|[^\S ]"), " "),
     (re.compile(r"^ | $"), ""),
-    # contact details (see _TEL)
-    (_MAIL, "✉"),
-    (_POSTCODE, "〒"),
-    (_TEL, "☎"),
+]
+_CONTACT_RULES: list[tuple[re.Pattern[str], _Repl]] = [(_MAIL, "✉"), (_POSTCODE, "⌂"), (_TEL, _telephone)]
+#: each contact rule runs only when its precheck finds its literal (the telephone pattern's own
+#: scan is the cheapest test for it)
+_CONTACT_PRECHECKS: tuple[Callable[[str], object], ...] = (
+    lambda s: "@" in s, lambda s: "〒" in s, _TEL.search,
+)
+_RUN_RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # runs of long-vowel marks and punctuation
     (re.compile(r"ー{2,}"), "ー"),
     (re.compile(r"[~〜]{2,}"), "~"),
@@ -149,6 +209,8 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     (re.compile(r"\.{4,}"), "..."),
     (re.compile(r"w{3,}"), "ww"),
     (re.compile(r"笑{2,}"), "笑"),
+]
+_OBFUSCATION_RULES: list[tuple[re.Pattern[str], _Repl]] = [
     # obfuscated 死ね / 死んで: 氏ね 市ね 氏んで 4ね ﾀﾋね ○ね ｼﾈ shine
     (re.compile(rf"(?<![{_KANJI}0-9])(?:氏|市)ね(?![{_KANJI}])"), "死ね"),
     # 氏んで / 氏んだら / 氏んじまえ (not 田中氏んち: a name before it)
@@ -170,19 +232,8 @@ _RULES: list[tuple[re.Pattern[str], _Repl]] = [
     (re.compile(r"^ころす(?=\W*$)"), "殺す"),
     *_SPLIT_RULES,
 ]
+_RULES = [*_INVISIBLE_RULES, *_WHITESPACE_RULES, *_CONTACT_RULES, *_RUN_RULES, *_OBFUSCATION_RULES]
 
-# The fast path skips a group of rules when none of its patterns matches anywhere (a rule can
-# only change the text, and so enable a later rule, by matching).
-_N_WHITESPACE_RULES = 2  # (after the invisible-character rule, _RULES[0])
-_CONTACT_RULES = _RULES[1 + _N_WHITESPACE_RULES : 4 + _N_WHITESPACE_RULES]  # e-mail, postcode, telephone
-_N_RUN_RULES = 10
-_RUN_RULES = _RULES[4 + _N_WHITESPACE_RULES : 4 + _N_WHITESPACE_RULES + _N_RUN_RULES]
-_OBFUSCATION_RULES = _RULES[4 + _N_WHITESPACE_RULES + _N_RUN_RULES :]
-#: each contact rule runs only when its precheck finds its literal (the telephone pattern's own
-#: scan is the cheapest test for it)
-_CONTACT_PRECHECKS: tuple[Callable[[str], object], ...] = (
-    lambda s: "@" in s, lambda s: "〒" in s, _TEL.search,
-)
 # Prechecks: each group of rules is skipped when its precheck shows that no rule of the group
 # can change the text (a rule can only change the text, and so enable a later rule, by matching).
 #: (the run rules' precheck is plain substrings, which str's fast search finds much sooner
@@ -345,12 +396,16 @@ def _nfkc(text: str) -> str:
 def normalize_text(text: str) -> str:
     """Return the normalised form of ``text`` used by every feature.
 
-    NFKC (full/half width), ASCII lower case, whitespace collapsed, runs of ー ! ? 。
-    shortened, and common disguises of insults and threats undone (氏ね, 4ね, ﾀﾋね, し ね,
-    コ○ス, 殺.す …).
+    NFKC (full/half width), ASCII lower case, invisible and control characters and stray
+    combining marks removed (殺\u200bすぞ → 殺すぞ), whitespace collapsed, the sender's contact
+    details made one placeholder each (a telephone number ☎, an e-mail address ✉, a postcode
+    ⌂), runs of ー ! ? 。 shortened, and common disguises of insults and threats undone (氏ね,
+    4ね, ﾀﾋね, し ね, コ○ス, 殺.す …).
 
     >>> normalize_text("ﾀﾋね！！！　ｶｽ")
     '死ね! カス'
+    >>> normalize_text("TEL 03-1234-5678 殺\u200bすぞ")
+    'tel ☎ 殺すぞ'
     """
     s = _nfkc(text)
     if _any_invisible(s):
@@ -504,7 +559,7 @@ _WS_RUN = re.compile(r"\s{2,}")
 
 
 def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
-    """The first whitespace rule (``_RULES[1]``: a run becomes one space, any other whitespace
+    """The first whitespace rule (``_WHITESPACE_RULES[0]``: a run becomes one space, any other whitespace
     character a space) and its edits.  A single character made a space keeps its place in the
     map, so only the runs are recorded: the same map as recording every match, built without a
     Python step per line break."""
@@ -512,7 +567,7 @@ def _whitespace_recording(s: str) -> tuple[str, _Layer | None]:
         # no whitespace but single spaces (every other whitespace character is unprintable):
         # the rule matches nothing (the two tests are C scans, much cheaper than the regex's)
         return s, None
-    out = _RULES[1][0].sub(" ", s)
+    out = _WHITESPACE_RULES[0][0].sub(" ", s)
     if len(out) == len(s):  # no run (a run always shortens the text)
         return out, None
     outs: list[int] = []
@@ -557,11 +612,11 @@ def normalize_with_map(text: str) -> NormalizedText:
             layers.append(layer)
 
     if _any_invisible(s):
-        step(*_RULES[0])
+        step(*_INVISIBLE_RULES[0])
     s, layer = _whitespace_recording(s)
     if layer is not None:
         layers.append(layer)
-    for pattern, repl in _RULES[2 : 1 + _N_WHITESPACE_RULES]:
+    for pattern, repl in _WHITESPACE_RULES[1:]:
         step(pattern, repl)
     for precheck, (pattern, repl) in zip(_CONTACT_PRECHECKS, _CONTACT_RULES, strict=True):
         if precheck(s):
