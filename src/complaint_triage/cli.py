@@ -215,7 +215,6 @@ def score(
         json_line,
         read_csv,
         read_jsonl,
-        surrogates_replaced,
     )
     _check_in(input)
     piped = input == "-" or Path(input).is_fifo()
@@ -277,8 +276,13 @@ def score(
         out = sink = _open_out(output)
         batch: list[tuple[int, dict[str, Any] | InputRecordError]] = []
 
+        def note_repair(fields: list[str]) -> None:
+            nonlocal repaired
+            repaired += 1
+            repaired_fields.update(dict.fromkeys(fields))
+
         def flush() -> None:
-            nonlocal objects, with_text, repaired
+            nonlocal objects, with_text
             texts = [r.get(text_column) if isinstance(r, dict) else None for _, r in batch]
             idx = [i for i, (_, r) in enumerate(batch) if isinstance(r, dict)]
             results = triager.score_many([texts[i] for i in idx], with_evidence=evidence)
@@ -303,13 +307,10 @@ def score(
                     row.update(res_d)
                     key = res_d.get("verdict") or "error"  # (not an input field of that name)
                 counts[key] = counts.get(key, 0) + 1
-                # (a "\ud800" escape read back as it came would be refused by strict JSON readers)
-                row, fields = surrogates_replaced(row)
-                if fields:
-                    repaired += 1
-                    repaired_fields.update(dict.fromkeys(fields))
                 try:
-                    sink.write(json_line(row) + "\n")
+                    # (a "\ud800" escape read back as it came would be refused by strict JSON readers:
+                    # written as U+FFFD, and counted)
+                    sink.write(json_line(row, on_repair=note_repair) + "\n")
                 except OSError as e:  # (a full disk: one error line, not a traceback)
                     raise _write_failed(output, e) from e
             batch.clear()

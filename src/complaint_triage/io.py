@@ -193,17 +193,21 @@ class InputRecordError:
     values: dict[str, str] | None = None
 
 
-def json_line(obj: Any, **kwargs: Any) -> str:
+def json_line(obj: Any, *, on_repair: Callable[[list[str]], object] | None = None, **kwargs: Any) -> str:
     """``obj`` as one line of JSON, non-ASCII text kept as is.
 
     A lone UTF-16 surrogate (from a ``"\\ud800"`` escape in the input) cannot be written as
-    UTF-8; such a line is written with ASCII escapes instead, so it still round-trips.
+    UTF-8, and its escape is refused by strict JSON readers (jq, serde_json): it is written as
+    U+FFFD, and ``on_repair`` (when given, for a dict) gets the top-level fields that held one.
+    The check is the UTF-8 encoding of the line, so a line without one costs nothing more.
     """
     line = json.dumps(obj, ensure_ascii=False, **kwargs)
     try:
         line.encode("utf-8")
     except UnicodeEncodeError:
-        line = json.dumps(obj, ensure_ascii=True, **kwargs)
+        line = LONE_SURROGATE.sub("\ufffd", line)
+        if on_repair is not None and isinstance(obj, dict):
+            on_repair(surrogates_replaced(obj)[1])
     return line
 
 
