@@ -235,6 +235,22 @@ class TestEmailFullWidthQuotes:
         assert result["scores"] == small_triager.score(REPLY).scores
         assert all(REPLY[ev["start"] : ev["end"]] == ev["text"] for ev in result["evidence"])
 
+    @pytest.mark.parametrize("text", [
+        "≫ 担当職員からの謝罪\n≫ 当日の対応記録の開示\n≫ 再発防止策の書面での回答",
+        "＞ 担当職員の謝罪を求めます。\n＞ 当日の記録を開示してください。",
+        "窓口で「税金泥棒」と言ったとされた件、事実と違います。以下を求めます。\n\n"
+        "≫ 担当職員からの謝罪\n≫ 当日の対応記録の開示",
+        "粗大ごみの収集について、手数料が分かりません。\n\n＞ 申請書はどこで入手できますか？",
+    ], ids=["much-greater-bullets-only", "fw-bullets-only", "much-greater-demands-at-the-end", "own-last-question"])
+    def test_the_writers_own_full_width_lines_are_scored(self, client: TestClient, small_triager, text: str) -> None:
+        """Review finding: a body of 「≫」 bullets was stripped to nothing and answered 422
+        empty_email_body, never scored; 「≫」 demands and a last 「＞」 question were stripped as quotes."""
+        r = client.post("/v1/score/email", content=_mail(text.replace("\n", "\r\n").encode()), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert email["body"] == text and email["stripped"] == []
+        assert result["scores"] == small_triager.score(text).scores
+
 
 class TestEmailShortAddresses:
     @pytest.mark.parametrize("address", ["a@example.jp", "ab@example.jp", "abc@example.jp", "taro.yamada@example.jp"])
