@@ -2276,3 +2276,35 @@ def test_an_attachments_only_mail_is_refused_naming_the_files_by_type_never_by_n
     why = parse_email(raw).empty_reason()
     assert "only 2 attachment(s) (pdf, image/png)" in why
     assert "yamada" not in why and "setagaya" not in why
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "kind"),
+    [
+        ("申請書.taro", "application/octet-stream", "application/octet-stream"),
+        ("意見書.Kenji", "application/msword", "application/msword"),
+        ("世田谷花子.hana", "image/jpeg", "image/jpeg"),
+        ("録音.m4a", "audio/mp4", "audio/mp4"),
+        ("苦情の記録.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+        ("見積書.PDF", "application/pdf", "pdf"),
+        ("現場写真.HEIC", "image/heic", "heic"),
+        ("区への転送.eml", "message/rfc822", "eml"),
+        ("資料一式.zip", "application/zip", "zip"),
+    ],
+    ids=["taro", "kenji", "hana", "m4a", "docx", "pdf-upper", "heic", "eml", "zip"],
+)
+def test_an_attachments_only_mail_names_an_extension_only_from_a_known_list(
+    filename: str, content_type: str, kind: str
+) -> None:
+    """Review finding: any short ASCII extension was shown, and 申請書.taro put "taro", which can be a
+    name, into the message.  Only known document, image and archive extensions are shown."""
+    encoded = Header(filename, "utf-8").encode()
+    raw = (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           + f'Content-Type: {content_type}\r\nContent-Disposition: attachment; filename="{encoded}"\r\n'.encode()
+           + b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n")
+    p = parse_email(raw)
+    assert [a.filename for a in p.attachments] == [filename]
+    why = p.empty_reason()
+    assert why is not None and f"only 1 attachment(s) ({kind})" in why
+    stem, _, ext = filename.rpartition(".")
+    assert stem not in why and (ext.lower() == kind or ext not in why)

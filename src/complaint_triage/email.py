@@ -128,10 +128,20 @@ _BROKEN_MIME_DEFECTS = {
 }
 
 
+#: File extensions an ``empty_email_body`` message may name: common document, image and archive
+#: types.  Any other "extension" can be part of a name (申請書.taro, yamada.hanako), so a file with
+#: one is named by its MIME type.
+_KNOWN_EXTENSIONS = frozenset({
+    "pdf", "doc", "docx", "xls", "xlsx", "csv", "txt", "jpg", "jpeg", "png", "gif", "heic", "tif", "tiff",
+    "zip", "eml", "msg", "ppt", "pptx", "html", "htm",
+})
+
+
 def _attachment_kind(a: Attachment) -> str:
-    """A file's kind for a message: its extension when it has a short plain one, else its MIME type."""
-    ext = (a.filename or "").rpartition(".")[2].lower() if a.filename and "." in a.filename else ""
-    return ext if ext.isascii() and ext.isalnum() and len(ext) <= 5 else a.content_type
+    """A file's kind for a message: its extension when it is a known document, image or archive
+    type (:data:`_KNOWN_EXTENSIONS`), else its MIME type."""
+    ext = a.filename.rpartition(".")[2].strip().lower() if a.filename and "." in a.filename else ""
+    return ext if ext in _KNOWN_EXTENSIONS else a.content_type
 
 
 @dataclass(frozen=True)

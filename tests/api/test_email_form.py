@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -250,6 +251,23 @@ class TestEmailFullWidthQuotes:
         email, result = r.json()["email"], r.json()["result"]
         assert email["body"] == text and email["stripped"] == []
         assert result["scores"] == small_triager.score(text).scores
+
+    @pytest.mark.parametrize(("filename", "kind"), [
+        ("申請書.taro", "application/octet-stream"),
+        ("申請書.pdf", "pdf"),
+    ], ids=["name-like-extension", "pdf"])
+    def test_an_attachments_only_mail_names_only_known_extensions(
+        self, client: TestClient, filename: str, kind: str
+    ) -> None:
+        """Review finding: 申請書.taro put "taro", which can be a name, into the 422 message."""
+        raw = (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+               b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''"
+               + quote(filename).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and f"only 1 attachment(s) ({kind})" in err.message
+        assert "taro" not in err.message
 
 
 class TestEmailShortAddresses:
