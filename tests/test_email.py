@@ -1980,7 +1980,6 @@ def _quoted_reply(mark: str, header: str = "", letter: list[str] = WARD_LETTER) 
         ("＞ ", ""),
         ("＞", ""),
         ("＞＞ ", ""),
-        ("≫ ", ""),
         ("　＞ ", ""),
         ("＞", "2026/11/20 10:00、世田谷区 区民の声係 さんは書きました："),
         ("＞ ", "2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp> さんは書きました："),
@@ -1989,7 +1988,7 @@ def _quoted_reply(mark: str, header: str = "", letter: list[str] = WARD_LETTER) 
         ("＞ ", "On Sun, Jun 1, 2025 at 10:00 AM 区民の声係 <koe@city.example.lg.jp> wrote:"),
         ("＞ ", "区民の声係 wrote:"),
     ],
-    ids=["fw-space", "fw", "fw-double", "much-greater", "ideographic-space", "kakimashita", "kakimashita-address",
+    ids=["fw-space", "fw", "fw-double", "ideographic-space", "kakimashita", "kakimashita-address",
          "gmail-ja", "no-mail", "on-wrote", "wrote"],
 )
 def test_a_reply_quoted_with_a_full_width_mark_is_stripped_like_a_gt_quote(mark: str, header: str) -> None:
@@ -2020,21 +2019,28 @@ def test_a_full_width_quote_in_a_parsed_mail_is_reported_and_masked() -> None:
         ("＞ 収集日は来週の水曜日です。\n来週では遅すぎます。\n\n"
          "＞ ご理解のほどお願いいたします。\n＞ 世田谷区 清掃課\n理解できません。",
          ["＞ 収集日は来週の水曜日です。", "＞ ご理解のほどお願いいたします。\n＞ 世田谷区 清掃課"]),
-        # one quoted line at the end of the reply, set apart by a blank line
-        ("納得できません。再回答を求めます。\n\n＞ 今後は書面のみで対応いたします。",
+        # one quoted line at the end of the reply, under a quote header (without one it is the
+        # writer's own: see test_a_last_full_width_line_of_ones_own_is_kept)
+        ("納得できません。再回答を求めます。\n\n2025年6月1日(日) 10:00 区民の声係 <koe@city.example.lg.jp>:\n"
+         "＞ 今後は書面のみで対応いたします。",
          ["＞ 今後は書面のみで対応いたします。"]),
+        # 「≫」 under a quote header, in an inline reply: the 「≫」 lines after the first quote too
+        ("2025/06/01 10:00、区民の声係 <koe@city.example.lg.jp>のメール：\n"
+         "≫ 収集日は来週の水曜日です。\n来週では遅すぎます。\n\n"
+         "≫ ご理解のほどお願いいたします。\n理解できません。",
+         ["≫ 収集日は来週の水曜日です。", "≫ ご理解のほどお願いいたします。"]),
         # nested: the ward's quote of the writer's earlier mail
         ("事実と違います。\n\n＞＞ 殺すぞと言われたとの件\n＞ 確認いたしました",
          ["＞＞ 殺すぞと言われたとの件\n＞ 確認いたしました"]),
         # a > quote and a ＞ quote in one block
         ("納得できません。\n\n>> 以前のメール\n＞ 区からの回答", [">> 以前のメール\n＞ 区からの回答"]),
     ],
-    ids=["inline", "one-line-at-end", "nested", "mixed"],
+    ids=["inline", "one-line-under-a-header", "much-greater-inline", "nested", "mixed"],
 )
 def test_full_width_quotes_in_a_quote_setting(text: str, quoted: list[str]) -> None:
     body, blocks = split_reply(text)
     assert [b.text for b in blocks if b.kind == "quote"] == quoted
-    assert "＞" not in body and ">" not in body
+    assert "＞" not in body and ">" not in body and "≫" not in body
 
 
 @pytest.mark.parametrize(
@@ -2052,6 +2058,91 @@ def test_full_width_quotes_in_a_quote_setting(text: str, quoted: list[str]) -> N
 def test_a_lone_full_width_mark_in_running_text_is_kept(text: str) -> None:
     """A single 「＞」/「≫」 line with no quote setting (no block, no header, not set apart at the end)
     is the writer's own text: an arrow, a bullet, a heading."""
+    assert split_reply(text) == (text, [])
+
+
+DEMANDS = ["≫ 担当職員からの謝罪", "≫ 当日の対応記録の開示", "≫ 再発防止策の書面での回答"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # demands as 「≫」 bullets between the writer's own lines
+        "区民の声係 御中\n\n先日の窓口での対応について、以下を求めます。\n" + "\n".join(DEMANDS)
+        + "\n以上、2週間以内に書面でご回答ください。",
+        # the same bullets closing the mail, set apart by a blank line
+        "窓口で「税金泥棒」と言ったとされた件、事実と違います。以下を求めます。\n\n" + "\n".join(DEMANDS),
+        # 「≫」 headings over the writer's own paragraphs, two of them together
+        "≫ 騒音について\n≫ 北沢2丁目の工事現場\n毎晩22時を過ぎても重機の音がします。\n\n"
+        "≫ お願い\n≫ 作業時間の順守\n区から業者に指導してください。",
+    ],
+    ids=["demands-between-lines", "demands-at-the-end", "headings"],
+)
+def test_much_greater_bullets_without_a_quote_header_are_the_writers_own(text: str) -> None:
+    """Review finding: 「≫」 is a quote mark only under a quote header; without one, two 「≫」 lines
+    together are bullets or headings, and were stripped as a quote (the demands never scored)."""
+    assert split_reply(text) == (text, [])
+
+
+def test_much_greater_bullets_above_a_quoted_letter_stay_and_the_letter_goes() -> None:
+    bullets = "ご回答の件、納得できません。以下を求めます。\n" + "\n".join(DEMANDS)
+    header = "2025/06/01 10:00、区民の声係 <koe@city.example.lg.jp>のメール："
+    letter = "\n".join(f"≫ {line}" for line in WARD_LETTER)
+    body, blocks = split_reply(f"{bullets}\n\n{header}\n{letter}")
+    assert body == bullets
+    assert [(b.kind, b.text) for b in blocks] == [("quote_header", header), ("quote", letter)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # 「≫」 bullets alone
+        "\n".join(DEMANDS),
+        "≫ 粗大ごみの申し込み方法\n≫ 手数料の支払い方法\n≫ 収集日の変更方法\nを教えてください。",
+        # 「＞」 bullets alone: two of them together are a quote's setting, but nothing would be left
+        "＞ 担当職員の謝罪を求めます。\n＞ 当日の記録を開示してください。",
+        "＞＞ 至急回答しろ。\n＞＞ 回答がなければ区役所に乗り込むからな。",
+        # a letter under a quote header with nothing new: the reply is the quote, scored as it is
+        "2025/06/01 10:00、区民の声係 <koe@city.example.lg.jp>のメール：\n" + "\n".join(DEMANDS),
+        "区民の声係 さんは書きました：\n＞ 担当職員の謝罪を求めます。\n＞ 当日の記録を開示してください。",
+    ],
+    ids=["much-greater-bullets", "much-greater-then-a-line", "fw-bullets", "fw-double-threat",
+         "much-greater-under-a-header", "fw-under-a-header"],
+)
+def test_lines_quoted_by_hand_are_kept_when_stripping_them_leaves_nothing(text: str) -> None:
+    """Review finding: a body of 「≫」 bullets was stripped to nothing, so the API answered 422
+    empty_email_body and the message was never scored.  A quote by hand is read from its setting,
+    never certain: when nothing else is left, it is kept and scored."""
+    assert split_reply(text) == (text, [])
+    raw = ("From: resident@example.jp\r\nTo: koe@city.example.lg.jp\r\nSubject: 窓口の対応について\r\n"
+           "Content-Type: text/plain; charset=ISO-2022-JP\r\n\r\n").encode() + to_iso2022jp_outlook(crlf(text))
+    p = parse_email(raw)
+    assert p.body == text and p.stripped == [] and p.empty_reason() is None
+
+
+def test_lines_quoted_by_hand_are_kept_whole_with_a_signature_and_a_gt_quote() -> None:
+    """Kept, too, when the 「≫」 lines join a ``>`` quote below them (blank lines between make one
+    run) and only that quote and a signature would be left; those two are still stripped."""
+    text = "\n".join(DEMANDS) + "\n\n> 以前のメールです。\n\n--\n山田 太郎\nTEL 090-1234-5678"
+    body, blocks = split_reply(text)
+    assert body == "\n".join(DEMANDS)
+    assert [b.kind for b in blocks] == ["quote", "signature"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "粗大ごみの収集について、手数料が分かりません。\n\n＞ 申請書はどこで入手できますか？",
+        "先日お送りした件の続きです。公園のベンチが壊れたままです。\n\n＞ 回答は書面でお願いします。",
+        "何度電話してもつながらない。いい加減にしろ。\n\n＞＞ 今週中に必ず連絡しろ！",
+        "保育園の入園申請について質問です。\n\n　＞ 点数の計算方法を教えてください。",
+    ],
+    ids=["question", "request", "fw-double-demand", "ideographic-space"],
+)
+def test_a_last_full_width_line_of_ones_own_is_kept(text: str) -> None:
+    """Review finding: a final own question 「＞ 申請書はどこで入手できますか？」 after a blank line was
+    stripped because it ended the mail.  The end of the mail needs a quote header above a single
+    「＞」 line (or a second line) to be a quote's setting."""
     assert split_reply(text) == (text, [])
 
 
@@ -2185,3 +2276,35 @@ def test_an_attachments_only_mail_is_refused_naming_the_files_by_type_never_by_n
     why = parse_email(raw).empty_reason()
     assert "only 2 attachment(s) (pdf, image/png)" in why
     assert "yamada" not in why and "setagaya" not in why
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "kind"),
+    [
+        ("申請書.taro", "application/octet-stream", "application/octet-stream"),
+        ("意見書.Kenji", "application/msword", "application/msword"),
+        ("世田谷花子.hana", "image/jpeg", "image/jpeg"),
+        ("録音.m4a", "audio/mp4", "audio/mp4"),
+        ("苦情の記録.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+        ("見積書.PDF", "application/pdf", "pdf"),
+        ("現場写真.HEIC", "image/heic", "heic"),
+        ("区への転送.eml", "message/rfc822", "eml"),
+        ("資料一式.zip", "application/zip", "zip"),
+    ],
+    ids=["taro", "kenji", "hana", "m4a", "docx", "pdf-upper", "heic", "eml", "zip"],
+)
+def test_an_attachments_only_mail_names_an_extension_only_from_a_known_list(
+    filename: str, content_type: str, kind: str
+) -> None:
+    """Review finding: any short ASCII extension was shown, and 申請書.taro put "taro", which can be a
+    name, into the message.  Only known document, image and archive extensions are shown."""
+    encoded = Header(filename, "utf-8").encode()
+    raw = (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+           + f'Content-Type: {content_type}\r\nContent-Disposition: attachment; filename="{encoded}"\r\n'.encode()
+           + b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n")
+    p = parse_email(raw)
+    assert [a.filename for a in p.attachments] == [filename]
+    why = p.empty_reason()
+    assert why is not None and f"only 1 attachment(s) ({kind})" in why
+    stem, _, ext = filename.rpartition(".")
+    assert stem not in why and (ext.lower() == kind or ext not in why)

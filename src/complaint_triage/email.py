@@ -128,10 +128,20 @@ _BROKEN_MIME_DEFECTS = {
 }
 
 
+#: File extensions an ``empty_email_body`` message may name: common document, image and archive
+#: types.  Any other "extension" can be part of a name (申請書.taro, yamada.hanako), so a file with
+#: one is named by its MIME type.
+_KNOWN_EXTENSIONS = frozenset({
+    "pdf", "doc", "docx", "xls", "xlsx", "csv", "txt", "jpg", "jpeg", "png", "gif", "heic", "tif", "tiff",
+    "zip", "eml", "msg", "ppt", "pptx", "html", "htm",
+})
+
+
 def _attachment_kind(a: Attachment) -> str:
-    """A file's kind for a message: its extension when it has a short plain one, else its MIME type."""
-    ext = (a.filename or "").rpartition(".")[2].lower() if a.filename and "." in a.filename else ""
-    return ext if ext.isascii() and ext.isalnum() and len(ext) <= 5 else a.content_type
+    """A file's kind for a message: its extension when it is a known document, image or archive
+    type (:data:`_KNOWN_EXTENSIONS`), else its MIME type."""
+    ext = a.filename.rpartition(".")[2].strip().lower() if a.filename and "." in a.filename else ""
+    return ext if ext in _KNOWN_EXTENSIONS else a.content_type
 
 
 @dataclass(frozen=True)
@@ -1353,33 +1363,42 @@ def _quote_runs(lines: list[str], cut: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _wide_runs_quoted(lines: list[str], runs: list[tuple[int, int]], headers: list[range | None],
-                      cut: int) -> list[bool]:
+def _wide_runs_quoted(lines: list[str], runs: list[tuple[int, int]], headers: list[range | None]) -> list[bool]:
     """Which ``runs`` (:func:`_quote_runs`) are quotes.
 
-    A run with a ``>`` line always is.  A run of lines marked only with a full-width ``＞`` or
-    ``≫`` is one in a quote's setting, as a reply quotes by hand: two or more such lines (a
-    block), a quote header right above it (「…さんは書きました：」, 「2026年11月1日(日) 10:00
-    区民の声係 <…>:」, "On … wrote:"), or the end of the new text, set apart from the writer's
-    own words above it by a blank line (nothing but blank lines below it, up to an Outlook block
-    or a forward).  Once a run marked with ``＞`` (or ``≫``) is a quote, the writer quotes with
-    that mark, so every line it marks is a quote (a single quoted line in an inline reply).  A
-    lone 「＞」 or 「≫」 line inside running text, an arrow or a bullet, stays in the body.
+    A run with a ``>`` line always is.  A run of lines marked only by hand, with a full-width mark,
+    is one in a quote's setting, as a reply quotes by hand:
+
+    * 「＞」 (「＞＞」): two or more such lines (a block), or a quote header right above the run
+      (「…さんは書きました：」, 「2026年11月1日(日) 10:00 区民の声係 <…>:」, "On … wrote:").  Once a
+      run with a 「＞」 line is a quote, the writer quotes with 「＞」, so every run with one is (a
+      single quoted line in an inline reply).
+    * 「≫」, which writers also use for bullets and headings (「≫ 担当職員の謝罪」 between their own
+      lines), only under a quote header: the run right below one, and the 「≫」 runs after that
+      run (an inline reply).
+
+    The end of the mail is not a quote's setting by itself: a single 「＞」 line there (「＞
+    申請書はどこで入手できますか？」 after a blank line) is the writer's own unless a header stands
+    above it or a second 「＞」 line joins it.  A lone 「＞」 or 「≫」 line inside running text, an
+    arrow or a bullet, stays in the body.  (:func:`split_reply` keeps every hand-quoted run when
+    stripping them would leave no new text.)
     """
-
-    def marks(a: int, b: int) -> set[str]:
-        return {mo.group()[-1] for k in range(a, b + 1) if (mo := _WIDE_QUOTE_LINE.match(lines[k]))}
-
-    last_text = max((k for k in range(cut) if lines[k].strip()), default=-1)  # (once: linear in all)
-    first_own = next((k for k in range(cut) if lines[k].strip() and not _is_quoted(lines[k])), cut)
-    quoted = []
+    quoted: list[bool] = []
+    with_gt: list[bool] = []
+    with_much: list[bool] = []
     for (a, b), header in zip(runs, headers, strict=True):
+        marks = [mo.group()[-1] for k in range(a, b + 1) if (mo := _WIDE_QUOTE_LINE.match(lines[k]))]
         ascii_quote = any(_QUOTE_LINE.match(lines[k]) for k in range(a, b + 1))
-        block = sum(1 for k in range(a, b + 1) if lines[k].strip()) >= 2
-        at_end = b == last_text and first_own < a and not lines[a - 1].strip()
-        quoted.append(ascii_quote or block or header is not None or at_end)
-    used = set().union(*(marks(a, b) for (a, b), q in zip(runs, quoted, strict=True) if q))
-    return [q or not used.isdisjoint(marks(a, b)) for (a, b), q in zip(runs, quoted, strict=True)]
+        with_gt.append("＞" in marks)
+        with_much.append("≫" in marks)
+        quoted.append(ascii_quote or header is not None or marks.count("＞") >= 2)
+    gt_quotes = any(q and g for q, g in zip(quoted, with_gt, strict=True))
+    much_from = next((a for (a, _b), header, m in zip(runs, headers, with_much, strict=True)
+                      if header is not None and m), None)
+    return [
+        q or (gt_quotes and g) or (much_from is not None and a >= much_from and m)
+        for (a, _b), q, g, m in zip(runs, quoted, with_gt, with_much, strict=True)
+    ]
 
 
 def _contact_line(s: str) -> bool:
@@ -1581,67 +1600,10 @@ def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, 
     return [(k, k + 1) for k in range(max(start, end - 4), end) if mobile[k]]
 
 
-def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
-    """Separate the new text of a message from quotes, forwards and signatures.
-
-    Parameters
-    ----------
-    text : str
-        Decoded plain text of a message.
-
-    Returns
-    -------
-    body : str
-        The remaining new text, stripped of leading/trailing blank lines and
-        with runs of blank lines collapsed to one.
-    stripped : list of StrippedBlock
-        The removed blocks in document order.  Every non-blank line of
-        ``text`` is either in ``body`` or in exactly one block.
-
-    Notes
-    -----
-    Removed, in this order of precedence:
-
-    * Outlook's 「-----Original Message-----」/「-----元のメッセージ-----」 and
-      "From: … Sent: … To: … Subject:" / 「差出人: … 送信日時: … 宛先: … 件名:」
-      blocks (``quote_header``), and everything after them (``quote``).  A
-      header block that opens the text, with nothing above it, is the sender's
-      own letter-style opening and is kept, unless it has the shape of a quoted
-      message (Outlook's rule line above it, a From line with an address and a
-      Sent line with a time, or ``>`` lines below it);
-    * forwarded messages (「---------- Forwarded message ---------」,
-      「-------- 転送メッセージ --------」, "Begin forwarded message:") and
-      everything after them (``forwarded``);
-    * ``>`` lines (``quote``) and the header line above them
-      (「2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:」,
-      「2026/11/01 10:00、山田 太郎 <…>のメール:」, "On … wrote:",
-      「… さんが書きました:」) (``quote_header``); lines quoted by hand with a
-      full-width 「＞」, 「＞＞」 or 「≫」 likewise, when they stand in a quote's
-      setting: two or more such lines, a quote header above them, or the end of
-      the new text set apart by a blank line; once one is a quote, every line
-      marked the same way is (see :func:`_wide_runs_quoted`).  A lone 「＞」
-      line in running text stays;
-    * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
-      (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
-      what is below is short (at most 10 lines) and every line of it, as a
-      whole, is a signature line: a name (alone, or with a title, reading or
-      label, after an organisation or department, or before its address:
-      山田 太郎, 理事長 北沢 みどり, 担当：佐藤, 営業部 課長 山田 太郎,
-      山田 太郎 <taro@example.jp>), an organisation or department, with or
-      without titles (株式会社…, …課, …部, …係, …事務所, …協会, …大学, …病院,
-      総務部 部長, 世田谷区 町会長), an address (〒, or a municipality and a
-      block number), telephone/fax numbers (with (代表), (直通) or 内線123
-      after them), e-mail addresses and URLs (optionally after a label such as
-      ``Tel:``, ``Mobile:``, ``URL:``, 携帯, 直通, 連絡先, Eメール), or business
-      hours (営業時間 9:00-18:00, 受付時間 …).  At most one name (and one in Latin
-      letters), and a kanji-only name (山田太郎) or a title alone (代表取締役社長)
-      is not enough on its own.  A line
-      of any other shape (a sentence, a demand, a threat, an unknown label) is
-      new text and keeps the whole block in the body, and so does a threat or
-      insult in any line.  A mobile footer (「iPhoneから送信」, "Sent from my
-      iPhone") in the last four lines is a signature too, and removes only itself.
-    """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+def _label_lines(lines: list[str], *, hand_quotes: bool) -> tuple[list[str | None], bool]:
+    """Label each line of :func:`split_reply`'s text with the kind of block it is stripped in, or
+    ``None`` when it is new text; with ``hand_quotes`` false, lines quoted by hand with a
+    full-width mark stay new text.  Also return whether such a line was labelled a quote."""
     n = len(lines)
     label: list[str | None] = [None] * n
 
@@ -1684,11 +1646,18 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
     # 2. '>' quotes (and '＞', '≫' quotes in a quote's setting) and the header line above each.
     runs = _quote_runs(lines, cut)
     headers = [_header_above(lines, label, first) for first, _last in runs]
-    for (first, last), header, quoted in zip(runs, headers, _wide_runs_quoted(lines, runs, headers, cut),
-                                             strict=True):
+    by_hand = False
+    for (first, last), header, quoted in zip(runs, headers, _wide_runs_quoted(lines, runs, headers), strict=True):
         if not quoted:
             continue
-        for k in range(first, last + 1):
+        quoted_lines: Sequence[int] = range(first, last + 1)
+        if not hand_quotes:  # only the '>' lines of a run
+            quoted_lines = [k for k in quoted_lines if _QUOTE_LINE.match(lines[k])]
+            if not quoted_lines:
+                continue
+        elif any(_WIDE_QUOTE_LINE.match(lines[k]) for k in quoted_lines):
+            by_hand = True
+        for k in quoted_lines:
             label[k] = "quote"
         for k in header or ():
             label[k] = "quote_header"
@@ -1709,6 +1678,79 @@ def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
             for k in range(first, end):
                 label[k] = "signature"
         i = j
+    return label, by_hand
+
+
+def split_reply(text: str) -> tuple[str, list[StrippedBlock]]:
+    """Separate the new text of a message from quotes, forwards and signatures.
+
+    Parameters
+    ----------
+    text : str
+        Decoded plain text of a message.
+
+    Returns
+    -------
+    body : str
+        The remaining new text, stripped of leading/trailing blank lines and
+        with runs of blank lines collapsed to one.
+    stripped : list of StrippedBlock
+        The removed blocks in document order.  Every non-blank line of
+        ``text`` is either in ``body`` or in exactly one block.
+
+    Notes
+    -----
+    Removed, in this order of precedence:
+
+    * Outlook's 「-----Original Message-----」/「-----元のメッセージ-----」 and
+      "From: … Sent: … To: … Subject:" / 「差出人: … 送信日時: … 宛先: … 件名:」
+      blocks (``quote_header``), and everything after them (``quote``).  A
+      header block that opens the text, with nothing above it, is the sender's
+      own letter-style opening and is kept, unless it has the shape of a quoted
+      message (Outlook's rule line above it, a From line with an address and a
+      Sent line with a time, or ``>`` lines below it);
+    * forwarded messages (「---------- Forwarded message ---------」,
+      「-------- 転送メッセージ --------」, "Begin forwarded message:") and
+      everything after them (``forwarded``);
+    * ``>`` lines (``quote``) and the header line above them
+      (「2026年11月1日(日) 10:00 世田谷区 <koe@example.jp>:」,
+      「2026/11/01 10:00、山田 太郎 <…>のメール:」, "On … wrote:",
+      「… さんが書きました:」) (``quote_header``); lines quoted by hand with a
+      full-width mark likewise, when they stand in a quote's setting: 「＞」
+      (「＞＞」) lines when two or more stand together or a quote header is
+      above them, and once one is a quote, every 「＞」 line is; 「≫」 lines,
+      also a bullet, only under a quote header (the lines right below it, and
+      the 「≫」 lines after those) (see :func:`_wide_runs_quoted`).  A lone
+      「＞」 line in running text, or at the end of the mail, stays, and so do
+      all the lines quoted by hand when stripping them would leave no new
+      text (the message is scored on them rather than not at all);
+    * signatures (``signature``): a ``-- `` or ``--`` line or a rule line
+      (─━-=＝*＊, 5 or more) in the last 12 lines and everything below it, when
+      what is below is short (at most 10 lines) and every line of it, as a
+      whole, is a signature line: a name (alone, or with a title, reading or
+      label, after an organisation or department, or before its address:
+      山田 太郎, 理事長 北沢 みどり, 担当：佐藤, 営業部 課長 山田 太郎,
+      山田 太郎 <taro@example.jp>), an organisation or department, with or
+      without titles (株式会社…, …課, …部, …係, …事務所, …協会, …大学, …病院,
+      総務部 部長, 世田谷区 町会長), an address (〒, or a municipality and a
+      block number), telephone/fax numbers (with (代表), (直通) or 内線123
+      after them), e-mail addresses and URLs (optionally after a label such as
+      ``Tel:``, ``Mobile:``, ``URL:``, 携帯, 直通, 連絡先, Eメール), or business
+      hours (営業時間 9:00-18:00, 受付時間 …).  At most one name (and one in Latin
+      letters), and a kanji-only name (山田太郎) or a title alone (代表取締役社長)
+      is not enough on its own.  A line
+      of any other shape (a sentence, a demand, a threat, an unknown label) is
+      new text and keeps the whole block in the body, and so does a threat or
+      insult in any line.  A mobile footer (「iPhoneから送信」, "Sent from my
+      iPhone") in the last four lines is a signature too, and removes only itself.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    n = len(lines)
+    label, by_hand = _label_lines(lines, hand_quotes=True)
+    if by_hand and not any(kind is None and has_visible(ln) for ln, kind in zip(lines, label, strict=True)):
+        # quotes by hand are read from their setting, never certain: rather than leave nothing to
+        # score, keep them (a mail of 「≫」 bullets under a quote header, a letter quoted whole)
+        label, _ = _label_lines(lines, hand_quotes=False)
 
     # 4. Assemble blocks (blank lines between two lines of one block join it).
     blocks: list[StrippedBlock] = []

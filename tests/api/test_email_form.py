@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -234,6 +235,39 @@ class TestEmailFullWidthQuotes:
         assert [b["kind"] for b in email["stripped"]] == (["quote_header", "quote"] if header else ["quote"])
         assert result["scores"] == small_triager.score(REPLY).scores
         assert all(REPLY[ev["start"] : ev["end"]] == ev["text"] for ev in result["evidence"])
+
+    @pytest.mark.parametrize("text", [
+        "≫ 担当職員からの謝罪\n≫ 当日の対応記録の開示\n≫ 再発防止策の書面での回答",
+        "＞ 担当職員の謝罪を求めます。\n＞ 当日の記録を開示してください。",
+        "窓口で「税金泥棒」と言ったとされた件、事実と違います。以下を求めます。\n\n"
+        "≫ 担当職員からの謝罪\n≫ 当日の対応記録の開示",
+        "粗大ごみの収集について、手数料が分かりません。\n\n＞ 申請書はどこで入手できますか？",
+    ], ids=["much-greater-bullets-only", "fw-bullets-only", "much-greater-demands-at-the-end", "own-last-question"])
+    def test_the_writers_own_full_width_lines_are_scored(self, client: TestClient, small_triager, text: str) -> None:
+        """Review finding: a body of 「≫」 bullets was stripped to nothing and answered 422
+        empty_email_body, never scored; 「≫」 demands and a last 「＞」 question were stripped as quotes."""
+        r = client.post("/v1/score/email", content=_mail(text.replace("\n", "\r\n").encode()), headers=RFC822)
+        assert r.status_code == 200, r.text
+        email, result = r.json()["email"], r.json()["result"]
+        assert email["body"] == text and email["stripped"] == []
+        assert result["scores"] == small_triager.score(text).scores
+
+    @pytest.mark.parametrize(("filename", "kind"), [
+        ("申請書.taro", "application/octet-stream"),
+        ("申請書.pdf", "pdf"),
+    ], ids=["name-like-extension", "pdf"])
+    def test_an_attachments_only_mail_names_only_known_extensions(
+        self, client: TestClient, filename: str, kind: str
+    ) -> None:
+        """Review finding: 申請書.taro put "taro", which can be a name, into the 422 message."""
+        raw = (b'From: a@example.jp\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+               b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''"
+               + quote(filename).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n")
+        r = client.post("/v1/score/email", content=raw, headers=RFC822)
+        assert r.status_code == 422, r.text
+        err = ErrorResponse.model_validate(r.json())
+        assert err.error == "empty_email_body" and f"only 1 attachment(s) ({kind})" in err.message
+        assert "taro" not in err.message
 
 
 class TestEmailShortAddresses:
