@@ -2149,6 +2149,87 @@ def test_a_file_pandas_cannot_read_on_the_cluster_is_an_input_error_that_quotes_
     assert not out.exists() and not (tmp_path / "out.jsonl.parts").exists()  # (no checkpoint to resume)
 
 
+#: (error pandas raises, where: on the driver's sample of the file's head or on a worker, whether it is the file's
+#: fault): only errors of reading the file are input errors (exit 2, no checkpoint); a worker with another pandas
+#: (TypeError, ImportError) or short of memory is a cluster failure to --resume, on the driver as on a worker
+READ_FAILURES = [
+    pytest.param(ValueError, "worker", True, id="ValueError-worker"),
+    pytest.param(pd.errors.ParserError, "sample", True, id="ParserError-sample"),
+    pytest.param(UnicodeDecodeError, "worker", True, id="UnicodeDecodeError-worker"),
+    pytest.param(csv.Error, "worker", True, id="csv.Error-worker"),
+    pytest.param(TypeError, "worker", False, id="TypeError-worker"),
+    pytest.param(ImportError, "worker", False, id="ImportError-worker"),
+    pytest.param(MemoryError, "worker", False, id="MemoryError-worker"),
+    pytest.param(MemoryError, "sample", False, id="MemoryError-sample"),
+]
+
+
+@pytest.mark.parametrize(("error", "where", "input_error"), READ_FAILURES)
+def test_only_errors_of_reading_the_file_are_input_errors_on_the_dask_engine(small_model_dir, tmp_path, monkeypatch,
+                                                                             error, where, input_error):
+    """Re-read of session 25, finding 2: any error of pandas' reader counted as the file's fault (exit 2, the
+    checkpoints deleted), a TypeError of a worker with another pandas among them; a MemoryError was the cluster's
+    on a worker but the file's on the driver."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(11)), f"11,{SECRET}"]) + "\n",
+                   encoding="utf-8")
+    real = pd.read_csv
+
+    def failing(data, *args, **kw):
+        if (kw.get("nrows") is not None) == (where == "sample") and SECRET.encode() in data.getvalue():
+            if error is UnicodeDecodeError:
+                raise UnicodeDecodeError("utf-8", SECRET.encode(), 0, 1, "invalid start byte")
+            raise error(f"cannot parse {SECRET!r}")
+        return real(data, *args, **kw)
+
+    out = tmp_path / "out.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs():
+            m.setattr(pd, "read_csv", failing)
+            with pytest.raises(ComplaintTriageError) as e:
+                _run(small_model_dir, [src], out, engine="dask", scheduler=cluster.scheduler_address,
+                     dask_blocksize=None if where == "sample" else 200, with_evidence=False)
+    assert isinstance(e.value, InputFormatError) == input_error
+    assert isinstance(e.value, B.DaskEngineError) != input_error
+    kind = error.__name__ if error is not csv.Error else "Error"
+    if input_error:
+        assert f"the Dask engine cannot read it (pandas' CSV reader failed with {kind})" in str(e.value)
+        assert not (tmp_path / "out.jsonl.parts").exists()
+    else:
+        assert f"the Dask run failed ({kind} while reading a partition" in str(e.value)
+        assert "--resume" in str(e.value) and (tmp_path / "out.jsonl.parts").is_dir()
+    for secret in ("山田花子", "090-1234-5678"):
+        assert secret not in _messages(e.value), secret
+
+
+def test_a_model_that_does_not_load_on_a_worker_says_why(small_model_dir, tmp_path, monkeypatch):
+    """Re-read of session 25, finding 2: a worker's ModelLoadError (another scikit-learn) became "the Dask run
+    failed (ModelLoadError while scoring a partition…)", without the versions to install."""
+    distributed = pytest.importorskip("distributed")
+    from complaint_triage.exceptions import ModelLoadError
+
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(12))]) + "\n", encoding="utf-8")
+    real = B.score_frame
+    why = "the model at /srv/models/m-1 needs scikit-learn 1.6 (this process has 1.5): install the same versions"
+
+    def old_sklearn(df, **kw):
+        if not len(df):  # (the driver's empty frame, for the output's columns)
+            return real(df, **kw)
+        raise ModelLoadError(why)
+
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs():
+            m.setattr(B, "score_frame", old_sklearn)
+            with pytest.raises(ModelLoadError) as e:
+                _run(small_model_dir, [src], tmp_path / "out.jsonl", engine="dask",
+                     scheduler=cluster.scheduler_address, with_evidence=False)
+    assert str(e.value) == why
+
+
 def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(small_model_dir, tmp_path):
     """--blocksize split UTF-16 files into undecodable pieces (a worker's UnicodeError traceback), and the
     local cluster warned "Port 8787 is already in use" though it serves no dashboard."""

@@ -198,7 +198,14 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+from complaint_triage.exceptions import (
+    ComplaintTriageError,
+    InputFormatError,
+    LabelSetMismatchError,
+    ModelLoadError,
+    ModelNotFoundError,
+    UntrustedModelError,
+)
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
@@ -3197,19 +3204,30 @@ def _logger_level(name: str, level: int) -> Iterator[None]:
 
 class _PartitionFailure(Exception):
     """A Dask task's failure to read or score a partition: the original error's type and the stage,
-    never its message, which may quote a record (a name, a phone number).
+    never its message, which may quote a record (a name, a phone number); and whether it is the
+    input's fault (``input_error``: see :data:`_INPUT_READ_ERRORS`) rather than the cluster's.
 
     A worker logs the error of each task that fails and the driver raises it again, so the
     functions the workers run (:func:`_read_csv_block`, :func:`_score_partition`) raise this one
     instead, with no exception chained to it.
     """
 
-    def __init__(self, stage: str, kind: str) -> None:
-        super().__init__(stage, kind)  # (the arguments, as pickled from the worker to the driver)
-        self.stage, self.kind = stage, kind
+    def __init__(self, stage: str, kind: str, input_error: bool = False) -> None:
+        super().__init__(stage, kind, input_error)  # (the arguments, as pickled from the worker to the driver)
+        self.stage, self.kind, self.input_error = stage, kind, input_error
 
     def __str__(self) -> str:
         return f"{self.kind} while {self.stage} a partition (its message is left out: it may quote a record)"
+
+
+# what pandas' CSV reader raises for a file it cannot read (pandas' ParserError and EmptyDataError, a
+# decoding error, pyarrow's ArrowInvalid are ValueErrors): the file's fault, the same on any worker.  Any
+# other error (a TypeError or ImportError of a worker with another pandas, a MemoryError) is the cluster's.
+_INPUT_READ_ERRORS: tuple[type[BaseException], ...] = (ValueError, UnicodeError, csv.Error)
+# the package's own errors of loading the model: raised on a worker as they are (their messages name the
+# model's path and the versions to install, never a record), so that the driver says what to do
+_MODEL_ERRORS: tuple[type[BaseException], ...] = (ModelNotFoundError, ModelLoadError, UntrustedModelError,
+                                                  LabelSetMismatchError)
 
 
 def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -3218,8 +3236,8 @@ def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(*args, **kwargs)
     except Exception as e:  # (pandas' and pyarrow's errors come in every type)
-        kind = type(e).__name__
-    raise _PartitionFailure("reading", kind)  # (outside the handler: nothing chained to it)
+        kind, input_error = type(e).__name__, isinstance(e, _INPUT_READ_ERRORS)
+    raise _PartitionFailure("reading", kind, input_error)  # (outside the handler: nothing chained to it)
 
 
 _read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
@@ -3228,12 +3246,15 @@ _read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
 def _score_partition(df: pd.DataFrame, *, unguard: bool, text_col: str, model: str, max_chars: int,
                      with_evidence: bool, cp932_singles: bool) -> pd.DataFrame:
     """:func:`score_frame` for a partition on a Dask worker (after :func:`_unguarded_frame` for a CSV),
-    raising :class:`_PartitionFailure` instead of an error that may quote a record."""
+    raising :class:`_PartitionFailure` instead of an error that may quote a record (but a model that
+    does not load on the worker as the error saying why: :data:`_MODEL_ERRORS`)."""
     try:
         if unguard:
             df = _unguarded_frame(df)
         return score_frame(df, text_col=text_col, model=model, max_chars=max_chars, with_evidence=with_evidence,
                            cp932_singles=cp932_singles)
+    except _MODEL_ERRORS:
+        raise
     except Exception as e:
         kind = type(e).__name__
     raise _PartitionFailure("scoring", kind)
@@ -3360,12 +3381,16 @@ class _UnreadableInput(InputFormatError):
     cluster (the same command, resumed or not, would fail again)."""
 
 
-def _unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> _UnreadableInput:
+def _raise_if_unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> None:
+    """Raise :class:`_UnreadableInput` for a failure to read ``src`` that is the file's fault (on the
+    driver or a worker alike); return for any other failure, which is the cluster's."""
+    if e.stage != "reading" or not e.input_error:
+        return
     how = ("drop --blocksize, so that each file is read whole (a quoted field that holds a line break cannot be "
            "split), or score it with --engine local" if blocksize is not None else
            "score it with --engine local, which writes a record it cannot read as an error row")
-    return _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
-                            f"{e.kind}); {how}")
+    raise _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
+                           f"{e.kind}); {how}") from None
 
 
 def _quoted_line_break(src: _Source, field_limit: int) -> int | None:
@@ -3445,7 +3470,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                       names=names,  # (the local engine's names: duplicates, blanks renamed)
                                       skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
                 except _PartitionFailure as e:  # (the sample of the file's head is read here)
-                    raise _unreadable(src, e, blocksize) from None
+                    _raise_if_unreadable(src, e, blocksize)
+                    raise
             held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
             if held:  # (score_frame would replace those input columns with its own)
                 ddf = ddf.rename(columns=held)
@@ -3497,8 +3523,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             try:
                 return fut.result()
             except _PartitionFailure as e:
-                if e.stage == "reading" and e.kind != "MemoryError":  # (the file's fault, not the cluster's)
-                    raise _unreadable(src, e, blocksize) from None
+                _raise_if_unreadable(src, e, blocksize)
                 raise
 
         def stop_if_interrupted() -> None:
