@@ -3345,8 +3345,12 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     uninterrupted run does.
 
     A scheduler that does not answer, or has no worker, within ``timeout`` seconds, and any
-    failure of the cluster or of a partition on it, raise :class:`DaskEngineError` (the
-    finished partitions are kept for ``resume``).
+    other failure of the cluster or of a partition on it, raise :class:`DaskEngineError` (the
+    finished partitions are kept for ``resume``).  Two failures are not the cluster's: a CSV/TSV
+    file pandas' reader cannot read (see :data:`_INPUT_READ_ERRORS`; on the driver's sample of its
+    head or on a worker) raises :class:`InputFormatError` and deletes the checkpoints, which no
+    resumed run could complete; a model that does not load on a worker raises the package's own
+    error (:data:`_MODEL_ERRORS`), saying what to install, and the checkpoints are kept.
     """
     counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
     interrupted = _InterruptLatch()
