@@ -965,6 +965,16 @@ NOT_JSONL = [
     pytest.param("台帳.xlsx", b"PK\x03\x04" + b"\0" * 64, "jsonl",
                  r"台帳\.xlsx is not JSONL text: it looks like an Excel workbook .*--format xlsx",
                  id="workbook-given-as-jsonl"),
+    # UTF-16 (as Excel's "Unicode text" and PowerShell write it): every line an error row before
+    pytest.param("crm.jsonl", '{"id": "1", "text": "道路の穴を直してください。"}\n{"id": "2", "text": "騒音"}\n'
+                 .encode("utf-16"), None,
+                 r"crm\.jsonl is not JSONL as read: it looks like UTF-16 .*JSONL is read as UTF-8: convert it "
+                 r"\(iconv -f utf-16 -t utf-8 crm\.jsonl > crm-utf8\.jsonl\)", id="utf16-with-bom"),
+    pytest.param("crm.jsonl", '{"id": "1", "text": "図書館の開館時間を教えてください。"}\n'.encode("utf-16-le"), None,
+                 r"crm\.jsonl is not JSONL as read: it looks like UTF-16 .*iconv -f utf-16 -t utf-8",
+                 id="utf16-le-without-bom"),
+    pytest.param("crm.jsonl", '"騒音がひどい"\n["1", "道路の穴を直してください。"]\n'.encode(), None,
+                 r"crm\.jsonl is not JSONL: none of its 2 lines is a JSON object", id="arrays-and-strings"),
 ]
 
 
@@ -984,6 +994,31 @@ def test_a_jsonl_file_with_some_bad_lines_is_still_read(small_model_dir, tmp_pat
                    encoding="utf-8")
     res = _run(small_model_dir, [src], tmp_path / "o.jsonl", with_evidence=False)
     assert (res.rows, res.scored, dict(res.by_error)) == (2, 1, {"malformed": 1})
+
+
+#: (the bytes of a JSONL file none of whose lines is a JSON object, but whose lines start with "{": cut short)
+CUT_SHORT_JSONL = [
+    pytest.param('{"id":"1","text":"道路の穴を直してください。"'.encode(), id="one-line-without-its-brace"),
+    pytest.param('\ufeff  {"id":"1","text":"騒音がひどいです。"\n'.encode(), id="bom-and-spaces-first"),
+    pytest.param('{"id":"1","text":"ゴミが回収されていません。"\n\n\t{"id":"2","te'.encode(), id="two-lines-cut-short"),
+]
+
+
+@pytest.mark.parametrize("data", CUT_SHORT_JSONL)
+def test_a_jsonl_file_whose_only_lines_are_cut_short_gives_error_rows(small_model_dir, tmp_path, data):
+    """Re-read of session 25, finding 3: one file of a glob holding a single line cut short stopped the whole run
+    (exit 2, "b.jsonl is not JSONL"); it gave an error row asking whether the line is cut short."""
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps({"id": "0", "text": TEXTS[0]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cut = tmp_path / "b.jsonl"
+    cut.write_bytes(data)
+    out = tmp_path / "o.jsonl"
+    res = _run(small_model_dir, [good, cut], out, with_evidence=False)
+    lines = sum(1 for line in data.split(b"\n") if line.strip())
+    assert (res.rows, res.scored, dict(res.by_error)) == (1 + lines, 1, {"malformed": lines})
+    errors = [r for r in B.iter_scored(out) if r.get("error")]
+    assert len(errors) == lines and all(r["source_file"].endswith("b.jsonl") for r in errors)
+    assert "is the line cut short?" in errors[0]["error"]
 
 
 # -- Dask --------------------------------------------------------------------------------

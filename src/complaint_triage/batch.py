@@ -58,8 +58,10 @@ Reading the inputs
   such as ``\\ud800`` without their pair), are treated alike: outside the text (a value or a
   field name, at any depth) they become U+FFFD and the row's ``warning`` says so; in the text
   the row is an error row saying which of the two it holds.  A file read as JSONL that is a
-  workbook or a Parquet file (by its first bytes), or none of whose lines is a JSON object (a CSV
-  file), is refused (``InputFormatError``) rather than read as a file of error rows.
+  workbook or a Parquet file (by its first bytes), or none of whose lines starts with ``{`` (a CSV
+  file; UTF-16, which is said so, with how to convert it to UTF-8), is refused (``InputFormatError``)
+  rather than read as a file of error rows; a file whose only lines are objects cut short is read,
+  each line an error row.
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
@@ -1230,6 +1232,31 @@ def _check_json_array(src: _Source) -> None:
             raise InputFormatError(f"{src.label} is a JSON array; {JSON_ARRAY_HINT}")
 
 
+def _check_text_head(src: _Source) -> None:
+    """Refuse (:class:`InputFormatError`) a CSV, TSV or JSONL input whose first bytes are those of a
+    binary format (an .xlsx, a Parquet file given as text)."""
+    with open(src.path, "rb") as f:
+        head = f.read(8)
+    if (binary := binary_format(head)) is not None:
+        what = "JSONL" if src.kind == "jsonl" else src.kind.upper()
+        raise InputFormatError(f"{src.label} is not {what} text: it looks like {binary}")
+
+
+def _not_jsonl(src: _Source, lines: int, utf16: bool) -> InputFormatError:
+    """The refusal of a JSONL input none of whose lines starts with ``{``: a UTF-16 file, a CSV or another
+    text file (it would give only error rows)."""
+    if utf16:
+        return InputFormatError(f"{src.label} is not JSONL as read: it looks like UTF-16 (a UTF-16 byte-order mark "
+                                "or NUL bytes); JSONL is read as UTF-8: convert it (iconv -f utf-16 -t utf-8 "
+                                f"{src.path.name} > {src.path.stem}-utf8.jsonl)")
+    named = _EXT_KINDS.get(src.path.suffix.lower())
+    hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
+            if named is not None and named != "jsonl" else
+            "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
+    return InputFormatError(f"{src.label} is not JSONL: none of its {_count(lines, 'line')} is a JSON object; "
+                            f"{hint}")
+
+
 def _partial(path: Path) -> Path:
     """Where an output is written before it replaces ``path`` (checked up front as well)."""
     return path.with_name(path.name + ".partial")
@@ -1293,10 +1320,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         n = 0
         why = "no records"
         if src.kind in ("csv", "tsv"):
+            _check_text_head(src)
             with open(src.path, "rb") as f:
-                if (binary := binary_format(f.read(8))) is not None:
-                    raise InputFormatError(f"{src.label} is not {src.kind.upper()} text: it looks like {binary}")
-                f.seek(0)
                 reader = _csv_reader(src, f, text_col, field_limit)
                 if reader.header is None:
                     empty.append(f"{src.label}: empty file")
@@ -1307,13 +1332,12 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 n = reader.count()
                 why = "a header but no records"
         elif src.kind == "jsonl":
-            with open(src.path, "rb") as f:
-                if (binary := binary_format(f.read(8))) is not None:
-                    raise InputFormatError(f"{src.label} is not JSONL text: it looks like {binary}")
+            _check_text_head(src)
             _check_json_array(src)
             seen: dict[str, None] = {}
             unread = 0  # lines too long to parse here: they may hold the text field
-            objects = 0
+            braced = False  # a line starts with "{" (after spaces): JSONL, if only cut short ({"text":"…" alone)
+            utf16 = False  # a UTF-16 byte-order mark or NUL bytes: UTF-16, which JSONL is not read as
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
@@ -1322,23 +1346,21 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     if raw is None:
                         unread += 1
                         continue
+                    if not braced or not utf16:
+                        nul = b"\0" in raw
+                        utf16 = utf16 or nul or raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+                        braced = braced or (not nul and raw.lstrip().startswith(b"{"))
                     try:  # (bytes not UTF-8 as the reader takes them: the line keeps its fields)
                         obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
-                        objects += 1
                         # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
                         keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
-            if n and not objects and not unread:  # (a CSV or other text file given as JSONL: only error rows)
-                named = _EXT_KINDS.get(src.path.suffix.lower())
-                hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
-                        if named is not None and named != "jsonl" else
-                        "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
-                raise InputFormatError(f"{src.label} is not JSONL: none of its {_count(n, 'line')} is a JSON object; "
-                                       f"{hint}")
+            if n and not braced and not unread:  # (a CSV, UTF-16 or other text file given as JSONL: only error rows)
+                raise _not_jsonl(src, n, utf16)
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} "
                                        f"(fields: {shown_names(seen)}); "
