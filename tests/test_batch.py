@@ -1223,21 +1223,41 @@ QUOTED_LINE_BREAKS = [
 
 
 @pytest.mark.parametrize(("name", "encoding", "data", "line"), QUOTED_LINE_BREAKS)
-def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path, name,
-                                                                                  encoding, data, line):
+def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path,
+                                                                                  monkeypatch, name, encoding, data,
+                                                                                  line):
     """Acceptance 5b, finding 3: --blocksize on such a file failed on a worker with a ParserError reported as
-    a cluster failure, with advice to --resume that could only fail again."""
+    a cluster failure, with advice to --resume that could only fail again.  (Re-read of session 25, finding 5:
+    the line is the scan's, not that of a second read of the file with another parser.)"""
     pytest.importorskip("distributed")
     src = tmp_path / name
     src.write_bytes(data.encode(encoding))
     text_col = "内容" if encoding == "cp932" else "text"
+    assert B._scan(B.expand_inputs([src]), text_col, None).line_breaks == {str(src): line}
+    monkeypatch.setattr(B, "_dask_engine", lambda *a, **k: pytest.fail("a cluster was started"))
     with pytest.raises(InputFormatError, match=rf"--blocksize cannot split .*{re.escape(name)}: the record on line "
                                                rf"{line} holds a line break inside a quoted field.*drop --blocksize"):
         _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", dask_blocksize="1KB", text_col=text_col)
-    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before any cluster is started)
+    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before the run: _dask_engine was never called)
     one_line = src.with_name("one-line" + src.suffix)
     one_line.write_bytes(data.replace("\r\n", "\n").replace('\n"', '"').replace('。\n', '。').encode(encoding))
-    assert B._quoted_line_break(B.expand_inputs([one_line])[0], 1 << 20) is None
+    assert B._scan(B.expand_inputs([one_line]), text_col, None).line_breaks == {}
+
+
+def test_a_quote_never_closed_is_a_misshapen_record_not_a_quoted_line_break_under_blocksize(small_model_dir,
+                                                                                             tmp_path,
+                                                                                             dask_scheduler):
+    """Re-read of session 25, finding 5: the second parser of the blocksize check read a quote never closed as
+    a field running to the end of the file ("holds a line break inside a quoted field"), where the reader
+    reads the lines after it again as records and the Dask engine refuses the record as misshapen."""
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,ゴミの日はいつですか\n2,"隣の工事の騒音がひどい\n3,道路の穴を直してください\n',
+                   encoding="utf-8")
+    assert B._scan(B.expand_inputs([src]), "text", None).line_breaks == {}
+    with pytest.raises(InputFormatError, match=r"in\.csv: row 3 opens a quoted field that is never closed") as e:
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", scheduler=dask_scheduler,
+             dask_blocksize="1KB")
+    assert "holds a line break" not in str(e.value)
 
 
 def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,

@@ -227,6 +227,7 @@ from complaint_triage.io import (
     surrogates_replaced,
     unique_names,
 )
+from complaint_triage.io import _no_record as _no_csv_record
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.results import unpaired_surrogate
@@ -1069,6 +1070,23 @@ def _csv_reader(src: _Source, f: IO[bytes], text_col: str, field_limit: int) -> 
                      encoding_hint=_ENCODING_HINT)
 
 
+def _count_csv(reader: CsvReader) -> tuple[int, int | None]:
+    """:meth:`CsvReader.count`, and the physical line where the first record spanning several lines starts
+    (a line break inside a quoted field; None: there is none).  The reader's own parse of the file: a quote
+    never closed is no such record (its lines are read again as records, and the record is misshapen)."""
+    if reader.header is None:
+        return 0, None
+    n, width, first = 0, len(reader.header), None
+    buf = reader._buf  # (the lines of the record just read: cleared, not replaced, by the reader)
+    while True:
+        start = reader.lines + 1
+        if (got := reader._next_fields()) is None:
+            return n, first
+        if first is None and len(buf) > 1:
+            first = start
+        n += not _no_csv_record(got[0], width)
+
+
 def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
     """The records of a CSV/TSV file; every readable column is kept, also on error rows.
 
@@ -1286,6 +1304,9 @@ class _Scan:
     sheets: dict[str, list[_Sheet]]
     warnings: list[str]
     empty: list[str] = field(default_factory=list)  # inputs without records, and why
+    # a CSV/TSV file's first record that spans several lines (a line break inside a quoted field): the
+    # physical line where it starts, by label (Dask cannot cut such a file at line breaks: --blocksize)
+    line_breaks: dict[str, int] = field(default_factory=dict)
     folders: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)  # an .eml folder's files, by label
 
 
@@ -1304,6 +1325,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     empty: list[str] = []
     sheets: dict[str, list[_Sheet]] = {}
     folders: dict[str, list[tuple[str, Path]]] = {}
+    line_breaks: dict[str, int] = {}
     sheet_names = _sheet_list(sheet)
 
     def add(names: Iterable[str], arrow: dict[str, Any] | None = None) -> None:
@@ -1329,7 +1351,9 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 add(reader.header)
                 if reader.renamed:
                     warnings.append(f"{src.label}: {renamed_note(reader.renamed)}")
-                n = reader.count()
+                n, line_break = _count_csv(reader)
+                if line_break is not None:
+                    line_breaks[src.label] = line_break
                 why = "a header but no records"
         elif src.kind == "jsonl":
             _check_text_head(src)
@@ -1419,7 +1443,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     arrow_types = {c: t for c, t in types.items() if c not in non_parquet}
     if total and empty:
         warnings.extend(empty)
-    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty, folders)
+    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty=empty, folders=folders,
+                 line_breaks=line_breaks)
 
 
 def _layouts(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None) -> dict[str, list[_Sheet]]:
@@ -3419,24 +3444,6 @@ def _raise_if_unreadable(src: _Source, e: _PartitionFailure, blocksize: str | in
                            f"{e.kind}); {how}") from None
 
 
-def _quoted_line_break(src: _Source, field_limit: int) -> int | None:
-    """The line where the first record of a CSV/TSV file with a line break inside a quoted field starts
-    (a file Dask cannot cut at line breaks, as ``--blocksize`` does), or None: there is none, or the
-    file is not CSV that the ``csv`` module reads."""
-    raise_field_limit(field_limit)
-    with open(src.path, encoding=src.encoding or "utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(f, delimiter="\t" if src.kind == "tsv" else ",")
-        start = 1
-        try:
-            for fields in reader:
-                if any("\n" in v for v in fields):
-                    return start
-                start = reader.line_num + 1
-        except csv.Error:  # (a field over the limit: left to pandas' rules, as on the workers)
-            return None
-    return None
-
-
 def _held_name(column: str) -> str:
     """The Dask engine's name for an input column named like a prediction column (a scored file
     read again), so that :func:`score_frame` adds its own column beside it rather than over it."""
@@ -3795,7 +3802,7 @@ def run_batch(
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
     if engine == "dask" and dask_blocksize is not None:
         for src in sources:
-            if src.kind in ("csv", "tsv") and (line := _quoted_line_break(src, _field_limit(max_chars))) is not None:
+            if (line := scan.line_breaks.get(src.label)) is not None:
                 raise InputFormatError(
                     f"--blocksize cannot split {src.label}: the record on line {line:,} holds a line break inside a "
                     "quoted field, and Dask cuts a file at line breaks; drop --blocksize (one partition per file), "
