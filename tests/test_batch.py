@@ -798,12 +798,21 @@ def test_a_sender_none_of_whose_dates_can_be_read_has_no_7_day_run(small_model_d
     assert agg.rows()[0]["longest_run_7d"] is None
 
 
-def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path):
-    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word."""
-    src = _write_csv(tmp_path / "in.csv", _rows(4))
-    with pytest.raises(InputFormatError, match="--sender-summary needs --sender-column"):
-        _run(small_model_dir, [src], tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
+@pytest.mark.parametrize("with_mail", [False, True], ids=["csv", "csv-and-mail"])
+def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path, monkeypatch,
+                                                                            with_mail):
+    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word.
+    Re-read of session 25, finding 6: refused only after every input was read; now before (no scan)."""
+    srcs = [_write_csv(tmp_path / "in.csv", _rows(4))]
+    if with_mail:
+        srcs.append(_eml_tree(tmp_path / "mail"))
+    with monkeypatch.context() as m:
+        m.setattr(B, "_scan", lambda *a, **k: pytest.fail("the inputs were read"))
+        with pytest.raises(InputFormatError, match=r"--sender-summary needs --sender-column .*mail inputs: their From"):
+            _run(small_model_dir, srcs, tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.parts").exists()
+    if with_mail:
+        return
     # mail inputs have a sender column of their own (From)
     res = _run(small_model_dir, [_eml_tree(tmp_path / "mail")], tmp_path / "m.csv", sender_output=tmp_path / "who.csv",
                with_evidence=False)

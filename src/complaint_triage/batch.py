@@ -3760,6 +3760,10 @@ def run_batch(
            _partial(s_out): "the per-sender summary"}
     skipped: list[str] = []
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
+    if sender_output is not None and sender_col is None and not all(s.kind in ("mbox", "eml") for s in sources):
+        # (before the inputs are read: mail inputs alone have their From as the sender column)
+        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
+                               "by that column's senders; without it none is written; mail inputs: their From)")
     if engine == "dask":
         bad = [s.label for s in sources if s.kind not in ("csv", "tsv", "parquet")]
         if bad:
@@ -3795,9 +3799,6 @@ def run_batch(
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
     if mask_sender_column and sender_col is None:
         raise InputFormatError("--mask-sender-column needs --sender-column (the column to replace)")
-    if sender_output is not None and sender_col is None:
-        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
-                               "by that column's senders; without it none is written)")
     if sender_col is not None and sender_output is None:
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
     if engine == "dask" and dask_blocksize is not None:
