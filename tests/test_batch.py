@@ -705,13 +705,19 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
       "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0, "TEL090-1234-5678",
       "tel:090-1234-5678", "Mobile090 1234 5678", np.float64(9012345678.0)], "09012345678"),
-    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
+    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）",
+      # re-read of session 25, finding 7: a name in brackets beside the number stayed in the id
+      "03-5432-1098 (山田)", "03(5432)1098（山田（太郎））", "(03) 5432-1098 (鈴木)"], "0354321098"),
+    (["090-1234-5678 (山田)", "090-1234-5678（山田花子）", "TEL 090-1234-5678 (山田(花子))"], "09012345678"),
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
     (["123.45"], "123.45"),  # not a dotted telephone number
     # acceptance 5b, finding 6: RFC 822's comment form kept the name in the id and split the sender
     (["taro@example.jp", "taro@example.jp (山田太郎)", "TARO@example.jp（山田 太郎）", "(山田太郎) taro@example.jp",
-      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)"], "taro@example.jp"),
+      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)",
+      # re-read of session 25, finding 7: the name outside the brackets, or brackets in the comment
+      "山田太郎 (taro@example.jp)", "山田太郎（TARO@example.jp）", "taro@example.jp (山田(太郎))"], "taro@example.jp"),
+    (["山田 (営業)"], "山田 (営業)"),  # no number, no address: left as it is
 ])
 def test_a_senders_spellings_are_one_sender(spellings, canonical):
     """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a

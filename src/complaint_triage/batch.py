@@ -2177,6 +2177,18 @@ _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
 #: An RFC 822 comment, ``taro@example.jp (山田太郎)``: the display name of an older mail form.
 _COMMENT = re.compile(r"\([^()]*\)")
+#: A bracketed group without a digit (a name beside a telephone number: ``090-1234-5678 (山田)``).
+_NAME_GROUP = re.compile(r"\([^()0-9]*\)")
+#: A bare e-mail address in brackets, a name outside them: ``山田太郎 (taro@example.jp)``.
+_BRACKETED_ADDR = re.compile(r"\(\s*([^@\s()]+@[^@\s()]+)\s*\)")
+
+
+def _without(pattern: re.Pattern[str], s: str) -> str:
+    """``s`` with the matches of ``pattern`` replaced by a space, repeatedly until none is left
+    (nested groups: ``山田(太郎)`` in brackets goes inside out)."""
+    while (t := pattern.sub(" ", s)) != s:
+        s = t
+    return s
 _PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
@@ -2230,13 +2242,18 @@ def _canonical_sender(value: object) -> str:
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
-    if "(" in s and _EMAIL_ONLY.match(bare := _COMMENT.sub(" ", s).strip()):  # addr (Name), RFC 822's comment
-        return bare.lower()
+    phone = s
+    if "(" in s:
+        if _EMAIL_ONLY.match(bare := _without(_COMMENT, s).strip()):  # addr (Name), RFC 822's comment, nested too
+            return bare.lower()
+        if "@" not in bare and (m := _BRACKETED_ADDR.search(s)):  # Name (addr)
+            return m.group(1).lower()
+        phone = _without(_NAME_GROUP, s)  # 090-… (山田): a name beside the number, not the (03) of one
     if _EMAIL_ONLY.match(s):
         return s.lower()
     if _MOBILE_WITHOUT_0.match(s):
         return "0" + s
-    p = _PHONE_LABEL.sub(" ", s).strip()
+    p = _PHONE_LABEL.sub(" ", phone).strip()
     n_digits = sum(ch.isdigit() for ch in p)
     # (dotted: 090.1234.5678, not a decimal 123.45; labelled: TEL090-…, not a customer id MOB123456)
     if _PHONEISH.match(p) and n_digits >= (9 if "." in p or p != s else 6):
@@ -2542,7 +2559,8 @@ class SenderAggregator:
         """The id shown for a raw sender value: its pseudonym, or without a key its canonical form.
 
         Both group a sender's spellings alike: an e-mail address in any case, with or without
-        a display name, and a phone number however it is punctuated or labelled.  None for a
+        a display name (``Name <addr>``, ``addr (Name)``, ``Name (addr)``), and a phone number however
+        it is punctuated or labelled, a name in brackets beside it (``090-1234-5678 (山田)``) left out.  None for a
         value that names nobody (:func:`is_no_sender`: blank, 非通知, 匿名, ``-`` …).
 
         >>> agg = SenderAggregator(key=None)
