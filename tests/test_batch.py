@@ -705,13 +705,19 @@ def test_a_plus_81_number_is_the_same_sender_as_the_domestic_number(phone, canon
     (["090-1234-5678", "090.1234.5678", "TEL 090-1234-5678", "090-1234-5678（携帯）", "携帯：090 1234 5678",
       "Tel. 090-1234-5678", 9012345678, "9012345678", np.int64(9012345678), 9012345678.0, "TEL090-1234-5678",
       "tel:090-1234-5678", "Mobile090 1234 5678", np.float64(9012345678.0)], "09012345678"),
-    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）"], "0354321098"),
+    (["03-5432-1098", "電話 03-5432-1098", "03.5432.1098", "03(5432)1098（自宅）",
+      # re-read of session 25, finding 7: a name in brackets beside the number stayed in the id
+      "03-5432-1098 (山田)", "03(5432)1098（山田（太郎））", "(03) 5432-1098 (鈴木)"], "0354321098"),
+    (["090-1234-5678 (山田)", "090-1234-5678（山田花子）", "TEL 090-1234-5678 (山田(花子))"], "09012345678"),
     ([123, 123.0, "123", np.float64(123.0)], "123"),  # a customer id read as a float (Parquet, JSONL)
     (["312345678", 312345678], "312345678"),  # 9 digits: a landline without its 0, or an id? left as it is
     (["123.45"], "123.45"),  # not a dotted telephone number
     # acceptance 5b, finding 6: RFC 822's comment form kept the name in the id and split the sender
     (["taro@example.jp", "taro@example.jp (山田太郎)", "TARO@example.jp（山田 太郎）", "(山田太郎) taro@example.jp",
-      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)"], "taro@example.jp"),
+      "taro@example.jp(山田)", "山田太郎 <taro@example.jp>", "山田<taro@example.jp> (窓口)",
+      # re-read of session 25, finding 7: the name outside the brackets, or brackets in the comment
+      "山田太郎 (taro@example.jp)", "山田太郎（TARO@example.jp）", "taro@example.jp (山田(太郎))"], "taro@example.jp"),
+    (["山田 (営業)"], "山田 (営業)"),  # no number, no address: left as it is
 ])
 def test_a_senders_spellings_are_one_sender(spellings, canonical):
     """Finding 13 of issue 5: dotted and labelled numbers, 123.0 against 123 and a mobile number stored as a
@@ -798,12 +804,21 @@ def test_a_sender_none_of_whose_dates_can_be_read_has_no_7_day_run(small_model_d
     assert agg.rows()[0]["longest_run_7d"] is None
 
 
-def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path):
-    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word."""
-    src = _write_csv(tmp_path / "in.csv", _rows(4))
-    with pytest.raises(InputFormatError, match="--sender-summary needs --sender-column"):
-        _run(small_model_dir, [src], tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
+@pytest.mark.parametrize("with_mail", [False, True], ids=["csv", "csv-and-mail"])
+def test_a_sender_summary_without_a_sender_column_is_refused_before_scoring(small_model_dir, tmp_path, monkeypatch,
+                                                                            with_mail):
+    """Acceptance 5b, finding 5: --sender-summary without --sender-column wrote no summary, without a word.
+    Re-read of session 25, finding 6: refused only after every input was read; now before (no scan)."""
+    srcs = [_write_csv(tmp_path / "in.csv", _rows(4))]
+    if with_mail:
+        srcs.append(_eml_tree(tmp_path / "mail"))
+    with monkeypatch.context() as m:
+        m.setattr(B, "_scan", lambda *a, **k: pytest.fail("the inputs were read"))
+        with pytest.raises(InputFormatError, match=r"--sender-summary needs --sender-column .*mail inputs: their From"):
+            _run(small_model_dir, srcs, tmp_path / "o.csv", sender_output=tmp_path / "who.csv")
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.parts").exists()
+    if with_mail:
+        return
     # mail inputs have a sender column of their own (From)
     res = _run(small_model_dir, [_eml_tree(tmp_path / "mail")], tmp_path / "m.csv", sender_output=tmp_path / "who.csv",
                with_evidence=False)
@@ -965,6 +980,16 @@ NOT_JSONL = [
     pytest.param("台帳.xlsx", b"PK\x03\x04" + b"\0" * 64, "jsonl",
                  r"台帳\.xlsx is not JSONL text: it looks like an Excel workbook .*--format xlsx",
                  id="workbook-given-as-jsonl"),
+    # UTF-16 (as Excel's "Unicode text" and PowerShell write it): every line an error row before
+    pytest.param("crm.jsonl", '{"id": "1", "text": "道路の穴を直してください。"}\n{"id": "2", "text": "騒音"}\n'
+                 .encode("utf-16"), None,
+                 r"crm\.jsonl is not JSONL as read: it looks like UTF-16 .*JSONL is read as UTF-8: convert it "
+                 r"\(iconv -f utf-16 -t utf-8 crm\.jsonl > crm-utf8\.jsonl\)", id="utf16-with-bom"),
+    pytest.param("crm.jsonl", '{"id": "1", "text": "図書館の開館時間を教えてください。"}\n'.encode("utf-16-le"), None,
+                 r"crm\.jsonl is not JSONL as read: it looks like UTF-16 .*iconv -f utf-16 -t utf-8",
+                 id="utf16-le-without-bom"),
+    pytest.param("crm.jsonl", '"騒音がひどい"\n["1", "道路の穴を直してください。"]\n'.encode(), None,
+                 r"crm\.jsonl is not JSONL: none of its 2 lines is a JSON object", id="arrays-and-strings"),
 ]
 
 
@@ -984,6 +1009,31 @@ def test_a_jsonl_file_with_some_bad_lines_is_still_read(small_model_dir, tmp_pat
                    encoding="utf-8")
     res = _run(small_model_dir, [src], tmp_path / "o.jsonl", with_evidence=False)
     assert (res.rows, res.scored, dict(res.by_error)) == (2, 1, {"malformed": 1})
+
+
+#: (the bytes of a JSONL file none of whose lines is a JSON object, but whose lines start with "{": cut short)
+CUT_SHORT_JSONL = [
+    pytest.param('{"id":"1","text":"道路の穴を直してください。"'.encode(), id="one-line-without-its-brace"),
+    pytest.param('\ufeff  {"id":"1","text":"騒音がひどいです。"\n'.encode(), id="bom-and-spaces-first"),
+    pytest.param('{"id":"1","text":"ゴミが回収されていません。"\n\n\t{"id":"2","te'.encode(), id="two-lines-cut-short"),
+]
+
+
+@pytest.mark.parametrize("data", CUT_SHORT_JSONL)
+def test_a_jsonl_file_whose_only_lines_are_cut_short_gives_error_rows(small_model_dir, tmp_path, data):
+    """Re-read of session 25, finding 3: one file of a glob holding a single line cut short stopped the whole run
+    (exit 2, "b.jsonl is not JSONL"); it gave an error row asking whether the line is cut short."""
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps({"id": "0", "text": TEXTS[0]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cut = tmp_path / "b.jsonl"
+    cut.write_bytes(data)
+    out = tmp_path / "o.jsonl"
+    res = _run(small_model_dir, [good, cut], out, with_evidence=False)
+    lines = sum(1 for line in data.split(b"\n") if line.strip())
+    assert (res.rows, res.scored, dict(res.by_error)) == (1 + lines, 1, {"malformed": lines})
+    errors = [r for r in B.iter_scored(out) if r.get("error")]
+    assert len(errors) == lines and all(r["source_file"].endswith("b.jsonl") for r in errors)
+    assert "is the line cut short?" in errors[0]["error"]
 
 
 # -- Dask --------------------------------------------------------------------------------
@@ -1188,21 +1238,41 @@ QUOTED_LINE_BREAKS = [
 
 
 @pytest.mark.parametrize(("name", "encoding", "data", "line"), QUOTED_LINE_BREAKS)
-def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path, name,
-                                                                                  encoding, data, line):
+def test_blocksize_is_refused_before_scoring_for_a_file_with_a_quoted_line_break(small_model_dir, tmp_path,
+                                                                                  monkeypatch, name, encoding, data,
+                                                                                  line):
     """Acceptance 5b, finding 3: --blocksize on such a file failed on a worker with a ParserError reported as
-    a cluster failure, with advice to --resume that could only fail again."""
+    a cluster failure, with advice to --resume that could only fail again.  (Re-read of session 25, finding 5:
+    the line is the scan's, not that of a second read of the file with another parser.)"""
     pytest.importorskip("distributed")
     src = tmp_path / name
     src.write_bytes(data.encode(encoding))
     text_col = "内容" if encoding == "cp932" else "text"
+    assert B._scan(B.expand_inputs([src]), text_col, None).line_breaks == {str(src): line}
+    monkeypatch.setattr(B, "_dask_engine", lambda *a, **k: pytest.fail("a cluster was started"))
     with pytest.raises(InputFormatError, match=rf"--blocksize cannot split .*{re.escape(name)}: the record on line "
                                                rf"{line} holds a line break inside a quoted field.*drop --blocksize"):
         _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", dask_blocksize="1KB", text_col=text_col)
-    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before any cluster is started)
+    assert not (tmp_path / "o.jsonl.parts").exists()  # (refused before the run: _dask_engine was never called)
     one_line = src.with_name("one-line" + src.suffix)
     one_line.write_bytes(data.replace("\r\n", "\n").replace('\n"', '"').replace('。\n', '。').encode(encoding))
-    assert B._quoted_line_break(B.expand_inputs([one_line])[0], 1 << 20) is None
+    assert B._scan(B.expand_inputs([one_line]), text_col, None).line_breaks == {}
+
+
+def test_a_quote_never_closed_is_a_misshapen_record_not_a_quoted_line_break_under_blocksize(small_model_dir,
+                                                                                             tmp_path,
+                                                                                             dask_scheduler):
+    """Re-read of session 25, finding 5: the second parser of the blocksize check read a quote never closed as
+    a field running to the end of the file ("holds a line break inside a quoted field"), where the reader
+    reads the lines after it again as records and the Dask engine refuses the record as misshapen."""
+    src = tmp_path / "in.csv"
+    src.write_text('id,text\n1,ゴミの日はいつですか\n2,"隣の工事の騒音がひどい\n3,道路の穴を直してください\n',
+                   encoding="utf-8")
+    assert B._scan(B.expand_inputs([src]), "text", None).line_breaks == {}
+    with pytest.raises(InputFormatError, match=r"in\.csv: row 3 opens a quoted field that is never closed") as e:
+        _run(small_model_dir, [src], tmp_path / "o.jsonl", engine="dask", scheduler=dask_scheduler,
+             dask_blocksize="1KB")
+    assert "holds a line break" not in str(e.value)
 
 
 def test_resumed_dask_run_numbers_rows_after_blank_rows_as_an_uninterrupted_run(small_model_dir, tmp_path,
@@ -2147,6 +2217,87 @@ def test_a_file_pandas_cannot_read_on_the_cluster_is_an_input_error_that_quotes_
     for secret in ("山田花子", "090-1234-5678"):
         assert secret not in _messages(e.value) and not any(secret in line for line in logs), secret
     assert not out.exists() and not (tmp_path / "out.jsonl.parts").exists()  # (no checkpoint to resume)
+
+
+#: (error pandas raises, where: on the driver's sample of the file's head or on a worker, whether it is the file's
+#: fault): only errors of reading the file are input errors (exit 2, no checkpoint); a worker with another pandas
+#: (TypeError, ImportError) or short of memory is a cluster failure to --resume, on the driver as on a worker
+READ_FAILURES = [
+    pytest.param(ValueError, "worker", True, id="ValueError-worker"),
+    pytest.param(pd.errors.ParserError, "sample", True, id="ParserError-sample"),
+    pytest.param(UnicodeDecodeError, "worker", True, id="UnicodeDecodeError-worker"),
+    pytest.param(csv.Error, "worker", True, id="csv.Error-worker"),
+    pytest.param(TypeError, "worker", False, id="TypeError-worker"),
+    pytest.param(ImportError, "worker", False, id="ImportError-worker"),
+    pytest.param(MemoryError, "worker", False, id="MemoryError-worker"),
+    pytest.param(MemoryError, "sample", False, id="MemoryError-sample"),
+]
+
+
+@pytest.mark.parametrize(("error", "where", "input_error"), READ_FAILURES)
+def test_only_errors_of_reading_the_file_are_input_errors_on_the_dask_engine(small_model_dir, tmp_path, monkeypatch,
+                                                                             error, where, input_error):
+    """Re-read of session 25, finding 2: any error of pandas' reader counted as the file's fault (exit 2, the
+    checkpoints deleted), a TypeError of a worker with another pandas among them; a MemoryError was the cluster's
+    on a worker but the file's on the driver."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(11)), f"11,{SECRET}"]) + "\n",
+                   encoding="utf-8")
+    real = pd.read_csv
+
+    def failing(data, *args, **kw):
+        if (kw.get("nrows") is not None) == (where == "sample") and SECRET.encode() in data.getvalue():
+            if error is UnicodeDecodeError:
+                raise UnicodeDecodeError("utf-8", SECRET.encode(), 0, 1, "invalid start byte")
+            raise error(f"cannot parse {SECRET!r}")
+        return real(data, *args, **kw)
+
+    out = tmp_path / "out.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs():
+            m.setattr(pd, "read_csv", failing)
+            with pytest.raises(ComplaintTriageError) as e:
+                _run(small_model_dir, [src], out, engine="dask", scheduler=cluster.scheduler_address,
+                     dask_blocksize=None if where == "sample" else 200, with_evidence=False)
+    assert isinstance(e.value, InputFormatError) == input_error
+    assert isinstance(e.value, B.DaskEngineError) != input_error
+    kind = error.__name__ if error is not csv.Error else "Error"
+    if input_error:
+        assert f"the Dask engine cannot read it (pandas' CSV reader failed with {kind})" in str(e.value)
+        assert not (tmp_path / "out.jsonl.parts").exists()
+    else:
+        assert f"the Dask run failed ({kind} while reading a partition" in str(e.value)
+        assert "--resume" in str(e.value) and (tmp_path / "out.jsonl.parts").is_dir()
+    for secret in ("山田花子", "090-1234-5678"):
+        assert secret not in _messages(e.value), secret
+
+
+def test_a_model_that_does_not_load_on_a_worker_says_why(small_model_dir, tmp_path, monkeypatch):
+    """Re-read of session 25, finding 2: a worker's ModelLoadError (another scikit-learn) became "the Dask run
+    failed (ModelLoadError while scoring a partition…)", without the versions to install."""
+    distributed = pytest.importorskip("distributed")
+    from complaint_triage.exceptions import ModelLoadError
+
+    src = tmp_path / "in.csv"
+    src.write_text("\n".join(["id,text", *(f"{i},{TEXTS[i % 8]}（{i}）" for i in range(12))]) + "\n", encoding="utf-8")
+    real = B.score_frame
+    why = "the model at /srv/models/m-1 needs scikit-learn 1.6 (this process has 1.5): install the same versions"
+
+    def old_sklearn(df, **kw):
+        if not len(df):  # (the driver's empty frame, for the output's columns)
+            return real(df, **kw)
+        raise ModelLoadError(why)
+
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster:
+        with monkeypatch.context() as m, _dask_logs():
+            m.setattr(B, "score_frame", old_sklearn)
+            with pytest.raises(ModelLoadError) as e:
+                _run(small_model_dir, [src], tmp_path / "out.jsonl", engine="dask",
+                     scheduler=cluster.scheduler_address, with_evidence=False)
+    assert str(e.value) == why
 
 
 def test_dask_utf16_input_and_a_local_cluster_without_dashboard_port_warnings(small_model_dir, tmp_path):

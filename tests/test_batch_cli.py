@@ -286,8 +286,12 @@ def test_batch_refuses_a_sender_summary_without_a_sender_column_with_exit_2(tmp_
     r = _batch(_csv(tmp_path / "in.csv"), "-o", out, "--sender-summary", tmp_path / "senders.csv", "--model",
                small_model_dir, "--jobs", "1", "--quiet")
     assert r.exit_code == 2, r.output
-    assert "--sender-summary needs --sender-column" in _stderr(r)
+    assert "--sender-summary needs --sender-column" in _stderr(r) and "mail inputs: their From" in _stderr(r)
     assert not out.exists() and not (tmp_path / "senders.csv").exists()
+    import typer
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["batch"].params}
+    assert "needs --sender-column (mail inputs: their From)" in params["sender_summary"].help
 
 
 @pytest.mark.parametrize(("name", "content", "says"), [

@@ -700,12 +700,29 @@ def test_channel_and_department_values_are_masked_in_labels_tooltips_and_tables(
         assert f"<td>{masked_channel}</td><td>{masked_department}</td>" in table
 
 
-def test_channel_values_that_read_alike_once_masked_are_one_group(tmp_path, key_file):
-    rows = [_report_row(i, "", "2025-04-01", COMPLAINT_TEXTS[0], "complaint", チャネル=f"電話 090-1234-{i:04d}")
-            for i in range(3)]
-    html, _ = build_report(_write_scored(tmp_path / "phones.jsonl", rows), sender_key_file=key_file)
+# (channel cells, the bars the chart shows as {label: count}): values that read alike once masked are one bar
+# (three staff phones), but branch offices named after places and numeric department codes stay apart
+CHANNEL_GROUPS = [
+    (("電話 090-1234-0000", "電話 090-1234-0001", "電話 090-1234-0002"), {"電話 0**-****-****": 3}),
+    (("北沢総合支所", "池尻出張所", "池尻出張所"), {"北沢総合支所": 1, "池尻出張所": 2}),
+    (("中野出張所", "等々力出張所", "喜多見出張所", "烏山総合支所"),
+     {"中野出張所": 1, "等々力出張所": 1, "喜多見出張所": 1, "烏山総合支所": 1}),
+    (("10101", "10102", "10102"), {"10101": 1, "10102": 2}),
+    (("０３５４３２１１１１", "09012345678", "09012345679"), {"０*********": 1, "0**********": 2}),
+]
+
+
+@pytest.mark.parametrize(("channels", "bars"), CHANNEL_GROUPS)
+def test_channel_values_that_read_alike_once_masked_are_one_group(tmp_path, key_file, channels, bars):
+    """Re-read of session 25, finding 1: every ＊＊出張所 of a ward was one bar, and department codes of
+    5 digits or more (10101, 10102) one 「＊＊＊」 bar."""
+    rows = [_report_row(i, "", "2025-04-01", COMPLAINT_TEXTS[0], "complaint", チャネル=c)
+            for i, c in enumerate(channels)]
+    html, _ = build_report(_write_scored(tmp_path / "channels.jsonl", rows), sender_key_file=key_file)
     chart = html.split("by channel")[1].split("by topic / department")[0]
-    assert chart.count("<title>") == 1 and "<title>電話 0**-****-**** complaint: 3</title>" in chart
+    assert chart.count("<title>") == len(bars)
+    for label, count in bars.items():
+        assert f"<title>{label} complaint: {count}</title>" in chart
 
 
 def _queue_ids(html: str, section: str, end: str) -> list[str]:

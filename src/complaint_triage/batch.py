@@ -58,8 +58,10 @@ Reading the inputs
   such as ``\\ud800`` without their pair), are treated alike: outside the text (a value or a
   field name, at any depth) they become U+FFFD and the row's ``warning`` says so; in the text
   the row is an error row saying which of the two it holds.  A file read as JSONL that is a
-  workbook or a Parquet file (by its first bytes), or none of whose lines is a JSON object (a CSV
-  file), is refused (``InputFormatError``) rather than read as a file of error rows.
+  workbook or a Parquet file (by its first bytes), or none of whose lines starts with ``{`` (a CSV
+  file; UTF-16, which is said so, with how to convert it to UTF-8), is refused (``InputFormatError``)
+  rather than read as a file of error rows; a file whose only lines are objects cut short is read,
+  each line an error row.
 * CSV fields are read whole up to ``max(1 MiB, 4 × max_chars)`` characters; a longer field
   is cut there (the text column: a ``too_long`` error row; another column: a ``warning``) and
   the records after it are read normally.  A row with the wrong number of fields is an error
@@ -198,7 +200,14 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from complaint_triage.exceptions import ComplaintTriageError, InputFormatError
+from complaint_triage.exceptions import (
+    ComplaintTriageError,
+    InputFormatError,
+    LabelSetMismatchError,
+    ModelLoadError,
+    ModelNotFoundError,
+    UntrustedModelError,
+)
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
@@ -218,6 +227,7 @@ from complaint_triage.io import (
     surrogates_replaced,
     unique_names,
 )
+from complaint_triage.io import _no_record as _no_csv_record
 from complaint_triage.labels import CATEGORIES, VERDICTS
 from complaint_triage.model import SCORE_NAMES
 from complaint_triage.results import unpaired_surrogate
@@ -1060,6 +1070,23 @@ def _csv_reader(src: _Source, f: IO[bytes], text_col: str, field_limit: int) -> 
                      encoding_hint=_ENCODING_HINT)
 
 
+def _count_csv(reader: CsvReader) -> tuple[int, int | None]:
+    """:meth:`CsvReader.count`, and the physical line where the first record spanning several lines starts
+    (a line break inside a quoted field; None: there is none).  The reader's own parse of the file: a quote
+    never closed is no such record (its lines are read again as records, and the record is misshapen)."""
+    if reader.header is None:
+        return 0, None
+    n, width, first = 0, len(reader.header), None
+    buf = reader._buf  # (the lines of the record just read: cleared, not replaced, by the reader)
+    while True:
+        start = reader.lines + 1
+        if (got := reader._next_fields()) is None:
+            return n, first
+        if first is None and len(buf) > 1:
+            first = start
+        n += not _no_csv_record(got[0], width)
+
+
 def _read_csv(src: _Source, text_col: str, field_limit: int = FIELD_LIMIT) -> Iterator[Record]:
     """The records of a CSV/TSV file; every readable column is kept, also on error rows.
 
@@ -1223,6 +1250,31 @@ def _check_json_array(src: _Source) -> None:
             raise InputFormatError(f"{src.label} is a JSON array; {JSON_ARRAY_HINT}")
 
 
+def _check_text_head(src: _Source) -> None:
+    """Refuse (:class:`InputFormatError`) a CSV, TSV or JSONL input whose first bytes are those of a
+    binary format (an .xlsx, a Parquet file given as text)."""
+    with open(src.path, "rb") as f:
+        head = f.read(8)
+    if (binary := binary_format(head)) is not None:
+        what = "JSONL" if src.kind == "jsonl" else src.kind.upper()
+        raise InputFormatError(f"{src.label} is not {what} text: it looks like {binary}")
+
+
+def _not_jsonl(src: _Source, lines: int, utf16: bool) -> InputFormatError:
+    """The refusal of a JSONL input none of whose lines starts with ``{``: a UTF-16 file, a CSV or another
+    text file (it would give only error rows)."""
+    if utf16:
+        return InputFormatError(f"{src.label} is not JSONL as read: it looks like UTF-16 (a UTF-16 byte-order mark "
+                                "or NUL bytes); JSONL is read as UTF-8: convert it (iconv -f utf-16 -t utf-8 "
+                                f"{src.path.name} > {src.path.stem}-utf8.jsonl)")
+    named = _EXT_KINDS.get(src.path.suffix.lower())
+    hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
+            if named is not None and named != "jsonl" else
+            "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
+    return InputFormatError(f"{src.label} is not JSONL: none of its {_count(lines, 'line')} is a JSON object; "
+                            f"{hint}")
+
+
 def _partial(path: Path) -> Path:
     """Where an output is written before it replaces ``path`` (checked up front as well)."""
     return path.with_name(path.name + ".partial")
@@ -1252,6 +1304,9 @@ class _Scan:
     sheets: dict[str, list[_Sheet]]
     warnings: list[str]
     empty: list[str] = field(default_factory=list)  # inputs without records, and why
+    # a CSV/TSV file's first record that spans several lines (a line break inside a quoted field): the
+    # physical line where it starts, by label (Dask cannot cut such a file at line breaks: --blocksize)
+    line_breaks: dict[str, int] = field(default_factory=dict)
     folders: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)  # an .eml folder's files, by label
 
 
@@ -1270,6 +1325,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     empty: list[str] = []
     sheets: dict[str, list[_Sheet]] = {}
     folders: dict[str, list[tuple[str, Path]]] = {}
+    line_breaks: dict[str, int] = {}
     sheet_names = _sheet_list(sheet)
 
     def add(names: Iterable[str], arrow: dict[str, Any] | None = None) -> None:
@@ -1286,10 +1342,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
         n = 0
         why = "no records"
         if src.kind in ("csv", "tsv"):
+            _check_text_head(src)
             with open(src.path, "rb") as f:
-                if (binary := binary_format(f.read(8))) is not None:
-                    raise InputFormatError(f"{src.label} is not {src.kind.upper()} text: it looks like {binary}")
-                f.seek(0)
                 reader = _csv_reader(src, f, text_col, field_limit)
                 if reader.header is None:
                     empty.append(f"{src.label}: empty file")
@@ -1297,16 +1351,17 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                 add(reader.header)
                 if reader.renamed:
                     warnings.append(f"{src.label}: {renamed_note(reader.renamed)}")
-                n = reader.count()
+                n, line_break = _count_csv(reader)
+                if line_break is not None:
+                    line_breaks[src.label] = line_break
                 why = "a header but no records"
         elif src.kind == "jsonl":
-            with open(src.path, "rb") as f:
-                if (binary := binary_format(f.read(8))) is not None:
-                    raise InputFormatError(f"{src.label} is not JSONL text: it looks like {binary}")
+            _check_text_head(src)
             _check_json_array(src)
             seen: dict[str, None] = {}
             unread = 0  # lines too long to parse here: they may hold the text field
-            objects = 0
+            braced = False  # a line starts with "{" (after spaces): JSONL, if only cut short ({"text":"…" alone)
+            utf16 = False  # a UTF-16 byte-order mark or NUL bytes: UTF-16, which JSONL is not read as
             with open(src.path, "rb") as f:
                 for raw in jsonl_lines(f):  # (the reader's lines: an over-long one is one record, not held)
                     if raw is not None and not raw.strip():
@@ -1315,23 +1370,21 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                     if raw is None:
                         unread += 1
                         continue
+                    if not braced or not utf16:
+                        nul = b"\0" in raw
+                        utf16 = utf16 or nul or raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+                        braced = braced or (not nul and raw.lstrip().startswith(b"{"))
                     try:  # (bytes not UTF-8 as the reader takes them: the line keeps its fields)
                         obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
                     except (ValueError, RecursionError):  # (the reader makes them error rows)
                         continue
                     if isinstance(obj, dict):
-                        objects += 1
                         # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
                         keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
-            if n and not objects and not unread:  # (a CSV or other text file given as JSONL: only error rows)
-                named = _EXT_KINDS.get(src.path.suffix.lower())
-                hint = (f"its name says {named}: read it with --format {named}, or leave out --format"
-                        if named is not None and named != "jsonl" else
-                        "each line of a JSONL file is one JSON object, such as {\"text\": \"…\"}")
-                raise InputFormatError(f"{src.label} is not JSONL: none of its {_count(n, 'line')} is a JSON object; "
-                                       f"{hint}")
+            if n and not braced and not unread:  # (a CSV, UTF-16 or other text file given as JSONL: only error rows)
+                raise _not_jsonl(src, n, utf16)
             if seen and text_col not in seen and not unread:  # (as a CSV header without the column: a typo)
                 raise InputFormatError(f"no record of {src.label} has the field {text_col!r} "
                                        f"(fields: {shown_names(seen)}); "
@@ -1390,7 +1443,8 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
     arrow_types = {c: t for c, t in types.items() if c not in non_parquet}
     if total and empty:
         warnings.extend(empty)
-    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty, folders)
+    return _Scan(list(cols), total, arrow_types, sheets, warnings, empty=empty, folders=folders,
+                 line_breaks=line_breaks)
 
 
 def _layouts(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] | None) -> dict[str, list[_Sheet]]:
@@ -2123,6 +2177,18 @@ _ADDR = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _EMAIL_ONLY = re.compile(r"^[^@\s]+@[^@\s]+$")
 #: An RFC 822 comment, ``taro@example.jp (山田太郎)``: the display name of an older mail form.
 _COMMENT = re.compile(r"\([^()]*\)")
+#: A bracketed group without a digit (a name beside a telephone number: ``090-1234-5678 (山田)``).
+_NAME_GROUP = re.compile(r"\([^()0-9]*\)")
+#: A bare e-mail address in brackets, a name outside them: ``山田太郎 (taro@example.jp)``.
+_BRACKETED_ADDR = re.compile(r"\(\s*([^@\s()]+@[^@\s()]+)\s*\)")
+
+
+def _without(pattern: re.Pattern[str], s: str) -> str:
+    """``s`` with the matches of ``pattern`` replaced by a space, repeatedly until none is left
+    (nested groups: ``山田(太郎)`` in brackets goes inside out)."""
+    while (t := pattern.sub(" ", s)) != s:
+        s = t
+    return s
 _PHONEISH = re.compile(r"^[0-9+()\-‐－ー−.\s]+$")
 _PSEUDONYM = re.compile(r"^S-[0-9a-f]{16}$")
 #: Japan's country code before a number (after NFKC, so ＋８１ too), with the trunk 0 in brackets or not.
@@ -2176,13 +2242,18 @@ def _canonical_sender(value: object) -> str:
     m = _ADDR.search(s)
     if m:
         return m.group(1).lower()
-    if "(" in s and _EMAIL_ONLY.match(bare := _COMMENT.sub(" ", s).strip()):  # addr (Name), RFC 822's comment
-        return bare.lower()
+    phone = s
+    if "(" in s:
+        if _EMAIL_ONLY.match(bare := _without(_COMMENT, s).strip()):  # addr (Name), RFC 822's comment, nested too
+            return bare.lower()
+        if "@" not in bare and (m := _BRACKETED_ADDR.search(s)):  # Name (addr)
+            return m.group(1).lower()
+        phone = _without(_NAME_GROUP, s)  # 090-… (山田): a name beside the number, not the (03) of one
     if _EMAIL_ONLY.match(s):
         return s.lower()
     if _MOBILE_WITHOUT_0.match(s):
         return "0" + s
-    p = _PHONE_LABEL.sub(" ", s).strip()
+    p = _PHONE_LABEL.sub(" ", phone).strip()
     n_digits = sum(ch.isdigit() for ch in p)
     # (dotted: 090.1234.5678, not a decimal 123.45; labelled: TEL090-…, not a customer id MOB123456)
     if _PHONEISH.match(p) and n_digits >= (9 if "." in p or p != s else 6):
@@ -2488,7 +2559,8 @@ class SenderAggregator:
         """The id shown for a raw sender value: its pseudonym, or without a key its canonical form.
 
         Both group a sender's spellings alike: an e-mail address in any case, with or without
-        a display name, and a phone number however it is punctuated or labelled.  None for a
+        a display name (``Name <addr>``, ``addr (Name)``, ``Name (addr)``), and a phone number however
+        it is punctuated or labelled, a name in brackets beside it (``090-1234-5678 (山田)``) left out.  None for a
         value that names nobody (:func:`is_no_sender`: blank, 非通知, 匿名, ``-`` …).
 
         >>> agg = SenderAggregator(key=None)
@@ -3197,19 +3269,30 @@ def _logger_level(name: str, level: int) -> Iterator[None]:
 
 class _PartitionFailure(Exception):
     """A Dask task's failure to read or score a partition: the original error's type and the stage,
-    never its message, which may quote a record (a name, a phone number).
+    never its message, which may quote a record (a name, a phone number); and whether it is the
+    input's fault (``input_error``: see :data:`_INPUT_READ_ERRORS`) rather than the cluster's.
 
     A worker logs the error of each task that fails and the driver raises it again, so the
     functions the workers run (:func:`_read_csv_block`, :func:`_score_partition`) raise this one
     instead, with no exception chained to it.
     """
 
-    def __init__(self, stage: str, kind: str) -> None:
-        super().__init__(stage, kind)  # (the arguments, as pickled from the worker to the driver)
-        self.stage, self.kind = stage, kind
+    def __init__(self, stage: str, kind: str, input_error: bool = False) -> None:
+        super().__init__(stage, kind, input_error)  # (the arguments, as pickled from the worker to the driver)
+        self.stage, self.kind, self.input_error = stage, kind, input_error
 
     def __str__(self) -> str:
         return f"{self.kind} while {self.stage} a partition (its message is left out: it may quote a record)"
+
+
+# what pandas' CSV reader raises for a file it cannot read (pandas' ParserError and EmptyDataError, a
+# decoding error, pyarrow's ArrowInvalid are ValueErrors): the file's fault, the same on any worker.  Any
+# other error (a TypeError or ImportError of a worker with another pandas, a MemoryError) is the cluster's.
+_INPUT_READ_ERRORS: tuple[type[BaseException], ...] = (ValueError, UnicodeError, csv.Error)
+# the package's own errors of loading the model: raised on a worker as they are (their messages name the
+# model's path and the versions to install, never a record), so that the driver says what to do
+_MODEL_ERRORS: tuple[type[BaseException], ...] = (ModelNotFoundError, ModelLoadError, UntrustedModelError,
+                                                  LabelSetMismatchError)
 
 
 def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
@@ -3218,8 +3301,8 @@ def _read_csv_block(*args: Any, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(*args, **kwargs)
     except Exception as e:  # (pandas' and pyarrow's errors come in every type)
-        kind = type(e).__name__
-    raise _PartitionFailure("reading", kind)  # (outside the handler: nothing chained to it)
+        kind, input_error = type(e).__name__, isinstance(e, _INPUT_READ_ERRORS)
+    raise _PartitionFailure("reading", kind, input_error)  # (outside the handler: nothing chained to it)
 
 
 _read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
@@ -3228,12 +3311,15 @@ _read_csv_block.__name__ = "read_csv"  # (how Dask's messages name the reader)
 def _score_partition(df: pd.DataFrame, *, unguard: bool, text_col: str, model: str, max_chars: int,
                      with_evidence: bool, cp932_singles: bool) -> pd.DataFrame:
     """:func:`score_frame` for a partition on a Dask worker (after :func:`_unguarded_frame` for a CSV),
-    raising :class:`_PartitionFailure` instead of an error that may quote a record."""
+    raising :class:`_PartitionFailure` instead of an error that may quote a record (but a model that
+    does not load on the worker as the error saying why: :data:`_MODEL_ERRORS`)."""
     try:
         if unguard:
             df = _unguarded_frame(df)
         return score_frame(df, text_col=text_col, model=model, max_chars=max_chars, with_evidence=with_evidence,
                            cp932_singles=cp932_singles)
+    except _MODEL_ERRORS:
+        raise
     except Exception as e:
         kind = type(e).__name__
     raise _PartitionFailure("scoring", kind)
@@ -3324,8 +3410,12 @@ def _dask_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done: 
     uninterrupted run does.
 
     A scheduler that does not answer, or has no worker, within ``timeout`` seconds, and any
-    failure of the cluster or of a partition on it, raise :class:`DaskEngineError` (the
-    finished partitions are kept for ``resume``).
+    other failure of the cluster or of a partition on it, raise :class:`DaskEngineError` (the
+    finished partitions are kept for ``resume``).  Two failures are not the cluster's: a CSV/TSV
+    file pandas' reader cannot read (see :data:`_INPUT_READ_ERRORS`; on the driver's sample of its
+    head or on a worker) raises :class:`InputFormatError` and deletes the checkpoints, which no
+    resumed run could complete; a model that does not load on a worker raises the package's own
+    error (:data:`_MODEL_ERRORS`), saying what to install, and the checkpoints are kept.
     """
     counts = {k: _read_part_rows(parts, k) for k in sorted(done)}  # (before starting a cluster)
     interrupted = _InterruptLatch()
@@ -3360,30 +3450,16 @@ class _UnreadableInput(InputFormatError):
     cluster (the same command, resumed or not, would fail again)."""
 
 
-def _unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> _UnreadableInput:
+def _raise_if_unreadable(src: _Source, e: _PartitionFailure, blocksize: str | int | None) -> None:
+    """Raise :class:`_UnreadableInput` for a failure to read ``src`` that is the file's fault (on the
+    driver or a worker alike); return for any other failure, which is the cluster's."""
+    if e.stage != "reading" or not e.input_error:
+        return
     how = ("drop --blocksize, so that each file is read whole (a quoted field that holds a line break cannot be "
            "split), or score it with --engine local" if blocksize is not None else
            "score it with --engine local, which writes a record it cannot read as an error row")
-    return _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
-                            f"{e.kind}); {how}")
-
-
-def _quoted_line_break(src: _Source, field_limit: int) -> int | None:
-    """The line where the first record of a CSV/TSV file with a line break inside a quoted field starts
-    (a file Dask cannot cut at line breaks, as ``--blocksize`` does), or None: there is none, or the
-    file is not CSV that the ``csv`` module reads."""
-    raise_field_limit(field_limit)
-    with open(src.path, encoding=src.encoding or "utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(f, delimiter="\t" if src.kind == "tsv" else ",")
-        start = 1
-        try:
-            for fields in reader:
-                if any("\n" in v for v in fields):
-                    return start
-                start = reader.line_num + 1
-        except csv.Error:  # (a field over the limit: left to pandas' rules, as on the workers)
-            return None
-    return None
+    raise _UnreadableInput(f"{src.label}: the Dask engine cannot read it (pandas' CSV reader failed with "
+                           f"{e.kind}); {how}") from None
 
 
 def _held_name(column: str) -> str:
@@ -3445,7 +3521,8 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
                                       names=names,  # (the local engine's names: duplicates, blanks renamed)
                                       skip_blank_lines=False)  # (an empty line is a row: skipped, but counted)
                 except _PartitionFailure as e:  # (the sample of the file's head is read here)
-                    raise _unreadable(src, e, blocksize) from None
+                    _raise_if_unreadable(src, e, blocksize)
+                    raise
             held = {c: _held_name(c) for c in names if c in PREDICTION_COLUMNS}
             if held:  # (score_frame would replace those input columns with its own)
                 ddf = ddf.rename(columns=held)
@@ -3497,8 +3574,7 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             try:
                 return fut.result()
             except _PartitionFailure as e:
-                if e.stage == "reading" and e.kind != "MemoryError":  # (the file's fault, not the cluster's)
-                    raise _unreadable(src, e, blocksize) from None
+                _raise_if_unreadable(src, e, blocksize)
                 raise
 
         def stop_if_interrupted() -> None:
@@ -3702,6 +3778,10 @@ def run_batch(
            _partial(s_out): "the per-sender summary"}
     skipped: list[str] = []
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
+    if sender_output is not None and sender_col is None and not all(s.kind in ("mbox", "eml") for s in sources):
+        # (before the inputs are read: mail inputs alone have their From as the sender column)
+        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
+                               "by that column's senders; without it none is written; mail inputs: their From)")
     if engine == "dask":
         bad = [s.label for s in sources if s.kind not in ("csv", "tsv", "parquet")]
         if bad:
@@ -3737,14 +3817,11 @@ def run_batch(
             raise InputFormatError(f"no column {name!r} for {opt} (columns: {', '.join(columns)})")
     if mask_sender_column and sender_col is None:
         raise InputFormatError("--mask-sender-column needs --sender-column (the column to replace)")
-    if sender_output is not None and sender_col is None:
-        raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
-                               "by that column's senders; without it none is written)")
     if sender_col is not None and sender_output is None:
         _check_output_path(s_out, "the per-sender summary", "--sender-summary")
     if engine == "dask" and dask_blocksize is not None:
         for src in sources:
-            if src.kind in ("csv", "tsv") and (line := _quoted_line_break(src, _field_limit(max_chars))) is not None:
+            if (line := scan.line_breaks.get(src.label)) is not None:
                 raise InputFormatError(
                     f"--blocksize cannot split {src.label}: the record on line {line:,} holds a line break inside a "
                     "quoted field, and Dask cuts a file at line breaks; drop --blocksize (one partition per file), "

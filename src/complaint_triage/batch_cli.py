@@ -8,8 +8,8 @@ be written, the Dask scheduler does not answer or has no worker, the cluster fai
 input or options (also: an input or the per-sender summary that is the run's own output,
 an input that is a pipe, inputs that hold no records, a file that is not of its format, a
 workbook sheet that holds rows but no text column, a ``--scheduler`` that is not an address,
-``--sender-summary`` without ``--sender-column``, ``--blocksize`` for a CSV file with a line break
-in a quoted field, a CSV file pandas cannot read on the Dask engine; for ``report``: a file that
+``--sender-summary`` without ``--sender-column`` (mail inputs: their From), ``--blocksize`` for a CSV
+file with a line break in a quoted field, a CSV file pandas cannot read on the Dask engine; for ``report``: a file that
 is not scored records or holds none, an output that is the scored file or a folder), 130 interrupted (the finished
 chunks are kept: rerun with ``--resume``).
 
@@ -89,7 +89,7 @@ def batch(
              "field holds a line break, and for UTF-16 files; default: one partition per CSV file).")] = None,
     sender_summary: Annotated[Path | None, typer.Option(
         help="Per-sender summary file (default: <OUTPUT stem>.senders<ext>); not the output, not an input; "
-             "needs --sender-column.")] = None,
+             "needs --sender-column (mail inputs: their From), checked before any input is read.")] = None,
     keep_sender_ids: Annotated[bool, typer.Option(
         help="In sender_id and the per-sender summary, show canonical sender ids (e-mail address in lower case "
              "without the display name, phone number as digits) instead of keyed-hash pseudonyms; senders are "

@@ -156,8 +156,9 @@ _KIN = frozenset(("自分", "本人", "家族", "両親", "父親", "母親", "�
                   "我々", "彼女", "彼氏", "主人", "夫婦", "近隣", "隣家", "東京", "世田谷",
                   "子", "母", "父", "兄", "姉", "弟", "妹", "嫁", "婿", "孫", "神", "仏", "王", "親父", "お袋"))
 _PLACE_END = ("所", "課", "園", "校", "店", "局", "署", "館", "院", "社", "庁", "区", "市", "都", "県", "府", "内")
-# a family name followed by these is a place named after it (北原公園, 池尻駅)
-_PLACE_NEXT = ("公園", "駅", "通り", "区", "町", "丁目", "小学校", "中学校", "図書館", "住宅", "団地", "商店街", "地区")
+# a family name followed by these is a place named after it (北原公園, 池尻駅, 北沢総合支所, 池尻出張所)
+_PLACE_NEXT = ("公園", "駅", "通り", "区", "町", "丁目", "小学校", "中学校", "図書館", "住宅", "団地", "商店街", "地区",
+               "出張所", "総合支所", "支所", "まちづくりセンター", "区民センター", "会館", "橋")
 _HIRA = "\u3040-\u309f"
 # a kanji or katakana name with an optional kana tail (山田ひなた), a kana-only name, or a romanised one
 _HONORIFIC = re.compile(rf"((?:[{_KANJI}]{{1,6}}|[{_KATA}][{_KATA}ー]{{1,9}})[{_HIRA}]{{0,4}}"
@@ -173,6 +174,7 @@ _HAS_KANJI = re.compile(rf"[{_KANJI}]")
 _HAS_KANJI_OR_KATA = re.compile(rf"[{_KANJI}{_KATA}]")
 _ALL_KATA = re.compile(rf"^[{_KATA}ー・]{{2,}}$")
 _MASK = "＊＊"
+_DIGITS_ONLY = re.compile(f"[{_D}]+")
 
 
 def _not_name(name: str) -> bool:
@@ -378,6 +380,14 @@ def _apply(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: in
         pos = min(e, end)
     out.append(text[pos:end])
     return "".join(out)
+
+
+def _code_label(label: str) -> bool:
+    """Whether a channel or department label is a numeric code shown as written (部署コード 10101): only
+    digits, and not what reads as a telephone number (a 0 then 10 or 11 digits in all)."""
+    if not _DIGITS_ONLY.fullmatch(label):
+        return False
+    return not (label[:1] in "0０" and 10 <= len(label) <= 11)
 
 
 def mask_personal(text: str) -> str:
@@ -885,7 +895,7 @@ def build_report(
         raw = _group_label(value)
         shown = masked_labels.get(raw)
         if shown is None:
-            shown = masked_labels[raw] = raw if raw == _NO_GROUP else mask_personal(raw)
+            shown = masked_labels[raw] = raw if raw == _NO_GROUP or _code_label(raw) else mask_personal(raw)
         return shown
 
     def cell_label(value: object) -> str:
