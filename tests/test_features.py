@@ -117,7 +117,7 @@ def test_signals(text, signal):
         ("俺の知り合いにヤクザがいるからな", 1, 0),
         ("うちの組の若いもんにも話してあるから", 1, 0),
         ("こっちにもその筋の知り合いは何人かいますんで", 1, 0),
-        ("窓口のお前をぶっ殺したいくらいだ", 1, 0),
+        ("窓口のお前をぶっ殺したいくらいだ", 0, 0),  # (left to the model: see signals._NOT_A_MEASURE)
         ("ぶっ殺してやりたいくらい腹が立つ蚊", 0, 0),
         ("ぶっ殺したくなるような蚊の多さ", 0, 0),
         # the session-25 re-read's look-alikes: an expert, a neighbourhood group, a scary story, a reason

@@ -1477,19 +1477,26 @@ repository) were wrong; the model and the code of this session get 13 of them ri
 
 * a threat hidden by invisible characters: 「殺\\u200bす\\u200bぞ」 and 「死\\u200bね」 (zero-width
   spaces), soft hyphens, word joiners, variation selectors, combining marks and NUL between the
-  letters were inquiries. The normaliser now removes invisible and control characters (unless
-  the characters on either side would then compose), and the map traces them back;
+  letters were inquiries (and, the session's re-read found, the blank Braille pattern, Hangul
+  fillers and combining marks of other scripts). The normaliser now removes invisible and control
+  characters and every combining mark NFKC left without a base (unless the characters on either
+  side would then compose), from the one list the API's "no visible character" check uses too,
+  and the map traces them back;
 * 「家を知っているぞ」, the taxonomy's own example (the phrase only allowed 家は / 家も, not 家を), and a
   hint at organised-crime ties (「知り合いには怖い人たちもいるので、その人たちに相談しても…」): threat
   phrases now, with their look-alikes as tests (「区は私の住所を知っているはずなのに」, 「空き家を調べて」,
-  a bystander's 「窓口に怖い人が来て」);
+  a bystander's 「窓口に怖い人が来て」). The re-read found the first versions too broad:
+  「知り合いに怖い話を聞いたので」, 「その筋の方に聞いたところ」 (an expert), 「自治会の組の若い衆」 and
+  「住所を知っているからなおさら」 were threats for police. They now need a person who exists or is
+  sent for, and a menacing ending (からな, but not からなおさら), and those are tests;
 * the sender's contact details took a threat away: 「お前ら無能の給料泥棒。殺すぞ。」 was a threat for
   police, and with a phone number and an e-mail address in front of it only abusive language;
   the 灯油 threat with an office-hours line became a complaint. Two causes: the digits and
   letters of a phone number or an address are a dozen character n-grams that dilute everything
   else, and hand-written harassment carries contact details much less often than complaints
   and inquiries of the same channel (e-mail 12% against 27% and 37%). Contact details are now
-  one placeholder each in the normalised text (☎, ✉, 〒; masked forms such as 0**-****-**** too),
+  one placeholder each in the normalised text (☎, ✉, ⌂; masked forms such as 0**-****-**** too;
+  a telephone number in any common spelling, (03)…, 090 1234 5678, 090ー…, of ten or eleven digits),
   and augmentation adds contact details to e-mail, letter and voicemail copies so that every
   verdict of those channels has the same share;
 * a complaint about mosquitoes (「ぶっ殺したくなるほど腹が立つ蚊の多さです」) was a threat for police:
@@ -1502,12 +1509,13 @@ for another caseworker) and a request for priority because the writer knows a co
 
 **Contact details, measured.** Every held-out message of h1–h31 (1,213) scored as written and with
 a contact block added (a name, a telephone number, an e-mail or postal address, before or after
-the text; `python tools/contact_probe.py MODEL`, the old model with the code it was trained with): m-3afc379c5c found 391 of the 418
-harassment messages as written and 347 with contacts (threat category 186 → 137), and got 1,136 →
-1,068 messages right. The shipped model: 391 → 385 harassment found (threat 190 → 181), 1,134 →
-1,125 right, legitimate messages flagged 10 → 12. A first augmentation, contact details on 20% of
-harassment in every channel residents write in, over-corrected (web forms and chat then carried
-contacts only on harassment): legitimate messages flagged with a contact block 10 → 23.
+the text; `python tools/contact_probe.py MODEL`, the old model with the code it was trained
+with): m-3afc379c5c found 391 of the 418 harassment messages as written and 349 with contacts
+(threat category 186 → 135), and got 1,136 → 1,065 messages right. The shipped model: 389 → 394
+harassment found (threat 199 → 200), 1,129 → 1,127 right, legitimate messages flagged 11 → 12.
+A first augmentation, contact details on 20% of harassment in every channel residents write in,
+over-corrected (web forms and chat then carried contacts only on harassment): legitimate
+messages flagged with a contact block 10 → 23 (with the probe's first four blocks).
 
 Variants, three draws each (augmentation seeds 20261125, 1, 2), on the same 2,220 test messages
 and the 1,213 held-out messages of h1–h31, and the 26 messages of session 24's testers:
@@ -1517,21 +1525,36 @@ and the 1,213 held-out messages of h1–h31, and the 26 messages of session 24's
 | session-start code (m-3afc379c5c first) | 0.590 / 0.572 / 0.591 | 1 / 7 / 8 | 77 / 79 / 81 | 10 / 12 / 11 | 27 / 25 / 28 | 40 / 42 / 42 | 19 / 19 / 19 |
 | a `dissatisfaction` signal (困ります, がっかり, 悲しい, 待たされた, 笑われた … pooled; not kept) | 0.571 / 0.577 / 0.577 | 7 / 5 / 7 | 81 / 79 / 78 | 11 / 11 / 11 | 26 / 26 / 23 | 44 / 42 / 44 | 17 / 18 / 18 |
 | invisible characters, contact placeholders, contacts on 20% of harassment (not kept) | 0.588 / 0.579 / 0.600 | 5 / 5 / 7 | 82 / 81 / 79 | 10 / 13 / 11 | 29 / 26 / 27 | 43 / 42 / 41 | 19 / 19 / 18 |
-| the same, contacts balanced per channel and verdict, the new threat phrases (shipped: the first draw) | 0.593 / 0.573 / 0.585 | 6 / 9 / 8 | 79 / 85 / 82 | 10 / 14 / 12 | 27 / 27 / 27 | 42 / 44 / 43 | 18 / 19 / 19 |
+| the same, contacts balanced per channel and verdict, the new threat phrases (first shipped as m-7003ffa208) | 0.593 / 0.573 / 0.585 | 6 / 9 / 8 | 79 / 85 / 82 | 10 / 14 / 12 | 27 / 27 / 27 | 42 / 44 / 43 | 18 / 19 / 19 |
+| the same after the re-read (threat phrases narrowed, more invisible characters and telephone spellings; shipped: the first draw) | 0.590 / 0.573 / 0.583 | 6 / 6 / 8 | 84 / 82 / 81 | 11 / 13 / 11 | 29 / 25 / 27 | 44 / 44 / 43 | 19 / 19 / 18 |
 
 The dissatisfaction signal was meant for complaints read as inquiries (40 of the 77 held-out
 errors); it fires on 27% of complaints and 1.5% of inquiries in the corpus, yet made that boundary
-no better, so it was dropped. The contact changes cost about three held-out errors on average,
-within the spread of the draws, and flag a few more test complaints (1 / 7 / 8 → 6 / 9 / 8 of 873,
-all under the 2% goal); they were kept because real mail and form intake almost always carries
-the sender's contact details, and there the old model lost a tenth of the harassment it found.
+no better, so it was dropped. The session's changes cost about three held-out errors on average
+(77 / 79 / 81 → 84 / 82 / 81), most of them complaints and inquiries swapped (40 / 42 / 42 →
+44 / 44 / 43), while legitimate messages flagged and harassment missed stay within the spread of
+the draws, and they flag a few more test complaints (1 / 7 / 8 → 6 / 6 / 8 of 873, all under the
+2% goal). They were kept because real mail and form intake almost always carries the sender's
+contact details, and there the old model lost a tenth of the harassment it found; and because the
+threats they now find were written in the taxonomy's own words. Small changes move this model
+more than one would like: the re-read's changes altered the normalised text of 18 hand-written
+messages (postcodes, telephone numbers written with spaces or brackets) and of some augmented
+copies, and no signal count of the corpus or the held-out sets, yet
+the validation-chosen category rule moved (relative threshold 0.4 → 0.5), and with it the
+threat category on the held-out sets (190 → 177 of 418 found) and the taxonomy's own example
+「来庁者が「殺すぞ」と怒鳴り、机を叩いた。」 lost its threat (0.4955 against 0.5 × 0.9998; a test).
+The relative threshold is now the smallest of its grid unless a larger one is better on
+validation by 0.002 category macro-F1 (a category dropped can lower the action; an extra one
+never does): for the shipped model that is 0.0, none being better by that much.
 
-The shipped model is **m-7003ffa208** (b1–b86, b90–b101, default seed; 3,340 augmented items, 403
-of them contact copies). Against m-3afc379c5c on the same messages: threshold 0.590 → 0.593,
-accuracy 0.9468 → 0.9450, precision 0.9986 → 0.9902, recall 0.9274 → 0.9301, complaints flagged
-1 → 6 of 873, category macro-F1 0.8391 → 0.8422, held-out errors 77 → 79 of 1,213 (legitimate
-messages flagged 10 → 10, harassment missed 27 → 27), toxic / ordinary posts of the outside
-subset flagged 14 / 4 → 14 / 4.
+The shipped model is **m-dc6cc992d4** (b1–b86, b90–b101, default seed; 3,340 augmented items, 403
+of them contact copies; category relative threshold 0.0). Against m-3afc379c5c on the same
+messages: threshold 0.590 → 0.590, accuracy 0.9468 → 0.9441, precision 0.9986 → 0.9901, recall
+0.9274 → 0.9261, complaints flagged 1 → 6 of 873, category macro-F1 0.8391 → 0.8328, held-out
+errors 77 → 84 of 1,213 (legitimate
+messages flagged 10 → 11, harassment missed 27 → 29, complaints and inquiries swapped 40 → 44),
+toxic / ordinary posts of the outside subset flagged 14 / 4 → 15 / 5; the acceptance testers' 19
+messages 19 → 6 wrong.
 
 {holdout_section(m, [r for r in corpus if r.get("source") != "augmented"])}
 
