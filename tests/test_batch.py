@@ -3198,3 +3198,19 @@ def test_a_csv_output_is_written_while_scoring_and_a_failed_write_falls_back(sma
     assert reads[:2] == [0, 1] and reads[2:] == list(range(6))  # (given up at chunk 1, then written whole)
     assert second.read_bytes() == first.read_bytes()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_email_row_whose_text_was_not_decoded_as_declared_goes_to_review():
+    # (as the API decides, ParsedEmail.text_in_doubt: the scored text may be cut off or garbled)
+    from complaint_triage.email import UNDECODED_TEXT, UNREADABLE_TEXT
+
+    assert UNDECODED_TEXT in B._TEXT_IN_DOUBT.pattern and UNREADABLE_TEXT in B._TEXT_IN_DOUBT.pattern
+    df = pd.DataFrame({
+        "text": ["燃えるゴミの日を教えてください。"] * 3,
+        "defects": ["", "CharsetFallback: declared utf-8, decoded as cp932; UndecodedText: the text part could "
+                    "not be decoded as utf-8", "NoteUndecodedText: not a defect of ours"],
+    })
+    out = B.score_frame(df, text_col="text")
+    assert out["review"].tolist()[1] is True
+    assert out["verdict"].tolist()[1] == out["verdict"].tolist()[0]  # (the verdict is the model's)
+    assert out["review"].tolist()[0] == out["review"].tolist()[2]

@@ -971,3 +971,34 @@ def test_evidence_phrases_with_no_word_left_once_masked_are_not_ranked(tmp_path,
     html, _ = build_report(_write_scored(tmp_path / "top.jsonl", rows), sender_key_file=key_file)
     phrases = re.findall(r"<li>「(.*?)」", html.split("top evidence phrases")[1].split("per sender")[0])
     assert sorted(phrases) == sorted(shown for _t, _p, shown in TOP_PHRASES if shown)
+
+
+def test_a_pipe_is_refused_at_once_not_waited_on(tmp_path):
+    # (acceptance test 5b: `report fifo.csv` hung for ever, as batch did before it refused pipes)
+    import os
+    import threading
+
+    from complaint_triage.exceptions import InputFormatError
+    from complaint_triage.report import build_report
+
+    fifo = tmp_path / "scored.csv"
+    os.mkfifo(fifo)
+    got: list[str] = []
+
+    def build() -> None:
+        try:
+            build_report(fifo)
+        except InputFormatError as e:
+            got.append(str(e))
+        except Exception as e:  # (reported below, not lost in the thread)
+            got.append(repr(e))
+
+    t = threading.Thread(target=build, daemon=True)
+    t.start()
+    t.join(20)
+    if t.is_alive():  # (blocked opening the pipe: a writer lets it go)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(20)
+        pytest.fail("report blocked reading a named pipe")
+    assert len(got) == 1 and "is a pipe" in got[0] and "report cannot read" in got[0], got
+    assert "save the data to a file" in got[0]

@@ -442,6 +442,12 @@ def score_frame(
             else:
                 cols["error"][i] = res.error
                 cols["model_version"][i] = res.model_version or tr.version
+        if "defects" in df.columns:
+            # an e-mail whose text part was not decoded as declared (corrupt base64, a charset its bytes do
+            # not fit) may have been scored cut off or garbled: a person reads it, as the API decides
+            for i, d in enumerate(df["defects"].tolist()):
+                if isinstance(d, str) and _TEXT_IN_DOUBT.search(d) and cols["verdict"][i] is not None:
+                    cols["review"][i] = True
     out = df.copy(deep=False)
     for c in PREDICTION_COLUMNS:
         if c in SCORE_COLUMNS:
@@ -600,11 +606,11 @@ def _sheet_list(sheet: str | Sequence[str] | None) -> list[str] | None:
     return [sheet] if isinstance(sheet, str) else list(dict.fromkeys(sheet))
 
 
-def _check_regular(path: Path, label: str) -> None:
+def _check_regular(path: Path, label: str, reader: str = "batch") -> None:
     """Refuse (:class:`InputFormatError`) an input that is neither a file nor a folder: a named pipe
     (also ``<(…)``, process substitution), a device or a socket.  A run reads each input several times
-    (its format and encoding, its columns and records, a fingerprint for ``--resume``), and opening a
-    pipe a second time waits for a writer for ever."""
+    (its format and encoding, its columns and records, a fingerprint for ``--resume``; ``report`` its
+    format, then its records), and opening a pipe a second time waits for a writer for ever."""
     import stat
 
     try:
@@ -616,9 +622,9 @@ def _check_regular(path: Path, label: str) -> None:
     what = ("a pipe (a named pipe, or <(…) process substitution)" if stat.S_ISFIFO(mode)
             else "not a regular file (a device or a socket)")
     raise InputFormatError(
-        f"the input {label} is {what}, which batch cannot read: it reads each input more than once (its "
-        "encoding, its records, a fingerprint for --resume); save the data to a file first (e.g. "
-        "zcat log.csv.gz > log.csv) and give that file")
+        f"the input {label} is {what}, which {reader} cannot read: it reads each input more than once"
+        + (" (its encoding, its records, a fingerprint for --resume)" if reader == "batch" else "")
+        + "; save the data to a file first (e.g. zcat log.csv.gz > log.csv) and give that file")
 
 
 def expand_inputs(patterns: Iterable[str | os.PathLike[str]], *, fmt: str | None = None,
@@ -1157,6 +1163,10 @@ def _read_parquet(src: _Source, text_col: str) -> Iterator[Record]:
         for row in batch.to_pylist():
             n += 1
             yield Record(src.label, str(n), row)
+
+
+#: an e-mail row's ``defects`` saying its text was not decoded as declared (``ParsedEmail.text_in_doubt``)
+_TEXT_IN_DOUBT = re.compile(r"(?:^|; )(?:UndecodedText|UnreadableText):")
 
 
 def _email_columns(text_col: str) -> list[str]:

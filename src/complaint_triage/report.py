@@ -54,6 +54,7 @@ from complaint_triage.batch import (
     REPEAT_MIN,
     RESUBMIT_MINUTES,
     SenderAggregator,
+    _check_regular,
     _partial,
     _same_file,
     iter_scored,
@@ -861,11 +862,13 @@ def build_report(
         The file has no ``verdict`` (a raw input, or the per-sender summary of a batch run).
         Also a file that holds no records (empty, or a header only).
     InputFormatError
-        A column given by name is not in the file, or the file cannot be read.
+        A column given by name is not in the file, or the file cannot be read, or it is a pipe,
+        a device or a socket (read at once from a file instead).
     """
     from itertools import chain, islice
 
     path = Path(scored)
+    _check_regular(path, str(path), reader="report")  # (a pipe would wait for ever at its second opening)
     rows = iter_scored(path)
     first = next(rows, None)
     if first is not None:
