@@ -1600,6 +1600,13 @@ def _signature_spans(lines: list[str], start: int, end: int) -> list[tuple[int, 
     return [(k, k + 1) for k in range(max(start, end - 4), end) if mobile[k]]
 
 
+def _quoted_from(label: list[str | None], first: int, hdr_end: int) -> int:
+    """Label lines ``first``..``hdr_end`` a quote header and every line after them a quote; return ``first``."""
+    for k in range(first, len(label)):
+        label[k] = "quote_header" if k <= hdr_end else "quote"
+    return first
+
+
 def _label_lines(lines: list[str], *, hand_quotes: bool) -> tuple[list[str | None], bool]:
     """Label each line of :func:`split_reply`'s text with the kind of block it is stripped in, or
     ``None`` when it is new text; with ``hand_quotes`` false, lines quoted by hand with a
@@ -1614,12 +1621,7 @@ def _label_lines(lines: list[str], *, hand_quotes: bool) -> tuple[list[str | Non
         if _QUOTE_LINE.match(ln):
             continue
         if _ORIGINAL_MARKER.match(ln):
-            hdr_end = _header_run_end(lines, i)
-            for k in range(i, hdr_end + 1):
-                label[k] = "quote_header"
-            for k in range(hdr_end + 1, n):
-                label[k] = "quote"
-            cut = i
+            cut = _quoted_from(label, i, _header_run_end(lines, i))
             break
         if _FORWARD_MARKER.match(ln):
             for k in range(i, n):
@@ -1636,11 +1638,7 @@ def _label_lines(lines: list[str], *, hand_quotes: bool) -> tuple[list[str | Non
                 first = k
             if not _opens_quoted_message(lines, first, i, hdr_end):
                 continue  # the sender's own letter-style opening
-            for k in range(first, hdr_end + 1):
-                label[k] = "quote_header"
-            for k in range(hdr_end + 1, n):
-                label[k] = "quote"
-            cut = first
+            cut = _quoted_from(label, first, hdr_end)
             break
 
     # 2. '>' quotes (and '＞', '≫' quotes in a quote's setting) and the header line above each.
