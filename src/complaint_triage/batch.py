@@ -211,6 +211,7 @@ from complaint_triage.exceptions import (
 from complaint_triage.io import (
     EXTENSIONS,
     FIELD_LIMIT,
+    LONE_SURROGATE,
     OUTPUT_FORMATS,
     SINGLE_BYTE_PUA,
     UNDECODABLE,
@@ -276,7 +277,6 @@ _RESERVED = frozenset({*PREDICTION_COLUMNS, *_SOURCE_COLUMNS, "sender_id", "scor
 _EMAIL_BASE_COLUMNS = ("channel", "message_id", "from", "to", "cc", "subject", "date")
 _EMAIL_TAIL_COLUMNS = ("quotes_reply", "stripped", "attachments", "charset", "defects")
 _INDEX_COL = re.compile(r"^__index_level_\d+__$")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes (surrogateescape) or lone JSON escapes
 _XLSX_MAX_ROWS = 1_048_576
 _XLSX_MAX_CELL = 32_767
 _XLSX_MAX_COLUMNS = 16_384
@@ -421,7 +421,7 @@ def score_frame(
         raw = [None if _is_missing(v) else v for v in df[text_col].tolist()]
         if cp932_singles:
             raw = [v.translate(SINGLE_BYTE_PUA) if isinstance(v, str) else v for v in raw]
-        bad = {i for i, v in enumerate(raw) if isinstance(v, str) and _SURROGATE.search(v)}
+        bad = {i for i, v in enumerate(raw) if isinstance(v, str) and LONE_SURROGATE.search(v)}
         idx = [i for i in range(n) if i not in bad]
         results = tr.score_many([raw[i] for i in idx], with_evidence=with_evidence) if idx else []
         for i in bad:
@@ -1390,7 +1390,7 @@ def _scan(sources: Sequence[_Source], text_col: str, sheet: str | Sequence[str] 
                         continue
                     if isinstance(obj, dict):
                         # (as the reader names them: undecodable bytes and lone "\ud800" escapes as U+FFFD)
-                        keys = [_SURROGATE.sub("\ufffd", k) for k in obj]
+                        keys = [LONE_SURROGATE.sub("\ufffd", k) for k in obj]
                         add(keys)
                         seen.update(dict.fromkeys(keys))
             if n and not braced and not unread:  # (a CSV, UTF-16 or other text file given as JSONL: only error rows)
@@ -1573,7 +1573,7 @@ def _json_hook(d: dict[str, Any]) -> Any:
 def _clean(v: Any) -> Any:
     """Canonical input value: surrogates replaced, pandas/numpy scalars unwrapped."""
     if isinstance(v, str):
-        return _SURROGATE.sub("\ufffd", v) if not v.isascii() else v
+        return LONE_SURROGATE.sub("\ufffd", v) if not v.isascii() else v
     if v is None or isinstance(v, bool | int | float | list | dict | datetime | date | dtime | timedelta):
         if isinstance(v, float) and math.isnan(v):
             return None
@@ -1601,7 +1601,7 @@ def _write_part(parts: Path, k: int, rows: list[list[Any]]) -> None:
         # text that is not valid Unicode (its row is an error row) is kept with U+FFFD in
         # place of the bad code units, so that every output format can be written (JSON
         # without ASCII escapes holds them as they are, so one pass over the chunk finds them)
-        body = _SURROGATE.sub("\ufffd", body)
+        body = LONE_SURROGATE.sub("\ufffd", body)
     _write_atomically(parts / f"chunk-{k:06d}.jsonl", body)
 
 

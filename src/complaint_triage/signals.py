@@ -60,12 +60,12 @@ _THREAT_VERBS = (
       for w in ("灯油", "ガソリン", "硫酸", "塩酸", "劇薬", "シンナー")),
     *(f"{w}(?:を)?(?:投げ|なげ|放り)(?:込|こ)?(?:む|み|ん)?" for w in ("火炎瓶", "火炎びん")),
 )
-#: (not a measure of the writer's anger: 「ぶっ殺したくなるほど腹が立つ蚊の多さ」 is a complaint about
-#: mosquitoes; found by an acceptance tester, flagged with action police)
 #: How a sentence that names what the writer knows ends when it is a menace (「知ってるぞ」「分かってるからな」),
 #: not 「知っているからなおさら」「…からなのに」
 _MENACE_END = "(?:ぞ|ぜ|からな(?![おのんで])|んだぞ|んだからな(?![おのんで])|んやで|けんな)"
-#: (「ぶっ殺してやりたいくらい」「ぶっ殺したくなるような」 too).  Said of a person (「お前をぶっ殺したい
+#: (not a measure of the writer's anger: 「ぶっ殺したくなるほど腹が立つ蚊の多さ」 is a complaint about
+#: mosquitoes; found by an acceptance tester, flagged with action police;
+#: 「ぶっ殺してやりたいくらい」「ぶっ殺したくなるような」 too).  Said of a person (「お前をぶっ殺したい
 #: くらいだ」) it is no threat phrase either; the model still flags that message (0.85): entries for a
 #: named person before the verb would start with お, あ or て, and the threat pattern's scan would
 #: try them at most positions of every text (4 µs a text)
