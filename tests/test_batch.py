@@ -3214,3 +3214,22 @@ def test_an_email_row_whose_text_was_not_decoded_as_declared_goes_to_review():
     assert out["review"].tolist()[1] is True
     assert out["verdict"].tolist()[1] == out["verdict"].tolist()[0]  # (the verdict is the model's)
     assert out["review"].tolist()[0] == out["review"].tolist()[2]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_batch_email_whose_base64_is_cut_off_goes_to_review(tmp_path, jobs):
+    # (through run_batch: the local engine gave score_frame the texts alone, so the row above never
+    # reached review in a real run; found by the session's last re-read)
+    import base64
+
+    body = "北沢公園の遊具が壊れたままです。早く直してください。".encode()
+    cut = base64.b64encode(body).decode()[:45]
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "a.eml").write_bytes(
+        b"From: r@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + cut.encode() + b"\r\n")
+    out = tmp_path / "out.jsonl"
+    B.run_batch([tmp_path / "mail"], out, jobs=jobs, progress=False)
+    (row,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert "UndecodedText" in row["defects"] and row["verdict"] is not None
+    assert row["review"] is True

@@ -2880,9 +2880,10 @@ def _sigint_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _score_texts(texts: list[Any], text_col: str, with_evidence: bool) -> dict[str, list[Any]]:
-    """Pool task: score one chunk's texts through :func:`score_frame`."""
-    df = pd.DataFrame({text_col: pd.Series(texts, dtype=object)})
+def _score_texts(columns: dict[str, list[Any]], text_col: str, with_evidence: bool) -> dict[str, list[Any]]:
+    """Pool task: score one chunk's texts (and what else :func:`score_frame` reads: an e-mail's
+    ``defects``) through :func:`score_frame`."""
+    df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()})
     out = score_frame(df, text_col=text_col, triager=_WORKER["triager"], with_evidence=with_evidence)
     return {c: out[c].tolist() for c in PREDICTION_COLUMNS}
 
@@ -3069,8 +3070,15 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
         progress.update(len(recs))
         emit(k)
 
-    def texts(recs: list[Record]) -> list[Any]:  # (a record that could not be read is not scored)
-        return [r.values.get(text_col) if r.values is not None and r.error is None else None for r in recs]
+    def frame(recs: list[Record]) -> dict[str, list[Any]]:
+        """The columns :func:`score_frame` reads: the texts (a record that could not be read is not
+        scored) and, for e-mail rows, their ``defects`` (a text not decoded as declared goes to review)."""
+        out = {text_col: [r.values.get(text_col) if r.values is not None and r.error is None else None
+                          for r in recs]}
+        defects = [(r.values or {}).get("defects") for r in recs]
+        if text_col != "defects" and any(isinstance(d, str) for d in defects):
+            out["defects"] = defects
+        return out
 
     n_chunks = 0
     if jobs <= 1:
@@ -3081,7 +3089,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                 progress.skip(len(recs))
                 emit(k)
                 continue
-            df = pd.DataFrame({text_col: pd.Series(texts(recs), dtype=object)})
+            df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in frame(recs).items()})
             out = score_frame(df, text_col=text_col, triager=triager, with_evidence=with_evidence)
             finish(k, recs, {c: out[c].tolist() for c in PREDICTION_COLUMNS})
         return n_chunks
@@ -3115,7 +3123,7 @@ def _local_engine(sources: Sequence[_Source], scan: _Scan, *, parts: Path, done:
                     pending.append((k, [], None))
                 else:
                     with _sigint_held():
-                        fut = pool.submit(_score_texts, texts(recs), text_col, with_evidence)
+                        fut = pool.submit(_score_texts, frame(recs), text_col, with_evidence)
                     pending.append((k, recs, fut))
                 while pending and (pending[0][2] is None or len(pending) >= 2 * jobs):
                     finish_first()
