@@ -3600,6 +3600,15 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             if interrupted is not None and interrupted.seen:
                 raise KeyboardInterrupt
 
+        def finish_first() -> None:
+            """The oldest pending partition: a saved one's row count, else its computed rows."""
+            pk, psrc, pnames, fut = pending.popleft()
+            if isinstance(fut, int):
+                offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
+            else:
+                finish(pk, psrc, pnames, result(fut, psrc))
+            stop_if_interrupted()
+
         for k, (part, src, names) in enumerate(plan):
             stop_if_interrupted()
             if k in counts:
@@ -3610,19 +3619,9 @@ def _dask_score(sources: Sequence[_Source], scan: _Scan, *, parts: Path,
             else:
                 pending.append((k, src, names, client.compute(part)))
             while len(pending) >= 2 * n_workers or (pending and isinstance(pending[0][3], int)):
-                pk, psrc, pnames, fut = pending.popleft()
-                if isinstance(fut, int):
-                    offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
-                else:
-                    finish(pk, psrc, pnames, result(fut, psrc))
-                stop_if_interrupted()
+                finish_first()
         while pending:
-            pk, psrc, pnames, fut = pending.popleft()
-            if isinstance(fut, int):
-                offsets[psrc.label] = offsets.get(psrc.label, 0) + fut
-            else:
-                finish(pk, psrc, pnames, result(fut, psrc))
-            stop_if_interrupted()
+            finish_first()
     return len(plan)
 
 
@@ -3796,7 +3795,8 @@ def run_batch(
            _partial(s_out): "the per-sender summary"}
     skipped: list[str] = []
     sources = expand_inputs(inputs, fmt=fmt, encoding=encoding, exclude=own, notes=skipped)
-    if sender_output is not None and sender_col is None and not all(s.kind in ("mbox", "eml") for s in sources):
+    mail_only = all(s.kind in ("mbox", "eml") for s in sources)
+    if sender_output is not None and sender_col is None and not mail_only:
         # (before the inputs are read: mail inputs alone have their From as the sender column)
         raise InputFormatError("--sender-summary needs --sender-column (the per-sender summary groups the records "
                                "by that column's senders; without it none is written; mail inputs: their From)")
@@ -3822,7 +3822,7 @@ def run_batch(
     if scan.total == 0:
         raise InputFormatError("nothing to score: the inputs hold no records (" + "; ".join(scan.empty) + ")")
     columns = scan.columns
-    if all(s.kind in ("mbox", "eml") for s in sources):
+    if mail_only:
         sender_col = sender_col or "from"
         date_col = date_col or "date"
     # (after the mail inputs' sender column is known: it adds the sender_id column)

@@ -187,6 +187,11 @@ def _star_digits(s: str, keep_zero: bool) -> str:
     return s[0] + out[1:] if keep_zero and s[:1] in "0０" else out
 
 
+def _phone_length(s: str, digits: int) -> bool:
+    """Whether a run of ``digits`` digits starting ``s`` reads as a telephone number: a 0, and ten or eleven digits."""
+    return s[:1] in "0０" and 10 <= digits <= 11
+
+
 def _number(m: re.Match[str]) -> str | None:
     s = m.group(0)
     digits = sum(ch.isdigit() for ch in s)
@@ -195,7 +200,7 @@ def _number(m: re.Match[str]) -> str | None:
     if groups == 1:
         if digits < 5:
             return None
-        return _star_digits(s, True) if s[:1] in "0０" and 10 <= digits <= 11 else "＊＊＊"
+        return _star_digits(s, True) if _phone_length(s, digits) else "＊＊＊"
     if digits >= 10 or (phone_like and digits >= 9):
         return _star_digits(s, True)
     masked = _LONG_RUN.sub("＊＊＊", s)  # R6-00001: only the long run
@@ -386,9 +391,7 @@ def _apply(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: in
 def _code_label(label: str) -> bool:
     """Whether a channel or department label is a numeric code shown as written (部署コード 10101): only
     digits, and not what reads as a telephone number (a 0 then 10 or 11 digits in all)."""
-    if not _DIGITS_ONLY.fullmatch(label):
-        return False
-    return not (label[:1] in "0０" and 10 <= len(label) <= 11)
+    return bool(_DIGITS_ONLY.fullmatch(label)) and not _phone_length(label, len(label))
 
 
 def mask_personal(text: str) -> str:
