@@ -321,7 +321,7 @@ _DATE_LIKE_SEP = re.compile("[/–—ｰ]")
 
 #: A local part keeps its first character when masked only from this length on (the API's
 #: documented rule, shared with the form route's e-mail field).
-_LOCAL_KEEPS_FIRST_FROM = 3
+LOCAL_KEEPS_FIRST_FROM = 3
 
 
 def _identity(text: str) -> str:
@@ -378,7 +378,7 @@ def mask_text(text: str, *, keep_length: bool = False) -> str:
     pieces: list[str] = []
     pos = 0
     for start, at, _end in iter_addresses(text):
-        kept = 1 if at - start >= _LOCAL_KEEPS_FIRST_FROM else 0  # a or ab would be shown whole or half
+        kept = 1 if at - start >= LOCAL_KEEPS_FIRST_FROM else 0  # a or ab would be shown whole or half
         stars = "*" * (at - start - kept) if keep_length else "***"
         pieces += (text[pos : start + kept], stars)
         pos = at  # the @ and the domain are kept

@@ -240,7 +240,7 @@ def list_models(
                 f"{r['corrections']:>7}{'' if th is None else f'{th:.3f}':>9}"
                 f"{'' if f1 is None else f'{f1:.3f}':>12}{'' if ffr is None else f'{ffr:.2%}':>12}"
             )
-    renamed = {Path(m["_dir"]).name: m["_manifest_version"] for m in versions if "_manifest_version" in m}
+    renamed = {m["model_version"]: m["_manifest_version"] for m in versions if "_manifest_version" in m}
     bad = [r["model_version"] for r in rows if "unreadable" in r and r["model_version"] not in renamed]
     if bad:
         err.print(f"{len(bad)} version{'s' if len(bad) > 1 else ''} could not be read: {', '.join(bad)}; "

@@ -111,6 +111,7 @@ def schema_names(model: type[BaseModel] | None) -> frozenset[str]:
 def _walk(loc: Sequence[str | int], error_type: str, model: type[BaseModel] | None
           ) -> tuple[list[str | int], type[BaseModel] | None]:
     """:func:`safe_loc`, and the model the last name is a field of (None when unknown)."""
+    loc = [x if isinstance(x, int) else str(x) for x in loc]  # (pydantic's parts: names and list positions)
     out: list[str | int] = []
     current = model  # the model whose fields the next name may be
     parent: type[BaseModel] | None = None
@@ -167,8 +168,7 @@ def safe_details(errors: Iterable[Mapping[str, Any]], model: type[BaseModel] | N
     never the input (it may be message text) nor a name of the request's own."""
     out = []
     for e in list(errors)[:limit]:
-        loc = [x if isinstance(x, int) else str(x) for x in e.get("loc", ())]
-        out.append({"loc": safe_loc(loc, str(e.get("type", "")), model), "msg": str(e.get("msg", "")),
+        out.append({"loc": safe_loc(e.get("loc", ()), str(e.get("type", "")), model), "msg": str(e.get("msg", "")),
                     "type": str(e.get("type", ""))})
     return out
 
@@ -181,7 +181,7 @@ def validation_summary(errors: Iterable[Mapping[str, Any]], model: type[BaseMode
     unexpected: dict[str, str] = {}  # (the part of an object's unexpected fields) -> the fields it accepts
     for e in errors:
         etype = str(e.get("type", ""))
-        loc, parent = _walk([x if isinstance(x, int) else str(x) for x in e.get("loc", ())], etype, model)
+        loc, parent = _walk(e.get("loc", ()), etype, model)
         if etype == "extra_forbidden" and loc and loc[-1] == UNEXPECTED_FIELD:
             key = ".".join(str(x) for x in loc[:-1])
             unexpected[key] = ", ".join(parent.model_fields) if parent is not None else ""

@@ -22,7 +22,7 @@ from complaint_triage.api.schemas import (
     ScoreResult,
 )
 from complaint_triage.api.security import KeyedRoute
-from complaint_triage.email import ParsedEmail, parse_email
+from complaint_triage.email import LOCAL_KEEPS_FIRST_FROM, ParsedEmail, parse_email
 from complaint_triage.exceptions import InvalidTextError
 from complaint_triage.results import Prediction, ScoringError, check_text, has_visible
 
@@ -286,7 +286,7 @@ def mask_contact(value: str, kind: str) -> str:
     value = value.strip()
     if kind == "email" and value.count("@") == 1 and value.index("@") > 0:
         local, domain = value.split("@")
-        return f"{local[0] if len(local) >= 3 else ''}***@{domain}"
+        return f"{local[0] if len(local) >= LOCAL_KEEPS_FIRST_FROM else ''}***@{domain}"
     if kind == "phone":
         keep_first = sum(c.isalnum() for c in value) >= 6
         return "".join(c if ((i == 0 and keep_first) or not c.isalnum()) else "*" for i, c in enumerate(value))
