@@ -65,6 +65,7 @@ from complaint_triage.corpus import data_root
 from complaint_triage.exceptions import ComplaintTriageError, InputFormatError, LabelError
 from complaint_triage.labels import NO_WORDS, VERDICTS, YES_WORDS, Verdict, shown_value, validate_labels
 from complaint_triage.normalize import fold_spaces
+from complaint_triage.results import has_visible
 
 __all__ = [
     "CORRECTIONS_BATCH",
@@ -230,7 +231,7 @@ class Correction:
         if self.text is not None:
             if not isinstance(self.text, str):
                 raise InputFormatError(f"text must be a string, got {type(self.text).__name__}")
-            if not self.text.strip():
+            if not has_visible(self.text):  # (empty, whitespace, or only invisible characters: no text to train on)
                 put("text", None)
             elif len(self.text) > MAX_TEXT_CHARS:
                 raise InputFormatError(f"text has {len(self.text):,} characters, over the limit of {MAX_TEXT_CHARS:,}")

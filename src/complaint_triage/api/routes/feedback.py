@@ -96,8 +96,7 @@ async def post_feedback(
         raise ApiError(422, "missing_message", "give the message_id or the text of the corrected message" + (
             " (the text has no visible character: only control, zero-width or other invisible characters)"
             if invisible else ""))
-    if blank:  # with a message_id: stored without the text (the library drops a whitespace-only one)
-        body = body.model_copy(update={"text": None})
+    # (with a message_id such a text is stored as none: Correction drops it, as for every import)
     try:
         return await asyncio.to_thread(_store_one, body, scorer.version)
     except ComplaintTriageError as e:  # LabelError, InputFormatError
